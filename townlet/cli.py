@@ -1,0 +1,17 @@
+"""The ``townlet`` command: one click group; each sub-command lives beside the
+package it drives and imports its heavy dependencies only when it runs."""
+
+from __future__ import annotations
+
+import click
+
+from townlet.sim.cli import run_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="townlet")
+def main() -> None:
+    """Townlet: a town simulation for multi-agent research."""
+
+
+main.add_command(run_command, "run")
