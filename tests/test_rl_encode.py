@@ -14,6 +14,7 @@ from townlet.rl.masks import action_masks
 from townlet.rl.statics import build_statics
 from townlet.world.actions import N_ACTIONS, Action, Flag
 from townlet.world.geometry import TILE
+from townlet.world.state import kernel_state
 from townlet.world.town import OBJ
 
 N = 60
@@ -22,7 +23,7 @@ N = 60
 def scrambled(seed: int):
     """A small town in an arbitrary but consistent state (dead slots, ties, queues...)."""
     cfg = with_agents(default_config(), N)
-    st = make_state(cfg, seed)
+    st, kp, _ = make_state(cfg, seed)
     rng = np.random.default_rng(seed)
     n = st.agent_alive.size
     walk = np.argwhere(np.isin(st.tile_kind, [TILE.STREET, TILE.FLOOR, TILE.DOOR]))
@@ -70,6 +71,12 @@ def scrambled(seed: int):
     busy = rng.random(n) < 0.2
     st.agent_aff[busy] = rng.integers(0, len(cfg.world.affordances), busy.sum())
     st.agent_aff_end[busy] = st.clock[0] + rng.integers(0, 30, busy.sum())
+    free = np.arange(n // 3, n // 3 + 12, 2)  # some at objects are free to act and can pay
+    st.agent_option[free] = 0
+    st.agent_aff[free] = -1
+    st.agent_flags[free] = 0
+    st.agent_wallet[free] = 5.0
+    st.agent_food[free] = 2
     st.agent_cool_obj[n // 3 + 1] = st.agent_obj[n // 3 + 1]
     st.agent_cool_until[n // 3 + 1] = st.clock[0] + 5
     for i in range(n):
@@ -81,28 +88,28 @@ def scrambled(seed: int):
     st.rel_other[st.rel_other >= 0] = np.where(st.agent_alive[st.rel_other[st.rel_other >= 0]],
                                                st.rel_other[st.rel_other >= 0], -1)
     relink(st)
-    return cfg, st
+    return cfg, st, kp
 
 
-def run(cfg, st, variant):
+def run(cfg, st, kp, variant):
     layout = build_layout(cfg.rl.observations, variant)
     n = st.agent_alive.size
-    sx = build_statics(cfg, layout, st._asdict(), 2 * n)
+    sx = build_statics(cfg, layout, st._asdict(), 2 * n, kp)
     emb_of = np.where(st.agent_alive, (np.arange(n) * 7) % (2 * n), -1).astype(np.int32)
     ep_len = (np.arange(n) * 37).astype(np.int32)
     ctx = (np.arange(n) % 5 == 0).astype(np.uint8)
     m = np.full((n,) + layout.map_shape, 9.0, np.float32)
     f = np.full((n, layout.n_features), 9.0, np.float32)
     ids = np.full((n, 1 + layout.social_slots), 9, np.int32)
-    encode(st, sx, emb_of, ep_len, ctx, m, f, ids)
+    encode(kernel_state(st), sx, emb_of, ep_len, ctx, m, f, ids)
     return layout, (emb_of, ep_len, ctx), m, f, ids, sx
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("seed", [1, 2])
 def test_encoder_matches_reference(variant, seed):
-    cfg, st = scrambled(seed)
-    layout, (emb_of, ep_len, ctx), m, f, ids, _ = run(cfg, st, variant)
+    cfg, st, kp = scrambled(seed)
+    layout, (emb_of, ep_len, ctx), m, f, ids, _ = run(cfg, st, kp, variant)
     n = st.agent_alive.size
     for i in range(n):
         if not st.agent_alive[i]:
@@ -120,13 +127,13 @@ def test_encoder_matches_reference(variant, seed):
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_masks_match_reference(seed):
-    cfg, st = scrambled(seed)
+    cfg, st, kp = scrambled(seed)
     layout = build_layout(cfg.rl.observations)
     n = st.agent_alive.size
-    sx = build_statics(cfg, layout, st._asdict(), 2 * n)
+    sx = build_statics(cfg, layout, st._asdict(), 2 * n, kp)
     mask = np.zeros((n, N_ACTIONS), bool)
     controlled = np.zeros(n, bool)
-    action_masks(st, sx, mask, controlled)
+    action_masks(kernel_state(st), sx, mask, controlled)
     interact = 0
     for i in range(n):
         assert set(np.flatnonzero(mask[i])) == naive.mask(cfg, st, i), f"agent {i}"
@@ -138,25 +145,31 @@ def test_masks_match_reference(seed):
 
 
 def test_channels_see_the_right_things():
-    """Hand-placed checks: own bed, a neighbour, a held object, the grid edge."""
+    """Hand-placed checks: own bed, a housemate, a held object, the grid edge."""
     cfg = with_agents(default_config(), N)
-    st = make_state(cfg)
-    layout, _, m, f, _, _ = run(cfg, st, "full")
+    st, kp, _ = make_state(cfg)
+    fridge = int(np.flatnonzero((st.obj_type == OBJ.FRIDGE)
+                                & (st.obj_x // 8 == st.agent_x[0] // 8)
+                                & (st.obj_y // 8 == st.agent_y[0] // 8))[0])
+    st.obj_holder[fridge] = 1
+    layout, _, m, f, _, _ = run(cfg, st, kp, "full")
     r = layout.window // 2
     ch = layout.channel_index
-    bed = int(st.agent_bed[0])
-    dy, dx = st.obj_y[bed] - st.agent_y[0], st.obj_x[bed] - st.agent_x[0]
-    assert m[0, ch("own"), r + dy, r + dx] == 1 and m[0, ch("obj_bed"), r + dy, r + dx] == 1
-    assert m[0, ch("agents"), r, r] > 0  # housemates share the centre tile
-    other_bed = int(st.agent_bed[1])
-    ody, odx = st.obj_y[other_bed] - st.agent_y[0], st.obj_x[other_bed] - st.agent_x[0]
-    assert m[0, ch("own"), r + ody, r + odx] == 0
+
+    def at(o):
+        return r + st.obj_y[o] - st.agent_y[0], r + st.obj_x[o] - st.agent_x[0]
+
+    bed, other_bed = int(st.agent_bed[0]), int(st.agent_bed[1])
+    assert m[0, ch("own"), at(bed)[0], at(bed)[1]] == 1
+    assert m[0, ch("obj_bed"), at(bed)[0], at(bed)[1]] == 1
+    assert m[0, ch("own"), at(other_bed)[0], at(other_bed)[1]] == 0
+    assert m[0, ch("busy"), at(fridge)[0], at(fridge)[1]] == 1
+    assert m[0, ch("agents"), r, r + 1] == 1 / 4  # housemate 1 stands east of agent 0
+    assert m[0, ch("agents"), r, r] == 0  # the observer is not counted
     st.agent_x[0], st.agent_y[0] = 0, 0  # corner of the grid
     relink(st)
-    _, _, m, f, _, _ = run(cfg, st, "full")
+    _, _, m, f, _, _ = run(cfg, st, kp, "full")
     assert not m[0, :, :r, :].any() and not m[0, :, :, :r].any()
     assert m[0, ch("walkable"), r, r] == 1
     assert f[0, layout.feature_index("home_inside")] == 0
-    fridge = int(np.flatnonzero((st.obj_type == OBJ.FRIDGE))[0])
-    st.obj_holder[fridge] = 5
     assert build_layout(cfg.rl.observations, "compact").map_shape == (4, 5, 5)

@@ -10,11 +10,8 @@ from rl_town import make_state
 
 from townlet.config import TownletConfig, default_config, with_agents
 from townlet.rl.episodes import advance, new_step_out, new_track
+from townlet.rl.events import event_categories
 from townlet.rl.rewards import (
-    CAT_CHAT,
-    CAT_DEATH,
-    CAT_EXIT,
-    CAT_REMOVED,
     COMPONENTS,
     END_DEATH,
     END_EXIT,
@@ -25,10 +22,12 @@ from townlet.rl.rewards import (
 )
 from townlet.rl.slots import allocate, new_slot_arrays, release_sorted, slot_metrics
 from townlet.world.actions import Flag
+from townlet.world.events import EventCode
+from townlet.world.state import kernel_state
 
-CHAT, DEATH, EXIT, REMOVED = 5, 6, 7, 8
-CATS = np.zeros(16, np.int8)
-CATS[[CHAT, DEATH, EXIT, REMOVED]] = [CAT_CHAT, CAT_DEATH, CAT_EXIT, CAT_REMOVED]
+CHAT, DEATH = EventCode.CHAT_SUCCESS, EventCode.AGENT_DIED
+EXIT, REMOVED = EventCode.EXIT_PROCESSED, EventCode.AGENT_KILLED
+CATS = event_categories()
 C = {name: k for k, name in enumerate(COMPONENTS)}
 N = 8
 
@@ -44,7 +43,9 @@ class Harness:
 
     def __init__(self, cfg: TownletConfig, max_slots: int | None = None):
         self.cfg = cfg
-        self.st = make_state(cfg)
+        self.st, _, self.world = make_state(cfg)
+        self.st.agent_needs[:] = 0.8
+        self.ks = kernel_state(self.st)
         self.n = self.st.agent_alive.size
         self.rs = build_reward_statics(cfg, CATS)
         self.tr = new_track(self.n, max_slots or 2 * self.n)
@@ -59,7 +60,7 @@ class Harness:
             self.st.evt_code[e], self.st.evt_agent[e] = code, a
             self.st.evt_other[e], self.st.evt_value[e] = b, value
         self.st.evt_len[0] = len(events)
-        advance(self.st, self.rs, self.tr, self.out, self.controlled, self.comp64)
+        advance(self.ks, self.rs, self.tr, self.out, self.controlled, self.comp64)
         return self.out
 
 
@@ -73,6 +74,7 @@ def test_first_tick_starts_every_episode_and_assigns_slots():
 def test_living_reward_terms():
     h = Harness(config())
     st = h.st
+    st.agent_needs[:] = 0.8
     out = h.tick()
     want = 0.002 - (1.0 + 0.6 + 0.8 + 0.4) * 0.2 ** 2
     np.testing.assert_allclose(out.reward, want, rtol=1e-6)

@@ -12,11 +12,12 @@ import math
 import numpy as np
 
 from townlet.config import TownletConfig
+from townlet.config.preconds import parse_preconds
 from townlet.rl.layout import LANDMARKS, Layout
 from townlet.world.actions import Action, Flag, Goal, Shift
 from townlet.world.geometry import PERIOD, TILE, next_step
 from townlet.world.state import PRICES
-from townlet.world.town import BLD, OBJ, OBJ_NAMES
+from townlet.world.town import OBJ, OBJ_NAMES
 
 WALKABLE = (TILE.STREET, TILE.FLOOR, TILE.DOOR)
 
@@ -223,25 +224,15 @@ def social(cfg, layout, st, i, emb_of):
 
 
 def mask(cfg, st, i):
-    """Set of allowed Action codes for slot i."""
+    """Set of allowed Action codes for slot i (the world's rules, restated)."""
     flags = int(st.agent_flags[i])
     if not st.agent_alive[i] or flags & Flag.POSSESSED or flags & Flag.FAINTED:
         return {Action.WAIT}
+    if st.agent_aff[i] >= 0:
+        return {Action.WAIT, Action.CANCEL}
     H, X = st.tile_kind.shape
-    bw = (X - 1) // PERIOD
     x, y = int(st.agent_x[i]), int(st.agent_y[i])
     ok = {Action.WAIT, Action.GO_SLEEP, Action.GO_WORK, Action.GO_SOCIAL, Action.GO_HOME}
-    busy = st.agent_aff[i] >= 0
-    if not busy:
-        for a, (dx, dy) in ((Action.MOVE_N, (0, -1)), (Action.MOVE_E, (1, 0)),
-                            (Action.MOVE_S, (0, 1)), (Action.MOVE_W, (-1, 0))):
-            if 0 <= x + dx < X and 0 <= y + dy < H and st.tile_kind[y + dy, x + dx] in WALKABLE:
-                ok.add(a)
-    if any(st.agent_alive[a] and a != i and abs(int(st.agent_x[a]) - x) <= 1
-           and abs(int(st.agent_y[a]) - y) <= 1 for a in range(st.agent_alive.size)):
-        ok.add(Action.TALK)
-    if busy or st.agent_resv[i] != 0:
-        ok.add(Action.CANCEL)
     price = {p: st.price_now[PRICES.index(p)] for p in PRICES}
     wallet = st.agent_wallet[i]
     if st.agent_food[i] >= 1 or wallet >= price["cafe_meal"]:
@@ -250,34 +241,57 @@ def mask(cfg, st, i):
         ok.add(Action.GO_WASH)
     if wallet >= price["groceries"]:
         ok.add(Action.GO_SHOP)
-    if not busy and _interact(cfg, st, i, x, y, bw, price):
+    if st.agent_option[i] or st.agent_resv[i]:
+        ok.add(Action.CANCEL)
+    if st.agent_option[i]:
+        return ok
+    for a, (dx, dy) in ((Action.MOVE_N, (0, -1)), (Action.MOVE_E, (1, 0)),
+                        (Action.MOVE_S, (0, 1)), (Action.MOVE_W, (-1, 0))):
+        if 0 <= x + dx < X and 0 <= y + dy < H and st.tile_kind[y + dy, x + dx] in WALKABLE:
+            ok.add(a)
+    avoid = cfg.world.relationships.avoid_threshold
+    for j in range(st.agent_alive.size):
+        if st.agent_alive[j] and j != i and abs(int(st.agent_x[j]) - x) <= 1 \
+                and abs(int(st.agent_y[j]) - y) <= 1:
+            ties = [k for k in range(st.rel_other.shape[1]) if st.rel_other[i, k] == j]
+            if not ties or st.rel_riv[i, ties[0]] < avoid:
+                ok.add(Action.TALK)
+    if _interact(cfg, st, i, x, y, price):
         ok.add(Action.INTERACT)
     return ok
 
 
-def _interact(cfg, st, i, x, y, bw, price):
+OPS = {0: lambda a, b: a == b, 1: lambda a, b: a != b, 2: lambda a, b: a < b,
+       3: lambda a, b: a <= b, 4: lambda a, b: a > b, 5: lambda a, b: a >= b}
+
+
+def _conditions_hold(st, i, o, aff):
+    d = st.bld_district[o // 9]
+    values = {"agent.food": st.agent_food[i], "agent.wallet": st.agent_wallet[i],
+              "stock": st.obj_stock[o], "power_on": st.district_power[d],
+              "water_on": st.district_water[d], "queue_length": st.obj_q_len[o]}
+    for n, name in enumerate(("hunger", "hygiene", "energy", "social")):
+        values[f"agent.{name}"] = st.agent_needs[i, n]
+    return all(OPS[op](values[var], val) for var, op, val in parse_preconds(aff.preconds))
+
+
+def _interact(cfg, st, i, x, y, price):
     here = [o for o in np.flatnonzero(st.obj_type >= 0) if st.obj_ax[o] == x and st.obj_ay[o] == y]
     if not here:
         return False
-    o = here[0]
-    t = int(st.obj_type[o])
-    aff = first_aff(cfg, t)
-    if aff is None or st.obj_disabled[o]:
+    o = int(here[0])
+    aff = first_aff(cfg, int(st.obj_type[o]))
+    if aff is None:
         return False
-    if st.agent_resv[i] != 0:
-        return st.agent_obj[i] == o and st.agent_resv[i] == 2
-    if st.agent_cool_obj[i] == o and st.clock[0] < st.agent_cool_until[i]:
+    mine = st.agent_obj[i] == o
+    if mine and st.agent_resv[i] == 1:
+        return True
+    if not mine or st.agent_resv[i] == 0:
+        if st.agent_cool_obj[i] == o and st.clock[0] + 1 < st.agent_cool_until[i]:
+            return False
+        if st.obj_holder[o] >= 0 or st.obj_q_len[o] > 0:
+            return True
+    if st.obj_disabled[o] or not _conditions_hold(st, i, o, aff):
         return False
-    b = building_at(int(st.obj_x[o]), int(st.obj_y[o]), bw)
-    if t == OBJ.BED and o != st.agent_bed[i]:
-        return False
-    if st.bld_kind[b] == BLD.HOME and b != st.agent_home[i]:
-        return False
-    d = st.bld_district[b]
-    if needs_utility(aff, "power_on") and not st.district_power[d]:
-        return False
-    if needs_utility(aff, "water_on") and not st.district_water[d]:
-        return False
-    if st.agent_food[i] < aff.uses_food or st.obj_stock[o] < aff.uses_stock:
-        return False
-    return st.agent_wallet[i] >= price[aff.price]
+    return (st.agent_wallet[i] >= price[aff.price] and st.agent_food[i] >= aff.uses_food
+            and st.obj_stock[o] >= aff.uses_stock)

@@ -14,6 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
+from townlet.world.affordances import object_usable
 from townlet.world.geometry import next_step
 
 __all__ = ["encode"]
@@ -77,8 +78,8 @@ def _self_pass(st, sx, tick, emb_of, ep_len, ctx_reset, out_feat):
         if shift < N_SHIFT:
             f[9 + shift] = 1.0
         job = st.agent_job[i]
-        f[15] = ((sx.job_start[job] - tod) % D) / D
-        f[16] = ((sx.job_end[job] - tod) % D) / D
+        f[15] = ((sx.kp.job_start[job] - tod) % D) / D
+        f[16] = ((sx.kp.job_end[job] - tod) % D) / D
         att = 0.0
         for w in range(W):
             att += st.agent_attendance[i, w]
@@ -106,7 +107,7 @@ def _self_pass(st, sx, tick, emb_of, ep_len, ctx_reset, out_feat):
         aff = st.agent_aff[i]
         if aff >= 0:
             f[56] = 1.0
-            left = (st.agent_aff_end[i] - tick) / sx.aff_duration[aff]
+            left = (st.agent_aff_end[i] - tick) / sx.kp.aff_duration[aff]
             f[57] = min(1.0, max(0.0, 1.0 - left))
         for p in range(3):
             f[58 + p] = st.agent_personality[i, p]
@@ -252,10 +253,8 @@ def _map_pass(st, sx, out_map, out_feat, o):
                     m[p_queue, wy, wx] = min(q, cap) / cap
                 b = (y // PERIOD) * sx.blocks_w + x // PERIOD
                 if p_unusable >= 0:
-                    dist = st.bld_district[b]
-                    if st.obj_disabled[ob] != 0 or sx.type_has_aff[t] == 0 \
-                            or (sx.type_power[t] and not st.district_power[dist]) \
-                            or (sx.type_water[t] and not st.district_water[dist]):
+                    a_t = sx.kp.type_aff[t]
+                    if a_t < 0 or not object_usable(st, sx.kp, ob, a_t):
                         m[p_unusable, wy, wx] = 1.0
                 if p_own >= 0 and ((ob == bed) if t == OBJ_BED else (b == home)):
                     m[p_own, wy, wx] = 1.0

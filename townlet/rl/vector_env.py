@@ -49,9 +49,18 @@ from townlet.rl.slots import slot_metrics
 from townlet.rl.statics import build_statics
 from townlet.world import World
 from townlet.world.actions import N_ACTIONS
-from townlet.world.state import State
+from townlet.world.params import kernel_params
+from townlet.world.state import KernelState, State, kernel_state
 
 __all__ = ["TownletVectorEnv"]
+
+
+@njit(cache=True)
+def _after_tick(st, sx, rs, tr, out, controlled, comp64, obs_map, obs_feat, obs_ids, mask):
+    """Rewards and episodes for the tick just run, then observations and masks."""
+    advance(st, rs, tr, out, controlled, comp64)
+    encode(st, sx, tr.emb_of, tr.ep_len, out.ctx_reset, obs_map, obs_feat, obs_ids)
+    action_masks(st, sx, mask, controlled)
 
 
 @njit(cache=True)
@@ -124,9 +133,11 @@ class TownletVectorEnv(VectorEnv):
             self.world = World(self.config, seed=self._next_seed(seed))
         if self.world.n_agents != self.num_envs:
             raise RuntimeError("the world's agent capacity changed between resets")
+        self._ks = None
         st = self._state()
         n = self.num_envs
-        self._statics = build_statics(self.config, self.layout, st._asdict(), self.max_slots)
+        self._statics = build_statics(self.config, self.layout, self.world.sections(),
+                                      self.max_slots, kernel_params(self.world.params))
         self._rewards = build_reward_statics(self.config, event_categories())
         self.track: Track = new_track(n, self.max_slots)
         self._out: StepOut = new_step_out(n)
@@ -138,8 +149,7 @@ class TownletVectorEnv(VectorEnv):
         self._obs = {"map": np.zeros((n, *lay.map_shape), np.float32),
                      "features": np.zeros((n, lay.n_features), np.float32),
                      "embedding_ids": np.zeros((n, 1 + lay.social_slots), np.int32)}
-        advance(st, self._rewards, self.track, self._out, self._controlled, self._comp64)
-        self._observe(st)
+        self._after_tick(st)
         self._started = True
         return self._result(self._obs), self._infos()
 
@@ -155,9 +165,7 @@ class TownletVectorEnv(VectorEnv):
             raise ValueError(f"actions[{bad}] = {actions[bad]} is out of range "
                              f"[0, {N_ACTIONS})")
         self.world.step(self._actions)
-        st = self._state()
-        advance(st, self._rewards, self.track, self._out, self._controlled, self._comp64)
-        self._observe(st)
+        self._after_tick(self._state())
         out = self._out
         return (self._result(self._obs), self._result(out.reward),
                 self._result(out.terminated), self._result(out.truncated), self._infos())
@@ -166,15 +174,18 @@ class TownletVectorEnv(VectorEnv):
         self._started = False
 
     # -------------------------------------------------------------- helpers
-    def _state(self) -> State:
+    def _state(self) -> KernelState:
+        """The world's arrays as one by-reference struct (rebuilt only if they changed)."""
         sections = self.world.sections()
-        return State(*(sections[name] for name in State._fields))
+        if self._ks is None or sections["clock"] is not self._clock:
+            self._clock = sections["clock"]
+            self._ks = kernel_state(State(*(sections[name] for name in State._fields)))
+        return self._ks
 
-    def _observe(self, st: State) -> None:
-        tr, obs = self.track, self._obs
-        encode(st, self._statics, tr.emb_of, tr.ep_len, self._out.ctx_reset,
-               obs["map"], obs["features"], obs["embedding_ids"])
-        action_masks(st, self._statics, self._mask, self._controlled)
+    def _after_tick(self, st: KernelState) -> None:
+        obs = self._obs
+        _after_tick(st, self._statics, self._rewards, self.track, self._out, self._controlled,
+                    self._comp64, obs["map"], obs["features"], obs["embedding_ids"], self._mask)
 
     def _check_actions(self, actions) -> np.ndarray:
         arr = np.asarray(actions)
