@@ -94,14 +94,14 @@ def scrambled(seed: int):
 def run(cfg, st, kp, variant):
     layout = build_layout(cfg.rl.observations, variant)
     n = st.agent_alive.size
-    sx = build_statics(cfg, layout, st._asdict(), 2 * n, kp)
+    sx = build_statics(cfg, layout, st._asdict(), 2 * n)
     emb_of = np.where(st.agent_alive, (np.arange(n) * 7) % (2 * n), -1).astype(np.int32)
     ep_len = (np.arange(n) * 37).astype(np.int32)
     ctx = (np.arange(n) % 5 == 0).astype(np.uint8)
     m = np.full((n,) + layout.map_shape, 9.0, np.float32)
     f = np.full((n, layout.n_features), 9.0, np.float32)
     ids = np.full((n, 1 + layout.social_slots), 9, np.int32)
-    encode(kernel_state(st), sx, emb_of, ep_len, ctx, m, f, ids)
+    encode(kernel_state(st), sx, kp, emb_of, ep_len, ctx, m, f, ids)
     return layout, (emb_of, ep_len, ctx), m, f, ids, sx
 
 
@@ -130,10 +130,10 @@ def test_masks_match_reference(seed):
     cfg, st, kp = scrambled(seed)
     layout = build_layout(cfg.rl.observations)
     n = st.agent_alive.size
-    sx = build_statics(cfg, layout, st._asdict(), 2 * n, kp)
+    sx = build_statics(cfg, layout, st._asdict(), 2 * n)
     mask = np.zeros((n, N_ACTIONS), bool)
     controlled = np.zeros(n, bool)
-    action_masks(kernel_state(st), sx, mask, controlled)
+    action_masks(kernel_state(st), sx, kp, mask, controlled)
     interact = 0
     for i in range(n):
         assert set(np.flatnonzero(mask[i])) == naive.mask(cfg, st, i), f"agent {i}"

@@ -50,7 +50,7 @@ def _tie_of(rel_other, i, other):
 
 
 @njit(cache=True)
-def _self_pass(st, sx, tick, emb_of, ep_len, ctx_reset, out_feat):
+def _self_pass(st, sx, kp, tick, emb_of, ep_len, ctx_reset, out_feat):
     """Features 0..N_SELF of every living agent."""
     D = sx.ticks_per_day
     tod = tick % D
@@ -78,8 +78,8 @@ def _self_pass(st, sx, tick, emb_of, ep_len, ctx_reset, out_feat):
         if shift < N_SHIFT:
             f[9 + shift] = 1.0
         job = st.agent_job[i]
-        f[15] = ((sx.kp.job_start[job] - tod) % D) / D
-        f[16] = ((sx.kp.job_end[job] - tod) % D) / D
+        f[15] = ((kp.job_start[job] - tod) % D) / D
+        f[16] = ((kp.job_end[job] - tod) % D) / D
         att = 0.0
         for w in range(W):
             att += st.agent_attendance[i, w]
@@ -107,7 +107,7 @@ def _self_pass(st, sx, tick, emb_of, ep_len, ctx_reset, out_feat):
         aff = st.agent_aff[i]
         if aff >= 0:
             f[56] = 1.0
-            left = (st.agent_aff_end[i] - tick) / sx.kp.aff_duration[aff]
+            left = (st.agent_aff_end[i] - tick) / kp.aff_duration[aff]
             f[57] = min(1.0, max(0.0, 1.0 - left))
         for p in range(3):
             f[58 + p] = st.agent_personality[i, p]
@@ -174,10 +174,20 @@ def _pos(chan, code):
 
 
 @njit(cache=True)
-def _map_pass(st, sx, out_map, out_feat, o):
-    """Egocentric maps into out_map (N, C, W, W); window summaries at features o..o+4."""
+def _map_pass(st, sx, kp, out_map, out_feat, o):
+    """Egocentric maps into out_map (N, C, W, W); window summaries at features o..o+4.
+
+    Three tight loops per agent (tiles, agents, objects) rather than one branchy
+    one: the tile loop vectorises and the other two rarely take their branch.
+    """
     r, W = sx.radius, sx.window
-    H, X = st.tile_kind.shape
+    # arrays into locals: the compiler then keeps their pointers in registers
+    tile_kind, tile_head, t_next = st.tile_kind, st.tile_head, st.agent_t_next
+    alive, agent_x, agent_y = st.agent_alive, st.agent_x, st.agent_y
+    rel_other, rel_trust, rel_riv = st.rel_other, st.rel_trust, st.rel_riv
+    obj_at, obj_bld, obj_type = sx.obj_at, sx.obj_bld, st.obj_type
+    obj_holder, obj_q_len = st.obj_holder, st.obj_q_len
+    H, X = tile_kind.shape
     cap = sx.agents_cap
     chan = sx.chan
     p_walk, p_door, p_agents = _pos(chan, C_WALK), _pos(chan, C_DOOR), _pos(chan, C_AGENTS)
@@ -186,77 +196,80 @@ def _map_pass(st, sx, out_map, out_feat, o):
     p_busy, p_queue = _pos(chan, C_BUSY), _pos(chan, C_QUEUE)
     p_unusable, p_own = _pos(chan, C_UNUSABLE), _pos(chan, C_OWN)
     want_social = p_friends >= 0 or p_rivals >= 0
-    want_obj = p_type >= 0 or p_queue >= 0 or p_unusable >= 0 or p_own >= 0
-    for i in range(st.agent_alive.shape[0]):
+    for i in range(alive.shape[0]):
         m = out_map[i]
         m[:] = 0.0
-        if not st.agent_alive[i]:
+        if not alive[i]:
             continue
-        ax, ay = st.agent_x[i], st.agent_y[i]
-        home, bed = st.agent_home[i], st.agent_bed[i]
-        n_agents = n_objects = n_busy = 0
+        ax, ay = agent_x[i], agent_y[i]
+        y0, y1 = max(0, r - ay), min(W, H - ay + r)
+        x0, x1 = max(0, r - ax), min(W, X - ax + r)
+        ox, oy = ax - r, ay - r
+        if p_walk >= 0 or p_door >= 0:
+            for wy in range(y0, y1):
+                for wx in range(x0, x1):
+                    kind = tile_kind[oy + wy, ox + wx]
+                    if p_walk >= 0:
+                        m[p_walk, wy, wx] = WALKABLE[kind]
+                    if p_door >= 0:
+                        m[p_door, wy, wx] = DOOR[kind]
+        n_agents = 0
         best = -1
-        for wy in range(max(0, r - ay), min(W, H - ay + r)):
-            y = ay - r + wy
-            for wx in range(max(0, r - ax), min(W, X - ax + r)):
-                x = ax - r + wx
-                kind = st.tile_kind[y, x]
-                if p_walk >= 0:
-                    m[p_walk, wy, wx] = WALKABLE[kind]
-                if p_door >= 0:
-                    m[p_door, wy, wx] = DOOR[kind]
-                a = st.tile_head[y, x]
-                if a >= 0:
-                    cnt = 0
-                    friends = rivals = 0.0
-                    while a >= 0 and cnt < 16:
-                        if a != i:
-                            cnt += 1
-                            if want_social:
-                                k = _tie_of(st.rel_other, i, a)
-                                if k >= 0:
-                                    friends += max(0.0, st.rel_trust[i, k])
-                                    rivals += st.rel_riv[i, k]
-                            elif cnt >= cap:
-                                break
-                        a = st.agent_t_next[a]
-                    if cnt > 0:
-                        n_agents += cnt
-                        d2 = (wx - r) * (wx - r) + (wy - r) * (wy - r)
-                        if best < 0 or d2 < best:
-                            best = d2
-                        if p_agents >= 0:
-                            m[p_agents, wy, wx] = min(cnt, cap) / cap
-                        if p_friends >= 0:
-                            m[p_friends, wy, wx] = min(friends, 1.0)
-                        if p_rivals >= 0:
-                            m[p_rivals, wy, wx] = min(rivals, 1.0)
-                if kind != T_OBJECT:
+        for wy in range(y0, y1):
+            for wx in range(x0, x1):
+                a = tile_head[oy + wy, ox + wx]
+                if a < 0:
                     continue
-                ob = sx.obj_at[y, x]
+                cnt = 0
+                friends = rivals = 0.0
+                while a >= 0 and cnt < 16:
+                    if a != i:
+                        cnt += 1
+                        if want_social:
+                            k = _tie_of(rel_other, i, a)
+                            if k >= 0:
+                                friends += max(0.0, rel_trust[i, k])
+                                rivals += rel_riv[i, k]
+                        elif cnt >= cap:
+                            break
+                    a = t_next[a]
+                if cnt == 0:
+                    continue
+                n_agents += cnt
+                d2 = (wx - r) * (wx - r) + (wy - r) * (wy - r)
+                if best < 0 or d2 < best:
+                    best = d2
+                if p_agents >= 0:
+                    m[p_agents, wy, wx] = min(cnt, cap) / cap
+                if p_friends >= 0:
+                    m[p_friends, wy, wx] = min(friends, 1.0)
+                if p_rivals >= 0:
+                    m[p_rivals, wy, wx] = min(rivals, 1.0)
+        home, bed = st.agent_home[i], st.agent_bed[i]
+        n_objects = n_busy = 0
+        for wy in range(y0, y1):
+            for wx in range(x0, x1):
+                ob = obj_at[oy + wy, ox + wx]
                 if ob < 0:
                     continue
                 n_objects += 1
+                q = obj_q_len[ob]
+                busy = obj_holder[ob] >= 0 or q > 0
+                n_busy += busy
+                t = obj_type[ob]
                 if p_objects >= 0:
                     m[p_objects, wy, wx] = 1.0
-                q = st.obj_q_len[ob]
-                if st.obj_holder[ob] >= 0 or q > 0:
-                    n_busy += 1
-                    if p_busy >= 0:
-                        m[p_busy, wy, wx] = 1.0
-                if not want_obj:
-                    continue
-                t = st.obj_type[ob]
+                if p_busy >= 0 and busy:
+                    m[p_busy, wy, wx] = 1.0
                 if p_type >= 0:
                     m[p_type + t, wy, wx] = 1.0
                 if p_queue >= 0:
                     m[p_queue, wy, wx] = min(q, cap) / cap
-                b = (y // PERIOD) * sx.blocks_w + x // PERIOD
                 if p_unusable >= 0:
-                    a_t = sx.kp.type_aff[t]
-                    if a_t < 0 or not object_usable(st, sx.kp, ob, a_t):
+                    a_t = kp.type_aff[t]
+                    if a_t < 0 or not object_usable(st, kp, ob, a_t):
                         m[p_unusable, wy, wx] = 1.0
-                if p_own >= 0 and ((ob == bed) if t == OBJ_BED else (b == home)):
+                if p_own >= 0 and ((ob == bed) if t == OBJ_BED else (obj_bld[ob] == home)):
                     m[p_own, wy, wx] = 1.0
         f = out_feat[i]
         f[o] = min(1.0, n_agents / (W * W - 1))
@@ -318,8 +331,8 @@ def _social_pass(st, sx, emb_of, out_feat, out_ids, o):
 
 
 @njit(cache=True)
-def encode(st, sx, emb_of, ep_len, ctx_reset, out_map, out_feat, out_ids):
-    """Encode every slot: ``out_map`` (N, C, W, W), ``out_feat`` (N, F), ``out_ids`` (N, 1+S)."""
+def encode(st, sx, kp, emb_of, ep_len, ctx_reset, out_map, out_feat, out_ids):
+    """Encode every slot (``kp``: the world's KernelParams): ``out_map`` (N, C, W, W), ``out_feat`` (N, F), ``out_ids`` (N, 1+S)."""
     tick = st.clock[0]
     out_feat[:] = 0.0
     out_ids[:] = -1
@@ -328,7 +341,7 @@ def encode(st, sx, emb_of, ep_len, ctx_reset, out_map, out_feat, out_ids):
             out_ids[i, 0] = emb_of[i]
     o_land = N_SELF
     o_sum = o_land + 4 * N_LANDMARK
-    _self_pass(st, sx, tick, emb_of, ep_len, ctx_reset, out_feat)
+    _self_pass(st, sx, kp, tick, emb_of, ep_len, ctx_reset, out_feat)
     _landmark_pass(st, sx, out_feat, o_land)
-    _map_pass(st, sx, out_map, out_feat, o_sum)
+    _map_pass(st, sx, kp, out_map, out_feat, o_sum)
     _social_pass(st, sx, emb_of, out_feat, out_ids, o_sum + 4)

@@ -25,18 +25,8 @@ from townlet.world.social import MAX_SCAN
 __all__ = ["action_masks"]
 
 F_POSSESSED, F_FAINTED = 1, 2
-T_STREET, T_FLOOR, T_DOOR = 0, 1, 3
 WAIT, MOVE_N, MOVE_E, MOVE_S, MOVE_W, INTERACT, TALK, CANCEL = 0, 1, 2, 3, 4, 5, 6, 7
 GO_EAT, GO_WASH, GO_SLEEP, GO_WORK, GO_SHOP, GO_SOCIAL, GO_HOME = 8, 9, 10, 11, 12, 13, 14
-
-
-@njit(cache=True)
-def _walkable(tile_kind, x, y):
-    H, X = tile_kind.shape
-    if not (0 <= x < X and 0 <= y < H):
-        return False
-    k = tile_kind[y, x]
-    return k == T_STREET or k == T_FLOOR or k == T_DOOR
 
 
 @njit(cache=True)
@@ -64,9 +54,8 @@ def _partner(tile_head, t_next, rel_other, rel_riv, avoid, i, x, y):
 
 
 @njit(cache=True)
-def _interact_pass(st, sx, t, out_mask):
+def _interact_pass(st, sx, kp, t, out_mask):
     """INTERACT for slots free to use primitives (MOVE/TALK decided already)."""
-    kp = sx.kp
     H, X = sx.acc_at.shape
     for i in range(st.agent_alive.shape[0]):
         if not out_mask[i, GO_SLEEP] or st.agent_aff[i] >= 0 or st.agent_option[i]:
@@ -98,40 +87,45 @@ def _interact_pass(st, sx, t, out_mask):
 
 
 @njit(cache=True)
-def action_masks(st, sx, out_mask, out_controlled):
-    """Fill ``out_mask`` (N, 15) bool and ``out_controlled`` (N,) bool."""
+def action_masks(st, sx, kp, out_mask, out_controlled):
+    """Fill ``out_mask`` (N, 15) bool and ``out_controlled`` (N,) bool
+    (``kp``: the world's KernelParams)."""
     t = st.clock[0] + 1  # the tick the actions will run in
     p_cafe = st.price_now[sx.price_cafe]
     p_shower = st.price_now[sx.price_shower]
     p_groceries = st.price_now[sx.price_groceries]
     avoid = sx.avoid_threshold
-    for i in range(st.agent_alive.shape[0]):
+    alive, flags_, aff, option = st.agent_alive, st.agent_flags, st.agent_aff, st.agent_option
+    wallet_, food, resv = st.agent_wallet, st.agent_food, st.agent_resv
+    agent_x, agent_y, moves = st.agent_x, st.agent_y, sx.moves
+    tile_head, t_next, rel_other, rel_riv = st.tile_head, st.agent_t_next, st.rel_other, st.rel_riv
+    for i in range(alive.shape[0]):
         m = out_mask[i]
         m[:] = False
         m[WAIT] = True
-        flags = st.agent_flags[i]
-        out_controlled[i] = st.agent_alive[i] != 0 and not (flags & F_POSSESSED)
+        flags = flags_[i]
+        out_controlled[i] = alive[i] != 0 and not (flags & F_POSSESSED)
         if not out_controlled[i] or flags & F_FAINTED:
             continue
-        if st.agent_aff[i] >= 0:
+        if aff[i] >= 0:
             m[CANCEL] = True
             continue
-        wallet = st.agent_wallet[i]
-        m[CANCEL] = st.agent_option[i] != 0 or st.agent_resv[i] != 0
-        m[GO_EAT] = st.agent_food[i] >= 1 or wallet >= p_cafe
+        wallet = wallet_[i]
+        m[CANCEL] = option[i] != 0 or resv[i] != 0
+        m[GO_EAT] = food[i] >= 1 or wallet >= p_cafe
         m[GO_WASH] = wallet >= p_shower
         m[GO_SLEEP] = True
         m[GO_WORK] = True
         m[GO_SHOP] = wallet >= p_groceries
         m[GO_SOCIAL] = True
         m[GO_HOME] = True
-        if st.agent_option[i]:
+        if option[i]:
             continue
-        x, y = st.agent_x[i], st.agent_y[i]
-        m[MOVE_N] = _walkable(st.tile_kind, x, y - 1)
-        m[MOVE_E] = _walkable(st.tile_kind, x + 1, y)
-        m[MOVE_S] = _walkable(st.tile_kind, x, y + 1)
-        m[MOVE_W] = _walkable(st.tile_kind, x - 1, y)
-        m[TALK] = _partner(st.tile_head, st.agent_t_next, st.rel_other, st.rel_riv, avoid,
-                           i, x, y)
-    _interact_pass(st, sx, t, out_mask)
+        x, y = agent_x[i], agent_y[i]
+        bits = moves[y, x]
+        m[MOVE_N] = (bits & 1) != 0
+        m[MOVE_E] = (bits & 2) != 0
+        m[MOVE_S] = (bits & 4) != 0
+        m[MOVE_W] = (bits & 8) != 0
+        m[TALK] = _partner(tile_head, t_next, rel_other, rel_riv, avoid, i, x, y)
+    _interact_pass(st, sx, kp, t, out_mask)

@@ -3,8 +3,9 @@
 ``Statics`` is a namedtuple of scalars and small arrays passed as one argument
 to the compiled encoders; nothing in it changes while the town runs (objects
 never move, jobs and affordances are fixed by the config). Affordance and job
-tables are the world kernel's own (``kp``), so masks and the ``unusable``
-channel apply exactly the rules the world applies.
+tables are the world kernel's own (``KernelParams``, passed to the kernels
+separately: a struct inside the tuple would make every call slow to dispatch),
+so masks and the ``unusable`` channel apply exactly the rules the world applies.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import numpy as np
 
 from townlet.config import TownletConfig
 from townlet.rl.layout import CHANNEL_INDEX, Layout
-from townlet.world.geometry import PERIOD
-from townlet.world.params import KernelParams
+from townlet.world.geometry import PERIOD, TILE
 from townlet.world.state import PRICES
 
 __all__ = ["Statics", "build_statics"]
@@ -25,8 +25,20 @@ Statics = collections.namedtuple("Statics", [
     "ticks_per_day", "blocks_w", "max_slots", "radius", "window", "n_friends", "n_rivals",
     "avoid_threshold", "wallet_scale", "money_scale", "count_scale", "distance_scale",
     "agents_cap", "chan", "price_groceries", "price_cafe", "price_shower", "obj_at", "acc_at",
-    "kp",
+    "obj_bld", "moves",
 ])
+WALKABLE = (TILE.STREET, TILE.FLOOR, TILE.DOOR)
+
+
+def _move_bits(tile_kind: np.ndarray) -> np.ndarray:
+    """Per tile: bit 1/2/4/8 set when the tile north/east/south/west is walkable."""
+    walk = np.isin(tile_kind, WALKABLE)
+    bits = np.zeros(tile_kind.shape, np.uint8)
+    bits[1:, :] |= walk[:-1, :] * np.uint8(1)
+    bits[:, :-1] |= walk[:, 1:] * np.uint8(2)
+    bits[:-1, :] |= walk[1:, :] * np.uint8(4)
+    bits[:, 1:] |= walk[:, :-1] * np.uint8(8)
+    return bits
 
 
 def _object_grids(obj_type, obj_x, obj_y, obj_ax, obj_ay, shape):
@@ -40,9 +52,8 @@ def _object_grids(obj_type, obj_x, obj_y, obj_ax, obj_ay, shape):
 
 
 def build_statics(cfg: TownletConfig, layout: Layout, sections: dict[str, np.ndarray],
-                  max_slots: int, kp: KernelParams) -> Statics:
-    """Constants for one town: ``sections`` are the world's state arrays by name and
-    ``kp`` the world kernel's parameters (``kernel_params(world.params)``)."""
+                  max_slots: int) -> Statics:
+    """Constants for one town: ``sections`` are the world's state arrays by name."""
     obs = cfg.rl.observations
     tile_kind = sections["tile_kind"]
     obj_at, acc_at = _object_grids(sections["obj_type"], sections["obj_x"], sections["obj_y"],
@@ -67,5 +78,7 @@ def build_statics(cfg: TownletConfig, layout: Layout, sections: dict[str, np.nda
         price_shower=PRICES.index("shower"),
         obj_at=obj_at,
         acc_at=acc_at,
-        kp=kp,
+        obj_bld=((sections["obj_y"].astype(np.int64) // PERIOD) * ((tile_kind.shape[1] - 1) // PERIOD)
+                 + sections["obj_x"] // PERIOD).astype(np.int32),
+        moves=_move_bits(tile_kind),
     )

@@ -52,15 +52,18 @@ from townlet.world.actions import N_ACTIONS
 from townlet.world.params import kernel_params
 from townlet.world.state import KernelState, State, kernel_state
 
-__all__ = ["TownletVectorEnv"]
+__all__ = ["RL_SECTIONS", "TownletVectorEnv"]
+
+RL_SECTIONS = tuple(name for name in Track._fields if name != "scratch")
+"""Tracker arrays saved by ``state_sections`` (as ``rl_<name>``)."""
 
 
 @njit(cache=True)
-def _after_tick(st, sx, rs, tr, out, controlled, comp64, obs_map, obs_feat, obs_ids, mask):
+def _after_tick(st, sx, kp, rs, tr, out, controlled, comp64, obs_map, obs_feat, obs_ids, mask):
     """Rewards and episodes for the tick just run, then observations and masks."""
     advance(st, rs, tr, out, controlled, comp64)
-    encode(st, sx, tr.emb_of, tr.ep_len, out.ctx_reset, obs_map, obs_feat, obs_ids)
-    action_masks(st, sx, mask, controlled)
+    encode(st, sx, kp, tr.emb_of, tr.ep_len, out.ctx_reset, obs_map, obs_feat, obs_ids)
+    action_masks(st, sx, kp, mask, controlled)
 
 
 @njit(cache=True)
@@ -136,8 +139,7 @@ class TownletVectorEnv(VectorEnv):
         self._ks = None
         st = self._state()
         n = self.num_envs
-        self._statics = build_statics(self.config, self.layout, self.world.sections(),
-                                      self.max_slots, kernel_params(self.world.params))
+        self._town_tables()
         self._rewards = build_reward_statics(self.config, event_categories())
         self.track: Track = new_track(n, self.max_slots)
         self._out: StepOut = new_step_out(n)
@@ -158,7 +160,8 @@ class TownletVectorEnv(VectorEnv):
         if not self._started:
             raise RuntimeError("call reset() before step()")
         actions = self._check_actions(actions)
-        if not self.world.view("agent_alive").any() and not self.pending_arrivals():
+        if not self.track.alive.any() and not self.world.view("agent_alive").any() \
+                and not self.pending_arrivals():
             raise RuntimeError("every agent is done and no newcomer is due: call reset()")
         bad = _policy_actions(actions, self._controlled, self._actions)
         if bad >= 0:
@@ -174,6 +177,12 @@ class TownletVectorEnv(VectorEnv):
         self._started = False
 
     # -------------------------------------------------------------- helpers
+    def _town_tables(self) -> None:
+        """Constants of the current town (again after loading another town's state)."""
+        self._statics = build_statics(self.config, self.layout, self.world.sections(),
+                                      self.max_slots)
+        self._kp = kernel_params(self.world.params)
+
     def _state(self) -> KernelState:
         """The world's arrays as one by-reference struct (rebuilt only if they changed)."""
         sections = self.world.sections()
@@ -184,7 +193,7 @@ class TownletVectorEnv(VectorEnv):
 
     def _after_tick(self, st: KernelState) -> None:
         obs = self._obs
-        _after_tick(st, self._statics, self._rewards, self.track, self._out, self._controlled,
+        _after_tick(st, self._statics, self._kp, self._rewards, self.track, self._out, self._controlled,
                     self._comp64, obs["map"], obs["features"], obs["embedding_ids"], self._mask)
 
     def _check_actions(self, actions) -> np.ndarray:
@@ -225,6 +234,50 @@ class TownletVectorEnv(VectorEnv):
             "episode": {"r": out.final_return, "l": out.final_length, "_r": done, "_l": done},
             "_episode": done,
         })
+
+    # ------------------------------------------------------------ snapshots
+    def state_sections(self) -> dict[str, np.ndarray]:
+        """Copies of the world's sections plus the env's own (``rl_*``: episode
+        trackers, reward accumulators, death windows, embedding slots)."""
+        if not self._started:
+            raise RuntimeError("call reset() before state_sections()")
+        out = {name: np.array(arr, copy=True) for name, arr in self.world.sections().items()}
+        for name in RL_SECTIONS:
+            out[f"rl_{name}"] = np.array(getattr(self.track, name), copy=True)
+        out["rl_ctx_reset"] = self._out.ctx_reset.copy()
+        return out
+
+    def load_state_sections(self, sections: dict[str, np.ndarray]):
+        """Resume from ``state_sections()`` output; returns (obs, infos) as reset does.
+
+        Raises ValueError naming the first section whose name, dtype or shape does
+        not match this env.
+        """
+        if not self._started:
+            self.reset()
+        rl_names = [f"rl_{n}" for n in RL_SECTIONS] + ["rl_ctx_reset"]
+        targets = [getattr(self.track, n) for n in RL_SECTIONS] + [self._out.ctx_reset]
+        missing = [n for n in rl_names if n not in sections]
+        if missing:
+            raise ValueError(f"env sections missing: {missing}")
+        for name, target in zip(rl_names, targets):
+            new = np.asarray(sections[name])
+            if new.dtype != target.dtype or new.shape != target.shape:
+                raise ValueError(f"env section {name!r}: expected {target.dtype}{target.shape}, "
+                                 f"got {new.dtype}{new.shape}")
+        self.world.load_sections({k: v for k, v in sections.items() if not k.startswith("rl_")})
+        for name, target in zip(rl_names, targets):
+            target[...] = sections[name]
+        self._town_tables()
+        st = self._state()
+        obs, out = self._obs, self._out
+        for arr in (out.reward, out.comp, out.terminated, out.truncated, out.episode_start,
+                    out.new_agent, out.end_kind, out.acted, out.final_return, out.final_length):
+            arr[...] = 0
+        encode(st, self._statics, self._kp, self.track.emb_of, self.track.ep_len, out.ctx_reset,
+               obs["map"], obs["features"], obs["embedding_ids"])
+        action_masks(st, self._statics, self._kp, self._mask, self._controlled)
+        return self._result(self._obs), self._infos()
 
     # ------------------------------------------------------------- metrics
     def embedding_metrics(self) -> dict[str, float | int | bool]:
