@@ -101,7 +101,8 @@ def run(cfg, st, kp, variant):
     m = np.full((n,) + layout.map_shape, 9.0, np.float32)
     f = np.full((n, layout.n_features), 9.0, np.float32)
     ids = np.full((n, 1 + layout.social_slots), 9, np.int32)
-    encode(kernel_state(st), sx, kp, emb_of, ep_len, ctx, m, f, ids)
+    lm_cache, lm_key = np.zeros((n, 32), np.float32), np.full(n, -1, np.int64)
+    encode(kernel_state(st), sx, kp, emb_of, ep_len, ctx, m, f, ids, lm_cache, lm_key)
     return layout, (emb_of, ep_len, ctx), m, f, ids, sx
 
 
@@ -173,3 +174,25 @@ def test_channels_see_the_right_things():
     assert m[0, ch("walkable"), r, r] == 1
     assert f[0, layout.feature_index("home_inside")] == 0
     assert build_layout(cfg.rl.observations, "compact").map_shape == (4, 5, 5)
+
+
+def test_landmark_cache_follows_moves():
+    cfg, st, kp = scrambled(4)
+    layout = build_layout(cfg.rl.observations, "compact")
+    n = st.agent_alive.size
+    sx = build_statics(cfg, layout, st._asdict(), 2 * n)
+    cache, key = np.zeros((n, 32), np.float32), np.full(n, -1, np.int64)
+    emb_of, ep_len, ctx = np.arange(n, dtype=np.int32), np.zeros(n, np.int32), np.zeros(n, np.uint8)
+    m = np.zeros((n,) + layout.map_shape, np.float32)
+    f = np.zeros((n, layout.n_features), np.float32)
+    ids = np.zeros((n, 1 + layout.social_slots), np.int32)
+    encode(kernel_state(st), sx, kp, emb_of, ep_len, ctx, m, f, ids, cache, key)
+    walk = np.argwhere(st.tile_kind == TILE.STREET)
+    st.agent_y[::3], st.agent_x[::3] = walk[: len(st.agent_x[::3])].T
+    relink(st)
+    encode(kernel_state(st), sx, kp, emb_of, ep_len, ctx, m, f, ids, cache, key)
+    lo, hi = layout.blocks["landmarks"]
+    for i in np.flatnonzero(st.agent_alive):
+        want, _ = naive.features(cfg, layout, st, i, emb_of, ep_len, ctx, 2 * n)
+        np.testing.assert_allclose(f[i, lo:hi], [want[k] for k in layout.feature_names[lo:hi]],
+                                   atol=1e-6)

@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit
 
 from townlet.world.affordances import object_usable
-from townlet.world.geometry import next_step
+from townlet.world.geometry import SLOTS, next_step
 
 __all__ = ["encode"]
 
@@ -30,8 +30,6 @@ C_TYPE0, C_BUSY, C_QUEUE, C_UNUSABLE, C_OWN = 6, 12, 13, 14, 15
 N_SELF = 69
 N_LANDMARK = 8
 SOCIAL_FIELDS = 6
-WALKABLE = np.array([1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0], dtype=np.float32)
-"""Per tile kind (townlet.world.geometry.TILE): street, floor and door are walkable."""
 DOOR = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0], dtype=np.float32)
 
 
@@ -136,9 +134,8 @@ def _landmark(bw, scale, x, y, b, f, o):
     cy = (b // bw) * PERIOD + 4
     dx, dy = cx - x, cy - y
     dist = math.sqrt(dx * dx + dy * dy)
-    if dist > 0:
-        f[o] = dx / dist
-        f[o + 1] = dy / dist
+    f[o] = dx / dist if dist > 0 else 0.0
+    f[o + 1] = dy / dist if dist > 0 else 0.0
     f[o + 2] = _squash(dist, scale)
     inside = x % PERIOD != 0 and y % PERIOD != 0 and (y // PERIOD) * bw + x // PERIOD == b
     f[o + 3] = 1.0 if inside else 0.0
@@ -150,18 +147,27 @@ def _landmark(bw, scale, x, y, b, f, o):
 
 
 @njit(cache=True)
-def _landmark_pass(st, sx, out_feat, o):
+def _landmark_pass(st, sx, out_feat, o, lm_cache, lm_key):
+    """Landmark features; recomputed only for agents that moved (cached per slot:
+    home, work, grocer and cafe of a slot never change)."""
     bw, scale = sx.blocks_w, sx.distance_scale
+    n_lm = 4 * N_LANDMARK
     for i in range(st.agent_alive.shape[0]):
         if not st.agent_alive[i]:
             continue
-        f = out_feat[i]
         x, y = st.agent_x[i], st.agent_y[i]
-        d = st.agent_district[i]
-        _landmark(bw, scale, x, y, st.agent_home[i], f, o)
-        _landmark(bw, scale, x, y, st.agent_work[i], f, o + N_LANDMARK)
-        _landmark(bw, scale, x, y, st.district_grocer[d], f, o + 2 * N_LANDMARK)
-        _landmark(bw, scale, x, y, st.district_cafe[d], f, o + 3 * N_LANDMARK)
+        key = (np.int64(x) << 20) | np.int64(y)
+        c = lm_cache[i]
+        if lm_key[i] != key:
+            lm_key[i] = key
+            d = st.agent_district[i]
+            _landmark(bw, scale, x, y, st.agent_home[i], c, 0)
+            _landmark(bw, scale, x, y, st.agent_work[i], c, N_LANDMARK)
+            _landmark(bw, scale, x, y, st.district_grocer[d], c, 2 * N_LANDMARK)
+            _landmark(bw, scale, x, y, st.district_cafe[d], c, 3 * N_LANDMARK)
+        f = out_feat[i]
+        for k in range(n_lm):
+            f[o + k] = c[k]
 
 
 @njit(cache=True)
@@ -177,17 +183,21 @@ def _pos(chan, code):
 def _map_pass(st, sx, kp, out_map, out_feat, o):
     """Egocentric maps into out_map (N, C, W, W); window summaries at features o..o+4.
 
-    Three tight loops per agent (tiles, agents, objects) rather than one branchy
-    one: the tile loop vectorises and the other two rarely take their branch.
+    Per agent: walkable rows are copied from a precomputed grid, agents come from
+    the kernel's per-tile lists, and objects from the slots of the few buildings
+    the window overlaps (object o of building b is ``b * SLOTS + slot``).
     """
     r, W = sx.radius, sx.window
     # arrays into locals: the compiler then keeps their pointers in registers
     tile_kind, tile_head, t_next = st.tile_kind, st.tile_head, st.agent_t_next
     alive, agent_x, agent_y = st.agent_alive, st.agent_x, st.agent_y
     rel_other, rel_trust, rel_riv = st.rel_other, st.rel_trust, st.rel_riv
-    obj_at, obj_bld, obj_type = sx.obj_at, sx.obj_bld, st.obj_type
+    obj_type, obj_x, obj_y = st.obj_type, st.obj_x, st.obj_y
     obj_holder, obj_q_len = st.obj_holder, st.obj_q_len
+    walk_grid = sx.walk_grid
     H, X = tile_kind.shape
+    bw = sx.blocks_w
+    n_by = (H - 1) // PERIOD
     cap = sx.agents_cap
     chan = sx.chan
     p_walk, p_door, p_agents = _pos(chan, C_WALK), _pos(chan, C_DOOR), _pos(chan, C_AGENTS)
@@ -205,14 +215,14 @@ def _map_pass(st, sx, kp, out_map, out_feat, o):
         y0, y1 = max(0, r - ay), min(W, H - ay + r)
         x0, x1 = max(0, r - ax), min(W, X - ax + r)
         ox, oy = ax - r, ay - r
-        if p_walk >= 0 or p_door >= 0:
+        if p_walk >= 0:
             for wy in range(y0, y1):
                 for wx in range(x0, x1):
-                    kind = tile_kind[oy + wy, ox + wx]
-                    if p_walk >= 0:
-                        m[p_walk, wy, wx] = WALKABLE[kind]
-                    if p_door >= 0:
-                        m[p_door, wy, wx] = DOOR[kind]
+                    m[p_walk, wy, wx] = walk_grid[oy + wy, ox + wx]
+        if p_door >= 0:
+            for wy in range(y0, y1):
+                for wx in range(x0, x1):
+                    m[p_door, wy, wx] = DOOR[tile_kind[oy + wy, ox + wx]]
         n_agents = 0
         best = -1
         for wy in range(y0, y1):
@@ -247,30 +257,35 @@ def _map_pass(st, sx, kp, out_map, out_feat, o):
                     m[p_rivals, wy, wx] = min(rivals, 1.0)
         home, bed = st.agent_home[i], st.agent_bed[i]
         n_objects = n_busy = 0
-        for wy in range(y0, y1):
-            for wx in range(x0, x1):
-                ob = obj_at[oy + wy, ox + wx]
-                if ob < 0:
-                    continue
-                n_objects += 1
-                q = obj_q_len[ob]
-                busy = obj_holder[ob] >= 0 or q > 0
-                n_busy += busy
-                t = obj_type[ob]
-                if p_objects >= 0:
-                    m[p_objects, wy, wx] = 1.0
-                if p_busy >= 0 and busy:
-                    m[p_busy, wy, wx] = 1.0
-                if p_type >= 0:
-                    m[p_type + t, wy, wx] = 1.0
-                if p_queue >= 0:
-                    m[p_queue, wy, wx] = min(q, cap) / cap
-                if p_unusable >= 0:
-                    a_t = kp.type_aff[t]
-                    if a_t < 0 or not object_usable(st, kp, ob, a_t):
-                        m[p_unusable, wy, wx] = 1.0
-                if p_own >= 0 and ((ob == bed) if t == OBJ_BED else (obj_bld[ob] == home)):
-                    m[p_own, wy, wx] = 1.0
+        # objects: visit the slots of the few buildings the window overlaps
+        for by in range(max(0, oy // PERIOD), min(n_by, (oy + W - 1) // PERIOD + 1)):
+            for bx in range(max(0, ox // PERIOD), min(bw, (ox + W - 1) // PERIOD + 1)):
+                b = by * bw + bx
+                for ob in range(b * SLOTS, b * SLOTS + SLOTS):
+                    t = obj_type[ob]
+                    if t < 0:
+                        continue
+                    wx, wy = obj_x[ob] - ox, obj_y[ob] - oy
+                    if wx < 0 or wy < 0 or wx >= W or wy >= W:
+                        continue
+                    n_objects += 1
+                    q = obj_q_len[ob]
+                    busy = obj_holder[ob] >= 0 or q > 0
+                    n_busy += busy
+                    if p_objects >= 0:
+                        m[p_objects, wy, wx] = 1.0
+                    if p_busy >= 0 and busy:
+                        m[p_busy, wy, wx] = 1.0
+                    if p_type >= 0:
+                        m[p_type + t, wy, wx] = 1.0
+                    if p_queue >= 0:
+                        m[p_queue, wy, wx] = min(q, cap) / cap
+                    if p_unusable >= 0:
+                        a_t = kp.type_aff[t]
+                        if a_t < 0 or not object_usable(st, kp, ob, a_t):
+                            m[p_unusable, wy, wx] = 1.0
+                    if p_own >= 0 and ((ob == bed) if t == OBJ_BED else (b == home)):
+                        m[p_own, wy, wx] = 1.0
         f = out_feat[i]
         f[o] = min(1.0, n_agents / (W * W - 1))
         f[o + 1] = n_objects / (W * W)
@@ -331,8 +346,9 @@ def _social_pass(st, sx, emb_of, out_feat, out_ids, o):
 
 
 @njit(cache=True)
-def encode(st, sx, kp, emb_of, ep_len, ctx_reset, out_map, out_feat, out_ids):
-    """Encode every slot (``kp``: the world's KernelParams): ``out_map`` (N, C, W, W), ``out_feat`` (N, F), ``out_ids`` (N, 1+S)."""
+def encode(st, sx, kp, emb_of, ep_len, ctx_reset, out_map, out_feat, out_ids, lm_cache, lm_key):
+    """Encode every slot (``kp``: the world's KernelParams; ``lm_cache`` (N, 32) and
+    ``lm_key`` (N,) int64, initially -1, cache the landmark block): ``out_map`` (N, C, W, W), ``out_feat`` (N, F), ``out_ids`` (N, 1+S)."""
     tick = st.clock[0]
     out_feat[:] = 0.0
     out_ids[:] = -1
@@ -342,6 +358,6 @@ def encode(st, sx, kp, emb_of, ep_len, ctx_reset, out_map, out_feat, out_ids):
     o_land = N_SELF
     o_sum = o_land + 4 * N_LANDMARK
     _self_pass(st, sx, kp, tick, emb_of, ep_len, ctx_reset, out_feat)
-    _landmark_pass(st, sx, out_feat, o_land)
+    _landmark_pass(st, sx, out_feat, o_land, lm_cache, lm_key)
     _map_pass(st, sx, kp, out_map, out_feat, o_sum)
     _social_pass(st, sx, emb_of, out_feat, out_ids, o_sum + 4)

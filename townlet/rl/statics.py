@@ -24,8 +24,8 @@ __all__ = ["Statics", "build_statics"]
 Statics = collections.namedtuple("Statics", [
     "ticks_per_day", "blocks_w", "max_slots", "radius", "window", "n_friends", "n_rivals",
     "avoid_threshold", "wallet_scale", "money_scale", "count_scale", "distance_scale",
-    "agents_cap", "chan", "price_groceries", "price_cafe", "price_shower", "obj_at", "acc_at",
-    "obj_bld", "moves",
+    "agents_cap", "chan", "price_groceries", "price_cafe", "price_shower", "acc_at",
+    "moves", "walk_grid",
 ])
 WALKABLE = (TILE.STREET, TILE.FLOOR, TILE.DOOR)
 
@@ -41,14 +41,12 @@ def _move_bits(tile_kind: np.ndarray) -> np.ndarray:
     return bits
 
 
-def _object_grids(obj_type, obj_x, obj_y, obj_ax, obj_ay, shape):
-    """Tile -> object standing there, and tile -> object used from there (-1 none)."""
-    obj_at = np.full(shape, -1, dtype=np.int32)
+def _access_grid(obj_type, obj_ax, obj_ay, shape):
+    """Tile -> object used from there (its access tile), -1 for none."""
     acc_at = np.full(shape, -1, dtype=np.int32)
     idx = np.flatnonzero(obj_type >= 0).astype(np.int32)
-    obj_at[obj_y[idx], obj_x[idx]] = idx
     acc_at[obj_ay[idx], obj_ax[idx]] = idx
-    return obj_at, acc_at
+    return acc_at
 
 
 def build_statics(cfg: TownletConfig, layout: Layout, sections: dict[str, np.ndarray],
@@ -56,8 +54,8 @@ def build_statics(cfg: TownletConfig, layout: Layout, sections: dict[str, np.nda
     """Constants for one town: ``sections`` are the world's state arrays by name."""
     obs = cfg.rl.observations
     tile_kind = sections["tile_kind"]
-    obj_at, acc_at = _object_grids(sections["obj_type"], sections["obj_x"], sections["obj_y"],
-                                   sections["obj_ax"], sections["obj_ay"], tile_kind.shape)
+    acc_at = _access_grid(sections["obj_type"], sections["obj_ax"], sections["obj_ay"],
+                          tile_kind.shape)
     return Statics(
         ticks_per_day=cfg.world.ticks_per_day,
         blocks_w=(tile_kind.shape[1] - 1) // PERIOD,
@@ -76,9 +74,7 @@ def build_statics(cfg: TownletConfig, layout: Layout, sections: dict[str, np.nda
         price_groceries=PRICES.index("groceries"),
         price_cafe=PRICES.index("cafe_meal"),
         price_shower=PRICES.index("shower"),
-        obj_at=obj_at,
         acc_at=acc_at,
-        obj_bld=((sections["obj_y"].astype(np.int64) // PERIOD) * ((tile_kind.shape[1] - 1) // PERIOD)
-                 + sections["obj_x"] // PERIOD).astype(np.int32),
         moves=_move_bits(tile_kind),
+        walk_grid=np.isin(tile_kind, WALKABLE).astype(np.float32),
     )

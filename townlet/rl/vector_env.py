@@ -42,7 +42,7 @@ from townlet.config import TownletConfig, default_config
 from townlet.rl.encode import encode
 from townlet.rl.episodes import StepOut, Track, advance, new_step_out, new_track
 from townlet.rl.events import event_categories
-from townlet.rl.layout import Layout, build_layout
+from townlet.rl.layout import LANDMARK_FIELDS, Layout, build_layout
 from townlet.rl.masks import action_masks
 from townlet.rl.rewards import COMPONENTS, build_reward_statics
 from townlet.rl.slots import slot_metrics
@@ -59,10 +59,12 @@ RL_SECTIONS = tuple(name for name in Track._fields if name != "scratch")
 
 
 @njit(cache=True)
-def _after_tick(st, sx, kp, rs, tr, out, controlled, comp64, obs_map, obs_feat, obs_ids, mask):
+def _after_tick(st, sx, kp, rs, tr, out, controlled, comp64, obs_map, obs_feat, obs_ids, mask,
+                lm_cache, lm_key):
     """Rewards and episodes for the tick just run, then observations and masks."""
     advance(st, rs, tr, out, controlled, comp64)
-    encode(st, sx, kp, tr.emb_of, tr.ep_len, out.ctx_reset, obs_map, obs_feat, obs_ids)
+    encode(st, sx, kp, tr.emb_of, tr.ep_len, out.ctx_reset, obs_map, obs_feat, obs_ids,
+           lm_cache, lm_key)
     action_masks(st, sx, kp, mask, controlled)
 
 
@@ -182,6 +184,8 @@ class TownletVectorEnv(VectorEnv):
         self._statics = build_statics(self.config, self.layout, self.world.sections(),
                                       self.max_slots)
         self._kp = kernel_params(self.world.params)
+        self._lm_cache = np.zeros((self.num_envs, 4 * len(LANDMARK_FIELDS)), np.float32)
+        self._lm_key = np.full(self.num_envs, -1, np.int64)
 
     def _state(self) -> KernelState:
         """The world's arrays as one by-reference struct (rebuilt only if they changed)."""
@@ -193,8 +197,9 @@ class TownletVectorEnv(VectorEnv):
 
     def _after_tick(self, st: KernelState) -> None:
         obs = self._obs
-        _after_tick(st, self._statics, self._kp, self._rewards, self.track, self._out, self._controlled,
-                    self._comp64, obs["map"], obs["features"], obs["embedding_ids"], self._mask)
+        _after_tick(st, self._statics, self._kp, self._rewards, self.track, self._out,
+                    self._controlled, self._comp64, obs["map"], obs["features"],
+                    obs["embedding_ids"], self._mask, self._lm_cache, self._lm_key)
 
     def _check_actions(self, actions) -> np.ndarray:
         arr = np.asarray(actions)
@@ -275,7 +280,7 @@ class TownletVectorEnv(VectorEnv):
                     out.new_agent, out.end_kind, out.acted, out.final_return, out.final_length):
             arr[...] = 0
         encode(st, self._statics, self._kp, self.track.emb_of, self.track.ep_len, out.ctx_reset,
-               obs["map"], obs["features"], obs["embedding_ids"])
+               obs["map"], obs["features"], obs["embedding_ids"], self._lm_cache, self._lm_key)
         action_masks(st, self._statics, self._kp, self._mask, self._controlled)
         return self._result(self._obs), self._infos()
 
