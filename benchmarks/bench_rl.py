@@ -61,8 +61,8 @@ def agent_steps_per_second(env, policy, last, steps: int) -> float:
 class VectorEnvStep:
     """One ``TownletVectorEnv.step`` (one world tick plus rewards, observations, masks)."""
 
-    params = (["compact", "hybrid", "full"], [1_000, 10_000])
-    param_names = ["variant", "agents"]
+    params = (("compact", "hybrid", "full"), (1_000, 10_000))
+    param_names = ("variant", "agents")
     timeout = 900
     number = 1
     repeat = 10
@@ -83,8 +83,8 @@ class VectorEnvStep:
 class ParallelEnvOverhead:
     """The PettingZoo wrapper: dicts per agent on top of the same step."""
 
-    params = [1_000]
-    param_names = ["agents"]
+    params = (1_000,)
+    param_names = ("agents",)
     timeout = 900
 
     def setup(self, agents: int) -> None:

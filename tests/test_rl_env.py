@@ -55,7 +55,7 @@ def test_observations_stay_in_their_spaces(variant):
     assert env.metadata["autoreset_mode"].value == "SameStep"
     rng = np.random.default_rng(0)
     for _ in range(200):
-        obs, rew, term, trunc, infos = env.step(random_actions(rng, infos["action_mask"]))
+        obs, rew, _term, _trunc, infos = env.step(random_actions(rng, infos["action_mask"]))
         assert env.observation_space.contains(obs)
         assert np.isfinite(rew).all()
         assert infos["action_mask"][:, Action.WAIT].all()
@@ -84,7 +84,7 @@ def test_starvation_death_is_a_terminal_transition_and_a_newcomer_follows():
     env.world.set_need(0, "hunger", 0.0)
     seen_faint = False
     for _ in range(10):
-        obs, rew, term, trunc, infos = env.step(waits)
+        obs, rew, term, _trunc, infos = env.step(waits)
         seen_faint |= infos["reward_components"][0, C["faint"]] < 0
         if term[0]:
             break
@@ -94,7 +94,7 @@ def test_starvation_death_is_a_terminal_transition_and_a_newcomer_follows():
     assert not obs["features"][0].any() and (obs["embedding_ids"][0] == -1).all()
     arrived = False
     for _ in range(6):
-        obs, rew, term, trunc, infos = env.step(waits)
+        obs, rew, term, _trunc, infos = env.step(waits)
         if infos["new_agent"][0]:
             arrived = True
             break
@@ -111,15 +111,15 @@ def test_possessed_agents_leave_policy_control():
     obs, infos = env.reset(seed=2)
     env.world.possess(3)
     moves = np.full(env.num_envs, Action.WAIT, np.int64)
-    obs, rew, term, trunc, infos = env.step(moves)
+    obs, _rew, _term, _trunc, infos = env.step(moves)
     assert infos["possessed"][3] and not infos["controlled"][3] and not infos["acted"][3]
     assert infos["action_mask"][3].sum() == 1
     assert obs["features"][3, env.layout.feature_index("possessed")] == 1
     assert obs["features"][3, env.layout.feature_index("ctx_reset")] == 1
     env.world.release(3)
-    obs, rew, term, trunc, infos = env.step(moves)
+    obs, _rew, _term, _trunc, infos = env.step(moves)
     assert infos["controlled"][3] and not infos["acted"][3]  # chosen while possessed
-    obs, rew, term, trunc, infos = env.step(moves)
+    obs, _rew, _term, _trunc, infos = env.step(moves)
     assert infos["acted"][3]
 
 
@@ -140,7 +140,7 @@ def test_options_take_over_until_done():
     env = TownletVectorEnv(config())
     obs, infos = env.reset(seed=5)
     acts = np.full(env.num_envs, Action.GO_WORK, np.int64)
-    obs, rew, term, trunc, infos = env.step(acts)
+    obs, _rew, _term, _trunc, infos = env.step(acts)
     lay = env.layout
     assert (obs["features"][:, lay.feature_index("option_active")] == 1).all()
     assert (obs["features"][:, lay.feature_index("goal_work")] == 1).all()
@@ -150,7 +150,7 @@ def test_options_take_over_until_done():
 
 def test_a_working_day_pays_wages_and_punctuality_once():
     env = TownletVectorEnv(config(world={"perturbations": {"events": []}}))
-    obs, infos = env.reset(seed=6)
+    _obs, infos = env.reset(seed=6)
     day = env.config.world.ticks_per_day
     punctual = np.zeros(env.num_envs)
     wage = np.zeros(env.num_envs)
@@ -159,7 +159,7 @@ def test_a_working_day_pays_wages_and_punctuality_once():
         acts = np.where(infos["action_mask"][:, Action.GO_WORK], Action.GO_WORK, Action.WAIT)
         if not 300 <= tod < 1100:
             acts[:] = Action.WAIT
-        obs, rew, term, trunc, infos = env.step(acts)
+        _obs, _rew, _term, _trunc, infos = env.step(acts)
         punctual += infos["reward_components"][:, C["punctuality"]] > 0
         wage += infos["reward_components"][:, C["wage"]]
     alive = infos["alive"]
@@ -169,12 +169,12 @@ def test_a_working_day_pays_wages_and_punctuality_once():
 
 def test_truncation_keeps_the_agent_and_restarts_the_episode():
     env = TownletVectorEnv(config(truncate_ticks=5))
-    obs, infos = env.reset(seed=1)
+    _obs, infos = env.reset(seed=1)
     waits = np.zeros(env.num_envs, np.int64)
     for _ in range(4):
-        obs, rew, term, trunc, infos = env.step(waits)
+        _obs, _rew, _term, trunc, infos = env.step(waits)
         assert not trunc.any()
-    obs, rew, term, trunc, infos = env.step(waits)
+    _obs, _rew, _term, trunc, infos = env.step(waits)
     alive = infos["alive"]
     assert trunc[alive].all() and infos["episode_start"][alive].all()
     assert not infos["new_agent"].any() and (infos["episode"]["l"][alive] == 5).all()
@@ -187,27 +187,27 @@ def test_killing_everyone_ends_the_run():
     for i in range(env.num_envs):
         env.world.kill(i)
     waits = np.zeros(env.num_envs, np.int64)
-    obs, rew, term, trunc, infos = env.step(waits)
+    _obs, rew, term, _trunc, infos = env.step(waits)
     assert term.all() and (infos["end_kind"] == END_REMOVED).all() and not rew.any()
     with pytest.raises(RuntimeError, match="call reset"):
         env.step(waits)
-    obs, infos = env.reset()
+    _obs, infos = env.reset()
     assert infos["alive"].all()
 
 
 def test_snapshot_resume_is_exact():
     env = TownletVectorEnv(config(), copy=True)
-    obs, infos = env.reset(seed=9)
+    _obs, infos = env.reset(seed=9)
     rng = np.random.default_rng(1)
     for _ in range(30):
-        obs, rew, term, trunc, infos = env.step(random_actions(rng, infos["action_mask"]))
+        _obs, _rew, _term, _trunc, infos = env.step(random_actions(rng, infos["action_mask"]))
     saved = env.state_sections()
     plan = [random_actions(rng, infos["action_mask"]) for _ in range(40)]
 
     def run(e):
         out = []
         for a in plan:
-            o, r, te, tr, inf = e.step(np.where(inf_mask(e)[np.arange(len(a)), a], a, 0))
+            o, r, te, _tr, _inf = e.step(np.where(inf_mask(e)[np.arange(len(a)), a], a, 0))
             out.append((o["features"].copy(), o["map"].copy(), r.copy(), te.copy()))
         return out
 
@@ -216,7 +216,7 @@ def test_snapshot_resume_is_exact():
 
     first = run(env)
     other = TownletVectorEnv(config(), copy=True)
-    obs2, infos2 = other.load_state_sections(saved)
+    _obs2, _infos2 = other.load_state_sections(saved)
     second = run(other)
     for a, b in zip(first, second):
         for x, y in zip(a, b):

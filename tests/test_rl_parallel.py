@@ -48,10 +48,10 @@ def test_agents_get_new_ids_per_episode_and_possession_is_flagged():
     assert env.observation_space("agent_0").contains(obs["agent_0"])
     env.vec.world.possess(1)
     for _ in range(2):
-        obs, rew, term, trunc, infos = env.step({a: Action.WAIT for a in env.agents})
+        obs, _rew, _term, trunc, infos = env.step({a: Action.WAIT for a in env.agents})
     assert infos["agent_1"]["possessed"] and not infos["agent_1"]["controlled"]
     assert obs["agent_1"]["action_mask"].tolist() == [1] + [0] * (N_ACTIONS - 1)
-    obs, rew, term, trunc, infos = env.step({a: Action.WAIT for a in env.agents})
+    obs, _rew, _term, trunc, infos = env.step({a: Action.WAIT for a in env.agents})
     assert all(trunc[f"agent_{i}"] for i in range(N))
     assert env.agents == [f"agent_{i}#1" for i in range(N)]
     assert all(f"agent_{i}#1" in obs for i in range(N))
@@ -75,7 +75,7 @@ def test_stepping_after_everyone_is_gone_is_an_error():
     env.reset(seed=0)
     for i in range(N):
         env.vec.world.kill(i)
-    obs, rew, term, trunc, infos = env.step({})
+    _obs, _rew, term, _trunc, _infos = env.step({})
     assert all(term.values()) and env.agents == []
     with pytest.raises(RuntimeError, match="call reset"):
         env.step({})

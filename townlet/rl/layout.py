@@ -18,9 +18,20 @@ from townlet.config.rl import ObservationConfig
 from townlet.world.actions import Action, Goal, Shift
 
 __all__ = [
-    "CHANNELS", "LANDMARKS", "LANDMARK_FIELDS", "LAYOUT_VERSION", "Layout", "SELF_FEATURES",
-    "SOCIAL_AGGREGATES", "SOCIAL_SLOT_FIELDS", "SUMMARY_FEATURES", "VARIANT_CHANNELS",
-    "VARIANTS", "build_layout",
+    "ACTION_NAMES",
+    "CHANNELS",
+    "LANDMARKS",
+    "LANDMARK_FIELDS",
+    "LAYOUT_VERSION",
+    "SELF_FEATURES",
+    "SOCIAL_AGGREGATES",
+    "SOCIAL_SLOT_FIELDS",
+    "SUMMARY_FEATURES",
+    "VARIANTS",
+    "VARIANT_CHANNELS",
+    "Layout",
+    "action_space_hash",
+    "build_layout",
 ]
 
 LAYOUT_VERSION = "townlet-obs-1"
@@ -78,6 +89,15 @@ SUMMARY_FEATURES = ("neighbor_agent_ratio", "neighbor_object_ratio", "busy_objec
 SOCIAL_SLOT_FIELDS = ("filled", "trust", "familiarity", "rivalry", "dist", "visible")
 SOCIAL_AGGREGATES = ("social_trust_mean", "social_trust_max", "social_rivalry_mean",
                      "social_rivalry_max")
+
+
+ACTION_NAMES = tuple(a.name.lower() for a in Action if a >= 0)
+"""The fixed, ordered action space: index = ``townlet.world.actions.Action`` code."""
+
+
+def action_space_hash() -> str:
+    """SHA-256 of the ordered action names (store it with datasets and checkpoints)."""
+    return hashlib.sha256(json.dumps(list(ACTION_NAMES)).encode()).hexdigest()
 
 
 class Layout(Struct, frozen=True, kw_only=True):

@@ -18,7 +18,7 @@ but newcomers are due, ``step`` advances the town until one arrives.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
@@ -40,7 +40,7 @@ def parallel_env(config: TownletConfig | None = None, *, variant: str | None = N
 class TownletParallelEnv(ParallelEnv):
     """PettingZoo ParallelEnv wrapper (see module doc)."""
 
-    metadata = {"name": "townlet_v1", "render_modes": [], "is_parallelizable": True}
+    metadata: ClassVar[dict] = {"name": "townlet_v1", "render_modes": [], "is_parallelizable": True}
 
     def __init__(self, config: TownletConfig | None = None, *, variant: str | None = None,
                  seed: int | None = None):

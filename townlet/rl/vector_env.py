@@ -31,7 +31,7 @@ Returned arrays are the env's own buffers, overwritten by the next call
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
@@ -82,7 +82,7 @@ def _policy_actions(actions, controlled, out):
 class TownletVectorEnv(VectorEnv):
     """A whole town as a batch of per-agent-slot environments (see module doc)."""
 
-    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+    metadata: ClassVar[dict] = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
     def __init__(self, config: TownletConfig | None = None, *, variant: str | None = None,
                  seed: int | None = None, copy: bool = False):
