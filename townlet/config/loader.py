@@ -1,0 +1,101 @@
+"""Load YAML into :class:`TownletConfig` with errors that name the key path,
+and derive the stable ``config_id``."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+
+from townlet.config.invariants import check_invariants
+from townlet.config.root import TownletConfig
+
+__all__ = ["ConfigError", "config_id", "default_config", "dump_config", "load_config",
+           "with_agents"]
+
+_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the key path and the problem."""
+
+
+def _lookup(raw: Any, path: str) -> tuple[bool, Any]:
+    """Follow a msgspec error path like ``.world.jobs[1].wage`` into the raw data."""
+    node = raw
+    for part in re.findall(r"\.([^.\[]+)|\[(\d+)\]", path):
+        key, index = part
+        try:
+            node = node[key] if key else node[int(index)]
+        except (KeyError, IndexError, TypeError):
+            return False, None
+    return True, node
+
+
+def _explain(error: msgspec.ValidationError, raw: Any) -> str:
+    text = str(error)
+    match = _PATH.search(text)
+    path = match.group("path") if match else ""
+    reason = text[: match.start()] if match else text
+    reason = reason[0].lower() + reason[1:] if reason else reason
+    reason = reason.replace("`", "")
+    found, value = _lookup(raw, path)
+    if found and "got" not in reason and "unknown field" not in reason:
+        reason += f", got {value!r}"
+    return f"{path.lstrip('.') or '<root>'}: {reason}"
+
+
+def _from_mapping(raw: Any, origin: str) -> TownletConfig:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        cfg = msgspec.convert(raw, TownletConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{origin}: {_explain(exc, raw)}") from None
+    check_invariants(cfg, origin)
+    return cfg
+
+
+def load_config(path: str | Path | None = None) -> TownletConfig:
+    """Load a YAML config file (``None`` gives the embedded default town)."""
+    if path is None:
+        return default_config()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    return _from_mapping(raw, str(path))
+
+
+def default_config() -> TownletConfig:
+    """The embedded default town (identical to ``configs/default.yaml``)."""
+    return _from_mapping({}, "<default>")
+
+
+def with_agents(cfg: TownletConfig, agents: int) -> TownletConfig:
+    """The same config scaled to ``agents`` agents (the town grows with it)."""
+    raw = msgspec.to_builtins(cfg)
+    raw["world"]["town"]["agents"] = agents
+    return _from_mapping(raw, "--agents")
+
+
+def dump_config(cfg: TownletConfig) -> str:
+    """Canonical YAML of a config (every field spelled out)."""
+    return yaml.safe_dump(msgspec.to_builtins(cfg), sort_keys=False)
+
+
+def config_id(cfg: TownletConfig) -> str:
+    """Stable short hash of the canonical (sorted-key JSON) encoding of the config."""
+    canonical = msgspec.json.encode(msgspec.to_builtins(cfg), order="sorted")
+    return hashlib.sha256(canonical).hexdigest()[:16]

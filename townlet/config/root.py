@@ -1,0 +1,15 @@
+"""The root config struct: one field per section."""
+
+from __future__ import annotations
+
+from msgspec import Struct
+
+from townlet.config.world import WorldConfig
+
+__all__ = ["TownletConfig"]
+
+
+class TownletConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Everything a run needs; its canonical encoding hashes to ``config_id``."""
+
+    world: WorldConfig = WorldConfig()

@@ -1,0 +1,242 @@
+"""The ``world:`` section: the town, its clock, needs, affordances, economy,
+jobs, queues, relationships, lifecycle and perturbations.
+
+Every field has a default; together the defaults are the embedded default town
+(dumped to ``configs/default.yaml``). Ranges are checked by msgspec at load;
+cross-field invariants (feasibility, affordability, supply) live in
+``townlet.config.invariants``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from msgspec import Meta, Struct, field
+
+__all__ = [
+    "AffordanceSpec", "EconomyConfig", "EmploymentConfig", "JobSpec", "LifecycleConfig",
+    "NeedConfig", "NeedsConfig", "PerturbationSpec", "PerturbationsConfig", "QueueConfig",
+    "RelationshipConfig", "TownConfig", "WorldConfig",
+]
+
+Unit = Annotated[float, Meta(ge=0.0, le=1.0)]
+NonNeg = Annotated[float, Meta(ge=0.0)]
+Ticks = Annotated[int, Meta(ge=0, le=10_000_000)]
+PosTicks = Annotated[int, Meta(ge=1, le=10_000_000)]
+Name = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+class _Section(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Strict, immutable config section."""
+
+
+class NeedConfig(_Section):
+    decay: Unit
+    """Amount subtracted every tick (needs live in [0, 1], 1 = satisfied)."""
+    seek_below: Unit = 0.45
+    """The scripted policy starts seeking this need below this value."""
+    satisfied_above: Unit = 0.9
+    """...and keeps repeating the affordance until it is above this (hysteresis)."""
+    critical: Unit = 0.1
+    """Below this the agent is in a critical state (reported, and lethal for hunger)."""
+
+
+class NeedsConfig(_Section):
+    hunger: NeedConfig = NeedConfig(decay=0.0010, seek_below=0.5)
+    hygiene: NeedConfig = NeedConfig(decay=0.0005, seek_below=0.4)
+    energy: NeedConfig = NeedConfig(decay=0.0005, seek_below=0.3, satisfied_above=0.95)
+    social: NeedConfig = NeedConfig(decay=0.0004, seek_below=0.35, satisfied_above=0.7)
+
+
+class TownConfig(_Section):
+    agents: Annotated[int, Meta(ge=2, le=1_000_000)] = 1000
+    """Population; the town is generated to house, feed and employ exactly this many."""
+    district_side: Annotated[int, Meta(ge=3, le=16)] = 6
+    """A district is a square of district_side^2 building blocks with its own shops and work."""
+    residents_per_home: Annotated[int, Meta(ge=1, le=4)] = 4
+    """Residents per home; every resident has a bed of their own."""
+    workers_per_office: Annotated[int, Meta(ge=1, le=200)] = 25
+    """Office capacity; shops employ shop_staff each."""
+    shop_staff: Annotated[int, Meta(ge=1, le=50)] = 8
+    """Staff employed by each grocer and each cafe."""
+
+
+class AffordanceSpec(_Section):
+    id: Name
+    """Unique affordance name."""
+    object_type: Literal["bed", "shower", "fridge", "stove", "till", "counter"]
+    """The object it runs on."""
+    duration: PosTicks
+    """Ticks from start to completion."""
+    effects: dict[str, float]
+    """Applied once at completion: need name -> delta, or ``food`` -> items gained."""
+    price: Literal["none", "groceries", "cafe_meal", "shower"] = "none"
+    """Economy price charged at start (with a funds check) and refunded if it fails."""
+    uses_food: Annotated[int, Meta(ge=0, le=10)] = 0
+    """Food items taken from the agent at start (refunded if it fails)."""
+    uses_stock: Annotated[int, Meta(ge=0, le=100)] = 0
+    """Units taken from the object's stock at start (returned if it fails)."""
+    preconds: list[str] = []
+    """Conditions that must all hold at start (see docs/affordances.md for the grammar)."""
+    hooks: dict[Literal["before", "after", "fail"], list[str]] = {}
+    """Built-in hooks per stage (see townlet.world.affordances.HOOKS)."""
+
+
+DEFAULT_AFFORDANCES = (
+    AffordanceSpec(id="eat_meal", object_type="fridge", duration=20, uses_food=1,
+                   effects={"hunger": 0.55, "energy": 0.02},
+                   preconds=["agent.food >= 1"], hooks={"after": ["shared_meal"]}),
+    AffordanceSpec(id="cook_meal", object_type="stove", duration=40, uses_food=1,
+                   effects={"hunger": 0.75, "energy": -0.02},
+                   preconds=["agent.food >= 1", "power_on == true"],
+                   hooks={"after": ["shared_meal"]}),
+    AffordanceSpec(id="use_shower", object_type="shower", duration=20, price="shower",
+                   effects={"hygiene": 0.9, "energy": -0.01},
+                   preconds=["water_on == true", "power_on == true"],
+                   hooks={"after": ["shower_complete"]}),
+    AffordanceSpec(id="rest_sleep", object_type="bed", duration=420,
+                   effects={"energy": 0.95}, hooks={"after": ["sleep_complete"]}),
+    AffordanceSpec(id="buy_groceries", object_type="till", duration=6, price="groceries",
+                   uses_stock=4, effects={"food": 4.0}, preconds=["stock >= 4"]),
+    AffordanceSpec(id="eat_out", object_type="counter", duration=25, price="cafe_meal",
+                   uses_stock=1, effects={"hunger": 0.6, "social": 0.1},
+                   preconds=["stock >= 1", "power_on == true"],
+                   hooks={"after": ["shared_meal"]}),
+)
+
+
+class EconomyConfig(_Section):
+    groceries: NonNeg = 1.0
+    """Price of one grocery purchase (uses_stock items of food)."""
+    cafe_meal: NonNeg = 0.6
+    """Price of a meal at a cafe counter."""
+    shower: NonNeg = 0.05
+    """Water bill per shower."""
+    grocer_stock: Annotated[int, Meta(ge=0, le=1_000_000)] = 400
+    """Food units a grocer holds after its daily delivery."""
+    cafe_stock: Annotated[int, Meta(ge=0, le=1_000_000)] = 80
+    """Meals a cafe holds after its daily delivery."""
+    restock_at: Ticks = 300
+    """Time of day (tick of day) when suppliers deliver to every shop."""
+    starting_wallet: NonNeg = 4.0
+    """Money each agent holds at tick 0."""
+
+
+class JobSpec(_Section):
+    name: Name
+    workplace: Literal["office", "grocer", "cafe"]
+    start: Ticks
+    """Shift start as a tick of day."""
+    end: Ticks
+    """Shift end (exclusive) as a tick of day; must be after start."""
+    wage: NonNeg = 0.006
+    """Money per tick worked while present."""
+    lateness_penalty: NonNeg = 0.1
+    """Charged once per shift when the worker arrives after the grace period."""
+
+
+DEFAULT_JOBS = (
+    JobSpec(name="clerk", workplace="office", start=540, end=1020, wage=0.006),
+    JobSpec(name="grocer", workplace="grocer", start=480, end=960, wage=0.006),
+    JobSpec(name="barista", workplace="cafe", start=420, end=900, wage=0.006),
+)
+
+
+class EmploymentConfig(_Section):
+    arrival_buffer: Ticks = 60
+    """Ticks before a shift when workers set off (and the await_start window)."""
+    grace_ticks: Annotated[int, Meta(ge=0, le=120)] = 10
+    absent_cutoff: Annotated[int, Meta(ge=0, le=600)] = 120
+    """Not having arrived this many ticks into a shift counts as an absence."""
+    late_tick_penalty: Unit = 0.0
+    absence_penalty: NonNeg = 0.2
+    max_absent_shifts: Annotated[int, Meta(ge=1, le=7)] = 3
+    """Absences in the rolling 7 days that put a worker in the exit queue."""
+    attendance_window: Annotated[int, Meta(ge=1, le=14)] = 3
+    daily_exit_cap: Annotated[int, Meta(ge=0, le=1_000_000)] = 2
+    """Exits processed per day (0 = unlimited)."""
+    exit_spacing_ticks: Ticks = 120
+    """Minimum ticks between two processed exits."""
+
+
+class QueueConfig(_Section):
+    cooldown_ticks: Ticks = 30
+    """After a successful use, the same agent may not reserve the same object for this long."""
+    idle_timeout_ticks: PosTicks = 8
+    """A holder that does not start within this many ticks loses the reservation."""
+
+
+class RelationshipConfig(_Section):
+    slots: Annotated[int, Meta(ge=1, le=16)] = 6
+    chat_chance: Unit = 0.05
+    """Per tick chance that an idle agent with a neighbour starts a chat."""
+    chat_social: Unit = 0.08
+    chat_trust: Unit = 0.05
+    chat_familiarity: Unit = 0.1
+    shared_meal_trust: Unit = 0.1
+    shared_meal_familiarity: Unit = 0.2
+    handover_trust: Unit = 0.05
+    conflict_rivalry: Unit = 0.15
+    decay_per_hour: Unit = 0.02
+    """Every hour each tie's trust, familiarity and rivalry move this much toward 0."""
+    avoid_threshold: Unit = 0.7
+    """Rivalry at or above which agents refuse to chat and avoid each other's queues."""
+
+
+class LifecycleConfig(_Section):
+    faint_ticks: PosTicks = 30
+    """Ticks an agent lies fainted once hunger hits its critical level."""
+    death_after_ticks: PosTicks = 240
+    """Consecutive ticks at hunger 0 that kill."""
+    respawn_delay_ticks: Ticks = 10
+    starter_wallet: NonNeg = 3.0
+    starter_food: Annotated[int, Meta(ge=0, le=100)] = 2
+    starter_need: Unit = 0.8
+    """Every need of a newcomer starts here."""
+
+
+class PerturbationSpec(_Section):
+    name: Name
+    kind: Literal["price_spike", "blackout", "outage", "arranged_meet"]
+    prob_per_day: NonNeg = 0.0
+    cooldown_ticks: Ticks = 0
+    duration: tuple[PosTicks, PosTicks] = (60, 120)
+    """Inclusive [min, max] duration in ticks."""
+    magnitude: tuple[NonNeg, NonNeg] = (1.0, 1.0)
+    """price_spike multiplier range; ignored by the other kinds."""
+
+
+DEFAULT_PERTURBATIONS = (
+    PerturbationSpec(name="grocer_prices", kind="price_spike", prob_per_day=0.3,
+                     cooldown_ticks=480, duration=(60, 120), magnitude=(1.2, 1.8)),
+    PerturbationSpec(name="blackout", kind="blackout", prob_per_day=0.15,
+                     cooldown_ticks=720, duration=(20, 60)),
+    PerturbationSpec(name="water_outage", kind="outage", prob_per_day=0.1,
+                     cooldown_ticks=720, duration=(20, 60)),
+    PerturbationSpec(name="meet_rivals", kind="arranged_meet", prob_per_day=0.25,
+                     cooldown_ticks=600, duration=(90, 150)),
+)
+
+
+class PerturbationsConfig(_Section):
+    max_concurrent: Annotated[int, Meta(ge=0, le=16)] = 2
+    global_cooldown_ticks: Ticks = 240
+    """Minimum spacing between two scheduled (random) events of any kind."""
+    events: list[PerturbationSpec] = field(default_factory=lambda: list(DEFAULT_PERTURBATIONS))
+
+
+class WorldConfig(_Section):
+    ticks_per_day: Annotated[int, Meta(ge=60, le=100_000)] = 1440
+    """One day length used by every subsystem."""
+    town: TownConfig = TownConfig()
+    needs: NeedsConfig = NeedsConfig()
+    affordances: list[AffordanceSpec] = field(default_factory=lambda: list(DEFAULT_AFFORDANCES))
+    economy: EconomyConfig = EconomyConfig()
+    jobs: list[JobSpec] = field(default_factory=lambda: list(DEFAULT_JOBS))
+    employment: EmploymentConfig = EmploymentConfig()
+    queues: QueueConfig = QueueConfig()
+    relationships: RelationshipConfig = RelationshipConfig()
+    lifecycle: LifecycleConfig = LifecycleConfig()
+    perturbations: PerturbationsConfig = PerturbationsConfig()
+    events_per_agent: Annotated[float, Meta(ge=0.0, le=16.0)] = 0.25
+    """Capacity of the per-tick event buffer per agent (plus a floor of 4096)."""
