@@ -195,10 +195,6 @@ class IOThread(threading.Thread):
             self._refuse(rid, t0, "E_USAGE", f"bad request envelope: {exc}",
                          cmd_id=salvage_cmd_id(body.buffer), principal=pr)
             return
-        except RecursionError:
-            self._refuse(rid, t0, "E_USAGE", "bad request envelope: nested too deeply",
-                         principal=pr)
-            return
         self._dispatch(rid, t0, pr, req)
 
     def _dispatch(self, rid: bytes, t0: float, pr: Principal, req: Request) -> None:

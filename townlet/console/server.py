@@ -27,7 +27,6 @@ import msgspec
 import numpy as np
 import structlog
 import zmq
-from townlet.world.errors import WorldError
 
 from townlet.config.console import ConsoleConfig
 from townlet.console.audit import AuditLog
@@ -37,13 +36,14 @@ from townlet.console.errors import CommandError
 from townlet.console.io import Done, IOThread, Pending
 from townlet.console.ratelimit import RateLimiter
 from townlet.console.replay import ReplayCache
-from townlet.console.table import COMMANDS, Command
+from townlet.console.table import Command
 from townlet.security.keys import load_keypair
 from townlet.security.registry import RegistryWatcher
 from townlet.security.roles import ALL_ROLES
 from townlet.security.sandbox import ForbiddenPath, Sandbox
 from townlet.security.zap import RegistryAuthenticator, curve_server_socket
 from townlet.wire.console import ERROR_CODES, ErrorBody, Response
+from townlet.world.errors import WorldError
 
 __all__ = ["ConsoleServer", "Health"]
 
@@ -93,16 +93,20 @@ class ConsoleServer:
         Directory file-taking commands are confined to (``None``: no file commands work).
     endpoint
         Overrides ``cfg.endpoint`` (e.g. ``tcp://127.0.0.1:0`` for a free port).
+    table
+        The command table (default: :data:`townlet.console.commands.COMMANDS`).
     """
 
     def __init__(self, cfg: ConsoleConfig, registry_path: str | os.PathLike[str],
                  server_key_file: str | os.PathLike[str], *,
                  snapshot_root: str | os.PathLike[str] | None = None,
-                 endpoint: str | None = None, table: dict[str, Command] = COMMANDS) -> None:
+                 endpoint: str | None = None, table: dict[str, Command] | None = None) -> None:
         self.cfg = cfg
         self.registry_path = os.fspath(registry_path)
         self._keys = load_keypair(server_key_file)  # fail early, before anything starts
         self.bind_endpoint = endpoint or cfg.endpoint
+        if table is None:
+            from townlet.console.commands import COMMANDS as table
         self.table = table
         self.watcher = RegistryWatcher(self.registry_path)
         self.control = LoopControl()

@@ -112,21 +112,29 @@ def encode(msg: Request | Response) -> bytes:
 def decode_request(data: bytes | memoryview) -> Request:
     """Decode a request.
 
-    Raises ``msgspec.DecodeError`` (not msgpack), ``msgspec.ValidationError`` (wrong
-    envelope; the message names the path) or ``RecursionError`` (absurd nesting).
+    Raises ``msgspec.ValidationError`` (wrong envelope; the message names the path)
+    or ``msgspec.DecodeError`` (not msgpack, invalid UTF-8, absurd nesting).
     """
-    return _request_decoder.decode(data)
+    try:
+        return _request_decoder.decode(data)
+    except UnicodeDecodeError:
+        raise msgspec.DecodeError("MessagePack data is malformed: invalid UTF-8 text") from None
+    except RecursionError:
+        raise msgspec.DecodeError("MessagePack data is nested too deeply") from None
 
 
 def salvage_cmd_id(data: bytes | memoryview) -> str:
     """Best-effort ``cmd_id`` of an invalid request, so its error reply can echo it."""
     try:
         cid = _cmd_id_decoder.decode(data).cmd_id
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, UnicodeDecodeError):
         return ""
     return cid if _CMD_ID_RE.fullmatch(cid) else ""
 
 
 def decode_response(data: bytes | memoryview) -> Response:
-    """Decode a response."""
-    return _response_decoder.decode(data)
+    """Decode a response (raises ``msgspec.DecodeError``/``ValidationError``)."""
+    try:
+        return _response_decoder.decode(data)
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise msgspec.DecodeError(f"MessagePack data is malformed: {exc}") from None
