@@ -11,6 +11,7 @@ from __future__ import annotations
 from townlet.console import (
     cmd_agents,
     cmd_control,
+    cmd_files,
     cmd_info,
     cmd_interventions,
     cmd_keys,
@@ -34,6 +35,7 @@ COMMANDS: dict[str, Command] = build_table([
     ("economy",         "viewer",   cmd_town.economy),
     ("events",          "viewer",   cmd_town.events),
     ("perturbations",   "viewer",   cmd_town.perturbations),
+    ("files",           "viewer",   cmd_files.files,                  LOCAL),
     ("spawn",           "operator", cmd_interventions.spawn,          MUTATES),
     ("kill",            "operator", cmd_interventions.kill,           MUTATES),
     ("teleport",        "operator", cmd_interventions.teleport,       MUTATES),
