@@ -112,9 +112,9 @@ class EconomyConfig(_Section):
     """Price of a meal at a cafe counter."""
     shower: NonNeg = 0.05
     """Water bill per shower."""
-    grocer_stock: Annotated[int, Meta(ge=0, le=1_000_000)] = 400
+    grocer_stock: Annotated[int, Meta(ge=0, le=1_000_000)] = 600
     """Food units a grocer holds after its daily delivery."""
-    cafe_stock: Annotated[int, Meta(ge=0, le=1_000_000)] = 80
+    cafe_stock: Annotated[int, Meta(ge=0, le=1_000_000)] = 180
     """Meals a cafe holds after its daily delivery."""
     restock_at: Ticks = 300
     """Time of day (tick of day) when suppliers deliver to every shop."""
@@ -164,6 +164,8 @@ class QueueConfig(_Section):
     """After a successful use, the same agent may not reserve the same object for this long."""
     idle_timeout_ticks: PosTicks = 8
     """A holder that does not start within this many ticks loses the reservation."""
+    patience_ticks: PosTicks = 90
+    """A waiter still queued after this long has a conflict with the holder."""
 
 
 class RelationshipConfig(_Section):
@@ -204,11 +206,14 @@ class PerturbationSpec(_Section):
     """Inclusive [min, max] duration in ticks."""
     magnitude: tuple[NonNeg, NonNeg] = (1.0, 1.0)
     """price_spike multiplier range; ignored by the other kinds."""
+    target: Literal["all", "groceries", "cafe_meal", "shower"] = "all"
+    """price_spike: which price rises ("all" = every price); ignored by the other kinds."""
 
 
 DEFAULT_PERTURBATIONS = (
     PerturbationSpec(name="grocer_prices", kind="price_spike", prob_per_day=0.3,
-                     cooldown_ticks=480, duration=(60, 120), magnitude=(1.2, 1.8)),
+                     cooldown_ticks=480, duration=(60, 120), magnitude=(1.2, 1.8),
+                     target="groceries"),
     PerturbationSpec(name="blackout", kind="blackout", prob_per_day=0.15,
                      cooldown_ticks=720, duration=(20, 60)),
     PerturbationSpec(name="water_outage", kind="outage", prob_per_day=0.1,
