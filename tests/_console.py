@@ -57,7 +57,11 @@ class Town:
         kw.setdefault("timeout", 5.0)
         return ConsoleClient(self.endpoint, self.kdir / "server.key", self.keys[role], **kw)
 
-    def close(self) -> None:
+    def stop_loop(self) -> None:
+        """Stop ticking and draining (the server keeps its sockets)."""
         self._stop.set()
         self._thread.join()
+
+    def close(self) -> None:
+        self.stop_loop()
         self.server.close()

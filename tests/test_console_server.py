@@ -369,29 +369,33 @@ def test_flood_while_ticking(tmp_path: Path) -> None:
 def test_client_reconnects_and_resends_same_cmd_id(tmp_path: Path) -> None:
     """A request that times out is resent with the same cmd_id and runs once."""
     t = Town(tmp_path, paused=True)
-    t._stop.set()
-    t._thread.join()  # nobody drains: the first attempt times out
+    t.stop_loop()  # nobody drains: the first attempt times out
     try:
+        answered = threading.Event()
+
         def late_drain() -> None:
-            time.sleep(0.8)
-            for _ in range(200):
+            time.sleep(0.8)  # longer than the first attempt's timeout
+            while not answered.is_set():
                 t.server.drain(t.world, 16)
-                time.sleep(0.01)
+                time.sleep(0.005)
 
         th = threading.Thread(target=late_drain)
         th.start()
-        with t.client("operator", timeout=0.5, retries=3) as c:
-            assert c.call("kill", 13) == {"agent": 13, "done": "killed"}
+        try:
+            with t.client("operator", timeout=0.5, retries=3) as c:
+                assert c.call("kill", 13) == {"agent": 13, "done": "killed"}
+        finally:
+            answered.set()
         th.join()
         assert not t.world.alive[13]
+        assert t.server.stats["executed"] == 1  # both attempts, one execution
     finally:
         t.server.close()
 
 
 def test_timeout_without_drain(tmp_path: Path) -> None:
     t = Town(tmp_path)
-    t._stop.set()
-    t._thread.join()
+    t.stop_loop()
     try:
         with t.client("viewer", timeout=0.3, retries=1) as c:
             with pytest.raises(ConsoleTimeout, match="2 attempt"):

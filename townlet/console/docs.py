@@ -10,8 +10,10 @@ import ast
 import inspect
 import itertools
 import sys
+import types
 import typing
 from functools import cache
+from typing import Any
 
 import msgspec
 
@@ -139,13 +141,27 @@ def _field_docs(cls: type) -> dict[str, str]:
     return out
 
 
-def _type_name(t: object) -> str:
-    text = repr(t) if not isinstance(t, type) else t.__name__
-    for junk in ("typing.", "msgspec.Meta", "NoneType"):
-        text = text.replace(junk, "null" if junk == "NoneType" else "")
-    if typing.get_origin(t) is typing.Annotated:
-        return _type_name(typing.get_args(t)[0])
-    return text.replace("|", "\\|")
+_CONSTRAINTS = ("ge", "gt", "le", "lt", "min_length", "max_length", "pattern")
+
+
+def _type_name(t: Any) -> str:
+    """A readable type: ``int (ge=0)``, ``'a' | 'b'``, ``list[int] | null``..."""
+    origin, args = typing.get_origin(t), typing.get_args(t)
+    if origin is typing.Annotated:
+        cons = [f"{k}={getattr(m, k)!r}" for m in args[1:] if isinstance(m, msgspec.Meta)
+                for k in _CONSTRAINTS if getattr(m, k) is not None]
+        return _type_name(args[0]) + (f" ({', '.join(cons)})" if cons else "")
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in args)
+    if t is type(None):
+        return "null"
+    if t is Any:
+        return "any"
+    if origin is not None:
+        return f"{origin.__name__}[{', '.join(_type_name(a) for a in args)}]"
+    return t.__name__ if isinstance(t, type) else repr(t)
 
 
 def _fields_table(cls: type[msgspec.Struct]) -> str:
@@ -153,10 +169,14 @@ def _fields_table(cls: type[msgspec.Struct]) -> str:
     hints = typing.get_type_hints(cls, include_extras=True)
     rows = ["| field | type | default | meaning |", "| --- | --- | --- | --- |"]
     for f in msgspec.structs.fields(cls):
-        default = "required" if f.required else (
-            f"`{f.default!r}`" if f.default is not msgspec.NODEFAULT else "`[]`/`{}`")
-        rows.append(f"| `{f.name}` | `{_type_name(hints[f.name])}` | {default} | "
-                    f"{docs.get(f.name, '')} |")
+        if f.required:
+            default = "required"
+        elif f.default is not msgspec.NODEFAULT:
+            default = f"`{f.default!r}`"
+        else:
+            default = f"`{f.default_factory()!r}`"
+        kind = _type_name(hints[f.name]).replace("|", "\\|")
+        rows.append(f"| `{f.name}` | `{kind}` | {default} | {docs.get(f.name, '')} |")
     return "\n".join(rows)
 
 

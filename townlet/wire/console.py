@@ -53,7 +53,9 @@ class ErrorBody(Struct):
     """Why a request failed: a code from :data:`ERROR_CODES` and a human message."""
 
     code: str
+    """One of the error codes below."""
     message: str
+    """What went wrong, for a human."""
 
 
 class Response(Struct):
@@ -61,10 +63,15 @@ class Response(Struct):
     never reached the simulation)."""
 
     cmd_id: str
+    """The request's cmd_id (empty when the request was too broken to read one)."""
     ok: bool
+    """True: ``result`` holds the command's result; false: ``error`` says why."""
     result: Any = None
+    """The command's result (a map or list; see each command)."""
     error: ErrorBody | None = None
+    """``{code, message}`` when ``ok`` is false."""
     tick: int | None = None
+    """Tick at which the command ran; null when it was answered without the simulation."""
 
 
 #: The closed set of error codes and what each means (docs are generated from this).
