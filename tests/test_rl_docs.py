@@ -17,6 +17,7 @@ from townlet.rl.layout import (
     SOCIAL_AGGREGATES,
     SOCIAL_SLOT_FIELDS,
     SUMMARY_FEATURES,
+    build_layout,
 )
 from townlet.rl.rewards import COMPONENTS
 
@@ -33,6 +34,9 @@ def test_named_in_docs(name):
 def test_every_self_feature_is_documented():
     missing = [n for n in SELF_FEATURES if f"`{n}`" not in DOC and not n.startswith(RANGES)]
     assert not missing
+    layout = build_layout(default_config())
+    lo, hi = layout.blocks["affordance"]
+    assert all(f"`{n}`" in DOC for n in layout.feature_names[lo:hi])
     for field in LANDMARK_FIELDS + SOCIAL_SLOT_FIELDS:
         assert f"_{field}`" in DOC
 

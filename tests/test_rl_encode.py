@@ -92,7 +92,7 @@ def scrambled(seed: int):
 
 
 def run(cfg, st, kp, variant):
-    layout = build_layout(cfg.rl.observations, variant)
+    layout = build_layout(cfg, variant)
     n = st.agent_alive.size
     sx = build_statics(cfg, layout, st._asdict(), 2 * n)
     emb_of = np.where(st.agent_alive, (np.arange(n) * 7) % (2 * n), -1).astype(np.int32)
@@ -129,7 +129,7 @@ def test_encoder_matches_reference(variant, seed):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_masks_match_reference(seed):
     cfg, st, kp = scrambled(seed)
-    layout = build_layout(cfg.rl.observations)
+    layout = build_layout(cfg)
     n = st.agent_alive.size
     sx = build_statics(cfg, layout, st._asdict(), 2 * n)
     mask = np.zeros((n, N_ACTIONS), bool)
@@ -173,12 +173,12 @@ def test_channels_see_the_right_things():
     assert not m[0, :, :r, :].any() and not m[0, :, :, :r].any()
     assert m[0, ch("walkable"), r, r] == 1
     assert f[0, layout.feature_index("home_inside")] == 0
-    assert build_layout(cfg.rl.observations, "compact").map_shape == (4, 5, 5)
+    assert build_layout(cfg, "compact").map_shape == (4, 5, 5)
 
 
 def test_landmark_cache_follows_moves():
     cfg, st, kp = scrambled(4)
-    layout = build_layout(cfg.rl.observations, "compact")
+    layout = build_layout(cfg, "compact")
     n = st.agent_alive.size
     sx = build_statics(cfg, layout, st._asdict(), 2 * n)
     cache, key = np.zeros((n, 32), np.float32), np.full(n, -1, np.int64)

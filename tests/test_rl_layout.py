@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
-from townlet.config import ConfigError, default_config, load_config
+from townlet.config import ConfigError, TownletConfig, default_config, load_config
 from townlet.rl.layout import (
     ACTION_NAMES,
     CHANNELS,
@@ -17,38 +18,49 @@ from townlet.world.actions import N_ACTIONS, Action
 
 
 def test_layouts_have_the_documented_shapes():
-    obs = default_config().rl.observations
-    hybrid = build_layout(obs)
+    cfg = default_config()
+    hybrid = build_layout(cfg)
     assert hybrid.variant == "hybrid" and hybrid.map_shape == (5, 11, 11)
-    assert build_layout(obs, "full").map_shape == (len(CHANNELS), 11, 11)
-    assert build_layout(obs, "compact").map_shape == (4, 5, 5)
-    assert hybrid.n_features == len(SELF_FEATURES) + 32 + 4 + 4 * 6 + 4
+    assert build_layout(cfg, "full").map_shape == (len(CHANNELS), 11, 11)
+    assert build_layout(cfg, "compact").map_shape == (4, 5, 5)
+    n_aff = len(cfg.world.affordances)
+    assert hybrid.n_features == len(SELF_FEATURES) + n_aff + 32 + 4 + 4 * 6 + 4
+    assert hybrid.blocks["affordance"] == (len(SELF_FEATURES), len(SELF_FEATURES) + n_aff)
+    assert hybrid.feature_names[len(SELF_FEATURES)] == "aff_eat_meal"
     assert hybrid.blocks["self"] == (0, len(SELF_FEATURES))
     assert hybrid.blocks["social"][1] == hybrid.n_features
     assert hybrid.feature_names[hybrid.feature_index("need_hunger")] == "need_hunger"
     assert len(set(hybrid.feature_names)) == hybrid.n_features
     for variant, channels in VARIANT_CHANNELS.items():
-        assert build_layout(obs, variant).map_channels == channels
+        assert build_layout(cfg, variant).map_channels == channels
+
+
+def _with(**obs):
+    raw = msgspec.to_builtins(default_config())
+    raw["rl"]["observations"].update(obs)
+    return msgspec.convert(raw, TownletConfig)
 
 
 def test_layout_hash_changes_with_anything_that_changes_meaning():
-    obs = default_config().rl.observations
-    base = build_layout(obs).layout_hash
-    assert base == build_layout(obs).layout_hash
-    assert base != build_layout(obs, "full").layout_hash
-    from msgspec.structs import replace
-    assert base != build_layout(replace(obs, hybrid_window=9)).layout_hash
-    assert base != build_layout(replace(obs, top_rivals=3)).layout_hash
+    cfg = default_config()
+    base = build_layout(cfg).layout_hash
+    assert base == build_layout(cfg).layout_hash
+    assert base != build_layout(cfg, "full").layout_hash
+    assert base != build_layout(_with(hybrid_window=9)).layout_hash
+    assert base != build_layout(_with(top_rivals=3)).layout_hash
+    raw = msgspec.to_builtins(cfg)
+    raw["world"]["affordances"][0]["id"] = "dine"
+    assert base != build_layout(msgspec.convert(raw, TownletConfig)).layout_hash
 
 
 def test_unknown_names_are_clear_errors():
-    layout = build_layout(default_config().rl.observations, "compact")
+    layout = build_layout(default_config(), "compact")
     with pytest.raises(KeyError, match="unknown feature 'nope'"):
         layout.feature_index("nope")
     with pytest.raises(KeyError, match="no map channel 'door'"):
         layout.channel_index("door")
     with pytest.raises(ValueError, match="unknown observation variant 'big'"):
-        build_layout(default_config().rl.observations, "big")
+        build_layout(default_config(), "big")
 
 
 def test_action_space_is_fixed():

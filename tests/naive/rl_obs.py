@@ -85,6 +85,8 @@ def features(cfg: TownletConfig, layout: Layout, st, i, emb_of, ep_len, ctx_rese
     v["reservation_active"] = float(st.agent_resv[i] == 2)
     v["in_queue"] = float(st.agent_resv[i] == 1)
     aff = st.agent_aff[i]
+    for k, a in enumerate(cfg.world.affordances):
+        v[f"aff_{a.id}"] = float(aff == k)
     v["aff_running"] = float(aff >= 0)
     v["aff_progress"] = 0.0
     if aff >= 0:

@@ -1,7 +1,8 @@
 """Compiled observation encoder: every agent's features, egocentric map and
 embedding ids in one pass, written into preallocated arrays.
 
-The feature order is the one declared in ``townlet.rl.layout`` (tests compare
+The feature order is the one declared in ``townlet.rl.layout`` (self block,
+one-hot of the running affordance, landmarks, window summary, social) (tests compare
 this kernel against a slow, name-keyed reference). Empty slots get zeros and
 ids of -1. Map tile (tx, ty) lands at ``[c, r + ty - ay, r + tx - ax]``; tiles
 outside the grid are all-zero (``walkable`` = 0 there).
@@ -104,6 +105,7 @@ def _self_pass(st, sx, kp, tick, emb_of, ep_len, ctx_reset, out_feat):
         f[55] = 1.0 if st.agent_resv[i] == 1 else 0.0
         aff = st.agent_aff[i]
         if aff >= 0:
+            f[N_SELF + aff] = 1.0
             f[56] = 1.0
             left = (st.agent_aff_end[i] - tick) / kp.aff_duration[aff]
             f[57] = min(1.0, max(0.0, 1.0 - left))
@@ -355,7 +357,7 @@ def encode(st, sx, kp, emb_of, ep_len, ctx_reset, out_map, out_feat, out_ids, lm
     for i in range(st.agent_alive.shape[0]):
         if st.agent_alive[i]:
             out_ids[i, 0] = emb_of[i]
-    o_land = N_SELF
+    o_land = N_SELF + kp.aff_duration.shape[0]  # after the running-affordance one-hot
     o_sum = o_land + 4 * N_LANDMARK
     _self_pass(st, sx, kp, tick, emb_of, ep_len, ctx_reset, out_feat)
     _landmark_pass(st, sx, out_feat, o_land, lm_cache, lm_key)

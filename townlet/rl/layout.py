@@ -14,7 +14,7 @@ import json
 
 from msgspec import Struct
 
-from townlet.config.rl import ObservationConfig
+from townlet.config import TownletConfig
 from townlet.world.actions import Action, Goal, Shift
 
 __all__ = [
@@ -110,7 +110,7 @@ class Layout(Struct, frozen=True, kw_only=True):
     feature_names: tuple[str, ...]
     social_slots: int
     blocks: dict[str, tuple[int, int]]
-    """Feature block name -> (start, stop): self, landmarks, summary, social."""
+    """Feature block name -> (start, stop): self, affordance, landmarks, summary, social."""
     layout_hash: str
 
     @property
@@ -144,8 +144,9 @@ def _hash(variant: str, window: int, channels, features) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
-def build_layout(obs: ObservationConfig, variant: str | None = None) -> Layout:
-    """The layout for an observation config (``variant`` overrides ``obs.variant``)."""
+def build_layout(config: TownletConfig, variant: str | None = None) -> Layout:
+    """The layout for a config (``variant`` overrides ``rl.observations.variant``)."""
+    obs = config.rl.observations
     variant = obs.variant if variant is None else variant
     if variant not in VARIANT_CHANNELS:
         raise ValueError(f"unknown observation variant {variant!r}; use one of "
@@ -156,10 +157,12 @@ def build_layout(obs: ObservationConfig, variant: str | None = None) -> Layout:
     landmarks = tuple(f"{lm}_{f}" for lm in LANDMARKS for f in LANDMARK_FIELDS)
     social = tuple(f"social{s}_{f}" for s in range(slots) for f in SOCIAL_SLOT_FIELDS)
     social += SOCIAL_AGGREGATES if slots else ()
-    features = SELF_FEATURES + landmarks + SUMMARY_FEATURES + social
+    affordances = tuple(f"aff_{a.id}" for a in config.world.affordances)
+    features = SELF_FEATURES + affordances + landmarks + SUMMARY_FEATURES + social
     blocks, start = {}, 0
-    for name, block in (("self", SELF_FEATURES), ("landmarks", landmarks),
-                        ("summary", SUMMARY_FEATURES), ("social", social)):
+    for name, block in (("self", SELF_FEATURES), ("affordance", affordances),
+                        ("landmarks", landmarks), ("summary", SUMMARY_FEATURES),
+                        ("social", social)):
         blocks[name] = (start, start + len(block))
         start += len(block)
     channels = VARIANT_CHANNELS[variant]

@@ -89,7 +89,7 @@ class TownletVectorEnv(VectorEnv):
         self.config = config if config is not None else default_config()
         if not isinstance(self.config, TownletConfig):
             raise TypeError(f"config must be a TownletConfig, got {type(self.config).__name__}")
-        self.layout: Layout = build_layout(self.config.rl.observations, variant)
+        self.layout: Layout = build_layout(self.config, variant)
         self.copy = copy
         self._seed_seq = np.random.SeedSequence(seed)
         self.world = World(self.config, seed=self._next_seed(seed))
