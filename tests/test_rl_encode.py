@@ -30,6 +30,7 @@ def scrambled(seed: int):
     # crowd a corner so windows cross the grid edge, the rest anywhere walkable
     spots = walk[rng.integers(0, len(walk), n)]
     spots[: n // 6] = walk[np.argsort(walk.sum(1))[: n // 6]]
+    spots[n // 6: n // 6 + 7] = spots[n - 1]  # a crowd of 8 on one tile
     st.agent_y[:], st.agent_x[:] = spots[:, 0], spots[:, 1]
     objs = np.flatnonzero(st.obj_type >= 0)
     # a few agents stand on access tiles of objects (so INTERACT gets exercised),

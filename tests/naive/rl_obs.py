@@ -149,7 +149,7 @@ def local_map(cfg, layout, st, i):
             val["door"] = float(kind == TILE.DOOR)
             others = [a for a in alive if a != i and st.agent_x[a] == x and st.agent_y[a] == y]
             if others:
-                n_agents += len(others)
+                n_agents += min(len(others), cap)
                 d = math.hypot(wx - r, wy - r)
                 nearest = d if nearest is None else min(nearest, d)
             val["agents"] = min(len(others), cap) / cap

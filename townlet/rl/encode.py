@@ -247,7 +247,7 @@ def _map_pass(st, sx, kp, out_map, out_feat, o):
                     a = t_next[a]
                 if cnt == 0:
                     continue
-                n_agents += cnt
+                n_agents += min(cnt, cap)
                 d2 = (wx - r) * (wx - r) + (wy - r) * (wy - r)
                 if best < 0 or d2 < best:
                     best = d2
