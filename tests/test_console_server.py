@@ -43,7 +43,7 @@ from townlet.console.commands import COMMANDS
 from townlet.console.server import ConsoleServer
 from townlet.console.table import LOCAL, build_table
 from townlet.security import init_key_dir, issue_key, load_keypair, parse_ttl, revoke_keys
-from townlet.security.registry import utcnow
+from townlet.security.registry import RegistryDoc, update_registry, utcnow
 from townlet.security.roles import ROLES, role_allows
 from townlet.wire.console import Request, decode_response, encode
 from townlet.world.geometry import TILE
@@ -141,6 +141,26 @@ def test_revocation_while_connected(tmp_path: Path) -> None:
             pytest.raises(HandshakeRefused),
         ):
             c2.call("whoami")     # and no new connection
+    finally:
+        t.close()
+
+
+def test_expiry_while_connected(tmp_path: Path) -> None:
+    t = Town(tmp_path)
+    try:
+        rec, key = issue_key(t.kdir, "fay", "viewer", parse_ttl("1h"))
+        with ConsoleClient(t.endpoint, t.kdir / "server.key", key, timeout=3) as c:
+            assert c.call("whoami")["identity"] == "fay"
+
+            def expire(doc: RegistryDoc) -> RegistryDoc:
+                past = utcnow() - timedelta(seconds=1)
+                keys = [msgspec.structs.replace(r, expires_at=past) if r.key_id == rec.key_id
+                        else r for r in doc.keys]
+                return RegistryDoc(doc.version, keys)
+
+            update_registry(t.kdir / "registry.json", expire)  # time passes, as on disk
+            with pytest.raises(Unauthorized, match="expired"):
+                c.call("whoami")
     finally:
         t.close()
 
