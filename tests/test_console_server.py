@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from townlet.client.console import ConsoleClient
 from townlet.client.errors import (
+    ERROR_TYPES,
     AlreadyPossessed,
     BlockedTile,
     BusyTarget,
@@ -483,3 +484,9 @@ def test_fuzzed_frames_always_get_an_answer(town: Town, data: bytes) -> None:
                                               "E_NOT_FOUND", "E_FORBIDDEN"}
     finally:
         s.close()
+
+
+def test_every_error_code_is_produced_by_a_test_here() -> None:
+    src = Path(__file__).read_text()
+    for code, cls in ERROR_TYPES.items():
+        assert code in src or f"raises({cls.__name__}" in src, code
