@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import click
 
+from townlet.client.cli import subscribe_command
+from townlet.publish.cli import publish_command
 from townlet.security.cli import keys_command
 from townlet.sim.cli import run_command
 
@@ -17,3 +19,5 @@ def main() -> None:
 
 main.add_command(run_command, "run")
 main.add_command(keys_command, "keys")
+main.add_command(publish_command, "publish")
+main.add_command(subscribe_command, "subscribe")

@@ -8,6 +8,7 @@ from importlib import import_module
 
 from townlet.frames.schema import (
     EVENT_COLUMNS,
+    EVENT_DTYPE,
     META_COLUMNS,
     SCHEMA_VERSION,
     STATE_COLUMNS,
@@ -16,11 +17,13 @@ from townlet.frames.schema import (
     FrameSchema,
     SchemaDoc,
     SchemaError,
+    events_table,
     frame_hash,
 )
 
 __all__ = [
     "EVENT_COLUMNS",
+    "EVENT_DTYPE",
     "META_COLUMNS",
     "SCHEMA_VERSION",
     "STATE_COLUMNS",
@@ -32,6 +35,7 @@ __all__ = [
     "FrameSchema",
     "SchemaDoc",
     "SchemaError",
+    "events_table",
     "frame_hash",
 ]
 

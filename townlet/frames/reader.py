@@ -16,25 +16,9 @@ import numpy as np
 from townlet._core import ffi, lib
 from townlet.frames import shm
 from townlet.frames.ring import LappedRead, RingError, RingHandle, TornRead, check
-from townlet.frames.schema import FrameSchema, frame_hash
+from townlet.frames.schema import FrameSchema, events_table, frame_hash
 
-__all__ = ["EVENT_DTYPE", "Frame", "FrameReader", "events_table"]
-
-EVENT_DTYPE = np.dtype([("code", "<i2"), ("tick", "<i4"), ("agent", "<i4"), ("other", "<i4"),
-                        ("obj", "<i4"), ("value", "<f4")])
-"""The structured event record consumers see (one row per event of the tick)."""
-
-
-def events_table(columns: Mapping[str, np.ndarray], tick: int) -> np.ndarray:
-    """Event columns of one tick as a read-only structured array of EVENT_DTYPE."""
-    n = int(columns["n_events"][0])
-    out = np.empty(n, dtype=EVENT_DTYPE)
-    for name in ("code", "agent", "other", "obj", "value"):
-        out[name] = columns[name][:n]
-    out["tick"] = tick
-    out.flags.writeable = False
-    return out
-
+__all__ = ["Frame", "FrameReader"]
 
 class Frame:
     """One tick's frame: read-only columns over a private, immutable copy."""

@@ -34,6 +34,8 @@ __all__ = [
     "FrameSchema",
     "SchemaError",
     "frame_hash",
+    "EVENT_DTYPE",
+    "events_table",
 ]
 
 if sys.byteorder != "little":  # the ring copies native bytes and the wire says little-endian
@@ -265,3 +267,19 @@ def _feed(h, name: str, arr: np.ndarray, dtype: np.dtype, shape: tuple[int, ...]
                           f"got {arr.dtype.str}{arr.shape}")
     h.update(name.encode())
     h.update(np.ascontiguousarray(arr).tobytes() if not arr.flags.c_contiguous else arr.data)
+
+
+EVENT_DTYPE = np.dtype([("code", "<i2"), ("tick", "<i4"), ("agent", "<i4"), ("other", "<i4"),
+                        ("obj", "<i4"), ("value", "<f4")])
+"""The structured event record consumers see (one row per event of the tick)."""
+
+
+def events_table(columns: Mapping[str, np.ndarray], tick: int) -> np.ndarray:
+    """Event columns (each cut to the tick's events) as a read-only EVENT_DTYPE array."""
+    n = len(columns[EVENT_COLUMNS[0][0]])
+    out = np.empty(n, dtype=EVENT_DTYPE)
+    for name, _ in EVENT_COLUMNS:
+        out[name] = columns[name]
+    out["tick"] = tick
+    out.flags.writeable = False
+    return out

@@ -25,12 +25,19 @@ from townlet.frames.schema import (
     SchemaError,
 )
 
-__all__ = ["FrameRing", "DOORBELL", "DEFAULT_SLOTS"]
+__all__ = ["FrameRing", "DOORBELL", "DEFAULT_SLOTS", "doorbell_address"]
 
 DOORBELL = struct.Struct("<Qq")
 """Doorbell payload: frame number (u64), tick (i64), little-endian."""
 
 DEFAULT_SLOTS = 4
+
+
+def doorbell_address(ring_name: str) -> str:
+    """The default doorbell address of a ring: an ipc socket in the temp directory."""
+    import tempfile
+
+    return f"ipc://{tempfile.gettempdir()}/{ring_name.lstrip('/')}.bell"
 
 
 class FrameRing:
@@ -48,13 +55,14 @@ class FrameRing:
         Ring slots (>= 2); more slots let slow readers fall further behind
         before they are lapped.
     doorbell
-        nng address the publisher listens on (``ipc://...``), or None.
+        nng address the publisher listens on: True (default) derives an ``ipc://``
+        address from the ring name, a string gives one, None means no doorbell.
     name
         Segment name; a unique one is generated when None.
     """
 
     def __init__(self, schema: FrameSchema, *, config_id: str, ticks_per_day: int,
-                 slots: int = DEFAULT_SLOTS, doorbell: str | None = None,
+                 slots: int = DEFAULT_SLOTS, doorbell: str | bool | None = True,
                  name: str | None = None) -> None:
         cid = config_id.encode("ascii")
         if len(cid) > 64:
@@ -76,18 +84,27 @@ class FrameRing:
         self.last_frame = 0
         self._prepare(cid)
         self._bell = None
-        self.doorbell = doorbell
-        if doorbell is not None:
+        if doorbell is True:
+            doorbell = doorbell_address(self.name)
+        self.doorbell: str | None = doorbell or None
+        if self.doorbell is not None:
             import pynng  # only the writer with a doorbell needs nng
 
             self._bell = pynng.Push0(send_buffer_size=64)
-            self._bell.dial(doorbell, block=False)
+            self._bell.dial(self.doorbell, block=False)
             self._try_again = pynng.TryAgain
 
     @classmethod
     def from_sections(cls, sections: Mapping[str, np.ndarray], **kwargs) -> FrameRing:
         """A ring whose schema is derived from a world's ``sections()``."""
         return cls(FrameSchema.from_sections(sections), **kwargs)
+
+    @classmethod
+    def for_world(cls, world, cfg, **kwargs) -> FrameRing:
+        """A ring for ``world`` (a townlet World) run with config ``cfg`` (TownletConfig)."""
+        kwargs.setdefault("slots", cfg.telemetry.ring_slots)
+        return cls.from_sections(world.sections(), config_id=world.config_id,
+                                 ticks_per_day=cfg.world.ticks_per_day, **kwargs)
 
     def _prepare(self, config_id: bytes) -> None:
         s = self.schema

@@ -116,10 +116,12 @@ class _Frame(_Wire):
 
 
 class Keyframe(_Frame, tag="key"):
-    """Every column of one frame (event columns cut to ``n_events`` rows)."""
+    """Every meta and state column of one frame, plus its events."""
 
     schema: SchemaDoc
     columns: list[Full]
+    events: list[Full]
+    """The event columns of this tick (``n_events`` rows each)."""
     skipped: list[SkippedEvents] = []
     events_lost: int = 0
     """Skipped ticks whose events could no longer be read (overwritten in the ring)."""
