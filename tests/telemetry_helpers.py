@@ -135,3 +135,9 @@ def no_shm_leak():
     while (leaked := set(list_segments()) - before) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not leaked, f"shared-memory segments left behind: {sorted(leaked)}"
+
+
+def townlet(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run ``python -m townlet ARGS`` and capture its output (never raises on failure)."""
+    return subprocess.run([sys.executable, "-m", "townlet", *args], capture_output=True,
+                          text=True, timeout=timeout, check=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -24,8 +25,8 @@ from townlet.world.state import allocate
 
 def sizes(agents: int) -> dict[str, int]:
     objects = max(8, agents // 3)
-    return dict(N=agents, K=6, W=7, M=objects, B=max(4, agents // 20), D=4, H=64, X=64,
-                E=max(64, agents // 4), P=16, S=4)
+    return {"N": agents, "K": 6, "W": 7, "M": objects, "B": max(4, agents // 20), "D": 4,
+            "H": 64, "X": 64, "E": max(64, agents // 4), "P": 16, "S": 4}
 
 
 def make_state(agents: int, seed: int) -> dict[str, np.ndarray]:
@@ -52,7 +53,8 @@ def step(st: dict[str, np.ndarray], rng: np.random.Generator, tick: int, churn: 
     st["agent_x"][movers] = (st["agent_x"][movers] + 1) % 64
     st["agent_action"][movers] = rng.integers(0, 15, int(movers.sum()))
     st["agent_wallet"][rng.random(n) < churn / 4] += 1.5
-    st["obj_q_len"][:] = rng.integers(0, 3, st["obj_q_len"].size) * (rng.random(st["obj_q_len"].size) < 0.05)
+    m = st["obj_q_len"].size
+    st["obj_q_len"][:] = rng.integers(0, 3, m) * (rng.random(m) < 0.05)
     k = int(rng.integers(0, min(32, st["evt_code"].size)))
     st["evt_len"][0] = k
     st["evt_code"][:k] = rng.integers(0, 40, k)
@@ -82,7 +84,7 @@ def main() -> None:
     rng = np.random.default_rng(11)
     ring = FrameRing.from_sections(st, config_id="test-config", ticks_per_day=1440,
                                    slots=a.slots, doorbell=None if a.no_doorbell else True)
-    info = {"ring": ring.name, "doorbell": ring.doorbell, "pid": __import__("os").getpid(),
+    info = {"ring": ring.name, "doorbell": ring.doorbell, "pid": os.getpid(),
             "removed_stale": ring.removed_stale}
     proc = None
     if a.spawn_publisher is not None:
@@ -99,19 +101,19 @@ def main() -> None:
     if a.wait_go:
         sys.stdin.readline()
     reader = FrameReader(ring.name) if a.hashes else None
-    out = open(a.hashes, "w") if a.hashes else None
-    t0 = time.perf_counter()
-    for tick in range(a.ticks):
-        step(st, rng, tick, a.churn)
-        ring.publish(tick, st)
-        if reader is not None:
-            frame = reader.read(ring.last_frame)
-            out.write(json.dumps({"tick": tick, "hash": frame.hash()}) + "\n")
-            out.flush()
-        if a.rate:
-            delay = t0 + (tick + 1) / a.rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
+    with open(a.hashes or os.devnull, "w") as out:
+        t0 = time.perf_counter()
+        for tick in range(a.ticks):
+            step(st, rng, tick, a.churn)
+            ring.publish(tick, st)
+            if reader is not None:
+                frame = reader.read(ring.last_frame)
+                out.write(json.dumps({"tick": tick, "hash": frame.hash()}) + "\n")
+                out.flush()
+            if a.rate:
+                delay = t0 + (tick + 1) / a.rate - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
     print(json.dumps({"done": a.ticks, "doorbells_dropped": ring.doorbells_dropped}), flush=True)
     if a.hold:
         sys.stdin.read()

@@ -12,13 +12,12 @@ import time
 import msgspec
 import numpy as np
 import pytest
+from telemetry_helpers import ROOT, no_shm_leak  # noqa: F401 - autouse fixture
+from telemetry_writer import make_state, step
 
 from townlet.frames import FrameReader, FrameRing, FrameSchema, SchemaError, frame_hash, shm
 from townlet.frames.schema import EVENT_COLUMNS, META_COLUMNS, STATE_COLUMNS, ColumnDoc, SchemaDoc
 from townlet.world.state import FIELDS
-
-from telemetry_helpers import ROOT, no_shm_leak  # noqa: F401 - autouse fixture
-from telemetry_writer import make_state, step
 
 
 @pytest.fixture
@@ -109,13 +108,13 @@ def test_publish_validates_every_section(ring, state):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(config_id="x" * 65), "at most 64"),
-    (dict(config_id="é"), "ascii"),
-    (dict(ticks_per_day=0), "ticks_per_day"),
-    (dict(slots=1), "slots"),
+    ({"config_id": "x" * 65}, "at most 64"),
+    ({"config_id": "é"}, "ascii"),
+    ({"ticks_per_day": 0}, "ticks_per_day"),
+    ({"slots": 1}, "slots"),
 ])
 def test_ring_arguments_are_checked(state, kwargs, message):
-    args = dict(config_id="c", ticks_per_day=10, doorbell=None) | kwargs
+    args = {"config_id": "c", "ticks_per_day": 10, "doorbell": None} | kwargs
     with pytest.raises((ValueError, UnicodeEncodeError), match=message):
         FrameRing.from_sections(state, **args)
 

@@ -10,8 +10,9 @@ import textwrap
 
 import numpy as np
 import pytest
-
+from telemetry_helpers import ROOT, no_shm_leak  # noqa: F401 - autouse fixture
 from townlet._core import lib
+
 from townlet.frames import shm
 from townlet.frames.reader import FrameReader
 from townlet.frames.ring import (
@@ -25,8 +26,6 @@ from townlet.frames.ring import (
     TornRead,
     check,
 )
-
-from telemetry_helpers import ROOT, no_shm_leak  # noqa: F401 - autouse fixture
 
 DOC = b'{"version":"1.0.0","columns":[],"events":[]}'
 
@@ -54,7 +53,7 @@ def test_pure_c_driver(tmp_path):
     work = tmp_path / "core"
     shutil.copytree(ROOT / "core", work)
     res = subprocess.run(["make", "-C", str(work), "test"], capture_output=True, text=True,
-                         timeout=120)
+                         timeout=120, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "all checks passed" in res.stdout
     assert "corrupted=0" in res.stdout

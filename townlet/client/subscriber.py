@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, Self
 
 import msgspec
 import numpy as np
@@ -38,7 +38,7 @@ from townlet.wire.messages import (
     Resync,
 )
 
-__all__ = ["Subscriber", "Update", "SubscriberStats"]
+__all__ = ["Subscriber", "SubscriberStats", "Update"]
 
 _RESYNC_EVERY = 1.0
 
@@ -185,7 +185,7 @@ class Subscriber:
         self.sock.close(linger=0)
         self.ctx.term()
 
-    def __enter__(self) -> Subscriber:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Self
 
 import numpy as np
 
@@ -23,7 +24,7 @@ __all__ = ["Frame", "FrameReader"]
 class Frame:
     """One tick's frame: read-only columns over a private, immutable copy."""
 
-    __slots__ = ("number", "tick", "schema", "nbytes", "columns", "_buf")
+    __slots__ = ("_buf", "columns", "nbytes", "number", "schema", "tick")
 
     def __init__(self, schema: FrameSchema, number: int, tick: int, buf: bytearray,
                  nbytes: int) -> None:
@@ -139,7 +140,7 @@ class FrameReader:
         """Unmap the ring (the writer owns and unlinks it)."""
         self._ring.close()
 
-    def __enter__(self) -> FrameReader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -11,14 +11,14 @@ import os
 from townlet._core import ffi, lib
 
 __all__ = [
-    "RingError",
-    "RingNotFound",
-    "RingExists",
-    "SchemaMismatch",
     "LappedRead",
-    "TornRead",
     "NotPublished",
+    "RingError",
+    "RingExists",
     "RingHandle",
+    "RingNotFound",
+    "SchemaMismatch",
+    "TornRead",
     "check",
 ]
 

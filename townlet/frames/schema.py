@@ -8,9 +8,10 @@ sections are observable and adds tick metadata. A frame is laid out as
     meta columns | state columns | event columns (variable length, at the end)
 
 each column starting on a 64-byte boundary, event columns on 8-byte boundaries
-after the fixed part. Only the writer side consults the world's table; readers,
-the publisher and subscribers build the schema from its JSON document. The schema travels as a JSON document (``SchemaDoc``) stored
-in the ring header and sent in every keyframe; its sha256 is the schema hash.
+after the fixed part. The schema travels as a JSON document (``SchemaDoc``)
+stored in the ring header and sent in every keyframe; its sha256 is the schema
+hash. Only the writer side consults the world's table; readers, the publisher
+and subscribers build the schema from its JSON document.
 """
 
 from __future__ import annotations
@@ -24,18 +25,18 @@ import msgspec
 import numpy as np
 
 __all__ = [
+    "EVENT_COLUMNS",
+    "EVENT_DTYPE",
+    "META_COLUMNS",
     "SCHEMA_VERSION",
     "STATE_COLUMNS",
-    "EVENT_COLUMNS",
-    "META_COLUMNS",
     "ColumnDoc",
-    "SchemaDoc",
     "ColumnSpec",
     "FrameSchema",
+    "SchemaDoc",
     "SchemaError",
-    "frame_hash",
-    "EVENT_DTYPE",
     "events_table",
+    "frame_hash",
 ]
 
 if sys.byteorder != "little":  # the ring copies native bytes and the wire says little-endian

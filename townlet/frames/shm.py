@@ -23,11 +23,11 @@ __all__ = [
     "PREFIX",
     "SHM_DIR",
     "cleanup_stale",
+    "forget_unlink",
     "list_segments",
     "new_ring_name",
     "process_starttime",
     "unlink_on_exit",
-    "forget_unlink",
     "writer_alive",
 ]
 
@@ -41,20 +41,22 @@ def new_ring_name(pid: int | None = None) -> str:
 
 
 def process_starttime(pid: int) -> int | None:
-    """Kernel start time of ``pid`` (clock ticks since boot), None if it does not exist."""
+    """Kernel start time of ``pid`` (clock ticks since boot), None if it is not running."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
     # The command name (field 2) may contain spaces or parentheses: split after the last ')'.
     fields = stat[stat.rindex(")") + 2:].split()
+    if fields[0] in ("Z", "X"):  # exited, not yet reaped: no longer a writer
+        return None
     return int(fields[19])  # field 22 overall
 
 
 def writer_alive(pid: int, starttime: int) -> bool:
     """True when process ``pid`` exists and is the same process that wrote the header."""
     now = process_starttime(pid)
-    return now is not None and (starttime == 0 or now == starttime)
+    return now is not None and starttime in (0, now)
 
 
 def list_segments() -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Mapping
+from typing import Self
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from townlet.frames.schema import (
     SchemaError,
 )
 
-__all__ = ["FrameRing", "DOORBELL", "DEFAULT_SLOTS", "doorbell_address"]
+__all__ = ["DEFAULT_SLOTS", "DOORBELL", "FrameRing", "doorbell_address"]
 
 DOORBELL = struct.Struct("<Qq")
 """Doorbell payload: frame number (u64), tick (i64), little-endian."""
@@ -119,7 +120,7 @@ class FrameRing:
         self._meta = views
         self._state = [(c.name, c.offset, c.nbytes, c.dtype, c.shape)
                        for c in s.columns if c.role != "meta"]
-        self._events = [(sec, e) for (col, sec), e in zip(EVENT_COLUMNS, s.events)]
+        self._events = [(sec, e) for (_, sec), e in zip(EVENT_COLUMNS, s.events, strict=True)]
         n_parts = 1 + len(self._state) + len(self._events)
         self._ptrs = ffi.new("const void *[]", n_parts)
         self._offs = ffi.new("uint64_t[]", n_parts)
@@ -141,7 +142,7 @@ class FrameRing:
             raise RingError(f"ring {self.name} is closed", lib.TR_EINVAL)
         keep = []
         i = 1
-        for name, _, nb, dt, shape in self._state:
+        for name, _, _, dt, shape in self._state:
             a = sections[name] if name in sections else _missing(name)
             if a.dtype != dt or a.shape != shape or not a.flags.c_contiguous:
                 _mismatch(name, a, dt, shape)
@@ -154,7 +155,8 @@ class FrameRing:
         if not 0 <= n_events <= self.schema.event_capacity:
             raise SchemaError(f"section {EVENT_COUNT_SECTION!r}: {n_events} events outside "
                               f"[0, {self.schema.event_capacity}]")
-        for (sec, spec), (_, off, nb) in zip(self._events, self.schema.event_layout(n_events)):
+        layout = self.schema.event_layout(n_events)
+        for (sec, spec), (_, off, nb) in zip(self._events, layout, strict=True):
             a = sections[sec] if sec in sections else _missing(sec)
             if a.dtype != spec.dtype or a.shape != spec.shape or not a.flags.c_contiguous:
                 _mismatch(sec, a, spec.dtype, spec.shape)
@@ -197,7 +199,7 @@ class FrameRing:
             lib.tr_unlink(self.name.encode())
             shm.forget_unlink(self.name)
 
-    def __enter__(self) -> FrameRing:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -81,7 +81,7 @@ def step_change(name: str, old: np.ndarray, new: np.ndarray, idx: np.ndarray,
     counts = np.diff(np.concatenate((starts, [k_s.size])))
     gk, gd = k_s[starts], d_s[starts]
     best = {}
-    for kk, dd, cc in zip(gk.tolist(), gd.tolist(), counts.tolist()):
+    for kk, dd, cc in zip(gk.tolist(), gd.tolist(), counts.tolist(), strict=True):
         if cc >= 8 and (kk not in best or cc > best[kk][1]):
             best[kk] = (dd, cc)
     if not best:

@@ -34,7 +34,7 @@ from townlet.wire.messages import (
     SkippedEvents,
 )
 
-__all__ = ["PublisherOptions", "Publisher"]
+__all__ = ["Publisher", "PublisherOptions"]
 
 _log = structlog.get_logger("townlet.publish")
 _MAX_REPORTED_GAP = 1_000_000

@@ -13,7 +13,7 @@ from pathlib import Path
 import structlog
 import zmq
 
-__all__ = ["PublisherSocket", "loopback_endpoint", "ConfigurationError"]
+__all__ = ["ConfigurationError", "PublisherSocket", "loopback_endpoint"]
 
 _log = structlog.get_logger("townlet.publish")
 _TCP = re.compile(r"^tcp://(?P<host>\[[^\]]+\]|[^:/]+):(?P<port>\d+|\*)$")

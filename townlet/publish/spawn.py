@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-__all__ = ["publisher_args", "spawn_publisher", "wait_ready", "PublisherStartError"]
+__all__ = ["PublisherStartError", "publisher_args", "spawn_publisher", "wait_ready"]
 
 
 class PublisherStartError(RuntimeError):

@@ -7,9 +7,8 @@ lengths, index ranges and bitmap populations; violations raise ``WireError``.
 
 from __future__ import annotations
 
-import numpy as np
-
 import msgspec
+import numpy as np
 
 from townlet.wire.messages import Change, Full, Masked, Message, Resync, Sparse, Stepped
 

@@ -17,20 +17,20 @@ import msgspec
 from townlet.frames.schema import SCHEMA_VERSION, SchemaDoc
 
 __all__ = [
+    "SCHEMA_VERSION",
     "TOPIC_FRAMES",
     "TOPIC_HEALTH",
-    "SCHEMA_VERSION",
-    "Full",
-    "Sparse",
-    "Masked",
-    "Stepped",
     "Change",
-    "SkippedEvents",
-    "Keyframe",
     "Delta",
+    "Full",
     "Health",
-    "Resync",
+    "Keyframe",
+    "Masked",
     "Message",
+    "Resync",
+    "SkippedEvents",
+    "Sparse",
+    "Stepped",
 ]
 
 TOPIC_FRAMES: Final = b"f"
