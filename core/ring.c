@@ -17,6 +17,15 @@
 #define MAP_POPULATE 0
 #endif
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* Parts at least this large are copied with non-temporal stores (x86): a frame slot is
+ * read later by another process, so writing around the cache avoids the read-for-ownership
+ * traffic of ordinary stores and keeps the simulation's working set cached. */
+#define TR_STREAM_THRESHOLD (1u << 20)
+
 /* Header page layout (little-endian, offsets fixed by layout version 1). */
 typedef struct tr_header {
     uint64_t magic;              /*  0: TR_MAGIC, stored last at creation */
@@ -61,6 +70,31 @@ static tr_slot *slot_of(const tr_ring *r, uint64_t frame) {
 static unsigned char *data_of(tr_slot *s) { return (unsigned char *)s + TR_SLOT_HEADER_SIZE; }
 
 static uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+static void copy_part(unsigned char *dst, const unsigned char *src, uint64_t n) {
+#if defined(__SSE2__)
+    if (n >= TR_STREAM_THRESHOLD) {
+        while (((uintptr_t)dst & 15u) && n) {
+            *dst++ = *src++;
+            n--;
+        }
+        uint64_t blocks = n / 64;
+        for (uint64_t i = 0; i < blocks; i++, dst += 64, src += 64) {
+            __m128i a = _mm_loadu_si128((const __m128i *)src);
+            __m128i b = _mm_loadu_si128((const __m128i *)(src + 16));
+            __m128i c = _mm_loadu_si128((const __m128i *)(src + 32));
+            __m128i d = _mm_loadu_si128((const __m128i *)(src + 48));
+            _mm_stream_si128((__m128i *)dst, a);
+            _mm_stream_si128((__m128i *)(dst + 16), b);
+            _mm_stream_si128((__m128i *)(dst + 32), c);
+            _mm_stream_si128((__m128i *)(dst + 48), d);
+        }
+        n -= blocks * 64;
+        _mm_sfence(); /* streaming stores are weakly ordered: fence before the seq store */
+    }
+#endif
+    if (n) memcpy(dst, src, n);
+}
 
 int tr_create(const char *name, const uint8_t *schema_hash, const void *schema_doc,
               uint32_t schema_len, uint32_t n_slots, uint64_t frame_capacity,
@@ -202,7 +236,7 @@ int64_t tr_publish(tr_ring *r, int64_t tick, uint64_t frame_nbytes, uint32_t n_p
     atomic_thread_fence(memory_order_release);
     unsigned char *d = data_of(s);
     for (uint32_t i = 0; i < n_parts; i++) {
-        if (sizes[i]) memcpy(d + offsets[i], ptrs[i], sizes[i]);
+        if (sizes[i]) copy_part(d + offsets[i], ptrs[i], sizes[i]);
     }
     atomic_store_explicit(&s->tick, tick, memory_order_relaxed);
     atomic_store_explicit(&s->nbytes, frame_nbytes, memory_order_relaxed);

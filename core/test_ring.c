@@ -93,8 +93,8 @@ static void test_errors(void) {
     tr_unlink(name);
 }
 
-#define WORDS 8192 /* 64 KiB frames */
-#define FRAMES 20000
+#define WORDS 262144 /* 2 MiB frames: the streaming-store path */
+#define FRAMES 3000
 
 static void writer(void) {
     tr_ring *w = NULL;
