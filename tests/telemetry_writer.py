@@ -78,12 +78,30 @@ def main() -> None:
     ap.add_argument("--spawn-publisher", default=None,
                     help="JSON of TelemetryConfig fields: start the publisher like `townlet run`")
     ap.add_argument("--key-dir", default=None)
+    ap.add_argument("--world", action="store_true", help="run the real World kernel")
     a = ap.parse_args()
 
-    st = make_state(a.agents, seed=7)
-    rng = np.random.default_rng(11)
-    ring = FrameRing.from_sections(st, config_id="test-config", ticks_per_day=1440,
-                                   slots=a.slots, doorbell=None if a.no_doorbell else True)
+    doorbell = None if a.no_doorbell else True
+    if a.world:
+        from townlet.config import default_config, with_agents
+        from townlet.world import World
+
+        cfg = with_agents(default_config(), a.agents)
+        world = World(cfg, seed=3)
+        ring = FrameRing.for_world(world, cfg, slots=a.slots, doorbell=doorbell)
+
+        def advance(_tick: int) -> tuple[int, dict[str, np.ndarray]]:
+            world.step()
+            return world.tick, world.sections()
+    else:
+        st = make_state(a.agents, seed=7)
+        rng = np.random.default_rng(11)
+        ring = FrameRing.from_sections(st, config_id="test-config", ticks_per_day=1440,
+                                       slots=a.slots, doorbell=doorbell)
+
+        def advance(tick: int) -> tuple[int, dict[str, np.ndarray]]:
+            step(st, rng, tick, a.churn)
+            return tick, st
     info = {"ring": ring.name, "doorbell": ring.doorbell, "pid": os.getpid(),
             "removed_stale": ring.removed_stale}
     proc = None
@@ -103,15 +121,15 @@ def main() -> None:
     reader = FrameReader(ring.name) if a.hashes else None
     with open(a.hashes or os.devnull, "w") as out:
         t0 = time.perf_counter()
-        for tick in range(a.ticks):
-            step(st, rng, tick, a.churn)
-            ring.publish(tick, st)
+        for i in range(a.ticks):
+            tick, sections = advance(i)
+            ring.publish(tick, sections)
             if reader is not None:
                 frame = reader.read(ring.last_frame)
                 out.write(json.dumps({"tick": tick, "hash": frame.hash()}) + "\n")
                 out.flush()
             if a.rate:
-                delay = t0 + (tick + 1) / a.rate - time.perf_counter()
+                delay = t0 + (i + 1) / a.rate - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
     print(json.dumps({"done": a.ticks, "doorbells_dropped": ring.doorbells_dropped}), flush=True)
