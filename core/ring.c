@@ -24,7 +24,7 @@
 /* Parts at least this large are copied with non-temporal stores (x86): a frame slot is
  * read later by another process, so writing around the cache avoids the read-for-ownership
  * traffic of ordinary stores and keeps the simulation's working set cached. */
-#define TR_STREAM_THRESHOLD (1u << 20)
+#define TR_STREAM_THRESHOLD (1u << 18)
 
 /* Header page layout (little-endian, offsets fixed by layout version 1). */
 typedef struct tr_header {
