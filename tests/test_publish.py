@@ -193,6 +193,32 @@ def test_stalled_subscriber_never_slows_the_simulation(keys, tmp_path):
         stop(pub)
 
 
+def test_late_joiner_of_a_paused_simulation_gets_a_keyframe(keys, tmp_path):
+    """No subscriber: the publisher reads nothing; a later subscriber still gets the state."""
+    hashes = tmp_path / "hashes.jsonl"
+    writer, info = start_writer("--agents", "300", "--ticks", "5", "--hashes", str(hashes),
+                                "--hold")
+    mport = free_port()
+    pub, ready = start_publisher(info["ring"], info["doorbell"], "--key-dir", str(keys["dir"]),
+                                 "--metrics-port", str(mport))
+    try:
+        assert read_json_line(writer)["done"] == 5
+        time.sleep(0.3)
+        assert metrics(mport)["townlet_publish_frames_read_total"] == 0
+        with Subscriber(ready["endpoint"], keys["server"], keys["viewer"], health=False) as sub:
+            up = sub.recv(10)
+            assert up.kind == "key" and up.tick == 4
+            assert sub.frame_hash() == load_hashes(hashes)[4]
+            assert metrics(mport)["townlet_publish_subscribers"] == 1
+        deadline = time.monotonic() + 5
+        while metrics(mport)["townlet_publish_subscribers"] != 0:
+            assert time.monotonic() < deadline, "subscriber count never went back to 0"
+            time.sleep(0.1)
+    finally:
+        stop(writer)
+        stop(pub)
+
+
 def test_insecure_dev_binds_loopback_and_warns():
     writer, info = start_writer("--agents", "100", "--ticks", "100000", "--rate", "50")
     port = free_port()

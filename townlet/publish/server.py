@@ -4,7 +4,8 @@ It wakes on a doorbell from the simulation (or every ``poll_ms`` regardless, as
 doorbells may be dropped), always skips to the newest frame, diffs it against
 the last frame it shipped and sends one message. Keyframes go out every
 ``keyframe_interval`` ticks, when a subscriber joins and when one reports a
-gap. It never writes to the ring, so the simulation never waits for it.
+gap. It never writes to the ring, so the simulation never waits for it; while nobody
+subscribes to frames it reads nothing at all.
 """
 
 from __future__ import annotations
@@ -223,7 +224,12 @@ class Publisher:
     def _ship(self) -> None:
         latest = self.reader.latest()
         self.metrics.backlog.set(max(0, latest - self._base_frame))
-        if latest > self._base_frame:
+        if self._subs == 0 and not self._key_pending:
+            # Nobody to ship to: leave the CPU to the simulation; the next subscriber
+            # gets a keyframe of the then-newest frame.
+            self._base, self._base_frame = None, latest
+            return
+        if latest > self._base_frame or (self._base is None and latest and self._key_pending):
             self._ship_newest(latest)
         elif self._key_pending and self._base is not None and self._may_force():
             self._send(self._keyframe(self._base, self._base_tick, latest, [], 0))
@@ -248,7 +254,7 @@ class Publisher:
         self.metrics.frames_read.inc()
         self._frames_read += 1
         skipped, lost = self._skipped_events(latest)
-        if self._base_frame:
+        if self._base is not None:
             self.metrics.frames_skipped.inc(max(0, latest - self._base_frame - 1))
         force = self._key_pending and self._may_force()
         if self._base is None or force or tick - self._key_tick >= self.opts.keyframe_interval:
@@ -294,7 +300,7 @@ class Publisher:
 
     def _skipped_events(self, latest: int) -> tuple[list[SkippedEvents], int]:
         """Events of frames between the last shipped one and ``latest`` still in the ring."""
-        if not self._base_frame or latest - self._base_frame <= 1:
+        if self._base is None or latest - self._base_frame <= 1:
             return [], 0
         first = max(self._base_frame + 1, latest - self.reader.n_slots + 1)
         lost = first - (self._base_frame + 1)
