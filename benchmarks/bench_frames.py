@@ -26,8 +26,8 @@ def _world(agents: int) -> tuple[World, object]:
 class FrameWrite:
     """Frame write (one C call, one memcpy per column) next to the kernel tick it follows."""
 
-    params = [10_000, 100_000, 1_000_000]
-    param_names = ["agents"]
+    params = [10_000, 100_000, 1_000_000]  # noqa: RUF012 - asv API
+    param_names = ["agents"]  # noqa: RUF012 - asv API
     timeout = 600
     number = 1
     repeat = 20

@@ -36,8 +36,8 @@ def _n_events(schema, buf) -> int:
 class WireSizes:
     """Message sizes and encode cost from real World frames (default town)."""
 
-    params = [1_000, 10_000, 100_000]
-    param_names = ["agents"]
+    params = [1_000, 10_000, 100_000]  # noqa: RUF012 - asv API
+    param_names = ["agents"]  # noqa: RUF012 - asv API
     timeout = 600
     ticks = 20
 
@@ -194,8 +194,8 @@ class SlowSubscribers:
     The figure is the best of three runs (other work on the machine only slows runs down).
     """
 
-    params = ["none", "stalled+slow"]
-    param_names = ["subscribers"]
+    params = ["none", "stalled+slow"]  # noqa: RUF012 - asv API
+    param_names = ["subscribers"]  # noqa: RUF012 - asv API
     timeout = 900
     number = 1
     repeat = 1
