@@ -114,13 +114,14 @@ def make_keys(tmp: Path) -> dict[str, Path]:
             "expired": expired, "revoked": revoked, "unknown": unknown}
 
 
-def load_hashes(path: Path) -> dict[int, str]:
+def load_hashes(path: Path, what: str = "hash") -> dict[int, str]:
+    """Per-tick records of a writer's --hashes file: the frame hash, or its event ``codes``."""
     out = {}
     if path.exists():
         for line in path.read_text().splitlines():
             if line.strip():
                 rec = json.loads(line)
-                out[rec["tick"]] = rec["hash"]
+                out[rec["tick"]] = rec[what]
     return out
 
 

@@ -126,7 +126,8 @@ def main() -> None:
             ring.publish(tick, sections)
             if reader is not None:
                 frame = reader.read(ring.last_frame)
-                out.write(json.dumps({"tick": tick, "hash": frame.hash()}) + "\n")
+                out.write(json.dumps({"tick": tick, "hash": frame.hash(),
+                                      "codes": frame.events["code"].tolist()}) + "\n")
                 out.flush()
             if a.rate:
                 delay = t0 + (i + 1) / a.rate - time.perf_counter()

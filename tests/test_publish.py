@@ -219,6 +219,62 @@ def test_late_joiner_of_a_paused_simulation_gets_a_keyframe(keys, tmp_path):
         stop(pub)
 
 
+def test_skipped_frames_still_deliver_their_events(keys, tmp_path):
+    """Without doorbells the publisher polls and skips frames; the events of skipped ticks
+    still in the ring arrive with the next message, the rest are counted as lost."""
+    hashes = tmp_path / "hashes.jsonl"
+    writer, info = start_writer("--agents", "2000", "--ticks", "300", "--no-doorbell",
+                                "--hashes", str(hashes), "--wait-go", "--hold")
+    mport = free_port()
+    pub, ready = start_publisher(info["ring"], None, "--key-dir", str(keys["dir"]),
+                                 "--metrics-port", str(mport), "--hwm", "1000")
+    try:
+        with Subscriber(ready["endpoint"], keys["server"], keys["viewer"], rcvhwm=1000,
+                        health=False) as sub:
+            time.sleep(0.3)
+            go(writer)
+            got: dict[int, list[int]] = {}
+            rebuilt = {}
+            while sub.tick < 299:
+                up = sub.recv(10)
+                assert up is not None
+                for tick in set(up.events["tick"].tolist()):
+                    got[tick] = up.events["code"][up.events["tick"] == tick].tolist()
+                if up.kind in ("key", "delta"):
+                    rebuilt[up.tick] = sub.frame_hash()
+        assert read_json_line(writer)["done"] == 300
+        truth = load_hashes(hashes)
+        assert all(truth[t] == h for t, h in rebuilt.items())
+        codes = load_hashes(hashes, "codes")
+        bad = {t: (got[t], codes[t]) for t in got if codes[t] and got[t] != codes[t]}
+        assert not bad, f"event rows differ: {list(bad.items())[:3]} of {len(bad)}/{len(got)}"
+        m = metrics(mport)
+        assert m["townlet_publish_frames_skipped_total"] > 0
+        shipped_ticks = m["townlet_publish_keyframes_sent_total"] + \
+            m["townlet_publish_deltas_sent_total"]
+        with_events = {t for t in codes if codes[t]}
+        assert len(set(got) & with_events) > shipped_ticks * 0.5  # skipped ticks' events too
+        assert m["townlet_publish_doorbells_total"] == 0
+    finally:
+        stop(writer)
+        stop(pub)
+
+
+def test_publisher_reports_a_busy_port():
+    writer, info = start_writer("--agents", "50", "--ticks", "1", "--hold")
+    port = free_port()
+    first, _ = start_publisher(info["ring"], None, "--insecure-dev",
+                               endpoint=f"tcp://127.0.0.1:{port}")
+    try:
+        res = townlet("publish", "--ring", info["ring"], "--insecure-dev", "--endpoint",
+                      f"tcp://127.0.0.1:{port}")
+        assert res.returncode == 1 and f"cannot bind tcp://127.0.0.1:{port}" in res.stderr
+    finally:
+        stop(first)
+        writer.stdin.close()
+        writer.wait(20)
+
+
 def test_insecure_dev_binds_loopback_and_warns():
     writer, info = start_writer("--agents", "100", "--ticks", "100000", "--rate", "50")
     port = free_port()

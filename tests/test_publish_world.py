@@ -54,3 +54,29 @@ def test_subscriber_rebuilds_the_world_frames(tmp_path):
     finally:
         stop(writer)
         stop(pub)
+
+
+def test_world_frames_are_read_only_and_leave_the_world_untouched():
+    import pytest
+
+    from townlet.config import default_config, with_agents
+    from townlet.frames import FrameReader, FrameRing
+    from townlet.world import World
+
+    cfg = with_agents(default_config(), 200)
+    world = World(cfg, seed=1)
+    for _ in range(5):
+        world.step()
+    with FrameRing.for_world(world, cfg, doorbell=None) as ring:
+        ring.publish(world.tick, world.sections())
+        before = world.state_hash()
+        with FrameReader(ring.name, ring.schema) as reader:
+            frame = reader.read_latest()
+            for name, arr in frame.columns.items():
+                with pytest.raises(ValueError, match="read-only"):
+                    arr[...] = 1
+            assert frame.tick == world.tick and frame.config_id == world.config_id
+            for name in ("agent_x", "agent_needs", "obj_holder", "stats"):
+                assert np.array_equal(frame.columns[name], world.view(name))
+            assert np.array_equal(frame.events, world.events())
+        assert world.state_hash() == before

@@ -55,6 +55,8 @@ def publish_command(ring: str, endpoint: str, doorbell: str | None, key_dir: str
     Prints one JSON line to stdout when ready ({"event": "ready", "endpoint": ...});
     logs go to stderr. Exits 0 when the simulation closes its ring.
     """
+    import zmq
+
     from townlet.frames.ring import RingError
     from townlet.publish.server import Publisher, PublisherOptions
     from townlet.publish.sockets import ConfigurationError
@@ -76,6 +78,11 @@ def publish_command(ring: str, endpoint: str, doorbell: str | None, key_dir: str
             pub.start()
         except (ConfigurationError, KeyFileError) as exc:
             raise click.ClickException(str(exc)) from None
+        except zmq.ZMQError as exc:
+            raise click.ClickException(f"cannot bind {endpoint}: {exc}") from None
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot serve metrics on {metrics_host}:{metrics_port}: {exc}") from None
         sys.stdout.write(json.dumps({"event": "ready", "endpoint": pub.sock.endpoint,
                                      "metrics_port": pub.metrics_port, "stream": pub.stream,
                                      "secure": pub.sock.secure}) + "\n")

@@ -30,6 +30,7 @@ from townlet.wire.messages import (
     TOPIC_FRAMES,
     TOPIC_HEALTH,
     Delta,
+    Full,
     Health,
     Keyframe,
     SkippedEvents,
@@ -310,11 +311,13 @@ class Publisher:
         for f in range(first, latest):
             try:
                 tick, nbytes = self.reader.read_into(f, buf, 0, fixed)
-                self.reader.read_into(f, buf, fixed, nbytes - fixed)
+                self.reader.read_into(f, memoryview(buf)[fixed:], fixed, nbytes - fixed)
             except (TornRead, LappedRead):
                 lost += 1
                 continue
-            out.append(SkippedEvents(tick, self.differ.event_columns(buf, self._n_events(buf))))
+            cols = self.differ.event_columns(buf, self._n_events(buf))
+            # copies: ``buf`` is reused for the next skipped frame
+            out.append(SkippedEvents(tick, [Full(c.c, bytes(c.data)) for c in cols]))
         if lost:
             self.metrics.events_lost.inc(lost)
         return out, lost
