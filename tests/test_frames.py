@@ -179,6 +179,15 @@ WRITER = textwrap.dedent("""
         sys.exit(0)
     if mode == "raise":
         raise RuntimeError("boom")
+    if mode == "fork":  # a forked child exiting normally must not unlink its parent's ring
+        import os
+        pid = os.fork()
+        if pid == 0:
+            sys.exit(0)
+        os.waitpid(pid, 0)
+        from townlet.frames import shm
+        assert ring.name in shm.list_segments(), "the child unlinked the parent's ring"
+        sys.exit(0)
     while True:
         time.sleep(0.05)
 """)
@@ -198,6 +207,7 @@ def _writer(mode: str) -> tuple[subprocess.Popen, str]:
 @pytest.mark.parametrize("mode, sig, status", [
     ("exit", None, 0),
     ("raise", None, 1),
+    ("fork", None, 0),
     ("loop", signal.SIGTERM, -signal.SIGTERM),
     ("loop", signal.SIGINT, -signal.SIGINT),  # KeyboardInterrupt unwinds to the exit hook
 ])

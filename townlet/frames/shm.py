@@ -97,14 +97,17 @@ def cleanup_stale() -> list[str]:
 
 
 _lock = threading.Lock()
-_owned: set[str] = set()
+_owned: dict[str, int] = {}  # name -> pid of the process that created it
 _installed = False
 
 
 def _unlink_all() -> None:
+    """Unlink this process's segments (a forked child never unlinks its parent's)."""
+    me = os.getpid()
     with _lock:
-        names = list(_owned)
-        _owned.clear()
+        names = [n for n, pid in _owned.items() if pid == me]
+        for n in names:
+            del _owned[n]
     for name in names:
         lib.tr_unlink(name.encode())
 
@@ -126,7 +129,7 @@ def unlink_on_exit(name: str) -> None:
     """
     global _installed
     with _lock:
-        _owned.add(name)
+        _owned[name] = os.getpid()
         first = not _installed
         _installed = True
     if first:
@@ -139,4 +142,4 @@ def unlink_on_exit(name: str) -> None:
 def forget_unlink(name: str) -> None:
     """Stop tracking ``name`` (after it was unlinked explicitly)."""
     with _lock:
-        _owned.discard(name)
+        _owned.pop(name, None)
