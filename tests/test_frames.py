@@ -119,6 +119,13 @@ def test_ring_arguments_are_checked(state, kwargs, message):
         FrameRing.from_sections(state, **args)
 
 
+def test_bad_doorbell_address_leaves_no_segment(state):
+    import pynng
+
+    with pytest.raises(pynng.NNGException):
+        FrameRing.from_sections(state, config_id="c", ticks_per_day=10, doorbell="bogus://x")
+
+
 def test_frames_are_read_only_copies_and_the_world_is_untouched(ring, state):
     rng = np.random.default_rng(0)
     step(state, rng, 7, 0.3)

@@ -74,26 +74,29 @@ class FrameRing:
             raise ValueError(f"slots must be in [2, {lib.TR_MAX_SLOTS}], got {slots}")
         self.schema = schema
         self.ticks_per_day = ticks_per_day
+        self.frames_published = 0
+        self.doorbells_dropped = 0
+        self.last_frame = 0
+        self._prepare(cid)  # validates the schema before anything is created
         self.removed_stale = shm.cleanup_stale()
         self.name = name or shm.new_ring_name()
+        self.doorbell: str | None = (doorbell_address(self.name) if doorbell is True
+                                     else doorbell or None)
+        self._bell = None
         pid = os.getpid()
         self._ring = RingHandle.create(self.name, schema.doc_bytes, slots, schema.capacity, pid,
                                        shm.process_starttime(pid) or 0)
         shm.unlink_on_exit(self.name)
-        self.frames_published = 0
-        self.doorbells_dropped = 0
-        self.last_frame = 0
-        self._prepare(cid)
-        self._bell = None
-        if doorbell is True:
-            doorbell = doorbell_address(self.name)
-        self.doorbell: str | None = doorbell or None
         if self.doorbell is not None:
             import pynng  # only the writer with a doorbell needs nng
 
-            self._bell = pynng.Push0(send_buffer_size=64)
-            self._bell.dial(self.doorbell, block=False)
             self._try_again = pynng.TryAgain
+            try:
+                self._bell = pynng.Push0(send_buffer_size=64)
+                self._bell.dial(self.doorbell, block=False)
+            except pynng.NNGException:
+                self.close()
+                raise
 
     @classmethod
     def from_sections(cls, sections: Mapping[str, np.ndarray], **kwargs) -> FrameRing:
