@@ -46,10 +46,13 @@ def _log_to_stderr() -> None:
 @click.option("--metrics-host", default="127.0.0.1", show_default=True)
 @click.option("--health-seconds", default=1.0, show_default=True,
               type=click.FloatRange(0.01, 3600), help="Interval of health messages.")
+@click.option("--nice", default=10, show_default=True, type=click.IntRange(0, 19),
+              help="Niceness added to this process so the simulation wins busy cores.")
 def publish_command(ring: str, endpoint: str, doorbell: str | None, key_dir: str | None,
                     server_key: str | None, registry: str | None, insecure_dev: bool,
                     keyframe_interval: int, keyframe_min_seconds: float, hwm: int,
-                    metrics_port: int, metrics_host: str, health_seconds: float) -> None:
+                    metrics_port: int, metrics_host: str, health_seconds: float,
+                    nice: int) -> None:
     """Publish frames of a running simulation over ZeroMQ (CURVE + key registry).
 
     Prints one JSON line to stdout when ready ({"event": "ready", "endpoint": ...});
@@ -68,7 +71,7 @@ def publish_command(ring: str, endpoint: str, doorbell: str | None, key_dir: str
                             keyframe_interval=keyframe_interval,
                             keyframe_min_seconds=keyframe_min_seconds, hwm=hwm,
                             metrics_port=metrics_port, metrics_host=metrics_host,
-                            health_seconds=health_seconds)
+                            health_seconds=health_seconds, nice=nice)
     try:
         pub = Publisher(opts)
     except RingError as exc:
