@@ -24,8 +24,8 @@ from telemetry_helpers import (
     start_writer,
     stop,
 )
-
 from townlet._core import lib
+
 from townlet.frames.schema import META_COLUMNS, SCHEMA_VERSION, STATE_COLUMNS
 from townlet.publish.metrics import PublisherMetrics
 from townlet.wire import messages
