@@ -60,18 +60,36 @@ def _print_summary(summary) -> None:
               help="Ticks to run (1440 = one day).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-def run_command(config_path, agents, ticks, seed, as_json) -> None:
-    """Run a town: progress while it runs, a summary at the end (Ctrl-C stops cleanly)."""
+@click.option("--console/--no-console", default=True, show_default=True,
+              help="Serve the authenticated operator console while running.")
+@click.option("--publish/--no-publish", default=None,
+              help="Write frames and run the publisher [default: telemetry.enabled].")
+@click.option("--insecure-dev", is_flag=True,
+              help="Publish plaintext on loopback without authentication (development only).")
+def run_command(config_path, agents, ticks, seed, as_json, console, publish,
+                insecure_dev) -> None:
+    """Run a town with its console and publisher: progress while it runs, a summary
+    at the end (Ctrl-C stops cleanly)."""
     import msgspec
 
     from townlet.config import config_id
     from townlet.sim.loop import Simulation
+    from townlet.sim.services import start_services
 
     cfg = _load(config_path, agents)
+    publish = cfg.telemetry.enabled if publish is None else publish
     if not as_json:
         click.echo(f"config_id {config_id(cfg)}  agents {cfg.world.town.agents:,}  seed {seed}")
     sim = Simulation(cfg, seed)
     try:
+        try:
+            notes = start_services(sim, cfg, console=console, publish=publish,
+                                   insecure_dev=insecure_dev)
+        except (OSError, RuntimeError, ValueError) as exc:
+            click.echo(f"error: cannot start services: {exc}", err=True)
+            sys.exit(1)
+        for line in notes:
+            click.echo(line, err=as_json)
         if as_json:
             summary = sim.run(ticks)
         else:
