@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from msgspec import Struct
 
+from townlet.config.snapshots import SnapshotsConfig
 from townlet.config.world import WorldConfig
 
 __all__ = ["TownletConfig"]
@@ -13,3 +14,4 @@ class TownletConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     """Everything a run needs; its canonical encoding hashes to ``config_id``."""
 
     world: WorldConfig = WorldConfig()
+    snapshots: SnapshotsConfig = SnapshotsConfig()

@@ -1,0 +1,182 @@
+"""The on-disk layout of a snapshot file, defined once.
+
+::
+
+    offset 0   prefix (64 bytes, little-endian)
+                 magic          8 bytes  b"\\x89TSNAP\\r\\n"
+                 format_version u32
+                 reserved       u32      (zero)
+                 header_len     u64      bytes of JSON header that follow the prefix
+                 file_size      u64      total size of the file (truncation check)
+                 header_sha256  32 bytes digest of the header bytes
+    offset 64  header: msgspec JSON of :class:`SnapshotHeader`
+    then       sections, each starting on a 64-byte boundary (zero padding between),
+               raw C-order array bytes; the file ends padded to 64 bytes.
+
+Each section's name, dtype, shape, offset, length and SHA-256 sit in the header's section
+table, so a reader maps the file once and hands out read-only array views (zero copy).
+The magic starts with a high-bit byte and carries CR/LF, like PNG's, so text-mode
+mangling is caught as a wrong magic rather than as a corrupt section.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from typing import Literal
+
+import msgspec
+import numpy as np
+
+__all__ = [
+    "MAGIC",
+    "FORMAT_VERSION",
+    "ALIGN",
+    "PREFIX_SIZE",
+    "MAX_HEADER_BYTES",
+    "PolicyIdentity",
+    "SectionEntry",
+    "SnapshotHeader",
+    "Prefix",
+    "pack_prefix",
+    "unpack_prefix",
+    "encode_header",
+    "decode_header",
+    "align",
+    "check_section_name",
+    "check_dtype",
+]
+
+MAGIC = b"\x89TSNAP\r\n"
+FORMAT_VERSION = 1
+ALIGN = 64
+PREFIX_SIZE = 64
+MAX_HEADER_BYTES = 64 * 1024 * 1024
+_PREFIX = struct.Struct("<8sIIQQ32s")
+assert _PREFIX.size == PREFIX_SIZE
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
+_DTYPE = re.compile(r"(\|b1|\|[iu]1|<[iu][248]|<f[248])\Z")
+
+Origin = Literal["manual", "autosave", "migrated"]
+
+
+class PolicyIdentity(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Which policy drove the world when it was saved (all optional)."""
+
+    policy_hash: str | None = None
+    """Hash of the policy artifact (40/64 hex characters) or None for the scripted policy."""
+    observation_variant: str | None = None
+    """Observation variant the policy was trained on (e.g. ``"full"``)."""
+    anneal_ratio: float | None = None
+    """Scripted-to-learned anneal ratio in [0, 1] at save time, if annealing."""
+
+
+class SectionEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One array section: where it lies in the file and how to view it."""
+
+    name: str
+    """Section name as in ``World.sections()`` (``agent_x``, ``rng_state`` ...)."""
+    dtype: str
+    """NumPy dtype string, little-endian or byte-order free (``<f4``, ``|b1`` ...)."""
+    shape: tuple[int, ...]
+    """Array shape, C order."""
+    offset: int
+    """Byte offset from the start of the file; a multiple of 64."""
+    nbytes: int
+    """Byte length; equals prod(shape) * itemsize."""
+    sha256: str
+    """Hex SHA-256 of the section bytes."""
+
+
+class SnapshotHeader(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Metadata of one snapshot plus its section table."""
+
+    format_version: int
+    """Container layout version (this module); a newer one is refused."""
+    schema_version: int
+    """World state layout version; older ones are migrated on load, newer refused."""
+    config_id: str
+    """``config_id`` of the config the world ran under."""
+    config: str = ""
+    """Canonical JSON of that config; lets a mismatch name the differing keys."""
+    tick: int
+    """Ticks processed when the snapshot was taken."""
+    seed: int
+    """Seed the world was created with (the RNG states themselves are sections)."""
+    created_at: str
+    """UTC creation time, ISO 8601."""
+    origin: Origin = "manual"
+    """Who wrote it: an explicit save, the autosaver, or ``townlet snapshot migrate``."""
+    townlet_version: str = ""
+    """Version of the package that wrote it."""
+    identity: PolicyIdentity = PolicyIdentity()
+    """Policy identity at save time."""
+    migrations: tuple[str, ...] = ()
+    """Migration steps applied to produce this file (``"1->2: description"``)."""
+    sections: tuple[SectionEntry, ...] = ()
+    """Section table, in file order."""
+
+
+class Prefix(msgspec.Struct, frozen=True):
+    """The fixed 64-byte prefix, decoded."""
+
+    magic: bytes
+    format_version: int
+    header_len: int
+    file_size: int
+    header_sha256: bytes
+
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(SnapshotHeader)
+
+
+def align(n: int) -> int:
+    """Round ``n`` up to the next multiple of :data:`ALIGN`."""
+    return -(-n // ALIGN) * ALIGN
+
+
+def pack_prefix(header_len: int, file_size: int, header_sha256: bytes) -> bytes:
+    """Encode the prefix for the current :data:`FORMAT_VERSION`."""
+    return _PREFIX.pack(MAGIC, FORMAT_VERSION, 0, header_len, file_size, header_sha256)
+
+
+def unpack_prefix(raw: bytes) -> Prefix:
+    """Decode the first :data:`PREFIX_SIZE` bytes (length already checked by the caller)."""
+    magic, version, _reserved, header_len, file_size, digest = _PREFIX.unpack(raw)
+    return Prefix(magic, version, header_len, file_size, digest)
+
+
+def encode_header(header: SnapshotHeader) -> bytes:
+    """Header to bytes (JSON, fields in declaration order: stable length for fixed values)."""
+    return _ENCODER.encode(header)
+
+
+def decode_header(raw: bytes | memoryview) -> SnapshotHeader:
+    """Bytes to header; raises ``msgspec.DecodeError``/``ValidationError`` with a path."""
+    return _DECODER.decode(raw)
+
+
+def check_section_name(name: object) -> str:
+    """Return ``name`` if it is a valid section name, else raise ``ValueError``."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            f"invalid section name {name!r}: expected lowercase letters, digits and '_', "
+            "starting with a letter, at most 64 characters"
+        )
+    return name
+
+
+def check_dtype(dtype_str: str) -> np.dtype:
+    """Return the dtype for a whitelisted dtype string, else raise ``ValueError``.
+
+    Only plain little-endian/byte-order-free bool, integer and float dtypes are allowed:
+    no objects, no structured or void types, so nothing in a file can ask for more than
+    a flat numeric view.
+    """
+    if not _DTYPE.match(dtype_str):
+        raise ValueError(
+            f"unsupported dtype {dtype_str!r}: expected bool, (u)int8..64 or float16..64, "
+            "little-endian"
+        )
+    return np.dtype(dtype_str)
