@@ -1,0 +1,122 @@
+"""Town geometry: a street grid of walled 7x7 buildings, and O(1) navigation.
+
+Blocks repeat every ``PERIOD`` tiles; the rows and columns between blocks are
+streets, so every street tile connects to every other. A building's walls are
+its outer ring; its door is the middle of the south wall. Inside, objects sit on
+local row 1 (slots 0-4, used from row 2) and on row 4 (slots 5-8, used from
+row 3); column 3 of row 4 is the corridor from the door. Because the layout is
+regular, the next step toward any target is computed arithmetically: no path
+search and no per-destination distance fields.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import numpy as np
+from numba import njit
+
+__all__ = ["PERIOD", "SLOT_LOCAL", "SLOTS", "TILE", "building_of", "next_step", "origin"]
+
+PERIOD = 8
+SIDE = 7
+SLOTS = 9
+DOOR_LX, DOOR_LY = 3, 6
+CENTER_LX, CENTER_LY = 3, 3
+
+
+class TILE(IntEnum):
+    """Tile kinds stored in ``tile_kind``."""
+
+    STREET = 0
+    FLOOR = 1
+    WALL = 2
+    DOOR = 3
+    OBJECT = 4
+    LOT = 5
+    """An unbuilt block: impassable."""
+
+
+# (object local x, object local y, access local x, access local y) per slot
+SLOT_LOCAL = np.array(
+    [(1, 1, 1, 2), (2, 1, 2, 2), (3, 1, 3, 2), (4, 1, 4, 2), (5, 1, 5, 2),
+     (1, 4, 1, 3), (2, 4, 2, 3), (4, 4, 4, 3), (5, 4, 5, 3)], dtype=np.int16)
+
+
+@njit(cache=True)
+def walkable(kind):
+    """Agents may stand on streets, floors and doors (several per tile)."""
+    return kind == TILE.STREET or kind == TILE.FLOOR or kind == TILE.DOOR
+
+
+@njit(cache=True)
+def origin(b, blocks_w):
+    """Top-left tile (the wall corner) of building ``b``."""
+    return (b % blocks_w) * PERIOD + 1, (b // blocks_w) * PERIOD + 1
+
+
+@njit(cache=True)
+def building_of(x, y, blocks_w):
+    """Building index containing tile (x, y), or -1 on a street."""
+    if x % PERIOD == 0 or y % PERIOD == 0:
+        return -1
+    return (y // PERIOD) * blocks_w + (x // PERIOD)
+
+
+@njit(cache=True)
+def _sign(v):
+    return (v > 0) - (v < 0)
+
+
+@njit(cache=True)
+def _inside_step(lx, ly, tlx, tly):
+    """Local step inside a building toward local target (tlx, tly)."""
+    if lx == tlx and ly == tly:
+        return 0, 0
+    if ly >= 4 and tly >= 4:  # both in the lower part (rows 4-6): row 5 is open
+        if lx != tlx and ly == 5:
+            return _sign(tlx - lx), 0
+        return 0, _sign(5 - ly) if ly != 5 else _sign(tly - ly)
+    if ly >= 4:  # leave the lower part through column 3
+        if lx != CENTER_LX:
+            return (_sign(CENTER_LX - lx), 0) if ly == 5 else (0, _sign(5 - ly))
+        return 0, -1
+    if tly >= 4:  # go down through column 3
+        if lx != CENTER_LX:
+            return (_sign(CENTER_LX - lx), 0) if ly == 3 else (0, 1)
+        return 0, 1
+    if lx != tlx:  # rows 1-3 (objects only on row 1; rows 2-3 open)
+        if ly == 1:
+            return 0, 1
+        return _sign(tlx - lx), 0
+    return 0, _sign(tly - ly)
+
+
+@njit(cache=True)
+def next_step(x, y, tb, tlx, tly, blocks_w):
+    """One 4-neighbour step from (x, y) toward local tile (tlx, tly) of building tb.
+
+    Returns (dx, dy); (0, 0) when already there.
+    """
+    cb = building_of(x, y, blocks_w)
+    if cb >= 0 and cb == tb:
+        ox, oy = origin(cb, blocks_w)
+        return _inside_step(x - ox, y - oy, tlx, tly)
+    if cb >= 0:  # inside another building: walk to its door, then out
+        ox, oy = origin(cb, blocks_w)
+        lx, ly = x - ox, y - oy
+        if lx == DOOR_LX and ly == DOOR_LY:
+            return 0, 1
+        return _inside_step(lx, ly, DOOR_LX, DOOR_LY)
+    ox, oy = origin(tb, blocks_w)
+    gx, gy = ox + DOOR_LX, oy + DOOR_LY + 1  # the street tile below the door
+    if x == gx and y == gy:
+        return 0, -1
+    if y == gy:
+        return _sign(gx - x), 0
+    if x % PERIOD == 0:
+        if y != gy:
+            return 0, _sign(gy - y)
+        return _sign(gx - x), 0
+    # on a horizontal street, away from the target row: go to the nearest vertical street
+    return (-1, 0) if x % PERIOD <= PERIOD // 2 else (1, 0)

@@ -1,0 +1,171 @@
+"""The world's state: one table of named arrays (struct of arrays).
+
+``FIELDS`` is the single definition of every array that makes up the state;
+allocation, hashing, ``World.sections()``, snapshots and frames all read it.
+Dimensions are symbolic and resolved from the town at allocation:
+
+- ``N`` agent slots, ``K`` relationship slots, ``W`` attendance window,
+- ``M`` objects, ``B`` buildings, ``D`` districts, ``H``/``X`` grid rows/columns,
+- ``E`` events per tick, ``P`` perturbation slots, ``S`` perturbation specs.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["FIELDS", "Field", "LEDGER", "NEEDS", "STAT", "State", "allocate", "state_from"]
+
+NEEDS = ("hunger", "hygiene", "energy", "social")
+PRICES = ("none", "groceries", "cafe_meal", "shower")
+LEDGER = ("initial", "wages", "spending", "penalties", "starter_kits", "departed")
+"""Money accounts: sum(wallets) == initial + wages + starter_kits - spending - penalties - departed."""
+STAT = ("deaths", "faints", "respawns", "exits", "chats", "completed", "failed",
+        "events_dropped", "conflicts", "kills", "spawns", "starved_ticks", "agent_ticks")
+PERT_SLOTS = 16
+EXIT_QUEUE = 64
+RNG_STREAMS = ("world", "events", "policy", "lifecycle")
+
+
+class Field(NamedTuple):
+    name: str
+    dtype: str
+    dims: tuple[str | int, ...]
+    fill: float | int
+    doc: str
+
+
+def _f(name, dtype, dims, fill, doc):
+    return Field(name, dtype, dims if isinstance(dims, tuple) else (dims,), fill, doc)
+
+
+FIELDS: tuple[Field, ...] = (
+    # agents
+    _f("agent_alive", "u1", "N", 0, "1 while the slot holds a living agent"),
+    _f("agent_gen", "u4", "N", 0, "generation of the slot (increments on every newcomer)"),
+    _f("agent_x", "i2", "N", 0, "tile column"),
+    _f("agent_y", "i2", "N", 0, "tile row"),
+    _f("agent_needs", "f4", ("N", len(NEEDS)), 0, "needs in [0, 1], 1 = satisfied"),
+    _f("agent_wallet", "f8", "N", 0, "money"),
+    _f("agent_food", "i2", "N", 0, "food items carried"),
+    _f("agent_home", "i4", "N", 0, "home building"),
+    _f("agent_bed", "i4", "N", 0, "the agent's own bed (object)"),
+    _f("agent_job", "i1", "N", 0, "index into world.jobs"),
+    _f("agent_work", "i4", "N", 0, "workplace building"),
+    _f("agent_district", "i4", "N", 0, "district of home and work"),
+    _f("agent_goal", "i1", "N", 0, "current goal (townlet.world.actions.Goal)"),
+    _f("agent_option", "u1", "N", 0, "1 while an option action controls the goal"),
+    _f("agent_obj", "i4", "N", -1, "object the agent waits for or holds, -1 none"),
+    _f("agent_resv", "u1", "N", 0, "0 none, 1 waiting in agent_obj's queue, 2 holding it"),
+    _f("agent_resv_since", "i4", "N", 0, "tick the agent joined the queue or was granted"),
+    _f("agent_aff", "i2", "N", -1, "running affordance, -1 none"),
+    _f("agent_aff_end", "i4", "N", 0, "tick at which the running affordance completes"),
+    _f("agent_aff_paid", "f8", "N", 0, "money paid at start (refunded if it fails)"),
+    _f("agent_q_next", "i4", "N", -1, "next agent in the same queue"),
+    _f("agent_q_prev", "i4", "N", -1, "previous agent in the same queue"),
+    _f("agent_cool_obj", "i4", "N", -1, "object of the last successful use"),
+    _f("agent_cool_until", "i4", "N", 0, "tick until which agent_cool_obj may not be reserved"),
+    _f("agent_t_next", "i4", "N", -1, "next agent on the same tile"),
+    _f("agent_t_prev", "i4", "N", -1, "previous agent on the same tile"),
+    _f("agent_action", "i1", "N", 0, "last action executed"),
+    _f("agent_action_ok", "u1", "N", 0, "whether the last action succeeded"),
+    _f("agent_flags", "u1", "N", 0, "bit flags (townlet.world.actions.Flag)"),
+    _f("agent_possessed_action", "i1", "N", 0, "action an operator set for a possessed agent"),
+    _f("agent_shift", "u1", "N", 0, "shift state (townlet.world.actions.Shift)"),
+    _f("agent_shift_ticks", "i2", ("N", 2), 0, "this shift's on-time and late ticks"),
+    _f("agent_lateness", "i4", "N", 0, "shifts started late"),
+    _f("agent_absences", "u1", "N", 0, "bit d set: absent d days ago (7-day window)"),
+    _f("agent_attendance", "f4", ("N", "W"), 1, "attendance of the last shifts (ring)"),
+    _f("agent_wages_today", "f4", "N", 0, "wages earned today"),
+    _f("agent_withheld", "f4", "N", 0, "wages lost to lateness and absence, lifetime"),
+    _f("agent_personality", "f4", ("N", 3), 0, "extroversion, forgiveness, ambition"),
+    _f("agent_faint_until", "i4", "N", 0, "tick until which the agent lies fainted"),
+    _f("agent_starving", "i2", "N", 0, "consecutive ticks at hunger 0"),
+    _f("agent_respawn_at", "i4", "N", -1, "tick a newcomer arrives in this empty slot"),
+    _f("agent_meet_bld", "i4", "N", -1, "building of an arranged meeting"),
+    _f("agent_meet_until", "i4", "N", 0, "tick the arranged meeting ends"),
+    _f("agent_born", "i4", "N", 0, "tick the agent arrived"),
+    _f("rel_other", "i4", ("N", "K"), -1, "agent slot of each tie, -1 empty"),
+    _f("rel_trust", "f4", ("N", "K"), 0, "trust in [-1, 1]"),
+    _f("rel_fam", "f4", ("N", "K"), 0, "familiarity in [0, 1]"),
+    _f("rel_riv", "f4", ("N", "K"), 0, "rivalry in [0, 1]"),
+    # objects
+    _f("obj_type", "i1", "M", -1, "object type (townlet.world.town.OBJ), -1 empty slot"),
+    _f("obj_x", "i2", "M", 0, "object tile column"),
+    _f("obj_y", "i2", "M", 0, "object tile row"),
+    _f("obj_ax", "i2", "M", 0, "access tile column (where users stand)"),
+    _f("obj_ay", "i2", "M", 0, "access tile row"),
+    _f("obj_holder", "i4", "M", -1, "agent holding the reservation, -1 none"),
+    _f("obj_q_head", "i4", "M", -1, "first waiting agent"),
+    _f("obj_q_tail", "i4", "M", -1, "last waiting agent"),
+    _f("obj_q_len", "i4", "M", 0, "waiting agents"),
+    _f("obj_stock", "i4", "M", 0, "stock (shops)"),
+    _f("obj_disabled", "u1", "M", 0, "1 when an operator disabled the object"),
+    # buildings, districts, tiles
+    _f("bld_kind", "i1", "B", 0, "building kind (townlet.world.town.BLD)"),
+    _f("bld_district", "i4", "B", -1, "district of the building"),
+    _f("district_grocer", "i4", "D", 0, "grocer building of the district"),
+    _f("district_cafe", "i4", "D", 0, "cafe building of the district"),
+    _f("district_power", "u1", "D", 1, "1 while the district has power"),
+    _f("district_water", "u1", "D", 1, "1 while the district has water"),
+    _f("tile_kind", "u1", ("H", "X"), 0, "tile kind (townlet.world.geometry.TILE)"),
+    _f("tile_head", "i4", ("H", "X"), -1, "first agent on the tile"),
+    # economy and counters
+    _f("price_base", "f8", len(PRICES), 0, "configured prices"),
+    _f("price_now", "f8", len(PRICES), 0, "prices in force (base x active spikes)"),
+    _f("ledger", "f8", len(LEDGER), 0, "money accounts (LEDGER)"),
+    _f("stats", "i8", len(STAT), 0, "cumulative counters (STAT)"),
+    # clock, exits, perturbations
+    _f("clock", "i8", 1, 0, "ticks processed"),
+    _f("exit_queue", "i4", EXIT_QUEUE, -1, "agents waiting to leave (FIFO ring)"),
+    _f("exit_meta", "i4", 4, 0, "exit queue head, length, exits today, last exit tick"),
+    _f("pert_kind", "i1", PERT_SLOTS, -1, "active perturbation kind, -1 free slot"),
+    _f("pert_spec", "i2", PERT_SLOTS, -1, "config spec index, -1 manual"),
+    _f("pert_id", "i4", PERT_SLOTS, 0, "event id"),
+    _f("pert_start", "i4", PERT_SLOTS, 0, "start tick"),
+    _f("pert_end", "i4", PERT_SLOTS, 0, "end tick (exclusive)"),
+    _f("pert_target", "i4", PERT_SLOTS, -1, "district (outages, meetings) or price index"),
+    _f("pert_mag", "f8", PERT_SLOTS, 1, "price multiplier"),
+    _f("pert_spec_cool", "i4", "S", 0, "tick until which each spec may not fire"),
+    _f("pert_meta", "i4", 2, 0, "next event id, last scheduled tick"),
+    # this tick's events
+    _f("evt_code", "i2", "E", 0, "event code (townlet.world.events.EventCode)"),
+    _f("evt_agent", "i4", "E", -1, "subject agent"),
+    _f("evt_other", "i4", "E", -1, "other agent"),
+    _f("evt_obj", "i4", "E", -1, "object, building or perturbation id"),
+    _f("evt_value", "f4", "E", 0, "value (amount, reason code, ...)"),
+    _f("evt_len", "i4", 1, 0, "events recorded this tick"),
+    # randomness: counter-based streams keyed per run
+    _f("rng_key", "u8", len(RNG_STREAMS), 0, "per-stream keys derived from the seed"),
+    _f("rng_counter", "u8", len(RNG_STREAMS), 0, "per-stream draw counters"),
+)
+
+State = collections.namedtuple("State", [f.name for f in FIELDS])
+"""All state arrays, passed as one argument to the compiled kernel."""
+
+
+def allocate(sizes: dict[str, int]) -> State:
+    """Fresh arrays for every field, filled with their defaults."""
+    arrays = []
+    for f in FIELDS:
+        shape = tuple(sizes[d] if isinstance(d, str) else d for d in f.dims)
+        arrays.append(np.full(shape, f.fill, dtype=np.dtype(f.dtype)))
+    return State(*arrays)
+
+
+def state_from(sections: dict[str, np.ndarray], like: State) -> State:
+    """Validate ``sections`` against ``like`` (names, dtypes, shapes) and copy them in."""
+    missing = [f.name for f in FIELDS if f.name not in sections]
+    extra = sorted(set(sections) - set(State._fields))
+    if missing or extra:
+        raise ValueError(f"state sections mismatch: missing {missing}, unexpected {extra}")
+    arrays = []
+    for f, current in zip(FIELDS, like):
+        new = np.asarray(sections[f.name])
+        if new.dtype != current.dtype or new.shape != current.shape:
+            raise ValueError(f"state section {f.name!r}: expected {current.dtype}{current.shape}, "
+                             f"got {new.dtype}{new.shape}")
+        arrays.append(np.array(new, copy=True))
+    return State(*arrays)
