@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from townlet.security.cli import keys_command
 from townlet.sim.cli import run_command
 
 
@@ -15,3 +16,4 @@ def main() -> None:
 
 
 main.add_command(run_command, "run")
+main.add_command(keys_command, "keys")

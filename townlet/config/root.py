@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from msgspec import Struct
 
+from townlet.config.console import ConsoleConfig
 from townlet.config.snapshots import SnapshotsConfig
 from townlet.config.world import WorldConfig
 
@@ -14,4 +15,5 @@ class TownletConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     """Everything a run needs; its canonical encoding hashes to ``config_id``."""
 
     world: WorldConfig = WorldConfig()
+    console: ConsoleConfig = ConsoleConfig()
     snapshots: SnapshotsConfig = SnapshotsConfig()

@@ -1,0 +1,63 @@
+"""Run control: pause, resume, single-step and pace the simulation loop."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from townlet.console.context import CommandContext
+
+__all__ = ["pause", "resume", "speed", "step"]
+
+
+class NoArgs(msgspec.Struct, forbid_unknown_fields=True):
+    """No arguments."""
+
+
+class StepArgs(msgspec.Struct, forbid_unknown_fields=True):
+    n: Annotated[int, Meta(ge=1, le=100_000)] = 1
+    """Ticks to run before pausing again."""
+
+
+class SpeedArgs(msgspec.Struct, forbid_unknown_fields=True):
+    tps: Annotated[float, Meta(ge=0.0, le=1_000_000.0)]
+    """Target ticks per second; 0 = as fast as possible."""
+
+
+class RunState(msgspec.Struct):
+    tick: int
+    paused: bool
+    pending_steps: int
+    target_tps: float | None
+
+
+def _state(ctx: CommandContext) -> RunState:
+    c = ctx.control
+    return RunState(tick=int(ctx.world.tick), paused=c.paused, pending_steps=c.pending_steps,
+                    target_tps=c.target_tps)
+
+
+def pause(ctx: CommandContext, p: NoArgs) -> RunState:
+    """Stop ticking; the console keeps answering."""
+    ctx.control.pause()
+    return _state(ctx)
+
+
+def resume(ctx: CommandContext, p: NoArgs) -> RunState:
+    """Tick freely again."""
+    ctx.control.resume()
+    return _state(ctx)
+
+
+def step(ctx: CommandContext, p: StepArgs) -> RunState:
+    """Run n ticks, then stay paused."""
+    ctx.control.step(p.n)
+    return _state(ctx)
+
+
+def speed(ctx: CommandContext, p: SpeedArgs) -> RunState:
+    """Pace the loop to tps ticks per second (0 = unlimited)."""
+    ctx.control.set_speed(p.tps if p.tps > 0 else None)
+    return _state(ctx)

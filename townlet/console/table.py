@@ -1,0 +1,159 @@
+"""The command table: every console command, the role it needs and how it runs, defined once.
+
+A row names the command, its minimum role and its handler. The handler's
+annotations give the parameter Struct (``p: SpawnArgs``) and the result type;
+its docstring's first line is the summary. ``docs/console.md`` is generated
+from this table and a test checks it is current.
+
+Roles (see :mod:`townlet.security.roles`): ``viewer`` reads, ``operator``
+intervenes in the world and the run, ``admin`` may do everything, including
+policy and file operations. Every command that changes state is flagged
+``MUTATES`` (its results are replay-cached by cmd_id); every command that writes
+files must be admin (checked when the table is built).
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from townlet.console import (
+    cmd_agents,
+    cmd_control,
+    cmd_info,
+    cmd_interventions,
+    cmd_keys,
+    cmd_town,
+)
+from townlet.console.errors import CommandError
+from townlet.security.roles import ROLES
+
+__all__ = ["COMMANDS", "LOCAL", "MUTATES", "WRITES_FILES", "Command", "bind", "build_table"]
+
+LOCAL = "local"
+"""Answered on the console's I/O thread without the world (works while the loop is busy)."""
+MUTATES = "mutates"
+"""Changes world or run state: replay-cached by cmd_id, audited as a change."""
+WRITES_FILES = "writes_files"
+"""Writes files under the snapshot root: admin only."""
+
+
+class Command(msgspec.Struct, frozen=True):
+    """One row of the table, with what was derived from its handler."""
+
+    name: str
+    role: str
+    run: Callable[..., Any]
+    params: type[msgspec.Struct]
+    result: Any
+    summary: str
+    local: bool = False
+    mutates: bool = False
+    writes_files: bool = False
+
+    def usage(self) -> str:
+        """``name <required> [optional=default] ...`` from the parameter Struct."""
+        parts = [self.name]
+        for f in msgspec.structs.fields(self.params):
+            if f.required:
+                parts.append(f"<{f.name}>")
+            else:
+                parts.append(f"[{f.name}={f.default!r}]")
+        return " ".join(parts)
+
+
+def _row(name: str, role: str, run: Callable[..., Any], *flags: str) -> Command:
+    hints = typing.get_type_hints(run)
+    params = hints.get("p")
+    if params is None or not (isinstance(params, type) and issubclass(params, msgspec.Struct)):
+        raise TypeError(f"handler of {name!r} must annotate its parameters as `p: <Struct>`")
+    if role not in ROLES:
+        raise ValueError(f"command {name!r}: unknown role {role!r}")
+    unknown = set(flags) - {LOCAL, MUTATES, WRITES_FILES}
+    if unknown:
+        raise ValueError(f"command {name!r}: unknown flags {sorted(unknown)}")
+    if WRITES_FILES in flags and role != "admin":
+        raise ValueError(f"command {name!r} writes files and must be admin-only")
+    doc = (run.__doc__ or "").strip().splitlines()
+    if not doc:
+        raise ValueError(f"handler of {name!r} needs a docstring (its summary)")
+    return Command(name=name, role=role, run=run, params=params, result=hints.get("return"),
+                   summary=doc[0], local=LOCAL in flags, mutates=MUTATES in flags,
+                   writes_files=WRITES_FILES in flags)
+
+
+def build_table(rows: list[tuple[Any, ...]]) -> dict[str, Command]:
+    """Build the name -> :class:`Command` map; duplicate names raise."""
+    table: dict[str, Command] = {}
+    for row in rows:
+        cmd = _row(*row)
+        if cmd.name in table:
+            raise ValueError(f"duplicate console command {cmd.name!r}")
+        table[cmd.name] = cmd
+    return table
+
+
+def bind(cmd: Command, args: list[Any], kwargs: dict[str, Any]) -> msgspec.Struct:
+    """Bind positional and named arguments to the command's parameter Struct.
+
+    Raises :class:`CommandError` ``E_USAGE`` for a missing or extra argument and
+    ``E_INVALID_ARG`` (naming the argument) for a wrong type or range.
+    """
+    fields = msgspec.structs.fields(cmd.params)
+    names = [f.name for f in fields]
+    if len(args) > len(names):
+        raise CommandError("E_USAGE", f"{cmd.name} takes at most {len(names)} positional "
+                           f"argument(s), got {len(args)}; usage: {cmd.usage()}")
+    data = dict(zip(names, args))
+    for key, value in kwargs.items():
+        if key not in names:
+            raise CommandError("E_USAGE", f"{cmd.name} has no argument {key!r}; "
+                               f"usage: {cmd.usage()}")
+        if key in data:
+            raise CommandError("E_USAGE", f"{cmd.name}: argument {key!r} given twice")
+        data[key] = value
+    missing = [f.name for f in fields if f.required and f.name not in data]
+    if missing:
+        raise CommandError("E_USAGE", f"{cmd.name}: missing argument {missing[0]!r}; "
+                           f"usage: {cmd.usage()}")
+    try:
+        return msgspec.convert(data, cmd.params)
+    except msgspec.ValidationError as exc:
+        text = str(exc).replace("`$.", "`").replace("`", "'")
+        raise CommandError("E_INVALID_ARG", f"{cmd.name}: {text}") from None
+
+
+COMMANDS: dict[str, Command] = build_table([
+    # name              role        handler                           flags
+    ("help",            "viewer",   cmd_info.help_,                   LOCAL),
+    ("health",          "viewer",   cmd_info.health,                  LOCAL),
+    ("whoami",          "viewer",   cmd_info.whoami,                  LOCAL),
+    ("status",          "viewer",   cmd_info.status),
+    ("policy_info",     "viewer",   cmd_info.policy_info),
+    ("agent",           "viewer",   cmd_agents.agent),
+    ("agents",          "viewer",   cmd_agents.agents),
+    ("relationships",   "viewer",   cmd_agents.relationships),
+    ("queues",          "viewer",   cmd_town.queues),
+    ("economy",         "viewer",   cmd_town.economy),
+    ("events",          "viewer",   cmd_town.events),
+    ("perturbations",   "viewer",   cmd_town.perturbations),
+    ("spawn",           "operator", cmd_interventions.spawn,          MUTATES),
+    ("kill",            "operator", cmd_interventions.kill,           MUTATES),
+    ("teleport",        "operator", cmd_interventions.teleport,       MUTATES),
+    ("set_need",        "operator", cmd_interventions.set_need,       MUTATES),
+    ("possess",         "operator", cmd_interventions.possess,        MUTATES),
+    ("release",         "operator", cmd_interventions.release,        MUTATES),
+    ("act",             "operator", cmd_interventions.act,            MUTATES),
+    ("set_object",      "operator", cmd_interventions.set_object,     MUTATES),
+    ("perturb",         "operator", cmd_interventions.perturb,        MUTATES),
+    ("cancel_perturbation", "operator", cmd_interventions.cancel_perturbation, MUTATES),
+    ("pause",           "operator", cmd_control.pause,                MUTATES),
+    ("resume",          "operator", cmd_control.resume,               MUTATES),
+    ("step",            "operator", cmd_control.step,                 MUTATES),
+    ("speed",           "operator", cmd_control.speed,                MUTATES),
+    ("keys",            "admin",    cmd_keys.keys,                    LOCAL),
+    ("revoke",          "admin",    cmd_keys.revoke,                  LOCAL, MUTATES),
+])

@@ -1,0 +1,109 @@
+"""``townlet keys``: create the server keypair, issue, revoke and list client keys."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+__all__ = ["keys_command"]
+
+_DIR = click.option(
+    "--dir", "key_dir", envvar="TOWNLET_KEYS_DIR", default=".townlet/keys", show_default=True,
+    type=click.Path(file_okay=False), help="Key directory (env TOWNLET_KEYS_DIR).",
+)
+
+
+@click.group("keys")
+def keys_command() -> None:
+    """Manage CURVE keys and the key registry (roles, expiry, revocation)."""
+
+
+@keys_command.command("init")
+@_DIR
+@click.option("--force", is_flag=True, help="Replace an existing server keypair.")
+def init_cmd(key_dir: str, force: bool) -> None:
+    """Create the server keypair and an empty registry."""
+    from townlet.security.keys import KeyFileError, init_key_dir
+
+    try:
+        pub = init_key_dir(key_dir, force=force)
+    except KeyFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"server public key: {pub}  (give this file to clients)")
+
+
+@keys_command.command("issue")
+@_DIR
+@click.option("--name", required=True, help="Identity the key belongs to.")
+@click.option("--role", required=True, type=click.Choice(["viewer", "operator", "admin"]))
+@click.option("--ttl", default="15m", show_default=True, help="Lifetime, e.g. 15m, 8h, 7d.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Client key file to write (0600).")
+@click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
+def issue_cmd(key_dir: str, name: str, role: str, ttl: str, out: str | None, as_json: bool) -> None:
+    """Issue a client keypair with a role and an expiry."""
+    import msgspec
+
+    from townlet.security.keys import KeyFileError, issue_key, parse_ttl
+    from townlet.security.registry import RegistryError
+
+    try:
+        rec, path = issue_key(key_dir, name, role, parse_ttl(ttl), out=out)
+    except (ValueError, KeyFileError, RegistryError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        info = msgspec.to_builtins(rec) | {"key_file": os.fspath(path)}
+        click.echo(msgspec.json.encode(info).decode())
+    else:
+        click.echo(f"issued {rec.key_id} to {rec.name} as {rec.role}, "
+                   f"expires {rec.expires_at:%Y-%m-%d %H:%M:%S}Z")
+        click.echo(f"client key file: {path}  (0600; hand it to {rec.name} only)")
+
+
+@keys_command.command("revoke")
+@_DIR
+@click.argument("name")
+@click.option("--key-id", help="Revoke only this key of NAME (e.g. the old key after rotation).")
+def revoke_cmd(key_dir: str, name: str, key_id: str | None) -> None:
+    """Revoke NAME's keys: new connections are refused within a second, open ones on the next
+    request."""
+    from townlet.security.keys import revoke_keys
+    from townlet.security.registry import RegistryError
+
+    try:
+        hit = revoke_keys(key_dir, name, key_id=key_id)
+    except (LookupError, RegistryError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for rec in hit:
+        click.echo(f"revoked {rec.key_id} ({rec.name}, {rec.role})")
+
+
+@keys_command.command("list")
+@_DIR
+@click.option("--json", "as_json", is_flag=True, help="One JSON array of records with status.")
+def list_cmd(key_dir: str, as_json: bool) -> None:
+    """List every issued key with its status (valid, expired, revoked)."""
+    import msgspec
+
+    from townlet.security.keys import REGISTRY_FILE
+    from townlet.security.registry import RegistryError, load_registry, utcnow
+
+    try:
+        reg = load_registry(os.path.join(key_dir, REGISTRY_FILE))
+    except RegistryError as exc:
+        raise click.ClickException(str(exc)) from None
+    now = utcnow()
+    rows = [(rec, reg.check_key_id(rec.key_id, now).status.value) for rec in reg.records()]
+    if as_json:
+        out = [msgspec.to_builtins(rec) | {"status": st} for rec, st in rows]
+        click.echo(msgspec.json.encode(out).decode())
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("name", "key_id", "role", "issued", "expires", "status")
+    for rec, st in rows:
+        table.add_row(rec.name, rec.key_id, rec.role, f"{rec.issued_at:%Y-%m-%d %H:%M}",
+                      f"{rec.expires_at:%Y-%m-%d %H:%M}", st)
+    Console(file=sys.stdout).print(table)
