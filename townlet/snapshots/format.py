@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import re
 import struct
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 import numpy as np
+from msgspec import Meta
 
 __all__ = [
     "MAGIC",
@@ -58,16 +59,21 @@ _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
 _DTYPE = re.compile(r"(\|b1|\|[iu]1|<[iu][248]|<f[248])\Z")
 
 Origin = Literal["manual", "autosave", "migrated"]
+PolicyHash = Annotated[
+    str, Meta(pattern=r"^([0-9a-fA-F]{40}|[0-9a-fA-F]{64}|[A-Za-z0-9+/_-]{32,86}={0,2})$")
+]
+VariantName = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+Ratio = Annotated[float, Meta(ge=0.0, le=1.0)]
 
 
 class PolicyIdentity(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Which policy drove the world when it was saved (all optional)."""
 
-    policy_hash: str | None = None
-    """Hash of the policy artifact (40/64 hex characters) or None for the scripted policy."""
-    observation_variant: str | None = None
+    policy_hash: PolicyHash | None = None
+    """Hash of the policy artifact (40/64 hex or 32-88 base64 characters); None = scripted."""
+    observation_variant: VariantName | None = None
     """Observation variant the policy was trained on (e.g. ``"full"``)."""
-    anneal_ratio: float | None = None
+    anneal_ratio: Ratio | None = None
     """Scripted-to-learned anneal ratio in [0, 1] at save time, if annealing."""
 
 

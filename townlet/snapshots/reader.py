@@ -8,9 +8,11 @@ over the bytes and no copy.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import mmap
 import os
+import stat
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import BinaryIO
 import msgspec
 import numpy as np
 
-from townlet.snapshots.errors import SnapshotFormatError, SnapshotVersionError
+from townlet.snapshots.errors import SnapshotError, SnapshotFormatError, SnapshotVersionError
 from townlet.snapshots.format import (
     FORMAT_VERSION,
     MAGIC,
@@ -144,13 +146,30 @@ def _check_table(header: SnapshotHeader, path: Path, size: int, data_start: int)
         cursor = e.offset + e.nbytes
 
 
+def _open(path: Path) -> BinaryIO:
+    """Open for reading without following a final symlink (one swapped in after the
+    sandbox resolved the path) and refuse anything but a regular file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SnapshotError(f"{path}: is a symbolic link; not following it") from None
+        if exc.errno == errno.ENOENT:
+            raise SnapshotError(f"{path}: no such snapshot") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SnapshotError(f"{path}: not a regular file")
+    return os.fdopen(fd, "rb")
+
+
 def read_header(path: str | os.PathLike[str]) -> SnapshotHeader:
     """Read and check a snapshot's header and section table, without hashing the sections.
 
     Cheap (reads only the first bytes); used by ``inspect`` and ``list``.
     """
     path = Path(path)
-    with open(path, "rb") as fh:
+    with _open(path) as fh:
         return _header(fh, path, os.fstat(fh.fileno()).st_size)
 
 
@@ -177,7 +196,7 @@ def open_snapshot(path: str | os.PathLike[str], *, verify: bool = True) -> Snaps
         Format version newer than this build.
     """
     path = Path(path)
-    with open(path, "rb") as fh:
+    with _open(path) as fh:
         size = os.fstat(fh.fileno()).st_size
         header = _header(fh, path, size)
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)

@@ -28,6 +28,7 @@ from townlet.snapshots.format import (
     align,
     check_dtype,
     check_section_name,
+    decode_header,
     encode_header,
     pack_prefix,
 )
@@ -106,6 +107,10 @@ def write_snapshot(
     # size is known before any byte is hashed. Offsets depend on the header's size and are
     # written into it, so iterate until the layout is stable (two rounds in practice).
     draft = msgspec.structs.replace(meta, format_version=FORMAT_VERSION, sections=tuple(entries))
+    try:  # constraints (identity formats, ranges) hold on decode only: check what we'd write
+        decode_header(encode_header(draft))
+    except msgspec.ValidationError as exc:
+        raise SnapshotError(f"invalid snapshot header: {exc}") from None
     data_start = align(PREFIX_SIZE + len(encode_header(draft)))
     while True:
         placed, offset = [], data_start
