@@ -37,12 +37,11 @@ SECTIONS = {
 
 
 def meta(**kw) -> SnapshotHeader:
-    base = dict(format_version=0, schema_version=2, config_id="cafe0123", tick=123, seed=9,
-                created_at="2026-01-01T00:00:00Z",
-                identity=PolicyIdentity(policy_hash="ab" * 32, observation_variant="full",
-                                        anneal_ratio=0.25))
-    base.update(kw)
-    return SnapshotHeader(**base)
+    base = {"format_version": 0, "schema_version": 2, "config_id": "cafe0123", "tick": 123,
+            "seed": 9, "created_at": "2026-01-01T00:00:00Z",
+            "identity": PolicyIdentity(policy_hash="ab" * 32, observation_variant="full",
+                                       anneal_ratio=0.25)}
+    return SnapshotHeader(**(base | kw))
 
 
 @pytest.fixture
@@ -316,7 +315,8 @@ def test_killed_writer_never_leaves_a_valid_looking_partial_file(tmp_path: Path)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     s = open_snapshot(target)  # the published name always holds a complete snapshot
-    assert np.all(s.sections["big"] == s.sections["tick"][0]) and s.header.tick == s.sections["tick"][0]
+    tick = s.sections["tick"][0]
+    assert np.all(s.sections["big"] == tick) and s.header.tick == tick
     for leftover in tmp_path.iterdir():
         if leftover == target:
             continue

@@ -39,8 +39,8 @@ def test_schema1_relationship_score_becomes_trust() -> None:
     old = schema1_sections()
     h, new = migrate(header(1), old)
     assert h.schema_version == SCHEMA_VERSION
-    assert h.migrations == ("1->2: split rel_value into rel_trust, rel_fam, rel_riv "
-                            "(old score read as trust)",)
+    step = "1->2: split rel_value into rel_trust, rel_fam, rel_riv (old score read as trust)"
+    assert h.migrations == (step,)
     assert "rel_value" not in new and set(new) == {"agent_x", "rel_other", "rel_trust",
                                                    "rel_fam", "rel_riv"}
     tie = old["rel_other"] >= 0

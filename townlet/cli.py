@@ -7,6 +7,7 @@ import click
 
 from townlet.security.cli import keys_command
 from townlet.sim.cli import run_command
+from townlet.snapshots.cli import snapshot_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,3 +18,4 @@ def main() -> None:
 
 main.add_command(run_command, "run")
 main.add_command(keys_command, "keys")
+main.add_command(snapshot_command, "snapshot")

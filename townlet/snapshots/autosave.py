@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Self
 
 import msgspec
 import numpy as np
@@ -26,11 +27,13 @@ from townlet.snapshots.format import SnapshotHeader
 from townlet.snapshots.reader import read_header
 from townlet.snapshots.writer import TMP_MARKER, write_snapshot
 
-__all__ = ["Autosaver", "AutosaveStats", "autosave_name", "prune_autosaves"]
+__all__ = ["AutosaveStats", "Autosaver", "autosave_name", "prune_autosaves"]
 
 log = logging.getLogger("townlet.snapshots")
 _NAME = re.compile(r"autosave-\d{12}\.tsnap\Z")
-_STALE_TMP = re.compile(r"\.autosave-\d{12}\.tsnap" + re.escape(TMP_MARKER) + r"(\d+)-[0-9a-f]{8}\Z")
+_STALE_TMP = re.compile(
+    r"\.autosave-\d{12}\.tsnap" + re.escape(TMP_MARKER) + r"(\d+)-[0-9a-f]{8}\Z"
+)
 
 Capture = Callable[[], tuple[SnapshotHeader, Mapping[str, np.ndarray]]]
 
@@ -107,7 +110,9 @@ class Autosaver:
 
     def __init__(self, directory: Path, every: int, keep_last: int) -> None:
         if every < 0 or keep_last < 1:
-            raise ValueError(f"autosave needs every >= 0 and keep_last >= 1, got {every}, {keep_last}")
+            raise ValueError(
+                f"autosave needs every >= 0 and keep_last >= 1, got {every}, {keep_last}"
+            )
         self.directory = Path(directory)
         self.every = every
         self.keep_last = keep_last
@@ -133,7 +138,8 @@ class Autosaver:
         if self._pending is not None and not self._pending.done():
             with self._lock:
                 self.stats.skipped_busy += 1
-            log.warning("autosave at tick %d skipped: the previous one is still being written", tick)
+            log.warning("autosave at tick %d skipped: the previous one is still being written",
+                        tick)
             return False
         header, sections = capture()
         self._pending = self._pool.submit(self._write, tick, header, sections)
@@ -166,7 +172,7 @@ class Autosaver:
         self.flush()
         self._pool.shutdown(wait=True)
 
-    def __enter__(self) -> Autosaver:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

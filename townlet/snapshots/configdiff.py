@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["canonical_config", "diff_keys", "diff_config_json"]
+__all__ = ["canonical_config", "diff_config_json", "diff_keys"]
 
 
 def canonical_config(cfg: msgspec.Struct) -> str:

@@ -8,11 +8,11 @@ a truncated copy from a tampered array from a config drift without a debugger.
 from __future__ import annotations
 
 __all__ = [
+    "ConfigMismatchError",
     "SnapshotError",
     "SnapshotFormatError",
-    "SnapshotVersionError",
     "SnapshotStateError",
-    "ConfigMismatchError",
+    "SnapshotVersionError",
 ]
 
 

@@ -21,6 +21,7 @@ mangling is caught as a wrong magic rather than as a corrupt section.
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
 import struct
 from typing import Annotated, Literal
@@ -30,22 +31,23 @@ import numpy as np
 from msgspec import Meta
 
 __all__ = [
-    "MAGIC",
-    "FORMAT_VERSION",
     "ALIGN",
-    "PREFIX_SIZE",
+    "FORMAT_VERSION",
+    "MAGIC",
     "MAX_HEADER_BYTES",
+    "PREFIX_SIZE",
     "PolicyIdentity",
+    "Prefix",
     "SectionEntry",
     "SnapshotHeader",
-    "Prefix",
+    "align",
+    "check_dtype",
+    "check_section_name",
+    "decode_header",
+    "encode_header",
     "pack_prefix",
     "unpack_prefix",
-    "encode_header",
-    "decode_header",
-    "align",
-    "check_section_name",
-    "check_dtype",
+    "utc_now",
 ]
 
 MAGIC = b"\x89TSNAP\r\n"
@@ -135,6 +137,11 @@ class Prefix(msgspec.Struct, frozen=True):
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(SnapshotHeader)
+
+
+def utc_now() -> str:
+    """Current UTC time, ISO 8601 with microseconds and a ``Z`` (sorts chronologically)."""
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def align(n: int) -> int:

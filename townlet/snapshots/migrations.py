@@ -20,13 +20,13 @@ from townlet.snapshots.errors import SnapshotVersionError
 from townlet.snapshots.format import SnapshotHeader
 
 __all__ = [
-    "SCHEMA_VERSION",
     "OLDEST_SCHEMA",
+    "SCHEMA_VERSION",
     "Migration",
     "Sections",
+    "migrate",
     "register",
     "registry",
-    "migrate",
 ]
 
 Sections = dict[str, np.ndarray]
@@ -76,7 +76,9 @@ def _load_steps() -> None:
     from townlet.snapshots import migration_steps  # noqa: F401
 
 
-def migrate(header: SnapshotHeader, sections: Mapping[str, np.ndarray]) -> tuple[SnapshotHeader, Sections]:
+def migrate(
+    header: SnapshotHeader, sections: Mapping[str, np.ndarray]
+) -> tuple[SnapshotHeader, Sections]:
     """Bring a snapshot to :data:`SCHEMA_VERSION`.
 
     Returns the header (with ``schema_version`` updated and the applied steps appended to

@@ -46,7 +46,7 @@ class Snapshot:
     file is renamed or deleted, for as long as they are referenced.
     """
 
-    __slots__ = ("path", "header", "sections")
+    __slots__ = ("header", "path", "sections")
 
     def __init__(self, path: Path, header: SnapshotHeader, sections: Mapping[str, np.ndarray]):
         self.path = path

@@ -8,7 +8,6 @@ a refused snapshot leaves the running world untouched.
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,7 +20,7 @@ from townlet.security.sandbox import Sandbox
 from townlet.snapshots.autosave import Autosaver
 from townlet.snapshots.checks import check_config, check_fits
 from townlet.snapshots.configdiff import canonical_config
-from townlet.snapshots.format import Origin, PolicyIdentity, SnapshotHeader
+from townlet.snapshots.format import Origin, PolicyIdentity, SnapshotHeader, utc_now
 from townlet.snapshots.migrations import SCHEMA_VERSION, migrate
 from townlet.snapshots.reader import Snapshot, open_snapshot
 from townlet.snapshots.writer import write_snapshot
@@ -39,10 +38,6 @@ __all__ = [
     "save_world",
     "start_autosaver",
 ]
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def capture_world(
@@ -63,7 +58,7 @@ def capture_world(
         config=canonical_config(world.config),
         tick=world.tick,
         seed=world.seed,
-        created_at=_now(),
+        created_at=utc_now(),
         origin=origin,
         townlet_version=townlet.__version__,
         identity=identity or PolicyIdentity(),

@@ -33,7 +33,7 @@ from townlet.snapshots.format import (
     pack_prefix,
 )
 
-__all__ = ["write_snapshot", "TMP_MARKER", "fsync_dir"]
+__all__ = ["TMP_MARKER", "fsync_dir", "write_snapshot"]
 
 TMP_MARKER = ".tmp-"
 _PLACEHOLDER = "0" * 64
@@ -101,7 +101,8 @@ def write_snapshot(
         seen.add(name)
         flat, dtype_str = _flat_bytes(name, arr)
         flats.append((name, flat))
-        entries.append(SectionEntry(name, dtype_str, tuple(int(s) for s in arr.shape), 0, flat.size, _PLACEHOLDER))
+        shape = tuple(int(s) for s in arr.shape)
+        entries.append(SectionEntry(name, dtype_str, shape, 0, flat.size, _PLACEHOLDER))
 
     # Lay out with placeholder digests: hex digests have a fixed length, so the header's
     # size is known before any byte is hashed. Offsets depend on the header's size and are
