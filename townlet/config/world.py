@@ -164,6 +164,8 @@ class QueueConfig(_Section):
     """After a successful use, the same agent may not reserve the same object for this long."""
     idle_timeout_ticks: PosTicks = 8
     """A holder that does not start within this many ticks loses the reservation."""
+    patience_ticks: PosTicks = 90
+    """A waiter still queued after this long has a conflict with the holder."""
 
 
 class RelationshipConfig(_Section):
@@ -204,11 +206,14 @@ class PerturbationSpec(_Section):
     """Inclusive [min, max] duration in ticks."""
     magnitude: tuple[NonNeg, NonNeg] = (1.0, 1.0)
     """price_spike multiplier range; ignored by the other kinds."""
+    target: Literal["all", "groceries", "cafe_meal", "shower"] = "all"
+    """price_spike: which price rises ("all" = every price); ignored by the other kinds."""
 
 
 DEFAULT_PERTURBATIONS = (
     PerturbationSpec(name="grocer_prices", kind="price_spike", prob_per_day=0.3,
-                     cooldown_ticks=480, duration=(60, 120), magnitude=(1.2, 1.8)),
+                     cooldown_ticks=480, duration=(60, 120), magnitude=(1.2, 1.8),
+                     target="groceries"),
     PerturbationSpec(name="blackout", kind="blackout", prob_per_day=0.15,
                      cooldown_ticks=720, duration=(20, 60)),
     PerturbationSpec(name="water_outage", kind="outage", prob_per_day=0.1,

@@ -3,9 +3,10 @@ the scripted policy, the RL environment and the console."""
 
 from __future__ import annotations
 
+import collections
 from enum import IntEnum
 
-__all__ = ["Action", "Flag", "Goal", "N_ACTIONS", "OPTION_GOAL", "Shift"]
+__all__ = ["A", "Action", "Flag", "G", "Goal", "N_ACTIONS", "OPTION_GOAL", "Shift", "consts"]
 
 
 class Action(IntEnum):
@@ -80,3 +81,14 @@ class Flag(IntEnum):
     ABSENT_CHARGED = 64
     ARRIVED = 128
     """Present at work at least once during the current shift."""
+
+
+def consts(enum: type[IntEnum]):
+    """The enum's members as a namedtuple of plain ints, for compiled code
+    (Numba cannot mix IntEnum members with the integers it reads from arrays)."""
+    return collections.namedtuple(enum.__name__ + "Codes", enum.__members__)(
+        *(int(m) for m in enum))
+
+
+A = consts(Action)
+G = consts(Goal)

@@ -12,21 +12,32 @@ Dimensions are symbolic and resolved from the town at allocation:
 from __future__ import annotations
 
 import collections
+from enum import IntEnum
 from typing import NamedTuple
 
 import numpy as np
+from numba import types
+from numba.experimental import structref
 
-__all__ = ["FIELDS", "Field", "LEDGER", "NEEDS", "STAT", "State", "allocate", "state_from"]
+__all__ = ["FIELDS", "KernelState", "kernel_state", "LEDGER", "NEEDS", "PRICES", "STAT", "Field", "Ledger", "Need", "Price", "St",
+           "State", "allocate", "state_from"]
 
 NEEDS = ("hunger", "hygiene", "energy", "social")
 PRICES = ("none", "groceries", "cafe_meal", "shower")
 LEDGER = ("initial", "wages", "spending", "penalties", "starter_kits", "departed")
 """Money accounts: sum(wallets) == initial + wages + starter_kits - spending - penalties - departed."""
 STAT = ("deaths", "faints", "respawns", "exits", "chats", "completed", "failed",
-        "events_dropped", "conflicts", "kills", "spawns", "starved_ticks", "agent_ticks")
+        "events_dropped", "conflicts", "kills", "spawns", "critical_ticks", "agent_ticks",
+        "shifts_worked", "absences")
 PERT_SLOTS = 16
 EXIT_QUEUE = 64
 RNG_STREAMS = ("world", "events", "policy", "lifecycle")
+
+Need = IntEnum("Need", {n.upper(): i for i, n in enumerate(NEEDS)})
+Price = IntEnum("Price", {n.upper(): i for i, n in enumerate(PRICES)})
+Ledger = IntEnum("Ledger", {n.upper(): i for i, n in enumerate(LEDGER)})
+St = IntEnum("St", {n.upper(): i for i, n in enumerate(STAT)})
+"""Index enums for the columns of agent_needs, price_*, ledger and stats."""
 
 
 class Field(NamedTuple):
@@ -74,7 +85,7 @@ FIELDS: tuple[Field, ...] = (
     _f("agent_flags", "u1", "N", 0, "bit flags (townlet.world.actions.Flag)"),
     _f("agent_possessed_action", "i1", "N", 0, "action an operator set for a possessed agent"),
     _f("agent_shift", "u1", "N", 0, "shift state (townlet.world.actions.Shift)"),
-    _f("agent_shift_ticks", "i2", ("N", 2), 0, "this shift's on-time and late ticks"),
+    _f("agent_shift_ticks", "i4", ("N", 3), 0, "this shift's on-time and late ticks; shifts done"),
     _f("agent_lateness", "i4", "N", 0, "shifts started late"),
     _f("agent_absences", "u1", "N", 0, "bit d set: absent d days ago (7-day window)"),
     _f("agent_attendance", "f4", ("N", "W"), 1, "attendance of the last shifts (ring)"),
@@ -128,6 +139,7 @@ FIELDS: tuple[Field, ...] = (
     _f("pert_end", "i4", PERT_SLOTS, 0, "end tick (exclusive)"),
     _f("pert_target", "i4", PERT_SLOTS, -1, "district (outages, meetings) or price index"),
     _f("pert_mag", "f8", PERT_SLOTS, 1, "price multiplier"),
+    _f("pert_agents", "i4", (PERT_SLOTS, 2), -1, "participants of an arranged meeting"),
     _f("pert_spec_cool", "i4", "S", 0, "tick until which each spec may not fire"),
     _f("pert_meta", "i4", 2, 0, "next event id, last scheduled tick"),
     # this tick's events
@@ -143,7 +155,26 @@ FIELDS: tuple[Field, ...] = (
 )
 
 State = collections.namedtuple("State", [f.name for f in FIELDS])
-"""All state arrays, passed as one argument to the compiled kernel."""
+"""All state arrays by name (the Python-side handle)."""
+
+
+@structref.register
+class KernelStateType(types.StructRef):
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(typ)) for name, typ in fields)
+
+
+class KernelState(structref.StructRefProxy):
+    """The same arrays as one by-reference struct for the compiled kernel: calls
+    pass a single pointer instead of every array descriptor."""
+
+
+structref.define_proxy(KernelState, KernelStateType, list(State._fields))
+
+
+def kernel_state(state: State) -> KernelState:
+    """Wrap the arrays of ``state`` (shared, not copied) for the kernel."""
+    return KernelState(*state)
 
 
 def allocate(sizes: dict[str, int]) -> State:

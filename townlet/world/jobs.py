@@ -1,0 +1,132 @@
+"""Jobs: the shift state machine by time of day, wages, lateness, absences and
+the employment exit queue (SPEC/world.md §6.5 and §8.2, with daily shifts)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from townlet.world.actions import Flag, Shift
+from townlet.world.events import EventCode, emit
+from townlet.world.geometry import building_of
+from townlet.world.state import EXIT_QUEUE, Ledger, St
+
+__all__ = ["enqueue_exit", "pop_exit", "shift_update"]
+
+
+@njit(cache=True)
+def _charge(s, i, amount):
+    """A penalty, floored at the wallet (never into debt)."""
+    paid = min(amount, s.agent_wallet[i])
+    s.agent_wallet[i] -= paid
+    s.ledger[Ledger.PENALTIES] += paid
+
+
+@njit(cache=True)
+def _popcount7(bits):
+    n = 0
+    for b in range(7):
+        n += (bits >> b) & 1
+    return n
+
+
+@njit(cache=True)
+def enqueue_exit(s, p, i):
+    """Put a chronically absent worker in the exit queue (once)."""
+    if s.agent_flags[i] & Flag.EXIT_PENDING:
+        return
+    head, length = s.exit_meta[0], s.exit_meta[1]
+    if length >= EXIT_QUEUE:
+        emit(s, EventCode.EXIT_QUEUE_OVERFLOW, i, -1, -1, EXIT_QUEUE)
+        return
+    s.exit_queue[(head + length) % EXIT_QUEUE] = i
+    s.exit_meta[1] = length + 1
+    s.agent_flags[i] |= Flag.EXIT_PENDING
+    emit(s, EventCode.EXIT_PENDING, i, -1, -1, length + 1)
+
+
+@njit(cache=True)
+def pop_exit(s, p, t):
+    """The next agent allowed to leave now (daily cap and spacing), or -1."""
+    if s.exit_meta[1] == 0:
+        return -1
+    if p.exit_cap > 0 and s.exit_meta[2] >= p.exit_cap:
+        return -1
+    if s.exit_meta[3] > 0 and t - s.exit_meta[3] < p.exit_spacing:
+        return -1
+    i = s.exit_queue[s.exit_meta[0]]
+    s.exit_queue[s.exit_meta[0]] = -1
+    s.exit_meta[0] = (s.exit_meta[0] + 1) % EXIT_QUEUE
+    s.exit_meta[1] -= 1
+    s.exit_meta[2] += 1
+    s.exit_meta[3] = t
+    return i
+
+
+@njit(cache=True)
+def _finish_shift(s, p, i, length):
+    done = s.agent_shift_ticks[i, 2]
+    s.agent_attendance[i, done % s.agent_attendance.shape[1]] = (
+        s.agent_shift_ticks[i, 0] / max(1, length))
+    s.agent_shift_ticks[i, 2] = done + 1
+    s.agent_shift[i] = Shift.POST_SHIFT
+    s.agent_flags[i] &= ~np.uint8(Flag.ON_SHIFT)
+    s.stats[St.SHIFTS_WORKED] += 1
+    if _popcount7(s.agent_absences[i]) >= p.max_absent:
+        enqueue_exit(s, p, i)
+
+
+@njit(cache=True)
+def shift_update(s, p, i, tod):
+    """Advance agent i's shift state for this tick of day; pay wages while present."""
+    j = s.agent_job[i]
+    start, end = p.job_start[j], p.job_end[j]
+    if tod == (start - p.arrival_buffer) % p.day:
+        s.agent_shift[i] = Shift.AWAIT_START
+        s.agent_flags[i] &= ~np.uint8(Flag.LATE_CHARGED | Flag.ABSENT_CHARGED | Flag.ARRIVED)
+        s.agent_shift_ticks[i, 0] = 0
+        s.agent_shift_ticks[i, 1] = 0
+    if tod == end and s.agent_shift[i] >= Shift.ON_TIME and s.agent_shift[i] <= Shift.ABSENT:
+        _finish_shift(s, p, i, end - start)
+        return
+    if tod < start or tod >= end:
+        return
+    k = tod - start
+    wage = p.job_wage[j]
+    present = building_of(s.agent_x[i], s.agent_y[i], p.blocks_w) == s.agent_work[i]
+    flags = s.agent_flags[i]
+    if present:
+        if k <= p.grace and not flags & Flag.ARRIVED:
+            s.agent_shift[i] = Shift.ON_TIME
+        elif not flags & Flag.ARRIVED:
+            s.agent_shift[i] = Shift.LATE
+        s.agent_flags[i] |= Flag.ARRIVED | Flag.ON_SHIFT
+        if s.agent_shift[i] == Shift.LATE and not flags & Flag.LATE_CHARGED:
+            s.agent_flags[i] |= Flag.LATE_CHARGED
+            s.agent_lateness[i] += 1
+            _charge(s, i, p.job_late_penalty[j])
+            emit(s, EventCode.SHIFT_LATE_START, i, -1, -1, k)
+        s.agent_shift_ticks[i, 0 if s.agent_shift[i] == Shift.ON_TIME else 1] += 1
+        s.agent_wallet[i] += wage
+        s.ledger[Ledger.WAGES] += wage
+        s.agent_wages_today[i] += wage
+        return
+    if flags & Flag.ON_SHIFT:
+        s.agent_flags[i] &= ~np.uint8(Flag.ON_SHIFT)
+        emit(s, EventCode.SHIFT_DEPARTED_EARLY, i, -1, -1, k)
+    if k <= p.grace:
+        return
+    s.agent_withheld[i] += wage
+    if flags & Flag.ARRIVED:
+        return
+    if k > p.absent_cutoff and not flags & Flag.ABSENT_CHARGED:
+        s.agent_shift[i] = Shift.ABSENT
+        s.agent_flags[i] |= Flag.ABSENT_CHARGED
+        s.agent_absences[i] |= 1
+        s.stats[St.ABSENCES] += 1
+        _charge(s, i, p.absence_penalty)
+        emit(s, EventCode.SHIFT_ABSENT, i, -1, -1, k)
+    elif s.agent_shift[i] != Shift.ABSENT:
+        s.agent_shift[i] = Shift.LATE
+    if s.agent_shift[i] == Shift.LATE:
+        _charge(s, i, p.late_tick_penalty)

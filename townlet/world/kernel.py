@@ -1,0 +1,214 @@
+"""The tick: one compiled call advances the whole town by one step.
+
+The event buffer is not cleared here: ``World`` starts a new batch before the
+first intervention or tick that follows a tick, so events caused by operator
+interventions are delivered with the next tick's batch.
+
+Order per tick: clock; perturbation scheduler; shop deliveries; then, per agent
+in slot order: arrival of newcomers, need decay, vital signs, shift and wages,
+relationship decay (hourly), reservation upkeep, affordance completion, and the
+action (scripted, option or primitive); finally the exit queue.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from townlet.world.actions import A, Flag, G
+from townlet.world.affordances import complete, fail_running, start
+from townlet.world.events import EventCode, Reason, emit
+from townlet.world.geometry import PERIOD, SLOTS, building_of, walkable
+from townlet.world.jobs import pop_exit, shift_update
+from townlet.world.lifecycle import remove, respawn_due, vital_signs
+from townlet.world.perturb import schedule_tick
+from townlet.world.policy import decide, pursue
+from townlet.world.queues import check_idle_holder, leave_queue, request
+from townlet.world.social import chat, conflict, decay_ties, tile_link, tile_unlink
+from townlet.world.state import St
+
+__all__ = ["tick"]
+
+OPTION_GOALS = np.array([G.EAT, G.WASH, G.SLEEP, G.WORK, G.SHOP, G.SOCIAL, G.HOME], dtype=np.int8)
+DX = np.array([0, 0, 1, 0, -1], dtype=np.int64)
+DY = np.array([0, -1, 0, 1, 0], dtype=np.int64)
+
+
+@njit(cache=True)
+def _deliver(s, b, total):
+    """Refill the objects of shop b to an equal share of ``total``."""
+    n = 0
+    for o in range(b * SLOTS, b * SLOTS + SLOTS):
+        n += s.obj_type[o] >= 0
+    delivered = 0
+    for o in range(b * SLOTS, b * SLOTS + SLOTS):
+        if s.obj_type[o] >= 0 and s.obj_stock[o] < total // n:
+            delivered += total // n - s.obj_stock[o]
+            s.obj_stock[o] = total // n
+    emit(s, EventCode.STOCK_REPLENISH, -1, -1, b, delivered)
+
+
+@njit(cache=True)
+def restock(s, p):
+    """The daily delivery from suppliers to every grocer and cafe."""
+    for d in range(s.district_grocer.shape[0]):
+        _deliver(s, s.district_grocer[d], p.grocer_stock)
+        _deliver(s, s.district_cafe[d], p.cafe_stock)
+
+
+@njit(cache=True)
+def object_here(s, p, i):
+    """The object whose access tile agent i stands on, or -1."""
+    x, y = s.agent_x[i], s.agent_y[i]
+    b = building_of(x, y, p.blocks_w)
+    if b < 0:
+        return -1
+    for o in range(b * SLOTS, b * SLOTS + SLOTS):
+        if s.obj_type[o] >= 0 and s.obj_ax[o] == x and s.obj_ay[o] == y:
+            return o
+    return -1
+
+
+@njit(cache=True)
+def _move(s, p, i, a, t):
+    x, y = s.agent_x[i] + DX[a], s.agent_y[i] + DY[a]
+    h, w = s.tile_kind.shape
+    if x < 0 or y < 0 or x >= w or y >= h or not walkable(s.tile_kind[y, x]):
+        return False
+    leave_queue(s, i, t)
+    tile_unlink(s, i)
+    s.agent_x[i], s.agent_y[i] = x, y
+    tile_link(s, i)
+    return True
+
+
+@njit(cache=True)
+def _interact(s, p, i, t):
+    o = object_here(s, p, i)
+    if o < 0:
+        return False
+    if s.agent_obj[i] != o:
+        leave_queue(s, i, t)
+    if s.agent_resv[i] == 0 and not request(s, i, o, t):
+        return False
+    if s.agent_resv[i] == 2:
+        return start(s, p, i, t)
+    return True
+
+
+@njit(cache=True)
+def _primitive(s, p, i, a, t):
+    """A primitive action; returns whether it succeeded."""
+    if a == A.WAIT:
+        return True
+    if a <= A.MOVE_W:
+        return _move(s, p, i, a, t)
+    if a == A.INTERACT:
+        return _interact(s, p, i, t)
+    if a == A.TALK:
+        return chat(s, p, i, t, True)
+    leave_queue(s, i, t)  # CANCEL with nothing running: leave the queue
+    return True
+
+
+@njit(cache=True)
+def _upkeep(s, p, i, t):
+    """Reservation housekeeping: idle holders time out; impatient waiters clash."""
+    if s.agent_resv[i] == 2 and s.agent_aff[i] < 0:
+        check_idle_holder(s, p, i, t)
+    elif s.agent_resv[i] == 1 and t - s.agent_resv_since[i] == p.patience:
+        holder = s.obj_holder[s.agent_obj[i]]
+        if holder >= 0:
+            conflict(s, p, i, holder, s.agent_obj[i])
+
+
+@njit(cache=True)
+def _needs(s, p, i):
+    critical = False
+    for n in range(s.agent_needs.shape[1]):
+        v = max(np.float32(0.0), s.agent_needs[i, n] - p.need_decay[n])
+        s.agent_needs[i, n] = v
+        critical |= v < p.need_crit[n]
+    s.stats[St.AGENT_TICKS] += 1
+    s.stats[St.CRITICAL_TICKS] += critical
+
+
+@njit(cache=True)
+def _act(s, p, i, a, t, tod):
+    """Run agent i's action for this tick (after bookkeeping)."""
+    if s.agent_aff[i] >= 0:  # busy: only a cancellation interrupts
+        if t >= s.agent_aff_end[i]:
+            complete(s, p, i, t)
+            s.agent_option[i] = 0
+        elif a == A.CANCEL:
+            fail_running(s, p, i, t, Reason.CANCELLED)
+            s.agent_option[i] = 0
+            s.agent_action_ok[i] = 1
+        return
+    if a >= A.GO_EAT:
+        s.agent_option[i] = 1
+        goal = OPTION_GOALS[a - A.GO_EAT]
+        if goal != s.agent_goal[i]:
+            leave_queue(s, i, t)
+        s.agent_goal[i] = goal
+    if s.agent_option[i] and a != A.CANCEL:
+        if pursue(s, p, i, s.agent_goal[i], t) and s.agent_aff[i] < 0:
+            s.agent_option[i] = s.agent_resv[i] > 0  # presence reached: option done
+        s.agent_action_ok[i] = 1
+        return
+    if a == A.SCRIPTED:
+        goal = decide(s, p, i, t, tod)
+        if goal != s.agent_goal[i]:
+            leave_queue(s, i, t)
+            s.agent_goal[i] = goal
+        pursue(s, p, i, goal, t)
+        s.agent_action_ok[i] = 1
+        return
+    s.agent_option[i] = 0
+    s.agent_goal[i] = G.NONE
+    s.agent_action_ok[i] = _primitive(s, p, i, a, t)
+
+
+@njit(cache=True)
+def _agent(s, p, i, a, t, tod):
+    if tod == 0:
+        s.agent_wages_today[i] = 0.0
+        s.agent_absences[i] = (s.agent_absences[i] << 1) & 0x7F
+    _needs(s, p, i)
+    if not vital_signs(s, p, i, t):
+        return
+    shift_update(s, p, i, tod)
+    if (i + t) % p.hour == 0:
+        decay_ties(s, p, i)
+    _upkeep(s, p, i, t)
+    s.agent_action[i] = a
+    _act(s, p, i, a, t, tod)
+
+
+@njit(cache=True)
+def tick(s, p, actions, use_actions):
+    """Advance the world by one tick. ``actions`` is read only if ``use_actions``."""
+    t = s.clock[0] + 1
+    s.clock[0] = t
+    tod = t % p.day
+    schedule_tick(s, p, t)
+    if tod == p.restock_at:
+        restock(s, p)
+    if tod == 0:
+        s.exit_meta[2] = 0
+    for i in range(s.agent_alive.shape[0]):
+        if not s.agent_alive[i]:
+            respawn_due(s, p, i, t)
+            continue
+        a = actions[i] if use_actions else np.int8(A.SCRIPTED)
+        if s.agent_flags[i] & Flag.POSSESSED:
+            a = s.agent_possessed_action[i]
+            s.agent_possessed_action[i] = A.WAIT
+        _agent(s, p, i, a, t, tod)
+    while True:
+        i = pop_exit(s, p, t)
+        if i < 0:
+            break
+        s.stats[St.EXITS] += 1
+        emit(s, EventCode.EXIT_PROCESSED, i, -1, -1, 0.0)
+        remove(s, p, i, t, Reason.EXIT, True)

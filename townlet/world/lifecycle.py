@@ -1,0 +1,135 @@
+"""Lifecycle: fainting, death by sustained starvation, exits, removal and the
+arrival of newcomers with a starter kit."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from townlet.world.actions import Flag, G, Shift
+from townlet.world.affordances import fail_running
+from townlet.world.events import EventCode, Reason, emit
+from townlet.world.geometry import DOOR_LX, DOOR_LY, origin
+from townlet.world.queues import leave_queue
+from townlet.world.rng import LIFECYCLE, uniform
+from townlet.world.social import drop_ties, tile_link, tile_unlink
+from townlet.world.state import Ledger, St
+
+__all__ = ["arrive", "drop_everything", "faint", "populate", "remove", "respawn_due",
+           "vital_signs"]
+
+
+@njit(cache=True)
+def drop_everything(s, p, i, t, reason):
+    """Fail the running affordance (refunded) and leave any queue."""
+    if s.agent_aff[i] >= 0:
+        fail_running(s, p, i, t, reason)
+    leave_queue(s, i, t)
+
+
+@njit(cache=True)
+def faint(s, p, i, t):
+    s.stats[St.FAINTS] += 1
+    s.agent_flags[i] |= Flag.FAINTED
+    s.agent_faint_until[i] = t + p.faint_ticks
+    drop_everything(s, p, i, t, Reason.FAINTED)
+    emit(s, EventCode.AGENT_FAINTED, i, -1, -1, s.agent_needs[i, 0])
+
+
+@njit(cache=True)
+def remove(s, p, i, t, reason, respawn):
+    """Take agent i out of the world; a newcomer arrives later if ``respawn``."""
+    drop_everything(s, p, i, t, Reason.REMOVED)
+    tile_unlink(s, i)
+    drop_ties(s, i)
+    s.ledger[Ledger.DEPARTED] += s.agent_wallet[i]
+    s.agent_wallet[i] = 0.0
+    s.agent_alive[i] = 0
+    s.agent_flags[i] = 0
+    s.agent_meet_bld[i] = -1
+    s.agent_respawn_at[i] = t + p.respawn_delay if respawn else -1
+
+
+@njit(cache=True)
+def arrive(s, p, i, t, x, y):
+    """A newcomer takes slot i at (x, y) with the starter kit and a fresh history."""
+    key = s.rng_key[LIFECYCLE]
+    gen = s.agent_gen[i] + 1
+    s.agent_gen[i] = gen
+    s.agent_alive[i] = 1
+    s.agent_born[i] = t
+    s.agent_respawn_at[i] = -1
+    s.agent_x[i], s.agent_y[i] = x, y
+    tile_link(s, i)
+    for n in range(s.agent_needs.shape[1]):
+        s.agent_needs[i, n] = p.starter_need
+    s.agent_wallet[i] = p.starter_wallet
+    s.ledger[Ledger.STARTER_KITS] += p.starter_wallet
+    s.agent_food[i] = p.starter_food
+    s.agent_goal[i] = G.NONE
+    s.agent_option[i] = 0
+    s.agent_flags[i] = 0
+    s.agent_shift[i] = Shift.PRE_SHIFT
+    s.agent_shift_ticks[i, 0] = 0
+    s.agent_shift_ticks[i, 1] = 0
+    s.agent_shift_ticks[i, 2] = 0
+    s.agent_lateness[i] = 0
+    s.agent_absences[i] = 0
+    s.agent_attendance[i, :] = 1.0
+    s.agent_wages_today[i] = 0.0
+    s.agent_withheld[i] = 0.0
+    s.agent_starving[i] = 0
+    s.agent_faint_until[i] = 0
+    s.agent_cool_obj[i] = -1
+    s.agent_meet_bld[i] = -1
+    for trait in range(3):
+        s.agent_personality[i, trait] = np.float32(
+            2.0 * uniform(key, i * 4 + trait, gen) - 1.0)
+
+
+@njit(cache=True)
+def respawn_due(s, p, i, t):
+    """Bring a newcomer into empty slot i at its home's door when its time has come."""
+    if s.agent_respawn_at[i] < 0 or t < s.agent_respawn_at[i]:
+        return
+    ox, oy = origin(s.agent_home[i], p.blocks_w)
+    arrive(s, p, i, t, ox + DOOR_LX, oy + DOOR_LY + 1)
+    s.stats[St.RESPAWNS] += 1
+    emit(s, EventCode.AGENT_RESPAWN, i, -1, -1, s.agent_gen[i])
+
+
+@njit(cache=True)
+def vital_signs(s, p, i, t):
+    """Starvation death, fainting and waking up. Returns False if the agent can't act."""
+    if s.agent_needs[i, 0] <= 0.0:
+        s.agent_starving[i] += 1
+        if s.agent_starving[i] >= p.death_after:
+            s.stats[St.DEATHS] += 1
+            emit(s, EventCode.AGENT_DIED, i, -1, -1, Reason.STARVATION)
+            remove(s, p, i, t, Reason.STARVATION, True)
+            return False
+    else:
+        s.agent_starving[i] = 0
+    if s.agent_flags[i] & Flag.FAINTED:
+        if t < s.agent_faint_until[i]:
+            return False
+        s.agent_flags[i] &= ~np.uint8(Flag.FAINTED)
+        return True
+    awake_long_enough = t >= s.agent_faint_until[i] + p.faint_ticks
+    if s.agent_needs[i, 0] <= p.need_crit[0] * 0.5 and awake_long_enough:
+        faint(s, p, i, t)
+        return False
+    return True
+
+
+@njit(cache=True)
+def populate(s, p, xs, ys, starting_wallet):
+    """The first inhabitants: at home, with varied needs and the starting wallet."""
+    key = s.rng_key[LIFECYCLE]
+    for i in range(xs.shape[0]):
+        arrive(s, p, i, 0, xs[i], ys[i])
+        s.ledger[Ledger.STARTER_KITS] -= p.starter_wallet
+        s.ledger[Ledger.INITIAL] += starting_wallet
+        s.agent_wallet[i] = starting_wallet
+        for n in range(s.agent_needs.shape[1]):
+            s.agent_needs[i, n] = np.float32(0.55 + 0.45 * uniform(key, i, 1000 + n))

@@ -1,0 +1,153 @@
+"""Compile the config into ``Params``: the kernel's read-only scalars and small
+tables (affordances, jobs, needs, perturbation specs), built once per world."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+from numba import types
+from numba.experimental import structref
+
+from townlet.config import TownletConfig
+from townlet.config.invariants import district_plan
+from townlet.config.preconds import NEED_VARIABLES, VARIABLES, parse_preconds
+from townlet.world.state import NEEDS, PRICES
+from townlet.world.town import OBJ_NAMES, Town
+
+__all__ = ["HOOK", "KernelParams", "kernel_params", "HOOK_SHARED_MEAL", "HOOK_SHOWER", "HOOK_SLEEP", "MAX_CONDS", "PERT_KINDS", "Params", "build_params"]
+
+MAX_CONDS = 8
+HOOK_SHARED_MEAL, HOOK_SHOWER, HOOK_SLEEP = 1, 2, 4
+HOOK = {"shared_meal": HOOK_SHARED_MEAL, "shower_complete": HOOK_SHOWER,
+        "sleep_complete": HOOK_SLEEP}
+PERT_KINDS = ("price_spike", "blackout", "outage", "arranged_meet")
+COND_VARS = VARIABLES + NEED_VARIABLES
+"""Condition variable codes: the index into this tuple."""
+
+_SCALARS = (
+    "day", "blocks_w", "districts_w", "district_side", "residents_per_district",
+    "arrival_buffer", "grace", "absent_cutoff", "late_tick_penalty", "absence_penalty",
+    "max_absent", "exit_cap", "exit_spacing", "cooldown", "idle_timeout", "patience",
+    "chat_chance", "chat_social", "chat_trust", "chat_fam", "meal_trust", "meal_fam",
+    "handover_trust", "conflict_riv", "decay_hour", "avoid", "hour",
+    "faint_ticks", "death_after", "respawn_delay", "starter_wallet", "starter_food",
+    "starter_need", "restock_at", "grocer_stock", "cafe_stock", "max_concurrent",
+    "global_cooldown", "bedtime", "wake",
+)
+_TABLES = (
+    "need_decay", "need_seek", "need_sat", "need_crit",
+    "aff_type", "aff_duration", "aff_effect", "aff_food", "aff_price", "aff_uses_food",
+    "aff_uses_stock", "aff_hooks", "aff_power", "aff_water", "cond_n", "cond_var", "cond_op",
+    "cond_val", "type_aff",
+    "job_start", "job_end", "job_wage", "job_late_penalty",
+    "spec_kind", "spec_prob", "spec_cool", "spec_dmin", "spec_dmax", "spec_mmin", "spec_mmax",
+    "spec_target",
+)
+Params = collections.namedtuple("Params", _SCALARS + _TABLES)
+
+
+@structref.register
+class KernelParamsType(types.StructRef):
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(typ)) for name, typ in fields)
+
+
+class KernelParams(structref.StructRefProxy):
+    """Params as one by-reference struct for the compiled kernel."""
+
+
+structref.define_proxy(KernelParams, KernelParamsType, list(Params._fields))
+
+
+def _affordances(cfg: TownletConfig) -> dict[str, np.ndarray]:
+    affs = cfg.world.affordances
+    a = len(affs)
+    t = {
+        "aff_type": np.array([OBJ_NAMES.index(x.object_type) for x in affs], dtype=np.int8),
+        "aff_duration": np.array([x.duration for x in affs], dtype=np.int32),
+        "aff_effect": np.array([[x.effects.get(n, 0.0) for n in NEEDS] for x in affs],
+                               dtype=np.float32).reshape(a, len(NEEDS)),
+        "aff_food": np.array([int(x.effects.get("food", 0)) for x in affs], dtype=np.int16),
+        "aff_price": np.array([PRICES.index(x.price) for x in affs], dtype=np.int8),
+        "aff_uses_food": np.array([x.uses_food for x in affs], dtype=np.int16),
+        "aff_uses_stock": np.array([x.uses_stock for x in affs], dtype=np.int32),
+        "aff_hooks": np.array([sum(HOOK[h] for hs in x.hooks.values() for h in hs)
+                               for x in affs], dtype=np.uint8),
+        "cond_n": np.zeros(a, dtype=np.int8),
+        "cond_var": np.zeros((a, MAX_CONDS), dtype=np.int8),
+        "cond_op": np.zeros((a, MAX_CONDS), dtype=np.int8),
+        "cond_val": np.zeros((a, MAX_CONDS), dtype=np.float64),
+        "type_aff": np.full(len(OBJ_NAMES), -1, dtype=np.int16),
+    }
+    power, water = np.zeros(a, dtype=np.uint8), np.zeros(a, dtype=np.uint8)
+    for i, x in enumerate(affs):
+        conds = parse_preconds(x.preconds)
+        if len(conds) > MAX_CONDS:
+            raise ValueError(f"affordance {x.id!r}: at most {MAX_CONDS} conditions")
+        t["cond_n"][i] = len(conds)
+        for k, (var, op, val) in enumerate(conds):
+            t["cond_var"][i, k], t["cond_op"][i, k], t["cond_val"][i, k] = (
+                COND_VARS.index(var), op, val)
+            power[i] |= var == "power_on"
+            water[i] |= var == "water_on"
+        if t["type_aff"][t["aff_type"][i]] >= 0:
+            raise ValueError(f"affordance {x.id!r}: object type {x.object_type!r} already has "
+                             "an affordance (one per object type)")
+        t["type_aff"][t["aff_type"][i]] = i
+    t["aff_power"], t["aff_water"] = power, water
+    return t
+
+
+def build_params(cfg: TownletConfig, town: Town) -> Params:
+    """Everything the kernel reads but never writes."""
+    w = cfg.world
+    day = w.ticks_per_day
+    needs = [getattr(w.needs, n) for n in NEEDS]
+    jobs, specs = w.jobs, w.perturbations.events
+    emp, rel, life, q = w.employment, w.relationships, w.lifecycle, w.queues
+    values = dict(
+        day=day, blocks_w=town.blocks_w, districts_w=town.blocks_w // w.town.district_side,
+        district_side=w.town.district_side,
+        residents_per_district=district_plan(w.town).residents,
+        arrival_buffer=emp.arrival_buffer, grace=emp.grace_ticks, absent_cutoff=emp.absent_cutoff,
+        late_tick_penalty=emp.late_tick_penalty, absence_penalty=emp.absence_penalty,
+        max_absent=emp.max_absent_shifts, exit_cap=emp.daily_exit_cap,
+        exit_spacing=emp.exit_spacing_ticks, cooldown=q.cooldown_ticks,
+        idle_timeout=q.idle_timeout_ticks, patience=q.patience_ticks,
+        chat_chance=rel.chat_chance, chat_social=rel.chat_social, chat_trust=rel.chat_trust,
+        chat_fam=rel.chat_familiarity, meal_trust=rel.shared_meal_trust,
+        meal_fam=rel.shared_meal_familiarity, handover_trust=rel.handover_trust,
+        conflict_riv=rel.conflict_rivalry, decay_hour=rel.decay_per_hour,
+        avoid=rel.avoid_threshold, hour=max(1, day // 24),
+        faint_ticks=life.faint_ticks, death_after=life.death_after_ticks,
+        respawn_delay=life.respawn_delay_ticks, starter_wallet=life.starter_wallet,
+        starter_food=life.starter_food, starter_need=life.starter_need,
+        restock_at=w.economy.restock_at % day, grocer_stock=w.economy.grocer_stock,
+        cafe_stock=w.economy.cafe_stock, max_concurrent=w.perturbations.max_concurrent,
+        global_cooldown=w.perturbations.global_cooldown_ticks,
+        bedtime=day * 22 // 24, wake=day * 5 // 24,
+        need_decay=np.array([n.decay for n in needs], dtype=np.float32),
+        need_seek=np.array([n.seek_below for n in needs], dtype=np.float32),
+        need_sat=np.array([n.satisfied_above for n in needs], dtype=np.float32),
+        need_crit=np.array([n.critical for n in needs], dtype=np.float32),
+        job_start=np.array([j.start for j in jobs], dtype=np.int32),
+        job_end=np.array([j.end for j in jobs], dtype=np.int32),
+        job_wage=np.array([j.wage for j in jobs], dtype=np.float64),
+        job_late_penalty=np.array([j.lateness_penalty for j in jobs], dtype=np.float64),
+        spec_kind=np.array([PERT_KINDS.index(s.kind) for s in specs], dtype=np.int8),
+        spec_prob=np.array([s.prob_per_day for s in specs], dtype=np.float64),
+        spec_cool=np.array([s.cooldown_ticks for s in specs], dtype=np.int32),
+        spec_dmin=np.array([s.duration[0] for s in specs], dtype=np.int32),
+        spec_dmax=np.array([max(s.duration) for s in specs], dtype=np.int32),
+        spec_mmin=np.array([s.magnitude[0] for s in specs], dtype=np.float64),
+        spec_mmax=np.array([max(s.magnitude) for s in specs], dtype=np.float64),
+        spec_target=np.array([PRICES.index(s.target) if s.target in PRICES else 0
+                              for s in specs], dtype=np.int8),
+    )
+    values.update(_affordances(cfg))
+    return Params(**values)
+
+
+def kernel_params(params: Params) -> KernelParams:
+    return KernelParams(*params)

@@ -1,0 +1,193 @@
+"""Perturbations that change the world and restore it exactly afterwards.
+
+- price_spike: ``price_now`` = ``price_base`` x the product of active spikes
+  (recomputed from scratch, so it returns to the base bit for bit);
+- blackout / outage: a district loses power / water; running affordances that
+  need it fail gracefully (refund, event, reservation freed) and new ones are
+  refused until it returns;
+- arranged_meet: two agents of a district (the strongest rivals if any) walk
+  to its cafe and stay there until the meeting ends.
+
+Random scheduling draws from the events stream; manual triggers bypass the
+probabilities, cooldowns and concurrency cap.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from townlet.world.affordances import fail_running
+from townlet.world.events import EventCode, Reason, emit
+from townlet.world.geometry import SLOTS
+from townlet.world.rng import EVENTS, next_uniform
+from townlet.world.state import PERT_SLOTS
+
+__all__ = ["activate", "end_slot", "schedule_tick"]
+
+PRICE_SPIKE, BLACKOUT, OUTAGE, MEET = 0, 1, 2, 3
+
+
+@njit(cache=True)
+def _reprice(s):
+    for k in range(s.price_now.shape[0]):
+        price = s.price_base[k]
+        for slot in range(PERT_SLOTS):
+            target = s.pert_target[slot]
+            if s.pert_kind[slot] == PRICE_SPIKE and (target == 0 or target == k):
+                price *= s.pert_mag[slot]
+        if price != s.price_now[k]:
+            s.price_now[k] = price
+            emit(s, EventCode.PRICE_CHANGE, -1, -1, k, price)
+
+
+@njit(cache=True)
+def _utilities(s, p, d):
+    """Recompute district d's power and water from the active outages."""
+    power, water = 1, 1
+    for slot in range(PERT_SLOTS):
+        if s.pert_target[slot] == d or s.pert_target[slot] == -1:
+            if s.pert_kind[slot] == BLACKOUT:
+                power = 0
+            elif s.pert_kind[slot] == OUTAGE:
+                water = 0
+    s.district_power[d] = power
+    s.district_water[d] = water
+
+
+@njit(cache=True)
+def _cut(s, p, d, t):
+    """Fail running affordances in district d that need a utility it no longer has."""
+    _utilities(s, p, d)
+    side, dw = p.district_side, p.districts_w
+    bx0, by0 = (d % dw) * side, (d // dw) * side
+    for by in range(by0, by0 + side):
+        for bx in range(bx0, bx0 + side):
+            b = by * p.blocks_w + bx
+            for o in range(b * SLOTS, b * SLOTS + SLOTS):
+                h = s.obj_holder[o]
+                if h < 0 or s.agent_aff[h] < 0:
+                    continue
+                a = s.agent_aff[h]
+                if (p.aff_power[a] and not s.district_power[d]) or (
+                        p.aff_water[a] and not s.district_water[d]):
+                    fail_running(s, p, h, t, Reason.OUTAGE)
+
+
+@njit(cache=True)
+def _districts(s, slot):
+    d = s.pert_target[slot]
+    if d >= 0:
+        return np.arange(d, d + 1)
+    return np.arange(s.district_power.shape[0])
+
+
+@njit(cache=True)
+def _meet_pair(s, p, d, t):
+    """The two agents of district d with the strongest rivalry (else a random pair)."""
+    lo = d * p.residents_per_district
+    hi = min(s.agent_alive.shape[0], lo + p.residents_per_district)
+    best, a, b = np.float32(0.0), -1, -1
+    for i in range(lo, hi):
+        if not s.agent_alive[i]:
+            continue
+        for k in range(s.rel_other.shape[1]):
+            j = s.rel_other[i, k]
+            if j >= 0 and s.rel_riv[i, k] > best and s.agent_alive[j]:
+                best, a, b = s.rel_riv[i, k], i, j
+    if a < 0 and hi - lo >= 2:
+        a = lo + int(next_uniform(s.rng_key, s.rng_counter, EVENTS) * (hi - lo))
+        b = lo + int(next_uniform(s.rng_key, s.rng_counter, EVENTS) * (hi - lo - 1))
+        b = b + 1 if b >= a else b
+        if not (s.agent_alive[a] and s.agent_alive[b]):
+            return -1, -1
+    return a, b
+
+
+@njit(cache=True)
+def activate(s, p, kind, spec, duration, magnitude, target, t):
+    """Start a perturbation now; returns its event id, or -1 if no slot or no effect."""
+    slot = -1
+    for k in range(PERT_SLOTS):
+        if s.pert_kind[k] < 0:
+            slot = k
+            break
+    if slot < 0:
+        return -1
+    if kind == MEET:
+        a, b = _meet_pair(s, p, target, t)
+        if a < 0:
+            return -1
+        s.pert_agents[slot, 0], s.pert_agents[slot, 1] = a, b
+        for i in (a, b):
+            s.agent_meet_bld[i] = s.district_cafe[target]
+            s.agent_meet_until[i] = t + duration
+        emit(s, EventCode.MEETING_ARRANGED, a, b, s.district_cafe[target], duration)
+    eid = s.pert_meta[0]
+    s.pert_meta[0] = eid + 1
+    s.pert_kind[slot], s.pert_spec[slot], s.pert_id[slot] = kind, spec, eid
+    s.pert_start[slot], s.pert_end[slot] = t, t + duration
+    s.pert_target[slot], s.pert_mag[slot] = target, magnitude
+    emit(s, EventCode.PERTURBATION_STARTED, -1, -1, eid, kind)
+    if kind == PRICE_SPIKE:
+        _reprice(s)
+    elif kind == BLACKOUT or kind == OUTAGE:
+        for d in _districts(s, slot):
+            _cut(s, p, d, t)
+    return eid
+
+
+@njit(cache=True)
+def end_slot(s, p, slot, code):
+    """End (or cancel) the perturbation in ``slot`` and restore what it changed."""
+    kind = s.pert_kind[slot]
+    emit(s, code, -1, -1, s.pert_id[slot], kind)
+    districts = _districts(s, slot)
+    s.pert_kind[slot] = -1
+    if kind == PRICE_SPIKE:
+        _reprice(s)
+    elif kind == BLACKOUT or kind == OUTAGE:
+        for d in districts:
+            _utilities(s, p, d)
+    else:
+        for i in s.pert_agents[slot]:
+            if i >= 0:
+                s.agent_meet_bld[i] = -1
+        s.pert_agents[slot, 0], s.pert_agents[slot, 1] = -1, -1
+    s.pert_target[slot] = -1
+    s.pert_mag[slot] = 1.0
+
+
+@njit(cache=True)
+def schedule_tick(s, p, t):
+    """End expired perturbations, then maybe start scheduled ones (events stream)."""
+    active = 0
+    for slot in range(PERT_SLOTS):
+        if s.pert_kind[slot] >= 0:
+            if t >= s.pert_end[slot]:
+                end_slot(s, p, slot, EventCode.PERTURBATION_ENDED)
+            else:
+                active += 1
+    if p.spec_prob.shape[0] == 0 or t - s.pert_meta[1] < p.global_cooldown:
+        return
+    for spec in range(p.spec_prob.shape[0]):
+        if active >= p.max_concurrent:
+            return
+        if t < s.pert_spec_cool[spec] or p.spec_prob[spec] <= 0:
+            continue
+        if next_uniform(s.rng_key, s.rng_counter, EVENTS) >= p.spec_prob[spec] / p.day:
+            continue
+        span = p.spec_dmax[spec] - p.spec_dmin[spec] + 1
+        duration = p.spec_dmin[spec] + int(next_uniform(s.rng_key, s.rng_counter, EVENTS) * span)
+        u = next_uniform(s.rng_key, s.rng_counter, EVENTS)
+        magnitude = p.spec_mmin[spec] + u * (p.spec_mmax[spec] - p.spec_mmin[spec])
+        kind = p.spec_kind[spec]
+        if kind == PRICE_SPIKE:
+            target = p.spec_target[spec]
+        else:
+            target = int(next_uniform(s.rng_key, s.rng_counter, EVENTS)
+                         * s.district_power.shape[0])
+        if activate(s, p, kind, spec, duration, magnitude, target, t) >= 0:
+            active += 1
+            s.pert_spec_cool[spec] = t + duration + p.spec_cool[spec]
+            s.pert_meta[1] = t

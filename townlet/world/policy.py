@@ -1,0 +1,184 @@
+"""The scripted behaviour policy and the navigation layer it shares with option
+actions: choose a goal (needs with hysteresis, work, meetings, sleep at night,
+shopping), pick a concrete object or place for it, and take one step or one
+interaction toward it."""
+
+from __future__ import annotations
+
+from numba import njit
+
+import numpy as np
+
+from townlet.world.actions import G, Shift
+from townlet.world.affordances import object_usable, start
+from townlet.world.geometry import SLOTS, next_step, origin
+from townlet.world.queues import leave_queue, request
+from townlet.world.social import chat, conflict, is_rival, tile_link, tile_unlink
+from townlet.world.state import Need, Price
+from townlet.world.town import OBJ
+
+__all__ = ["decide", "pursue", "step_to"]
+
+NEED_OF_GOAL = np.array([-1, Need.HUNGER, Need.HYGIENE, Need.ENERGY, -1, -1, Need.SOCIAL, -1, -1],
+                        dtype=np.int64)
+GOAL_OF_NEED = np.array([G.EAT, G.WASH, G.SLEEP, G.SOCIAL], dtype=np.int64)
+
+
+@njit(cache=True)
+def _in_shift(p, j, tod):
+    begin = p.job_start[j] - p.arrival_buffer
+    if begin >= 0:
+        return begin <= tod < p.job_end[j]
+    return tod >= begin + p.day or tod < p.job_end[j]
+
+
+@njit(cache=True)
+def _can_eat_out(s, p, i):
+    return s.agent_wallet[i] >= s.price_now[Price.CAFE_MEAL]
+
+
+@njit(cache=True)
+def _has_meal_at_home(s, p, i):
+    a = p.type_aff[OBJ.FRIDGE]
+    return a >= 0 and s.agent_food[i] >= p.aff_uses_food[a]
+
+
+@njit(cache=True)
+def decide(s, p, i, t, tod):
+    """The scripted goal for agent i this tick."""
+    needs = s.agent_needs[i]
+    goal = s.agent_goal[i]
+    if needs[Need.HUNGER] < p.need_crit[Need.HUNGER] * 2:
+        return G.EAT
+    n = NEED_OF_GOAL[goal]
+    if n >= 0 and needs[n] < p.need_sat[n] and (goal != G.SOCIAL or not _in_shift(
+            p, s.agent_job[i], tod)):
+        return goal
+    critical = False
+    for k in range(needs.shape[0] - 1):
+        critical |= needs[k] < p.need_crit[k]
+    if _in_shift(p, s.agent_job[i], tod) and s.agent_shift[i] != Shift.ABSENT and not critical:
+        return G.WORK
+    if s.agent_meet_bld[i] >= 0 and t < s.agent_meet_until[i] and not critical:
+        return G.MEET
+    if (tod >= p.bedtime or tod < p.wake) and needs[Need.ENERGY] < 0.8:
+        return G.SLEEP
+    best, worst = -1, 1.0
+    for k in range(needs.shape[0]):
+        ratio = needs[k] / max(p.need_seek[k], 1e-6)
+        if ratio < 1.0 and ratio < worst:
+            best, worst = k, ratio
+    if best >= 0:
+        return GOAL_OF_NEED[best]
+    if s.agent_food[i] < 2 and s.agent_wallet[i] >= s.price_now[Price.GROCERIES] + 0.5:
+        return G.SHOP
+    return G.HOME
+
+
+@njit(cache=True)
+def _pick_in(s, p, i, b, otype, t):
+    """The usable object of type ``otype`` in building b with the shortest line,
+    skipping objects a rival holds and one the agent is cooling down on."""
+    best, best_len = -1, 1 << 30
+    for o in range(b * SLOTS, b * SLOTS + SLOTS):
+        if s.obj_type[o] != otype:
+            continue
+        a = p.type_aff[otype]
+        if a < 0 or not object_usable(s, p, o, a):
+            continue
+        if s.agent_cool_obj[i] == o and t < s.agent_cool_until[i]:
+            continue
+        h = s.obj_holder[o]
+        if h >= 0 and h != i and is_rival(s, p, i, h):
+            continue
+        length = s.obj_q_len[o] + (1 if h >= 0 and h != i else 0)
+        if length < best_len:
+            best, best_len = o, length
+    return best
+
+
+@njit(cache=True)
+def _target_object(s, p, i, goal, t):
+    home = s.agent_home[i]
+    if goal == G.EAT:
+        if _has_meal_at_home(s, p, i):
+            return _pick_in(s, p, i, home, OBJ.FRIDGE, t)
+        return _pick_in(s, p, i, s.district_cafe[s.agent_district[i]], OBJ.COUNTER, t)
+    if goal == G.WASH:
+        return _pick_in(s, p, i, home, OBJ.SHOWER, t)
+    if goal == G.SLEEP:
+        bed = s.agent_bed[i]
+        return bed if s.agent_cool_obj[i] != bed or t >= s.agent_cool_until[i] else -1
+    if goal == G.SHOP:
+        return _pick_in(s, p, i, s.district_grocer[s.agent_district[i]], OBJ.TILL, t)
+    return -1
+
+
+@njit(cache=True)
+def _place(s, i, goal):
+    """Building for a presence goal (work, socialising, meeting, home)."""
+    if goal == G.WORK:
+        return s.agent_work[i]
+    if goal == G.SOCIAL:
+        return s.district_cafe[s.agent_district[i]]
+    if goal == G.MEET and s.agent_meet_bld[i] >= 0:
+        return s.agent_meet_bld[i]
+    return s.agent_home[i]
+
+
+@njit(cache=True)
+def step_to(s, p, i, b, lx, ly):
+    """One step toward local tile (lx, ly) of building b; True when already there."""
+    dx, dy = next_step(s.agent_x[i], s.agent_y[i], b, lx, ly, p.blocks_w)
+    if dx == 0 and dy == 0:
+        return True
+    tile_unlink(s, i)
+    s.agent_x[i] += dx
+    s.agent_y[i] += dy
+    tile_link(s, i)
+    return False
+
+
+@njit(cache=True)
+def _use(s, p, i, o, t):
+    """At object o's access tile: queue, start when granted, or wait."""
+    if s.agent_resv[i] == 0:
+        return request(s, i, o, t) and s.agent_resv[i] == 2 and start(s, p, i, t)
+    if s.agent_resv[i] == 2:
+        return start(s, p, i, t)
+    holder = s.obj_holder[o]
+    if t - s.agent_resv_since[i] == p.patience and holder >= 0:
+        conflict(s, p, i, holder, o)
+    return False
+
+
+@njit(cache=True)
+def pursue(s, p, i, goal, t):
+    """Work toward ``goal`` for one tick. Returns True when the goal is reached
+    (an affordance started, or the agent stands at the place)."""
+    if goal == G.NONE:
+        return True
+    o = -1
+    if goal == G.EAT or goal == G.WASH or goal == G.SLEEP or goal == G.SHOP:
+        o = s.agent_obj[i]
+        wanted = _target_object(s, p, i, goal, t) if s.agent_resv[i] == 0 else o
+        if wanted != o:
+            leave_queue(s, i, t)
+        o = wanted
+        if o < 0:
+            return False
+        ox, oy = origin(o // SLOTS, p.blocks_w)
+        if step_to(s, p, i, o // SLOTS, s.obj_ax[o] - ox, s.obj_ay[o] - oy):
+            return _use(s, p, i, o, t)
+        return False
+    leave_queue(s, i, t)
+    b = _place(s, i, goal)
+    spot = i % 5 + 1
+    if step_to(s, p, i, b, spot, 5 if goal != G.WORK else 3):
+        chance_boost = goal == G.SOCIAL or goal == G.MEET
+        chat(s, p, i, t, False)
+        if chance_boost:
+            chat(s, p, i, t + 1, False)
+        return True
+    return False
+

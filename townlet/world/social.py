@@ -1,0 +1,196 @@
+"""Relationships: K tie slots per agent (trust, familiarity, rivalry), chats,
+shared meals, queue conflicts and hourly decay.
+
+Neighbours are found through the per-tile occupancy lists (``tile_head`` /
+``agent_t_next``), never by scanning all agents. A full ledger evicts its
+weakest tie (smallest |trust| + familiarity + rivalry), so strong friends and
+strong rivals are both kept.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from townlet.world.events import EventCode, emit
+from townlet.world.rng import POLICY, uniform
+from townlet.world.state import Need, St
+
+__all__ = ["bump_pair", "chat", "conflict", "decay_ties", "drop_ties", "is_rival",
+           "shared_meal", "tile_link", "tile_unlink"]
+
+MAX_SCAN = 6
+"""Agents examined per tile when looking for a partner (keeps the cost O(1))."""
+
+
+@njit(cache=True)
+def tile_link(s, i):
+    x, y = s.agent_x[i], s.agent_y[i]
+    head = s.tile_head[y, x]
+    s.agent_t_prev[i] = -1
+    s.agent_t_next[i] = head
+    if head >= 0:
+        s.agent_t_prev[head] = i
+    s.tile_head[y, x] = i
+
+
+@njit(cache=True)
+def tile_unlink(s, i):
+    p, n = s.agent_t_prev[i], s.agent_t_next[i]
+    if p >= 0:
+        s.agent_t_next[p] = n
+    else:
+        s.tile_head[s.agent_y[i], s.agent_x[i]] = n
+    if n >= 0:
+        s.agent_t_prev[n] = p
+    s.agent_t_prev[i] = -1
+    s.agent_t_next[i] = -1
+
+
+@njit(cache=True)
+def _slot(s, i, j):
+    for k in range(s.rel_other.shape[1]):
+        if s.rel_other[i, k] == j:
+            return k
+    return -1
+
+
+@njit(cache=True)
+def _clear(s, i, k):
+    if k >= 0:
+        s.rel_other[i, k] = -1
+        s.rel_trust[i, k] = 0.0
+        s.rel_fam[i, k] = 0.0
+        s.rel_riv[i, k] = 0.0
+
+
+@njit(cache=True)
+def _admit(s, i, j):
+    """Slot for a tie i->j: existing, empty, or the weakest one evicted."""
+    k = _slot(s, i, j)
+    if k >= 0:
+        return k
+    weakest, best = 0, np.float32(1e9)
+    for k in range(s.rel_other.shape[1]):
+        if s.rel_other[i, k] < 0:
+            weakest = k
+            break
+        strength = abs(s.rel_trust[i, k]) + s.rel_fam[i, k] + s.rel_riv[i, k]
+        if strength < best:
+            weakest, best = k, strength
+    old = s.rel_other[i, weakest]
+    if old >= 0:  # membership stays symmetric: the evicted agent forgets i too
+        _clear(s, old, _slot(s, old, i))
+    s.rel_other[i, weakest] = j
+    s.rel_trust[i, weakest] = 0.0
+    s.rel_fam[i, weakest] = 0.0
+    s.rel_riv[i, weakest] = 0.0
+    return weakest
+
+
+@njit(cache=True)
+def _bump(s, i, j, dt, df, dr):
+    k = _admit(s, i, j)
+    if dr > 0:  # forgiving agents take less offence, ambitious ones more
+        dr *= max(0.0, 1.0 - 0.5 * s.agent_personality[i, 1] + 0.3 * s.agent_personality[i, 2])
+    s.rel_trust[i, k] = min(1.0, max(-1.0, s.rel_trust[i, k] + dt))
+    s.rel_fam[i, k] = min(1.0, max(0.0, s.rel_fam[i, k] + df))
+    s.rel_riv[i, k] = min(1.0, max(0.0, s.rel_riv[i, k] + dr))
+
+
+@njit(cache=True)
+def bump_pair(s, p, i, j, dt, df, dr):
+    """Apply the same base delta to both directions of the i-j tie."""
+    _bump(s, i, j, dt, df, dr)
+    _bump(s, j, i, dt, df, dr)
+
+
+@njit(cache=True)
+def is_rival(s, p, i, j):
+    k = _slot(s, i, j)
+    return k >= 0 and s.rel_riv[i, k] >= p.avoid
+
+
+@njit(cache=True)
+def conflict(s, p, waiter, holder, o):
+    """A queue conflict: rivalry grows both ways."""
+    s.stats[St.CONFLICTS] += 1
+    emit(s, EventCode.QUEUE_CONFLICT, waiter, holder, o, s.obj_q_len[o])
+    bump_pair(s, p, waiter, holder, 0.0, 0.0, p.conflict_riv)
+
+
+@njit(cache=True)
+def _partner(s, p, i, t, eating):
+    """A neighbour (Chebyshev <= 1) to chat or share a meal with, or -1."""
+    x0, y0 = s.agent_x[i], s.agent_y[i]
+    h, w = s.tile_head.shape
+    start = np.int64(s.rng_counter[POLICY] + t + i) % 9
+    for step in range(9):
+        cell = (start + step) % 9
+        y, x = y0 + cell // 3 - 1, x0 + cell % 3 - 1
+        if y < 0 or x < 0 or y >= h or x >= w:
+            continue
+        j = s.tile_head[y, x]
+        scanned = 0
+        while j >= 0 and scanned < MAX_SCAN:
+            if j != i and not is_rival(s, p, i, j):
+                if not eating or (s.agent_aff[j] >= 0 and p.aff_hooks[s.agent_aff[j]] & 1):
+                    return j
+            j = s.agent_t_next[j]
+            scanned += 1
+    return -1
+
+
+@njit(cache=True)
+def chat(s, p, i, t, forced):
+    """Maybe chat with a neighbour: social need, trust and familiarity rise for both."""
+    if not forced and uniform(s.rng_key[POLICY], t, i) >= p.chat_chance:
+        return False
+    j = _partner(s, p, i, t, False)
+    if j < 0:
+        if forced:
+            emit(s, EventCode.CHAT_FAILURE, i, j, -1, 0.0)
+        return False
+    for a in (i, j):
+        s.agent_needs[a, Need.SOCIAL] = min(np.float32(1.0), s.agent_needs[a, Need.SOCIAL]
+                                            + np.float32(p.chat_social))
+    bump_pair(s, p, i, j, p.chat_trust, p.chat_fam, 0.0)
+    s.stats[St.CHATS] += 1
+    emit(s, EventCode.CHAT_SUCCESS, i, j, -1, 1.0)
+    return True
+
+
+@njit(cache=True)
+def shared_meal(s, p, i, o):
+    """Finishing a meal next to someone who is eating makes it a shared meal."""
+    j = _partner(s, p, i, 0, True)
+    if j >= 0:
+        bump_pair(s, p, i, j, p.meal_trust, p.meal_fam, 0.0)
+        emit(s, EventCode.SHARED_MEAL, i, j, o, 0.0)
+
+
+@njit(cache=True)
+def decay_ties(s, p, i):
+    """One hour of decay toward 0 for every tie of agent i; empty ties are freed."""
+    d = np.float32(p.decay_hour)
+    for k in range(s.rel_other.shape[1]):
+        if s.rel_other[i, k] < 0:
+            continue
+        tr = s.rel_trust[i, k]
+        s.rel_trust[i, k] = max(np.float32(0.0), tr - d) if tr > 0 else min(np.float32(0.0), tr + d)
+        s.rel_fam[i, k] = max(np.float32(0.0), s.rel_fam[i, k] - d)
+        s.rel_riv[i, k] = max(np.float32(0.0), s.rel_riv[i, k] - d)
+        if s.rel_trust[i, k] == 0 and s.rel_fam[i, k] == 0 and s.rel_riv[i, k] == 0:
+            j = s.rel_other[i, k]
+            _clear(s, i, k)
+            _clear(s, j, _slot(s, j, i))
+
+
+@njit(cache=True)
+def drop_ties(s, i):
+    """Forget agent i: its ties and, since membership is symmetric, everyone's ties to it."""
+    for k in range(s.rel_other.shape[1]):
+        j = s.rel_other[i, k]
+        if j >= 0:
+            _clear(s, j, _slot(s, j, i))
+        _clear(s, i, k)

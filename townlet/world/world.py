@@ -1,0 +1,293 @@
+"""``World``: the Python face of the kernel. It validates once at the boundary,
+then makes one compiled call per tick; observers get read-only views."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from townlet.config import TownletConfig, config_id
+from townlet.world import interventions as iv
+from townlet.world.actions import N_ACTIONS, Action, Flag
+from townlet.world.errors import (AgentNotFound, AlreadyPossessed, BlockedTile, BusyTarget,
+                                  InvalidArgument, NotFound)
+from townlet.world.events import EVENT_DTYPE, EventCode
+from townlet.world.geometry import TILE, origin
+from townlet.world.kernel import restock, tick
+from townlet.world.lifecycle import populate
+from townlet.world.params import PERT_KINDS, build_params, kernel_params
+from townlet.world.perturb import activate, end_slot
+from townlet.world.rng import seed_keys
+from townlet.world.state import (FIELDS, NEEDS, PERT_SLOTS, PRICES, State, allocate, kernel_state,
+                                  state_from)
+from townlet.world.town import generate_town
+
+__all__ = ["World"]
+
+_TOWN_FIELDS = ("tile_kind", "bld_kind", "bld_district", "district_grocer", "district_cafe",
+                "obj_type", "obj_x", "obj_y", "obj_ax", "obj_ay", "agent_home", "agent_bed",
+                "agent_work", "agent_job", "agent_district")
+_WALKABLE = (TILE.STREET, TILE.FLOOR, TILE.DOOR)
+
+
+class World:
+    """A town of ``config.world.town.agents`` agents, deterministic from ``seed``.
+
+    Parameters
+    ----------
+    config : TownletConfig
+        The validated configuration.
+    seed : int
+        Run seed; with the config it determines every random draw.
+    """
+
+    def __init__(self, config: TownletConfig, seed: int = 0) -> None:
+        if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+            raise InvalidArgument(f"seed must be an integer in [0, 2**63), got {seed!r}")
+        w = config.world
+        self.config, self.seed, self.config_id = config, int(seed), config_id(config)
+        town = generate_town(w, self.seed)
+        n = w.town.agents
+        sizes = dict(N=n, K=w.relationships.slots, W=w.employment.attendance_window,
+                     M=town.obj_type.size, B=town.bld_kind.size, D=town.districts,
+                     H=town.tile_kind.shape[0], X=town.tile_kind.shape[1],
+                     E=4096 + int(n * w.events_per_agent), S=len(w.perturbations.events))
+        s = allocate(sizes)
+        for name in _TOWN_FIELDS:
+            getattr(s, name)[...] = getattr(town, name)
+        s.rng_key[:] = seed_keys(self.seed, self.config_id)
+        s.price_base[:] = [0.0, w.economy.groceries, w.economy.cafe_meal, w.economy.shower]
+        s.price_now[:] = s.price_base
+        self._p = build_params(config, town)
+        self._kp = kernel_params(self._p)
+        self._s, self._ks = s, kernel_state(s)
+        ox, oy = origin(town.agent_home, town.blocks_w)
+        k = np.arange(n) % w.town.residents_per_home
+        populate(self._ks, self._kp, (ox + 1 + k).astype(np.int16), (oy + 5).astype(np.int16),
+                 w.economy.starting_wallet)
+        restock(self._ks, self._kp)
+        s.evt_len[0] = 0
+        self._no_actions = np.zeros(0, dtype=np.int8)
+        self._stale_events = False
+        self._flag_now: list[int] = []
+        self._flag_next: list[int] = []
+
+    # ----------------------------------------------------------------- ticking
+    @property
+    def tick(self) -> int:
+        """Ticks processed so far."""
+        return int(self._s.clock[0])
+
+    @property
+    def n_agents(self) -> int:
+        """Agent slots (living or empty)."""
+        return int(self._s.agent_alive.shape[0])
+
+    @property
+    def alive(self) -> np.ndarray:
+        return self.view("agent_alive").view(bool)
+
+    def _begin_batch(self) -> None:
+        if self._stale_events:
+            self._s.evt_len[0] = 0
+            self._stale_events = False
+
+    def step(self, actions: np.ndarray | None = None) -> None:
+        """Advance one tick. ``actions``: None (scripted policy for everyone) or an
+        integer array of shape (n_agents,) with codes from :class:`Action`."""
+        if actions is None:
+            acts, use = self._no_actions, False
+        else:
+            acts, use = self._check_actions(actions), True
+        self._begin_batch()
+        for i in self._flag_now:
+            self._s.agent_flags[i] &= ~np.uint8(Flag.TELEPORTED)
+        self._flag_now, self._flag_next = self._flag_next, []
+        tick(self._ks, self._kp, acts, use)
+        self._stale_events = True
+
+    def _check_actions(self, actions) -> np.ndarray:
+        if not isinstance(actions, np.ndarray):
+            raise TypeError(f"actions must be a numpy array, got {type(actions).__name__}")
+        if actions.dtype.kind not in "iu":
+            raise TypeError(f"actions must have an integer dtype, got {actions.dtype}")
+        if actions.shape != (self.n_agents,):
+            raise ValueError(f"actions must have shape ({self.n_agents},), got {actions.shape}")
+        if actions.size and (actions.min() < Action.SCRIPTED or actions.max() >= N_ACTIONS):
+            bad = int(actions[(actions < Action.SCRIPTED) | (actions >= N_ACTIONS)][0])
+            raise ValueError(f"action codes must be in [-1, {N_ACTIONS - 1}], got {bad}")
+        return np.ascontiguousarray(actions, dtype=np.int8)
+
+    # ------------------------------------------------------------------ state
+    def sections(self) -> dict[str, np.ndarray]:
+        """Every state array by name (live: copy what you keep)."""
+        return dict(zip(State._fields, self._s))
+
+    def load_sections(self, sections: dict[str, np.ndarray]) -> None:
+        """Replace the whole state; raises ValueError naming a mismatching section."""
+        self._s = state_from(sections, self._s)
+        self._ks = kernel_state(self._s)
+        self._stale_events = True
+        self._flag_now, self._flag_next = [], []
+
+    def view(self, name: str) -> np.ndarray:
+        """Read-only view of one state array."""
+        if name not in State._fields:
+            raise KeyError(f"unknown state section {name!r}")
+        v = getattr(self._s, name).view()
+        v.flags.writeable = False
+        return v
+
+    def state_hash(self) -> str:
+        """SHA-256 over every state array (names, shapes and bytes)."""
+        h = hashlib.sha256()
+        for f, arr in zip(FIELDS, self._s):
+            h.update(f"{f.name}{arr.shape}".encode())
+            h.update(np.ascontiguousarray(arr).data)
+        return h.hexdigest()
+
+    def events(self) -> np.ndarray:
+        """This tick's events as a structured array (a copy)."""
+        s = self._s
+        n = int(s.evt_len[0])
+        out = np.empty(n, dtype=EVENT_DTYPE)
+        out["code"], out["tick"] = s.evt_code[:n], self.tick
+        out["agent"], out["other"] = s.evt_agent[:n], s.evt_other[:n]
+        out["obj"], out["value"] = s.evt_obj[:n], s.evt_value[:n]
+        return out
+
+    @property
+    def params(self):
+        """The compiled config tables the kernel reads."""
+        return self._p
+
+    # ---------------------------------------------------------- interventions
+    def _agent(self, agent) -> int:
+        if not isinstance(agent, (int, np.integer)) or not 0 <= agent < self.n_agents:
+            raise AgentNotFound(f"no agent slot {agent!r} (slots 0..{self.n_agents - 1})")
+        if not self._s.agent_alive[agent]:
+            raise AgentNotFound(f"agent {agent} is not alive")
+        return int(agent)
+
+    def _tile(self, x, y) -> tuple[int, int]:
+        h, w = self._s.tile_kind.shape
+        if not all(isinstance(v, (int, np.integer)) for v in (x, y)):
+            raise InvalidArgument(f"tile coordinates must be integers, got ({x!r}, {y!r})")
+        if not (0 <= x < w and 0 <= y < h):
+            raise BlockedTile(f"tile ({x}, {y}) is off the map ({w}x{h})")
+        kind = int(self._s.tile_kind[y, x])
+        if kind not in _WALKABLE:
+            raise BlockedTile(f"tile ({x}, {y}) is a {TILE(kind).name.lower()}")
+        return int(x), int(y)
+
+    def spawn(self, x: int | None = None, y: int | None = None) -> int:
+        """A newcomer in the first empty slot (at its home's door unless x, y given)."""
+        free = np.flatnonzero(self._s.agent_alive == 0)
+        if free.size == 0:
+            raise BusyTarget("the town is full: every agent slot is occupied")
+        i = int(free[0])
+        if x is None and y is None:
+            ox, oy = origin(int(self._s.agent_home[i]), self._p.blocks_w)
+            x, y = ox + 3, oy + 7
+        x, y = self._tile(x, y)
+        self._begin_batch()
+        iv.spawn(self._ks, self._kp, i, self.tick, x, y)
+        return i
+
+    def kill(self, agent: int) -> None:
+        """Remove an agent for good (its slot stays empty until a spawn)."""
+        i = self._agent(agent)
+        self._begin_batch()
+        iv.kill(self._ks, self._kp, i, self.tick)
+
+    def teleport(self, agent: int, x: int, y: int) -> None:
+        i = self._agent(agent)
+        x, y = self._tile(x, y)
+        self._begin_batch()
+        iv.teleport(self._ks, self._kp, i, self.tick, x, y)
+        self._flag_next.append(i)
+
+    def set_need(self, agent: int, need: str, value: float) -> None:
+        i = self._agent(agent)
+        if need not in NEEDS:
+            raise InvalidArgument(f"unknown need {need!r} (known: {', '.join(NEEDS)})")
+        if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise InvalidArgument(f"need value must be a number in [0, 1], got {value!r}")
+        self._s.agent_needs[i, NEEDS.index(need)] = value
+
+    def possess(self, agent: int) -> None:
+        i = self._agent(agent)
+        if self._s.agent_flags[i] & Flag.POSSESSED:
+            raise AlreadyPossessed(f"agent {i} is already possessed")
+        self._s.agent_flags[i] |= Flag.POSSESSED
+        self._s.agent_possessed_action[i] = Action.WAIT
+
+    def release(self, agent: int) -> None:
+        i = self._agent(agent)
+        if not self._s.agent_flags[i] & Flag.POSSESSED:
+            raise InvalidArgument(f"agent {i} is not possessed")
+        self._s.agent_flags[i] &= ~np.uint8(Flag.POSSESSED)
+
+    def set_possessed_action(self, agent: int, action: int) -> None:
+        """The action a possessed agent takes on the next tick."""
+        i = self._agent(agent)
+        if not self._s.agent_flags[i] & Flag.POSSESSED:
+            raise InvalidArgument(f"agent {i} is not possessed")
+        if not isinstance(action, (int, np.integer)) or not 0 <= action < N_ACTIONS:
+            raise InvalidArgument(f"action must be in [0, {N_ACTIONS - 1}], got {action!r}")
+        self._s.agent_possessed_action[i] = action
+
+    def perturb(self, kind: str, duration: int, magnitude: float | None = None,
+                target: int | str | None = None) -> int:
+        """Start a perturbation now; returns its event id.
+
+        ``target``: price_spike: a price name or "all"; blackout/outage: a district
+        index or None for the whole town; arranged_meet: a district index (default 0).
+        """
+        if kind not in PERT_KINDS:
+            raise InvalidArgument(f"unknown perturbation {kind!r} (known: {', '.join(PERT_KINDS)})")
+        if not isinstance(duration, (int, np.integer)) or not 1 <= duration <= 10_000_000:
+            raise InvalidArgument(f"duration must be a positive integer, got {duration!r}")
+        code = PERT_KINDS.index(kind)
+        mag = 1.0 if magnitude is None else magnitude
+        if not isinstance(mag, (int, float)) or not 0.0 <= mag <= 100.0:
+            raise InvalidArgument(f"magnitude must be a number in [0, 100], got {magnitude!r}")
+        t = self._perturb_target(kind, target)
+        self._begin_batch()
+        eid = activate(self._ks, self._kp, code, -1, int(duration), float(mag), t, self.tick)
+        if eid < 0:
+            raise BusyTarget(f"cannot start {kind}: no free perturbation slot"
+                             + (" or nobody to meet" if kind == "arranged_meet" else ""))
+        return int(eid)
+
+    def _perturb_target(self, kind, target) -> int:
+        districts = self._s.district_power.shape[0]
+        if kind == "price_spike":
+            names = ("all",) + PRICES[1:]
+            if target is None:
+                return 0
+            if target not in names:
+                raise InvalidArgument(f"price_spike target must be one of {names}, got {target!r}")
+            return names.index(target)
+        if target is None:
+            return -1 if kind != "arranged_meet" else 0
+        if not isinstance(target, (int, np.integer)) or not 0 <= target < districts:
+            raise InvalidArgument(f"target district must be in [0, {districts - 1}], got {target!r}")
+        return int(target)
+
+    def cancel_perturbation(self, event_id: int) -> None:
+        for slot in range(PERT_SLOTS):
+            if self._s.pert_kind[slot] >= 0 and self._s.pert_id[slot] == event_id:
+                self._begin_batch()
+                end_slot(self._ks, self._kp, slot, EventCode.PERTURBATION_CANCELLED)
+                return
+        raise NotFound(f"no active perturbation with id {event_id!r}")
+
+    def set_object_enabled(self, obj: int, enabled: bool) -> None:
+        if not isinstance(obj, (int, np.integer)) or not 0 <= obj < self._s.obj_type.size \
+                or self._s.obj_type[obj] < 0:
+            raise NotFound(f"no object {obj!r}")
+        self._begin_batch()
+        iv.set_enabled(self._ks, self._kp, int(obj), self.tick, bool(enabled))
+
