@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,19 +31,26 @@ class CliError(click.ClickException):
 
 @contextlib.contextmanager
 def _errors() -> Iterator[None]:
+    """Turn expected failures into one-line exit-2 errors."""
     from townlet.config import ConfigError
     from townlet.security.sandbox import ForbiddenPath
     from townlet.snapshots.errors import SnapshotError
-    from townlet.world.errors import WorldError
 
     try:
         yield
     except ForbiddenPath as exc:
         raise CliError(f"{exc.code}: {exc}") from None
-    except (SnapshotError, ConfigError, WorldError) as exc:
+    except (SnapshotError, ConfigError) as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"{exc.filename or ''}: {exc.strerror}") from None
+    except Exception as exc:
+        # A WorldError can only come from a loaded kernel; importing it here just to catch
+        # it would load the kernel for every command.
+        world_errors = sys.modules.get("townlet.world.errors")
+        if world_errors is not None and isinstance(exc, world_errors.WorldError):
+            raise CliError(str(exc)) from None
+        raise
 
 
 def _load_cfg(config_path: str | None, agents: int | None = None) -> TownletConfig:
@@ -119,10 +127,16 @@ def save_cmd(name: str, config_path: str | None, agents: int | None, seed: int, 
              as_json: bool) -> None:
     """Run a world (fresh, or resumed with --from) for --ticks ticks and save it as NAME."""
     with _errors():
+        from townlet.security.sandbox import Sandbox
+        from townlet.snapshots.errors import SnapshotError
         from townlet.snapshots.world_io import resume_world, save_world
-        from townlet.world import World
 
         cfg = _load_cfg(config_path, agents)
+        target = Sandbox(cfg.snapshots.root).resolve(name)
+        if target.exists() and not overwrite:  # fail before running, not after
+            raise SnapshotError(f"{target}: already exists (choose another name or --overwrite)")
+        from townlet.world import World
+
         world = (resume_world(source, cfg, allow_config_mismatch) if source
                  else World(cfg, seed=seed))
         _run(world, ticks, as_json)

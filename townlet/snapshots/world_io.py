@@ -124,10 +124,10 @@ def resume_world(path: str, cfg: TownletConfig, allow_config_mismatch: bool = Fa
     The world is built from ``cfg`` and the snapshot's seed, then its state is replaced;
     stepping it continues the saved run bit for bit when the config matches.
     """
-    from townlet.world import World
-
     snap = open_in_root(path, cfg.snapshots.root)
     header, sections = prepare(snap, cfg, allow_config_mismatch=allow_config_mismatch)
+    from townlet.world import World  # the kernel loads only once the snapshot is accepted
+
     world = World(cfg, seed=header.seed)
     _apply(world, sections)
     return world
