@@ -112,9 +112,9 @@ class EconomyConfig(_Section):
     """Price of a meal at a cafe counter."""
     shower: NonNeg = 0.05
     """Water bill per shower."""
-    grocer_stock: Annotated[int, Meta(ge=0, le=1_000_000)] = 400
+    grocer_stock: Annotated[int, Meta(ge=0, le=1_000_000)] = 600
     """Food units a grocer holds after its daily delivery."""
-    cafe_stock: Annotated[int, Meta(ge=0, le=1_000_000)] = 80
+    cafe_stock: Annotated[int, Meta(ge=0, le=1_000_000)] = 180
     """Meals a cafe holds after its daily delivery."""
     restock_at: Ticks = 300
     """Time of day (tick of day) when suppliers deliver to every shop."""

@@ -1,5 +1,11 @@
 """The world kernel: struct-of-arrays state advanced by Numba-compiled ticks."""
 
+from townlet.world._cache import ensure_fresh_cache
+
+ensure_fresh_cache()
+
+# ruff: noqa: E402
+
 from townlet.world.actions import Action, Goal
 from townlet.world.errors import WorldError
 from townlet.world.events import EventCode

@@ -10,10 +10,10 @@ from numba import njit
 import numpy as np
 
 from townlet.world.actions import G, Shift
-from townlet.world.affordances import object_usable, start
+from townlet.world.affordances import failing_condition, object_usable, start
 from townlet.world.geometry import SLOTS, next_step, origin
 from townlet.world.queues import leave_queue, request
-from townlet.world.social import chat, conflict, is_rival, tile_link, tile_unlink
+from townlet.world.social import chat, is_rival, tile_link, tile_unlink
 from townlet.world.state import Need, Price
 from townlet.world.town import OBJ
 
@@ -33,14 +33,20 @@ def _in_shift(p, j, tod):
 
 
 @njit(cache=True)
-def _can_eat_out(s, p, i):
-    return s.agent_wallet[i] >= s.price_now[Price.CAFE_MEAL]
+def _sleep_fits(s, p, i, tod):
+    """A full sleep ends before the agent must leave for work (or energy is critical)."""
+    a = p.type_aff[OBJ.BED]
+    j = s.agent_job[i]
+    departure = (p.job_start[j] - p.arrival_buffer - tod) % p.day
+    return a >= 0 and (departure >= p.aff_duration[a]
+                       or s.agent_needs[i, Need.ENERGY] < p.need_crit[Need.ENERGY])
 
 
 @njit(cache=True)
-def _has_meal_at_home(s, p, i):
-    a = p.type_aff[OBJ.FRIDGE]
-    return a >= 0 and s.agent_food[i] >= p.aff_uses_food[a]
+def _can_eat(s, p, i):
+    """Food at home, or money for a cafe meal or for groceries (else: go earn some)."""
+    cheapest = min(s.price_now[Price.CAFE_MEAL], s.price_now[Price.GROCERIES])
+    return s.agent_food[i] > 0 or s.agent_wallet[i] >= cheapest
 
 
 @njit(cache=True)
@@ -48,25 +54,29 @@ def decide(s, p, i, t, tod):
     """The scripted goal for agent i this tick."""
     needs = s.agent_needs[i]
     goal = s.agent_goal[i]
-    if needs[Need.HUNGER] < p.need_crit[Need.HUNGER] * 2:
+    can_eat = _can_eat(s, p, i)
+    if needs[Need.HUNGER] < p.need_crit[Need.HUNGER] * 2 and can_eat:
         return G.EAT
+    in_shift = _in_shift(p, s.agent_job[i], tod)
     n = NEED_OF_GOAL[goal]
-    if n >= 0 and needs[n] < p.need_sat[n] and (goal != G.SOCIAL or not _in_shift(
-            p, s.agent_job[i], tod)):
+    if n >= 0 and needs[n] < p.need_sat[n] and not (goal == G.SOCIAL and in_shift) and not (
+            goal == G.SLEEP and not _sleep_fits(s, p, i, tod)) and (goal != G.EAT or can_eat):
         return goal
     critical = False
     for k in range(needs.shape[0] - 1):
         critical |= needs[k] < p.need_crit[k]
-    if _in_shift(p, s.agent_job[i], tod) and s.agent_shift[i] != Shift.ABSENT and not critical:
+    if in_shift and s.agent_shift[i] != Shift.ABSENT and not critical:
         return G.WORK
     if s.agent_meet_bld[i] >= 0 and t < s.agent_meet_until[i] and not critical:
         return G.MEET
-    if (tod >= p.bedtime or tod < p.wake) and needs[Need.ENERGY] < 0.8:
+    sleep_fits = _sleep_fits(s, p, i, tod)
+    if (tod >= p.bedtime or tod < p.wake) and needs[Need.ENERGY] < 0.8 and sleep_fits:
         return G.SLEEP
     best, worst = -1, 1.0
     for k in range(needs.shape[0]):
         ratio = needs[k] / max(p.need_seek[k], 1e-6)
-        if ratio < 1.0 and ratio < worst:
+        if ratio < 1.0 and ratio < worst and (k != Need.ENERGY or sleep_fits) and (
+                k != Need.HUNGER or can_eat):
             best, worst = k, ratio
     if best >= 0:
         return GOAL_OF_NEED[best]
@@ -77,16 +87,21 @@ def decide(s, p, i, t, tod):
 
 @njit(cache=True)
 def _pick_in(s, p, i, b, otype, t):
-    """The usable object of type ``otype`` in building b with the shortest line,
-    skipping objects a rival holds and one the agent is cooling down on."""
+    """The object of type ``otype`` in building b that agent i could use now
+    (usable, preconditions hold, affordable) with the shortest line, skipping
+    objects a rival holds and one the agent is cooling down on; -1 if none."""
+    a = p.type_aff[otype]
+    if a < 0 or s.agent_wallet[i] < s.price_now[p.aff_price[a]]:
+        return -1
+    if s.agent_food[i] < p.aff_uses_food[a]:
+        return -1
     best, best_len = -1, 1 << 30
     for o in range(b * SLOTS, b * SLOTS + SLOTS):
-        if s.obj_type[o] != otype:
-            continue
-        a = p.type_aff[otype]
-        if a < 0 or not object_usable(s, p, o, a):
+        if s.obj_type[o] != otype or not object_usable(s, p, o, a):
             continue
         if s.agent_cool_obj[i] == o and t < s.agent_cool_until[i]:
+            continue
+        if failing_condition(s, p, i, o, a) >= 0 or s.obj_stock[o] < p.aff_uses_stock[a]:
             continue
         h = s.obj_holder[o]
         if h >= 0 and h != i and is_rival(s, p, i, h):
@@ -99,18 +114,26 @@ def _pick_in(s, p, i, b, otype, t):
 
 @njit(cache=True)
 def _target_object(s, p, i, goal, t):
-    home = s.agent_home[i]
+    """The object to use for ``goal``: meals at home, else at the cafe, else buy
+    food; showers and beds at home; tills at the district grocer."""
+    home, d = s.agent_home[i], s.agent_district[i]
     if goal == G.EAT:
-        if _has_meal_at_home(s, p, i):
-            return _pick_in(s, p, i, home, OBJ.FRIDGE, t)
-        return _pick_in(s, p, i, s.district_cafe[s.agent_district[i]], OBJ.COUNTER, t)
+        o = _pick_in(s, p, i, home, OBJ.FRIDGE, t)
+        if o < 0:
+            o = _pick_in(s, p, i, home, OBJ.STOVE, t)
+        if o < 0:
+            o = _pick_in(s, p, i, s.district_cafe[d], OBJ.COUNTER, t)
+        if o < 0:
+            o = _pick_in(s, p, i, s.district_grocer[d], OBJ.TILL, t)
+        return o
     if goal == G.WASH:
         return _pick_in(s, p, i, home, OBJ.SHOWER, t)
-    if goal == G.SLEEP:
-        bed = s.agent_bed[i]
-        return bed if s.agent_cool_obj[i] != bed or t >= s.agent_cool_until[i] else -1
+    if goal == G.SLEEP:  # one's own bed only
+        bed, a = s.agent_bed[i], p.type_aff[OBJ.BED]
+        cooling = s.agent_cool_obj[i] == bed and t < s.agent_cool_until[i]
+        return bed if a >= 0 and object_usable(s, p, bed, a) and not cooling else -1
     if goal == G.SHOP:
-        return _pick_in(s, p, i, s.district_grocer[s.agent_district[i]], OBJ.TILL, t)
+        return _pick_in(s, p, i, s.district_grocer[d], OBJ.TILL, t)
     return -1
 
 
@@ -146,9 +169,9 @@ def _use(s, p, i, o, t):
         return request(s, i, o, t) and s.agent_resv[i] == 2 and start(s, p, i, t)
     if s.agent_resv[i] == 2:
         return start(s, p, i, t)
-    holder = s.obj_holder[o]
-    if t - s.agent_resv_since[i] == p.patience and holder >= 0:
-        conflict(s, p, i, holder, o)
+    a = p.type_aff[s.obj_type[o]]
+    if failing_condition(s, p, i, o, a) >= 0 or s.obj_stock[o] < p.aff_uses_stock[a]:
+        leave_queue(s, i, t)  # e.g. sold out while waiting: no point staying
     return False
 
 
