@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 from pathlib import Path
@@ -21,7 +20,7 @@ from townlet.snapshots import (
     read_header,
     write_snapshot,
 )
-from townlet.snapshots.format import FORMAT_VERSION, MAGIC, PREFIX_SIZE
+from townlet.snapshots.format import FORMAT_VERSION, MAGIC, PREFIX_SIZE, header_digest
 
 SECTIONS = {
     "agent_x": np.arange(10, dtype=np.int16),
@@ -130,7 +129,7 @@ def _rewrite_header(path: Path, edit) -> None:
     new = edit(body)
     assert len(new) == len(body), "edit must keep the header length"
     raw[PREFIX_SIZE : PREFIX_SIZE + header_len] = new
-    raw[32:64] = hashlib.sha256(new).digest()
+    raw[32:48] = header_digest(new)
     path.write_bytes(bytes(raw))
 
 
@@ -327,3 +326,29 @@ def test_killed_writer_never_leaves_a_valid_looking_partial_file(tmp_path: Path)
             assert exc.part in ("prefix", "header")
         else:  # killed between the final fsync and the rename: complete and consistent
             assert np.all(done.sections["big"] == done.header.tick)
+
+
+def test_reserved_prefix_bytes_must_be_zero(snap: Path) -> None:
+    raw = bytearray(snap.read_bytes())
+    raw[50] = 1
+    snap.write_bytes(bytes(raw))
+    with pytest.raises(SnapshotFormatError, match="prefix: reserved bytes"):
+        open_snapshot(snap)
+
+
+def test_checksum_is_xxh3_128_of_the_section_bytes(snap: Path) -> None:
+    import xxhash
+
+    entry = read_header(snap).sections[1]
+    assert entry.checksum == xxhash.xxh3_128_hexdigest(SECTIONS[entry.name].tobytes())
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory", "symlink"])
+def test_paths_that_are_not_snapshot_files(tmp_path: Path, snap: Path, kind: str) -> None:
+    target = {"missing": tmp_path / "nope", "directory": tmp_path, "symlink": tmp_path / "ln"}[kind]
+    if kind == "symlink":
+        target.symlink_to(snap)
+    match = {"missing": "no such snapshot", "directory": "not a regular file",
+             "symlink": "symbolic link"}[kind]
+    with pytest.raises(SnapshotError, match=match):
+        open_snapshot(target)

@@ -245,6 +245,6 @@ def test_resaving_the_same_state_gives_the_same_sections(saved) -> None:
     world, _ = saved
     a = save_world(world, "r1.tsnap")[1]
     b = save_world(world, "r2.tsnap")[1]
-    assert [e.sha256 for e in a.sections] == [e.sha256 for e in b.sections]
+    assert [e.checksum for e in a.sections] == [e.checksum for e in b.sections]
     root = Path(world.config.snapshots.root)
     assert os.path.getsize(root / "r1.tsnap") == os.path.getsize(root / "r2.tsnap")

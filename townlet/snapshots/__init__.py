@@ -2,7 +2,8 @@
 
 A snapshot is one file: a 64-byte prefix, a checksummed msgspec JSON header (versions,
 config, tick, seed, policy identity, section table) and the raw state arrays, each 64-byte
-aligned with its own SHA-256. See ``docs/snapshots.md`` and :mod:`townlet.snapshots.format`.
+aligned with its own XXH3-128 checksum. See ``docs/snapshots.md`` and
+:mod:`townlet.snapshots.format`.
 """
 
 from townlet.snapshots.errors import (

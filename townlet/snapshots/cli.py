@@ -192,10 +192,10 @@ def _print_header(header: SnapshotHeader, path: Path) -> None:
         ("migrations", "; ".join(h.migrations) or "none"),
     ]:
         meta.add_row(key, value)
-    table = Table("section", "dtype", "shape", "offset", "bytes", "sha256")
+    table = Table("section", "dtype", "shape", "offset", "bytes", "xxh3-128")
     for e in h.sections:
         table.add_row(e.name, e.dtype, "x".join(map(str, e.shape)) or "()", f"{e.offset:,}",
-                      f"{e.nbytes:,}", e.sha256[:16])
+                      f"{e.nbytes:,}", e.checksum)
     console = Console()
     console.print(meta)
     console.print(table)
@@ -278,7 +278,7 @@ def list_cmd(config_path: str | None, root: str | None, as_json: bool) -> None:
 @_JSON
 def verify_cmd(names: tuple[str, ...], config_path: str | None, root: str | None,
                as_json: bool) -> None:
-    """Fully check each NAME (header, table, every section's SHA-256). Exit 1 on failure."""
+    """Fully check each NAME (header, table, every section's checksum). Exit 1 on failure."""
     from townlet.security.sandbox import ForbiddenPath
     from townlet.snapshots.errors import SnapshotError
     from townlet.snapshots.world_io import open_in_root

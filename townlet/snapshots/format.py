@@ -8,13 +8,14 @@
                  reserved       u32      (zero)
                  header_len     u64      bytes of JSON header that follow the prefix
                  file_size      u64      total size of the file (truncation check)
-                 header_sha256  32 bytes digest of the header bytes
+                 header_digest  16 bytes XXH3-128 of the header bytes
+                 reserved       16 bytes (zero)
     offset 64  header: msgspec JSON of :class:`SnapshotHeader`
     then       sections, each starting on a 64-byte boundary (zero padding between),
                raw C-order array bytes; the file ends padded to 64 bytes.
 
-Each section's name, dtype, shape, offset, length and SHA-256 sit in the header's section
-table, so a reader maps the file once and hands out read-only array views (zero copy).
+Each section's name, dtype, shape, offset, length and XXH3-128 checksum sit in the header's
+section table, so a reader maps the file once and hands out read-only array views (zero copy).
 The magic starts with a high-bit byte and carries CR/LF, like PNG's, so text-mode
 mangling is caught as a wrong magic rather than as a corrupt section.
 """
@@ -28,6 +29,7 @@ from typing import Annotated, Literal
 
 import msgspec
 import numpy as np
+import xxhash
 from msgspec import Meta
 
 __all__ = [
@@ -43,8 +45,10 @@ __all__ = [
     "align",
     "check_dtype",
     "check_section_name",
+    "checksum",
     "decode_header",
     "encode_header",
+    "header_digest",
     "pack_prefix",
     "unpack_prefix",
     "utc_now",
@@ -55,7 +59,7 @@ FORMAT_VERSION = 1
 ALIGN = 64
 PREFIX_SIZE = 64
 MAX_HEADER_BYTES = 64 * 1024 * 1024
-_PREFIX = struct.Struct("<8sIIQQ32s")
+_PREFIX = struct.Struct("<8sIIQQ16s16s")
 assert _PREFIX.size == PREFIX_SIZE
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
 _DTYPE = re.compile(r"(\|b1|\|[iu]1|<[iu][248]|<f[248])\Z")
@@ -92,8 +96,8 @@ class SectionEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Byte offset from the start of the file; a multiple of 64."""
     nbytes: int
     """Byte length; equals prod(shape) * itemsize."""
-    sha256: str
-    """Hex SHA-256 of the section bytes."""
+    checksum: str
+    """XXH3-128 of the section bytes, 32 hex digits (big-endian canonical form)."""
 
 
 class SnapshotHeader(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -132,11 +136,26 @@ class Prefix(msgspec.Struct, frozen=True):
     format_version: int
     header_len: int
     file_size: int
-    header_sha256: bytes
+    header_digest: bytes
+    reserved: bytes
 
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(SnapshotHeader)
+
+
+def checksum(data: bytes | memoryview | np.ndarray) -> str:
+    """XXH3-128 of ``data`` as 32 hex digits: the per-section checksum.
+
+    A fast non-cryptographic hash (tens of GB/s) that catches corruption, truncation and
+    edits; like any unkeyed checksum it cannot prove who wrote a file (see docs).
+    """
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+def header_digest(data: bytes) -> bytes:
+    """XXH3-128 of the header bytes, as the 16 raw bytes stored in the prefix."""
+    return xxhash.xxh3_128_digest(data)
 
 
 def utc_now() -> str:
@@ -149,15 +168,15 @@ def align(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
 
 
-def pack_prefix(header_len: int, file_size: int, header_sha256: bytes) -> bytes:
+def pack_prefix(header_len: int, file_size: int, header_digest: bytes) -> bytes:
     """Encode the prefix for the current :data:`FORMAT_VERSION`."""
-    return _PREFIX.pack(MAGIC, FORMAT_VERSION, 0, header_len, file_size, header_sha256)
+    return _PREFIX.pack(MAGIC, FORMAT_VERSION, 0, header_len, file_size, header_digest, bytes(16))
 
 
 def unpack_prefix(raw: bytes) -> Prefix:
     """Decode the first :data:`PREFIX_SIZE` bytes (length already checked by the caller)."""
-    magic, version, _reserved, header_len, file_size, digest = _PREFIX.unpack(raw)
-    return Prefix(magic, version, header_len, file_size, digest)
+    magic, version, flags, header_len, file_size, digest, reserved = _PREFIX.unpack(raw)
+    return Prefix(magic, version, header_len, file_size, digest, flags.to_bytes(4) + reserved)
 
 
 def encode_header(header: SnapshotHeader) -> bytes:

@@ -1,7 +1,7 @@
 """Open a snapshot file: check it completely, then hand out read-only zero-copy views.
 
 Nothing is returned until every check has passed (magic, versions, header digest, section
-table sanity, bounds, every section's SHA-256), so a caller can never act on part of a bad
+table sanity, bounds, every section's checksum), so a caller can never act on part of a bad
 file. Arrays are views on one read-only memory map of the file: loading costs a hash pass
 over the bytes and no copy.
 """
@@ -9,7 +9,6 @@ over the bytes and no copy.
 from __future__ import annotations
 
 import errno
-import hashlib
 import mmap
 import os
 import stat
@@ -32,7 +31,9 @@ from townlet.snapshots.format import (
     align,
     check_dtype,
     check_section_name,
+    checksum,
     decode_header,
+    header_digest,
     unpack_prefix,
 )
 
@@ -91,6 +92,8 @@ def _header(fh: BinaryIO, path: Path, size: int) -> SnapshotHeader:
         )
     if prefix.format_version < 1:
         raise _fail(path, "prefix", f"invalid format version {prefix.format_version}")
+    if any(prefix.reserved):
+        raise _fail(path, "prefix", "reserved bytes are not zero")
     if prefix.header_len > MAX_HEADER_BYTES:
         raise _fail(path, "prefix", f"header length {prefix.header_len} exceeds {MAX_HEADER_BYTES}")
     body = _read_exact(fh, prefix.header_len)
@@ -99,7 +102,7 @@ def _header(fh: BinaryIO, path: Path, size: int) -> SnapshotHeader:
             path, "header",
             f"truncated: file has {size} bytes, header ends at {PREFIX_SIZE + prefix.header_len}",
         )
-    if hashlib.sha256(body).digest() != prefix.header_sha256:
+    if header_digest(body) != prefix.header_digest:
         raise _fail(path, "header", "checksum mismatch (the file is corrupt or was modified)")
     try:
         header = decode_header(body)
@@ -141,7 +144,7 @@ def _check_table(header: SnapshotHeader, path: Path, size: int, data_start: int)
                 path, part,
                 f"truncated: ends at byte {e.offset + e.nbytes} but the file has {size} bytes",
             )
-        if len(e.sha256) != 64:
+        if len(e.checksum) != 32:
             raise _fail(path, part, "malformed checksum")
         cursor = e.offset + e.nbytes
 
@@ -173,10 +176,6 @@ def read_header(path: str | os.PathLike[str]) -> SnapshotHeader:
         return _header(fh, path, os.fstat(fh.fileno()).st_size)
 
 
-def _digest(buf: np.ndarray) -> str:
-    return hashlib.sha256(buf).hexdigest()
-
-
 def open_snapshot(path: str | os.PathLike[str], *, verify: bool = True) -> Snapshot:
     """Open, check and map a snapshot.
 
@@ -205,9 +204,9 @@ def open_snapshot(path: str | os.PathLike[str], *, verify: bool = True) -> Snaps
     if verify and raw:
         workers = max(1, min(len(raw), os.cpu_count() or 1, 4))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            digests = list(pool.map(_digest, raw))
+            digests = list(pool.map(checksum, raw))
         for e, d in zip(header.sections, digests):
-            if d != e.sha256:
+            if d != e.checksum:
                 raise _fail(path, f"section {e.name!r}",
                             "checksum mismatch (the file is corrupt or was modified)")
     views = {

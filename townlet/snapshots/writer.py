@@ -9,7 +9,6 @@ exists) and fsync of the directory, so the new name survives a power loss.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 from collections.abc import Mapping
@@ -28,15 +27,17 @@ from townlet.snapshots.format import (
     align,
     check_dtype,
     check_section_name,
+    checksum,
     decode_header,
     encode_header,
+    header_digest,
     pack_prefix,
 )
 
 __all__ = ["TMP_MARKER", "fsync_dir", "write_snapshot"]
 
 TMP_MARKER = ".tmp-"
-_PLACEHOLDER = "0" * 64
+_PLACEHOLDER = "0" * 32
 
 
 def _flat_bytes(name: str, arr: np.ndarray) -> tuple[np.ndarray, str]:
@@ -59,10 +60,6 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _sha256(data: np.ndarray) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def write_snapshot(
@@ -104,7 +101,7 @@ def write_snapshot(
         shape = tuple(int(s) for s in arr.shape)
         entries.append(SectionEntry(name, dtype_str, shape, 0, flat.size, _PLACEHOLDER))
 
-    # Lay out with placeholder digests: hex digests have a fixed length, so the header's
+    # Lay out with placeholder checksums: hex checksums have a fixed length, so the header's
     # size is known before any byte is hashed. Offsets depend on the header's size and are
     # written into it, so iterate until the layout is stable (two rounds in practice).
     draft = msgspec.structs.replace(meta, format_version=FORMAT_VERSION, sections=tuple(entries))
@@ -130,14 +127,14 @@ def write_snapshot(
     try:
         with open(fd, "wb", closefd=True) as fh, ThreadPoolExecutor(max_workers=1) as pool:
             fh.truncate(file_size)
-            digests = [pool.submit(_sha256, flat) for _, flat in flats]
+            digests = [pool.submit(checksum, flat) for _, flat in flats]
             for entry, (_, flat) in zip(placed, flats):
                 fh.seek(entry.offset)
                 fh.write(flat)
             final = msgspec.structs.replace(
                 draft,
                 sections=tuple(
-                    msgspec.structs.replace(e, sha256=d.result()) for e, d in zip(placed, digests)
+                    msgspec.structs.replace(e, checksum=d.result()) for e, d in zip(placed, digests)
                 ),
             )
             raw = encode_header(final)
@@ -148,7 +145,7 @@ def write_snapshot(
             fh.flush()
             os.fsync(fh.fileno())
             fh.seek(0)
-            fh.write(pack_prefix(header_len, file_size, hashlib.sha256(raw).digest()))
+            fh.write(pack_prefix(header_len, file_size, header_digest(raw)))
             fh.flush()
             os.fsync(fh.fileno())
         if overwrite:
