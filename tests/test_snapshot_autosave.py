@@ -27,11 +27,19 @@ class Frame:
         self.tick = 0
         self.data = np.zeros(size, np.float64)
         self.captured: list[int] = []
+        self.spares: list[dict | None] = []
+        self.frames: list[dict] = []
 
-    def capture(self):
+    def capture(self, spare):
         self.captured.append(self.tick)
-        return header(self.tick, created=f"2026-01-01T00:00:{len(self.captured):02d}.000000Z"), {
-            "data": self.data.copy(), "clock": np.array([self.tick], np.int64)}
+        self.spares.append(spare)
+        frame = spare if spare is not None else {"data": np.empty_like(self.data),
+                                                 "clock": np.zeros(1, np.int64)}
+        frame["data"][:] = self.data
+        frame["clock"][0] = self.tick
+        self.frames.append(frame)
+        created = f"2026-01-01T00:00:{len(self.captured):02d}.000000Z"
+        return header(self.tick, created=created), frame
 
 
 def test_cadence_and_retention(tmp_path: Path) -> None:
@@ -45,6 +53,8 @@ def test_cadence_and_retention(tmp_path: Path) -> None:
             saver.offer(t, frame.capture)
             saver.flush()  # deterministic for the test; the loop never waits
     assert frame.captured == [5, 10, 15, 20]
+    # the frame of a finished autosave is handed back for the next capture (no allocation)
+    assert frame.spares[0] is None and all(s is frame.frames[0] for s in frame.spares[1:])
     assert saver.stats.saved == 4 and saver.stats.pruned == 2 and saver.stats.failed == 0
     names = sorted(p.name for p in tmp_path.iterdir())
     # the operator's files survive, even one named like an autosave (its header says manual)

@@ -230,7 +230,7 @@ def test_autosave_of_a_running_world(tmp_path: Path) -> None:
     with saver:
         while world.tick < 230:
             scenario.advance(world, world.tick + 1)
-            saver.offer(world.tick, lambda: capture_world(world))
+            saver.offer(world.tick, lambda spare: capture_world(world, spare))
             saver.flush()
             hashes[world.tick] = world.state_hash()
     root = Path(cfg.snapshots.root)

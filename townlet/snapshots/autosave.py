@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Self
@@ -35,7 +35,8 @@ _STALE_TMP = re.compile(
     r"\.autosave-\d{12}\.tsnap" + re.escape(TMP_MARKER) + r"(\d+)-[0-9a-f]{8}\Z"
 )
 
-Capture = Callable[[], tuple[SnapshotHeader, Mapping[str, np.ndarray]]]
+Frame = dict[str, np.ndarray]
+Capture = Callable[[Frame | None], tuple[SnapshotHeader, Frame]]
 
 
 def autosave_name(tick: int) -> str:
@@ -121,6 +122,7 @@ class Autosaver:
         self._pending: Future[None] | None = None
         self._lock = threading.Lock()
         self._last_tick = -1
+        self._spare: Frame | None = None
 
     def due(self, tick: int) -> bool:
         """Whether ``tick`` is an autosave tick not saved yet."""
@@ -129,8 +131,10 @@ class Autosaver:
     def offer(self, tick: int, capture: Capture) -> bool:
         """Call once per tick on the tick thread; saves when due. Returns True if queued.
 
-        ``capture`` is called only when a save is queued and must return a header and
-        arrays that nothing else will modify (copies).
+        ``capture(spare)`` is called only when a save is queued and must return a header
+        and arrays nothing else will modify: copies, written into ``spare`` (the arrays of
+        the previous autosave, free again) when it is not None, which spares the tick
+        thread fresh allocations.
         """
         if not self.due(tick):
             return False
@@ -141,12 +145,19 @@ class Autosaver:
             log.warning("autosave at tick %d skipped: the previous one is still being written",
                         tick)
             return False
-        header, sections = capture()
+        spare, self._spare = self._spare, None
+        header, sections = capture(spare)
         self._pending = self._pool.submit(self._write, tick, header, sections)
         return True
 
-    def _write(self, tick: int, header: SnapshotHeader, sections: Mapping[str, np.ndarray]) -> None:
+    def _write(self, tick: int, header: SnapshotHeader, sections: Frame) -> None:
         path = self.directory / autosave_name(tick)
+        try:
+            self._save(path, header, sections)
+        finally:
+            self._spare = sections  # read on the tick thread only once this job is done
+
+    def _save(self, path: Path, header: SnapshotHeader, sections: Frame) -> None:
         try:
             write_snapshot(path, msgspec.structs.replace(header, origin="autosave"), sections,
                            overwrite=True)

@@ -41,16 +41,24 @@ __all__ = [
 
 
 def capture_world(
-    world: World, *, identity: PolicyIdentity | None = None, origin: Origin = "manual",
-    copy: bool = True,
+    world: World, into: dict[str, np.ndarray] | None = None, *,
+    identity: PolicyIdentity | None = None, origin: Origin = "manual", copy: bool = True,
 ) -> tuple[SnapshotHeader, dict[str, np.ndarray]]:
     """Header and sections of ``world`` now.
 
-    ``copy=True`` returns private copies (an immutable frame another thread may write);
+    ``copy=True`` returns private copies (an immutable frame another thread may write),
+    reusing the arrays of ``into`` when they have the same names, dtypes and shapes;
     ``copy=False`` returns the live arrays, for a save that finishes before the next tick.
     """
     live = world.sections()
-    sections = {k: v.copy() for k, v in live.items()} if copy else dict(live)
+    if not copy:
+        sections = dict(live)
+    elif into is not None and _same_layout(into, live):
+        for name, arr in live.items():
+            np.copyto(into[name], arr)
+        sections = into
+    else:
+        sections = {k: v.copy() for k, v in live.items()}
     header = SnapshotHeader(
         format_version=0,
         schema_version=SCHEMA_VERSION,
@@ -64,6 +72,12 @@ def capture_world(
         identity=identity or PolicyIdentity(),
     )
     return header, sections
+
+
+def _same_layout(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> bool:
+    return a.keys() == b.keys() and all(
+        a[k].dtype == b[k].dtype and a[k].shape == b[k].shape for k in b
+    )
 
 
 def save_world(
@@ -136,7 +150,8 @@ def resume_world(path: str, cfg: TownletConfig, allow_config_mismatch: bool = Fa
 def start_autosaver(cfg: TownletConfig) -> Autosaver | None:
     """An :class:`Autosaver` writing into ``cfg``'s snapshot root, or None when disabled.
 
-    Drive it from the loop with ``saver.offer(world.tick, lambda: capture_world(world))``
+    Drive it from the loop with
+    ``saver.offer(world.tick, lambda spare: capture_world(world, spare))``
     after each step and ``saver.close()`` at the end.
     """
     s = cfg.snapshots
