@@ -229,45 +229,24 @@ def list_cmd(config_path: str | None, root: str | None, as_json: bool) -> None:
     """List the snapshots in the root, oldest first (invalid ones with their error)."""
     with _errors():
         from townlet.security.sandbox import Sandbox
-        from townlet.snapshots.errors import SnapshotError, SnapshotFormatError
-        from townlet.snapshots.reader import read_header
+        from townlet.snapshots.catalog import list_snapshots
 
-        box = Sandbox(_root(config_path, root))
-        rows: list[dict[str, Any]] = []
-        for dirpath, dirnames, filenames in os.walk(box.root):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for fname in sorted(filenames):
-                path = Path(dirpath) / fname
-                if fname.startswith(".") or path.is_symlink():
-                    continue
-                row: dict[str, Any] = {"name": box.relative(path), "size": path.stat().st_size}
-                try:
-                    h = read_header(path)
-                except SnapshotFormatError as exc:
-                    if exc.part == "prefix" and not fname.endswith(".tsnap"):
-                        continue  # some other file
-                    row["error"] = f"{exc.part}: {exc.reason}"
-                except SnapshotError as exc:
-                    row["error"] = str(exc)
-                else:
-                    row.update(tick=h.tick, schema=h.schema_version, origin=h.origin,
-                               config_id=h.config_id, created_at=h.created_at)
-                rows.append(row)
-        rows.sort(key=lambda r: (r.get("created_at", ""), r["name"]))
+        base = Sandbox(_root(config_path, root)).root
+        rows = list_snapshots(base)
     if as_json:
-        _emit(True, {"root": os.fspath(box.root), "snapshots": rows})
+        _emit(True, {"root": os.fspath(base), "snapshots": rows})
         return
     from rich.console import Console
     from rich.table import Table
 
     table = Table("name", "tick", "schema", "origin", "created", "size", "config_id",
-                  title=os.fspath(box.root))
+                  title=os.fspath(base))
     for r in rows:
-        if "error" in r:
-            table.add_row(r["name"], "-", "-", "[red]invalid[/]", r["error"], f"{r['size']:,}", "")
+        if r.error is not None:
+            table.add_row(r.name, "-", "-", "[red]invalid[/]", r.error, f"{r.size:,}", "")
         else:
-            table.add_row(r["name"], str(r["tick"]), str(r["schema"]), r["origin"],
-                          r["created_at"], f"{r['size']:,}", r["config_id"])
+            table.add_row(r.name, str(r.tick), str(r.schema), r.origin, r.created_at,
+                          f"{r.size:,}", r.config_id)
     Console().print(table)
 
 
@@ -279,28 +258,18 @@ def list_cmd(config_path: str | None, root: str | None, as_json: bool) -> None:
 def verify_cmd(names: tuple[str, ...], config_path: str | None, root: str | None,
                as_json: bool) -> None:
     """Fully check each NAME (header, table, every section's checksum). Exit 1 on failure."""
-    from townlet.security.sandbox import ForbiddenPath
-    from townlet.snapshots.errors import SnapshotError
-    from townlet.snapshots.world_io import open_in_root
-
     with _errors():
+        from townlet.snapshots.catalog import verify_file
+
         base = _root(config_path, root)
-    results = []
-    for name in names:
-        try:
-            snap = open_in_root(name, base)
-        except (SnapshotError, ForbiddenPath, OSError) as exc:
-            results.append({"name": name, "ok": False, "error": str(exc)})
-        else:
-            results.append({"name": name, "ok": True, "tick": snap.header.tick,
-                            "sections": len(snap.header.sections)})
+        results = [verify_file(base, name) for name in names]
     if as_json:
         _emit(True, {"results": results})
     else:
         for r in results:
-            click.echo(f"{r['name']}: " + (f"ok (tick {r['tick']}, {r['sections']} sections)"
-                                           if r["ok"] else f"FAILED: {r['error']}"))
-    if not all(r["ok"] for r in results):
+            click.echo(f"{r.name}: " + (f"ok (tick {r.tick}, {r.sections} sections)" if r.ok
+                                        else f"FAILED: {r.error}"))
+    if not all(r.ok for r in results):
         raise SystemExit(1)
 
 
@@ -315,24 +284,8 @@ def migrate_cmd(source: str, target: str, config_path: str | None, root: str | N
                 overwrite: bool, as_json: bool) -> None:
     """Rewrite SOURCE at the current schema version as TARGET (SOURCE is kept)."""
     with _errors():
-        import msgspec
+        from townlet.snapshots.catalog import migrate_file
 
-        from townlet.security.sandbox import Sandbox
-        from townlet.snapshots.format import utc_now
-        from townlet.snapshots.migrations import migrate
-        from townlet.snapshots.reader import open_snapshot
-        from townlet.snapshots.writer import write_snapshot
-
-        box = Sandbox(_root(config_path, root))
-        snap = open_snapshot(box.resolve(source))
-        before = snap.header.schema_version
-        header, sections = migrate(snap.header, snap.sections)
-        out = box.resolve(target)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        header = msgspec.structs.replace(header, origin="migrated", created_at=utc_now())
-        write_snapshot(out, header, sections, overwrite=overwrite)
-        applied = list(header.migrations[len(snap.header.migrations):])
-    doc = {"source": source, "target": box.relative(out), "from_schema": before,
-           "to_schema": header.schema_version, "applied": applied}
-    _emit(as_json, doc, f"{source} (schema {before}) -> {doc['target']} (schema "
-                        f"{header.schema_version}): " + ("; ".join(applied) or "already current"))
+        r = migrate_file(_root(config_path, root), source, target, overwrite=overwrite)
+    _emit(as_json, r, f"{r.source} (schema {r.from_schema}) -> {r.target} (schema "
+                      f"{r.to_schema}): " + ("; ".join(r.applied) or "already current"))
