@@ -6,7 +6,9 @@ Headline numbers (``track_*``, best of three runs each):
 - load MB/s (mapped): ``open_snapshot`` -- map the file read-only and verify every
   section's checksum; the arrays are then usable in place (zero copy);
 - restore MB/s: ``load_into`` -- load plus every gate plus copying into the world's arrays;
-- size ratio: file size / raw state bytes.
+- size ratio: file size / raw state bytes;
+- autosave capture (``time_autosave_capture``): the only autosave work on the tick
+  thread, copying the state into the previous autosave's arrays.
 
 MB/s are of raw state bytes. Quick run: ``python benchmarks/bench_snapshots.py [--agents N]``.
 """
@@ -63,6 +65,7 @@ class SnapshotSuite:
         self.world = _world(self.agents, self.root)
         self.raw = _raw_bytes(self.world)
         self.path, _ = save_world(self.world, "base.tsnap")
+        self.spare = None
 
     def teardown(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -81,6 +84,14 @@ class SnapshotSuite:
         from townlet.snapshots.world_io import load_into
 
         load_into(self.world, "base.tsnap")
+
+    def _capture(self) -> None:
+        from townlet.snapshots.world_io import capture_world
+
+        _, self.spare = capture_world(self.world, self.spare)
+
+    def time_autosave_capture(self) -> None:
+        self._capture()
 
     def time_save(self) -> None:
         self._save()
@@ -127,6 +138,8 @@ def main() -> None:
         print(f"load (mapped)   {suite.track_load_mapped_mb_s():8,.0f} MB/s")
         print(f"restore (copy)  {suite.track_restore_mb_s():8,.0f} MB/s")
         print(f"size / raw      {suite.track_size_ratio():8.4f}")
+        suite._capture()
+        print(f"autosave capture {_best(suite._capture) * 1e3:7,.0f} ms on the tick thread")
     finally:
         suite.teardown()
 
