@@ -29,6 +29,7 @@ from townlet.snapshots import (
 from townlet.snapshots.autosave import autosave_name
 from townlet.snapshots.migrations import SCHEMA_VERSION
 from townlet.snapshots.world_io import (
+    autosave_hook,
     capture_world,
     load_into,
     resume_world,
@@ -224,20 +225,24 @@ def test_schema1_fixture_resumes_after_migration(saved, world_cfg) -> None:
 def test_autosave_of_a_running_world(tmp_path: Path) -> None:
     cfg = config(tmp_path / "auto", agents=60, autosave_every=50, keep_last=2)
     world = World(cfg, seed=2)
-    saver = start_autosaver(cfg)
-    assert saver is not None
+    ident = PolicyIdentity(observation_variant="full", anneal_ratio=0.3)
+    hook = autosave_hook(cfg, identity=lambda: ident)
+    assert hook is not None
     hashes = {}
-    with saver:
-        while world.tick < 230:
-            scenario.advance(world, world.tick + 1)
-            saver.offer(world.tick, lambda spare: capture_world(world, spare))
-            saver.flush()
-            hashes[world.tick] = world.state_hash()
+    while world.tick < 230:
+        hook.before(world)
+        scenario.advance(world, world.tick + 1)
+        hook.after(world)
+        hook.saver.flush()
+        hashes[world.tick] = world.state_hash()
+    hook.close()
     root = Path(cfg.snapshots.root)
     assert sorted(p.name for p in root.iterdir()) == [autosave_name(150), autosave_name(200)]
-    assert saver.stats.saved == 4 and saver.stats.pruned == 2
+    assert hook.saver.stats.saved == 4 and hook.saver.stats.pruned == 2
+    assert read_header(root / autosave_name(200)).identity == ident
     assert resume_world(autosave_name(200), cfg).state_hash() == hashes[200]
-    assert start_autosaver(config(tmp_path / "off", agents=60)) is None
+    off = config(tmp_path / "off", agents=60)
+    assert start_autosaver(off) is None and autosave_hook(off) is None
 
 
 def test_resaving_the_same_state_gives_the_same_sections(saved) -> None:

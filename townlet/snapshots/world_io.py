@@ -9,7 +9,7 @@ a refused snapshot leaves the running world untouched.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from townlet.world import World
 
 __all__ = [
+    "AutosaveHook",
+    "autosave_hook",
     "capture_world",
     "load_into",
     "open_in_root",
@@ -158,3 +160,36 @@ def start_autosaver(cfg: TownletConfig) -> Autosaver | None:
     if s.autosave_every == 0:
         return None
     return Autosaver(Sandbox(s.root).root, s.autosave_every, s.keep_last)
+
+
+class AutosaveHook:
+    """A ``townlet.sim.Simulation`` tick hook that autosaves after each step when due.
+
+    ``identity`` is called at capture time for the policy identity to record (None: none).
+    """
+
+    def __init__(self, saver: Autosaver,
+                 identity: Callable[[], PolicyIdentity | None] | None = None) -> None:
+        self.saver = saver
+        self.identity = identity
+
+    def before(self, world: World) -> None:
+        """Nothing to do before the step: autosaves capture the state after it."""
+
+    def after(self, world: World) -> None:
+        def capture(spare: dict[str, np.ndarray] | None):
+            ident = self.identity() if self.identity is not None else None
+            return capture_world(world, spare, identity=ident)
+
+        self.saver.offer(world.tick, capture)
+
+    def close(self) -> None:
+        self.saver.close()
+
+
+def autosave_hook(
+    cfg: TownletConfig, identity: Callable[[], PolicyIdentity | None] | None = None
+) -> AutosaveHook | None:
+    """The autosave hook for ``cfg`` (``sim.add_hook(...)``), or None when autosave is off."""
+    saver = start_autosaver(cfg)
+    return None if saver is None else AutosaveHook(saver, identity)
