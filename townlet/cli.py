@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from townlet.console.cli import console_command
 from townlet.security.cli import keys_command
 from townlet.sim.cli import run_command
 from townlet.snapshots.cli import snapshot_command
@@ -18,4 +19,5 @@ def main() -> None:
 
 main.add_command(run_command, "run")
 main.add_command(keys_command, "keys")
+main.add_command(console_command, "console")
 main.add_command(snapshot_command, "snapshot")

@@ -11,11 +11,11 @@ from typing import Annotated, Any, Literal
 import msgspec
 import numpy as np
 from msgspec import Meta
-from townlet.world.actions import Flag, Goal
-from townlet.world.state import NEEDS
 
 from townlet.console.context import CommandContext
 from townlet.console.errors import CommandError
+from townlet.world.actions import Flag, Goal
+from townlet.world.state import NEEDS
 
 __all__ = ["agent", "agents", "relationships"]
 

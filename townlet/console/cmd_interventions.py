@@ -7,13 +7,13 @@ from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
-from townlet.world.actions import N_ACTIONS, Action
-from townlet.world.params import PERT_KINDS
-from townlet.world.state import NEEDS
 
 from townlet.console.cmd_agents import AgentId
 from townlet.console.context import CommandContext
 from townlet.console.errors import CommandError
+from townlet.world.actions import N_ACTIONS, Action
+from townlet.world.params import PERT_KINDS
+from townlet.world.state import NEEDS
 
 __all__ = ["act", "cancel_perturbation", "kill", "perturb", "possess", "release", "set_need",
            "set_object", "spawn", "teleport"]

@@ -7,13 +7,13 @@ from typing import Annotated
 import msgspec
 import numpy as np
 from msgspec import Meta
+
+from townlet.console.context import CommandContext
+from townlet.console.errors import CommandError
 from townlet.world.events import EventCode
 from townlet.world.params import PERT_KINDS
 from townlet.world.state import LEDGER, PRICES, STAT
 from townlet.world.town import OBJ_NAMES
-
-from townlet.console.context import CommandContext
-from townlet.console.errors import CommandError
 
 __all__ = ["economy", "events", "perturbations", "queues"]
 

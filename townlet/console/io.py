@@ -25,6 +25,7 @@ import zmq
 from townlet.console.audit import AuditRecord, redact
 from townlet.console.context import Principal
 from townlet.console.errors import CommandError
+from townlet.console.execute import execute
 from townlet.console.table import Command, bind
 from townlet.security.registry import KeyStatus
 from townlet.security.roles import role_allows
@@ -195,10 +196,6 @@ class IOThread(threading.Thread):
             self._refuse(rid, t0, "E_USAGE", f"bad request envelope: {exc}",
                          cmd_id=salvage_cmd_id(body.buffer), principal=pr)
             return
-        except RecursionError:
-            self._refuse(rid, t0, "E_USAGE", "bad request envelope: nested too deeply",
-                         principal=pr)
-            return
         self._dispatch(rid, t0, pr, req)
 
     def _dispatch(self, rid: bytes, t0: float, pr: Principal, req: Request) -> None:
@@ -249,17 +246,12 @@ class IOThread(threading.Thread):
     def _run_local(self, rid: bytes, t0: float, pr: Principal, req: Request, cmd: Command,
                    params: Any) -> None:
         s = self.s
-        ctx = s.context(None, pr)
         tick = s.last_tick
-        try:
-            resp = Response(cmd_id=req.cmd_id, ok=True, result=cmd.run(ctx, params), tick=tick)
-            code, message = "OK", None
-        except CommandError as exc:
-            code, message = exc.code, exc.message
-            resp = Response(cmd_id=req.cmd_id, ok=False, error=ErrorBody(code, message),
-                            tick=tick)
-        payload = s.encoder.encode(resp)
-        self._send(rid, payload)
+        out = execute(cmd, s.context(None, pr), params, req.cmd_id, tick, s.encoder)
+        self._send(rid, out.payload)
         if cmd.mutates:
-            s.replay.complete(pr.identity, req.cmd_id, payload)
-        self._audit(t0, pr, req, req.cmd_id, code, message, tick)
+            for waiter in s.replay.complete(pr.identity, req.cmd_id, out.payload):
+                self._send(waiter, out.payload)
+        if out.code != "OK":
+            s.stats["refused"][out.code] = s.stats["refused"].get(out.code, 0) + 1
+        self._audit(t0, pr, req, req.cmd_id, out.code, out.message, tick)

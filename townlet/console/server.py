@@ -27,23 +27,22 @@ import msgspec
 import numpy as np
 import structlog
 import zmq
-from townlet.world.errors import WorldError
 
 from townlet.config.console import ConsoleConfig
 from townlet.console.audit import AuditLog
 from townlet.console.context import CommandContext, EventLog, PolicyInfo, Principal
 from townlet.console.control import LoopControl
-from townlet.console.errors import CommandError
+from townlet.console.execute import execute
 from townlet.console.io import Done, IOThread, Pending
 from townlet.console.ratelimit import RateLimiter
 from townlet.console.replay import ReplayCache
-from townlet.console.table import COMMANDS, Command
+from townlet.console.table import Command
 from townlet.security.keys import load_keypair
 from townlet.security.registry import RegistryWatcher
 from townlet.security.roles import ALL_ROLES
-from townlet.security.sandbox import ForbiddenPath, Sandbox
+from townlet.security.sandbox import Sandbox
 from townlet.security.zap import RegistryAuthenticator, curve_server_socket
-from townlet.wire.console import ERROR_CODES, ErrorBody, Response
+from townlet.wire.console import ErrorBody, Response
 
 __all__ = ["ConsoleServer", "Health"]
 
@@ -93,16 +92,20 @@ class ConsoleServer:
         Directory file-taking commands are confined to (``None``: no file commands work).
     endpoint
         Overrides ``cfg.endpoint`` (e.g. ``tcp://127.0.0.1:0`` for a free port).
+    table
+        The command table (default: :data:`townlet.console.commands.COMMANDS`).
     """
 
     def __init__(self, cfg: ConsoleConfig, registry_path: str | os.PathLike[str],
                  server_key_file: str | os.PathLike[str], *,
                  snapshot_root: str | os.PathLike[str] | None = None,
-                 endpoint: str | None = None, table: dict[str, Command] = COMMANDS) -> None:
+                 endpoint: str | None = None, table: dict[str, Command] | None = None) -> None:
         self.cfg = cfg
         self.registry_path = os.fspath(registry_path)
         self._keys = load_keypair(server_key_file)  # fail early, before anything starts
         self.bind_endpoint = endpoint or cfg.endpoint
+        if table is None:
+            from townlet.console.commands import COMMANDS as table
         self.table = table
         self.watcher = RegistryWatcher(self.registry_path)
         self.control = LoopControl()
@@ -234,25 +237,12 @@ class ConsoleServer:
         tick = int(world.tick)
         check = self.watcher.check_key_id(p.principal.key_id)
         if not check.ok:
-            return self._error(p, "E_UNAUTHORIZED", f"your key is {check.status.value}", tick)
-        ctx = self.context(world, p.principal)
-        try:
-            result = p.command.run(ctx, p.params)
-            payload = self.encoder.encode(Response(p.request.cmd_id, True, result, None, tick))
-        except CommandError as exc:
-            return self._error(p, exc.code, exc.message, tick)
-        except ForbiddenPath as exc:
-            return self._error(p, exc.code, str(exc), tick)
-        except WorldError as exc:
-            code = exc.code if exc.code in ERROR_CODES else "E_INVALID_ARG"
-            return self._error(p, code, str(exc), tick)
-        except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the simulation;
-            # it becomes an explicit E_INTERNAL reply with the traceback in the log
-            _log.exception("console_command_failed", command=p.command.name,
-                           cmd_id=p.request.cmd_id)
-            return self._error(p, "E_INTERNAL", f"{p.command.name} failed: "
-                               f"{type(exc).__name__}", tick)
-        return Done(p, payload, "OK", None, tick)
+            resp = Response(p.request.cmd_id, False, None,
+                            ErrorBody("E_UNAUTHORIZED", f"your key is {check.status.value}"), tick)
+            return Done(p, self.encoder.encode(resp), "E_UNAUTHORIZED", "key not valid", tick)
+        out = execute(p.command, self.context(world, p.principal), p.params, p.request.cmd_id,
+                      tick, self.encoder)
+        return Done(p, out.payload, out.code, out.message, tick)
 
     def context(self, world: Any, principal: Principal) -> CommandContext:
         """What a handler sees (``world`` is None for commands answered off-tick)."""
@@ -260,10 +250,6 @@ class ConsoleServer:
                               events=self.events, policy=self.policy, sandbox=self.sandbox,
                               table=self.table, tick_rate=self.tick_rate, health=self.health,
                               registry=self.watcher)
-
-    def _error(self, p: Pending, code: str, message: str, tick: int | None) -> Done:
-        resp = Response(p.request.cmd_id, False, None, ErrorBody(code, message), tick)
-        return Done(p, self.encoder.encode(resp), code, message, tick)
 
     # -- facts -------------------------------------------------------------------------
     def health(self) -> Health:

@@ -1,6 +1,6 @@
-"""The command table: every console command, the role it needs and how it runs, defined once.
+"""Command table machinery: the :class:`Command` row, table building and argument binding.
 
-A row names the command, its minimum role and its handler. The handler's
+The table itself is :data:`townlet.console.commands.COMMANDS`. A row names the command, its minimum role and its handler. The handler's
 annotations give the parameter Struct (``p: SpawnArgs``) and the result type;
 its docstring's first line is the summary. ``docs/console.md`` is generated
 from this table and a test checks it is current.
@@ -20,18 +20,10 @@ from typing import Any
 
 import msgspec
 
-from townlet.console import (
-    cmd_agents,
-    cmd_control,
-    cmd_info,
-    cmd_interventions,
-    cmd_keys,
-    cmd_town,
-)
 from townlet.console.errors import CommandError
 from townlet.security.roles import ROLES
 
-__all__ = ["COMMANDS", "LOCAL", "MUTATES", "WRITES_FILES", "Command", "bind", "build_table"]
+__all__ = ["LOCAL", "MUTATES", "WRITES_FILES", "Command", "bind", "build_table"]
 
 LOCAL = "local"
 """Answered on the console's I/O thread without the world (works while the loop is busy)."""
@@ -124,36 +116,3 @@ def bind(cmd: Command, args: list[Any], kwargs: dict[str, Any]) -> msgspec.Struc
     except msgspec.ValidationError as exc:
         text = str(exc).replace("`$.", "`").replace("`", "'")
         raise CommandError("E_INVALID_ARG", f"{cmd.name}: {text}") from None
-
-
-COMMANDS: dict[str, Command] = build_table([
-    # name              role        handler                           flags
-    ("help",            "viewer",   cmd_info.help_,                   LOCAL),
-    ("health",          "viewer",   cmd_info.health,                  LOCAL),
-    ("whoami",          "viewer",   cmd_info.whoami,                  LOCAL),
-    ("status",          "viewer",   cmd_info.status),
-    ("policy_info",     "viewer",   cmd_info.policy_info),
-    ("agent",           "viewer",   cmd_agents.agent),
-    ("agents",          "viewer",   cmd_agents.agents),
-    ("relationships",   "viewer",   cmd_agents.relationships),
-    ("queues",          "viewer",   cmd_town.queues),
-    ("economy",         "viewer",   cmd_town.economy),
-    ("events",          "viewer",   cmd_town.events),
-    ("perturbations",   "viewer",   cmd_town.perturbations),
-    ("spawn",           "operator", cmd_interventions.spawn,          MUTATES),
-    ("kill",            "operator", cmd_interventions.kill,           MUTATES),
-    ("teleport",        "operator", cmd_interventions.teleport,       MUTATES),
-    ("set_need",        "operator", cmd_interventions.set_need,       MUTATES),
-    ("possess",         "operator", cmd_interventions.possess,        MUTATES),
-    ("release",         "operator", cmd_interventions.release,        MUTATES),
-    ("act",             "operator", cmd_interventions.act,            MUTATES),
-    ("set_object",      "operator", cmd_interventions.set_object,     MUTATES),
-    ("perturb",         "operator", cmd_interventions.perturb,        MUTATES),
-    ("cancel_perturbation", "operator", cmd_interventions.cancel_perturbation, MUTATES),
-    ("pause",           "operator", cmd_control.pause,                MUTATES),
-    ("resume",          "operator", cmd_control.resume,               MUTATES),
-    ("step",            "operator", cmd_control.step,                 MUTATES),
-    ("speed",           "operator", cmd_control.speed,                MUTATES),
-    ("keys",            "admin",    cmd_keys.keys,                    LOCAL),
-    ("revoke",          "admin",    cmd_keys.revoke,                  LOCAL, MUTATES),
-])

@@ -53,7 +53,9 @@ class ErrorBody(Struct):
     """Why a request failed: a code from :data:`ERROR_CODES` and a human message."""
 
     code: str
+    """One of the error codes below."""
     message: str
+    """What went wrong, for a human."""
 
 
 class Response(Struct):
@@ -61,10 +63,15 @@ class Response(Struct):
     never reached the simulation)."""
 
     cmd_id: str
+    """The request's cmd_id (empty when the request was too broken to read one)."""
     ok: bool
+    """True: ``result`` holds the command's result; false: ``error`` says why."""
     result: Any = None
+    """The command's result (a map or list; see each command)."""
     error: ErrorBody | None = None
+    """``{code, message}`` when ``ok`` is false."""
     tick: int | None = None
+    """Tick at which the command ran; null when it was answered without the simulation."""
 
 
 #: The closed set of error codes and what each means (docs are generated from this).
@@ -112,21 +119,29 @@ def encode(msg: Request | Response) -> bytes:
 def decode_request(data: bytes | memoryview) -> Request:
     """Decode a request.
 
-    Raises ``msgspec.DecodeError`` (not msgpack), ``msgspec.ValidationError`` (wrong
-    envelope; the message names the path) or ``RecursionError`` (absurd nesting).
+    Raises ``msgspec.ValidationError`` (wrong envelope; the message names the path)
+    or ``msgspec.DecodeError`` (not msgpack, invalid UTF-8, absurd nesting).
     """
-    return _request_decoder.decode(data)
+    try:
+        return _request_decoder.decode(data)
+    except UnicodeDecodeError:
+        raise msgspec.DecodeError("MessagePack data is malformed: invalid UTF-8 text") from None
+    except RecursionError:
+        raise msgspec.DecodeError("MessagePack data is nested too deeply") from None
 
 
 def salvage_cmd_id(data: bytes | memoryview) -> str:
     """Best-effort ``cmd_id`` of an invalid request, so its error reply can echo it."""
     try:
         cid = _cmd_id_decoder.decode(data).cmd_id
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, UnicodeDecodeError):
         return ""
     return cid if _CMD_ID_RE.fullmatch(cid) else ""
 
 
 def decode_response(data: bytes | memoryview) -> Response:
-    """Decode a response."""
-    return _response_decoder.decode(data)
+    """Decode a response (raises ``msgspec.DecodeError``/``ValidationError``)."""
+    try:
+        return _response_decoder.decode(data)
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise msgspec.DecodeError(f"MessagePack data is malformed: {exc}") from None
