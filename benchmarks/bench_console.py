@@ -1,8 +1,10 @@
 """Console round trip over CURVE on localhost while a town ticks (asv suite + quick runner).
 
 Reports round-trip latency p50/p99 of a tick-executed read command (``status``)
-and of an off-tick one (``whoami``), sustained read-only commands/s with
-pipelined clients, and the simulation's ticks/s with and without that traffic.
+and of an off-tick one (``whoami``), sustained read-only commands/s from client
+processes keeping requests in flight, and the simulation's ticks/s while 2,000
+read commands/s flow divided by its ticks/s without traffic. Load generators
+are separate processes, as real clients are.
 
 Quick run: ``PYTHONPATH=. python benchmarks/bench_console.py``
 """
@@ -10,6 +12,8 @@ Quick run: ``PYTHONPATH=. python benchmarks/bench_console.py``
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -18,34 +22,72 @@ from pathlib import Path
 import msgspec
 import numpy as np
 import structlog
-import zmq
 
 from townlet.client.console import ConsoleClient
 from townlet.config import default_config, with_agents
 from townlet.config.console import ConsoleConfig
 from townlet.console.server import ConsoleServer
-from townlet.security import init_key_dir, issue_key, load_keypair, load_public_key, parse_ttl
-from townlet.wire.console import Request, encode
+from townlet.security import init_key_dir, issue_key, parse_ttl
 from townlet.world import World
 
 AGENTS = 1000
 # Request logs go to the audit file; keep the benchmark's stdout quiet.
 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
+_LOADGEN = r"""
+import sys, time, zmq
+from townlet.security import load_keypair, load_public_key
+from townlet.wire.console import Request, encode
+endpoint, server_key, key, mode, name, amount, seconds = sys.argv[1:8]
+amount, seconds = float(amount), float(seconds)
+kp = load_keypair(key)
+s = zmq.Context.instance().socket(zmq.DEALER)
+s.linger = 0
+s.curve_serverkey = load_public_key(server_key)
+s.curve_publickey, s.curve_secretkey = kp.public, kp.secret
+s.connect(endpoint)
+s.send(encode(Request(cmd_id="warm", name="whoami")))
+s.recv()
+print("ready", flush=True)
+sys.stdin.readline()
+sent = got = 0
+t0 = time.perf_counter()
+if mode == "paced":  # amount = requests per second, for `seconds`
+    while (now := time.perf_counter() - t0) < seconds:
+        while sent < int(now * amount):
+            s.send(encode(Request(cmd_id=f"p{sent}", name=name)))
+            sent += 1
+        while s.poll(1):
+            s.recv()
+            got += 1
+else:  # "burst": amount = requests, 64 in flight
+    n = int(amount)
+    while got < n:
+        while sent < n and sent - got < 64:
+            s.send(encode(Request(cmd_id=f"b{sent}", name=name)))
+            sent += 1
+        if not s.poll(10_000):
+            raise SystemExit("starved")
+        s.recv()
+        got += 1
+print(got, time.perf_counter() - t0, flush=True)
+"""
+
 
 class _Town:
+    """A 1k-agent world ticking on a thread with the console server embedded."""
+
     def __init__(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-console-"))
         kdir = self.tmp / "keys"
         init_key_dir(kdir)
         self.kdir = kdir
         self.key = issue_key(kdir, "bench", "viewer", parse_ttl("1h"))[1]
-        cfg = ConsoleConfig(audit_path=str(self.tmp / "audit.jsonl"), rate_per_s=1e6,
-                            burst=10**6, queue_size=4096, max_per_tick=256)
-        self.cfg = cfg
+        self.cfg = ConsoleConfig(audit_path=str(self.tmp / "audit.jsonl"), rate_per_s=1e6,
+                                 burst=10**6, queue_size=4096, max_per_tick=256)
         self.world = World(with_agents(default_config(), AGENTS), seed=0)
         self.world.step()  # compile before timing
-        self.server = ConsoleServer(cfg, kdir / "registry.json", kdir / "server.key_secret",
+        self.server = ConsoleServer(self.cfg, kdir / "registry.json", kdir / "server.key_secret",
                                     endpoint="tcp://127.0.0.1:0")
         self.endpoint = self.server.start()
         self.ticks = 0
@@ -64,6 +106,28 @@ class _Town:
         time.sleep(seconds)
         return (self.ticks - k0) / (time.perf_counter() - t0)
 
+    def loadgen(self, mode: str, name: str, amount: float, seconds: float = 0.0):
+        """Start a client process; it waits for :meth:`go`."""
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _LOADGEN, self.endpoint, str(self.kdir / "server.key"),
+             str(self.key), mode, name, str(amount), str(seconds)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if proc.stdout is None or proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("load generator failed to connect")
+        return proc
+
+    @staticmethod
+    def go(proc: subprocess.Popen) -> None:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+
+    @staticmethod
+    def finish(proc: subprocess.Popen) -> tuple[int, float]:
+        out, _ = proc.communicate(timeout=120)
+        got, dt = out.split()
+        return int(got), float(dt)
+
     def close(self) -> None:
         self._stop.set()
         self._t.join()
@@ -79,46 +143,6 @@ def _latencies(town: _Town, name: str, n: int) -> np.ndarray:
             c.call(name)
             out[i] = time.perf_counter() - t0
     return out * 1e6
-
-
-def _pipelined(town: _Town, name: str, clients: int, per_client: int) -> float:
-    """Commands/s with ``clients`` DEALERs each keeping requests in flight."""
-    kp = load_keypair(town.key)
-    spub = load_public_key(town.kdir / "server.key")
-    socks = []
-    for _ in range(clients):
-        s = zmq.Context.instance().socket(zmq.DEALER)
-        s.linger = 0
-        s.curve_serverkey, s.curve_publickey, s.curve_secretkey = spub, kp.public, kp.secret
-        s.connect(town.endpoint)
-        socks.append(s)
-    window = 64
-
-    def run(s: zmq.Socket, k: int) -> None:
-        sent = got = 0
-        while got < per_client:
-            while sent < per_client and sent - got < window:
-                s.send(encode(Request(cmd_id=f"{k}-{sent}", name=name)))
-                sent += 1
-            if s.poll(10_000):
-                s.recv()
-                got += 1
-            else:
-                raise RuntimeError("benchmark client starved")
-
-    for s in socks:  # warm up the handshake
-        s.send(encode(Request(cmd_id="warm", name="whoami")))
-        s.recv()
-    threads = [threading.Thread(target=run, args=(s, k)) for k, s in enumerate(socks)]
-    t0 = time.perf_counter()
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    dt = time.perf_counter() - t0
-    for s in socks:
-        s.close()
-    return clients * per_client / dt
 
 
 class ConsoleSuite:
@@ -147,29 +171,22 @@ class ConsoleSuite:
         return float(np.percentile(_latencies(self.town, "whoami", 1000), 99))
 
     def track_status_commands_per_s(self) -> float:
-        return _pipelined(self.town, "status", 2, 5000)
+        """Sustained read commands/s: 2 client processes, 64 requests in flight each."""
+        procs = [self.town.loadgen("burst", "status", 5000) for _ in range(2)]
+        t0 = time.perf_counter()
+        for p in procs:
+            self.town.go(p)
+        total = sum(self.town.finish(p)[0] for p in procs)
+        return total / (time.perf_counter() - t0)
 
     def track_tick_rate_ratio_under_load(self) -> float:
-        """ticks/s during 2,000 read commands/s divided by ticks/s without traffic."""
-        idle = self.town.tick_rate(2.0)
-        stop = threading.Event()
-
-        def load() -> None:
-            with ConsoleClient(self.town.endpoint, self.town.kdir / "server.key",
-                               self.town.key) as c:
-                next_t = time.perf_counter()
-                while not stop.is_set():
-                    c.call("status")
-                    next_t += 1 / 2000
-                    delay = next_t - time.perf_counter()
-                    if delay > 0:
-                        time.sleep(delay)
-
-        th = threading.Thread(target=load)
-        th.start()
-        busy = self.town.tick_rate(2.0)
-        stop.set()
-        th.join()
+        """ticks/s while 2,000 read commands/s flow, divided by ticks/s without traffic."""
+        idle = self.town.tick_rate(3.0)
+        proc = self.town.loadgen("paced", "status", 2000.0, 3.6)
+        self.town.go(proc)
+        time.sleep(0.3)
+        busy = self.town.tick_rate(3.0)
+        self.town.finish(proc)
         return busy / idle
 
     track_status_p50_us.unit = track_status_p99_us.unit = "us"  # type: ignore[attr-defined]

@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 import zmq
 from _console import Town
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from townlet.client.console import ConsoleClient
 from townlet.client.errors import (
@@ -444,3 +446,20 @@ def test_health(town: Town) -> None:
         h = c.call("health")
     assert h["ok"] and h["queue_capacity"] == town.cfg.queue_size
     assert h["zap_allowed"] >= 1 and h["registry_error"] is None and h["tick"] >= 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(st.binary(max_size=300),
+                 st.dictionaries(st.sampled_from(["cmd_id", "name", "args", "kwargs", "x"]),
+                                 st.one_of(st.text(max_size=10), st.integers(0, 9),
+                                           st.lists(st.integers(0, 9), max_size=3)),
+                                 max_size=4).map(msgspec.msgpack.encode)))
+def test_fuzzed_frames_always_get_an_answer(town: Town, data: bytes) -> None:
+    s = raw_dealer(town)
+    try:
+        s.send(data)
+        resp = recv(s)
+        assert resp.ok or resp.error.code in {"E_USAGE", "E_UNSUPPORTED", "E_INVALID_ARG",
+                                              "E_NOT_FOUND", "E_FORBIDDEN"}
+    finally:
+        s.close()

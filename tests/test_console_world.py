@@ -13,7 +13,10 @@ from _console import Town
 
 from townlet.client.console import ConsoleClient
 from townlet.client.errors import InvalidArgument, NotFound
+from townlet.config import default_config, with_agents
 from townlet.console.commands import COMMANDS
+from townlet.console.context import EventLog
+from townlet.world import World
 from townlet.world.actions import Action, Flag
 from townlet.world.state import NEEDS
 
@@ -225,3 +228,18 @@ def test_state_hash_changes_only_through_commands(town: Town, op: ConsoleClient)
         town.world.view("agent_needs")[9, 3]) != 0.5 else 0.4)
     assert town.world.state_hash() != h0
     assert np.isfinite(town.world.view("agent_needs")).all()
+
+
+def test_event_log_ring_keeps_the_newest_events_in_order() -> None:
+    w = World(with_agents(default_config(), 40), seed=1)
+    log = EventLog(16)
+    seen = []
+    for _ in range(60):
+        w.step()
+        log.observe(w)
+        log.observe(w)  # same tick twice: recorded once
+        seen.append(w.events())
+    allev = np.concatenate(seen)
+    assert len(allev) > 16
+    np.testing.assert_array_equal(log.recent(16), allev[-16:])
+    np.testing.assert_array_equal(log.recent(5), allev[-5:])

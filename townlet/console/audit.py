@@ -3,13 +3,18 @@
 Every attempt is recorded, accepted or refused: time, identity, key id, role,
 command, cmd_id, arguments (secret-looking names redacted, long values cut),
 result code, duration and tick. Written on the console's I/O thread, never on
-the simulation thread.
+the simulation thread, and batched: lines are buffered and written with one
+``write`` per I/O loop iteration (:meth:`AuditLog.flush`), so a burst of
+requests costs one system call, not one per request.
+
+Structured-log levels: refusals and errors ``warning``, successful
+state-changing commands ``info``, successful reads ``debug``.
 """
 
 from __future__ import annotations
 
 import logging
-import logging.handlers
+import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,34 +75,68 @@ def redact(args: Any, kwargs: Any) -> tuple[Any, Any]:
 
 
 class AuditLog:
-    """JSON-lines audit file with size rotation, mirrored to the structured log."""
+    """Buffered JSON-lines audit file with size rotation, mirrored to the structured log.
+
+    Parameters
+    ----------
+    path
+        The current file; rotated files are ``path.1`` (newest) .. ``path.<backups>``.
+    max_bytes
+        Rotate before a write would make the file larger than this.
+    backups
+        Rotated files kept.
+    """
 
     def __init__(self, path: str | Path, max_bytes: int, backups: int) -> None:
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         self.path = p
-        self._handler = logging.handlers.RotatingFileHandler(
-            p, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
-        self._handler.setFormatter(logging.Formatter("%(message)s"))
-        self._logger = logging.getLogger(f"townlet.console.audit.file.{p.resolve()}")
-        self._logger.propagate = False
-        self._logger.setLevel(logging.INFO)
-        for old in list(self._logger.handlers):  # a previous server on the same file
-            self._logger.removeHandler(old)
-        self._logger.addHandler(self._handler)
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self._file = open(p, "ab")  # noqa: SIM115 - kept open for the server's lifetime
+        self._size = self._file.tell()
+        self._pending: list[bytes] = []
         self._encoder = msgspec.json.Encoder()
         self.records = 0
 
-    def write(self, rec: AuditRecord) -> None:
-        """Append one record (file and structured log)."""
-        self._logger.info(self._encoder.encode(rec).decode())
+    def write(self, rec: AuditRecord, mutates: bool = False) -> None:
+        """Buffer one record for the file and emit it to the structured log."""
+        self._pending.append(self._encoder.encode(rec) + b"\n")
         self.records += 1
-        level = _log.info if rec.code == "OK" else _log.warning
-        level("console_request", **msgspec.structs.asdict(rec))
+        if rec.code != "OK":
+            level = logging.WARNING
+        else:
+            level = logging.INFO if mutates else logging.DEBUG
+        if _log.is_enabled_for(level):
+            _log.log(level, "console_request", **msgspec.structs.asdict(rec))
+
+    def flush(self) -> None:
+        """Write every buffered line (one write per call), rotating by size first."""
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        if self._size and self._size + len(data) > self.max_bytes:
+            self._rotate()
+        self._file.write(data)
+        self._file.flush()
+        self._size += len(data)
+
+    def _rotate(self) -> None:
+        self._file.close()
+        for i in range(self.backups - 1, 0, -1):
+            src = self.path.with_name(f"{self.path.name}.{i}")
+            if src.exists():
+                os.replace(src, self.path.with_name(f"{self.path.name}.{i + 1}"))
+        os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+        self._file = open(self.path, "ab")  # noqa: SIM115
+        self._size = 0
 
     def close(self) -> None:
         """Flush and close the file."""
-        self._handler.close()
+        if not self._file.closed:
+            self.flush()
+            self._file.close()
 
     @staticmethod
     def now() -> str:

@@ -68,8 +68,9 @@ class EventLog:
             return
         if n >= self.capacity:
             ev, n = ev[-self.capacity:], self.capacity
-        idx = (self._next + np.arange(n)) % self.capacity
-        self._buf[idx] = ev
+        first = min(n, self.capacity - self._next)  # two slice copies, no index arrays
+        self._buf[self._next:self._next + first] = ev[:first]
+        self._buf[:n - first] = ev[first:]
         self._next = (self._next + n) % self.capacity
         self._count = min(self.capacity, self._count + n)
 

@@ -111,7 +111,9 @@ class IOThread(threading.Thread):
                             break
                         self._handle(frames)
                     self._flush()
+                self.s.audit.flush()
             self._flush()
+            self.s.audit.flush()
         finally:
             self.router.close(0)
             self.wake.close(0)
@@ -131,14 +133,15 @@ class IOThread(threading.Thread):
         self._audit(t0, principal, req, cmd_id, code, message, None)
 
     def _audit(self, t0: float, pr: Principal | None, req: Request | None, cmd_id: str,
-               code: str, message: str | None, tick: int | None, replay: bool = False) -> None:
+               code: str, message: str | None, tick: int | None, replay: bool = False,
+               mutates: bool = False) -> None:
         args, kwargs = redact(req.args, req.kwargs) if req is not None else (None, None)
         self.s.audit.write(AuditRecord(
             ts=self.s.audit.now(), identity=pr.identity if pr else None,
             key_id=pr.key_id if pr else None, role=pr.role if pr else None,
             command=req.name if req is not None else None, cmd_id=cmd_id, args=args,
             kwargs=kwargs, code=code, duration_ms=round((time.perf_counter() - t0) * 1e3, 3),
-            tick=tick, replay=replay, message=message))
+            tick=tick, replay=replay, message=message), mutates)
 
     def _flush(self) -> None:
         """Send and audit every response the simulation produced."""
@@ -157,7 +160,7 @@ class IOThread(threading.Thread):
                 refused = self.s.stats["refused"]
                 refused[done.code] = refused.get(done.code, 0) + 1
             self._audit(p.t0, p.principal, p.request, p.request.cmd_id, done.code,
-                        done.message, done.tick)
+                        done.message, done.tick, mutates=p.command.mutates)
 
     # -- one request --------------------------------------------------------------------
     def _handle(self, frames: list[zmq.Frame]) -> None:
@@ -254,4 +257,4 @@ class IOThread(threading.Thread):
                 self._send(waiter, out.payload)
         if out.code != "OK":
             s.stats["refused"][out.code] = s.stats["refused"].get(out.code, 0) + 1
-        self._audit(t0, pr, req, req.cmd_id, out.code, out.message, tick)
+        self._audit(t0, pr, req, req.cmd_id, out.code, out.message, tick, mutates=cmd.mutates)

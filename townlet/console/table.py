@@ -45,6 +45,10 @@ class Command(msgspec.Struct, frozen=True):
     local: bool = False
     mutates: bool = False
     writes_files: bool = False
+    names: tuple[str, ...] = ()
+    """Parameter names in positional order (derived)."""
+    required: tuple[str, ...] = ()
+    """Parameters without a default (derived)."""
 
     def usage(self) -> str:
         """``name <required> [optional=default] ...`` from the parameter Struct."""
@@ -72,9 +76,11 @@ def _row(name: str, role: str, run: Callable[..., Any], *flags: str) -> Command:
     doc = (run.__doc__ or "").strip().splitlines()
     if not doc:
         raise ValueError(f"handler of {name!r} needs a docstring (its summary)")
+    fields = msgspec.structs.fields(params)
     return Command(name=name, role=role, run=run, params=params, result=hints.get("return"),
                    summary=doc[0], local=LOCAL in flags, mutates=MUTATES in flags,
-                   writes_files=WRITES_FILES in flags)
+                   writes_files=WRITES_FILES in flags, names=tuple(f.name for f in fields),
+                   required=tuple(f.name for f in fields if f.required))
 
 
 def build_table(rows: list[tuple[Any, ...]]) -> dict[str, Command]:
@@ -94,8 +100,7 @@ def bind(cmd: Command, args: list[Any], kwargs: dict[str, Any]) -> msgspec.Struc
     Raises :class:`CommandError` ``E_USAGE`` for a missing or extra argument and
     ``E_INVALID_ARG`` (naming the argument) for a wrong type or range.
     """
-    fields = msgspec.structs.fields(cmd.params)
-    names = [f.name for f in fields]
+    names = cmd.names
     if len(args) > len(names):
         raise CommandError("E_USAGE", f"{cmd.name} takes at most {len(names)} positional "
                            f"argument(s), got {len(args)}; usage: {cmd.usage()}")
@@ -107,7 +112,7 @@ def bind(cmd: Command, args: list[Any], kwargs: dict[str, Any]) -> msgspec.Struc
         if key in data:
             raise CommandError("E_USAGE", f"{cmd.name}: argument {key!r} given twice")
         data[key] = value
-    missing = [f.name for f in fields if f.required and f.name not in data]
+    missing = [n for n in cmd.required if n not in data]
     if missing:
         raise CommandError("E_USAGE", f"{cmd.name}: missing argument {missing[0]!r}; "
                            f"usage: {cmd.usage()}")

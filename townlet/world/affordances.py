@@ -8,7 +8,7 @@ changes only through the ledger. Effects apply once, at completion.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from townlet.world.jit import kernel
 
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import SLOTS
@@ -20,7 +20,7 @@ from townlet.world.state import Ledger, St
 __all__ = ["complete", "fail_running", "object_usable", "start"]
 
 
-@njit(cache=True)
+@kernel
 def _variable(s, i, o, var):
     if var == 0:
         return np.float64(s.agent_food[i])
@@ -38,7 +38,7 @@ def _variable(s, i, o, var):
     return np.float64(s.agent_needs[i, var - 6])
 
 
-@njit(cache=True)
+@kernel
 def _holds(value, op, ref):
     if op == 0:
         return value == ref
@@ -53,7 +53,7 @@ def _holds(value, op, ref):
     return value >= ref
 
 
-@njit(cache=True)
+@kernel
 def failing_condition(s, p, i, o, a):
     """Index of the first precondition of ``a`` that does not hold, or -1."""
     for k in range(p.cond_n[a]):
@@ -62,7 +62,7 @@ def failing_condition(s, p, i, o, a):
     return -1
 
 
-@njit(cache=True)
+@kernel
 def object_usable(s, p, o, a):
     """False when the object is disabled or its district lacks the utility it needs."""
     d = s.bld_district[o // SLOTS]
@@ -73,7 +73,7 @@ def object_usable(s, p, o, a):
     return not (p.aff_water[a] and not s.district_water[d])
 
 
-@njit(cache=True)
+@kernel
 def _refuse(s, p, i, o, t, reason):
     emit(s, EventCode.AFFORDANCE_FAIL, i, -1, o, reason)
     s.stats[St.FAILED] += 1
@@ -82,7 +82,7 @@ def _refuse(s, p, i, o, t, reason):
     s.agent_cool_until[i] = t + p.idle_timeout
 
 
-@njit(cache=True)
+@kernel
 def start(s, p, i, t):
     """The holder starts the object's affordance; returns True when it runs."""
     o = s.agent_obj[i]
@@ -116,7 +116,7 @@ def start(s, p, i, t):
     return True
 
 
-@njit(cache=True)
+@kernel
 def fail_running(s, p, i, t, reason):
     """Stop the running affordance: refund everything, no effects, free the object."""
     a = s.agent_aff[i]
@@ -133,7 +133,7 @@ def fail_running(s, p, i, t, reason):
     release(s, i, t, 0)
 
 
-@njit(cache=True)
+@kernel
 def complete(s, p, i, t):
     """Apply effects and hooks, release with cooldown and hand over to the next waiter."""
     a = s.agent_aff[i]

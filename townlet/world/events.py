@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 import numpy as np
-from numba import njit
+from townlet.world.jit import kernel
 
 from townlet.world.state import St
 
@@ -77,7 +77,7 @@ EVENT_DTYPE = np.dtype([("code", "<i2"), ("tick", "<i4"), ("agent", "<i4"), ("ot
 """Row layout of ``World.events()`` and of the frame's event table."""
 
 
-@njit(cache=True)
+@kernel
 def emit(s, code, agent, other, obj, value):
     """Append an event to this tick's buffer, or count it as dropped when full."""
     n = s.evt_len[0]

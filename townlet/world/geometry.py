@@ -14,7 +14,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 import numpy as np
-from numba import njit
+from townlet.world.jit import kernel
 
 __all__ = ["PERIOD", "SLOT_LOCAL", "SLOTS", "TILE", "building_of", "next_step", "origin"]
 
@@ -43,19 +43,19 @@ SLOT_LOCAL = np.array(
      (1, 4, 1, 3), (2, 4, 2, 3), (4, 4, 4, 3), (5, 4, 5, 3)], dtype=np.int16)
 
 
-@njit(cache=True)
+@kernel
 def walkable(kind):
     """Agents may stand on streets, floors and doors (several per tile)."""
     return kind == TILE.STREET or kind == TILE.FLOOR or kind == TILE.DOOR
 
 
-@njit(cache=True)
+@kernel
 def origin(b, blocks_w):
     """Top-left tile (the wall corner) of building ``b``."""
     return (b % blocks_w) * PERIOD + 1, (b // blocks_w) * PERIOD + 1
 
 
-@njit(cache=True)
+@kernel
 def building_of(x, y, blocks_w):
     """Building index containing tile (x, y), or -1 on a street."""
     if x % PERIOD == 0 or y % PERIOD == 0:
@@ -63,12 +63,12 @@ def building_of(x, y, blocks_w):
     return (y // PERIOD) * blocks_w + (x // PERIOD)
 
 
-@njit(cache=True)
+@kernel
 def _sign(v):
     return (v > 0) - (v < 0)
 
 
-@njit(cache=True)
+@kernel
 def _inside_step(lx, ly, tlx, tly):
     """Local step inside a building toward local target (tlx, tly)."""
     if lx == tlx and ly == tly:
@@ -92,7 +92,7 @@ def _inside_step(lx, ly, tlx, tly):
     return 0, _sign(tly - ly)
 
 
-@njit(cache=True)
+@kernel
 def next_step(x, y, tb, tlx, tly, blocks_w):
     """One 4-neighbour step from (x, y) toward local tile (tlx, tly) of building tb.
 

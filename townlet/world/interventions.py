@@ -6,7 +6,7 @@ raise typed errors, so these never see bad input.
 
 from __future__ import annotations
 
-from numba import njit
+from townlet.world.jit import kernel
 
 from townlet.world.actions import Flag
 from townlet.world.affordances import fail_running
@@ -18,21 +18,21 @@ from townlet.world.state import St
 __all__ = ["kill", "set_enabled", "spawn", "teleport"]
 
 
-@njit(cache=True)
+@kernel
 def spawn(s, p, i, t, x, y):
     arrive(s, p, i, t, x, y)
     s.stats[St.SPAWNS] += 1
     emit(s, EventCode.AGENT_SPAWNED, i, -1, -1, s.agent_gen[i])
 
 
-@njit(cache=True)
+@kernel
 def kill(s, p, i, t):
     s.stats[St.KILLS] += 1
     emit(s, EventCode.AGENT_KILLED, i, -1, -1, Reason.KILLED)
     remove(s, p, i, t, Reason.KILLED, False)
 
 
-@njit(cache=True)
+@kernel
 def teleport(s, p, i, t, x, y):
     drop_everything(s, p, i, t, Reason.TELEPORTED)
     tile_unlink(s, i)
@@ -42,7 +42,7 @@ def teleport(s, p, i, t, x, y):
     emit(s, EventCode.AGENT_TELEPORTED, i, -1, -1, 0.0)
 
 
-@njit(cache=True)
+@kernel
 def set_enabled(s, p, o, t, enabled):
     """Disable (failing a running affordance gracefully) or re-enable an object."""
     s.obj_disabled[o] = 0 if enabled else 1

@@ -4,7 +4,7 @@ the employment exit queue (SPEC/world.md §6.5 and §8.2, with daily shifts)."""
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from townlet.world.jit import kernel
 
 from townlet.world.actions import Flag, Shift
 from townlet.world.events import EventCode, emit
@@ -14,7 +14,7 @@ from townlet.world.state import EXIT_QUEUE, Ledger, St
 __all__ = ["enqueue_exit", "pop_exit", "shift_update"]
 
 
-@njit(cache=True)
+@kernel
 def _charge(s, i, amount):
     """A penalty, floored at the wallet (never into debt)."""
     paid = min(amount, s.agent_wallet[i])
@@ -22,7 +22,7 @@ def _charge(s, i, amount):
     s.ledger[Ledger.PENALTIES] += paid
 
 
-@njit(cache=True)
+@kernel
 def _popcount7(bits):
     n = 0
     for b in range(7):
@@ -30,7 +30,7 @@ def _popcount7(bits):
     return n
 
 
-@njit(cache=True)
+@kernel
 def enqueue_exit(s, p, i):
     """Put a chronically absent worker in the exit queue (once)."""
     if s.agent_flags[i] & Flag.EXIT_PENDING:
@@ -45,7 +45,7 @@ def enqueue_exit(s, p, i):
     emit(s, EventCode.EXIT_PENDING, i, -1, -1, length + 1)
 
 
-@njit(cache=True)
+@kernel
 def pop_exit(s, p, t):
     """The next agent allowed to leave now (daily cap and spacing), or -1."""
     if s.exit_meta[1] == 0:
@@ -63,7 +63,7 @@ def pop_exit(s, p, t):
     return i
 
 
-@njit(cache=True)
+@kernel
 def _finish_shift(s, p, i, length):
     done = s.agent_shift_ticks[i, 2]
     s.agent_attendance[i, done % s.agent_attendance.shape[1]] = (
@@ -76,7 +76,7 @@ def _finish_shift(s, p, i, length):
         enqueue_exit(s, p, i)
 
 
-@njit(cache=True)
+@kernel
 def shift_update(s, p, i, tod):
     """Advance agent i's shift state for this tick of day; pay wages while present."""
     j = s.agent_job[i]

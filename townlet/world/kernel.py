@@ -13,7 +13,7 @@ action (scripted, option or primitive); finally the exit queue.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from townlet.world.jit import kernel
 
 from townlet.world.actions import A, Flag, G
 from townlet.world.affordances import complete, fail_running, start
@@ -34,7 +34,7 @@ DX = np.array([0, 0, 1, 0, -1], dtype=np.int64)
 DY = np.array([0, -1, 0, 1, 0], dtype=np.int64)
 
 
-@njit(cache=True)
+@kernel
 def _deliver(s, b, total):
     """Refill the objects of shop b to an equal share of ``total``."""
     n = 0
@@ -48,7 +48,7 @@ def _deliver(s, b, total):
     emit(s, EventCode.STOCK_REPLENISH, -1, -1, b, delivered)
 
 
-@njit(cache=True)
+@kernel
 def restock(s, p):
     """The daily delivery from suppliers to every grocer and cafe."""
     for d in range(s.district_grocer.shape[0]):
@@ -56,7 +56,7 @@ def restock(s, p):
         _deliver(s, s.district_cafe[d], p.cafe_stock)
 
 
-@njit(cache=True)
+@kernel
 def object_here(s, p, i):
     """The object whose access tile agent i stands on, or -1."""
     x, y = s.agent_x[i], s.agent_y[i]
@@ -69,7 +69,7 @@ def object_here(s, p, i):
     return -1
 
 
-@njit(cache=True)
+@kernel
 def _move(s, p, i, a, t):
     x, y = s.agent_x[i] + DX[a], s.agent_y[i] + DY[a]
     h, w = s.tile_kind.shape
@@ -82,7 +82,7 @@ def _move(s, p, i, a, t):
     return True
 
 
-@njit(cache=True)
+@kernel
 def _interact(s, p, i, t):
     o = object_here(s, p, i)
     if o < 0:
@@ -96,7 +96,7 @@ def _interact(s, p, i, t):
     return True
 
 
-@njit(cache=True)
+@kernel
 def _primitive(s, p, i, a, t):
     """A primitive action; returns whether it succeeded."""
     if a == A.WAIT:
@@ -111,7 +111,7 @@ def _primitive(s, p, i, a, t):
     return True
 
 
-@njit(cache=True)
+@kernel
 def _upkeep(s, p, i, t):
     """Reservation housekeeping: idle holders time out; impatient waiters clash."""
     if s.agent_resv[i] == 2 and s.agent_aff[i] < 0:
@@ -122,7 +122,7 @@ def _upkeep(s, p, i, t):
             conflict(s, p, i, holder, s.agent_obj[i])
 
 
-@njit(cache=True)
+@kernel
 def _needs(s, p, i):
     critical = False
     for n in range(s.agent_needs.shape[1]):
@@ -133,7 +133,7 @@ def _needs(s, p, i):
     s.stats[St.CRITICAL_TICKS] += critical
 
 
-@njit(cache=True)
+@kernel
 def _act(s, p, i, a, t, tod):
     """Run agent i's action for this tick (after bookkeeping)."""
     if s.agent_aff[i] >= 0:  # busy: only a cancellation interrupts
@@ -150,6 +150,7 @@ def _act(s, p, i, a, t, tod):
         goal = OPTION_GOALS[a - A.GO_EAT]
         if goal != s.agent_goal[i]:
             leave_queue(s, i, t)
+            s.agent_dest[i] = -1
         s.agent_goal[i] = goal
     if s.agent_option[i] and a != A.CANCEL:
         if pursue(s, p, i, s.agent_goal[i], t) and s.agent_aff[i] < 0:
@@ -160,6 +161,7 @@ def _act(s, p, i, a, t, tod):
         goal = decide(s, p, i, t, tod)
         if goal != s.agent_goal[i]:
             leave_queue(s, i, t)
+            s.agent_dest[i] = -1
             s.agent_goal[i] = goal
         pursue(s, p, i, goal, t)
         s.agent_action_ok[i] = 1
@@ -169,7 +171,7 @@ def _act(s, p, i, a, t, tod):
     s.agent_action_ok[i] = _primitive(s, p, i, a, t)
 
 
-@njit(cache=True)
+@kernel
 def _agent(s, p, i, a, t, tod):
     if tod == 0:
         s.agent_wages_today[i] = 0.0
@@ -185,7 +187,7 @@ def _agent(s, p, i, a, t, tod):
     _act(s, p, i, a, t, tod)
 
 
-@njit(cache=True)
+@kernel
 def tick(s, p, actions, use_actions):
     """Advance the world by one tick. ``actions`` is read only if ``use_actions``."""
     t = s.clock[0] + 1

@@ -4,7 +4,7 @@ arrival of newcomers with a starter kit."""
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from townlet.world.jit import kernel
 
 from townlet.world.actions import Flag, G, Shift
 from townlet.world.affordances import fail_running
@@ -19,7 +19,7 @@ __all__ = ["arrive", "drop_everything", "faint", "populate", "remove", "respawn_
            "vital_signs"]
 
 
-@njit(cache=True)
+@kernel
 def drop_everything(s, p, i, t, reason):
     """Fail the running affordance (refunded) and leave any queue."""
     if s.agent_aff[i] >= 0:
@@ -27,7 +27,7 @@ def drop_everything(s, p, i, t, reason):
     leave_queue(s, i, t)
 
 
-@njit(cache=True)
+@kernel
 def faint(s, p, i, t):
     s.stats[St.FAINTS] += 1
     s.agent_flags[i] |= Flag.FAINTED
@@ -36,7 +36,7 @@ def faint(s, p, i, t):
     emit(s, EventCode.AGENT_FAINTED, i, -1, -1, s.agent_needs[i, 0])
 
 
-@njit(cache=True)
+@kernel
 def remove(s, p, i, t, reason, respawn):
     """Take agent i out of the world; a newcomer arrives later if ``respawn``."""
     drop_everything(s, p, i, t, Reason.REMOVED)
@@ -50,7 +50,7 @@ def remove(s, p, i, t, reason, respawn):
     s.agent_respawn_at[i] = t + p.respawn_delay if respawn else -1
 
 
-@njit(cache=True)
+@kernel
 def arrive(s, p, i, t, x, y):
     """A newcomer takes slot i at (x, y) with the starter kit and a fresh history."""
     key = s.rng_key[LIFECYCLE]
@@ -87,7 +87,7 @@ def arrive(s, p, i, t, x, y):
             2.0 * uniform(key, i * 4 + trait, gen) - 1.0)
 
 
-@njit(cache=True)
+@kernel
 def respawn_due(s, p, i, t):
     """Bring a newcomer into empty slot i at its home's door when its time has come."""
     if s.agent_respawn_at[i] < 0 or t < s.agent_respawn_at[i]:
@@ -98,7 +98,7 @@ def respawn_due(s, p, i, t):
     emit(s, EventCode.AGENT_RESPAWN, i, -1, -1, s.agent_gen[i])
 
 
-@njit(cache=True)
+@kernel
 def vital_signs(s, p, i, t):
     """Starvation death, fainting and waking up. Returns False if the agent can't act."""
     if s.agent_needs[i, 0] <= 0.0:
@@ -122,7 +122,7 @@ def vital_signs(s, p, i, t):
     return True
 
 
-@njit(cache=True)
+@kernel
 def populate(s, p, xs, ys, starting_wallet):
     """The first inhabitants: at home, with varied needs and the starting wallet."""
     key = s.rng_key[LIFECYCLE]

@@ -15,7 +15,7 @@ probabilities, cooldowns and concurrency cap.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from townlet.world.jit import kernel
 
 from townlet.world.affordances import fail_running
 from townlet.world.events import EventCode, Reason, emit
@@ -28,7 +28,7 @@ __all__ = ["activate", "end_slot", "schedule_tick"]
 PRICE_SPIKE, BLACKOUT, OUTAGE, MEET = 0, 1, 2, 3
 
 
-@njit(cache=True)
+@kernel
 def _reprice(s):
     for k in range(s.price_now.shape[0]):
         price = s.price_base[k]
@@ -41,7 +41,7 @@ def _reprice(s):
             emit(s, EventCode.PRICE_CHANGE, -1, -1, k, price)
 
 
-@njit(cache=True)
+@kernel
 def _utilities(s, p, d):
     """Recompute district d's power and water from the active outages."""
     power, water = 1, 1
@@ -55,7 +55,7 @@ def _utilities(s, p, d):
     s.district_water[d] = water
 
 
-@njit(cache=True)
+@kernel
 def _cut(s, p, d, t):
     """Fail running affordances in district d that need a utility it no longer has."""
     _utilities(s, p, d)
@@ -74,7 +74,7 @@ def _cut(s, p, d, t):
                     fail_running(s, p, h, t, Reason.OUTAGE)
 
 
-@njit(cache=True)
+@kernel
 def _districts(s, slot):
     d = s.pert_target[slot]
     if d >= 0:
@@ -82,7 +82,7 @@ def _districts(s, slot):
     return np.arange(s.district_power.shape[0])
 
 
-@njit(cache=True)
+@kernel
 def _meet_pair(s, p, d, t):
     """The two agents of district d with the strongest rivalry (else a random pair)."""
     lo = d * p.residents_per_district
@@ -104,7 +104,7 @@ def _meet_pair(s, p, d, t):
     return a, b
 
 
-@njit(cache=True)
+@kernel
 def activate(s, p, kind, spec, duration, magnitude, target, t):
     """Start a perturbation now; returns its event id, or -1 if no slot or no effect."""
     slot = -1
@@ -137,7 +137,7 @@ def activate(s, p, kind, spec, duration, magnitude, target, t):
     return eid
 
 
-@njit(cache=True)
+@kernel
 def end_slot(s, p, slot, code):
     """End (or cancel) the perturbation in ``slot`` and restore what it changed."""
     kind = s.pert_kind[slot]
@@ -158,7 +158,7 @@ def end_slot(s, p, slot, code):
     s.pert_mag[slot] = 1.0
 
 
-@njit(cache=True)
+@kernel
 def schedule_tick(s, p, t):
     """End expired perturbations, then maybe start scheduled ones (events stream)."""
     active = 0

@@ -5,7 +5,7 @@ interaction toward it."""
 
 from __future__ import annotations
 
-from numba import njit
+from townlet.world.jit import kernel
 
 import numpy as np
 
@@ -13,18 +13,20 @@ from townlet.world.actions import G, Shift
 from townlet.world.affordances import failing_condition, object_usable, start
 from townlet.world.geometry import SLOTS, next_step, origin
 from townlet.world.queues import leave_queue, request
-from townlet.world.social import chat, is_rival, tile_link, tile_unlink
+from townlet.world.social import chat, is_rival, tile_link, tile_unlink, wants_chat
 from townlet.world.state import Need, Price
 from townlet.world.town import OBJ
 
 __all__ = ["decide", "pursue", "step_to"]
 
+REPICK = 16
+"""A walking agent reconsiders which object to use every REPICK ticks."""
 NEED_OF_GOAL = np.array([-1, Need.HUNGER, Need.HYGIENE, Need.ENERGY, -1, -1, Need.SOCIAL, -1, -1],
                         dtype=np.int64)
 GOAL_OF_NEED = np.array([G.EAT, G.WASH, G.SLEEP, G.SOCIAL], dtype=np.int64)
 
 
-@njit(cache=True)
+@kernel
 def _in_shift(p, j, tod):
     begin = p.job_start[j] - p.arrival_buffer
     if begin >= 0:
@@ -32,7 +34,7 @@ def _in_shift(p, j, tod):
     return tod >= begin + p.day or tod < p.job_end[j]
 
 
-@njit(cache=True)
+@kernel
 def _sleep_fits(s, p, i, tod):
     """A full sleep ends before the agent must leave for work (or energy is critical)."""
     a = p.type_aff[OBJ.BED]
@@ -42,14 +44,14 @@ def _sleep_fits(s, p, i, tod):
                        or s.agent_needs[i, Need.ENERGY] < p.need_crit[Need.ENERGY])
 
 
-@njit(cache=True)
+@kernel
 def _can_eat(s, p, i):
     """Food at home, or money for a cafe meal or for groceries (else: go earn some)."""
     cheapest = min(s.price_now[Price.CAFE_MEAL], s.price_now[Price.GROCERIES])
     return s.agent_food[i] > 0 or s.agent_wallet[i] >= cheapest
 
 
-@njit(cache=True)
+@kernel
 def decide(s, p, i, t, tod):
     """The scripted goal for agent i this tick."""
     needs = s.agent_needs[i]
@@ -85,7 +87,7 @@ def decide(s, p, i, t, tod):
     return G.HOME
 
 
-@njit(cache=True)
+@kernel
 def _pick_in(s, p, i, b, otype, t):
     """The object of type ``otype`` in building b that agent i could use now
     (usable, preconditions hold, affordable) with the shortest line, skipping
@@ -112,7 +114,7 @@ def _pick_in(s, p, i, b, otype, t):
     return best
 
 
-@njit(cache=True)
+@kernel
 def _target_object(s, p, i, goal, t):
     """The object to use for ``goal``: meals at home, else at the cafe, else buy
     food; showers and beds at home; tills at the district grocer."""
@@ -137,7 +139,7 @@ def _target_object(s, p, i, goal, t):
     return -1
 
 
-@njit(cache=True)
+@kernel
 def _place(s, i, goal):
     """Building for a presence goal (work, socialising, meeting, home)."""
     if goal == G.WORK:
@@ -149,7 +151,7 @@ def _place(s, i, goal):
     return s.agent_home[i]
 
 
-@njit(cache=True)
+@kernel
 def step_to(s, p, i, b, lx, ly):
     """One step toward local tile (lx, ly) of building b; True when already there."""
     dx, dy = next_step(s.agent_x[i], s.agent_y[i], b, lx, ly, p.blocks_w)
@@ -162,7 +164,7 @@ def step_to(s, p, i, b, lx, ly):
     return False
 
 
-@njit(cache=True)
+@kernel
 def _use(s, p, i, o, t):
     """At object o's access tile: queue, start when granted, or wait."""
     if s.agent_resv[i] == 0:
@@ -175,7 +177,7 @@ def _use(s, p, i, o, t):
     return False
 
 
-@njit(cache=True)
+@kernel
 def pursue(s, p, i, goal, t):
     """Work toward ``goal`` for one tick. Returns True when the goal is reached
     (an affordance started, or the agent stands at the place)."""
@@ -183,25 +185,27 @@ def pursue(s, p, i, goal, t):
         return True
     o = -1
     if goal == G.EAT or goal == G.WASH or goal == G.SLEEP or goal == G.SHOP:
-        o = s.agent_obj[i]
-        wanted = _target_object(s, p, i, goal, t) if s.agent_resv[i] == 0 else o
-        if wanted != o:
-            leave_queue(s, i, t)
-        o = wanted
+        if s.agent_resv[i] > 0:
+            o = s.agent_obj[i]
+        else:  # choose on the way, again every REPICK ticks (queues change)
+            o = s.agent_dest[i]
+            if o < 0 or (t + i) % REPICK == 0:
+                o = _target_object(s, p, i, goal, t)
+                s.agent_dest[i] = o
         if o < 0:
             return False
         ox, oy = origin(o // SLOTS, p.blocks_w)
         if step_to(s, p, i, o // SLOTS, s.obj_ax[o] - ox, s.obj_ay[o] - oy):
+            s.agent_dest[i] = -1
             return _use(s, p, i, o, t)
         return False
     leave_queue(s, i, t)
     b = _place(s, i, goal)
     spot = i % 5 + 1
     if step_to(s, p, i, b, spot, 5 if goal != G.WORK else 3):
-        chance_boost = goal == G.SOCIAL or goal == G.MEET
-        chat(s, p, i, t, False)
-        if chance_boost:
-            chat(s, p, i, t + 1, False)
+        eager = goal == G.SOCIAL or goal == G.MEET
+        if wants_chat(s, p, i, t) or eager and wants_chat(s, p, i, t + p.day):
+            chat(s, p, i, t, False)
         return True
     return False
 

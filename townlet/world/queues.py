@@ -10,14 +10,14 @@ within ``idle_timeout`` loses the reservation (the deadlock rule).
 
 from __future__ import annotations
 
-from numba import njit
+from townlet.world.jit import kernel
 
 from townlet.world.events import EventCode, emit
 
 __all__ = ["grant_next", "leave_queue", "release", "request"]
 
 
-@njit(cache=True)
+@kernel
 def grant_next(s, o, t):
     """Give a free object to the head of its queue, if any."""
     head = s.obj_q_head[o]
@@ -38,7 +38,7 @@ def grant_next(s, o, t):
     return head
 
 
-@njit(cache=True)
+@kernel
 def request(s, i, o, t):
     """Join ``o``'s queue (granted at once if free). Returns False while cooling down."""
     if s.agent_cool_obj[i] == o and t < s.agent_cool_until[i]:
@@ -61,7 +61,7 @@ def request(s, i, o, t):
     return True
 
 
-@njit(cache=True)
+@kernel
 def release(s, i, t, cooldown):
     """Give up the held object (cooldown > 0 after a success); the next waiter gets it."""
     o = s.agent_obj[i]
@@ -74,7 +74,7 @@ def release(s, i, t, cooldown):
     return grant_next(s, o, t)
 
 
-@njit(cache=True)
+@kernel
 def leave_queue(s, i, t):
     """Stop waiting for (or holding, if not running anything) the agent's object."""
     o = s.agent_obj[i]
@@ -99,7 +99,7 @@ def leave_queue(s, i, t):
     s.agent_resv[i] = 0
 
 
-@njit(cache=True)
+@kernel
 def check_idle_holder(s, p, i, t):
     """Deadlock rule: a holder idle for idle_timeout ticks loses the object."""
     if t - s.agent_resv_since[i] < p.idle_timeout:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-from numba import njit
+from townlet.world.jit import kernel
 
 from townlet.world.state import RNG_STREAMS
 
@@ -28,7 +28,7 @@ def seed_keys(seed: int, config_id: str) -> np.ndarray:
     return np.array(keys, dtype=np.uint64)
 
 
-@njit(cache=True)
+@kernel
 def hash_u64(key, a, b):
     """splitmix64 finaliser over key, a and b."""
     z = key ^ (np.uint64(a) * np.uint64(0x9E3779B97F4A7C15)) ^ (
@@ -38,13 +38,13 @@ def hash_u64(key, a, b):
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True)
+@kernel
 def uniform(key, a, b):
     """A float in [0, 1) determined by (key, a, b)."""
     return np.float64(hash_u64(key, a, b) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@njit(cache=True)
+@kernel
 def next_uniform(rng_key, rng_counter, stream):
     """The next float of a sequential stream (advances its counter)."""
     c = rng_counter[stream]

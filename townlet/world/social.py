@@ -10,20 +10,20 @@ strong rivals are both kept.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from townlet.world.jit import kernel
 
 from townlet.world.events import EventCode, emit
 from townlet.world.rng import POLICY, uniform
 from townlet.world.state import Need, St
 
-__all__ = ["bump_pair", "chat", "conflict", "decay_ties", "drop_ties", "is_rival",
+__all__ = ["bump_pair", "chat", "wants_chat", "conflict", "decay_ties", "drop_ties", "is_rival",
            "shared_meal", "tile_link", "tile_unlink"]
 
 MAX_SCAN = 6
 """Agents examined per tile when looking for a partner (keeps the cost O(1))."""
 
 
-@njit(cache=True)
+@kernel
 def tile_link(s, i):
     x, y = s.agent_x[i], s.agent_y[i]
     head = s.tile_head[y, x]
@@ -34,7 +34,7 @@ def tile_link(s, i):
     s.tile_head[y, x] = i
 
 
-@njit(cache=True)
+@kernel
 def tile_unlink(s, i):
     p, n = s.agent_t_prev[i], s.agent_t_next[i]
     if p >= 0:
@@ -47,7 +47,7 @@ def tile_unlink(s, i):
     s.agent_t_next[i] = -1
 
 
-@njit(cache=True)
+@kernel
 def _slot(s, i, j):
     for k in range(s.rel_other.shape[1]):
         if s.rel_other[i, k] == j:
@@ -55,7 +55,7 @@ def _slot(s, i, j):
     return -1
 
 
-@njit(cache=True)
+@kernel
 def _clear(s, i, k):
     if k >= 0:
         s.rel_other[i, k] = -1
@@ -64,7 +64,7 @@ def _clear(s, i, k):
         s.rel_riv[i, k] = 0.0
 
 
-@njit(cache=True)
+@kernel
 def _admit(s, i, j):
     """Slot for a tie i->j: existing, empty, or the weakest one evicted."""
     k = _slot(s, i, j)
@@ -88,7 +88,7 @@ def _admit(s, i, j):
     return weakest
 
 
-@njit(cache=True)
+@kernel
 def _bump(s, i, j, dt, df, dr):
     k = _admit(s, i, j)
     if dr > 0:  # forgiving agents take less offence, ambitious ones more
@@ -98,20 +98,20 @@ def _bump(s, i, j, dt, df, dr):
     s.rel_riv[i, k] = min(1.0, max(0.0, s.rel_riv[i, k] + dr))
 
 
-@njit(cache=True)
+@kernel
 def bump_pair(s, p, i, j, dt, df, dr):
     """Apply the same base delta to both directions of the i-j tie."""
     _bump(s, i, j, dt, df, dr)
     _bump(s, j, i, dt, df, dr)
 
 
-@njit(cache=True)
+@kernel
 def is_rival(s, p, i, j):
     k = _slot(s, i, j)
     return k >= 0 and s.rel_riv[i, k] >= p.avoid
 
 
-@njit(cache=True)
+@kernel
 def conflict(s, p, waiter, holder, o):
     """A queue conflict: rivalry grows both ways."""
     s.stats[St.CONFLICTS] += 1
@@ -119,7 +119,7 @@ def conflict(s, p, waiter, holder, o):
     bump_pair(s, p, waiter, holder, 0.0, 0.0, p.conflict_riv)
 
 
-@njit(cache=True)
+@kernel
 def _partner(s, p, i, t, eating):
     """A neighbour (Chebyshev <= 1) to chat or share a meal with, or -1."""
     x0, y0 = s.agent_x[i], s.agent_y[i]
@@ -141,14 +141,18 @@ def _partner(s, p, i, t, eating):
     return -1
 
 
-@njit(cache=True)
-def chat(s, p, i, t, forced):
-    """Maybe chat with a neighbour: social need, trust and familiarity rise for both."""
-    if not forced and uniform(s.rng_key[POLICY], t, i) >= p.chat_chance:
-        return False
+@kernel
+def wants_chat(s, p, i, t):
+    """The policy stream's coin for a spontaneous chat this tick."""
+    return uniform(s.rng_key[POLICY], t, i) < p.chat_chance
+
+
+@kernel
+def chat(s, p, i, t, report_failure):
+    """Chat with a neighbour: social need, trust and familiarity rise for both."""
     j = _partner(s, p, i, t, False)
     if j < 0:
-        if forced:
+        if report_failure:
             emit(s, EventCode.CHAT_FAILURE, i, j, -1, 0.0)
         return False
     for a in (i, j):
@@ -160,7 +164,7 @@ def chat(s, p, i, t, forced):
     return True
 
 
-@njit(cache=True)
+@kernel
 def shared_meal(s, p, i, o):
     """Finishing a meal next to someone who is eating makes it a shared meal."""
     j = _partner(s, p, i, 0, True)
@@ -169,7 +173,7 @@ def shared_meal(s, p, i, o):
         emit(s, EventCode.SHARED_MEAL, i, j, o, 0.0)
 
 
-@njit(cache=True)
+@kernel
 def decay_ties(s, p, i):
     """One hour of decay toward 0 for every tie of agent i; empty ties are freed."""
     d = np.float32(p.decay_hour)
@@ -186,7 +190,7 @@ def decay_ties(s, p, i):
             _clear(s, j, _slot(s, j, i))
 
 
-@njit(cache=True)
+@kernel
 def drop_ties(s, i):
     """Forget agent i: its ties and, since membership is symmetric, everyone's ties to it."""
     for k in range(s.rel_other.shape[1]):

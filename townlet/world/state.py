@@ -68,6 +68,7 @@ FIELDS: tuple[Field, ...] = (
     _f("agent_district", "i4", "N", 0, "district of home and work"),
     _f("agent_goal", "i1", "N", 0, "current goal (townlet.world.actions.Goal)"),
     _f("agent_option", "u1", "N", 0, "1 while an option action controls the goal"),
+    _f("agent_dest", "i4", "N", -1, "object the agent is walking to, -1 none"),
     _f("agent_obj", "i4", "N", -1, "object the agent waits for or holds, -1 none"),
     _f("agent_resv", "u1", "N", 0, "0 none, 1 waiting in agent_obj's queue, 2 holding it"),
     _f("agent_resv_since", "i4", "N", 0, "tick the agent joined the queue or was granted"),

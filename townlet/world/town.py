@@ -14,7 +14,7 @@ from enum import IntEnum
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from townlet.world.jit import kernel
 
 from townlet.config.invariants import district_plan
 from townlet.config.world import WorldConfig
@@ -81,7 +81,7 @@ class Town(NamedTuple):
     agent_district: np.ndarray  # (N,) int32
 
 
-@njit(cache=True)
+@kernel
 def _paint(tile_kind, bld_kind, blocks_w, slot_types, slot_local,
            obj_type, obj_x, obj_y, obj_ax, obj_ay):
     for b in range(bld_kind.shape[0]):

@@ -1,0 +1,110 @@
+"""Config loading: defaults, the shipped YAML, and one clear error per bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from townlet.config import ConfigError, config_id, default_config, dump_config, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _write(tmp_path, text: str) -> Path:
+    path = tmp_path / "cfg.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_default_yaml_is_the_embedded_default():
+    assert load_config(ROOT / "configs" / "default.yaml") == default_config()
+    assert dump_config(default_config()) in (ROOT / "configs" / "default.yaml").read_text()
+
+
+def test_config_id_is_stable_and_sensitive(tmp_path):
+    base = default_config()
+    assert config_id(base) == config_id(load_config(_write(tmp_path, "world: {}\n")))
+    other = load_config(_write(tmp_path, "world:\n  needs:\n    hunger:\n      decay: 0.002\n"))
+    assert config_id(other) != config_id(base)
+
+
+def test_partial_override_keeps_other_defaults(tmp_path):
+    cfg = load_config(_write(tmp_path, "world:\n  needs:\n    hunger:\n      decay: 0.0012\n"))
+    assert cfg.world.needs.hunger.decay == 0.0012
+    assert cfg.world.needs.hygiene == default_config().world.needs.hygiene
+
+
+@pytest.mark.parametrize("text, message", [
+    ("world:\n  needs:\n    hunger:\n      decay: -1\n",
+     "world.needs.hunger.decay: expected float >= 0.0, got -1"),
+    ("world:\n  needs:\n    hunger:\n      decay: lots\n",
+     "world.needs.hunger.decay: expected float, got str"),
+    ("world:\n  colour: blue\n", "world: object contains unknown field colour"),
+    ("world:\n  town:\n    agents: 0\n", "world.town.agents: expected int >= 2, got 0"),
+    ("world:\n  town:\n    agents: 2000000\n", "world.town.agents: expected int <= 1000000"),
+    ("world: [1\n", "not valid YAML"),
+    ("- 1\n", "expected a mapping at the top level"),
+    ("world:\n  jobs:\n    - {name: x, workplace: office, start: 600, end: 500}\n",
+     "invariant 'shift_within_day' violated"),
+    ("world:\n  jobs:\n    - {name: x, workplace: office, start: 500, end: 600, wage: 0.001}\n",
+     "invariant 'wages_cover_the_basket' violated"),
+    ("world:\n  needs:\n    hunger:\n      decay: 0.01\n",
+     "invariant 'daily_needs_fit_in_a_day' violated"),
+    ("world:\n  economy:\n    grocer_stock: 10\n", "invariant 'supply_covers_demand' violated"),
+])
+def test_bad_configs_name_the_problem(tmp_path, text, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, text))
+    assert message in str(err.value)
+
+
+AFFORDANCE = ("world:\n  affordances:\n    - {{id: nap, object_type: bed, duration: 400, "
+              "effects: {{energy: 0.9}}, {extra}}}\n")
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("preconds: ['agent.mood > 1']", "unknown variable 'agent.mood'"),
+    ("preconds: ['stock >']", "syntax error"),
+    ("preconds: ['stock + 1 > 2']", "left side must be a variable"),
+    ("preconds: ['__import__(\"os\") == 1']", "left side must be a variable"),
+    ("preconds: ['stock > 1 or stock < 0']", "expected 'variable <op> literal' joined by 'and'"),
+    ("hooks: {after: [explode]}", "unknown hook 'explode'"),
+    ("hooks: {during: [sleep_complete]}", "world.affordances[0].hooks"),
+    ("effects: {mood: 1}", "unknown effect 'mood'"),
+])
+def test_bad_affordances_name_the_problem(tmp_path, extra, message):
+    text = AFFORDANCE.format(extra=extra).replace("effects: {energy: 0.9}, effects:", "effects:")
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, text))
+    assert message in str(err.value)
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_cli_reports_config_errors_with_exit_code_2(tmp_path):
+    path = _write(tmp_path, "world:\n  needs:\n    hunger:\n      decay: -1\n")
+    proc = subprocess.run([sys.executable, "-m", "townlet", "run", "--config", str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "world.needs.hunger.decay: expected float >= 0.0, got -1" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_rejects_absurd_agent_counts():
+    proc = subprocess.run([sys.executable, "-m", "townlet", "run", "--agents", "-5"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "world.town.agents" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_config_structs_are_frozen():
+    with pytest.raises(AttributeError):
+        default_config().world.town.agents = 5  # type: ignore[misc]
+    assert msgspec.structs.fields(default_config().world)

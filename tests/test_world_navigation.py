@@ -1,0 +1,74 @@
+"""Movement: one 4-neighbour step per tick, walls respected, destinations reached."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from townlet.config import default_config, with_agents
+from townlet.world.geometry import PERIOD, SLOT_LOCAL, TILE, building_of, next_step
+from townlet.world.town import BLD, generate_town
+from tests.worlds import small_world
+
+TOWN = generate_town(with_agents(default_config(), 300).world, seed=5)
+WALKABLE = np.isin(TOWN.tile_kind, [TILE.STREET, TILE.FLOOR, TILE.DOOR])
+FLOORS = np.argwhere(WALKABLE)
+BUILT = np.flatnonzero(TOWN.bld_kind != BLD.LOT)
+TARGETS = [(3, 3), (3, 5), (1, 5), (5, 5), (3, 6)] + [(int(a), int(b)) for *_, a, b in SLOT_LOCAL]
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=st.integers(0, len(FLOORS) - 1), building=st.integers(0, len(BUILT) - 1),
+       target=st.sampled_from(TARGETS))
+def test_next_step_reaches_any_target_through_walkable_tiles(start, building, target):
+    y, x = (int(v) for v in FLOORS[start])
+    b = int(BUILT[building])
+    height, width = TOWN.tile_kind.shape
+    limit = 2 * (height + width) + 20
+    for _ in range(limit):
+        dx, dy = next_step(x, y, b, target[0], target[1], TOWN.blocks_w)
+        if dx == 0 and dy == 0:
+            break
+        assert abs(dx) + abs(dy) == 1
+        x, y = x + dx, y + dy
+        assert WALKABLE[y, x], f"stepped onto {TILE(TOWN.tile_kind[y, x]).name} at {(x, y)}"
+    else:
+        raise AssertionError("target not reached")
+    ox, oy = (b % TOWN.blocks_w) * PERIOD + 1, (b // TOWN.blocks_w) * PERIOD + 1
+    assert (x - ox, y - oy) == target
+    assert building_of(x, y, TOWN.blocks_w) == b
+
+
+def test_agents_move_at_most_one_tile_per_tick_and_never_stand_in_walls():
+    world = small_world(agents=120, seed=11)
+    kind = world.view("tile_kind")
+    x, y = world.view("agent_x").astype(int), world.view("agent_y").astype(int)
+    for _ in range(600):
+        world.step()
+        nx, ny = world.view("agent_x").astype(int), world.view("agent_y").astype(int)
+        alive = world.view("agent_alive").astype(bool)
+        assert (np.abs(nx - x) + np.abs(ny - y))[alive].max() <= 1
+        assert np.isin(kind[ny[alive], nx[alive]], [TILE.STREET, TILE.FLOOR, TILE.DOOR]).all()
+        x, y = nx, ny
+
+
+def test_agents_reach_their_destinations_during_a_day():
+    world = small_world(agents=120, seed=2)
+    used_bed = np.zeros(world.n_agents, bool)
+    at_work = np.zeros(world.n_agents, bool)
+    bed, work = world.view("agent_bed"), world.view("agent_work")
+    for _ in range(1440):
+        world.step()
+        obj = world.view("agent_obj")
+        used_bed |= (world.view("agent_aff") >= 0) & (obj == bed)
+        at_work |= building_of_all(world) == work
+    assert used_bed.all(), "every agent walks home and sleeps in its own bed"
+    assert at_work.all(), "every agent walks to its workplace"
+
+
+def building_of_all(world):
+    x, y = world.view("agent_x").astype(int), world.view("agent_y").astype(int)
+    bw = world.params.blocks_w
+    inside = (x % PERIOD != 0) & (y % PERIOD != 0)
+    return np.where(inside, (y // PERIOD) * bw + x // PERIOD, -1)

@@ -1,0 +1,103 @@
+"""``townlet run``: run a town and report what happened."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+__all__ = ["run_command"]
+
+
+def _load(config_path, agents):
+    from townlet.config import ConfigError, load_config, with_agents
+
+    try:
+        cfg = load_config(config_path)
+        return with_agents(cfg, agents) if agents is not None else cfg
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _print_summary(summary) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Run summary", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    rows = [
+        ("ticks", f"{summary.ticks:,}" + (" (interrupted)" if summary.interrupted else "")),
+        ("population", f"{summary.population:,} / {summary.agents:,}"),
+        ("ticks/s", f"{summary.ticks_per_s:,.1f}"),
+        ("agent-steps/s", f"{summary.agent_steps_per_s:,.0f}"),
+        ("deaths / faints / exits", f"{summary.deaths} / {summary.faints} / {summary.exits}"),
+        ("mean needs", ", ".join(f"{k} {v:.2f}" for k, v in summary.mean_needs.items())),
+        ("agent-ticks in a critical state", f"{summary.critical_share:.2%}"),
+        ("money in circulation", f"{summary.money_in_circulation:,.2f}"
+         + ("" if summary.money_conserved else "  (LEDGER MISMATCH)")),
+        ("state hash", summary.state_hash[:16]),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    events = Table(title="Events", show_header=True)
+    events.add_column("event")
+    events.add_column("count", justify="right")
+    for name, count in sorted(summary.events.items(), key=lambda kv: -kv[1]):
+        events.add_row(name, f"{count:,}")
+    console = Console()
+    console.print(table)
+    console.print(events)
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="YAML config (default: the embedded default town).")
+@click.option("--agents", type=int, help="Scale the town to this many agents.")
+@click.option("--ticks", type=click.IntRange(min=0), default=1440, show_default=True,
+              help="Ticks to run (1440 = one day).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def run_command(config_path, agents, ticks, seed, as_json) -> None:
+    """Run a town: progress while it runs, a summary at the end (Ctrl-C stops cleanly)."""
+    import msgspec
+
+    from townlet.config import config_id
+    from townlet.sim.loop import Simulation
+
+    cfg = _load(config_path, agents)
+    if not as_json:
+        click.echo(f"config_id {config_id(cfg)}  agents {cfg.world.town.agents:,}  seed {seed}")
+    sim = Simulation(cfg, seed)
+    try:
+        if as_json:
+            summary = sim.run(ticks)
+        else:
+            summary = _run_with_progress(sim, ticks)
+    finally:
+        sim.close()
+    if as_json:
+        click.echo(json.dumps(msgspec.to_builtins(summary)))
+    else:
+        _print_summary(summary)
+
+
+def _run_with_progress(sim, ticks):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    agents = sim.world.n_agents
+    columns = (TextColumn("tick {task.completed:>8,.0f}/{task.total:,.0f}"), BarColumn(),
+               TextColumn("{task.fields[tps]:>9,.0f} ticks/s"),
+               TextColumn("{task.fields[sps]:>13,.0f} agent-steps/s"), TimeElapsedColumn())
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task("run", total=ticks, tps=0.0, sps=0.0)
+        every = max(1, min(500, ticks // 100 or 1))
+
+        def update(done: int) -> None:
+            if done % every == 0 or done == ticks:
+                speed = progress.tasks[0].speed or 0.0
+                progress.update(task, completed=done, tps=speed, sps=speed * agents)
+
+        return sim.run(ticks, update)

@@ -1,0 +1,106 @@
+"""``Simulation``: the process that owns the world.
+
+Each tick: drain a bounded number of console requests, step the world, write
+the frame to the shared-memory ring and ring the publisher's doorbell. None of
+these waits on a reader: the ring overwrites, the doorbell drops, the console
+queue is bounded.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from townlet.config import TownletConfig
+from townlet.sim.summary import EventTally, RunSummary, summarize
+from townlet.world import World
+
+__all__ = ["Simulation", "TickHook"]
+
+IDLE_SLEEP = 0.005
+
+
+class TickHook(Protocol):
+    """Something that runs once per tick on the simulation thread (console drain,
+    frame writer). ``before`` runs before the world steps, ``after`` after it."""
+
+    def before(self, world: World) -> None: ...
+
+    def after(self, world: World) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Simulation:
+    """Drive a :class:`World` tick by tick with optional hooks.
+
+    Parameters
+    ----------
+    config, seed
+        Passed to :class:`World` (ignored when ``world`` is given).
+    world
+        An existing world, e.g. resumed from a snapshot.
+    """
+
+    def __init__(self, config: TownletConfig, seed: int = 0, world: World | None = None) -> None:
+        self.world = world if world is not None else World(config, seed)
+        self.hooks: list[TickHook] = []
+        self.tally = EventTally()
+        self.paused = False
+        self.pending_steps = 0
+        """Ticks to run while paused (the console's ``step``)."""
+        self.target_tps = 0.0
+        """Pace the loop to this many ticks per second (0 = as fast as possible)."""
+        self._stop = False
+
+    def add_hook(self, hook: TickHook) -> None:
+        self.hooks.append(hook)
+
+    def stop(self) -> None:
+        """Ask the loop to stop after the current tick (signal-safe)."""
+        self._stop = True
+
+    def step(self) -> bool:
+        """One iteration with every hook; returns whether the world advanced."""
+        for hook in self.hooks:
+            hook.before(self.world)
+        advance = not self.paused or self.pending_steps > 0
+        if advance:
+            self.pending_steps = max(0, self.pending_steps - 1)
+            self.world.step()
+            self.tally.add(self.world)
+            for hook in self.hooks:
+                hook.after(self.world)
+        return advance
+
+    def run(self, ticks: int, progress: Callable[[int], None] | None = None) -> RunSummary:
+        """Run ``ticks`` ticks (Ctrl-C or SIGTERM stop early) and summarise."""
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        for sig in previous:
+            signal.signal(sig, lambda *_: self.stop())
+        start_tick, t0 = self.world.tick, time.perf_counter()
+        try:
+            next_due = time.perf_counter()
+            while self.world.tick - start_tick < ticks and not self._stop:
+                if not self.step():
+                    time.sleep(IDLE_SLEEP)  # paused: keep serving hooks, don't spin
+                    continue
+                if progress is not None:
+                    progress(self.world.tick - start_tick)
+                if self.target_tps > 0:
+                    next_due += 1.0 / self.target_tps
+                    time.sleep(max(0.0, next_due - time.perf_counter()))
+                else:
+                    next_due = time.perf_counter()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        done = self.world.tick - start_tick
+        return summarize(self.world, self.tally, done, time.perf_counter() - t0, self._stop)
+
+    def close(self) -> None:
+        for hook in reversed(self.hooks):
+            hook.close()
+        self.hooks.clear()

@@ -1,0 +1,72 @@
+"""What a run reports at the end: population, deaths, needs, money, events."""
+
+from __future__ import annotations
+
+import numpy as np
+from msgspec import Struct
+
+from townlet.world import World
+from townlet.world.events import EventCode
+from townlet.world.state import NEEDS, STAT
+
+__all__ = ["EventTally", "RunSummary", "summarize"]
+
+
+class EventTally:
+    """Counts events by code over a run (one bincount per tick, no Python per event)."""
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(max(EventCode) + 1, dtype=np.int64)
+
+    def add(self, world: World) -> None:
+        n = int(world.view("evt_len")[0])
+        if n:
+            self.counts += np.bincount(world.view("evt_code")[:n], minlength=self.counts.size)
+
+    def as_dict(self) -> dict[str, int]:
+        return {EventCode(c).name.lower(): int(v) for c, v in enumerate(self.counts) if v}
+
+
+class RunSummary(Struct, frozen=True):
+    """The end-of-run report (also the ``--json`` output)."""
+
+    config_id: str
+    seed: int
+    ticks: int
+    agents: int
+    population: int
+    seconds: float
+    ticks_per_s: float
+    agent_steps_per_s: float
+    deaths: int
+    faints: int
+    exits: int
+    mean_needs: dict[str, float]
+    critical_share: float
+    money_in_circulation: float
+    money_conserved: bool
+    events: dict[str, int]
+    state_hash: str
+    interrupted: bool = False
+
+
+def summarize(world: World, tally: EventTally, ticks: int, seconds: float,
+              interrupted: bool) -> RunSummary:
+    alive = world.view("agent_alive").astype(bool)
+    needs = world.view("agent_needs")[alive]
+    stats = dict(zip(STAT, world.view("stats").tolist()))
+    ledger = world.view("ledger")
+    wallets = float(world.view("agent_wallet")[alive].sum())
+    expected = ledger[0] + ledger[1] + ledger[4] - ledger[2] - ledger[3] - ledger[5]
+    rate = ticks / seconds if seconds > 0 else 0.0
+    return RunSummary(
+        config_id=world.config_id, seed=world.seed, ticks=ticks, agents=world.n_agents,
+        population=int(alive.sum()), seconds=round(seconds, 4), ticks_per_s=round(rate, 2),
+        agent_steps_per_s=round(rate * world.n_agents, 1), deaths=stats["deaths"],
+        faints=stats["faints"], exits=stats["exits"],
+        mean_needs={n: round(float(v), 4) for n, v in zip(NEEDS, needs.mean(axis=0))}
+        if needs.size else {n: 0.0 for n in NEEDS},
+        critical_share=round(stats["critical_ticks"] / max(1, stats["agent_ticks"]), 5),
+        money_in_circulation=round(wallets, 4),
+        money_conserved=bool(np.isclose(wallets, expected, rtol=1e-9, atol=1e-6)),
+        events=tally.as_dict(), state_hash=world.state_hash(), interrupted=interrupted)
