@@ -11,13 +11,12 @@ import pytest
 
 from townlet.snapshots import read_header
 
-# ``python -m townlet`` needs every sub-command package; this runs the snapshot group alone.
-ENTRY = "from townlet.snapshots.cli import snapshot_command; snapshot_command(prog_name='snapshot')"
+TOWNLET = [sys.executable, "-m", "townlet", "snapshot"]
 
 
 def cli(*args: str, code: int = 0) -> subprocess.CompletedProcess:
-    out = subprocess.run([sys.executable, "-c", ENTRY, *args], capture_output=True, text=True,
-                         timeout=240, check=False)
+    out = subprocess.run([*TOWNLET, *args], capture_output=True, text=True, timeout=240,
+                         check=False)
     assert out.returncode == code, (out.stdout, out.stderr)
     return out
 
@@ -44,8 +43,7 @@ def test_load_and_run_on_matches_a_straight_run(town) -> None:
 
     cfg, _ = town
     procs = [  # two fresh processes at once: the machine has two cores
-        subprocess.Popen([sys.executable, "-c", ENTRY, *args, "--json"], stdout=subprocess.PIPE,
-                         text=True)
+        subprocess.Popen([*TOWNLET, *args, "--json"], stdout=subprocess.PIPE, text=True)
         for args in (("load", "base.tsnap", "--config", str(cfg), "--ticks", "30"),
                      ("save", "chained.tsnap", "--config", str(cfg), "--from", "base.tsnap",
                       "--ticks", "30"))
