@@ -12,6 +12,7 @@ from townlet.publish.cli import publish_command
 from townlet.security.cli import keys_command
 from townlet.sim.bench import bench_command
 from townlet.sim.cli import run_command
+from townlet.snapshots.cli import snapshot_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,3 +28,4 @@ main.add_command(keys_command, "keys")
 main.add_command(console_command, "console")
 main.add_command(publish_command, "publish")
 main.add_command(subscribe_command, "subscribe")
+main.add_command(snapshot_command, "snapshot")

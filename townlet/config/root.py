@@ -6,6 +6,7 @@ from msgspec import Struct
 
 from townlet.config.console import ConsoleConfig
 from townlet.config.telemetry import TelemetryConfig
+from townlet.config.snapshots import SnapshotsConfig
 from townlet.config.world import WorldConfig
 
 __all__ = ["TownletConfig"]
@@ -17,3 +18,4 @@ class TownletConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     world: WorldConfig = WorldConfig()
     console: ConsoleConfig = ConsoleConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
+    snapshots: SnapshotsConfig = SnapshotsConfig()
