@@ -1,6 +1,6 @@
 """Start the services a ``townlet run`` offers next to the town: the console
-server (CURVE + ZAP, in this process) and the telemetry publisher (a child
-process fed through the shared-memory ring).
+server (CURVE + ZAP, in this process), autosaves, and the telemetry publisher
+(a child process fed through the shared-memory ring).
 
 On first use the key directory is created with a server keypair and one
 short-lived admin credential for the local operator, so the defaults are secure
@@ -53,6 +53,13 @@ def start_services(sim: Simulation, cfg: TownletConfig, *, console: bool, publis
         server = attach(sim, cfg.console)
         notes.append(f"console: {server.endpoint}  (townlet console --key "
                      f"{local_operator_key(cfg.console.keys_dir)})")
+    from townlet.snapshots.world_io import autosave_hook
+
+    saver = autosave_hook(cfg)
+    if saver is not None:
+        sim.add_hook(saver)
+        notes.append(f"autosave: every {cfg.snapshots.autosave_every} ticks into "
+                     f"{cfg.snapshots.root}/ (keeping {cfg.snapshots.keep_last})")
     if publish:
         from townlet.publish.hook import TelemetryHook
 
