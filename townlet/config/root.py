@@ -6,6 +6,8 @@ from msgspec import Struct
 
 from townlet.config.console import ConsoleConfig
 from townlet.config.rl import RLConfig
+from townlet.config.snapshots import SnapshotsConfig
+from townlet.config.telemetry import TelemetryConfig
 from townlet.config.world import WorldConfig
 
 __all__ = ["TownletConfig"]
@@ -16,4 +18,6 @@ class TownletConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
 
     world: WorldConfig = WorldConfig()
     console: ConsoleConfig = ConsoleConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
+    snapshots: SnapshotsConfig = SnapshotsConfig()
     rl: RLConfig = RLConfig()
