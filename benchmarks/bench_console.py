@@ -26,9 +26,9 @@ import structlog
 from townlet.client.console import ConsoleClient
 from townlet.config import default_config, with_agents
 from townlet.config.console import ConsoleConfig
-from townlet.console.server import ConsoleServer
+from townlet.console.hook import attach
 from townlet.security import init_key_dir, issue_key, parse_ttl
-from townlet.world import World
+from townlet.sim.loop import Simulation
 
 AGENTS = 1000
 # Request logs go to the audit file; keep the benchmark's stdout quiet.
@@ -75,7 +75,7 @@ print(got, time.perf_counter() - t0, flush=True)
 
 
 class _Town:
-    """A 1k-agent world ticking on a thread with the console server embedded."""
+    """A 1k-agent ``Simulation`` stepping on a thread with the console attached."""
 
     def __init__(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-console-"))
@@ -83,13 +83,13 @@ class _Town:
         init_key_dir(kdir)
         self.kdir = kdir
         self.key = issue_key(kdir, "bench", "viewer", parse_ttl("1h"))[1]
-        self.cfg = ConsoleConfig(audit_path=str(self.tmp / "audit.jsonl"), rate_per_s=1e6,
-                                 burst=10**6, queue_size=4096, max_per_tick=256)
-        self.world = World(with_agents(default_config(), AGENTS), seed=0)
-        self.world.step()  # compile before timing
-        self.server = ConsoleServer(self.cfg, kdir / "registry.json", kdir / "server.key_secret",
-                                    endpoint="tcp://127.0.0.1:0")
-        self.endpoint = self.server.start()
+        console = ConsoleConfig(keys_dir=str(kdir), audit_path=str(self.tmp / "audit.jsonl"),
+                                rate_per_s=1e6, burst=10**6, queue_size=4096, max_per_tick=256)
+        cfg = msgspec.structs.replace(with_agents(default_config(), AGENTS), console=console)
+        self.sim = Simulation(cfg, seed=0)
+        self.sim.world.step()  # compile before timing
+        self.server = attach(self.sim, console, endpoint="tcp://127.0.0.1:0")
+        self.endpoint = self.server.endpoint
         self.ticks = 0
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._loop, daemon=True)
@@ -97,8 +97,7 @@ class _Town:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self.server.drain(self.world, self.cfg.max_per_tick)
-            self.world.step()
+            self.sim.step()
             self.ticks += 1
 
     def tick_rate(self, seconds: float) -> float:
@@ -131,7 +130,7 @@ class _Town:
     def close(self) -> None:
         self._stop.set()
         self._t.join()
-        self.server.close()
+        self.sim.close()
 
 
 def _latencies(town: _Town, name: str, n: int) -> np.ndarray:

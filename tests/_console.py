@@ -1,4 +1,4 @@
-"""Test harness: a real World ticking on a thread with a real console server, real keys."""
+"""Test harness: the real Simulation loop with the console attached, real keys, real sockets."""
 
 from __future__ import annotations
 
@@ -11,47 +11,46 @@ import msgspec
 from townlet.client.console import ConsoleClient
 from townlet.config import default_config, with_agents
 from townlet.config.console import ConsoleConfig
-from townlet.console.server import ConsoleServer
+from townlet.console.hook import attach
 from townlet.security import init_key_dir, issue_key, parse_ttl
-from townlet.world import World
+from townlet.sim.loop import IDLE_SLEEP, Simulation
 
 __all__ = ["Town"]
 
-TTL = {"viewer": "1h", "operator": "1h", "admin": "1h"}
-
 
 class Town:
-    """A simulation loop shaped like the real one: drain at tick start, honour LoopControl."""
+    """``Simulation.step()`` on a thread (``run()`` installs signal handlers, main thread
+    only) with the console attached exactly as ``townlet run`` attaches it."""
 
     def __init__(self, tmp: Path, *, agents: int = 40, paused: bool = False,
                  **console: object) -> None:
         self.kdir = tmp / "keys"
         init_key_dir(self.kdir)
-        self.keys = {role: issue_key(self.kdir, f"{role}1", role, parse_ttl(ttl))[1]
-                     for role, ttl in TTL.items()}
-        opts = {"audit_path": str(tmp / "audit" / "audit.jsonl"), **console}
-        self.cfg = msgspec.structs.replace(ConsoleConfig(), **opts)
-        self.world = World(with_agents(default_config(), agents), seed=0)
-        self.server = ConsoleServer(self.cfg, self.kdir / "registry.json",
-                                    self.kdir / "server.key_secret",
-                                    snapshot_root=tmp / "snapshots", endpoint="tcp://127.0.0.1:0")
-        if paused:
-            self.server.control.pause()
-        self.endpoint = self.server.start()
+        self.keys = {role: issue_key(self.kdir, f"{role}1", role, parse_ttl("1h"))[1]
+                     for role in ("viewer", "operator", "admin")}
+        opts = {"keys_dir": str(self.kdir), "audit_path": str(tmp / "audit" / "audit.jsonl"),
+                **console}
+        cfg = msgspec.structs.replace(with_agents(default_config(), agents),
+                                      console=msgspec.structs.replace(ConsoleConfig(), **opts))
+        self.cfg = cfg.console
+        self.sim = Simulation(cfg, seed=0)
+        self.sim.world.step()  # compile the kernel now, not while a client waits
+        self.sim.paused = paused
+        self.world = self.sim.world
+        self.server = attach(self.sim, self.cfg, snapshot_root=tmp / "snapshots",
+                             endpoint="tcp://127.0.0.1:0")
+        self.endpoint = self.server.endpoint
         self.ticks = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 
     def _loop(self) -> None:
-        s, w = self.server, self.world
         while not self._stop.is_set():
-            s.drain(w, self.cfg.max_per_tick)
-            if s.control.take_tick():
-                w.step()
+            if self.sim.step():
                 self.ticks += 1
             else:
-                time.sleep(s.control.idle_sleep_s)
+                time.sleep(IDLE_SLEEP)
 
     def client(self, role: str = "viewer", **kw: object) -> ConsoleClient:
         kw.setdefault("timeout", 5.0)
@@ -64,4 +63,4 @@ class Town:
 
     def close(self) -> None:
         self.stop_loop()
-        self.server.close()
+        self.sim.close()

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from townlet.client.console import ConsoleClient
 from townlet.client.errors import (
+    ERROR_TYPES,
     AlreadyPossessed,
     BlockedTile,
     BusyTarget,
@@ -43,7 +44,7 @@ from townlet.console.commands import COMMANDS
 from townlet.console.server import ConsoleServer
 from townlet.console.table import LOCAL, build_table
 from townlet.security import init_key_dir, issue_key, load_keypair, parse_ttl, revoke_keys
-from townlet.security.registry import utcnow
+from townlet.security.registry import RegistryDoc, update_registry, utcnow
 from townlet.security.roles import ROLES, role_allows
 from townlet.wire.console import Request, decode_response, encode
 from townlet.world.geometry import TILE
@@ -141,6 +142,26 @@ def test_revocation_while_connected(tmp_path: Path) -> None:
             pytest.raises(HandshakeRefused),
         ):
             c2.call("whoami")     # and no new connection
+    finally:
+        t.close()
+
+
+def test_expiry_while_connected(tmp_path: Path) -> None:
+    t = Town(tmp_path)
+    try:
+        rec, key = issue_key(t.kdir, "fay", "viewer", parse_ttl("1h"))
+        with ConsoleClient(t.endpoint, t.kdir / "server.key", key, timeout=3) as c:
+            assert c.call("whoami")["identity"] == "fay"
+
+            def expire(doc: RegistryDoc) -> RegistryDoc:
+                past = utcnow() - timedelta(seconds=1)
+                keys = [msgspec.structs.replace(r, expires_at=past) if r.key_id == rec.key_id
+                        else r for r in doc.keys]
+                return RegistryDoc(doc.version, keys)
+
+            update_registry(t.kdir / "registry.json", expire)  # time passes, as on disk
+            with pytest.raises(Unauthorized, match="expired"):
+                c.call("whoami")
     finally:
         t.close()
 
@@ -463,3 +484,9 @@ def test_fuzzed_frames_always_get_an_answer(town: Town, data: bytes) -> None:
                                               "E_NOT_FOUND", "E_FORBIDDEN"}
     finally:
         s.close()
+
+
+def test_every_error_code_is_produced_by_a_test_here() -> None:
+    src = Path(__file__).read_text()
+    for code, cls in ERROR_TYPES.items():
+        assert code in src or f"raises({cls.__name__}" in src, code

@@ -60,7 +60,7 @@ def test_pause_step_speed(town: Town, op: ConsoleClient) -> None:
             break
     assert op.call("status")["tick"] == t0 + 3  # exactly three ticks, then paused again
     assert op.call("speed", 50)["target_tps"] == 50.0
-    assert op.call("speed", 0)["target_tps"] is None
+    assert op.call("speed", 0)["target_tps"] == 0.0
     r = op.call("resume")
     assert not r["paused"]
     op.call("pause")

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import click
 
+from townlet.client.cli import subscribe_command
 from townlet.config.cli import config_command
 from townlet.console.cli import console_command
+from townlet.publish.cli import publish_command
 from townlet.security.cli import keys_command
 from townlet.sim.bench import bench_command
 from townlet.sim.cli import run_command
@@ -24,4 +26,6 @@ main.add_command(bench_command, "bench")
 main.add_command(config_command, "config")
 main.add_command(keys_command, "keys")
 main.add_command(console_command, "console")
+main.add_command(publish_command, "publish")
+main.add_command(subscribe_command, "subscribe")
 main.add_command(snapshot_command, "snapshot")

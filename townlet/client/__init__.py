@@ -1,13 +1,14 @@
-"""What external consumers import: ``ConsoleClient`` (and the telemetry ``Subscriber``).
+"""What external consumers import: ``ConsoleClient`` and the telemetry ``Subscriber``.
 
 Imports are lazy so ``import townlet.client`` stays cheap.
 """
 
 from importlib import import_module
 
-__all__ = ["ConsoleClient"]
+__all__ = ["ConsoleClient", "Subscriber", "SubscriberStats", "Update"]
 
-_LAZY = {"ConsoleClient": "townlet.client.console"}
+_LAZY = {"ConsoleClient": "townlet.client.console", "Subscriber": "townlet.client.subscriber",
+         "SubscriberStats": "townlet.client.subscriber", "Update": "townlet.client.subscriber"}
 
 
 def __getattr__(name: str):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from msgspec import Struct
 
 from townlet.config.console import ConsoleConfig
+from townlet.config.telemetry import TelemetryConfig
 from townlet.config.snapshots import SnapshotsConfig
 from townlet.config.world import WorldConfig
 
@@ -16,4 +17,5 @@ class TownletConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
 
     world: WorldConfig = WorldConfig()
     console: ConsoleConfig = ConsoleConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
     snapshots: SnapshotsConfig = SnapshotsConfig()

@@ -121,6 +121,10 @@ def _repl(opts: dict[str, Any], history: Path) -> None:
         except ConsoleConnectionError as exc:
             raise click.ClickException(f"cannot start the console: {exc}") from None
         click.echo(f"connected to {opts['endpoint']}; Tab completes, 'help', 'quit'")
-        run_repl(lambda n, a, k: _run(client, n, a, k, False) and None, names, history)
+
+        def execute(name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+            _run(client, name, args, kwargs, False)  # errors are printed; the REPL goes on
+
+        run_repl(execute, names, history)
     finally:
         client.close()

@@ -30,7 +30,8 @@ class RunState(msgspec.Struct):
     tick: int
     paused: bool
     pending_steps: int
-    target_tps: float | None
+    target_tps: float
+    """0 = as fast as possible."""
 
 
 def _state(ctx: CommandContext) -> RunState:
@@ -41,23 +42,26 @@ def _state(ctx: CommandContext) -> RunState:
 
 def pause(ctx: CommandContext, p: NoArgs) -> RunState:
     """Stop ticking; the console keeps answering."""
-    ctx.control.pause()
+    ctx.control.paused = True
+    ctx.control.pending_steps = 0
     return _state(ctx)
 
 
 def resume(ctx: CommandContext, p: NoArgs) -> RunState:
     """Tick freely again."""
-    ctx.control.resume()
+    ctx.control.paused = False
+    ctx.control.pending_steps = 0
     return _state(ctx)
 
 
 def step(ctx: CommandContext, p: StepArgs) -> RunState:
-    """Run n ticks, then stay paused."""
-    ctx.control.step(p.n)
+    """Pause, then run exactly n more ticks."""
+    ctx.control.paused = True
+    ctx.control.pending_steps += p.n
     return _state(ctx)
 
 
 def speed(ctx: CommandContext, p: SpeedArgs) -> RunState:
     """Pace the loop to tps ticks per second (0 = unlimited)."""
-    ctx.control.set_speed(p.tps if p.tps > 0 else None)
+    ctx.control.target_tps = float(p.tps)
     return _state(ctx)

@@ -76,7 +76,8 @@ class Status(msgspec.Struct):
     ticks_per_s: float
     config_id: str
     paused: bool
-    target_tps: float | None
+    target_tps: float
+    """0 = as fast as possible."""
 
 
 def status(ctx: CommandContext, p: NoArgs) -> Status:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import numpy as np
 
-from townlet.console.control import LoopControl
+from townlet.console.control import RunControl
 from townlet.security.registry import RegistryWatcher
 from townlet.security.sandbox import Sandbox
 
@@ -89,7 +89,7 @@ class CommandContext:
     __slots__ = ("control", "events", "health", "policy", "principal", "registry", "sandbox",
                  "table", "tick_rate", "world")
 
-    def __init__(self, *, world: Any, principal: Principal, control: LoopControl,
+    def __init__(self, *, world: Any, principal: Principal, control: RunControl,
                  events: EventLog, policy: PolicyInfo, sandbox: Sandbox | None,
                  table: dict[str, Command], tick_rate: float, health: Any,
                  registry: RegistryWatcher) -> None:

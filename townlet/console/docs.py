@@ -103,24 +103,26 @@ seconds); the same `cmd_id` with a different command or arguments is
 _EMBED = """\
 ## Embedding the server (simulation loop)
 
+With `townlet.sim.loop.Simulation` one call starts the server and hooks it in:
+
 ```python
-from townlet.console.server import ConsoleServer
-server = ConsoleServer(cfg.console, registry_path, server_key_file, snapshot_root=root)
-server.start()                                   # ZAP handler first, then bind
-while running:
-    server.drain(world, cfg.console.max_per_tick)  # start of every tick, also when paused
-    if server.control.take_tick():
-        world.step()
-    else:
-        time.sleep(server.control.idle_sleep_s)
-server.close()
+from townlet.console.hook import attach
+sim = Simulation(cfg, seed)
+server = attach(sim, cfg.console, snapshot_root=root)  # ZAP handler first, then bind
+sim.run(ticks)     # every tick starts with server.drain(world, cfg.console.max_per_tick)
+sim.close()        # closes the server too
 ```
 
-`drain` runs at most `max_n` queued requests; everything else (decoding,
-authorisation, rate limiting, replies, audit) happens on the console's own
-I/O thread. When the queue (`console.queue_size`) is full, clients get
-`E_BUSY` immediately. Set `server.policy = PolicyInfo(...)` to describe a
-learned policy for `policy_info`.
+`pause`/`resume`/`step`/`speed` change `sim.paused`, `sim.pending_steps` and
+`sim.target_tps`. `drain` runs at most `max_per_tick` queued requests;
+everything else (decoding, authorisation, rate limiting, replies, audit)
+happens on the console's own I/O thread. When the queue
+(`console.queue_size`) is full, clients get `E_BUSY` immediately. Set
+`server.policy = PolicyInfo(...)` to describe a learned policy for
+`policy_info`. Without a `Simulation`, construct
+`ConsoleServer(cfg, registry_path, server_key_file)`, call `start()`, then
+`drain(world, n)` at the start of each tick and tick only while
+`server.control.take_tick()` is true; `close()` at the end.
 """
 
 

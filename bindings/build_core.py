@@ -1,0 +1,101 @@
+"""cffi (API mode) build of ``townlet._core``, the shared-memory frame ring.
+
+Used two ways:
+- by setuptools during ``pip install .`` / ``pip install -e .`` through
+  ``cffi_modules=["bindings/build_core.py:ffibuilder"]`` in setup.py;
+- in place, from any worktree: ``python bindings/build_core.py`` compiles the
+  extension next to ``townlet/__init__.py``.
+
+The cdef only declares what core/ring.h exports; all logic is in core/ring.c.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from cffi import FFI
+
+ROOT = Path(__file__).resolve().parent.parent
+CORE = ROOT / "core"
+
+CDEF = """
+#define TR_OK ...
+#define TR_NOT_READY ...
+#define TR_LAPPED ...
+#define TR_TORN ...
+#define TR_EINVAL ...
+#define TR_ESYS ...
+#define TR_EMAGIC ...
+#define TR_EVERSION ...
+#define TR_ESCHEMA ...
+#define TR_ETOOBIG ...
+#define TR_EREADONLY ...
+#define TR_EEXIST ...
+#define TR_ENOENT ...
+#define TR_HASH_SIZE ...
+#define TR_HEADER_SIZE ...
+#define TR_SCHEMA_MAX ...
+#define TR_SLOT_HEADER_SIZE ...
+#define TR_LAYOUT_VERSION ...
+#define TR_MAX_SLOTS ...
+
+typedef struct tr_ring tr_ring;
+int tr_create(const char *name, const uint8_t *schema_hash, const void *schema_doc,
+              uint32_t schema_len, uint32_t n_slots, uint64_t frame_capacity,
+              int64_t writer_pid, uint64_t writer_starttime, tr_ring **out);
+int tr_attach(const char *name, const uint8_t *expected_hash, tr_ring **out);
+void tr_close(tr_ring *ring);
+int tr_unlink(const char *name);
+int64_t tr_publish(tr_ring *ring, int64_t tick, uint64_t frame_nbytes, uint32_t n_parts,
+                   const void *const *ptrs, const uint64_t *offsets, const uint64_t *sizes);
+int tr_mark_closed(tr_ring *ring);
+int tr_read(const tr_ring *ring, uint64_t frame, uint64_t offset, uint64_t len, void *dst,
+            int64_t *tick, uint64_t *frame_nbytes);
+uint64_t tr_latest(const tr_ring *ring);
+int tr_closed(const tr_ring *ring);
+uint32_t tr_n_slots(const tr_ring *ring);
+uint64_t tr_frame_capacity(const tr_ring *ring);
+uint32_t tr_layout_version(const tr_ring *ring);
+int64_t tr_writer_pid(const tr_ring *ring);
+uint64_t tr_writer_starttime(const tr_ring *ring);
+void tr_schema_hash(const tr_ring *ring, uint8_t *out32);
+uint64_t tr_segment_size(const tr_ring *ring);
+uint32_t tr_schema_doc(const tr_ring *ring, void *dst, uint32_t cap);
+const char *tr_strerror(int code);
+"""
+
+
+def make_builder(relative: bool) -> FFI:
+    """The FFI builder; paths relative to the project root (setuptools) or absolute."""
+    core = Path("core") if relative else CORE
+    builder = FFI()
+    builder.cdef(CDEF)
+    builder.set_source(
+        "townlet._core",
+        '#include "ring.h"',
+        sources=[str(core / "ring.c")],
+        include_dirs=[str(core)],
+        libraries=["rt"],
+        extra_compile_args=["-std=c11", "-O3", "-Wall", "-Wextra"],
+    )
+    return builder
+
+
+#: Picked up by setuptools (cffi_modules), which runs from the project root.
+ffibuilder = make_builder(relative=Path.cwd().resolve() == ROOT)
+
+
+def build_in_place() -> Path:
+    """Compile ``townlet/_core*.so`` inside this source tree and return its path."""
+    tmp = ROOT / "build" / "cffi"
+    tmp.mkdir(parents=True, exist_ok=True)
+    built = Path(make_builder(relative=False).compile(tmpdir=str(tmp), verbose=False))
+    target = ROOT / "townlet" / built.name
+    os.replace(built, target)
+    return target
+
+
+if __name__ == "__main__":
+    print(build_in_place(), file=sys.stdout)

@@ -1,0 +1,82 @@
+/* townlet frame ring: a seqlock-protected ring of frame slots in POSIX shared memory.
+ *
+ * One writer (the simulation) publishes a frame per tick into slot (frame % n_slots)
+ * and never waits for anybody. Readers map the segment read-only, copy a frame out and
+ * verify, via the slot's sequence word, that the copy is neither torn (written while
+ * copied) nor lapped (overwritten by a later frame). The segment starts with a header
+ * page; the layout is documented in docs/protocol.md ("Shared-memory ring").
+ *
+ * Frame numbers start at 1. Slot sequence word: 2*F-1 while frame F is being written,
+ * 2*F once frame F is complete. 0 = never written.
+ */
+#ifndef TOWNLET_RING_H
+#define TOWNLET_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TR_MAGIC 0x474E49524E574F54ULL /* "TOWNRING" little-endian */
+#define TR_LAYOUT_VERSION 1u
+#define TR_HEADER_SIZE 16384u
+#define TR_SCHEMA_OFFSET 128u /* the schema document (JSON) lives in the header pages */
+#define TR_SCHEMA_MAX (TR_HEADER_SIZE - TR_SCHEMA_OFFSET)
+#define TR_SLOT_HEADER_SIZE 64u
+#define TR_HASH_SIZE 32u
+#define TR_MAX_SLOTS 1024u
+
+/* Result codes (negative = error). */
+#define TR_OK 0
+#define TR_NOT_READY (-1)   /* the requested frame has not been published yet */
+#define TR_LAPPED (-2)      /* the slot already holds a later frame */
+#define TR_TORN (-3)        /* the slot changed while it was being copied */
+#define TR_EINVAL (-4)      /* bad argument (size, count, range) */
+#define TR_ESYS (-5)        /* an OS call failed; errno holds the reason */
+#define TR_EMAGIC (-6)      /* the segment is not a townlet ring */
+#define TR_EVERSION (-7)    /* unsupported layout version */
+#define TR_ESCHEMA (-8)     /* the schema hash differs from the expected one */
+#define TR_ETOOBIG (-9)     /* the frame does not fit into a slot / destination */
+#define TR_EREADONLY (-10)  /* write attempted through a read-only attachment */
+#define TR_EEXIST (-11)     /* a segment of that name already exists */
+#define TR_ENOENT (-12)     /* no segment of that name */
+
+typedef struct tr_ring tr_ring;
+
+/* Create a new segment `name` (POSIX shm name, "/..."), exclusive; pages are pre-faulted.
+ * schema_doc (schema_len <= TR_SCHEMA_MAX bytes) is stored verbatim for readers. */
+int tr_create(const char *name, const uint8_t *schema_hash, const void *schema_doc,
+              uint32_t schema_len, uint32_t n_slots, uint64_t frame_capacity,
+              int64_t writer_pid, uint64_t writer_starttime, tr_ring **out);
+/* Attach read-only; expected_hash may be NULL to accept any schema. */
+int tr_attach(const char *name, const uint8_t *expected_hash, tr_ring **out);
+/* Unmap and free the handle (never unlinks). */
+void tr_close(tr_ring *ring);
+/* Remove the name (the memory lives on until every mapping is gone). */
+int tr_unlink(const char *name);
+
+/* Publish one frame made of n_parts pieces, each copied to data offset offsets[i].
+ * Returns the new frame number (> 0) or a negative code. Never blocks. */
+int64_t tr_publish(tr_ring *ring, int64_t tick, uint64_t frame_nbytes, uint32_t n_parts,
+                   const void *const *ptrs, const uint64_t *offsets, const uint64_t *sizes);
+/* Mark the ring closed (the writer is done); readers see tr_closed() == 1. */
+int tr_mark_closed(tr_ring *ring);
+
+/* Copy up to len bytes of frame `frame`, starting at offset, into dst and validate the copy.
+ * Copies min(len, frame_nbytes - offset) bytes; offset past the frame end is TR_ETOOBIG. */
+int tr_read(const tr_ring *ring, uint64_t frame, uint64_t offset, uint64_t len, void *dst,
+            int64_t *tick, uint64_t *frame_nbytes);
+
+/* Header accessors. */
+uint64_t tr_latest(const tr_ring *ring);
+int tr_closed(const tr_ring *ring);
+uint32_t tr_n_slots(const tr_ring *ring);
+uint64_t tr_frame_capacity(const tr_ring *ring);
+uint32_t tr_layout_version(const tr_ring *ring);
+int64_t tr_writer_pid(const tr_ring *ring);
+uint64_t tr_writer_starttime(const tr_ring *ring);
+void tr_schema_hash(const tr_ring *ring, uint8_t *out32);
+uint64_t tr_segment_size(const tr_ring *ring);
+/* Copy the schema document into dst if cap is large enough; returns its length. */
+uint32_t tr_schema_doc(const tr_ring *ring, void *dst, uint32_t cap);
+const char *tr_strerror(int code);
+
+#endif

@@ -1,0 +1,170 @@
+/* Pure-C test driver for the frame ring: error paths, then a forked writer hammering
+ * frames while this process reads and verifies every accepted copy word by word.
+ * Build and run: make -C core test   (and: make -C core sanitize) */
+#define _POSIX_C_SOURCE 200809L
+#include "ring.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int failures = 0;
+#define CHECK(cond, ...)                                                 \
+    do {                                                                 \
+        if (!(cond)) {                                                   \
+            failures++;                                                  \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);         \
+            fprintf(stderr, __VA_ARGS__);                                \
+            fputc('\n', stderr);                                         \
+        }                                                                \
+    } while (0)
+
+static char name[64];
+static uint8_t hash_a[TR_HASH_SIZE], hash_b[TR_HASH_SIZE];
+
+static void test_errors(void) {
+    tr_ring *w = NULL, *r = NULL, *x = NULL;
+    CHECK(tr_create("no-slash", hash_a, "{}", 2, 4, 1024, getpid(), 0, &w) == TR_EINVAL, "bad name");
+    CHECK(tr_create(name, hash_a, "{}", 2, 1, 1024, getpid(), 0, &w) == TR_EINVAL, "one slot");
+    CHECK(tr_create(name, hash_a, "{}", 2, 4, 0, getpid(), 0, &w) == TR_EINVAL, "zero capacity");
+    CHECK(tr_attach(name, NULL, &r) == TR_ENOENT, "attach missing");
+    CHECK(tr_create(name, hash_a, "{}", TR_SCHEMA_MAX + 1, 4, 1024, getpid(), 7, &w) == TR_EINVAL,
+          "schema too long");
+    CHECK(tr_create(name, hash_a, "{\"v\":1}", 7, 4, 1024, getpid(), 7, &w) == TR_OK, "create");
+    CHECK(tr_create(name, hash_a, "{}", 2, 4, 1024, getpid(), 7, &x) == TR_EEXIST, "create twice");
+    CHECK(tr_attach(name, hash_b, &r) == TR_ESCHEMA, "schema mismatch");
+    CHECK(tr_attach(name, hash_a, &r) == TR_OK, "attach");
+    CHECK(tr_n_slots(r) == 4 && tr_frame_capacity(r) >= 1024, "geometry");
+    CHECK(tr_writer_pid(r) == getpid() && tr_writer_starttime(r) == 7, "writer identity");
+    CHECK(tr_layout_version(r) == TR_LAYOUT_VERSION, "layout version");
+    uint8_t got[TR_HASH_SIZE];
+    tr_schema_hash(r, got);
+    CHECK(memcmp(got, hash_a, TR_HASH_SIZE) == 0, "schema hash");
+    char doc[16] = {0};
+    CHECK(tr_schema_doc(r, doc, sizeof doc) == 7 && strcmp(doc, "{\"v\":1}") == 0, "schema doc");
+    CHECK(tr_latest(r) == 0, "nothing published");
+    unsigned char buf[8192];
+    int64_t tick = -1;
+    uint64_t n = 0;
+    CHECK(tr_read(r, 1, 0, 0, buf, &tick, &n) == TR_NOT_READY, "read before publish");
+    CHECK(tr_read(r, 0, 0, 0, buf, &tick, &n) == TR_EINVAL, "frame 0");
+
+    uint64_t payload = 0x1122334455667788ULL;
+    const void *ptrs[1] = {&payload};
+    uint64_t offs[1] = {8}, sizes[1] = {8};
+    CHECK(tr_publish(r, 1, 16, 1, ptrs, offs, sizes) == TR_EREADONLY, "publish read-only");
+    CHECK(tr_publish(w, 1, 1 << 20, 1, ptrs, offs, sizes) == TR_ETOOBIG, "frame too big");
+    offs[0] = 12;
+    CHECK(tr_publish(w, 1, 16, 1, ptrs, offs, sizes) == TR_ETOOBIG, "part outside frame");
+    offs[0] = 8;
+    for (int64_t t = 1; t <= 6; t++) {
+        payload = (uint64_t)t;
+        CHECK(tr_publish(w, t * 10, 16, 1, ptrs, offs, sizes) == t, "publish %lld", (long long)t);
+    }
+    CHECK(tr_latest(r) == 6, "latest");
+    uint64_t out[2] = {0, 0};
+    CHECK(tr_read(r, 6, 0, 16, out, &tick, &n) == TR_OK, "read newest");
+    CHECK(out[1] == 6 && tick == 60 && n == 16, "newest content");
+    CHECK(tr_read(r, 2, 0, 16, out, &tick, &n) == TR_LAPPED, "old frame lapped");
+    CHECK(tr_read(r, 7, 0, 16, out, &tick, &n) == TR_NOT_READY, "future frame");
+    out[0] = 0;
+    CHECK(tr_read(r, 6, 8, 64, out, &tick, &n) == TR_OK && out[0] == 6 && n == 16, "clipped read");
+    CHECK(tr_read(r, 6, 17, 1, out, &tick, &n) == TR_ETOOBIG, "offset past frame end");
+    CHECK(tr_read(r, 5, 8, 8, out, &tick, &n) == TR_OK && out[0] == 5, "partial read");
+    CHECK(tr_closed(r) == 0, "open");
+    CHECK(tr_mark_closed(r) == TR_EREADONLY, "close via reader");
+    CHECK(tr_mark_closed(w) == TR_OK && tr_closed(r) == 1, "closed");
+    tr_close(r);
+    tr_close(w);
+    CHECK(tr_unlink(name) == TR_OK, "unlink");
+    CHECK(tr_unlink(name) == TR_ENOENT, "unlink twice");
+
+    /* A segment with the right size but no magic is refused. */
+    int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
+    CHECK(fd >= 0 && ftruncate(fd, 65536) == 0, "raw segment");
+    close(fd);
+    CHECK(tr_attach(name, NULL, &r) == TR_EMAGIC, "bad magic");
+    tr_unlink(name);
+}
+
+#define WORDS 262144 /* 2 MiB frames: the streaming-store path */
+#define FRAMES 3000
+
+static void writer(void) {
+    tr_ring *w = NULL;
+    if (tr_create(name, hash_a, "{}", 2, 3, WORDS * 8, getpid(), 0, &w) != TR_OK) _exit(2);
+    static uint64_t frame[WORDS];
+    const void *ptrs[1] = {frame};
+    uint64_t offs[1] = {0}, sizes[1] = {sizeof frame};
+    for (uint64_t f = 1; f <= FRAMES; f++) {
+        for (int i = 0; i < WORDS; i++) frame[i] = f * 0x9E3779B97F4A7C15ULL;
+        if (tr_publish(w, (int64_t)f * 3, sizeof frame, 1, ptrs, offs, sizes) != (int64_t)f)
+            _exit(3);
+    }
+    tr_mark_closed(w);
+    tr_close(w);
+    _exit(0);
+}
+
+static void test_hammer(void) {
+    pid_t pid = fork();
+    if (pid == 0) writer();
+    tr_ring *r = NULL;
+    for (int i = 0; i < 5000 && tr_attach(name, hash_a, &r) != TR_OK; i++) nanosleep(&(struct timespec){0, 1000000}, NULL);
+    CHECK(r != NULL, "attach to hammering writer");
+    if (!r) return;
+    static uint64_t copy[WORDS];
+    long ok = 0, torn = 0, lapped = 0, bad = 0;
+    uint64_t last = 0;
+    while (!tr_closed(r) || last < tr_latest(r)) {
+        uint64_t f = tr_latest(r);
+        if (f == 0) continue;
+        int64_t tick;
+        uint64_t n;
+        int rc = tr_read(r, f, 0, sizeof copy, copy, &tick, &n);
+        if (rc == TR_OK) {
+            ok++;
+            last = f;
+            uint64_t want = f * 0x9E3779B97F4A7C15ULL;
+            for (int i = 0; i < WORDS; i++) bad += copy[i] != want;
+            bad += tick != (int64_t)f * 3;
+        } else if (rc == TR_TORN) {
+            torn++;
+        } else if (rc == TR_LAPPED) {
+            lapped++;
+        } else {
+            CHECK(0, "unexpected read code %d", rc);
+            break;
+        }
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "writer exit %d", status);
+    CHECK(bad == 0, "%ld corrupted words accepted", bad);
+    CHECK(ok > 0 && last == FRAMES, "reads ok=%ld last=%llu", ok, (unsigned long long)last);
+    printf("hammer: ok=%ld torn=%ld lapped=%ld corrupted=%ld\n", ok, torn, lapped, bad);
+    tr_close(r);
+    tr_unlink(name);
+}
+
+int main(void) {
+    snprintf(name, sizeof name, "/townlet-ctest-%d", (int)getpid());
+    for (unsigned i = 0; i < TR_HASH_SIZE; i++) {
+        hash_a[i] = (uint8_t)i;
+        hash_b[i] = (uint8_t)(i + 1);
+    }
+    test_errors();
+    test_hammer();
+    if (failures) {
+        fprintf(stderr, "%d failure(s)\n", failures);
+        return 1;
+    }
+    printf("test_ring: all checks passed\n");
+    return 0;
+}

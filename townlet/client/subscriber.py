@@ -1,0 +1,312 @@
+"""``Subscriber``: rebuild a running town's frames from keyframes and deltas.
+
+Connects with CURVE (client keypair file + the server's public key), waits for
+a keyframe, applies deltas, and detects gaps (sequence jump, wrong base tick,
+new publisher stream, undecodable message). After a gap the state is marked
+unsynced, a ``Resync`` request goes upstream and the next keyframe restores it.
+Needs only the frame schema and the wire format: no kernel, no publisher.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Literal, Self
+
+import msgspec
+import numpy as np
+import zmq
+
+from townlet.frames.schema import (
+    EVENT_DTYPE,
+    SCHEMA_VERSION,
+    FrameSchema,
+    SchemaError,
+    events_table,
+    frame_hash,
+)
+from townlet.wire.codec import Codec, WireError, apply_change, column_from_full
+from townlet.wire.messages import (
+    TOPIC_FRAMES,
+    TOPIC_HEALTH,
+    Delta,
+    Full,
+    Health,
+    Keyframe,
+    Resync,
+)
+
+__all__ = ["Subscriber", "SubscriberStats", "Update"]
+
+_RESYNC_EVERY = 1.0
+
+
+class Update(msgspec.Struct, frozen=True):
+    """One received message, after it was applied."""
+
+    kind: Literal["key", "delta", "health", "skipped"]
+    """``skipped``: a frame message that was not applied (waiting for a keyframe)."""
+    seq: int
+    tick: int
+    nbytes: int
+    lag_ticks: int
+    """Newest tick in the publisher's ring minus this message's tick."""
+    latency_ms: float
+    """Publisher send time to receipt (same-host clocks)."""
+    events: np.ndarray
+    """Events of this tick and of ticks the publisher skipped (EVENT_DTYPE, by tick)."""
+    health: Health | None = None
+
+
+class SubscriberStats(msgspec.Struct):
+    """Counters since the subscriber started."""
+
+    keyframes: int = 0
+    deltas: int = 0
+    health: int = 0
+    bytes: int = 0
+    gaps: int = 0
+    missed: int = 0
+    """Frame messages known missing from sequence numbers."""
+    resyncs_sent: int = 0
+    bad_messages: int = 0
+    ignored: int = 0
+    """Frame messages dropped while waiting for a keyframe."""
+
+
+def _load_keys(server_key, client_key_file) -> tuple[bytes, bytes, bytes]:
+    from townlet.security.keys import load_keypair, load_public_key
+
+    if isinstance(server_key, (str, Path)) and Path(server_key).is_file():
+        server = load_public_key(server_key)
+    elif isinstance(server_key, (bytes, str)) and len(server_key) == 40:
+        server = server_key.encode("ascii") if isinstance(server_key, str) else server_key
+    else:
+        raise ValueError("server_key must be the server's public key file or its 40-char Z85 key")
+    kp = load_keypair(client_key_file)
+    return server, kp.public, kp.secret
+
+
+class Subscriber:
+    """Subscribe to a publisher and keep the latest frame as read-only arrays.
+
+    Parameters
+    ----------
+    endpoint
+        Publisher endpoint, e.g. ``tcp://127.0.0.1:7710``.
+    server_key
+        The server public key (path of ``server.key`` or the Z85 text).
+    client_key_file
+        Client keypair file from ``townlet keys issue`` (mode 0600).
+    insecure_dev
+        Connect without CURVE (only to a publisher started with ``--insecure-dev``).
+    health
+        Also receive health messages.
+    """
+
+    def __init__(self, endpoint: str, server_key: str | bytes | Path | None,
+                 client_key_file: str | Path | None, *, insecure_dev: bool = False,
+                 health: bool = True, rcvhwm: int = 64) -> None:
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.XSUB)
+        if not insecure_dev:
+            if server_key is None or client_key_file is None:
+                raise ValueError("server_key and client_key_file are required "
+                                 "(or insecure_dev=True for a development publisher)")
+            server, public, secret = _load_keys(server_key, client_key_file)
+            self.sock.curve_serverkey = server
+            self.sock.curve_publickey = public
+            self.sock.curve_secretkey = secret
+        self.sock.setsockopt(zmq.RCVHWM, rcvhwm)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(endpoint)
+        for topic in (TOPIC_FRAMES, TOPIC_HEALTH) if health else (TOPIC_FRAMES,):
+            self.sock.send(b"\x01" + topic)
+        self.codec = Codec()
+        self.stats = SubscriberStats()
+        self.schema: FrameSchema | None = None
+        self.stream: str | None = None
+        self.seq = 0
+        self.tick = -1
+        self.synced = False
+        self.last_health: Health | None = None
+        self._arrays: dict[str, np.ndarray] = {}
+        self._events: dict[str, np.ndarray] = {}
+        self.state: Mapping[str, np.ndarray] = MappingProxyType({})
+        self._last_resync = 0.0
+
+    # ----------------------------------------------------------------- API
+    def recv(self, timeout: float | None = None) -> Update | None:
+        """Next message (applied), or None if nothing arrived within ``timeout`` seconds."""
+        if timeout is not None and not self.sock.poll(int(timeout * 1000)):
+            return None
+        topic, payload = self._recv_parts()
+        t_recv = time.time_ns()
+        self.stats.bytes += len(payload)
+        try:
+            msg = self.codec.decode(payload)
+        except WireError:
+            return self._bad(topic, len(payload))
+        if isinstance(msg, Health):
+            self.stats.health += 1
+            self.last_health = msg
+            return Update("health", msg.seq, msg.last_tick, len(payload),
+                          max(0, msg.head_tick - msg.last_tick), (t_recv - msg.sent_ns) / 1e6,
+                          np.empty(0, EVENT_DTYPE), msg)
+        try:
+            applied = self._apply(msg)
+        except (WireError, SchemaError):
+            return self._bad(topic, len(payload))
+        kind = ("key" if isinstance(msg, Keyframe) else "delta") if applied else "skipped"
+        events = self._message_events(msg) if applied else np.empty(0, EVENT_DTYPE)
+        return Update(kind, msg.seq, msg.tick, len(payload), max(0, msg.head_tick - msg.tick),
+                      (t_recv - msg.sent_ns) / 1e6, events)
+
+    def __iter__(self) -> Iterator[Update]:
+        """Every message as it arrives (blocks)."""
+        while True:
+            yield self.recv()
+
+    def frame_columns(self) -> dict[str, np.ndarray]:
+        """Copies of the current frame's columns (meta, state and this tick's events)."""
+        if not self.synced:
+            raise RuntimeError("not synchronised: no keyframe applied since the last gap")
+        return {k: v.copy() for k, v in {**self._arrays, **self._events}.items()}
+
+    def frame_hash(self) -> str:
+        """``frame_hash`` of the current frame (equals the simulation's for the same tick)."""
+        if not self.synced or self.schema is None:
+            raise RuntimeError("not synchronised: no keyframe applied since the last gap")
+        return frame_hash({**self._arrays, **self._events}, self.schema)
+
+    def close(self) -> None:
+        self.sock.close(linger=0)
+        self.ctx.term()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------- internals
+    def _recv_parts(self) -> tuple[bytes, bytes]:
+        parts = self.sock.recv_multipart()
+        if len(parts) != 2:
+            return b"", b""
+        return parts[0], parts[1]
+
+    def _bad(self, topic: bytes, nbytes: int) -> Update:
+        self.stats.bad_messages += 1
+        if topic != TOPIC_HEALTH:
+            self._lose_sync(1)
+        return Update("skipped", 0, self.tick, nbytes, 0, 0.0, np.empty(0, EVENT_DTYPE))
+
+    def _lose_sync(self, missed: int) -> None:
+        self.stats.gaps += 1
+        self.stats.missed += max(0, missed)
+        self.synced = False
+        self._request_resync(missed)
+
+    def _request_resync(self, missed: int) -> None:
+        now = time.monotonic()
+        if now - self._last_resync < _RESYNC_EVERY:
+            return
+        self._last_resync = now
+        req = Resync(stream=self.stream or "", last_seq=self.seq, missed=max(0, missed))
+        try:
+            self.sock.send(self.codec.encode(req), zmq.NOBLOCK)
+            self.stats.resyncs_sent += 1
+        except zmq.Again:
+            pass
+
+    def _apply(self, msg: Keyframe | Delta) -> bool:
+        if msg.v.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+            raise WireError(f"incompatible schema version {msg.v!r}")
+        if isinstance(msg, Keyframe):
+            if self.synced and msg.stream == self.stream and msg.seq > self.seq + 1:
+                self.stats.missed += msg.seq - self.seq - 1
+            self._apply_keyframe(msg)
+            return True
+        if not self.synced:
+            self.stats.ignored += 1
+            self._request_resync(0)
+            return False
+        if msg.stream != self.stream or msg.seq != self.seq + 1 or msg.base_tick != self.tick:
+            same = msg.stream == self.stream
+            self._lose_sync(msg.seq - self.seq - 1 if same else 0)
+            self.stats.ignored += 1
+            return False
+        try:
+            for change in msg.changes:
+                arr = self._arrays.get(change.c)
+                if arr is None:
+                    raise WireError(f"delta changes unknown column {change.c!r}")
+                apply_change(arr, change)
+            self._set_events(msg.events)
+        except WireError:
+            self._lose_sync(0)
+            raise
+        self.seq, self.tick = msg.seq, msg.tick
+        self.stats.deltas += 1
+        return True
+
+    def _apply_keyframe(self, msg: Keyframe) -> None:
+        if self.schema is None or self.schema.hash.hex() != msg.schema_hash:
+            schema = FrameSchema(msg.schema)
+            if schema.hash.hex() != msg.schema_hash:
+                raise WireError("keyframe schema does not match its schema_hash")
+            self.schema = schema
+            self._arrays = {c.name: np.zeros(c.shape, c.dtype) for c in schema.columns}
+            self.state = MappingProxyType({k: _readonly(v) for k, v in self._arrays.items()})
+        cols = {f.c: f for f in msg.columns}
+        if set(cols) != set(self._arrays):
+            raise WireError("keyframe columns differ from its schema")
+        for c in self.schema.columns:
+            self._arrays[c.name][...] = column_from_full(cols[c.name], c.dtype, c.shape)
+        self._set_events(msg.events)
+        self.stream, self.seq, self.tick = msg.stream, msg.seq, msg.tick
+        self.synced = True
+        self.stats.keyframes += 1
+
+    def _set_events(self, events: list[Full]) -> None:
+        n = int(self._arrays["n_events"][0])
+        got = {f.c: f for f in events}
+        out = {}
+        for e in self.schema.events:
+            if e.name not in got:
+                raise WireError(f"event column {e.name!r} missing")
+            out[e.name] = column_from_full(got[e.name], e.dtype, (n,))
+        self._events = out
+
+    def _message_events(self, msg: Keyframe | Delta) -> np.ndarray:
+        tables = []
+        for sk in msg.skipped:
+            try:
+                cols = {e.name: np.frombuffer(f.data, e.dtype)
+                        for e, f in zip(self.schema.events, sk.events, strict=True)}
+                if len({len(v) for v in cols.values()}) != 1:
+                    raise ValueError("ragged skipped events")
+            except ValueError:
+                self.stats.bad_messages += 1
+                continue
+            tables.append(events_table(cols, sk.tick))
+        tables.append(events_table(self._events, msg.tick))
+        out = np.concatenate(tables) if len(tables) > 1 else tables[0]
+        out.flags.writeable = False
+        return out
+
+    @property
+    def config_id(self) -> str | None:
+        """The simulation's config id (from the frame), once synchronised."""
+        if "config_id" not in self._arrays:
+            return None
+        return bytes(self._arrays["config_id"][0]).rstrip(b"\0").decode("ascii", "replace")
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    v = a.view()
+    v.flags.writeable = False
+    return v

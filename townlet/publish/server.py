@@ -1,0 +1,363 @@
+"""The publisher process: newest frame from the ring -> keyframe or delta -> XPUB.
+
+It wakes on a doorbell from the simulation (or every ``poll_ms`` regardless, as
+doorbells may be dropped), always skips to the newest frame, diffs it against
+the last frame it shipped and sends one message. Keyframes go out every
+``keyframe_interval`` ticks, when a subscriber joins and when one reports a
+gap. It never writes to the ring, so the simulation never waits for it; while nobody
+subscribes to frames it reads nothing at all.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import time
+
+import msgspec
+import numpy as np
+import structlog
+import zmq
+
+from townlet.frames.reader import FrameReader
+from townlet.frames.ring import LappedRead, NotPublished, TornRead
+from townlet.publish.diff import Differ
+from townlet.publish.metrics import PublisherMetrics
+from townlet.publish.sockets import PublisherSocket
+from townlet.wire.codec import Codec, WireError
+from townlet.wire.messages import (
+    SCHEMA_VERSION,
+    TOPIC_FRAMES,
+    TOPIC_HEALTH,
+    Delta,
+    Full,
+    Health,
+    Keyframe,
+    SkippedEvents,
+)
+
+__all__ = ["Publisher", "PublisherOptions"]
+
+_log = structlog.get_logger("townlet.publish")
+_MAX_REPORTED_GAP = 1_000_000
+
+
+class PublisherOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Everything `townlet publish` needs (CLI flags or the telemetry config section)."""
+
+    ring: str
+    """Shared-memory ring name (``/townlet-...``)."""
+    endpoint: str
+    """XPUB bind endpoint."""
+    doorbell: str | None = None
+    """nng address to listen on for doorbells (``ipc://...``)."""
+    key_dir: str | None = None
+    server_key: str | None = None
+    registry: str | None = None
+    insecure_dev: bool = False
+    keyframe_interval: int = 100
+    keyframe_min_seconds: float = 0.1
+    hwm: int = 16
+    metrics_port: int = 0
+    """0 = no exporter."""
+    metrics_host: str = "127.0.0.1"
+    health_seconds: float = 1.0
+    poll_ms: int = 50
+    """Longest wait for a doorbell before looking at the ring anyway."""
+    nice: int = 10
+    """Added to the publisher's scheduling niceness so the simulation wins contended cores."""
+
+
+class Publisher:
+    """One publisher run over one ring; ``run()`` returns when the writer is gone."""
+
+    def __init__(self, opts: PublisherOptions) -> None:
+        if opts.keyframe_interval < 1 or opts.hwm < 1 or opts.health_seconds <= 0:
+            raise ValueError("keyframe_interval and hwm must be >= 1, health_seconds > 0")
+        self.opts = opts
+        self.reader = FrameReader(opts.ring)
+        self.schema = self.reader.schema
+        self.differ = Differ(self.schema)
+        self.codec = Codec()
+        self.metrics = PublisherMetrics()
+        self.stream = secrets.token_hex(8)
+        self.schema_hash = self.schema.hash.hex()
+        self._bufs = [bytearray(self.schema.capacity), bytearray(self.schema.capacity)]
+        self._base: bytearray | None = None  # the last frame shipped
+        self._base_tick = -1
+        self._base_frame = 0
+        self._key_tick = -1
+        self._key_pending = False
+        self._last_forced = 0.0
+        self.seq = 0
+        self.health_seq = 0
+        self._stop = False
+        self._subs = 0
+        self._hs_failures = 0
+        self._dropped = 0
+        self._bytes = 0
+        self._frames_read = 0
+        self._probe = bytearray(8)
+        self._sent = {"key": 0, "delta": 0}
+        self.metrics_port = 0
+        self.sock: PublisherSocket | None = None
+        self._bell = None
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        """Start the metrics exporter, the authenticated socket and the doorbell."""
+        o = self.opts
+        if o.nice:
+            os.nice(o.nice)  # on a busy machine the simulation's tick comes first
+        if o.metrics_port:
+            from prometheus_client import start_http_server
+
+            server, _ = start_http_server(o.metrics_port, addr=o.metrics_host,
+                                          registry=self.metrics.registry)
+            self.metrics_port = server.server_port
+        self.sock = PublisherSocket(o.endpoint, key_dir=o.key_dir, server_key=o.server_key,
+                                    registry=o.registry, insecure_dev=o.insecure_dev, hwm=o.hwm)
+        self.poller = zmq.Poller()
+        self.poller.register(self.sock.sock, zmq.POLLIN)
+        self.poller.register(self.sock.monitor, zmq.POLLIN)
+        if o.doorbell is not None:
+            import pynng
+
+            self._bell = pynng.Pull0(recv_buffer_size=256)
+            self._bell.listen(o.doorbell)
+            self._try_again = pynng.TryAgain
+            self.poller.register(self._bell.recv_fd, zmq.POLLIN)
+        _log.info("publisher_started", ring=o.ring, endpoint=self.sock.endpoint,
+                  secure=self.sock.secure, stream=self.stream, metrics_port=self.metrics_port,
+                  schema_hash=self.schema_hash[:16])
+
+    def stop(self, *_: object) -> None:
+        """Ask ``run`` to return after the current iteration (signal-safe)."""
+        self._stop = True
+
+    def close(self) -> None:
+        if self._bell is not None:
+            self._bell.close()
+        if self.sock is not None:
+            self.sock.close()
+        self.reader.close()
+
+    def run(self) -> None:
+        """Serve until the writer closes the ring or exits, or ``stop()`` is called."""
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        next_health = time.monotonic()
+        next_alive_check = time.monotonic()
+        done = False
+        while not self._stop and not done:
+            now = time.monotonic()
+            wait = min(self.opts.poll_ms, max(0.0, (next_health - now) * 1000))
+            ready = dict(self.poller.poll(wait))
+            if self.sock.sock in ready:
+                self._drain_upstream()
+            if self.sock.monitor in ready:
+                self._drain_monitor()
+            if self._bell is not None and self._bell.recv_fd in ready:
+                self._drain_doorbells()
+            closing = self.reader.closed
+            now = time.monotonic()
+            if now >= next_alive_check:
+                closing = closing or not self.reader.writer_alive()
+                next_alive_check = now + 0.5
+            self._ship()
+            if now >= next_health:
+                self._send_health()
+                next_health = now + self.opts.health_seconds
+            done = closing and self.reader.latest() == self._base_frame
+        self._send_health()
+        _log.info("publisher_stopped", reason="writer_done" if done else "signal",
+                  last_tick=self._base_tick, seq=self.seq)
+
+    # ----------------------------------------------------------------- inputs
+    def _drain_upstream(self) -> None:
+        sock = self.sock.sock
+        while True:
+            try:
+                data = sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if data[:1] == b"\x01":
+                if TOPIC_FRAMES.startswith(data[1:]):
+                    self._subs += 1
+                    self._key_pending = True
+            elif data[:1] == b"\x00":
+                if TOPIC_FRAMES.startswith(data[1:]):
+                    self._subs = max(0, self._subs - 1)
+            else:
+                self._on_resync(data)
+            self.metrics.subscribers.set(self._subs)
+
+    def _on_resync(self, data: bytes) -> None:
+        try:
+            req = self.codec.decode_resync(data)
+        except WireError:
+            self.metrics.bad_upstream.inc()
+            return
+        self.metrics.resyncs.inc()
+        if req.stream == self.stream:
+            missed = min(max(req.missed, 0), _MAX_REPORTED_GAP)
+            self._dropped += missed
+            self.metrics.dropped.inc(missed)
+        self._key_pending = True
+
+    def _drain_monitor(self) -> None:
+        from zmq.utils.monitor import recv_monitor_message
+
+        while True:
+            try:
+                ev = recv_monitor_message(self.sock.monitor, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if ev["event"] != zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._hs_failures += 1
+                self.metrics.handshake_failures.inc()
+
+    def _drain_doorbells(self) -> None:
+        while True:
+            try:
+                self._bell.recv(block=False)
+            except self._try_again:
+                return
+            self.metrics.doorbells.inc()
+
+    # ---------------------------------------------------------------- shipping
+    def _ship(self) -> None:
+        latest = self.reader.latest()
+        self.metrics.backlog.set(max(0, latest - self._base_frame))
+        if self._subs == 0 and not self._key_pending:
+            # Nobody to ship to: leave the CPU to the simulation; the next subscriber
+            # gets a keyframe of the then-newest frame.
+            self._base, self._base_frame = None, latest
+            return
+        if latest > self._base_frame or (self._base is None and latest and self._key_pending):
+            self._ship_newest(latest)
+        elif self._key_pending and self._base is not None and self._may_force():
+            self._send(self._keyframe(self._base, self._base_tick, latest, [], 0))
+
+    def _may_force(self) -> bool:
+        return time.monotonic() - self._last_forced >= self.opts.keyframe_min_seconds
+
+    def _ship_newest(self, latest: int) -> None:
+        t0 = time.perf_counter()
+        cur = self._bufs[0] if self._base is not self._bufs[0] else self._bufs[1]
+        for _ in range(64):
+            try:
+                tick, _ = self.reader.read_into(latest, cur)
+                break
+            except TornRead:
+                self.metrics.torn.inc()
+            except LappedRead:
+                self.metrics.lapped.inc()
+            latest = self.reader.latest()
+        else:
+            return
+        self.metrics.frames_read.inc()
+        self._frames_read += 1
+        skipped, lost = self._skipped_events(latest)
+        if self._base is not None:
+            self.metrics.frames_skipped.inc(max(0, latest - self._base_frame - 1))
+        force = self._key_pending and self._may_force()
+        if self._base is None or force or tick - self._key_tick >= self.opts.keyframe_interval:
+            msg = self._keyframe(cur, tick, latest, skipped, lost)
+        else:
+            msg = Delta(v=SCHEMA_VERSION, stream=self.stream, seq=self.seq + 1, tick=tick,
+                        head_tick=self._head_tick(tick), sent_ns=time.time_ns(),
+                        schema_hash=self.schema_hash, base_tick=self._base_tick,
+                        changes=self.differ.changes(self._base, cur),
+                        events=self.differ.event_columns(cur, self._n_events(cur)),
+                        skipped=skipped, events_lost=lost)
+        self._send(msg, t0)
+        self._base, self._base_tick, self._base_frame = cur, tick, latest
+        self.metrics.lag_ticks.set(max(0, msg.head_tick - tick))
+
+    def _n_events(self, buf: bytearray) -> int:
+        off = self.schema.by_name["n_events"].offset
+        return int(np.frombuffer(buf, dtype="<i4", count=1, offset=off)[0])
+
+    def _head_tick(self, fallback: int) -> int:
+        """Tick of the newest frame in the ring (a zero-length, validated read)."""
+        latest = self.reader.latest()
+        if latest == 0:
+            return fallback
+        try:
+            tick, _ = self.reader.read_into(latest, self._probe, 0, 0)
+            return tick
+        except (TornRead, LappedRead, NotPublished):
+            return fallback
+
+    def _keyframe(self, buf: bytearray, tick: int, frame: int, skipped: list[SkippedEvents],
+                  lost: int) -> Keyframe:
+        if self._key_pending and self._may_force():
+            self._key_pending = False
+            self._last_forced = time.monotonic()
+        self._key_tick = tick
+        return Keyframe(v=SCHEMA_VERSION, stream=self.stream, seq=self.seq + 1, tick=tick,
+                        head_tick=self._head_tick(tick), sent_ns=time.time_ns(),
+                        schema_hash=self.schema_hash, schema=self.schema.doc,
+                        columns=self.differ.keyframe_columns(buf),
+                        events=self.differ.event_columns(buf, self._n_events(buf)),
+                        skipped=skipped, events_lost=lost)
+
+    def _skipped_events(self, latest: int) -> tuple[list[SkippedEvents], int]:
+        """Events of frames between the last shipped one and ``latest`` still in the ring."""
+        if self._base is None or latest - self._base_frame <= 1:
+            return [], 0
+        first = max(self._base_frame + 1, latest - self.reader.n_slots + 1)
+        lost = first - (self._base_frame + 1)
+        out = []
+        fixed = self.schema.fixed_nbytes
+        buf = bytearray(self.schema.capacity)
+        for f in range(first, latest):
+            try:
+                tick, nbytes = self.reader.read_into(f, buf, 0, fixed)
+                self.reader.read_into(f, memoryview(buf)[fixed:], fixed, nbytes - fixed)
+            except (TornRead, LappedRead):
+                lost += 1
+                continue
+            cols = self.differ.event_columns(buf, self._n_events(buf))
+            # copies: ``buf`` is reused for the next skipped frame
+            out.append(SkippedEvents(tick, [Full(c.c, bytes(c.data)) for c in cols]))
+        if lost:
+            self.metrics.events_lost.inc(lost)
+        return out, lost
+
+    def _send(self, msg: Keyframe | Delta, t0: float | None = None) -> None:
+        t0 = time.perf_counter() if t0 is None else t0
+        payload = self.codec.encode(msg)
+        self.metrics.encode_seconds.observe(time.perf_counter() - t0)
+        self.seq = msg.seq
+        kind = "key" if isinstance(msg, Keyframe) else "delta"
+        try:
+            self.sock.sock.send_multipart([TOPIC_FRAMES, payload], flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:  # lossy XPUB drops per subscriber instead; kept for safety
+            self._dropped += 1
+            self.metrics.dropped.inc()
+            return
+        self._sent[kind] += 1
+        self._bytes += len(payload)
+        (self.metrics.keyframes if kind == "key" else self.metrics.deltas).inc()
+        self.metrics.bytes_sent.labels(kind).inc(len(payload))
+
+    def _send_health(self) -> None:
+        self.health_seq += 1
+        msg = Health(v=SCHEMA_VERSION, stream=self.stream, seq=self.health_seq,
+                     sent_ns=time.time_ns(), head_tick=self._head_tick(self._base_tick),
+                     last_tick=self._base_tick, writer_alive=self.reader.writer_alive(),
+                     frames_read=self._frames_read,
+                     keyframes_sent=self._sent["key"], deltas_sent=self._sent["delta"],
+                     bytes_sent=self._bytes, dropped_reported=self._dropped,
+                     torn_reads=self.reader.torn_reads, subscribers=self._subs,
+                     handshake_failures=self._hs_failures)
+        payload = self.codec.encode(msg)
+        try:
+            self.sock.sock.send_multipart([TOPIC_HEALTH, payload], flags=zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        self.metrics.health.inc()
+        self.metrics.bytes_sent.labels("health").inc(len(payload))
