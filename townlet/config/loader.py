@@ -99,7 +99,7 @@ def canonical_json(cfg: TownletConfig) -> bytes:
     """Sorted-key JSON of what identifies a run: the ``world`` section (everything
     that decides what happens in the town, nothing about how it is served or
     observed, so ports, audit paths or observation settings never change it)."""
-    return msgspec.json.encode({"world": msgspec.to_builtins(cfg.world)}, order="sorted")
+    return msgspec.json.encode(msgspec.to_builtins(cfg.world), order="sorted")
 
 
 def config_id(cfg: TownletConfig) -> str:
