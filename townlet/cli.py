@@ -6,9 +6,13 @@ from __future__ import annotations
 import click
 
 from townlet.client.cli import subscribe_command
+from townlet.config.cli import config_command
+from townlet.console.cli import console_command
 from townlet.publish.cli import publish_command
 from townlet.security.cli import keys_command
+from townlet.sim.bench import bench_command
 from townlet.sim.cli import run_command
+from townlet.snapshots.cli import snapshot_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,6 +22,10 @@ def main() -> None:
 
 
 main.add_command(run_command, "run")
+main.add_command(bench_command, "bench")
+main.add_command(config_command, "config")
 main.add_command(keys_command, "keys")
+main.add_command(console_command, "console")
 main.add_command(publish_command, "publish")
 main.add_command(subscribe_command, "subscribe")
+main.add_command(snapshot_command, "snapshot")

@@ -96,6 +96,8 @@ def dump_config(cfg: TownletConfig) -> str:
 
 
 def config_id(cfg: TownletConfig) -> str:
-    """Stable short hash of the canonical (sorted-key JSON) encoding of the config."""
-    canonical = msgspec.json.encode(msgspec.to_builtins(cfg), order="sorted")
+    """Stable short hash of the canonical (sorted-key JSON) encoding of the ``world``
+    section: everything that decides what happens in the town, and nothing about
+    how it is served (ports, audit paths) so that those never invalidate snapshots."""
+    canonical = msgspec.json.encode(msgspec.to_builtins(cfg.world), order="sorted")
     return hashlib.sha256(canonical).hexdigest()[:16]

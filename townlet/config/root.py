@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from msgspec import Struct
 
+from townlet.config.console import ConsoleConfig
 from townlet.config.telemetry import TelemetryConfig
+from townlet.config.snapshots import SnapshotsConfig
 from townlet.config.world import WorldConfig
 
 __all__ = ["TownletConfig"]
@@ -14,4 +16,6 @@ class TownletConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     """Everything a run needs; its canonical encoding hashes to ``config_id``."""
 
     world: WorldConfig = WorldConfig()
+    console: ConsoleConfig = ConsoleConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
+    snapshots: SnapshotsConfig = SnapshotsConfig()

@@ -45,6 +45,7 @@ __all__ = [
     "load_keypair",
     "load_public_key",
     "parse_ttl",
+    "revoke_in_registry",
     "revoke_keys",
     "write_keypair_file",
     "write_public_key_file",
@@ -250,6 +251,17 @@ def revoke_keys(
     key_id: str | None = None,
     now: datetime | None = None,
 ) -> list[KeyRecord]:
+    """Revoke every unrevoked key of ``name`` (or only ``key_id``) in ``key_dir``'s registry."""
+    return revoke_in_registry(Path(key_dir) / REGISTRY_FILE, name, key_id=key_id, now=now)
+
+
+def revoke_in_registry(
+    registry_path: str | os.PathLike[str],
+    name: str,
+    *,
+    key_id: str | None = None,
+    now: datetime | None = None,
+) -> list[KeyRecord]:
     """Revoke every unrevoked key of ``name`` (or only ``key_id``); return the revoked records.
 
     Raises ``LookupError`` when nothing matched.
@@ -258,6 +270,7 @@ def revoke_keys(
     hit: list[KeyRecord] = []
 
     def change(doc: RegistryDoc) -> RegistryDoc:
+        hit.clear()
         keys = []
         for rec in doc.keys:
             if rec.name == name and not rec.revoked and key_id in (None, rec.key_id):
@@ -269,6 +282,5 @@ def revoke_keys(
             raise LookupError(f"no {which} in the registry")
         return RegistryDoc(doc.version, keys)
 
-    update_registry(Path(key_dir) / REGISTRY_FILE, change)
+    update_registry(registry_path, change)
     return hit
-

@@ -89,6 +89,8 @@ class RegistryAuthenticator(ThreadAuthenticator):
         ZAP domain to answer for; sockets must set the same ``zap_domain``.
     label
         Name of the guarded server in log lines.
+    watcher
+        Share an existing :class:`RegistryWatcher` (e.g. with per-request re-checks).
     """
 
     def __init__(
@@ -99,6 +101,7 @@ class RegistryAuthenticator(ThreadAuthenticator):
         *,
         domain: str = "townlet",
         label: str = "townlet",
+        watcher: RegistryWatcher | None = None,
     ) -> None:
         super().__init__(context=context, log=logging.getLogger("townlet.security.zap.pyzmq"))
         roles = frozenset(allowed_roles)
@@ -109,7 +112,7 @@ class RegistryAuthenticator(ThreadAuthenticator):
         if not domain:
             raise ValueError("a non-empty ZAP domain is required")
         self.domain = domain
-        self.watcher = RegistryWatcher(registry_path)
+        self.watcher = watcher if watcher is not None else RegistryWatcher(registry_path)
         self.credentials = RegistryCredentials(self.watcher, roles, label)
         self.configure_curve_callback(domain, self.credentials)
 

@@ -21,6 +21,21 @@ def _load(config_path, agents):
         sys.exit(2)
 
 
+def _resumed(name, cfg, allow_mismatch):
+    """The world saved in snapshot ``name`` (None without --resume); exit 2 if unusable."""
+    if name is None:
+        return None
+    from townlet.security.sandbox import ForbiddenPath
+    from townlet.snapshots import SnapshotError
+    from townlet.snapshots.world_io import resume_world
+
+    try:
+        return resume_world(name, cfg, allow_config_mismatch=allow_mismatch)
+    except (SnapshotError, ForbiddenPath, OSError) as exc:
+        click.echo(f"error: cannot resume from {name!r}: {exc}", err=True)
+        sys.exit(2)
+
+
 def _print_summary(summary) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -60,18 +75,40 @@ def _print_summary(summary) -> None:
               help="Ticks to run (1440 = one day).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-def run_command(config_path, agents, ticks, seed, as_json) -> None:
-    """Run a town: progress while it runs, a summary at the end (Ctrl-C stops cleanly)."""
+@click.option("--console/--no-console", default=True, show_default=True,
+              help="Serve the authenticated operator console while running.")
+@click.option("--publish/--no-publish", default=None,
+              help="Write frames and run the publisher [default: telemetry.enabled].")
+@click.option("--insecure-dev", is_flag=True,
+              help="Publish plaintext on loopback without authentication (development only).")
+@click.option("--resume", "resume", metavar="NAME",
+              help="Continue from a snapshot in snapshots.root (its seed is used).")
+@click.option("--allow-config-mismatch", is_flag=True,
+              help="Resume even if the snapshot's config differs (logged as a warning).")
+def run_command(config_path, agents, ticks, seed, as_json, console, publish,
+                insecure_dev, resume, allow_config_mismatch) -> None:
+    """Run a town with its console and publisher: progress while it runs, a summary
+    at the end (Ctrl-C stops cleanly)."""
     import msgspec
 
     from townlet.config import config_id
     from townlet.sim.loop import Simulation
+    from townlet.sim.services import start_services
 
     cfg = _load(config_path, agents)
+    publish = cfg.telemetry.enabled if publish is None else publish
     if not as_json:
         click.echo(f"config_id {config_id(cfg)}  agents {cfg.world.town.agents:,}  seed {seed}")
-    sim = Simulation(cfg, seed)
+    sim = Simulation(cfg, seed, world=_resumed(resume, cfg, allow_config_mismatch))
     try:
+        try:
+            notes = start_services(sim, cfg, console=console, publish=publish,
+                                   insecure_dev=insecure_dev)
+        except (OSError, RuntimeError, ValueError) as exc:
+            click.echo(f"error: cannot start services: {exc}", err=True)
+            sys.exit(1)
+        for line in notes:
+            click.echo(line, err=as_json)
         if as_json:
             summary = sim.run(ticks)
         else:

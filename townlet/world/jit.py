@@ -1,8 +1,10 @@
 """Compiler flags for every kernel function, in one place.
 
-No fastmath and no parallel loops: the state feeds frames and hashes and must
-not depend on the thread count. (Forcing Numba-level inlining of the per-agent
-helpers was measured: 30% faster ticks for a 20x longer first compile; not worth it.)
+``nogil``: a tick releases the GIL, so the console's and the frame writer's
+threads keep serving while the town computes. No fastmath and no parallel
+loops: the state feeds frames and hashes and must not depend on the thread count.
+(Forcing Numba-level inlining of the per-agent helpers was measured: 30% faster
+ticks for a 20x longer first compile; not worth it.)
 """
 
 from __future__ import annotations
@@ -11,4 +13,4 @@ from numba import njit
 
 __all__ = ["kernel"]
 
-kernel = njit(cache=True)
+kernel = njit(cache=True, nogil=True)

@@ -123,17 +123,6 @@ def _upkeep(s, p, i, t):
 
 
 @kernel
-def _needs(s, p, i):
-    critical = False
-    for n in range(s.agent_needs.shape[1]):
-        v = max(np.float32(0.0), s.agent_needs[i, n] - p.need_decay[n])
-        s.agent_needs[i, n] = v
-        critical |= v < p.need_crit[n]
-    s.stats[St.AGENT_TICKS] += 1
-    s.stats[St.CRITICAL_TICKS] += critical
-
-
-@kernel
 def _act(s, p, i, a, t, tod):
     """Run agent i's action for this tick (after bookkeeping)."""
     if s.agent_aff[i] >= 0:  # busy: only a cancellation interrupts
@@ -172,19 +161,43 @@ def _act(s, p, i, a, t, tod):
 
 
 @kernel
+def _needs_vital(s, p, i, t):
+    """Decay needs; run the lifecycle checks only when hunger is in danger.
+    Returns (can act, any need critical)."""
+    critical = False
+    for n in range(s.agent_needs.shape[1]):
+        v = max(np.float32(0.0), s.agent_needs[i, n] - p.need_decay[n])
+        s.agent_needs[i, n] = v
+        critical |= v < p.need_crit[n]
+    hunger = s.agent_needs[i, 0]
+    if hunger <= p.need_crit[0] * 0.5 or s.agent_starving[i] > 0 or (
+            s.agent_flags[i] & Flag.FAINTED):
+        return vital_signs(s, p, i, t), critical
+    return True, critical
+
+
+@kernel
 def _agent(s, p, i, a, t, tod):
+    """One agent's tick; returns whether one of its needs is critical."""
     if tod == 0:
         s.agent_wages_today[i] = 0.0
         s.agent_absences[i] = (s.agent_absences[i] << 1) & 0x7F
-    _needs(s, p, i)
-    if not vital_signs(s, p, i, t):
-        return
-    shift_update(s, p, i, tod)
+    can_act, critical = _needs_vital(s, p, i, t)
+    if not can_act:
+        return critical
+    j = s.agent_job[i]
+    if p.job_start[j] <= tod <= p.job_end[j] or tod == (
+            p.job_start[j] - p.arrival_buffer) % p.day:
+        shift_update(s, p, i, tod)
     if (i + t) % p.hour == 0:
         decay_ties(s, p, i)
-    _upkeep(s, p, i, t)
+    if s.agent_resv[i] > 0:
+        _upkeep(s, p, i, t)
     s.agent_action[i] = a
+    if s.agent_aff[i] >= 0 and t < s.agent_aff_end[i] and a != A.CANCEL:
+        return critical  # busy with an affordance
     _act(s, p, i, a, t, tod)
+    return critical
 
 
 @kernel
@@ -198,6 +211,7 @@ def tick(s, p, actions, use_actions):
         restock(s, p)
     if tod == 0:
         s.exit_meta[2] = 0
+    alive = critical = 0
     for i in range(s.agent_alive.shape[0]):
         if not s.agent_alive[i]:
             respawn_due(s, p, i, t)
@@ -206,7 +220,10 @@ def tick(s, p, actions, use_actions):
         if s.agent_flags[i] & Flag.POSSESSED:
             a = s.agent_possessed_action[i]
             s.agent_possessed_action[i] = A.WAIT
-        _agent(s, p, i, a, t, tod)
+        alive += 1
+        critical += _agent(s, p, i, a, t, tod)
+    s.stats[St.AGENT_TICKS] += alive
+    s.stats[St.CRITICAL_TICKS] += critical
     while True:
         i = pop_exit(s, p, t)
         if i < 0:

@@ -75,11 +75,12 @@ def _cut(s, p, d, t):
 
 
 @kernel
-def _districts(s, slot):
+def _district_range(s, slot):
+    """Districts a perturbation covers: (first, end) — one district, or all for -1."""
     d = s.pert_target[slot]
     if d >= 0:
-        return np.arange(d, d + 1)
-    return np.arange(s.district_power.shape[0])
+        return d, d + 1
+    return 0, s.district_power.shape[0]
 
 
 @kernel
@@ -132,7 +133,8 @@ def activate(s, p, kind, spec, duration, magnitude, target, t):
     if kind == PRICE_SPIKE:
         _reprice(s)
     elif kind == BLACKOUT or kind == OUTAGE:
-        for d in _districts(s, slot):
+        first, end = _district_range(s, slot)
+        for d in range(first, end):
             _cut(s, p, d, t)
     return eid
 
@@ -142,12 +144,12 @@ def end_slot(s, p, slot, code):
     """End (or cancel) the perturbation in ``slot`` and restore what it changed."""
     kind = s.pert_kind[slot]
     emit(s, code, -1, -1, s.pert_id[slot], kind)
-    districts = _districts(s, slot)
+    first, end = _district_range(s, slot)
     s.pert_kind[slot] = -1
     if kind == PRICE_SPIKE:
         _reprice(s)
     elif kind == BLACKOUT or kind == OUTAGE:
-        for d in districts:
+        for d in range(first, end):
             _utilities(s, p, d)
     else:
         for i in s.pert_agents[slot]:

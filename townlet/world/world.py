@@ -13,7 +13,7 @@ from townlet.world.actions import N_ACTIONS, Action, Flag
 from townlet.world.errors import (AgentNotFound, AlreadyPossessed, BlockedTile, BusyTarget,
                                   InvalidArgument, NotFound)
 from townlet.world.events import EVENT_DTYPE, EventCode
-from townlet.world.geometry import TILE, origin
+from townlet.world.geometry import PERIOD, TILE, origin
 from townlet.world.kernel import restock, tick
 from townlet.world.lifecycle import populate
 from townlet.world.params import PERT_KINDS, build_params, kernel_params
@@ -62,7 +62,8 @@ class World:
         self._p = build_params(config, town)
         self._kp = kernel_params(self._p)
         self._s, self._ks = s, kernel_state(s)
-        ox, oy = origin(town.agent_home, town.blocks_w)
+        ox = (town.agent_home % town.blocks_w) * PERIOD + 1
+        oy = (town.agent_home // town.blocks_w) * PERIOD + 1
         k = np.arange(n) % w.town.residents_per_home
         populate(self._ks, self._kp, (ox + 1 + k).astype(np.int16), (oy + 5).astype(np.int16),
                  w.economy.starting_wallet)

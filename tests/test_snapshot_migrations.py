@@ -1,0 +1,95 @@
+"""Schema migrations on plain arrays and through real files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from townlet.snapshots import (
+    SnapshotHeader,
+    SnapshotStateError,
+    SnapshotVersionError,
+    open_snapshot,
+    write_snapshot,
+)
+from townlet.snapshots.migrations import OLDEST_SCHEMA, SCHEMA_VERSION, migrate, registry
+
+
+def header(schema: int) -> SnapshotHeader:
+    return SnapshotHeader(format_version=0, schema_version=schema, config_id="c", tick=5,
+                          seed=1, created_at="2026-01-01T00:00:00Z")
+
+
+def schema1_sections() -> dict[str, np.ndarray]:
+    other = np.array([[1, -1, 2], [0, -1, -1], [-1, -1, -1]], np.int32)
+    value = np.array([[0.5, 0.9, -0.25], [0.75, 0.0, 0.0], [0.3, 0.0, 0.0]], np.float32)
+    return {"agent_x": np.arange(3, dtype=np.int16), "rel_other": other, "rel_value": value}
+
+
+def test_registry_is_a_contiguous_chain() -> None:
+    steps = registry()
+    assert sorted(steps) == list(range(OLDEST_SCHEMA, SCHEMA_VERSION))
+    for source, step in steps.items():
+        assert step.source == source and step.description
+
+
+def test_schema1_relationship_score_becomes_trust() -> None:
+    old = schema1_sections()
+    h, new = migrate(header(1), old)
+    assert h.schema_version == SCHEMA_VERSION
+    step = "1->2: split rel_value into rel_trust, rel_fam, rel_riv (old score read as trust)"
+    assert h.migrations == (step,)
+    assert "rel_value" not in new and set(new) == {"agent_x", "rel_other", "rel_trust",
+                                                   "rel_fam", "rel_riv"}
+    tie = old["rel_other"] >= 0
+    assert np.array_equal(new["rel_trust"][tie], old["rel_value"][tie])
+    assert np.all(new["rel_trust"][~tie] == 0)  # stale scores of empty slots are dropped
+    for name in ("rel_trust", "rel_fam", "rel_riv"):
+        assert new[name].dtype == np.float32 and new[name].shape == old["rel_other"].shape
+    assert not new["rel_fam"].any() and not new["rel_riv"].any()
+    assert "rel_value" in old  # input untouched
+
+
+def test_current_schema_is_returned_unchanged() -> None:
+    secs = {"a": np.zeros(2)}
+    h, out = migrate(header(SCHEMA_VERSION), secs)
+    assert h.migrations == () and out["a"] is secs["a"]
+
+
+def test_future_schema_is_refused() -> None:
+    with pytest.raises(SnapshotVersionError, match=f"schema version {SCHEMA_VERSION + 1} is newer"):
+        migrate(header(SCHEMA_VERSION + 1), {})
+
+
+def test_schema_without_a_step_is_refused() -> None:
+    with pytest.raises(SnapshotVersionError, match="no step 0->1 is registered"):
+        migrate(header(0), {})
+
+
+@pytest.mark.parametrize(
+    "edit, section",
+    [
+        (lambda s: s.pop("rel_value"), "rel_value"),
+        (lambda s: s.pop("rel_other"), "rel_other"),
+        (lambda s: s.__setitem__("rel_trust", np.zeros((3, 3), np.float32)), "rel_trust"),
+        (lambda s: s.__setitem__("rel_value", np.zeros((3, 3), np.float64)), "rel_value"),
+        (lambda s: s.__setitem__("rel_value", np.zeros((3, 2), np.float32)), "rel_value"),
+    ],
+)
+def test_malformed_schema1_names_the_section(edit, section: str) -> None:
+    secs = schema1_sections()
+    edit(secs)
+    with pytest.raises(SnapshotStateError) as info:
+        migrate(header(1), secs)
+    assert info.value.section == section
+
+
+def test_schema1_file_migrates_on_read(tmp_path: Path) -> None:
+    path = tmp_path / "old.tsnap"
+    write_snapshot(path, header(1), schema1_sections(), overwrite=False)
+    snap = open_snapshot(path)
+    h, new = migrate(snap.header, snap.sections)
+    assert h.schema_version == SCHEMA_VERSION and h.tick == 5
+    assert np.array_equal(new["rel_trust"][0], [0.5, 0.0, -0.25])

@@ -1,0 +1,118 @@
+"""Perturbations change the world while active and restore it exactly after."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from townlet.world.actions import Action
+from townlet.world.events import EventCode, Reason
+from townlet.world.geometry import PERIOD
+from townlet.world.geometry import SLOTS
+from townlet.world.state import Price
+from townlet.world.town import OBJ
+from tests.worlds import actions_for, home_object, small_world, stand_at
+
+
+def _codes(w):
+    return list(w.events()["code"])
+
+
+def _till(w):
+    grocer = int(w.view("district_grocer")[0])
+    return grocer * SLOTS
+
+
+def _buy(w, agent=0):
+    """Agent buys groceries at a till; returns the price paid."""
+    stand_at(w, agent, _till(w))
+    w.step(actions_for(w, Action.WAIT, **{f"a{agent}": Action.INTERACT}))
+    e = w.events()
+    start = e[(e["code"] == EventCode.AFFORDANCE_START) & (e["agent"] == agent)]
+    assert len(start) == 1
+    w.step(actions_for(w, Action.WAIT, **{f"a{agent}": Action.CANCEL}))
+    return float(start["value"][0])
+
+
+def test_price_spike_changes_what_agents_pay_and_restores_exactly():
+    w = small_world(agents=12, seed=2)
+    base = w.view("price_now").copy()
+    paid_before = _buy(w, 0)
+    eid = w.perturb("price_spike", 30, magnitude=1.7, target="groceries")
+    assert w.view("price_now")[Price.GROCERIES] == base[Price.GROCERIES] * 1.7
+    assert w.view("price_now")[Price.CAFE_MEAL] == base[Price.CAFE_MEAL]
+    paid_during = _buy(w, 1)
+    assert paid_during == pytest.approx(1.7 * paid_before, rel=1e-6)
+    second = w.perturb("price_spike", 5, magnitude=1.5)
+    assert w.view("price_now")[Price.GROCERIES] == pytest.approx(base[Price.GROCERIES] * 2.55)
+    w.cancel_perturbation(second)
+    assert EventCode.PERTURBATION_CANCELLED in _codes(w)
+    for _ in range(40):
+        w.step(actions_for(w, Action.WAIT))
+    assert np.array_equal(w.view("price_now"), base), "bit-for-bit baseline"
+    assert _buy(w, 2) == paid_before
+    assert eid != second
+
+
+@pytest.mark.parametrize("kind, flag", [("blackout", "district_power"),
+                                         ("outage", "district_water")])
+def test_utility_outage_fails_the_shower_and_restores(kind, flag):
+    w = small_world(agents=8, seed=3)
+    shower = home_object(w, 0, OBJ.SHOWER)
+    stand_at(w, 0, shower)
+    acts = actions_for(w, Action.WAIT, a0=Action.INTERACT)
+    w.step(acts)
+    assert w.view("agent_aff")[0] >= 0
+    district = int(w.view("agent_district")[0])
+    w.perturb(kind, 25, target=district)
+    e = w.events()
+    fail = e[e["code"] == EventCode.AFFORDANCE_FAIL]
+    assert list(fail["agent"]) == [0] and fail["value"][0] == Reason.OUTAGE
+    assert w.view(flag)[district] == 0 and w.view("obj_holder")[shower] == -1
+    for _ in range(20):
+        w.step(acts)
+        assert w.view("agent_aff")[0] == -1, "no shower without the utility"
+    for _ in range(10):
+        w.step(acts)
+    assert w.view(flag)[district] == 1
+    assert EventCode.PERTURBATION_ENDED in [c for c in _codes(w)] or w.view(flag)[district]
+    started = False
+    for _ in range(20):
+        w.step(acts)
+        started |= w.view("agent_aff")[0] >= 0
+    assert started, "the shower works again"
+
+
+def test_arranged_meeting_makes_agents_walk_to_the_cafe_and_ends():
+    w = small_world(agents=100, seed=8)
+    w.perturb("arranged_meet", 400, target=0)
+    e = w.events()
+    meet = e[e["code"] == EventCode.MEETING_ARRANGED]
+    assert len(meet) == 1
+    a, b, cafe = int(meet["agent"][0]), int(meet["other"][0]), int(meet["obj"][0])
+    assert cafe == int(w.view("district_cafe")[0])
+    bw = w.params.blocks_w
+
+    def inside(i):
+        x, y = int(w.view("agent_x")[i]), int(w.view("agent_y")[i])
+        return x % PERIOD and y % PERIOD and (y // PERIOD) * bw + x // PERIOD == cafe
+
+    arrived = set()
+    for _ in range(250):
+        w.step()
+        arrived |= {i for i in (a, b) if inside(i)}
+    assert arrived == {a, b}, "both walked to the cafe"
+    eid = int(w.view("pert_id")[w.view("pert_kind") == 3][0])
+    w.cancel_perturbation(eid)
+    assert w.view("agent_meet_bld")[a] == -1 and w.view("agent_meet_bld")[b] == -1
+
+
+def test_scheduler_respects_the_concurrency_cap():
+    w = small_world(agents=60, seed=4)
+    cap = w.config.world.perturbations.max_concurrent
+    started = 0
+    for _ in range(4 * 1440):
+        w.step()
+        started += _codes(w).count(EventCode.PERTURBATION_STARTED)
+        assert int((w.view("pert_kind") >= 0).sum()) <= cap
+    assert started >= 1, "the default config schedules perturbations"

@@ -1,0 +1,77 @@
+"""Relationships: eviction of the weakest tie, decay toward zero, rivals avoid
+each other (no chats, not their objects)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from townlet.world import policy, social
+from townlet.world.geometry import SLOTS
+from townlet.world.town import OBJ
+from tests.worlds import small_world
+
+
+def _ties(w, i):
+    return {int(j): (float(t), float(f), float(r)) for j, t, f, r in zip(
+        w.view("rel_other")[i], w.view("rel_trust")[i], w.view("rel_fam")[i],
+        w.view("rel_riv")[i]) if j >= 0}
+
+
+def test_full_ledger_evicts_the_weakest_tie_on_both_sides():
+    w = small_world(agents=30)
+    ks, kp = w._ks, w._kp
+    k = w.config.world.relationships.slots
+    for n, j in enumerate(range(1, k + 1)):
+        social.bump_pair(ks, kp, 0, j, 0.1 * (n + 1), 0.1, 0.0)
+    weakest = 1
+    social.bump_pair(ks, kp, 0, 20, 0.0, 0.0, 0.9)  # a strong rival takes the slot
+    ties = _ties(w, 0)
+    assert len(ties) == k and 20 in ties and weakest not in ties
+    assert 0 not in _ties(w, weakest), "the evicted agent forgets the tie too"
+    assert 0 in _ties(w, 20)
+
+
+def test_decay_brings_every_dimension_to_zero_and_frees_the_slot():
+    w = small_world(agents=10)
+    ks, kp = w._ks, w._kp
+    social.bump_pair(ks, kp, 0, 1, -0.5, 0.6, 0.7)
+    previous = _ties(w, 0)[1]
+    strongest = max(abs(v) for v in previous)  # personality scales the rivalry delta
+    hours = 0
+    while 1 in _ties(w, 0):
+        social.decay_ties(ks, kp, 0)
+        hours += 1
+        if 1 in _ties(w, 0):
+            now = _ties(w, 0)[1]
+            assert all(abs(a) <= abs(b) for a, b in zip(now, previous))
+            previous = now
+    step = w.config.world.relationships.decay_per_hour
+    assert hours == int(np.ceil(np.float32(strongest) / np.float32(step) - 1e-4))
+    assert 0 not in _ties(w, 1)
+
+
+def test_rivals_do_not_chat_and_avoid_each_others_objects():
+    w = small_world(agents=10)
+    ks, kp = w._ks, w._kp
+    for i in range(10):
+        w.possess(i)
+    street = np.argwhere(w.view("tile_kind") == 0)
+    x, y = (int(v) for v in street[len(street) // 2][::-1])
+    w.teleport(0, x, y)
+    w.teleport(1, x, y)
+    assert social.chat(ks, kp, 0, w.tick, True), "neighbours chat"
+    social.bump_pair(ks, kp, 0, 1, 0.0, 0.0, 1.0)
+    assert social.is_rival(ks, kp, 0, 1)
+    assert not social.chat(ks, kp, 0, w.tick, True), "rivals refuse to chat"
+    cafe = int(w.view("district_cafe")[0])
+    counters = [o for o in range(cafe * SLOTS, cafe * SLOTS + SLOTS)
+                if w.view("obj_type")[o] == OBJ.COUNTER]
+    w.sections()["agent_food"][0] = 0
+    first = policy._pick_in(ks, kp, 0, cafe, OBJ.COUNTER, w.tick)
+    assert first == counters[0]
+    w.sections()["obj_holder"][first] = 1  # the rival holds the best counter
+    for o in counters[1:]:  # every other counter has a line of one
+        w.sections()["obj_q_len"][o] = 1
+    assert policy._pick_in(ks, kp, 0, cafe, OBJ.COUNTER, w.tick) != first
+    w.sections()["rel_riv"][0, :] = 0.0
+    assert policy._pick_in(ks, kp, 0, cafe, OBJ.COUNTER, w.tick) == first

@@ -1,0 +1,24 @@
+"""Authenticated operator console: the server the simulation embeds, its command table,
+and the ``townlet console`` CLI. Imports are lazy (the CLI needs none of the server)."""
+
+from importlib import import_module
+
+__all__ = ["COMMANDS", "CommandError", "ConsoleServer", "LoopControl", "PolicyInfo"]
+
+_LAZY = {
+    "COMMANDS": "townlet.console.commands",
+    "CommandError": "townlet.console.errors",
+    "ConsoleServer": "townlet.console.server",
+    "LoopControl": "townlet.console.control",
+    "PolicyInfo": "townlet.console.context",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'townlet.console' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,55 @@
+"""THE command table: every console command, the role it needs and how it runs, defined once.
+
+Roles: ``viewer`` reads, ``operator`` intervenes in the world and the run,
+``admin`` may do everything (key management, and file operations once snapshot
+commands exist). docs/console.md is generated from this table
+(``python -m townlet.console.docs``) and a test checks it is current.
+"""
+
+from __future__ import annotations
+
+from townlet.console import (
+    cmd_agents,
+    cmd_control,
+    cmd_files,
+    cmd_info,
+    cmd_interventions,
+    cmd_keys,
+    cmd_town,
+)
+from townlet.console.table import LOCAL, MUTATES, Command, build_table
+
+__all__ = ["COMMANDS"]
+
+COMMANDS: dict[str, Command] = build_table([
+    # name              role        handler                           flags
+    ("help",            "viewer",   cmd_info.help_,                   LOCAL),
+    ("health",          "viewer",   cmd_info.health,                  LOCAL),
+    ("whoami",          "viewer",   cmd_info.whoami,                  LOCAL),
+    ("status",          "viewer",   cmd_info.status),
+    ("policy_info",     "viewer",   cmd_info.policy_info),
+    ("agent",           "viewer",   cmd_agents.agent),
+    ("agents",          "viewer",   cmd_agents.agents),
+    ("relationships",   "viewer",   cmd_agents.relationships),
+    ("queues",          "viewer",   cmd_town.queues),
+    ("economy",         "viewer",   cmd_town.economy),
+    ("events",          "viewer",   cmd_town.events),
+    ("perturbations",   "viewer",   cmd_town.perturbations),
+    ("files",           "viewer",   cmd_files.files,                  LOCAL),
+    ("spawn",           "operator", cmd_interventions.spawn,          MUTATES),
+    ("kill",            "operator", cmd_interventions.kill,           MUTATES),
+    ("teleport",        "operator", cmd_interventions.teleport,       MUTATES),
+    ("set_need",        "operator", cmd_interventions.set_need,       MUTATES),
+    ("possess",         "operator", cmd_interventions.possess,        MUTATES),
+    ("release",         "operator", cmd_interventions.release,        MUTATES),
+    ("act",             "operator", cmd_interventions.act,            MUTATES),
+    ("set_object",      "operator", cmd_interventions.set_object,     MUTATES),
+    ("perturb",         "operator", cmd_interventions.perturb,        MUTATES),
+    ("cancel_perturbation", "operator", cmd_interventions.cancel_perturbation, MUTATES),
+    ("pause",           "operator", cmd_control.pause,                MUTATES),
+    ("resume",          "operator", cmd_control.resume,               MUTATES),
+    ("step",            "operator", cmd_control.step,                 MUTATES),
+    ("speed",           "operator", cmd_control.speed,                MUTATES),
+    ("keys",            "admin",    cmd_keys.keys,                    LOCAL),
+    ("revoke",          "admin",    cmd_keys.revoke,                  LOCAL, MUTATES),
+])

@@ -1,0 +1,58 @@
+"""Run one handler and turn every way it can end into a response: the one place where
+errors become codes (CommandError, sandbox refusals, world errors, handler bugs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import structlog
+
+from townlet.console.context import CommandContext
+from townlet.console.errors import CommandError
+from townlet.console.table import Command
+from townlet.security.registry import RegistryError
+from townlet.security.sandbox import ForbiddenPath
+from townlet.wire.console import ERROR_CODES, ErrorBody, Response
+from townlet.world.errors import WorldError
+
+__all__ = ["Outcome", "execute"]
+
+_log = structlog.get_logger("townlet.console")
+
+
+class Outcome(msgspec.Struct):
+    """The encoded response and its code (``OK`` or an error code) for the audit log."""
+
+    payload: bytes
+    code: str
+    message: str | None
+
+
+def _error(encoder: msgspec.msgpack.Encoder, cmd_id: str, code: str, message: str,
+           tick: int | None) -> Outcome:
+    resp = Response(cmd_id=cmd_id, ok=False, error=ErrorBody(code, message), tick=tick)
+    return Outcome(encoder.encode(resp), code, message)
+
+
+def execute(cmd: Command, ctx: CommandContext, params: Any, cmd_id: str, tick: int | None,
+            encoder: msgspec.msgpack.Encoder) -> Outcome:
+    """Run ``cmd`` and encode its response; never raises for a handler failure."""
+    try:
+        result = cmd.run(ctx, params)
+        payload = encoder.encode(Response(cmd_id=cmd_id, ok=True, result=result, tick=tick))
+    except CommandError as exc:
+        return _error(encoder, cmd_id, exc.code, exc.message, tick)
+    except ForbiddenPath as exc:
+        return _error(encoder, cmd_id, exc.code, str(exc), tick)
+    except WorldError as exc:
+        code = exc.code if exc.code in ERROR_CODES else "E_INVALID_ARG"
+        return _error(encoder, cmd_id, code, str(exc), tick)
+    except RegistryError as exc:
+        return _error(encoder, cmd_id, "E_INTERNAL", f"key registry unusable: {exc}", tick)
+    except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the simulation or
+        # the I/O thread; it becomes an explicit E_INTERNAL reply with the traceback logged
+        _log.exception("console_command_failed", command=cmd.name, cmd_id=cmd_id)
+        return _error(encoder, cmd_id, "E_INTERNAL", f"{cmd.name} failed: {type(exc).__name__}",
+                      tick)
+    return Outcome(payload, "OK", None)

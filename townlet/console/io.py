@@ -1,0 +1,260 @@
+"""The console's network thread: receive, authenticate, authorise, validate, queue, reply, audit.
+
+Everything that can be decided without the world is decided here, so a flood
+of bad or excessive requests costs the simulation nothing: per-request key
+re-check (E_UNAUTHORIZED), rate limit (E_RATE_LIMITED), size (E_TOO_LARGE),
+envelope decoding (E_USAGE), command lookup (E_UNSUPPORTED), role check
+(E_FORBIDDEN), argument binding (E_USAGE / E_INVALID_ARG), cmd_id replay
+(cached response or E_CONFLICT) and admission to the bounded queue (E_BUSY).
+Replies computed on the simulation thread come back through ``outbound`` and
+are sent and audited here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import structlog
+import zmq
+
+from townlet.console.audit import AuditRecord, redact
+from townlet.console.context import Principal
+from townlet.console.errors import CommandError
+from townlet.console.execute import execute
+from townlet.console.table import Command, bind
+from townlet.security.registry import KeyStatus
+from townlet.security.roles import role_allows
+from townlet.wire.console import (
+    ErrorBody,
+    Request,
+    Response,
+    decode_request,
+    encode,
+    salvage_cmd_id,
+)
+
+if TYPE_CHECKING:
+    from townlet.console.server import ConsoleServer
+
+__all__ = ["Done", "IOThread", "Pending"]
+
+_log = structlog.get_logger("townlet.console.io")
+_BATCH = 256
+_UNAUTHORIZED = {
+    KeyStatus.REVOKED: "your key was revoked",
+    KeyStatus.EXPIRED: "your key has expired; ask for a new one",
+    KeyStatus.UNKNOWN: "your key is not in the registry",
+    KeyStatus.UNAVAILABLE: "the key registry is unavailable; refusing all requests",
+}
+
+
+class Pending(msgspec.Struct):
+    """An admitted request waiting for the simulation."""
+
+    rid: bytes
+    principal: Principal
+    request: Request
+    command: Command
+    params: Any
+    t0: float
+
+
+class Done(msgspec.Struct):
+    """A request the simulation executed: the encoded response and how it went."""
+
+    pending: Pending
+    response: bytes
+    code: str
+    message: str | None
+    tick: int | None
+
+
+def _fingerprint(req: Request) -> bytes:
+    return hashlib.sha256(msgspec.msgpack.encode((req.name, req.args, req.kwargs))).digest()
+
+
+class IOThread(threading.Thread):
+    """Owns the ROUTER socket; never touches the world."""
+
+    def __init__(self, server: ConsoleServer, router: zmq.Socket, wake: zmq.Socket) -> None:
+        super().__init__(name="townlet-console-io", daemon=True)
+        self.s = server
+        self.router = router
+        self.wake = wake
+        self.stop_event = threading.Event()
+
+    # -- loop ---------------------------------------------------------------------------
+    def run(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.router, zmq.POLLIN)
+        poller.register(self.wake, zmq.POLLIN)
+        try:
+            while not self.stop_event.is_set():
+                events = dict(poller.poll(50))
+                if self.wake in events:
+                    while True:
+                        try:
+                            self.wake.recv(zmq.NOBLOCK)
+                        except zmq.Again:
+                            break
+                self._flush()
+                if self.router in events:
+                    for _ in range(_BATCH):
+                        try:
+                            frames = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
+                        except zmq.Again:
+                            break
+                        self._handle(frames)
+                    self._flush()
+                self.s.audit.flush()
+            self._flush()
+            self.s.audit.flush()
+        finally:
+            self.router.close(0)
+            self.wake.close(0)
+
+    # -- replies ------------------------------------------------------------------------
+    def _send(self, rid: bytes, payload: bytes) -> None:
+        try:
+            self.router.send_multipart([rid, payload], zmq.NOBLOCK)
+        except zmq.Again:
+            self.s.stats["send_dropped"] += 1
+
+    def _refuse(self, rid: bytes, t0: float, code: str, message: str, *, cmd_id: str = "",
+                principal: Principal | None = None, req: Request | None = None) -> None:
+        self.s.stats["refused"][code] = self.s.stats["refused"].get(code, 0) + 1
+        self._send(rid, encode(Response(cmd_id=cmd_id, ok=False,
+                                        error=ErrorBody(code=code, message=message))))
+        self._audit(t0, principal, req, cmd_id, code, message, None)
+
+    def _audit(self, t0: float, pr: Principal | None, req: Request | None, cmd_id: str,
+               code: str, message: str | None, tick: int | None, replay: bool = False,
+               mutates: bool = False) -> None:
+        args, kwargs = redact(req.args, req.kwargs) if req is not None else (None, None)
+        self.s.audit.write(AuditRecord(
+            ts=self.s.audit.now(), identity=pr.identity if pr else None,
+            key_id=pr.key_id if pr else None, role=pr.role if pr else None,
+            command=req.name if req is not None else None, cmd_id=cmd_id, args=args,
+            kwargs=kwargs, code=code, duration_ms=round((time.perf_counter() - t0) * 1e3, 3),
+            tick=tick, replay=replay, message=message), mutates)
+
+    def _flush(self) -> None:
+        """Send and audit every response the simulation produced."""
+        while True:
+            try:
+                done: Done = self.s.outbound.get_nowait()
+            except queue.Empty:
+                return
+            p = done.pending
+            self._send(p.rid, done.response)
+            if p.command.mutates:
+                for rid in self.s.replay.complete(p.principal.identity, p.request.cmd_id,
+                                                  done.response):
+                    self._send(rid, done.response)
+            if done.code != "OK":
+                refused = self.s.stats["refused"]
+                refused[done.code] = refused.get(done.code, 0) + 1
+            self._audit(p.t0, p.principal, p.request, p.request.cmd_id, done.code,
+                        done.message, done.tick, mutates=p.command.mutates)
+
+    # -- one request --------------------------------------------------------------------
+    def _handle(self, frames: list[zmq.Frame]) -> None:
+        t0 = time.perf_counter()
+        s = self.s
+        s.stats["requests"] += 1
+        rid = frames[0].bytes
+        if len(frames) != 2:
+            self._refuse(rid, t0, "E_USAGE", "send exactly one frame per request")
+            return
+        body = frames[1]
+        try:
+            user_id = body.get("User-Id")
+        except zmq.ZMQError:  # no ZAP User-Id: never admitted by our handler
+            user_id = ""
+        check = s.watcher.check_key_id(user_id)
+        rec = check.record
+        pr = Principal(rec.name, rec.key_id, rec.role) if rec is not None else None
+        if not check.ok:
+            self._refuse(rid, t0, "E_UNAUTHORIZED", _UNAUTHORIZED[check.status],
+                         cmd_id=salvage_cmd_id(body.buffer), principal=pr)
+            return
+        assert pr is not None
+        wait = s.limiter.take(pr.identity)
+        if wait > 0:
+            self._refuse(rid, t0, "E_RATE_LIMITED", f"rate limit reached; retry in {wait:.3f} s",
+                         cmd_id=salvage_cmd_id(body.buffer), principal=pr)
+            return
+        if len(body) > s.cfg.max_request_bytes:
+            self._refuse(rid, t0, "E_TOO_LARGE", f"request of {len(body)} bytes exceeds the "
+                         f"{s.cfg.max_request_bytes}-byte limit", principal=pr)
+            return
+        try:
+            req = decode_request(body.buffer)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            self._refuse(rid, t0, "E_USAGE", f"bad request envelope: {exc}",
+                         cmd_id=salvage_cmd_id(body.buffer), principal=pr)
+            return
+        self._dispatch(rid, t0, pr, req)
+
+    def _dispatch(self, rid: bytes, t0: float, pr: Principal, req: Request) -> None:
+        s = self.s
+        cmd = s.table.get(req.name)
+        if cmd is None:
+            self._refuse(rid, t0, "E_UNSUPPORTED", f"unknown command {req.name!r}; try 'help'",
+                         cmd_id=req.cmd_id, principal=pr, req=req)
+            return
+        if not role_allows(pr.role, cmd.role):
+            self._refuse(rid, t0, "E_FORBIDDEN", f"{cmd.name!r} needs role {cmd.role}; "
+                         f"you are {pr.role}", cmd_id=req.cmd_id, principal=pr, req=req)
+            return
+        try:
+            params = bind(cmd, req.args, req.kwargs)
+        except CommandError as exc:
+            self._refuse(rid, t0, exc.code, exc.message, cmd_id=req.cmd_id, principal=pr,
+                         req=req)
+            return
+        if cmd.mutates:
+            fp = _fingerprint(req)
+            entry = s.replay.get(pr.identity, req.cmd_id)
+            if entry is not None:
+                if entry.fingerprint != fp:
+                    self._refuse(rid, t0, "E_CONFLICT", f"cmd_id {req.cmd_id!r} was already "
+                                 "used for a different command or arguments",
+                                 cmd_id=req.cmd_id, principal=pr, req=req)
+                elif entry.response is not None:
+                    s.replay.hits += 1
+                    self._send(rid, entry.response)
+                    self._audit(t0, pr, req, req.cmd_id, "OK", "replayed", None, replay=True)
+                else:
+                    s.replay.hits += 1
+                    entry.waiters.append(rid)
+                return
+            s.replay.add(pr.identity, req.cmd_id, fp)
+        if cmd.local:
+            self._run_local(rid, t0, pr, req, cmd, params)
+            return
+        try:
+            s.inbound.put_nowait(Pending(rid, pr, req, cmd, params, t0))
+        except queue.Full:
+            if cmd.mutates:
+                s.replay.forget(pr.identity, req.cmd_id)
+            self._refuse(rid, t0, "E_BUSY", f"request queue full ({s.cfg.queue_size}); "
+                         "retry shortly", cmd_id=req.cmd_id, principal=pr, req=req)
+
+    def _run_local(self, rid: bytes, t0: float, pr: Principal, req: Request, cmd: Command,
+                   params: Any) -> None:
+        s = self.s
+        tick = s.last_tick
+        out = execute(cmd, s.context(None, pr), params, req.cmd_id, tick, s.encoder)
+        self._send(rid, out.payload)
+        if cmd.mutates:
+            for waiter in s.replay.complete(pr.identity, req.cmd_id, out.payload):
+                self._send(waiter, out.payload)
+        if out.code != "OK":
+            s.stats["refused"][out.code] = s.stats["refused"].get(out.code, 0) + 1
+        self._audit(t0, pr, req, req.cmd_id, out.code, out.message, tick, mutates=cmd.mutates)

@@ -1,0 +1,275 @@
+"""The console server the simulation embeds: CURVE + ZAP socket on its own thread,
+a bounded queue the simulation drains at the start of each tick.
+
+With :class:`townlet.sim.loop.Simulation` use :func:`townlet.console.hook.attach`.
+Standalone lifecycle (see docs/console.md, "Embedding")::
+
+    server = ConsoleServer(cfg.console, registry_path, server_key_file, snapshot_root=...)
+    server.start()                       # ZAP handler first, then bind; returns the endpoint
+    while running:
+        server.drain(world, cfg.console.max_per_tick)   # start of every tick
+        if server.control.take_tick():                  # the default LoopControl
+            world.step()
+    server.close()
+
+``drain`` runs on the simulation thread and only executes already-validated
+requests (at most ``max_n``), encodes their responses and hands them to the
+I/O thread; it never blocks on the network or the disk.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import time
+from typing import Any, Self
+
+import msgspec
+import numpy as np
+import structlog
+import zmq
+
+from townlet.config.console import ConsoleConfig
+from townlet.console.audit import AuditLog
+from townlet.console.context import CommandContext, EventLog, PolicyInfo, Principal
+from townlet.console.control import LoopControl, RunControl
+from townlet.console.execute import execute
+from townlet.console.io import Done, IOThread, Pending
+from townlet.console.ratelimit import RateLimiter
+from townlet.console.replay import ReplayCache
+from townlet.console.table import Command
+from townlet.security.keys import load_keypair
+from townlet.security.registry import RegistryWatcher
+from townlet.security.roles import ALL_ROLES
+from townlet.security.sandbox import Sandbox
+from townlet.security.zap import RegistryAuthenticator, curve_server_socket
+from townlet.wire.console import ErrorBody, Response
+
+__all__ = ["ConsoleServer", "Health"]
+
+_log = structlog.get_logger("townlet.console")
+ZAP_DOMAIN = "townlet.console"
+
+
+class Health(msgspec.Struct):
+    """What ``health`` reports."""
+
+    ok: bool
+    """False when the registry is unusable or the simulation stopped draining."""
+    tick: int | None
+    ticks_per_s: float
+    last_drain_age_s: float | None
+    paused: bool
+    queue_len: int
+    queue_capacity: int
+    requests: int
+    executed: int
+    refused: dict[str, int]
+    replay_hits: int
+    zap_allowed: int
+    zap_denied: int
+    registry_error: str | None
+    uptime_s: float
+
+
+def _enc_hook(obj: Any) -> Any:
+    if isinstance(obj, (np.generic, np.ndarray)):
+        return obj.tolist()
+    raise NotImplementedError(f"cannot encode {type(obj).__name__}")
+
+
+class ConsoleServer:
+    """Authenticated operator console for one simulation.
+
+    Parameters
+    ----------
+    cfg
+        The ``console:`` config section (endpoint, queue, limits, audit).
+    registry_path
+        Key registry file (``townlet keys``); re-read on change.
+    server_key_file
+        The server's secret certificate (``server.key_secret``, mode 0600).
+    snapshot_root
+        Directory file-taking commands are confined to (``None``: no file commands work).
+    endpoint
+        Overrides ``cfg.endpoint`` (e.g. ``tcp://127.0.0.1:0`` for a free port).
+    table
+        The command table (default: :data:`townlet.console.commands.COMMANDS`).
+    control
+        What ``pause``/``step``/``speed`` change: normally the ``Simulation``
+        (see :func:`townlet.console.hook.attach`); default a standalone :class:`LoopControl`.
+    """
+
+    def __init__(self, cfg: ConsoleConfig, registry_path: str | os.PathLike[str],
+                 server_key_file: str | os.PathLike[str], *,
+                 snapshot_root: str | os.PathLike[str] | None = None,
+                 endpoint: str | None = None, table: dict[str, Command] | None = None,
+                 control: RunControl | None = None) -> None:
+        self.cfg = cfg
+        self.registry_path = os.fspath(registry_path)
+        self._keys = load_keypair(server_key_file)  # fail early, before anything starts
+        self.bind_endpoint = endpoint or cfg.endpoint
+        if table is None:
+            from townlet.console.commands import COMMANDS as table
+        self.table = table
+        self.watcher = RegistryWatcher(self.registry_path)
+        self.control: RunControl = control if control is not None else LoopControl()
+        self.policy = PolicyInfo()
+        self.events = EventLog(cfg.recent_events)
+        self.sandbox = Sandbox(snapshot_root) if snapshot_root is not None else None
+        self.inbound: queue.Queue[Pending] = queue.Queue(cfg.queue_size)
+        self.outbound: queue.SimpleQueue[Done] = queue.SimpleQueue()
+        self.limiter = RateLimiter(cfg.rate_per_s, cfg.burst)
+        self.replay = ReplayCache(cfg.replay_cache_size, cfg.replay_ttl_s)
+        self.audit = AuditLog(cfg.audit_path, cfg.audit_max_bytes, cfg.audit_backups)
+        self.encoder = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
+        self.stats: dict[str, Any] = {"requests": 0, "executed": 0, "refused": {},
+                                      "send_dropped": 0}
+        self.last_tick: int | None = None
+        self.tick_rate = 0.0
+        self._rate_mark: tuple[float, int] | None = None
+        self._last_drain: float | None = None
+        self._t_start = time.monotonic()
+        self.endpoint: str | None = None
+        self._ctx: zmq.Context | None = None
+        self._auth: RegistryAuthenticator | None = None
+        self._io: IOThread | None = None
+        self._wake: zmq.Socket | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> str:
+        """Start the ZAP handler, bind the CURVE ROUTER, start the I/O thread; return the
+        bound endpoint."""
+        if self._ctx is not None:
+            raise RuntimeError("console server already started")
+        ctx = zmq.Context()
+        auth = RegistryAuthenticator(self.registry_path, ALL_ROLES, ctx, domain=ZAP_DOMAIN,
+                                     label="console", watcher=self.watcher)
+        auth.start()
+        try:
+            router = curve_server_socket(ctx, zmq.ROUTER, auth, self._keys.public,
+                                         self._keys.secret)
+            router.linger = 0
+            router.maxmsgsize = 16 * self.cfg.max_request_bytes
+            wake_pull = ctx.socket(zmq.PULL)
+            wake_pull.bind(f"inproc://townlet-console-wake-{id(self)}")
+            self._wake = ctx.socket(zmq.PUSH)
+            self._wake.linger = 0
+            self._wake.sndhwm = 16
+            self._wake.connect(f"inproc://townlet-console-wake-{id(self)}")
+            try:
+                router.bind(self.bind_endpoint)
+            except zmq.ZMQError as exc:
+                router.close(0)
+                wake_pull.close(0)
+                raise RuntimeError(f"console cannot bind {self.bind_endpoint}: {exc}") from None
+        except BaseException:
+            if self._wake is not None:
+                self._wake.close(0)
+                self._wake = None
+            auth.stop()
+            ctx.term()
+            raise
+        self.endpoint = router.last_endpoint.decode()
+        self._ctx, self._auth = ctx, auth
+        self._io = IOThread(self, router, wake_pull)
+        self._io.start()
+        _log.info("console_started", endpoint=self.endpoint, registry=self.registry_path)
+        return self.endpoint
+
+    def close(self) -> None:
+        """Stop the I/O thread and the ZAP handler; pending requests are dropped."""
+        if self._io is not None:
+            self._io.stop_event.set()
+            self._io.join()
+            self._io = None
+        if self._wake is not None:
+            self._wake.close(0)
+            self._wake = None
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
+        if self._ctx is not None:
+            self._ctx.term()
+            self._ctx = None
+        self.audit.close()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- simulation thread -------------------------------------------------------------
+    def drain(self, world: Any, max_n: int | None = None) -> int:
+        """Execute up to ``max_n`` queued requests against ``world``; return how many ran.
+
+        Call at the start of every tick, on the simulation thread, also while paused.
+        """
+        limit = self.cfg.max_per_tick if max_n is None else max_n
+        self._observe(world)
+        n = 0
+        while n < limit:
+            try:
+                p = self.inbound.get_nowait()
+            except queue.Empty:
+                break
+            self.outbound.put(self._execute(world, p))
+            n += 1
+        if n and self._wake is not None:
+            try:
+                self._wake.send(b"", zmq.NOBLOCK)
+            except zmq.Again:
+                pass  # the I/O thread already has wake-ups pending
+        self.stats["executed"] += n
+        return n
+
+    def _observe(self, world: Any) -> None:
+        now = time.monotonic()
+        tick = int(world.tick)
+        self.last_tick = tick
+        self._last_drain = now
+        if self._rate_mark is None:
+            self._rate_mark = (now, tick)
+        elif now - self._rate_mark[0] >= 0.5:
+            t0, k0 = self._rate_mark
+            self.tick_rate = (tick - k0) / (now - t0)
+            self._rate_mark = (now, tick)
+        self.events.observe(world)
+
+    def _execute(self, world: Any, p: Pending) -> Done:
+        tick = int(world.tick)
+        check = self.watcher.check_key_id(p.principal.key_id)
+        if not check.ok:
+            resp = Response(p.request.cmd_id, False, None,
+                            ErrorBody("E_UNAUTHORIZED", f"your key is {check.status.value}"), tick)
+            return Done(p, self.encoder.encode(resp), "E_UNAUTHORIZED", "key not valid", tick)
+        out = execute(p.command, self.context(world, p.principal), p.params, p.request.cmd_id,
+                      tick, self.encoder)
+        return Done(p, out.payload, out.code, out.message, tick)
+
+    def context(self, world: Any, principal: Principal) -> CommandContext:
+        """What a handler sees (``world`` is None for commands answered off-tick)."""
+        return CommandContext(world=world, principal=principal, control=self.control,
+                              events=self.events, policy=self.policy, sandbox=self.sandbox,
+                              table=self.table, tick_rate=self.tick_rate, health=self.health,
+                              registry=self.watcher)
+
+    # -- facts -------------------------------------------------------------------------
+    def health(self) -> Health:
+        """Current health numbers (safe to call from any thread)."""
+        now = time.monotonic()
+        age = None if self._last_drain is None else round(now - self._last_drain, 3)
+        self.watcher.current()
+        err = self.watcher.error
+        creds = self._auth.credentials if self._auth is not None else None
+        return Health(
+            ok=err is None and (age is not None and age < 5.0),
+            tick=self.last_tick, ticks_per_s=round(self.tick_rate, 3), last_drain_age_s=age,
+            paused=self.control.paused, queue_len=self.inbound.qsize(),
+            queue_capacity=self.cfg.queue_size, requests=self.stats["requests"],
+            executed=self.stats["executed"], refused=dict(self.stats["refused"]),
+            replay_hits=self.replay.hits, zap_allowed=creds.allowed if creds else 0,
+            zap_denied=creds.denied if creds else 0, registry_error=err,
+            uptime_s=round(now - self._t_start, 3))

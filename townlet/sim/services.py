@@ -1,0 +1,77 @@
+"""Start the services a ``townlet run`` offers next to the town: the console
+server (CURVE + ZAP, in this process), autosaves, and the telemetry publisher
+(a child process fed through the shared-memory ring).
+
+On first use the key directory is created with a server keypair and one
+short-lived admin credential for the local operator, so the defaults are secure
+and still work out of the box; nothing secret is printed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from townlet.config import TownletConfig
+from townlet.security.keys import (REGISTRY_FILE, SERVER_PUBLIC_FILE, SERVER_SECRET_FILE,
+                                   init_key_dir, issue_key)
+from townlet.sim.loop import Simulation
+
+__all__ = ["LOCAL_OPERATOR", "bootstrap_keys", "local_operator_key", "start_services"]
+
+LOCAL_OPERATOR = "local-operator"
+LOCAL_OPERATOR_TTL = timedelta(hours=8)
+
+
+def bootstrap_keys(key_dir: str) -> list[str]:
+    """Create the server keypair and a local admin credential if the directory has none.
+    Returns lines worth telling the operator (paths only)."""
+    d = Path(key_dir)
+    if (d / SERVER_SECRET_FILE).exists() and (d / REGISTRY_FILE).exists():
+        return []
+    init_key_dir(d)
+    record, path = issue_key(d, LOCAL_OPERATOR, "admin", LOCAL_OPERATOR_TTL,
+                             out=local_operator_key(key_dir))
+    return [f"keys: created {d / SERVER_PUBLIC_FILE} (server public key) and an admin "
+            f"credential {path} valid until {record.expires_at:%Y-%m-%d %H:%M} UTC"]
+
+
+def local_operator_key(key_dir: str) -> Path:
+    """Where the bootstrap admin credential lives."""
+    return Path(key_dir) / f"{LOCAL_OPERATOR}.key_secret"
+
+
+def start_services(sim: Simulation, cfg: TownletConfig, *, console: bool, publish: bool,
+                   insecure_dev: bool = False) -> list[str]:
+    """Attach the console and the telemetry hook to ``sim``; returns status lines."""
+    notes: list[str] = []
+    if console or (publish and not insecure_dev):
+        notes += bootstrap_keys(cfg.console.keys_dir if console else cfg.telemetry.key_dir)
+    if console:
+        from townlet.console.hook import attach
+
+        server = attach(sim, cfg.console)
+        notes.append(f"console: {server.endpoint}  (townlet console --key "
+                     f"{local_operator_key(cfg.console.keys_dir)})")
+    from townlet.snapshots.world_io import autosave_hook
+
+    saver = autosave_hook(cfg)
+    if saver is not None:
+        sim.add_hook(saver)
+        notes.append(f"autosave: every {cfg.snapshots.autosave_every} ticks into "
+                     f"{cfg.snapshots.root}/ (keeping {cfg.snapshots.keep_last})")
+    if publish:
+        from townlet.publish.hook import TelemetryHook
+
+        tcfg = cfg.telemetry
+        if insecure_dev:
+            import msgspec
+
+            tcfg = msgspec.structs.replace(tcfg, insecure_dev=True)
+            cfg = msgspec.structs.replace(cfg, telemetry=tcfg)
+        hook = TelemetryHook(sim.world, cfg)
+        sim.add_hook(hook)
+        endpoint = (hook.ready or {}).get("endpoint", tcfg.endpoint)
+        mode = "PLAINTEXT, development only" if tcfg.insecure_dev else "CURVE"
+        notes.append(f"publisher: {endpoint} ({mode}), ring {hook.ring.name}")
+    return notes

@@ -1,0 +1,190 @@
+"""Autosave every N ticks, off the simulation thread, keeping the newest K autosaves.
+
+The tick thread only decides whether a save is due and, if so, copies the state (an
+immutable frame nobody else references); the file is written by one background thread.
+If the previous autosave is still being written when the next one falls due, the new
+one is skipped and counted: the tick never waits for the disk. After each write, older
+autosaves beyond ``keep_last`` are deleted -- only files named ``autosave-<tick>.tsnap``
+whose header says ``origin: autosave``, never an operator's file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Self
+
+import msgspec
+import numpy as np
+
+from townlet.snapshots.errors import SnapshotError
+from townlet.snapshots.format import SnapshotHeader
+from townlet.snapshots.reader import read_header
+from townlet.snapshots.writer import TMP_MARKER, write_snapshot
+
+__all__ = ["AutosaveStats", "Autosaver", "autosave_name", "prune_autosaves"]
+
+log = logging.getLogger("townlet.snapshots")
+_NAME = re.compile(r"autosave-\d{12}\.tsnap\Z")
+_STALE_TMP = re.compile(
+    r"\.autosave-\d{12}\.tsnap" + re.escape(TMP_MARKER) + r"(\d+)-[0-9a-f]{8}\Z"
+)
+
+Frame = dict[str, np.ndarray]
+Capture = Callable[[Frame | None], tuple[SnapshotHeader, Frame]]
+
+
+def autosave_name(tick: int) -> str:
+    """File name of the autosave taken at ``tick``."""
+    return f"autosave-{tick:012d}.tsnap"
+
+
+class AutosaveStats(msgspec.Struct, kw_only=True):
+    """Counters for health and metrics."""
+
+    saved: int = 0
+    skipped_busy: int = 0
+    failed: int = 0
+    pruned: int = 0
+    last_path: str | None = None
+    last_error: str | None = None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def prune_autosaves(directory: Path, keep_last: int) -> list[Path]:
+    """Delete all but the newest ``keep_last`` autosaves in ``directory``; return the deleted.
+
+    "Newest" is by creation time in the header, so a run resumed from an older autosave
+    does not have its fresh saves pruned in favour of the abandoned timeline's. Also
+    removes temporary files left by autosaving processes that no longer exist.
+    """
+    found: list[tuple[str, str, Path]] = []
+    removed: list[Path] = []
+    for entry in directory.iterdir():
+        stale = _STALE_TMP.match(entry.name)
+        if stale and int(stale.group(1)) != os.getpid() and not _pid_alive(int(stale.group(1))):
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+            continue
+        if not _NAME.match(entry.name) or not entry.is_file() or entry.is_symlink():
+            continue
+        try:
+            header = read_header(entry)
+        except (SnapshotError, OSError) as exc:
+            log.warning("autosave retention skips unreadable %s: %s", entry, exc)
+            continue
+        if header.origin == "autosave":
+            found.append((header.created_at, entry.name, entry))
+    found.sort()
+    for _, _, path in found[: max(0, len(found) - keep_last)]:
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+class Autosaver:
+    """Writes an autosave every ``every`` ticks into ``directory``.
+
+    Parameters
+    ----------
+    directory
+        Existing directory (the confined snapshot root).
+    every
+        Cadence in ticks; 0 disables autosaving.
+    keep_last
+        Autosaves to keep.
+    """
+
+    def __init__(self, directory: Path, every: int, keep_last: int) -> None:
+        if every < 0 or keep_last < 1:
+            raise ValueError(
+                f"autosave needs every >= 0 and keep_last >= 1, got {every}, {keep_last}"
+            )
+        self.directory = Path(directory)
+        self.every = every
+        self.keep_last = keep_last
+        self.stats = AutosaveStats()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="townlet-autosave")
+        self._pending: Future[None] | None = None
+        self._lock = threading.Lock()
+        self._last_tick = -1
+        self._spare: Frame | None = None
+
+    def due(self, tick: int) -> bool:
+        """Whether ``tick`` is an autosave tick not saved yet."""
+        return self.every > 0 and tick > 0 and tick % self.every == 0 and tick != self._last_tick
+
+    def offer(self, tick: int, capture: Capture) -> bool:
+        """Call once per tick on the tick thread; saves when due. Returns True if queued.
+
+        ``capture(spare)`` is called only when a save is queued and must return a header
+        and arrays nothing else will modify: copies, written into ``spare`` (the arrays of
+        the previous autosave, free again) when it is not None, which spares the tick
+        thread fresh allocations.
+        """
+        if not self.due(tick):
+            return False
+        self._last_tick = tick
+        if self._pending is not None and not self._pending.done():
+            with self._lock:
+                self.stats.skipped_busy += 1
+            log.warning("autosave at tick %d skipped: the previous one is still being written",
+                        tick)
+            return False
+        spare, self._spare = self._spare, None
+        header, sections = capture(spare)
+        self._pending = self._pool.submit(self._write, tick, header, sections)
+        return True
+
+    def _write(self, tick: int, header: SnapshotHeader, sections: Frame) -> None:
+        path = self.directory / autosave_name(tick)
+        try:
+            self._save(path, header, sections)
+        finally:
+            self._spare = sections  # read on the tick thread only once this job is done
+
+    def _save(self, path: Path, header: SnapshotHeader, sections: Frame) -> None:
+        try:
+            write_snapshot(path, msgspec.structs.replace(header, origin="autosave"), sections,
+                           overwrite=True)
+            removed = prune_autosaves(self.directory, self.keep_last)
+        except (SnapshotError, OSError) as exc:
+            with self._lock:
+                self.stats.failed += 1
+                self.stats.last_error = f"{path.name}: {exc}"
+            log.error("autosave to %s failed: %s", path, exc)
+            return
+        with self._lock:
+            self.stats.saved += 1
+            self.stats.pruned += len(removed)
+            self.stats.last_path = str(path)
+
+    def flush(self) -> None:
+        """Wait for the autosave being written, if any."""
+        if self._pending is not None:
+            self._pending.result()
+
+    def close(self) -> None:
+        """Finish the pending autosave and stop the writer thread."""
+        self.flush()
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
