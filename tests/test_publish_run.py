@@ -20,14 +20,14 @@ def test_townlet_run_publishes_to_subscribers(tmp_path):
     (tmp_path / "town.yaml").write_text(
         f"telemetry:\n  endpoint: tcp://127.0.0.1:{port}\n  metrics_port: 0\n"
         "  keyframe_interval: 20\n")
-    before = set(shm.list_segments())
     run = subprocess.Popen([sys.executable, "-m", "townlet", "run", "--config", "town.yaml",
                             "--agents", "200", "--ticks", "1000000", "--no-console", "--json"],
                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         keys = tmp_path / ".townlet" / "keys"
         deadline = time.monotonic() + 60
-        while not (set(shm.list_segments()) - before):  # the ring exists once services run
+        mine = f"/townlet-{run.pid}-"
+        while not any(s.startswith(mine) for s in shm.list_segments()):  # services are up
             assert run.poll() is None, run.stderr.read().decode()
             assert time.monotonic() < deadline, "townlet run never created its ring"
             time.sleep(0.1)
@@ -48,4 +48,4 @@ def test_townlet_run_publishes_to_subscribers(tmp_path):
             run.kill()
             run.wait()
             shm.cleanup_stale()
-    assert not (set(shm.list_segments()) - before)
+    assert not any(s.startswith(f"/townlet-{run.pid}-") for s in shm.list_segments())
