@@ -8,6 +8,7 @@ import click
 from townlet.client.cli import subscribe_command
 from townlet.config.cli import config_command
 from townlet.console.cli import console_command
+from townlet.ops.logging import configure_logging
 from townlet.publish.cli import publish_command
 from townlet.security.cli import keys_command
 from townlet.sim.bench import bench_command
@@ -19,6 +20,7 @@ from townlet.snapshots.cli import snapshot_command
 @click.version_option(package_name="townlet")
 def main() -> None:
     """Townlet: a town simulation for multi-agent research."""
+    configure_logging()
 
 
 main.add_command(run_command, "run")

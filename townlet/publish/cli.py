@@ -7,19 +7,9 @@ import sys
 
 import click
 
+from townlet.ops.logging import configure_logging
+
 __all__ = ["publish_command"]
-
-
-def _log_to_stderr() -> None:
-    """JSON log lines on stderr (stdout carries only the ready line), unless configured."""
-    import structlog
-
-    if not structlog.is_configured():
-        structlog.configure(
-            processors=[structlog.processors.add_log_level,
-                        structlog.processors.TimeStamper(fmt="iso", utc=True),
-                        structlog.processors.JSONRenderer()],
-            logger_factory=structlog.PrintLoggerFactory(sys.stderr))
 
 
 @click.command("publish")
@@ -65,7 +55,7 @@ def publish_command(ring: str, endpoint: str, doorbell: str | None, key_dir: str
     from townlet.publish.sockets import ConfigurationError
     from townlet.security import KeyFileError
 
-    _log_to_stderr()
+    configure_logging(json=True)
     opts = PublisherOptions(ring=ring, endpoint=endpoint, doorbell=doorbell, key_dir=key_dir,
                             server_key=server_key, registry=registry, insecure_dev=insecure_dev,
                             keyframe_interval=keyframe_interval,

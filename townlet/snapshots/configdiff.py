@@ -11,12 +11,15 @@ from typing import Any
 
 import msgspec
 
+from townlet.config import TownletConfig
+from townlet.config.loader import canonical_json
+
 __all__ = ["canonical_config", "diff_config_json", "diff_keys"]
 
 
-def canonical_config(cfg: msgspec.Struct) -> str:
+def canonical_config(cfg: TownletConfig) -> str:
     """Canonical JSON of a config: the same bytes ``config_id`` hashes (sorted keys)."""
-    return msgspec.json.encode(msgspec.to_builtins(cfg), order="sorted").decode()
+    return canonical_json(cfg).decode()
 
 
 def diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:

@@ -1,0 +1,28 @@
+"""Structured logs on stderr for every townlet process.
+
+stdout is reserved for results (``--json`` summaries, ready lines); logs go to
+stderr as JSON lines when stderr is not a terminal (pipelines, containers, CI),
+and as readable key=value lines on a terminal.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import structlog
+
+__all__ = ["configure_logging"]
+
+
+def configure_logging(json: bool | None = None) -> None:
+    """Configure structlog once per process (``json=None``: decide by the terminal)."""
+    if structlog.is_configured():
+        return
+    if json is None:
+        json = not sys.stderr.isatty()
+    renderer = (structlog.processors.JSONRenderer() if json
+                else structlog.dev.ConsoleRenderer(colors=False))
+    structlog.configure(
+        processors=[structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True), renderer],
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr))
