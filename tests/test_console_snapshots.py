@@ -3,7 +3,6 @@ World on the real Simulation loop, and once inside ``townlet run`` as users star
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -13,13 +12,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import msgspec
+import numpy as np
 import pytest
 from _console import Town
 
 from townlet.client.console import ConsoleClient
 from townlet.client.errors import Forbidden, ForbiddenPath, InvalidArgument, NotFound
 from townlet.console.commands import COMMANDS
-from townlet.snapshots import read_header, write_snapshot
+from townlet.snapshots import SnapshotHeader, open_snapshot, read_header, write_snapshot
 from townlet.snapshots.migrations import SCHEMA_VERSION
 from townlet.snapshots.world_io import save_world
 from townlet.world import World
@@ -125,12 +125,6 @@ def test_retried_save_replays_the_first_result(town: Town, root: Path,
     assert first.ok and again == first  # not "already exists"
 
 
-def _outside(tmp: Path) -> Path:
-    out = tmp / "outside"
-    out.mkdir(exist_ok=True)
-    return out
-
-
 BAD_NAMES: list[tuple[str, object]] = [
     ("absolute", "/tmp/x.tsnap"),
     ("dotdot", "../x.tsnap"),
@@ -146,7 +140,8 @@ BAD_NAMES: list[tuple[str, object]] = [
 @pytest.fixture(scope="module")
 def escape_links(town: Town, root: Path) -> Path:
     """``link-out.tsnap`` -> a snapshot outside the root; ``dir-out`` -> a directory outside."""
-    outside = _outside(root.parent)
+    outside = root.parent / "outside"
+    outside.mkdir(exist_ok=True)
     victim = outside / "victim.tsnap"
     save_world(World(town.world.config, seed=1), "victim.tsnap", root=outside, overwrite=True)
     (root / "link-out.tsnap").symlink_to(victim)
@@ -206,39 +201,38 @@ def test_viewer_and_operator_are_refused(town: Town, root: Path, good: str, role
 
 
 def _tamper(path: Path, section: str) -> None:
-    entry = next(e for e in read_header(path).sections if e.name == section)
+    e = next(e for e in read_header(path).sections if e.name == section)
     raw = bytearray(path.read_bytes())
-    raw[entry.offset + entry.nbytes // 2] ^= 0x40
+    raw[e.offset + e.nbytes // 2] ^= 0x40
     path.write_bytes(bytes(raw))
 
 
 def _truncate(path: Path, section: str) -> None:
-    entry = next(e for e in read_header(path).sections if e.name == section)
+    e = next(e for e in read_header(path).sections if e.name == section)
     with open(path, "r+b") as fh:
-        fh.truncate(entry.offset + 1)
+        fh.truncate(e.offset + 1)
 
 
 def _out_of_range(path: Path) -> None:
-    header, sections = capture_world_from(path)
+    header, sections = read_back(path)
     sections["agent_x"][0] = 30000  # far off the map: the kernel would index out of bounds
     write_snapshot(path, header, sections, overwrite=True)
 
 
-def capture_world_from(path: Path) -> tuple:
-    from townlet.snapshots import open_snapshot
-
+def read_back(path: Path) -> tuple[SnapshotHeader, dict[str, np.ndarray]]:
+    """A snapshot's header and writable copies of its sections (to forge variants)."""
     snap = open_snapshot(path)
     return snap.header, {k: v.copy() for k, v in snap.sections.items()}
 
 
 def _future_schema(path: Path) -> None:
-    header, sections = capture_world_from(path)
+    header, sections = read_back(path)
     write_snapshot(path, msgspec.structs.replace(header, schema_version=SCHEMA_VERSION + 1),
                    sections, overwrite=True)
 
 
 def _other_size(path: Path, town: Town) -> None:
-    header, sections = capture_world_from(path)
+    header, sections = read_back(path)
     sections["agent_x"] = sections["agent_x"][:-1].copy()
     write_snapshot(path, header, sections, overwrite=True)
 
@@ -320,7 +314,7 @@ def test_list_outputs(town: Town, root: Path, good: str) -> None:
 
 def write_schema1(root: Path, source: str, name: str) -> None:
     """The schema 1 layout: one score per relationship tie (``rel_value``)."""
-    header, sections = capture_world_from(root / source)
+    header, sections = read_back(root / source)
     old = {k: v for k, v in sections.items() if k not in ("rel_trust", "rel_fam", "rel_riv")}
     old["rel_value"] = sections["rel_trust"]
     write_snapshot(root / name, msgspec.structs.replace(header, schema_version=1), old,
@@ -415,4 +409,3 @@ def test_townlet_run_serves_the_snapshot_commands(tmp_path: Path) -> None:
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0
-    assert os.path.exists(tmp_path / "snapshots" / "from-run.tsnap")
