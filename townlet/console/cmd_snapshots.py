@@ -103,7 +103,8 @@ class Loaded(msgspec.Struct):
     config_mismatch: bool
     """True when it differs from the running config (only with allow_config_mismatch)."""
     migrations: list[str]
-    """Schema migration steps applied while loading (empty when already current)."""
+    """The loaded state's migration history: steps recorded in the file plus any applied
+    while loading (empty for a file written at the current schema)."""
     state_hash: str
     """``World.state_hash()`` right after loading."""
 
