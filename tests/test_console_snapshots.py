@@ -246,7 +246,7 @@ BAD_FILES: list[tuple[str, Callable[[Path, Town], None], str]] = [
      "wrong magic"),
     ("future-schema", lambda p, t: _future_schema(p), "newer than this build"),
     ("out-of-range", lambda p, t: _out_of_range(p),
-     r"refuses: state section 'agent_x': value 30000 outside.*unchanged"),
+     r"does not fit this world: section 'agent_x'.*value 30000 outside"),
     ("wrong-size", _other_size, r"does not fit this world: section 'agent_x'"),
 ]
 

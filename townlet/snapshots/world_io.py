@@ -20,6 +20,7 @@ from townlet.security.sandbox import Sandbox
 from townlet.snapshots.autosave import Autosaver
 from townlet.snapshots.checks import check_config, check_fits
 from townlet.snapshots.configdiff import canonical_config
+from townlet.snapshots.errors import SnapshotStateError
 from townlet.snapshots.format import Origin, PolicyIdentity, SnapshotHeader, utc_now
 from townlet.snapshots.migrations import SCHEMA_VERSION, migrate
 from townlet.snapshots.reader import Snapshot, open_snapshot
@@ -117,7 +118,12 @@ def prepare(
 
 def _apply(world: World, sections: Mapping[str, np.ndarray]) -> None:
     check_fits(sections, world.sections())
-    world.load_sections(dict(sections))
+    from townlet.world.validate import StateRangeError
+
+    try:
+        world.load_sections(dict(sections))
+    except StateRangeError as exc:  # the world's own range checks
+        raise SnapshotStateError(exc.section, str(exc)) from None
 
 
 def load_into(

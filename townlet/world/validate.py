@@ -16,7 +16,7 @@ from townlet.world.params import PERT_KINDS
 from townlet.world.state import EXIT_QUEUE, State
 from townlet.world.town import BLD, OBJ_NAMES
 
-__all__ = ["check_ranges"]
+__all__ = ["StateRangeError", "check_ranges"]
 
 # field -> (lowest, symbol or number of the exclusive upper bound)
 _RANGES = {
@@ -39,6 +39,14 @@ _RANGES = {
 }
 
 
+class StateRangeError(ValueError):
+    """A loaded state section holds a value the kernel cannot index with."""
+
+    def __init__(self, section: str, reason: str) -> None:
+        self.section = section
+        super().__init__(f"state section {section!r}: {reason}")
+
+
 def check_ranges(state: State, jobs: int, affordances: int, specs: int) -> None:
     """Raise ValueError naming the first field holding a value outside its range."""
     n, m = state.agent_alive.size, state.obj_type.size
@@ -52,10 +60,10 @@ def check_ranges(state: State, jobs: int, affordances: int, specs: int) -> None:
         top = bounds[hi] if isinstance(hi, str) else hi
         if arr.size and (arr.min() < lo or arr.max() >= top):
             bad = arr[(arr < lo) | (arr >= top)].flat[0]
-            raise ValueError(f"state section {name!r}: value {int(bad)} outside [{lo}, {top})")
+            raise StateRangeError(name, f"value {int(bad)} outside [{lo}, {top})")
     head, length = int(state.exit_meta[0]), int(state.exit_meta[1])
     if head >= EXIT_QUEUE or length > EXIT_QUEUE:
-        raise ValueError(f"state section 'exit_meta': queue head {head} / length {length} "
-                         f"outside the {EXIT_QUEUE}-slot queue")
+        raise StateRangeError("exit_meta", f"queue head {head} / length {length} outside "
+                              f"the {EXIT_QUEUE}-slot queue")
     if not np.isfinite(state.agent_wallet).all() or not np.isfinite(state.agent_needs).all():
-        raise ValueError("state sections 'agent_wallet'/'agent_needs' hold NaN or infinity")
+        raise StateRangeError("agent_wallet/agent_needs", "NaN or infinity")
