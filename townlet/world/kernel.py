@@ -17,6 +17,7 @@ from townlet.world.jit import kernel
 
 from townlet.world.actions import A, Flag, G
 from townlet.world.affordances import complete, fail_running, start
+from townlet.world.borrow import borrowed
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import PERIOD, SLOTS, building_of, walkable
 from townlet.world.jobs import pop_exit, shift_update
@@ -202,7 +203,15 @@ def _agent(s, p, i, a, t, tod):
 
 @kernel
 def tick(s, p, actions, use_actions):
-    """Advance the world by one tick. ``actions`` is read only if ``use_actions``."""
+    """Advance the world by one tick. ``actions`` is read only if ``use_actions``.
+
+    The tick runs on borrowed views of ``s`` and ``p`` (townlet.world.borrow):
+    the same arrays, without per-call reference counting."""
+    _tick(borrowed(s), borrowed(p), actions, use_actions)
+
+
+@kernel
+def _tick(s, p, actions, use_actions):
     t = s.clock[0] + 1
     s.clock[0] = t
     tod = t % p.day
