@@ -178,8 +178,9 @@ def _needs_vital(s, p, i, t):
 
 
 @kernel
-def _agent(s, p, i, a, t, tod):
-    """One agent's tick; returns whether one of its needs is critical."""
+def _agent(s, p, i, a, t, tod, hourly):
+    """One agent's tick; returns whether one of its needs is critical.
+    ``hourly``: this tick is agent i's hour mark ((i + t) % hour == 0)."""
     if tod == 0:
         s.agent_wages_today[i] = 0.0
         s.agent_absences[i] = (s.agent_absences[i] << 1) & 0x7F
@@ -187,10 +188,9 @@ def _agent(s, p, i, a, t, tod):
     if not can_act:
         return critical
     j = s.agent_job[i]
-    if p.job_start[j] <= tod <= p.job_end[j] or tod == (
-            p.job_start[j] - p.arrival_buffer) % p.day:
+    if p.job_start[j] <= tod <= p.job_end[j] or tod == p.job_call[j]:
         shift_update(s, p, i, tod)
-    if (i + t) % p.hour == 0:
+    if hourly:
         decay_ties(s, p, i)
     if s.agent_resv[i] > 0:
         _upkeep(s, p, i, t)
@@ -221,7 +221,10 @@ def _tick(s, p, actions, use_actions):
     if tod == 0:
         s.exit_meta[2] = 0
     alive = critical = 0
+    mark = t % p.hour  # (i + t) % hour, advanced per slot without dividing
     for i in range(s.agent_alive.shape[0]):
+        hourly = mark == 0
+        mark = mark + 1 if mark + 1 < p.hour else 0
         if not s.agent_alive[i]:
             respawn_due(s, p, i, t)
             continue
@@ -230,7 +233,7 @@ def _tick(s, p, actions, use_actions):
             a = s.agent_possessed_action[i]
             s.agent_possessed_action[i] = A.WAIT
         alive += 1
-        critical += _agent(s, p, i, a, t, tod)
+        critical += _agent(s, p, i, a, t, tod, hourly)
     s.stats[St.AGENT_TICKS] += alive
     s.stats[St.CRITICAL_TICKS] += critical
     while True:
