@@ -20,8 +20,8 @@ from __future__ import annotations
 from numba.core import cgutils, imputils, types
 from numba.core.datamodel import models
 from numba.core.typing.templates import AttributeTemplate
-from numba.extending import (infer_getattr, intrinsic, lower_getattr_generic,
-                             register_model)
+from numba.experimental.structref import _Utils
+from numba.extending import infer_getattr, intrinsic, lower_getattr_generic, register_model
 
 __all__ = ["Borrowed", "borrowed"]
 
@@ -66,8 +66,6 @@ def borrowed(typingctx, struct):
         return None
 
     def codegen(context, builder, sig, args):
-        from numba.experimental.structref import _Utils
-
         src = _Utils(context, builder, struct).get_data_struct(args[0])
         ptr = cgutils.alloca_once(builder, context.get_value_type(struct.get_data_type()))
         dst = _record(context, builder, struct, ptr)
