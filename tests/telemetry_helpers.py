@@ -125,17 +125,36 @@ def load_hashes(path: Path, what: str = "hash") -> dict[int, str]:
     return out
 
 
+def segment_pid(name: str) -> int | None:
+    """The creating process's pid from a segment name ``/townlet-<pid>-<hex>``."""
+    parts = name.lstrip("/").split("-")
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+
+
 @pytest.fixture(autouse=True)
-def no_shm_leak():
-    """Every telemetry test must leave /dev/shm as it found it (no townlet segment behind)."""
+def no_shm_leak(monkeypatch):
+    """Every telemetry test must leave /dev/shm as it found it: no segment created by this
+    process or a process it started may remain (other test runs on the host are ignored)."""
     from townlet.frames.shm import list_segments
 
+    ours = {os.getpid()}
+    real_init = subprocess.Popen.__init__
+
+    def tracking_init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        ours.add(self.pid)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", tracking_init)
     before = set(list_segments())
     yield
+
+    def leaked() -> set[str]:
+        return {s for s in set(list_segments()) - before if segment_pid(s) in ours}
+
     deadline = time.monotonic() + 5  # children unlink as they exit
-    while (leaked := set(list_segments()) - before) and time.monotonic() < deadline:
+    while (left := leaked()) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not leaked, f"shared-memory segments left behind: {sorted(leaked)}"
+    assert not left, f"shared-memory segments left behind: {sorted(left)}"
 
 
 def townlet(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:

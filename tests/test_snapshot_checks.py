@@ -25,6 +25,9 @@ def test_canonical_config_hashes_to_config_id() -> None:
 
     cfg = default_config()
     assert hashlib.sha256(canonical_config(cfg).encode()).hexdigest()[:16] == config_id(cfg)
+    served = msgspec.structs.replace(cfg, snapshots=msgspec.structs.replace(
+        cfg.snapshots, root="elsewhere", autosave_every=500))
+    assert canonical_config(served) == canonical_config(cfg)  # serving settings don't count
 
 
 def test_diff_keys_names_paths() -> None:

@@ -95,7 +95,7 @@ def test_save_load_identity_and_header(tmp_path: Path, saved, world_cfg) -> None
     assert read_header(path) == h
     assert (h.tick, h.seed, h.config_id, h.schema_version) == (300, 5, world.config_id,
                                                               SCHEMA_VERSION)
-    assert h.identity == ident and msgspec.json.decode(h.config)["world"]["town"]["agents"] == 200
+    assert h.identity == ident and msgspec.json.decode(h.config)["town"]["agents"] == 200
     assert [e.name for e in h.sections] == list(world.sections())
 
 

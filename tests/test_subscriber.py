@@ -154,6 +154,19 @@ def test_sequence_gap_requests_a_resync_and_waits_for_a_keyframe(pair):
     assert up.kind == "key" and sub.synced and sub.frame_hash() == pub.hashes[up.tick]
 
 
+def test_gap_ending_at_a_keyframe_is_reported_without_asking_for_one(pair):
+    pub, sub = pair
+    pub.send(pub.keyframe(1))
+    sub.recv(5)
+    pub.delta(2)  # dropped
+    pub.send(pub.keyframe(3))
+    up = sub.recv(5)
+    assert up.kind == "key" and sub.synced and sub.stats.gaps == 1 and sub.stats.missed == 1
+    assert pub.sock.poll(5000)
+    req = pub.codec.decode_resync(pub.sock.recv())
+    assert (req.last_seq, req.missed, req.want_keyframe) == (1, 1, False)
+
+
 @pytest.mark.parametrize("breakage", ["base_tick", "stream"])
 def test_wrong_base_or_new_stream_is_a_gap(pair, breakage):
     pub, sub = pair
@@ -184,6 +197,25 @@ def test_delta_for_an_unknown_column_breaks_sync(pair):
     pub.send(pub.delta(2, changes=[Full("no_such_column", b"")]))
     assert sub.recv(5).kind == "skipped"
     assert not sub.synced and sub.stats.bad_messages == 1
+
+
+def test_health_reveals_a_lost_tail(pair):
+    """The last frame messages were dropped and the simulation paused: the next health
+    message (same socket, so in order) shows a newer seq, which is a gap."""
+    pub, sub = pair
+    pub.send(pub.keyframe(1))
+    sub.recv(5)
+    pub.delta(2)
+    pub.delta(3)  # both dropped, nothing follows
+    pub.send(Health(v="1.0.0", stream="s1", seq=1, sent_ns=time.time_ns(), head_tick=9,
+                    last_tick=pub.tick, writer_alive=True, frames_read=3, keyframes_sent=1,
+                    deltas_sent=2, bytes_sent=1, dropped_reported=0, torn_reads=0,
+                    subscribers=1, handshake_failures=0, last_seq=3), TOPIC_HEALTH)
+    assert sub.recv(5).kind == "health"
+    assert not sub.synced and sub.stats.gaps == 1 and sub.stats.missed == 2
+    assert pub.sock.poll(5000)
+    req = pub.codec.decode_resync(pub.sock.recv())
+    assert (req.last_seq, req.missed, req.want_keyframe) == (1, 2, True)
 
 
 def test_health_and_skipped_events_and_iterator(pair):

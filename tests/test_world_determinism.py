@@ -70,3 +70,24 @@ def test_load_sections_names_the_bad_section():
     del bad["agent_x"]
     with pytest.raises(ValueError, match="missing \\['agent_x'\\]"):
         w.load_sections(bad)
+
+
+def test_load_sections_refuses_out_of_range_indices_without_touching_the_world():
+    import numpy as np
+    import pytest
+
+    w = small_world(agents=20)
+    w.step()
+    before = w.state_hash()
+    for name, value in (("agent_obj", 2_000_000_000), ("tile_head", -7), ("agent_x", 30000),
+                        ("exit_meta", 500), ("agent_job", 9), ("rel_other", 20)):
+        bad = {k: v.copy() for k, v in w.sections().items()}
+        bad[name].flat[0] = value
+        with pytest.raises(ValueError, match=name):
+            w.load_sections(bad)
+        assert w.state_hash() == before
+    bad = {k: v.copy() for k, v in w.sections().items()}
+    bad["agent_wallet"][0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        w.load_sections(bad)
+    w.step()

@@ -152,6 +152,7 @@ class Subscriber:
         if isinstance(msg, Health):
             self.stats.health += 1
             self.last_health = msg
+            self._check_tail(msg)
             return Update("health", msg.seq, msg.last_tick, len(payload),
                           max(0, msg.head_tick - msg.last_tick), (t_recv - msg.sent_ns) / 1e6,
                           np.empty(0, EVENT_DTYPE), msg)
@@ -204,18 +205,28 @@ class Subscriber:
             self._lose_sync(1)
         return Update("skipped", 0, self.tick, nbytes, 0, 0.0, np.empty(0, EVENT_DTYPE))
 
+    def _check_tail(self, health: Health) -> None:
+        """Health follows the frame messages it counts on the same socket, so a health
+        message announcing a later frame than ours means the tail was dropped."""
+        if health.stream == self.stream and self.synced and health.last_seq > self.seq:
+            self._lose_sync(health.last_seq - self.seq)
+        elif not self.synced and health.last_seq > 0:
+            self._request_resync(0)
+
     def _lose_sync(self, missed: int) -> None:
         self.stats.gaps += 1
         self.stats.missed += max(0, missed)
         self.synced = False
         self._request_resync(missed)
 
-    def _request_resync(self, missed: int) -> None:
+    def _request_resync(self, missed: int, want_keyframe: bool = True) -> None:
         now = time.monotonic()
-        if now - self._last_resync < _RESYNC_EVERY:
+        if want_keyframe and now - self._last_resync < _RESYNC_EVERY:
             return
-        self._last_resync = now
-        req = Resync(stream=self.stream or "", last_seq=self.seq, missed=max(0, missed))
+        if want_keyframe:
+            self._last_resync = now
+        req = Resync(stream=self.stream or "", last_seq=self.seq, missed=max(0, missed),
+                     want_keyframe=want_keyframe)
         try:
             self.sock.send(self.codec.encode(req), zmq.NOBLOCK)
             self.stats.resyncs_sent += 1
@@ -227,7 +238,10 @@ class Subscriber:
             raise WireError(f"incompatible schema version {msg.v!r}")
         if isinstance(msg, Keyframe):
             if self.synced and msg.stream == self.stream and msg.seq > self.seq + 1:
-                self.stats.missed += msg.seq - self.seq - 1
+                missed = msg.seq - self.seq - 1  # a gap that ends at a keyframe: report only
+                self.stats.gaps += 1
+                self.stats.missed += missed
+                self._request_resync(missed, want_keyframe=False)
             self._apply_keyframe(msg)
             return True
         if not self.synced:

@@ -14,7 +14,7 @@ import yaml
 from townlet.config.invariants import check_invariants
 from townlet.config.root import TownletConfig
 
-__all__ = ["ConfigError", "config_id", "default_config", "dump_config", "load_config",
+__all__ = ["ConfigError", "canonical_json", "config_id", "default_config", "dump_config", "load_config",
            "with_agents"]
 
 _PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
@@ -95,9 +95,13 @@ def dump_config(cfg: TownletConfig) -> str:
     return yaml.safe_dump(msgspec.to_builtins(cfg), sort_keys=False)
 
 
+def canonical_json(cfg: TownletConfig) -> bytes:
+    """Sorted-key JSON of what identifies a run: the ``world`` section (everything
+    that decides what happens in the town, nothing about how it is served or
+    observed, so ports, audit paths or observation settings never change it)."""
+    return msgspec.json.encode(msgspec.to_builtins(cfg.world), order="sorted")
+
+
 def config_id(cfg: TownletConfig) -> str:
-    """Stable short hash of the canonical (sorted-key JSON) encoding of the ``world``
-    section: everything that decides what happens in the town, and nothing about
-    how it is served (ports, audit paths) so that those never invalidate snapshots."""
-    canonical = msgspec.json.encode(msgspec.to_builtins(cfg.world), order="sorted")
-    return hashlib.sha256(canonical).hexdigest()[:16]
+    """Stable short hash of :func:`canonical_json`."""
+    return hashlib.sha256(canonical_json(cfg)).hexdigest()[:16]

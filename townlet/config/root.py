@@ -5,8 +5,9 @@ from __future__ import annotations
 from msgspec import Struct
 
 from townlet.config.console import ConsoleConfig
-from townlet.config.telemetry import TelemetryConfig
+from townlet.config.rl import RLConfig
 from townlet.config.snapshots import SnapshotsConfig
+from townlet.config.telemetry import TelemetryConfig
 from townlet.config.world import WorldConfig
 
 __all__ = ["TownletConfig"]
@@ -19,3 +20,4 @@ class TownletConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     console: ConsoleConfig = ConsoleConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
     snapshots: SnapshotsConfig = SnapshotsConfig()
+    rl: RLConfig = RLConfig()

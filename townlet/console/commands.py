@@ -1,8 +1,8 @@
 """THE command table: every console command, the role it needs and how it runs, defined once.
 
 Roles: ``viewer`` reads, ``operator`` intervenes in the world and the run,
-``admin`` may do everything (key management, and file operations once snapshot
-commands exist). docs/console.md is generated from this table
+``admin`` may do everything (key management, saving, loading, verifying and
+migrating snapshots; every command that writes files is admin-only). docs/console.md is generated from this table
 (``python -m townlet.console.docs``) and a test checks it is current.
 """
 
@@ -15,9 +15,10 @@ from townlet.console import (
     cmd_info,
     cmd_interventions,
     cmd_keys,
+    cmd_snapshots,
     cmd_town,
 )
-from townlet.console.table import LOCAL, MUTATES, Command, build_table
+from townlet.console.table import LOCAL, MUTATES, WRITES_FILES, Command, build_table
 
 __all__ = ["COMMANDS"]
 
@@ -52,4 +53,12 @@ COMMANDS: dict[str, Command] = build_table([
     ("speed",           "operator", cmd_control.speed,                MUTATES),
     ("keys",            "admin",    cmd_keys.keys,                    LOCAL),
     ("revoke",          "admin",    cmd_keys.revoke,                  LOCAL, MUTATES),
+    # snapshot_list reads headers only (viewer); verify reads whole files (admin), see
+    # townlet.console.cmd_snapshots for why
+    ("snapshot_list",   "viewer",   cmd_snapshots.snapshot_list,      LOCAL),
+    ("snapshot_verify", "admin",    cmd_snapshots.snapshot_verify,    LOCAL),
+    ("snapshot_save",   "admin",    cmd_snapshots.snapshot_save,      MUTATES, WRITES_FILES),
+    ("snapshot_load",   "admin",    cmd_snapshots.snapshot_load,      MUTATES),
+    ("snapshot_migrate", "admin",   cmd_snapshots.snapshot_migrate,   LOCAL, MUTATES,
+     WRITES_FILES),
 ])

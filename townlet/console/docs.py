@@ -65,7 +65,7 @@ with ConsoleClient("tcp://sim-host:7571", "server.key", "me.key_secret") as c:
 | --- | --- |
 | `viewer` | read-only commands |
 | `operator` | viewer commands + world interventions and run control |
-| `admin` | everything, including key management (and file operations, which are admin-only) |
+| `admin` | everything, including key management and saving, loading, verifying and migrating snapshots (every command that writes files is admin-only) |
 
 A role is taken only from the key registry; nothing the client sends can raise it.
 """
@@ -98,6 +98,32 @@ seconds); the same `cmd_id` with a different command or arguments is
 | code | meaning |
 | --- | --- |
 {codes}
+"""
+
+_FILES = """\
+## Files and snapshots
+
+Commands that take a file name (`files`, `snapshot_*`) resolve it inside the
+server's snapshot root (`snapshots.root`, passed to the server as
+`snapshot_root`) through one sandbox: absolute paths, `..` components, symlinks
+leading out of the root, NUL bytes and non-UTF-8 names are refused with
+`E_FORBIDDEN_PATH` before anything is read or written. Error messages name files
+relative to the root.
+
+- `snapshot_save` and `snapshot_load` run between two ticks: a save is one
+  consistent state, and after a load the next tick continues from the snapshot
+  exactly (same state hash as the world that was saved). A load runs every check
+  first (checksums, schema migration, config, section sizes, value ranges) and
+  replaces the state in one step, so a corrupt, truncated, modified,
+  other-config (without `allow_config_mismatch=true`) or out-of-range snapshot
+  is refused with `E_INVALID_ARG` and the running world is unchanged. Both hold
+  the tick while they read or write the file.
+- `snapshot_list` is open to viewers: it reads file headers only and shows what
+  `files` and `status` already show. `snapshot_verify` reads and checksums whole
+  files on the console's I/O thread (delaying every client's replies meanwhile),
+  so it is admin-only, like saving, loading and migrating.
+- Saves, loads and migrations are idempotent by `cmd_id` like every mutating
+  command, so a client retry after a timeout does not fail with "already exists".
 """
 
 _EMBED = """\
@@ -202,7 +228,7 @@ def render() -> str:
                         request=_fields_table(Request), response=_fields_table(Response),
                         codes=codes)
     body = "\n".join(_command(c) for c in COMMANDS.values())
-    return "\n".join([_HEAD, wire, *index, "", body, _EMBED]).rstrip() + "\n"
+    return "\n".join([_HEAD, wire, _FILES, *index, "", body, _EMBED]).rstrip() + "\n"
 
 
 if __name__ == "__main__":

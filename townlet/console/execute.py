@@ -1,5 +1,6 @@
 """Run one handler and turn every way it can end into a response: the one place where
-errors become codes (CommandError, sandbox refusals, world errors, handler bugs)."""
+errors become codes (CommandError, sandbox refusals, snapshot errors, world errors,
+handler bugs)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,16 @@ import msgspec
 import structlog
 
 from townlet.console.context import CommandContext
-from townlet.console.errors import CommandError
+from townlet.console.errors import CommandError, hide_root
 from townlet.console.table import Command
 from townlet.security.registry import RegistryError
 from townlet.security.sandbox import ForbiddenPath
+from townlet.snapshots.errors import (
+    ConfigMismatchError,
+    SnapshotError,
+    SnapshotFormatError,
+    SnapshotStateError,
+)
 from townlet.wire.console import ERROR_CODES, ErrorBody, Response
 from townlet.world.errors import WorldError
 
@@ -35,6 +42,18 @@ def _error(encoder: msgspec.msgpack.Encoder, cmd_id: str, code: str, message: st
     return Outcome(encoder.encode(resp), code, message)
 
 
+def _snapshot_message(exc: SnapshotError) -> str:
+    """What a refused snapshot operation tells the operator (the code is E_INVALID_ARG:
+    the named file is not acceptable; the message says why)."""
+    if isinstance(exc, SnapshotFormatError):
+        return f"not a valid snapshot (corrupt, truncated or modified): {exc}"
+    if isinstance(exc, ConfigMismatchError):  # the console spelling of the CLI flag
+        return str(exc).replace("--allow-config-mismatch", "allow_config_mismatch=true")
+    if isinstance(exc, SnapshotStateError):
+        return f"snapshot does not fit this world: {exc}"
+    return str(exc)
+
+
 def execute(cmd: Command, ctx: CommandContext, params: Any, cmd_id: str, tick: int | None,
             encoder: msgspec.msgpack.Encoder) -> Outcome:
     """Run ``cmd`` and encode its response; never raises for a handler failure."""
@@ -45,6 +64,9 @@ def execute(cmd: Command, ctx: CommandContext, params: Any, cmd_id: str, tick: i
         return _error(encoder, cmd_id, exc.code, exc.message, tick)
     except ForbiddenPath as exc:
         return _error(encoder, cmd_id, exc.code, str(exc), tick)
+    except SnapshotError as exc:
+        return _error(encoder, cmd_id, "E_INVALID_ARG",
+                      hide_root(_snapshot_message(exc), ctx.sandbox), tick)
     except WorldError as exc:
         code = exc.code if exc.code in ERROR_CODES else "E_INVALID_ARG"
         return _error(encoder, cmd_id, code, str(exc), tick)

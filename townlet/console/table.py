@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
+import msgspec.inspect
 
 from townlet.console.errors import CommandError
 from townlet.security.roles import ROLES
@@ -73,6 +74,10 @@ def _row(name: str, role: str, run: Callable[..., Any], *flags: str) -> Command:
         raise ValueError(f"command {name!r}: unknown flags {sorted(unknown)}")
     if WRITES_FILES in flags and role != "admin":
         raise ValueError(f"command {name!r} writes files and must be admin-only")
+    try:  # an unsupported parameter type fails here, at import, not on the I/O thread
+        msgspec.inspect.type_info(params)
+    except TypeError as exc:
+        raise TypeError(f"command {name!r}: parameters {params.__name__}: {exc}") from None
     doc = (run.__doc__ or "").strip().splitlines()
     if not doc:
         raise ValueError(f"handler of {name!r} needs a docstring (its summary)")

@@ -204,7 +204,7 @@ class Publisher:
             missed = min(max(req.missed, 0), _MAX_REPORTED_GAP)
             self._dropped += missed
             self.metrics.dropped.inc(missed)
-        self._key_pending = True
+        self._key_pending = self._key_pending or req.want_keyframe
 
     def _drain_monitor(self) -> None:
         from zmq.utils.monitor import recv_monitor_message
@@ -353,7 +353,7 @@ class Publisher:
                      keyframes_sent=self._sent["key"], deltas_sent=self._sent["delta"],
                      bytes_sent=self._bytes, dropped_reported=self._dropped,
                      torn_reads=self.reader.torn_reads, subscribers=self._subs,
-                     handshake_failures=self._hs_failures)
+                     handshake_failures=self._hs_failures, last_seq=self.seq)
         payload = self.codec.encode(msg)
         try:
             self.sock.sock.send_multipart([TOPIC_HEALTH, payload], flags=zmq.NOBLOCK)

@@ -50,7 +50,7 @@ def start_services(sim: Simulation, cfg: TownletConfig, *, console: bool, publis
     if console:
         from townlet.console.hook import attach
 
-        server = attach(sim, cfg.console)
+        server = attach(sim, cfg.console, snapshot_root=cfg.snapshots.root)
         notes.append(f"console: {server.endpoint}  (townlet console --key "
                      f"{local_operator_key(cfg.console.keys_dir)})")
     from townlet.snapshots.world_io import autosave_hook

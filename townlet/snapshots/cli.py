@@ -169,8 +169,11 @@ def load_cmd(name: str, config_path: str | None, agents: int | None,
 def _header_doc(header: SnapshotHeader, path: Path) -> dict[str, Any]:
     import msgspec
 
+    from townlet.snapshots.configdiff import SCOPE
+
     doc = msgspec.to_builtins(header)
-    doc["config"] = msgspec.json.decode(header.config) if header.config else None
+    # shown as in a config file: the stored JSON is the section config_id covers
+    doc["config"] = {SCOPE: msgspec.json.decode(header.config)} if header.config else None
     doc["path"] = os.fspath(path)
     doc["file_size"] = path.stat().st_size
     return doc

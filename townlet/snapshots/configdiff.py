@@ -1,22 +1,35 @@
 """Name the config keys that differ between a snapshot and the running config.
 
-The snapshot header carries the canonical JSON of the config it was written under, so a
-``config_id`` mismatch can be explained key by key (``world.town.agents``,
-``world.jobs[1].wage``) instead of as two opaque hashes.
+The snapshot header carries the canonical JSON of what ``config_id`` hashes -- the
+``world`` section, the part that decides what happens in the town -- so a mismatch can be
+explained key by key (``world.town.agents``, ``world.jobs[1].wage``) instead of as two
+opaque hashes. Serving settings (ports, snapshot root, autosave cadence) are not part of
+it and never block a resume.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-__all__ = ["canonical_config", "diff_config_json", "diff_keys"]
+from townlet.config.loader import canonical_json
+
+if TYPE_CHECKING:
+    from townlet.config import TownletConfig
+
+__all__ = ["SCOPE", "canonical_config", "diff_config_json", "diff_keys"]
+
+SCOPE = "world"
+"""The config section ``config_id`` covers; differing paths are reported under it."""
 
 
-def canonical_config(cfg: msgspec.Struct) -> str:
-    """Canonical JSON of a config: the same bytes ``config_id`` hashes (sorted keys)."""
-    return msgspec.json.encode(msgspec.to_builtins(cfg), order="sorted").decode()
+def canonical_config(cfg: TownletConfig) -> str:
+    """Canonical JSON of the ``world`` section: the bytes ``config_id`` hashes (sorted keys).
+
+    ``tests/test_snapshot_checks.py`` keeps the two in step.
+    """
+    return canonical_json(cfg).decode()
 
 
 def diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -59,4 +72,4 @@ def diff_config_json(saved: str, live: str) -> list[str]:
         old = msgspec.json.decode(saved)
     except msgspec.DecodeError:
         return []
-    return diff_keys(old, msgspec.json.decode(live))
+    return diff_keys(old, msgspec.json.decode(live), SCOPE)

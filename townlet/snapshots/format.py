@@ -110,7 +110,8 @@ class SnapshotHeader(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     config_id: str
     """``config_id`` of the config the world ran under."""
     config: str = ""
-    """Canonical JSON of that config; lets a mismatch name the differing keys."""
+    """Canonical JSON of the config's ``world`` section (what ``config_id`` hashes); lets a
+    mismatch name the differing keys."""
     tick: int
     """Ticks processed when the snapshot was taken."""
     seed: int

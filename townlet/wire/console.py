@@ -81,7 +81,8 @@ ERROR_CODES: Final[dict[str, str]] = {
     "E_TOO_LARGE": "The request is larger than the server's max_request_bytes.",
     "E_UNSUPPORTED": "Unknown command name (see `help`).",
     "E_INVALID_ARG": "An argument has the wrong type, is out of range or is not accepted "
-                     "by the world.",
+                     "by the world (including a snapshot file that is corrupt, truncated, "
+                     "modified, from another config or out of range, or a file that exists).",
     "E_NOT_FOUND": "The referenced agent, object, event or file does not exist.",
     "E_BUSY_TARGET": "The target is in a state that does not allow this now.",
     "E_BLOCKED_TILE": "The destination tile is a wall or otherwise not walkable.",

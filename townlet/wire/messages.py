@@ -160,6 +160,9 @@ class Health(_Wire, tag="health"):
     torn_reads: int
     subscribers: int
     handshake_failures: int
+    last_seq: int = 0
+    """``seq`` of the newest frame message sent; a subscriber whose own ``seq`` is lower
+    lost the tail of the stream (messages on one socket arrive in order)."""
 
 
 class Resync(_Wire, tag="resync"):
@@ -170,6 +173,8 @@ class Resync(_Wire, tag="resync"):
     """Last frame-topic sequence number the subscriber applied (0 if none)."""
     missed: int
     """Messages the subscriber knows it missed (sequence gap)."""
+    want_keyframe: bool = True
+    """False when the gap ended at a keyframe: only report the drops."""
 
 
 Message = Keyframe | Delta | Health

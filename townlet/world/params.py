@@ -6,7 +6,7 @@ from __future__ import annotations
 import collections
 
 import numpy as np
-from numba import types
+from numba import njit, types
 from numba.experimental import structref
 
 from townlet.config import TownletConfig
@@ -151,5 +151,12 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
     return Params(**values)
 
 
+@njit(cache=True)
+def _new_kernel_params(*values):
+    """``KernelParams(*values)``, compiled once and cached."""
+    return KernelParams(*values)
+
+
 def kernel_params(params: Params) -> KernelParams:
-    return KernelParams(*params)
+    """Wrap the params (arrays shared, not copied) for the kernel."""
+    return _new_kernel_params(*params)

@@ -16,7 +16,7 @@ from enum import IntEnum
 from typing import NamedTuple
 
 import numpy as np
-from numba import types
+from numba import njit, types
 from numba.experimental import structref
 
 __all__ = ["FIELDS", "KernelState", "kernel_state", "LEDGER", "NEEDS", "PRICES", "STAT", "Field", "Ledger", "Need", "Price", "St",
@@ -173,9 +173,16 @@ class KernelState(structref.StructRefProxy):
 structref.define_proxy(KernelState, KernelStateType, list(State._fields))
 
 
+@njit(cache=True)
+def _new_kernel_state(*arrays):
+    """``KernelState(*arrays)`` compiled once and cached (the proxy's own
+    constructor is compiled afresh in every process, which takes seconds)."""
+    return KernelState(*arrays)
+
+
 def kernel_state(state: State) -> KernelState:
     """Wrap the arrays of ``state`` (shared, not copied) for the kernel."""
-    return KernelState(*state)
+    return _new_kernel_state(*state)
 
 
 def allocate(sizes: dict[str, int]) -> State:

@@ -22,6 +22,7 @@ from townlet.world.rng import seed_keys
 from townlet.world.state import (FIELDS, NEEDS, PERT_SLOTS, PRICES, State, allocate, kernel_state,
                                   state_from)
 from townlet.world.town import generate_town
+from townlet.world.validate import check_ranges
 
 __all__ = ["World"]
 
@@ -126,8 +127,12 @@ class World:
         return dict(zip(State._fields, self._s))
 
     def load_sections(self, sections: dict[str, np.ndarray]) -> None:
-        """Replace the whole state; raises ValueError naming a mismatching section."""
-        self._s = state_from(sections, self._s)
+        """Replace the whole state; raises ValueError naming a mismatching or
+        out-of-range section (and leaves the current state untouched)."""
+        new = state_from(sections, self._s)
+        check_ranges(new, len(self.config.world.jobs), len(self.config.world.affordances),
+                     len(self.config.world.perturbations.events))
+        self._s = new
         self._ks = kernel_state(self._s)
         self._stale_events = True
         self._flag_now, self._flag_next = [], []

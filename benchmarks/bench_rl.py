@@ -1,0 +1,131 @@
+"""asv: RL environment throughput (agent-steps/s) and the PettingZoo wrapper's overhead.
+
+Target (issue 8): ``TownletVectorEnv.step`` with hybrid observations at 1k agents on
+one core >= 1,000,000 agent-steps/s, world tick included. Agents follow a cheap
+needs-driven option policy (computed outside the timed region) so the town is
+busy the way a trained town would be. Times are this process's CPU time
+(``time.process_time``): the machine is shared, and CPU time measures what one
+core delivers without counting the moments another process held it.
+``python benchmarks/bench_rl.py`` prints every figure.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from townlet.config import default_config, with_agents
+from townlet.rl import TownletVectorEnv, parallel_env
+from townlet.world.actions import Action
+
+WARMUP = 50
+"""Steps run before measuring, past the initial transient (and the compile)."""
+
+
+class NeedsPolicy:
+    """Seek the lowest need below 0.5 with an option action, otherwise wait."""
+
+    GO = np.array([Action.GO_EAT, Action.GO_WASH, Action.GO_SLEEP, Action.GO_SOCIAL])
+
+    def __init__(self, layout):
+        self.option = layout.feature_index("option_active")
+
+    def __call__(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        needs = features[:, :4]
+        act = np.where(needs.min(1) < 0.5, self.GO[needs.argmin(1)], Action.WAIT)
+        act[features[:, self.option] > 0] = Action.WAIT
+        ok = mask[np.arange(len(act)), act]
+        return np.where(ok, act, Action.WAIT).astype(np.int64)
+
+
+def _env(variant: str, agents: int) -> tuple[TownletVectorEnv, NeedsPolicy, tuple]:
+    env = TownletVectorEnv(with_agents(default_config(), agents), variant=variant, seed=0)
+    obs, infos = env.reset(seed=0)
+    policy = NeedsPolicy(env.layout)
+    for _ in range(WARMUP):
+        obs, _, _, _, infos = env.step(policy(obs["features"], infos["action_mask"]))
+    return env, policy, (obs, infos)
+
+
+def agent_steps_per_second(env, policy, last, steps: int) -> float:
+    """Agent-steps/s of ``env.step`` alone (the policy runs outside the timer)."""
+    obs, infos = last
+    spent = 0.0
+    for _ in range(steps):
+        actions = policy(obs["features"], infos["action_mask"])
+        t0 = time.process_time()
+        obs, _, _, _, infos = env.step(actions)
+        spent += time.process_time() - t0
+    return env.num_envs * steps / spent
+
+
+class VectorEnvStep:
+    """One ``TownletVectorEnv.step`` (one world tick plus rewards, observations, masks)."""
+
+    params = (("compact", "hybrid", "full"), (1_000, 10_000))
+    param_names = ("variant", "agents")
+    timeout = 900
+    number = 1
+    repeat = 10
+    timer = time.process_time
+
+    def setup(self, variant: str, agents: int) -> None:
+        self.env, self.policy, self.last = _env(variant, agents)
+        self.actions = self.policy(self.last[0]["features"], self.last[1]["action_mask"])
+
+    def time_step(self, variant: str, agents: int) -> None:
+        self.env.step(self.actions)
+
+    def track_agent_steps_per_second(self, variant: str, agents: int) -> float:
+        return agent_steps_per_second(self.env, self.policy, self.last, 200)
+
+    track_agent_steps_per_second.unit = "agent-steps/s"
+
+
+class ParallelEnvOverhead:
+    """The PettingZoo wrapper: dicts per agent on top of the same step."""
+
+    params = (1_000,)
+    param_names = ("agents",)
+    timeout = 900
+
+    def setup(self, agents: int) -> None:
+        self.env = parallel_env(with_agents(default_config(), agents), seed=0)
+        self.env.reset(seed=0)
+        for _ in range(WARMUP):
+            self.env.step({a: Action.WAIT for a in self.env.agents})
+
+    def track_agent_steps_per_second(self, agents: int) -> float:
+        spent, steps, done = 0.0, 50, 0
+        for _ in range(steps):
+            actions = {a: Action.WAIT for a in self.env.agents}
+            t0 = time.process_time()
+            self.env.step(actions)
+            spent += time.process_time() - t0
+            done += len(actions)
+        return done / spent
+
+    track_agent_steps_per_second.unit = "agent-steps/s"
+
+
+def main() -> None:
+    rows = []
+    for agents in (1_000, 10_000):
+        for variant in ("compact", "hybrid", "full"):
+            env, policy, last = _env(variant, agents)
+            steps = 400 if agents <= 1_000 else 60
+            best = max(agent_steps_per_second(env, policy, last, steps) for _ in range(3))
+            rows.append((variant, agents, best))
+            print(f"vector env  {variant:8s} {agents:>6} agents: {best / 1e6:6.2f} M agent-steps/s "
+                  f"(CPU time)", flush=True)
+    pz = ParallelEnvOverhead()
+    pz.setup(1_000)
+    rate = max(pz.track_agent_steps_per_second(1_000) for _ in range(3))
+    hybrid = next(r for v, a, r in rows if v == "hybrid" and a == 1_000)
+    print(f"pettingzoo  hybrid     1000 agents: {rate / 1e6:6.3f} M agent-steps/s "
+          f"({hybrid / rate:.1f}x slower than the vector env)")
+
+
+if __name__ == "__main__":
+    main()

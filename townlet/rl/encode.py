@@ -1,0 +1,365 @@
+"""Compiled observation encoder: every agent's features, egocentric map and
+embedding ids in one pass, written into preallocated arrays.
+
+The feature order is the one declared in ``townlet.rl.layout`` (self block,
+one-hot of the running affordance, landmarks, window summary, social) (tests compare
+this kernel against a slow, name-keyed reference). Empty slots get zeros and
+ids of -1. Map tile (tx, ty) lands at ``[c, r + ty - ay, r + tx - ax]``; tiles
+outside the grid are all-zero (``walkable`` = 0 there).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from townlet.world.affordances import object_usable
+from townlet.world.geometry import SLOTS, next_step
+
+__all__ = ["encode"]
+
+F_POSSESSED, F_FAINTED, F_EXIT, F_ON_SHIFT = 1, 2, 4, 8
+T_STREET, T_FLOOR, T_DOOR, T_OBJECT = 0, 1, 3, 4
+OBJ_BED = 0
+N_SHIFT, N_GOAL, N_ACT = 6, 9, 15
+PERIOD = 8
+# registry channel indices (townlet.rl.layout.CHANNELS)
+C_WALK, C_DOOR, C_AGENTS, C_FRIENDS, C_RIVALS, C_OBJECTS = 0, 1, 2, 3, 4, 5
+C_TYPE0, C_BUSY, C_QUEUE, C_UNUSABLE, C_OWN = 6, 12, 13, 14, 15
+N_SELF = 69
+N_LANDMARK = 8
+SOCIAL_FIELDS = 6
+DOOR = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0], dtype=np.float32)
+
+
+@njit(cache=True)
+def _squash(x, scale):
+    return x / (x + scale) if x > 0.0 else 0.0
+
+
+@njit(cache=True)
+def _tie_of(rel_other, i, other):
+    """Slot index k of agent i's tie toward ``other``, or -1."""
+    for k in range(rel_other.shape[1]):
+        if rel_other[i, k] == other:
+            return k
+    return -1
+
+
+@njit(cache=True)
+def _self_pass(st, sx, kp, tick, emb_of, ep_len, ctx_reset, out_feat):
+    """Features 0..N_SELF of every living agent."""
+    D = sx.ticks_per_day
+    tod = tick % D
+    phase = 2.0 * math.pi * tod / D
+    sin_t, cos_t = math.sin(phase), math.cos(phase)
+    prices = np.zeros(3)
+    for k, p in enumerate((sx.price_groceries, sx.price_cafe, sx.price_shower)):
+        base = st.price_base[p]
+        prices[k] = min(st.price_now[p] / base, 4.0) / 4.0 if base > 0.0 else 0.0
+    K = st.rel_other.shape[1]
+    W = st.agent_attendance.shape[1]
+    for i in range(st.agent_alive.shape[0]):
+        if not st.agent_alive[i]:
+            continue
+        f = out_feat[i]
+        for n in range(4):
+            f[n] = st.agent_needs[i, n]
+        f[4] = _squash(st.agent_wallet[i], sx.wallet_scale)
+        f[5] = _squash(float(st.agent_food[i]), sx.count_scale)
+        f[6] = sin_t
+        f[7] = cos_t
+        flags = st.agent_flags[i]
+        f[8] = 1.0 if flags & F_ON_SHIFT else 0.0
+        shift = st.agent_shift[i]
+        if shift < N_SHIFT:
+            f[9 + shift] = 1.0
+        job = st.agent_job[i]
+        f[15] = ((kp.job_start[job] - tod) % D) / D
+        f[16] = ((kp.job_end[job] - tod) % D) / D
+        att = 0.0
+        for w in range(W):
+            att += st.agent_attendance[i, w]
+        f[17] = att / W
+        f[18] = _squash(float(st.agent_lateness[i]), sx.count_scale)
+        f[19] = _squash(float(st.agent_wages_today[i]), sx.money_scale)
+        f[20] = _squash(float(st.agent_withheld[i]), sx.money_scale)
+        f[21] = emb_of[i] / sx.max_slots if emb_of[i] >= 0 else 0.0
+        f[22] = float(ctx_reset[i])
+        f[23] = (ep_len[i] % D) / D
+        f[24] = _squash((tick - st.agent_born[i]) / D, 7.0)
+        f[25] = 1.0 if flags & F_FAINTED else 0.0
+        f[26] = 1.0 if flags & F_POSSESSED else 0.0
+        f[27] = 1.0 if flags & F_EXIT else 0.0
+        f[28] = 1.0 if st.agent_option[i] else 0.0
+        goal = st.agent_goal[i]
+        if 0 <= goal < N_GOAL:
+            f[29 + goal] = 1.0
+        act = st.agent_action[i]
+        if 0 <= act < N_ACT:
+            f[38 + act] = 1.0
+        f[53] = 1.0 if st.agent_action_ok[i] else 0.0
+        f[54] = 1.0 if st.agent_resv[i] == 2 else 0.0
+        f[55] = 1.0 if st.agent_resv[i] == 1 else 0.0
+        aff = st.agent_aff[i]
+        if aff >= 0:
+            f[N_SELF + aff] = 1.0
+            f[56] = 1.0
+            left = (st.agent_aff_end[i] - tick) / kp.aff_duration[aff]
+            f[57] = min(1.0, max(0.0, 1.0 - left))
+        for p in range(3):
+            f[58 + p] = st.agent_personality[i, p]
+        d = st.agent_district[i]
+        f[61] = float(st.district_power[d])
+        f[62] = float(st.district_water[d])
+        for k in range(3):
+            f[63 + k] = prices[k]
+        riv_max = 0.0
+        avoid = 0
+        for k in range(K):
+            if st.rel_other[i, k] >= 0:
+                r = st.rel_riv[i, k]
+                riv_max = max(riv_max, r)
+                if r >= sx.avoid_threshold:
+                    avoid += 1
+        f[66] = riv_max
+        f[67] = avoid / K
+        f[68] = 1.0 if st.agent_meet_bld[i] >= 0 and tick < st.agent_meet_until[i] else 0.0
+
+
+@njit(cache=True)
+def _landmark(bw, scale, x, y, b, f, o):
+    """Direction, distance, inside flag and next-step hint toward building b's centre."""
+    cx = (b % bw) * PERIOD + 4
+    cy = (b // bw) * PERIOD + 4
+    dx, dy = cx - x, cy - y
+    dist = math.sqrt(dx * dx + dy * dy)
+    f[o] = dx / dist if dist > 0 else 0.0
+    f[o + 1] = dy / dist if dist > 0 else 0.0
+    f[o + 2] = _squash(dist, scale)
+    inside = x % PERIOD != 0 and y % PERIOD != 0 and (y // PERIOD) * bw + x // PERIOD == b
+    f[o + 3] = 1.0 if inside else 0.0
+    sdx, sdy = next_step(x, y, b, 3, 3, bw)
+    f[o + 4] = 1.0 if sdy < 0 else 0.0
+    f[o + 5] = 1.0 if sdx > 0 else 0.0
+    f[o + 6] = 1.0 if sdy > 0 else 0.0
+    f[o + 7] = 1.0 if sdx < 0 else 0.0
+
+
+@njit(cache=True)
+def _landmark_pass(st, sx, out_feat, o, lm_cache, lm_key):
+    """Landmark features; recomputed only for agents that moved (cached per slot:
+    home, work, grocer and cafe of a slot never change)."""
+    bw, scale = sx.blocks_w, sx.distance_scale
+    n_lm = 4 * N_LANDMARK
+    for i in range(st.agent_alive.shape[0]):
+        if not st.agent_alive[i]:
+            continue
+        x, y = st.agent_x[i], st.agent_y[i]
+        key = (np.int64(x) << 20) | np.int64(y)
+        c = lm_cache[i]
+        if lm_key[i] != key:
+            lm_key[i] = key
+            d = st.agent_district[i]
+            _landmark(bw, scale, x, y, st.agent_home[i], c, 0)
+            _landmark(bw, scale, x, y, st.agent_work[i], c, N_LANDMARK)
+            _landmark(bw, scale, x, y, st.district_grocer[d], c, 2 * N_LANDMARK)
+            _landmark(bw, scale, x, y, st.district_cafe[d], c, 3 * N_LANDMARK)
+        f = out_feat[i]
+        for k in range(n_lm):
+            f[o + k] = c[k]
+
+
+@njit(cache=True)
+def _pos(chan, code):
+    """Output plane of registry channel ``code``, or -1 if the variant lacks it."""
+    for c in range(chan.shape[0]):
+        if chan[c] == code:
+            return c
+    return -1
+
+
+@njit(cache=True)
+def _map_pass(st, sx, kp, out_map, out_feat, o):
+    """Egocentric maps into out_map (N, C, W, W); window summaries at features o..o+4.
+
+    Per agent: walkable rows are copied from a precomputed grid, agents come from
+    the kernel's per-tile lists, and objects from the slots of the few buildings
+    the window overlaps (object o of building b is ``b * SLOTS + slot``).
+    """
+    r, W = sx.radius, sx.window
+    # arrays into locals: the compiler then keeps their pointers in registers
+    tile_kind, tile_head, t_next = st.tile_kind, st.tile_head, st.agent_t_next
+    alive, agent_x, agent_y = st.agent_alive, st.agent_x, st.agent_y
+    rel_other, rel_trust, rel_riv = st.rel_other, st.rel_trust, st.rel_riv
+    obj_type, obj_x, obj_y = st.obj_type, st.obj_x, st.obj_y
+    obj_holder, obj_q_len = st.obj_holder, st.obj_q_len
+    walk_grid = sx.walk_grid
+    H, X = tile_kind.shape
+    bw = sx.blocks_w
+    n_by = (H - 1) // PERIOD
+    cap = sx.agents_cap
+    chan = sx.chan
+    p_walk, p_door, p_agents = _pos(chan, C_WALK), _pos(chan, C_DOOR), _pos(chan, C_AGENTS)
+    p_friends, p_rivals = _pos(chan, C_FRIENDS), _pos(chan, C_RIVALS)
+    p_objects, p_type = _pos(chan, C_OBJECTS), _pos(chan, C_TYPE0)
+    p_busy, p_queue = _pos(chan, C_BUSY), _pos(chan, C_QUEUE)
+    p_unusable, p_own = _pos(chan, C_UNUSABLE), _pos(chan, C_OWN)
+    want_social = p_friends >= 0 or p_rivals >= 0
+    for i in range(alive.shape[0]):
+        m = out_map[i]
+        m[:] = 0.0
+        if not alive[i]:
+            continue
+        ax, ay = agent_x[i], agent_y[i]
+        y0, y1 = max(0, r - ay), min(W, H - ay + r)
+        x0, x1 = max(0, r - ax), min(W, X - ax + r)
+        ox, oy = ax - r, ay - r
+        if p_walk >= 0:
+            for wy in range(y0, y1):
+                for wx in range(x0, x1):
+                    m[p_walk, wy, wx] = walk_grid[oy + wy, ox + wx]
+        if p_door >= 0:
+            for wy in range(y0, y1):
+                for wx in range(x0, x1):
+                    m[p_door, wy, wx] = DOOR[tile_kind[oy + wy, ox + wx]]
+        n_agents = 0
+        best = -1
+        for wy in range(y0, y1):
+            for wx in range(x0, x1):
+                a = tile_head[oy + wy, ox + wx]
+                if a < 0:
+                    continue
+                cnt = 0
+                friends = rivals = 0.0
+                while a >= 0 and cnt < 16:
+                    if a != i:
+                        cnt += 1
+                        if want_social:
+                            k = _tie_of(rel_other, i, a)
+                            if k >= 0:
+                                friends += max(0.0, rel_trust[i, k])
+                                rivals += rel_riv[i, k]
+                        elif cnt >= cap:
+                            break
+                    a = t_next[a]
+                if cnt == 0:
+                    continue
+                n_agents += min(cnt, cap)
+                d2 = (wx - r) * (wx - r) + (wy - r) * (wy - r)
+                if best < 0 or d2 < best:
+                    best = d2
+                if p_agents >= 0:
+                    m[p_agents, wy, wx] = min(cnt, cap) / cap
+                if p_friends >= 0:
+                    m[p_friends, wy, wx] = min(friends, 1.0)
+                if p_rivals >= 0:
+                    m[p_rivals, wy, wx] = min(rivals, 1.0)
+        home, bed = st.agent_home[i], st.agent_bed[i]
+        n_objects = n_busy = 0
+        # objects: visit the slots of the few buildings the window overlaps
+        for by in range(max(0, oy // PERIOD), min(n_by, (oy + W - 1) // PERIOD + 1)):
+            for bx in range(max(0, ox // PERIOD), min(bw, (ox + W - 1) // PERIOD + 1)):
+                b = by * bw + bx
+                for ob in range(b * SLOTS, b * SLOTS + SLOTS):
+                    t = obj_type[ob]
+                    if t < 0:
+                        continue
+                    wx, wy = obj_x[ob] - ox, obj_y[ob] - oy
+                    if wx < 0 or wy < 0 or wx >= W or wy >= W:
+                        continue
+                    n_objects += 1
+                    q = obj_q_len[ob]
+                    busy = obj_holder[ob] >= 0 or q > 0
+                    n_busy += busy
+                    if p_objects >= 0:
+                        m[p_objects, wy, wx] = 1.0
+                    if p_busy >= 0 and busy:
+                        m[p_busy, wy, wx] = 1.0
+                    if p_type >= 0:
+                        m[p_type + t, wy, wx] = 1.0
+                    if p_queue >= 0:
+                        m[p_queue, wy, wx] = min(q, cap) / cap
+                    if p_unusable >= 0:
+                        a_t = kp.type_aff[t]
+                        if a_t < 0 or not object_usable(st, kp, ob, a_t):
+                            m[p_unusable, wy, wx] = 1.0
+                    if p_own >= 0 and ((ob == bed) if t == OBJ_BED else (b == home)):
+                        m[p_own, wy, wx] = 1.0
+        f = out_feat[i]
+        f[o] = min(1.0, n_agents / (W * W - 1))
+        f[o + 1] = n_objects / (W * W)
+        f[o + 2] = n_busy / (W * W)
+        f[o + 3] = 1.0 - math.sqrt(best) / (r * math.sqrt(2.0)) if best >= 0 else 0.0
+
+
+@njit(cache=True)
+def _social_pass(st, sx, emb_of, out_feat, out_ids, o):
+    """Top friends then top rivals among each agent's ties, plus aggregates."""
+    K = st.rel_other.shape[1]
+    slots = sx.n_friends + sx.n_rivals
+    if slots == 0:
+        return
+    for i in range(st.agent_alive.shape[0]):
+        if not st.agent_alive[i]:
+            continue
+        f = out_feat[i]
+        chosen = 0
+        s = 0
+        t_sum = t_max = r_sum = r_max = 0.0
+        for want in range(slots):
+            rival = want >= sx.n_friends
+            best, best_v = -1, 0.0
+            for k in range(K):
+                other = st.rel_other[i, k]
+                if other < 0 or (chosen >> k) & 1:
+                    continue
+                v = st.rel_riv[i, k] if rival else st.rel_trust[i, k] + st.rel_fam[i, k]
+                if v > best_v:
+                    best, best_v = k, v
+            if best < 0:
+                continue
+            chosen |= 1 << best
+            other = st.rel_other[i, best]
+            p = o + s * SOCIAL_FIELDS
+            trust, riv = st.rel_trust[i, best], st.rel_riv[i, best]
+            f[p] = 1.0
+            f[p + 1] = trust
+            f[p + 2] = st.rel_fam[i, best]
+            f[p + 3] = riv
+            dx = float(st.agent_x[other] - st.agent_x[i])
+            dy = float(st.agent_y[other] - st.agent_y[i])
+            f[p + 4] = _squash(math.sqrt(dx * dx + dy * dy), sx.distance_scale)
+            f[p + 5] = 1.0 if abs(dx) <= sx.radius and abs(dy) <= sx.radius else 0.0
+            out_ids[i, 1 + s] = emb_of[other]
+            t_sum += trust
+            r_sum += riv
+            t_max = trust if s == 0 else max(t_max, trust)
+            r_max = riv if s == 0 else max(r_max, riv)
+            s += 1
+        if s > 0:
+            a = o + slots * SOCIAL_FIELDS
+            f[a] = t_sum / s
+            f[a + 1] = t_max
+            f[a + 2] = r_sum / s
+            f[a + 3] = r_max
+
+
+@njit(cache=True)
+def encode(st, sx, kp, emb_of, ep_len, ctx_reset, out_map, out_feat, out_ids, lm_cache, lm_key):
+    """Encode every slot (``kp``: the world's KernelParams; ``lm_cache`` (N, 32) and
+    ``lm_key`` (N,) int64, initially -1, cache the landmark block): ``out_map`` (N, C, W, W), ``out_feat`` (N, F), ``out_ids`` (N, 1+S)."""
+    tick = st.clock[0]
+    out_feat[:] = 0.0
+    out_ids[:] = -1
+    for i in range(st.agent_alive.shape[0]):
+        if st.agent_alive[i]:
+            out_ids[i, 0] = emb_of[i]
+    o_land = N_SELF + kp.aff_duration.shape[0]  # after the running-affordance one-hot
+    o_sum = o_land + 4 * N_LANDMARK
+    _self_pass(st, sx, kp, tick, emb_of, ep_len, ctx_reset, out_feat)
+    _landmark_pass(st, sx, out_feat, o_land, lm_cache, lm_key)
+    _map_pass(st, sx, kp, out_map, out_feat, o_sum)
+    _social_pass(st, sx, emb_of, out_feat, out_ids, o_sum + 4)

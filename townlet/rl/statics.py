@@ -1,0 +1,80 @@
+"""Config- and town-derived constants the RL kernels read, built once per reset.
+
+``Statics`` is a namedtuple of scalars and small arrays passed as one argument
+to the compiled encoders; nothing in it changes while the town runs (objects
+never move, jobs and affordances are fixed by the config). Affordance and job
+tables are the world kernel's own (``KernelParams``, passed to the kernels
+separately: a struct inside the tuple would make every call slow to dispatch),
+so masks and the ``unusable`` channel apply exactly the rules the world applies.
+"""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+
+from townlet.config import TownletConfig
+from townlet.rl.layout import CHANNEL_INDEX, Layout
+from townlet.world.geometry import PERIOD, TILE
+from townlet.world.state import PRICES
+
+__all__ = ["Statics", "build_statics"]
+
+Statics = collections.namedtuple("Statics", [
+    "ticks_per_day", "blocks_w", "max_slots", "radius", "window", "n_friends", "n_rivals",
+    "avoid_threshold", "wallet_scale", "money_scale", "count_scale", "distance_scale",
+    "agents_cap", "chan", "price_groceries", "price_cafe", "price_shower", "acc_at",
+    "moves", "walk_grid",
+])
+WALKABLE = (TILE.STREET, TILE.FLOOR, TILE.DOOR)
+
+
+def _move_bits(tile_kind: np.ndarray) -> np.ndarray:
+    """Per tile: bit 1/2/4/8 set when the tile north/east/south/west is walkable."""
+    walk = np.isin(tile_kind, WALKABLE)
+    bits = np.zeros(tile_kind.shape, np.uint8)
+    bits[1:, :] |= walk[:-1, :] * np.uint8(1)
+    bits[:, :-1] |= walk[:, 1:] * np.uint8(2)
+    bits[:-1, :] |= walk[1:, :] * np.uint8(4)
+    bits[:, 1:] |= walk[:, :-1] * np.uint8(8)
+    return bits
+
+
+def _access_grid(obj_type, obj_ax, obj_ay, shape):
+    """Tile -> object used from there (its access tile), -1 for none."""
+    acc_at = np.full(shape, -1, dtype=np.int32)
+    idx = np.flatnonzero(obj_type >= 0).astype(np.int32)
+    acc_at[obj_ay[idx], obj_ax[idx]] = idx
+    return acc_at
+
+
+def build_statics(cfg: TownletConfig, layout: Layout, sections: dict[str, np.ndarray],
+                  max_slots: int) -> Statics:
+    """Constants for one town: ``sections`` are the world's state arrays by name."""
+    obs = cfg.rl.observations
+    tile_kind = sections["tile_kind"]
+    acc_at = _access_grid(sections["obj_type"], sections["obj_ax"], sections["obj_ay"],
+                          tile_kind.shape)
+    return Statics(
+        ticks_per_day=cfg.world.ticks_per_day,
+        blocks_w=(tile_kind.shape[1] - 1) // PERIOD,
+        max_slots=max_slots,
+        radius=layout.window // 2,
+        window=layout.window,
+        n_friends=obs.top_friends,
+        n_rivals=obs.top_rivals,
+        avoid_threshold=cfg.world.relationships.avoid_threshold,
+        wallet_scale=obs.wallet_scale,
+        money_scale=obs.money_scale,
+        count_scale=obs.count_scale,
+        distance_scale=obs.distance_scale,
+        agents_cap=obs.agents_per_tile,
+        chan=np.array([CHANNEL_INDEX[c] for c in layout.map_channels], dtype=np.int8),
+        price_groceries=PRICES.index("groceries"),
+        price_cafe=PRICES.index("cafe_meal"),
+        price_shower=PRICES.index("shower"),
+        acc_at=acc_at,
+        moves=_move_bits(tile_kind),
+        walk_grid=np.isin(tile_kind, WALKABLE).astype(np.float32),
+    )
