@@ -4,7 +4,8 @@
 threads keep serving while the town computes. No fastmath and no parallel
 loops: the state feeds frames and hashes and must not depend on the thread count.
 (Forcing Numba-level inlining of the per-agent helpers was measured: 30% faster
-ticks for a 20x longer first compile; not worth it.)
+ticks for a 20x longer first compile; not worth it. What made the helpers cheap
+instead is calling them on borrowed struct views, see townlet.world.borrow.)
 """
 
 from __future__ import annotations

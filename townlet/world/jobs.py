@@ -81,7 +81,7 @@ def shift_update(s, p, i, tod):
     """Advance agent i's shift state for this tick of day; pay wages while present."""
     j = s.agent_job[i]
     start, end = p.job_start[j], p.job_end[j]
-    if tod == (start - p.arrival_buffer) % p.day:
+    if tod == p.job_call[j]:
         s.agent_shift[i] = Shift.AWAIT_START
         s.agent_flags[i] &= ~np.uint8(Flag.LATE_CHARGED | Flag.ABSENT_CHARGED | Flag.ARRIVED)
         s.agent_shift_ticks[i, 0] = 0

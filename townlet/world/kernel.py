@@ -17,6 +17,7 @@ from townlet.world.jit import kernel
 
 from townlet.world.actions import A, Flag, G
 from townlet.world.affordances import complete, fail_running, start
+from townlet.world.borrow import borrowed
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import PERIOD, SLOTS, building_of, walkable
 from townlet.world.jobs import pop_exit, shift_update
@@ -177,8 +178,9 @@ def _needs_vital(s, p, i, t):
 
 
 @kernel
-def _agent(s, p, i, a, t, tod):
-    """One agent's tick; returns whether one of its needs is critical."""
+def _agent(s, p, i, a, t, tod, hourly):
+    """One agent's tick; returns whether one of its needs is critical.
+    ``hourly``: this tick is agent i's hour mark ((i + t) % hour == 0)."""
     if tod == 0:
         s.agent_wages_today[i] = 0.0
         s.agent_absences[i] = (s.agent_absences[i] << 1) & 0x7F
@@ -186,10 +188,9 @@ def _agent(s, p, i, a, t, tod):
     if not can_act:
         return critical
     j = s.agent_job[i]
-    if p.job_start[j] <= tod <= p.job_end[j] or tod == (
-            p.job_start[j] - p.arrival_buffer) % p.day:
+    if p.job_start[j] <= tod <= p.job_end[j] or tod == p.job_call[j]:
         shift_update(s, p, i, tod)
-    if (i + t) % p.hour == 0:
+    if hourly:
         decay_ties(s, p, i)
     if s.agent_resv[i] > 0:
         _upkeep(s, p, i, t)
@@ -202,7 +203,15 @@ def _agent(s, p, i, a, t, tod):
 
 @kernel
 def tick(s, p, actions, use_actions):
-    """Advance the world by one tick. ``actions`` is read only if ``use_actions``."""
+    """Advance the world by one tick. ``actions`` is read only if ``use_actions``.
+
+    The tick runs on borrowed views of ``s`` and ``p`` (townlet.world.borrow):
+    the same arrays, without per-call reference counting."""
+    _tick(borrowed(s), borrowed(p), actions, use_actions)
+
+
+@kernel
+def _tick(s, p, actions, use_actions):
     t = s.clock[0] + 1
     s.clock[0] = t
     tod = t % p.day
@@ -212,7 +221,10 @@ def tick(s, p, actions, use_actions):
     if tod == 0:
         s.exit_meta[2] = 0
     alive = critical = 0
+    mark = t % p.hour  # (i + t) % hour, advanced per slot without dividing
     for i in range(s.agent_alive.shape[0]):
+        hourly = mark == 0
+        mark = mark + 1 if mark + 1 < p.hour else 0
         if not s.agent_alive[i]:
             respawn_due(s, p, i, t)
             continue
@@ -221,7 +233,7 @@ def tick(s, p, actions, use_actions):
             a = s.agent_possessed_action[i]
             s.agent_possessed_action[i] = A.WAIT
         alive += 1
-        critical += _agent(s, p, i, a, t, tod)
+        critical += _agent(s, p, i, a, t, tod, hourly)
     s.stats[St.AGENT_TICKS] += alive
     s.stats[St.CRITICAL_TICKS] += critical
     while True:

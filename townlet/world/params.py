@@ -40,7 +40,7 @@ _TABLES = (
     "aff_type", "aff_duration", "aff_effect", "aff_food", "aff_price", "aff_uses_food",
     "aff_uses_stock", "aff_hooks", "aff_power", "aff_water", "cond_n", "cond_var", "cond_op",
     "cond_val", "type_aff",
-    "job_start", "job_end", "job_wage", "job_late_penalty",
+    "job_start", "job_end", "job_call", "job_wage", "job_late_penalty",
     "spec_kind", "spec_prob", "spec_cool", "spec_dmin", "spec_dmax", "spec_mmin", "spec_mmax",
     "spec_target",
 )
@@ -133,6 +133,8 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
         need_crit=np.array([n.critical for n in needs], dtype=np.float32),
         job_start=np.array([j.start for j in jobs], dtype=np.int32),
         job_end=np.array([j.end for j in jobs], dtype=np.int32),
+        # tick of day at which a job calls its workers (start - arrival buffer, wrapped)
+        job_call=np.array([(j.start - emp.arrival_buffer) % day for j in jobs], dtype=np.int32),
         job_wage=np.array([j.wage for j in jobs], dtype=np.float64),
         job_late_penalty=np.array([j.lateness_penalty for j in jobs], dtype=np.float64),
         spec_kind=np.array([PERT_KINDS.index(s.kind) for s in specs], dtype=np.int8),

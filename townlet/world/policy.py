@@ -39,7 +39,9 @@ def _sleep_fits(s, p, i, tod):
     """A full sleep ends before the agent must leave for work (or energy is critical)."""
     a = p.type_aff[OBJ.BED]
     j = s.agent_job[i]
-    departure = (p.job_start[j] - p.arrival_buffer - tod) % p.day
+    departure = p.job_call[j] - tod  # ticks until the call, modulo the day
+    if departure < 0:
+        departure += p.day
     return a >= 0 and (departure >= p.aff_duration[a]
                        or s.agent_needs[i, Need.ENERGY] < p.need_crit[Need.ENERGY])
 

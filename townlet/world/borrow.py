@@ -1,0 +1,81 @@
+"""``borrowed(struct)``: a reference-count-free view of a state or params struct.
+
+Numba reference-counts a StructRef like an array: every compiled function that
+receives ``s`` or ``p`` increments and decrements the struct's MemInfo on entry
+and exit, and every ``s.agent_x`` read does the same to the array's MemInfo.
+These are atomic operations on a shared counter, and Numba's refcount pruning
+cannot remove them around calls and branches; with ~15 helper calls per agent
+they cost more than the town logic itself.
+
+``borrowed(s)`` copies the struct's fields into a frame-local record of the
+calling function, with every array's MemInfo cleared, and returns a plain
+pointer to it (type :class:`Borrowed`). Helpers that take the pointer read the
+same arrays through the same attribute names, with no reference counting at
+all. The view lives on the caller's stack: it is valid only during that call
+and must never be stored or returned (``tick`` makes one and passes it down).
+"""
+
+from __future__ import annotations
+
+from numba.core import cgutils, imputils, types
+from numba.core.datamodel import models
+from numba.core.typing.templates import AttributeTemplate
+from numba.experimental.structref import _Utils
+from numba.extending import infer_getattr, intrinsic, lower_getattr_generic, register_model
+
+__all__ = ["Borrowed", "borrowed"]
+
+
+class Borrowed(types.Type):
+    """A borrowed, frame-local view of the StructRef type ``struct``."""
+
+    def __init__(self, struct: types.StructRef) -> None:
+        self.struct = struct
+        super().__init__(name=f"Borrowed({struct.name})")
+
+
+@register_model(Borrowed)
+class _BorrowedModel(models.OpaqueModel):
+    """A bare pointer to the record: nothing for Numba to reference-count."""
+
+
+@infer_getattr
+class _BorrowedAttributes(AttributeTemplate):
+    key = Borrowed
+
+    def generic_resolve(self, typ, attr):
+        return typ.struct.field_dict.get(attr)
+
+
+def _record(context, builder, struct, ptr):
+    data_type = struct.get_data_type()
+    ptr = builder.bitcast(ptr, context.get_value_type(data_type).as_pointer())
+    return cgutils.create_struct_proxy(data_type)(context, builder, ref=ptr)
+
+
+@lower_getattr_generic(Borrowed)
+def _borrowed_getattr(context, builder, typ, val, attr):
+    value = getattr(_record(context, builder, typ.struct, val), attr)
+    return imputils.impl_ret_borrowed(context, builder, typ.struct.field_dict[attr], value)
+
+
+@intrinsic
+def borrowed(typingctx, struct):
+    """Borrow ``struct`` (a StructRef of arrays and scalars) for this call."""
+    if not isinstance(struct, types.StructRef):
+        return None
+
+    def codegen(context, builder, sig, args):
+        src = _Utils(context, builder, struct).get_data_struct(args[0])
+        ptr = cgutils.alloca_once(builder, context.get_value_type(struct.get_data_type()))
+        dst = _record(context, builder, struct, ptr)
+        for name, typ in struct.field_dict.items():
+            value = getattr(src, name)
+            if isinstance(typ, types.Array):
+                ary = context.make_array(typ)(context, builder, value=value)
+                ary.meminfo = cgutils.get_null_value(ary.meminfo.type)
+                value = ary._getvalue()
+            setattr(dst, name, value)
+        return builder.bitcast(ptr, cgutils.voidptr_t)
+
+    return Borrowed(struct)(struct), codegen
