@@ -9,8 +9,8 @@ from townlet.world import World
 
 
 class TownTick:
-    params = [1_000, 10_000, 100_000, 1_000_000]
-    param_names = ["agents"]
+    params = (1_000, 10_000, 100_000, 1_000_000)
+    param_names = ("agents",)
     timeout = 600
 
     def setup(self, agents):
@@ -32,8 +32,8 @@ class TownTick:
 
 
 class TownMemory:
-    params = [100_000, 1_000_000]
-    param_names = ["agents"]
+    params = (100_000, 1_000_000)
+    param_names = ("agents",)
     timeout = 600
 
     def peakmem_world(self, agents):

@@ -91,7 +91,7 @@ def test_missing_file_is_a_clear_error(tmp_path):
 def test_cli_reports_config_errors_with_exit_code_2(tmp_path):
     path = _write(tmp_path, "world:\n  needs:\n    hunger:\n      decay: -1\n")
     proc = subprocess.run([sys.executable, "-m", "townlet", "run", "--config", str(path)],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2
     assert "world.needs.hunger.decay: expected float >= 0.0, got -1" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -99,7 +99,7 @@ def test_cli_reports_config_errors_with_exit_code_2(tmp_path):
 
 def test_cli_rejects_absurd_agent_counts():
     proc = subprocess.run([sys.executable, "-m", "townlet", "run", "--agents", "-5"],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2 and "world.town.agents" in proc.stderr
     assert "Traceback" not in proc.stderr
 

@@ -5,13 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.worlds import small_world
 from townlet.world import World
 from townlet.world.actions import Action, Flag
-from townlet.world.errors import (AgentNotFound, AlreadyPossessed, BlockedTile, BusyTarget,
-                                  InvalidArgument, NotFound)
+from townlet.world.errors import (
+    AgentNotFound,
+    AlreadyPossessed,
+    BlockedTile,
+    BusyTarget,
+    InvalidArgument,
+    NotFound,
+)
 from townlet.world.events import EventCode
 from townlet.world.geometry import TILE
-from tests.worlds import small_world
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from tests.worlds import actions_for, small_world
 from townlet.world.actions import Action
 from townlet.world.events import EventCode
 from townlet.world.state import STAT
-from tests.worlds import actions_for, small_world
 
 DAY = 1440
 

@@ -6,10 +6,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.worlds import small_world
 from townlet.config import default_config, with_agents
 from townlet.world.geometry import PERIOD, SLOT_LOCAL, TILE, building_of, next_step
 from townlet.world.town import BLD, generate_town
-from tests.worlds import small_world
 
 TOWN = generate_town(with_agents(default_config(), 300).world, seed=5)
 WALKABLE = np.isin(TOWN.tile_kind, [TILE.STREET, TILE.FLOOR, TILE.DOOR])

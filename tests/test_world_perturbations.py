@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.worlds import actions_for, home_object, small_world, stand_at
 from townlet.world.actions import Action
 from townlet.world.events import EventCode, Reason
-from townlet.world.geometry import PERIOD
-from townlet.world.geometry import SLOTS
+from townlet.world.geometry import PERIOD, SLOTS
 from townlet.world.state import Price
 from townlet.world.town import OBJ
-from tests.worlds import actions_for, home_object, small_world, stand_at
 
 
 def _codes(w):

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from tests.worlds import small_world
 from townlet.world import policy, social
 from townlet.world.geometry import SLOTS
 from townlet.world.town import OBJ
-from tests.worlds import small_world
 
 
 def _ties(w, i):

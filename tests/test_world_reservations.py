@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from tests.worlds import actions_for, home_object, small_world, stand_at
 from townlet.world.actions import Action
 from townlet.world.events import EventCode, Reason
 from townlet.world.town import OBJ
-from tests.worlds import actions_for, home_object, small_world, stand_at
 
 
 def _setup(agents=(0, 1, 2)):
@@ -35,7 +35,7 @@ def _check_invariants(w):
 
 
 def test_queue_is_served_in_order_and_the_running_holder_is_never_evicted():
-    w, shower = _setup()
+    w, _shower = _setup()
     duration = w.config.world.affordances[2].duration
     acts = actions_for(w, Action.WAIT, a0=Action.INTERACT, a1=Action.INTERACT,
                        a2=Action.INTERACT)
@@ -99,7 +99,7 @@ def test_disabled_object_fails_gracefully_and_works_again_when_enabled():
 
 
 def test_cancel_refunds_and_applies_no_effects():
-    w, shower = _setup(agents=(0,))
+    w, _shower = _setup(agents=(0,))
     w.step(actions_for(w, Action.WAIT, a0=Action.INTERACT))
     wallet = float(w.view("agent_wallet")[0])
     w.step(actions_for(w, Action.WAIT, a0=Action.CANCEL))

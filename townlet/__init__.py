@@ -6,7 +6,7 @@ so that ``townlet --help`` and the wire/client modules start instantly.
 
 from importlib import import_module
 
-__all__ = ["World", "load_config", "__version__"]
+__all__ = ["World", "__version__", "load_config"]
 __version__ = "0.1.0"
 
 _LAZY = {"World": "townlet.world", "load_config": "townlet.config"}

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ast
 
-__all__ = ["COMPARISONS", "Condition", "PrecondError", "VARIABLES", "parse_preconds"]
+__all__ = ["COMPARISONS", "VARIABLES", "Condition", "PrecondError", "parse_preconds"]
 
 VARIABLES = ("agent.food", "agent.wallet", "stock", "power_on", "water_on", "queue_length")
 NEED_VARIABLES = ("agent.hunger", "agent.hygiene", "agent.energy", "agent.social")

@@ -13,8 +13,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from townlet.config import TownletConfig
-from townlet.security.keys import (REGISTRY_FILE, SERVER_PUBLIC_FILE, SERVER_SECRET_FILE,
-                                   init_key_dir, issue_key)
+from townlet.security.keys import (
+    REGISTRY_FILE,
+    SERVER_PUBLIC_FILE,
+    SERVER_SECRET_FILE,
+    init_key_dir,
+    issue_key,
+)
 from townlet.sim.loop import Simulation
 
 __all__ = ["LOCAL_OPERATOR", "bootstrap_keys", "local_operator_key", "start_services"]
@@ -32,8 +37,8 @@ def bootstrap_keys(key_dir: str) -> list[str]:
     init_key_dir(d)
     record, path = issue_key(d, LOCAL_OPERATOR, "admin", LOCAL_OPERATOR_TTL,
                              out=local_operator_key(key_dir))
-    return [f"keys: created {d / SERVER_PUBLIC_FILE} (server public key) and an admin "
-            f"credential {path} valid until {record.expires_at:%Y-%m-%d %H:%M} UTC"]
+    return [(f"keys: created {d / SERVER_PUBLIC_FILE} (server public key) and an admin "
+             f"credential {path} valid until {record.expires_at:%Y-%m-%d %H:%M} UTC")]
 
 
 def local_operator_key(key_dir: str) -> Path:

@@ -4,7 +4,6 @@ from townlet.world._cache import ensure_fresh_cache
 
 ensure_fresh_cache()
 
-# ruff: noqa: E402
 
 from townlet.world.actions import Action, Goal
 from townlet.world.errors import WorldError

@@ -6,7 +6,7 @@ from __future__ import annotations
 import collections
 from enum import IntEnum
 
-__all__ = ["A", "Action", "Flag", "G", "Goal", "N_ACTIONS", "OPTION_GOAL", "Shift", "consts"]
+__all__ = ["N_ACTIONS", "OPTION_GOAL", "A", "Action", "Flag", "G", "Goal", "Shift", "consts"]
 
 
 class Action(IntEnum):

@@ -8,10 +8,10 @@ changes only through the ledger. Effects apply once, at completion.
 from __future__ import annotations
 
 import numpy as np
-from townlet.world.jit import kernel
 
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import SLOTS
+from townlet.world.jit import kernel
 from townlet.world.params import HOOK_SHARED_MEAL, HOOK_SHOWER, HOOK_SLEEP
 from townlet.world.queues import release
 from townlet.world.social import bump_pair, shared_meal

@@ -11,8 +11,8 @@ from __future__ import annotations
 from enum import IntEnum
 
 import numpy as np
-from townlet.world.jit import kernel
 
+from townlet.world.jit import kernel
 from townlet.world.state import St
 
 __all__ = ["EVENT_DTYPE", "EventCode", "Reason", "emit"]

@@ -14,9 +14,10 @@ from __future__ import annotations
 from enum import IntEnum
 
 import numpy as np
+
 from townlet.world.jit import kernel
 
-__all__ = ["PERIOD", "SLOT_LOCAL", "SLOTS", "TILE", "building_of", "next_step", "origin"]
+__all__ = ["PERIOD", "SLOTS", "SLOT_LOCAL", "TILE", "building_of", "next_step", "origin"]
 
 PERIOD = 8
 SIDE = 7

@@ -6,11 +6,10 @@ raise typed errors, so these never see bad input.
 
 from __future__ import annotations
 
-from townlet.world.jit import kernel
-
 from townlet.world.actions import Flag
 from townlet.world.affordances import fail_running
 from townlet.world.events import EventCode, Reason, emit
+from townlet.world.jit import kernel
 from townlet.world.lifecycle import arrive, drop_everything, remove
 from townlet.world.social import tile_link, tile_unlink
 from townlet.world.state import St
@@ -39,6 +38,7 @@ def teleport(s, p, i, t, x, y):
     s.agent_x[i], s.agent_y[i] = x, y
     tile_link(s, i)
     s.agent_flags[i] |= Flag.TELEPORTED
+    s.agent_teleported_at[i] = t
     emit(s, EventCode.AGENT_TELEPORTED, i, -1, -1, 0.0)
 
 

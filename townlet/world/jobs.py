@@ -4,11 +4,11 @@ the employment exit queue (SPEC/world.md §6.5 and §8.2, with daily shifts)."""
 from __future__ import annotations
 
 import numpy as np
-from townlet.world.jit import kernel
 
 from townlet.world.actions import Flag, Shift
 from townlet.world.events import EventCode, emit
 from townlet.world.geometry import building_of
+from townlet.world.jit import kernel
 from townlet.world.state import EXIT_QUEUE, Ledger, St
 
 __all__ = ["enqueue_exit", "pop_exit", "shift_update"]

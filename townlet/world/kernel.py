@@ -13,13 +13,13 @@ action (scripted, option or primitive); finally the exit queue.
 from __future__ import annotations
 
 import numpy as np
-from townlet.world.jit import kernel
 
 from townlet.world.actions import A, Flag, G
 from townlet.world.affordances import complete, fail_running, start
 from townlet.world.borrow import borrowed
 from townlet.world.events import EventCode, Reason, emit
-from townlet.world.geometry import PERIOD, SLOTS, building_of, walkable
+from townlet.world.geometry import SLOTS, building_of, walkable
+from townlet.world.jit import kernel
 from townlet.world.jobs import pop_exit, shift_update
 from townlet.world.lifecycle import remove, respawn_due, vital_signs
 from townlet.world.perturb import schedule_tick
@@ -184,6 +184,8 @@ def _agent(s, p, i, a, t, tod, hourly):
     if tod == 0:
         s.agent_wages_today[i] = 0.0
         s.agent_absences[i] = (s.agent_absences[i] << 1) & 0x7F
+    if s.agent_flags[i] & Flag.TELEPORTED and t > s.agent_teleported_at[i] + 1:
+        s.agent_flags[i] &= ~np.uint8(Flag.TELEPORTED)  # seen by one tick's observers
     can_act, critical = _needs_vital(s, p, i, t)
     if not can_act:
         return critical

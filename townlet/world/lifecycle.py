@@ -4,12 +4,12 @@ arrival of newcomers with a starter kit."""
 from __future__ import annotations
 
 import numpy as np
-from townlet.world.jit import kernel
 
 from townlet.world.actions import Flag, G, Shift
 from townlet.world.affordances import fail_running
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import DOOR_LX, DOOR_LY, origin
+from townlet.world.jit import kernel
 from townlet.world.queues import leave_queue
 from townlet.world.rng import LIFECYCLE, uniform
 from townlet.world.social import drop_ties, tile_link, tile_unlink

@@ -15,7 +15,7 @@ from townlet.config.preconds import NEED_VARIABLES, VARIABLES, parse_preconds
 from townlet.world.state import NEEDS, PRICES
 from townlet.world.town import OBJ_NAMES, Town
 
-__all__ = ["HOOK", "KernelParams", "kernel_params", "HOOK_SHARED_MEAL", "HOOK_SHOWER", "HOOK_SLEEP", "MAX_CONDS", "PERT_KINDS", "Params", "build_params"]
+__all__ = ["HOOK", "HOOK_SHARED_MEAL", "HOOK_SHOWER", "HOOK_SLEEP", "MAX_CONDS", "PERT_KINDS", "KernelParams", "Params", "build_params", "kernel_params"]
 
 MAX_CONDS = 8
 HOOK_SHARED_MEAL, HOOK_SHOWER, HOOK_SLEEP = 1, 2, 4
@@ -106,47 +106,47 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
     needs = [getattr(w.needs, n) for n in NEEDS]
     jobs, specs = w.jobs, w.perturbations.events
     emp, rel, life, q = w.employment, w.relationships, w.lifecycle, w.queues
-    values = dict(
-        day=day, blocks_w=town.blocks_w, districts_w=town.blocks_w // w.town.district_side,
-        district_side=w.town.district_side,
-        residents_per_district=district_plan(w.town).residents,
-        arrival_buffer=emp.arrival_buffer, grace=emp.grace_ticks, absent_cutoff=emp.absent_cutoff,
-        late_tick_penalty=emp.late_tick_penalty, absence_penalty=emp.absence_penalty,
-        max_absent=emp.max_absent_shifts, exit_cap=emp.daily_exit_cap,
-        exit_spacing=emp.exit_spacing_ticks, cooldown=q.cooldown_ticks,
-        idle_timeout=q.idle_timeout_ticks, patience=q.patience_ticks,
-        chat_chance=rel.chat_chance, chat_social=rel.chat_social, chat_trust=rel.chat_trust,
-        chat_fam=rel.chat_familiarity, meal_trust=rel.shared_meal_trust,
-        meal_fam=rel.shared_meal_familiarity, handover_trust=rel.handover_trust,
-        conflict_riv=rel.conflict_rivalry, decay_hour=rel.decay_per_hour,
-        avoid=rel.avoid_threshold, hour=max(1, day // 24),
-        faint_ticks=life.faint_ticks, death_after=life.death_after_ticks,
-        respawn_delay=life.respawn_delay_ticks, starter_wallet=life.starter_wallet,
-        starter_food=life.starter_food, starter_need=life.starter_need,
-        restock_at=w.economy.restock_at % day, grocer_stock=w.economy.grocer_stock,
-        cafe_stock=w.economy.cafe_stock, max_concurrent=w.perturbations.max_concurrent,
-        global_cooldown=w.perturbations.global_cooldown_ticks,
-        bedtime=day * 22 // 24, wake=day * 5 // 24,
-        need_decay=np.array([n.decay for n in needs], dtype=np.float32),
-        need_seek=np.array([n.seek_below for n in needs], dtype=np.float32),
-        need_sat=np.array([n.satisfied_above for n in needs], dtype=np.float32),
-        need_crit=np.array([n.critical for n in needs], dtype=np.float32),
-        job_start=np.array([j.start for j in jobs], dtype=np.int32),
-        job_end=np.array([j.end for j in jobs], dtype=np.int32),
+    values = {
+        "day": day, "blocks_w": town.blocks_w, "districts_w": town.blocks_w // w.town.district_side,
+        "district_side": w.town.district_side,
+        "residents_per_district": district_plan(w.town).residents,
+        "arrival_buffer": emp.arrival_buffer, "grace": emp.grace_ticks, "absent_cutoff": emp.absent_cutoff,
+        "late_tick_penalty": emp.late_tick_penalty, "absence_penalty": emp.absence_penalty,
+        "max_absent": emp.max_absent_shifts, "exit_cap": emp.daily_exit_cap,
+        "exit_spacing": emp.exit_spacing_ticks, "cooldown": q.cooldown_ticks,
+        "idle_timeout": q.idle_timeout_ticks, "patience": q.patience_ticks,
+        "chat_chance": rel.chat_chance, "chat_social": rel.chat_social, "chat_trust": rel.chat_trust,
+        "chat_fam": rel.chat_familiarity, "meal_trust": rel.shared_meal_trust,
+        "meal_fam": rel.shared_meal_familiarity, "handover_trust": rel.handover_trust,
+        "conflict_riv": rel.conflict_rivalry, "decay_hour": rel.decay_per_hour,
+        "avoid": rel.avoid_threshold, "hour": max(1, day // 24),
+        "faint_ticks": life.faint_ticks, "death_after": life.death_after_ticks,
+        "respawn_delay": life.respawn_delay_ticks, "starter_wallet": life.starter_wallet,
+        "starter_food": life.starter_food, "starter_need": life.starter_need,
+        "restock_at": w.economy.restock_at % day, "grocer_stock": w.economy.grocer_stock,
+        "cafe_stock": w.economy.cafe_stock, "max_concurrent": w.perturbations.max_concurrent,
+        "global_cooldown": w.perturbations.global_cooldown_ticks,
+        "bedtime": day * 22 // 24, "wake": day * 5 // 24,
+        "need_decay": np.array([n.decay for n in needs], dtype=np.float32),
+        "need_seek": np.array([n.seek_below for n in needs], dtype=np.float32),
+        "need_sat": np.array([n.satisfied_above for n in needs], dtype=np.float32),
+        "need_crit": np.array([n.critical for n in needs], dtype=np.float32),
+        "job_start": np.array([j.start for j in jobs], dtype=np.int32),
+        "job_end": np.array([j.end for j in jobs], dtype=np.int32),
         # tick of day at which a job calls its workers (start - arrival buffer, wrapped)
-        job_call=np.array([(j.start - emp.arrival_buffer) % day for j in jobs], dtype=np.int32),
-        job_wage=np.array([j.wage for j in jobs], dtype=np.float64),
-        job_late_penalty=np.array([j.lateness_penalty for j in jobs], dtype=np.float64),
-        spec_kind=np.array([PERT_KINDS.index(s.kind) for s in specs], dtype=np.int8),
-        spec_prob=np.array([s.prob_per_day for s in specs], dtype=np.float64),
-        spec_cool=np.array([s.cooldown_ticks for s in specs], dtype=np.int32),
-        spec_dmin=np.array([s.duration[0] for s in specs], dtype=np.int32),
-        spec_dmax=np.array([max(s.duration) for s in specs], dtype=np.int32),
-        spec_mmin=np.array([s.magnitude[0] for s in specs], dtype=np.float64),
-        spec_mmax=np.array([max(s.magnitude) for s in specs], dtype=np.float64),
-        spec_target=np.array([PRICES.index(s.target) if s.target in PRICES else 0
+        "job_call": np.array([(j.start - emp.arrival_buffer) % day for j in jobs], dtype=np.int32),
+        "job_wage": np.array([j.wage for j in jobs], dtype=np.float64),
+        "job_late_penalty": np.array([j.lateness_penalty for j in jobs], dtype=np.float64),
+        "spec_kind": np.array([PERT_KINDS.index(s.kind) for s in specs], dtype=np.int8),
+        "spec_prob": np.array([s.prob_per_day for s in specs], dtype=np.float64),
+        "spec_cool": np.array([s.cooldown_ticks for s in specs], dtype=np.int32),
+        "spec_dmin": np.array([s.duration[0] for s in specs], dtype=np.int32),
+        "spec_dmax": np.array([max(s.duration) for s in specs], dtype=np.int32),
+        "spec_mmin": np.array([s.magnitude[0] for s in specs], dtype=np.float64),
+        "spec_mmax": np.array([max(s.magnitude) for s in specs], dtype=np.float64),
+        "spec_target": np.array([PRICES.index(s.target) if s.target in PRICES else 0
                               for s in specs], dtype=np.int8),
-    )
+    }
     values.update(_affordances(cfg))
     return Params(**values)
 

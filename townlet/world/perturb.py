@@ -15,11 +15,11 @@ probabilities, cooldowns and concurrency cap.
 from __future__ import annotations
 
 import numpy as np
-from townlet.world.jit import kernel
 
 from townlet.world.affordances import fail_running
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import SLOTS
+from townlet.world.jit import kernel
 from townlet.world.rng import EVENTS, next_uniform
 from townlet.world.state import PERT_SLOTS
 

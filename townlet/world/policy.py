@@ -5,13 +5,12 @@ interaction toward it."""
 
 from __future__ import annotations
 
-from townlet.world.jit import kernel
-
 import numpy as np
 
 from townlet.world.actions import G, Shift
 from townlet.world.affordances import failing_condition, object_usable, start
 from townlet.world.geometry import SLOTS, next_step, origin
+from townlet.world.jit import kernel
 from townlet.world.queues import leave_queue, request
 from townlet.world.social import chat, is_rival, tile_link, tile_unlink, wants_chat
 from townlet.world.state import Need, Price

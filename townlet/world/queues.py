@@ -10,9 +10,8 @@ within ``idle_timeout`` loses the reservation (the deadlock rule).
 
 from __future__ import annotations
 
-from townlet.world.jit import kernel
-
 from townlet.world.events import EventCode, emit
+from townlet.world.jit import kernel
 
 __all__ = ["grant_next", "leave_queue", "release", "request"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-from townlet.world.jit import kernel
 
+from townlet.world.jit import kernel
 from townlet.world.state import RNG_STREAMS
 
 __all__ = ["EVENTS", "LIFECYCLE", "POLICY", "WORLD", "hash_u64", "next_uniform", "seed_keys",

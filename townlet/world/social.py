@@ -10,14 +10,25 @@ strong rivals are both kept.
 from __future__ import annotations
 
 import numpy as np
-from townlet.world.jit import kernel
 
 from townlet.world.events import EventCode, emit
+from townlet.world.jit import kernel
+from townlet.world.params import HOOK_SHARED_MEAL
 from townlet.world.rng import POLICY, uniform
 from townlet.world.state import Need, St
 
-__all__ = ["bump_pair", "chat", "wants_chat", "conflict", "decay_ties", "drop_ties", "is_rival",
-           "shared_meal", "tile_link", "tile_unlink"]
+__all__ = [
+    "bump_pair",
+    "chat",
+    "conflict",
+    "decay_ties",
+    "drop_ties",
+    "is_rival",
+    "shared_meal",
+    "tile_link",
+    "tile_unlink",
+    "wants_chat",
+]
 
 MAX_SCAN = 6
 """Agents examined per tile when looking for a partner (keeps the cost O(1))."""
@@ -133,9 +144,9 @@ def _partner(s, p, i, t, eating):
         j = s.tile_head[y, x]
         scanned = 0
         while j >= 0 and scanned < MAX_SCAN:
-            if j != i and not is_rival(s, p, i, j):
-                if not eating or (s.agent_aff[j] >= 0 and p.aff_hooks[s.agent_aff[j]] & 1):
-                    return j
+            sharing = s.agent_aff[j] >= 0 and p.aff_hooks[s.agent_aff[j]] & HOOK_SHARED_MEAL
+            if j != i and not is_rival(s, p, i, j) and (not eating or sharing):
+                return j
             j = s.agent_t_next[j]
             scanned += 1
     return -1

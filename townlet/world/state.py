@@ -19,8 +19,23 @@ import numpy as np
 from numba import njit, types
 from numba.experimental import structref
 
-__all__ = ["FIELDS", "KernelState", "kernel_state", "LEDGER", "NEEDS", "PRICES", "STAT", "Field", "Ledger", "Need", "Price", "St",
-           "State", "allocate", "state_from"]
+__all__ = [
+    "FIELDS",
+    "LEDGER",
+    "NEEDS",
+    "PRICES",
+    "STAT",
+    "Field",
+    "KernelState",
+    "Ledger",
+    "Need",
+    "Price",
+    "St",
+    "State",
+    "allocate",
+    "kernel_state",
+    "state_from",
+]
 
 NEEDS = ("hunger", "hygiene", "energy", "social")
 PRICES = ("none", "groceries", "cafe_meal", "shower")
@@ -91,7 +106,7 @@ FIELDS: tuple[Field, ...] = (
     _f("agent_absences", "u1", "N", 0, "bit d set: absent d days ago (7-day window)"),
     _f("agent_attendance", "f4", ("N", "W"), 1, "attendance of the last shifts (ring)"),
     _f("agent_wages_today", "f4", "N", 0, "wages earned today"),
-    _f("agent_withheld", "f4", "N", 0, "wages lost to lateness and absence, lifetime"),
+    _f("agent_withheld", "f8", "N", 0, "wages lost to lateness and absence, lifetime"),
     _f("agent_personality", "f4", ("N", 3), 0, "extroversion, forgiveness, ambition"),
     _f("agent_faint_until", "i4", "N", 0, "tick until which the agent lies fainted"),
     _f("agent_starving", "i2", "N", 0, "consecutive ticks at hunger 0"),
@@ -99,6 +114,7 @@ FIELDS: tuple[Field, ...] = (
     _f("agent_meet_bld", "i4", "N", -1, "building of an arranged meeting"),
     _f("agent_meet_until", "i4", "N", 0, "tick the arranged meeting ends"),
     _f("agent_born", "i4", "N", 0, "tick the agent arrived"),
+    _f("agent_teleported_at", "i4", "N", -1, "tick of the last teleport (the flag lasts one tick)"),
     _f("rel_other", "i4", ("N", "K"), -1, "agent slot of each tie, -1 empty"),
     _f("rel_trust", "f4", ("N", "K"), 0, "trust in [-1, 1]"),
     _f("rel_fam", "f4", ("N", "K"), 0, "familiarity in [0, 1]"),

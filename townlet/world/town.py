@@ -14,11 +14,11 @@ from enum import IntEnum
 from typing import NamedTuple
 
 import numpy as np
-from townlet.world.jit import kernel
 
 from townlet.config.invariants import district_plan
 from townlet.config.world import WorldConfig
 from townlet.world.geometry import PERIOD, SLOT_LOCAL, SLOTS, TILE
+from townlet.world.jit import kernel
 
 __all__ = ["BLD", "OBJ", "OBJ_NAMES", "Town", "generate_town"]
 

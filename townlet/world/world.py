@@ -10,8 +10,14 @@ import numpy as np
 from townlet.config import TownletConfig, config_id
 from townlet.world import interventions as iv
 from townlet.world.actions import N_ACTIONS, Action, Flag
-from townlet.world.errors import (AgentNotFound, AlreadyPossessed, BlockedTile, BusyTarget,
-                                  InvalidArgument, NotFound)
+from townlet.world.errors import (
+    AgentNotFound,
+    AlreadyPossessed,
+    BlockedTile,
+    BusyTarget,
+    InvalidArgument,
+    NotFound,
+)
 from townlet.world.events import EVENT_DTYPE, EventCode
 from townlet.world.geometry import PERIOD, TILE, origin
 from townlet.world.kernel import restock, tick
@@ -19,8 +25,16 @@ from townlet.world.lifecycle import populate
 from townlet.world.params import PERT_KINDS, build_params, kernel_params
 from townlet.world.perturb import activate, end_slot
 from townlet.world.rng import seed_keys
-from townlet.world.state import (FIELDS, NEEDS, PERT_SLOTS, PRICES, State, allocate, kernel_state,
-                                  state_from)
+from townlet.world.state import (
+    FIELDS,
+    NEEDS,
+    PERT_SLOTS,
+    PRICES,
+    State,
+    allocate,
+    kernel_state,
+    state_from,
+)
 from townlet.world.town import generate_town
 from townlet.world.validate import check_ranges
 
@@ -50,10 +64,10 @@ class World:
         self.config, self.seed, self.config_id = config, int(seed), config_id(config)
         town = generate_town(w, self.seed)
         n = w.town.agents
-        sizes = dict(N=n, K=w.relationships.slots, W=w.employment.attendance_window,
-                     M=town.obj_type.size, B=town.bld_kind.size, D=town.districts,
-                     H=town.tile_kind.shape[0], X=town.tile_kind.shape[1],
-                     E=4096 + int(n * w.events_per_agent), S=len(w.perturbations.events))
+        sizes = {"N": n, "K": w.relationships.slots, "W": w.employment.attendance_window,
+                     "M": town.obj_type.size, "B": town.bld_kind.size, "D": town.districts,
+                     "H": town.tile_kind.shape[0], "X": town.tile_kind.shape[1],
+                     "E": 4096 + int(n * w.events_per_agent), "S": len(w.perturbations.events)}
         s = allocate(sizes)
         for name in _TOWN_FIELDS:
             getattr(s, name)[...] = getattr(town, name)
@@ -72,8 +86,6 @@ class World:
         s.evt_len[0] = 0
         self._no_actions = np.zeros(0, dtype=np.int8)
         self._stale_events = False
-        self._flag_now: list[int] = []
-        self._flag_next: list[int] = []
 
     # ----------------------------------------------------------------- ticking
     @property
@@ -103,9 +115,6 @@ class World:
         else:
             acts, use = self._check_actions(actions), True
         self._begin_batch()
-        for i in self._flag_now:
-            self._s.agent_flags[i] &= ~np.uint8(Flag.TELEPORTED)
-        self._flag_now, self._flag_next = self._flag_next, []
         tick(self._ks, self._kp, acts, use)
         self._stale_events = True
 
@@ -135,7 +144,6 @@ class World:
         self._s = new
         self._ks = kernel_state(self._s)
         self._stale_events = True
-        self._flag_now, self._flag_next = [], []
 
     def view(self, name: str) -> np.ndarray:
         """Read-only view of one state array."""
@@ -212,7 +220,6 @@ class World:
         x, y = self._tile(x, y)
         self._begin_batch()
         iv.teleport(self._ks, self._kp, i, self.tick, x, y)
-        self._flag_next.append(i)
 
     def set_need(self, agent: int, need: str, value: float) -> None:
         i = self._agent(agent)
