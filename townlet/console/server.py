@@ -75,7 +75,7 @@ class Health(msgspec.Struct):
 def _enc_hook(obj: Any) -> Any:
     if isinstance(obj, (np.generic, np.ndarray)):
         return obj.tolist()
-    raise NotImplementedError(f"cannot encode {type(obj).__name__}")
+    raise TypeError(f"cannot encode {type(obj).__name__}")
 
 
 class ConsoleServer:

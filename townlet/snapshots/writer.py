@@ -37,7 +37,7 @@ from townlet.snapshots.format import (
 __all__ = ["TMP_MARKER", "fsync_dir", "write_snapshot"]
 
 TMP_MARKER = ".tmp-"
-_PLACEHOLDER = "0" * 32
+_PROVISIONAL = "0" * 32
 
 
 def _flat_bytes(name: str, arr: np.ndarray) -> tuple[np.ndarray, str]:
@@ -99,9 +99,9 @@ def write_snapshot(
         flat, dtype_str = _flat_bytes(name, arr)
         flats.append((name, flat))
         shape = tuple(int(s) for s in arr.shape)
-        entries.append(SectionEntry(name, dtype_str, shape, 0, flat.size, _PLACEHOLDER))
+        entries.append(SectionEntry(name, dtype_str, shape, 0, flat.size, _PROVISIONAL))
 
-    # Lay out with placeholder checksums: hex checksums have a fixed length, so the header's
+    # Lay out with provisional checksums: hex checksums have a fixed length, so the header's
     # size is known before any byte is hashed. Offsets depend on the header's size and are
     # written into it, so iterate until the layout is stable (two rounds in practice).
     draft = msgspec.structs.replace(meta, format_version=FORMAT_VERSION, sections=tuple(entries))
