@@ -81,12 +81,15 @@ class Simulation:
         for sig in previous:
             signal.signal(sig, lambda *_: self.stop())
         start_tick, t0 = self.world.tick, time.perf_counter()
+        warm: tuple[int, float] | None = None  # rate excludes the first tick (JIT load)
         try:
             next_due = time.perf_counter()
             while self.world.tick - start_tick < ticks and not self._stop:
                 if not self.step():
                     time.sleep(IDLE_SLEEP)  # paused: keep serving hooks, don't spin
                     continue
+                if warm is None:
+                    warm = (self.world.tick, time.perf_counter())
                 if progress is not None:
                     progress(self.world.tick - start_tick)
                 if self.target_tps > 0:
@@ -97,8 +100,13 @@ class Simulation:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        now = time.perf_counter()
         done = self.world.tick - start_tick
-        return summarize(self.world, self.tally, done, time.perf_counter() - t0, self._stop)
+        if warm is not None and self.world.tick > warm[0]:
+            rate = (self.world.tick - warm[0]) / (now - warm[1])
+        else:
+            rate = done / (now - t0) if now > t0 else 0.0
+        return summarize(self.world, self.tally, done, now - t0, rate, self._stop)
 
     def close(self) -> None:
         for hook in reversed(self.hooks):

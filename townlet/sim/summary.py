@@ -50,15 +50,16 @@ class RunSummary(Struct, frozen=True):
     interrupted: bool = False
 
 
-def summarize(world: World, tally: EventTally, ticks: int, seconds: float,
+def summarize(world: World, tally: EventTally, ticks: int, seconds: float, rate: float,
               interrupted: bool) -> RunSummary:
+    """The report of a run of ``ticks`` ticks in ``seconds``; ``rate`` is ticks/s after
+    the first tick (which includes loading the compiled kernel)."""
     alive = world.view("agent_alive").astype(bool)
     needs = world.view("agent_needs")[alive]
     stats = dict(zip(STAT, world.view("stats").tolist()))
     ledger = world.view("ledger")
     wallets = float(world.view("agent_wallet")[alive].sum())
     expected = ledger[0] + ledger[1] + ledger[4] - ledger[2] - ledger[3] - ledger[5]
-    rate = ticks / seconds if seconds > 0 else 0.0
     return RunSummary(
         config_id=world.config_id, seed=world.seed, ticks=ticks, agents=world.n_agents,
         population=int(alive.sum()), seconds=round(seconds, 4), ticks_per_s=round(rate, 2),
