@@ -8,3 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+
+from townlet.ops.logging import configure_logging
+
+configure_logging(json=True)  # logs go to the (captured) stderr, never stdout

@@ -25,4 +25,9 @@ def configure_logging(json: bool | None = None) -> None:
     structlog.configure(
         processors=[structlog.processors.add_log_level,
                     structlog.processors.TimeStamper(fmt="iso", utc=True), renderer],
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+        logger_factory=_stderr_logger)
+
+
+def _stderr_logger(*_args) -> structlog.PrintLogger:
+    """A logger on whatever ``sys.stderr`` is now (so test capture and redirects work)."""
+    return structlog.PrintLogger(sys.stderr)
