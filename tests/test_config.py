@@ -74,6 +74,7 @@ AFFORDANCE = ("world:\n  affordances:\n    - {{id: nap, object_type: bed, durati
     ("preconds: ['stock > 1 or stock < 0']", "expected 'variable <op> literal' joined by 'and'"),
     ("hooks: {after: [explode]}", "unknown hook 'explode'"),
     ("hooks: {during: [sleep_complete]}", "world.affordances[0].hooks"),
+    ("hooks: {before: [sleep_complete]}", "list them under 'after'"),
     ("effects: {mood: 1}", "unknown effect 'mood'"),
 ])
 def test_bad_affordances_name_the_problem(tmp_path, extra, message):

@@ -64,6 +64,10 @@ def _check_affordances(world: WorldConfig, origin: str) -> None:
                 _fail(origin, "known_effects", f"{where}: unknown effect {key!r} "
                       f"(known: {', '.join(NEEDS + ('food',))})")
         for stage, names in aff.hooks.items():
+            if names and stage != "after":
+                _fail(origin, "known_hooks", f"{where}.hooks.{stage}: the built-in hooks run at "
+                      f"completion; list them under 'after' (payments and refunds at start and "
+                      f"on failure are automatic)")
             for name in names:
                 if name not in HOOKS:
                     _fail(origin, "known_hooks", f"{where}.hooks.{stage}: unknown hook {name!r} "

@@ -79,7 +79,8 @@ class AffordanceSpec(_Section):
     preconds: list[str] = []
     """Conditions that must all hold at start (see docs/affordances.md for the grammar)."""
     hooks: dict[Literal["before", "after", "fail"], list[str]] = {}
-    """Built-in hooks per stage (see townlet.world.affordances.HOOKS)."""
+    """Built-in hooks per stage; all built-in hooks (shared_meal, shower_complete,
+    sleep_complete) run at completion, so only ``after`` may list any."""
 
 
 DEFAULT_AFFORDANCES = (
