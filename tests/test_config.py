@@ -84,6 +84,14 @@ def test_bad_affordances_name_the_problem(tmp_path, extra, message):
     assert message in str(err.value)
 
 
+def test_one_affordance_per_object_type(tmp_path):
+    text = ("world:\n  affordances:\n"
+            "    - {id: nap, object_type: bed, duration: 400, effects: {energy: 0.9}}\n"
+            "    - {id: doze, object_type: bed, duration: 300, effects: {energy: 0.8}}\n")
+    with pytest.raises(ConfigError, match="invariant 'one_affordance_per_object_type'"):
+        load_config(_write(tmp_path, text))
+
+
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(tmp_path / "nope.yaml")

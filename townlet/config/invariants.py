@@ -54,11 +54,16 @@ def _fail(origin: str, invariant: str, detail: str) -> None:
 
 def _check_affordances(world: WorldConfig, origin: str) -> None:
     seen: set[str] = set()
+    types: set[str] = set()
     for i, aff in enumerate(world.affordances):
         where = f"world.affordances[{i}] ({aff.id})"
         if aff.id in seen:
             _fail(origin, "unique_affordance_ids", f"{where}: duplicate id")
+        if aff.object_type in types:
+            _fail(origin, "one_affordance_per_object_type", f"{where}: object type "
+                  f"{aff.object_type!r} already has an affordance")
         seen.add(aff.id)
+        types.add(aff.object_type)
         for key in aff.effects:
             if key not in NEEDS + ("food",):
                 _fail(origin, "known_effects", f"{where}: unknown effect {key!r} "
