@@ -8,16 +8,14 @@ import numpy as np
 from tests.worlds import actions_for, small_world
 from townlet.world.actions import Action
 from townlet.world.events import EventCode
-from townlet.world.state import STAT
+from townlet.world.state import STAT, expected_money
 
 DAY = 1440
 
 
 def _money_gap(w) -> float:
     alive = w.view("agent_alive").astype(bool)
-    ledger = w.view("ledger")
-    expected = ledger[0] + ledger[1] + ledger[4] - ledger[2] - ledger[3] - ledger[5]
-    return abs(float(w.view("agent_wallet")[alive].sum()) - expected)
+    return abs(float(w.view("agent_wallet")[alive].sum()) - expected_money(w.view("ledger")))
 
 
 def test_default_town_is_sustainable():

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from numba import njit
 
-from townlet.world.affordances import failing_condition, object_usable
+from townlet.world.affordances import startable
 from townlet.world.social import MAX_SCAN
 
 __all__ = ["action_masks"]
@@ -77,13 +77,7 @@ def _interact_pass(st, sx, kp, t, out_mask):
             if st.obj_holder[ob] >= 0 or st.obj_q_len[ob] > 0:
                 out_mask[i, INTERACT] = True  # joins the queue
                 continue
-        if st.obj_disabled[ob] or not object_usable(st, kp, ob, a):
-            continue
-        if failing_condition(st, kp, i, ob, a) >= 0:
-            continue
-        out_mask[i, INTERACT] = (st.agent_wallet[i] >= st.price_now[kp.aff_price[a]]
-                                 and st.agent_food[i] >= kp.aff_uses_food[a]
-                                 and st.obj_stock[ob] >= kp.aff_uses_stock[a])
+        out_mask[i, INTERACT] = startable(st, kp, i, ob, a)
 
 
 @njit(cache=True)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from townlet.config import TownletConfig
+from townlet.console.control import LoopControl
 from townlet.sim.summary import EventTally, RunSummary, summarize
 from townlet.world import World
 
@@ -33,8 +34,12 @@ class TickHook(Protocol):
     def close(self) -> None: ...
 
 
-class Simulation:
+class Simulation(LoopControl):
     """Drive a :class:`World` tick by tick with optional hooks.
+
+    It is its own run control (``paused``, ``pending_steps``, ``target_tps`` and the
+    ``take_tick`` rule of :class:`~townlet.console.control.LoopControl`), which the
+    console steers.
 
     Parameters
     ----------
@@ -45,14 +50,10 @@ class Simulation:
     """
 
     def __init__(self, config: TownletConfig, seed: int = 0, world: World | None = None) -> None:
+        super().__init__()
         self.world = world if world is not None else World(config, seed)
         self.hooks: list[TickHook] = []
         self.tally = EventTally()
-        self.paused = False
-        self.pending_steps = 0
-        """Ticks to run while paused (the console's ``step``)."""
-        self.target_tps = 0.0
-        """Pace the loop to this many ticks per second (0 = as fast as possible)."""
         self._stop = False
 
     def add_hook(self, hook: TickHook) -> None:
@@ -66,9 +67,8 @@ class Simulation:
         """One iteration with every hook; returns whether the world advanced."""
         for hook in self.hooks:
             hook.before(self.world)
-        advance = not self.paused or self.pending_steps > 0
+        advance = self.take_tick()
         if advance:
-            self.pending_steps = max(0, self.pending_steps - 1)
             self.world.step()
             self.tally.add(self.world)
             for hook in self.hooks:

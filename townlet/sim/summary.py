@@ -7,7 +7,7 @@ from msgspec import Struct
 
 from townlet.world import World
 from townlet.world.events import EventCode
-from townlet.world.state import NEEDS, STAT
+from townlet.world.state import NEEDS, STAT, expected_money
 
 __all__ = ["EventTally", "RunSummary", "summarize"]
 
@@ -57,9 +57,8 @@ def summarize(world: World, tally: EventTally, ticks: int, seconds: float, rate:
     alive = world.view("agent_alive").astype(bool)
     needs = world.view("agent_needs")[alive]
     stats = dict(zip(STAT, world.view("stats").tolist()))
-    ledger = world.view("ledger")
     wallets = float(world.view("agent_wallet")[alive].sum())
-    expected = ledger[0] + ledger[1] + ledger[4] - ledger[2] - ledger[3] - ledger[5]
+    expected = expected_money(world.view("ledger"))
     return RunSummary(
         config_id=world.config_id, seed=world.seed, ticks=ticks, agents=world.n_agents,
         population=int(alive.sum()), seconds=round(seconds, 4), ticks_per_s=round(rate, 2),

@@ -17,7 +17,7 @@ from townlet.world.queues import release
 from townlet.world.social import bump_pair, shared_meal
 from townlet.world.state import Ledger, St
 
-__all__ = ["complete", "fail_running", "object_usable", "start"]
+__all__ = ["complete", "fail_running", "object_usable", "start", "startable"]
 
 
 @kernel
@@ -71,6 +71,16 @@ def object_usable(s, p, o, a):
     if p.aff_power[a] and not s.district_power[d]:
         return False
     return not (p.aff_water[a] and not s.district_water[d])
+
+
+@kernel
+def startable(s, p, i, o, a):
+    """Whether agent i could start affordance ``a`` on object o right now: the object
+    is usable, every precondition holds, and price, food and stock suffice."""
+    return (object_usable(s, p, o, a) and failing_condition(s, p, i, o, a) < 0
+            and s.agent_wallet[i] >= s.price_now[p.aff_price[a]]
+            and s.agent_food[i] >= p.aff_uses_food[a]
+            and s.obj_stock[o] >= p.aff_uses_stock[a])
 
 
 @kernel

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from townlet.world.actions import G, Shift
-from townlet.world.affordances import failing_condition, object_usable, start
+from townlet.world.affordances import failing_condition, object_usable, start, startable
 from townlet.world.geometry import SLOTS, next_step, origin
 from townlet.world.jit import kernel
 from townlet.world.queues import leave_queue, request
@@ -100,11 +100,9 @@ def _pick_in(s, p, i, b, otype, t):
         return -1
     best, best_len = -1, 1 << 30
     for o in range(b * SLOTS, b * SLOTS + SLOTS):
-        if s.obj_type[o] != otype or not object_usable(s, p, o, a):
+        if s.obj_type[o] != otype or not startable(s, p, i, o, a):
             continue
         if s.agent_cool_obj[i] == o and t < s.agent_cool_until[i]:
-            continue
-        if failing_condition(s, p, i, o, a) >= 0 or s.obj_stock[o] < p.aff_uses_stock[a]:
             continue
         h = s.obj_holder[o]
         if h >= 0 and h != i and is_rival(s, p, i, h):

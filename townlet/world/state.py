@@ -201,6 +201,12 @@ def kernel_state(state: State) -> KernelState:
     return _new_kernel_state(*state)
 
 
+def expected_money(ledger: np.ndarray) -> float:
+    """What the wallets of the living must sum to, from the ledger accounts."""
+    return float(ledger[Ledger.INITIAL] + ledger[Ledger.WAGES] + ledger[Ledger.STARTER_KITS]
+                 - ledger[Ledger.SPENDING] - ledger[Ledger.PENALTIES] - ledger[Ledger.DEPARTED])
+
+
 def allocate(sizes: dict[str, int]) -> State:
     """Fresh arrays for every field, filled with their defaults."""
     arrays = []
