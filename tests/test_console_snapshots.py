@@ -15,6 +15,7 @@ import msgspec
 import numpy as np
 import pytest
 from _console import Town
+from _snapshot_damage import tamper, truncate
 
 from townlet.client.console import ConsoleClient
 from townlet.client.errors import Forbidden, ForbiddenPath, InvalidArgument, NotFound
@@ -200,17 +201,6 @@ def test_viewer_and_operator_are_refused(town: Town, root: Path, good: str, role
     assert tree(root) == inside and town.world.state_hash() == state
 
 
-def _tamper(path: Path, section: str) -> None:
-    e = next(e for e in read_header(path).sections if e.name == section)
-    raw = bytearray(path.read_bytes())
-    raw[e.offset + e.nbytes // 2] ^= 0x40
-    path.write_bytes(bytes(raw))
-
-
-def _truncate(path: Path, section: str) -> None:
-    e = next(e for e in read_header(path).sections if e.name == section)
-    with open(path, "r+b") as fh:
-        fh.truncate(e.offset + 1)
 
 
 def _out_of_range(path: Path) -> None:
@@ -238,9 +228,9 @@ def _other_size(path: Path, town: Town) -> None:
 
 
 BAD_FILES: list[tuple[str, Callable[[Path, Town], None], str]] = [
-    ("tampered", lambda p, t: _tamper(p, "rel_trust"),
+    ("tampered", lambda p, t: tamper(p, "rel_trust"),
      r"not a valid snapshot .*section 'rel_trust'.*checksum"),
-    ("truncated", lambda p, t: _truncate(p, "agent_needs"),
+    ("truncated", lambda p, t: truncate(p, "agent_needs"),
      r"not a valid snapshot .*section 'agent_needs': truncated"),
     ("not-a-snapshot", lambda p, t: p.write_bytes(b'{"schema_version": "1.5"}'),
      "wrong magic"),

@@ -13,6 +13,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 import pytest
+from _snapshot_damage import tamper, truncate
 
 from townlet.config import TownletConfig, default_config, dump_config, with_agents
 from townlet.security.sandbox import ForbiddenPath
@@ -106,22 +107,11 @@ def test_invalid_identity_writes_nothing(saved, world_cfg) -> None:
     assert not (Path(world_cfg.snapshots.root) / "bad-ident.tsnap").exists()
 
 
-def _tamper(path: Path, section: str) -> None:
-    entry = next(e for e in read_header(path).sections if e.name == section)
-    raw = bytearray(path.read_bytes())
-    raw[entry.offset + entry.nbytes // 2] ^= 0x40
-    path.write_bytes(bytes(raw))
-
-
-def _truncate(path: Path, section: str) -> None:
-    entry = next(e for e in read_header(path).sections if e.name == section)
-    with open(path, "r+b") as fh:
-        fh.truncate(entry.offset + 1)
 
 
 BAD_FILES = [
-    ("tampered", lambda p: _tamper(p, "rel_trust"), SnapshotFormatError, "section 'rel_trust'"),
-    ("truncated", lambda p: _truncate(p, "agent_needs"), SnapshotFormatError,
+    ("tampered", lambda p: tamper(p, "rel_trust"), SnapshotFormatError, "section 'rel_trust'"),
+    ("truncated", lambda p: truncate(p, "agent_needs"), SnapshotFormatError,
      "section 'agent_needs': truncated"),
     ("magic", lambda p: p.write_bytes(b'{"schema_version": "1.5"}'), SnapshotFormatError,
      "wrong magic"),
