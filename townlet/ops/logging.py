@@ -2,7 +2,8 @@
 
 stdout is reserved for results (``--json`` summaries, ready lines); logs go to
 stderr as JSON lines when stderr is not a terminal (pipelines, containers, CI),
-and as readable key=value lines on a terminal.
+and as readable key=value lines on a terminal. A logged exception keeps its traceback
+in both forms, without local variables (they may hold keys).
 """
 
 from __future__ import annotations
@@ -20,11 +21,16 @@ def configure_logging(json: bool | None = None) -> None:
         return
     if json is None:
         json = not sys.stderr.isatty()
-    renderer = (structlog.processors.JSONRenderer() if json
-                else structlog.dev.ConsoleRenderer(colors=False))
+    if json:  # exc_info becomes a structured "exception" field (JSONRenderer alone drops it)
+        tail = [structlog.processors.ExceptionRenderer(
+            structlog.tracebacks.ExceptionDictTransformer(show_locals=False)),
+            structlog.processors.JSONRenderer()]
+    else:
+        tail = [structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback)]
     structlog.configure(
         processors=[structlog.processors.add_log_level,
-                    structlog.processors.TimeStamper(fmt="iso", utc=True), renderer],
+                    structlog.processors.TimeStamper(fmt="iso", utc=True), *tail],
         logger_factory=_stderr_logger)
 
 

@@ -38,6 +38,8 @@ __all__ = ["TMP_MARKER", "fsync_dir", "write_snapshot"]
 
 TMP_MARKER = ".tmp-"
 _PROVISIONAL = "0" * 32
+_NAME_MAX = 255
+"""Longest file name (bytes) on the file systems snapshots live on (Linux NAME_MAX)."""
 
 
 def _flat_bytes(name: str, arr: np.ndarray) -> tuple[np.ndarray, str]:
@@ -60,6 +62,15 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _temp_path(path: Path) -> Path:
+    """The hidden temporary name for ``path``: in the same directory (so the rename is
+    atomic and the temporary is wherever the target may be), and at most ``_NAME_MAX``
+    bytes, so every name that may be written has a temporary that may be created."""
+    suffix = f"{TMP_MARKER}{os.getpid()}-{secrets.token_hex(4)}"
+    stem = path.name.encode()[:_NAME_MAX - 1 - len(suffix)].decode(errors="ignore")
+    return path.parent / f".{stem}{suffix}"
 
 
 def write_snapshot(
@@ -122,7 +133,7 @@ def write_snapshot(
         data_start = align(PREFIX_SIZE + header_len)
     file_size = offset
 
-    tmp = path.parent / f".{path.name}{TMP_MARKER}{os.getpid()}-{secrets.token_hex(4)}"
+    tmp = _temp_path(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     try:
         with open(fd, "wb", closefd=True) as fh, ThreadPoolExecutor(max_workers=1) as pool:
