@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from _console import Town
 from _snapshot_damage import tamper, truncate
+from _snapshot_legacy import as_schema1
 
 from townlet.client.console import ConsoleClient
 from townlet.client.errors import Forbidden, ForbiddenPath, InvalidArgument, NotFound
@@ -306,10 +307,8 @@ def test_list_outputs(town: Town, root: Path, good: str) -> None:
 def write_schema1(root: Path, source: str, name: str) -> None:
     """The schema 1 layout: one score per relationship tie (``rel_value``)."""
     header, sections = read_back(root / source)
-    old = {k: v for k, v in sections.items() if k not in ("rel_trust", "rel_fam", "rel_riv")}
-    old["rel_value"] = sections["rel_trust"]
-    write_snapshot(root / name, msgspec.structs.replace(header, schema_version=1), old,
-                   overwrite=True)
+    write_snapshot(root / name, msgspec.structs.replace(header, schema_version=1),
+                   as_schema1(sections), overwrite=True)
 
 
 def test_verify_and_migrate_outputs(town: Town, root: Path, good: str,
