@@ -12,6 +12,7 @@ from numba.experimental import structref
 from townlet.config import TownletConfig
 from townlet.config.invariants import district_plan
 from townlet.config.preconds import NEED_VARIABLES, VARIABLES, parse_preconds
+from townlet.world.jit import INTERPRETED
 from townlet.world.state import NEEDS, PRICES
 from townlet.world.town import OBJ_NAMES, Town
 
@@ -157,6 +158,10 @@ def _new_kernel_params(*values):
     return KernelParams(*values)
 
 
-def kernel_params(params: Params) -> KernelParams:
-    """Wrap the params (arrays shared, not copied) for the kernel."""
+def kernel_params(params: Params) -> KernelParams | Params:
+    """Wrap the params (arrays shared, not copied) for the kernel; interpreted kernels
+    (``NUMBA_DISABLE_JIT=1``) take ``params`` itself."""
+    if INTERPRETED:  # scalars typed as compiled code types them, so arithmetic matches
+        return Params(*(np.int64(v) if isinstance(v, int) else
+                        np.float64(v) if isinstance(v, float) else v for v in params))
     return _new_kernel_params(*params)

@@ -30,6 +30,7 @@ PRICE_SPIKE, BLACKOUT, OUTAGE, MEET = 0, 1, 2, 3
 
 @kernel
 def _reprice(s):
+    """Recompute price_now from price_base and active price spikes; one event per change."""
     for k in range(s.price_now.shape[0]):
         price = s.price_base[k]
         for slot in range(PERT_SLOTS):

@@ -27,6 +27,7 @@ GOAL_OF_NEED = np.array([G.EAT, G.WASH, G.SLEEP, G.SOCIAL], dtype=np.int64)
 
 @kernel
 def _in_shift(p, j, tod):
+    """Whether time of day ``tod`` lies between job j's call and its end (reads only)."""
     begin = p.job_start[j] - p.arrival_buffer
     if begin >= 0:
         return begin <= tod < p.job_end[j]

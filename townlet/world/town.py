@@ -84,6 +84,7 @@ class Town(NamedTuple):
 @kernel
 def _paint(tile_kind, bld_kind, blocks_w, slot_types, slot_local,
            obj_type, obj_x, obj_y, obj_ax, obj_ay):
+    """Paint building lots, walls, floors and objects into the tile grid and object arrays."""
     for b in range(bld_kind.shape[0]):
         ox = (b % blocks_w) * PERIOD + 1
         oy = (b // blocks_w) * PERIOD + 1
