@@ -55,7 +55,7 @@ def publish_command(ring: str, endpoint: str, doorbell: str | None, key_dir: str
     from townlet.publish.sockets import ConfigurationError
     from townlet.security import KeyFileError
 
-    configure_logging(json=True)
+    configure_logging()
     opts = PublisherOptions(ring=ring, endpoint=endpoint, doorbell=doorbell, key_dir=key_dir,
                             server_key=server_key, registry=registry, insecure_dev=insecure_dev,
                             keyframe_interval=keyframe_interval,

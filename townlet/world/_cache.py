@@ -24,7 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["KEEP", "cache_root", "fingerprint", "install", "kernel_sources", "prune"]
+__all__ = ["KEEP", "cache_root", "fingerprint", "install", "kernel_cached", "kernel_sources",
+           "prune"]
 
 KEEP = 3
 """Fingerprint directories kept (the current one and the most recently used others)."""
@@ -68,7 +69,7 @@ def _imported(path: Path) -> set[str]:
 def kernel_sources() -> list[Path]:
     """Every townlet source the compiled packages import, directly or not (sorted)."""
     todo = [p for name in _COMPILED for p in (_PACKAGE / name).glob("*.py")]
-    seen: set[Path] = set()
+    seen = {Path(__file__).resolve()}  # this module compiles nothing
     while todo:
         path = todo.pop()
         if path in seen:
@@ -76,7 +77,7 @@ def kernel_sources() -> list[Path]:
         seen.add(path)
         for name in _imported(path):
             todo.extend(_module_files(name))
-    return sorted(seen)
+    return sorted(seen - {Path(__file__).resolve()})
 
 
 def fingerprint() -> str:
@@ -166,3 +167,9 @@ def install() -> Path | None:
     _KernelLocator.directory = directory
     impl._locator_classes.insert(0, _KernelLocator)
     return directory
+
+
+def kernel_cached() -> bool:
+    """Whether the tick is compiled under the current fingerprint (else the run compiles it)."""
+    directory = install()
+    return directory is not None and any((directory / "world").glob("kernel.tick-*.nbi"))
