@@ -47,7 +47,7 @@ def _module_files(name: str) -> list[Path]:
 
 
 _IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+(townlet[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)"
-                     rb"|import[ \t]+(townlet[\w.]*))", re.M)
+                     rb"|import[ \t]+(townlet[\w.]*))", re.MULTILINE)
 """Import statements naming townlet modules (a regex: ~10x faster than parsing, and
 an extra match, say in a docstring, only adds a file to the fingerprint)."""
 
