@@ -20,6 +20,7 @@ from _snapshot_legacy import as_schema1
 
 from townlet.client.console import ConsoleClient
 from townlet.client.errors import Forbidden, ForbiddenPath, InvalidArgument, NotFound
+from townlet.config.paths import SNAPSHOTS_DIR
 from townlet.console.commands import COMMANDS
 from townlet.snapshots import SnapshotHeader, open_snapshot, read_header, write_snapshot
 from townlet.snapshots.migrations import SCHEMA_VERSION
@@ -381,7 +382,7 @@ def test_townlet_run_serves_the_snapshot_commands(tmp_path: Path) -> None:
                            timeout=30.0) as c:
             c.call("pause")
             saved = c.call("snapshot_save", "from-run.tsnap")
-            assert (tmp_path / "snapshots" / "from-run.tsnap").is_file()
+            assert (tmp_path / SNAPSHOTS_DIR / "from-run.tsnap").is_file()
             assert [r["name"] for r in c.call("snapshot_list")["snapshots"]] == [
                 "from-run.tsnap"]
             c.call("step", 3)
