@@ -6,14 +6,16 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import signal
 import socket
 import stat
 import subprocess
 import sys
-import time
 
 import pytest
+
+from townlet.client.console import ConsoleClient
 
 CONFIG = """
 world:
@@ -51,6 +53,8 @@ def test_run_serves_console_and_publisher_and_bootstraps_keys(workdir):
         assert stat.S_IMODE((keys / secret).stat().st_mode) == 0o600
         text = (keys / secret).read_text()
         assert text.split("secret-key")[1][:20] not in proc.stderr, "no secret in the logs"
+    assert sorted(p.name for p in workdir.iterdir()) == [".townlet", "cfg.yaml"], \
+        "runtime state (keys, audit log) goes under .townlet/ only"
     again = _run(workdir, "--ticks", "10", "--json")
     assert again.returncode == 0 and "keys: created" not in again.stderr
     assert "compiling the kernel" not in again.stderr, "the compiled kernel is reused"
@@ -64,28 +68,34 @@ def test_same_seed_same_summary_hash(workdir):
     assert a["state_hash"] == b["state_hash"]
 
 
-def _wait_for(predicate, what: str, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+def _console_endpoint(proc) -> str:
+    """The console endpoint ``townlet run`` reports on stderr once its services are up."""
+    for line in proc.stderr:
+        m = re.search(r"console: (tcp://127\.0\.0\.1:\d+)", line)
+        if m:
+            return m.group(1)
+    raise AssertionError("townlet run exited before reporting its console endpoint")
 
 
 def test_ctrl_c_exits_130_with_a_summary_and_says_interrupted(workdir):
-    with open(workdir / "cfg.yaml", "a") as f:
-        f.write("snapshots:\n  root: snaps\n  autosave_every: 1\n")
     proc = subprocess.Popen([sys.executable, "-m", "townlet", "run", "--config", "cfg.yaml",
                              "--ticks", "100000000", "--json"], cwd=workdir,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    snaps = workdir / "snaps"
-    _wait_for(lambda: snaps.is_dir() and any(snaps.iterdir()) or proc.poll() is not None,
-              "the first autosave (ticks are running)")
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:
+        keys = workdir / ".townlet" / "keys"
+        with ConsoleClient(_console_endpoint(proc), keys / "server.key",
+                           keys / "local-operator.key_secret", timeout=60.0) as console:
+            seen = 0
+            while seen < 5:  # the run is ticking: wait for it, then interrupt
+                seen = console.call("status")["tick"]
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
     assert proc.returncode == 130, err
     assert err.rstrip().endswith("interrupted")
     summary = json.loads(out)
-    assert summary["interrupted"] and summary["ticks"] > 0
+    assert summary["interrupted"] and summary["ticks"] >= seen
     assert not [s for s in os.listdir("/dev/shm") if f"townlet-{proc.pid}-" in s]
 
 
