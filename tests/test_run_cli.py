@@ -107,8 +107,8 @@ def test_resumed_run_says_from_which_snapshot_and_tick(workdir):
     proc = _run(workdir, "--resume", "day", "--ticks", "3", "--json", "--no-console",
                 "--no-publish")
     assert proc.returncode == 0, proc.stderr
-    assert "resumed from snapshot 'day'" in proc.stderr and "at tick 7," in proc.stderr
-    assert os.fspath(workdir / "snapshots" / "day") in proc.stderr
+    said = re.search(r"resumed from snapshot 'day' \((.+)\) at tick 7,", proc.stderr)
+    assert said and os.path.isfile(said.group(1)), proc.stderr
     assert json.loads(proc.stdout)["ticks"] == 3
 
 
