@@ -4,34 +4,19 @@ runs, the plain tick on the StructRef itself, and the interpreted kernel that
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
-from tests.worlds import small_world
+from tests.worlds import run_day
 from townlet.world import kernel
 from townlet.world import world as world_module
-from townlet.world.actions import N_ACTIONS
 
-DAY = """
-import numpy as np
-from tests.worlds import small_world
-
-def run_day(agents, ticks):
-    w = small_world(agents=agents, seed=5)
-    rng = np.random.default_rng(0)
-    for t in range(ticks):
-        if t % 97 < 7:  # some ticks on operator/learner actions, the rest scripted
-            w.step(rng.integers(-1, {n_actions}, w.n_agents).astype(np.int8))
-        else:
-            w.step()
-    return w
-""".format(n_actions=N_ACTIONS)
-namespace: dict = {}
-exec(DAY, namespace)
-run_day = namespace["run_day"]
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_borrowed_and_plain_tick_give_identical_days(monkeypatch):
@@ -46,11 +31,10 @@ def test_borrowed_and_plain_tick_give_identical_days(monkeypatch):
 
 
 def test_interpreted_kernel_runs_a_tiny_town_like_the_compiled_one():
-    script = DAY + "\nprint(run_day(12, 240).state_hash())\n"
+    script = "from tests.worlds import run_day; print(run_day(12, 240).state_hash())"
     env = {**os.environ, "NUMBA_DISABLE_JIT": "1", "PYTHONWARNINGS": "error"}
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                          text=True, timeout=300, check=False,
-                          cwd=os.path.dirname(os.path.dirname(__file__)))
+                          text=True, timeout=300, check=False, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == run_day(12, 240).state_hash()
 
@@ -61,12 +45,9 @@ def test_every_kernel_function_says_what_it_does():
     import townlet.world as world_pkg
 
     missing = []
-    for path in sorted(os.listdir(os.path.dirname(world_pkg.__file__))):
-        if not path.endswith(".py"):
-            continue
-        module = __import__(f"townlet.world.{path[:-3]}", fromlist=["_"])
-        for name, obj in vars(module).items():
-            if isinstance(obj, CPUDispatcher) and obj.__module__ == module.__name__:
-                if not (obj.py_func.__doc__ or "").strip():
-                    missing.append(f"{module.__name__}.{name}")
+    for path in sorted(Path(world_pkg.__file__).parent.glob("*.py")):
+        module = importlib.import_module(f"townlet.world.{path.stem}")
+        missing += [f"{module.__name__}.{name}" for name, obj in vars(module).items()
+                    if isinstance(obj, CPUDispatcher) and obj.__module__ == module.__name__
+                    and not (obj.py_func.__doc__ or "").strip()]
     assert not missing, f"kernel functions without a docstring: {missing}"
