@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import ast
 
+from townlet.config.world import NEEDS
+
 __all__ = ["COMPARISONS", "VARIABLES", "Condition", "PrecondError", "parse_preconds"]
 
 VARIABLES = ("agent.food", "agent.wallet", "stock", "power_on", "water_on", "queue_length")
-NEED_VARIABLES = ("agent.hunger", "agent.hygiene", "agent.energy", "agent.social")
+NEED_VARIABLES = tuple(f"agent.{need}" for need in NEEDS)
 COMPARISONS = {ast.Eq: 0, ast.NotEq: 1, ast.Lt: 2, ast.LtE: 3, ast.Gt: 4, ast.GtE: 5}
 
 Condition = tuple[str, int, float]

@@ -3,7 +3,8 @@
 Numba keys a cached function on its own file only, so after editing a helper
 module (say ``policy.py``) the cached ``tick`` in ``kernel.py`` would still run
 the old helper. Before any kernel module is imported we hash the sources of the
-compiled packages and, when the hash changed, drop their cache files.
+compiled packages (and of ``config``, whose names they compile in as constants)
+and, when the hash changed, drop their cache files.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from pathlib import Path
 __all__ = ["ensure_fresh_cache"]
 
 _COMPILED = ("world", "rl")
+_SOURCES = _COMPILED + ("config",)
+"""Packages whose code or constants end up in compiled functions (config names the
+needs, prices and object types the kernels index by)."""
 _STAMP = "townlet-kernel.stamp"
 
 
@@ -33,7 +37,7 @@ def _cache_dirs(package_root: Path) -> list[Path]:
 def ensure_fresh_cache() -> None:
     root = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256()
-    for name in _COMPILED:
+    for name in _SOURCES:
         for path in sorted((root / name).glob("*.py")):
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
