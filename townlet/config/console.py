@@ -10,6 +10,8 @@ from typing import Annotated
 
 from msgspec import Meta, Struct
 
+from townlet.config.paths import AUDIT_PATH, KEYS_DIR
+
 __all__ = ["ConsoleConfig"]
 
 
@@ -22,7 +24,7 @@ class ConsoleConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
         "tcp://127.0.0.1:7571"
     )
     """ZeroMQ endpoint the ROUTER binds (CURVE is always on); use ``tcp://*:PORT`` for remote operators."""
-    keys_dir: Annotated[str, Meta(min_length=1)] = ".townlet/keys"
+    keys_dir: Annotated[str, Meta(min_length=1)] = KEYS_DIR
     """Directory holding ``server.key_secret`` and ``registry.json`` (``townlet keys init``)."""
     queue_size: Annotated[int, Meta(ge=1, le=1_000_000)] = 1024
     """Authenticated requests waiting for the simulation; beyond this clients get E_BUSY."""
@@ -40,7 +42,7 @@ class ConsoleConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     """How long a cmd_id is remembered (seconds)."""
     recent_events: Annotated[int, Meta(ge=16, le=1_000_000)] = 4096
     """World events kept for the ``events`` command."""
-    audit_path: Annotated[str, Meta(min_length=1)] = "logs/console/audit.jsonl"
+    audit_path: Annotated[str, Meta(min_length=1)] = AUDIT_PATH
     """Audit log (JSON lines), rotated by size."""
     audit_max_bytes: Annotated[int, Meta(ge=4096)] = 10_000_000
     """Rotate the audit log when it reaches this size."""

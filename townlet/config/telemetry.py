@@ -6,6 +6,8 @@ from typing import Annotated
 
 from msgspec import Meta, Struct
 
+from townlet.config.paths import KEYS_DIR
+
 __all__ = ["TelemetryConfig"]
 
 
@@ -16,7 +18,7 @@ class TelemetryConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     """Write frames and spawn the publisher (`townlet run`); false = no telemetry at all."""
     endpoint: Annotated[str, Meta(min_length=1, max_length=256)] = "tcp://127.0.0.1:7710"
     """ZeroMQ endpoint the publisher's XPUB socket binds (e.g. tcp://*:7710 for all interfaces)."""
-    key_dir: Annotated[str, Meta(min_length=1, max_length=4096)] = ".townlet/keys"
+    key_dir: Annotated[str, Meta(min_length=1, max_length=4096)] = KEYS_DIR
     """Key directory from `townlet keys init`: server.key_secret and registry.json."""
     insecure_dev: bool = False
     """Plaintext without authentication; forces a loopback bind and logs a warning."""

@@ -46,6 +46,7 @@ from townlet.world.geometry import (
     next_step,
     origin,
 )
+from townlet.world.state import Resv
 from townlet.world.town import OBJ, OBJ_NAMES
 
 __all__ = ["encode"]
@@ -131,8 +132,8 @@ def _self_pass(st, sx, kp, tick, emb_of, ep_len, ctx_reset, out_feat):
         if 0 <= act < N_LAST:
             f[O_LAST + act] = 1.0
         f[SELF.last_action_ok] = 1.0 if st.agent_action_ok[i] else 0.0
-        f[SELF.reservation_active] = 1.0 if st.agent_resv[i] == 2 else 0.0
-        f[SELF.in_queue] = 1.0 if st.agent_resv[i] == 1 else 0.0
+        f[SELF.reservation_active] = 1.0 if st.agent_resv[i] == Resv.HOLDING else 0.0
+        f[SELF.in_queue] = 1.0 if st.agent_resv[i] == Resv.WAITING else 0.0
         aff = st.agent_aff[i]
         if aff >= 0:
             f[sx.o_affordance + aff] = 1.0

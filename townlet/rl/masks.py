@@ -22,7 +22,7 @@ from numba import njit
 from townlet.world.actions import A, Flag
 from townlet.world.affordances import startable
 from townlet.world.social import MAX_SCAN
-from townlet.world.state import Price
+from townlet.world.state import Price, Resv
 
 __all__ = ["action_masks"]
 
@@ -66,10 +66,10 @@ def _interact_pass(st, sx, kp, t, out_mask):
         if a < 0:
             continue
         mine = st.agent_obj[i] == ob
-        if mine and st.agent_resv[i] == 1:
+        if mine and st.agent_resv[i] == Resv.WAITING:
             out_mask[i, A.INTERACT] = True  # keep waiting in this queue
             continue
-        if not mine or st.agent_resv[i] == 0:
+        if not mine or st.agent_resv[i] == Resv.NONE:
             if st.agent_cool_obj[i] == ob and t < st.agent_cool_until[i]:
                 continue  # the world refuses to queue during the cooldown
             if st.obj_holder[ob] >= 0 or st.obj_q_len[ob] > 0:
@@ -103,7 +103,7 @@ def action_masks(st, sx, kp, out_mask, out_controlled):
             m[A.CANCEL] = True
             continue
         wallet = wallet_[i]
-        m[A.CANCEL] = option[i] != 0 or resv[i] != 0
+        m[A.CANCEL] = option[i] != 0 or resv[i] != Resv.NONE
         m[A.GO_EAT] = food[i] >= 1 or wallet >= p_cafe
         m[A.GO_WASH] = wallet >= p_shower
         m[A.GO_SLEEP] = True
