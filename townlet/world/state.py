@@ -19,6 +19,7 @@ import numpy as np
 from numba import njit, types
 from numba.experimental import structref
 
+from townlet.config.world import NEEDS, PRICES
 from townlet.world.jit import INTERPRETED
 
 __all__ = [
@@ -44,8 +45,6 @@ __all__ = [
     "state_from",
 ]
 
-NEEDS = ("hunger", "hygiene", "energy", "social")
-PRICES = ("none", "groceries", "cafe_meal", "shower")
 LEDGER = ("initial", "wages", "spending", "penalties", "starter_kits", "departed")
 """Money accounts: sum(wallets) == initial + wages + starter_kits - spending - penalties - departed."""
 STAT = ("deaths", "faints", "respawns", "exits", "chats", "completed", "failed",
