@@ -75,8 +75,9 @@ def _print_summary(summary) -> None:
               help="Ticks to run (1440 = one day).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-@click.option("--console/--no-console", default=True, show_default=True,
-              help="Serve the authenticated operator console while running.")
+@click.option("--console/--no-console", default=None,
+              help="Serve the authenticated operator console while running "
+                   "[default: console.enabled].")
 @click.option("--publish/--no-publish", default=None,
               help="Write frames and run the publisher [default: telemetry.enabled].")
 @click.option("--insecure-dev", is_flag=True,
@@ -97,6 +98,7 @@ def run_command(config_path, agents, ticks, seed, as_json, console, publish,
 
     cfg = _load(config_path, agents)
     publish = cfg.telemetry.enabled if publish is None else publish
+    console = cfg.console.enabled if console is None else console
     if not as_json:
         click.echo(f"config_id {config_id(cfg)}  agents {cfg.world.town.agents:,}  seed {seed}")
     sim = Simulation(cfg, seed, world=_resumed(resume, cfg, allow_config_mismatch))
