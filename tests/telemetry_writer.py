@@ -110,12 +110,12 @@ def main() -> None:
     if a.spawn_publisher is not None:
         import msgspec
 
-        from townlet.config.keys import DEFAULT_KEYS_DIR
+        from townlet.config.paths import KEYS_DIR
         from townlet.config.telemetry import TelemetryConfig
         from townlet.publish.spawn import spawn_publisher, wait_ready
 
         tcfg = msgspec.convert(json.loads(a.spawn_publisher), TelemetryConfig)
-        proc = spawn_publisher(ring, tcfg, key_dir=a.key_dir or DEFAULT_KEYS_DIR)
+        proc = spawn_publisher(ring, tcfg, key_dir=a.key_dir or KEYS_DIR)
         info["publisher"] = wait_ready(proc)
         info["publisher_pid"] = proc.pid
     print(json.dumps(info), flush=True)

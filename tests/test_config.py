@@ -117,3 +117,48 @@ def test_config_structs_are_frozen():
     with pytest.raises(AttributeError):
         default_config().world.town.agents = 5  # type: ignore[misc]
     assert msgspec.structs.fields(default_config().world)
+
+
+def _check(path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "townlet", "config", "check", str(path)],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize("depth", [1_000, 50_000])
+def test_deeply_nested_precondition_is_refused_with_its_key_path(tmp_path, depth):
+    path = _write(tmp_path, AFFORDANCE.format(extra=f"preconds: ['stock >= 1', "
+                                                    f"'stock > {'-' * depth}1']"))
+    proc = _check(path)
+    assert proc.returncode == 2, proc.stderr
+    assert "world.affordances[0].preconds[1] (nap)" in proc.stderr
+    assert "the limit is 200" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr) < 400
+
+
+def test_preconditions_within_the_limit_parse_or_name_the_problem(tmp_path):
+    from townlet.config.preconds import parse_preconds
+
+    assert parse_preconds(["agent.wallet > -1.5"]) == [("agent.wallet", 4, -1.5)]
+    nested = AFFORDANCE.format(extra=f"preconds: ['stock > {'-' * 180}1']")
+    with pytest.raises(ConfigError, match="right side must be a number"):
+        load_config(_write(tmp_path, nested))
+
+
+def test_oversize_config_is_refused_before_parsing(tmp_path):
+    from townlet.config.loader import MAX_CONFIG_BYTES
+
+    path = tmp_path / "big.yaml"
+    path.write_text("world:\n  jobs:\n" + "    - 1\n" * (MAX_CONFIG_BYTES // 8))
+    proc = _check(path)
+    assert proc.returncode == 2, proc.stderr
+    assert f"the limit is {MAX_CONFIG_BYTES:,} bytes" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    with pytest.raises(ConfigError, match="too large for a config file"):
+        load_config("/dev/zero")  # endless input: only the limit is ever read
+
+
+def test_bad_values_are_echoed_briefly(tmp_path):
+    path = _write(tmp_path, f"console:\n  endpoint: tcp://{'x' * 100_000}\n")
+    with pytest.raises(ConfigError, match="console.endpoint: expected str of length <= 256") as err:
+        load_config(path)
+    assert len(str(err.value)) < 300

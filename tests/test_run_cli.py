@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
 import sys
-import time
 
 import pytest
+
+from townlet.client.console import ConsoleClient
 
 CONFIG = """
 world:
@@ -49,6 +51,8 @@ def test_run_serves_console_and_publisher_and_bootstraps_keys(workdir):
         assert stat.S_IMODE((keys / secret).stat().st_mode) == 0o600
         text = (keys / secret).read_text()
         assert text.split("secret-key")[1][:20] not in proc.stderr, "no secret in the logs"
+    assert sorted(p.name for p in workdir.iterdir()) == [".townlet", "cfg.yaml"], \
+        "runtime state (keys, audit log) goes under .townlet/ only"
     again = _run(workdir, "--ticks", "10", "--json")
     assert again.returncode == 0 and "keys: created" not in again.stderr
 
@@ -61,21 +65,33 @@ def test_same_seed_same_summary_hash(workdir):
     assert a["state_hash"] == b["state_hash"]
 
 
+def _console_endpoint(proc) -> str:
+    """The console endpoint ``townlet run`` reports on stderr once its services are up."""
+    for line in proc.stderr:
+        m = re.search(r"console: (tcp://127\.0\.0\.1:\d+)", line)
+        if m:
+            return m.group(1)
+    raise AssertionError("townlet run exited before reporting its console endpoint")
+
+
 def test_ctrl_c_stops_cleanly_with_a_summary(workdir):
     proc = subprocess.Popen([sys.executable, "-m", "townlet", "run", "--config", "cfg.yaml",
                              "--ticks", "100000000", "--json"], cwd=workdir,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if (workdir / ".townlet" / "keys" / "registry.json").exists():
-            break
-        time.sleep(0.2)
-    time.sleep(3)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:
+        keys = workdir / ".townlet" / "keys"
+        with ConsoleClient(_console_endpoint(proc), keys / "server.key",
+                           keys / "local-operator.key_secret", timeout=60.0) as console:
+            seen = 0
+            while seen < 5:  # the run is ticking: wait for it, then interrupt
+                seen = console.call("status")["tick"]
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
     assert proc.returncode == 0, err
     summary = json.loads(out)
-    assert summary["interrupted"] and summary["ticks"] > 0
+    assert summary["interrupted"] and summary["ticks"] >= seen
     assert not [s for s in os.listdir("/dev/shm") if f"townlet-{proc.pid}-" in s]
 
 

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from townlet.config import ConfigError, load_config
-from townlet.config.keys import DEFAULT_KEYS_DIR
+from townlet.config.paths import KEYS_DIR
 from townlet.config.telemetry import PublisherSettings, TelemetryConfig, publisher_settings
 from townlet.publish.cli import publish_command
 from townlet.publish.spawn import publisher_args
@@ -57,7 +57,7 @@ def test_one_key_directory_setting(tmp_path):
     (tmp_path / "c.yaml").write_text("keys:\n  dir: elsewhere/keys\n")
     cfg = load_config(tmp_path / "c.yaml")
     assert cfg.keys.dir == "elsewhere/keys"
-    assert load_config(None).keys.dir == DEFAULT_KEYS_DIR
+    assert load_config(None).keys.dir == KEYS_DIR
     for old in ("console:\n  keys_dir: k\n", "telemetry:\n  key_dir: k\n"):
         (tmp_path / "old.yaml").write_text(old)
         with pytest.raises(ConfigError, match="unknown field"):

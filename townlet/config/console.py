@@ -11,6 +11,8 @@ from typing import Annotated
 
 from msgspec import Meta, Struct
 
+from townlet.config.paths import AUDIT_PATH
+
 __all__ = ["ConsoleConfig"]
 
 
@@ -39,7 +41,7 @@ class ConsoleConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     """How long a cmd_id is remembered (seconds)."""
     recent_events: Annotated[int, Meta(ge=16, le=1_000_000)] = 4096
     """World events kept for the ``events`` command."""
-    audit_path: Annotated[str, Meta(min_length=1)] = "logs/console/audit.jsonl"
+    audit_path: Annotated[str, Meta(min_length=1)] = AUDIT_PATH
     """Audit log (JSON lines), rotated by size."""
     audit_max_bytes: Annotated[int, Meta(ge=4096)] = 10_000_000
     """Rotate the audit log when it reaches this size."""

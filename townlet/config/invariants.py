@@ -77,10 +77,12 @@ def _check_affordances(world: WorldConfig, origin: str) -> None:
                 if name not in HOOKS:
                     _fail(origin, "known_hooks", f"{where}.hooks.{stage}: unknown hook {name!r} "
                           f"(known: {', '.join(HOOKS)})")
-        try:
-            parse_preconds(aff.preconds)
-        except PrecondError as exc:
-            _fail(origin, "valid_preconds", f"{where}.preconds: {exc}")
+        for k, text in enumerate(aff.preconds):
+            try:
+                parse_preconds([text])
+            except PrecondError as exc:
+                _fail(origin, "valid_preconds",
+                      f"world.affordances[{i}].preconds[{k}] ({aff.id}): {exc}")
 
 
 def _best(world: WorldConfig, need: str):

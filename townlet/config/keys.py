@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import Annotated
 
 from msgspec import Meta, Struct
 
-__all__ = ["DEFAULT_KEYS_DIR", "KeysConfig"]
+from townlet.config.paths import KEYS_DIR
 
-DEFAULT_KEYS_DIR: Final = ".townlet/keys"
+__all__ = ["KeysConfig"]
 
 
 class KeysConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Where the server keypair, the key registry and issued credentials live."""
 
-    dir: Annotated[str, Meta(min_length=1, max_length=4096)] = DEFAULT_KEYS_DIR
+    dir: Annotated[str, Meta(min_length=1, max_length=4096)] = KEYS_DIR
     """Key directory (`townlet keys init`): server.key_secret and registry.json, read by the
     console, the publisher and `townlet keys --config`; created on a first `townlet run`."""

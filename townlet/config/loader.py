@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import reprlib
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,12 @@ __all__ = ["ConfigError", "canonical_json", "config_id", "default_config", "dump
            "with_agents"]
 
 _PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+MAX_CONFIG_BYTES = 256 * 1024
+"""Largest config file read (the default town's is ~6 KB); larger files are refused
+before YAML parsing, which would take seconds per megabyte."""
+_SHOW = reprlib.Repr()
+"""Echoes bad values briefly (YAML aliases can make a small file a huge value)."""
+_SHOW.maxlevel, _SHOW.maxlist, _SHOW.maxdict, _SHOW.maxstring = 2, 4, 4, 60
 
 
 class ConfigError(ValueError):
@@ -45,7 +52,7 @@ def _explain(error: msgspec.ValidationError, raw: Any) -> str:
     reason = reason.replace("`", "")
     found, value = _lookup(raw, path)
     if found and "got" not in reason and "unknown field" not in reason:
-        reason += f", got {value!r}"
+        reason += f", got {_SHOW.repr(value)}"
     return f"{path.lstrip('.') or '<root>'}: {reason}"
 
 
@@ -68,9 +75,17 @@ def load_config(path: str | Path | None = None) -> TownletConfig:
         return default_config()
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: too large for a config file (the limit is "
+                          f"{MAX_CONFIG_BYTES:,} bytes)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -61,7 +61,7 @@ def _run(client: Any, name: str, args: list[Any], kwargs: dict[str, Any], as_jso
         HandshakeRefused,
         ServerUnreachable,
     )
-    from townlet.console.repl import format_result
+    from townlet.client.repl import format_result
 
     try:
         resp = client.request(name, args, kwargs)
@@ -99,7 +99,7 @@ def _run(client: Any, name: str, args: list[Any], kwargs: dict[str, Any], as_jso
 @click.pass_obj
 def exec_command(opts: dict[str, Any], name: str, args: tuple[str, ...], as_json: bool) -> None:
     """Run one command: ARGS are positional values or key=value (values parsed as JSON)."""
-    from townlet.console.repl import parse_tokens
+    from townlet.client.repl import parse_tokens
 
     pos, kw = parse_tokens(args)
     client = _client(opts)
@@ -112,7 +112,7 @@ def exec_command(opts: dict[str, Any], name: str, args: tuple[str, ...], as_json
 
 def _repl(opts: dict[str, Any], history: Path) -> None:
     from townlet.client.errors import ConsoleConnectionError
-    from townlet.console.repl import run_repl
+    from townlet.client.repl import run_repl
 
     client = _client(opts)
     try:

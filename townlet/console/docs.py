@@ -146,10 +146,10 @@ everything else (decoding, authorisation, rate limiting, replies, audit)
 happens on the console's own I/O thread. When the queue
 (`console.queue_size`) is full, clients get `E_BUSY` immediately. Set
 `server.policy = PolicyInfo(...)` to describe a learned policy for
-`policy_info`. Without a `Simulation`, construct
-`ConsoleServer(cfg, registry_path, server_key_file)`, call `start()`, then
-`drain(world, n)` at the start of each tick and tick only while
-`server.control.take_tick()` is true; `close()` at the end.
+`policy_info`. Without a `Simulation`, make a `townlet.sim.control.LoopControl`,
+construct `ConsoleServer(cfg, registry_path, server_key_file, control=control)`,
+call `start()`, then `drain(world, n)` at the start of each tick and tick only
+while `control.take_tick()` is true; `close()` at the end.
 """
 
 

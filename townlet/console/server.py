@@ -4,11 +4,13 @@ a bounded queue the simulation drains at the start of each tick.
 With :class:`townlet.sim.loop.Simulation` use :func:`townlet.console.hook.attach`.
 Standalone lifecycle (see docs/console.md, "Embedding")::
 
-    server = ConsoleServer(cfg.console, registry_path, server_key_file, snapshot_root=...)
+    control = LoopControl()              # townlet.sim.control: pause/step/pace state
+    server = ConsoleServer(cfg.console, registry_path, server_key_file, control=control,
+                           snapshot_root=...)
     server.start()                       # ZAP handler first, then bind; returns the endpoint
     while running:
         server.drain(world, cfg.console.max_per_tick)   # start of every tick
-        if server.control.take_tick():                  # the default LoopControl
+        if control.take_tick():
             world.step()
     server.close()
 
@@ -33,7 +35,7 @@ import zmq
 from townlet.config.console import ConsoleConfig
 from townlet.console.audit import AuditLog
 from townlet.console.context import CommandContext, EventLog, PolicyInfo, Principal
-from townlet.console.control import LoopControl, RunControl
+from townlet.console.control import RunControl
 from townlet.console.execute import execute
 from townlet.console.io import Done, IOThread, Pending
 from townlet.console.ratelimit import RateLimiter
@@ -94,25 +96,26 @@ class ConsoleServer:
         Key registry file (``townlet keys``); re-read on change.
     server_key_file
         The server's secret certificate (``server.key_secret``, mode 0600).
+    control
+        What ``pause``/``step``/``speed`` change: normally the ``Simulation``
+        (see :func:`townlet.console.hook.attach`), else a
+        :class:`townlet.sim.control.LoopControl` the caller's loop consults.
     snapshot_root
         Directory file-taking commands are confined to (``None``: no file commands work).
     endpoint
         Overrides ``cfg.endpoint`` (e.g. ``tcp://127.0.0.1:0`` for a free port).
     table
         The command table (default: :data:`townlet.console.commands.COMMANDS`).
-    control
-        What ``pause``/``step``/``speed`` change: normally the ``Simulation``
-        (see :func:`townlet.console.hook.attach`); default a standalone :class:`LoopControl`.
     services
         Returns the status of the services beside the town (``Simulation.service_health``),
         reported by ``health``.
     """
 
     def __init__(self, cfg: ConsoleConfig, registry_path: str | os.PathLike[str],
-                 server_key_file: str | os.PathLike[str], *,
+                 server_key_file: str | os.PathLike[str], *, control: RunControl,
                  snapshot_root: str | os.PathLike[str] | None = None,
-                 endpoint: str | None = None, table: dict[str, Command] | None = None,
-                 control: RunControl | None = None,
+                 endpoint: str | None = None,
+                 table: dict[str, Command] | None = None,
                  services: Callable[[], dict[str, Any]] | None = None) -> None:
         self.cfg = cfg
         self.services = services
@@ -123,7 +126,7 @@ class ConsoleServer:
             from townlet.console.commands import COMMANDS as table
         self.table = table
         self.watcher = RegistryWatcher(self.registry_path)
-        self.control: RunControl = control if control is not None else LoopControl()
+        self.control = control
         self.policy = PolicyInfo()
         self.events = EventLog(cfg.recent_events)
         self.sandbox = Sandbox(snapshot_root) if snapshot_root is not None else None

@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from townlet.config.keys import DEFAULT_KEYS_DIR
+from townlet.config.paths import KEYS_DIR
 from townlet.config.telemetry import PublisherSettings
 from townlet.ops.logging import configure_logging
 
@@ -25,7 +25,7 @@ _D = PublisherSettings()
 @click.option("--endpoint", default=_D.endpoint, show_default=True,
               help="XPUB bind endpoint (tcp://host:port, port * = any).")
 @click.option("--doorbell", default=None, help="nng address to listen on for doorbells.")
-@click.option("--key-dir", default=DEFAULT_KEYS_DIR, show_default=True, envvar="TOWNLET_KEYS_DIR",
+@click.option("--key-dir", default=KEYS_DIR, show_default=True, envvar="TOWNLET_KEYS_DIR",
               type=click.Path(file_okay=False),
               help="Key directory (`townlet keys init`): server.key_secret, registry.json "
                    "(env TOWNLET_KEYS_DIR).")

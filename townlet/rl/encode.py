@@ -17,6 +17,7 @@ from numba import njit
 
 from townlet.world.affordances import object_usable
 from townlet.world.geometry import SLOTS, next_step
+from townlet.world.state import Resv
 
 __all__ = ["encode"]
 
@@ -101,8 +102,8 @@ def _self_pass(st, sx, kp, tick, emb_of, ep_len, ctx_reset, out_feat):
         if 0 <= act < N_ACT:
             f[38 + act] = 1.0
         f[53] = 1.0 if st.agent_action_ok[i] else 0.0
-        f[54] = 1.0 if st.agent_resv[i] == 2 else 0.0
-        f[55] = 1.0 if st.agent_resv[i] == 1 else 0.0
+        f[54] = 1.0 if st.agent_resv[i] == Resv.HOLDING else 0.0
+        f[55] = 1.0 if st.agent_resv[i] == Resv.WAITING else 0.0
         aff = st.agent_aff[i]
         if aff >= 0:
             f[N_SELF + aff] = 1.0

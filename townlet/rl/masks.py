@@ -21,6 +21,7 @@ from numba import njit
 
 from townlet.world.affordances import startable
 from townlet.world.social import MAX_SCAN
+from townlet.world.state import Resv
 
 __all__ = ["action_masks"]
 
@@ -68,10 +69,10 @@ def _interact_pass(st, sx, kp, t, out_mask):
         if a < 0:
             continue
         mine = st.agent_obj[i] == ob
-        if mine and st.agent_resv[i] == 1:
+        if mine and st.agent_resv[i] == Resv.WAITING:
             out_mask[i, INTERACT] = True  # keep waiting in this queue
             continue
-        if not mine or st.agent_resv[i] == 0:
+        if not mine or st.agent_resv[i] == Resv.NONE:
             if st.agent_cool_obj[i] == ob and t < st.agent_cool_until[i]:
                 continue  # the world refuses to queue during the cooldown
             if st.obj_holder[ob] >= 0 or st.obj_q_len[ob] > 0:

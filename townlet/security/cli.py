@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from townlet.config.keys import DEFAULT_KEYS_DIR
+from townlet.config.paths import KEYS_DIR
 
 __all__ = ["keys_command"]
 
@@ -25,14 +25,14 @@ def _DIR(f):  # noqa: N802 - used like the click decorators it wraps
     return click.option(
         "--dir", "key_dir", envvar="TOWNLET_KEYS_DIR", type=click.Path(file_okay=False),
         help=f"Key directory (env TOWNLET_KEYS_DIR) [default: keys.dir of --config, "
-             f"else {DEFAULT_KEYS_DIR}].")(resolved)
+             f"else {KEYS_DIR}].")(resolved)
 
 
 def _key_dir(key_dir: str | None, config_path: str | None) -> str:
     if key_dir is not None:
         return key_dir
     if config_path is None:
-        return DEFAULT_KEYS_DIR
+        return KEYS_DIR
     from townlet.config import ConfigError, load_config
 
     try:

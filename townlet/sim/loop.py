@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from townlet.config import TownletConfig
-from townlet.console.control import LoopControl
+from townlet.sim.control import LoopControl
 from townlet.sim.summary import EventTally, RunSummary, summarize
 from townlet.world import World
 
@@ -38,7 +38,7 @@ class Simulation(LoopControl):
     """Drive a :class:`World` tick by tick with optional hooks.
 
     It is its own run control (``paused``, ``pending_steps``, ``target_tps`` and the
-    ``take_tick`` rule of :class:`~townlet.console.control.LoopControl`), which the
+    ``take_tick`` rule of :class:`~townlet.sim.control.LoopControl`), which the
     console steers.
 
     Parameters

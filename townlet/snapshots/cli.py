@@ -1,4 +1,4 @@
-"""``townlet snapshot``: save, load, inspect, list, migrate and verify snapshot files.
+"""``townlet snapshot``: save, load, inspect, list, migrate, verify and clean snapshot files.
 
 Every file argument is a name inside the snapshot root (``--root``, else the config's
 ``snapshots.root``); names that leave it are refused. Errors print one line and exit 2;
@@ -108,7 +108,7 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON doc
 
 @click.group("snapshot")
 def snapshot_command() -> None:
-    """Save, load, inspect, list, migrate and verify world snapshots."""
+    """Save, load, inspect, list, migrate, verify and clean world snapshots."""
 
 
 @snapshot_command.command("save")
@@ -229,15 +229,17 @@ def inspect_cmd(name: str, config_path: str | None, root: str | None, as_json: b
 @_ROOT
 @_JSON
 def list_cmd(config_path: str | None, root: str | None, as_json: bool) -> None:
-    """List the snapshots in the root, oldest first (invalid ones with their error)."""
+    """List the snapshots in the root, oldest first (invalid ones with their error), and
+    the temporary files of writers (stale ones: see ``clean``)."""
     with _errors():
         from townlet.security.sandbox import Sandbox
         from townlet.snapshots.catalog import list_snapshots
+        from townlet.snapshots.temps import list_temps
 
         base = Sandbox(_root(config_path, root)).root
-        rows = list_snapshots(base)
+        rows, temps = list_snapshots(base), list_temps(base)
     if as_json:
-        _emit(True, {"root": os.fspath(base), "snapshots": rows})
+        _emit(True, {"root": os.fspath(base), "snapshots": rows, "temps": temps})
         return
     from rich.console import Console
     from rich.table import Table
@@ -251,6 +253,31 @@ def list_cmd(config_path: str | None, root: str | None, as_json: bool) -> None:
             table.add_row(r.name, str(r.tick), str(r.schema), r.origin, r.created_at,
                           f"{r.size:,}", r.config_id)
     Console().print(table)
+    if temps:
+        tmp = Table("temporary file", "writer pid", "state", "age (s)", "size",
+                    title="temporary files (remove stale ones with `townlet snapshot clean`)")
+        for t in temps:
+            tmp.add_row(t.name, str(t.pid), "[red]stale[/]" if t.stale else "being written",
+                        f"{t.age:,.0f}", f"{t.size:,}")
+        Console().print(tmp)
+
+
+@snapshot_command.command("clean")
+@_CONFIG
+@_ROOT
+@_JSON
+def clean_cmd(config_path: str | None, root: str | None, as_json: bool) -> None:
+    """Remove temporary files of saves that died mid-write (a file a live writer holds
+    is never touched)."""
+    with _errors():
+        from townlet.security.sandbox import Sandbox
+        from townlet.snapshots.temps import clean_temps
+
+        base = Sandbox(_root(config_path, root)).root
+        removed = clean_temps(base)
+    _emit(as_json, {"root": os.fspath(base), "removed": removed},
+          "\n".join(f"removed {t.name} ({t.size:,} bytes, writer pid {t.pid})" for t in removed)
+          or "no stale temporary files")
 
 
 @snapshot_command.command("verify")

@@ -1,6 +1,7 @@
 """Write a snapshot file atomically.
 
-The file is built under a hidden temporary name in the target directory, sections first,
+The file is built under a hidden temporary name in the target directory (locked by this
+writer until it is renamed, see :mod:`townlet.snapshots.temps`), sections first,
 then the header, then the 64-byte prefix with the magic *last*: a temporary file cut short
 by a crash never starts with the magic, so it can never pass for a snapshot. Then fsync,
 rename (or hard-link when overwriting is not allowed, which fails atomically if the name
@@ -10,7 +11,6 @@ exists) and fsync of the directory, so the new name survives a power loss.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,10 +33,10 @@ from townlet.snapshots.format import (
     header_digest,
     pack_prefix,
 )
+from townlet.snapshots.temps import create_temp
 
-__all__ = ["TMP_MARKER", "fsync_dir", "write_snapshot"]
+__all__ = ["fsync_dir", "write_snapshot"]
 
-TMP_MARKER = ".tmp-"
 _PROVISIONAL = "0" * 32
 
 
@@ -122,8 +122,8 @@ def write_snapshot(
         data_start = align(PREFIX_SIZE + header_len)
     file_size = offset
 
-    tmp = path.parent / f".{path.name}{TMP_MARKER}{os.getpid()}-{secrets.token_hex(4)}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    fd, tmp = create_temp(path)
+    lock = os.dup(fd)  # the lock outlives the data fd until the rename is done
     try:
         with open(fd, "wb", closefd=True) as fh, ThreadPoolExecutor(max_workers=1) as pool:
             fh.truncate(file_size)
@@ -160,4 +160,6 @@ def write_snapshot(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        os.close(lock)
     return final

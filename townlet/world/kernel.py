@@ -26,7 +26,7 @@ from townlet.world.perturb import schedule_tick
 from townlet.world.policy import decide, pursue
 from townlet.world.queues import check_idle_holder, leave_queue, request
 from townlet.world.social import chat, conflict, decay_ties, tile_link, tile_unlink
-from townlet.world.state import St
+from townlet.world.state import ExitMeta, Resv, St
 
 __all__ = ["tick"]
 
@@ -90,9 +90,9 @@ def _interact(s, p, i, t):
         return False
     if s.agent_obj[i] != o:
         leave_queue(s, i, t)
-    if s.agent_resv[i] == 0 and not request(s, i, o, t):
+    if s.agent_resv[i] == Resv.NONE and not request(s, i, o, t):
         return False
-    if s.agent_resv[i] == 2:
+    if s.agent_resv[i] == Resv.HOLDING:
         return start(s, p, i, t)
     return True
 
@@ -115,9 +115,9 @@ def _primitive(s, p, i, a, t):
 @kernel
 def _upkeep(s, p, i, t):
     """Reservation housekeeping: idle holders time out; impatient waiters clash."""
-    if s.agent_resv[i] == 2 and s.agent_aff[i] < 0:
+    if s.agent_resv[i] == Resv.HOLDING and s.agent_aff[i] < 0:
         check_idle_holder(s, p, i, t)
-    elif s.agent_resv[i] == 1 and t - s.agent_resv_since[i] == p.patience:
+    elif s.agent_resv[i] == Resv.WAITING and t - s.agent_resv_since[i] == p.patience:
         holder = s.obj_holder[s.agent_obj[i]]
         if holder >= 0:
             conflict(s, p, i, holder, s.agent_obj[i])
@@ -144,7 +144,7 @@ def _act(s, p, i, a, t, tod):
         s.agent_goal[i] = goal
     if s.agent_option[i] and a != A.CANCEL:
         if pursue(s, p, i, s.agent_goal[i], t) and s.agent_aff[i] < 0:
-            s.agent_option[i] = s.agent_resv[i] > 0  # presence reached: option done
+            s.agent_option[i] = s.agent_resv[i] != Resv.NONE  # presence reached: option done
         s.agent_action_ok[i] = 1
         return
     if a == A.SCRIPTED:
@@ -194,7 +194,7 @@ def _agent(s, p, i, a, t, tod, hourly):
         shift_update(s, p, i, tod)
     if hourly:
         decay_ties(s, p, i)
-    if s.agent_resv[i] > 0:
+    if s.agent_resv[i] != Resv.NONE:
         _upkeep(s, p, i, t)
     s.agent_action[i] = a
     if s.agent_aff[i] >= 0 and t < s.agent_aff_end[i] and a != A.CANCEL:
@@ -221,7 +221,7 @@ def _tick(s, p, actions, use_actions):
     if tod == p.restock_at:
         restock(s, p)
     if tod == 0:
-        s.exit_meta[2] = 0
+        s.exit_meta[ExitMeta.EXITS_TODAY] = 0
     alive = critical = 0
     mark = t % p.hour  # (i + t) % hour, advanced per slot without dividing
     for i in range(s.agent_alive.shape[0]):

@@ -70,9 +70,7 @@ def arrive(s, p, i, t, x, y):
     s.agent_option[i] = 0
     s.agent_flags[i] = 0
     s.agent_shift[i] = Shift.PRE_SHIFT
-    s.agent_shift_ticks[i, 0] = 0
-    s.agent_shift_ticks[i, 1] = 0
-    s.agent_shift_ticks[i, 2] = 0
+    s.agent_shift_ticks[i, :] = 0
     s.agent_lateness[i] = 0
     s.agent_absences[i] = 0
     s.agent_attendance[i, :] = 1.0

@@ -13,7 +13,7 @@ from townlet.world.geometry import SLOTS, next_step, origin
 from townlet.world.jit import kernel
 from townlet.world.queues import leave_queue, request
 from townlet.world.social import chat, is_rival, tile_link, tile_unlink, wants_chat
-from townlet.world.state import Need, Price
+from townlet.world.state import Need, Price, Resv
 from townlet.world.town import OBJ
 
 __all__ = ["decide", "pursue", "step_to"]
@@ -166,9 +166,9 @@ def step_to(s, p, i, b, lx, ly):
 @kernel
 def _use(s, p, i, o, t):
     """At object o's access tile: queue, start when granted, or wait."""
-    if s.agent_resv[i] == 0:
-        return request(s, i, o, t) and s.agent_resv[i] == 2 and start(s, p, i, t)
-    if s.agent_resv[i] == 2:
+    if s.agent_resv[i] == Resv.NONE:
+        return request(s, i, o, t) and s.agent_resv[i] == Resv.HOLDING and start(s, p, i, t)
+    if s.agent_resv[i] == Resv.HOLDING:
         return start(s, p, i, t)
     a = p.type_aff[s.obj_type[o]]
     if failing_condition(s, p, i, o, a) >= 0 or s.obj_stock[o] < p.aff_uses_stock[a]:
@@ -184,7 +184,7 @@ def pursue(s, p, i, goal, t):
         return True
     o = -1
     if goal == G.EAT or goal == G.WASH or goal == G.SLEEP or goal == G.SHOP:
-        if s.agent_resv[i] > 0:
+        if s.agent_resv[i] != Resv.NONE:
             o = s.agent_obj[i]
         else:  # choose on the way, again every REPICK ticks (queues change)
             o = s.agent_dest[i]

@@ -85,7 +85,6 @@ class World:
         restock(self._ks, self._kp)
         s.evt_len[0] = 0
         self._no_actions = np.zeros(0, dtype=np.int8)
-        self._stale_events = False
 
     # ----------------------------------------------------------------- ticking
     @property
@@ -103,9 +102,13 @@ class World:
         return self.view("agent_alive").view(bool)
 
     def _begin_batch(self) -> None:
-        if self._stale_events:
+        """Start a new event batch unless the current one is still open: events of an
+        intervention between two steps are reported with the next step's. The flag lives
+        in the state, so a snapshot taken between an intervention and the next step
+        resumes the same batch."""
+        if self._s.evt_stale[0]:
             self._s.evt_len[0] = 0
-            self._stale_events = False
+            self._s.evt_stale[0] = 0
 
     def step(self, actions: np.ndarray | None = None) -> None:
         """Advance one tick. ``actions``: None (scripted policy for everyone) or an
@@ -116,7 +119,7 @@ class World:
             acts, use = self._check_actions(actions), True
         self._begin_batch()
         tick(self._ks, self._kp, acts, use)
-        self._stale_events = True
+        self._s.evt_stale[0] = 1
 
     def _check_actions(self, actions) -> np.ndarray:
         if not isinstance(actions, np.ndarray):
@@ -143,7 +146,6 @@ class World:
                      len(self.config.world.perturbations.events))
         self._s = new
         self._ks = kernel_state(self._s)
-        self._stale_events = True
 
     def view(self, name: str) -> np.ndarray:
         """Read-only view of one state array."""
