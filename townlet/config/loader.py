@@ -16,7 +16,7 @@ from townlet.config.invariants import check_invariants
 from townlet.config.root import TownletConfig
 
 __all__ = ["ConfigError", "canonical_json", "config_id", "default_config", "dump_config", "load_config",
-           "with_agents"]
+           "with_agents", "with_settings"]
 
 _PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 MAX_CONFIG_BYTES = 256 * 1024
@@ -100,9 +100,20 @@ def default_config() -> TownletConfig:
 
 def with_agents(cfg: TownletConfig, agents: int) -> TownletConfig:
     """The same config scaled to ``agents`` agents (the town grows with it)."""
+    return with_settings(cfg, {"world.town.agents": agents}, "--agents")
+
+
+def with_settings(cfg: TownletConfig, settings: dict[str, Any], origin: str) -> TownletConfig:
+    """The same config with dotted keys replaced (``{"console.endpoint": ...}``), checked
+    like a file; ``origin`` (e.g. the command-line flag) prefixes any error."""
     raw = msgspec.to_builtins(cfg)
-    raw["world"]["town"]["agents"] = agents
-    return _from_mapping(raw, "--agents")
+    for key, value in settings.items():
+        *parents, leaf = key.split(".")
+        node = raw
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return _from_mapping(raw, origin)
 
 
 def dump_config(cfg: TownletConfig) -> str:

@@ -25,10 +25,10 @@ _D = PublisherSettings()
 @click.option("--endpoint", default=_D.endpoint, show_default=True,
               help="XPUB bind endpoint (tcp://host:port, port * = any).")
 @click.option("--doorbell", default=None, help="nng address to listen on for doorbells.")
-@click.option("--key-dir", default=KEYS_DIR, show_default=True, envvar="TOWNLET_KEYS_DIR",
+@click.option("--key-dir", default=KEYS_DIR, show_default=True, envvar="TOWNLET_KEY_DIR",
               type=click.Path(file_okay=False),
               help="Key directory (`townlet keys init`): server.key_secret, registry.json "
-                   "(env TOWNLET_KEYS_DIR).")
+                   "(env TOWNLET_KEY_DIR).")
 @click.option("--server-key", default=None, type=click.Path(dir_okay=False),
               help="Server secret key file (overrides --key-dir).")
 @click.option("--registry", default=None, type=click.Path(dir_okay=False),
@@ -69,7 +69,7 @@ def publish_command(ring: str, doorbell: str | None, key_dir: str, server_key: s
     from townlet.publish.sockets import ConfigurationError
     from townlet.security import KeyFileError
 
-    configure_logging(json=True)
+    configure_logging()
     try:
         opts = publisher_settings(settings)
     except ValueError as exc:

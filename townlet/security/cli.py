@@ -13,7 +13,7 @@ from townlet.config.paths import KEYS_DIR
 __all__ = ["keys_command"]
 
 def _DIR(f):  # noqa: N802 - used like the click decorators it wraps
-    """``--dir`` and ``--config`` options resolved into the one ``key_dir`` argument."""
+    """``--key-dir`` and ``--config`` options resolved into the one ``key_dir`` argument."""
 
     @functools.wraps(f)
     def resolved(*args, key_dir: str | None, config_path: str | None, **kwargs):
@@ -23,8 +23,8 @@ def _DIR(f):  # noqa: N802 - used like the click decorators it wraps
         "--config", "config_path", type=click.Path(dir_okay=False),
         help="Use this config's keys.dir (what `townlet run --config` uses).")(resolved)
     return click.option(
-        "--dir", "key_dir", envvar="TOWNLET_KEYS_DIR", type=click.Path(file_okay=False),
-        help=f"Key directory (env TOWNLET_KEYS_DIR) [default: keys.dir of --config, "
+        "--key-dir", "key_dir", envvar="TOWNLET_KEY_DIR", type=click.Path(file_okay=False),
+        help=f"Key directory (env TOWNLET_KEY_DIR) [default: keys.dir of --config, "
              f"else {KEYS_DIR}].")(resolved)
 
 
@@ -63,7 +63,8 @@ def init_cmd(key_dir: str, force: bool) -> None:
 @keys_command.command("issue")
 @_DIR
 @click.option("--name", required=True, help="Identity the key belongs to.")
-@click.option("--role", required=True, type=click.Choice(["viewer", "operator", "admin"]))
+@click.option("--role", required=True, type=click.Choice(["viewer", "operator", "admin"]),
+              help="What the key may do (see docs/ops/credentials.md).")
 @click.option("--ttl", default="15m", show_default=True, help="Lifetime, e.g. 15m, 8h, 7d.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Client key file to write (0600).")
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
