@@ -100,7 +100,7 @@ def test_run_honours_console_enabled_and_the_key_directory(tmp_path):
     on = _run(tmp_path, TOWN.format(console="true"), "--no-publish")
     assert on.returncode == 0, on.stderr
     assert "console: tcp://127.0.0.1:" in on.stderr
-    assert "--key state/k/local-operator.key_secret" in on.stderr
+    assert "--client-key state/k/local-operator.key_secret" in on.stderr
     assert json.loads(on.stdout)["ticks"] == 5
     flag = _run(tmp_path, TOWN.format(console="false"), "--console", "--no-publish")
     assert "console: tcp://" in flag.stderr, "the flag overrides the config"
