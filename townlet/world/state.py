@@ -19,6 +19,8 @@ import numpy as np
 from numba import njit, types
 from numba.experimental import structref
 
+from townlet.config.world import NEEDS, PRICES
+
 __all__ = [
     "FIELDS",
     "LEDGER",
@@ -42,8 +44,6 @@ __all__ = [
     "state_from",
 ]
 
-NEEDS = ("hunger", "hygiene", "energy", "social")
-PRICES = ("none", "groceries", "cafe_meal", "shower")
 LEDGER = ("initial", "wages", "spending", "penalties", "starter_kits", "departed")
 """Money accounts: sum(wallets) == initial + wages + starter_kits - spending - penalties - departed."""
 STAT = ("deaths", "faints", "respawns", "exits", "chats", "completed", "failed",
