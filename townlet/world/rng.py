@@ -18,7 +18,8 @@ from townlet.world.state import RNG_STREAMS
 __all__ = ["EVENTS", "LIFECYCLE", "POLICY", "WORLD", "hash_u64", "next_uniform", "seed_keys",
            "uniform"]
 
-WORLD, EVENTS, POLICY, LIFECYCLE = range(4)
+WORLD, EVENTS, POLICY, LIFECYCLE = (RNG_STREAMS.index(n) for n in (
+    "world", "events", "policy", "lifecycle"))
 
 
 def seed_keys(seed: int, config_id: str) -> np.ndarray:
