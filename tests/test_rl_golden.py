@@ -14,6 +14,8 @@ import hashlib
 import numpy as np
 import pytest
 
+pytest.importorskip("gymnasium", reason="needs the rl extra")
+
 from townlet.config import default_config, with_agents
 from townlet.rl import TownletVectorEnv
 from townlet.rl.layout import action_space_hash

@@ -107,13 +107,11 @@ def _print_summary(summary) -> None:
               help="Continue from a snapshot in snapshots.root (its seed is used).")
 @click.option("--allow-config-mismatch", is_flag=True,
               help="Resume even if the snapshot's config differs (logged as a warning).")
-def run_command(config_path, agents, ticks, seed, as_json, console, console_endpoint, publish,
-                publish_endpoint, insecure_dev, resume, allow_config_mismatch) -> None:
+def run_command(**options) -> None:
     """Run a town with its console and publisher: progress while it runs, a summary
     at the end. Ctrl-C stops after the current tick, prints the summary and exits 130."""
     try:
-        _run(config_path, agents, ticks, seed, as_json, console, console_endpoint, publish,
-             publish_endpoint, insecure_dev, resume, allow_config_mismatch)
+        _run(**options)
     except KeyboardInterrupt:  # before the loop took over Ctrl-C (loading, compiling)
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
@@ -197,4 +195,5 @@ def _run_with_progress(sim, ticks, screen, spinner, *, show_bar: bool):
     try:
         return sim.run(ticks, update)
     finally:
-        progress.stop()
+        if progress.live.is_started:
+            progress.stop()

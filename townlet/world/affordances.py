@@ -38,7 +38,7 @@ __all__ = ["complete", "fail_running", "object_usable", "start", "startable"]
 
 @kernel
 def _variable(s, i, o, var):
-    """Value of condition variable ``var`` (a ``COND_VARS`` code) for agent i at object o."""
+    """The value of precondition variable ``var`` for agent i at object o (reads only)."""
     if var == V_FOOD:
         return np.float64(s.agent_food[i])
     if var == V_WALLET:
@@ -57,7 +57,7 @@ def _variable(s, i, o, var):
 
 @kernel
 def _holds(value, op, ref):
-    """``value <op> ref`` for comparison code ``op`` (``OP_*``)."""
+    """Whether ``value op ref`` holds for comparison code ``op`` (pure)."""
     if op == OP_EQ:
         return value == ref
     if op == OP_NE:
@@ -103,6 +103,7 @@ def startable(s, p, i, o, a):
 
 @kernel
 def _refuse(s, p, i, o, t, reason):
+    """Agent i's use of o fails: event, FAILED stat, reservation released, o on cooldown for i."""
     emit(s, EventCode.AFFORDANCE_FAIL, i, -1, o, reason)
     s.stats[St.FAILED] += 1
     release(s, i, t, 0)

@@ -29,6 +29,7 @@ def drop_everything(s, p, i, t, reason):
 
 @kernel
 def faint(s, p, i, t):
+    """Agent i faints: FAINTED until faint_ticks pass, drops what it holds; stat, event."""
     s.stats[St.FAINTS] += 1
     s.agent_flags[i] |= Flag.FAINTED
     s.agent_faint_until[i] = t + p.faint_ticks

@@ -15,6 +15,7 @@ from townlet.config.invariants import HOOKS, district_plan
 from townlet.config.preconds import COMPARISONS, NEED_VARIABLES, VARIABLES, parse_preconds
 from townlet.config.world import NEEDS, OBJECT_TYPES, PRICES
 from townlet.config.world import PERTURBATION_KINDS as PERT_KINDS
+from townlet.world.jit import INTERPRETED
 from townlet.world.town import Town
 
 __all__ = ["HOOK", "HOOK_SHARED_MEAL", "HOOK_SHOWER", "HOOK_SLEEP", "MAX_CONDS", "PERT_KINDS", "KernelParams", "Params", "build_params", "kernel_params"]
@@ -166,6 +167,10 @@ def _new_kernel_params(*values):
     return KernelParams(*values)
 
 
-def kernel_params(params: Params) -> KernelParams:
-    """Wrap the params (arrays shared, not copied) for the kernel."""
+def kernel_params(params: Params) -> KernelParams | Params:
+    """Wrap the params (arrays shared, not copied) for the kernel; interpreted kernels
+    (``NUMBA_DISABLE_JIT=1``) take ``params`` itself."""
+    if INTERPRETED:  # scalars typed as compiled code types them, so arithmetic matches
+        return Params(*(np.int64(v) if isinstance(v, int) else
+                        np.float64(v) if isinstance(v, float) else v for v in params))
     return _new_kernel_params(*params)

@@ -34,6 +34,7 @@ MEET = PERTURBATION_KINDS.index("arranged_meet")
 
 @kernel
 def _reprice(s):
+    """Recompute price_now from price_base and active price spikes; one event per change."""
     for k in range(s.price_now.shape[0]):
         price = s.price_base[k]
         for slot in range(PERT_SLOTS):

@@ -30,6 +30,7 @@ NEED_OF_GOAL[list(GOAL_FOR_NEED.values())] = list(GOAL_FOR_NEED)
 
 @kernel
 def _in_shift(p, j, tod):
+    """Whether time of day ``tod`` lies between job j's call and its end (reads only)."""
     begin = p.job_start[j] - p.arrival_buffer
     if begin >= 0:
         return begin <= tod < p.job_end[j]

@@ -20,6 +20,7 @@ from numba import njit, types
 from numba.experimental import structref
 
 from townlet.config.world import NEEDS, PRICES
+from townlet.world.jit import INTERPRETED
 
 __all__ = [
     "FIELDS",
@@ -239,9 +240,10 @@ def _new_kernel_state(*arrays):
     return KernelState(*arrays)
 
 
-def kernel_state(state: State) -> KernelState:
-    """Wrap the arrays of ``state`` (shared, not copied) for the kernel."""
-    return _new_kernel_state(*state)
+def kernel_state(state: State) -> KernelState | State:
+    """Wrap the arrays of ``state`` (shared, not copied) for the kernel; interpreted
+    kernels (``NUMBA_DISABLE_JIT=1``) take ``state`` itself."""
+    return state if INTERPRETED else _new_kernel_state(*state)
 
 
 def expected_money(ledger: np.ndarray) -> float:
