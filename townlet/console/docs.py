@@ -136,7 +136,8 @@ With `townlet.sim.loop.Simulation` one call starts the server and hooks it in:
 ```python
 from townlet.console.hook import attach
 sim = Simulation(cfg, seed)
-server = attach(sim, cfg.console, snapshot_root=root)  # ZAP handler first, then bind
+server = attach(sim, cfg.console, keys_dir=cfg.keys.dir,  # ZAP handler first, then bind
+                snapshot_root=root)
 sim.run(ticks)     # every tick starts with server.drain(world, cfg.console.max_per_tick)
 sim.close()        # closes the server too
 ```
