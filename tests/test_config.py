@@ -7,9 +7,23 @@ import sys
 from pathlib import Path
 
 import msgspec
+import numpy as np
 import pytest
 
-from townlet.config import ConfigError, config_id, default_config, dump_config, load_config
+from townlet.config import (
+    ConfigError,
+    config_id,
+    default_config,
+    dump_config,
+    load_config,
+    with_agents,
+)
+from townlet.config.preconds import NEED_VARIABLES
+from townlet.config.rl import NeedWeights
+from townlet.config.world import BODILY_NEEDS, NEEDS
+from townlet.world import World
+from townlet.world.policy import GOAL_OF_NEED
+from townlet.world.state import Need
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,6 +98,39 @@ def test_bad_affordances_name_the_problem(tmp_path, extra, message):
     assert message in str(err.value)
 
 
+KNOWN_NEEDS = "known: " + ", ".join(NEEDS)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("world:\n  needs:\n    thirst: {decay: 0.001}\n",
+     f"world.needs: object contains unknown field thirst ({KNOWN_NEEDS})"),
+    ("rl:\n  rewards:\n    needs:\n      thirst: 0.5\n",
+     f"rl.rewards.needs: object contains unknown field thirst ({KNOWN_NEEDS})"),
+    (AFFORDANCE.format(extra="uses_food: 0").replace("energy: 0.9", "thirst: 0.9"),
+     f"unknown effect 'thirst' ({KNOWN_NEEDS}, food)"),
+    (AFFORDANCE.format(extra="preconds: ['agent.thirst > 0.5']"),
+     "unknown variable 'agent.thirst'"),
+])
+def test_a_fifth_need_fails_at_load_naming_the_needs(tmp_path, text, message):
+    """A config cannot add a need: each place that names needs refuses it at load."""
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, text))
+    assert message in str(err.value)
+
+
+def test_every_need_table_follows_the_need_names():
+    """A need added to NeedsConfig reaches every table indexed by need, or fails here."""
+    cfg = default_config()
+    params = World(with_agents(cfg, 8)).params
+    assert NeedWeights.__struct_fields__ == NEEDS
+    assert [m.name.lower() for m in Need] == list(NEEDS)
+    assert NEED_VARIABLES == tuple(f"agent.{n}" for n in NEEDS)
+    assert params.need_decay.tolist() == [np.float32(getattr(cfg.world.needs, n).decay)
+                                          for n in NEEDS]
+    assert params.aff_effect.shape[1] == len(NEEDS) == len(GOAL_OF_NEED)
+    assert set(BODILY_NEEDS) == set(NEEDS) - {"social"}
+
+
 def test_one_affordance_per_object_type(tmp_path):
     text = ("world:\n  affordances:\n"
             "    - {id: nap, object_type: bed, duration: 400, effects: {energy: 0.9}}\n"
@@ -117,3 +164,48 @@ def test_config_structs_are_frozen():
     with pytest.raises(AttributeError):
         default_config().world.town.agents = 5  # type: ignore[misc]
     assert msgspec.structs.fields(default_config().world)
+
+
+def _check(path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "townlet", "config", "check", str(path)],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize("depth", [1_000, 50_000])
+def test_deeply_nested_precondition_is_refused_with_its_key_path(tmp_path, depth):
+    path = _write(tmp_path, AFFORDANCE.format(extra=f"preconds: ['stock >= 1', "
+                                                    f"'stock > {'-' * depth}1']"))
+    proc = _check(path)
+    assert proc.returncode == 2, proc.stderr
+    assert "world.affordances[0].preconds[1] (nap)" in proc.stderr
+    assert "the limit is 200" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr) < 400
+
+
+def test_preconditions_within_the_limit_parse_or_name_the_problem(tmp_path):
+    from townlet.config.preconds import parse_preconds
+
+    assert parse_preconds(["agent.wallet > -1.5"]) == [("agent.wallet", 4, -1.5)]
+    nested = AFFORDANCE.format(extra=f"preconds: ['stock > {'-' * 180}1']")
+    with pytest.raises(ConfigError, match="right side must be a number"):
+        load_config(_write(tmp_path, nested))
+
+
+def test_oversize_config_is_refused_before_parsing(tmp_path):
+    from townlet.config.loader import MAX_CONFIG_BYTES
+
+    path = tmp_path / "big.yaml"
+    path.write_text("world:\n  jobs:\n" + "    - 1\n" * (MAX_CONFIG_BYTES // 8))
+    proc = _check(path)
+    assert proc.returncode == 2, proc.stderr
+    assert f"the limit is {MAX_CONFIG_BYTES:,} bytes" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    with pytest.raises(ConfigError, match="too large for a config file"):
+        load_config("/dev/zero")  # endless input: only the limit is ever read
+
+
+def test_bad_values_are_echoed_briefly(tmp_path):
+    path = _write(tmp_path, f"console:\n  endpoint: tcp://{'x' * 100_000}\n")
+    with pytest.raises(ConfigError, match="console.endpoint: expected str of length <= 256") as err:
+        load_config(path)
+    assert len(str(err.value)) < 300

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from msgspec import Meta
 
 from townlet.client.errors import ERROR_TYPES
+from townlet.client.repl import Completer, parse_tokens
 from townlet.console.errors import CommandError
-from townlet.console.repl import Completer, parse_tokens
 from townlet.console.table import LOCAL, WRITES_FILES, bind, build_table
 from townlet.wire.console import (
     ERROR_CODES,

@@ -200,8 +200,7 @@ def test_json_logs_keep_the_traceback(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     lines = [json.loads(x) for x in r.stderr.splitlines() if x.startswith("{")]
     failed = next(x for x in lines if x["event"] == "console_request_failed")
-    assert failed["identity"] == "viewer1"
-    (exc,) = failed["exception"]
-    assert exc["exc_type"] == "RuntimeError" and exc["exc_value"] == "boom while binding"
-    assert any(f["name"] == "__post_init__" for f in exc["frames"])
-    assert "locals" not in json.dumps(failed)  # key material could sit in locals
+    assert failed["identity"] == "viewer1" and failed["level"] == "error"
+    trace = failed["exception"]
+    assert trace.startswith("Traceback (most recent call last):")
+    assert "in __post_init__" in trace and trace.endswith("RuntimeError: boom while binding")

@@ -46,6 +46,7 @@ from townlet.console.table import LOCAL, build_table
 from townlet.security import init_key_dir, issue_key, load_keypair, parse_ttl, revoke_keys
 from townlet.security.registry import RegistryDoc, update_registry, utcnow
 from townlet.security.roles import ROLES, role_allows
+from townlet.sim.control import LoopControl
 from townlet.wire.console import Request, decode_response, encode
 from townlet.world.geometry import TILE
 
@@ -317,7 +318,7 @@ def test_internal_error_is_reported_and_server_survives(tmp_path: Path) -> None:
     cfg = ConsoleConfig(audit_path=str(tmp_path / "audit.jsonl"))
     table = build_table([("broken", "viewer", broken, LOCAL)])
     srv = ConsoleServer(cfg, tmp_path / "k/registry.json", tmp_path / "k/server.key_secret",
-                        endpoint="tcp://127.0.0.1:0", table=table)
+                        control=LoopControl(), endpoint="tcp://127.0.0.1:0", table=table)
     with srv, ConsoleClient(srv.endpoint or "", tmp_path / "k/server.key", key, timeout=3) as c:
         for _ in range(2):  # the I/O thread survives and answers again
             with pytest.raises(InternalError, match="broken failed: RuntimeError"):

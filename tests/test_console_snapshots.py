@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 from _console import Town
 from _snapshot_damage import tamper, truncate
+from _snapshot_legacy import as_schema1
 
 from townlet.client.console import ConsoleClient
 from townlet.client.errors import Forbidden, ForbiddenPath, InvalidArgument, NotFound
+from townlet.config.paths import SNAPSHOTS_DIR
 from townlet.console.commands import COMMANDS
 from townlet.snapshots import SnapshotHeader, open_snapshot, read_header, write_snapshot
 from townlet.snapshots.migrations import SCHEMA_VERSION
@@ -305,10 +307,8 @@ def test_list_outputs(town: Town, root: Path, good: str) -> None:
 def write_schema1(root: Path, source: str, name: str) -> None:
     """The schema 1 layout: one score per relationship tie (``rel_value``)."""
     header, sections = read_back(root / source)
-    old = {k: v for k, v in sections.items() if k not in ("rel_trust", "rel_fam", "rel_riv")}
-    old["rel_value"] = sections["rel_trust"]
-    write_snapshot(root / name, msgspec.structs.replace(header, schema_version=1), old,
-                   overwrite=True)
+    write_snapshot(root / name, msgspec.structs.replace(header, schema_version=1),
+                   as_schema1(sections), overwrite=True)
 
 
 def test_verify_and_migrate_outputs(town: Town, root: Path, good: str,
@@ -382,7 +382,7 @@ def test_townlet_run_serves_the_snapshot_commands(tmp_path: Path) -> None:
                            timeout=30.0) as c:
             c.call("pause")
             saved = c.call("snapshot_save", "from-run.tsnap")
-            assert (tmp_path / "snapshots" / "from-run.tsnap").is_file()
+            assert (tmp_path / SNAPSHOTS_DIR / "from-run.tsnap").is_file()
             assert [r["name"] for r in c.call("snapshot_list")["snapshots"]] == [
                 "from-run.tsnap"]
             c.call("step", 3)
@@ -398,4 +398,4 @@ def test_townlet_run_serves_the_snapshot_commands(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 0
+    assert proc.returncode == 130  # stopped with Ctrl-C

@@ -1,4 +1,6 @@
-"""docs/rl.md names every channel, feature, reward component and info key the code has."""
+"""docs/rl.md names every channel, feature, reward component and info key the code has.
+
+Only the info-key test needs the ``rl`` extra (gymnasium); it is skipped without it."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ import numpy as np
 import pytest
 
 from townlet.config import default_config, with_agents
-from townlet.rl import TownletVectorEnv
 from townlet.rl.layout import (
     CHANNELS,
     LANDMARK_FIELDS,
@@ -42,6 +43,9 @@ def test_every_self_feature_is_documented():
 
 
 def test_every_info_key_is_documented():
+    pytest.importorskip("gymnasium", reason="needs the rl extra")
+    from townlet.rl import TownletVectorEnv
+
     env = TownletVectorEnv(with_agents(default_config(), 8))
     _, infos = env.reset(seed=0)
     _, _, _, _, infos = env.step(np.zeros(8, np.int64))

@@ -11,6 +11,8 @@ import msgspec
 import numpy as np
 import pytest
 
+pytest.importorskip("gymnasium", reason="needs the rl extra")
+
 from townlet.config import TownletConfig, default_config, with_agents
 from townlet.rl import TownletVectorEnv
 from townlet.rl.rewards import COMPONENTS, END_DEATH, END_REMOVED

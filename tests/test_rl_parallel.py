@@ -6,6 +6,8 @@ from __future__ import annotations
 import msgspec
 import numpy as np
 import pytest
+
+pytest.importorskip("pettingzoo", reason="needs the rl extra")
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 from townlet.config import TownletConfig, default_config, with_agents

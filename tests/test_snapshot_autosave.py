@@ -125,7 +125,7 @@ def test_stale_temp_files_of_dead_writers_are_removed(tmp_path: Path) -> None:
     for p in (stale, mine, other):
         p.write_bytes(b"partial")
     prune_autosaves(tmp_path, keep_last=1)
-    assert not stale.exists() and mine.exists() and other.exists()
+    assert not stale.exists() and not other.exists() and mine.exists()
 
 
 def test_bad_parameters() -> None:

@@ -11,6 +11,7 @@ import pytest
 from townlet.security.sandbox import ForbiddenPath
 from townlet.snapshots import SnapshotHeader, read_header, write_snapshot
 from townlet.snapshots.catalog import list_snapshots, migrate_file, verify_file
+from townlet.snapshots.migrations import SCHEMA_VERSION
 
 
 def put(path: Path, tick: int, created: str, schema: int = 2) -> None:
@@ -49,10 +50,11 @@ def test_verify_reports_instead_of_raising(tmp_path: Path) -> None:
 def test_migrate_file(tmp_path: Path) -> None:
     put(tmp_path / "v1.tsnap", 7, "t", schema=1)
     result = migrate_file(tmp_path, "v1.tsnap", "out/v2.tsnap")
-    assert (result.from_schema, result.to_schema, result.target) == (1, 2, "out/v2.tsnap")
+    assert (result.from_schema, result.to_schema, result.target) == (
+        1, SCHEMA_VERSION, "out/v2.tsnap")
     h = read_header(tmp_path / "out" / "v2.tsnap")
     assert h.origin == "migrated" and h.tick == 7 and h.migrations == tuple(result.applied)
     again = migrate_file(tmp_path, "out/v2.tsnap", "out/v2b.tsnap")
-    assert again.applied == [] and again.from_schema == 2
+    assert again.applied == [] and again.from_schema == SCHEMA_VERSION
     with pytest.raises(ForbiddenPath):
         migrate_file(tmp_path, "v1.tsnap", "/tmp/escape.tsnap")

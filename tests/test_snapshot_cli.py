@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from _snapshot_legacy import as_schema1
 
 from townlet.snapshots import read_header
+from townlet.snapshots.migrations import SCHEMA_VERSION
 
 TOWNLET = [sys.executable, "-m", "townlet", "snapshot"]
 
@@ -101,15 +103,15 @@ def test_migrate_schema1_file(town) -> None:
 
     _, root = town
     snap = open_snapshot(root / "base.tsnap")
-    old = {k: v for k, v in snap.sections.items() if k not in ("rel_trust", "rel_fam", "rel_riv")}
-    old["rel_value"] = snap.sections["rel_trust"]
-    write_snapshot(root / "v1.tsnap", msgspec.structs.replace(snap.header, schema_version=1), old,
-                   overwrite=True)
+    write_snapshot(root / "v1.tsnap", msgspec.structs.replace(snap.header, schema_version=1),
+                   as_schema1(snap.sections), overwrite=True)
     info = doc("migrate", "v1.tsnap", "sub/v2.tsnap", "--root", str(root))
-    assert (info["from_schema"], info["to_schema"], info["target"]) == (1, 2, "sub/v2.tsnap")
+    assert (info["from_schema"], info["to_schema"], info["target"]) == (
+        1, SCHEMA_VERSION, "sub/v2.tsnap")
     assert info["applied"][0].startswith("1->2: split rel_value")
     header = read_header(root / "sub" / "v2.tsnap")
-    assert header.schema_version == 2 and header.origin == "migrated" and header.tick == 50
+    assert header.schema_version == SCHEMA_VERSION and header.origin == "migrated"
+    assert header.tick == 50
     cli("migrate", "v1.tsnap", "sub/v2.tsnap", "--root", str(root), code=2)  # exists
     cli("migrate", "v1.tsnap", "sub/v2.tsnap", "--root", str(root), "--overwrite")
 

@@ -14,6 +14,7 @@ import msgspec
 import numpy as np
 import pytest
 from _snapshot_damage import tamper, truncate
+from _snapshot_legacy import as_schema1
 
 from townlet.config import TownletConfig, default_config, dump_config, with_agents
 from townlet.security.sandbox import ForbiddenPath
@@ -191,9 +192,8 @@ def test_missing_file_is_a_clear_error(world_cfg) -> None:
 def write_schema1(world: World, path: Path) -> None:
     """The old layout: one signed score per tie (``rel_value``) instead of three arrays."""
     header, sections = capture_world(world)
-    old = {k: v for k, v in sections.items() if k not in ("rel_trust", "rel_fam", "rel_riv")}
-    old["rel_value"] = sections["rel_trust"]
-    write_snapshot(path, msgspec.structs.replace(header, schema_version=1), old, overwrite=True)
+    write_snapshot(path, msgspec.structs.replace(header, schema_version=1), as_schema1(sections),
+                   overwrite=True)
 
 
 def test_schema1_fixture_resumes_after_migration(saved, world_cfg) -> None:

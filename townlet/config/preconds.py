@@ -15,17 +15,25 @@ joined with ``and`` (a list of strings is an ``and`` of its items). Variables:
 
 Anything else (calls, arithmetic, ``or``, unknown names) is rejected with a
 message that names the offending part; nothing is ever evaluated by Python.
+A text longer than :data:`MAX_PRECOND_CHARS` is refused before it is parsed, so
+no input can drive the parser or the checks below into deep recursion.
 """
 
 from __future__ import annotations
 
 import ast
 
-__all__ = ["COMPARISONS", "VARIABLES", "Condition", "PrecondError", "parse_preconds"]
+from townlet.config.world import NEEDS
+
+__all__ = ["COMPARISONS", "MAX_PRECOND_CHARS", "VARIABLES", "Condition", "PrecondError",
+           "parse_preconds"]
 
 VARIABLES = ("agent.food", "agent.wallet", "stock", "power_on", "water_on", "queue_length")
-NEED_VARIABLES = ("agent.hunger", "agent.hygiene", "agent.energy", "agent.social")
+NEED_VARIABLES = tuple(f"agent.{need}" for need in NEEDS)
 COMPARISONS = {ast.Eq: 0, ast.NotEq: 1, ast.Lt: 2, ast.LtE: 3, ast.Gt: 4, ast.GtE: 5}
+MAX_PRECOND_CHARS = 200
+"""Longest precondition text accepted; a comparison chain of this length nests
+at most ~100 levels, far inside Python's parser and recursion limits."""
 
 Condition = tuple[str, int, float]
 """(variable name, comparison code, literal) — the kernel's compiled form."""
@@ -51,10 +59,11 @@ def _name(node: ast.expr, text: str) -> str:
 def _literal(node: ast.expr, text: str) -> float:
     if isinstance(node, ast.Name) and node.id.lower() in ("true", "false"):
         return 1.0 if node.id.lower() == "true" else 0.0
+    sign = 1.0
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        return -_literal(node.operand, text)
+        sign, node = -1.0, node.operand
     if isinstance(node, ast.Constant) and isinstance(node.value, (bool, int, float)):
-        return float(node.value)
+        return sign * float(node.value)
     raise PrecondError(f"{text!r}: right side must be a number or true/false, "
                        f"got {ast.unparse(node)!r}")
 
@@ -75,6 +84,9 @@ def parse_preconds(texts: list[str]) -> list[Condition]:
     """Parse precondition strings into conditions, or raise :class:`PrecondError`."""
     conditions: list[Condition] = []
     for text in texts:
+        if len(text) > MAX_PRECOND_CHARS:
+            raise PrecondError(f"{text[:40]!r}...: {len(text):,} characters, the limit is "
+                               f"{MAX_PRECOND_CHARS}")
         try:
             tree = ast.parse(text.strip(), mode="eval")
         except SyntaxError as exc:

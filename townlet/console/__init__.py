@@ -3,13 +3,12 @@ and the ``townlet console`` CLI. Imports are lazy (the CLI needs none of the ser
 
 from importlib import import_module
 
-__all__ = ["COMMANDS", "CommandError", "ConsoleServer", "LoopControl", "PolicyInfo"]
+__all__ = ["COMMANDS", "CommandError", "ConsoleServer", "PolicyInfo"]
 
 _LAZY = {
     "COMMANDS": "townlet.console.commands",
     "CommandError": "townlet.console.errors",
     "ConsoleServer": "townlet.console.server",
-    "LoopControl": "townlet.console.control",
     "PolicyInfo": "townlet.console.context",
 }
 

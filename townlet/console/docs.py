@@ -52,6 +52,7 @@ failed (wrong server key), 5 timeout.
 
 From Python:
 
+<!-- fragment: needs a running console -->
 ```python
 from townlet.client import ConsoleClient
 with ConsoleClient("tcp://sim-host:7571", "server.key", "me.key_secret") as c:
@@ -145,10 +146,12 @@ _EMBED = """\
 
 With `townlet.sim.loop.Simulation` one call starts the server and hooks it in:
 
+<!-- fragment: inside a program that has cfg, seed and a Simulation -->
 ```python
 from townlet.console.hook import attach
 sim = Simulation(cfg, seed)
-server = attach(sim, cfg.console, snapshot_root=root)  # ZAP handler first, then bind
+server = attach(sim, cfg.console, keys_dir=cfg.keys.dir,  # ZAP handler first, then bind
+                snapshot_root=root)
 sim.run(ticks)     # every tick starts with server.drain(world, cfg.console.max_per_tick)
 sim.close()        # closes the server too
 ```
@@ -159,10 +162,10 @@ everything else (decoding, authorisation, rate limiting, replies, audit)
 happens on the console's own I/O thread. When the queue
 (`console.queue_size`) is full, clients get `E_BUSY` immediately. Set
 `server.policy = PolicyInfo(...)` to describe a learned policy for
-`policy_info`. Without a `Simulation`, construct
-`ConsoleServer(cfg, registry_path, server_key_file)`, call `start()`, then
-`drain(world, n)` at the start of each tick and tick only while
-`server.control.take_tick()` is true; `close()` at the end.
+`policy_info`. Without a `Simulation`, make a `townlet.sim.control.LoopControl`,
+construct `ConsoleServer(cfg, registry_path, server_key_file, control=control)`,
+call `start()`, then `drain(world, n)` at the start of each tick and tick only
+while `control.take_tick()` is true; `close()` at the end.
 """
 
 

@@ -5,7 +5,8 @@ doorbells may be dropped), always skips to the newest frame, diffs it against
 the last frame it shipped and sends one message. Keyframes go out every
 ``keyframe_interval`` ticks, when a subscriber joins and when one reports a
 gap. It never writes to the ring, so the simulation never waits for it; while nobody
-subscribes to frames it reads nothing at all.
+subscribes to frames it reads nothing at all. What each connection subscribed to, and
+may report or request, is tracked per connection (``townlet.publish.peers``).
 """
 
 from __future__ import annotations
@@ -20,67 +21,65 @@ import numpy as np
 import structlog
 import zmq
 
+from townlet.config.telemetry import PublisherSettings, publisher_settings
 from townlet.frames.reader import FrameReader
 from townlet.frames.ring import LappedRead, NotPublished, TornRead
 from townlet.publish.diff import Differ
 from townlet.publish.metrics import PublisherMetrics
+from townlet.publish.peers import Peers
 from townlet.publish.sockets import PublisherSocket
-from townlet.wire.codec import Codec, WireError
+from townlet.wire.codec import Codec
 from townlet.wire.messages import (
     SCHEMA_VERSION,
     TOPIC_FRAMES,
     TOPIC_HEALTH,
     Delta,
+    End,
     Full,
     Health,
     Keyframe,
     SkippedEvents,
 )
 
-__all__ = ["Publisher", "PublisherOptions"]
+__all__ = ["Publisher", "PublisherKeys"]
 
 _log = structlog.get_logger("townlet.publish")
-_MAX_REPORTED_GAP = 1_000_000
+END_LINGER_MS = 1000
+"""How long a clean stop waits for queued messages (the end of stream) to leave."""
 
 
-class PublisherOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Everything `townlet publish` needs (CLI flags or the telemetry config section)."""
+class PublisherKeys(msgspec.Struct, frozen=True, kw_only=True):
+    """Where the publisher's CURVE keys come from (unused with ``insecure_dev``)."""
 
-    ring: str
-    """Shared-memory ring name (``/townlet-...``)."""
-    endpoint: str
-    """XPUB bind endpoint."""
-    doorbell: str | None = None
-    """nng address to listen on for doorbells (``ipc://...``)."""
     key_dir: str | None = None
+    """Key directory (`townlet keys init`): server.key_secret and registry.json."""
     server_key: str | None = None
+    """Server secret key file (overrides ``key_dir``)."""
     registry: str | None = None
-    insecure_dev: bool = False
-    keyframe_interval: int = 100
-    keyframe_min_seconds: float = 0.1
-    hwm: int = 16
-    metrics_port: int = 0
-    """0 = no exporter."""
-    metrics_host: str = "127.0.0.1"
-    health_seconds: float = 1.0
-    poll_ms: int = 50
-    """Longest wait for a doorbell before looking at the ring anyway."""
-    nice: int = 10
-    """Added to the publisher's scheduling niceness so the simulation wins contended cores."""
+    """Key registry file (overrides ``key_dir``)."""
 
 
 class Publisher:
-    """One publisher run over one ring; ``run()`` returns when the writer is gone."""
+    """One publisher run over one ring; ``run()`` returns when the writer is gone.
 
-    def __init__(self, opts: PublisherOptions) -> None:
-        if opts.keyframe_interval < 1 or opts.hwm < 1 or opts.health_seconds <= 0:
-            raise ValueError("keyframe_interval and hwm must be >= 1, health_seconds > 0")
-        self.opts = opts
-        self.reader = FrameReader(opts.ring)
+    ``ring`` names the segment, ``opts`` are the validated PublisherSettings,
+    ``doorbell`` the nng address to listen on for doorbells (``ipc://...``),
+    ``restarts`` how often the simulation restarted its publisher before this one.
+    """
+
+    def __init__(self, ring: str, opts: PublisherSettings, *, doorbell: str | None = None,
+                 keys: PublisherKeys = PublisherKeys(), restarts: int = 0) -> None:
+        self.opts = publisher_settings(opts)  # ValueError on out-of-range values
+        self.ring_name = ring
+        self.doorbell = doorbell
+        self.keys = keys
+        self.restarts = restarts
+        self.reader = FrameReader(ring)
         self.schema = self.reader.schema
         self.differ = Differ(self.schema)
         self.codec = Codec()
         self.metrics = PublisherMetrics()
+        self.metrics.restarts.set(restarts)
         self.stream = secrets.token_hex(8)
         self.schema_hash = self.schema.hash.hex()
         self._bufs = [bytearray(self.schema.capacity), bytearray(self.schema.capacity)]
@@ -93,8 +92,7 @@ class Publisher:
         self.seq = 0
         self.health_seq = 0
         self._stop = False
-        self._subs = 0
-        self._hs_failures = 0
+        self._ended = False
         self._dropped = 0
         self._bytes = 0
         self._frames_read = 0
@@ -102,6 +100,7 @@ class Publisher:
         self._sent = {"key": 0, "delta": 0}
         self.metrics_port = 0
         self.sock: PublisherSocket | None = None
+        self.peers: Peers | None = None
         self._bell = None
 
     # ---------------------------------------------------------------- lifecycle
@@ -116,19 +115,22 @@ class Publisher:
             server, _ = start_http_server(o.metrics_port, addr=o.metrics_host,
                                           registry=self.metrics.registry)
             self.metrics_port = server.server_port
-        self.sock = PublisherSocket(o.endpoint, key_dir=o.key_dir, server_key=o.server_key,
-                                    registry=o.registry, insecure_dev=o.insecure_dev, hwm=o.hwm)
+        k = self.keys
+        self.sock = PublisherSocket(o.endpoint, key_dir=k.key_dir, server_key=k.server_key,
+                                    registry=k.registry, insecure_dev=o.insecure_dev, hwm=o.hwm)
+        self.peers = Peers(self.sock.sock, self.sock.monitor, self.metrics, self.stream,
+                           key_status=self.sock.auth.status if self.sock.auth else None)
         self.poller = zmq.Poller()
         self.poller.register(self.sock.sock, zmq.POLLIN)
         self.poller.register(self.sock.monitor, zmq.POLLIN)
-        if o.doorbell is not None:
+        if self.doorbell is not None:
             import pynng
 
             self._bell = pynng.Pull0(recv_buffer_size=256)
-            self._bell.listen(o.doorbell)
+            self._bell.listen(self.doorbell)
             self._try_again = pynng.TryAgain
             self.poller.register(self._bell.recv_fd, zmq.POLLIN)
-        _log.info("publisher_started", ring=o.ring, endpoint=self.sock.endpoint,
+        _log.info("publisher_started", ring=self.ring_name, endpoint=self.sock.endpoint,
                   secure=self.sock.secure, stream=self.stream, metrics_port=self.metrics_port,
                   schema_hash=self.schema_hash[:16])
 
@@ -140,7 +142,7 @@ class Publisher:
         if self._bell is not None:
             self._bell.close()
         if self.sock is not None:
-            self.sock.close()
+            self.sock.close(linger_ms=END_LINGER_MS if self._ended else 0)
         self.reader.close()
 
     def run(self) -> None:
@@ -155,9 +157,10 @@ class Publisher:
             wait = min(self.opts.poll_ms, max(0.0, (next_health - now) * 1000))
             ready = dict(self.poller.poll(wait))
             if self.sock.sock in ready:
-                self._drain_upstream()
+                self._key_pending |= self.peers.drain(self.seq)
             if self.sock.monitor in ready:
-                self._drain_monitor()
+                self.peers.drain_monitor()
+            self.peers.check_keys()
             if self._bell is not None and self._bell.recv_fd in ready:
                 self._drain_doorbells()
             closing = self.reader.closed
@@ -170,54 +173,12 @@ class Publisher:
                 self._send_health()
                 next_health = now + self.opts.health_seconds
             done = closing and self.reader.latest() == self._base_frame
+        reason = "writer_done" if done else "signal"
         self._send_health()
-        _log.info("publisher_stopped", reason="writer_done" if done else "signal",
-                  last_tick=self._base_tick, seq=self.seq)
+        self._send_end(reason)
+        _log.info("publisher_stopped", reason=reason, last_tick=self._base_tick, seq=self.seq)
 
     # ----------------------------------------------------------------- inputs
-    def _drain_upstream(self) -> None:
-        sock = self.sock.sock
-        while True:
-            try:
-                data = sock.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if data[:1] == b"\x01":
-                if TOPIC_FRAMES.startswith(data[1:]):
-                    self._subs += 1
-                    self._key_pending = True
-            elif data[:1] == b"\x00":
-                if TOPIC_FRAMES.startswith(data[1:]):
-                    self._subs = max(0, self._subs - 1)
-            else:
-                self._on_resync(data)
-            self.metrics.subscribers.set(self._subs)
-
-    def _on_resync(self, data: bytes) -> None:
-        try:
-            req = self.codec.decode_resync(data)
-        except WireError:
-            self.metrics.bad_upstream.inc()
-            return
-        self.metrics.resyncs.inc()
-        if req.stream == self.stream:
-            missed = min(max(req.missed, 0), _MAX_REPORTED_GAP)
-            self._dropped += missed
-            self.metrics.dropped.inc(missed)
-        self._key_pending = self._key_pending or req.want_keyframe
-
-    def _drain_monitor(self) -> None:
-        from zmq.utils.monitor import recv_monitor_message
-
-        while True:
-            try:
-                ev = recv_monitor_message(self.sock.monitor, zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if ev["event"] != zmq.EVENT_HANDSHAKE_SUCCEEDED:
-                self._hs_failures += 1
-                self.metrics.handshake_failures.inc()
-
     def _drain_doorbells(self) -> None:
         while True:
             try:
@@ -230,7 +191,7 @@ class Publisher:
     def _ship(self) -> None:
         latest = self.reader.latest()
         self.metrics.backlog.set(max(0, latest - self._base_frame))
-        if self._subs == 0 and not self._key_pending:
+        if self.peers.frame_subscribers == 0 and not self._key_pending:
             # Nobody to ship to: leave the CPU to the simulation; the next subscriber
             # gets a keyframe of the then-newest frame.
             self._base, self._base_frame = None, latest
@@ -351,9 +312,10 @@ class Publisher:
                      last_tick=self._base_tick, writer_alive=self.reader.writer_alive(),
                      frames_read=self._frames_read,
                      keyframes_sent=self._sent["key"], deltas_sent=self._sent["delta"],
-                     bytes_sent=self._bytes, dropped_reported=self._dropped,
-                     torn_reads=self.reader.torn_reads, subscribers=self._subs,
-                     handshake_failures=self._hs_failures, last_seq=self.seq)
+                     bytes_sent=self._bytes, dropped_reported=self._dropped + self.peers.dropped,
+                     torn_reads=self.reader.torn_reads, subscribers=self.peers.frame_subscribers,
+                     handshake_failures=self.peers.handshake_failures, last_seq=self.seq,
+                     health_seconds=self.opts.health_seconds, restarts=self.restarts)
         payload = self.codec.encode(msg)
         try:
             self.sock.sock.send_multipart([TOPIC_HEALTH, payload], flags=zmq.NOBLOCK)
@@ -361,3 +323,14 @@ class Publisher:
             return
         self.metrics.health.inc()
         self.metrics.bytes_sent.labels("health").inc(len(payload))
+
+    def _send_end(self, reason: str) -> None:
+        """Tell subscribers the stream ends here (``close`` lingers so it gets out)."""
+        msg = End(v=SCHEMA_VERSION, stream=self.stream, sent_ns=time.time_ns(),
+                  last_seq=self.seq, last_tick=self._base_tick, reason=reason)
+        try:
+            self.sock.sock.send_multipart([TOPIC_FRAMES, self.codec.encode(msg)],
+                                          flags=zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        self._ended = True

@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
 import click
 
+from townlet.config.paths import KEYS_DIR
+
 __all__ = ["keys_command"]
 
-_DIR = click.option(
-    "--dir", "key_dir", envvar="TOWNLET_KEYS_DIR", default=".townlet/keys", show_default=True,
-    type=click.Path(file_okay=False), help="Key directory (env TOWNLET_KEYS_DIR).",
-)
+def _DIR(f):
+    """``--key-dir`` and ``--config`` options resolved into the one ``key_dir`` argument."""
+
+    @functools.wraps(f)
+    def resolved(*args, key_dir: str | None, config_path: str | None, **kwargs):
+        return f(*args, key_dir=_key_dir(key_dir, config_path), **kwargs)
+
+    resolved = click.option(
+        "--config", "config_path", type=click.Path(dir_okay=False),
+        help="Use this config's keys.dir (what `townlet run --config` uses).")(resolved)
+    return click.option(
+        "--key-dir", "key_dir", envvar="TOWNLET_KEY_DIR", type=click.Path(file_okay=False),
+        help=f"Key directory (env TOWNLET_KEY_DIR) [default: keys.dir of --config, "
+             f"else {KEYS_DIR}].")(resolved)
+
+
+def _key_dir(key_dir: str | None, config_path: str | None) -> str:
+    if key_dir is not None:
+        return key_dir
+    if config_path is None:
+        return KEYS_DIR
+    from townlet.config import ConfigError, load_config
+
+    try:
+        return load_config(config_path).keys.dir
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @click.group("keys")
@@ -37,7 +63,8 @@ def init_cmd(key_dir: str, force: bool) -> None:
 @keys_command.command("issue")
 @_DIR
 @click.option("--name", required=True, help="Identity the key belongs to.")
-@click.option("--role", required=True, type=click.Choice(["viewer", "operator", "admin"]))
+@click.option("--role", required=True, type=click.Choice(["viewer", "operator", "admin"]),
+              help="What the key may do (see docs/ops/credentials.md).")
 @click.option("--ttl", default="15m", show_default=True, help="Lifetime, e.g. 15m, 8h, 7d.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Client key file to write (0600).")
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")

@@ -10,6 +10,7 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 import click
@@ -39,18 +40,23 @@ def measure(agents: int, ticks: int, warmup: int, seed: int = 0) -> dict:
 
 
 def _cold_start() -> float:
-    """Seconds for ``townlet run --ticks 1`` in a fresh process (warm Numba cache)."""
+    """Seconds for ``townlet run --ticks 1`` in a fresh process (warm Numba cache).
+
+    The runs happen in a temporary directory, so the keys and the audit log they
+    create never land in the caller's working directory (a checkout)."""
     cmd = [sys.executable, "-m", "townlet", "run", "--ticks", "1", "--json", "--agents", "1000"]
-    subprocess.run(cmd, check=True, capture_output=True)  # warms the cache if needed
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True)
-    return round(time.perf_counter() - t0, 3)
+    with tempfile.TemporaryDirectory(prefix="townlet-bench-") as workdir:
+        subprocess.run(cmd, check=True, capture_output=True, cwd=workdir)  # warms the cache
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, cwd=workdir)
+        return round(time.perf_counter() - t0, 3)
 
 
 @click.command()
 @click.option("--sizes", default="1000,10000,100000", show_default=True,
               help="Comma-separated agent counts.")
-@click.option("--ticks", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--ticks", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Ticks timed per town size (after --warmup).")
 @click.option("--warmup", type=click.IntRange(min=0), default=720, show_default=True,
               help="Ticks before timing (the town settles into its day).")
 @click.option("--quick", is_flag=True, help="Small sizes and few ticks (CI smoke run).")

@@ -11,10 +11,10 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from townlet.config import TownletConfig
-from townlet.console.control import LoopControl
+from townlet.sim.control import LoopControl
 from townlet.sim.summary import EventTally, RunSummary, summarize
 from townlet.world import World
 
@@ -38,7 +38,7 @@ class Simulation(LoopControl):
     """Drive a :class:`World` tick by tick with optional hooks.
 
     It is its own run control (``paused``, ``pending_steps``, ``target_tps`` and the
-    ``take_tick`` rule of :class:`~townlet.console.control.LoopControl`), which the
+    ``take_tick`` rule of :class:`~townlet.sim.control.LoopControl`), which the
     console steers.
 
     Parameters
@@ -53,11 +53,18 @@ class Simulation(LoopControl):
         super().__init__()
         self.world = world if world is not None else World(config, seed)
         self.hooks: list[TickHook] = []
+        self.services: dict[str, Callable[[], Any]] = {}
+        """Status callbacks of the services beside the town (e.g. the publisher); each
+        returns a struct with ``ok`` (bool) and ``state`` (str) fields."""
         self.tally = EventTally()
         self._stop = False
 
     def add_hook(self, hook: TickHook) -> None:
         self.hooks.append(hook)
+
+    def service_health(self) -> dict[str, Any]:
+        """Each service's current status by name (structs with an ``ok`` field)."""
+        return {name: status() for name, status in self.services.items()}
 
     def stop(self) -> None:
         """Ask the loop to stop after the current tick (signal-safe)."""
@@ -77,11 +84,17 @@ class Simulation(LoopControl):
 
     def run(self, ticks: int, progress: Callable[[int], None] | None = None) -> RunSummary:
         """Run ``ticks`` ticks (Ctrl-C or SIGTERM stop early) and summarise."""
-        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-        for sig in previous:
-            signal.signal(sig, lambda *_: self.stop())
         start_tick, t0 = self.world.tick, time.perf_counter()
         warm: tuple[int, float] | None = None  # rate excludes the first tick (JIT load)
+
+        def on_signal(signum: int, _frame: object) -> None:
+            self.stop()
+            if signum == signal.SIGINT and warm is None:
+                raise KeyboardInterrupt  # no tick yet (the kernel may be compiling): stop now
+
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        for sig in previous:
+            signal.signal(sig, on_signal)
         try:
             next_due = time.perf_counter()
             while self.world.tick - start_tick < ticks and not self._stop:

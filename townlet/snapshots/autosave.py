@@ -11,7 +11,6 @@ whose header says ``origin: autosave``, never an operator's file.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 from collections.abc import Callable
@@ -25,15 +24,13 @@ import numpy as np
 from townlet.snapshots.errors import SnapshotError
 from townlet.snapshots.format import SnapshotHeader
 from townlet.snapshots.reader import read_header
-from townlet.snapshots.writer import TMP_MARKER, write_snapshot
+from townlet.snapshots.temps import clean_temps
+from townlet.snapshots.writer import write_snapshot
 
 __all__ = ["AutosaveStats", "Autosaver", "autosave_name", "prune_autosaves"]
 
 log = logging.getLogger("townlet.snapshots")
 _NAME = re.compile(r"autosave-\d{12}\.tsnap\Z")
-_STALE_TMP = re.compile(
-    r"\.autosave-\d{12}\.tsnap" + re.escape(TMP_MARKER) + r"(\d+)-[0-9a-f]{8}\Z"
-)
 
 Frame = dict[str, np.ndarray]
 Capture = Callable[[Frame | None], tuple[SnapshotHeader, Frame]]
@@ -55,31 +52,17 @@ class AutosaveStats(msgspec.Struct, kw_only=True):
     last_error: str | None = None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def prune_autosaves(directory: Path, keep_last: int) -> list[Path]:
     """Delete all but the newest ``keep_last`` autosaves in ``directory``; return the deleted.
 
     "Newest" is by creation time in the header, so a run resumed from an older autosave
     does not have its fresh saves pruned in favour of the abandoned timeline's. Also
-    removes temporary files left by autosaving processes that no longer exist.
+    removes stale temporary files (writers that died: :func:`~townlet.snapshots.temps.
+    clean_temps`).
     """
     found: list[tuple[str, str, Path]] = []
-    removed: list[Path] = []
+    removed = [directory / t.name for t in clean_temps(directory)]
     for entry in directory.iterdir():
-        stale = _STALE_TMP.match(entry.name)
-        if stale and int(stale.group(1)) != os.getpid() and not _pid_alive(int(stale.group(1))):
-            entry.unlink(missing_ok=True)
-            removed.append(entry)
-            continue
         if not _NAME.match(entry.name) or not entry.is_file() or entry.is_symlink():
             continue
         try:

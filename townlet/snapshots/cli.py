@@ -1,4 +1,4 @@
-"""``townlet snapshot``: save, load, inspect, list, migrate and verify snapshot files.
+"""``townlet snapshot``: save, load, inspect, list, migrate, verify and clean snapshot files.
 
 Every file argument is a name inside the snapshot root (``--root``, else the config's
 ``snapshots.root``); names that leave it are refused. Errors print one line and exit 2;
@@ -53,11 +53,19 @@ def _errors() -> Iterator[None]:
         raise
 
 
-def _load_cfg(config_path: str | None, agents: int | None = None) -> TownletConfig:
+def _load_cfg(config_path: str | None, agents: int | None = None,
+              root: str | None = None) -> TownletConfig:
+    """The config, scaled to ``agents`` and with snapshot root ``root`` when given."""
     from townlet.config import load_config, with_agents
 
     cfg = load_config(config_path)
-    return cfg if agents is None else with_agents(cfg, agents)
+    cfg = cfg if agents is None else with_agents(cfg, agents)
+    if root is None:
+        return cfg
+    import msgspec
+
+    return msgspec.structs.replace(cfg, snapshots=msgspec.structs.replace(cfg.snapshots,
+                                                                          root=root))
 
 
 def _root(config_path: str | None, root: str | None) -> str:
@@ -108,12 +116,13 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON doc
 
 @click.group("snapshot")
 def snapshot_command() -> None:
-    """Save, load, inspect, list, migrate and verify world snapshots."""
+    """Save, load, inspect, list, migrate, verify and clean world snapshots."""
 
 
 @snapshot_command.command("save")
 @click.argument("name")
 @_CONFIG
+@_ROOT
 @_AGENTS
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of a fresh world.")
 @click.option("--ticks", type=click.IntRange(min=0), default=0, show_default=True,
@@ -122,16 +131,16 @@ def snapshot_command() -> None:
 @_MISMATCH
 @click.option("--overwrite", is_flag=True, help="Replace an existing file of that name.")
 @_JSON
-def save_cmd(name: str, config_path: str | None, agents: int | None, seed: int, ticks: int,
-             source: str | None, allow_config_mismatch: bool, overwrite: bool,
-             as_json: bool) -> None:
+def save_cmd(name: str, config_path: str | None, root: str | None, agents: int | None,
+             seed: int, ticks: int, source: str | None, allow_config_mismatch: bool,
+             overwrite: bool, as_json: bool) -> None:
     """Run a world (fresh, or resumed with --from) for --ticks ticks and save it as NAME."""
     with _errors():
         from townlet.security.sandbox import Sandbox
         from townlet.snapshots.errors import SnapshotError
         from townlet.snapshots.world_io import resume_world, save_world
 
-        cfg = _load_cfg(config_path, agents)
+        cfg = _load_cfg(config_path, agents, root)
         target = Sandbox(cfg.snapshots.root).resolve_file(name)
         if target.exists() and not overwrite:  # fail before running, not after
             raise SnapshotError(f"{target}: already exists (choose another name or --overwrite)")
@@ -148,18 +157,19 @@ def save_cmd(name: str, config_path: str | None, agents: int | None, seed: int, 
 @snapshot_command.command("load")
 @click.argument("name")
 @_CONFIG
+@_ROOT
 @_AGENTS
 @_MISMATCH
 @click.option("--ticks", type=click.IntRange(min=0), default=0, show_default=True,
               help="Ticks to run after loading.")
 @_JSON
-def load_cmd(name: str, config_path: str | None, agents: int | None,
+def load_cmd(name: str, config_path: str | None, root: str | None, agents: int | None,
              allow_config_mismatch: bool, ticks: int, as_json: bool) -> None:
     """Load NAME into a fresh world (all checks), optionally run on, print its state hash."""
     with _errors():
         from townlet.snapshots.world_io import resume_world
 
-        world = resume_world(name, _load_cfg(config_path, agents), allow_config_mismatch)
+        world = resume_world(name, _load_cfg(config_path, agents, root), allow_config_mismatch)
         _run(world, ticks, as_json)
         info = _summary(world)
     _emit(as_json, info, f"loaded {name}: tick {info['tick']}, {info['alive']} alive, "
@@ -229,15 +239,17 @@ def inspect_cmd(name: str, config_path: str | None, root: str | None, as_json: b
 @_ROOT
 @_JSON
 def list_cmd(config_path: str | None, root: str | None, as_json: bool) -> None:
-    """List the snapshots in the root, oldest first (invalid ones with their error)."""
+    """List the snapshots in the root, oldest first (invalid ones with their error), and
+    the temporary files of writers (stale ones: see ``clean``)."""
     with _errors():
         from townlet.security.sandbox import Sandbox
         from townlet.snapshots.catalog import list_snapshots
+        from townlet.snapshots.temps import list_temps
 
         base = Sandbox(_root(config_path, root)).root
-        rows = list_snapshots(base)
+        rows, temps = list_snapshots(base), list_temps(base)
     if as_json:
-        _emit(True, {"root": os.fspath(base), "snapshots": rows})
+        _emit(True, {"root": os.fspath(base), "snapshots": rows, "temps": temps})
         return
     from rich.console import Console
     from rich.table import Table
@@ -251,6 +263,31 @@ def list_cmd(config_path: str | None, root: str | None, as_json: bool) -> None:
             table.add_row(r.name, str(r.tick), str(r.schema), r.origin, r.created_at,
                           f"{r.size:,}", r.config_id)
     Console().print(table)
+    if temps:
+        tmp = Table("temporary file", "writer pid", "state", "age (s)", "size",
+                    title="temporary files (remove stale ones with `townlet snapshot clean`)")
+        for t in temps:
+            tmp.add_row(t.name, str(t.pid), "[red]stale[/]" if t.stale else "being written",
+                        f"{t.age:,.0f}", f"{t.size:,}")
+        Console().print(tmp)
+
+
+@snapshot_command.command("clean")
+@_CONFIG
+@_ROOT
+@_JSON
+def clean_cmd(config_path: str | None, root: str | None, as_json: bool) -> None:
+    """Remove temporary files of saves that died mid-write (a file a live writer holds
+    is never touched)."""
+    with _errors():
+        from townlet.security.sandbox import Sandbox
+        from townlet.snapshots.temps import clean_temps
+
+        base = Sandbox(_root(config_path, root)).root
+        removed = clean_temps(base)
+    _emit(as_json, {"root": os.fspath(base), "removed": removed},
+          "\n".join(f"removed {t.name} ({t.size:,} bytes, writer pid {t.pid})" for t in removed)
+          or "no stale temporary files")
 
 
 @snapshot_command.command("verify")

@@ -5,6 +5,11 @@ Schema 1 kept one signed score per relationship tie, ``rel_value`` (N, K) float3
 Schema 2 splits a tie into ``rel_trust``, ``rel_fam`` and ``rel_riv``. The step follows the
 rule upstream used for legacy ledgers: the old score becomes trust, and familiarity and
 rivalry start at zero (they rebuild from interactions after the load).
+
+Schema 3 adds ``evt_stale``, the flag saying whether the recorded events are a finished
+tick's (so the next step starts a new batch) or still open (an intervention after the last
+step: the next step appends to them). Schema 2 loads always started a new batch, which is
+what the step writes.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from townlet.snapshots.errors import SnapshotStateError
 from townlet.snapshots.format import SnapshotHeader
 from townlet.snapshots.migrations import Sections, register
 
-__all__ = ["split_relationship_score"]
+__all__ = ["add_event_batch_flag", "split_relationship_score"]
 
 
 @register(1, "split rel_value into rel_trust, rel_fam, rel_riv (old score read as trust)")
@@ -40,3 +45,11 @@ def split_relationship_score(old: Mapping[str, np.ndarray], header: SnapshotHead
     new["rel_fam"] = np.zeros(value.shape, np.float32)
     new["rel_riv"] = np.zeros(value.shape, np.float32)
     return new
+
+
+@register(2, "add evt_stale (events of a finished tick: the next step starts a new batch)")
+def add_event_batch_flag(old: Mapping[str, np.ndarray], header: SnapshotHeader) -> Sections:
+    """Schema 2 -> 3: the pending event batch becomes part of the state."""
+    if "evt_stale" in old:
+        raise SnapshotStateError("evt_stale", "already present in a schema 2 snapshot")
+    return {**old, "evt_stale": np.ones(1, np.uint8)}

@@ -1,7 +1,7 @@
 """Open a snapshot file: check it completely, then hand out read-only zero-copy views.
 
 Nothing is returned until every check has passed (magic, versions, header digest, section
-table sanity, bounds, every section's checksum), so a caller can never act on part of a bad
+table sanity, bounds, zero padding, every section's checksum), so a caller can never act on part of a bad
 file. Arrays are views on one read-only memory map of the file: loading costs a hash pass
 over the bytes and no copy.
 """
@@ -77,8 +77,9 @@ def _read_exact(fh: BinaryIO, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def _header(fh: BinaryIO, path: Path, size: int) -> SnapshotHeader:
-    """Check prefix, header digest and section table; return the header."""
+def _header(fh: BinaryIO, path: Path, size: int) -> tuple[SnapshotHeader, int]:
+    """Check prefix, header digest and section table; return the header and the offset
+    of its end."""
     raw = _read_exact(fh, PREFIX_SIZE)
     if raw[: len(MAGIC)] != MAGIC[: len(raw)] or len(raw) == 0:
         raise _fail(path, "prefix", f"not a Townlet snapshot (wrong magic {raw[:8]!r})")
@@ -116,7 +117,21 @@ def _header(fh: BinaryIO, path: Path, size: int) -> SnapshotHeader:
             path, "prefix",
             f"file has {size} bytes but {prefix.file_size} were written (truncated or appended)",
         )
-    return header
+    return header, PREFIX_SIZE + prefix.header_len
+
+
+def _check_padding(whole: np.ndarray, header: SnapshotHeader, header_end: int,
+                   path: Path) -> None:
+    """Every byte outside the prefix, the header and the sections must be zero, so a
+    flipped bit in the padding is reported too (checksums cover only the sections)."""
+    start, after = header_end, "the header"
+    for e in (*header.sections, None):
+        end = whole.size if e is None else e.offset
+        if whole[start:end].any():
+            raise _fail(path, f"padding after {after}",
+                        "non-zero bytes (the file is corrupt or was modified)")
+        if e is not None:
+            start, after = e.offset + e.nbytes, f"section {e.name!r}"
 
 
 def _check_table(header: SnapshotHeader, path: Path, size: int, data_start: int) -> None:
@@ -173,7 +188,7 @@ def read_header(path: str | os.PathLike[str]) -> SnapshotHeader:
     """
     path = Path(path)
     with _open(path) as fh:
-        return _header(fh, path, os.fstat(fh.fileno()).st_size)
+        return _header(fh, path, os.fstat(fh.fileno()).st_size)[0]
 
 
 def open_snapshot(path: str | os.PathLike[str], *, verify: bool = True) -> Snapshot:
@@ -197,9 +212,10 @@ def open_snapshot(path: str | os.PathLike[str], *, verify: bool = True) -> Snaps
     path = Path(path)
     with _open(path) as fh:
         size = os.fstat(fh.fileno()).st_size
-        header = _header(fh, path, size)
+        header, header_end = _header(fh, path, size)
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     whole = np.frombuffer(mm, dtype=np.uint8)
+    _check_padding(whole, header, header_end, path)
     raw = [whole[e.offset : e.offset + e.nbytes] for e in header.sections]
     if verify and raw:
         workers = max(1, min(len(raw), os.cpu_count() or 1, 4))

@@ -24,6 +24,7 @@ from townlet.snapshots.errors import SnapshotStateError
 from townlet.snapshots.format import Origin, PolicyIdentity, SnapshotHeader, utc_now
 from townlet.snapshots.migrations import SCHEMA_VERSION, migrate
 from townlet.snapshots.reader import Snapshot, open_snapshot
+from townlet.snapshots.temps import clean_temps
 from townlet.snapshots.writer import write_snapshot
 
 if TYPE_CHECKING:
@@ -161,12 +162,15 @@ def start_autosaver(cfg: TownletConfig) -> Autosaver | None:
 
     Drive it from the loop with
     ``saver.offer(world.tick, lambda spare: capture_world(world, spare))``
-    after each step and ``saver.close()`` at the end.
+    after each step and ``saver.close()`` at the end. Stale temporary files in the root
+    (saves killed mid-write) are removed first.
     """
     s = cfg.snapshots
     if s.autosave_every == 0:
         return None
-    return Autosaver(Sandbox(s.root).root, s.autosave_every, s.keep_last)
+    root = Sandbox(s.root).root
+    clean_temps(root)  # left by runs killed mid-save
+    return Autosaver(root, s.autosave_every, s.keep_last)
 
 
 class AutosaveHook:

@@ -1,6 +1,7 @@
 """Write a snapshot file atomically.
 
-The file is built under a hidden temporary name in the target directory, sections first,
+The file is built under a hidden temporary name in the target directory (locked by this
+writer until it is renamed, see :mod:`townlet.snapshots.temps`), sections first,
 then the header, then the 64-byte prefix with the magic *last*: a temporary file cut short
 by a crash never starts with the magic, so it can never pass for a snapshot. Then fsync,
 rename (or hard-link when overwriting is not allowed, which fails atomically if the name
@@ -10,7 +11,6 @@ exists) and fsync of the directory, so the new name survives a power loss.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,13 +33,11 @@ from townlet.snapshots.format import (
     header_digest,
     pack_prefix,
 )
+from townlet.snapshots.temps import create_temp
 
-__all__ = ["TMP_MARKER", "fsync_dir", "write_snapshot"]
+__all__ = ["fsync_dir", "write_snapshot"]
 
-TMP_MARKER = ".tmp-"
 _PROVISIONAL = "0" * 32
-_NAME_MAX = 255
-"""Longest file name (bytes) on the file systems snapshots live on (Linux NAME_MAX)."""
 
 
 def _flat_bytes(name: str, arr: np.ndarray) -> tuple[np.ndarray, str]:
@@ -62,15 +60,6 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _temp_path(path: Path) -> Path:
-    """The hidden temporary name for ``path``: in the same directory (so the rename is
-    atomic and the temporary is wherever the target may be), and at most ``_NAME_MAX``
-    bytes, so every name that may be written has a temporary that may be created."""
-    suffix = f"{TMP_MARKER}{os.getpid()}-{secrets.token_hex(4)}"
-    stem = path.name.encode()[:_NAME_MAX - 1 - len(suffix)].decode(errors="ignore")
-    return path.parent / f".{stem}{suffix}"
 
 
 def write_snapshot(
@@ -133,8 +122,8 @@ def write_snapshot(
         data_start = align(PREFIX_SIZE + header_len)
     file_size = offset
 
-    tmp = _temp_path(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    fd, tmp = create_temp(path)
+    lock = os.dup(fd)  # the lock outlives the data fd until the rename is done
     try:
         with open(fd, "wb", closefd=True) as fh, ThreadPoolExecutor(max_workers=1) as pool:
             fh.truncate(file_size)
@@ -171,4 +160,6 @@ def write_snapshot(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        os.close(lock)
     return final

@@ -9,7 +9,7 @@ from townlet.world.actions import Flag, Shift
 from townlet.world.events import EventCode, emit
 from townlet.world.geometry import building_of
 from townlet.world.jit import kernel
-from townlet.world.state import EXIT_QUEUE, Ledger, St
+from townlet.world.state import EXIT_QUEUE, ExitMeta, Ledger, ShiftTicks, St
 
 __all__ = ["enqueue_exit", "pop_exit", "shift_update"]
 
@@ -24,6 +24,7 @@ def _charge(s, i, amount):
 
 @kernel
 def _popcount7(bits):
+    """Set bits among the low 7 of ``bits`` (absent days in the window; pure)."""
     n = 0
     for b in range(7):
         n += (bits >> b) & 1
@@ -35,12 +36,12 @@ def enqueue_exit(s, p, i):
     """Put a chronically absent worker in the exit queue (once)."""
     if s.agent_flags[i] & Flag.EXIT_PENDING:
         return
-    head, length = s.exit_meta[0], s.exit_meta[1]
+    head, length = s.exit_meta[ExitMeta.HEAD], s.exit_meta[ExitMeta.LENGTH]
     if length >= EXIT_QUEUE:
         emit(s, EventCode.EXIT_QUEUE_OVERFLOW, i, -1, -1, EXIT_QUEUE)
         return
     s.exit_queue[(head + length) % EXIT_QUEUE] = i
-    s.exit_meta[1] = length + 1
+    s.exit_meta[ExitMeta.LENGTH] = length + 1
     s.agent_flags[i] |= Flag.EXIT_PENDING
     emit(s, EventCode.EXIT_PENDING, i, -1, -1, length + 1)
 
@@ -48,27 +49,30 @@ def enqueue_exit(s, p, i):
 @kernel
 def pop_exit(s, p, t):
     """The next agent allowed to leave now (daily cap and spacing), or -1."""
-    if s.exit_meta[1] == 0:
+    m = s.exit_meta
+    if m[ExitMeta.LENGTH] == 0:
         return -1
-    if p.exit_cap > 0 and s.exit_meta[2] >= p.exit_cap:
+    if p.exit_cap > 0 and m[ExitMeta.EXITS_TODAY] >= p.exit_cap:
         return -1
-    if s.exit_meta[3] > 0 and t - s.exit_meta[3] < p.exit_spacing:
+    if m[ExitMeta.LAST_TICK] > 0 and t - m[ExitMeta.LAST_TICK] < p.exit_spacing:
         return -1
-    i = s.exit_queue[s.exit_meta[0]]
-    s.exit_queue[s.exit_meta[0]] = -1
-    s.exit_meta[0] = (s.exit_meta[0] + 1) % EXIT_QUEUE
-    s.exit_meta[1] -= 1
-    s.exit_meta[2] += 1
-    s.exit_meta[3] = t
+    head = m[ExitMeta.HEAD]
+    i = s.exit_queue[head]
+    s.exit_queue[head] = -1
+    m[ExitMeta.HEAD] = (head + 1) % EXIT_QUEUE
+    m[ExitMeta.LENGTH] -= 1
+    m[ExitMeta.EXITS_TODAY] += 1
+    m[ExitMeta.LAST_TICK] = t
     return i
 
 
 @kernel
 def _finish_shift(s, p, i, length):
-    done = s.agent_shift_ticks[i, 2]
+    """Close agent i's shift: record attendance, count it, and queue an exit if absent too often."""
+    done = s.agent_shift_ticks[i, ShiftTicks.DONE]
     s.agent_attendance[i, done % s.agent_attendance.shape[1]] = (
-        s.agent_shift_ticks[i, 0] / max(1, length))
-    s.agent_shift_ticks[i, 2] = done + 1
+        s.agent_shift_ticks[i, ShiftTicks.ON_TIME] / max(1, length))
+    s.agent_shift_ticks[i, ShiftTicks.DONE] = done + 1
     s.agent_shift[i] = Shift.POST_SHIFT
     s.agent_flags[i] &= ~np.uint8(Flag.ON_SHIFT)
     s.stats[St.SHIFTS_WORKED] += 1
@@ -84,8 +88,8 @@ def shift_update(s, p, i, tod):
     if tod == p.job_call[j]:
         s.agent_shift[i] = Shift.AWAIT_START
         s.agent_flags[i] &= ~np.uint8(Flag.LATE_CHARGED | Flag.ABSENT_CHARGED | Flag.ARRIVED)
-        s.agent_shift_ticks[i, 0] = 0
-        s.agent_shift_ticks[i, 1] = 0
+        s.agent_shift_ticks[i, ShiftTicks.ON_TIME] = 0
+        s.agent_shift_ticks[i, ShiftTicks.LATE] = 0
     if tod == end and s.agent_shift[i] >= Shift.ON_TIME and s.agent_shift[i] <= Shift.ABSENT:
         _finish_shift(s, p, i, end - start)
         return
@@ -106,7 +110,8 @@ def shift_update(s, p, i, tod):
             s.agent_lateness[i] += 1
             _charge(s, i, p.job_late_penalty[j])
             emit(s, EventCode.SHIFT_LATE_START, i, -1, -1, k)
-        s.agent_shift_ticks[i, 0 if s.agent_shift[i] == Shift.ON_TIME else 1] += 1
+        on_time = s.agent_shift[i] == Shift.ON_TIME
+        s.agent_shift_ticks[i, ShiftTicks.ON_TIME if on_time else ShiftTicks.LATE] += 1
         s.agent_wallet[i] += wage
         s.ledger[Ledger.WAGES] += wage
         s.agent_wages_today[i] += wage

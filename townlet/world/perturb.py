@@ -16,20 +16,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from townlet.config.world import PERTURBATION_KINDS
 from townlet.world.affordances import fail_running
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import SLOTS
 from townlet.world.jit import kernel
 from townlet.world.rng import EVENTS, next_uniform
-from townlet.world.state import PERT_SLOTS
+from townlet.world.state import PERT_SLOTS, PertMeta
 
 __all__ = ["activate", "end_slot", "schedule_tick"]
 
-PRICE_SPIKE, BLACKOUT, OUTAGE, MEET = 0, 1, 2, 3
+PRICE_SPIKE = PERTURBATION_KINDS.index("price_spike")
+BLACKOUT = PERTURBATION_KINDS.index("blackout")
+OUTAGE = PERTURBATION_KINDS.index("outage")
+MEET = PERTURBATION_KINDS.index("arranged_meet")
 
 
 @kernel
 def _reprice(s):
+    """Recompute price_now from price_base and active price spikes; one event per change."""
     for k in range(s.price_now.shape[0]):
         price = s.price_base[k]
         for slot in range(PERT_SLOTS):
@@ -124,8 +129,8 @@ def activate(s, p, kind, spec, duration, magnitude, target, t):
             s.agent_meet_bld[i] = s.district_cafe[target]
             s.agent_meet_until[i] = t + duration
         emit(s, EventCode.MEETING_ARRANGED, a, b, s.district_cafe[target], duration)
-    eid = s.pert_meta[0]
-    s.pert_meta[0] = eid + 1
+    eid = s.pert_meta[PertMeta.NEXT_ID]
+    s.pert_meta[PertMeta.NEXT_ID] = eid + 1
     s.pert_kind[slot], s.pert_spec[slot], s.pert_id[slot] = kind, spec, eid
     s.pert_start[slot], s.pert_end[slot] = t, t + duration
     s.pert_target[slot], s.pert_mag[slot] = target, magnitude
@@ -170,7 +175,7 @@ def schedule_tick(s, p, t):
                 end_slot(s, p, slot, EventCode.PERTURBATION_ENDED)
             else:
                 active += 1
-    if p.spec_prob.shape[0] == 0 or t - s.pert_meta[1] < p.global_cooldown:
+    if p.spec_prob.shape[0] == 0 or t - s.pert_meta[PertMeta.LAST_SCHEDULED] < p.global_cooldown:
         return
     for spec in range(p.spec_prob.shape[0]):
         if active >= p.max_concurrent:
@@ -192,4 +197,4 @@ def schedule_tick(s, p, t):
         if activate(s, p, kind, spec, duration, magnitude, target, t) >= 0:
             active += 1
             s.pert_spec_cool[spec] = t + duration + p.spec_cool[spec]
-            s.pert_meta[1] = t
+            s.pert_meta[PertMeta.LAST_SCHEDULED] = t

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from townlet.world.events import EventCode, emit
 from townlet.world.jit import kernel
+from townlet.world.state import Resv
 
 __all__ = ["grant_next", "leave_queue", "release", "request"]
 
@@ -32,7 +33,7 @@ def grant_next(s, o, t):
     s.agent_q_next[head] = -1
     s.agent_q_prev[head] = -1
     s.obj_holder[o] = head
-    s.agent_resv[head] = 2
+    s.agent_resv[head] = Resv.HOLDING
     s.agent_resv_since[head] = t
     return head
 
@@ -42,10 +43,10 @@ def request(s, i, o, t):
     """Join ``o``'s queue (granted at once if free). Returns False while cooling down."""
     if s.agent_cool_obj[i] == o and t < s.agent_cool_until[i]:
         return False
-    if s.agent_obj[i] == o and s.agent_resv[i] > 0:
+    if s.agent_obj[i] == o and s.agent_resv[i] != Resv.NONE:
         return True
     s.agent_obj[i] = o
-    s.agent_resv[i] = 1
+    s.agent_resv[i] = Resv.WAITING
     s.agent_resv_since[i] = t
     tail = s.obj_q_tail[o]
     s.agent_q_prev[i] = tail
@@ -66,7 +67,7 @@ def release(s, i, t, cooldown):
     o = s.agent_obj[i]
     s.obj_holder[o] = -1
     s.agent_obj[i] = -1
-    s.agent_resv[i] = 0
+    s.agent_resv[i] = Resv.NONE
     if cooldown > 0:
         s.agent_cool_obj[i] = o
         s.agent_cool_until[i] = t + cooldown
@@ -79,7 +80,7 @@ def leave_queue(s, i, t):
     o = s.agent_obj[i]
     if o < 0:
         return
-    if s.agent_resv[i] == 2:
+    if s.agent_resv[i] == Resv.HOLDING:
         release(s, i, t, 0)
         return
     p, n = s.agent_q_prev[i], s.agent_q_next[i]
@@ -95,7 +96,7 @@ def leave_queue(s, i, t):
     s.agent_q_next[i] = -1
     s.agent_q_prev[i] = -1
     s.agent_obj[i] = -1
-    s.agent_resv[i] = 0
+    s.agent_resv[i] = Resv.NONE
 
 
 @kernel

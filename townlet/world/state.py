@@ -19,17 +19,25 @@ import numpy as np
 from numba import njit, types
 from numba.experimental import structref
 
+from townlet.config.world import NEEDS, PRICES
+from townlet.world.jit import INTERPRETED
+
 __all__ = [
     "FIELDS",
     "LEDGER",
     "NEEDS",
+    "PACKED",
     "PRICES",
     "STAT",
+    "ExitMeta",
     "Field",
     "KernelState",
     "Ledger",
     "Need",
+    "PertMeta",
     "Price",
+    "Resv",
+    "ShiftTicks",
     "St",
     "State",
     "allocate",
@@ -37,8 +45,6 @@ __all__ = [
     "state_from",
 ]
 
-NEEDS = ("hunger", "hygiene", "energy", "social")
-PRICES = ("none", "groceries", "cafe_meal", "shower")
 LEDGER = ("initial", "wages", "spending", "penalties", "starter_kits", "departed")
 """Money accounts: sum(wallets) == initial + wages + starter_kits - spending - penalties - departed."""
 STAT = ("deaths", "faints", "respawns", "exits", "chats", "completed", "failed",
@@ -53,6 +59,38 @@ Price = IntEnum("Price", {n.upper(): i for i, n in enumerate(PRICES)})
 Ledger = IntEnum("Ledger", {n.upper(): i for i, n in enumerate(LEDGER)})
 St = IntEnum("St", {n.upper(): i for i, n in enumerate(STAT)})
 """Index enums for the columns of agent_needs, price_*, ledger and stats."""
+
+
+class Resv(IntEnum):
+    """``agent_resv``: the agent's side of a reservation."""
+
+    NONE = 0
+    WAITING = 1  # in agent_obj's queue
+    HOLDING = 2  # agent_obj's holder
+
+
+class ExitMeta(IntEnum):
+    """Entries of ``exit_meta``: the exit queue's ring cursor and daily pacing."""
+
+    HEAD = 0  # ring slot of the first waiting agent
+    LENGTH = 1  # agents waiting
+    EXITS_TODAY = 2  # exits processed since midnight
+    LAST_TICK = 3  # tick of the last exit, 0 none yet
+
+
+class PertMeta(IntEnum):
+    """Entries of ``pert_meta``."""
+
+    NEXT_ID = 0  # event id the next perturbation gets
+    LAST_SCHEDULED = 1  # tick the scheduler last started one, 0 never
+
+
+class ShiftTicks(IntEnum):
+    """Columns of ``agent_shift_ticks``."""
+
+    ON_TIME = 0  # ticks present on time in this shift
+    LATE = 1  # ticks present late in this shift
+    DONE = 2  # shifts finished, lifetime
 
 
 class Field(NamedTuple):
@@ -85,7 +123,7 @@ FIELDS: tuple[Field, ...] = (
     _f("agent_option", "u1", "N", 0, "1 while an option action controls the goal"),
     _f("agent_dest", "i4", "N", -1, "object the agent is walking to, -1 none"),
     _f("agent_obj", "i4", "N", -1, "object the agent waits for or holds, -1 none"),
-    _f("agent_resv", "u1", "N", 0, "0 none, 1 waiting in agent_obj's queue, 2 holding it"),
+    _f("agent_resv", "u1", "N", 0, "reservation state (Resv)"),
     _f("agent_resv_since", "i4", "N", 0, "tick the agent joined the queue or was granted"),
     _f("agent_aff", "i2", "N", -1, "running affordance, -1 none"),
     _f("agent_aff_end", "i4", "N", 0, "tick at which the running affordance completes"),
@@ -101,7 +139,7 @@ FIELDS: tuple[Field, ...] = (
     _f("agent_flags", "u1", "N", 0, "bit flags (townlet.world.actions.Flag)"),
     _f("agent_possessed_action", "i1", "N", 0, "action an operator set for a possessed agent"),
     _f("agent_shift", "u1", "N", 0, "shift state (townlet.world.actions.Shift)"),
-    _f("agent_shift_ticks", "i4", ("N", 3), 0, "this shift's on-time and late ticks; shifts done"),
+    _f("agent_shift_ticks", "i4", ("N", len(ShiftTicks)), 0, "shift tick counters (ShiftTicks)"),
     _f("agent_lateness", "i4", "N", 0, "shifts started late"),
     _f("agent_absences", "u1", "N", 0, "bit d set: absent d days ago (7-day window)"),
     _f("agent_attendance", "f4", ("N", "W"), 1, "attendance of the last shifts (ring)"),
@@ -148,7 +186,7 @@ FIELDS: tuple[Field, ...] = (
     # clock, exits, perturbations
     _f("clock", "i8", 1, 0, "ticks processed"),
     _f("exit_queue", "i4", EXIT_QUEUE, -1, "agents waiting to leave (FIFO ring)"),
-    _f("exit_meta", "i4", 4, 0, "exit queue head, length, exits today, last exit tick"),
+    _f("exit_meta", "i4", len(ExitMeta), 0, "exit queue cursor and pacing (ExitMeta)"),
     _f("pert_kind", "i1", PERT_SLOTS, -1, "active perturbation kind, -1 free slot"),
     _f("pert_spec", "i2", PERT_SLOTS, -1, "config spec index, -1 manual"),
     _f("pert_id", "i4", PERT_SLOTS, 0, "event id"),
@@ -158,7 +196,7 @@ FIELDS: tuple[Field, ...] = (
     _f("pert_mag", "f8", PERT_SLOTS, 1, "price multiplier"),
     _f("pert_agents", "i4", (PERT_SLOTS, 2), -1, "participants of an arranged meeting"),
     _f("pert_spec_cool", "i4", "S", 0, "tick until which each spec may not fire"),
-    _f("pert_meta", "i4", 2, 0, "next event id, last scheduled tick"),
+    _f("pert_meta", "i4", len(PertMeta), 0, "perturbation ids and pacing (PertMeta)"),
     # this tick's events
     _f("evt_code", "i2", "E", 0, "event code (townlet.world.events.EventCode)"),
     _f("evt_agent", "i4", "E", -1, "subject agent"),
@@ -166,10 +204,16 @@ FIELDS: tuple[Field, ...] = (
     _f("evt_obj", "i4", "E", -1, "object, building or perturbation id"),
     _f("evt_value", "f4", "E", 0, "value (amount, reason code, ...)"),
     _f("evt_len", "i4", 1, 0, "events recorded this tick"),
+    _f("evt_stale", "u1", 1, 0, "1 once the tick that recorded the events has ended: the "
+       "next step or intervention starts a new batch (0: it appends to this one)"),
     # randomness: counter-based streams keyed per run
     _f("rng_key", "u8", len(RNG_STREAMS), 0, "per-stream keys derived from the seed"),
     _f("rng_counter", "u8", len(RNG_STREAMS), 0, "per-stream draw counters"),
 )
+
+PACKED: dict[str, type[IntEnum]] = {
+    "exit_meta": ExitMeta, "pert_meta": PertMeta, "agent_shift_ticks": ShiftTicks}
+"""Fields whose last dimension packs named entries, and the enum naming them."""
 
 State = collections.namedtuple("State", [f.name for f in FIELDS])
 """All state arrays by name (the Python-side handle)."""
@@ -196,9 +240,10 @@ def _new_kernel_state(*arrays):
     return KernelState(*arrays)
 
 
-def kernel_state(state: State) -> KernelState:
-    """Wrap the arrays of ``state`` (shared, not copied) for the kernel."""
-    return _new_kernel_state(*state)
+def kernel_state(state: State) -> KernelState | State:
+    """Wrap the arrays of ``state`` (shared, not copied) for the kernel; interpreted
+    kernels (``NUMBA_DISABLE_JIT=1``) take ``state`` itself."""
+    return state if INTERPRETED else _new_kernel_state(*state)
 
 
 def expected_money(ledger: np.ndarray) -> float:

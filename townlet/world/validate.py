@@ -8,15 +8,26 @@ range; a violation names the field and the offending value.
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 import numpy as np
 
 from townlet.world.actions import N_ACTIONS, Goal, Shift
 from townlet.world.geometry import TILE
 from townlet.world.params import PERT_KINDS
-from townlet.world.state import EXIT_QUEUE, State
+from townlet.world.state import (
+    EXIT_QUEUE,
+    PACKED,
+    PRICES,
+    ExitMeta,
+    PertMeta,
+    Resv,
+    ShiftTicks,
+    State,
+)
 from townlet.world.town import BLD, OBJ_NAMES
 
-__all__ = ["StateRangeError", "check_ranges"]
+__all__ = ["ENTRY_RANGES", "StateRangeError", "check_ranges"]
 
 # field -> (lowest, symbol or number of the exclusive upper bound)
 _RANGES = {
@@ -32,11 +43,21 @@ _RANGES = {
     "agent_job": (0, "J"), "agent_aff": (-1, "A"), "pert_spec": (-1, "S"),
     "pert_target": (-1, "T"), "pert_kind": (-1, len(PERT_KINDS)),
     "agent_goal": (0, len(Goal)), "agent_action": (-1, N_ACTIONS),
-    "agent_possessed_action": (0, N_ACTIONS), "agent_resv": (0, 3),
+    "agent_possessed_action": (0, N_ACTIONS), "agent_resv": (0, len(Resv)),
     "agent_shift": (0, len(Shift)), "obj_type": (-1, len(OBJ_NAMES)),
     "bld_kind": (0, len(BLD)), "tile_kind": (0, len(TILE)), "obj_q_len": (0, "N1"),
-    "evt_len": (0, "E1"), "exit_meta": (0, "Q1"),
+    "evt_len": (0, "E1"), "evt_stale": (0, 2),
 }
+
+ENTRY_RANGES: dict[type[IntEnum], dict[IntEnum, tuple[int, str | None]]] = {
+    ExitMeta: {ExitMeta.HEAD: (0, "Q"), ExitMeta.LENGTH: (0, "Q1"),
+               ExitMeta.EXITS_TODAY: (0, None), ExitMeta.LAST_TICK: (0, "T1")},
+    PertMeta: {PertMeta.NEXT_ID: (0, None), PertMeta.LAST_SCHEDULED: (0, "T1")},
+    ShiftTicks: {ShiftTicks.ON_TIME: (0, None), ShiftTicks.LATE: (0, None),
+                 ShiftTicks.DONE: (0, None)},
+}
+"""Range of each named entry of the packed fields (``state.PACKED``), per enum (members of
+different enums share values); None: no upper bound. A missing entry fails the check."""
 
 
 class StateRangeError(ValueError):
@@ -47,23 +68,27 @@ class StateRangeError(ValueError):
         super().__init__(f"state section {section!r}: {reason}")
 
 
+def _check(name: str, arr: np.ndarray, lo: int, top: int) -> None:
+    if arr.size and (arr.min() < lo or arr.max() >= top):
+        bad = arr[(arr < lo) | (arr >= top)].flat[0]
+        raise StateRangeError(name, f"value {int(bad)} outside [{lo}, {top})")
+
+
 def check_ranges(state: State, jobs: int, affordances: int, specs: int) -> None:
     """Raise ValueError naming the first field holding a value outside its range."""
     n, m = state.agent_alive.size, state.obj_type.size
     districts = state.district_power.size
     bounds = {"N": n, "M": m, "B": state.bld_kind.size, "D": districts,
               "X": state.tile_kind.shape[1], "H": state.tile_kind.shape[0], "J": jobs,
-              "A": affordances, "S": specs, "T": max(districts, 4), "N1": n + 1,
-              "E1": state.evt_code.size + 1, "Q1": EXIT_QUEUE + 1}
+              "A": affordances, "S": specs, "T": max(districts, len(PRICES)), "N1": n + 1,
+              "E1": state.evt_code.size + 1, "Q": EXIT_QUEUE, "Q1": EXIT_QUEUE + 1,
+              "T1": int(state.clock[0]) + 1, None: np.iinfo(np.int64).max}
     for name, (lo, hi) in _RANGES.items():
-        arr = getattr(state, name)
-        top = bounds[hi] if isinstance(hi, str) else hi
-        if arr.size and (arr.min() < lo or arr.max() >= top):
-            bad = arr[(arr < lo) | (arr >= top)].flat[0]
-            raise StateRangeError(name, f"value {int(bad)} outside [{lo}, {top})")
-    head, length = int(state.exit_meta[0]), int(state.exit_meta[1])
-    if head >= EXIT_QUEUE or length > EXIT_QUEUE:
-        raise StateRangeError("exit_meta", f"queue head {head} / length {length} outside "
-                              f"the {EXIT_QUEUE}-slot queue")
+        _check(name, getattr(state, name), lo, bounds[hi] if isinstance(hi, str) else hi)
+    for name, entries in PACKED.items():
+        arr, rules = getattr(state, name), ENTRY_RANGES[entries]
+        for e in entries:
+            lo, hi = rules[e]
+            _check(f"{name}[{e.name}]", arr[..., e], lo, bounds[hi])
     if not np.isfinite(state.agent_wallet).all() or not np.isfinite(state.agent_needs).all():
         raise StateRangeError("agent_wallet/agent_needs", "NaN or infinity")

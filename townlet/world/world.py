@@ -19,7 +19,7 @@ from townlet.world.errors import (
     NotFound,
 )
 from townlet.world.events import EVENT_DTYPE, EventCode
-from townlet.world.geometry import PERIOD, TILE, origin
+from townlet.world.geometry import TILE, WALKABLE, origin, outside_door
 from townlet.world.kernel import restock, tick
 from townlet.world.lifecycle import populate
 from townlet.world.params import PERT_KINDS, build_params, kernel_params
@@ -43,7 +43,6 @@ __all__ = ["World"]
 _TOWN_FIELDS = ("tile_kind", "bld_kind", "bld_district", "district_grocer", "district_cafe",
                 "obj_type", "obj_x", "obj_y", "obj_ax", "obj_ay", "agent_home", "agent_bed",
                 "agent_work", "agent_job", "agent_district")
-_WALKABLE = (TILE.STREET, TILE.FLOOR, TILE.DOOR)
 
 
 class World:
@@ -72,20 +71,18 @@ class World:
         for name in _TOWN_FIELDS:
             getattr(s, name)[...] = getattr(town, name)
         s.rng_key[:] = seed_keys(self.seed, self.config_id)
-        s.price_base[:] = [0.0, w.economy.groceries, w.economy.cafe_meal, w.economy.shower]
+        s.price_base[:] = w.economy.price_table()
         s.price_now[:] = s.price_base
         self._p = build_params(config, town)
         self._kp = kernel_params(self._p)
         self._s, self._ks = s, kernel_state(s)
-        ox = (town.agent_home % town.blocks_w) * PERIOD + 1
-        oy = (town.agent_home // town.blocks_w) * PERIOD + 1
+        ox, oy = origin(town.agent_home, town.blocks_w)
         k = np.arange(n) % w.town.residents_per_home
         populate(self._ks, self._kp, (ox + 1 + k).astype(np.int16), (oy + 5).astype(np.int16),
                  w.economy.starting_wallet)
         restock(self._ks, self._kp)
         s.evt_len[0] = 0
         self._no_actions = np.zeros(0, dtype=np.int8)
-        self._stale_events = False
 
     # ----------------------------------------------------------------- ticking
     @property
@@ -103,9 +100,13 @@ class World:
         return self.view("agent_alive").view(bool)
 
     def _begin_batch(self) -> None:
-        if self._stale_events:
+        """Start a new event batch unless the current one is still open: events of an
+        intervention between two steps are reported with the next step's. The flag lives
+        in the state, so a snapshot taken between an intervention and the next step
+        resumes the same batch."""
+        if self._s.evt_stale[0]:
             self._s.evt_len[0] = 0
-            self._stale_events = False
+            self._s.evt_stale[0] = 0
 
     def step(self, actions: np.ndarray | None = None) -> None:
         """Advance one tick. ``actions``: None (scripted policy for everyone) or an
@@ -116,7 +117,7 @@ class World:
             acts, use = self._check_actions(actions), True
         self._begin_batch()
         tick(self._ks, self._kp, acts, use)
-        self._stale_events = True
+        self._s.evt_stale[0] = 1
 
     def _check_actions(self, actions) -> np.ndarray:
         if not isinstance(actions, np.ndarray):
@@ -143,7 +144,6 @@ class World:
                      len(self.config.world.perturbations.events))
         self._s = new
         self._ks = kernel_state(self._s)
-        self._stale_events = True
 
     def view(self, name: str) -> np.ndarray:
         """Read-only view of one state array."""
@@ -191,7 +191,7 @@ class World:
         if not (0 <= x < w and 0 <= y < h):
             raise BlockedTile(f"tile ({x}, {y}) is off the map ({w}x{h})")
         kind = int(self._s.tile_kind[y, x])
-        if kind not in _WALKABLE:
+        if kind not in WALKABLE:
             raise BlockedTile(f"tile ({x}, {y}) is a {TILE(kind).name.lower()}")
         return int(x), int(y)
 
@@ -202,8 +202,7 @@ class World:
             raise BusyTarget("the town is full: every agent slot is occupied")
         i = int(free[0])
         if x is None and y is None:
-            ox, oy = origin(int(self._s.agent_home[i]), self._p.blocks_w)
-            x, y = ox + 3, oy + 7
+            x, y = outside_door(int(self._s.agent_home[i]), self._p.blocks_w)
         x, y = self._tile(x, y)
         self._begin_batch()
         iv.spawn(self._ks, self._kp, i, self.tick, x, y)

@@ -1,4 +1,4 @@
-"""Client-side helpers for the ``townlet console`` CLI: argument parsing, output, the REPL."""
+"""The operator's side of ``townlet console``: argument parsing, output formatting, the REPL."""
 
 from __future__ import annotations
 
