@@ -22,6 +22,7 @@ from townlet.console.replay import ReplayCache
 from townlet.console.server import ConsoleServer
 from townlet.console.table import LOCAL, MUTATES, build_table
 from townlet.security import init_key_dir, issue_key, load_keypair
+from townlet.sim.control import LoopControl
 from townlet.wire.console import decode_response
 
 
@@ -78,7 +79,8 @@ class Server:
         opts = {"audit_path": str(self.audit), **cfg}
         self.srv = ConsoleServer(msgspec.structs.replace(ConsoleConfig(), **opts),
                                  self.kdir / "registry.json", self.kdir / "server.key_secret",
-                                 endpoint="tcp://127.0.0.1:0", table=TABLE)
+                                 control=LoopControl(), endpoint="tcp://127.0.0.1:0",
+                                 table=TABLE)
         self.endpoint = self.srv.start()
 
     def client(self, role: str) -> ConsoleClient:

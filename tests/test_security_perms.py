@@ -22,6 +22,7 @@ from townlet.security import (
     load_keypair,
     load_public_key,
 )
+from townlet.sim.control import LoopControl
 
 NOBODY = 65534
 
@@ -67,7 +68,7 @@ def test_console_refuses_requests_once_the_registry_is_group_writable(tmp_path: 
     _, key = issue_key(kdir, "ann", "admin")
     srv = ConsoleServer(ConsoleConfig(audit_path=str(tmp_path / "audit.jsonl")),
                         kdir / "registry.json", kdir / "server.key_secret",
-                        endpoint="tcp://127.0.0.1:0")
+                        control=LoopControl(), endpoint="tcp://127.0.0.1:0")
     with srv, ConsoleClient(srv.endpoint or "", kdir / "server.key", key, timeout=5) as c:
         assert c.call("whoami")["identity"] == "ann"
         os.chmod(kdir / "registry.json", 0o664)
