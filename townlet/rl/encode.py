@@ -15,6 +15,7 @@ import math
 import numpy as np
 from numba import njit
 
+from townlet.config.money import MINOR_PER_UNIT
 from townlet.world.affordances import object_usable
 from townlet.world.geometry import SLOTS, next_step
 from townlet.world.state import Resv
@@ -68,7 +69,7 @@ def _self_pass(st, sx, kp, tick, emb_of, ep_len, ctx_reset, out_feat):
         f = out_feat[i]
         for n in range(4):
             f[n] = st.agent_needs[i, n]
-        f[4] = _squash(st.agent_wallet[i], sx.wallet_scale)
+        f[4] = _squash(st.agent_wallet[i] / MINOR_PER_UNIT, sx.wallet_scale)
         f[5] = _squash(float(st.agent_food[i]), sx.count_scale)
         f[6] = sin_t
         f[7] = cos_t
@@ -85,8 +86,8 @@ def _self_pass(st, sx, kp, tick, emb_of, ep_len, ctx_reset, out_feat):
             att += st.agent_attendance[i, w]
         f[17] = att / W
         f[18] = _squash(float(st.agent_lateness[i]), sx.count_scale)
-        f[19] = _squash(float(st.agent_wages_today[i]), sx.money_scale)
-        f[20] = _squash(float(st.agent_withheld[i]), sx.money_scale)
+        f[19] = _squash(st.agent_wages_today[i] / MINOR_PER_UNIT, sx.money_scale)
+        f[20] = _squash(st.agent_withheld[i] / MINOR_PER_UNIT, sx.money_scale)
         f[21] = emb_of[i] / sx.max_slots if emb_of[i] >= 0 else 0.0
         f[22] = float(ctx_reset[i])
         f[23] = (ep_len[i] % D) / D

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from townlet.config.money import MINOR_PER_UNIT
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import SLOTS
 from townlet.world.jit import kernel
@@ -25,7 +26,7 @@ def _variable(s, i, o, var):
     if var == 0:
         return np.float64(s.agent_food[i])
     if var == 1:
-        return s.agent_wallet[i]
+        return np.float64(s.agent_wallet[i])  # minor units, as cond_val (params)
     if var == 2:
         return np.float64(s.obj_stock[o])
     d = s.bld_district[o // SLOTS]
@@ -122,7 +123,7 @@ def start(s, p, i, t):
     s.obj_stock[o] -= p.aff_uses_stock[a]
     s.agent_aff[i] = a
     s.agent_aff_end[i] = t + p.aff_duration[a]
-    emit(s, EventCode.AFFORDANCE_START, i, -1, o, price)
+    emit(s, EventCode.AFFORDANCE_START, i, -1, o, price / MINOR_PER_UNIT)
     return True
 
 
@@ -134,7 +135,7 @@ def fail_running(s, p, i, t, reason):
     paid = s.agent_aff_paid[i]
     s.agent_wallet[i] += paid
     s.ledger[Ledger.SPENDING] -= paid
-    s.agent_aff_paid[i] = 0.0
+    s.agent_aff_paid[i] = 0
     s.agent_food[i] += p.aff_uses_food[a]
     s.obj_stock[o] += p.aff_uses_stock[a]
     s.agent_aff[i] = -1
@@ -160,7 +161,7 @@ def complete(s, p, i, t):
     if hooks & HOOK_SLEEP:
         emit(s, EventCode.SLEEP_COMPLETE, i, -1, o, 0.0)
     s.agent_aff[i] = -1
-    s.agent_aff_paid[i] = 0.0
+    s.agent_aff_paid[i] = 0
     s.stats[St.COMPLETED] += 1
     emit(s, EventCode.AFFORDANCE_FINISH, i, -1, o, a)
     nxt = release(s, i, t, p.cooldown)

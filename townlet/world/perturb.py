@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from townlet.config.money import MINOR_PER_UNIT
 from townlet.world.affordances import fail_running
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import SLOTS
@@ -30,15 +31,17 @@ PRICE_SPIKE, BLACKOUT, OUTAGE, MEET = 0, 1, 2, 3
 
 @kernel
 def _reprice(s):
+    """Prices = base x the product of active spikes, rounded to whole minor units."""
     for k in range(s.price_now.shape[0]):
-        price = s.price_base[k]
+        factor = 1.0
         for slot in range(PERT_SLOTS):
             target = s.pert_target[slot]
             if s.pert_kind[slot] == PRICE_SPIKE and (target == 0 or target == k):
-                price *= s.pert_mag[slot]
+                factor *= s.pert_mag[slot]
+        price = np.int64(np.floor(s.price_base[k] * factor + 0.5))
         if price != s.price_now[k]:
             s.price_now[k] = price
-            emit(s, EventCode.PRICE_CHANGE, -1, -1, k, price)
+            emit(s, EventCode.PRICE_CHANGE, -1, -1, k, price / MINOR_PER_UNIT)
 
 
 @kernel

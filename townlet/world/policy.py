@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from townlet.config.money import to_minor
 from townlet.world.actions import G, Shift
 from townlet.world.affordances import failing_condition, object_usable, start, startable
 from townlet.world.geometry import SLOTS, next_step, origin
@@ -20,6 +21,8 @@ __all__ = ["decide", "pursue", "step_to"]
 
 REPICK = 16
 """A walking agent reconsiders which object to use every REPICK ticks."""
+SHOP_RESERVE = to_minor(0.5)
+"""Money an agent keeps besides the grocery price before it goes shopping (minor units)."""
 NEED_OF_GOAL = np.array([-1, Need.HUNGER, Need.HYGIENE, Need.ENERGY, -1, -1, Need.SOCIAL, -1, -1],
                         dtype=np.int64)
 GOAL_OF_NEED = np.array([G.EAT, G.WASH, G.SLEEP, G.SOCIAL], dtype=np.int64)
@@ -83,7 +86,7 @@ def decide(s, p, i, t, tod):
             best, worst = k, ratio
     if best >= 0:
         return GOAL_OF_NEED[best]
-    if s.agent_food[i] < 2 and s.agent_wallet[i] >= s.price_now[Price.GROCERIES] + 0.5:
+    if s.agent_food[i] < 2 and s.agent_wallet[i] >= s.price_now[Price.GROCERIES] + SHOP_RESERVE:
         return G.SHOP
     return G.HOME
 
