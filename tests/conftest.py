@@ -11,4 +11,4 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 
 from townlet.ops.logging import configure_logging
 
-configure_logging(json=True)  # logs go to the (captured) stderr, never stdout
+configure_logging(quiet=True)  # records reach pytest's per-test capture only, never the terminal

@@ -161,3 +161,49 @@ def townlet(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     """Run ``python -m townlet ARGS`` and capture its output (never raises on failure)."""
     return subprocess.run([sys.executable, "-m", "townlet", *args], capture_output=True,
                           text=True, timeout=timeout, check=False)
+
+
+def wait_until(cond, what: str, timeout: float = 15.0, every: float = 0.05):
+    """Poll ``cond()`` until it returns a truthy value (returned), or fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while not (value := cond()):
+        assert time.monotonic() < deadline, f"{what}: not within {timeout}s"
+        time.sleep(every)
+    return value
+
+
+def raw_client(endpoint: str, keys: dict[str, Path] | None, who: str = "viewer"):
+    """A bare XSUB socket (CURVE with key ``who`` unless ``keys`` is None): a client that
+    sends whatever a test wants upstream. Returns (context, socket); close both.
+
+    libzmq's XSUB forwards an unsubscribe only for a topic it holds, but with
+    ONLY_FIRST_SUBSCRIBE it passes later parts of a message unchecked, which the
+    publisher still reads as (un)subscriptions: ``send_raw`` uses that, as a
+    hand-written ZMTP client could."""
+    import zmq
+
+    from townlet.security import load_keypair, load_public_key
+
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.XSUB)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.ONLY_FIRST_SUBSCRIBE, 1)
+    if keys is not None:
+        kp = load_keypair(keys[who])
+        sock.curve_serverkey = load_public_key(keys["server"])
+        sock.curve_publickey, sock.curve_secretkey = kp.public, kp.secret
+    sock.connect(endpoint)
+    return ctx, sock
+
+
+def send_raw(sock, *messages: bytes) -> None:
+    """Send ``messages`` upstream unfiltered (see ``raw_client``)."""
+    sock.send_multipart([b"", *messages])
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of a process in KiB (/proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for pid {pid}")

@@ -42,7 +42,7 @@ def test_townlet_run_publishes_to_subscribers(tmp_path):
                     assert sub.state["n_alive"][0] == np.count_nonzero(sub.state["agent_alive"])
             assert ticks == sorted(ticks) and sub.stats.keyframes >= 1
         run.send_signal(signal.SIGINT)
-        assert run.wait(60) == 0
+        assert run.wait(60) == 130  # Ctrl-C: summary, "interrupted", exit 130
     finally:
         if run.poll() is None:
             run.kill()

@@ -8,11 +8,14 @@ import time
 
 import click
 
+from townlet.config.telemetry import TelemetryConfig
+
 __all__ = ["subscribe_command"]
 
 
 @click.command("subscribe")
-@click.option("--endpoint", default="tcp://127.0.0.1:7710", show_default=True)
+@click.option("--endpoint", default=TelemetryConfig().endpoint, show_default=True,
+              help="Publisher endpoint (the simulation's telemetry.endpoint).")
 @click.option("--server-key", default=None, type=click.Path(dir_okay=False),
               help="Server public key file (server.key).")
 @click.option("--client-key", default=None, type=click.Path(dir_okay=False),

@@ -8,8 +8,9 @@ from townlet.config.loader import (
     dump_config,
     load_config,
     with_agents,
+    with_settings,
 )
 from townlet.config.root import TownletConfig
 
 __all__ = ["ConfigError", "TownletConfig", "config_id", "default_config", "dump_config",
-           "load_config", "with_agents"]
+           "load_config", "with_agents", "with_settings"]

@@ -31,7 +31,8 @@ def dump(path) -> None:
 
 @config_command.command("check")
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object ({ok, config_id} or {ok, error}) on stdout.")
 def check(path, as_json) -> None:
     """Validate a config file; prints its config_id (exit code 2 if invalid)."""
     from townlet.config import ConfigError, config_id, load_config

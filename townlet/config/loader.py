@@ -16,9 +16,10 @@ from townlet.config.invariants import check_invariants
 from townlet.config.root import TownletConfig
 
 __all__ = ["ConfigError", "canonical_json", "config_id", "default_config", "dump_config", "load_config",
-           "with_agents"]
+           "with_agents", "with_settings"]
 
 _PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 MAX_CONFIG_BYTES = 256 * 1024
 """Largest config file read (the default town's is ~6 KB); larger files are refused
 before YAML parsing, which would take seconds per megabyte."""
@@ -34,13 +35,28 @@ class ConfigError(ValueError):
 def _lookup(raw: Any, path: str) -> tuple[bool, Any]:
     """Follow a msgspec error path like ``.world.jobs[1].wage`` into the raw data."""
     node = raw
-    for part in re.findall(r"\.([^.\[]+)|\[(\d+)\]", path):
-        key, index = part
+    for key, index in _STEP.findall(path):
         try:
             node = node[key] if key else node[int(index)]
         except (KeyError, IndexError, TypeError):
             return False, None
     return True, node
+
+
+def _known_fields(path: str) -> tuple[str, ...]:
+    """Field names of the config section at a msgspec error path (empty if none)."""
+    node: Any = msgspec.inspect.type_info(TownletConfig)
+    for key, index in _STEP.findall(path):
+        if index and isinstance(node, msgspec.inspect.ListType):
+            node = node.item_type
+        elif key and isinstance(node, msgspec.inspect.DictType):
+            node = node.value_type
+        elif key and isinstance(node, msgspec.inspect.StructType):
+            node = next((f.type for f in node.fields if f.encode_name == key), None)
+        else:
+            return ()
+    return tuple(f.encode_name for f in node.fields) \
+        if isinstance(node, msgspec.inspect.StructType) else ()
 
 
 def _explain(error: msgspec.ValidationError, raw: Any) -> str:
@@ -53,6 +69,9 @@ def _explain(error: msgspec.ValidationError, raw: Any) -> str:
     found, value = _lookup(raw, path)
     if found and "got" not in reason and "unknown field" not in reason:
         reason += f", got {_SHOW.repr(value)}"
+    known = _known_fields(path) if "unknown field" in reason else ()
+    if known:
+        reason += f" (known: {', '.join(known)})"
     return f"{path.lstrip('.') or '<root>'}: {reason}"
 
 
@@ -100,9 +119,20 @@ def default_config() -> TownletConfig:
 
 def with_agents(cfg: TownletConfig, agents: int) -> TownletConfig:
     """The same config scaled to ``agents`` agents (the town grows with it)."""
+    return with_settings(cfg, {"world.town.agents": agents}, "--agents")
+
+
+def with_settings(cfg: TownletConfig, settings: dict[str, Any], origin: str) -> TownletConfig:
+    """The same config with dotted keys replaced (``{"console.endpoint": ...}``), checked
+    like a file; ``origin`` (e.g. the command-line flag) prefixes any error."""
     raw = msgspec.to_builtins(cfg)
-    raw["world"]["town"]["agents"] = agents
-    return _from_mapping(raw, "--agents")
+    for key, value in settings.items():
+        *parents, leaf = key.split(".")
+        node = raw
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return _from_mapping(raw, origin)
 
 
 def dump_config(cfg: TownletConfig) -> str:

@@ -12,26 +12,36 @@ from typing import Any
 
 import click
 
+from townlet.config.console import ConsoleConfig
+
 __all__ = ["console_command"]
 
 EXIT_FAILED, EXIT_UNREACHABLE, EXIT_HANDSHAKE, EXIT_TIMEOUT = 1, 3, 4, 5
 
 
+_DEFAULTS = ConsoleConfig()
+
+
 @click.group("console", invoke_without_command=True)
-@click.option("--endpoint", envvar="TOWNLET_CONSOLE_ENDPOINT", default="tcp://127.0.0.1:7571",
-              show_default=True, help="Console server endpoint (env TOWNLET_CONSOLE_ENDPOINT).")
-@click.option("--server-key", envvar="TOWNLET_SERVER_KEY", default=".townlet/keys/server.key",
-              show_default=True, help="Server public key file (env TOWNLET_SERVER_KEY).")
-@click.option("--key", "key_file", envvar="TOWNLET_CONSOLE_KEY", required=True,
+@click.option("--endpoint", envvar="TOWNLET_CONSOLE_ENDPOINT", default=_DEFAULTS.endpoint,
+              show_default=True,
+              help="Console server endpoint (env TOWNLET_CONSOLE_ENDPOINT; the server's "
+                   "console.endpoint).")
+@click.option("--server-key", envvar="TOWNLET_SERVER_KEY", type=click.Path(dir_okay=False),
+              show_default=f"server.key in {_DEFAULTS.keys_dir}",
+              help="Server public key file (env TOWNLET_SERVER_KEY).")
+@click.option("--client-key", "key_file", envvar="TOWNLET_CONSOLE_KEY",
               type=click.Path(dir_okay=False),
-              help="Your client key file from `townlet keys issue` (env TOWNLET_CONSOLE_KEY).")
-@click.option("--timeout", default=5.0, show_default=True, help="Seconds per request.")
+              help="Your client key file from `townlet keys issue` (env TOWNLET_CONSOLE_KEY); "
+                   "required to connect.")
+@click.option("--timeout", default=5.0, show_default=True, type=click.FloatRange(min=0.01),
+              help="Seconds per request.")
 @click.option("--history", envvar="TOWNLET_CONSOLE_HISTORY",
               default=str(Path.home() / ".townlet_console_history"), show_default=True,
               help="REPL history file.")
 @click.pass_context
-def console_command(ctx: click.Context, endpoint: str, server_key: str, key_file: str,
-                    timeout: float, history: str) -> None:
+def console_command(ctx: click.Context, endpoint: str, server_key: str | None,
+                    key_file: str | None, timeout: float, history: str) -> None:
     """Operate a running simulation over the authenticated console."""
     ctx.obj = {"endpoint": endpoint, "server_key": server_key, "key": key_file,
                "timeout": timeout}
@@ -41,10 +51,14 @@ def console_command(ctx: click.Context, endpoint: str, server_key: str, key_file
 
 def _client(opts: dict[str, Any]):
     from townlet.client.console import ConsoleClient
-    from townlet.security.keys import KeyFileError
+    from townlet.security.keys import SERVER_PUBLIC_FILE, KeyFileError
 
+    server_key = opts["server_key"] or str(Path(_DEFAULTS.keys_dir) / SERVER_PUBLIC_FILE)
+    if opts["key"] is None:
+        raise click.UsageError("no client key: pass --client-key FILE or set TOWNLET_CONSOLE_KEY "
+                               "(issue one with `townlet keys issue`)")
     try:
-        return ConsoleClient(opts["endpoint"], opts["server_key"], opts["key"],
+        return ConsoleClient(opts["endpoint"], server_key, opts["key"],
                              timeout=opts["timeout"])
     except KeyFileError as exc:
         raise click.ClickException(str(exc)) from None

@@ -33,7 +33,8 @@ __all__ = ["publish_command"]
               help="Messages queued per subscriber before dropping.")
 @click.option("--metrics-port", default=0, show_default=True, type=click.IntRange(0, 65535),
               help="Prometheus port (0 = none).")
-@click.option("--metrics-host", default="127.0.0.1", show_default=True)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="Interface the metrics exporter listens on.")
 @click.option("--health-seconds", default=1.0, show_default=True,
               type=click.FloatRange(0.01, 3600), help="Interval of health messages.")
 @click.option("--nice", default=10, show_default=True, type=click.IntRange(0, 19),
@@ -55,7 +56,7 @@ def publish_command(ring: str, endpoint: str, doorbell: str | None, key_dir: str
     from townlet.publish.sockets import ConfigurationError
     from townlet.security import KeyFileError
 
-    configure_logging(json=True)
+    configure_logging()
     opts = PublisherOptions(ring=ring, endpoint=endpoint, doorbell=doorbell, key_dir=key_dir,
                             server_key=server_key, registry=registry, insecure_dev=insecure_dev,
                             keyframe_interval=keyframe_interval,

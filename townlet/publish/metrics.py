@@ -44,8 +44,16 @@ class PublisherMetrics:
         self.events_lost = Counter(p + "events_lost_ticks",
                                    "Skipped ticks whose events were overwritten before shipping",
                                    registry=r)
-        self.subscribers = Gauge(p + "subscribers", "Connected, authenticated subscribers",
+        self.subscribers = Gauge(p + "subscribers", "Connections currently receiving frames",
                                  registry=r)
+        self.refused = Counter(p + "refused_subscriptions",
+                               "Subscriptions to topics that are never published", registry=r)
+        self.disconnects = Counter(p + "subscribers_disconnected",
+                                   "Connections the publisher closed (revoked or expired key, "
+                                   "too many subscriptions)", ["reason"], registry=r)
+        self.client_dropped = Counter(p + "client_dropped_messages",
+                                      "Lost messages counted per reporting client key id",
+                                      ["client"], registry=r)
         self.handshake_failures = Counter(p + "handshake_failures",
                                           "Connections refused during the handshake (auth)",
                                           registry=r)

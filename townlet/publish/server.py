@@ -5,7 +5,8 @@ doorbells may be dropped), always skips to the newest frame, diffs it against
 the last frame it shipped and sends one message. Keyframes go out every
 ``keyframe_interval`` ticks, when a subscriber joins and when one reports a
 gap. It never writes to the ring, so the simulation never waits for it; while nobody
-subscribes to frames it reads nothing at all.
+subscribes to frames it reads nothing at all. What each connection subscribed to, and
+may report or request, is tracked per connection (``townlet.publish.peers``).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from townlet.frames.reader import FrameReader
 from townlet.frames.ring import LappedRead, NotPublished, TornRead
 from townlet.publish.diff import Differ
 from townlet.publish.metrics import PublisherMetrics
+from townlet.publish.peers import Peers
 from townlet.publish.sockets import PublisherSocket
-from townlet.wire.codec import Codec, WireError
+from townlet.wire.codec import Codec
 from townlet.wire.messages import (
     SCHEMA_VERSION,
     TOPIC_FRAMES,
@@ -40,7 +42,6 @@ from townlet.wire.messages import (
 __all__ = ["Publisher", "PublisherOptions"]
 
 _log = structlog.get_logger("townlet.publish")
-_MAX_REPORTED_GAP = 1_000_000
 
 
 class PublisherOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -93,8 +94,6 @@ class Publisher:
         self.seq = 0
         self.health_seq = 0
         self._stop = False
-        self._subs = 0
-        self._hs_failures = 0
         self._dropped = 0
         self._bytes = 0
         self._frames_read = 0
@@ -102,6 +101,7 @@ class Publisher:
         self._sent = {"key": 0, "delta": 0}
         self.metrics_port = 0
         self.sock: PublisherSocket | None = None
+        self.peers: Peers | None = None
         self._bell = None
 
     # ---------------------------------------------------------------- lifecycle
@@ -118,6 +118,8 @@ class Publisher:
             self.metrics_port = server.server_port
         self.sock = PublisherSocket(o.endpoint, key_dir=o.key_dir, server_key=o.server_key,
                                     registry=o.registry, insecure_dev=o.insecure_dev, hwm=o.hwm)
+        self.peers = Peers(self.sock.sock, self.sock.monitor, self.metrics, self.stream,
+                           key_status=self.sock.auth.status if self.sock.auth else None)
         self.poller = zmq.Poller()
         self.poller.register(self.sock.sock, zmq.POLLIN)
         self.poller.register(self.sock.monitor, zmq.POLLIN)
@@ -155,9 +157,10 @@ class Publisher:
             wait = min(self.opts.poll_ms, max(0.0, (next_health - now) * 1000))
             ready = dict(self.poller.poll(wait))
             if self.sock.sock in ready:
-                self._drain_upstream()
+                self._key_pending |= self.peers.drain(self.seq)
             if self.sock.monitor in ready:
-                self._drain_monitor()
+                self.peers.drain_monitor()
+            self.peers.check_keys()
             if self._bell is not None and self._bell.recv_fd in ready:
                 self._drain_doorbells()
             closing = self.reader.closed
@@ -175,49 +178,6 @@ class Publisher:
                   last_tick=self._base_tick, seq=self.seq)
 
     # ----------------------------------------------------------------- inputs
-    def _drain_upstream(self) -> None:
-        sock = self.sock.sock
-        while True:
-            try:
-                data = sock.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if data[:1] == b"\x01":
-                if TOPIC_FRAMES.startswith(data[1:]):
-                    self._subs += 1
-                    self._key_pending = True
-            elif data[:1] == b"\x00":
-                if TOPIC_FRAMES.startswith(data[1:]):
-                    self._subs = max(0, self._subs - 1)
-            else:
-                self._on_resync(data)
-            self.metrics.subscribers.set(self._subs)
-
-    def _on_resync(self, data: bytes) -> None:
-        try:
-            req = self.codec.decode_resync(data)
-        except WireError:
-            self.metrics.bad_upstream.inc()
-            return
-        self.metrics.resyncs.inc()
-        if req.stream == self.stream:
-            missed = min(max(req.missed, 0), _MAX_REPORTED_GAP)
-            self._dropped += missed
-            self.metrics.dropped.inc(missed)
-        self._key_pending = self._key_pending or req.want_keyframe
-
-    def _drain_monitor(self) -> None:
-        from zmq.utils.monitor import recv_monitor_message
-
-        while True:
-            try:
-                ev = recv_monitor_message(self.sock.monitor, zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if ev["event"] != zmq.EVENT_HANDSHAKE_SUCCEEDED:
-                self._hs_failures += 1
-                self.metrics.handshake_failures.inc()
-
     def _drain_doorbells(self) -> None:
         while True:
             try:
@@ -230,7 +190,7 @@ class Publisher:
     def _ship(self) -> None:
         latest = self.reader.latest()
         self.metrics.backlog.set(max(0, latest - self._base_frame))
-        if self._subs == 0 and not self._key_pending:
+        if self.peers.frame_subscribers == 0 and not self._key_pending:
             # Nobody to ship to: leave the CPU to the simulation; the next subscriber
             # gets a keyframe of the then-newest frame.
             self._base, self._base_frame = None, latest
@@ -351,9 +311,9 @@ class Publisher:
                      last_tick=self._base_tick, writer_alive=self.reader.writer_alive(),
                      frames_read=self._frames_read,
                      keyframes_sent=self._sent["key"], deltas_sent=self._sent["delta"],
-                     bytes_sent=self._bytes, dropped_reported=self._dropped,
-                     torn_reads=self.reader.torn_reads, subscribers=self._subs,
-                     handshake_failures=self._hs_failures, last_seq=self.seq)
+                     bytes_sent=self._bytes, dropped_reported=self._dropped + self.peers.dropped,
+                     torn_reads=self.reader.torn_reads, subscribers=self.peers.frame_subscribers,
+                     handshake_failures=self.peers.handshake_failures, last_seq=self.seq)
         payload = self.codec.encode(msg)
         try:
             self.sock.sock.send_multipart([TOPIC_HEALTH, payload], flags=zmq.NOBLOCK)

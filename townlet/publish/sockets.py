@@ -13,6 +13,8 @@ from pathlib import Path
 import structlog
 import zmq
 
+from townlet.publish.peers import MAX_UPSTREAM_BYTES, MONITOR_EVENTS, UPSTREAM_HWM
+
 __all__ = ["ConfigurationError", "PublisherSocket", "loopback_endpoint"]
 
 _log = structlog.get_logger("townlet.publish")
@@ -52,13 +54,12 @@ class PublisherSocket:
         else:
             bind = endpoint
             self.sock = self._secure_socket(key_dir, server_key, registry)
-        self.sock.setsockopt(zmq.XPUB_VERBOSER, 1)  # every (un)subscription, per subscriber
+        self.sock.setsockopt(zmq.XPUB_MANUAL, 1)  # Peers decides each connection's subscriptions
         self.sock.setsockopt(zmq.SNDHWM, hwm)
         self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.MAXMSGSIZE, 4096)  # upstream: subscriptions and resyncs only
-        self.monitor = self.sock.get_monitor_socket(
-            zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-            | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_UPSTREAM_BYTES)  # upstream: subscriptions, resyncs
+        self.sock.setsockopt(zmq.RCVHWM, UPSTREAM_HWM)
+        self.monitor = self.sock.get_monitor_socket(MONITOR_EVENTS)
         self.sock.bind(bind)
         self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self.secure = not insecure_dev
@@ -86,7 +87,8 @@ class PublisherSocket:
                                      "run `townlet keys init` first")
         kp = load_keypair(server_key)
         self.auth = RegistryAuthenticator(registry, SUBSCRIBE_ROLES, self.ctx,
-                                          domain=ZAP_DOMAIN, label="publisher")
+                                          domain=ZAP_DOMAIN, label="publisher",
+                                          connection_ids=True)
         self.auth.start()
         return curve_server_socket(self.ctx, zmq.XPUB, self.auth, kp.public, kp.secret)
 

@@ -7,6 +7,10 @@ Submodules load lazily, so ``townlet.rl.build_layout`` works without them.
 
 from importlib import import_module
 
+from townlet.world._cache import install
+
+install()  # before any rl kernel is decorated (see townlet.world._cache)
+
 __all__ = ["COMPONENTS", "Layout", "TownletParallelEnv", "TownletVectorEnv",
            "apply_death_window", "build_layout", "parallel_env"]
 

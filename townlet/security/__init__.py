@@ -29,7 +29,7 @@ from townlet.security.registry import (
     load_registry,
 )
 from townlet.security.roles import ALL_ROLES, ROLES, SUBSCRIBE_ROLES, Role, role_allows
-from townlet.security.zap import RegistryAuthenticator, curve_server_socket
+from townlet.security.zap import RegistryAuthenticator, curve_server_socket, split_user_id
 
 __all__ = [
     "ALL_ROLES",
@@ -60,4 +60,5 @@ __all__ = [
     "parse_ttl",
     "revoke_keys",
     "role_allows",
+    "split_user_id",
 ]

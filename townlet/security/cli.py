@@ -7,11 +7,14 @@ import sys
 
 import click
 
+from townlet.config.console import ConsoleConfig
+
 __all__ = ["keys_command"]
 
 _DIR = click.option(
-    "--dir", "key_dir", envvar="TOWNLET_KEYS_DIR", default=".townlet/keys", show_default=True,
-    type=click.Path(file_okay=False), help="Key directory (env TOWNLET_KEYS_DIR).",
+    "--key-dir", "key_dir", envvar="TOWNLET_KEY_DIR", default=ConsoleConfig().keys_dir,
+    show_default=True, type=click.Path(file_okay=False),
+    help="Key directory (env TOWNLET_KEY_DIR; default: the config's console.keys_dir).",
 )
 
 
@@ -37,7 +40,8 @@ def init_cmd(key_dir: str, force: bool) -> None:
 @keys_command.command("issue")
 @_DIR
 @click.option("--name", required=True, help="Identity the key belongs to.")
-@click.option("--role", required=True, type=click.Choice(["viewer", "operator", "admin"]))
+@click.option("--role", required=True, type=click.Choice(["viewer", "operator", "admin"]),
+              help="What the key may do (see docs/ops/credentials.md).")
 @click.option("--ttl", default="15m", show_default=True, help="Lifetime, e.g. 15m, 8h, 7d.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Client key file to write (0600).")
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")

@@ -5,7 +5,9 @@ with a policy: only CURVE is accepted, a client key is admitted only when the
 registry lists it as valid (known, unexpired, unrevoked) with a role the caller
 allowed, and the User-Id libzmq attaches to every message from that connection
 is the key's id, so a server can re-check the key per request
-(:meth:`RegistryWatcher.check_key_id`). Each decision is logged with the key
+(:meth:`RegistryWatcher.check_key_id`). With ``connection_ids`` the User-Id is
+``<key id>.<n>``, ``n`` counting handshakes, so a server can tell two connections
+of one key apart (:func:`split_user_id`). Each decision is logged with the key
 id, name, role and reason; secret keys never reach this code.
 
 Use one authenticator per ``zmq.Context`` and start it *before* binding a CURVE
@@ -15,6 +17,7 @@ a CURVE socket without a ZAP handler admits any client that knows the server key
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Iterable
@@ -27,7 +30,7 @@ from zmq.utils import z85
 from townlet.security.registry import KeyStatus, RegistryWatcher, key_fingerprint
 from townlet.security.roles import ROLES
 
-__all__ = ["RegistryAuthenticator", "RegistryCredentials", "curve_server_socket"]
+__all__ = ["RegistryAuthenticator", "RegistryCredentials", "curve_server_socket", "split_user_id"]
 
 _log = structlog.get_logger("townlet.security.zap")
 
@@ -91,6 +94,8 @@ class RegistryAuthenticator(ThreadAuthenticator):
         Name of the guarded server in log lines.
     watcher
         Share an existing :class:`RegistryWatcher` (e.g. with per-request re-checks).
+    connection_ids
+        Make each connection's User-Id unique (``<key id>.<handshake number>``).
     """
 
     def __init__(
@@ -102,6 +107,7 @@ class RegistryAuthenticator(ThreadAuthenticator):
         domain: str = "townlet",
         label: str = "townlet",
         watcher: RegistryWatcher | None = None,
+        connection_ids: bool = False,
     ) -> None:
         super().__init__(context=context, log=logging.getLogger("townlet.security.zap.pyzmq"))
         roles = frozenset(allowed_roles)
@@ -115,10 +121,14 @@ class RegistryAuthenticator(ThreadAuthenticator):
         self.watcher = watcher if watcher is not None else RegistryWatcher(registry_path)
         self.credentials = RegistryCredentials(self.watcher, roles, label)
         self.configure_curve_callback(domain, self.credentials)
+        self._handshakes = itertools.count(1) if connection_ids else None
 
     def curve_user_id(self, client_public_key: bytes) -> str:
         """User-Id for an admitted connection: the key id (fingerprint), never the key."""
-        return key_fingerprint(z85.encode(client_public_key))
+        key_id = key_fingerprint(z85.encode(client_public_key))
+        if self._handshakes is None:
+            return key_id
+        return f"{key_id}.{next(self._handshakes)}"  # only the ZAP thread calls this
 
     async def handle_zap_message(self, msg: list[bytes]) -> None:
         """Refuse every mechanism except CURVE (NULL and PLAIN would bypass the registry)."""
@@ -163,3 +173,9 @@ def curve_server_socket(
     sock.curve_secretkey = server_secret
     sock.zap_domain = authenticator.domain.encode("ascii")
     return sock
+
+
+def split_user_id(user_id: str) -> tuple[str, int | None]:
+    """(key id, handshake number) of a User-Id; the number is None without ``connection_ids``."""
+    key_id, _, n = user_id.partition(".")
+    return key_id, int(n) if n.isdigit() else None

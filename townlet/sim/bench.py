@@ -55,7 +55,8 @@ def _cold_start() -> float:
 @click.command()
 @click.option("--sizes", default="1000,10000,100000", show_default=True,
               help="Comma-separated agent counts.")
-@click.option("--ticks", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--ticks", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Ticks timed per town size (after --warmup).")
 @click.option("--warmup", type=click.IntRange(min=0), default=720, show_default=True,
               help="Ticks before timing (the town settles into its day).")
 @click.option("--quick", is_flag=True, help="Small sizes and few ticks (CI smoke run).")

@@ -10,12 +10,22 @@ import click
 __all__ = ["run_command"]
 
 
-def _load(config_path, agents):
-    from townlet.config import ConfigError, load_config, with_agents
+EXIT_INTERRUPTED = 130
+"""Exit status after Ctrl-C, as shells report a SIGINT death (128 + 2)."""
+COMPILING = "compiling the kernel (first run only, about a minute)"
+
+
+def _load(config_path, agents, endpoints):
+    """The config with the command-line overrides; exit 2 with the key path if invalid."""
+    from townlet.config import ConfigError, load_config, with_agents, with_settings
 
     try:
         cfg = load_config(config_path)
-        return with_agents(cfg, agents) if agents is not None else cfg
+        cfg = with_agents(cfg, agents) if agents is not None else cfg
+        for (key, flag), value in endpoints.items():
+            if value is not None:
+                cfg = with_settings(cfg, {key: value}, flag)
+        return cfg
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -25,15 +35,19 @@ def _resumed(name, cfg, allow_mismatch):
     """The world saved in snapshot ``name`` (None without --resume); exit 2 if unusable."""
     if name is None:
         return None
-    from townlet.security.sandbox import ForbiddenPath
+    from townlet.security.sandbox import ForbiddenPath, Sandbox
     from townlet.snapshots import SnapshotError
     from townlet.snapshots.world_io import resume_world
 
     try:
-        return resume_world(name, cfg, allow_config_mismatch=allow_mismatch)
+        world = resume_world(name, cfg, allow_config_mismatch=allow_mismatch)
+        path = Sandbox(cfg.snapshots.root).resolve(name)
     except (SnapshotError, ForbiddenPath, OSError) as exc:
         click.echo(f"error: cannot resume from {name!r}: {exc}", err=True)
         sys.exit(2)
+    click.echo(f"resumed from snapshot {name!r} ({path}) at tick {world.tick:,}, "
+               f"seed {world.seed}", err=True)
+    return world
 
 
 def _print_summary(summary) -> None:
@@ -72,69 +86,114 @@ def _print_summary(summary) -> None:
               help="YAML config (default: the embedded default town).")
 @click.option("--agents", type=int, help="Scale the town to this many agents.")
 @click.option("--ticks", type=click.IntRange(min=0), default=1440, show_default=True,
-              help="Ticks to run (1440 = one day).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+              help="Ticks to run (1440 = one day; 0 = start the services, run no tick).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the town and every random draw (same config + seed, same run); "
+                   "ignored with --resume, which uses the snapshot's seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--console/--no-console", default=True, show_default=True,
               help="Serve the authenticated operator console while running.")
+@click.option("--console-endpoint", metavar="ENDPOINT",
+              help="Where the console listens, e.g. tcp://127.0.0.1:7600 [default: the "
+                   "config's console.endpoint].")
 @click.option("--publish/--no-publish", default=None,
               help="Write frames and run the publisher [default: telemetry.enabled].")
+@click.option("--publish-endpoint", metavar="ENDPOINT",
+              help="Where the publisher listens, e.g. tcp://127.0.0.1:7700 [default: the "
+                   "config's telemetry.endpoint].")
 @click.option("--insecure-dev", is_flag=True,
               help="Publish plaintext on loopback without authentication (development only).")
 @click.option("--resume", "resume", metavar="NAME",
               help="Continue from a snapshot in snapshots.root (its seed is used).")
 @click.option("--allow-config-mismatch", is_flag=True,
               help="Resume even if the snapshot's config differs (logged as a warning).")
-def run_command(config_path, agents, ticks, seed, as_json, console, publish,
-                insecure_dev, resume, allow_config_mismatch) -> None:
+def run_command(**options) -> None:
     """Run a town with its console and publisher: progress while it runs, a summary
-    at the end (Ctrl-C stops cleanly)."""
+    at the end. Ctrl-C stops after the current tick, prints the summary and exits 130."""
+    try:
+        _run(**options)
+    except KeyboardInterrupt:  # before the loop took over Ctrl-C (loading, compiling)
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def _run(config_path, agents, ticks, seed, as_json, console, console_endpoint, publish,
+         publish_endpoint, insecure_dev, resume, allow_config_mismatch) -> None:
     import msgspec
+    from rich.console import Console
 
     from townlet.config import config_id
     from townlet.sim.loop import Simulation
-    from townlet.sim.services import start_services
+    from townlet.sim.services import ServiceStartError, start_services
+    from townlet.world._cache import kernel_cached
 
-    cfg = _load(config_path, agents)
+    cfg = _load(config_path, agents, {("console.endpoint", "--console-endpoint"): console_endpoint,
+                                      ("telemetry.endpoint", "--publish-endpoint"):
+                                          publish_endpoint})
     publish = cfg.telemetry.enabled if publish is None else publish
     if not as_json:
         click.echo(f"config_id {config_id(cfg)}  agents {cfg.world.town.agents:,}  seed {seed}")
-    sim = Simulation(cfg, seed, world=_resumed(resume, cfg, allow_config_mismatch))
+    screen = Console(stderr=as_json)
+    compiling = not kernel_cached()
+    spinner = screen.status(COMPILING) if compiling and screen.is_terminal else None
+    if compiling and spinner is None:
+        click.echo(f"{COMPILING}...", err=True)
+    if spinner is not None:
+        spinner.start()
+    sim = None
     try:
+        sim = Simulation(cfg, seed, world=_resumed(resume, cfg, allow_config_mismatch))
         try:
             notes = start_services(sim, cfg, console=console, publish=publish,
                                    insecure_dev=insecure_dev)
+        except ServiceStartError as exc:
+            click.echo(f"error: cannot start the {exc}", err=True)
+            sys.exit(2)
         except (OSError, RuntimeError, ValueError) as exc:
             click.echo(f"error: cannot start services: {exc}", err=True)
             sys.exit(1)
         for line in notes:
             click.echo(line, err=as_json)
-        if as_json:
-            summary = sim.run(ticks)
-        else:
-            summary = _run_with_progress(sim, ticks)
+        summary = _run_with_progress(sim, ticks, screen, spinner, show_bar=not as_json)
     finally:
-        sim.close()
+        if spinner is not None:
+            spinner.stop()
+        if sim is not None:
+            sim.close()
     if as_json:
         click.echo(json.dumps(msgspec.to_builtins(summary)))
     else:
         _print_summary(summary)
+    if summary.interrupted:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
 
 
-def _run_with_progress(sim, ticks):
+def _run_with_progress(sim, ticks, screen, spinner, *, show_bar: bool):
+    """Run ``ticks`` ticks; the spinner (if any) turns into the progress bar after the
+    first tick, so neither the bar's timer nor its rates include loading the kernel."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     agents = sim.world.n_agents
     columns = (TextColumn("tick {task.completed:>8,.0f}/{task.total:,.0f}"), BarColumn(),
                TextColumn("{task.fields[tps]:>9,.0f} ticks/s"),
                TextColumn("{task.fields[sps]:>13,.0f} agent-steps/s"), TimeElapsedColumn())
-    with Progress(*columns, transient=False) as progress:
-        task = progress.add_task("run", total=ticks, tps=0.0, sps=0.0)
-        every = max(1, min(500, ticks // 100 or 1))
+    progress = Progress(*columns, console=screen, transient=False, disable=not show_bar)
+    task = progress.add_task("run", total=ticks, start=False, tps=0.0, sps=0.0)
+    every = max(1, min(500, ticks // 100 or 1))
 
-        def update(done: int) -> None:
-            if done % every == 0 or done == ticks:
-                speed = progress.tasks[0].speed or 0.0
-                progress.update(task, completed=done, tps=speed, sps=speed * agents)
+    def update(done: int) -> None:
+        if done == 1:
+            if spinner is not None:
+                spinner.stop()
+            progress.start()
+            progress.start_task(task)
+        if done % every == 0 or done == ticks:
+            speed = progress.tasks[0].speed or 0.0
+            progress.update(task, completed=done, tps=speed, sps=speed * agents)
 
+    try:
         return sim.run(ticks, update)
+    finally:
+        if progress.live.is_started:
+            progress.stop()

@@ -77,11 +77,17 @@ class Simulation(LoopControl):
 
     def run(self, ticks: int, progress: Callable[[int], None] | None = None) -> RunSummary:
         """Run ``ticks`` ticks (Ctrl-C or SIGTERM stop early) and summarise."""
-        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-        for sig in previous:
-            signal.signal(sig, lambda *_: self.stop())
         start_tick, t0 = self.world.tick, time.perf_counter()
         warm: tuple[int, float] | None = None  # rate excludes the first tick (JIT load)
+
+        def on_signal(signum: int, _frame: object) -> None:
+            self.stop()
+            if signum == signal.SIGINT and warm is None:
+                raise KeyboardInterrupt  # no tick yet (the kernel may be compiling): stop now
+
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        for sig in previous:
+            signal.signal(sig, on_signal)
         try:
             next_due = time.perf_counter()
             while self.world.tick - start_tick < ticks and not self._stop:

@@ -22,10 +22,16 @@ from townlet.security.keys import (
 )
 from townlet.sim.loop import Simulation
 
-__all__ = ["LOCAL_OPERATOR", "bootstrap_keys", "local_operator_key", "start_services"]
+__all__ = ["LOCAL_OPERATOR", "ServiceStartError", "bootstrap_keys", "local_operator_key",
+           "start_services"]
 
 LOCAL_OPERATOR = "local-operator"
 LOCAL_OPERATOR_TTL = timedelta(hours=8)
+
+
+class ServiceStartError(RuntimeError):
+    """A service could not start; the message names the setting and flag that choose where
+    it listens (the usual cause is a port another process holds)."""
 
 
 def bootstrap_keys(key_dir: str) -> list[str]:
@@ -55,8 +61,12 @@ def start_services(sim: Simulation, cfg: TownletConfig, *, console: bool, publis
     if console:
         from townlet.console.hook import attach
 
-        server = attach(sim, cfg.console, snapshot_root=cfg.snapshots.root)
-        notes.append(f"console: {server.endpoint}  (townlet console --key "
+        try:
+            server = attach(sim, cfg.console, snapshot_root=cfg.snapshots.root)
+        except RuntimeError as exc:  # the ROUTER could not bind
+            raise ServiceStartError(f"console: {exc}; choose another endpoint with "
+                                    f"console.endpoint in the config or --console-endpoint") from None
+        notes.append(f"console: {server.endpoint}  (townlet console --client-key "
                      f"{local_operator_key(cfg.console.keys_dir)})")
     from townlet.snapshots.world_io import autosave_hook
 
@@ -74,7 +84,14 @@ def start_services(sim: Simulation, cfg: TownletConfig, *, console: bool, publis
 
             tcfg = msgspec.structs.replace(tcfg, insecure_dev=True)
             cfg = msgspec.structs.replace(cfg, telemetry=tcfg)
-        hook = TelemetryHook(sim.world, cfg)
+        from townlet.publish.spawn import PublisherStartError
+
+        try:
+            hook = TelemetryHook(sim.world, cfg)
+        except PublisherStartError as exc:  # its own error, e.g. a busy port, is printed above
+            raise ServiceStartError(f"publisher: {exc}; it listens on telemetry.endpoint "
+                                    f"(--publish-endpoint) and serves metrics on "
+                                    f"telemetry.metrics_port") from None
         sim.add_hook(hook)
         endpoint = (hook.ready or {}).get("endpoint", tcfg.endpoint)
         mode = "PLAINTEXT, development only" if tcfg.insecure_dev else "CURVE"

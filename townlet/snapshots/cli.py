@@ -53,11 +53,19 @@ def _errors() -> Iterator[None]:
         raise
 
 
-def _load_cfg(config_path: str | None, agents: int | None = None) -> TownletConfig:
+def _load_cfg(config_path: str | None, agents: int | None = None,
+              root: str | None = None) -> TownletConfig:
+    """The config, scaled to ``agents`` and with snapshot root ``root`` when given."""
     from townlet.config import load_config, with_agents
 
     cfg = load_config(config_path)
-    return cfg if agents is None else with_agents(cfg, agents)
+    cfg = cfg if agents is None else with_agents(cfg, agents)
+    if root is None:
+        return cfg
+    import msgspec
+
+    return msgspec.structs.replace(cfg, snapshots=msgspec.structs.replace(cfg.snapshots,
+                                                                          root=root))
 
 
 def _root(config_path: str | None, root: str | None) -> str:
@@ -114,6 +122,7 @@ def snapshot_command() -> None:
 @snapshot_command.command("save")
 @click.argument("name")
 @_CONFIG
+@_ROOT
 @_AGENTS
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of a fresh world.")
 @click.option("--ticks", type=click.IntRange(min=0), default=0, show_default=True,
@@ -122,16 +131,16 @@ def snapshot_command() -> None:
 @_MISMATCH
 @click.option("--overwrite", is_flag=True, help="Replace an existing file of that name.")
 @_JSON
-def save_cmd(name: str, config_path: str | None, agents: int | None, seed: int, ticks: int,
-             source: str | None, allow_config_mismatch: bool, overwrite: bool,
-             as_json: bool) -> None:
+def save_cmd(name: str, config_path: str | None, root: str | None, agents: int | None,
+             seed: int, ticks: int, source: str | None, allow_config_mismatch: bool,
+             overwrite: bool, as_json: bool) -> None:
     """Run a world (fresh, or resumed with --from) for --ticks ticks and save it as NAME."""
     with _errors():
         from townlet.security.sandbox import Sandbox
         from townlet.snapshots.errors import SnapshotError
         from townlet.snapshots.world_io import resume_world, save_world
 
-        cfg = _load_cfg(config_path, agents)
+        cfg = _load_cfg(config_path, agents, root)
         target = Sandbox(cfg.snapshots.root).resolve(name)
         if target.exists() and not overwrite:  # fail before running, not after
             raise SnapshotError(f"{target}: already exists (choose another name or --overwrite)")
@@ -148,18 +157,19 @@ def save_cmd(name: str, config_path: str | None, agents: int | None, seed: int, 
 @snapshot_command.command("load")
 @click.argument("name")
 @_CONFIG
+@_ROOT
 @_AGENTS
 @_MISMATCH
 @click.option("--ticks", type=click.IntRange(min=0), default=0, show_default=True,
               help="Ticks to run after loading.")
 @_JSON
-def load_cmd(name: str, config_path: str | None, agents: int | None,
+def load_cmd(name: str, config_path: str | None, root: str | None, agents: int | None,
              allow_config_mismatch: bool, ticks: int, as_json: bool) -> None:
     """Load NAME into a fresh world (all checks), optionally run on, print its state hash."""
     with _errors():
         from townlet.snapshots.world_io import resume_world
 
-        world = resume_world(name, _load_cfg(config_path, agents), allow_config_mismatch)
+        world = resume_world(name, _load_cfg(config_path, agents, root), allow_config_mismatch)
         _run(world, ticks, as_json)
         info = _summary(world)
     _emit(as_json, info, f"loaded {name}: tick {info['tick']}, {info['alive']} alive, "

@@ -1,8 +1,8 @@
 """The world kernel: struct-of-arrays state advanced by Numba-compiled ticks."""
 
-from townlet.world._cache import ensure_fresh_cache
+from townlet.world._cache import install
 
-ensure_fresh_cache()
+install()  # before any kernel module: townlet's kernels are cached by source fingerprint
 
 
 from townlet.world.actions import Action, Goal

@@ -23,6 +23,7 @@ __all__ = ["complete", "fail_running", "object_usable", "start", "startable"]
 
 @kernel
 def _variable(s, i, o, var):
+    """The value of precondition variable ``var`` for agent i at object o (reads only)."""
     if var == 0:
         return np.float64(s.agent_food[i])
     if var == 1:
@@ -41,6 +42,7 @@ def _variable(s, i, o, var):
 
 @kernel
 def _holds(value, op, ref):
+    """Whether ``value op ref`` holds for comparison code ``op`` (pure)."""
     if op == 0:
         return value == ref
     if op == 1:
@@ -86,6 +88,7 @@ def startable(s, p, i, o, a):
 
 @kernel
 def _refuse(s, p, i, o, t, reason):
+    """Agent i's use of o fails: event, FAILED stat, reservation released, o on cooldown for i."""
     emit(s, EventCode.AFFORDANCE_FAIL, i, -1, o, reason)
     s.stats[St.FAILED] += 1
     release(s, i, t, 0)

@@ -72,6 +72,7 @@ def object_here(s, p, i):
 
 @kernel
 def _move(s, p, i, a, t):
+    """Step agent i one tile in direction ``a`` if walkable (leaving its queue); returns success."""
     x, y = s.agent_x[i] + DX[a], s.agent_y[i] + DY[a]
     h, w = s.tile_kind.shape
     if x < 0 or y < 0 or x >= w or y >= h or not walkable(s.tile_kind[y, x]):
@@ -85,6 +86,7 @@ def _move(s, p, i, a, t):
 
 @kernel
 def _interact(s, p, i, t):
+    """Agent i uses the object underfoot: queues for it, or starts it when holding it."""
     o = object_here(s, p, i)
     if o < 0:
         return False
@@ -214,6 +216,7 @@ def tick(s, p, actions, use_actions):
 
 @kernel
 def _tick(s, p, actions, use_actions):
+    """One tick: clock, perturbations, restock, agents in slot order, exits (see ``tick``)."""
     t = s.clock[0] + 1
     s.clock[0] = t
     tod = t % p.day

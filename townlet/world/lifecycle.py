@@ -8,7 +8,7 @@ import numpy as np
 from townlet.world.actions import Flag, G, Shift
 from townlet.world.affordances import fail_running
 from townlet.world.events import EventCode, Reason, emit
-from townlet.world.geometry import DOOR_LX, DOOR_LY, origin
+from townlet.world.geometry import outside_door
 from townlet.world.jit import kernel
 from townlet.world.queues import leave_queue
 from townlet.world.rng import LIFECYCLE, uniform
@@ -29,6 +29,7 @@ def drop_everything(s, p, i, t, reason):
 
 @kernel
 def faint(s, p, i, t):
+    """Agent i faints: FAINTED until faint_ticks pass, drops what it holds; stat, event."""
     s.stats[St.FAINTS] += 1
     s.agent_flags[i] |= Flag.FAINTED
     s.agent_faint_until[i] = t + p.faint_ticks
@@ -90,8 +91,8 @@ def respawn_due(s, p, i, t):
     """Bring a newcomer into empty slot i at its home's door when its time has come."""
     if s.agent_respawn_at[i] < 0 or t < s.agent_respawn_at[i]:
         return
-    ox, oy = origin(s.agent_home[i], p.blocks_w)
-    arrive(s, p, i, t, ox + DOOR_LX, oy + DOOR_LY + 1)
+    x, y = outside_door(s.agent_home[i], p.blocks_w)
+    arrive(s, p, i, t, x, y)
     s.stats[St.RESPAWNS] += 1
     emit(s, EventCode.AGENT_RESPAWN, i, -1, -1, s.agent_gen[i])
 

@@ -1,0 +1,195 @@
+"""A hostile client among well-behaved ones: it can only affect its own connection.
+
+Each test runs a real writer and publisher; a bare XSUB socket plays the hostile
+viewer (valid key, arbitrary upstream messages) next to a ``Subscriber``.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from types import SimpleNamespace
+
+import msgspec
+import pytest
+from telemetry_helpers import (
+    free_port,
+    make_keys,
+    metrics,
+    no_shm_leak,  # noqa: F401 - autouse fixture
+    raw_client,
+    rss_kib,
+    send_raw,
+    start_publisher,
+    start_writer,
+    stop,
+    wait_until,
+)
+
+from townlet.client import Subscriber
+from townlet.publish.peers import MAX_TOPICS
+from townlet.security import issue_key, key_fingerprint, load_keypair, revoke_keys
+from townlet.security.registry import utcnow
+from townlet.wire import Codec, Resync
+
+_DISCONNECTED = 'townlet_publish_subscribers_disconnected_total{{reason="{}"}}'
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    return make_keys(tmp_path_factory.mktemp("peers"))
+
+
+@pytest.fixture
+def town(keys):
+    writer, info = start_writer("--agents", "300", "--ticks", "100000", "--rate", "50")
+    mport = free_port()
+    pub, ready = start_publisher(info["ring"], info["doorbell"], "--key-dir", str(keys["dir"]),
+                                 "--metrics-port", str(mport), "--health-seconds", "0.2")
+    try:
+        yield SimpleNamespace(pub=pub, endpoint=ready["endpoint"], stream=ready["stream"],
+                              metric=lambda name: metrics(mport).get(name, 0.0),
+                              metrics=lambda: metrics(mport))
+    finally:
+        stop(writer)
+        stop(pub)
+
+
+def _frames(sub: Subscriber, n: int, timeout: float = 20.0) -> None:
+    """Receive until ``n`` frame messages were applied; fail if the stream stops."""
+    deadline = time.monotonic() + timeout
+    got = 0
+    while got < n:
+        assert time.monotonic() < deadline, f"frames stopped after {got} of {n}"
+        up = sub.recv(0.2)
+        got += up is not None and up.kind in ("key", "delta")
+
+
+def _seq_now(sub: Subscriber) -> int:
+    """``last_seq`` of a health message sent after this call: every frame message the
+    publisher sent before this call has a ``seq`` <= it."""
+    now = time.time_ns()
+    while True:
+        up = sub.recv(5)
+        assert up is not None, "no health message"
+        if up.kind == "health" and up.health.sent_ns > now:
+            return up.health.last_seq
+
+
+def _until_past(sub: Subscriber, seq: int) -> None:
+    """Keep ``sub`` receiving until it applied a frame message later than ``seq``."""
+    deadline = time.monotonic() + 20
+    while not (sub.synced and sub.seq > seq):
+        assert time.monotonic() < deadline, f"frames stopped before seq {seq}"
+        sub.recv(0.2)
+
+
+def _frame_seqs(sock) -> list[int]:
+    """Sequence numbers of the frame messages already queued on a raw client."""
+    out = []
+    while sock.poll(0):
+        topic, payload = sock.recv_multipart()
+        if topic == b"f":
+            out.append(msgspec.msgpack.decode(payload)["seq"])
+    return out
+
+
+def test_foreign_unsubscribes_stop_only_the_sender_and_connections_are_counted(town, keys):
+    """Old publisher: every subscription message counted as a subscriber, and unsubscribes
+    for topics never held drove the global count to 0, stopping frames for everyone."""
+    with Subscriber(town.endpoint, keys["server"], keys["viewer"]) as good:
+        _frames(good, 3)
+        ctx, bad = raw_client(town.endpoint, keys, "admin")
+        try:
+            for topic in (b"f", b"f", b"f", b"", b"h", b"f"):
+                bad.send(b"\x01" + topic)
+            wait_until(lambda: _frame_seqs(bad), "the hostile client receives frames")
+            assert town.metric("townlet_publish_subscribers") == 2  # connections, not messages
+            send_raw(bad, *(b"\x00" + t for t in (b"zz", b"h", b"ff", b"f", b"", b"f", b"x" * 500)))
+            send_raw(bad, b"\x00f", b"\x00f")  # zz, ff, x...: never held; f: several times
+            wait_until(lambda: town.metric("townlet_publish_subscribers") == 1,
+                       "the hostile client's own unsubscribes applied")
+            cut = _seq_now(good)
+            _until_past(good, cut + 10)  # the well-behaved subscriber keeps its frames
+            assert all(s <= cut for s in _frame_seqs(bad)), "frames after the unsubscribe"
+            assert good.stats.gaps == 0
+        finally:
+            bad.close(0)
+            ctx.term()
+        wait_until(lambda: town.metric("townlet_publish_subscribers") == 1,
+                   "a closed connection leaves the count")
+
+
+def test_many_long_subscriptions_close_that_connection_and_memory_stays_bounded(town, keys):
+    """Old publisher: 2,000 distinct 900-byte subscriptions were all stored (tens of MB)."""
+    with Subscriber(town.endpoint, keys["server"], keys["viewer"]) as good:
+        _frames(good, 3)
+        before = rss_kib(town.pub.pid)
+        ctx, bad = raw_client(town.endpoint, keys)
+        try:
+            for i in range(2000):
+                bad.send(b"\x01" + i.to_bytes(4, "big") * 225)
+            wait_until(lambda: town.metric(_DISCONNECTED.format("too_many_topics")) >= 1,
+                       f"a connection holding more than {MAX_TOPICS} topics is closed")
+            _frames(good, 10)
+        finally:
+            bad.close(0)
+            ctx.term()
+        grown = rss_kib(town.pub.pid) - before
+        assert grown < 16 * 1024, f"publisher grew by {grown} KiB"
+        m = town.metrics()
+        assert m["townlet_publish_refused_subscriptions_total"] >= MAX_TOPICS
+        assert m["townlet_publish_subscribers"] == 1
+        _frames(good, 5)
+        assert good.stats.gaps == 0
+
+
+def test_resync_reports_are_bounded_and_attributed_per_client(town, keys):
+    """Old publisher: 20 resyncs claiming 1M lost messages each added 20M to the metric."""
+    with Subscriber(town.endpoint, keys["server"], keys["viewer"]) as good:
+        _frames(good, 3)
+        ctx, bad = raw_client(town.endpoint, keys, "admin")
+        try:
+            bad.send(b"\x01f")
+            wait_until(lambda: _frame_seqs(bad), "the hostile client receives frames")
+            codec = Codec()
+            for _ in range(20):
+                bad.send(codec.encode(Resync(stream=town.stream, last_seq=0, missed=1_000_000)))
+            wait_until(lambda: town.metric("townlet_publish_resync_requests_total") >= 20,
+                       "the resync requests arrive")
+            m = town.metrics()
+            sent = m["townlet_publish_keyframes_sent_total"] + m["townlet_publish_deltas_sent_total"]
+            dropped = m["townlet_publish_dropped_messages_total"]
+            assert dropped <= sent, f"{dropped} reported lost of {sent} sent"
+            admin = key_fingerprint(load_keypair(keys["admin"]).public)
+            assert m[f'townlet_publish_client_dropped_messages_total{{client="{admin}"}}'] == dropped
+            _frames(good, 5)
+        finally:
+            bad.close(0)
+            ctx.term()
+
+
+@pytest.mark.parametrize("how", ["revoked", "expired"])
+def test_an_open_subscription_is_cut_when_its_key_is_revoked_or_expires(town, keys, how):
+    """Old publisher: ZAP ran at the handshake only, so an open connection kept receiving."""
+    name = f"doomed-{how}"
+    if how == "revoked":
+        _, keyfile = issue_key(keys["dir"], name, "viewer")
+    else:  # valid for a few more seconds
+        _, keyfile = issue_key(keys["dir"], name, "viewer", timedelta(minutes=1),
+                               now=utcnow() - timedelta(seconds=54))
+    with Subscriber(town.endpoint, keys["server"], keys["viewer"]) as good, \
+            Subscriber(town.endpoint, keys["server"], keyfile, health=False) as doomed:
+        _frames(doomed, 3)
+        if how == "revoked":
+            revoke_keys(keys["dir"], name)
+        wait_until(lambda: town.metric(_DISCONNECTED.format(f"key_{how}")) >= 1,
+                   f"the connection of the {how} key is closed", timeout=30)
+        cut = _seq_now(good)
+        _until_past(good, cut + 10)
+        late = []
+        while (up := doomed.recv(0)) is not None:
+            late += [up.seq] if up.seq > cut else []
+        assert not late, f"the {how} key still received frame messages {late}"
+        wait_until(lambda: town.metric("townlet_publish_handshake_failures_total") >= 1,
+                   "its reconnects are refused at the handshake")
