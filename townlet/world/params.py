@@ -4,6 +4,7 @@ amounts become integer minor units here (townlet.config.money)."""
 
 from __future__ import annotations
 
+import ast
 import collections
 
 import numpy as np
@@ -13,7 +14,7 @@ from numba.experimental import structref
 from townlet.config import TownletConfig
 from townlet.config.invariants import HOOKS, district_plan
 from townlet.config.money import to_minor
-from townlet.config.preconds import NEED_VARIABLES, VARIABLES, parse_preconds
+from townlet.config.preconds import COMPARISONS, NEED_VARIABLES, VARIABLES, parse_preconds
 from townlet.config.world import NEEDS, OBJECT_TYPES, PRICES
 from townlet.config.world import PERTURBATION_KINDS as PERT_KINDS
 from townlet.world.jit import INTERPRETED
@@ -28,6 +29,13 @@ HOOK_SHARED_MEAL, HOOK_SHOWER, HOOK_SLEEP = (
     HOOK["shared_meal"], HOOK["shower_complete"], HOOK["sleep_complete"])
 COND_VARS = VARIABLES + NEED_VARIABLES
 """Condition variable codes: the index into this tuple."""
+V_FOOD, V_WALLET, V_STOCK, V_POWER, V_WATER, V_QUEUE = (COND_VARS.index(v) for v in (
+    "agent.food", "agent.wallet", "stock", "power_on", "water_on", "queue_length"))
+V_NEED0 = COND_VARS.index(NEED_VARIABLES[0])
+"""Code of the first need; need n is ``V_NEED0 + n``."""
+OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE = (COMPARISONS[op] for op in (
+    ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE))
+"""Comparison codes of ``cond_op``."""
 
 _SCALARS = (
     "day", "blocks_w", "districts_w", "district_side", "residents_per_district",

@@ -19,7 +19,8 @@ from townlet.world.state import RNG_STREAMS
 __all__ = ["EVENTS", "LIFECYCLE", "POLICY", "WORLD", "hash_u64", "next_uniform", "seed_keys",
            "uniform"]
 
-WORLD, EVENTS, POLICY, LIFECYCLE = range(4)
+WORLD, EVENTS, POLICY, LIFECYCLE = (RNG_STREAMS.index(n) for n in (
+    "world", "events", "policy", "lifecycle"))
 
 if INTERPRETED:  # the hash wraps uint64 products by design; compiled code does so silently
     warnings.filterwarnings("ignore", "overflow encountered in scalar multiply",
