@@ -12,7 +12,7 @@ from townlet.config.paths import KEYS_DIR
 
 __all__ = ["keys_command"]
 
-def _DIR(f):  # noqa: N802 - used like the click decorators it wraps
+def _DIR(f):
     """``--key-dir`` and ``--config`` options resolved into the one ``key_dir`` argument."""
 
     @functools.wraps(f)
