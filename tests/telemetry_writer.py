@@ -20,6 +20,7 @@ import numpy as np
 
 from townlet.frames.reader import FrameReader
 from townlet.frames.writer import FrameRing
+from townlet.ops.logging import configure_logging
 from townlet.world.state import allocate
 
 
@@ -80,6 +81,7 @@ def main() -> None:
     ap.add_argument("--key-dir", default=None)
     ap.add_argument("--world", action="store_true", help="run the real World kernel")
     a = ap.parse_args()
+    configure_logging(json=True)  # stdout carries this script's JSON lines only
 
     doorbell = None if a.no_doorbell else True
     if a.world:
@@ -108,11 +110,12 @@ def main() -> None:
     if a.spawn_publisher is not None:
         import msgspec
 
+        from townlet.config.paths import KEYS_DIR
         from townlet.config.telemetry import TelemetryConfig
         from townlet.publish.spawn import spawn_publisher, wait_ready
 
         tcfg = msgspec.convert(json.loads(a.spawn_publisher), TelemetryConfig)
-        proc = spawn_publisher(ring, tcfg, key_dir=a.key_dir)
+        proc = spawn_publisher(ring, tcfg, key_dir=a.key_dir or KEYS_DIR)
         info["publisher"] = wait_ready(proc)
         info["publisher_pid"] = proc.pid
     print(json.dumps(info), flush=True)

@@ -48,3 +48,35 @@ def test_console_exec_help_needs_no_key_and_running_it_does(tmp_path):
 
 def _without_key() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "TOWNLET_CONSOLE_KEY"}
+
+
+def test_one_vocabulary_across_commands():
+    """The same thing has the same option name everywhere."""
+    def names(*path: str) -> set[str]:
+        cmd = main
+        for part in path:
+            cmd = cmd.commands[part]
+        return {o for p in cmd.params for o in getattr(p, "opts", [])}
+
+    for sub in main.commands["snapshot"].commands:
+        assert "--root" in names("snapshot", sub), f"snapshot {sub} has no --root"
+    assert "--client-key" in names("console") and "--client-key" in names("subscribe")
+    assert "--key" not in names("console")
+    for sub in ("init", "issue", "revoke", "list"):
+        assert "--key-dir" in names("keys", sub) and "--dir" not in names("keys", sub)
+    assert "--key-dir" in names("publish")
+
+
+def test_cli_defaults_are_the_config_defaults():
+    from townlet.config.console import ConsoleConfig
+    from townlet.config.telemetry import TelemetryConfig
+
+    def default(option: str, *path: str):
+        cmd = main
+        for part in path:
+            cmd = cmd.commands[part]
+        return next(p.default for p in cmd.params if option in getattr(p, "opts", []))
+
+    assert default("--endpoint", "console") == ConsoleConfig().endpoint
+    assert default("--endpoint", "subscribe") == TelemetryConfig().endpoint
+    assert default("--key-dir", "keys", "issue") == ConsoleConfig().keys_dir

@@ -7,9 +7,23 @@ import sys
 from pathlib import Path
 
 import msgspec
+import numpy as np
 import pytest
 
-from townlet.config import ConfigError, config_id, default_config, dump_config, load_config
+from townlet.config import (
+    ConfigError,
+    config_id,
+    default_config,
+    dump_config,
+    load_config,
+    with_agents,
+)
+from townlet.config.preconds import NEED_VARIABLES
+from townlet.config.rl import NeedWeights
+from townlet.config.world import BODILY_NEEDS, NEEDS
+from townlet.world import World
+from townlet.world.policy import GOAL_OF_NEED
+from townlet.world.state import Need
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,6 +96,39 @@ def test_bad_affordances_name_the_problem(tmp_path, extra, message):
     with pytest.raises(ConfigError) as err:
         load_config(_write(tmp_path, text))
     assert message in str(err.value)
+
+
+KNOWN_NEEDS = "known: " + ", ".join(NEEDS)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("world:\n  needs:\n    thirst: {decay: 0.001}\n",
+     f"world.needs: object contains unknown field thirst ({KNOWN_NEEDS})"),
+    ("rl:\n  rewards:\n    needs:\n      thirst: 0.5\n",
+     f"rl.rewards.needs: object contains unknown field thirst ({KNOWN_NEEDS})"),
+    (AFFORDANCE.format(extra="uses_food: 0").replace("energy: 0.9", "thirst: 0.9"),
+     f"unknown effect 'thirst' ({KNOWN_NEEDS}, food)"),
+    (AFFORDANCE.format(extra="preconds: ['agent.thirst > 0.5']"),
+     "unknown variable 'agent.thirst'"),
+])
+def test_a_fifth_need_fails_at_load_naming_the_needs(tmp_path, text, message):
+    """A config cannot add a need: each place that names needs refuses it at load."""
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, text))
+    assert message in str(err.value)
+
+
+def test_every_need_table_follows_the_need_names():
+    """A need added to NeedsConfig reaches every table indexed by need, or fails here."""
+    cfg = default_config()
+    params = World(with_agents(cfg, 8)).params
+    assert NeedWeights.__struct_fields__ == NEEDS
+    assert [m.name.lower() for m in Need] == list(NEEDS)
+    assert NEED_VARIABLES == tuple(f"agent.{n}" for n in NEEDS)
+    assert params.need_decay.tolist() == [np.float32(getattr(cfg.world.needs, n).decay)
+                                          for n in NEEDS]
+    assert params.aff_effect.shape[1] == len(NEEDS) == len(GOAL_OF_NEED)
+    assert set(BODILY_NEEDS) == set(NEEDS) - {"social"}
 
 
 def test_one_affordance_per_object_type(tmp_path):

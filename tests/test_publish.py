@@ -294,7 +294,7 @@ def test_insecure_dev_binds_loopback_and_warns():
 
 
 @pytest.mark.parametrize("extra, message", [
-    ((), "no server key"),
+    ((), "registry .townlet/keys/registry.json does not"),  # the default key directory
     (("--key-dir", "/nonexistent/keys"), "registry /nonexistent/keys/registry.json does not"),
 ])
 def test_publisher_refuses_to_start_without_keys(extra, message):

@@ -182,3 +182,15 @@ def test_first_run_on_a_terminal_shows_a_spinner(workdir):
         os.close(leader)
     frames = set("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
     assert frames & set(seen.decode(errors="replace")), "a spinner frame is drawn"
+
+
+def test_ctrl_c_while_compiling_exits_130_at_once(workdir):
+    proc = _first_run(workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr.readline().startswith("compiling the kernel")
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.rstrip().endswith("interrupted") and "Traceback" not in err

@@ -92,5 +92,5 @@ def test_unlocked_temp_of_a_live_pid_is_stale_only_when_old(tmp_path: Path) -> N
 
 def test_clean_of_an_empty_root_says_so(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "townlet", "snapshot", "clean", "--root",
-                          str(tmp_path)], capture_output=True, text=True, timeout=120)
+                          str(tmp_path)], capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0 and out.stdout.strip() == "no stale temporary files"

@@ -13,6 +13,7 @@ import numpy as np
 
 from townlet.config import TownletConfig
 from townlet.config.preconds import parse_preconds
+from townlet.config.world import NEEDS
 from townlet.rl.layout import LANDMARKS, Layout
 from townlet.world.actions import Action, Flag, Goal, Shift
 from townlet.world.geometry import PERIOD, TILE, next_step
@@ -51,7 +52,7 @@ def features(cfg: TownletConfig, layout: Layout, st, i, emb_of, ep_len, ctx_rese
     tod = tick % D
     bw = (st.tile_kind.shape[1] - 1) // PERIOD
     v = {}
-    for n, name in enumerate(("hunger", "hygiene", "energy", "social")):
+    for n, name in enumerate(NEEDS):
         v[f"need_{name}"] = st.agent_needs[i, n]
     v["wallet"] = squash(st.agent_wallet[i], obs.wallet_scale)
     v["food"] = squash(st.agent_food[i], obs.count_scale)
@@ -272,7 +273,7 @@ def _conditions_hold(st, i, o, aff):
     values = {"agent.food": st.agent_food[i], "agent.wallet": st.agent_wallet[i],
               "stock": st.obj_stock[o], "power_on": st.district_power[d],
               "water_on": st.district_water[d], "queue_length": st.obj_q_len[o]}
-    for n, name in enumerate(("hunger", "hygiene", "energy", "social")):
+    for n, name in enumerate(NEEDS):
         values[f"agent.{name}"] = st.agent_needs[i, n]
     return all(OPS[op](values[var], val) for var, op, val in parse_preconds(aff.preconds))
 

@@ -11,14 +11,13 @@ import math
 from typing import TYPE_CHECKING, NamedTuple
 
 from townlet.config.preconds import PrecondError, parse_preconds
+from townlet.config.world import BODILY_NEEDS, NEEDS, PRICES, TownConfig, WorldConfig
 
 if TYPE_CHECKING:
     from townlet.config.root import TownletConfig
-    from townlet.config.world import TownConfig, WorldConfig
 
 __all__ = ["DistrictPlan", "check_invariants", "district_plan"]
 
-NEEDS = ("hunger", "hygiene", "energy", "social")
 HOOKS = ("shared_meal", "shower_complete", "sleep_complete")
 FEASIBLE_SHARE = 0.8
 """Share of a day that needs upkeep plus work may occupy."""
@@ -104,10 +103,9 @@ def check_invariants(cfg: TownletConfig, origin: str) -> None:
         _fail(origin, "jobs_exist", "world.jobs is empty: nobody could earn money")
     busy = max(job.end - job.start for job in world.jobs)
     basket = 0.0
-    prices = {"none": 0.0, "groceries": world.economy.groceries,
-              "cafe_meal": world.economy.cafe_meal, "shower": world.economy.shower}
+    prices = dict(zip(PRICES, world.economy.price_table()))
     food_price = world.economy.groceries / max(1.0, _food_per_purchase(world))
-    for need in ("hunger", "hygiene", "energy"):
+    for need in BODILY_NEEDS:
         aff = _best(world, need)
         if aff is None:
             _fail(origin, "needs_restorable", f"no affordance restores {need}")

@@ -19,6 +19,7 @@ __all__ = ["ConfigError", "canonical_json", "config_id", "default_config", "dump
            "with_agents", "with_settings"]
 
 _PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 MAX_CONFIG_BYTES = 256 * 1024
 """Largest config file read (the default town's is ~6 KB); larger files are refused
 before YAML parsing, which would take seconds per megabyte."""
@@ -34,13 +35,28 @@ class ConfigError(ValueError):
 def _lookup(raw: Any, path: str) -> tuple[bool, Any]:
     """Follow a msgspec error path like ``.world.jobs[1].wage`` into the raw data."""
     node = raw
-    for part in re.findall(r"\.([^.\[]+)|\[(\d+)\]", path):
-        key, index = part
+    for key, index in _STEP.findall(path):
         try:
             node = node[key] if key else node[int(index)]
         except (KeyError, IndexError, TypeError):
             return False, None
     return True, node
+
+
+def _known_fields(path: str) -> tuple[str, ...]:
+    """Field names of the config section at a msgspec error path (empty if none)."""
+    node: Any = msgspec.inspect.type_info(TownletConfig)
+    for key, index in _STEP.findall(path):
+        if index and isinstance(node, msgspec.inspect.ListType):
+            node = node.item_type
+        elif key and isinstance(node, msgspec.inspect.DictType):
+            node = node.value_type
+        elif key and isinstance(node, msgspec.inspect.StructType):
+            node = next((f.type for f in node.fields if f.encode_name == key), None)
+        else:
+            return ()
+    return tuple(f.encode_name for f in node.fields) \
+        if isinstance(node, msgspec.inspect.StructType) else ()
 
 
 def _explain(error: msgspec.ValidationError, raw: Any) -> str:
@@ -53,6 +69,9 @@ def _explain(error: msgspec.ValidationError, raw: Any) -> str:
     found, value = _lookup(raw, path)
     if found and "got" not in reason and "unknown field" not in reason:
         reason += f", got {_SHOW.repr(value)}"
+    known = _known_fields(path) if "unknown field" in reason else ()
+    if known:
+        reason += f" (known: {', '.join(known)})"
     return f"{path.lstrip('.') or '<root>'}: {reason}"
 
 

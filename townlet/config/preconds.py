@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import ast
 
+from townlet.config.world import NEEDS
+
 __all__ = ["COMPARISONS", "MAX_PRECOND_CHARS", "VARIABLES", "Condition", "PrecondError",
            "parse_preconds"]
 
 VARIABLES = ("agent.food", "agent.wallet", "stock", "power_on", "water_on", "queue_length")
-NEED_VARIABLES = ("agent.hunger", "agent.hygiene", "agent.energy", "agent.social")
+NEED_VARIABLES = tuple(f"agent.{need}" for need in NEEDS)
 COMPARISONS = {ast.Eq: 0, ast.NotEq: 1, ast.Lt: 2, ast.LtE: 3, ast.Gt: 4, ast.GtE: 5}
 MAX_PRECOND_CHARS = 200
 """Longest precondition text accepted; a comparison chain of this length nests

@@ -9,14 +9,16 @@ cross-field invariants (feasibility, affordability, supply) live in
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from msgspec import Meta, Struct, field
 
 __all__ = [
+    "BODILY_NEEDS", "NEEDS", "OBJECT_TYPES", "PERTURBATION_KINDS", "PRICES",
     "AffordanceSpec", "EconomyConfig", "EmploymentConfig", "JobSpec", "LifecycleConfig",
-    "NeedConfig", "NeedsConfig", "PerturbationSpec", "PerturbationsConfig", "QueueConfig",
-    "RelationshipConfig", "TownConfig", "WorldConfig",
+    "NeedConfig", "NeedsConfig", "ObjectType", "PerturbationKind", "PerturbationSpec",
+    "PerturbationsConfig",
+    "PriceName", "QueueConfig", "RelationshipConfig", "TownConfig", "WorldConfig",
 ]
 
 Unit = Annotated[float, Meta(ge=0.0, le=1.0)]
@@ -42,10 +44,32 @@ class NeedConfig(_Section):
 
 
 class NeedsConfig(_Section):
+    """One entry per need; the field order is the need order everywhere (``NEEDS``)."""
+
     hunger: NeedConfig = NeedConfig(decay=0.0010, seek_below=0.5)
     hygiene: NeedConfig = NeedConfig(decay=0.0005, seek_below=0.4)
     energy: NeedConfig = NeedConfig(decay=0.0005, seek_below=0.3, satisfied_above=0.95)
     social: NeedConfig = NeedConfig(decay=0.0004, seek_below=0.35, satisfied_above=0.7)
+
+
+NEEDS: tuple[str, ...] = NeedsConfig.__struct_fields__
+"""Need names in column order of ``agent_needs`` (the one definition: NeedsConfig's fields)."""
+BODILY_NEEDS = tuple(n for n in NEEDS if n != "social")
+"""Needs that affordances must restore; ``social`` is restored by company (chats)."""
+
+ObjectType = Literal["bed", "shower", "fridge", "stove", "till", "counter"]
+OBJECT_TYPES: tuple[str, ...] = get_args(ObjectType)
+"""Object type names; the index is the type code in ``obj_type`` (townlet.world.town.OBJ)."""
+
+PricedItem = Literal["groceries", "cafe_meal", "shower"]
+"""What the economy charges for; each is an ``EconomyConfig`` field."""
+PriceName = Literal["none", PricedItem]
+PRICES: tuple[str, ...] = get_args(PriceName)
+"""Price names; the index is the column of ``price_base``/``price_now`` ("none" costs 0)."""
+
+PerturbationKind = Literal["price_spike", "blackout", "outage", "arranged_meet"]
+PERTURBATION_KINDS: tuple[str, ...] = get_args(PerturbationKind)
+"""Perturbation kinds; the index is the kind code in ``pert_kind``."""
 
 
 class TownConfig(_Section):
@@ -64,13 +88,13 @@ class TownConfig(_Section):
 class AffordanceSpec(_Section):
     id: Name
     """Unique affordance name."""
-    object_type: Literal["bed", "shower", "fridge", "stove", "till", "counter"]
+    object_type: ObjectType
     """The object it runs on."""
     duration: PosTicks
     """Ticks from start to completion."""
     effects: dict[str, float]
     """Applied once at completion: need name -> delta, or ``food`` -> items gained."""
-    price: Literal["none", "groceries", "cafe_meal", "shower"] = "none"
+    price: PriceName = "none"
     """Economy price charged at start (with a funds check) and refunded if it fails."""
     uses_food: Annotated[int, Meta(ge=0, le=10)] = 0
     """Food items taken from the agent at start (refunded if it fails)."""
@@ -121,6 +145,10 @@ class EconomyConfig(_Section):
     """Time of day (tick of day) when suppliers deliver to every shop."""
     starting_wallet: NonNeg = 4.0
     """Money each agent holds at tick 0."""
+
+    def price_table(self) -> list[float]:
+        """The configured price of every name in ``PRICES``, in order ("none" is 0)."""
+        return [0.0 if name == "none" else getattr(self, name) for name in PRICES]
 
 
 class JobSpec(_Section):
@@ -200,14 +228,14 @@ class LifecycleConfig(_Section):
 
 class PerturbationSpec(_Section):
     name: Name
-    kind: Literal["price_spike", "blackout", "outage", "arranged_meet"]
+    kind: PerturbationKind
     prob_per_day: NonNeg = 0.0
     cooldown_ticks: Ticks = 0
     duration: tuple[PosTicks, PosTicks] = (60, 120)
     """Inclusive [min, max] duration in ticks."""
     magnitude: tuple[NonNeg, NonNeg] = (1.0, 1.0)
     """price_spike multiplier range; ignored by the other kinds."""
-    target: Literal["all", "groceries", "cafe_meal", "shower"] = "all"
+    target: Literal["all", PricedItem] = "all"
     """price_spike: which price rises ("all" = every price); ignored by the other kinds."""
 
 

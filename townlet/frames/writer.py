@@ -36,9 +36,7 @@ DEFAULT_SLOTS = 4
 
 def doorbell_address(ring_name: str) -> str:
     """The default doorbell address of a ring: an ipc socket in the temp directory."""
-    import tempfile
-
-    return f"ipc://{tempfile.gettempdir()}/{ring_name.lstrip('/')}.bell"
+    return f"ipc://{shm.doorbell_path(ring_name)}"
 
 
 class FrameRing:

@@ -59,6 +59,9 @@ class PublisherMetrics:
                                           registry=r)
         self.doorbells = Counter(p + "doorbells", "Doorbells received from the simulation",
                                  registry=r)
+        self.restarts = Gauge(p + "restarts",
+                              "Times the simulation restarted its publisher (after it died)",
+                              registry=r)
 
     def serve(self, port: int, host: str) -> None:
         """Start the HTTP exporter on ``host:port`` (a daemon thread)."""

@@ -98,11 +98,12 @@ class PublisherSocket:
         self.auth.start()
         return curve_server_socket(self.ctx, zmq.XPUB, self.auth, kp.public, kp.secret)
 
-    def close(self) -> None:
-        """Close the socket, the monitor and the authenticator, then the context."""
+    def close(self, linger_ms: int = 0) -> None:
+        """Close the socket (waiting up to ``linger_ms`` for queued messages to leave),
+        the monitor and the authenticator, then the context."""
         self.sock.disable_monitor()
         self.monitor.close(linger=0)
-        self.sock.close(linger=0)
+        self.sock.close(linger=linger_ms)
         if self.auth is not None:
             self.auth.stop()
         self.ctx.term()

@@ -15,24 +15,54 @@ import math
 import numpy as np
 from numba import njit
 
+from townlet.rl.layout import (
+    CHANNEL,
+    CHANNEL_INDEX,
+    GOAL_FEATURES,
+    LANDMARK,
+    LANDMARK_FIELDS,
+    LANDMARKS,
+    LAST_ACTION_FEATURES,
+    NEED_FEATURES,
+    PERSONALITY_FEATURES,
+    PRICE_FEATURES,
+    SELF,
+    SELF_FEATURES,
+    SHIFT_FEATURES,
+    SOCIAL_AGGREGATE,
+    SOCIAL_SLOT,
+    SOCIAL_SLOT_FIELDS,
+    SUMMARY,
+)
+from townlet.world.actions import Flag
 from townlet.world.affordances import object_usable
-from townlet.world.geometry import SLOTS, next_step
+from townlet.world.geometry import (
+    CENTER_LX,
+    CENTER_LY,
+    PERIOD,
+    SLOTS,
+    TILE,
+    building_of,
+    next_step,
+    origin,
+)
 from townlet.world.state import Resv
+from townlet.world.town import OBJ, OBJ_NAMES
 
 __all__ = ["encode"]
 
-F_POSSESSED, F_FAINTED, F_EXIT, F_ON_SHIFT = 1, 2, 4, 8
-T_STREET, T_FLOOR, T_DOOR, T_OBJECT = 0, 1, 3, 4
-OBJ_BED = 0
-N_SHIFT, N_GOAL, N_ACT = 6, 9, 15
-PERIOD = 8
-# registry channel indices (townlet.rl.layout.CHANNELS)
-C_WALK, C_DOOR, C_AGENTS, C_FRIENDS, C_RIVALS, C_OBJECTS = 0, 1, 2, 3, 4, 5
-C_TYPE0, C_BUSY, C_QUEUE, C_UNUSABLE, C_OWN = 6, 12, 13, 14, 15
-N_SELF = 69
-N_LANDMARK = 8
-SOCIAL_FIELDS = 6
-DOOR = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0], dtype=np.float32)
+# start of each code-indexed group of the self block (see townlet.rl.layout)
+O_NEED, O_SHIFT, O_GOAL, O_LAST, O_TRAIT, O_PRICE = (SELF_FEATURES.index(group[0]) for group in (
+    NEED_FEATURES, SHIFT_FEATURES, GOAL_FEATURES, LAST_ACTION_FEATURES, PERSONALITY_FEATURES,
+    PRICE_FEATURES))
+N_SHIFT, N_GOAL, N_LAST = len(SHIFT_FEATURES), len(GOAL_FEATURES), len(LAST_ACTION_FEATURES)
+N_LANDMARK = len(LANDMARK_FIELDS)
+N_SOCIAL_SLOT = len(SOCIAL_SLOT_FIELDS)
+C_TYPE0 = CHANNEL_INDEX[f"obj_{OBJ_NAMES[0]}"]
+"""Plane of the first object type's channel; the others follow in type order."""
+DOOR = np.zeros(len(TILE), dtype=np.float32)
+DOOR[TILE.DOOR] = 1.0
+"""``door`` channel value per tile kind."""
 
 
 @njit(cache=True)
@@ -51,72 +81,72 @@ def _tie_of(rel_other, i, other):
 
 @njit(cache=True)
 def _self_pass(st, sx, kp, tick, emb_of, ep_len, ctx_reset, out_feat):
-    """Features 0..N_SELF of every living agent."""
+    """The self block and the running-affordance one-hot of every living agent."""
     D = sx.ticks_per_day
     tod = tick % D
     phase = 2.0 * math.pi * tod / D
     sin_t, cos_t = math.sin(phase), math.cos(phase)
-    prices = np.zeros(3)
-    for k, p in enumerate((sx.price_groceries, sx.price_cafe, sx.price_shower)):
-        base = st.price_base[p]
-        prices[k] = min(st.price_now[p] / base, 4.0) / 4.0 if base > 0.0 else 0.0
+    prices = np.zeros(st.price_base.shape[0] - 1)  # every price but "none" (column 0)
+    for k in range(prices.shape[0]):
+        base = st.price_base[k + 1]
+        prices[k] = min(st.price_now[k + 1] / base, 4.0) / 4.0 if base > 0.0 else 0.0
     K = st.rel_other.shape[1]
     W = st.agent_attendance.shape[1]
     for i in range(st.agent_alive.shape[0]):
         if not st.agent_alive[i]:
             continue
         f = out_feat[i]
-        for n in range(4):
-            f[n] = st.agent_needs[i, n]
-        f[4] = _squash(st.agent_wallet[i], sx.wallet_scale)
-        f[5] = _squash(float(st.agent_food[i]), sx.count_scale)
-        f[6] = sin_t
-        f[7] = cos_t
+        for n in range(st.agent_needs.shape[1]):
+            f[O_NEED + n] = st.agent_needs[i, n]
+        f[SELF.wallet] = _squash(st.agent_wallet[i], sx.wallet_scale)
+        f[SELF.food] = _squash(float(st.agent_food[i]), sx.count_scale)
+        f[SELF.time_sin] = sin_t
+        f[SELF.time_cos] = cos_t
         flags = st.agent_flags[i]
-        f[8] = 1.0 if flags & F_ON_SHIFT else 0.0
+        f[SELF.on_shift] = 1.0 if flags & Flag.ON_SHIFT else 0.0
         shift = st.agent_shift[i]
         if shift < N_SHIFT:
-            f[9 + shift] = 1.0
+            f[O_SHIFT + shift] = 1.0
         job = st.agent_job[i]
-        f[15] = ((kp.job_start[job] - tod) % D) / D
-        f[16] = ((kp.job_end[job] - tod) % D) / D
+        f[SELF.shift_start_in] = ((kp.job_start[job] - tod) % D) / D
+        f[SELF.shift_end_in] = ((kp.job_end[job] - tod) % D) / D
         att = 0.0
         for w in range(W):
             att += st.agent_attendance[i, w]
-        f[17] = att / W
-        f[18] = _squash(float(st.agent_lateness[i]), sx.count_scale)
-        f[19] = _squash(float(st.agent_wages_today[i]), sx.money_scale)
-        f[20] = _squash(float(st.agent_withheld[i]), sx.money_scale)
-        f[21] = emb_of[i] / sx.max_slots if emb_of[i] >= 0 else 0.0
-        f[22] = float(ctx_reset[i])
-        f[23] = (ep_len[i] % D) / D
-        f[24] = _squash((tick - st.agent_born[i]) / D, 7.0)
-        f[25] = 1.0 if flags & F_FAINTED else 0.0
-        f[26] = 1.0 if flags & F_POSSESSED else 0.0
-        f[27] = 1.0 if flags & F_EXIT else 0.0
-        f[28] = 1.0 if st.agent_option[i] else 0.0
+        f[SELF.attendance_ratio] = att / W
+        f[SELF.lateness] = _squash(float(st.agent_lateness[i]), sx.count_scale)
+        f[SELF.wages_today] = _squash(float(st.agent_wages_today[i]), sx.money_scale)
+        f[SELF.wages_withheld] = _squash(float(st.agent_withheld[i]), sx.money_scale)
+        f[SELF.embedding_slot_norm] = emb_of[i] / sx.max_slots if emb_of[i] >= 0 else 0.0
+        f[SELF.ctx_reset] = float(ctx_reset[i])
+        f[SELF.episode_progress] = (ep_len[i] % D) / D
+        f[SELF.age_days] = _squash((tick - st.agent_born[i]) / D, 7.0)
+        f[SELF.fainted] = 1.0 if flags & Flag.FAINTED else 0.0
+        f[SELF.possessed] = 1.0 if flags & Flag.POSSESSED else 0.0
+        f[SELF.exit_pending] = 1.0 if flags & Flag.EXIT_PENDING else 0.0
+        f[SELF.option_active] = 1.0 if st.agent_option[i] else 0.0
         goal = st.agent_goal[i]
         if 0 <= goal < N_GOAL:
-            f[29 + goal] = 1.0
+            f[O_GOAL + goal] = 1.0
         act = st.agent_action[i]
-        if 0 <= act < N_ACT:
-            f[38 + act] = 1.0
-        f[53] = 1.0 if st.agent_action_ok[i] else 0.0
-        f[54] = 1.0 if st.agent_resv[i] == Resv.HOLDING else 0.0
-        f[55] = 1.0 if st.agent_resv[i] == Resv.WAITING else 0.0
+        if 0 <= act < N_LAST:
+            f[O_LAST + act] = 1.0
+        f[SELF.last_action_ok] = 1.0 if st.agent_action_ok[i] else 0.0
+        f[SELF.reservation_active] = 1.0 if st.agent_resv[i] == Resv.HOLDING else 0.0
+        f[SELF.in_queue] = 1.0 if st.agent_resv[i] == Resv.WAITING else 0.0
         aff = st.agent_aff[i]
         if aff >= 0:
-            f[N_SELF + aff] = 1.0
-            f[56] = 1.0
+            f[sx.o_affordance + aff] = 1.0
+            f[SELF.aff_running] = 1.0
             left = (st.agent_aff_end[i] - tick) / kp.aff_duration[aff]
-            f[57] = min(1.0, max(0.0, 1.0 - left))
-        for p in range(3):
-            f[58 + p] = st.agent_personality[i, p]
+            f[SELF.aff_progress] = min(1.0, max(0.0, 1.0 - left))
+        for p in range(st.agent_personality.shape[1]):
+            f[O_TRAIT + p] = st.agent_personality[i, p]
         d = st.agent_district[i]
-        f[61] = float(st.district_power[d])
-        f[62] = float(st.district_water[d])
-        for k in range(3):
-            f[63 + k] = prices[k]
+        f[SELF.power_on] = float(st.district_power[d])
+        f[SELF.water_on] = float(st.district_water[d])
+        for k in range(prices.shape[0]):
+            f[O_PRICE + k] = prices[k]
         riv_max = 0.0
         avoid = 0
         for k in range(K):
@@ -125,28 +155,27 @@ def _self_pass(st, sx, kp, tick, emb_of, ep_len, ctx_reset, out_feat):
                 riv_max = max(riv_max, r)
                 if r >= sx.avoid_threshold:
                     avoid += 1
-        f[66] = riv_max
-        f[67] = avoid / K
-        f[68] = 1.0 if st.agent_meet_bld[i] >= 0 and tick < st.agent_meet_until[i] else 0.0
+        f[SELF.rivalry_max] = riv_max
+        f[SELF.rivalry_avoid_frac] = avoid / K
+        f[SELF.meet_active] = (1.0 if st.agent_meet_bld[i] >= 0 and tick < st.agent_meet_until[i]
+                               else 0.0)
 
 
 @njit(cache=True)
 def _landmark(bw, scale, x, y, b, f, o):
     """Direction, distance, inside flag and next-step hint toward building b's centre."""
-    cx = (b % bw) * PERIOD + 4
-    cy = (b // bw) * PERIOD + 4
-    dx, dy = cx - x, cy - y
+    ox, oy = origin(b, bw)
+    dx, dy = ox + CENTER_LX - x, oy + CENTER_LY - y
     dist = math.sqrt(dx * dx + dy * dy)
-    f[o] = dx / dist if dist > 0 else 0.0
-    f[o + 1] = dy / dist if dist > 0 else 0.0
-    f[o + 2] = _squash(dist, scale)
-    inside = x % PERIOD != 0 and y % PERIOD != 0 and (y // PERIOD) * bw + x // PERIOD == b
-    f[o + 3] = 1.0 if inside else 0.0
-    sdx, sdy = next_step(x, y, b, 3, 3, bw)
-    f[o + 4] = 1.0 if sdy < 0 else 0.0
-    f[o + 5] = 1.0 if sdx > 0 else 0.0
-    f[o + 6] = 1.0 if sdy > 0 else 0.0
-    f[o + 7] = 1.0 if sdx < 0 else 0.0
+    f[o + LANDMARK.dx] = dx / dist if dist > 0 else 0.0
+    f[o + LANDMARK.dy] = dy / dist if dist > 0 else 0.0
+    f[o + LANDMARK.dist] = _squash(dist, scale)
+    f[o + LANDMARK.inside] = 1.0 if building_of(x, y, bw) == b else 0.0
+    sdx, sdy = next_step(x, y, b, CENTER_LX, CENTER_LY, bw)
+    f[o + LANDMARK.step_n] = 1.0 if sdy < 0 else 0.0
+    f[o + LANDMARK.step_e] = 1.0 if sdx > 0 else 0.0
+    f[o + LANDMARK.step_s] = 1.0 if sdy > 0 else 0.0
+    f[o + LANDMARK.step_w] = 1.0 if sdx < 0 else 0.0
 
 
 @njit(cache=True)
@@ -154,7 +183,7 @@ def _landmark_pass(st, sx, out_feat, o, lm_cache, lm_key):
     """Landmark features; recomputed only for agents that moved (cached per slot:
     home, work, grocer and cafe of a slot never change)."""
     bw, scale = sx.blocks_w, sx.distance_scale
-    n_lm = 4 * N_LANDMARK
+    n_lm = len(LANDMARKS) * N_LANDMARK
     for i in range(st.agent_alive.shape[0]):
         if not st.agent_alive[i]:
             continue
@@ -164,6 +193,7 @@ def _landmark_pass(st, sx, out_feat, o, lm_cache, lm_key):
         if lm_key[i] != key:
             lm_key[i] = key
             d = st.agent_district[i]
+            # in LANDMARKS order: home, work, grocer, cafe
             _landmark(bw, scale, x, y, st.agent_home[i], c, 0)
             _landmark(bw, scale, x, y, st.agent_work[i], c, N_LANDMARK)
             _landmark(bw, scale, x, y, st.district_grocer[d], c, 2 * N_LANDMARK)
@@ -203,11 +233,12 @@ def _map_pass(st, sx, kp, out_map, out_feat, o):
     n_by = (H - 1) // PERIOD
     cap = sx.agents_cap
     chan = sx.chan
-    p_walk, p_door, p_agents = _pos(chan, C_WALK), _pos(chan, C_DOOR), _pos(chan, C_AGENTS)
-    p_friends, p_rivals = _pos(chan, C_FRIENDS), _pos(chan, C_RIVALS)
-    p_objects, p_type = _pos(chan, C_OBJECTS), _pos(chan, C_TYPE0)
-    p_busy, p_queue = _pos(chan, C_BUSY), _pos(chan, C_QUEUE)
-    p_unusable, p_own = _pos(chan, C_UNUSABLE), _pos(chan, C_OWN)
+    p_walk, p_door = _pos(chan, CHANNEL.walkable), _pos(chan, CHANNEL.door)
+    p_agents, p_friends = _pos(chan, CHANNEL.agents), _pos(chan, CHANNEL.friends)
+    p_rivals, p_objects = _pos(chan, CHANNEL.rivals), _pos(chan, CHANNEL.objects)
+    p_type, p_busy = _pos(chan, C_TYPE0), _pos(chan, CHANNEL.busy)
+    p_queue = _pos(chan, CHANNEL.queue)
+    p_unusable, p_own = _pos(chan, CHANNEL.unusable), _pos(chan, CHANNEL.own)
     want_social = p_friends >= 0 or p_rivals >= 0
     for i in range(alive.shape[0]):
         m = out_map[i]
@@ -287,13 +318,14 @@ def _map_pass(st, sx, kp, out_map, out_feat, o):
                         a_t = kp.type_aff[t]
                         if a_t < 0 or not object_usable(st, kp, ob, a_t):
                             m[p_unusable, wy, wx] = 1.0
-                    if p_own >= 0 and ((ob == bed) if t == OBJ_BED else (b == home)):
+                    if p_own >= 0 and ((ob == bed) if t == OBJ.BED else (b == home)):
                         m[p_own, wy, wx] = 1.0
         f = out_feat[i]
-        f[o] = min(1.0, n_agents / (W * W - 1))
-        f[o + 1] = n_objects / (W * W)
-        f[o + 2] = n_busy / (W * W)
-        f[o + 3] = 1.0 - math.sqrt(best) / (r * math.sqrt(2.0)) if best >= 0 else 0.0
+        f[o + SUMMARY.neighbor_agent_ratio] = min(1.0, n_agents / (W * W - 1))
+        f[o + SUMMARY.neighbor_object_ratio] = n_objects / (W * W)
+        f[o + SUMMARY.busy_object_ratio] = n_busy / (W * W)
+        f[o + SUMMARY.nearest_agent_closeness] = (
+            1.0 - math.sqrt(best) / (r * math.sqrt(2.0)) if best >= 0 else 0.0)
 
 
 @njit(cache=True)
@@ -324,16 +356,17 @@ def _social_pass(st, sx, emb_of, out_feat, out_ids, o):
                 continue
             chosen |= 1 << best
             other = st.rel_other[i, best]
-            p = o + s * SOCIAL_FIELDS
+            p = o + s * N_SOCIAL_SLOT
             trust, riv = st.rel_trust[i, best], st.rel_riv[i, best]
-            f[p] = 1.0
-            f[p + 1] = trust
-            f[p + 2] = st.rel_fam[i, best]
-            f[p + 3] = riv
+            f[p + SOCIAL_SLOT.filled] = 1.0
+            f[p + SOCIAL_SLOT.trust] = trust
+            f[p + SOCIAL_SLOT.familiarity] = st.rel_fam[i, best]
+            f[p + SOCIAL_SLOT.rivalry] = riv
             dx = float(st.agent_x[other] - st.agent_x[i])
             dy = float(st.agent_y[other] - st.agent_y[i])
-            f[p + 4] = _squash(math.sqrt(dx * dx + dy * dy), sx.distance_scale)
-            f[p + 5] = 1.0 if abs(dx) <= sx.radius and abs(dy) <= sx.radius else 0.0
+            f[p + SOCIAL_SLOT.dist] = _squash(math.sqrt(dx * dx + dy * dy), sx.distance_scale)
+            f[p + SOCIAL_SLOT.visible] = (1.0 if abs(dx) <= sx.radius and abs(dy) <= sx.radius
+                                          else 0.0)
             out_ids[i, 1 + s] = emb_of[other]
             t_sum += trust
             r_sum += riv
@@ -341,11 +374,11 @@ def _social_pass(st, sx, emb_of, out_feat, out_ids, o):
             r_max = riv if s == 0 else max(r_max, riv)
             s += 1
         if s > 0:
-            a = o + slots * SOCIAL_FIELDS
-            f[a] = t_sum / s
-            f[a + 1] = t_max
-            f[a + 2] = r_sum / s
-            f[a + 3] = r_max
+            a = o + slots * N_SOCIAL_SLOT
+            f[a + SOCIAL_AGGREGATE.social_trust_mean] = t_sum / s
+            f[a + SOCIAL_AGGREGATE.social_trust_max] = t_max
+            f[a + SOCIAL_AGGREGATE.social_rivalry_mean] = r_sum / s
+            f[a + SOCIAL_AGGREGATE.social_rivalry_max] = r_max
 
 
 @njit(cache=True)
@@ -358,9 +391,7 @@ def encode(st, sx, kp, emb_of, ep_len, ctx_reset, out_map, out_feat, out_ids, lm
     for i in range(st.agent_alive.shape[0]):
         if st.agent_alive[i]:
             out_ids[i, 0] = emb_of[i]
-    o_land = N_SELF + kp.aff_duration.shape[0]  # after the running-affordance one-hot
-    o_sum = o_land + 4 * N_LANDMARK
     _self_pass(st, sx, kp, tick, emb_of, ep_len, ctx_reset, out_feat)
-    _landmark_pass(st, sx, out_feat, o_land, lm_cache, lm_key)
-    _map_pass(st, sx, kp, out_map, out_feat, o_sum)
-    _social_pass(st, sx, emb_of, out_feat, out_ids, o_sum + 4)
+    _landmark_pass(st, sx, out_feat, sx.o_landmarks, lm_cache, lm_key)
+    _map_pass(st, sx, kp, out_map, out_feat, sx.o_summary)
+    _social_pass(st, sx, emb_of, out_feat, out_ids, sx.o_social)

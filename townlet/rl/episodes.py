@@ -20,15 +20,16 @@ from townlet.rl.rewards import (
     END_DEATH,
     END_EXIT,
     END_NONE,
+    R,
     living_reward,
     scan_events,
     terminal_reward,
 )
 from townlet.rl.slots import allocate, new_slot_arrays, release_sorted
+from townlet.world.actions import Flag
 
 __all__ = ["StepOut", "Track", "advance", "new_step_out", "new_track"]
 
-F_POSSESSED, F_TELEPORTED = 1, 16
 NO_END = -(1 << 40)
 
 Track = collections.namedtuple("Track", [
@@ -84,7 +85,7 @@ def advance(st, rs, tr, out, prev_controlled, comp64):
         same = now and was and st.agent_gen[i] == tr.gen[i]
         ended = was and not same
         started = now and not same
-        possessed = (st.agent_flags[i] & F_POSSESSED) != 0
+        possessed = (st.agent_flags[i] & Flag.POSSESSED) != 0
         c = comp64[i]
         out.terminated[i] = ended
         out.truncated[i] = False
@@ -97,7 +98,7 @@ def advance(st, rs, tr, out, prev_controlled, comp64):
             tr.ep_total[i] = living_reward(st, rs, i, tick, tr.flags[i], tr.wages[i],
                                            tr.withheld[i], tr.end_tick[i], tr.ep_total[i], c)
             tr.ep_len[i] += 1
-            tr.ep_return[i] += c[c.shape[0] - 1]
+            tr.ep_return[i] += c[R.total]
             if rs.truncate > 0 and tr.ep_len[i] >= rs.truncate:
                 out.truncated[i] = True
                 out.episode_start[i] = True
@@ -112,7 +113,7 @@ def advance(st, rs, tr, out, prev_controlled, comp64):
             out.end_kind[i] = kind
             if kind == END_DEATH or kind == END_EXIT:
                 tr.end_tick[i] = tick
-            out.final_return[i] = tr.ep_return[i] + c[c.shape[0] - 1]
+            out.final_return[i] = tr.ep_return[i] + c[R.total]
             out.final_length[i] = tr.ep_len[i] + 1
             tr.episodes[i] += 1
             if tr.emb_of[i] >= 0:
@@ -123,7 +124,8 @@ def advance(st, rs, tr, out, prev_controlled, comp64):
             c[:] = 0.0
         flags = st.agent_flags[i]
         out.ctx_reset[i] = started or (now and (
-            (flags & F_TELEPORTED) != 0 or (flags & F_POSSESSED) != (tr.flags[i] & F_POSSESSED)))
+            (flags & Flag.TELEPORTED) != 0
+            or (flags & Flag.POSSESSED) != (tr.flags[i] & Flag.POSSESSED)))
         tr.alive[i] = now
         tr.gen[i] = st.agent_gen[i]
         tr.flags[i] = flags if now else 0
@@ -140,4 +142,4 @@ def advance(st, rs, tr, out, prev_controlled, comp64):
     for i in range(n):
         for k in range(comp64.shape[1]):
             out.comp[i, k] = comp64[i, k]
-        out.reward[i] = comp64[i, comp64.shape[1] - 1]
+        out.reward[i] = comp64[i, R.total]

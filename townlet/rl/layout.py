@@ -9,12 +9,14 @@ checkpoints can refuse a mismatch. Find a feature by name with
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 
 from msgspec import Struct
 
 from townlet.config import TownletConfig
+from townlet.config.world import NEEDS, OBJECT_TYPES, PRICES
 from townlet.world.actions import Action, Goal, Shift
 
 __all__ = [
@@ -43,12 +45,7 @@ CHANNELS: tuple[tuple[str, str], ...] = (
     ("friends", "sum over others on the tile of max(0, own trust in them), clamped to 1"),
     ("rivals", "sum over others on the tile of own rivalry toward them, clamped to 1"),
     ("objects", "1 where an object stands"),
-    ("obj_bed", "1 where a bed stands"),
-    ("obj_shower", "1 where a shower stands"),
-    ("obj_fridge", "1 where a fridge stands"),
-    ("obj_stove", "1 where a stove stands"),
-    ("obj_till", "1 where a grocer's till stands"),
-    ("obj_counter", "1 where a cafe counter stands"),
+    *((f"obj_{t}", f"1 where a {t} stands") for t in OBJECT_TYPES),
     ("busy", "1 where the object is held or has a queue"),
     ("queue", "agents queueing for the object, min(count, agents_per_tile) / agents_per_tile"),
     ("unusable", "1 where the object is disabled or lacks the power/water it needs"),
@@ -65,21 +62,30 @@ VARIANT_CHANNELS: dict[str, tuple[str, ...]] = {
 }
 VARIANTS = tuple(VARIANT_CHANNELS)
 
+NEED_FEATURES = tuple(f"need_{n}" for n in NEEDS)
+SHIFT_FEATURES = tuple(f"shift_{s.name.lower()}" for s in Shift)
+GOAL_FEATURES = tuple(f"goal_{g.name.lower()}" for g in Goal)
+LAST_ACTION_FEATURES = tuple(f"last_{a.name.lower()}" for a in Action if a >= 0)
+PERSONALITY_FEATURES = ("personality_extroversion", "personality_forgiveness",
+                        "personality_ambition")
+PRICE_FEATURES = tuple(f"price_{p}" for p in PRICES if p != "none")
+"""Groups of the self block indexed by a code (need, shift state, goal, action,
+trait, price column - 1): one feature per code, in code order."""
 SELF_FEATURES: tuple[str, ...] = (
-    "need_hunger", "need_hygiene", "need_energy", "need_social",
+    *NEED_FEATURES,
     "wallet", "food",
     "time_sin", "time_cos",
-    "on_shift", *(f"shift_{s.name.lower()}" for s in Shift),
+    "on_shift", *SHIFT_FEATURES,
     "shift_start_in", "shift_end_in",
     "attendance_ratio", "lateness", "wages_today", "wages_withheld",
     "embedding_slot_norm", "ctx_reset", "episode_progress", "age_days",
     "fainted", "possessed", "exit_pending", "option_active",
-    *(f"goal_{g.name.lower()}" for g in Goal),
-    *(f"last_{a.name.lower()}" for a in Action if a >= 0), "last_action_ok",
+    *GOAL_FEATURES,
+    *LAST_ACTION_FEATURES, "last_action_ok",
     "reservation_active", "in_queue", "aff_running", "aff_progress",
-    "personality_extroversion", "personality_forgiveness", "personality_ambition",
+    *PERSONALITY_FEATURES,
     "power_on", "water_on",
-    "price_groceries", "price_cafe_meal", "price_shower",
+    *PRICE_FEATURES,
     "rivalry_max", "rivalry_avoid_frac", "meet_active",
 )
 LANDMARKS = ("home", "work", "grocer", "cafe")
@@ -89,6 +95,23 @@ SUMMARY_FEATURES = ("neighbor_agent_ratio", "neighbor_object_ratio", "busy_objec
 SOCIAL_SLOT_FIELDS = ("filled", "trust", "familiarity", "rivalry", "dist", "visible")
 SOCIAL_AGGREGATES = ("social_trust_mean", "social_trust_max", "social_rivalry_mean",
                      "social_rivalry_max")
+
+
+def _offsets(name: str, names) -> tuple[int, ...]:
+    """``names`` as a namedtuple of their positions: compile-time constants for
+    the Numba encoder (``SELF.wallet`` is the index of feature ``wallet``)."""
+    return collections.namedtuple(name, names)(*range(len(names)))
+
+
+CHANNEL = _offsets("ChannelIndex", CHANNEL_INDEX)
+SELF = _offsets("SelfOffsets", SELF_FEATURES)
+LANDMARK = _offsets("LandmarkOffsets", LANDMARK_FIELDS)
+"""Offsets inside one landmark's block (``LANDMARK.dist``); landmarks in ``LANDMARKS`` order."""
+SUMMARY = _offsets("SummaryOffsets", SUMMARY_FEATURES)
+SOCIAL_SLOT = _offsets("SocialSlotOffsets", SOCIAL_SLOT_FIELDS)
+SOCIAL_AGGREGATE = _offsets("SocialAggregateOffsets", SOCIAL_AGGREGATES)
+"""Offsets of the map channels and of the features inside each block; the block
+starts come from ``Layout.blocks`` (they depend on the config)."""
 
 
 ACTION_NAMES = tuple(a.name.lower() for a in Action if a >= 0)

@@ -19,15 +19,12 @@ from __future__ import annotations
 
 from numba import njit
 
+from townlet.world.actions import A, Flag
 from townlet.world.affordances import startable
 from townlet.world.social import MAX_SCAN
-from townlet.world.state import Resv
+from townlet.world.state import Price, Resv
 
 __all__ = ["action_masks"]
-
-F_POSSESSED, F_FAINTED = 1, 2
-WAIT, MOVE_N, MOVE_E, MOVE_S, MOVE_W, INTERACT, TALK, CANCEL = 0, 1, 2, 3, 4, 5, 6, 7
-GO_EAT, GO_WASH, GO_SLEEP, GO_WORK, GO_SHOP, GO_SOCIAL, GO_HOME = 8, 9, 10, 11, 12, 13, 14
 
 
 @njit(cache=True)
@@ -59,7 +56,7 @@ def _interact_pass(st, sx, kp, t, out_mask):
     """INTERACT for slots free to use primitives (MOVE/TALK decided already)."""
     H, X = sx.acc_at.shape
     for i in range(st.agent_alive.shape[0]):
-        if not out_mask[i, GO_SLEEP] or st.agent_aff[i] >= 0 or st.agent_option[i]:
+        if not out_mask[i, A.GO_SLEEP] or st.agent_aff[i] >= 0 or st.agent_option[i]:
             continue
         x, y = st.agent_x[i], st.agent_y[i]
         ob = sx.acc_at[y, x] if 0 <= y < H and 0 <= x < X else -1
@@ -70,25 +67,25 @@ def _interact_pass(st, sx, kp, t, out_mask):
             continue
         mine = st.agent_obj[i] == ob
         if mine and st.agent_resv[i] == Resv.WAITING:
-            out_mask[i, INTERACT] = True  # keep waiting in this queue
+            out_mask[i, A.INTERACT] = True  # keep waiting in this queue
             continue
         if not mine or st.agent_resv[i] == Resv.NONE:
             if st.agent_cool_obj[i] == ob and t < st.agent_cool_until[i]:
                 continue  # the world refuses to queue during the cooldown
             if st.obj_holder[ob] >= 0 or st.obj_q_len[ob] > 0:
-                out_mask[i, INTERACT] = True  # joins the queue
+                out_mask[i, A.INTERACT] = True  # joins the queue
                 continue
-        out_mask[i, INTERACT] = startable(st, kp, i, ob, a)
+        out_mask[i, A.INTERACT] = startable(st, kp, i, ob, a)
 
 
 @njit(cache=True)
 def action_masks(st, sx, kp, out_mask, out_controlled):
-    """Fill ``out_mask`` (N, 15) bool and ``out_controlled`` (N,) bool
+    """Fill ``out_mask`` (N, N_ACTIONS) bool and ``out_controlled`` (N,) bool
     (``kp``: the world's KernelParams)."""
     t = st.clock[0] + 1  # the tick the actions will run in
-    p_cafe = st.price_now[sx.price_cafe]
-    p_shower = st.price_now[sx.price_shower]
-    p_groceries = st.price_now[sx.price_groceries]
+    p_cafe = st.price_now[Price.CAFE_MEAL]
+    p_shower = st.price_now[Price.SHOWER]
+    p_groceries = st.price_now[Price.GROCERIES]
     avoid = sx.avoid_threshold
     alive, flags_, aff, option = st.agent_alive, st.agent_flags, st.agent_aff, st.agent_option
     wallet_, food, resv = st.agent_wallet, st.agent_food, st.agent_resv
@@ -97,30 +94,28 @@ def action_masks(st, sx, kp, out_mask, out_controlled):
     for i in range(alive.shape[0]):
         m = out_mask[i]
         m[:] = False
-        m[WAIT] = True
+        m[A.WAIT] = True
         flags = flags_[i]
-        out_controlled[i] = alive[i] != 0 and not (flags & F_POSSESSED)
-        if not out_controlled[i] or flags & F_FAINTED:
+        out_controlled[i] = alive[i] != 0 and not (flags & Flag.POSSESSED)
+        if not out_controlled[i] or flags & Flag.FAINTED:
             continue
         if aff[i] >= 0:
-            m[CANCEL] = True
+            m[A.CANCEL] = True
             continue
         wallet = wallet_[i]
-        m[CANCEL] = option[i] != 0 or resv[i] != 0
-        m[GO_EAT] = food[i] >= 1 or wallet >= p_cafe
-        m[GO_WASH] = wallet >= p_shower
-        m[GO_SLEEP] = True
-        m[GO_WORK] = True
-        m[GO_SHOP] = wallet >= p_groceries
-        m[GO_SOCIAL] = True
-        m[GO_HOME] = True
+        m[A.CANCEL] = option[i] != 0 or resv[i] != Resv.NONE
+        m[A.GO_EAT] = food[i] >= 1 or wallet >= p_cafe
+        m[A.GO_WASH] = wallet >= p_shower
+        m[A.GO_SLEEP] = True
+        m[A.GO_WORK] = True
+        m[A.GO_SHOP] = wallet >= p_groceries
+        m[A.GO_SOCIAL] = True
+        m[A.GO_HOME] = True
         if option[i]:
             continue
         x, y = agent_x[i], agent_y[i]
         bits = moves[y, x]
-        m[MOVE_N] = (bits & 1) != 0
-        m[MOVE_E] = (bits & 2) != 0
-        m[MOVE_S] = (bits & 4) != 0
-        m[MOVE_W] = (bits & 8) != 0
-        m[TALK] = _partner(tile_head, t_next, rel_other, rel_riv, avoid, i, x, y)
+        for k in range(A.MOVE_W - A.MOVE_N + 1):  # bit k: MOVE_N + k (rl.statics)
+            m[A.MOVE_N + k] = (bits >> k) & 1 != 0
+        m[A.TALK] = _partner(tile_head, t_next, rel_other, rel_riv, avoid, i, x, y)
     _interact_pass(st, sx, kp, t, out_mask)

@@ -3,10 +3,11 @@
 For an agent alive before and after the tick, in this order:
 
 1. ``survival``: ``rewards.survival``.
-2. ``needs``: ``-sum_n w_n * (1 - need_n)^2`` over hunger, hygiene, energy, social.
+2. ``needs``: ``-sum_n w_n * (1 - need_n)^2`` over every need (``NEEDS``).
 3. ``social`` (stage ``c1``): per successful chat this tick, for speaker and
    listener, ``(chat_base + coeff_trust * trust + coeff_fam * familiarity) * quality``
-   with their own tie toward the partner; nothing while a need is below ``need_floor``.
+   with their own tie toward the partner; nothing while a bodily need (any but
+   social) is below ``need_floor``.
 4. ``wage``: ``wage_rate * (wage earned - wage withheld this tick) / job wage``:
    incremental, never a cumulative balance.
 5. ``punctuality``: once per shift, on the tick the agent first arrives at work:
@@ -30,18 +31,21 @@ import numpy as np
 from numba import njit
 
 from townlet.config import TownletConfig
+from townlet.config.world import NEEDS
+from townlet.world.actions import Flag
+from townlet.world.state import Need
 
 __all__ = ["COMPONENTS", "END_DEATH", "END_EXIT", "END_NONE", "END_REMOVED",
            "RewardStatics", "apply_death_window", "build_reward_statics"]
 
 COMPONENTS = ("survival", "needs", "social", "wage", "punctuality", "clip_adjustment",
               "faint", "terminal", "total")
-R_SURV, R_NEEDS, R_SOCIAL, R_WAGE, R_PUNCT, R_CLIP, R_FAINT, R_TERM, R_TOTAL = range(9)
+R = collections.namedtuple("Components", COMPONENTS)(*range(len(COMPONENTS)))
+"""Column of each component in a reward row."""
 END_NONE, END_DEATH, END_EXIT, END_REMOVED = 0, 1, 2, 3
 """How a slot's agent left: not at all, died, left town (job loss), removed otherwise."""
 CAT_NONE, CAT_CHAT, CAT_DEATH, CAT_EXIT, CAT_REMOVED = 0, 1, 2, 3, 4
 """Event categories the reward engine reads (see ``build_reward_statics``)."""
-F_FAINTED, F_EXIT, F_ARRIVED = 2, 4, 128
 
 RewardStatics = collections.namedtuple("RewardStatics", [
     "survival", "weights", "wage_rate", "punct_bonus", "punct_window", "faint_penalty",
@@ -57,7 +61,7 @@ def build_reward_statics(cfg: TownletConfig, event_category: np.ndarray) -> Rewa
     w = r.needs
     return RewardStatics(
         survival=r.survival,
-        weights=np.array([w.hunger, w.hygiene, w.energy, w.social], dtype=np.float64),
+        weights=np.array([getattr(w, need) for need in NEEDS], dtype=np.float64),
         wage_rate=r.wage_rate, punct_bonus=r.punctuality_bonus,
         punct_window=float(r.punctuality_window), faint_penalty=r.faint_penalty,
         death_penalty=r.death_penalty, exit_penalty=r.exit_penalty,
@@ -76,8 +80,8 @@ def build_reward_statics(cfg: TownletConfig, event_category: np.ndarray) -> Rewa
 @njit(cache=True, inline="always")
 def _chat_reward(st, rs, a, b, quality):
     """Agent a's reward for a successful chat with b (0 below the need floor)."""
-    for n in range(3):
-        if st.agent_needs[a, n] < rs.need_floor:
+    for n in range(st.agent_needs.shape[1]):
+        if n != Need.SOCIAL and st.agent_needs[a, n] < rs.need_floor:
             return 0.0
     trust = fam = 0.0
     for k in range(st.rel_other.shape[1]):
@@ -98,8 +102,8 @@ def scan_events(st, rs, comp, end_kind):
         a, b = st.evt_agent[e], st.evt_other[e]
         if cat == CAT_CHAT and rs.social_on and a >= 0 and b >= 0:
             q = st.evt_value[e]
-            comp[a, R_SOCIAL] += _chat_reward(st, rs, a, b, q)
-            comp[b, R_SOCIAL] += _chat_reward(st, rs, b, a, q)
+            comp[a, R.social] += _chat_reward(st, rs, a, b, q)
+            comp[b, R.social] += _chat_reward(st, rs, b, a, q)
         elif a >= 0 and cat == CAT_DEATH:
             end_kind[a] = END_DEATH
         elif a >= 0 and cat == CAT_EXIT:
@@ -112,22 +116,22 @@ def scan_events(st, rs, comp, end_kind):
 def living_reward(st, rs, i, tick, prev_flags, prev_wages, prev_withheld, end_tick,
                   ep_total, c):
     """Components of agent i's reward into row ``c``; returns the new episode total."""
-    c[R_SURV] = rs.survival
+    c[R.survival] = rs.survival
     pen = 0.0
-    for n in range(4):
+    for n in range(st.agent_needs.shape[1]):
         d = 1.0 - st.agent_needs[i, n]
         pen += rs.weights[n] * d * d
-    c[R_NEEDS] = -pen
+    c[R.needs] = -pen
     job = st.agent_job[i]
     earned = st.agent_wages_today[i] - prev_wages
     if earned < 0.0:  # the daily counter was reset during this tick
         earned = st.agent_wages_today[i]
     withheld = max(0.0, st.agent_withheld[i] - prev_withheld)
     wage = rs.job_wage[job]
-    c[R_WAGE] = rs.wage_rate * (earned - withheld) / wage if wage > 0.0 else 0.0
+    c[R.wage] = rs.wage_rate * (earned - withheld) / wage if wage > 0.0 else 0.0
     flags = st.agent_flags[i]
-    c[R_PUNCT] = 0.0
-    if flags & F_ARRIVED and not prev_flags & F_ARRIVED:
+    c[R.punctuality] = 0.0
+    if flags & Flag.ARRIVED and not prev_flags & Flag.ARRIVED:
         D = rs.ticks_per_day
         late = (tick % D) - rs.job_start[job]
         if late > D // 2:
@@ -135,8 +139,8 @@ def living_reward(st, rs, i, tick, prev_flags, prev_wages, prev_withheld, end_ti
         elif late <= -(D // 2):
             late += D
         late = max(0, late)
-        c[R_PUNCT] = rs.punct_bonus * max(0.0, 1.0 - late / rs.punct_window)
-    base = c[R_SURV] + c[R_NEEDS] + c[R_SOCIAL] + c[R_WAGE] + c[R_PUNCT]
+        c[R.punctuality] = rs.punct_bonus * max(0.0, 1.0 - late / rs.punct_window)
+    base = c[R.survival] + c[R.needs] + c[R.social] + c[R.wage] + c[R.punctuality]
     raw = base
     if base > 0.0 and tick - end_tick <= rs.death_window:
         base = 0.0
@@ -147,10 +151,11 @@ def living_reward(st, rs, i, tick, prev_flags, prev_wages, prev_withheld, end_ti
         ep_total = total
     else:
         ep_total += base
-    c[R_CLIP] = base - raw
-    c[R_FAINT] = rs.faint_penalty if flags & F_FAINTED and not prev_flags & F_FAINTED else 0.0
-    c[R_TERM] = 0.0
-    c[R_TOTAL] = base + c[R_FAINT]
+    c[R.clip_adjustment] = base - raw
+    fainted = flags & Flag.FAINTED and not prev_flags & Flag.FAINTED
+    c[R.faint] = rs.faint_penalty if fainted else 0.0
+    c[R.terminal] = 0.0
+    c[R.total] = base + c[R.faint]
     return ep_total
 
 
@@ -158,14 +163,14 @@ def living_reward(st, rs, i, tick, prev_flags, prev_wages, prev_withheld, end_ti
 def terminal_reward(rs, kind, prev_flags, c):
     """Row ``c`` for the tick an agent left; returns the kind actually used."""
     if kind == END_NONE:  # no event named the reason: a pending exit, else a death
-        kind = END_EXIT if prev_flags & F_EXIT else END_DEATH
+        kind = END_EXIT if prev_flags & Flag.EXIT_PENDING else END_DEATH
     for k in range(c.shape[0]):
         c[k] = 0.0
     if kind == END_DEATH:
-        c[R_TERM] = rs.death_penalty
+        c[R.terminal] = rs.death_penalty
     elif kind == END_EXIT:
-        c[R_TERM] = rs.exit_penalty
-    c[R_TOTAL] = c[R_TERM]
+        c[R.terminal] = rs.exit_penalty
+    c[R.total] = c[R.terminal]
     return kind
 
 

@@ -16,28 +16,30 @@ import numpy as np
 
 from townlet.config import TownletConfig
 from townlet.rl.layout import CHANNEL_INDEX, Layout
-from townlet.world.geometry import PERIOD, TILE
-from townlet.world.state import PRICES
+from townlet.world.actions import A
+from townlet.world.geometry import PERIOD, WALKABLE
+from townlet.world.kernel import DX, DY
 
 __all__ = ["Statics", "build_statics"]
 
 Statics = collections.namedtuple("Statics", [
     "ticks_per_day", "blocks_w", "max_slots", "radius", "window", "n_friends", "n_rivals",
     "avoid_threshold", "wallet_scale", "money_scale", "count_scale", "distance_scale",
-    "agents_cap", "chan", "price_groceries", "price_cafe", "price_shower", "acc_at",
+    "agents_cap", "chan", "o_affordance", "o_landmarks", "o_summary", "o_social", "acc_at",
     "moves", "walk_grid",
 ])
-WALKABLE = (TILE.STREET, TILE.FLOOR, TILE.DOOR)
+"""``o_*``: where each feature block starts (``Layout.blocks``)."""
 
 
 def _move_bits(tile_kind: np.ndarray) -> np.ndarray:
-    """Per tile: bit 1/2/4/8 set when the tile north/east/south/west is walkable."""
-    walk = np.isin(tile_kind, WALKABLE)
+    """Per tile: bit k set when move action ``A.MOVE_N + k`` leads onto a walkable
+    tile (the world kernel's own step table ``DX``/``DY``)."""
+    h, w = tile_kind.shape
+    walk = np.pad(np.isin(tile_kind, WALKABLE), 1)  # off the grid: not walkable
     bits = np.zeros(tile_kind.shape, np.uint8)
-    bits[1:, :] |= walk[:-1, :] * np.uint8(1)
-    bits[:, :-1] |= walk[:, 1:] * np.uint8(2)
-    bits[:-1, :] |= walk[1:, :] * np.uint8(4)
-    bits[:, 1:] |= walk[:, :-1] * np.uint8(8)
+    for k, a in enumerate(range(A.MOVE_N, A.MOVE_W + 1)):
+        dx, dy = DX[a], DY[a]
+        bits |= walk[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] * np.uint8(1 << k)
     return bits
 
 
@@ -71,9 +73,10 @@ def build_statics(cfg: TownletConfig, layout: Layout, sections: dict[str, np.nda
         distance_scale=obs.distance_scale,
         agents_cap=obs.agents_per_tile,
         chan=np.array([CHANNEL_INDEX[c] for c in layout.map_channels], dtype=np.int8),
-        price_groceries=PRICES.index("groceries"),
-        price_cafe=PRICES.index("cafe_meal"),
-        price_shower=PRICES.index("shower"),
+        o_affordance=layout.blocks["affordance"][0],
+        o_landmarks=layout.blocks["landmarks"][0],
+        o_summary=layout.blocks["summary"][0],
+        o_social=layout.blocks["social"][0],
         acc_at=acc_at,
         moves=_move_bits(tile_kind),
         walk_grid=np.isin(tile_kind, WALKABLE).astype(np.float32),

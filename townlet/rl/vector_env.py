@@ -48,7 +48,7 @@ from townlet.rl.rewards import COMPONENTS, build_reward_statics
 from townlet.rl.slots import slot_metrics
 from townlet.rl.statics import build_statics
 from townlet.world import World
-from townlet.world.actions import N_ACTIONS
+from townlet.world.actions import N_ACTIONS, Flag
 from townlet.world.params import kernel_params
 from townlet.world.state import KernelState, State, kernel_state
 
@@ -229,7 +229,7 @@ class TownletVectorEnv(VectorEnv):
             "controlled": self._controlled,
             "acted": out.acted,
             "alive": st.view("agent_alive").astype(np.bool_),
-            "possessed": (flags & 1).astype(np.bool_),
+            "possessed": (flags & Flag.POSSESSED).astype(np.bool_),
             "episode_start": out.episode_start,
             "new_agent": out.new_agent,
             "ctx_reset": out.ctx_reset.astype(np.bool_),

@@ -91,8 +91,9 @@ def _print_summary(summary) -> None:
               help="Seed of the town and every random draw (same config + seed, same run); "
                    "ignored with --resume, which uses the snapshot's seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-@click.option("--console/--no-console", default=True, show_default=True,
-              help="Serve the authenticated operator console while running.")
+@click.option("--console/--no-console", default=None,
+              help="Serve the authenticated operator console while running "
+                   "[default: console.enabled].")
 @click.option("--console-endpoint", metavar="ENDPOINT",
               help="Where the console listens, e.g. tcp://127.0.0.1:7600 [default: the "
                    "config's console.endpoint].")
@@ -107,13 +108,11 @@ def _print_summary(summary) -> None:
               help="Continue from a snapshot in snapshots.root (its seed is used).")
 @click.option("--allow-config-mismatch", is_flag=True,
               help="Resume even if the snapshot's config differs (logged as a warning).")
-def run_command(config_path, agents, ticks, seed, as_json, console, console_endpoint, publish,
-                publish_endpoint, insecure_dev, resume, allow_config_mismatch) -> None:
+def run_command(**options) -> None:
     """Run a town with its console and publisher: progress while it runs, a summary
     at the end. Ctrl-C stops after the current tick, prints the summary and exits 130."""
     try:
-        _run(config_path, agents, ticks, seed, as_json, console, console_endpoint, publish,
-             publish_endpoint, insecure_dev, resume, allow_config_mismatch)
+        _run(**options)
     except KeyboardInterrupt:  # before the loop took over Ctrl-C (loading, compiling)
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
@@ -133,6 +132,7 @@ def _run(config_path, agents, ticks, seed, as_json, console, console_endpoint, p
                                       ("telemetry.endpoint", "--publish-endpoint"):
                                           publish_endpoint})
     publish = cfg.telemetry.enabled if publish is None else publish
+    console = cfg.console.enabled if console is None else console
     if not as_json:
         click.echo(f"config_id {config_id(cfg)}  agents {cfg.world.town.agents:,}  seed {seed}")
     screen = Console(stderr=as_json)
@@ -197,4 +197,5 @@ def _run_with_progress(sim, ticks, screen, spinner, *, show_bar: bool):
     try:
         return sim.run(ticks, update)
     finally:
-        progress.stop()
+        if progress.live.is_started:
+            progress.stop()

@@ -34,7 +34,8 @@ class Action(IntEnum):
     GO_HOME = 14
 
 
-N_ACTIONS = 15
+N_ACTIONS = sum(1 for a in Action if a >= 0)
+"""Size of the action space: codes 0 .. N_ACTIONS - 1 (SCRIPTED is not an action)."""
 
 
 class Goal(IntEnum):

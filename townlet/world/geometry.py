@@ -17,7 +17,8 @@ import numpy as np
 
 from townlet.world.jit import kernel
 
-__all__ = ["PERIOD", "SLOTS", "SLOT_LOCAL", "TILE", "building_of", "next_step", "origin"]
+__all__ = ["PERIOD", "SIDE", "SLOTS", "SLOT_LOCAL", "TILE", "WALKABLE", "building_of",
+           "next_step", "origin", "outside_door", "walkable"]
 
 PERIOD = 8
 SIDE = 7
@@ -38,6 +39,10 @@ class TILE(IntEnum):
     """An unbuilt block: impassable."""
 
 
+WALKABLE = (TILE.STREET, TILE.FLOOR, TILE.DOOR)
+"""Tile kinds agents may stand on (several per tile); ``walkable`` tests the same."""
+
+
 # (object local x, object local y, access local x, access local y) per slot
 SLOT_LOCAL = np.array(
     [(1, 1, 1, 2), (2, 1, 2, 2), (3, 1, 3, 2), (4, 1, 4, 2), (5, 1, 5, 2),
@@ -46,14 +51,24 @@ SLOT_LOCAL = np.array(
 
 @kernel
 def walkable(kind):
-    """Agents may stand on streets, floors and doors (several per tile)."""
-    return kind == TILE.STREET or kind == TILE.FLOOR or kind == TILE.DOOR
+    """Whether tile kind ``kind`` is one of ``WALKABLE``."""
+    for k in WALKABLE:
+        if kind == k:
+            return True
+    return False
 
 
 @kernel
 def origin(b, blocks_w):
     """Top-left tile (the wall corner) of building ``b``."""
     return (b % blocks_w) * PERIOD + 1, (b // blocks_w) * PERIOD + 1
+
+
+@kernel
+def outside_door(b, blocks_w):
+    """The street tile just below building ``b``'s door (where arrivals appear)."""
+    ox, oy = origin(b, blocks_w)
+    return ox + DOOR_LX, oy + DOOR_LY + 1
 
 
 @kernel
@@ -66,7 +81,8 @@ def building_of(x, y, blocks_w):
 
 @kernel
 def _sign(v):
-    return (v > 0) - (v < 0)
+    """-1, 0 or 1: the sign of v."""
+    return int(v > 0) - int(v < 0)
 
 
 @kernel
@@ -109,8 +125,7 @@ def next_step(x, y, tb, tlx, tly, blocks_w):
         if lx == DOOR_LX and ly == DOOR_LY:
             return 0, 1
         return _inside_step(lx, ly, DOOR_LX, DOOR_LY)
-    ox, oy = origin(tb, blocks_w)
-    gx, gy = ox + DOOR_LX, oy + DOOR_LY + 1  # the street tile below the door
+    gx, gy = outside_door(tb, blocks_w)
     if x == gx and y == gy:
         return 0, -1
     if y == gy:

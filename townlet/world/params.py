@@ -3,6 +3,7 @@ tables (affordances, jobs, needs, perturbation specs), built once per world."""
 
 from __future__ import annotations
 
+import ast
 import collections
 
 import numpy as np
@@ -10,20 +11,29 @@ from numba import njit, types
 from numba.experimental import structref
 
 from townlet.config import TownletConfig
-from townlet.config.invariants import district_plan
-from townlet.config.preconds import NEED_VARIABLES, VARIABLES, parse_preconds
-from townlet.world.state import NEEDS, PRICES
-from townlet.world.town import OBJ_NAMES, Town
+from townlet.config.invariants import HOOKS, district_plan
+from townlet.config.preconds import COMPARISONS, NEED_VARIABLES, VARIABLES, parse_preconds
+from townlet.config.world import NEEDS, OBJECT_TYPES, PRICES
+from townlet.config.world import PERTURBATION_KINDS as PERT_KINDS
+from townlet.world.jit import INTERPRETED
+from townlet.world.town import Town
 
 __all__ = ["HOOK", "HOOK_SHARED_MEAL", "HOOK_SHOWER", "HOOK_SLEEP", "MAX_CONDS", "PERT_KINDS", "KernelParams", "Params", "build_params", "kernel_params"]
 
 MAX_CONDS = 8
-HOOK_SHARED_MEAL, HOOK_SHOWER, HOOK_SLEEP = 1, 2, 4
-HOOK = {"shared_meal": HOOK_SHARED_MEAL, "shower_complete": HOOK_SHOWER,
-        "sleep_complete": HOOK_SLEEP}
-PERT_KINDS = ("price_spike", "blackout", "outage", "arranged_meet")
+HOOK = {name: 1 << k for k, name in enumerate(HOOKS)}
+"""Bit of each built-in hook in ``aff_hooks``."""
+HOOK_SHARED_MEAL, HOOK_SHOWER, HOOK_SLEEP = (
+    HOOK["shared_meal"], HOOK["shower_complete"], HOOK["sleep_complete"])
 COND_VARS = VARIABLES + NEED_VARIABLES
 """Condition variable codes: the index into this tuple."""
+V_FOOD, V_WALLET, V_STOCK, V_POWER, V_WATER, V_QUEUE = (COND_VARS.index(v) for v in (
+    "agent.food", "agent.wallet", "stock", "power_on", "water_on", "queue_length"))
+V_NEED0 = COND_VARS.index(NEED_VARIABLES[0])
+"""Code of the first need; need n is ``V_NEED0 + n``."""
+OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE = (COMPARISONS[op] for op in (
+    ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE))
+"""Comparison codes of ``cond_op``."""
 
 _SCALARS = (
     "day", "blocks_w", "districts_w", "district_side", "residents_per_district",
@@ -64,7 +74,7 @@ def _affordances(cfg: TownletConfig) -> dict[str, np.ndarray]:
     affs = cfg.world.affordances
     a = len(affs)
     t = {
-        "aff_type": np.array([OBJ_NAMES.index(x.object_type) for x in affs], dtype=np.int8),
+        "aff_type": np.array([OBJECT_TYPES.index(x.object_type) for x in affs], dtype=np.int8),
         "aff_duration": np.array([x.duration for x in affs], dtype=np.int32),
         "aff_effect": np.array([[x.effects.get(n, 0.0) for n in NEEDS] for x in affs],
                                dtype=np.float32).reshape(a, len(NEEDS)),
@@ -78,7 +88,7 @@ def _affordances(cfg: TownletConfig) -> dict[str, np.ndarray]:
         "cond_var": np.zeros((a, MAX_CONDS), dtype=np.int8),
         "cond_op": np.zeros((a, MAX_CONDS), dtype=np.int8),
         "cond_val": np.zeros((a, MAX_CONDS), dtype=np.float64),
-        "type_aff": np.full(len(OBJ_NAMES), -1, dtype=np.int16),
+        "type_aff": np.full(len(OBJECT_TYPES), -1, dtype=np.int16),
     }
     power, water = np.zeros(a, dtype=np.uint8), np.zeros(a, dtype=np.uint8)
     for i, x in enumerate(affs):
@@ -157,6 +167,10 @@ def _new_kernel_params(*values):
     return KernelParams(*values)
 
 
-def kernel_params(params: Params) -> KernelParams:
-    """Wrap the params (arrays shared, not copied) for the kernel."""
+def kernel_params(params: Params) -> KernelParams | Params:
+    """Wrap the params (arrays shared, not copied) for the kernel; interpreted kernels
+    (``NUMBA_DISABLE_JIT=1``) take ``params`` itself."""
+    if INTERPRETED:  # scalars typed as compiled code types them, so arithmetic matches
+        return Params(*(np.int64(v) if isinstance(v, int) else
+                        np.float64(v) if isinstance(v, float) else v for v in params))
     return _new_kernel_params(*params)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from townlet.config.world import PERTURBATION_KINDS
 from townlet.world.affordances import fail_running
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import SLOTS
@@ -25,11 +26,15 @@ from townlet.world.state import PERT_SLOTS, PertMeta
 
 __all__ = ["activate", "end_slot", "schedule_tick"]
 
-PRICE_SPIKE, BLACKOUT, OUTAGE, MEET = 0, 1, 2, 3
+PRICE_SPIKE = PERTURBATION_KINDS.index("price_spike")
+BLACKOUT = PERTURBATION_KINDS.index("blackout")
+OUTAGE = PERTURBATION_KINDS.index("outage")
+MEET = PERTURBATION_KINDS.index("arranged_meet")
 
 
 @kernel
 def _reprice(s):
+    """Recompute price_now from price_base and active price spikes; one event per change."""
     for k in range(s.price_now.shape[0]):
         price = s.price_base[k]
         for slot in range(PERT_SLOTS):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from townlet.world.actions import G, Shift
+from townlet.world.actions import G, Goal, Shift
 from townlet.world.affordances import failing_condition, object_usable, start, startable
 from townlet.world.geometry import SLOTS, next_step, origin
 from townlet.world.jit import kernel
@@ -20,13 +20,17 @@ __all__ = ["decide", "pursue", "step_to"]
 
 REPICK = 16
 """A walking agent reconsiders which object to use every REPICK ticks."""
-NEED_OF_GOAL = np.array([-1, Need.HUNGER, Need.HYGIENE, Need.ENERGY, -1, -1, Need.SOCIAL, -1, -1],
-                        dtype=np.int64)
-GOAL_OF_NEED = np.array([G.EAT, G.WASH, G.SLEEP, G.SOCIAL], dtype=np.int64)
+GOAL_FOR_NEED = {Need.HUNGER: Goal.EAT, Need.HYGIENE: Goal.WASH, Need.ENERGY: Goal.SLEEP,
+                 Need.SOCIAL: Goal.SOCIAL}
+"""The goal that restores each need (a need without one fails here, at import)."""
+GOAL_OF_NEED = np.array([GOAL_FOR_NEED[n] for n in Need], dtype=np.int64)
+NEED_OF_GOAL = np.full(len(Goal), -1, dtype=np.int64)
+NEED_OF_GOAL[list(GOAL_FOR_NEED.values())] = list(GOAL_FOR_NEED)
 
 
 @kernel
 def _in_shift(p, j, tod):
+    """Whether time of day ``tod`` lies between job j's call and its end (reads only)."""
     begin = p.job_start[j] - p.arrival_buffer
     if begin >= 0:
         return begin <= tod < p.job_end[j]
@@ -65,9 +69,9 @@ def decide(s, p, i, t, tod):
     if n >= 0 and needs[n] < p.need_sat[n] and not (goal == G.SOCIAL and in_shift) and not (
             goal == G.SLEEP and not _sleep_fits(s, p, i, tod)) and (goal != G.EAT or can_eat):
         return goal
-    critical = False
-    for k in range(needs.shape[0] - 1):
-        critical |= needs[k] < p.need_crit[k]
+    critical = False  # a critical bodily need (not social) comes before work and meetings
+    for k in range(needs.shape[0]):
+        critical |= k != Need.SOCIAL and needs[k] < p.need_crit[k]
     if in_shift and s.agent_shift[i] != Shift.ABSENT and not critical:
         return G.WORK
     if s.agent_meet_bld[i] >= 0 and t < s.agent_meet_until[i] and not critical:

@@ -19,6 +19,9 @@ import numpy as np
 from numba import njit, types
 from numba.experimental import structref
 
+from townlet.config.world import NEEDS, PRICES
+from townlet.world.jit import INTERPRETED
+
 __all__ = [
     "FIELDS",
     "LEDGER",
@@ -42,8 +45,6 @@ __all__ = [
     "state_from",
 ]
 
-NEEDS = ("hunger", "hygiene", "energy", "social")
-PRICES = ("none", "groceries", "cafe_meal", "shower")
 LEDGER = ("initial", "wages", "spending", "penalties", "starter_kits", "departed")
 """Money accounts: sum(wallets) == initial + wages + starter_kits - spending - penalties - departed."""
 STAT = ("deaths", "faints", "respawns", "exits", "chats", "completed", "failed",
@@ -239,9 +240,10 @@ def _new_kernel_state(*arrays):
     return KernelState(*arrays)
 
 
-def kernel_state(state: State) -> KernelState:
-    """Wrap the arrays of ``state`` (shared, not copied) for the kernel."""
-    return _new_kernel_state(*state)
+def kernel_state(state: State) -> KernelState | State:
+    """Wrap the arrays of ``state`` (shared, not copied) for the kernel; interpreted
+    kernels (``NUMBA_DISABLE_JIT=1``) take ``state`` itself."""
+    return state if INTERPRETED else _new_kernel_state(*state)
 
 
 def expected_money(ledger: np.ndarray) -> float:

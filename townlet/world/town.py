@@ -16,8 +16,9 @@ from typing import NamedTuple
 import numpy as np
 
 from townlet.config.invariants import district_plan
+from townlet.config.world import OBJECT_TYPES as OBJ_NAMES
 from townlet.config.world import WorldConfig
-from townlet.world.geometry import PERIOD, SLOT_LOCAL, SLOTS, TILE
+from townlet.world.geometry import DOOR_LX, DOOR_LY, PERIOD, SIDE, SLOT_LOCAL, SLOTS, TILE, origin
 from townlet.world.jit import kernel
 
 __all__ = ["BLD", "OBJ", "OBJ_NAMES", "Town", "generate_town"]
@@ -33,23 +34,13 @@ class BLD(IntEnum):
     OFFICE = 4
 
 
-class OBJ(IntEnum):
-    """Object types (names match ``AffordanceSpec.object_type``)."""
-
-    NONE = -1
-    BED = 0
-    SHOWER = 1
-    FRIDGE = 2
-    STOVE = 3
-    TILL = 4
-    COUNTER = 5
-
-
-OBJ_NAMES = ("bed", "shower", "fridge", "stove", "till", "counter")
+OBJ = IntEnum("OBJ", {"NONE": -1, **{name.upper(): i for i, name in enumerate(OBJ_NAMES)}})
+"""Object type codes: ``NONE`` (-1, empty slot), then ``OBJ_NAMES`` (config's object types)
+in order."""
 
 
 # object type per slot, for each building kind
-SLOT_TYPES = np.full((5, SLOTS), OBJ.NONE, dtype=np.int8)
+SLOT_TYPES = np.full((len(BLD), SLOTS), OBJ.NONE, dtype=np.int8)
 SLOT_TYPES[BLD.HOME] = [OBJ.BED, OBJ.BED, OBJ.FRIDGE, OBJ.BED, OBJ.BED,
                         OBJ.SHOWER, OBJ.STOVE, OBJ.NONE, OBJ.NONE]
 SLOT_TYPES[BLD.GROCER] = [OBJ.TILL] * 5 + [OBJ.NONE] * 4
@@ -84,21 +75,21 @@ class Town(NamedTuple):
 @kernel
 def _paint(tile_kind, bld_kind, blocks_w, slot_types, slot_local,
            obj_type, obj_x, obj_y, obj_ax, obj_ay):
+    """Tiles and objects of every building (walls on its outer ring, a door, slots)."""
     for b in range(bld_kind.shape[0]):
-        ox = (b % blocks_w) * PERIOD + 1
-        oy = (b // blocks_w) * PERIOD + 1
+        ox, oy = origin(b, blocks_w)
         kind = bld_kind[b]
-        for ly in range(7):
-            for lx in range(7):
-                if kind == 0:
+        for ly in range(SIDE):
+            for lx in range(SIDE):
+                if kind == BLD.LOT:
                     tile_kind[oy + ly, ox + lx] = TILE.LOT
-                elif lx == 0 or ly == 0 or lx == 6 or ly == 6:
+                elif lx == 0 or ly == 0 or lx == SIDE - 1 or ly == SIDE - 1:
                     tile_kind[oy + ly, ox + lx] = TILE.WALL
                 else:
                     tile_kind[oy + ly, ox + lx] = TILE.FLOOR
-        if kind == 0:
+        if kind == BLD.LOT:
             continue
-        tile_kind[oy + 6, ox + 3] = TILE.DOOR
+        tile_kind[oy + DOOR_LY, ox + DOOR_LX] = TILE.DOOR
         for s in range(slot_local.shape[0]):
             o = b * slot_local.shape[0] + s
             t = slot_types[kind, s]

@@ -19,7 +19,7 @@ from townlet.world.errors import (
     NotFound,
 )
 from townlet.world.events import EVENT_DTYPE, EventCode
-from townlet.world.geometry import PERIOD, TILE, origin
+from townlet.world.geometry import TILE, WALKABLE, origin, outside_door
 from townlet.world.kernel import restock, tick
 from townlet.world.lifecycle import populate
 from townlet.world.params import PERT_KINDS, build_params, kernel_params
@@ -43,7 +43,6 @@ __all__ = ["World"]
 _TOWN_FIELDS = ("tile_kind", "bld_kind", "bld_district", "district_grocer", "district_cafe",
                 "obj_type", "obj_x", "obj_y", "obj_ax", "obj_ay", "agent_home", "agent_bed",
                 "agent_work", "agent_job", "agent_district")
-_WALKABLE = (TILE.STREET, TILE.FLOOR, TILE.DOOR)
 
 
 class World:
@@ -72,13 +71,12 @@ class World:
         for name in _TOWN_FIELDS:
             getattr(s, name)[...] = getattr(town, name)
         s.rng_key[:] = seed_keys(self.seed, self.config_id)
-        s.price_base[:] = [0.0, w.economy.groceries, w.economy.cafe_meal, w.economy.shower]
+        s.price_base[:] = w.economy.price_table()
         s.price_now[:] = s.price_base
         self._p = build_params(config, town)
         self._kp = kernel_params(self._p)
         self._s, self._ks = s, kernel_state(s)
-        ox = (town.agent_home % town.blocks_w) * PERIOD + 1
-        oy = (town.agent_home // town.blocks_w) * PERIOD + 1
+        ox, oy = origin(town.agent_home, town.blocks_w)
         k = np.arange(n) % w.town.residents_per_home
         populate(self._ks, self._kp, (ox + 1 + k).astype(np.int16), (oy + 5).astype(np.int16),
                  w.economy.starting_wallet)
@@ -193,7 +191,7 @@ class World:
         if not (0 <= x < w and 0 <= y < h):
             raise BlockedTile(f"tile ({x}, {y}) is off the map ({w}x{h})")
         kind = int(self._s.tile_kind[y, x])
-        if kind not in _WALKABLE:
+        if kind not in WALKABLE:
             raise BlockedTile(f"tile ({x}, {y}) is a {TILE(kind).name.lower()}")
         return int(x), int(y)
 
@@ -204,8 +202,7 @@ class World:
             raise BusyTarget("the town is full: every agent slot is occupied")
         i = int(free[0])
         if x is None and y is None:
-            ox, oy = origin(int(self._s.agent_home[i]), self._p.blocks_w)
-            x, y = ox + 3, oy + 7
+            x, y = outside_door(int(self._s.agent_home[i]), self._p.blocks_w)
         x, y = self._tile(x, y)
         self._begin_batch()
         iv.spawn(self._ks, self._kp, i, self.tick, x, y)
