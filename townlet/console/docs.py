@@ -52,6 +52,7 @@ failed (wrong server key), 5 timeout.
 
 From Python:
 
+<!-- fragment: needs a running console -->
 ```python
 from townlet.client import ConsoleClient
 with ConsoleClient("tcp://sim-host:7571", "server.key", "me.key_secret") as c:
@@ -131,6 +132,7 @@ _EMBED = """\
 
 With `townlet.sim.loop.Simulation` one call starts the server and hooks it in:
 
+<!-- fragment: inside a program that has cfg, seed and a Simulation -->
 ```python
 from townlet.console.hook import attach
 sim = Simulation(cfg, seed)
