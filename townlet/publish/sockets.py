@@ -13,7 +13,12 @@ from pathlib import Path
 import structlog
 import zmq
 
-from townlet.publish.peers import MAX_UPSTREAM_BYTES, MONITOR_EVENTS, UPSTREAM_HWM
+from townlet.publish.peers import (
+    MAX_UPSTREAM_BYTES,
+    MONITOR_EVENTS,
+    UPSTREAM_HWM,
+    UPSTREAM_RCVBUF,
+)
 
 __all__ = ["ConfigurationError", "PublisherSocket", "loopback_endpoint"]
 
@@ -59,6 +64,7 @@ class PublisherSocket:
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_UPSTREAM_BYTES)  # upstream: subscriptions, resyncs
         self.sock.setsockopt(zmq.RCVHWM, UPSTREAM_HWM)
+        self.sock.setsockopt(zmq.RCVBUF, UPSTREAM_RCVBUF)
         self.monitor = self.sock.get_monitor_socket(MONITOR_EVENTS)
         self.sock.bind(bind)
         self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
