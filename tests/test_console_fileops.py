@@ -163,7 +163,7 @@ def test_snapshot_list_tolerates_files_vanishing(tmp_path: Path,
                 os.unlink(os.path.join(dirpath, name))
             yield dirpath, dirnames, filenames
 
-    monkeypatch.setattr(catalog.os, "walk", walk_then_prune)
+    monkeypatch.setattr(os, "walk", walk_then_prune)  # the catalog walks with os.walk
     rows = catalog.list_snapshots(root)
     assert [r.name for r in rows] == ["s1.tsnap", "s3.tsnap", "s5.tsnap"]
     assert all(r.error for r in rows)  # the survivors are listed as invalid, not skipped
