@@ -52,6 +52,7 @@ failed (wrong server key), 5 timeout.
 
 From Python:
 
+<!-- fragment: needs a running console -->
 ```python
 from townlet.client import ConsoleClient
 with ConsoleClient("tcp://sim-host:7571", "server.key", "me.key_secret") as c:
@@ -131,10 +132,12 @@ _EMBED = """\
 
 With `townlet.sim.loop.Simulation` one call starts the server and hooks it in:
 
+<!-- fragment: inside a program that has cfg, seed and a Simulation -->
 ```python
 from townlet.console.hook import attach
 sim = Simulation(cfg, seed)
-server = attach(sim, cfg.console, snapshot_root=root)  # ZAP handler first, then bind
+server = attach(sim, cfg.console, keys_dir=cfg.keys.dir,  # ZAP handler first, then bind
+                snapshot_root=root)
 sim.run(ticks)     # every tick starts with server.drain(world, cfg.console.max_per_tick)
 sim.close()        # closes the server too
 ```
