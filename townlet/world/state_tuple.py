@@ -29,8 +29,8 @@ class State(NamedTuple):
     """(N) tile row"""
     agent_needs: NDArray[np.float32]
     """(N, 4) needs in [0, 1], 1 = satisfied"""
-    agent_wallet: NDArray[np.float64]
-    """(N) money"""
+    agent_wallet: NDArray[np.int64]
+    """(N) money (minor units)"""
     agent_food: NDArray[np.int16]
     """(N) food items carried"""
     agent_home: NDArray[np.int32]
@@ -59,8 +59,8 @@ class State(NamedTuple):
     """(N) running affordance, -1 none"""
     agent_aff_end: NDArray[np.int32]
     """(N) tick at which the running affordance completes"""
-    agent_aff_paid: NDArray[np.float64]
-    """(N) money paid at start (refunded if it fails)"""
+    agent_aff_paid: NDArray[np.int64]
+    """(N) money paid at start, refunded if it fails (minor units)"""
     agent_q_next: NDArray[np.int32]
     """(N) next agent in the same queue"""
     agent_q_prev: NDArray[np.int32]
@@ -91,12 +91,12 @@ class State(NamedTuple):
     """(N) bit d set: absent d days ago (7-day window)"""
     agent_attendance: NDArray[np.float32]
     """(N, W) attendance of the last shifts (ring)"""
-    agent_wages_today: NDArray[np.float32]
-    """(N) wages earned today"""
-    agent_withheld: NDArray[np.float64]
-    """(N) wages lost to lateness and absence, lifetime"""
+    agent_wages_today: NDArray[np.int64]
+    """(N) wages earned today (minor units)"""
+    agent_withheld: NDArray[np.int64]
+    """(N) wages lost to lateness and absence, lifetime (minor units)"""
     agent_personality: NDArray[np.float32]
-    """(N, 3) extroversion, forgiveness, ambition"""
+    """(N, 3) personality traits (TRAITS)"""
     agent_faint_until: NDArray[np.int32]
     """(N) tick until which the agent lies fainted"""
     agent_starving: NDArray[np.int16]
@@ -157,12 +157,12 @@ class State(NamedTuple):
     """(H, X) tile kind (townlet.world.geometry.TILE)"""
     tile_head: NDArray[np.int32]
     """(H, X) first agent on the tile"""
-    price_base: NDArray[np.float64]
-    """(4) configured prices"""
-    price_now: NDArray[np.float64]
-    """(4) prices in force (base x active spikes)"""
-    ledger: NDArray[np.float64]
-    """(6) money accounts (LEDGER)"""
+    price_base: NDArray[np.int64]
+    """(4) configured prices (minor units)"""
+    price_now: NDArray[np.int64]
+    """(4) prices in force: base x active spikes (minor units)"""
+    ledger: NDArray[np.int64]
+    """(6) money accounts (LEDGER, minor units)"""
     stats: NDArray[np.int64]
     """(15) cumulative counters (STAT)"""
     clock: NDArray[np.int64]
