@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 from telemetry_helpers import (
     free_port,
     go,
+    load_hashes,
     make_keys,
     metrics,
     no_shm_leak,  # noqa: F401 - autouse fixture
@@ -165,3 +166,74 @@ def test_subscriber_reports_staleness_and_the_end_of_the_stream(keys):
         pub.send_signal(signal.SIGCONT)
         stop(pub)
         stop(writer)
+
+
+def _events_by_tick(updates) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for up in updates:
+        for tick, code in zip(up.events["tick"].tolist(), up.events["code"].tolist(),
+                              strict=True):
+            out.setdefault(tick, []).append(code)
+    return out
+
+
+def _stalled_run(keys, tmp_path, *writer_args: str, stall_ticks: int):
+    """A paced writer and its publisher; the publisher is stopped (SIGSTOP) until the
+    writer has written ``stall_ticks`` more ticks, so frames are skipped for sure. Returns
+    (the subscriber's applied updates, its stats, the writer's per-tick event codes)."""
+    hashes = tmp_path / "hashes.jsonl"
+    writer, info = start_writer("--agents", "300", "--ticks", "600", "--rate", "300",
+                                "--hashes", str(hashes), "--wait-go", "--hold", *writer_args)
+    pub, ready = start_publisher(info["ring"], info["doorbell"], "--key-dir", str(keys["dir"]),
+                                 "--metrics-port", "0", "--hwm", "100000",
+                                 "--keyframe-interval", "1000000")
+    try:
+        with Subscriber(ready["endpoint"], keys["server"], keys["viewer"],
+                        rcvhwm=100000) as sub:
+            go(writer)
+            first = _recv_until(sub, "a keyframe", lambda up: up is not None and sub.synced)
+            updates = [first]
+            pub.send_signal(signal.SIGSTOP)
+            stopped_at = hashes.read_bytes().count(b"\n")  # ticks written so far
+            _wait("the writer to go on",
+                  lambda: hashes.read_bytes().count(b"\n") >= stopped_at + stall_ticks)
+            pub.send_signal(signal.SIGCONT)
+            while sub.tick < 599:
+                up = _recv_until(sub, "the last tick", lambda up: up is not None)
+                if up.kind in ("key", "delta"):
+                    updates.append(up)
+            stats = sub.stats
+        writer.stdin.close()
+        assert writer.wait(30) == 0 and pub.wait(30) == 0
+    finally:
+        pub.send_signal(signal.SIGCONT)
+        stop(pub)
+        stop(writer)
+    return updates, stats, load_hashes(hashes, "codes")
+
+
+def test_every_event_of_skipped_frames_arrives(keys, tmp_path):
+    """The publisher falls 100 ticks behind a 4-slot ring: every event of every tick after
+    the subscriber's first keyframe arrives all the same, and none is counted lost."""
+    updates, stats, codes = _stalled_run(keys, tmp_path, stall_ticks=100)
+    got = _events_by_tick(updates)
+    first = updates[0].tick
+    assert any(len(up.events) and (up.events["tick"] != up.tick).any() for up in updates), \
+        "frames were skipped and their events arrived with a later frame"
+    assert stats.gaps == 0 and stats.events_lost == 0
+    want = {t: c for t, c in codes.items() if t >= first and c}
+    assert got == want
+
+
+def test_events_beyond_the_event_log_are_counted_exactly(keys, tmp_path):
+    """With a 1,024-event log and a publisher stalled for 300 ticks (~4,600 events), the
+    oldest events are lost: every event either arrives or is counted in events_lost."""
+    updates, stats, codes = _stalled_run(keys, tmp_path, "--event-log", "1024",
+                                         stall_ticks=300)
+    got = _events_by_tick(updates)
+    first = updates[0].tick
+    want = {t: c for t, c in codes.items() if t >= first and c}
+    assert stats.gaps == 0 and stats.events_lost > 0
+    assert sum(map(len, got.values())) + stats.events_lost == sum(map(len, want.values()))
+    for tick, received in got.items():  # what arrived is exact (a lost tick's tail may
+        assert received == want[tick][len(want[tick]) - len(received):]  # be cut at the front)

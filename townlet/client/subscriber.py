@@ -72,6 +72,8 @@ class Update(msgspec.Struct, frozen=True):
     """Events of this tick and of ticks the publisher skipped (EVENT_DTYPE, by tick)."""
     health: Health | None = None
     end: End | None = None
+    events_lost: int = 0
+    """Events of skipped ticks the publisher could no longer read (see ``events``)."""
 
 
 class SubscriberStats(msgspec.Struct):
@@ -88,6 +90,8 @@ class SubscriberStats(msgspec.Struct):
     bad_messages: int = 0
     ignored: int = 0
     """Frame messages dropped while waiting for a keyframe."""
+    events_lost: int = 0
+    """Events of skipped ticks the publisher reported it could no longer read."""
 
 
 def _load_keys(server_key, client_key_file) -> tuple[bytes, bytes, bytes]:
@@ -203,8 +207,10 @@ class Subscriber:
             return self._bad(topic, len(payload))
         kind = ("key" if isinstance(msg, Keyframe) else "delta") if applied else "skipped"
         events = self._message_events(msg) if applied else np.empty(0, EVENT_DTYPE)
+        lost = msg.events_lost if applied else 0
+        self.stats.events_lost += lost
         return Update(kind, msg.seq, msg.tick, len(payload), max(0, msg.head_tick - msg.tick),
-                      (t_recv - msg.sent_ns) / 1e6, events)
+                      (t_recv - msg.sent_ns) / 1e6, events, events_lost=lost)
 
     @property
     def live(self) -> bool:

@@ -49,6 +49,9 @@ class TelemetryConfig(PublisherSettings, frozen=True, forbid_unknown_fields=True
     """Write frames and spawn the publisher (`townlet run`); false = no telemetry at all."""
     ring_slots: Annotated[int, Meta(ge=2, le=1024)] = 4
     """Frame slots in the shared-memory ring."""
+    event_log_events: Annotated[int, Meta(ge=1024, le=1 << 28)] = 1 << 20
+    """Events the ring's event log holds (at least two ticks' worth): the publisher ships
+    the events of every tick it skips unless it falls this many events behind."""
     restart_backoff_seconds: Annotated[float, Meta(ge=0.01, le=600.0)] = 0.5
     """Delay before restarting a publisher that died; doubled after each failed restart."""
     restart_backoff_max_seconds: Annotated[float, Meta(ge=0.01, le=3600.0)] = 30.0

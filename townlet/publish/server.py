@@ -68,11 +68,11 @@ class Publisher:
     """
 
     def __init__(self, ring: str, opts: PublisherSettings, *, doorbell: str | None = None,
-                 keys: PublisherKeys = PublisherKeys(), restarts: int = 0) -> None:
+                 keys: PublisherKeys | None = None, restarts: int = 0) -> None:
         self.opts = publisher_settings(opts)  # ValueError on out-of-range values
         self.ring_name = ring
         self.doorbell = doorbell
-        self.keys = keys
+        self.keys = keys if keys is not None else PublisherKeys()
         self.restarts = restarts
         self.reader = FrameReader(ring)
         self.schema = self.reader.schema
@@ -86,6 +86,7 @@ class Publisher:
         self._base: bytearray | None = None  # the last frame shipped
         self._base_tick = -1
         self._base_frame = 0
+        self._base_ev_end = 0  # event-log head recorded with the last frame shipped
         self._key_tick = -1
         self._key_pending = False
         self._last_forced = 0.0
@@ -218,9 +219,10 @@ class Publisher:
             latest = self.reader.latest()
         else:
             return
+        ev_end = self.reader.last_events_end  # before any other read replaces it
         self.metrics.frames_read.inc()
         self._frames_read += 1
-        skipped, lost = self._skipped_events(latest)
+        skipped, lost = self._skipped_events(ev_end - self._n_events(cur))
         if self._base is not None:
             self.metrics.frames_skipped.inc(max(0, latest - self._base_frame - 1))
         force = self._key_pending and self._may_force()
@@ -235,6 +237,7 @@ class Publisher:
                         skipped=skipped, events_lost=lost)
         self._send(msg, t0)
         self._base, self._base_tick, self._base_frame = cur, tick, latest
+        self._base_ev_end = ev_end
         self.metrics.lag_ticks.set(max(0, msg.head_tick - tick))
 
     def _n_events(self, buf: bytearray) -> int:
@@ -265,25 +268,20 @@ class Publisher:
                         events=self.differ.event_columns(buf, self._n_events(buf)),
                         skipped=skipped, events_lost=lost)
 
-    def _skipped_events(self, latest: int) -> tuple[list[SkippedEvents], int]:
-        """Events of frames between the last shipped one and ``latest`` still in the ring."""
-        if self._base is None or latest - self._base_frame <= 1:
+    def _skipped_events(self, stop: int) -> tuple[list[SkippedEvents], int]:
+        """Events of the ticks between the last frame shipped and the one being shipped
+        (event-log records up to ``stop``, where that frame's own events begin), grouped
+        by tick; and how many of them were overwritten before they could be read."""
+        if self._base is None or stop <= self._base_ev_end:
             return [], 0
-        first = max(self._base_frame + 1, latest - self.reader.n_slots + 1)
-        lost = first - (self._base_frame + 1)
+        records, lost = self.reader.read_events(self._base_ev_end, stop)
         out = []
-        fixed = self.schema.fixed_nbytes
-        buf = bytearray(self.schema.capacity)
-        for f in range(first, latest):
-            try:
-                tick, nbytes = self.reader.read_into(f, buf, 0, fixed)
-                self.reader.read_into(f, memoryview(buf)[fixed:], fixed, nbytes - fixed)
-            except (TornRead, LappedRead):
-                lost += 1
-                continue
-            cols = self.differ.event_columns(buf, self._n_events(buf))
-            # copies: ``buf`` is reused for the next skipped frame
-            out.append(SkippedEvents(tick, [Full(c.c, bytes(c.data)) for c in cols]))
+        if len(records):
+            cuts = np.flatnonzero(np.diff(records["tick"])) + 1
+            for part in np.split(records, cuts):
+                out.append(SkippedEvents(int(part["tick"][0]), [
+                    Full(e.name, np.ascontiguousarray(part[e.name]).tobytes())
+                    for e in self.schema.events]))
         if lost:
             self.metrics.events_lost.inc(lost)
         return out, lost

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+from townlet.config.paths import KEYS_DIR
 from townlet.config.telemetry import PublisherSettings
 
 __all__ = ["PublisherStartError", "publisher_args", "read_ready", "spawn_publisher",
@@ -20,7 +21,7 @@ class PublisherStartError(RuntimeError):
 
 
 def publisher_args(ring_name: str, doorbell: str | None, settings: PublisherSettings, *,
-                   key_dir: str, restarts: int = 0) -> list[str]:
+                   key_dir: str = KEYS_DIR, restarts: int = 0) -> list[str]:
     """Command-line arguments of `townlet publish`: every PublisherSettings field (of
     ``settings``, e.g. a TelemetryConfig) as its option, plus ring, doorbell and keys."""
     args = ["publish", "--ring", ring_name]
@@ -39,8 +40,8 @@ def publisher_args(ring_name: str, doorbell: str | None, settings: PublisherSett
     return args
 
 
-def spawn_publisher(ring, settings: PublisherSettings, *, key_dir: str, restarts: int = 0,
-                    env: dict[str, str] | None = None) -> subprocess.Popen:
+def spawn_publisher(ring, settings: PublisherSettings, *, key_dir: str = KEYS_DIR,
+                    restarts: int = 0, env: dict[str, str] | None = None) -> subprocess.Popen:
     """Start `townlet publish` for ``ring`` (a FrameRing) with ``settings``.
 
     The child's stdout is a pipe carrying one JSON "ready" line (read it with

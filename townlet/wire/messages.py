@@ -125,7 +125,8 @@ class Keyframe(_Frame, tag="key"):
     """The event columns of this tick (``n_events`` rows each)."""
     skipped: list[SkippedEvents] = []
     events_lost: int = 0
-    """Skipped ticks whose events could no longer be read (overwritten in the ring)."""
+    """Events of skipped ticks that could no longer be read (overwritten in the ring's
+    event log before the publisher got to them); 0 while the publisher keeps up."""
 
 
 class Delta(_Frame, tag="delta"):
