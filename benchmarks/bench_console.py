@@ -83,12 +83,12 @@ class _Town:
         init_key_dir(kdir)
         self.kdir = kdir
         self.key = issue_key(kdir, "bench", "viewer", parse_ttl("1h"))[1]
-        console = ConsoleConfig(keys_dir=str(kdir), audit_path=str(self.tmp / "audit.jsonl"),
+        console = ConsoleConfig(audit_path=str(self.tmp / "audit.jsonl"),
                                 rate_per_s=1e6, burst=10**6, queue_size=4096, max_per_tick=256)
         cfg = msgspec.structs.replace(with_agents(default_config(), AGENTS), console=console)
         self.sim = Simulation(cfg, seed=0)
         self.sim.world.step()  # compile before timing
-        self.server = attach(self.sim, console, endpoint="tcp://127.0.0.1:0")
+        self.server = attach(self.sim, console, keys_dir=kdir, endpoint="tcp://127.0.0.1:0")
         self.endpoint = self.server.endpoint
         self.ticks = 0
         self._stop = threading.Event()

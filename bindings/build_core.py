@@ -40,11 +40,14 @@ CDEF = """
 #define TR_SLOT_HEADER_SIZE ...
 #define TR_LAYOUT_VERSION ...
 #define TR_MAX_SLOTS ...
+#define TR_EVLOG_HEADER_SIZE ...
+#define TR_EV_MAX_RECORD ...
 
 typedef struct tr_ring tr_ring;
 int tr_create(const char *name, const uint8_t *schema_hash, const void *schema_doc,
               uint32_t schema_len, uint32_t n_slots, uint64_t frame_capacity,
-              int64_t writer_pid, uint64_t writer_starttime, tr_ring **out);
+              int64_t writer_pid, uint64_t writer_starttime, uint32_t ev_record_size,
+              uint64_t ev_capacity, tr_ring **out);
 int tr_attach(const char *name, const uint8_t *expected_hash, tr_ring **out);
 void tr_close(tr_ring *ring);
 int tr_unlink(const char *name);
@@ -52,7 +55,13 @@ int64_t tr_publish(tr_ring *ring, int64_t tick, uint64_t frame_nbytes, uint32_t 
                    const void *const *ptrs, const uint64_t *offsets, const uint64_t *sizes);
 int tr_mark_closed(tr_ring *ring);
 int tr_read(const tr_ring *ring, uint64_t frame, uint64_t offset, uint64_t len, void *dst,
-            int64_t *tick, uint64_t *frame_nbytes);
+            int64_t *tick, uint64_t *frame_nbytes, uint64_t *ev_end);
+int tr_events_append(tr_ring *ring, const void *records, uint64_t n);
+int tr_events_read(const tr_ring *ring, uint64_t start, uint64_t n, void *dst,
+                   uint64_t *first_valid);
+uint64_t tr_events_head(const tr_ring *ring);
+uint64_t tr_events_capacity(const tr_ring *ring);
+uint32_t tr_events_record_size(const tr_ring *ring);
 uint64_t tr_latest(const tr_ring *ring);
 int tr_closed(const tr_ring *ring);
 uint32_t tr_n_slots(const tr_ring *ring);

@@ -26,7 +26,7 @@
  * traffic of ordinary stores and keeps the simulation's working set cached. */
 #define TR_STREAM_THRESHOLD (1u << 18)
 
-/* Header page layout (little-endian, offsets fixed by layout version 1). */
+/* Header page layout (little-endian, offsets fixed by the layout version). */
 typedef struct tr_header {
     uint64_t magic;              /*  0: TR_MAGIC, stored last at creation */
     uint32_t layout_version;     /*  8 */
@@ -41,12 +41,22 @@ typedef struct tr_header {
     _Atomic uint64_t latest;     /* 88: newest complete frame number, 0 = none */
     _Atomic uint32_t closed;     /* 96: 1 once the writer is done */
     uint32_t schema_len;         /* 100: bytes of the schema document at TR_SCHEMA_OFFSET */
+    uint32_t ev_record_size;     /* 104: bytes per event record, 0 = no event log */
+    uint32_t ev_reserved;        /* 108: 0 */
+    uint64_t ev_offset;          /* 112: offset of the event log from the segment start */
+    uint64_t ev_capacity;        /* 120: records the event log holds */
 } tr_header;
+
+typedef struct tr_evlog {
+    _Atomic uint64_t head;       /*  0: records completely written */
+    _Atomic uint64_t reserve;    /*  8: records announced (>= head; > head while copying) */
+} tr_evlog;
 
 typedef struct tr_slot {
     _Atomic uint64_t seq;        /*  0: 2F-1 while writing frame F, 2F when complete */
     _Atomic int64_t tick;        /*  8 */
     _Atomic uint64_t nbytes;     /* 16: bytes of frame data */
+    _Atomic uint64_t ev_end;     /* 24: event log head when the frame was published */
 } tr_slot;
 
 struct tr_ring {
@@ -56,7 +66,8 @@ struct tr_ring {
     uint64_t next_frame;         /* writer only */
 };
 
-_Static_assert(sizeof(tr_header) <= TR_HEADER_SIZE, "header must fit its page");
+_Static_assert(sizeof(tr_header) <= TR_SCHEMA_OFFSET, "header must end before the schema");
+_Static_assert(sizeof(tr_evlog) <= TR_EVLOG_HEADER_SIZE, "event log header must fit");
 _Static_assert(sizeof(tr_slot) <= TR_SLOT_HEADER_SIZE, "slot header must fit");
 _Static_assert(sizeof(_Atomic uint64_t) == 8, "atomic u64 must be lock-free sized");
 
@@ -68,6 +79,16 @@ static tr_slot *slot_of(const tr_ring *r, uint64_t frame) {
 }
 
 static unsigned char *data_of(tr_slot *s) { return (unsigned char *)s + TR_SLOT_HEADER_SIZE; }
+
+static tr_evlog *evlog_of(const tr_ring *r) {
+    const tr_header *h = hdr(r);
+    return h->ev_record_size ? (tr_evlog *)(r->base + h->ev_offset) : NULL;
+}
+
+static unsigned char *record_at(const tr_ring *r, uint64_t i) {
+    const tr_header *h = hdr(r);
+    return r->base + h->ev_offset + TR_EVLOG_HEADER_SIZE + (i % h->ev_capacity) * h->ev_record_size;
+}
 
 static uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
@@ -98,14 +119,20 @@ static void copy_part(unsigned char *dst, const unsigned char *src, uint64_t n) 
 
 int tr_create(const char *name, const uint8_t *schema_hash, const void *schema_doc,
               uint32_t schema_len, uint32_t n_slots, uint64_t frame_capacity,
-              int64_t writer_pid, uint64_t writer_starttime, tr_ring **out) {
+              int64_t writer_pid, uint64_t writer_starttime, uint32_t ev_record_size,
+              uint64_t ev_capacity, tr_ring **out) {
     if (!name || name[0] != '/' || !schema_hash || !out) return TR_EINVAL;
     if (schema_len > TR_SCHEMA_MAX || (schema_len && !schema_doc)) return TR_EINVAL;
     if (n_slots < 2 || n_slots > TR_MAX_SLOTS) return TR_EINVAL;
     if (frame_capacity == 0 || frame_capacity > ((uint64_t)1 << 40)) return TR_EINVAL;
+    if ((ev_record_size == 0) != (ev_capacity == 0) || ev_record_size > TR_EV_MAX_RECORD ||
+        ev_capacity > ((uint64_t)1 << 36))
+        return TR_EINVAL;
     if (!atomic_is_lock_free((_Atomic uint64_t *)0)) return TR_EINVAL;
     uint64_t stride = round_up(TR_SLOT_HEADER_SIZE + frame_capacity, 4096);
-    uint64_t size = TR_HEADER_SIZE + stride * n_slots;
+    uint64_t ev_offset = TR_HEADER_SIZE + stride * n_slots;
+    uint64_t size = ev_offset;
+    if (ev_record_size) size += round_up(TR_EVLOG_HEADER_SIZE + ev_capacity * ev_record_size, 4096);
 
     int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
     if (fd < 0) return errno == EEXIST ? TR_EEXIST : TR_ESYS;
@@ -145,6 +172,9 @@ int tr_create(const char *name, const uint8_t *schema_hash, const void *schema_d
     h->writer_starttime = writer_starttime;
     memcpy(h->schema_hash, schema_hash, TR_HASH_SIZE);
     h->schema_len = schema_len;
+    h->ev_record_size = ev_record_size;
+    h->ev_offset = ev_record_size ? ev_offset : 0;
+    h->ev_capacity = ev_capacity;
     if (schema_len) memcpy(r->base + TR_SCHEMA_OFFSET, schema_doc, schema_len);
     atomic_store_explicit(&h->latest, 0, memory_order_relaxed);
     atomic_store_explicit(&h->closed, 0, memory_order_relaxed);
@@ -189,6 +219,12 @@ int tr_attach(const char *name, const uint8_t *expected_hash, tr_ring **out) {
              h->slot_stride < TR_SLOT_HEADER_SIZE + h->frame_capacity ||
              h->schema_len > TR_SCHEMA_MAX ||
              TR_HEADER_SIZE + h->slot_stride * h->n_slots > size)
+        rc = TR_EMAGIC;
+    else if (h->ev_record_size &&
+             (h->ev_record_size > TR_EV_MAX_RECORD || h->ev_capacity == 0 ||
+              h->ev_capacity > ((uint64_t)1 << 36) ||
+              h->ev_offset < TR_HEADER_SIZE + h->slot_stride * h->n_slots ||
+              h->ev_offset + TR_EVLOG_HEADER_SIZE + h->ev_capacity * h->ev_record_size > size))
         rc = TR_EMAGIC;
     else if (expected_hash && memcmp(expected_hash, h->schema_hash, TR_HASH_SIZE) != 0)
         rc = TR_ESCHEMA;
@@ -240,6 +276,9 @@ int64_t tr_publish(tr_ring *r, int64_t tick, uint64_t frame_nbytes, uint32_t n_p
     }
     atomic_store_explicit(&s->tick, tick, memory_order_relaxed);
     atomic_store_explicit(&s->nbytes, frame_nbytes, memory_order_relaxed);
+    tr_evlog *log = evlog_of(r);
+    uint64_t ev_end = log ? atomic_load_explicit(&log->head, memory_order_relaxed) : 0;
+    atomic_store_explicit(&s->ev_end, ev_end, memory_order_relaxed);
     atomic_store_explicit(&s->seq, 2 * frame, memory_order_release);
     atomic_store_explicit(&h->latest, frame, memory_order_release);
     r->next_frame = frame + 1;
@@ -254,7 +293,7 @@ int tr_mark_closed(tr_ring *r) {
 }
 
 int tr_read(const tr_ring *r, uint64_t frame, uint64_t offset, uint64_t len, void *dst,
-            int64_t *tick, uint64_t *frame_nbytes) {
+            int64_t *tick, uint64_t *frame_nbytes, uint64_t *ev_end) {
     if (!r || frame == 0 || (len && !dst)) return TR_EINVAL;
     const tr_header *h = hdr(r);
     tr_slot *s = slot_of(r, frame);
@@ -264,6 +303,7 @@ int tr_read(const tr_ring *r, uint64_t frame, uint64_t offset, uint64_t len, voi
     if (s1 > want) return TR_LAPPED;
     int64_t t = atomic_load_explicit(&s->tick, memory_order_relaxed);
     uint64_t n = atomic_load_explicit(&s->nbytes, memory_order_relaxed);
+    uint64_t e = atomic_load_explicit(&s->ev_end, memory_order_relaxed);
     int bad_range = n > h->frame_capacity || offset > n;
     if (!bad_range) {
         if (len > n - offset) len = n - offset;
@@ -275,8 +315,64 @@ int tr_read(const tr_ring *r, uint64_t frame, uint64_t offset, uint64_t len, voi
     if (bad_range) return TR_ETOOBIG;
     if (tick) *tick = t;
     if (frame_nbytes) *frame_nbytes = n;
+    if (ev_end) *ev_end = e;
     return TR_OK;
 }
+
+int tr_events_append(tr_ring *r, const void *records, uint64_t n) {
+    if (!r) return TR_EINVAL;
+    if (!r->writable) return TR_EREADONLY;
+    tr_evlog *log = evlog_of(r);
+    if (!log) return TR_EINVAL;
+    const tr_header *h = hdr(r);
+    if (n > h->ev_capacity) return TR_ETOOBIG;
+    if (n == 0) return TR_OK;
+    if (!records) return TR_EINVAL;
+    uint64_t head = atomic_load_explicit(&log->head, memory_order_relaxed); /* writer's own */
+    atomic_store_explicit(&log->reserve, head + n, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    uint64_t pos = head % h->ev_capacity;
+    uint64_t first = h->ev_capacity - pos < n ? h->ev_capacity - pos : n;
+    const unsigned char *src = records;
+    memcpy(record_at(r, head), src, first * h->ev_record_size);
+    if (n > first)
+        memcpy(record_at(r, 0), src + first * h->ev_record_size, (n - first) * h->ev_record_size);
+    atomic_store_explicit(&log->head, head + n, memory_order_release);
+    return TR_OK;
+}
+
+int tr_events_read(const tr_ring *r, uint64_t start, uint64_t n, void *dst,
+                   uint64_t *first_valid) {
+    if (!r || !first_valid || (n && !dst)) return TR_EINVAL;
+    tr_evlog *log = evlog_of(r);
+    if (!log) return TR_EINVAL;
+    const tr_header *h = hdr(r);
+    uint64_t cap = h->ev_capacity, size = h->ev_record_size, stop = start + n;
+    if (stop < start) return TR_EINVAL;
+    uint64_t head = atomic_load_explicit(&log->head, memory_order_acquire);
+    if (stop > head) return TR_NOT_READY;
+    uint64_t reserve = atomic_load_explicit(&log->reserve, memory_order_relaxed);
+    uint64_t lo = reserve > cap && reserve - cap > start ? reserve - cap : start;
+    unsigned char *out = dst;
+    for (uint64_t i = lo; i < stop;) { /* at most two runs: up to the wrap, after it */
+        uint64_t run = cap - i % cap;
+        if (run > stop - i) run = stop - i;
+        memcpy(out + (i - start) * size, record_at(r, i), run * size);
+        i += run;
+    }
+    atomic_thread_fence(memory_order_acquire);
+    reserve = atomic_load_explicit(&log->reserve, memory_order_relaxed);
+    uint64_t valid = reserve > cap && reserve - cap > lo ? reserve - cap : lo;
+    *first_valid = valid < stop ? valid : stop;
+    return TR_OK;
+}
+
+uint64_t tr_events_head(const tr_ring *r) {
+    tr_evlog *log = evlog_of(r);
+    return log ? atomic_load_explicit(&log->head, memory_order_acquire) : 0;
+}
+uint64_t tr_events_capacity(const tr_ring *r) { return hdr(r)->ev_capacity; }
+uint32_t tr_events_record_size(const tr_ring *r) { return hdr(r)->ev_record_size; }
 
 uint64_t tr_latest(const tr_ring *r) {
     return atomic_load_explicit(&hdr(r)->latest, memory_order_acquire);

@@ -8,6 +8,15 @@
  *
  * Frame numbers start at 1. Slot sequence word: 2*F-1 while frame F is being written,
  * 2*F once frame F is complete. 0 = never written.
+ *
+ * After the slots the segment may hold an append-only event log: fixed-size records
+ * (one per event) in a circular buffer of ev_capacity records. Record i (from 0) lives
+ * at position i % ev_capacity. The writer announces a batch [h, h+n) in `reserve`
+ * before copying it and in `head` after; a reader copies records and afterwards
+ * discards those below reserve - ev_capacity (possibly overwritten meanwhile), so it
+ * knows exactly how many it lost. Each frame's slot records the log's head when the
+ * frame was published (its ev_end), so the events of the ticks between two frames
+ * are the records [ev_end(older), ev_end(newer)).
  */
 #ifndef TOWNLET_RING_H
 #define TOWNLET_RING_H
@@ -16,13 +25,15 @@
 #include <stdint.h>
 
 #define TR_MAGIC 0x474E49524E574F54ULL /* "TOWNRING" little-endian */
-#define TR_LAYOUT_VERSION 1u
+#define TR_LAYOUT_VERSION 2u
 #define TR_HEADER_SIZE 16384u
 #define TR_SCHEMA_OFFSET 128u /* the schema document (JSON) lives in the header pages */
 #define TR_SCHEMA_MAX (TR_HEADER_SIZE - TR_SCHEMA_OFFSET)
 #define TR_SLOT_HEADER_SIZE 64u
 #define TR_HASH_SIZE 32u
 #define TR_MAX_SLOTS 1024u
+#define TR_EVLOG_HEADER_SIZE 64u /* head and reserve words before the event records */
+#define TR_EV_MAX_RECORD 4096u
 
 /* Result codes (negative = error). */
 #define TR_OK 0
@@ -42,10 +53,12 @@
 typedef struct tr_ring tr_ring;
 
 /* Create a new segment `name` (POSIX shm name, "/..."), exclusive; pages are pre-faulted.
- * schema_doc (schema_len <= TR_SCHEMA_MAX bytes) is stored verbatim for readers. */
+ * schema_doc (schema_len <= TR_SCHEMA_MAX bytes) is stored verbatim for readers.
+ * ev_record_size and ev_capacity size the event log (both 0: no event log). */
 int tr_create(const char *name, const uint8_t *schema_hash, const void *schema_doc,
               uint32_t schema_len, uint32_t n_slots, uint64_t frame_capacity,
-              int64_t writer_pid, uint64_t writer_starttime, tr_ring **out);
+              int64_t writer_pid, uint64_t writer_starttime, uint32_t ev_record_size,
+              uint64_t ev_capacity, tr_ring **out);
 /* Attach read-only; expected_hash may be NULL to accept any schema. */
 int tr_attach(const char *name, const uint8_t *expected_hash, tr_ring **out);
 /* Unmap and free the handle (never unlinks). */
@@ -61,9 +74,23 @@ int64_t tr_publish(tr_ring *ring, int64_t tick, uint64_t frame_nbytes, uint32_t 
 int tr_mark_closed(tr_ring *ring);
 
 /* Copy up to len bytes of frame `frame`, starting at offset, into dst and validate the copy.
- * Copies min(len, frame_nbytes - offset) bytes; offset past the frame end is TR_ETOOBIG. */
+ * Copies min(len, frame_nbytes - offset) bytes; offset past the frame end is TR_ETOOBIG.
+ * ev_end (may be NULL) receives the event log's head when the frame was published. */
 int tr_read(const tr_ring *ring, uint64_t frame, uint64_t offset, uint64_t len, void *dst,
-            int64_t *tick, uint64_t *frame_nbytes);
+            int64_t *tick, uint64_t *frame_nbytes, uint64_t *ev_end);
+
+/* Append n event records (n <= ev_capacity) to the event log; the next tr_publish
+ * records the new head as its frame's ev_end. Never blocks. */
+int tr_events_append(tr_ring *ring, const void *records, uint64_t n);
+/* Copy records [start, start + n) into dst (n * record size bytes) and validate the copy:
+ * *first_valid receives the first record number whose copy is intact; records before it
+ * had been overwritten (lost). start + n beyond the head is TR_NOT_READY. */
+int tr_events_read(const tr_ring *ring, uint64_t start, uint64_t n, void *dst,
+                   uint64_t *first_valid);
+/* Records appended so far (the next record's number). */
+uint64_t tr_events_head(const tr_ring *ring);
+uint64_t tr_events_capacity(const tr_ring *ring);
+uint32_t tr_events_record_size(const tr_ring *ring);
 
 /* Header accessors. */
 uint64_t tr_latest(const tr_ring *ring);

@@ -30,14 +30,14 @@ static uint8_t hash_a[TR_HASH_SIZE], hash_b[TR_HASH_SIZE];
 
 static void test_errors(void) {
     tr_ring *w = NULL, *r = NULL, *x = NULL;
-    CHECK(tr_create("no-slash", hash_a, "{}", 2, 4, 1024, getpid(), 0, &w) == TR_EINVAL, "bad name");
-    CHECK(tr_create(name, hash_a, "{}", 2, 1, 1024, getpid(), 0, &w) == TR_EINVAL, "one slot");
-    CHECK(tr_create(name, hash_a, "{}", 2, 4, 0, getpid(), 0, &w) == TR_EINVAL, "zero capacity");
+    CHECK(tr_create("no-slash", hash_a, "{}", 2, 4, 1024, getpid(), 0, 0, 0, &w) == TR_EINVAL, "bad name");
+    CHECK(tr_create(name, hash_a, "{}", 2, 1, 1024, getpid(), 0, 0, 0, &w) == TR_EINVAL, "one slot");
+    CHECK(tr_create(name, hash_a, "{}", 2, 4, 0, getpid(), 0, 0, 0, &w) == TR_EINVAL, "zero capacity");
     CHECK(tr_attach(name, NULL, &r) == TR_ENOENT, "attach missing");
-    CHECK(tr_create(name, hash_a, "{}", TR_SCHEMA_MAX + 1, 4, 1024, getpid(), 7, &w) == TR_EINVAL,
+    CHECK(tr_create(name, hash_a, "{}", TR_SCHEMA_MAX + 1, 4, 1024, getpid(), 7, 0, 0, &w) == TR_EINVAL,
           "schema too long");
-    CHECK(tr_create(name, hash_a, "{\"v\":1}", 7, 4, 1024, getpid(), 7, &w) == TR_OK, "create");
-    CHECK(tr_create(name, hash_a, "{}", 2, 4, 1024, getpid(), 7, &x) == TR_EEXIST, "create twice");
+    CHECK(tr_create(name, hash_a, "{\"v\":1}", 7, 4, 1024, getpid(), 7, 0, 0, &w) == TR_OK, "create");
+    CHECK(tr_create(name, hash_a, "{}", 2, 4, 1024, getpid(), 7, 0, 0, &x) == TR_EEXIST, "create twice");
     CHECK(tr_attach(name, hash_b, &r) == TR_ESCHEMA, "schema mismatch");
     CHECK(tr_attach(name, hash_a, &r) == TR_OK, "attach");
     CHECK(tr_n_slots(r) == 4 && tr_frame_capacity(r) >= 1024, "geometry");
@@ -52,8 +52,8 @@ static void test_errors(void) {
     unsigned char buf[8192];
     int64_t tick = -1;
     uint64_t n = 0;
-    CHECK(tr_read(r, 1, 0, 0, buf, &tick, &n) == TR_NOT_READY, "read before publish");
-    CHECK(tr_read(r, 0, 0, 0, buf, &tick, &n) == TR_EINVAL, "frame 0");
+    CHECK(tr_read(r, 1, 0, 0, buf, &tick, &n, NULL) == TR_NOT_READY, "read before publish");
+    CHECK(tr_read(r, 0, 0, 0, buf, &tick, &n, NULL) == TR_EINVAL, "frame 0");
 
     uint64_t payload = 0x1122334455667788ULL;
     const void *ptrs[1] = {&payload};
@@ -69,14 +69,14 @@ static void test_errors(void) {
     }
     CHECK(tr_latest(r) == 6, "latest");
     uint64_t out[2] = {0, 0};
-    CHECK(tr_read(r, 6, 0, 16, out, &tick, &n) == TR_OK, "read newest");
+    CHECK(tr_read(r, 6, 0, 16, out, &tick, &n, NULL) == TR_OK, "read newest");
     CHECK(out[1] == 6 && tick == 60 && n == 16, "newest content");
-    CHECK(tr_read(r, 2, 0, 16, out, &tick, &n) == TR_LAPPED, "old frame lapped");
-    CHECK(tr_read(r, 7, 0, 16, out, &tick, &n) == TR_NOT_READY, "future frame");
+    CHECK(tr_read(r, 2, 0, 16, out, &tick, &n, NULL) == TR_LAPPED, "old frame lapped");
+    CHECK(tr_read(r, 7, 0, 16, out, &tick, &n, NULL) == TR_NOT_READY, "future frame");
     out[0] = 0;
-    CHECK(tr_read(r, 6, 8, 64, out, &tick, &n) == TR_OK && out[0] == 6 && n == 16, "clipped read");
-    CHECK(tr_read(r, 6, 17, 1, out, &tick, &n) == TR_ETOOBIG, "offset past frame end");
-    CHECK(tr_read(r, 5, 8, 8, out, &tick, &n) == TR_OK && out[0] == 5, "partial read");
+    CHECK(tr_read(r, 6, 8, 64, out, &tick, &n, NULL) == TR_OK && out[0] == 6 && n == 16, "clipped read");
+    CHECK(tr_read(r, 6, 17, 1, out, &tick, &n, NULL) == TR_ETOOBIG, "offset past frame end");
+    CHECK(tr_read(r, 5, 8, 8, out, &tick, &n, NULL) == TR_OK && out[0] == 5, "partial read");
     CHECK(tr_closed(r) == 0, "open");
     CHECK(tr_mark_closed(r) == TR_EREADONLY, "close via reader");
     CHECK(tr_mark_closed(w) == TR_OK && tr_closed(r) == 1, "closed");
@@ -98,7 +98,7 @@ static void test_errors(void) {
 
 static void writer(void) {
     tr_ring *w = NULL;
-    if (tr_create(name, hash_a, "{}", 2, 3, WORDS * 8, getpid(), 0, &w) != TR_OK) _exit(2);
+    if (tr_create(name, hash_a, "{}", 2, 3, WORDS * 8, getpid(), 0, 0, 0, &w) != TR_OK) _exit(2);
     static uint64_t frame[WORDS];
     const void *ptrs[1] = {frame};
     uint64_t offs[1] = {0}, sizes[1] = {sizeof frame};
@@ -127,7 +127,7 @@ static void test_hammer(void) {
         if (f == 0) continue;
         int64_t tick;
         uint64_t n;
-        int rc = tr_read(r, f, 0, sizeof copy, copy, &tick, &n);
+        int rc = tr_read(r, f, 0, sizeof copy, copy, &tick, &n, NULL);
         if (rc == TR_OK) {
             ok++;
             last = f;
@@ -153,6 +153,40 @@ static void test_hammer(void) {
     tr_unlink(name);
 }
 
+/* The event log: records between two frames, wrap-around, and an exact count of the
+ * records a reader lost after falling more than the capacity behind. */
+static void test_events(void) {
+    tr_ring *w = NULL, *r = NULL;
+    uint64_t rec[8], out[16], first = 0, nb = 0;
+    int64_t tick = 0;
+    CHECK(tr_create(name, hash_a, "{}", 2, 2, 64, getpid(), 0, 8, 0, &w) == TR_EINVAL,
+          "record size without capacity");
+    CHECK(tr_create(name, hash_a, "{}", 2, 2, 64, getpid(), 0, 8, 5, &w) == TR_OK, "create");
+    CHECK(tr_attach(name, hash_a, &r) == TR_OK, "attach");
+    CHECK(tr_events_capacity(r) == 5 && tr_events_record_size(r) == 8, "log geometry");
+    CHECK(tr_events_append(w, rec, 6) == TR_ETOOBIG, "batch larger than the log");
+    CHECK(tr_events_append(r, rec, 1) == TR_EREADONLY, "append via reader");
+    uint64_t next = 0;
+    for (int f = 1; f <= 4; f++) { /* 3 records per frame: the log wraps */
+        for (int i = 0; i < 3; i++) rec[i] = next++;
+        CHECK(tr_events_append(w, rec, 3) == TR_OK, "append");
+        const void *ptrs[1] = {rec};
+        uint64_t offs[1] = {0}, sizes[1] = {8};
+        CHECK(tr_publish(w, f, 8, 1, ptrs, offs, sizes) == f, "publish");
+    }
+    uint64_t ev_end = 0;
+    CHECK(tr_read(r, 4, 0, 8, out, &tick, &nb, &ev_end) == TR_OK && ev_end == 12, "ev_end");
+    CHECK(tr_events_head(r) == 12, "head");
+    CHECK(tr_events_read(r, 9, 4, out, &first) == TR_NOT_READY, "beyond the head");
+    CHECK(tr_events_read(r, 7, 5, out, &first) == TR_OK && first == 7, "read across the wrap");
+    for (int i = 0; i < 5; i++) CHECK(out[i] == (uint64_t)(7 + i), "record %d", 7 + i);
+    CHECK(tr_events_read(r, 3, 9, out, &first) == TR_OK && first == 7, "4 records lost exactly");
+    for (int i = 4; i < 9; i++) CHECK(out[i] == (uint64_t)(3 + i), "kept %d", 3 + i);
+    tr_close(r);
+    tr_close(w);
+    tr_unlink(name);
+}
+
 int main(void) {
     snprintf(name, sizeof name, "/townlet-ctest-%d", (int)getpid());
     for (unsigned i = 0; i < TR_HASH_SIZE; i++) {
@@ -160,6 +194,7 @@ int main(void) {
         hash_b[i] = (uint8_t)(i + 1);
     }
     test_errors();
+    test_events();
     test_hammer();
     if (failures) {
         fprintf(stderr, "%d failure(s)\n", failures);

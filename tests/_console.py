@@ -28,8 +28,7 @@ class Town:
         init_key_dir(self.kdir)
         self.keys = {role: issue_key(self.kdir, f"{role}1", role, parse_ttl("1h"))[1]
                      for role in ("viewer", "operator", "admin")}
-        opts = {"keys_dir": str(self.kdir), "audit_path": str(tmp / "audit" / "audit.jsonl"),
-                **console}
+        opts = {"audit_path": str(tmp / "audit" / "audit.jsonl"), **console}
         cfg = msgspec.structs.replace(with_agents(default_config(), agents),
                                       console=msgspec.structs.replace(ConsoleConfig(), **opts))
         self.cfg = cfg.console
@@ -37,7 +36,8 @@ class Town:
         self.sim.world.step()  # compile the kernel now, not while a client waits
         self.sim.paused = paused
         self.world = self.sim.world
-        self.server = attach(self.sim, self.cfg, snapshot_root=tmp / "snapshots",
+        self.server = attach(self.sim, self.cfg, keys_dir=self.kdir,
+                             snapshot_root=tmp / "snapshots",
                              endpoint="tcp://127.0.0.1:0")
         self.endpoint = self.server.endpoint
         self.ticks = 0

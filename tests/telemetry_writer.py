@@ -20,6 +20,7 @@ import numpy as np
 
 from townlet.frames.reader import FrameReader
 from townlet.frames.writer import FrameRing
+from townlet.ops.logging import configure_logging
 from townlet.world.state import allocate
 
 
@@ -52,7 +53,7 @@ def step(st: dict[str, np.ndarray], rng: np.random.Generator, tick: int, churn: 
     movers = rng.random(n) < churn
     st["agent_x"][movers] = (st["agent_x"][movers] + 1) % 64
     st["agent_action"][movers] = rng.integers(0, 15, int(movers.sum()))
-    st["agent_wallet"][rng.random(n) < churn / 4] += 1.5
+    st["agent_wallet"][rng.random(n) < churn / 4] += 1_500_000
     m = st["obj_q_len"].size
     st["obj_q_len"][:] = rng.integers(0, 3, m) * (rng.random(m) < 0.05)
     k = int(rng.integers(0, min(32, st["evt_code"].size)))
@@ -75,20 +76,23 @@ def main() -> None:
     ap.add_argument("--hold", action="store_true", help="keep the ring open after the last tick "
                     "until stdin closes")
     ap.add_argument("--no-doorbell", action="store_true")
+    ap.add_argument("--event-log", type=int, default=None, help="events the ring's log holds")
     ap.add_argument("--spawn-publisher", default=None,
                     help="JSON of TelemetryConfig fields: start the publisher like `townlet run`")
     ap.add_argument("--key-dir", default=None)
     ap.add_argument("--world", action="store_true", help="run the real World kernel")
     a = ap.parse_args()
+    configure_logging(json=True)  # stdout carries this script's JSON lines only
 
     doorbell = None if a.no_doorbell else True
+    log = {} if a.event_log is None else {"event_log": a.event_log}
     if a.world:
         from townlet.config import default_config, with_agents
         from townlet.world import World
 
         cfg = with_agents(default_config(), a.agents)
         world = World(cfg, seed=3)
-        ring = FrameRing.for_world(world, cfg, slots=a.slots, doorbell=doorbell)
+        ring = FrameRing.for_world(world, cfg, slots=a.slots, doorbell=doorbell, **log)
 
         def advance(_tick: int) -> tuple[int, dict[str, np.ndarray]]:
             world.step()
@@ -97,7 +101,7 @@ def main() -> None:
         st = make_state(a.agents, seed=7)
         rng = np.random.default_rng(11)
         ring = FrameRing.from_sections(st, config_id="test-config", ticks_per_day=1440,
-                                       slots=a.slots, doorbell=doorbell)
+                                       slots=a.slots, doorbell=doorbell, **log)
 
         def advance(tick: int) -> tuple[int, dict[str, np.ndarray]]:
             step(st, rng, tick, a.churn)
@@ -112,7 +116,7 @@ def main() -> None:
         from townlet.publish.spawn import spawn_publisher, wait_ready
 
         tcfg = msgspec.convert(json.loads(a.spawn_publisher), TelemetryConfig)
-        proc = spawn_publisher(ring, tcfg, key_dir=a.key_dir)
+        proc = spawn_publisher(ring, tcfg, **({"key_dir": a.key_dir} if a.key_dir else {}))
         info["publisher"] = wait_ready(proc)
         info["publisher_pid"] = proc.pid
     print(json.dumps(info), flush=True)

@@ -13,11 +13,12 @@ from townlet.publish import PublisherStartError, TelemetryHook
 from townlet.sim.loop import Simulation
 
 
-def _cfg(tmp_path, **telemetry):
+def _cfg(tmp_path, key_dir, **telemetry):
     cfg = with_agents(default_config(), 200)
     tel = msgspec.structs.replace(cfg.telemetry, endpoint=f"tcp://127.0.0.1:{free_port()}",
                                   metrics_port=0, keyframe_interval=10, hwm=1000, **telemetry)
-    return msgspec.structs.replace(cfg, telemetry=tel)
+    return msgspec.structs.replace(cfg, telemetry=tel,
+                                   keys=msgspec.structs.replace(cfg.keys, dir=key_dir))
 
 
 def test_simulation_with_telemetry_hook(tmp_path):
@@ -26,7 +27,7 @@ def test_simulation_with_telemetry_hook(tmp_path):
     sim = Simulation(cfg, seed=0)
     hook = TelemetryHook(sim.world, cfg)
     sim.add_hook(hook)
-    proc = hook.proc
+    proc = hook.publisher.proc
     try:
         assert hook.ready["secure"] and hook.ring.name in shm.list_segments()
         with Subscriber(cfg.telemetry.endpoint, keys["server"], keys["viewer"],

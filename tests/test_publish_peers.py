@@ -120,25 +120,31 @@ def test_foreign_unsubscribes_stop_only_the_sender_and_connections_are_counted(t
                    "a closed connection leaves the count")
 
 
-def test_many_long_subscriptions_close_that_connection_and_memory_stays_bounded(town, keys):
-    """Old publisher: 2,000 distinct 900-byte subscriptions were all stored (tens of MB)."""
+def test_a_connection_cannot_pile_up_subscriptions(town, keys):
+    """Old publisher: every distinct subscription of a connection stayed stored while it
+    was open (waves of 400-byte topics: about 20 kB each, without bound)."""
     with Subscriber(town.endpoint, keys["server"], keys["viewer"]) as good:
-        _frames(good, 3)
+        _frames(good, 20)
+        town.metric("townlet_publish_subscribers")  # the exporter's first scrape allocates too
         before = rss_kib(town.pub.pid)
         ctx, bad = raw_client(town.endpoint, keys)
+        closed = _DISCONNECTED.format("too_many_topics")
         try:
-            for i in range(2000):
-                bad.send(b"\x01" + i.to_bytes(4, "big") * 225)
-            wait_until(lambda: town.metric(_DISCONNECTED.format("too_many_topics")) >= 1,
-                       f"a connection holding more than {MAX_TOPICS} topics is closed")
+            bad.send(b"\x01f")  # kept by the XSUB socket: sent again on every reconnect
+            for wave in range(1, 21):
+                wait_until(lambda: _frame_seqs(bad), "the hostile client is connected")
+                send_raw(bad, *(b"\x01" + (wave * 1000 + i).to_bytes(4, "big") * 100
+                                for i in range(100)))
+                wait_until(lambda w=wave: town.metric(closed) >= w,
+                           f"a connection holding more than {MAX_TOPICS} topics is closed")
             _frames(good, 10)
         finally:
             bad.close(0)
             ctx.term()
         grown = rss_kib(town.pub.pid) - before
-        assert grown < 16 * 1024, f"publisher grew by {grown} KiB"
+        assert grown < 16 * 1024, f"publisher grew by {grown} KiB over 2,000 topics"
         m = town.metrics()
-        assert m["townlet_publish_refused_subscriptions_total"] >= MAX_TOPICS
+        assert m["townlet_publish_refused_subscriptions_total"] >= 20 * (MAX_TOPICS - 1)
         assert m["townlet_publish_subscribers"] == 1
         _frames(good, 5)
         assert good.stats.gaps == 0

@@ -29,8 +29,7 @@ def _git(*args: str) -> subprocess.CompletedProcess:
 
 def test_runtime_state_defaults_live_in_the_state_directory():
     cfg = default_config()
-    paths = (cfg.console.keys_dir, cfg.console.audit_path, cfg.telemetry.key_dir,
-             cfg.snapshots.root)
+    paths = (cfg.keys.dir, cfg.console.audit_path, cfg.snapshots.root)
     assert all(p.startswith(STATE_DIR + "/") for p in paths), paths
 
 

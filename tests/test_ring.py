@@ -93,12 +93,12 @@ def test_not_published_and_lapped(name):
     out = ffi.new("uint8_t[256]")
     tick, nb = ffi.new("int64_t *"), ffi.new("uint64_t *")
     with pytest.raises(NotPublished):
-        check(lib.tr_read(r.ptr, 1, 0, 256, out, tick, nb), "read")
+        check(lib.tr_read(r.ptr, 1, 0, 256, out, tick, nb, ffi.NULL), "read")
     for t in range(1, 4):
         _publish(w, t * 10, np.full(16, t, np.uint64))
     with pytest.raises(LappedRead, match="overwritten"):
-        check(lib.tr_read(r.ptr, 1, 0, 256, out, tick, nb), "read")
-    check(lib.tr_read(r.ptr, 3, 0, 256, out, tick, nb), "read")
+        check(lib.tr_read(r.ptr, 1, 0, 256, out, tick, nb, ffi.NULL), "read")
+    check(lib.tr_read(r.ptr, 3, 0, 256, out, tick, nb, ffi.NULL), "read")
     assert tick[0] == 30 and nb[0] == 128
     assert np.frombuffer(ffi.buffer(out, 128), np.uint64).tolist() == [3] * 16
     w.close()

@@ -6,10 +6,10 @@ import numpy as np
 
 from townlet.config import default_config, with_agents
 from townlet.world import World
-from townlet.world.actions import Action
+from townlet.world.actions import N_ACTIONS, Action
 from townlet.world.geometry import SLOTS
 
-__all__ = ["actions_for", "home_object", "small_world", "stand_at"]
+__all__ = ["actions_for", "home_object", "run_day", "small_world", "stand_at"]
 
 
 def small_world(agents: int = 40, seed: int = 3, **world_overrides) -> World:
@@ -46,3 +46,15 @@ def actions_for(world: World, default: int = Action.SCRIPTED, **per_agent: int) 
         acts[int(key.lstrip("a"))] = value
     return acts
 
+
+
+def run_day(agents: int, ticks: int = 1440) -> World:
+    """A small town after ``ticks`` ticks, some of them on random actions (same every call)."""
+    world = small_world(agents=agents, seed=5)
+    rng = np.random.default_rng(0)
+    for t in range(ticks):
+        if t % 97 < 7:  # some ticks on operator/learner actions, the rest scripted
+            world.step(rng.integers(-1, N_ACTIONS, world.n_agents).astype(np.int8))
+        else:
+            world.step()
+    return world

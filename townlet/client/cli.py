@@ -28,7 +28,8 @@ __all__ = ["subscribe_command"]
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def subscribe_command(endpoint: str, server_key: str | None, client_key: str | None,
                       insecure_dev: bool, count: int, timeout: float, as_json: bool) -> None:
-    """Subscribe to a publisher and print tick, kind, bytes and lag of each message."""
+    """Subscribe to a publisher and print tick, kind, bytes and lag of each message
+    (stops early at the end of the stream)."""
     from townlet.client.subscriber import Subscriber
     from townlet.security import KeyFileError
 
@@ -52,6 +53,9 @@ def subscribe_command(endpoint: str, server_key: str | None, client_key: str | N
                 click.echo(f"{row['tick']:>10} {row['kind']:<7} seq={row['seq']:<8} "
                            f"{row['bytes']:>10} B  lag={row['lag_ticks']} ticks "
                            f"{row['latency_ms']:.1f} ms  events={row['events']}")
+            if up.kind == "end":
+                click.echo(f"end of stream ({up.end.reason})", err=True)
+                break
         st = sub.stats
         summary = {"summary": True, "seconds": round(time.monotonic() - t0, 3),
                    "keyframes": st.keyframes, "deltas": st.deltas, "health": st.health,

@@ -4,6 +4,8 @@ Connects with CURVE (client keypair file + the server's public key), waits for
 a keyframe, applies deltas, and detects gaps (sequence jump, wrong base tick,
 new publisher stream, undecodable message). After a gap the state is marked
 unsynced, a ``Resync`` request goes upstream and the next keyframe restores it.
+``live`` tells whether the publisher is still heard from: messages keep coming
+(health at least every announced interval) and no end of stream arrived.
 Needs only the frame schema and the wire format: no kernel, no publisher.
 """
 
@@ -32,6 +34,7 @@ from townlet.wire.messages import (
     TOPIC_FRAMES,
     TOPIC_HEALTH,
     Delta,
+    End,
     Full,
     Health,
     Keyframe,
@@ -41,13 +44,16 @@ from townlet.wire.messages import (
 __all__ = ["Subscriber", "SubscriberStats", "Update"]
 
 _RESYNC_EVERY = 1.0
+_HEALTH_SECONDS_UNANNOUNCED = 1.0
+"""Health interval assumed until a health message announces the publisher's own."""
 
 
 class Update(msgspec.Struct, frozen=True):
     """One received message, after it was applied."""
 
-    kind: Literal["key", "delta", "health", "skipped"]
-    """``skipped``: a frame message that was not applied (waiting for a keyframe)."""
+    kind: Literal["key", "delta", "health", "skipped", "end"]
+    """``skipped``: a frame message that was not applied (waiting for a keyframe);
+    ``end``: the publisher ended the stream (``end`` holds the message)."""
     seq: int
     tick: int
     nbytes: int
@@ -58,6 +64,9 @@ class Update(msgspec.Struct, frozen=True):
     events: np.ndarray
     """Events of this tick and of ticks the publisher skipped (EVENT_DTYPE, by tick)."""
     health: Health | None = None
+    end: End | None = None
+    events_lost: int = 0
+    """Events of skipped ticks the publisher could no longer read (see ``events``)."""
 
 
 class SubscriberStats(msgspec.Struct):
@@ -74,6 +83,8 @@ class SubscriberStats(msgspec.Struct):
     bad_messages: int = 0
     ignored: int = 0
     """Frame messages dropped while waiting for a keyframe."""
+    events_lost: int = 0
+    """Events of skipped ticks the publisher reported it could no longer read."""
 
 
 def _load_keys(server_key, client_key_file) -> tuple[bytes, bytes, bytes]:
@@ -104,11 +115,15 @@ class Subscriber:
         Connect without CURVE (only to a publisher started with ``--insecure-dev``).
     health
         Also receive health messages.
+    stale_intervals
+        ``live`` turns false when nothing arrived for this many health intervals.
     """
 
     def __init__(self, endpoint: str, server_key: str | bytes | Path | None,
                  client_key_file: str | Path | None, *, insecure_dev: bool = False,
-                 health: bool = True, rcvhwm: int = 64) -> None:
+                 health: bool = True, rcvhwm: int = 64, stale_intervals: float = 3.0) -> None:
+        if not stale_intervals > 0:
+            raise ValueError(f"stale_intervals must be > 0, got {stale_intervals}")
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.XSUB)
         if not insecure_dev:
@@ -132,6 +147,11 @@ class Subscriber:
         self.tick = -1
         self.synced = False
         self.last_health: Health | None = None
+        self.ended: End | None = None
+        """The end-of-stream message, once the publisher stopped (None again when a new
+        stream starts)."""
+        self.stale_intervals = stale_intervals
+        self._last_recv = time.monotonic()
         self._arrays: dict[str, np.ndarray] = {}
         self._events: dict[str, np.ndarray] = {}
         self.state: Mapping[str, np.ndarray] = MappingProxyType({})
@@ -144,11 +164,15 @@ class Subscriber:
             return None
         topic, payload = self._recv_parts()
         t_recv = time.time_ns()
+        self._last_recv = time.monotonic()
         self.stats.bytes += len(payload)
         try:
             msg = self.codec.decode(payload)
         except WireError:
             return self._bad(topic, len(payload))
+        if isinstance(msg, End):
+            return self._on_end(msg, len(payload), t_recv)
+        self.ended = None
         if isinstance(msg, Health):
             self.stats.health += 1
             self.last_health = msg
@@ -162,8 +186,21 @@ class Subscriber:
             return self._bad(topic, len(payload))
         kind = ("key" if isinstance(msg, Keyframe) else "delta") if applied else "skipped"
         events = self._message_events(msg) if applied else np.empty(0, EVENT_DTYPE)
+        lost = msg.events_lost if applied else 0
+        self.stats.events_lost += lost
         return Update(kind, msg.seq, msg.tick, len(payload), max(0, msg.head_tick - msg.tick),
-                      (t_recv - msg.sent_ns) / 1e6, events)
+                      (t_recv - msg.sent_ns) / 1e6, events, events_lost=lost)
+
+    @property
+    def live(self) -> bool:
+        """True unless the stream ended or nothing was received for ``stale_intervals``
+        health intervals (as announced by the publisher's health messages)."""
+        if self.ended is not None:
+            return False
+        h = self.last_health
+        interval = h.health_seconds if h is not None and h.health_seconds > 0 \
+            else _HEALTH_SECONDS_UNANNOUNCED
+        return time.monotonic() - self._last_recv < self.stale_intervals * interval
 
     def __iter__(self) -> Iterator[Update]:
         """Every message as it arrives (blocks)."""
@@ -204,6 +241,15 @@ class Subscriber:
         if topic != TOPIC_HEALTH:
             self._lose_sync(1)
         return Update("skipped", 0, self.tick, nbytes, 0, 0.0, np.empty(0, EVENT_DTYPE))
+
+    def _on_end(self, msg: End, nbytes: int, t_recv: int) -> Update:
+        """The stream ended: note a lost tail, stop being live until a new stream starts."""
+        if msg.stream == self.stream and self.synced and msg.last_seq > self.seq:
+            self.stats.gaps += 1
+            self.stats.missed += msg.last_seq - self.seq
+        self.ended = msg  # the state stays readable: it is the stream's last frame
+        return Update("end", msg.last_seq, msg.last_tick, nbytes, 0,
+                      (t_recv - msg.sent_ns) / 1e6, np.empty(0, EVENT_DTYPE), end=msg)
 
     def _check_tail(self, health: Health) -> None:
         """Health follows the frame messages it counts on the same socket, so a health

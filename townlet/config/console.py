@@ -1,7 +1,8 @@
 """The ``console:`` section: the authenticated operator console server.
 
-Paths are relative to the process working directory. Keys and the registry are
-managed with ``townlet keys`` (see docs/ops/credentials.md).
+Paths are relative to the process working directory. Keys and the registry live
+in the ``keys:`` section's directory, managed with ``townlet keys`` (see
+docs/ops/credentials.md).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Annotated
 
 from msgspec import Meta, Struct
 
-from townlet.config.paths import AUDIT_PATH, KEYS_DIR
+from townlet.config.paths import AUDIT_PATH
 
 __all__ = ["ConsoleConfig"]
 
@@ -18,14 +19,12 @@ __all__ = ["ConsoleConfig"]
 class ConsoleConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Console server settings (CURVE + ZAP, RBAC, queue, rate limit, audit)."""
 
-    enabled: bool = False
-    """Start the console server inside ``townlet run``."""
+    enabled: bool = True
+    """Start the console server inside ``townlet run`` (``--console/--no-console`` overrides)."""
     endpoint: Annotated[str, Meta(min_length=6, max_length=256, pattern=r"^tcp://")] = (
         "tcp://127.0.0.1:7571"
     )
     """ZeroMQ endpoint the ROUTER binds (CURVE is always on); use ``tcp://*:PORT`` for remote operators."""
-    keys_dir: Annotated[str, Meta(min_length=1)] = KEYS_DIR
-    """Directory holding ``server.key_secret`` and ``registry.json`` (``townlet keys init``)."""
     queue_size: Annotated[int, Meta(ge=1, le=1_000_000)] = 1024
     """Authenticated requests waiting for the simulation; beyond this clients get E_BUSY."""
     max_per_tick: Annotated[int, Meta(ge=1, le=100_000)] = 64
@@ -37,7 +36,9 @@ class ConsoleConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     burst: Annotated[int, Meta(ge=1, le=1_000_000)] = 1000
     """Token-bucket capacity per identity (largest burst)."""
     replay_cache_size: Annotated[int, Meta(ge=16, le=1_000_000)] = 4096
-    """Results of state-changing commands kept per server for cmd_id replay."""
+    """Results of state-changing commands kept per identity for cmd_id replay."""
+    replay_identities: Annotated[int, Meta(ge=1, le=100_000)] = 256
+    """Identities whose cmd_ids are remembered (the least recently seen is dropped)."""
     replay_ttl_s: Annotated[float, Meta(gt=0.0, le=86_400.0)] = 900.0
     """How long a cmd_id is remembered (seconds)."""
     recent_events: Annotated[int, Meta(ge=16, le=1_000_000)] = 4096

@@ -5,6 +5,7 @@ from __future__ import annotations
 from msgspec import Struct
 
 from townlet.config.console import ConsoleConfig
+from townlet.config.keys import KeysConfig
 from townlet.config.rl import RLConfig
 from townlet.config.snapshots import SnapshotsConfig
 from townlet.config.telemetry import TelemetryConfig
@@ -17,6 +18,7 @@ class TownletConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     """Everything a run needs; its canonical encoding hashes to ``config_id``."""
 
     world: WorldConfig = WorldConfig()
+    keys: KeysConfig = KeysConfig()
     console: ConsoleConfig = ConsoleConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
     snapshots: SnapshotsConfig = SnapshotsConfig()

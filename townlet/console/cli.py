@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from townlet.config.console import ConsoleConfig
+from townlet.config.paths import KEYS_DIR
 
 __all__ = ["console_command"]
 
@@ -28,7 +29,7 @@ _DEFAULTS = ConsoleConfig()
               help="Console server endpoint (env TOWNLET_CONSOLE_ENDPOINT; the server's "
                    "console.endpoint).")
 @click.option("--server-key", envvar="TOWNLET_SERVER_KEY", type=click.Path(dir_okay=False),
-              show_default=f"server.key in {_DEFAULTS.keys_dir}",
+              show_default=f"server.key in {KEYS_DIR}",
               help="Server public key file (env TOWNLET_SERVER_KEY).")
 @click.option("--client-key", "key_file", envvar="TOWNLET_CONSOLE_KEY",
               type=click.Path(dir_okay=False),
@@ -53,7 +54,7 @@ def _client(opts: dict[str, Any]):
     from townlet.client.console import ConsoleClient
     from townlet.security.keys import SERVER_PUBLIC_FILE, KeyFileError
 
-    server_key = opts["server_key"] or str(Path(_DEFAULTS.keys_dir) / SERVER_PUBLIC_FILE)
+    server_key = opts["server_key"] or str(Path(KEYS_DIR) / SERVER_PUBLIC_FILE)
     if opts["key"] is None:
         raise click.UsageError("no client key: pass --client-key FILE or set TOWNLET_CONSOLE_KEY "
                                "(issue one with `townlet keys issue`)")

@@ -78,15 +78,18 @@ class Status(msgspec.Struct):
     paused: bool
     target_tps: float
     """0 = as fast as possible."""
+    services: dict[str, str] = {}
+    """State of each service beside the town (e.g. ``publisher: up``); details in ``health``."""
 
 
 def status(ctx: CommandContext, p: NoArgs) -> Status:
-    """Tick, population, ticks/s, config_id and run state."""
+    """Tick, population, ticks/s, config_id, run state and the services' states."""
     w = ctx.world
+    services = {name: s.state for name, s in ctx.health().services.items()}
     return Status(tick=int(w.tick), population=int(np.count_nonzero(w.alive)),
                   capacity=int(w.n_agents), ticks_per_s=round(ctx.tick_rate, 3),
                   config_id=str(w.config_id), paused=ctx.control.paused,
-                  target_tps=ctx.control.target_tps)
+                  target_tps=ctx.control.target_tps, services=services)
 
 
 def policy_info(ctx: CommandContext, p: NoArgs) -> PolicyInfo:

@@ -3,7 +3,7 @@
 ``attach`` is all ``townlet run`` needs::
 
     sim = Simulation(cfg, seed)
-    server = attach(sim, cfg.console, snapshot_root=...)   # started, drained every tick
+    server = attach(sim, cfg.console, keys_dir=cfg.keys.dir, snapshot_root=...)  # started
     ...
     sim.close()                                            # closes the server too
 
@@ -44,17 +44,19 @@ class ConsoleHook:
         self.server.close()
 
 
-def attach(sim: Any, cfg: ConsoleConfig, *,
+def attach(sim: Any, cfg: ConsoleConfig, *, keys_dir: str | os.PathLike[str],
            snapshot_root: str | os.PathLike[str] | None = None,
            endpoint: str | None = None) -> ConsoleServer:
-    """Start a console server for ``sim`` (keys from ``cfg.keys_dir``) and hook it in.
+    """Start a console server for ``sim`` (keys from ``keys_dir``, the config's
+    ``keys.dir``) and hook it in; ``health`` reports ``sim.service_health()``.
 
     Raises ``KeyFileError``/``RuntimeError`` with the fix in the message when the
     keys are missing or the endpoint cannot be bound.
     """
-    keys = Path(cfg.keys_dir)
+    keys = Path(keys_dir)
     server = ConsoleServer(cfg, keys / REGISTRY_FILE, keys / SERVER_SECRET_FILE,
-                           snapshot_root=snapshot_root, endpoint=endpoint, control=sim)
+                           snapshot_root=snapshot_root, endpoint=endpoint, control=sim,
+                           services=sim.service_health)
     server.start()
     sim.add_hook(ConsoleHook(server, cfg.max_per_tick))
     return server

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import queue
 import time
+from collections.abc import Callable
 from typing import Any, Self
 
 import msgspec
@@ -57,7 +58,8 @@ class Health(msgspec.Struct):
     """What ``health`` reports."""
 
     ok: bool
-    """False when the registry is unusable or the simulation stopped draining."""
+    """False when the registry is unusable, the simulation stopped draining or a
+    service (e.g. the publisher) is not ok."""
     tick: int | None
     ticks_per_s: float
     last_drain_age_s: float | None
@@ -72,6 +74,9 @@ class Health(msgspec.Struct):
     zap_denied: int
     registry_error: str | None
     uptime_s: float
+    services: dict[str, Any] = {}
+    """Status of each service beside the town by name, e.g. ``publisher`` (state,
+    pid, restarts, last exit); each has ``ok`` and ``state`` fields."""
 
 
 def _enc_hook(obj: Any) -> Any:
@@ -101,14 +106,19 @@ class ConsoleServer:
         Overrides ``cfg.endpoint`` (e.g. ``tcp://127.0.0.1:0`` for a free port).
     table
         The command table (default: :data:`townlet.console.commands.COMMANDS`).
+    services
+        Returns the status of the services beside the town (``Simulation.service_health``),
+        reported by ``health``.
     """
 
     def __init__(self, cfg: ConsoleConfig, registry_path: str | os.PathLike[str],
                  server_key_file: str | os.PathLike[str], *, control: RunControl,
                  snapshot_root: str | os.PathLike[str] | None = None,
                  endpoint: str | None = None,
-                 table: dict[str, Command] | None = None) -> None:
+                 table: dict[str, Command] | None = None,
+                 services: Callable[[], dict[str, Any]] | None = None) -> None:
         self.cfg = cfg
+        self.services = services
         self.registry_path = os.fspath(registry_path)
         self._keys = load_keypair(server_key_file)  # fail early, before anything starts
         self.bind_endpoint = endpoint or cfg.endpoint
@@ -123,7 +133,8 @@ class ConsoleServer:
         self.inbound: queue.Queue[Pending] = queue.Queue(cfg.queue_size)
         self.outbound: queue.SimpleQueue[Done] = queue.SimpleQueue()
         self.limiter = RateLimiter(cfg.rate_per_s, cfg.burst)
-        self.replay = ReplayCache(cfg.replay_cache_size, cfg.replay_ttl_s)
+        self.replay = ReplayCache(cfg.replay_cache_size, cfg.replay_ttl_s,
+                                  cfg.replay_identities)
         self.audit = AuditLog(cfg.audit_path, cfg.audit_max_bytes, cfg.audit_backups)
         self.encoder = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
         self.stats: dict[str, Any] = {"requests": 0, "executed": 0, "refused": {},
@@ -267,12 +278,14 @@ class ConsoleServer:
         self.watcher.current()
         err = self.watcher.error
         creds = self._auth.credentials if self._auth is not None else None
+        services = self.services() if self.services is not None else {}
         return Health(
-            ok=err is None and (age is not None and age < 5.0),
+            ok=(err is None and (age is not None and age < 5.0)
+                and all(s.ok for s in services.values())),
             tick=self.last_tick, ticks_per_s=round(self.tick_rate, 3), last_drain_age_s=age,
             paused=self.control.paused, queue_len=self.inbound.qsize(),
             queue_capacity=self.cfg.queue_size, requests=self.stats["requests"],
             executed=self.stats["executed"], refused=dict(self.stats["refused"]),
             replay_hits=self.replay.hits, zap_allowed=creds.allowed if creds else 0,
             zap_denied=creds.denied if creds else 0, registry_error=err,
-            uptime_s=round(now - self._t_start, 3))
+            uptime_s=round(now - self._t_start, 3), services=services)

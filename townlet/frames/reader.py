@@ -2,7 +2,8 @@
 
 A copy whose slot changed during the copy (torn) or that was already
 overwritten (lapped) is never returned: ``read_latest`` retries with the newest
-frame, ``read`` of a given frame raises. ``Frame`` objects hold an immutable
+frame, ``read`` of a given frame raises. ``read_events`` copies records out of
+the ring's event log the same way and says exactly how many were overwritten. ``Frame`` objects hold an immutable
 copy; their arrays are read-only and cannot be made writeable.
 """
 
@@ -74,8 +75,15 @@ class FrameReader:
         self._writer_start = lib.tr_writer_starttime(self._ring.ptr)
         self.torn_reads = 0
         self.lapped_reads = 0
+        self.events_capacity = lib.tr_events_capacity(self._ring.ptr)
+        if self.events_capacity and (lib.tr_events_record_size(self._ring.ptr)
+                                     != self.schema.event_record.itemsize):
+            raise RingError(f"ring {name}: event records do not match the schema",
+                            lib.TR_EMAGIC)
         self._tick = ffi.new("int64_t *")
         self._nbytes = ffi.new("uint64_t *")
+        self._ev_end = ffi.new("uint64_t *")
+        self._first_valid = ffi.new("uint64_t *")
 
     def latest(self) -> int:
         """Number of the newest complete frame (0 if none yet)."""
@@ -102,7 +110,7 @@ class FrameReader:
             raise ValueError(f"length {n} outside the destination buffer of {cap} bytes")
         try:
             check(lib.tr_read(self._ring.ptr, frame, offset, n, ffi.from_buffer(dst),
-                              self._tick, self._nbytes), f"read frame {frame}")
+                              self._tick, self._nbytes, self._ev_end), f"read frame {frame}")
         except TornRead:
             self.torn_reads += 1
             raise
@@ -110,6 +118,32 @@ class FrameReader:
             self.lapped_reads += 1
             raise
         return self._tick[0], self._nbytes[0]
+
+    @property
+    def last_events_end(self) -> int:
+        """Event-log head recorded with the frame last read by ``read_into``: the events
+        of every tick up to that frame's are the log's records before it."""
+        return self._ev_end[0]
+
+    def events_head(self) -> int:
+        """Events appended to the ring's event log so far."""
+        return lib.tr_events_head(self._ring.ptr)
+
+    def read_events(self, start: int, stop: int) -> tuple[np.ndarray, int]:
+        """Event records ``[start, stop)`` of the log: (the intact ones, in order, as a
+        ``schema.event_record`` array; how many before them were overwritten and lost).
+
+        Raises NotPublished if ``stop`` is beyond the log's head.
+        """
+        if not 0 <= start <= stop:
+            raise ValueError(f"bad event range [{start}, {stop})")
+        lo = max(start, self.events_head() - self.events_capacity)  # older ones are gone
+        lo = min(lo, stop)
+        out = np.empty(stop - lo, self.schema.event_record)
+        check(lib.tr_events_read(self._ring.ptr, lo, stop - lo, ffi.from_buffer(out),
+                                 self._first_valid), f"read events [{start}, {stop})")
+        lost = self._first_valid[0] - start
+        return out[self._first_valid[0] - lo:], lost
 
     def read(self, frame: int) -> Frame:
         """Frame number ``frame`` as an immutable Frame (LappedRead/TornRead if gone)."""

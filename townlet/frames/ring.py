@@ -10,6 +10,13 @@ import os
 
 from townlet._core import ffi, lib
 
+LAYOUT_VERSION = 2
+"""The ring layout (core/ring.h TR_LAYOUT_VERSION) this Python code is written against."""
+if lib.TR_LAYOUT_VERSION != LAYOUT_VERSION:
+    raise ImportError(f"townlet._core was built from an older core/ring.c (layout "
+                      f"{lib.TR_LAYOUT_VERSION}, need {LAYOUT_VERSION}): rebuild it with "
+                      f"`pip install -e .` or `python bindings/build_core.py`")
+
 __all__ = [
     "LappedRead",
     "NotPublished",
@@ -84,12 +91,15 @@ class RingHandle:
 
     @classmethod
     def create(cls, name: str, schema_doc: bytes, n_slots: int, frame_capacity: int,
-               writer_pid: int, writer_starttime: int) -> RingHandle:
-        """Create a new segment, exclusive (RingExists if the name is taken)."""
+               writer_pid: int, writer_starttime: int, ev_record_size: int = 0,
+               ev_capacity: int = 0) -> RingHandle:
+        """Create a new segment, exclusive (RingExists if the name is taken), with an
+        event log of ``ev_capacity`` records of ``ev_record_size`` bytes (0, 0: none)."""
         out = ffi.new("tr_ring **")
         digest = hashlib.sha256(schema_doc).digest()
         check(lib.tr_create(name.encode(), digest, schema_doc, len(schema_doc), n_slots,
-                            frame_capacity, writer_pid, writer_starttime, out),
+                            frame_capacity, writer_pid, writer_starttime, ev_record_size,
+                            ev_capacity, out),
               f"create ring {name}")
         return cls(name, out[0])
 

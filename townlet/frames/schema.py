@@ -174,6 +174,8 @@ class FrameSchema:
         self.by_name = {c.name: c for c in cols}
         self.event_capacity = caps.pop() if caps else 0
         self.capacity = self.frame_nbytes(self.event_capacity)
+        self.event_record = np.dtype([("tick", "<i8")] + [(e.name, e.dtype) for e in evs])
+        """One event as a record of the ring's event log: its tick, then the event columns."""
 
     @classmethod
     def from_sections(cls, sections: Mapping[str, np.ndarray]) -> FrameSchema:

@@ -4,7 +4,9 @@ Segments are created by the C core with ``shm_open`` (never through
 ``multiprocessing.shared_memory``, so no resource tracker is involved and no
 warnings appear at exit). Names look like ``/townlet-<pid>-<8 hex>``; the
 header records the writer's pid and its kernel start time, so a segment whose
-writer is gone (crash, SIGKILL) is recognised and removed at the next start.
+writer is gone (crash, SIGKILL) is recognised and removed at the next start,
+together with the publisher's doorbell socket file of that ring
+(``<tempdir>/townlet-<pid>-<hex>.bell``), which a killed publisher leaves behind.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import atexit
 import os
 import secrets
 import signal
+import tempfile
 import threading
 from pathlib import Path
 from typing import Final
+
+import structlog
 
 from townlet._core import ffi, lib
 
@@ -23,6 +28,7 @@ __all__ = [
     "PREFIX",
     "SHM_DIR",
     "cleanup_stale",
+    "doorbell_path",
     "forget_unlink",
     "list_segments",
     "new_ring_name",
@@ -33,11 +39,19 @@ __all__ = [
 
 PREFIX: Final = "townlet-"
 SHM_DIR: Final = Path("/dev/shm")
+BELL_SUFFIX: Final = ".bell"
+
+_log = structlog.get_logger("townlet.frames")
 
 
 def new_ring_name(pid: int | None = None) -> str:
     """A fresh, unique POSIX shm name for this process: ``/townlet-<pid>-<hex>``."""
     return f"/{PREFIX}{os.getpid() if pid is None else pid}-{secrets.token_hex(4)}"
+
+
+def doorbell_path(ring_name: str) -> Path:
+    """The ipc socket file of a ring's doorbell: ``<tempdir>/<ring name><BELL_SUFFIX>``."""
+    return Path(tempfile.gettempdir()) / f"{ring_name.lstrip('/')}{BELL_SUFFIX}"
 
 
 def process_starttime(pid: int) -> int | None:
@@ -72,11 +86,13 @@ def _pid_from_name(name: str) -> int | None:
 
 
 def cleanup_stale() -> list[str]:
-    """Unlink townlet segments whose writer process is gone; return the names removed.
+    """Remove townlet segments and doorbell files of runs that are gone; return what was removed.
 
     A segment is stale when its header names a writer that no longer runs, or,
     if the header is unreadable (creation interrupted), when the pid in its name
-    is gone. Segments of live writers are never touched.
+    is gone. A doorbell file is stale when its ring no longer exists (or is
+    stale) and the pid in its name is gone. Anything of a live writer is never
+    touched. Every removal is logged (``stale_telemetry_removed``).
     """
     removed = []
     for name in list_segments():
@@ -87,12 +103,40 @@ def cleanup_stale() -> list[str]:
             lib.tr_close(out[0])
             stale = not writer_alive(pid, start)
         elif rc in (lib.TR_EMAGIC, lib.TR_EVERSION):
-            pid = _pid_from_name(name)
-            stale = pid is not None and process_starttime(pid) is None
+            stale = _pid_gone(name)
         else:
             stale = False
         if stale and lib.tr_unlink(name.encode()) == lib.TR_OK:
             removed.append(name)
+            _log.info("stale_telemetry_removed", kind="segment", name=name)
+    removed += _cleanup_bells(set(list_segments()))
+    return removed
+
+
+def _pid_gone(name: str) -> bool:
+    pid = _pid_from_name(name)
+    return pid is not None and process_starttime(pid) is None
+
+
+def _cleanup_bells(live_segments: set[str]) -> list[str]:
+    """Unlink doorbell files whose ring is gone and whose creator's pid no longer runs."""
+    bells = doorbell_path("/" + PREFIX).parent
+    removed = []
+    try:
+        candidates = [p for p in bells.iterdir()
+                      if p.name.startswith(PREFIX) and p.name.endswith(BELL_SUFFIX)]
+    except OSError:
+        return removed
+    for path in candidates:
+        name = "/" + path.name[:-len(BELL_SUFFIX)]
+        if name in live_segments or not _pid_gone(name):
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:  # a concurrent cleanup was first
+            continue
+        removed.append(str(path))
+        _log.info("stale_telemetry_removed", kind="doorbell", path=str(path))
     return removed
 
 

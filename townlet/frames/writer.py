@@ -1,9 +1,11 @@
 """Simulation side: ``FrameRing`` writes one frame per tick and rings the doorbell.
 
-``publish`` copies the observable sections into the next ring slot with a single
-C call (one memcpy per column) and sends a 16-byte doorbell without blocking; a
-doorbell that cannot be sent is dropped and counted (the ring is the truth).
-Nothing on this path waits for a reader.
+``publish`` appends the tick's events to the ring's event log, copies the
+observable sections into the next ring slot with a single C call (one memcpy per
+column) and sends a 16-byte doorbell without blocking; a doorbell that cannot be
+sent is dropped and counted (the ring is the truth). The event log keeps every
+event of the last ``event_log`` events, so a publisher that skips frames still
+ships the events of the ticks it skipped. Nothing on this path waits for a reader.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Self
 import numpy as np
 
 from townlet._core import ffi, lib
+from townlet.config.telemetry import TelemetryConfig
 from townlet.frames import shm
 from townlet.frames.ring import RingError, RingHandle, check
 from townlet.frames.schema import (
@@ -26,19 +29,20 @@ from townlet.frames.schema import (
     SchemaError,
 )
 
-__all__ = ["DEFAULT_SLOTS", "DOORBELL", "FrameRing", "doorbell_address"]
+__all__ = ["DEFAULT_EVENT_LOG", "DEFAULT_SLOTS", "DOORBELL", "FrameRing", "doorbell_address"]
 
 DOORBELL = struct.Struct("<Qq")
 """Doorbell payload: frame number (u64), tick (i64), little-endian."""
 
-DEFAULT_SLOTS = 4
+_TELEMETRY = TelemetryConfig()
+DEFAULT_SLOTS = _TELEMETRY.ring_slots
+DEFAULT_EVENT_LOG = _TELEMETRY.event_log_events
+"""Events the ring's event log holds by default (``telemetry.event_log_events``)."""
 
 
 def doorbell_address(ring_name: str) -> str:
     """The default doorbell address of a ring: an ipc socket in the temp directory."""
-    import tempfile
-
-    return f"ipc://{tempfile.gettempdir()}/{ring_name.lstrip('/')}.bell"
+    return f"ipc://{shm.doorbell_path(ring_name)}"
 
 
 class FrameRing:
@@ -55,6 +59,10 @@ class FrameRing:
     slots
         Ring slots (>= 2); more slots let slow readers fall further behind
         before they are lapped.
+    event_log
+        Events the event log holds (raised to two ticks' worth of the schema's
+        event capacity if smaller); a publisher more than this many events behind
+        loses the oldest and reports exactly how many.
     doorbell
         nng address the publisher listens on: True (default) derives an ``ipc://``
         address from the ring name, a string gives one, None means no doorbell.
@@ -64,7 +72,7 @@ class FrameRing:
 
     def __init__(self, schema: FrameSchema, *, config_id: str, ticks_per_day: int,
                  slots: int = DEFAULT_SLOTS, doorbell: str | bool | None = True,
-                 name: str | None = None) -> None:
+                 name: str | None = None, event_log: int = DEFAULT_EVENT_LOG) -> None:
         cid = config_id.encode("ascii")
         if len(cid) > 64:
             raise ValueError(f"config_id must be at most 64 ASCII bytes, got {len(cid)}")
@@ -72,6 +80,8 @@ class FrameRing:
             raise ValueError(f"ticks_per_day must be >= 1, got {ticks_per_day}")
         if not 2 <= slots <= lib.TR_MAX_SLOTS:
             raise ValueError(f"slots must be in [2, {lib.TR_MAX_SLOTS}], got {slots}")
+        if event_log < 1:
+            raise ValueError(f"event_log must be >= 1, got {event_log}")
         self.schema = schema
         self.ticks_per_day = ticks_per_day
         self.frames_published = 0
@@ -84,8 +94,10 @@ class FrameRing:
                                      else doorbell or None)
         self._bell = None
         pid = os.getpid()
+        self.event_log = max(event_log, 2 * schema.event_capacity)
         self._ring = RingHandle.create(self.name, schema.doc_bytes, slots, schema.capacity, pid,
-                                       shm.process_starttime(pid) or 0)
+                                       shm.process_starttime(pid) or 0,
+                                       schema.event_record.itemsize, self.event_log)
         shm.unlink_on_exit(self.name)
         if self.doorbell is not None:
             import pynng  # only the writer with a doorbell needs nng
@@ -107,6 +119,7 @@ class FrameRing:
     def for_world(cls, world, cfg, **kwargs) -> FrameRing:
         """A ring for ``world`` (a townlet World) run with config ``cfg`` (TownletConfig)."""
         kwargs.setdefault("slots", cfg.telemetry.ring_slots)
+        kwargs.setdefault("event_log", cfg.telemetry.event_log_events)
         return cls.from_sections(world.sections(), config_id=world.config_id,
                                  ticks_per_day=cfg.world.ticks_per_day, **kwargs)
 
@@ -124,6 +137,8 @@ class FrameRing:
         self._state = [(c.name, c.offset, c.nbytes, c.dtype, c.shape)
                        for c in s.columns if c.role != "meta"]
         self._events = [(sec, e) for (_, sec), e in zip(EVENT_COLUMNS, s.events, strict=True)]
+        self._records = np.zeros(max(1, s.event_capacity), s.event_record)
+        self._keep_records = ffi.from_buffer(self._records)
         n_parts = 1 + len(self._state) + len(self._events)
         self._ptrs = ffi.new("const void *[]", n_parts)
         self._offs = ffi.new("uint64_t[]", n_parts)
@@ -159,10 +174,13 @@ class FrameRing:
             raise SchemaError(f"section {EVENT_COUNT_SECTION!r}: {n_events} events outside "
                               f"[0, {self.schema.event_capacity}]")
         layout = self.schema.event_layout(n_events)
+        records = self._records[:n_events]
+        records["tick"] = tick
         for (sec, spec), (_, off, nb) in zip(self._events, layout, strict=True):
             a = sections[sec] if sec in sections else _missing(sec)
             if a.dtype != spec.dtype or a.shape != spec.shape or not a.flags.c_contiguous:
                 _mismatch(sec, a, spec.dtype, spec.shape)
+            records[spec.name] = a[:n_events]
             b = ffi.from_buffer(a)
             keep.append(b)
             self._ptrs[i], self._offs[i], self._sizes[i] = b, off, nb
@@ -172,6 +190,8 @@ class FrameRing:
         m["tick_of_day"][0] = tick % self.ticks_per_day
         m["n_alive"][0] = np.count_nonzero(sections["agent_alive"])
         m["n_events"][0] = n_events
+        check(lib.tr_events_append(self._ring.ptr, self._keep_records, n_events),
+              f"append the events of tick {tick}")
         frame = check(lib.tr_publish(self._ring.ptr, tick, self.schema.frame_nbytes(n_events), i,
                                      self._ptrs, self._offs, self._sizes),
                       f"publish frame of tick {tick}")

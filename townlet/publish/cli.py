@@ -1,4 +1,8 @@
-"""``townlet publish``: serve a frame ring to subscribers (normally spawned by `townlet run`)."""
+"""``townlet publish``: serve a frame ring to subscribers (normally spawned by `townlet run`).
+
+Option defaults come from :class:`~townlet.config.telemetry.PublisherSettings`
+and values are validated by it, so the CLI and the config cannot disagree.
+"""
 
 from __future__ import annotations
 
@@ -7,43 +11,51 @@ import sys
 
 import click
 
+from townlet.config.paths import KEYS_DIR
+from townlet.config.telemetry import PublisherSettings
 from townlet.ops.logging import configure_logging
 
 __all__ = ["publish_command"]
 
+_D = PublisherSettings()
+
 
 @click.command("publish")
 @click.option("--ring", required=True, help="Shared-memory ring name (/townlet-...).")
-@click.option("--endpoint", default="tcp://127.0.0.1:7710", show_default=True,
+@click.option("--endpoint", default=_D.endpoint, show_default=True,
               help="XPUB bind endpoint (tcp://host:port, port * = any).")
 @click.option("--doorbell", default=None, help="nng address to listen on for doorbells.")
-@click.option("--key-dir", default=None, type=click.Path(file_okay=False),
-              help="Key directory (`townlet keys init`): server.key_secret, registry.json.")
+@click.option("--key-dir", default=KEYS_DIR, show_default=True, envvar="TOWNLET_KEY_DIR",
+              type=click.Path(file_okay=False),
+              help="Key directory (`townlet keys init`): server.key_secret, registry.json "
+                   "(env TOWNLET_KEY_DIR).")
 @click.option("--server-key", default=None, type=click.Path(dir_okay=False),
               help="Server secret key file (overrides --key-dir).")
 @click.option("--registry", default=None, type=click.Path(dir_okay=False),
               help="Key registry file (overrides --key-dir).")
-@click.option("--insecure-dev", is_flag=True,
+@click.option("--insecure-dev", is_flag=True, default=_D.insecure_dev,
               help="Plaintext, no authentication, loopback only (development).")
-@click.option("--keyframe-interval", default=100, show_default=True, type=click.IntRange(1),
+@click.option("--keyframe-interval", default=_D.keyframe_interval, show_default=True, type=int,
               help="Ticks between periodic keyframes.")
-@click.option("--keyframe-min-seconds", default=0.1, show_default=True,
-              type=click.FloatRange(0, 60), help="Least time between requested keyframes.")
-@click.option("--hwm", default=16, show_default=True, type=click.IntRange(1),
+@click.option("--keyframe-min-seconds", default=_D.keyframe_min_seconds, show_default=True,
+              type=float, help="Least time between requested keyframes.")
+@click.option("--hwm", default=_D.hwm, show_default=True, type=int,
               help="Messages queued per subscriber before dropping.")
-@click.option("--metrics-port", default=0, show_default=True, type=click.IntRange(0, 65535),
+@click.option("--metrics-port", default=_D.metrics_port, show_default=True, type=int,
               help="Prometheus port (0 = none).")
-@click.option("--metrics-host", default="127.0.0.1", show_default=True,
-              help="Interface the metrics exporter listens on.")
-@click.option("--health-seconds", default=1.0, show_default=True,
-              type=click.FloatRange(0.01, 3600), help="Interval of health messages.")
-@click.option("--nice", default=10, show_default=True, type=click.IntRange(0, 19),
+@click.option("--metrics-host", default=_D.metrics_host, show_default=True,
+              help="Interface of the Prometheus exporter.")
+@click.option("--health-seconds", default=_D.health_seconds, show_default=True, type=float,
+              help="Interval of health messages.")
+@click.option("--poll-ms", default=_D.poll_ms, show_default=True, type=int,
+              help="Longest wait for a doorbell before looking at the ring anyway.")
+@click.option("--nice", default=_D.nice, show_default=True, type=int,
               help="Niceness added to this process so the simulation wins busy cores.")
-def publish_command(ring: str, endpoint: str, doorbell: str | None, key_dir: str | None,
-                    server_key: str | None, registry: str | None, insecure_dev: bool,
-                    keyframe_interval: int, keyframe_min_seconds: float, hwm: int,
-                    metrics_port: int, metrics_host: str, health_seconds: float,
-                    nice: int) -> None:
+@click.option("--restarts", default=0, type=click.IntRange(0),
+              help="Times the simulation restarted its publisher before this one "
+                   "(reported in health messages and metrics).")
+def publish_command(ring: str, doorbell: str | None, key_dir: str, server_key: str | None,
+                    registry: str | None, restarts: int, **settings) -> None:
     """Publish frames of a running simulation over ZeroMQ (CURVE + key registry).
 
     Prints one JSON line to stdout when ready ({"event": "ready", "endpoint": ...});
@@ -51,20 +63,20 @@ def publish_command(ring: str, endpoint: str, doorbell: str | None, key_dir: str
     """
     import zmq
 
+    from townlet.config.telemetry import publisher_settings
     from townlet.frames.ring import RingError
-    from townlet.publish.server import Publisher, PublisherOptions
+    from townlet.publish.server import Publisher, PublisherKeys
     from townlet.publish.sockets import ConfigurationError
     from townlet.security import KeyFileError
 
     configure_logging()
-    opts = PublisherOptions(ring=ring, endpoint=endpoint, doorbell=doorbell, key_dir=key_dir,
-                            server_key=server_key, registry=registry, insecure_dev=insecure_dev,
-                            keyframe_interval=keyframe_interval,
-                            keyframe_min_seconds=keyframe_min_seconds, hwm=hwm,
-                            metrics_port=metrics_port, metrics_host=metrics_host,
-                            health_seconds=health_seconds, nice=nice)
     try:
-        pub = Publisher(opts)
+        opts = publisher_settings(settings)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    keys = PublisherKeys(key_dir=key_dir, server_key=server_key, registry=registry)
+    try:
+        pub = Publisher(ring, opts, doorbell=doorbell, keys=keys, restarts=restarts)
     except RingError as exc:
         raise click.ClickException(f"{exc} (is the simulation running?)") from None
     try:
@@ -73,10 +85,10 @@ def publish_command(ring: str, endpoint: str, doorbell: str | None, key_dir: str
         except (ConfigurationError, KeyFileError) as exc:
             raise click.ClickException(str(exc)) from None
         except zmq.ZMQError as exc:
-            raise click.ClickException(f"cannot bind {endpoint}: {exc}") from None
+            raise click.ClickException(f"cannot bind {opts.endpoint}: {exc}") from None
         except OSError as exc:
-            raise click.ClickException(
-                f"cannot serve metrics on {metrics_host}:{metrics_port}: {exc}") from None
+            raise click.ClickException(f"cannot serve metrics on {opts.metrics_host}:"
+                                       f"{opts.metrics_port}: {exc}") from None
         sys.stdout.write(json.dumps({"event": "ready", "endpoint": pub.sock.endpoint,
                                      "metrics_port": pub.metrics_port, "stream": pub.stream,
                                      "secure": pub.sock.secure}) + "\n")

@@ -1,64 +1,66 @@
 """``TelemetryHook``: frames and the publisher process for ``townlet.sim.Simulation``.
 
 The simulation adds it as a tick hook: after every tick it writes the frame to
-the shared-memory ring (never blocking) and rings the publisher's doorbell; it
-starts `townlet publish` as a child process and stops it by closing the ring.
+the shared-memory ring (never blocking) and rings the publisher's doorbell;
+before every loop iteration its supervisor checks that the publisher (a
+`townlet publish` child process) is alive and restarts it if it died. Closing
+the ring stops the publisher.
 """
 
 from __future__ import annotations
 
-import subprocess
-
 from townlet.frames.writer import FrameRing
-from townlet.publish.spawn import PublisherStartError, spawn_publisher, wait_ready
+from townlet.publish.supervise import PublisherStatus, PublisherSupervisor
 
 __all__ = ["TelemetryHook"]
 
 
 class TelemetryHook:
-    """Tick hook writing one frame per tick and owning the publisher process.
+    """Tick hook writing one frame per tick and supervising the publisher process.
 
     Parameters
     ----------
     world
         The simulation's World.
     cfg
-        Its TownletConfig (``cfg.telemetry`` configures ring and publisher).
+        Its TownletConfig (``cfg.telemetry`` configures ring and publisher,
+        ``cfg.keys.dir`` holds the publisher's keys).
     spawn
         Start the publisher (False: only write frames, e.g. for a separately run
         `townlet publish --ring <hook.ring.name>`).
-    key_dir
-        Overrides ``cfg.telemetry.key_dir``.
     """
 
-    def __init__(self, world, cfg, *, spawn: bool = True, key_dir: str | None = None,
-                 ready_timeout: float = 30.0) -> None:
+    def __init__(self, world, cfg, *, spawn: bool = True, ready_timeout: float = 30.0) -> None:
         self.ring = FrameRing.for_world(world, cfg)
-        self.proc: subprocess.Popen | None = None
-        self.ready: dict | None = None
+        self.publisher: PublisherSupervisor | None = None
         if spawn:
-            self.proc = spawn_publisher(self.ring, cfg.telemetry, key_dir=key_dir)
             try:
-                self.ready = wait_ready(self.proc, ready_timeout)
-            except PublisherStartError:
-                self.close()
+                self.publisher = PublisherSupervisor(self.ring, cfg.telemetry, cfg.keys.dir,
+                                                     ready_timeout=ready_timeout)
+            except BaseException:
+                self.ring.close()
                 raise
 
+    @property
+    def ready(self) -> dict | None:
+        """The current publisher's ready line (endpoint, stream, ...), None without one."""
+        return self.publisher.ready if self.publisher is not None else None
+
     def before(self, world) -> None:
-        """Frames are written after the step; nothing happens before it."""
+        """Check the publisher (restart it if it died); never blocks."""
+        if self.publisher is not None:
+            self.publisher.check()
 
     def after(self, world) -> None:
         """Write this tick's frame (one C call) and ring the doorbell without waiting."""
         self.ring.publish(world.tick, world.sections())
 
+    def status(self) -> PublisherStatus | None:
+        """The supervised publisher's state (None when it is not spawned by this hook)."""
+        return self.publisher.status() if self.publisher is not None else None
+
     def close(self, timeout: float = 10.0) -> None:
         """Close (and unlink) the ring; the publisher then ships the last frame and exits."""
         self.ring.close()
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.terminate()
-                self.proc.wait(timeout)
-            self.proc.stdout.close()
-            self.proc = None
+        if self.publisher is not None:
+            self.publisher.close(timeout)

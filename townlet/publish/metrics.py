@@ -41,9 +41,9 @@ class PublisherMetrics:
         self.torn = Counter(p + "torn_reads", "Ring copies discarded as torn", registry=r)
         self.lapped = Counter(p + "lapped_reads", "Ring copies discarded as overwritten",
                               registry=r)
-        self.events_lost = Counter(p + "events_lost_ticks",
-                                   "Skipped ticks whose events were overwritten before shipping",
-                                   registry=r)
+        self.events_lost = Counter(p + "events_lost",
+                                   "Events of skipped ticks overwritten in the event log "
+                                   "before shipping", registry=r)
         self.subscribers = Gauge(p + "subscribers", "Connections currently receiving frames",
                                  registry=r)
         self.refused = Counter(p + "refused_subscriptions",
@@ -59,6 +59,9 @@ class PublisherMetrics:
                                           registry=r)
         self.doorbells = Counter(p + "doorbells", "Doorbells received from the simulation",
                                  registry=r)
+        self.restarts = Gauge(p + "restarts",
+                              "Times the simulation restarted its publisher (after it died)",
+                              registry=r)
 
     def serve(self, port: int, host: str) -> None:
         """Start the HTTP exporter on ``host:port`` (a daemon thread)."""

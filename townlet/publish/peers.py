@@ -16,10 +16,12 @@ may still report lost (each message once, only while it received frames), and it
 key id, re-checked every ``KEY_CHECK_SECONDS``: a revoked or expired key is
 disconnected and its reconnects fail the handshake. A connection is disconnected
 with ``shutdown(2)`` on a duplicate of its descriptor, after checking that the
-descriptor still is that socket. The monitor's DISCONNECTED event (which carries
-the descriptor) ends a ``Peer``; the monitor is drained before each upstream
-message, so a message never lands on the state of an earlier connection whose
-descriptor was reused.
+descriptor still is that socket. The monitor's ACCEPTED and DISCONNECTED events
+(which carry the descriptor) start and end a ``Peer``, and the monitor is drained
+before each upstream message, so only accepted connections are ever touched. A
+closed connection's leftover messages are recognised by their lower handshake
+number; without CURVE (development only) they may be charged to a new connection
+that reuses the descriptor at once.
 """
 
 from __future__ import annotations
@@ -39,26 +41,28 @@ from townlet.wire.codec import Codec, WireError
 from townlet.wire.messages import TOPIC_FRAMES, TOPIC_HEALTH
 
 __all__ = ["KEY_CHECK_SECONDS", "MAX_TOPICS", "MAX_UPSTREAM_BYTES", "MONITOR_EVENTS",
-           "UPSTREAM_HWM", "Peer", "Peers"]
+           "UPSTREAM_HWM", "UPSTREAM_RCVBUF", "Peer", "Peers"]
 
 _log = structlog.get_logger("townlet.publish")
 
 MAX_TOPICS = 8
 """Subscriptions (accepted or refused) one connection may hold; more closes the connection."""
-MAX_UPSTREAM_BYTES = 1024
+MAX_UPSTREAM_BYTES = 512
 """ZMQ_MAXMSGSIZE of the publisher socket: a longer upstream message closes the connection.
 It also bounds handshake commands, so it must exceed CURVE's INITIATE (about 300 bytes)."""
 UPSTREAM_HWM = 32
-"""ZMQ_RCVHWM of the publisher socket: libzmq reads every queued (un)subscription of a
-connection into its table at once, so this bounds what one connection holds before
-the publisher sees its ninth topic."""
+"""ZMQ_RCVHWM of the publisher socket (messages queued per connection)."""
+UPSTREAM_RCVBUF = 64 * 1024
+"""ZMQ_RCVBUF (SO_RCVBUF) of accepted connections. libzmq copies every queued subscription
+of a connection into its table (about 50 bytes per topic byte) as soon as it reads it,
+so this bounds what a connection that is being closed can still deliver."""
 KEY_CHECK_SECONDS = 0.5
 """Interval of the key re-check: a revoked or expired key is cut within about this time."""
 PUBLISHED_TOPICS = (TOPIC_FRAMES, TOPIC_HEALTH)
 
 _HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                      | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
-MONITOR_EVENTS = zmq.EVENT_DISCONNECTED | _HANDSHAKE_FAILED
+MONITOR_EVENTS = zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED | _HANDSHAKE_FAILED
 """Socket monitor events ``Peers`` consumes."""
 
 
@@ -75,11 +79,11 @@ class Peer:
     __slots__ = ("accepted", "credited", "dropped", "fd", "handshake", "ino", "joined", "key_id",
                  "kicked", "topics")
 
-    def __init__(self, fd: int, ino: int, key_id: str | None, handshake: int | None) -> None:
+    def __init__(self, fd: int, ino: int | None) -> None:
         self.fd, self.ino = fd, ino
-        self.key_id = key_id
+        self.key_id: str | None = None
         """Key id from the ZAP User-Id (None without CURVE)."""
-        self.handshake = handshake
+        self.handshake: int | None = None
         """Handshake number from the User-Id: a lower one is an earlier connection's leftover."""
         self.topics: set[bytes] = set()
         """Every subscription libzmq holds for this connection."""
@@ -136,15 +140,19 @@ class Peers:
         return want
 
     def drain_monitor(self) -> None:
-        """Handle socket events: a DISCONNECTED one ends its connection's ``Peer``."""
+        """Handle socket events: ACCEPTED starts a connection's ``Peer``, DISCONNECTED ends it."""
         changed = False
         while True:
             try:
                 ev = recv_monitor_message(self.monitor, zmq.NOBLOCK)
             except zmq.Again:
                 break
-            if ev["event"] == zmq.EVENT_DISCONNECTED:
-                changed |= self.by_fd.pop(int(ev["value"]), None) is not None
+            fd = int(ev["value"])
+            if ev["event"] == zmq.EVENT_ACCEPTED:
+                changed |= self.by_fd.pop(fd, None) is not None
+                self.by_fd[fd] = Peer(fd, _inode(fd))
+            elif ev["event"] == zmq.EVENT_DISCONNECTED:
+                changed |= self.by_fd.pop(fd, None) is not None
             elif ev["event"] & _HANDSHAKE_FAILED:
                 self.handshake_failures += 1
                 self.metrics.handshake_failures.inc()
@@ -177,17 +185,20 @@ class Peers:
         ino = _inode(fd)
         if ino is None:
             return None  # the connection is closed already
+        peer = self.by_fd.get(fd)
+        if peer is None or peer.ino != ino:
+            return None  # not (or no longer) an accepted connection: a closed one's leftover
         try:
             key_id, n = split_user_id(frame.get("User-Id"))
         except zmq.ZMQError:
-            key_id, n = None, None  # no ZAP: a plaintext development publisher
-        peer = self.by_fd.get(fd)
-        if peer is not None and peer.ino == ino and peer.handshake == n:
-            return peer
-        if peer is not None and peer.ino == ino and None not in (n, peer.handshake) \
-                and n < peer.handshake:
+            key_id, n = None, None
+        if n is None:
+            return peer  # no ZAP: a plaintext development publisher
+        if peer.handshake is not None and n < peer.handshake:
             return None  # an earlier connection's leftover on a reused descriptor
-        peer = self.by_fd[fd] = Peer(fd, ino, key_id, n)
+        if peer.handshake is not None and n > peer.handshake:  # what came before was one
+            peer = self.by_fd[fd] = Peer(fd, ino)
+        peer.key_id, peer.handshake = key_id, n
         return peer
 
     def _on_message(self, frame: zmq.Frame, seq: int) -> bool:

@@ -21,6 +21,7 @@ import numpy as np
 import structlog
 import zmq
 
+from townlet.config.telemetry import PublisherSettings, publisher_settings
 from townlet.frames.reader import FrameReader
 from townlet.frames.ring import LappedRead, NotPublished, TornRead
 from townlet.publish.diff import Differ
@@ -33,67 +34,66 @@ from townlet.wire.messages import (
     TOPIC_FRAMES,
     TOPIC_HEALTH,
     Delta,
+    End,
     Full,
     Health,
     Keyframe,
     SkippedEvents,
 )
 
-__all__ = ["Publisher", "PublisherOptions"]
+__all__ = ["Publisher", "PublisherKeys"]
 
 _log = structlog.get_logger("townlet.publish")
+END_LINGER_MS = 1000
+"""How long a clean stop waits for queued messages (the end of stream) to leave."""
 
 
-class PublisherOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Everything `townlet publish` needs (CLI flags or the telemetry config section)."""
+class PublisherKeys(msgspec.Struct, frozen=True, kw_only=True):
+    """Where the publisher's CURVE keys come from (unused with ``insecure_dev``)."""
 
-    ring: str
-    """Shared-memory ring name (``/townlet-...``)."""
-    endpoint: str
-    """XPUB bind endpoint."""
-    doorbell: str | None = None
-    """nng address to listen on for doorbells (``ipc://...``)."""
     key_dir: str | None = None
+    """Key directory (`townlet keys init`): server.key_secret and registry.json."""
     server_key: str | None = None
+    """Server secret key file (overrides ``key_dir``)."""
     registry: str | None = None
-    insecure_dev: bool = False
-    keyframe_interval: int = 100
-    keyframe_min_seconds: float = 0.1
-    hwm: int = 16
-    metrics_port: int = 0
-    """0 = no exporter."""
-    metrics_host: str = "127.0.0.1"
-    health_seconds: float = 1.0
-    poll_ms: int = 50
-    """Longest wait for a doorbell before looking at the ring anyway."""
-    nice: int = 10
-    """Added to the publisher's scheduling niceness so the simulation wins contended cores."""
+    """Key registry file (overrides ``key_dir``)."""
 
 
 class Publisher:
-    """One publisher run over one ring; ``run()`` returns when the writer is gone."""
+    """One publisher run over one ring; ``run()`` returns when the writer is gone.
 
-    def __init__(self, opts: PublisherOptions) -> None:
-        if opts.keyframe_interval < 1 or opts.hwm < 1 or opts.health_seconds <= 0:
-            raise ValueError("keyframe_interval and hwm must be >= 1, health_seconds > 0")
-        self.opts = opts
-        self.reader = FrameReader(opts.ring)
+    ``ring`` names the segment, ``opts`` are the validated PublisherSettings,
+    ``doorbell`` the nng address to listen on for doorbells (``ipc://...``),
+    ``restarts`` how often the simulation restarted its publisher before this one.
+    """
+
+    def __init__(self, ring: str, opts: PublisherSettings, *, doorbell: str | None = None,
+                 keys: PublisherKeys | None = None, restarts: int = 0) -> None:
+        self.opts = publisher_settings(opts)  # ValueError on out-of-range values
+        self.ring_name = ring
+        self.doorbell = doorbell
+        self.keys = keys if keys is not None else PublisherKeys()
+        self.restarts = restarts
+        self.reader = FrameReader(ring)
         self.schema = self.reader.schema
         self.differ = Differ(self.schema)
         self.codec = Codec()
         self.metrics = PublisherMetrics()
+        self.metrics.restarts.set(restarts)
         self.stream = secrets.token_hex(8)
         self.schema_hash = self.schema.hash.hex()
         self._bufs = [bytearray(self.schema.capacity), bytearray(self.schema.capacity)]
         self._base: bytearray | None = None  # the last frame shipped
         self._base_tick = -1
         self._base_frame = 0
+        self._base_ev_end = 0  # event-log head recorded with the last frame shipped
         self._key_tick = -1
         self._key_pending = False
         self._last_forced = 0.0
         self.seq = 0
         self.health_seq = 0
         self._stop = False
+        self._ended = False
         self._dropped = 0
         self._bytes = 0
         self._frames_read = 0
@@ -116,21 +116,22 @@ class Publisher:
             server, _ = start_http_server(o.metrics_port, addr=o.metrics_host,
                                           registry=self.metrics.registry)
             self.metrics_port = server.server_port
-        self.sock = PublisherSocket(o.endpoint, key_dir=o.key_dir, server_key=o.server_key,
-                                    registry=o.registry, insecure_dev=o.insecure_dev, hwm=o.hwm)
+        k = self.keys
+        self.sock = PublisherSocket(o.endpoint, key_dir=k.key_dir, server_key=k.server_key,
+                                    registry=k.registry, insecure_dev=o.insecure_dev, hwm=o.hwm)
         self.peers = Peers(self.sock.sock, self.sock.monitor, self.metrics, self.stream,
                            key_status=self.sock.auth.status if self.sock.auth else None)
         self.poller = zmq.Poller()
         self.poller.register(self.sock.sock, zmq.POLLIN)
         self.poller.register(self.sock.monitor, zmq.POLLIN)
-        if o.doorbell is not None:
+        if self.doorbell is not None:
             import pynng
 
             self._bell = pynng.Pull0(recv_buffer_size=256)
-            self._bell.listen(o.doorbell)
+            self._bell.listen(self.doorbell)
             self._try_again = pynng.TryAgain
             self.poller.register(self._bell.recv_fd, zmq.POLLIN)
-        _log.info("publisher_started", ring=o.ring, endpoint=self.sock.endpoint,
+        _log.info("publisher_started", ring=self.ring_name, endpoint=self.sock.endpoint,
                   secure=self.sock.secure, stream=self.stream, metrics_port=self.metrics_port,
                   schema_hash=self.schema_hash[:16])
 
@@ -142,7 +143,7 @@ class Publisher:
         if self._bell is not None:
             self._bell.close()
         if self.sock is not None:
-            self.sock.close()
+            self.sock.close(linger_ms=END_LINGER_MS if self._ended else 0)
         self.reader.close()
 
     def run(self) -> None:
@@ -173,9 +174,10 @@ class Publisher:
                 self._send_health()
                 next_health = now + self.opts.health_seconds
             done = closing and self.reader.latest() == self._base_frame
+        reason = "writer_done" if done else "signal"
         self._send_health()
-        _log.info("publisher_stopped", reason="writer_done" if done else "signal",
-                  last_tick=self._base_tick, seq=self.seq)
+        self._send_end(reason)
+        _log.info("publisher_stopped", reason=reason, last_tick=self._base_tick, seq=self.seq)
 
     # ----------------------------------------------------------------- inputs
     def _drain_doorbells(self) -> None:
@@ -217,9 +219,10 @@ class Publisher:
             latest = self.reader.latest()
         else:
             return
+        ev_end = self.reader.last_events_end  # before any other read replaces it
         self.metrics.frames_read.inc()
         self._frames_read += 1
-        skipped, lost = self._skipped_events(latest)
+        skipped, lost = self._skipped_events(ev_end - self._n_events(cur))
         if self._base is not None:
             self.metrics.frames_skipped.inc(max(0, latest - self._base_frame - 1))
         force = self._key_pending and self._may_force()
@@ -234,6 +237,7 @@ class Publisher:
                         skipped=skipped, events_lost=lost)
         self._send(msg, t0)
         self._base, self._base_tick, self._base_frame = cur, tick, latest
+        self._base_ev_end = ev_end
         self.metrics.lag_ticks.set(max(0, msg.head_tick - tick))
 
     def _n_events(self, buf: bytearray) -> int:
@@ -264,25 +268,20 @@ class Publisher:
                         events=self.differ.event_columns(buf, self._n_events(buf)),
                         skipped=skipped, events_lost=lost)
 
-    def _skipped_events(self, latest: int) -> tuple[list[SkippedEvents], int]:
-        """Events of frames between the last shipped one and ``latest`` still in the ring."""
-        if self._base is None or latest - self._base_frame <= 1:
+    def _skipped_events(self, stop: int) -> tuple[list[SkippedEvents], int]:
+        """Events of the ticks between the last frame shipped and the one being shipped
+        (event-log records up to ``stop``, where that frame's own events begin), grouped
+        by tick; and how many of them were overwritten before they could be read."""
+        if self._base is None or stop <= self._base_ev_end:
             return [], 0
-        first = max(self._base_frame + 1, latest - self.reader.n_slots + 1)
-        lost = first - (self._base_frame + 1)
+        records, lost = self.reader.read_events(self._base_ev_end, stop)
         out = []
-        fixed = self.schema.fixed_nbytes
-        buf = bytearray(self.schema.capacity)
-        for f in range(first, latest):
-            try:
-                tick, nbytes = self.reader.read_into(f, buf, 0, fixed)
-                self.reader.read_into(f, memoryview(buf)[fixed:], fixed, nbytes - fixed)
-            except (TornRead, LappedRead):
-                lost += 1
-                continue
-            cols = self.differ.event_columns(buf, self._n_events(buf))
-            # copies: ``buf`` is reused for the next skipped frame
-            out.append(SkippedEvents(tick, [Full(c.c, bytes(c.data)) for c in cols]))
+        if len(records):
+            cuts = np.flatnonzero(np.diff(records["tick"])) + 1
+            for part in np.split(records, cuts):
+                out.append(SkippedEvents(int(part["tick"][0]), [
+                    Full(e.name, np.ascontiguousarray(part[e.name]).tobytes())
+                    for e in self.schema.events]))
         if lost:
             self.metrics.events_lost.inc(lost)
         return out, lost
@@ -313,7 +312,8 @@ class Publisher:
                      keyframes_sent=self._sent["key"], deltas_sent=self._sent["delta"],
                      bytes_sent=self._bytes, dropped_reported=self._dropped + self.peers.dropped,
                      torn_reads=self.reader.torn_reads, subscribers=self.peers.frame_subscribers,
-                     handshake_failures=self.peers.handshake_failures, last_seq=self.seq)
+                     handshake_failures=self.peers.handshake_failures, last_seq=self.seq,
+                     health_seconds=self.opts.health_seconds, restarts=self.restarts)
         payload = self.codec.encode(msg)
         try:
             self.sock.sock.send_multipart([TOPIC_HEALTH, payload], flags=zmq.NOBLOCK)
@@ -321,3 +321,14 @@ class Publisher:
             return
         self.metrics.health.inc()
         self.metrics.bytes_sent.labels("health").inc(len(payload))
+
+    def _send_end(self, reason: str) -> None:
+        """Tell subscribers the stream ends here (``close`` lingers so it gets out)."""
+        msg = End(v=SCHEMA_VERSION, stream=self.stream, sent_ns=time.time_ns(),
+                  last_seq=self.seq, last_tick=self._base_tick, reason=reason)
+        try:
+            self.sock.sock.send_multipart([TOPIC_FRAMES, self.codec.encode(msg)],
+                                          flags=zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        self._ended = True

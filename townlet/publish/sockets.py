@@ -13,7 +13,12 @@ from pathlib import Path
 import structlog
 import zmq
 
-from townlet.publish.peers import MAX_UPSTREAM_BYTES, MONITOR_EVENTS, UPSTREAM_HWM
+from townlet.publish.peers import (
+    MAX_UPSTREAM_BYTES,
+    MONITOR_EVENTS,
+    UPSTREAM_HWM,
+    UPSTREAM_RCVBUF,
+)
 
 __all__ = ["ConfigurationError", "PublisherSocket", "loopback_endpoint"]
 
@@ -59,6 +64,7 @@ class PublisherSocket:
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_UPSTREAM_BYTES)  # upstream: subscriptions, resyncs
         self.sock.setsockopt(zmq.RCVHWM, UPSTREAM_HWM)
+        self.sock.setsockopt(zmq.RCVBUF, UPSTREAM_RCVBUF)
         self.monitor = self.sock.get_monitor_socket(MONITOR_EVENTS)
         self.sock.bind(bind)
         self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
@@ -92,11 +98,12 @@ class PublisherSocket:
         self.auth.start()
         return curve_server_socket(self.ctx, zmq.XPUB, self.auth, kp.public, kp.secret)
 
-    def close(self) -> None:
-        """Close the socket, the monitor and the authenticator, then the context."""
+    def close(self, linger_ms: int = 0) -> None:
+        """Close the socket (waiting up to ``linger_ms`` for queued messages to leave),
+        the monitor and the authenticator, then the context."""
         self.sock.disable_monitor()
         self.monitor.close(linger=0)
-        self.sock.close(linger=0)
+        self.sock.close(linger=linger_ms)
         if self.auth is not None:
             self.auth.stop()
         self.ctx.term()

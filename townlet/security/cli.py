@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
 import click
 
-from townlet.config.console import ConsoleConfig
+from townlet.config.paths import KEYS_DIR
 
 __all__ = ["keys_command"]
 
-_DIR = click.option(
-    "--key-dir", "key_dir", envvar="TOWNLET_KEY_DIR", default=ConsoleConfig().keys_dir,
-    show_default=True, type=click.Path(file_okay=False),
-    help="Key directory (env TOWNLET_KEY_DIR; default: the config's console.keys_dir).",
-)
+def _DIR(f):
+    """``--key-dir`` and ``--config`` options resolved into the one ``key_dir`` argument."""
+
+    @functools.wraps(f)
+    def resolved(*args, key_dir: str | None, config_path: str | None, **kwargs):
+        return f(*args, key_dir=_key_dir(key_dir, config_path), **kwargs)
+
+    resolved = click.option(
+        "--config", "config_path", type=click.Path(dir_okay=False),
+        help="Use this config's keys.dir (what `townlet run --config` uses).")(resolved)
+    return click.option(
+        "--key-dir", "key_dir", envvar="TOWNLET_KEY_DIR", type=click.Path(file_okay=False),
+        help=f"Key directory (env TOWNLET_KEY_DIR) [default: keys.dir of --config, "
+             f"else {KEYS_DIR}].")(resolved)
+
+
+def _key_dir(key_dir: str | None, config_path: str | None) -> str:
+    if key_dir is not None:
+        return key_dir
+    if config_path is None:
+        return KEYS_DIR
+    from townlet.config import ConfigError, load_config
+
+    try:
+        return load_config(config_path).keys.dir
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @click.group("keys")

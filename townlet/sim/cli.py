@@ -91,8 +91,9 @@ def _print_summary(summary) -> None:
               help="Seed of the town and every random draw (same config + seed, same run); "
                    "ignored with --resume, which uses the snapshot's seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-@click.option("--console/--no-console", default=True, show_default=True,
-              help="Serve the authenticated operator console while running.")
+@click.option("--console/--no-console", default=None,
+              help="Serve the authenticated operator console while running "
+                   "[default: console.enabled].")
 @click.option("--console-endpoint", metavar="ENDPOINT",
               help="Where the console listens, e.g. tcp://127.0.0.1:7600 [default: the "
                    "config's console.endpoint].")
@@ -131,6 +132,7 @@ def _run(config_path, agents, ticks, seed, as_json, console, console_endpoint, p
                                       ("telemetry.endpoint", "--publish-endpoint"):
                                           publish_endpoint})
     publish = cfg.telemetry.enabled if publish is None else publish
+    console = cfg.console.enabled if console is None else console
     if not as_json:
         click.echo(f"config_id {config_id(cfg)}  agents {cfg.world.town.agents:,}  seed {seed}")
     screen = Console(stderr=as_json)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from townlet.config import TownletConfig
 from townlet.sim.control import LoopControl
@@ -53,11 +53,18 @@ class Simulation(LoopControl):
         super().__init__()
         self.world = world if world is not None else World(config, seed)
         self.hooks: list[TickHook] = []
+        self.services: dict[str, Callable[[], Any]] = {}
+        """Status callbacks of the services beside the town (e.g. the publisher); each
+        returns a struct with ``ok`` (bool) and ``state`` (str) fields."""
         self.tally = EventTally()
         self._stop = False
 
     def add_hook(self, hook: TickHook) -> None:
         self.hooks.append(hook)
+
+    def service_health(self) -> dict[str, Any]:
+        """Each service's current status by name (structs with an ``ok`` field)."""
+        return {name: status() for name, status in self.services.items()}
 
     def stop(self) -> None:
         """Ask the loop to stop after the current tick (signal-safe)."""

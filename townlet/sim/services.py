@@ -54,20 +54,25 @@ def local_operator_key(key_dir: str) -> Path:
 
 def start_services(sim: Simulation, cfg: TownletConfig, *, console: bool, publish: bool,
                    insecure_dev: bool = False) -> list[str]:
-    """Attach the console and the telemetry hook to ``sim``; returns status lines."""
+    """Attach the console and the telemetry hook to ``sim``; returns status lines.
+
+    Both services use the one key directory ``cfg.keys.dir``; the publisher is
+    supervised and reported in ``sim.service_health()`` (the console's ``health``).
+    """
     notes: list[str] = []
     if console or (publish and not insecure_dev):
-        notes += bootstrap_keys(cfg.console.keys_dir if console else cfg.telemetry.key_dir)
+        notes += bootstrap_keys(cfg.keys.dir)
     if console:
         from townlet.console.hook import attach
 
         try:
-            server = attach(sim, cfg.console, snapshot_root=cfg.snapshots.root)
+            server = attach(sim, cfg.console, keys_dir=cfg.keys.dir,
+                            snapshot_root=cfg.snapshots.root)
         except RuntimeError as exc:  # the ROUTER could not bind
             raise ServiceStartError(f"console: {exc}; choose another endpoint with "
                                     f"console.endpoint in the config or --console-endpoint") from None
         notes.append(f"console: {server.endpoint}  (townlet console --client-key "
-                     f"{local_operator_key(cfg.console.keys_dir)})")
+                     f"{local_operator_key(cfg.keys.dir)})")
     from townlet.snapshots.world_io import autosave_hook
 
     saver = autosave_hook(cfg)
@@ -93,6 +98,7 @@ def start_services(sim: Simulation, cfg: TownletConfig, *, console: bool, publis
                                     f"(--publish-endpoint) and serves metrics on "
                                     f"telemetry.metrics_port") from None
         sim.add_hook(hook)
+        sim.services["publisher"] = hook.status
         endpoint = (hook.ready or {}).get("endpoint", tcfg.endpoint)
         mode = "PLAINTEXT, development only" if tcfg.insecure_dev else "CURVE"
         notes.append(f"publisher: {endpoint} ({mode}), ring {hook.ring.name}")

@@ -22,6 +22,7 @@ __all__ = [
     "TOPIC_HEALTH",
     "Change",
     "Delta",
+    "End",
     "Full",
     "Health",
     "Keyframe",
@@ -124,7 +125,8 @@ class Keyframe(_Frame, tag="key"):
     """The event columns of this tick (``n_events`` rows each)."""
     skipped: list[SkippedEvents] = []
     events_lost: int = 0
-    """Skipped ticks whose events could no longer be read (overwritten in the ring)."""
+    """Events of skipped ticks that could no longer be read (overwritten in the ring's
+    event log before the publisher got to them); 0 while the publisher keeps up."""
 
 
 class Delta(_Frame, tag="delta"):
@@ -163,6 +165,25 @@ class Health(_Wire, tag="health"):
     last_seq: int = 0
     """``seq`` of the newest frame message sent; a subscriber whose own ``seq`` is lower
     lost the tail of the stream (messages on one socket arrive in order)."""
+    health_seconds: float = 0.0
+    """Interval of health messages; a subscriber hearing nothing for a few intervals
+    knows the publisher is gone (0 = not announced)."""
+    restarts: int = 0
+    """Times the simulation restarted its publisher before this one (it died)."""
+
+
+class End(_Wire, tag="end"):
+    """The last message of a stream (topic ``f``): the publisher stopped cleanly."""
+
+    v: str
+    stream: str
+    sent_ns: int
+    last_seq: int
+    """``seq`` of the last frame message of the stream (a lower own ``seq``: tail lost)."""
+    last_tick: int
+    """Tick of the last frame shipped (-1 if none)."""
+    reason: str
+    """``writer_done`` (the simulation closed its ring or exited) or ``signal`` (stopped)."""
 
 
 class Resync(_Wire, tag="resync"):
@@ -177,4 +198,4 @@ class Resync(_Wire, tag="resync"):
     """False when the gap ended at a keyframe: only report the drops."""
 
 
-Message = Keyframe | Delta | Health
+Message = Keyframe | Delta | Health | End

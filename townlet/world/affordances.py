@@ -9,10 +9,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from townlet.config.money import MINOR_PER_UNIT
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import SLOTS
 from townlet.world.jit import kernel
-from townlet.world.params import HOOK_SHARED_MEAL, HOOK_SHOWER, HOOK_SLEEP
+from townlet.world.params import (
+    HOOK_SHARED_MEAL,
+    HOOK_SHOWER,
+    HOOK_SLEEP,
+    OP_EQ,
+    OP_GT,
+    OP_LE,
+    OP_LT,
+    OP_NE,
+    V_FOOD,
+    V_NEED0,
+    V_POWER,
+    V_QUEUE,
+    V_STOCK,
+    V_WALLET,
+    V_WATER,
+)
 from townlet.world.queues import release
 from townlet.world.social import bump_pair, shared_meal
 from townlet.world.state import Ledger, St
@@ -22,33 +39,35 @@ __all__ = ["complete", "fail_running", "object_usable", "start", "startable"]
 
 @kernel
 def _variable(s, i, o, var):
-    if var == 0:
+    """The value of precondition variable ``var`` for agent i at object o (reads only)."""
+    if var == V_FOOD:
         return np.float64(s.agent_food[i])
-    if var == 1:
-        return s.agent_wallet[i]
-    if var == 2:
+    if var == V_WALLET:
+        return np.float64(s.agent_wallet[i])  # minor units, as cond_val (params)
+    if var == V_STOCK:
         return np.float64(s.obj_stock[o])
     d = s.bld_district[o // SLOTS]
-    if var == 3:
+    if var == V_POWER:
         return np.float64(s.district_power[d])
-    if var == 4:
+    if var == V_WATER:
         return np.float64(s.district_water[d])
-    if var == 5:
+    if var == V_QUEUE:
         return np.float64(s.obj_q_len[o])
-    return np.float64(s.agent_needs[i, var - 6])
+    return np.float64(s.agent_needs[i, var - V_NEED0])
 
 
 @kernel
 def _holds(value, op, ref):
-    if op == 0:
+    """Whether ``value op ref`` holds for comparison code ``op`` (pure)."""
+    if op == OP_EQ:
         return value == ref
-    if op == 1:
+    if op == OP_NE:
         return value != ref
-    if op == 2:
+    if op == OP_LT:
         return value < ref
-    if op == 3:
+    if op == OP_LE:
         return value <= ref
-    if op == 4:
+    if op == OP_GT:
         return value > ref
     return value >= ref
 
@@ -85,6 +104,7 @@ def startable(s, p, i, o, a):
 
 @kernel
 def _refuse(s, p, i, o, t, reason):
+    """Agent i's use of o fails: event, FAILED stat, reservation released, o on cooldown for i."""
     emit(s, EventCode.AFFORDANCE_FAIL, i, -1, o, reason)
     s.stats[St.FAILED] += 1
     release(s, i, t, 0)
@@ -122,7 +142,7 @@ def start(s, p, i, t):
     s.obj_stock[o] -= p.aff_uses_stock[a]
     s.agent_aff[i] = a
     s.agent_aff_end[i] = t + p.aff_duration[a]
-    emit(s, EventCode.AFFORDANCE_START, i, -1, o, price)
+    emit(s, EventCode.AFFORDANCE_START, i, -1, o, price / MINOR_PER_UNIT)
     return True
 
 
@@ -134,7 +154,7 @@ def fail_running(s, p, i, t, reason):
     paid = s.agent_aff_paid[i]
     s.agent_wallet[i] += paid
     s.ledger[Ledger.SPENDING] -= paid
-    s.agent_aff_paid[i] = 0.0
+    s.agent_aff_paid[i] = 0
     s.agent_food[i] += p.aff_uses_food[a]
     s.obj_stock[o] += p.aff_uses_stock[a]
     s.agent_aff[i] = -1
@@ -160,7 +180,7 @@ def complete(s, p, i, t):
     if hooks & HOOK_SLEEP:
         emit(s, EventCode.SLEEP_COMPLETE, i, -1, o, 0.0)
     s.agent_aff[i] = -1
-    s.agent_aff_paid[i] = 0.0
+    s.agent_aff_paid[i] = 0
     s.stats[St.COMPLETED] += 1
     emit(s, EventCode.AFFORDANCE_FINISH, i, -1, o, a)
     nxt = release(s, i, t, p.cooldown)

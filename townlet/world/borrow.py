@@ -13,6 +13,8 @@ pointer to it (type :class:`Borrowed`). Helpers that take the pointer read the
 same arrays through the same attribute names, with no reference counting at
 all. The view lives on the caller's stack: it is valid only during that call
 and must never be stored or returned (``tick`` makes one and passes it down).
+Under ``NUMBA_DISABLE_JIT=1`` (:data:`townlet.world.jit.INTERPRETED`) there is no
+compiled code and nothing to borrow: ``borrowed`` returns its argument.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from numba.core.datamodel import models
 from numba.core.typing.templates import AttributeTemplate
 from numba.experimental.structref import _Utils
 from numba.extending import infer_getattr, intrinsic, lower_getattr_generic, register_model
+
+from townlet.world.jit import INTERPRETED
 
 __all__ = ["Borrowed", "borrowed"]
 
@@ -60,7 +64,7 @@ def _borrowed_getattr(context, builder, typ, val, attr):
 
 
 @intrinsic
-def borrowed(typingctx, struct):
+def _borrowed(typingctx, struct):
     """Borrow ``struct`` (a StructRef of arrays and scalars) for this call."""
     if not isinstance(struct, types.StructRef):
         return None
@@ -79,3 +83,11 @@ def borrowed(typingctx, struct):
         return builder.bitcast(ptr, cgutils.voidptr_t)
 
     return Borrowed(struct)(struct), codegen
+
+
+def _interpreted_borrowed(struct):
+    """The struct itself: interpreted kernels read the namedtuple directly."""
+    return struct
+
+
+borrowed = _interpreted_borrowed if INTERPRETED else _borrowed

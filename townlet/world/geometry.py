@@ -81,7 +81,8 @@ def building_of(x, y, blocks_w):
 
 @kernel
 def _sign(v):
-    return (v > 0) - (v < 0)
+    """-1, 0 or 1: the sign of v."""
+    return int(v > 0) - int(v < 0)
 
 
 @kernel

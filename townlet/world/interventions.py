@@ -19,6 +19,7 @@ __all__ = ["kill", "set_enabled", "spawn", "teleport"]
 
 @kernel
 def spawn(s, p, i, t, x, y):
+    """Operator spawn: a newcomer arrives in empty slot i at (x, y); SPAWNS stat and event."""
     arrive(s, p, i, t, x, y)
     s.stats[St.SPAWNS] += 1
     emit(s, EventCode.AGENT_SPAWNED, i, -1, -1, s.agent_gen[i])
@@ -26,6 +27,7 @@ def spawn(s, p, i, t, x, y):
 
 @kernel
 def kill(s, p, i, t):
+    """Operator kill: agent i is removed without a respawn; KILLS stat and event."""
     s.stats[St.KILLS] += 1
     emit(s, EventCode.AGENT_KILLED, i, -1, -1, Reason.KILLED)
     remove(s, p, i, t, Reason.KILLED, False)
@@ -33,6 +35,7 @@ def kill(s, p, i, t):
 
 @kernel
 def teleport(s, p, i, t, x, y):
+    """Operator teleport: agent i drops what it holds and moves to (x, y), flagged TELEPORTED."""
     drop_everything(s, p, i, t, Reason.TELEPORTED)
     tile_unlink(s, i)
     s.agent_x[i], s.agent_y[i] = x, y

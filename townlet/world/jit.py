@@ -3,6 +3,10 @@
 ``nogil``: a tick releases the GIL, so the console's and the frame writer's
 threads keep serving while the town computes. No fastmath and no parallel
 loops: the state feeds frames and hashes and must not depend on the thread count.
+With ``NUMBA_DISABLE_JIT=1`` every kernel function runs as plain Python
+(:data:`INTERPRETED`), so a tick can be stepped through with a debugger: the
+kernel then receives the state and params namedtuples themselves instead of
+their StructRef views (same attribute names), see docs/world.md.
 (Forcing Numba-level inlining of the per-agent helpers was measured: 30% faster
 ticks for a 20x longer first compile; not worth it. What made the helpers cheap
 instead is calling them on borrowed struct views, see townlet.world.borrow.)
@@ -10,8 +14,13 @@ instead is calling them on borrowed struct views, see townlet.world.borrow.)
 
 from __future__ import annotations
 
-from numba import njit
+from typing import Final
 
-__all__ = ["kernel"]
+from numba import config, njit
+
+__all__ = ["INTERPRETED", "kernel"]
+
+INTERPRETED: Final = bool(config.DISABLE_JIT)
+"""True under ``NUMBA_DISABLE_JIT=1``: kernels run uncompiled, on plain namedtuples."""
 
 kernel = njit(cache=True, nogil=True)

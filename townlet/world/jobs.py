@@ -24,6 +24,7 @@ def _charge(s, i, amount):
 
 @kernel
 def _popcount7(bits):
+    """Set bits among the low 7 of ``bits`` (absent days in the window; pure)."""
     n = 0
     for b in range(7):
         n += (bits >> b) & 1
@@ -67,6 +68,7 @@ def pop_exit(s, p, t):
 
 @kernel
 def _finish_shift(s, p, i, length):
+    """Close agent i's shift: record attendance, count it, and queue an exit if absent too often."""
     done = s.agent_shift_ticks[i, ShiftTicks.DONE]
     s.agent_attendance[i, done % s.agent_attendance.shape[1]] = (
         s.agent_shift_ticks[i, ShiftTicks.ON_TIME] / max(1, length))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from townlet.world.actions import A, Flag, G
+from townlet.world.actions import N_ACTIONS, OPTION_GOAL, A, Action, Flag, G
 from townlet.world.affordances import complete, fail_running, start
 from townlet.world.borrow import borrowed
 from townlet.world.events import EventCode, Reason, emit
@@ -26,11 +26,12 @@ from townlet.world.perturb import schedule_tick
 from townlet.world.policy import decide, pursue
 from townlet.world.queues import check_idle_holder, leave_queue, request
 from townlet.world.social import chat, conflict, decay_ties, tile_link, tile_unlink
-from townlet.world.state import ExitMeta, Resv, St
+from townlet.world.state import ExitMeta, Need, Resv, St
 
 __all__ = ["tick"]
 
-OPTION_GOALS = np.array([G.EAT, G.WASH, G.SLEEP, G.WORK, G.SHOP, G.SOCIAL, G.HOME], dtype=np.int8)
+OPTION_GOALS = np.array([OPTION_GOAL[Action(a)] for a in range(A.GO_EAT, N_ACTIONS)], dtype=np.int8)
+"""Goal of each option action, indexed by ``action - A.GO_EAT``."""
 DX = np.array([0, 0, 1, 0, -1], dtype=np.int64)
 DY = np.array([0, -1, 0, 1, 0], dtype=np.int64)
 
@@ -72,6 +73,7 @@ def object_here(s, p, i):
 
 @kernel
 def _move(s, p, i, a, t):
+    """Step agent i one tile in direction ``a`` if walkable (leaving its queue); returns success."""
     x, y = s.agent_x[i] + DX[a], s.agent_y[i] + DY[a]
     h, w = s.tile_kind.shape
     if x < 0 or y < 0 or x >= w or y >= h or not walkable(s.tile_kind[y, x]):
@@ -85,6 +87,7 @@ def _move(s, p, i, a, t):
 
 @kernel
 def _interact(s, p, i, t):
+    """Agent i uses the object underfoot: queues for it, or starts it when holding it."""
     o = object_here(s, p, i)
     if o < 0:
         return False
@@ -124,6 +127,15 @@ def _upkeep(s, p, i, t):
 
 
 @kernel
+def _set_goal(s, i, t, goal):
+    """Make ``goal`` agent i's goal; a new goal drops the queue and destination of the old."""
+    if goal != s.agent_goal[i]:
+        leave_queue(s, i, t)
+        s.agent_dest[i] = -1
+        s.agent_goal[i] = goal
+
+
+@kernel
 def _act(s, p, i, a, t, tod):
     """Run agent i's action for this tick (after bookkeeping)."""
     if s.agent_aff[i] >= 0:  # busy: only a cancellation interrupts
@@ -137,11 +149,7 @@ def _act(s, p, i, a, t, tod):
         return
     if a >= A.GO_EAT:
         s.agent_option[i] = 1
-        goal = OPTION_GOALS[a - A.GO_EAT]
-        if goal != s.agent_goal[i]:
-            leave_queue(s, i, t)
-            s.agent_dest[i] = -1
-        s.agent_goal[i] = goal
+        _set_goal(s, i, t, OPTION_GOALS[a - A.GO_EAT])
     if s.agent_option[i] and a != A.CANCEL:
         if pursue(s, p, i, s.agent_goal[i], t) and s.agent_aff[i] < 0:
             s.agent_option[i] = s.agent_resv[i] != Resv.NONE  # presence reached: option done
@@ -149,10 +157,7 @@ def _act(s, p, i, a, t, tod):
         return
     if a == A.SCRIPTED:
         goal = decide(s, p, i, t, tod)
-        if goal != s.agent_goal[i]:
-            leave_queue(s, i, t)
-            s.agent_dest[i] = -1
-            s.agent_goal[i] = goal
+        _set_goal(s, i, t, goal)
         pursue(s, p, i, goal, t)
         s.agent_action_ok[i] = 1
         return
@@ -170,8 +175,8 @@ def _needs_vital(s, p, i, t):
         v = max(np.float32(0.0), s.agent_needs[i, n] - p.need_decay[n])
         s.agent_needs[i, n] = v
         critical |= v < p.need_crit[n]
-    hunger = s.agent_needs[i, 0]
-    if hunger <= p.need_crit[0] * 0.5 or s.agent_starving[i] > 0 or (
+    hunger = s.agent_needs[i, Need.HUNGER]
+    if hunger <= p.need_crit[Need.HUNGER] * 0.5 or s.agent_starving[i] > 0 or (
             s.agent_flags[i] & Flag.FAINTED):
         return vital_signs(s, p, i, t), critical
     return True, critical
@@ -182,7 +187,7 @@ def _agent(s, p, i, a, t, tod, hourly):
     """One agent's tick; returns whether one of its needs is critical.
     ``hourly``: this tick is agent i's hour mark ((i + t) % hour == 0)."""
     if tod == 0:
-        s.agent_wages_today[i] = 0.0
+        s.agent_wages_today[i] = 0
         s.agent_absences[i] = (s.agent_absences[i] << 1) & 0x7F
     if s.agent_flags[i] & Flag.TELEPORTED and t > s.agent_teleported_at[i] + 1:
         s.agent_flags[i] &= ~np.uint8(Flag.TELEPORTED)  # seen by one tick's observers
@@ -214,6 +219,7 @@ def tick(s, p, actions, use_actions):
 
 @kernel
 def _tick(s, p, actions, use_actions):
+    """One tick: clock, perturbations, restock, agents in slot order, exits (see ``tick``)."""
     t = s.clock[0] + 1
     s.clock[0] = t
     tod = t % p.day

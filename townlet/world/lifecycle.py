@@ -13,7 +13,7 @@ from townlet.world.jit import kernel
 from townlet.world.queues import leave_queue
 from townlet.world.rng import LIFECYCLE, uniform
 from townlet.world.social import drop_ties, tile_link, tile_unlink
-from townlet.world.state import Ledger, St
+from townlet.world.state import Ledger, Need, St
 
 __all__ = ["arrive", "drop_everything", "faint", "populate", "remove", "respawn_due",
            "vital_signs"]
@@ -29,11 +29,12 @@ def drop_everything(s, p, i, t, reason):
 
 @kernel
 def faint(s, p, i, t):
+    """Agent i faints: FAINTED until faint_ticks pass, drops what it holds; stat, event."""
     s.stats[St.FAINTS] += 1
     s.agent_flags[i] |= Flag.FAINTED
     s.agent_faint_until[i] = t + p.faint_ticks
     drop_everything(s, p, i, t, Reason.FAINTED)
-    emit(s, EventCode.AGENT_FAINTED, i, -1, -1, s.agent_needs[i, 0])
+    emit(s, EventCode.AGENT_FAINTED, i, -1, -1, s.agent_needs[i, Need.HUNGER])
 
 
 @kernel
@@ -43,7 +44,7 @@ def remove(s, p, i, t, reason, respawn):
     tile_unlink(s, i)
     drop_ties(s, i)
     s.ledger[Ledger.DEPARTED] += s.agent_wallet[i]
-    s.agent_wallet[i] = 0.0
+    s.agent_wallet[i] = 0
     s.agent_alive[i] = 0
     s.agent_flags[i] = 0
     s.agent_meet_bld[i] = -1
@@ -74,13 +75,13 @@ def arrive(s, p, i, t, x, y):
     s.agent_lateness[i] = 0
     s.agent_absences[i] = 0
     s.agent_attendance[i, :] = 1.0
-    s.agent_wages_today[i] = 0.0
-    s.agent_withheld[i] = 0.0
+    s.agent_wages_today[i] = 0
+    s.agent_withheld[i] = 0
     s.agent_starving[i] = 0
     s.agent_faint_until[i] = 0
     s.agent_cool_obj[i] = -1
     s.agent_meet_bld[i] = -1
-    for trait in range(3):
+    for trait in range(s.agent_personality.shape[1]):
         s.agent_personality[i, trait] = np.float32(
             2.0 * uniform(key, i * 4 + trait, gen) - 1.0)
 
@@ -99,7 +100,7 @@ def respawn_due(s, p, i, t):
 @kernel
 def vital_signs(s, p, i, t):
     """Starvation death, fainting and waking up. Returns False if the agent can't act."""
-    if s.agent_needs[i, 0] <= 0.0:
+    if s.agent_needs[i, Need.HUNGER] <= 0.0:
         s.agent_starving[i] += 1
         if s.agent_starving[i] >= p.death_after:
             s.stats[St.DEATHS] += 1
@@ -114,7 +115,7 @@ def vital_signs(s, p, i, t):
         s.agent_flags[i] &= ~np.uint8(Flag.FAINTED)
         return True
     awake_long_enough = t >= s.agent_faint_until[i] + p.faint_ticks
-    if s.agent_needs[i, 0] <= p.need_crit[0] * 0.5 and awake_long_enough:
+    if s.agent_needs[i, Need.HUNGER] <= p.need_crit[Need.HUNGER] * 0.5 and awake_long_enough:
         faint(s, p, i, t)
         return False
     return True

@@ -1,8 +1,10 @@
 """Compile the config into ``Params``: the kernel's read-only scalars and small
-tables (affordances, jobs, needs, perturbation specs), built once per world."""
+tables (affordances, jobs, needs, perturbation specs), built once per world. Money
+amounts become integer minor units here (townlet.config.money)."""
 
 from __future__ import annotations
 
+import ast
 import collections
 
 import numpy as np
@@ -11,9 +13,11 @@ from numba.experimental import structref
 
 from townlet.config import TownletConfig
 from townlet.config.invariants import HOOKS, district_plan
-from townlet.config.preconds import NEED_VARIABLES, VARIABLES, parse_preconds
+from townlet.config.money import to_minor
+from townlet.config.preconds import COMPARISONS, NEED_VARIABLES, VARIABLES, parse_preconds
 from townlet.config.world import NEEDS, OBJECT_TYPES, PRICES
 from townlet.config.world import PERTURBATION_KINDS as PERT_KINDS
+from townlet.world.jit import INTERPRETED
 from townlet.world.town import Town
 
 __all__ = ["HOOK", "HOOK_SHARED_MEAL", "HOOK_SHOWER", "HOOK_SLEEP", "MAX_CONDS", "PERT_KINDS", "KernelParams", "Params", "build_params", "kernel_params"]
@@ -25,6 +29,13 @@ HOOK_SHARED_MEAL, HOOK_SHOWER, HOOK_SLEEP = (
     HOOK["shared_meal"], HOOK["shower_complete"], HOOK["sleep_complete"])
 COND_VARS = VARIABLES + NEED_VARIABLES
 """Condition variable codes: the index into this tuple."""
+V_FOOD, V_WALLET, V_STOCK, V_POWER, V_WATER, V_QUEUE = (COND_VARS.index(v) for v in (
+    "agent.food", "agent.wallet", "stock", "power_on", "water_on", "queue_length"))
+V_NEED0 = COND_VARS.index(NEED_VARIABLES[0])
+"""Code of the first need; need n is ``V_NEED0 + n``."""
+OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE = (COMPARISONS[op] for op in (
+    ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE))
+"""Comparison codes of ``cond_op``."""
 
 _SCALARS = (
     "day", "blocks_w", "districts_w", "district_side", "residents_per_district",
@@ -89,7 +100,7 @@ def _affordances(cfg: TownletConfig) -> dict[str, np.ndarray]:
         t["cond_n"][i] = len(conds)
         for k, (var, op, val) in enumerate(conds):
             t["cond_var"][i, k], t["cond_op"][i, k], t["cond_val"][i, k] = (
-                COND_VARS.index(var), op, val)
+                COND_VARS.index(var), op, to_minor(val) if var == "agent.wallet" else val)
             power[i] |= var == "power_on"
             water[i] |= var == "water_on"
         if t["type_aff"][t["aff_type"][i]] >= 0:
@@ -112,7 +123,8 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
         "district_side": w.town.district_side,
         "residents_per_district": district_plan(w.town).residents,
         "arrival_buffer": emp.arrival_buffer, "grace": emp.grace_ticks, "absent_cutoff": emp.absent_cutoff,
-        "late_tick_penalty": emp.late_tick_penalty, "absence_penalty": emp.absence_penalty,
+        "late_tick_penalty": to_minor(emp.late_tick_penalty),
+        "absence_penalty": to_minor(emp.absence_penalty),
         "max_absent": emp.max_absent_shifts, "exit_cap": emp.daily_exit_cap,
         "exit_spacing": emp.exit_spacing_ticks, "cooldown": q.cooldown_ticks,
         "idle_timeout": q.idle_timeout_ticks, "patience": q.patience_ticks,
@@ -122,7 +134,7 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
         "conflict_riv": rel.conflict_rivalry, "decay_hour": rel.decay_per_hour,
         "avoid": rel.avoid_threshold, "hour": max(1, day // 24),
         "faint_ticks": life.faint_ticks, "death_after": life.death_after_ticks,
-        "respawn_delay": life.respawn_delay_ticks, "starter_wallet": life.starter_wallet,
+        "respawn_delay": life.respawn_delay_ticks, "starter_wallet": to_minor(life.starter_wallet),
         "starter_food": life.starter_food, "starter_need": life.starter_need,
         "restock_at": w.economy.restock_at % day, "grocer_stock": w.economy.grocer_stock,
         "cafe_stock": w.economy.cafe_stock, "max_concurrent": w.perturbations.max_concurrent,
@@ -136,8 +148,8 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
         "job_end": np.array([j.end for j in jobs], dtype=np.int32),
         # tick of day at which a job calls its workers (start - arrival buffer, wrapped)
         "job_call": np.array([(j.start - emp.arrival_buffer) % day for j in jobs], dtype=np.int32),
-        "job_wage": np.array([j.wage for j in jobs], dtype=np.float64),
-        "job_late_penalty": np.array([j.lateness_penalty for j in jobs], dtype=np.float64),
+        "job_wage": np.array([to_minor(j.wage) for j in jobs], dtype=np.int64),
+        "job_late_penalty": np.array([to_minor(j.lateness_penalty) for j in jobs], dtype=np.int64),
         "spec_kind": np.array([PERT_KINDS.index(s.kind) for s in specs], dtype=np.int8),
         "spec_prob": np.array([s.prob_per_day for s in specs], dtype=np.float64),
         "spec_cool": np.array([s.cooldown_ticks for s in specs], dtype=np.int32),
@@ -158,6 +170,10 @@ def _new_kernel_params(*values):
     return KernelParams(*values)
 
 
-def kernel_params(params: Params) -> KernelParams:
-    """Wrap the params (arrays shared, not copied) for the kernel."""
+def kernel_params(params: Params) -> KernelParams | Params:
+    """Wrap the params (arrays shared, not copied) for the kernel; interpreted kernels
+    (``NUMBA_DISABLE_JIT=1``) take ``params`` itself."""
+    if INTERPRETED:  # scalars typed as compiled code types them, so arithmetic matches
+        return Params(*(np.int64(v) if isinstance(v, int) else
+                        np.float64(v) if isinstance(v, float) else v for v in params))
     return _new_kernel_params(*params)

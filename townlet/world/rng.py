@@ -9,16 +9,22 @@ dependent on thread count or call order across agents.
 from __future__ import annotations
 
 import hashlib
+import warnings
 
 import numpy as np
 
-from townlet.world.jit import kernel
+from townlet.world.jit import INTERPRETED, kernel
 from townlet.world.state import RNG_STREAMS
 
 __all__ = ["EVENTS", "LIFECYCLE", "POLICY", "WORLD", "hash_u64", "next_uniform", "seed_keys",
            "uniform"]
 
-WORLD, EVENTS, POLICY, LIFECYCLE = range(4)
+WORLD, EVENTS, POLICY, LIFECYCLE = (RNG_STREAMS.index(n) for n in (
+    "world", "events", "policy", "lifecycle"))
+
+if INTERPRETED:  # the hash wraps uint64 products by design; compiled code does so silently
+    warnings.filterwarnings("ignore", "overflow encountered in scalar multiply",
+                            RuntimeWarning, __name__)
 
 
 def seed_keys(seed: int, config_id: str) -> np.ndarray:

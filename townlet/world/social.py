@@ -36,6 +36,7 @@ MAX_SCAN = 6
 
 @kernel
 def tile_link(s, i):
+    """Put agent i at the head of its tile's agent list."""
     x, y = s.agent_x[i], s.agent_y[i]
     head = s.tile_head[y, x]
     s.agent_t_prev[i] = -1
@@ -47,6 +48,7 @@ def tile_link(s, i):
 
 @kernel
 def tile_unlink(s, i):
+    """Take agent i out of its tile's agent list."""
     p, n = s.agent_t_prev[i], s.agent_t_next[i]
     if p >= 0:
         s.agent_t_next[p] = n
@@ -60,6 +62,7 @@ def tile_unlink(s, i):
 
 @kernel
 def _slot(s, i, j):
+    """The slot of agent i's tie to j, or -1 (reads only)."""
     for k in range(s.rel_other.shape[1]):
         if s.rel_other[i, k] == j:
             return k
@@ -68,6 +71,7 @@ def _slot(s, i, j):
 
 @kernel
 def _clear(s, i, k):
+    """Empty agent i's tie slot k (no-op for k < 0)."""
     if k >= 0:
         s.rel_other[i, k] = -1
         s.rel_trust[i, k] = 0.0
@@ -101,6 +105,7 @@ def _admit(s, i, j):
 
 @kernel
 def _bump(s, i, j, dt, df, dr):
+    """Add trust, familiarity and rivalry (personality-scaled) to i's tie to j, clamped."""
     k = _admit(s, i, j)
     if dr > 0:  # forgiving agents take less offence, ambitious ones more
         dr *= max(0.0, 1.0 - 0.5 * s.agent_personality[i, 1] + 0.3 * s.agent_personality[i, 2])
@@ -118,6 +123,7 @@ def bump_pair(s, p, i, j, dt, df, dr):
 
 @kernel
 def is_rival(s, p, i, j):
+    """Whether agent i's rivalry toward j reaches the avoid threshold (reads only)."""
     k = _slot(s, i, j)
     return k >= 0 and s.rel_riv[i, k] >= p.avoid
 

@@ -15,7 +15,16 @@ import numpy as np
 from townlet.world.actions import N_ACTIONS, Goal, Shift
 from townlet.world.geometry import TILE
 from townlet.world.params import PERT_KINDS
-from townlet.world.state import EXIT_QUEUE, PACKED, ExitMeta, PertMeta, Resv, ShiftTicks, State
+from townlet.world.state import (
+    EXIT_QUEUE,
+    PACKED,
+    PRICES,
+    ExitMeta,
+    PertMeta,
+    Resv,
+    ShiftTicks,
+    State,
+)
 from townlet.world.town import BLD, OBJ_NAMES
 
 __all__ = ["ENTRY_RANGES", "StateRangeError", "check_ranges"]
@@ -71,7 +80,7 @@ def check_ranges(state: State, jobs: int, affordances: int, specs: int) -> None:
     districts = state.district_power.size
     bounds = {"N": n, "M": m, "B": state.bld_kind.size, "D": districts,
               "X": state.tile_kind.shape[1], "H": state.tile_kind.shape[0], "J": jobs,
-              "A": affordances, "S": specs, "T": max(districts, 4), "N1": n + 1,
+              "A": affordances, "S": specs, "T": max(districts, len(PRICES)), "N1": n + 1,
               "E1": state.evt_code.size + 1, "Q": EXIT_QUEUE, "Q1": EXIT_QUEUE + 1,
               "T1": int(state.clock[0]) + 1, None: np.iinfo(np.int64).max}
     for name, (lo, hi) in _RANGES.items():
@@ -81,5 +90,5 @@ def check_ranges(state: State, jobs: int, affordances: int, specs: int) -> None:
         for e in entries:
             lo, hi = rules[e]
             _check(f"{name}[{e.name}]", arr[..., e], lo, bounds[hi])
-    if not np.isfinite(state.agent_wallet).all() or not np.isfinite(state.agent_needs).all():
-        raise StateRangeError("agent_wallet/agent_needs", "NaN or infinity")
+    if not np.isfinite(state.agent_needs).all():
+        raise StateRangeError("agent_needs", "NaN or infinity")
