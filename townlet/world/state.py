@@ -29,6 +29,7 @@ __all__ = [
     "PACKED",
     "PRICES",
     "STAT",
+    "TRAITS",
     "ExitMeta",
     "Field",
     "KernelState",
@@ -40,6 +41,7 @@ __all__ = [
     "ShiftTicks",
     "St",
     "State",
+    "Trait",
     "allocate",
     "kernel_state",
     "state_from",
@@ -54,12 +56,15 @@ STAT = ("deaths", "faints", "respawns", "exits", "chats", "completed", "failed",
 PERT_SLOTS = 16
 EXIT_QUEUE = 64
 RNG_STREAMS = ("world", "events", "policy", "lifecycle")
+TRAITS = ("extroversion", "forgiveness", "ambition")
+"""Personality traits: the columns of ``agent_personality``, each in [-1, 1]."""
 
 Need = IntEnum("Need", {n.upper(): i for i, n in enumerate(NEEDS)})
 Price = IntEnum("Price", {n.upper(): i for i, n in enumerate(PRICES)})
 Ledger = IntEnum("Ledger", {n.upper(): i for i, n in enumerate(LEDGER)})
 St = IntEnum("St", {n.upper(): i for i, n in enumerate(STAT)})
-"""Index enums for the columns of agent_needs, price_*, ledger and stats."""
+Trait = IntEnum("Trait", {n.upper(): i for i, n in enumerate(TRAITS)})
+"""Index enums for the columns of agent_needs, price_*, ledger, stats and agent_personality."""
 
 
 class Resv(IntEnum):
@@ -146,7 +151,7 @@ FIELDS: tuple[Field, ...] = (
     _f("agent_attendance", "f4", ("N", "W"), 1, "attendance of the last shifts (ring)"),
     _f("agent_wages_today", "i8", "N", 0, "wages earned today (minor units)"),
     _f("agent_withheld", "i8", "N", 0, "wages lost to lateness and absence, lifetime (minor units)"),
-    _f("agent_personality", "f4", ("N", 3), 0, "extroversion, forgiveness, ambition"),
+    _f("agent_personality", "f4", ("N", len(TRAITS)), 0, "personality traits (TRAITS)"),
     _f("agent_faint_until", "i4", "N", 0, "tick until which the agent lies fainted"),
     _f("agent_starving", "i2", "N", 0, "consecutive ticks at hunger 0"),
     _f("agent_respawn_at", "i4", "N", -1, "tick a newcomer arrives in this empty slot"),
