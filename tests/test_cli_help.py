@@ -79,4 +79,3 @@ def test_cli_defaults_are_the_config_defaults():
 
     assert default("--endpoint", "console") == ConsoleConfig().endpoint
     assert default("--endpoint", "subscribe") == TelemetryConfig().endpoint
-    assert default("--key-dir", "keys", "issue") == ConsoleConfig().keys_dir

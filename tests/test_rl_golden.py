@@ -1,10 +1,11 @@
 """Observations, masks, rewards and hashes stay bit-identical across refactors.
 
 The digests below were computed on main at 63d8639, before the encoder's
-hand-numbered offsets were replaced by ones derived from ``townlet.rl.layout``
-(the world state hash since money became int64 minor units: the state's dtypes
-changed, observations, masks and rewards did not). A change that means to alter what agents observe or earn (a new feature,
-a reward term, a world rule) updates them and says why in its commit message.
+hand-numbered offsets were replaced by ones derived from ``townlet.rl.layout``;
+the world state hash is the one since money became int64 minor units (the
+state's dtypes changed; observations, masks and rewards did not). A change that
+means to alter what agents observe or earn (a new feature, a reward term, a world
+rule) updates them and says why in its commit message.
 """
 
 from __future__ import annotations

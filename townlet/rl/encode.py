@@ -384,8 +384,10 @@ def _social_pass(st, sx, emb_of, out_feat, out_ids, o):
 
 @njit(cache=True)
 def encode(st, sx, kp, emb_of, ep_len, ctx_reset, out_map, out_feat, out_ids, lm_cache, lm_key):
-    """Encode every slot (``kp``: the world's KernelParams; ``lm_cache`` (N, 32) and
-    ``lm_key`` (N,) int64, initially -1, cache the landmark block): ``out_map`` (N, C, W, W), ``out_feat`` (N, F), ``out_ids`` (N, 1+S)."""
+    """Encode every slot into ``out_map`` (N, C, W, W), ``out_feat`` (N, F) and
+    ``out_ids`` (N, 1+S). ``kp`` is the world's KernelParams; ``lm_cache``
+    (N, landmarks x fields) float32 and ``lm_key`` (N,) int64, initially -1, cache
+    the landmark block."""
     tick = st.clock[0]
     out_feat[:] = 0.0
     out_ids[:] = -1

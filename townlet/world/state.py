@@ -11,7 +11,6 @@ Dimensions are symbolic and resolved from the town at allocation:
 
 from __future__ import annotations
 
-import collections
 from enum import IntEnum
 from typing import NamedTuple
 
@@ -21,6 +20,8 @@ from numba.experimental import structref
 
 from townlet.config.world import NEEDS, PRICES
 from townlet.world.jit import INTERPRETED
+from townlet.world.names import index_enum
+from townlet.world.state_tuple import State
 
 __all__ = [
     "FIELDS",
@@ -29,6 +30,7 @@ __all__ = [
     "PACKED",
     "PRICES",
     "STAT",
+    "TRAITS",
     "ExitMeta",
     "Field",
     "KernelState",
@@ -40,6 +42,7 @@ __all__ = [
     "ShiftTicks",
     "St",
     "State",
+    "Trait",
     "allocate",
     "kernel_state",
     "state_from",
@@ -54,12 +57,15 @@ STAT = ("deaths", "faints", "respawns", "exits", "chats", "completed", "failed",
 PERT_SLOTS = 16
 EXIT_QUEUE = 64
 RNG_STREAMS = ("world", "events", "policy", "lifecycle")
+TRAITS = ("extroversion", "forgiveness", "ambition")
+"""Personality traits: the columns of ``agent_personality``, each in [-1, 1]."""
 
-Need = IntEnum("Need", {n.upper(): i for i, n in enumerate(NEEDS)})
-Price = IntEnum("Price", {n.upper(): i for i, n in enumerate(PRICES)})
-Ledger = IntEnum("Ledger", {n.upper(): i for i, n in enumerate(LEDGER)})
-St = IntEnum("St", {n.upper(): i for i, n in enumerate(STAT)})
-"""Index enums for the columns of agent_needs, price_*, ledger and stats."""
+Need = index_enum("Need", NEEDS)
+Price = index_enum("Price", PRICES)
+Ledger = index_enum("Ledger", LEDGER)
+St = index_enum("St", STAT)
+Trait = index_enum("Trait", TRAITS)
+"""Index enums for the columns of agent_needs, price_*, ledger, stats and agent_personality."""
 
 
 class Resv(IntEnum):
@@ -146,7 +152,7 @@ FIELDS: tuple[Field, ...] = (
     _f("agent_attendance", "f4", ("N", "W"), 1, "attendance of the last shifts (ring)"),
     _f("agent_wages_today", "i8", "N", 0, "wages earned today (minor units)"),
     _f("agent_withheld", "i8", "N", 0, "wages lost to lateness and absence, lifetime (minor units)"),
-    _f("agent_personality", "f4", ("N", 3), 0, "extroversion, forgiveness, ambition"),
+    _f("agent_personality", "f4", ("N", len(TRAITS)), 0, "personality traits (TRAITS)"),
     _f("agent_faint_until", "i4", "N", 0, "tick until which the agent lies fainted"),
     _f("agent_starving", "i2", "N", 0, "consecutive ticks at hunger 0"),
     _f("agent_respawn_at", "i4", "N", -1, "tick a newcomer arrives in this empty slot"),
@@ -216,8 +222,6 @@ PACKED: dict[str, type[IntEnum]] = {
     "exit_meta": ExitMeta, "pert_meta": PertMeta, "agent_shift_ticks": ShiftTicks}
 """Fields whose last dimension packs named entries, and the enum naming them."""
 
-State = collections.namedtuple("State", [f.name for f in FIELDS])
-"""All state arrays by name (the Python-side handle)."""
 
 
 @structref.register
@@ -231,7 +235,7 @@ class KernelState(structref.StructRefProxy):
     pass a single pointer instead of every array descriptor."""
 
 
-structref.define_proxy(KernelState, KernelStateType, list(State._fields))
+structref.define_proxy(KernelState, KernelStateType, [f.name for f in FIELDS])
 
 
 @njit(cache=True)
@@ -255,6 +259,9 @@ def expected_money(ledger: np.ndarray) -> int:
 
 def allocate(sizes: dict[str, int]) -> State:
     """Fresh arrays for every field, filled with their defaults."""
+    if State._fields != tuple(f.name for f in FIELDS):
+        raise RuntimeError("townlet/world/state_tuple.py does not match FIELDS: run "
+                           "python -m townlet.world.state_codegen")
     arrays = []
     for f in FIELDS:
         shape = tuple(sizes[d] if isinstance(d, str) else d for d in f.dims)
@@ -269,8 +276,8 @@ def state_from(sections: dict[str, np.ndarray], like: State) -> State:
     if missing or extra:
         raise ValueError(f"state sections mismatch: missing {missing}, unexpected {extra}")
     arrays = []
-    for f, current in zip(FIELDS, like):
-        new = np.asarray(sections[f.name])
+    for f in FIELDS:
+        current, new = getattr(like, f.name), np.asarray(sections[f.name])
         if new.dtype != current.dtype or new.shape != current.shape:
             raise ValueError(f"state section {f.name!r}: expected {current.dtype}{current.shape}, "
                              f"got {new.dtype}{new.shape}")
