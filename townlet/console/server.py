@@ -133,7 +133,8 @@ class ConsoleServer:
         self.inbound: queue.Queue[Pending] = queue.Queue(cfg.queue_size)
         self.outbound: queue.SimpleQueue[Done] = queue.SimpleQueue()
         self.limiter = RateLimiter(cfg.rate_per_s, cfg.burst)
-        self.replay = ReplayCache(cfg.replay_cache_size, cfg.replay_ttl_s)
+        self.replay = ReplayCache(cfg.replay_cache_size, cfg.replay_ttl_s,
+                                  cfg.replay_identities)
         self.audit = AuditLog(cfg.audit_path, cfg.audit_max_bytes, cfg.audit_backups)
         self.encoder = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
         self.stats: dict[str, Any] = {"requests": 0, "executed": 0, "refused": {},

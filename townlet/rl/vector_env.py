@@ -42,7 +42,7 @@ from townlet.config import TownletConfig, default_config
 from townlet.rl.encode import encode
 from townlet.rl.episodes import StepOut, Track, advance, new_step_out, new_track
 from townlet.rl.events import event_categories
-from townlet.rl.layout import LANDMARK_FIELDS, Layout, build_layout
+from townlet.rl.layout import LANDMARK_FIELDS, LANDMARKS, Layout, build_layout
 from townlet.rl.masks import action_masks
 from townlet.rl.rewards import COMPONENTS, build_reward_statics
 from townlet.rl.slots import slot_metrics
@@ -184,7 +184,8 @@ class TownletVectorEnv(VectorEnv):
         self._statics = build_statics(self.config, self.layout, self.world.sections(),
                                       self.max_slots)
         self._kp = kernel_params(self.world.params)
-        self._lm_cache = np.zeros((self.num_envs, 4 * len(LANDMARK_FIELDS)), np.float32)
+        self._lm_cache = np.zeros((self.num_envs, len(LANDMARKS) * len(LANDMARK_FIELDS)),
+                                  np.float32)
         self._lm_key = np.full(self.num_envs, -1, np.int64)
 
     def _state(self) -> KernelState:

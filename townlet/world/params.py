@@ -1,5 +1,6 @@
 """Compile the config into ``Params``: the kernel's read-only scalars and small
-tables (affordances, jobs, needs, perturbation specs), built once per world."""
+tables (affordances, jobs, needs, perturbation specs), built once per world. Money
+amounts become integer minor units here (townlet.config.money)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from numba.experimental import structref
 
 from townlet.config import TownletConfig
 from townlet.config.invariants import HOOKS, district_plan
+from townlet.config.money import to_minor
 from townlet.config.preconds import COMPARISONS, NEED_VARIABLES, VARIABLES, parse_preconds
 from townlet.config.world import NEEDS, OBJECT_TYPES, PRICES
 from townlet.config.world import PERTURBATION_KINDS as PERT_KINDS
@@ -98,7 +100,7 @@ def _affordances(cfg: TownletConfig) -> dict[str, np.ndarray]:
         t["cond_n"][i] = len(conds)
         for k, (var, op, val) in enumerate(conds):
             t["cond_var"][i, k], t["cond_op"][i, k], t["cond_val"][i, k] = (
-                COND_VARS.index(var), op, val)
+                COND_VARS.index(var), op, to_minor(val) if var == "agent.wallet" else val)
             power[i] |= var == "power_on"
             water[i] |= var == "water_on"
         if t["type_aff"][t["aff_type"][i]] >= 0:
@@ -121,7 +123,8 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
         "district_side": w.town.district_side,
         "residents_per_district": district_plan(w.town).residents,
         "arrival_buffer": emp.arrival_buffer, "grace": emp.grace_ticks, "absent_cutoff": emp.absent_cutoff,
-        "late_tick_penalty": emp.late_tick_penalty, "absence_penalty": emp.absence_penalty,
+        "late_tick_penalty": to_minor(emp.late_tick_penalty),
+        "absence_penalty": to_minor(emp.absence_penalty),
         "max_absent": emp.max_absent_shifts, "exit_cap": emp.daily_exit_cap,
         "exit_spacing": emp.exit_spacing_ticks, "cooldown": q.cooldown_ticks,
         "idle_timeout": q.idle_timeout_ticks, "patience": q.patience_ticks,
@@ -131,7 +134,7 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
         "conflict_riv": rel.conflict_rivalry, "decay_hour": rel.decay_per_hour,
         "avoid": rel.avoid_threshold, "hour": max(1, day // 24),
         "faint_ticks": life.faint_ticks, "death_after": life.death_after_ticks,
-        "respawn_delay": life.respawn_delay_ticks, "starter_wallet": life.starter_wallet,
+        "respawn_delay": life.respawn_delay_ticks, "starter_wallet": to_minor(life.starter_wallet),
         "starter_food": life.starter_food, "starter_need": life.starter_need,
         "restock_at": w.economy.restock_at % day, "grocer_stock": w.economy.grocer_stock,
         "cafe_stock": w.economy.cafe_stock, "max_concurrent": w.perturbations.max_concurrent,
@@ -145,8 +148,8 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
         "job_end": np.array([j.end for j in jobs], dtype=np.int32),
         # tick of day at which a job calls its workers (start - arrival buffer, wrapped)
         "job_call": np.array([(j.start - emp.arrival_buffer) % day for j in jobs], dtype=np.int32),
-        "job_wage": np.array([j.wage for j in jobs], dtype=np.float64),
-        "job_late_penalty": np.array([j.lateness_penalty for j in jobs], dtype=np.float64),
+        "job_wage": np.array([to_minor(j.wage) for j in jobs], dtype=np.int64),
+        "job_late_penalty": np.array([to_minor(j.lateness_penalty) for j in jobs], dtype=np.int64),
         "spec_kind": np.array([PERT_KINDS.index(s.kind) for s in specs], dtype=np.int8),
         "spec_prob": np.array([s.prob_per_day for s in specs], dtype=np.float64),
         "spec_cool": np.array([s.cooldown_ticks for s in specs], dtype=np.int32),

@@ -90,5 +90,5 @@ def check_ranges(state: State, jobs: int, affordances: int, specs: int) -> None:
         for e in entries:
             lo, hi = rules[e]
             _check(f"{name}[{e.name}]", arr[..., e], lo, bounds[hi])
-    if not np.isfinite(state.agent_wallet).all() or not np.isfinite(state.agent_needs).all():
-        raise StateRangeError("agent_wallet/agent_needs", "NaN or infinity")
+    if not np.isfinite(state.agent_needs).all():
+        raise StateRangeError("agent_needs", "NaN or infinity")
