@@ -174,8 +174,7 @@ def build_layout(config: TownletConfig, variant: str | None = None) -> Layout:
     if variant not in VARIANT_CHANNELS:
         raise ValueError(f"unknown observation variant {variant!r}; use one of "
                          f"{', '.join(VARIANTS)}")
-    window = {"full": obs.full_window, "hybrid": obs.hybrid_window,
-              "compact": obs.compact_window}[variant]
+    window = obs.window(variant)
     slots = obs.top_friends + obs.top_rivals
     landmarks = tuple(f"{lm}_{f}" for lm in LANDMARKS for f in LANDMARK_FIELDS)
     social = tuple(f"social{s}_{f}" for s in range(slots) for f in SOCIAL_SLOT_FIELDS)
