@@ -17,8 +17,8 @@ __all__ = [
     "BODILY_NEEDS", "NEEDS", "OBJECT_TYPES", "PERTURBATION_KINDS", "PRICES",
     "AffordanceSpec", "EconomyConfig", "EmploymentConfig", "JobSpec", "LifecycleConfig",
     "NeedConfig", "NeedsConfig", "ObjectType", "PerturbationKind", "PerturbationSpec",
-    "PerturbationsConfig",
-    "PriceName", "QueueConfig", "RelationshipConfig", "TownConfig", "WorldConfig",
+    "PerturbationsConfig", "PriceName", "PricedItem", "QueueConfig", "RelationshipConfig",
+    "TownConfig", "WorldConfig",
 ]
 
 Unit = Annotated[float, Meta(ge=0.0, le=1.0)]
