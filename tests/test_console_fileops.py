@@ -12,7 +12,7 @@ import pytest
 from _console import Town
 
 from townlet.client.console import ConsoleClient
-from townlet.client.errors import InvalidArgument, NotFound
+from townlet.client.errors import ForbiddenPath, InvalidArgument, NotFound
 from townlet.security.sandbox import NotRegularFile, Sandbox
 from townlet.snapshots import catalog
 
@@ -112,10 +112,21 @@ def test_longest_allowed_name_can_be_saved(root: Path, admin: ConsoleClient) -> 
     assert not [p for p in os.listdir(root) if ".tmp-" in p]
 
 
-def test_file_in_place_of_a_directory_is_not_found(root: Path, viewer: ConsoleClient) -> None:
+def test_file_in_place_of_a_directory_is_typed(root: Path, viewer: ConsoleClient,
+                                              admin: ConsoleClient) -> None:
     (root / "plain.bin").write_bytes(b"x")
     with pytest.raises(NotFound, match="Not a directory"):
         viewer.call("files", "plain.bin/inner")
+    with pytest.raises(InvalidArgument, match="'plain.bin': File exists"):
+        admin.call("snapshot_save", "plain.bin/x.tsnap")
+
+
+def test_symlink_loop_is_forbidden_path(root: Path, viewer: ConsoleClient) -> None:
+    if not (root / "loop").is_symlink():
+        os.symlink("loop", root / "loop")
+    for path in ("loop", "loop/x"):
+        with pytest.raises(ForbiddenPath, match="symbolic links|symlink loop"):
+            viewer.call("files", path)
 
 
 # -- item 8: FIFOs and vanishing files --------------------------------------------------------
@@ -163,7 +174,7 @@ def test_snapshot_list_tolerates_files_vanishing(tmp_path: Path,
                 os.unlink(os.path.join(dirpath, name))
             yield dirpath, dirnames, filenames
 
-    monkeypatch.setattr(catalog.os, "walk", walk_then_prune)
+    monkeypatch.setattr(os, "walk", walk_then_prune)  # the catalog walks with os.walk
     rows = catalog.list_snapshots(root)
     assert [r.name for r in rows] == ["s1.tsnap", "s3.tsnap", "s5.tsnap"]
     assert all(r.error for r in rows)  # the survivors are listed as invalid, not skipped

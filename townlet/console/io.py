@@ -164,16 +164,22 @@ class IOThread(threading.Thread):
     def _reply(self, done: Done) -> None:
         """Send one executed request's response (and to duplicates waiting), audit it."""
         p = done.pending
-        self._send(p.rid, done.response)
-        if p.command.mutates:
-            for rid in self.s.replay.complete(p.principal.identity, p.request.cmd_id,
-                                              done.response):
-                self._send(rid, done.response)
+        self._answer(p.principal, p.request, p.command, p.rid, done.response)
         if done.code != "OK":
             refused = self.s.stats["refused"]
             refused[done.code] = refused.get(done.code, 0) + 1
         self._audit(p.t0, p.principal, p.request, p.request.cmd_id, done.code,
                     done.message, done.tick, mutates=p.command.mutates)
+
+    def _answer(self, pr: Principal, req: Request, cmd: Command, rid: bytes,
+                payload: bytes) -> None:
+        """Send a command's response to its caller and to duplicates waiting for it. The
+        replay entry is completed first, so a failure while sending can never leave a
+        retry of the cmd_id waiting for an answer that will not come."""
+        waiters = (self.s.replay.complete(pr.identity, req.cmd_id, payload) if cmd.mutates
+                   else [])
+        for r in (rid, *waiters):
+            self._send(r, payload)
 
     # -- one request --------------------------------------------------------------------
     def _handle(self, frames: list[zmq.Frame]) -> None:
@@ -201,7 +207,7 @@ class IOThread(threading.Thread):
         (key not valid: E_UNAUTHORIZED; over the rate: E_RATE_LIMITED)."""
         s = self.s
         try:
-            user_id = frame.get("User-Id")
+            user_id = str(frame.get("User-Id"))
         except zmq.ZMQError:  # no ZAP User-Id: never admitted by our handler
             user_id = ""
         check = s.watcher.check_key_id(user_id)
@@ -289,10 +295,7 @@ class IOThread(threading.Thread):
         s = self.s
         tick = s.last_tick
         out = execute(cmd, s.context(None, pr), params, req.cmd_id, tick, s.encoder)
-        self._send(rid, out.payload)
-        if cmd.mutates:
-            for waiter in s.replay.complete(pr.identity, req.cmd_id, out.payload):
-                self._send(waiter, out.payload)
+        self._answer(pr, req, cmd, rid, out.payload)
         if out.code != "OK":
             s.stats["refused"][out.code] = s.stats["refused"].get(out.code, 0) + 1
         self._audit(t0, pr, req, req.cmd_id, out.code, out.message, tick, mutates=cmd.mutates)

@@ -82,7 +82,10 @@ class Sandbox:
         parts = text.replace("\\", "/").split("/")
         if ".." in parts:
             raise ForbiddenPath(f"'..' is not allowed in paths: {text!r}")
-        real = (self.root / text).resolve(strict=False)
+        try:
+            real = (self.root / text).resolve(strict=False)
+        except RuntimeError:  # Python < 3.13 reports a symlink loop this way
+            raise ForbiddenPath(f"path is a symlink loop: {text!r}") from None
         if not real.is_relative_to(self.root):
             raise ForbiddenPath(f"path leaves the snapshot root (symlink?): {text!r}")
         return real

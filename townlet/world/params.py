@@ -5,7 +5,7 @@ amounts become integer minor units here (townlet.config.money)."""
 from __future__ import annotations
 
 import ast
-import collections
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit, types
@@ -37,26 +37,82 @@ OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE = (COMPARISONS[op] for op in (
     ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE))
 """Comparison codes of ``cond_op``."""
 
-_SCALARS = (
-    "day", "blocks_w", "districts_w", "district_side", "residents_per_district",
-    "arrival_buffer", "grace", "absent_cutoff", "late_tick_penalty", "absence_penalty",
-    "max_absent", "exit_cap", "exit_spacing", "cooldown", "idle_timeout", "patience",
-    "chat_chance", "chat_social", "chat_trust", "chat_fam", "meal_trust", "meal_fam",
-    "handover_trust", "conflict_riv", "decay_hour", "avoid", "hour",
-    "faint_ticks", "death_after", "respawn_delay", "starter_wallet", "starter_food",
-    "starter_need", "restock_at", "grocer_stock", "cafe_stock", "max_concurrent",
-    "global_cooldown", "bedtime", "wake",
-)
-_TABLES = (
-    "need_decay", "need_seek", "need_sat", "need_crit",
-    "aff_type", "aff_duration", "aff_effect", "aff_food", "aff_price", "aff_uses_food",
-    "aff_uses_stock", "aff_hooks", "aff_power", "aff_water", "cond_n", "cond_var", "cond_op",
-    "cond_val", "type_aff",
-    "job_start", "job_end", "job_call", "job_wage", "job_late_penalty",
-    "spec_kind", "spec_prob", "spec_cool", "spec_dmin", "spec_dmax", "spec_mmin", "spec_mmax",
-    "spec_target",
-)
-Params = collections.namedtuple("Params", _SCALARS + _TABLES)
+class Params(NamedTuple):
+    """Everything the kernel reads but never writes: scalars from the config and the
+    town, then tables (one row per need, affordance, job or perturbation spec)."""
+
+    day: int
+    blocks_w: int
+    districts_w: int
+    district_side: int
+    residents_per_district: int
+    arrival_buffer: int
+    grace: int
+    absent_cutoff: int
+    late_tick_penalty: float
+    absence_penalty: float
+    max_absent: int
+    exit_cap: int
+    exit_spacing: int
+    cooldown: int
+    idle_timeout: int
+    patience: int
+    chat_chance: float
+    chat_social: float
+    chat_trust: float
+    chat_fam: float
+    meal_trust: float
+    meal_fam: float
+    handover_trust: float
+    conflict_riv: float
+    decay_hour: float
+    avoid: float
+    hour: int
+    faint_ticks: int
+    death_after: int
+    respawn_delay: int
+    starter_wallet: float
+    starter_food: int
+    starter_need: float
+    restock_at: int
+    grocer_stock: int
+    cafe_stock: int
+    max_concurrent: int
+    global_cooldown: int
+    bedtime: int
+    wake: int
+    need_decay: np.ndarray
+    need_seek: np.ndarray
+    need_sat: np.ndarray
+    need_crit: np.ndarray
+    aff_type: np.ndarray
+    aff_duration: np.ndarray
+    aff_effect: np.ndarray
+    aff_food: np.ndarray
+    aff_price: np.ndarray
+    aff_uses_food: np.ndarray
+    aff_uses_stock: np.ndarray
+    aff_hooks: np.ndarray
+    aff_power: np.ndarray
+    aff_water: np.ndarray
+    cond_n: np.ndarray
+    cond_var: np.ndarray
+    cond_op: np.ndarray
+    cond_val: np.ndarray
+    type_aff: np.ndarray
+    job_start: np.ndarray
+    job_end: np.ndarray
+    job_call: np.ndarray
+    job_wage: np.ndarray
+    job_late_penalty: np.ndarray
+    spec_kind: np.ndarray
+    spec_prob: np.ndarray
+    spec_cool: np.ndarray
+    spec_dmin: np.ndarray
+    spec_dmax: np.ndarray
+    spec_mmin: np.ndarray
+    spec_mmax: np.ndarray
+    spec_target: np.ndarray
 
 
 @structref.register
@@ -75,7 +131,7 @@ structref.define_proxy(KernelParams, KernelParamsType, list(Params._fields))
 def _affordances(cfg: TownletConfig) -> dict[str, np.ndarray]:
     affs = cfg.world.affordances
     a = len(affs)
-    t = {
+    t: dict[str, np.ndarray] = {
         "aff_type": np.array([OBJECT_TYPES.index(x.object_type) for x in affs], dtype=np.int8),
         "aff_duration": np.array([x.duration for x in affs], dtype=np.int32),
         "aff_effect": np.array([[x.effects.get(n, 0.0) for n in NEEDS] for x in affs],
@@ -118,7 +174,7 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
     needs = [getattr(w.needs, n) for n in NEEDS]
     jobs, specs = w.jobs, w.perturbations.events
     emp, rel, life, q = w.employment, w.relationships, w.lifecycle, w.queues
-    values = {
+    values: dict[str, Any] = {
         "day": day, "blocks_w": town.blocks_w, "districts_w": town.blocks_w // w.town.district_side,
         "district_side": w.town.district_side,
         "residents_per_district": district_plan(w.town).residents,
@@ -174,6 +230,6 @@ def kernel_params(params: Params) -> KernelParams | Params:
     """Wrap the params (arrays shared, not copied) for the kernel; interpreted kernels
     (``NUMBA_DISABLE_JIT=1``) take ``params`` itself."""
     if INTERPRETED:  # scalars typed as compiled code types them, so arithmetic matches
-        return Params(*(np.int64(v) if isinstance(v, int) else
-                        np.float64(v) if isinstance(v, float) else v for v in params))
+        return Params._make(np.int64(v) if isinstance(v, int) else
+                            np.float64(v) if isinstance(v, float) else v for v in params)
     return _new_kernel_params(*params)

@@ -11,7 +11,6 @@ Dimensions are symbolic and resolved from the town at allocation:
 
 from __future__ import annotations
 
-import collections
 from enum import IntEnum
 from typing import NamedTuple
 
@@ -21,6 +20,8 @@ from numba.experimental import structref
 
 from townlet.config.world import NEEDS, PRICES
 from townlet.world.jit import INTERPRETED
+from townlet.world.names import index_enum
+from townlet.world.state_tuple import State
 
 __all__ = [
     "FIELDS",
@@ -59,11 +60,11 @@ RNG_STREAMS = ("world", "events", "policy", "lifecycle")
 TRAITS = ("extroversion", "forgiveness", "ambition")
 """Personality traits: the columns of ``agent_personality``, each in [-1, 1]."""
 
-Need = IntEnum("Need", {n.upper(): i for i, n in enumerate(NEEDS)})
-Price = IntEnum("Price", {n.upper(): i for i, n in enumerate(PRICES)})
-Ledger = IntEnum("Ledger", {n.upper(): i for i, n in enumerate(LEDGER)})
-St = IntEnum("St", {n.upper(): i for i, n in enumerate(STAT)})
-Trait = IntEnum("Trait", {n.upper(): i for i, n in enumerate(TRAITS)})
+Need = index_enum("Need", NEEDS)
+Price = index_enum("Price", PRICES)
+Ledger = index_enum("Ledger", LEDGER)
+St = index_enum("St", STAT)
+Trait = index_enum("Trait", TRAITS)
 """Index enums for the columns of agent_needs, price_*, ledger, stats and agent_personality."""
 
 
@@ -221,8 +222,6 @@ PACKED: dict[str, type[IntEnum]] = {
     "exit_meta": ExitMeta, "pert_meta": PertMeta, "agent_shift_ticks": ShiftTicks}
 """Fields whose last dimension packs named entries, and the enum naming them."""
 
-State = collections.namedtuple("State", [f.name for f in FIELDS])
-"""All state arrays by name (the Python-side handle)."""
 
 
 @structref.register
@@ -236,7 +235,7 @@ class KernelState(structref.StructRefProxy):
     pass a single pointer instead of every array descriptor."""
 
 
-structref.define_proxy(KernelState, KernelStateType, list(State._fields))
+structref.define_proxy(KernelState, KernelStateType, [f.name for f in FIELDS])
 
 
 @njit(cache=True)
@@ -260,6 +259,9 @@ def expected_money(ledger: np.ndarray) -> int:
 
 def allocate(sizes: dict[str, int]) -> State:
     """Fresh arrays for every field, filled with their defaults."""
+    if State._fields != tuple(f.name for f in FIELDS):
+        raise RuntimeError("townlet/world/state_tuple.py does not match FIELDS: run "
+                           "python -m townlet.world.state_codegen")
     arrays = []
     for f in FIELDS:
         shape = tuple(sizes[d] if isinstance(d, str) else d for d in f.dims)
@@ -274,8 +276,8 @@ def state_from(sections: dict[str, np.ndarray], like: State) -> State:
     if missing or extra:
         raise ValueError(f"state sections mismatch: missing {missing}, unexpected {extra}")
     arrays = []
-    for f, current in zip(FIELDS, like):
-        new = np.asarray(sections[f.name])
+    for f in FIELDS:
+        current, new = getattr(like, f.name), np.asarray(sections[f.name])
         if new.dtype != current.dtype or new.shape != current.shape:
             raise ValueError(f"state section {f.name!r}: expected {current.dtype}{current.shape}, "
                              f"got {new.dtype}{new.shape}")

@@ -157,7 +157,8 @@ class World:
     def state_hash(self) -> str:
         """SHA-256 over every state array (names, shapes and bytes)."""
         h = hashlib.sha256()
-        for f, arr in zip(FIELDS, self._s):
+        for f in FIELDS:
+            arr = getattr(self._s, f.name)
             h.update(f"{f.name}{arr.shape}".encode())
             h.update(np.ascontiguousarray(arr).data)
         return h.hexdigest()
