@@ -13,6 +13,8 @@ from typing import Annotated, Literal, get_args
 
 from msgspec import Meta, Struct, field
 
+from townlet.config.money import check_amounts
+
 __all__ = [
     "BODILY_NEEDS", "NEEDS", "OBJECT_TYPES", "PERTURBATION_KINDS", "PRICES",
     "AffordanceSpec", "EconomyConfig", "EmploymentConfig", "JobSpec", "LifecycleConfig",
@@ -146,6 +148,9 @@ class EconomyConfig(_Section, frozen=True):
     starting_wallet: NonNeg = 4.0
     """Money each agent holds at tick 0."""
 
+    def __post_init__(self) -> None:
+        check_amounts(self, ("groceries", "cafe_meal", "shower", "starting_wallet"))
+
     def price_table(self) -> list[float]:
         """The configured price of every name in ``PRICES``, in order ("none" is 0)."""
         return [0.0 if name == "none" else getattr(self, name) for name in PRICES]
@@ -162,6 +167,9 @@ class JobSpec(_Section, frozen=True):
     """Money per tick worked while present."""
     lateness_penalty: NonNeg = 0.1
     """Charged once per shift when the worker arrives after the grace period."""
+
+    def __post_init__(self) -> None:
+        check_amounts(self, ("wage", "lateness_penalty"))
 
 
 DEFAULT_JOBS = (
@@ -186,6 +194,9 @@ class EmploymentConfig(_Section, frozen=True):
     """Exits processed per day (0 = unlimited)."""
     exit_spacing_ticks: Ticks = 120
     """Minimum ticks between two processed exits."""
+
+    def __post_init__(self) -> None:
+        check_amounts(self, ("late_tick_penalty", "absence_penalty"))
 
 
 class QueueConfig(_Section, frozen=True):
@@ -224,6 +235,9 @@ class LifecycleConfig(_Section, frozen=True):
     starter_food: Annotated[int, Meta(ge=0, le=100)] = 2
     starter_need: Unit = 0.8
     """Every need of a newcomer starts here."""
+
+    def __post_init__(self) -> None:
+        check_amounts(self, ("starter_wallet",))
 
 
 class PerturbationSpec(_Section, frozen=True):
