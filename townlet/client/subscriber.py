@@ -55,10 +55,13 @@ _HEALTH_SECONDS_UNANNOUNCED = 1.0
 """Health interval assumed until a health message announces the publisher's own."""
 
 
+UpdateKind = Literal["key", "delta", "health", "skipped", "end"]
+
+
 class Update(msgspec.Struct, frozen=True):
     """One received message, after it was applied."""
 
-    kind: Literal["key", "delta", "health", "skipped", "end"]
+    kind: UpdateKind
     """``skipped``: a frame message that was not applied (waiting for a keyframe);
     ``end``: the publisher ended the stream (``end`` holds the message)."""
     seq: int
@@ -104,6 +107,8 @@ def _load_keys(server_key, client_key_file) -> tuple[bytes, bytes, bytes]:
     else:
         raise ValueError("server_key must be the server's public key file or its 40-char Z85 key")
     kp = load_keypair(client_key_file)
+    if kp.secret is None:
+        raise ValueError(f"{client_key_file} holds no secret key (use the .key_secret file)")
     return server, kp.public, kp.secret
 
 
@@ -205,7 +210,8 @@ class Subscriber:
             applied = self._apply(msg)
         except (WireError, SchemaError):
             return self._bad(topic, len(payload))
-        kind = ("key" if isinstance(msg, Keyframe) else "delta") if applied else "skipped"
+        kind: UpdateKind = (("key" if isinstance(msg, Keyframe) else "delta") if applied
+                            else "skipped")
         events = self._message_events(msg) if applied else np.empty(0, EVENT_DTYPE)
         lost = msg.events_lost if applied else 0
         self.stats.events_lost += lost
@@ -226,7 +232,9 @@ class Subscriber:
     def __iter__(self) -> Iterator[Update]:
         """Every message as it arrives (blocks)."""
         while True:
-            yield self.recv()
+            up = self.recv()
+            if up is not None:  # never None without a timeout
+                yield up
 
     def frame_columns(self) -> dict[str, np.ndarray]:
         """Copies of the current frame's columns (meta, state and this tick's events)."""
@@ -360,6 +368,7 @@ class Subscriber:
         self.stats.keyframes += 1
 
     def _set_events(self, events: list[Full]) -> None:
+        assert self.schema is not None  # a keyframe set it before any events are applied
         self._events = self._event_columns(self.schema, events, self._arrays["n_events"])
 
     @staticmethod
@@ -376,6 +385,7 @@ class Subscriber:
         return out
 
     def _message_events(self, msg: Keyframe | Delta) -> np.ndarray:
+        assert self.schema is not None  # only applied messages get here
         tables = []
         for sk in msg.skipped:
             try:

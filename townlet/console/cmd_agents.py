@@ -123,7 +123,7 @@ def agents(ctx: CommandContext, p: AgentsArgs) -> AgentsResult:
     cols = [(to_units(w.view(n)[sel]) if n == "agent_wallet" else w.view(n)[sel]).tolist()
             for n in ("agent_x", "agent_y", "agent_wallet", "agent_job", "agent_district",
                       "agent_goal", "agent_flags")]
-    rows = [AgentRow(int(a), *vals[:2], needs[k], *vals[2:])
+    rows = [AgentRow(*(int(a), *vals[:2], needs[k], *vals[2:]))
             for k, (a, *vals) in enumerate(zip(sel.tolist(), *cols))]
     return AgentsResult(total=int(idx.size), columns=list(AgentRow.__struct_fields__),
                         rows=rows)

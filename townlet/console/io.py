@@ -207,7 +207,7 @@ class IOThread(threading.Thread):
         (key not valid: E_UNAUTHORIZED; over the rate: E_RATE_LIMITED)."""
         s = self.s
         try:
-            user_id = frame.get("User-Id")
+            user_id = str(frame.get("User-Id"))
         except zmq.ZMQError:  # no ZAP User-Id: never admitted by our handler
             user_id = ""
         check = s.watcher.check_key_id(user_id)

@@ -91,7 +91,7 @@ def list_snapshots(root: str | os.PathLike[str]) -> list[SnapshotInfo]:
                         continue
                     error = f"{exc.part}: {exc.reason}"
                 else:
-                    error = str(exc) if isinstance(exc, SnapshotError) else exc.strerror
+                    error = str(exc) if isinstance(exc, SnapshotError) else (exc.strerror or str(exc))
                 rows.append(SnapshotInfo(name, size, error=error))
             else:
                 rows.append(SnapshotInfo(name, size, h.tick, h.schema_version, h.origin,

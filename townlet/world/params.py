@@ -37,6 +37,7 @@ OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE = (COMPARISONS[op] for op in (
     ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE))
 """Comparison codes of ``cond_op``."""
 
+
 class Params(NamedTuple):
     """Everything the kernel reads but never writes: scalars from the config and the
     town, then tables (one row per need, affordance, job or perturbation spec)."""
