@@ -191,9 +191,10 @@ class EmploymentConfig(_Section, frozen=True):
     """Absences in the rolling 7 days that put a worker in the exit queue."""
     attendance_window: Annotated[int, Meta(ge=1, le=14)] = 3
     daily_exit_cap: Annotated[int, Meta(ge=0, le=1_000_000)] = 2
-    """Exits processed per day (0 = unlimited)."""
+    """Exits processed per district per day (0 = unlimited): the town-wide cap grows
+    with the number of districts."""
     exit_spacing_ticks: Ticks = 120
-    """Minimum ticks between two processed exits."""
+    """Minimum ticks between two batches of exits (a batch: at most one per district)."""
 
     def __post_init__(self) -> None:
         check_amounts(self, ("late_tick_penalty", "absence_penalty"))

@@ -53,7 +53,6 @@ class Params(NamedTuple):
     late_tick_penalty: float
     absence_penalty: float
     max_absent: int
-    exit_cap: int
     exit_spacing: int
     cooldown: int
     idle_timeout: int
@@ -75,7 +74,6 @@ class Params(NamedTuple):
     hour: int
     faint_ticks: int
     death_after: int
-    respawn_delay: int
     starter_wallet: float
     starter_food: int
     starter_need: float
@@ -186,7 +184,7 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
         "arrival_buffer": emp.arrival_buffer, "grace": emp.grace_ticks, "absent_cutoff": emp.absent_cutoff,
         "late_tick_penalty": to_minor(emp.late_tick_penalty),
         "absence_penalty": to_minor(emp.absence_penalty),
-        "max_absent": emp.max_absent_shifts, "exit_cap": emp.daily_exit_cap,
+        "max_absent": emp.max_absent_shifts,
         "exit_spacing": emp.exit_spacing_ticks, "cooldown": q.cooldown_ticks,
         "idle_timeout": q.idle_timeout_ticks, "patience": q.patience_ticks,
         "chat_chance": rel.chat_chance, "chat_social": rel.chat_social, "chat_trust": rel.chat_trust,
@@ -198,7 +196,7 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
         "copresence_fam": rel.copresence_familiarity,
         "avoid": rel.avoid_threshold, "hour": max(1, day // 24),
         "faint_ticks": life.faint_ticks, "death_after": life.death_after_ticks,
-        "respawn_delay": life.respawn_delay_ticks, "starter_wallet": to_minor(life.starter_wallet),
+        "starter_wallet": to_minor(life.starter_wallet),
         "starter_food": life.starter_food, "starter_need": life.starter_need,
         "restock_at": w.economy.restock_at % day, "grocer_stock": w.economy.grocer_stock,
         "cafe_stock": w.economy.cafe_stock, "max_concurrent": w.perturbations.max_concurrent,
