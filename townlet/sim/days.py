@@ -30,7 +30,7 @@ class DayFigures(Struct, frozen=True):
     """One simulated day (or the covered part of it) of a run."""
 
     day: int
-    """Day index: tick // ticks_per_day of the day's ticks (the last tick, midnight, included)."""
+    """Day index k: ticks k * ticks_per_day + 1 .. (k + 1) * ticks_per_day."""
     ticks: int
     """Ticks of this day the run covered."""
     population: int
@@ -79,7 +79,7 @@ class DayRecorder:
         self._prev_goal = world.view("agent_goal").copy()
         self._prev_alive = world.alive.copy()
         self._stats = world.view("stats").copy()
-        self._day: int | None = None
+        self._day = -1  # none open yet
 
     def _open(self, day: int) -> None:
         self._day, self._ticks, self._max_change = day, 0, 0.0
@@ -94,7 +94,7 @@ class DayRecorder:
         t = world.tick
         day, tod = (t - 1) // self.day_len, t % self.day_len
         hour = min(HOURS - 1, tod // self.hour_len)
-        if self._day is None:
+        if self._day < 0:
             self._open(day)
         elif day != self._day:
             self.days.append(self._close(world))
@@ -124,7 +124,7 @@ class DayRecorder:
 
     def finish(self, world: World) -> list[DayFigures]:
         """Every day so far, the current (possibly partial) one included."""
-        if self._day is None:
+        if self._day < 0:
             return list(self.days)
         return [*self.days, self._close(world)]
 
