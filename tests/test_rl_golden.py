@@ -2,8 +2,11 @@
 
 The digests below were computed on main at 63d8639, before the encoder's
 hand-numbered offsets were replaced by ones derived from ``townlet.rl.layout``;
-the world state hash is the one since money became int64 minor units (the
-state's dtypes changed; observations, masks and rewards did not). A change that
+the world state hash is the one since the state gained the operator levers (``ctl``)
+and an exit queue with a slot per agent (issue 18; the state's layout changed,
+observations, masks and rewards did not); features, embedding ids, rewards and the
+state hash changed again when relationships became persistent (hourly co-presence
+and workplace rivalry change ties every hour). A change that
 means to alter what agents observe or earn (a new feature, a reward term, a world
 rule) updates them and says why in its commit message.
 """
@@ -23,12 +26,12 @@ from townlet.rl.layout import action_space_hash
 
 STEPS = 120
 GOLDEN = {  # variant: layout hash, features, map, embedding ids, masks, rewards, state hash
-    "compact": ("1e904b08e830b175", "0a5be3cbb0b26ed6", "5cf7d2bc5d2c0cc4", "11263feb92b48b46",
-                "022bdc3fcf8e9969", "e9a37eed4a7e3a1a", "2ec908462f7ac412"),
-    "hybrid": ("4e88a8e0e1d83d6d", "fd8c4bc90dfa6596", "4e48fea2f1c7fad3", "11263feb92b48b46",
-               "022bdc3fcf8e9969", "e9a37eed4a7e3a1a", "2ec908462f7ac412"),
-    "full": ("5a790d24417bd825", "fd8c4bc90dfa6596", "1148ddc113ccb295", "11263feb92b48b46",
-             "022bdc3fcf8e9969", "e9a37eed4a7e3a1a", "2ec908462f7ac412"),
+    "compact": ("1e904b08e830b175", "33b24c9e739a5df6", "5cf7d2bc5d2c0cc4", "390cb428585d3c5f",
+                "022bdc3fcf8e9969", "6a52c80245cba649", "e549a8acd5ea34fa"),
+    "hybrid": ("4e88a8e0e1d83d6d", "75f936eefcade190", "4e48fea2f1c7fad3", "390cb428585d3c5f",
+               "022bdc3fcf8e9969", "6a52c80245cba649", "e549a8acd5ea34fa"),
+    "full": ("5a790d24417bd825", "75f936eefcade190", "e5a2a759f66885d6", "390cb428585d3c5f",
+             "022bdc3fcf8e9969", "6a52c80245cba649", "e549a8acd5ea34fa"),
 }
 PARTS = ("layout hash", "features", "map", "embedding ids", "action masks", "rewards",
          "world state hash")

@@ -191,9 +191,10 @@ class EmploymentConfig(_Section, frozen=True):
     """Absences in the rolling 7 days that put a worker in the exit queue."""
     attendance_window: Annotated[int, Meta(ge=1, le=14)] = 3
     daily_exit_cap: Annotated[int, Meta(ge=0, le=1_000_000)] = 2
-    """Exits processed per day (0 = unlimited)."""
+    """Exits processed per district per day (0 = unlimited): the town-wide cap grows
+    with the number of districts."""
     exit_spacing_ticks: Ticks = 120
-    """Minimum ticks between two processed exits."""
+    """Minimum ticks between two batches of exits (a batch: at most one per district)."""
 
     def __post_init__(self) -> None:
         check_amounts(self, ("late_tick_penalty", "absence_penalty"))
@@ -220,9 +221,20 @@ class RelationshipConfig(_Section, frozen=True):
     handover_trust: Unit = 0.05
     conflict_rivalry: Unit = 0.15
     decay_per_hour: Unit = 0.02
-    """Every hour each tie's trust, familiarity and rivalry move this much toward 0."""
+    """Every hour each tie's trust and familiarity move this much toward 0."""
+    rivalry_decay_per_hour: Unit = 0.002
+    """Every hour each tie's rivalry moves this much toward 0 (slower than it forms)."""
+    workplace_rivalry: Unit = 0.05
+    """Hourly rivalry between two coworkers side by side on shift, times their summed
+    ambition (only when that sum is positive)."""
+    copresence_trust: Unit = 0.02
+    """Hourly trust gained from standing next to someone who is not a rival."""
+    copresence_familiarity: Unit = 0.03
+    """Hourly familiarity gained from standing next to someone who is not a rival."""
     avoid_threshold: Unit = 0.7
     """Rivalry at or above which agents refuse to chat and avoid each other's queues."""
+    friendship_threshold: Unit = 0.5
+    """Trust at or above which a tie counts as a friendship (reports)."""
 
 
 class LifecycleConfig(_Section, frozen=True):
