@@ -11,7 +11,7 @@ from numba import njit, types
 from numba.experimental import structref
 
 from townlet.config import TownletConfig
-from townlet.config.invariants import HOOKS, district_plan
+from townlet.config.invariants import HOOKS, WEEK, district_plan
 from townlet.config.preconds import COMPARISONS, NEED_VARIABLES, VARIABLES, parse_preconds
 from townlet.config.world import NEEDS, OBJECT_TYPES, PRICES
 from townlet.config.world import PERTURBATION_KINDS as PERT_KINDS
@@ -43,14 +43,16 @@ _SCALARS = (
     "handover_trust", "conflict_riv", "decay_hour", "avoid", "hour",
     "faint_ticks", "death_after", "respawn_delay", "starter_wallet", "starter_food",
     "starter_need", "restock_at", "grocer_stock", "cafe_stock", "max_concurrent",
-    "global_cooldown", "bedtime", "wake",
+    "global_cooldown", "bedtime", "night", "chrono_spread", "jitter", "appetite_lo",
+    "appetite_hi", "sociability_lo", "sociability_hi", "punctuality_lo", "punctuality_hi",
+    "overtime", "days_off", "week", "errand",
 )
 _TABLES = (
     "need_decay", "need_seek", "need_sat", "need_crit",
     "aff_type", "aff_duration", "aff_effect", "aff_food", "aff_price", "aff_uses_food",
     "aff_uses_stock", "aff_hooks", "aff_power", "aff_water", "cond_n", "cond_var", "cond_op",
     "cond_val", "type_aff",
-    "job_start", "job_end", "job_call", "job_wage", "job_late_penalty",
+    "job_start", "job_end", "job_stagger", "job_patterns", "job_wage", "job_late_penalty",
     "spec_kind", "spec_prob", "spec_cool", "spec_dmin", "spec_dmax", "spec_mmin", "spec_mmax",
     "spec_target",
 )
@@ -115,7 +117,7 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
     day = w.ticks_per_day
     needs = [getattr(w.needs, n) for n in NEEDS]
     jobs, specs = w.jobs, w.perturbations.events
-    emp, rel, life, q = w.employment, w.relationships, w.lifecycle, w.queues
+    emp, rel, life, q, r = w.employment, w.relationships, w.lifecycle, w.queues, w.routines
     values = {
         "day": day, "blocks_w": town.blocks_w, "districts_w": town.blocks_w // w.town.district_side,
         "district_side": w.town.district_side,
@@ -136,15 +138,24 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
         "restock_at": w.economy.restock_at % day, "grocer_stock": w.economy.grocer_stock,
         "cafe_stock": w.economy.cafe_stock, "max_concurrent": w.perturbations.max_concurrent,
         "global_cooldown": w.perturbations.global_cooldown_ticks,
-        "bedtime": day * 22 // 24, "wake": day * 5 // 24,
+        "bedtime": r.bedtime % day,
+        # an agent's night lasts one sleep (the bed affordance) from its bedtime
+        "night": max([a.duration for a in w.affordances if a.object_type == "bed"], default=0),
+        "chrono_spread": r.chronotype_spread,
+        "jitter": r.daily_jitter, "appetite_lo": min(r.appetite), "appetite_hi": max(r.appetite),
+        "sociability_lo": min(r.sociability), "sociability_hi": max(r.sociability),
+        "punctuality_lo": min(r.punctuality), "punctuality_hi": max(r.punctuality),
+        "overtime": r.overtime, "days_off": emp.days_off, "week": WEEK,
+        # longest affordance other than sleep: no errand starts closer than this to leaving for work
+        "errand": max([a.duration for a in w.affordances if a.object_type != "bed"], default=0),
         "need_decay": np.array([n.decay for n in needs], dtype=np.float32),
         "need_seek": np.array([n.seek_below for n in needs], dtype=np.float32),
         "need_sat": np.array([n.satisfied_above for n in needs], dtype=np.float32),
         "need_crit": np.array([n.critical for n in needs], dtype=np.float32),
         "job_start": np.array([j.start for j in jobs], dtype=np.int32),
         "job_end": np.array([j.end for j in jobs], dtype=np.int32),
-        # tick of day at which a job calls its workers (start - arrival buffer, wrapped)
-        "job_call": np.array([(j.start - emp.arrival_buffer) % day for j in jobs], dtype=np.int32),
+        "job_stagger": np.array([j.stagger_ticks for j in jobs], dtype=np.int32),
+        "job_patterns": np.array([j.patterns for j in jobs], dtype=np.int32),
         "job_wage": np.array([j.wage for j in jobs], dtype=np.float64),
         "job_late_penalty": np.array([j.lateness_penalty for j in jobs], dtype=np.float64),
         "spec_kind": np.array([PERT_KINDS.index(s.kind) for s in specs], dtype=np.int8),

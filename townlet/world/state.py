@@ -37,9 +37,12 @@ __all__ = [
     "PertMeta",
     "Price",
     "Resv",
+    "Roster",
     "ShiftTicks",
     "St",
     "State",
+    "Today",
+    "Trait",
     "allocate",
     "kernel_state",
     "state_from",
@@ -91,6 +94,31 @@ class ShiftTicks(IntEnum):
     ON_TIME = 0  # ticks present on time in this shift
     LATE = 1  # ticks present late in this shift
     DONE = 2  # shifts finished, lifetime
+
+
+class Trait(IntEnum):
+    """Columns of ``agent_traits``: who the agent is, drawn at arrival (world stream)."""
+
+    CHRONOTYPE = 0  # preferred bedtime minus the town's bedtime, ticks
+    APPETITE = 1  # multiplier of hunger decay
+    SOCIABILITY = 2  # multiplier of social decay
+    PUNCTUALITY = 3  # spare ticks beyond the walk allowed to get to work
+
+
+class Roster(IntEnum):
+    """Columns of ``agent_roster``: the agent's place in its job's schedule."""
+
+    PATTERN = 0  # shift pattern: starts and ends PATTERN * stagger ticks late
+    WEEKEND = 1  # weekday of the first day off
+
+
+class Today(IntEnum):
+    """Columns of ``agent_today``: today's plan, redrawn at midnight (world stream)."""
+
+    WORKS = 0  # 1 if today is a work day
+    LEAVE = 1  # tick of day the agent sets off for work
+    QUIT = 2  # tick of day the agent leaves work (shift end plus today's overtime)
+    BEDTIME = 3  # tick of day the agent's night starts
 
 
 class Field(NamedTuple):
@@ -146,6 +174,11 @@ FIELDS: tuple[Field, ...] = (
     _f("agent_wages_today", "f4", "N", 0, "wages earned today"),
     _f("agent_withheld", "f8", "N", 0, "wages lost to lateness and absence, lifetime"),
     _f("agent_personality", "f4", ("N", 3), 0, "extroversion, forgiveness, ambition"),
+    _f("agent_traits", "f4", ("N", len(Trait)), 0, "chronotype, appetite, sociability, "
+       "punctuality (Trait)"),
+    _f("agent_roster", "i2", ("N", len(Roster)), 0, "shift pattern and first day off (Roster)"),
+    _f("agent_today", "i4", ("N", len(Today)), 0, "today's plan: works, leave, quit, bedtime "
+       "(Today)"),
     _f("agent_faint_until", "i4", "N", 0, "tick until which the agent lies fainted"),
     _f("agent_starving", "i2", "N", 0, "consecutive ticks at hunger 0"),
     _f("agent_respawn_at", "i4", "N", -1, "tick a newcomer arrives in this empty slot"),
