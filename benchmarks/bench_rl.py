@@ -17,7 +17,9 @@ import numpy as np
 
 from townlet.config import default_config, with_agents
 from townlet.rl import TownletVectorEnv, parallel_env
-from townlet.world.actions import Action
+from townlet.rl.layout import NEED_FEATURES
+from townlet.world.actions import OPTION_GOAL, Action
+from townlet.world.policy import GOAL_OF_NEED
 
 WARMUP = 50
 """Steps run before measuring, past the initial transient (and the compile)."""
@@ -26,13 +28,15 @@ WARMUP = 50
 class NeedsPolicy:
     """Seek the lowest need below 0.5 with an option action, otherwise wait."""
 
-    GO = np.array([Action.GO_EAT, Action.GO_WASH, Action.GO_SLEEP, Action.GO_SOCIAL])
+    GO = np.array([next(a for a, g in OPTION_GOAL.items() if g == goal) for goal in GOAL_OF_NEED])
+    """The option action that restores each need."""
 
     def __init__(self, layout):
         self.option = layout.feature_index("option_active")
+        self.needs = [layout.feature_index(name) for name in NEED_FEATURES]
 
     def __call__(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        needs = features[:, :4]
+        needs = features[:, self.needs]
         act = np.where(needs.min(1) < 0.5, self.GO[needs.argmin(1)], Action.WAIT)
         act[features[:, self.option] > 0] = Action.WAIT
         ok = mask[np.arange(len(act)), act]

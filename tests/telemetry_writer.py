@@ -53,7 +53,7 @@ def step(st: dict[str, np.ndarray], rng: np.random.Generator, tick: int, churn: 
     movers = rng.random(n) < churn
     st["agent_x"][movers] = (st["agent_x"][movers] + 1) % 64
     st["agent_action"][movers] = rng.integers(0, 15, int(movers.sum()))
-    st["agent_wallet"][rng.random(n) < churn / 4] += 1.5
+    st["agent_wallet"][rng.random(n) < churn / 4] += 1_500_000
     m = st["obj_q_len"].size
     st["obj_q_len"][:] = rng.integers(0, 3, m) * (rng.random(m) < 0.05)
     k = int(rng.integers(0, min(32, st["evt_code"].size)))

@@ -69,6 +69,7 @@ def test_one_vocabulary_across_commands():
 
 def test_cli_defaults_are_the_config_defaults():
     from townlet.config.console import ConsoleConfig
+    from townlet.config.keys import KeysConfig
     from townlet.config.telemetry import TelemetryConfig
 
     def default(option: str, *path: str):
@@ -79,4 +80,5 @@ def test_cli_defaults_are_the_config_defaults():
 
     assert default("--endpoint", "console") == ConsoleConfig().endpoint
     assert default("--endpoint", "subscribe") == TelemetryConfig().endpoint
-    assert default("--key-dir", "keys", "issue") == ConsoleConfig().keys_dir
+    assert default("--key-dir", "keys", "issue") == KeysConfig().dir
+    assert default("--key-dir", "publish") == KeysConfig().dir

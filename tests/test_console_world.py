@@ -14,6 +14,7 @@ from _console import Town
 from townlet.client.console import ConsoleClient
 from townlet.client.errors import InvalidArgument, NotFound
 from townlet.config import default_config, with_agents
+from townlet.config.money import to_units
 from townlet.console.commands import COMMANDS
 from townlet.console.context import EventLog
 from townlet.world import World
@@ -106,8 +107,8 @@ def test_queues(town: Town, op: ConsoleClient) -> None:
 def test_economy(town: Town, op: ConsoleClient) -> None:
     e = op.call("economy")
     w = town.world
-    assert e["prices"]["groceries"] == pytest.approx(float(w.view("price_now")[1]))
-    assert e["wallets"]["sum"] == pytest.approx(float(w.view("agent_wallet")[w.alive].sum()),
+    assert e["prices"]["groceries"] == to_units(w.view("price_now")[1])
+    assert e["wallets"]["sum"] == pytest.approx(to_units(w.view("agent_wallet")[w.alive].sum()),
                                                 rel=1e-6)
     assert set(e["ledger"]) and set(e["stats"])
 

@@ -18,6 +18,7 @@ from telemetry_helpers import (
     ROOT,
     go,
     load_hashes,
+    make_keys,
     no_shm_leak,  # noqa: F401 - autouse fixture
     read_json_line,
     start_publisher,
@@ -173,3 +174,76 @@ def test_a_decoder_written_from_the_document_rebuilds_the_frames(tmp_path):
     assert verified == len(payloads) and payloads
     assert {"step", "full"} <= kinds and kinds & {"sparse", "mask"}
     assert re.fullmatch(r"[0-9a-f]{64}", dec.hash_hex)
+
+
+def _doc_key(path, field: str) -> bytes:
+    """A key from a key file, read as §1.1 describes (neither townlet nor zmq.auth)."""
+    for line in path.read_text().splitlines():
+        name, _, value = line.strip().partition(" = ")
+        if not line.lstrip().startswith("#") and name == field:
+            return value.strip('"').encode("ascii")
+    raise AssertionError(f"no {field} in {path}")
+
+
+def _kinds(m: dict) -> None:
+    """§2: messages and column changes carry ``kind``; schema and SkippedEvents do not."""
+    assert "kind" in m and "kind" not in m.get("schema", {})
+    for ch in m.get("changes", []):
+        assert "kind" in ch and (ch.get("fix") is None or "kind" in ch["fix"])
+    for col in (*m.get("columns", []), *m.get("events", [])):
+        assert col["kind"] == "full"
+    for sk in m.get("skipped", []):
+        assert "kind" not in sk and all(e["kind"] == "full" for e in sk["events"])
+
+
+def test_a_curve_xsub_client_written_from_the_document(tmp_path):
+    """Key files, XSUB subscription messages, ``kind``, ``subscribers`` and the end of the
+    stream, each as the document says, against a secure publisher."""
+    keys = make_keys(tmp_path)
+    hashes = tmp_path / "hashes.jsonl"
+    writer, info = start_writer("--agents", "500", "--ticks", "60", "--rate", "100",
+                                "--hashes", str(hashes), "--wait-go", "--hold")
+    pub, ready = start_publisher(info["ring"], info["doorbell"], "--key-dir", str(keys["dir"]),
+                                 "--keyframe-interval", "20", "--hwm", "1000",
+                                 "--health-seconds", "0.1")
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.XSUB)
+    sock.curve_serverkey = _doc_key(keys["server"], "public-key")
+    sock.curve_publickey = _doc_key(keys["viewer"], "public-key")
+    sock.curve_secretkey = _doc_key(keys["viewer"], "secret-key")
+    sock.setsockopt(zmq.RCVHWM, 1000)
+    sock.connect(ready["endpoint"])
+    for sub in (b"\x01f", b"\x01f", b"\x01h", b"\x01"):  # one connection, four messages
+        sock.send(sub)
+    frames, counts, end = [], [], None
+    try:
+        deadline = time.monotonic() + 30
+        while end is None and time.monotonic() < deadline:
+            if not sock.poll(200):
+                continue
+            topic, payload = sock.recv_multipart()
+            m = msgspec.msgpack.decode(payload)
+            _kinds(m)
+            assert topic == (b"h" if m["kind"] == "health" else b"f")
+            if m["kind"] == "health":
+                counts.append(m["subscribers"])
+                if len(counts) == 1:
+                    go(writer)
+            elif m["kind"] == "end":
+                end = m
+            else:
+                frames.append(m)
+                if m["tick"] == 59:
+                    writer.stdin.close()  # the simulation is done: the stream ends
+        assert writer.wait(30) == 0 and pub.wait(30) == 0
+    finally:
+        sock.close(0)
+        ctx.term()
+        stop(writer)
+        stop(pub)
+    assert end is not None and end["reason"] == "writer_done"
+    assert end["last_seq"] == frames[-1]["seq"] and end["last_tick"] == 59
+    assert counts and set(counts) == {1}, counts  # connections, not subscription messages
+    truth, dec = load_hashes(hashes), DocDecoder()
+    verified = [dec.feed(m) == truth[m["tick"]] for m in frames]
+    assert frames and all(verified)

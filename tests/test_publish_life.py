@@ -237,3 +237,56 @@ def test_events_beyond_the_event_log_are_counted_exactly(keys, tmp_path):
     assert sum(map(len, got.values())) + stats.events_lost == sum(map(len, want.values()))
     for tick, received in got.items():  # what arrived is exact (a lost tick's tail may
         assert received == want[tick][len(want[tick]) - len(received):]  # be cut at the front)
+
+
+def test_failed_restarts_back_off_and_a_working_one_resets(tmp_path):
+    """While restarts fail (the key registry is gone) the delay doubles up to the maximum,
+    health says the publisher is down; once the registry is back the next restart works."""
+    import msgspec
+
+    from townlet.config import default_config, with_agents
+    from townlet.publish import TelemetryHook
+    from townlet.sim.loop import Simulation
+
+    keys = make_keys(tmp_path)
+    cfg = with_agents(default_config(), 50)
+    tel = msgspec.structs.replace(cfg.telemetry, endpoint=f"tcp://127.0.0.1:{free_port()}",
+                                  restart_backoff_seconds=0.05, restart_backoff_max_seconds=0.2)
+    cfg = msgspec.structs.replace(cfg, telemetry=tel,
+                                  keys=msgspec.structs.replace(cfg.keys, dir=str(keys["dir"])))
+    sim = Simulation(cfg, seed=0)
+    hook = TelemetryHook(sim.world, cfg)
+    sim.add_hook(hook)
+    registry = keys["dir"] / "registry.json"
+    moved = tmp_path / "registry.moved"
+    try:
+        first = hook.status()
+        registry.rename(moved)
+        with capture_logs() as logs:
+            os.kill(first.pid, signal.SIGKILL)
+
+            def delays():
+                sim.step()
+                return [e["in_seconds"] for e in logs
+                        if e["event"] == "publisher_restart_scheduled"]
+
+            _wait("four scheduled restarts", lambda: len(delays()) >= 4, every=0.01)
+            down = hook.status()
+            assert not down.ok and down.state in ("down", "starting")
+            assert delays()[:4] == [0.05, 0.1, 0.2, 0.2]
+            assert any(e["event"] == "publisher_restart_failed" for e in logs)
+            moved.rename(registry)
+            up = _wait("a working restart",
+                       lambda: sim.step() is not None and hook.status().ok and hook.status())
+            assert up.restarts == 1 and up.pid != first.pid
+            assert up.last_exit.startswith("exit status")
+            t_up = time.monotonic()  # the reset rule is about time: up for the longest delay
+            _wait("the publisher to stay up past the longest delay",
+                  lambda: sim.step() is not None and time.monotonic() - t_up > 0.25, every=0.01)
+            os.kill(up.pid, signal.SIGKILL)
+            _wait("the next scheduled restart", lambda: len(delays()) >= 5, every=0.01)
+            assert delays()[4] == 0.05, "a publisher that stayed up resets the delay"
+    finally:
+        if moved.exists():
+            moved.rename(registry)
+        sim.close()

@@ -8,6 +8,7 @@ from naive import rl_obs as naive
 from rl_town import make_state, relink
 
 from townlet.config import default_config, with_agents
+from townlet.config.money import to_minor
 from townlet.rl.encode import encode
 from townlet.rl.layout import VARIANTS, build_layout
 from townlet.rl.masks import action_masks
@@ -42,7 +43,7 @@ def scrambled(seed: int):
         st.agent_x[i], st.agent_y[i] = st.obj_ax[o], st.obj_ay[o]
     st.agent_alive[rng.random(n) < 0.1] = 0
     st.agent_needs[:] = rng.random(st.agent_needs.shape)
-    st.agent_wallet[:] = rng.choice([0.0, 0.03, 0.7, 5.0, 40.0], n)
+    st.agent_wallet[:] = [to_minor(v) for v in rng.choice([0.0, 0.03, 0.7, 5.0, 40.0], n)]
     st.agent_food[:] = rng.integers(0, 4, n)
     st.agent_flags[:] = rng.choice([0, Flag.ON_SHIFT, Flag.POSSESSED, Flag.FAINTED,
                                     Flag.EXIT_PENDING | Flag.ON_SHIFT, Flag.TELEPORTED], n)
@@ -53,8 +54,8 @@ def scrambled(seed: int):
     st.agent_action_ok[:] = rng.integers(0, 2, n)
     st.agent_attendance[:] = rng.random(st.agent_attendance.shape)
     st.agent_lateness[:] = rng.integers(0, 9, n)
-    st.agent_wages_today[:] = rng.random(n) * 3
-    st.agent_withheld[:] = rng.random(n)
+    st.agent_wages_today[:] = rng.integers(0, to_minor(3), n)
+    st.agent_withheld[:] = rng.integers(0, to_minor(1), n)
     st.agent_personality[:] = rng.uniform(-1, 1, (n, 3))
     st.agent_born[:] = rng.integers(0, 5000, n)
     st.clock[0] = 7000 + seed
@@ -76,7 +77,7 @@ def scrambled(seed: int):
     st.agent_option[free] = 0
     st.agent_aff[free] = -1
     st.agent_flags[free] = 0
-    st.agent_wallet[free] = 5.0
+    st.agent_wallet[free] = to_minor(5.0)
     st.agent_food[free] = 2
     st.agent_cool_obj[n // 3 + 1] = st.agent_obj[n // 3 + 1]
     st.agent_cool_until[n // 3 + 1] = st.clock[0] + 5

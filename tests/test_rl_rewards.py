@@ -9,6 +9,7 @@ import pytest
 from rl_town import make_state
 
 from townlet.config import TownletConfig, default_config, with_agents
+from townlet.config.money import to_minor
 from townlet.rl.episodes import advance, new_step_out, new_track
 from townlet.rl.events import event_categories
 from townlet.rl.rewards import (
@@ -81,12 +82,12 @@ def test_living_reward_terms():
     np.testing.assert_allclose(out.comp[:, C["total"]], out.reward)
     assert out.acted.all() and not out.episode_start.any()
     # wage: one tick of full wage for agent 0, a daily reset for agent 1, withheld for agent 2
-    wage = h.cfg.world.jobs[st.agent_job[0]].wage
+    wage = to_minor(h.cfg.world.jobs[st.agent_job[0]].wage)
     st.agent_wages_today[0] += wage
-    st.agent_wages_today[1] = 2.0
+    st.agent_wages_today[1] = to_minor(2.0)
     h.tick()
-    st.agent_wages_today[1] = h.cfg.world.jobs[st.agent_job[1]].wage  # new day: reset + 1 tick
-    st.agent_withheld[2] += h.cfg.world.jobs[st.agent_job[2]].wage
+    st.agent_wages_today[1] = to_minor(h.cfg.world.jobs[st.agent_job[1]].wage)  # new day + 1 tick
+    st.agent_withheld[2] += to_minor(h.cfg.world.jobs[st.agent_job[2]].wage)
     st.agent_wages_today[0] += wage
     out = h.tick()
     np.testing.assert_allclose(out.comp[[0, 1, 2], C["wage"]], [0.01, 0.01, -0.01], rtol=1e-5)

@@ -105,3 +105,17 @@ def test_run_honours_console_enabled_and_the_key_directory(tmp_path):
     flag = _run(tmp_path, TOWN.format(console="false"), "--console", "--no-publish")
     assert "console: tcp://" in flag.stderr, "the flag overrides the config"
     assert msgspec.convert({}, TelemetryConfig) == TelemetryConfig()
+
+
+def test_bad_supervision_and_staleness_settings_are_refused(tmp_path):
+    (tmp_path / "c.yaml").write_text(
+        "telemetry:\n  restart_backoff_seconds: 5\n  restart_backoff_max_seconds: 1\n")
+    with pytest.raises(ConfigError, match="restart_backoff_max_seconds"):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "c.yaml").write_text("telemetry:\n  event_log_events: 10\n")
+    with pytest.raises(ConfigError, match="telemetry.event_log_events"):
+        load_config(tmp_path / "c.yaml")
+    from townlet.client import Subscriber
+
+    with pytest.raises(ValueError, match="stale_intervals"):
+        Subscriber("tcp://127.0.0.1:1", None, None, insecure_dev=True, stale_intervals=0)

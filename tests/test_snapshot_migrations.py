@@ -62,6 +62,28 @@ def test_schema2_gets_a_closed_event_batch() -> None:
         migrate(header(2), {**old, "evt_stale": np.zeros(1, np.uint8)})
 
 
+def test_schema3_money_becomes_exact_minor_units() -> None:
+    """Float wallets and ledger that drifted apart become int64 minor units; the residue
+    goes to the initial account, so the ledger balances exactly."""
+    wallet = np.array([1.1, 2.200001, 0.3, 9.0])  # the dead slot's 9.0 does not count
+    alive = np.array([1, 1, 1, 0], np.uint8)
+    ledger = np.array([3.5, 0.1, 0.0, 0.0, 0.0, 0.0])  # 3.6 booked, 3.600001 held
+    old = {"agent_wallet": wallet, "agent_alive": alive, "ledger": ledger,
+           "agent_wages_today": np.array([0.006, 0, 0, 0], np.float32),
+           "price_now": np.array([0.0, 0.5, 0.75, 0.1])}
+    h, new = migrate(header(3), old)
+    assert h.migrations[0].startswith("3->4: money in int64 minor units")
+    assert new["agent_wallet"].tolist() == [1_100_000, 2_200_001, 300_000, 9_000_000]
+    assert new["agent_wages_today"].tolist() == [6_000, 0, 0, 0]
+    assert new["price_now"].dtype == np.int64 and new["price_now"][2] == 750_000
+    assert new["ledger"].tolist() == [3_500_001, 100_000, 0, 0, 0, 0]
+    assert old["ledger"][0] == 3.5  # input untouched
+    with pytest.raises(SnapshotStateError, match="agent_wallet"):
+        migrate(header(3), {**old, "agent_wallet": np.array([np.nan, 0, 0, 0])})
+    with pytest.raises(SnapshotStateError, match="expected float money"):
+        migrate(header(3), {**old, "ledger": np.zeros(6, np.int64)})
+
+
 def test_current_schema_is_returned_unchanged() -> None:
     secs = {"a": np.zeros(2)}
     h, out = migrate(header(SCHEMA_VERSION), secs)

@@ -92,5 +92,25 @@ def test_unlocked_temp_of_a_live_pid_is_stale_only_when_old(tmp_path: Path) -> N
 
 def test_clean_of_an_empty_root_says_so(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "townlet", "snapshot", "clean", "--root",
-                          str(tmp_path)], capture_output=True, text=True, timeout=120, check=False)
+                          str(tmp_path)], capture_output=True, text=True, timeout=120,
+                         check=False)
     assert out.returncode == 0 and out.stdout.strip() == "no stale temporary files"
+
+
+def test_starting_autosave_cleans_the_root(tmp_path: Path) -> None:
+    import msgspec
+
+    from townlet.config import default_config
+    from townlet.snapshots.world_io import start_autosaver
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".autosave-000000000100.tsnap.tmp-{dead.pid}-0badf00d"
+    stale.write_bytes(b"partial")
+    cfg = default_config()
+    cfg = msgspec.structs.replace(cfg, snapshots=msgspec.structs.replace(
+        cfg.snapshots, root=str(tmp_path), autosave_every=10))
+    saver = start_autosaver(cfg)
+    assert saver is not None
+    saver.close()
+    assert not stale.exists()

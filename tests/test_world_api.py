@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tests.worlds import small_world
+from townlet.config.money import to_minor
 from townlet.world import World
 from townlet.world.actions import Action, Flag
 from townlet.world.errors import (
@@ -101,7 +102,7 @@ def test_kill_and_spawn(world):
         world.set_need(5, "hunger", 0.5)
     slot = world.spawn()
     assert slot == 5 and world.view("agent_alive")[5]
-    assert world.view("agent_wallet")[5] == world.config.world.lifecycle.starter_wallet
+    assert world.view("agent_wallet")[5] == to_minor(world.config.world.lifecycle.starter_wallet)
 
 
 def test_spawn_into_full_town_is_busy():

@@ -87,7 +87,7 @@ def test_load_sections_refuses_out_of_range_indices_without_touching_the_world()
             w.load_sections(bad)
         assert w.state_hash() == before
     bad = {k: v.copy() for k, v in w.sections().items()}
-    bad["agent_wallet"][0] = np.nan
+    bad["agent_needs"][0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         w.load_sections(bad)
     w.step()

@@ -11,10 +11,11 @@ import pytest
 from benchmarks.town_rhythm import measure
 from tests.worlds import actions_for, home_object, small_world, stand_at
 from townlet.config import default_config, with_agents
+from townlet.config.money import to_minor
 from townlet.world import World
 from townlet.world.actions import Action, Goal, Shift
 from townlet.world.events import EventCode, Reason
-from townlet.world.state import STAT, Roster, Today, Trait
+from townlet.world.state import STAT, Roster, Today, Habit
 from townlet.world.town import OBJ
 
 DAY = 1440
@@ -54,18 +55,18 @@ def test_nobody_dies_in_a_month(seed):
 def test_traits_are_drawn_at_arrival_within_their_ranges_and_renewed_for_a_newcomer():
     w = small_world(agents=200, seed=2)
     r, jobs = w.config.world.routines, w.config.world.jobs
-    traits, roster = w.view("agent_traits"), w.view("agent_roster")
-    chrono = traits[:, Trait.CHRONOTYPE]
+    traits, roster = w.view("agent_habits"), w.view("agent_roster")
+    chrono = traits[:, Habit.CHRONOTYPE]
     assert np.abs(chrono).max() <= r.chronotype_spread and chrono.std() > r.chronotype_spread / 3
-    for col, (lo, hi) in ((Trait.APPETITE, r.appetite), (Trait.SOCIABILITY, r.sociability),
-                          (Trait.PUNCTUALITY, r.punctuality)):
+    for col, (lo, hi) in ((Habit.APPETITE, r.appetite), (Habit.SOCIABILITY, r.sociability),
+                          (Habit.PUNCTUALITY, r.punctuality)):
         assert lo <= traits[:, col].min() < traits[:, col].max() <= hi
     patterns = np.array([jobs[j].patterns for j in w.view("agent_job")])
     assert (roster[:, Roster.PATTERN] < patterns).all()
     assert len(np.unique(roster[:, Roster.PATTERN])) == max(j.patterns for j in jobs)
     assert set(np.unique(roster[:, Roster.WEEKEND])) == set(range(7))
     other = small_world(agents=200, seed=3)
-    assert not np.array_equal(other.view("agent_traits"), traits), "traits follow the seed"
+    assert not np.array_equal(other.view("agent_habits"), traits), "traits follow the seed"
     before = traits[7].copy()
     w.kill(7)
     assert w.spawn() == 7
@@ -114,7 +115,7 @@ def test_a_sleeper_who_cannot_eat_sleeps_on():
     w = small_world(agents=12, seed=3)
     _asleep(w, 2)
     _set(w, "agent_food", 2, 0)
-    _set(w, "agent_wallet", 2, 0.0)
+    _set(w, "agent_wallet", 2, 0)
     w.set_need(2, "hunger", 0.15)
     w.step()
     assert w.view("agent_aff")[2] == w.params.type_aff[OBJ.BED]
@@ -128,7 +129,7 @@ def test_a_hungry_agent_eats_at_the_nearest_place_not_the_first_in_a_list():
     stand_at(w, agent, cafe * 9 + int(np.flatnonzero(
         w.view("obj_type")[cafe * 9:(cafe + 1) * 9] == OBJ.COUNTER)[0]))
     _set(w, "agent_food", agent, 2)
-    _set(w, "agent_wallet", agent, 5.0)
+    _set(w, "agent_wallet", agent, to_minor(5.0))
     w.set_need(agent, "hunger", 0.3)
     w.step()
     dest = int(w.view("agent_dest")[agent])

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from townlet.config import TownletConfig
+from townlet.config.money import to_units
 from townlet.config.preconds import parse_preconds
 from townlet.config.world import NEEDS
 from townlet.rl.layout import LANDMARKS, Layout
@@ -54,7 +55,7 @@ def features(cfg: TownletConfig, layout: Layout, st, i, emb_of, ep_len, ctx_rese
     v = {}
     for n, name in enumerate(NEEDS):
         v[f"need_{name}"] = st.agent_needs[i, n]
-    v["wallet"] = squash(st.agent_wallet[i], obs.wallet_scale)
+    v["wallet"] = squash(to_units(st.agent_wallet[i]), obs.wallet_scale)
     v["food"] = squash(st.agent_food[i], obs.count_scale)
     v["time_sin"] = math.sin(2 * math.pi * tod / D)
     v["time_cos"] = math.cos(2 * math.pi * tod / D)
@@ -67,8 +68,8 @@ def features(cfg: TownletConfig, layout: Layout, st, i, emb_of, ep_len, ctx_rese
     v["shift_end_in"] = ((job.end - tod) % D) / D
     v["attendance_ratio"] = float(np.mean(st.agent_attendance[i]))
     v["lateness"] = squash(st.agent_lateness[i], obs.count_scale)
-    v["wages_today"] = squash(st.agent_wages_today[i], obs.money_scale)
-    v["wages_withheld"] = squash(st.agent_withheld[i], obs.money_scale)
+    v["wages_today"] = squash(to_units(st.agent_wages_today[i]), obs.money_scale)
+    v["wages_withheld"] = squash(to_units(st.agent_withheld[i]), obs.money_scale)
     v["embedding_slot_norm"] = emb_of[i] / max_slots
     v["ctx_reset"] = float(ctx_reset[i])
     v["episode_progress"] = (ep_len[i] % D) / D
@@ -270,7 +271,7 @@ OPS = {0: lambda a, b: a == b, 1: lambda a, b: a != b, 2: lambda a, b: a < b,
 
 def _conditions_hold(st, i, o, aff):
     d = st.bld_district[o // 9]
-    values = {"agent.food": st.agent_food[i], "agent.wallet": st.agent_wallet[i],
+    values = {"agent.food": st.agent_food[i], "agent.wallet": to_units(st.agent_wallet[i]),
               "stock": st.obj_stock[o], "power_on": st.district_power[d],
               "water_on": st.district_water[d], "queue_length": st.obj_q_len[o]}
     for n, name in enumerate(NEEDS):

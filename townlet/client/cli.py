@@ -54,7 +54,8 @@ def subscribe_command(endpoint: str, server_key: str | None, client_key: str | N
                            f"{row['bytes']:>10} B  lag={row['lag_ticks']} ticks "
                            f"{row['latency_ms']:.1f} ms  events={row['events']}")
             if up.kind == "end":
-                click.echo(f"end of stream ({up.end.reason})", err=True)
+                click.echo(f"end of stream ({up.end.reason if up.end else 'unknown'})",
+                           err=True)
                 break
         st = sub.stats
         summary = {"summary": True, "seconds": round(time.monotonic() - t0, 3),

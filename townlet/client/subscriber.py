@@ -6,6 +6,10 @@ new publisher stream, undecodable message). After a gap the state is marked
 unsynced, a ``Resync`` request goes upstream and the next keyframe restores it.
 ``live`` tells whether the publisher is still heard from: messages keep coming
 (health at least every announced interval) and no end of stream arrived.
+A malformed message never raises: it is counted in ``stats.bad_messages``, never
+partly applied (a keyframe is checked whole before it replaces the state), and on
+the frame topic it is a gap. Sizes are checked before anything is allocated, and
+messages above ``max_message_bytes`` are refused by the socket (ZMQ_MAXMSGSIZE).
 Needs only the frame schema and the wire format: no kernel, no publisher.
 """
 
@@ -29,7 +33,7 @@ from townlet.frames.schema import (
     events_table,
     frame_hash,
 )
-from townlet.wire.codec import Codec, WireError, apply_change, column_from_full
+from townlet.wire.codec import Codec, WireError, apply_change, check_schema, column_from_full
 from townlet.wire.messages import (
     TOPIC_FRAMES,
     TOPIC_HEALTH,
@@ -41,17 +45,23 @@ from townlet.wire.messages import (
     Resync,
 )
 
-__all__ = ["Subscriber", "SubscriberStats", "Update"]
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "Subscriber", "SubscriberStats", "Update"]
+
+DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
+"""Largest message accepted by default (a keyframe of 1M agents is about 50 MiB)."""
 
 _RESYNC_EVERY = 1.0
 _HEALTH_SECONDS_UNANNOUNCED = 1.0
 """Health interval assumed until a health message announces the publisher's own."""
 
 
+UpdateKind = Literal["key", "delta", "health", "skipped", "end"]
+
+
 class Update(msgspec.Struct, frozen=True):
     """One received message, after it was applied."""
 
-    kind: Literal["key", "delta", "health", "skipped", "end"]
+    kind: UpdateKind
     """``skipped``: a frame message that was not applied (waiting for a keyframe);
     ``end``: the publisher ended the stream (``end`` holds the message)."""
     seq: int
@@ -97,6 +107,8 @@ def _load_keys(server_key, client_key_file) -> tuple[bytes, bytes, bytes]:
     else:
         raise ValueError("server_key must be the server's public key file or its 40-char Z85 key")
     kp = load_keypair(client_key_file)
+    if kp.secret is None:
+        raise ValueError(f"{client_key_file} holds no secret key (use the .key_secret file)")
     return server, kp.public, kp.secret
 
 
@@ -117,13 +129,23 @@ class Subscriber:
         Also receive health messages.
     stale_intervals
         ``live`` turns false when nothing arrived for this many health intervals.
+    max_message_bytes
+        A larger message ends the connection unread (libzmq does not retry after this
+        protocol error; ``live`` turns false), and a schema whose columns would not fit
+        in one message is refused before anything is allocated.
+
+    ``recv`` raises only ``zmq.ZMQError`` (socket failures, e.g. after ``close``);
+    ``frame_columns`` and ``frame_hash`` raise ``RuntimeError`` while not synchronised.
     """
 
     def __init__(self, endpoint: str, server_key: str | bytes | Path | None,
                  client_key_file: str | Path | None, *, insecure_dev: bool = False,
-                 health: bool = True, rcvhwm: int = 64, stale_intervals: float = 3.0) -> None:
+                 health: bool = True, rcvhwm: int = 64, stale_intervals: float = 3.0,
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
         if not stale_intervals > 0:
             raise ValueError(f"stale_intervals must be > 0, got {stale_intervals}")
+        if max_message_bytes < 1:
+            raise ValueError(f"max_message_bytes must be >= 1, got {max_message_bytes}")
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.XSUB)
         if not insecure_dev:
@@ -136,6 +158,8 @@ class Subscriber:
             self.sock.curve_secretkey = secret
         self.sock.setsockopt(zmq.RCVHWM, rcvhwm)
         self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
+        self.max_message_bytes = max_message_bytes
         self.sock.connect(endpoint)
         for topic in (TOPIC_FRAMES, TOPIC_HEALTH) if health else (TOPIC_FRAMES,):
             self.sock.send(b"\x01" + topic)
@@ -170,6 +194,8 @@ class Subscriber:
             msg = self.codec.decode(payload)
         except WireError:
             return self._bad(topic, len(payload))
+        if topic != (TOPIC_HEALTH if isinstance(msg, Health) else TOPIC_FRAMES):
+            return self._bad(topic, len(payload))  # a message on the wrong topic: never applied
         if isinstance(msg, End):
             return self._on_end(msg, len(payload), t_recv)
         self.ended = None
@@ -184,7 +210,8 @@ class Subscriber:
             applied = self._apply(msg)
         except (WireError, SchemaError):
             return self._bad(topic, len(payload))
-        kind = ("key" if isinstance(msg, Keyframe) else "delta") if applied else "skipped"
+        kind: UpdateKind = (("key" if isinstance(msg, Keyframe) else "delta") if applied
+                            else "skipped")
         events = self._message_events(msg) if applied else np.empty(0, EVENT_DTYPE)
         lost = msg.events_lost if applied else 0
         self.stats.events_lost += lost
@@ -205,7 +232,9 @@ class Subscriber:
     def __iter__(self) -> Iterator[Update]:
         """Every message as it arrives (blocks)."""
         while True:
-            yield self.recv()
+            up = self.recv()
+            if up is not None:  # never None without a timeout
+                yield up
 
     def frame_columns(self) -> dict[str, np.ndarray]:
         """Copies of the current frame's columns (meta, state and this tick's events)."""
@@ -314,34 +343,49 @@ class Subscriber:
         return True
 
     def _apply_keyframe(self, msg: Keyframe) -> None:
-        if self.schema is None or self.schema.hash.hex() != msg.schema_hash:
+        """Check the whole keyframe, then replace the state (never half of it)."""
+        schema = self.schema
+        if schema is None or schema.hash.hex() != msg.schema_hash:
+            check_schema(msg.schema, self.max_message_bytes)
             schema = FrameSchema(msg.schema)
             if schema.hash.hex() != msg.schema_hash:
                 raise WireError("keyframe schema does not match its schema_hash")
-            self.schema = schema
-            self._arrays = {c.name: np.zeros(c.shape, c.dtype) for c in schema.columns}
-            self.state = MappingProxyType({k: _readonly(v) for k, v in self._arrays.items()})
         cols = {f.c: f for f in msg.columns}
-        if set(cols) != set(self._arrays):
+        if set(cols) != {c.name for c in schema.columns}:
             raise WireError("keyframe columns differ from its schema")
-        for c in self.schema.columns:
-            self._arrays[c.name][...] = column_from_full(cols[c.name], c.dtype, c.shape)
-        self._set_events(msg.events)
+        new = {c.name: column_from_full(cols[c.name], c.dtype, c.shape) for c in schema.columns}
+        events = self._event_columns(schema, msg.events, new["n_events"])
+        if schema is not self.schema:
+            self.schema = schema
+            self._arrays = {name: a.copy() for name, a in new.items()}
+            self.state = MappingProxyType({k: _readonly(v) for k, v in self._arrays.items()})
+        else:
+            for name, a in new.items():
+                self._arrays[name][...] = a
+        self._events = events
         self.stream, self.seq, self.tick = msg.stream, msg.seq, msg.tick
         self.synced = True
         self.stats.keyframes += 1
 
     def _set_events(self, events: list[Full]) -> None:
-        n = int(self._arrays["n_events"][0])
+        assert self.schema is not None  # a keyframe set it before any events are applied
+        self._events = self._event_columns(self.schema, events, self._arrays["n_events"])
+
+    @staticmethod
+    def _event_columns(schema: FrameSchema, events: list[Full],
+                       n_events: np.ndarray) -> dict[str, np.ndarray]:
+        """The event columns of a message, checked against ``n_events`` rows."""
+        n = int(n_events[0])
         got = {f.c: f for f in events}
         out = {}
-        for e in self.schema.events:
+        for e in schema.events:
             if e.name not in got:
                 raise WireError(f"event column {e.name!r} missing")
             out[e.name] = column_from_full(got[e.name], e.dtype, (n,))
-        self._events = out
+        return out
 
     def _message_events(self, msg: Keyframe | Delta) -> np.ndarray:
+        assert self.schema is not None  # only applied messages get here
         tables = []
         for sk in msg.skipped:
             try:

@@ -36,7 +36,9 @@ class ConsoleConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     burst: Annotated[int, Meta(ge=1, le=1_000_000)] = 1000
     """Token-bucket capacity per identity (largest burst)."""
     replay_cache_size: Annotated[int, Meta(ge=16, le=1_000_000)] = 4096
-    """Results of state-changing commands kept per server for cmd_id replay."""
+    """Results of state-changing commands kept per identity for cmd_id replay."""
+    replay_identities: Annotated[int, Meta(ge=1, le=100_000)] = 256
+    """Identities whose cmd_ids are remembered (the least recently seen is dropped)."""
     replay_ttl_s: Annotated[float, Meta(gt=0.0, le=86_400.0)] = 900.0
     """How long a cmd_id is remembered (seconds)."""
     recent_events: Annotated[int, Meta(ge=16, le=1_000_000)] = 4096

@@ -131,6 +131,11 @@ def check_invariants(cfg: TownletConfig, origin: str) -> None:
     if hunger.uses_food and world.economy.grocer_stock < math.ceil(food_per_day):
         _fail(origin, "supply_covers_demand", f"a district's {plan.residents} residents eat "
               f"{food_per_day:.0f} food/day but its grocer gets {world.economy.grocer_stock}")
+    tel = cfg.telemetry
+    if tel.restart_backoff_max_seconds < tel.restart_backoff_seconds:
+        _fail(origin, "restart_backoff_ordered", "telemetry.restart_backoff_max_seconds "
+              f"({tel.restart_backoff_max_seconds}) is below restart_backoff_seconds "
+              f"({tel.restart_backoff_seconds})")
 
 
 def _food_per_purchase(world: WorldConfig) -> float:

@@ -29,7 +29,7 @@ class _Section(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Strict, immutable config section."""
 
 
-class ObservationConfig(_Section):
+class ObservationConfig(_Section, frozen=True):
     variant: Literal["full", "hybrid", "compact"] = "hybrid"
     """Observation layout (docs/rl.md lists the map channels of each)."""
     full_window: Window = 11
@@ -67,7 +67,7 @@ class ObservationConfig(_Section):
                 "compact": self.compact_window}[self.variant]
 
 
-class NeedWeights(_Section):
+class NeedWeights(_Section, frozen=True):
     """Weights w of the quadratic need penalty -sum w * (1 - need)^2."""
 
     hunger: Weight = 1.0
@@ -76,7 +76,7 @@ class NeedWeights(_Section):
     social: Weight = 0.4
 
 
-class SocialRewardConfig(_Section):
+class SocialRewardConfig(_Section, frozen=True):
     stage: Literal["off", "c1"] = "c1"
     """``c1`` pays chat rewards; ``off`` pays nothing. Later stages are not implemented."""
     chat_base: Annotated[float, Meta(ge=0.0, le=0.05)] = 0.01
@@ -89,7 +89,7 @@ class SocialRewardConfig(_Section):
     """No chat reward while any of hunger, hygiene, energy is below this."""
 
 
-class ClipConfig(_Section):
+class ClipConfig(_Section, frozen=True):
     per_tick: Annotated[float, Meta(ge=0.01, le=10.0)] = 1.0
     """Symmetric clip of each tick's non-terminal reward."""
     per_episode: Annotated[float, Meta(ge=0.0, le=1e6)] = 200.0
@@ -99,7 +99,7 @@ class ClipConfig(_Section):
     ``townlet.rl.rewards.apply_death_window``) and after a death or exit in a slot."""
 
 
-class RewardConfig(_Section):
+class RewardConfig(_Section, frozen=True):
     survival: Annotated[float, Meta(ge=0.0, le=0.01)] = 0.002
     """Reward per tick alive."""
     needs: NeedWeights = NeedWeights()
@@ -124,7 +124,7 @@ class RewardConfig(_Section):
                              f"needs.hunger ({self.needs.hunger}): a skipped meal must hurt more")
 
 
-class EmbeddingConfig(_Section):
+class EmbeddingConfig(_Section, frozen=True):
     max_slots: Annotated[int, Meta(ge=0, le=8_000_000)] = 0
     """Identity embedding slots (0 = twice the number of agent slots); >= agent slots."""
     cooldown_ticks: Annotated[int, Meta(ge=0, le=1_000_000)] = 2000
@@ -133,7 +133,7 @@ class EmbeddingConfig(_Section):
     """Forced reuses / allocations above this raise ``reuse_warning``."""
 
 
-class RLConfig(_Section):
+class RLConfig(_Section, frozen=True):
     observations: ObservationConfig = ObservationConfig()
     rewards: RewardConfig = RewardConfig()
     embeddings: EmbeddingConfig = EmbeddingConfig()

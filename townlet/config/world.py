@@ -33,7 +33,7 @@ class _Section(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Strict, immutable config section."""
 
 
-class NeedConfig(_Section):
+class NeedConfig(_Section, frozen=True):
     decay: Unit
     """Amount subtracted every tick (needs live in [0, 1], 1 = satisfied)."""
     seek_below: Unit = 0.45
@@ -44,7 +44,7 @@ class NeedConfig(_Section):
     """Below this the agent is in a critical state (reported, and lethal for hunger)."""
 
 
-class NeedsConfig(_Section):
+class NeedsConfig(_Section, frozen=True):
     """One entry per need; the field order is the need order everywhere (``NEEDS``)."""
 
     hunger: NeedConfig = NeedConfig(decay=0.0010, seek_below=0.5)
@@ -73,7 +73,7 @@ PERTURBATION_KINDS: tuple[str, ...] = get_args(PerturbationKind)
 """Perturbation kinds; the index is the kind code in ``pert_kind``."""
 
 
-class TownConfig(_Section):
+class TownConfig(_Section, frozen=True):
     agents: Annotated[int, Meta(ge=2, le=1_000_000)] = 1000
     """Population; the town is generated to house, feed and employ exactly this many."""
     district_side: Annotated[int, Meta(ge=3, le=16)] = 6
@@ -86,7 +86,7 @@ class TownConfig(_Section):
     """Staff employed by each grocer and each cafe."""
 
 
-class AffordanceSpec(_Section):
+class AffordanceSpec(_Section, frozen=True):
     id: Name
     """Unique affordance name."""
     object_type: ObjectType
@@ -131,7 +131,7 @@ DEFAULT_AFFORDANCES = (
 )
 
 
-class EconomyConfig(_Section):
+class EconomyConfig(_Section, frozen=True):
     groceries: NonNeg = 1.0
     """Price of one grocery purchase (uses_stock items of food)."""
     cafe_meal: NonNeg = 0.6
@@ -152,7 +152,7 @@ class EconomyConfig(_Section):
         return [0.0 if name == "none" else getattr(self, name) for name in PRICES]
 
 
-class JobSpec(_Section):
+class JobSpec(_Section, frozen=True):
     name: Name
     workplace: Literal["office", "grocer", "cafe"]
     start: Ticks
@@ -179,7 +179,7 @@ DEFAULT_JOBS = (
 )
 
 
-class EmploymentConfig(_Section):
+class EmploymentConfig(_Section, frozen=True):
     arrival_buffer: Ticks = 60
     """Ticks before a shift when workers set off (and the await_start window)."""
     grace_ticks: Annotated[int, Meta(ge=0, le=120)] = 10
@@ -198,7 +198,7 @@ class EmploymentConfig(_Section):
     """Consecutive days off per 7-day week; each worker's first day off is drawn at arrival."""
 
 
-class QueueConfig(_Section):
+class QueueConfig(_Section, frozen=True):
     cooldown_ticks: Ticks = 30
     """After a successful use, the same agent may not reserve the same object for this long."""
     idle_timeout_ticks: PosTicks = 8
@@ -207,7 +207,7 @@ class QueueConfig(_Section):
     """A waiter still queued after this long has a conflict with the holder."""
 
 
-class RelationshipConfig(_Section):
+class RelationshipConfig(_Section, frozen=True):
     slots: Annotated[int, Meta(ge=1, le=16)] = 6
     chat_chance: Unit = 0.05
     """Per tick chance that an idle agent with a neighbour starts a chat."""
@@ -224,7 +224,7 @@ class RelationshipConfig(_Section):
     """Rivalry at or above which agents refuse to chat and avoid each other's queues."""
 
 
-class RoutinesConfig(_Section):
+class RoutinesConfig(_Section, frozen=True):
     """Per-agent traits drawn at arrival and the daily variation of routines."""
 
     bedtime: Ticks = 1350
@@ -243,7 +243,7 @@ class RoutinesConfig(_Section):
     """Workers stay up to this many ticks after their shift ends (drawn daily)."""
 
 
-class LifecycleConfig(_Section):
+class LifecycleConfig(_Section, frozen=True):
     faint_ticks: PosTicks = 30
     """Ticks an agent lies fainted once hunger hits its critical level."""
     death_after_ticks: PosTicks = 240
@@ -255,7 +255,7 @@ class LifecycleConfig(_Section):
     """Every need of a newcomer starts here."""
 
 
-class PerturbationSpec(_Section):
+class PerturbationSpec(_Section, frozen=True):
     name: Name
     kind: PerturbationKind
     prob_per_day: NonNeg = 0.0
@@ -281,14 +281,14 @@ DEFAULT_PERTURBATIONS = (
 )
 
 
-class PerturbationsConfig(_Section):
+class PerturbationsConfig(_Section, frozen=True):
     max_concurrent: Annotated[int, Meta(ge=0, le=16)] = 2
     global_cooldown_ticks: Ticks = 240
     """Minimum spacing between two scheduled (random) events of any kind."""
     events: list[PerturbationSpec] = field(default_factory=lambda: list(DEFAULT_PERTURBATIONS))
 
 
-class WorldConfig(_Section):
+class WorldConfig(_Section, frozen=True):
     ticks_per_day: Annotated[int, Meta(ge=60, le=100_000)] = 1440
     """One day length used by every subsystem."""
     town: TownConfig = TownConfig()

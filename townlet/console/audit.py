@@ -13,6 +13,7 @@ state-changing commands ``info``, successful reads ``debug``.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -93,11 +94,13 @@ class AuditLog:
         self.path = p
         self.max_bytes = max_bytes
         self.backups = backups
-        self._file = open(p, "ab")  # noqa: SIM115 - kept open for the server's lifetime
+        self._file = self._open()
         self._size = self._file.tell()
         self._pending: list[bytes] = []
         self._encoder = msgspec.json.Encoder()
         self.records = 0
+        self.failures = 0
+        """Flushes whose lines could not be written to the file."""
 
     def write(self, rec: AuditRecord, mutates: bool = False) -> None:
         """Buffer one record for the file and emit it to the structured log."""
@@ -111,26 +114,44 @@ class AuditLog:
             _log.log(level, "console_request", **msgspec.structs.asdict(rec))
 
     def flush(self) -> None:
-        """Write every buffered line (one write per call), rotating by size first."""
+        """Write every buffered line (one write per call), rotating by size first.
+
+        A failing disk (full, read-only, removed) must not stop the console: the lines are
+        then dropped from the file (each was already emitted to the structured log) and
+        the failure is logged, once per flush, with the number of lines lost.
+        """
         if not self._pending:
             return
         data = b"".join(self._pending)
+        lines = len(self._pending)
         self._pending.clear()
-        if self._size and self._size + len(data) > self.max_bytes:
-            self._rotate()
-        self._file.write(data)
-        self._file.flush()
+        try:
+            if self._size and self._size + len(data) > self.max_bytes:
+                self._rotate()
+            view = memoryview(data)
+            while view:  # unbuffered: a failed write leaves nothing behind to retry
+                view = view[self._file.write(view):]
+        except OSError as exc:
+            self.failures += 1
+            _log.error("audit_write_failed", path=str(self.path), lines_lost=lines,
+                       error=exc.strerror)
+            return
         self._size += len(data)
 
     def _rotate(self) -> None:
-        self._file.close()
+        """Shift the backups and start a new file; the open file is only swapped once the
+        new one exists, so a failure here leaves a usable file behind."""
         for i in range(self.backups - 1, 0, -1):
             src = self.path.with_name(f"{self.path.name}.{i}")
             if src.exists():
                 os.replace(src, self.path.with_name(f"{self.path.name}.{i + 1}"))
         os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
-        self._file = open(self.path, "ab")  # noqa: SIM115
+        old, self._file = self._file, self._open()
+        old.close()
         self._size = 0
+
+    def _open(self) -> io.FileIO:
+        return open(self.path, "ab", buffering=0)
 
     def close(self) -> None:
         """Flush and close the file."""

@@ -12,6 +12,7 @@ import msgspec
 import numpy as np
 from msgspec import Meta
 
+from townlet.config.money import to_units
 from townlet.console.context import CommandContext
 from townlet.console.errors import CommandError
 from townlet.world.actions import Flag, Goal
@@ -119,9 +120,10 @@ def agents(ctx: CommandContext, p: AgentsArgs) -> AgentsResult:
     idx = np.flatnonzero(mask)
     sel = idx[p.offset:p.offset + p.limit]
     needs = np.round(w.view("agent_needs")[sel].astype(np.float64), 6).tolist()
-    cols = [w.view(n)[sel].tolist() for n in ("agent_x", "agent_y", "agent_wallet", "agent_job",
-                                              "agent_district", "agent_goal", "agent_flags")]
-    rows = [AgentRow(int(a), *vals[:2], needs[k], *vals[2:])
+    cols = [(to_units(w.view(n)[sel]) if n == "agent_wallet" else w.view(n)[sel]).tolist()
+            for n in ("agent_x", "agent_y", "agent_wallet", "agent_job", "agent_district",
+                      "agent_goal", "agent_flags")]
+    rows = [AgentRow(*(int(a), *vals[:2], needs[k], *vals[2:]))
             for k, (a, *vals) in enumerate(zip(sel.tolist(), *cols))]
     return AgentsResult(total=int(idx.size), columns=list(AgentRow.__struct_fields__),
                         rows=rows)

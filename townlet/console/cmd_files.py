@@ -47,10 +47,7 @@ def files(ctx: CommandContext, p: FilesArgs) -> Listing:
         raise CommandError("E_UNSUPPORTED", "no snapshot root is configured on this server")
     real = ctx.sandbox.resolve(p.path)
     rel = ctx.sandbox.relative(real) or "."
-    try:
-        st = os.stat(real)
-    except FileNotFoundError:
-        raise CommandError("E_NOT_FOUND", f"no such file or directory: {rel!r}") from None
+    st = os.stat(real)  # OS errors (missing, name too long) become codes in execute
     if not stat.S_ISDIR(st.st_mode):
         return Listing(path=rel, entries=[_entry(real.name, st)], truncated=False)
     out: list[Entry] = []
@@ -58,5 +55,8 @@ def files(ctx: CommandContext, p: FilesArgs) -> Listing:
         for de in sorted(it, key=lambda d: d.name):
             if len(out) == _MAX_ENTRIES:
                 return Listing(path=rel, entries=out, truncated=True)
-            out.append(_entry(de.name, de.stat(follow_symlinks=False)))
+            try:
+                out.append(_entry(de.name, de.stat(follow_symlinks=False)))
+            except FileNotFoundError:  # removed since the directory was read (pruning)
+                continue
     return Listing(path=rel, entries=out, truncated=False)

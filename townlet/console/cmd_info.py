@@ -41,7 +41,7 @@ def help_(ctx: CommandContext, p: HelpArgs) -> HelpResult:
     """List commands with their role, usage and whether you may run them."""
     from townlet.console.errors import CommandError
 
-    rows = ctx.table.values()
+    rows = list(ctx.table.values())
     if p.name is not None:
         if p.name not in ctx.table:
             raise CommandError("E_NOT_FOUND", f"no command {p.name!r}")

@@ -121,14 +121,15 @@ def _sandbox(ctx: CommandContext) -> Sandbox:
     return ctx.sandbox
 
 
-def _resolve(box: Sandbox, name: Any) -> tuple[Path, str]:
-    """Real path and root-relative name of ``name``; the sandbox decides what is allowed."""
+def _resolve(box: Sandbox, name: Any, *, write: bool = False) -> tuple[Path, str]:
+    """Real path and root-relative name of ``name``; the sandbox decides what is allowed
+    (for a file to ``write``, also that it is not the root or a directory)."""
     if not isinstance(name, (str, bytes)):
         raise CommandError("E_INVALID_ARG", f"a snapshot name must be a string, "
                            f"got {type(name).__name__}")
     if len(name) > _MAX_NAME:
         raise CommandError("E_INVALID_ARG", f"a snapshot name is at most {_MAX_NAME} long")
-    real = box.resolve(name)
+    real = box.resolve_file(name) if write else box.resolve(name)
     return real, box.relative(real)
 
 
@@ -141,9 +142,9 @@ def _existing(box: Sandbox, name: Any) -> str:
 
 
 def _target(box: Sandbox, name: Any, overwrite: bool) -> str:
-    """The root-relative name of a file to write (sandbox-checked); E_INVALID_ARG if it
-    exists and ``overwrite`` is false."""
-    real, rel = _resolve(box, name)
+    """The root-relative name of a file to write (sandbox-checked; never the root or a
+    directory); E_INVALID_ARG if it exists and ``overwrite`` is false."""
+    real, rel = _resolve(box, name, write=True)
     if real.exists() and not overwrite:
         raise CommandError("E_INVALID_ARG", f"{rel!r} already exists; choose another name "
                            "or pass overwrite=true")

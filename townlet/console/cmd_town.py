@@ -8,6 +8,7 @@ import msgspec
 import numpy as np
 from msgspec import Meta
 
+from townlet.config.money import to_units
 from townlet.console.context import CommandContext
 from townlet.console.errors import CommandError
 from townlet.world.events import EventCode
@@ -76,15 +77,15 @@ def economy(ctx: CommandContext, p: NoArgs) -> Economy:
     """Prices, money ledger, wallet statistics and cumulative counters."""
     w = ctx.world
     alive = w.alive
-    wal = w.view("agent_wallet")[alive]
+    wal = to_units(w.view("agent_wallet")[alive])
     stats = {"sum": 0.0, "mean": 0.0, "min": 0.0, "max": 0.0}
     if wal.size:
         stats = {"sum": float(wal.sum()), "mean": float(wal.mean()), "min": float(wal.min()),
                  "max": float(wal.max())}
     return Economy(
-        prices=dict(zip(PRICES[1:], w.view("price_now")[1:].tolist())),
-        base_prices=dict(zip(PRICES[1:], w.view("price_base")[1:].tolist())),
-        ledger=dict(zip(LEDGER, w.view("ledger").tolist())),
+        prices=dict(zip(PRICES[1:], to_units(w.view("price_now")[1:]).tolist())),
+        base_prices=dict(zip(PRICES[1:], to_units(w.view("price_base")[1:]).tolist())),
+        ledger=dict(zip(LEDGER, to_units(w.view("ledger")).tolist())),
         wallets={k: round(v, 6) for k, v in stats.items()},
         stats=dict(zip(STAT, w.view("stats").tolist())))
 

@@ -90,9 +90,10 @@ Response:
 
 State-changing commands (marked *mutates*) are idempotent by `cmd_id`: a
 repeated `(identity, cmd_id)` returns the first response without running the
-command again (cache: `console.replay_cache_size` entries, `console.replay_ttl_s`
-seconds); the same `cmd_id` with a different command or arguments is
-`E_CONFLICT`. Read-only commands simply run again.
+command again (cache: `console.replay_cache_size` entries per identity, for up to
+`console.replay_identities` identities, `console.replay_ttl_s` seconds; one identity's
+requests never evict another's); the same `cmd_id` with a different command or
+arguments is `E_CONFLICT`. Read-only commands simply run again.
 
 ## Error codes
 
@@ -110,6 +111,19 @@ server's snapshot root (`snapshots.root`, passed to the server as
 leading out of the root, NUL bytes and non-UTF-8 names are refused with
 `E_FORBIDDEN_PATH` before anything is read or written. Error messages name files
 relative to the root.
+
+- A file to write (`snapshot_save`, the target of `snapshot_migrate`) must name a
+  file: the root (`.`, `./`), a name ending in `/` or an existing directory is
+  refused with `E_INVALID_ARG` before anything is written. The temporary file a
+  save writes first lives next to the target, inside the root.
+- Only regular files are read: a FIFO, socket or device in the root is refused (or,
+  in `snapshot_list`, skipped) without being opened for reading, so it cannot hang
+  the server. Files that vanish while the root is listed (autosave pruning) are
+  left out of `files` and `snapshot_list`.
+- An operating-system error on a path has one code: missing file or directory
+  `E_NOT_FOUND`; name too long, a directory where a file is needed, or a file that
+  exists `E_INVALID_ARG`; permission denied or a symlink loop `E_FORBIDDEN_PATH`;
+  a condition of the server's disk (full, I/O error) `E_INTERNAL` with the reason.
 
 - `snapshot_save` and `snapshot_load` run between two ticks: a save is one
   consistent state, and after a load the next tick continues from the snapshot

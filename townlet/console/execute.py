@@ -1,6 +1,6 @@
 """Run one handler and turn every way it can end into a response: the one place where
-errors become codes (CommandError, sandbox refusals, snapshot errors, world errors,
-handler bugs)."""
+errors become codes (CommandError, sandbox refusals, OS errors on paths, snapshot errors,
+world errors, handler bugs)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import msgspec
 import structlog
 
 from townlet.console.context import CommandContext
-from townlet.console.errors import CommandError, hide_root
+from townlet.console.errors import CommandError, hide_root, path_error
 from townlet.console.table import Command
 from townlet.security.registry import RegistryError
 from townlet.security.sandbox import ForbiddenPath
@@ -72,9 +72,23 @@ def execute(cmd: Command, ctx: CommandContext, params: Any, cmd_id: str, tick: i
         return _error(encoder, cmd_id, code, str(exc), tick)
     except RegistryError as exc:
         return _error(encoder, cmd_id, "E_INTERNAL", f"key registry unusable: {exc}", tick)
+    except OSError as exc:
+        if exc.filename is None:
+            return _failed(cmd, exc, cmd_id, tick, encoder)
+        err = path_error(exc, ctx.sandbox)
+        if err.code == "E_INTERNAL":
+            _log.error("console_file_error", command=cmd.name, cmd_id=cmd_id,
+                       error=err.message)
+        return _error(encoder, cmd_id, err.code, err.message, tick)
     except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the simulation or
         # the I/O thread; it becomes an explicit E_INTERNAL reply with the traceback logged
-        _log.exception("console_command_failed", command=cmd.name, cmd_id=cmd_id)
-        return _error(encoder, cmd_id, "E_INTERNAL", f"{cmd.name} failed: {type(exc).__name__}",
-                      tick)
+        return _failed(cmd, exc, cmd_id, tick, encoder)
     return Outcome(payload, "OK", None)
+
+
+def _failed(cmd: Command, exc: Exception, cmd_id: str, tick: int | None,
+            encoder: msgspec.msgpack.Encoder) -> Outcome:
+    """A handler bug: logged with its traceback, answered E_INTERNAL (type name only)."""
+    _log.error("console_command_failed", command=cmd.name, cmd_id=cmd_id, exc_info=exc)
+    return _error(encoder, cmd_id, "E_INTERNAL", f"{cmd.name} failed: {type(exc).__name__}",
+                  tick)

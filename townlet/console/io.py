@@ -7,7 +7,12 @@ envelope decoding (E_USAGE), command lookup (E_UNSUPPORTED), role check
 (E_FORBIDDEN), argument binding (E_USAGE / E_INVALID_ARG), cmd_id replay
 (cached response or E_CONFLICT) and admission to the bounded queue (E_BUSY).
 Replies computed on the simulation thread come back through ``outbound`` and
-are sent and audited here.
+are sent and audited here. The caller's key is established first, so every refusal,
+even of a request that is never decoded, is audited with the identity.
+
+Nothing that goes wrong with one request or reply stops this thread: an unexpected
+exception is logged with its traceback, answered ``E_INTERNAL`` and the loop goes on
+(otherwise one bad request would leave every client without answers).
 """
 
 from __future__ import annotations
@@ -150,30 +155,59 @@ class IOThread(threading.Thread):
                 done: Done = self.s.outbound.get_nowait()
             except queue.Empty:
                 return
-            p = done.pending
-            self._send(p.rid, done.response)
-            if p.command.mutates:
-                for rid in self.s.replay.complete(p.principal.identity, p.request.cmd_id,
-                                                  done.response):
-                    self._send(rid, done.response)
-            if done.code != "OK":
-                refused = self.s.stats["refused"]
-                refused[done.code] = refused.get(done.code, 0) + 1
-            self._audit(p.t0, p.principal, p.request, p.request.cmd_id, done.code,
-                        done.message, done.tick, mutates=p.command.mutates)
+            try:
+                self._reply(done)
+            except Exception as exc:  # noqa: BLE001 - one bad reply must not stop the rest
+                _log.error("console_reply_failed", command=done.pending.command.name,
+                           cmd_id=done.pending.request.cmd_id, exc_info=exc)
+
+    def _reply(self, done: Done) -> None:
+        """Send one executed request's response (and to duplicates waiting), audit it."""
+        p = done.pending
+        self._answer(p.principal, p.request, p.command, p.rid, done.response)
+        if done.code != "OK":
+            refused = self.s.stats["refused"]
+            refused[done.code] = refused.get(done.code, 0) + 1
+        self._audit(p.t0, p.principal, p.request, p.request.cmd_id, done.code,
+                    done.message, done.tick, mutates=p.command.mutates)
+
+    def _answer(self, pr: Principal, req: Request, cmd: Command, rid: bytes,
+                payload: bytes) -> None:
+        """Send a command's response to its caller and to duplicates waiting for it. The
+        replay entry is completed first, so a failure while sending can never leave a
+        retry of the cmd_id waiting for an answer that will not come."""
+        waiters = (self.s.replay.complete(pr.identity, req.cmd_id, payload) if cmd.mutates
+                   else [])
+        for r in (rid, *waiters):
+            self._send(r, payload)
 
     # -- one request --------------------------------------------------------------------
     def _handle(self, frames: list[zmq.Frame]) -> None:
+        """Answer one request; an unexpected failure is logged with its traceback and
+        answered E_INTERNAL, and the thread goes on serving."""
         t0 = time.perf_counter()
-        s = self.s
-        s.stats["requests"] += 1
+        self.s.stats["requests"] += 1
         rid = frames[0].bytes
-        if len(frames) != 2:
-            self._refuse(rid, t0, "E_USAGE", "send exactly one frame per request")
-            return
-        body = frames[1]
+        pr: Principal | None = None
         try:
-            user_id = body.get("User-Id")
+            pr = self._caller(rid, t0, frames[-1])
+            if pr is not None:
+                self._admit(rid, t0, pr, frames)
+        except Exception as exc:  # noqa: BLE001 - this thread answers every client: keep it
+            _log.error("console_request_failed", identity=pr.identity if pr else None,
+                       exc_info=exc)
+            try:
+                self._refuse(rid, t0, "E_INTERNAL", "the server failed on this request: "
+                             f"{type(exc).__name__} (logged)", principal=pr)
+            except Exception:  # noqa: BLE001 - e.g. the audit failed too; logged, go on
+                _log.error("console_refusal_failed", exc_info=True)
+
+    def _caller(self, rid: bytes, t0: float, frame: zmq.Frame) -> Principal | None:
+        """Who sent ``frame`` (ZAP User-Id = key id), or None after refusing the request
+        (key not valid: E_UNAUTHORIZED; over the rate: E_RATE_LIMITED)."""
+        s = self.s
+        try:
+            user_id = str(frame.get("User-Id"))
         except zmq.ZMQError:  # no ZAP User-Id: never admitted by our handler
             user_id = ""
         check = s.watcher.check_key_id(user_id)
@@ -181,14 +215,24 @@ class IOThread(threading.Thread):
         pr = Principal(rec.name, rec.key_id, rec.role) if rec is not None else None
         if not check.ok:
             self._refuse(rid, t0, "E_UNAUTHORIZED", _UNAUTHORIZED[check.status],
-                         cmd_id=salvage_cmd_id(body.buffer), principal=pr)
-            return
+                         cmd_id=salvage_cmd_id(frame.buffer), principal=pr)
+            return None
         assert pr is not None
         wait = s.limiter.take(pr.identity)
         if wait > 0:
             self._refuse(rid, t0, "E_RATE_LIMITED", f"rate limit reached; retry in {wait:.3f} s",
-                         cmd_id=salvage_cmd_id(body.buffer), principal=pr)
+                         cmd_id=salvage_cmd_id(frame.buffer), principal=pr)
+            return None
+        return pr
+
+    def _admit(self, rid: bytes, t0: float, pr: Principal, frames: list[zmq.Frame]) -> None:
+        """Check the envelope (one frame, size, decoding), then dispatch."""
+        s = self.s
+        if len(frames) != 2:
+            self._refuse(rid, t0, "E_USAGE", "send exactly one frame per request",
+                         principal=pr)
             return
+        body = frames[1]
         if len(body) > s.cfg.max_request_bytes:
             self._refuse(rid, t0, "E_TOO_LARGE", f"request of {len(body)} bytes exceeds the "
                          f"{s.cfg.max_request_bytes}-byte limit", principal=pr)
@@ -251,10 +295,7 @@ class IOThread(threading.Thread):
         s = self.s
         tick = s.last_tick
         out = execute(cmd, s.context(None, pr), params, req.cmd_id, tick, s.encoder)
-        self._send(rid, out.payload)
-        if cmd.mutates:
-            for waiter in s.replay.complete(pr.identity, req.cmd_id, out.payload):
-                self._send(waiter, out.payload)
+        self._answer(pr, req, cmd, rid, out.payload)
         if out.code != "OK":
             s.stats["refused"][out.code] = s.stats["refused"].get(out.code, 0) + 1
         self._audit(t0, pr, req, req.cmd_id, out.code, out.message, tick, mutates=cmd.mutates)

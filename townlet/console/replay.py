@@ -3,7 +3,12 @@
 Keyed by (identity, cmd_id). An entry is *pending* while its command waits in
 the queue (duplicates then wait for the same response) and *done* once it ran.
 Reusing a cmd_id for a different command or different arguments is a conflict.
-Bounded by count (oldest evicted) and age. Used only on the console's I/O thread.
+
+Partitioned by identity: each identity has its own bounded map (oldest evicted,
+entries expire by age), so one identity's burst can never evict another's entries
+(an admin's retried cmd_id would otherwise run twice). The number of identities
+remembered is bounded too; past it, the identity least recently seen is forgotten
+as a whole. Used only on the console's I/O thread.
 """
 
 from __future__ import annotations
@@ -28,43 +33,70 @@ class ReplayEntry:
 
 
 class ReplayCache:
-    """Bounded map (identity, cmd_id) -> :class:`ReplayEntry`."""
+    """Bounded map identity -> (bounded map cmd_id -> :class:`ReplayEntry`).
 
-    def __init__(self, capacity: int, ttl_s: float,
+    Parameters
+    ----------
+    capacity
+        Entries kept per identity.
+    ttl_s
+        Age after which an entry is forgotten.
+    identities
+        Identities kept; the least recently seen one is dropped beyond this.
+    """
+
+    def __init__(self, capacity: int, ttl_s: float, identities: int,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.capacity = capacity
         self.ttl_s = ttl_s
+        self.identities = identities
         self._clock = clock
-        self._entries: OrderedDict[tuple[str, str], ReplayEntry] = OrderedDict()
+        self._by_identity: OrderedDict[str, OrderedDict[str, ReplayEntry]] = OrderedDict()
         self.hits = 0
 
-    def _expire(self, now: float) -> None:
-        while self._entries:
-            key, entry = next(iter(self._entries.items()))
-            if now - entry.stamp <= self.ttl_s and len(self._entries) <= self.capacity:
+    def _entries(self, identity: str, create: bool) -> OrderedDict[str, ReplayEntry] | None:
+        """This identity's map with expired and excess entries dropped (``None`` if it has
+        none and ``create`` is false); marks the identity as recently seen."""
+        entries = self._by_identity.get(identity)
+        if entries is None:
+            if not create:
+                return None
+            entries = self._by_identity[identity] = OrderedDict()
+            while len(self._by_identity) > self.identities:
+                self._by_identity.popitem(last=False)
+        self._by_identity.move_to_end(identity)
+        now = self._clock()
+        while entries:
+            key, entry = next(iter(entries.items()))
+            if now - entry.stamp <= self.ttl_s and len(entries) <= self.capacity:
                 break
-            del self._entries[key]
+            del entries[key]
+        return entries
 
     def get(self, identity: str, cmd_id: str) -> ReplayEntry | None:
         """The entry for this request id, if remembered."""
-        self._expire(self._clock())
-        return self._entries.get((identity, cmd_id))
+        entries = self._entries(identity, create=False)
+        return None if entries is None else entries.get(cmd_id)
 
     def add(self, identity: str, cmd_id: str, fingerprint: bytes) -> ReplayEntry:
         """Remember a new pending request."""
-        now = self._clock()
-        entry = ReplayEntry(fingerprint, now)
-        self._entries[(identity, cmd_id)] = entry
-        self._expire(now)
+        entries = self._entries(identity, create=True)
+        assert entries is not None
+        entry = entries[cmd_id] = ReplayEntry(fingerprint, self._clock())
+        if len(entries) > self.capacity:
+            entries.popitem(last=False)
         return entry
 
     def forget(self, identity: str, cmd_id: str) -> None:
         """Drop a pending entry whose request never ran (e.g. the queue was full)."""
-        self._entries.pop((identity, cmd_id), None)
+        entries = self._by_identity.get(identity)
+        if entries is not None:
+            entries.pop(cmd_id, None)
 
     def complete(self, identity: str, cmd_id: str, response: bytes) -> list[bytes]:
         """Store the response; return the routing ids of duplicates waiting for it."""
-        entry = self._entries.get((identity, cmd_id))
+        entries = self._by_identity.get(identity)
+        entry = None if entries is None else entries.get(cmd_id)
         if entry is None:
             return []
         entry.response = response
@@ -72,4 +104,4 @@ class ReplayCache:
         return waiters
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return sum(len(e) for e in self._by_identity.values())

@@ -41,7 +41,7 @@ from townlet.console.io import Done, IOThread, Pending
 from townlet.console.ratelimit import RateLimiter
 from townlet.console.replay import ReplayCache
 from townlet.console.table import Command
-from townlet.security.keys import load_keypair
+from townlet.security.keys import KeyFileError, load_keypair
 from townlet.security.registry import RegistryWatcher
 from townlet.security.roles import ALL_ROLES
 from townlet.security.sandbox import Sandbox
@@ -120,11 +120,17 @@ class ConsoleServer:
         self.cfg = cfg
         self.services = services
         self.registry_path = os.fspath(registry_path)
-        self._keys = load_keypair(server_key_file)  # fail early, before anything starts
+        keys = load_keypair(server_key_file)  # fail early, before anything starts
+        if keys.secret is None:
+            raise KeyFileError(f"{server_key_file} holds no secret key: the console needs the "
+                               "server's .key_secret file")
+        self._public, self._secret = keys.public, keys.secret
         self.bind_endpoint = endpoint or cfg.endpoint
         if table is None:
-            from townlet.console.commands import COMMANDS as table
-        self.table = table
+            from townlet.console.commands import COMMANDS
+
+            table = COMMANDS
+        self.table: dict[str, Command] = table
         self.watcher = RegistryWatcher(self.registry_path)
         self.control = control
         self.policy = PolicyInfo()
@@ -133,7 +139,8 @@ class ConsoleServer:
         self.inbound: queue.Queue[Pending] = queue.Queue(cfg.queue_size)
         self.outbound: queue.SimpleQueue[Done] = queue.SimpleQueue()
         self.limiter = RateLimiter(cfg.rate_per_s, cfg.burst)
-        self.replay = ReplayCache(cfg.replay_cache_size, cfg.replay_ttl_s)
+        self.replay = ReplayCache(cfg.replay_cache_size, cfg.replay_ttl_s,
+                                  cfg.replay_identities)
         self.audit = AuditLog(cfg.audit_path, cfg.audit_max_bytes, cfg.audit_backups)
         self.encoder = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
         self.stats: dict[str, Any] = {"requests": 0, "executed": 0, "refused": {},
@@ -160,8 +167,7 @@ class ConsoleServer:
                                      label="console", watcher=self.watcher)
         auth.start()
         try:
-            router = curve_server_socket(ctx, zmq.ROUTER, auth, self._keys.public,
-                                         self._keys.secret)
+            router = curve_server_socket(ctx, zmq.ROUTER, auth, self._public, self._secret)
             router.linger = 0
             router.maxmsgsize = 16 * self.cfg.max_request_bytes
             wake_pull = ctx.socket(zmq.PULL)
@@ -183,7 +189,7 @@ class ConsoleServer:
             auth.stop()
             ctx.term()
             raise
-        self.endpoint = router.last_endpoint.decode()
+        self.endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
         self._ctx, self._auth = ctx, auth
         self._io = IOThread(self, router, wake_pull)
         self._io.start()

@@ -104,7 +104,7 @@ class FrameReader:
 
         Raises LappedRead / TornRead / NotPublished; the copy is then invalid.
         """
-        cap = memoryview(dst).nbytes
+        cap = dst.nbytes if isinstance(dst, np.ndarray) else len(dst)
         n = cap if length is None else length
         if not 0 <= n <= cap:
             raise ValueError(f"length {n} outside the destination buffer of {cap} bytes")

@@ -94,7 +94,7 @@ def cleanup_stale() -> list[str]:
     stale) and the pid in its name is gone. Anything of a live writer is never
     touched. Every removal is logged (``stale_telemetry_removed``).
     """
-    removed = []
+    removed: list[str] = []
     for name in list_segments():
         out = ffi.new("tr_ring **")
         rc = lib.tr_attach(name.encode(), ffi.NULL, out)
@@ -121,7 +121,7 @@ def _pid_gone(name: str) -> bool:
 def _cleanup_bells(live_segments: set[str]) -> list[str]:
     """Unlink doorbell files whose ring is gone and whose creator's pid no longer runs."""
     bells = doorbell_path("/" + PREFIX).parent
-    removed = []
+    removed: list[str] = []
     try:
         candidates = [p for p in bells.iterdir()
                       if p.name.startswith(PREFIX) and p.name.endswith(BELL_SUFFIX)]

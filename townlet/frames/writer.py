@@ -95,7 +95,7 @@ class FrameRing:
         self._bell = None
         pid = os.getpid()
         self.event_log = max(event_log, 2 * schema.event_capacity)
-        self._ring = RingHandle.create(self.name, schema.doc_bytes, slots, schema.capacity, pid,
+        self._ring: RingHandle | None = RingHandle.create(self.name, schema.doc_bytes, slots, schema.capacity, pid,
                                        shm.process_starttime(pid) or 0,
                                        schema.event_record.itemsize, self.event_log)
         shm.unlink_on_exit(self.name)

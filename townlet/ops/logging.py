@@ -15,11 +15,12 @@ import logging
 import sys
 
 import structlog
+from structlog.typing import Processor
 
 __all__ = ["configure_logging"]
 
 _TIMESTAMP = structlog.processors.TimeStamper(fmt="iso", utc=True)
-_SHARED = [structlog.stdlib.add_log_level, _TIMESTAMP]
+_SHARED: list[Processor] = [structlog.stdlib.add_log_level, _TIMESTAMP]
 
 
 class _CurrentStderr(logging.StreamHandler):

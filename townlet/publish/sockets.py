@@ -66,7 +66,11 @@ class PublisherSocket:
         self.sock.setsockopt(zmq.RCVHWM, UPSTREAM_HWM)
         self.sock.setsockopt(zmq.RCVBUF, UPSTREAM_RCVBUF)
         self.monitor = self.sock.get_monitor_socket(MONITOR_EVENTS)
-        self.sock.bind(bind)
+        try:
+            self.sock.bind(bind)
+        except zmq.ZMQError:
+            self.close()  # an open monitor would hang the context's teardown at exit
+            raise
         self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self.secure = not insecure_dev
 

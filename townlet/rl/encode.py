@@ -15,6 +15,7 @@ import math
 import numpy as np
 from numba import njit
 
+from townlet.config.money import MINOR_PER_UNIT
 from townlet.rl.layout import (
     CHANNEL,
     CHANNEL_INDEX,
@@ -99,7 +100,7 @@ def _self_pass(st, sx, kp, tick, emb_of, ep_len, ctx_reset, out_feat):
         f = out_feat[i]
         for n in range(st.agent_needs.shape[1]):
             f[O_NEED + n] = st.agent_needs[i, n]
-        f[SELF.wallet] = _squash(st.agent_wallet[i], sx.wallet_scale)
+        f[SELF.wallet] = _squash(st.agent_wallet[i] / MINOR_PER_UNIT, sx.wallet_scale)
         f[SELF.food] = _squash(float(st.agent_food[i]), sx.count_scale)
         f[SELF.time_sin] = sin_t
         f[SELF.time_cos] = cos_t
@@ -117,8 +118,8 @@ def _self_pass(st, sx, kp, tick, emb_of, ep_len, ctx_reset, out_feat):
             att += st.agent_attendance[i, w]
         f[SELF.attendance_ratio] = att / W
         f[SELF.lateness] = _squash(float(st.agent_lateness[i]), sx.count_scale)
-        f[SELF.wages_today] = _squash(float(st.agent_wages_today[i]), sx.money_scale)
-        f[SELF.wages_withheld] = _squash(float(st.agent_withheld[i]), sx.money_scale)
+        f[SELF.wages_today] = _squash(st.agent_wages_today[i] / MINOR_PER_UNIT, sx.money_scale)
+        f[SELF.wages_withheld] = _squash(st.agent_withheld[i] / MINOR_PER_UNIT, sx.money_scale)
         f[SELF.embedding_slot_norm] = emb_of[i] / sx.max_slots if emb_of[i] >= 0 else 0.0
         f[SELF.ctx_reset] = float(ctx_reset[i])
         f[SELF.episode_progress] = (ep_len[i] % D) / D
@@ -385,8 +386,10 @@ def _social_pass(st, sx, emb_of, out_feat, out_ids, o):
 
 @njit(cache=True)
 def encode(st, sx, kp, emb_of, ep_len, ctx_reset, out_map, out_feat, out_ids, lm_cache, lm_key):
-    """Encode every slot (``kp``: the world's KernelParams; ``lm_cache`` (N, 32) and
-    ``lm_key`` (N,) int64, initially -1, cache the landmark block): ``out_map`` (N, C, W, W), ``out_feat`` (N, F), ``out_ids`` (N, 1+S)."""
+    """Encode every slot into ``out_map`` (N, C, W, W), ``out_feat`` (N, F) and
+    ``out_ids`` (N, 1+S). ``kp`` is the world's KernelParams; ``lm_cache``
+    (N, landmarks x fields) float32 and ``lm_key`` (N,) int64, initially -1, cache
+    the landmark block."""
     tick = st.clock[0]
     out_feat[:] = 0.0
     out_ids[:] = -1

@@ -49,7 +49,7 @@ def new_track(n: int, max_slots: int) -> Track:
     fifo, release, meta = new_slot_arrays(max_slots)
     return Track(
         gen=np.zeros(n, np.uint32), alive=np.zeros(n, np.uint8), flags=np.zeros(n, np.uint8),
-        wages=np.zeros(n, np.float32), withheld=np.zeros(n, np.float32),
+        wages=np.zeros(n, np.int64), withheld=np.zeros(n, np.int64),
         ep_len=np.zeros(n, np.int32), ep_return=np.zeros(n, np.float64),
         ep_total=np.zeros(n, np.float64), end_tick=np.full(n, NO_END, np.int64),
         episodes=np.zeros(n, np.int64), emb_of=np.full(n, -1, np.int32),
@@ -129,8 +129,8 @@ def advance(st, rs, tr, out, prev_controlled, comp64):
         tr.alive[i] = now
         tr.gen[i] = st.agent_gen[i]
         tr.flags[i] = flags if now else 0
-        tr.wages[i] = st.agent_wages_today[i] if now else 0.0
-        tr.withheld[i] = st.agent_withheld[i] if now else 0.0
+        tr.wages[i] = st.agent_wages_today[i] if now else 0
+        tr.withheld[i] = st.agent_withheld[i] if now else 0
     if released:
         release_sorted(tr.emb_fifo, tr.emb_release, tr.emb_meta, tr.scratch, released, tick)
     for i in range(n):

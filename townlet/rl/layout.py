@@ -18,6 +18,7 @@ from msgspec import Struct
 from townlet.config import TownletConfig
 from townlet.config.world import NEEDS, OBJECT_TYPES, PRICES
 from townlet.world.actions import Action, Goal, Shift
+from townlet.world.state import TRAITS
 
 __all__ = [
     "ACTION_NAMES",
@@ -66,8 +67,7 @@ NEED_FEATURES = tuple(f"need_{n}" for n in NEEDS)
 SHIFT_FEATURES = tuple(f"shift_{s.name.lower()}" for s in Shift)
 GOAL_FEATURES = tuple(f"goal_{g.name.lower()}" for g in Goal)
 LAST_ACTION_FEATURES = tuple(f"last_{a.name.lower()}" for a in Action if a >= 0)
-PERSONALITY_FEATURES = ("personality_extroversion", "personality_forgiveness",
-                        "personality_ambition")
+PERSONALITY_FEATURES = tuple(f"personality_{t}" for t in TRAITS)
 PRICE_FEATURES = tuple(f"price_{p}" for p in PRICES if p != "none")
 """Groups of the self block indexed by a code (need, shift state, goal, action,
 trait, price column - 1): one feature per code, in code order."""

@@ -46,6 +46,7 @@ class TownletParallelEnv(ParallelEnv):
                  seed: int | None = None):
         self.vec = TownletVectorEnv(config, variant=variant, seed=seed)
         single = self.vec.single_observation_space
+        assert isinstance(single, spaces.Dict)
         self._obs_space = spaces.Dict({**single.spaces,
                                        "action_mask": spaces.Box(0, 1, (N_ACTIONS,), np.int8)})
         self._act_space = spaces.Discrete(N_ACTIONS)

@@ -31,6 +31,7 @@ import numpy as np
 from numba import njit
 
 from townlet.config import TownletConfig
+from townlet.config.money import to_minor
 from townlet.config.world import NEEDS
 from townlet.world.actions import Flag
 from townlet.world.routines import shift_start
@@ -73,7 +74,7 @@ def build_reward_statics(cfg: TownletConfig, event_category: np.ndarray) -> Rewa
         truncate=cfg.rl.truncate_ticks, ticks_per_day=cfg.world.ticks_per_day,
         job_start=np.array([j.start for j in cfg.world.jobs], dtype=np.int64),
         job_stagger=np.array([j.stagger_ticks for j in cfg.world.jobs], dtype=np.int64),
-        job_wage=np.array([j.wage for j in cfg.world.jobs], dtype=np.float64),
+        job_wage=np.array([to_minor(j.wage) for j in cfg.world.jobs], dtype=np.int64),
         cooldown=cfg.rl.embeddings.cooldown_ticks,
         event_category=np.ascontiguousarray(event_category, dtype=np.int8),
     )
@@ -126,9 +127,9 @@ def living_reward(st, rs, i, tick, prev_flags, prev_wages, prev_withheld, end_ti
     c[R.needs] = -pen
     job = st.agent_job[i]
     earned = st.agent_wages_today[i] - prev_wages
-    if earned < 0.0:  # the daily counter was reset during this tick
+    if earned < 0:  # the daily counter was reset during this tick
         earned = st.agent_wages_today[i]
-    withheld = max(0.0, st.agent_withheld[i] - prev_withheld)
+    withheld = max(0, st.agent_withheld[i] - prev_withheld)  # minor units, as job_wage
     wage = rs.job_wage[job]
     c[R.wage] = rs.wage_rate * (earned - withheld) / wage if wage > 0.0 else 0.0
     flags = st.agent_flags[i]

@@ -31,7 +31,7 @@ Returned arrays are the env's own buffers, overwritten by the next call
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -42,7 +42,7 @@ from townlet.config import TownletConfig, default_config
 from townlet.rl.encode import encode
 from townlet.rl.episodes import StepOut, Track, advance, new_step_out, new_track
 from townlet.rl.events import event_categories
-from townlet.rl.layout import LANDMARK_FIELDS, Layout, build_layout
+from townlet.rl.layout import LANDMARK_FIELDS, LANDMARKS, Layout, build_layout
 from townlet.rl.masks import action_masks
 from townlet.rl.rewards import COMPONENTS, build_reward_statics
 from townlet.rl.slots import slot_metrics
@@ -82,10 +82,9 @@ def _policy_actions(actions, controlled, out):
 class TownletVectorEnv(VectorEnv):
     """A whole town as a batch of per-agent-slot environments (see module doc)."""
 
-    metadata: ClassVar[dict] = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
-
     def __init__(self, config: TownletConfig | None = None, *, variant: str | None = None,
                  seed: int | None = None, copy: bool = False):
+        self.metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
         self.config = config if config is not None else default_config()
         if not isinstance(self.config, TownletConfig):
             raise TypeError(f"config must be a TownletConfig, got {type(self.config).__name__}")
@@ -138,7 +137,8 @@ class TownletVectorEnv(VectorEnv):
             self.world = World(self.config, seed=self._next_seed(seed))
         if self.world.n_agents != self.num_envs:
             raise RuntimeError("the world's agent capacity changed between resets")
-        self._ks = None
+        self._ks: KernelState | State | None = None
+        self._clock: np.ndarray | None = None
         st = self._state()
         n = self.num_envs
         self._town_tables()
@@ -184,18 +184,19 @@ class TownletVectorEnv(VectorEnv):
         self._statics = build_statics(self.config, self.layout, self.world.sections(),
                                       self.max_slots)
         self._kp = kernel_params(self.world.params)
-        self._lm_cache = np.zeros((self.num_envs, 4 * len(LANDMARK_FIELDS)), np.float32)
+        self._lm_cache = np.zeros((self.num_envs, len(LANDMARKS) * len(LANDMARK_FIELDS)),
+                                  np.float32)
         self._lm_key = np.full(self.num_envs, -1, np.int64)
 
-    def _state(self) -> KernelState:
+    def _state(self) -> KernelState | State:
         """The world's arrays as one by-reference struct (rebuilt only if they changed)."""
         sections = self.world.sections()
         if self._ks is None or sections["clock"] is not self._clock:
             self._clock = sections["clock"]
-            self._ks = kernel_state(State(*(sections[name] for name in State._fields)))
+            self._ks = kernel_state(State._make(sections[name] for name in State._fields))
         return self._ks
 
-    def _after_tick(self, st: KernelState) -> None:
+    def _after_tick(self, st: KernelState | State) -> None:
         obs = self._obs
         _after_tick(st, self._statics, self._kp, self._rewards, self.track, self._out,
                     self._controlled, self._comp64, obs["map"], obs["features"],

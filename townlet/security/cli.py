@@ -8,31 +8,34 @@ import sys
 
 import click
 
-from townlet.config.paths import KEYS_DIR
+from townlet.config.keys import KeysConfig
 
 __all__ = ["keys_command"]
 
+
 def _DIR(f):
-    """``--key-dir`` and ``--config`` options resolved into the one ``key_dir`` argument."""
+    """``--key-dir`` and ``--config`` options resolved into the one ``key_dir`` argument:
+    an explicit ``--key-dir`` (or its env) wins, then ``--config``'s keys.dir, then the
+    default (the config default)."""
 
     @functools.wraps(f)
-    def resolved(*args, key_dir: str | None, config_path: str | None, **kwargs):
-        return f(*args, key_dir=_key_dir(key_dir, config_path), **kwargs)
+    def resolved(*args, key_dir: str, config_path: str | None, **kwargs):
+        source = click.get_current_context().get_parameter_source("key_dir")
+        if config_path is not None and source == click.core.ParameterSource.DEFAULT:
+            key_dir = _config_key_dir(config_path)
+        return f(*args, key_dir=key_dir, **kwargs)
 
     resolved = click.option(
         "--config", "config_path", type=click.Path(dir_okay=False),
         help="Use this config's keys.dir (what `townlet run --config` uses).")(resolved)
     return click.option(
-        "--key-dir", "key_dir", envvar="TOWNLET_KEY_DIR", type=click.Path(file_okay=False),
-        help=f"Key directory (env TOWNLET_KEY_DIR) [default: keys.dir of --config, "
-             f"else {KEYS_DIR}].")(resolved)
+        "--key-dir", "key_dir", envvar="TOWNLET_KEY_DIR", default=KeysConfig().dir,
+        show_default=True, type=click.Path(file_okay=False),
+        help="Key directory (env TOWNLET_KEY_DIR; default: keys.dir of --config, else the "
+             "config default).")(resolved)
 
 
-def _key_dir(key_dir: str | None, config_path: str | None) -> str:
-    if key_dir is not None:
-        return key_dir
-    if config_path is None:
-        return KEYS_DIR
+def _config_key_dir(config_path: str) -> str:
     from townlet.config import ConfigError, load_config
 
     try:

@@ -22,6 +22,7 @@ import msgspec
 import zmq
 import zmq.auth
 
+from townlet.security.fileperm import untrusted
 from townlet.security.registry import (
     KeyRecord,
     RegistryDoc,
@@ -155,13 +156,24 @@ def _load(path: Path) -> Keypair:
     return Keypair(public=public, secret=secret)
 
 
-def load_keypair(path: str | os.PathLike[str]) -> Keypair:
-    """Load a secret certificate; refuse it when group/others can access it or it has no secret."""
-    p = Path(path)
+def _trusted(p: Path, mode: str) -> os.stat_result:
+    """The status of key file ``p``, or :class:`KeyFileError` when it is missing or others
+    could change it (:func:`~townlet.security.fileperm.untrusted`); ``mode`` is the fix."""
     try:
         st = os.stat(p)
     except OSError:
         raise KeyFileError(f"key file {p} does not exist or is unreadable") from None
+    why = untrusted(st)
+    if why is not None:
+        raise KeyFileError(f"key file {p} is {why}; refusing to trust it "
+                           f"(only its owner may change it: chmod {mode} {p})")
+    return st
+
+
+def load_keypair(path: str | os.PathLike[str]) -> Keypair:
+    """Load a secret certificate; refuse it when group/others can access it or it has no secret."""
+    p = Path(path)
+    st = _trusted(p, "600")
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyFileError(f"secret key file {p} is accessible by others; run: chmod 600 {p}")
     kp = _load(p)
@@ -171,8 +183,11 @@ def load_keypair(path: str | os.PathLike[str]) -> Keypair:
 
 
 def load_public_key(path: str | os.PathLike[str]) -> bytes:
-    """Load the Z85 public key from a public or secret certificate file."""
-    return _load(Path(path)).public
+    """Load the Z85 public key from a public or secret certificate file; refuse one that
+    others could change (they could substitute the key a client trusts)."""
+    p = Path(path)
+    _trusted(p, "644")
+    return _load(p).public
 
 
 def init_key_dir(key_dir: str | os.PathLike[str], *, force: bool = False) -> Path:

@@ -6,7 +6,8 @@ Writers (``townlet keys``) hold an exclusive ``flock`` and replace the file
 atomically, so readers never see half a file; readers (the ZAP authenticator,
 the console's per-request re-check) use :class:`RegistryWatcher`, which stats
 the file on every lookup and reloads it when it changed. A missing, unreadable,
-malformed or group/world-writable registry denies everyone (fail closed).
+malformed, group/world-writable or foreign-owned registry denies everyone (fail
+closed), including when its mode changes while the server runs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import enum
 import fcntl
 import hashlib
 import os
-import stat
 import tempfile
 import threading
 from collections.abc import Callable
@@ -27,6 +27,7 @@ import msgspec
 import structlog
 from zmq.utils import z85
 
+from townlet.security.fileperm import untrusted
 from townlet.security.roles import Role
 
 __all__ = [
@@ -171,12 +172,10 @@ class KeyRegistry:
 
 
 def _check_safe(path: Path, st: os.stat_result) -> None:
-    if not stat.S_ISREG(st.st_mode):
-        raise RegistryError(f"registry {path} is not a regular file")
-    if st.st_mode & 0o022:
-        raise RegistryError(
-            f"registry {path} is writable by group or others; run: chmod 644 {path}"
-        )
+    why = untrusted(st)
+    if why is not None:
+        raise RegistryError(f"registry {path} is {why}; refusing to trust it "
+                            f"(it must be a file only its owner can change: chmod 644 {path})")
 
 
 def _decode(path: Path, data: bytes) -> KeyRegistry:
@@ -250,15 +249,17 @@ class RegistryWatcher:
     """Thread-safe access to the current registry, reloaded whenever the file changes.
 
     Each :meth:`current` call stats the file (microseconds) and reloads when its
-    inode, size or mtime changed, so a revocation is seen by the very next
-    lookup. When the file cannot be used every lookup reports
-    :attr:`KeyStatus.UNAVAILABLE` until it is fixed.
+    inode, size, mtime, ctime, mode or owner changed, so a revocation is seen by the
+    very next lookup, and so is a ``chmod`` that lets others write the file (then the
+    registry is refused, see :func:`~townlet.security.fileperm.untrusted`). When the
+    file cannot be used every lookup reports :attr:`KeyStatus.UNAVAILABLE` until it is
+    fixed, and the reason is logged once.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._sig: tuple[int, int, int, int] | None = None
+        self._sig: tuple[int, ...] | None = None
         self._registry: KeyRegistry | None = None
         self._error: str | None = None
         self.reloads = 0
@@ -267,7 +268,8 @@ class RegistryWatcher:
         """The registry as the file says now, or ``None`` when it is unusable."""
         try:
             st = os.stat(self.path)
-            sig = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            sig = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+                   st.st_mode, st.st_uid)
         except OSError:
             sig = None
         with self._lock:

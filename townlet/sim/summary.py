@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from msgspec import Struct
 
+from townlet.config.money import to_units
 from townlet.world import World
 from townlet.world.events import EventCode
 from townlet.world.state import NEEDS, STAT, expected_money
@@ -57,8 +58,7 @@ def summarize(world: World, tally: EventTally, ticks: int, seconds: float, rate:
     alive = world.view("agent_alive").astype(bool)
     needs = world.view("agent_needs")[alive]
     stats = dict(zip(STAT, world.view("stats").tolist()))
-    wallets = float(world.view("agent_wallet")[alive].sum())
-    expected = expected_money(world.view("ledger"))
+    wallets = int(world.view("agent_wallet")[alive].sum())  # minor units: exact
     return RunSummary(
         config_id=world.config_id, seed=world.seed, ticks=ticks, agents=world.n_agents,
         population=int(alive.sum()), seconds=round(seconds, 4), ticks_per_s=round(rate, 2),
@@ -67,6 +67,6 @@ def summarize(world: World, tally: EventTally, ticks: int, seconds: float, rate:
         mean_needs={n: round(float(v), 4) for n, v in zip(NEEDS, needs.mean(axis=0))}
         if needs.size else {n: 0.0 for n in NEEDS},
         critical_share=round(stats["critical_ticks"] / max(1, stats["agent_ticks"]), 5),
-        money_in_circulation=round(wallets, 4),
-        money_conserved=bool(np.isclose(wallets, expected, rtol=1e-9, atol=1e-6)),
+        money_in_circulation=to_units(wallets),
+        money_conserved=wallets == expected_money(world.view("ledger")),
         events=tally.as_dict(), state_hash=world.state_hash(), interrupted=interrupted)

@@ -8,6 +8,7 @@ straight to JSON or msgpack.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import msgspec
@@ -60,9 +61,10 @@ class MigrateResult(msgspec.Struct, frozen=True):
 def list_snapshots(root: str | os.PathLike[str]) -> list[SnapshotInfo]:
     """Every snapshot under ``root`` (recursively), oldest first, headers only.
 
-    Hidden files (temporaries) and symlinks are skipped; a non-``.tsnap`` file without the
-    magic is not a snapshot and is skipped; anything else that fails its header checks is
-    listed with the error.
+    Hidden files (temporaries), symlinks and anything but regular files (a FIFO would block
+    the reader) are skipped, and so is a file that vanishes while the root is listed
+    (autosave pruning); a non-``.tsnap`` file without the magic is not a snapshot and is
+    skipped; anything else that fails its header checks is listed with the error.
     """
     box = Sandbox(root)
     rows: list[SnapshotInfo] = []
@@ -70,17 +72,27 @@ def list_snapshots(root: str | os.PathLike[str]) -> list[SnapshotInfo]:
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for fname in sorted(filenames):
             path = Path(dirpath) / fname
-            if fname.startswith(".") or path.is_symlink():
+            if fname.startswith("."):
                 continue
-            name, size = box.relative(path), path.stat().st_size
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            name, size = box.relative(path), st.st_size
             try:
                 h = read_header(path)
-            except SnapshotFormatError as exc:
-                if exc.part == "prefix" and not fname.endswith(".tsnap"):
+            except (SnapshotError, OSError) as exc:
+                if not os.path.lexists(path):  # pruned since the lstat
                     continue
-                rows.append(SnapshotInfo(name, size, error=f"{exc.part}: {exc.reason}"))
-            except SnapshotError as exc:
-                rows.append(SnapshotInfo(name, size, error=str(exc)))
+                if isinstance(exc, SnapshotFormatError):
+                    if exc.part == "prefix" and not fname.endswith(".tsnap"):
+                        continue
+                    error = f"{exc.part}: {exc.reason}"
+                else:
+                    error = str(exc) if isinstance(exc, SnapshotError) else (exc.strerror or str(exc))
+                rows.append(SnapshotInfo(name, size, error=error))
             else:
                 rows.append(SnapshotInfo(name, size, h.tick, h.schema_version, h.origin,
                                          h.config_id, h.created_at))
@@ -111,7 +123,7 @@ def migrate_file(
     box = Sandbox(root)
     snap = open_snapshot(box.resolve(source))
     header, sections = migrate(snap.header, snap.sections)
-    out = box.resolve(target)
+    out = box.resolve_file(target)
     out.parent.mkdir(parents=True, exist_ok=True)
     header = msgspec.structs.replace(header, origin="migrated", created_at=utc_now())
     write_snapshot(out, header, sections, overwrite=overwrite)

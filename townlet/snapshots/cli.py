@@ -141,7 +141,7 @@ def save_cmd(name: str, config_path: str | None, root: str | None, agents: int |
         from townlet.snapshots.world_io import resume_world, save_world
 
         cfg = _load_cfg(config_path, agents, root)
-        target = Sandbox(cfg.snapshots.root).resolve(name)
+        target = Sandbox(cfg.snapshots.root).resolve_file(name)
         if target.exists() and not overwrite:  # fail before running, not after
             raise SnapshotError(f"{target}: already exists (choose another name or --overwrite)")
         from townlet.world import World

@@ -151,7 +151,7 @@ def checksum(data: bytes | memoryview | np.ndarray) -> str:
     A fast non-cryptographic hash (tens of GB/s) that catches corruption, truncation and
     edits; like any unkeyed checksum it cannot prove who wrote a file (see docs).
     """
-    return xxhash.xxh3_128_hexdigest(data)
+    return xxhash.xxh3_128_hexdigest(data.data if isinstance(data, np.ndarray) else data)
 
 
 def header_digest(data: bytes) -> bytes:

@@ -10,6 +10,11 @@ Schema 3 adds ``evt_stale``, the flag saying whether the recorded events are a f
 tick's (so the next step starts a new batch) or still open (an intervention after the last
 step: the next step appends to them). Schema 2 loads always started a new batch, which is
 what the step writes.
+
+Schema 4 keeps money in integer minor units (``townlet.config.money``): wallets, prices,
+wages, refunds and the ledger become int64. Each amount is rounded to the nearest minor
+unit; the float era's accumulated rounding error is booked to the ``initial`` account, so
+the ledger identity holds exactly from the first tick after the load.
 """
 
 from __future__ import annotations
@@ -18,11 +23,16 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from townlet.config.money import MINOR_PER_UNIT
 from townlet.snapshots.errors import SnapshotStateError
 from townlet.snapshots.format import SnapshotHeader
 from townlet.snapshots.migrations import Sections, register
 
-__all__ = ["add_event_batch_flag", "split_relationship_score"]
+__all__ = ["add_event_batch_flag", "money_to_minor_units", "split_relationship_score"]
+
+MONEY_SECTIONS = ("agent_wallet", "agent_aff_paid", "agent_wages_today", "agent_withheld",
+                  "price_base", "price_now", "ledger")
+"""The sections schema 4 turned from float units into int64 minor units."""
 
 
 @register(1, "split rel_value into rel_trust, rel_fam, rel_riv (old score read as trust)")
@@ -53,3 +63,27 @@ def add_event_batch_flag(old: Mapping[str, np.ndarray], header: SnapshotHeader) 
     if "evt_stale" in old:
         raise SnapshotStateError("evt_stale", "already present in a schema 2 snapshot")
     return {**old, "evt_stale": np.ones(1, np.uint8)}
+
+
+@register(3, "money in int64 minor units (wallets, prices, wages, ledger; residue to initial)")
+def money_to_minor_units(old: Mapping[str, np.ndarray], header: SnapshotHeader) -> Sections:
+    """Schema 3 -> 4: float money becomes exact integer minor units."""
+    new = dict(old)
+    for name in MONEY_SECTIONS:
+        if name not in old:
+            continue
+        value = old[name]
+        if value.dtype.kind != "f":
+            raise SnapshotStateError(name, f"expected float money in schema 3, got {value.dtype}")
+        if not np.isfinite(value).all():
+            raise SnapshotStateError(name, "NaN or infinity")
+        new[name] = np.rint(value.astype(np.float64) * MINOR_PER_UNIT).astype(np.int64)
+    if {"ledger", "agent_wallet", "agent_alive"} <= new.keys():
+        from townlet.world.state import Ledger
+
+        ledger = new["ledger"]
+        held = int(new["agent_wallet"][new["agent_alive"] != 0].sum())
+        flows = int(ledger[Ledger.WAGES] + ledger[Ledger.STARTER_KITS] - ledger[Ledger.SPENDING]
+                    - ledger[Ledger.PENALTIES] - ledger[Ledger.DEPARTED])
+        ledger[Ledger.INITIAL] = held - flows
+    return new

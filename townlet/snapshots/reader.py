@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import mmap
 import os
-import stat
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import BinaryIO
 import msgspec
 import numpy as np
 
+from townlet.security.sandbox import NotRegularFile, open_regular
 from townlet.snapshots.errors import SnapshotError, SnapshotFormatError, SnapshotVersionError
 from townlet.snapshots.format import (
     FORMAT_VERSION,
@@ -166,18 +166,18 @@ def _check_table(header: SnapshotHeader, path: Path, size: int, data_start: int)
 
 def _open(path: Path) -> BinaryIO:
     """Open for reading without following a final symlink (one swapped in after the
-    sandbox resolved the path) and refuse anything but a regular file."""
+    sandbox resolved the path) and refuse anything but a regular file, without blocking
+    on a FIFO (:func:`~townlet.security.sandbox.open_regular`)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = open_regular(path)
+    except NotRegularFile:
+        raise SnapshotError(f"{path}: not a regular file") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise SnapshotError(f"{path}: is a symbolic link; not following it") from None
         if exc.errno == errno.ENOENT:
             raise SnapshotError(f"{path}: no such snapshot") from None
         raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise SnapshotError(f"{path}: not a regular file")
     return os.fdopen(fd, "rb")
 
 

@@ -30,6 +30,8 @@ log = logging.getLogger("townlet.snapshots")
 TMP_MARKER = ".tmp-"
 STALE_AFTER = 60.0
 """Seconds after which an unlocked temporary file is stale even if its pid is alive."""
+_NAME_MAX = 255
+"""Longest file name (bytes) on the file systems snapshots live on (Linux NAME_MAX)."""
 _TMP = re.compile(r"\..+" + re.escape(TMP_MARKER) + r"(\d+)-[0-9a-f]{8}\Z")
 
 
@@ -53,7 +55,11 @@ def create_temp(path: Path) -> tuple[int, Path]:
     The lock lives as long as any duplicate of ``fd`` is open: keep one open until the
     file has been renamed into place.
     """
-    tmp = path.parent / f".{path.name}{TMP_MARKER}{os.getpid()}-{secrets.token_hex(4)}"
+    suffix = f"{TMP_MARKER}{os.getpid()}-{secrets.token_hex(4)}"
+    # beside the target (never elsewhere: the caller refused a directory as the target),
+    # and within NAME_MAX, so every name that can be written gets a temporary that can be
+    stem = path.name.encode()[:_NAME_MAX - 1 - len(suffix)].decode(errors="ignore")
+    tmp = path.parent / f".{stem}{suffix}"
     fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     fcntl.flock(fd, fcntl.LOCK_EX)
     return fd, tmp

@@ -91,10 +91,11 @@ def save_world(
     """Write ``world`` to ``name`` inside the snapshot root (default: its config's root).
 
     Returns the real path written and the header. Raises ``ForbiddenPath`` for a name that
-    leaves the root and :class:`SnapshotError` if the file exists and ``overwrite`` is false.
+    leaves the root, ``IsADirectoryError`` for one that names a directory, and
+    :class:`SnapshotError` if the file exists and ``overwrite`` is false.
     """
     box = Sandbox(world.config.snapshots.root if root is None else root)
-    path = box.resolve(name)
+    path = box.resolve_file(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     header, sections = capture_world(world, identity=identity, copy=False)
     return path, write_snapshot(path, header, sections, overwrite=overwrite)

@@ -130,7 +130,7 @@ def write_snapshot(
             digests = [pool.submit(checksum, flat) for _, flat in flats]
             for entry, (_, flat) in zip(placed, flats):
                 fh.seek(entry.offset)
-                fh.write(flat)
+                fh.write(flat.data)
             final = msgspec.structs.replace(
                 draft,
                 sections=tuple(

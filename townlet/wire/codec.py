@@ -2,17 +2,30 @@
 
 One ``Codec`` per process (msgspec encoders/decoders are reusable and fast).
 Everything decoded from the wire is validated before it touches an array:
-lengths, index ranges and bitmap populations; violations raise ``WireError``.
+schema sizes and dtypes (``check_schema``, before anything is allocated), lengths,
+index ranges and bitmap populations; violations raise ``WireError``.
 """
 
 from __future__ import annotations
 
+import math
+import re
+from typing import Final
+
 import msgspec
 import numpy as np
 
+from townlet.frames.schema import EVENT_COLUMNS, EVENT_DTYPE, META_COLUMNS, SchemaDoc
 from townlet.wire.messages import Change, Full, Masked, Message, Resync, Sparse, Stepped
 
-__all__ = ["Codec", "WireError", "apply_change", "column_from_full", "exponents", "predict"]
+__all__ = ["FRAME_DTYPES", "Codec", "WireError", "apply_change", "check_schema",
+           "column_from_full", "exponents", "predict"]
+
+FRAME_DTYPES: Final = frozenset({"|i1", "<i2", "<i4", "<i8", "|u1", "<u2", "<u4", "<u8", "<f4",
+                                 "<f8"})
+"""Column dtypes of docs/protocol.md §2.1 (plus ASCII text ``|S1`` .. ``|S4096``)."""
+_TEXT = re.compile(r"\|S[1-9][0-9]{0,3}")
+_DENSE_STEP_TABLE = 1 << 16
 
 
 class WireError(ValueError):
@@ -45,6 +58,34 @@ class Codec:
             raise WireError(f"undecodable resync request: {exc}") from exc
 
 
+def check_schema(doc: SchemaDoc, max_bytes: int) -> None:
+    """Refuse a schema document a consumer cannot safely allocate or read.
+
+    Every column must have a documented dtype and a non-empty shape of sizes >= 0; the
+    meta and event columns the protocol promises must be there with their dtypes; and
+    all columns together (events at capacity), counted with exact integers, must fit
+    in ``max_bytes`` (a keyframe carries them all in one message of at most that size).
+    """
+    total = 0
+    for c in (*doc.columns, *doc.events):
+        if c.dtype not in FRAME_DTYPES and not _TEXT.fullmatch(c.dtype):
+            raise WireError(f"column {c.name!r}: dtype {c.dtype!r} is not a frame dtype")
+        if not c.shape or min(c.shape) < 0:
+            raise WireError(f"column {c.name!r}: shape {c.shape} must be non-empty, >= 0")
+        total += math.prod(c.shape) * np.dtype(c.dtype).itemsize
+        if total > max_bytes:
+            raise WireError(f"schema declares more than {max_bytes} bytes of columns "
+                            f"(at column {c.name!r})")
+    have = {c.name: (c.dtype, c.shape) for c in doc.columns}
+    for name, dtype in META_COLUMNS:
+        if have.get(name) != (dtype, [1]):
+            raise WireError(f"meta column {name!r} must be {dtype}[1]")
+    events = {c.name: c.dtype for c in doc.events}
+    for name, _ in EVENT_COLUMNS:
+        if events.get(name) != EVENT_DTYPE[name].str:
+            raise WireError(f"event column {name!r} must be {EVENT_DTYPE[name].str}")
+
+
 def column_from_full(full: Full, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
     """A (read-only) array over the bytes of a Full column, checked against dtype/shape."""
     n = int(np.prod(shape))
@@ -65,18 +106,29 @@ def predict(flat: np.ndarray, ncomp: int, comp: np.ndarray, exp: np.ndarray,
             step: np.ndarray) -> np.ndarray:
     """Step rule of ``Stepped``: old + step[j] where (component, old exponent) matches entry j.
 
-    Elements without a matching entry keep their exact old bits.
+    Elements without a matching entry keep their exact old bits. Entries are looked up
+    in a dense (exponent, component) table when that is small, else by binary search,
+    so memory never exceeds a small multiple of the column.
     """
-    table = np.zeros(4096 * ncomp, dtype=flat.dtype)
-    has = np.zeros(4096 * ncomp, dtype=bool)
-    key = exp.astype(np.int64) * ncomp + comp
-    table[key] = step
-    has[key] = True
+    if flat.size == 0:
+        return flat.copy()
     grid = flat.reshape(-1, ncomp)
-    at = exponents(grid)
+    key = exp.astype(np.int64) * ncomp + comp
+    dense = 4096 * ncomp <= max(flat.size, _DENSE_STEP_TABLE)
+    at = exponents(grid) if dense else exponents(grid).astype(np.int64)  # int32 is faster
     at *= ncomp
-    at += np.arange(ncomp, dtype=np.int32)
-    return np.where(np.take(has, at), grid + np.take(table, at), grid).reshape(-1)
+    at += np.arange(ncomp, dtype=at.dtype)
+    if dense:
+        table = np.zeros(4096 * ncomp, dtype=flat.dtype)
+        has = np.zeros(4096 * ncomp, dtype=bool)
+        table[key] = step
+        has[key] = True
+        return np.where(np.take(has, at), grid + np.take(table, at), grid).reshape(-1)
+    order = np.argsort(key, kind="stable")
+    keys, steps = key[order], step[order]
+    pos = np.minimum(np.searchsorted(keys, at), max(keys.size - 1, 0))
+    hit = keys[pos] == at if keys.size else np.zeros(at.shape, dtype=bool)
+    return np.where(hit, grid + (steps[pos] if keys.size else 0), grid).reshape(-1)
 
 
 def _values(name: str, data: bytes, count: int, dtype: np.dtype) -> np.ndarray:

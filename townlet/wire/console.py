@@ -82,7 +82,8 @@ ERROR_CODES: Final[dict[str, str]] = {
     "E_UNSUPPORTED": "Unknown command name (see `help`).",
     "E_INVALID_ARG": "An argument has the wrong type, is out of range or is not accepted "
                      "by the world (including a snapshot file that is corrupt, truncated, "
-                     "modified, from another config or out of range, or a file that exists).",
+                     "modified, from another config or out of range, a file that exists, "
+                     "a name that is too long, or a directory where a file is needed).",
     "E_NOT_FOUND": "The referenced agent, object, event or file does not exist.",
     "E_BUSY_TARGET": "The target is in a state that does not allow this now.",
     "E_BLOCKED_TILE": "The destination tile is a wall or otherwise not walkable.",
@@ -91,7 +92,8 @@ ERROR_CODES: Final[dict[str, str]] = {
     "E_UNAUTHORIZED": "The connection's key is no longer valid (revoked or expired).",
     "E_FORBIDDEN": "Your role may not run this command.",
     "E_FORBIDDEN_PATH": "A path argument is absolute, escapes the snapshot root, "
-                        "contains NUL or is not UTF-8.",
+                        "contains NUL or is not UTF-8, or the server may not access it "
+                        "(permission denied, symlink loop).",
     "E_RATE_LIMITED": "Too many requests from your identity; retry after the given delay.",
     "E_BUSY": "The server's request queue is full; retry shortly.",
     "E_INTERNAL": "The command failed unexpectedly (logged on the server).",

@@ -44,14 +44,14 @@ class _Wire(msgspec.Struct, frozen=True, forbid_unknown_fields=False, tag_field=
     """Base: tagged by ``kind``; unknown fields are ignored (forward compatible)."""
 
 
-class Full(_Wire, tag="full"):
+class Full(_Wire, frozen=True, tag="full"):
     """A whole column: ``data`` holds every element, C order."""
 
     c: str
     data: bytes
 
 
-class Sparse(_Wire, tag="sparse"):
+class Sparse(_Wire, frozen=True, tag="sparse"):
     """Changed elements by index: ``index`` is <u4 flat element indices, ascending."""
 
     c: str
@@ -60,7 +60,7 @@ class Sparse(_Wire, tag="sparse"):
     """New values of those elements, in index order."""
 
 
-class Masked(_Wire, tag="mask"):
+class Masked(_Wire, frozen=True, tag="mask"):
     """Changed elements by bitmap: bit i (LSB-first, byte i // 8) set => element i changed."""
 
     c: str
@@ -69,7 +69,7 @@ class Masked(_Wire, tag="mask"):
     """New values of the set bits' elements, in ascending element order."""
 
 
-class Stepped(_Wire, tag="step"):
+class Stepped(_Wire, frozen=True, tag="step"):
     """Float column whose elements mostly moved by a fixed step per (component, exponent).
 
     Element i (flat) has component ``i % ncomp`` (``ncomp`` = product of the
@@ -100,7 +100,7 @@ class SkippedEvents(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     events: list[Full]
 
 
-class _Frame(_Wire):
+class _Frame(_Wire, frozen=True):
     v: str
     """Schema version (semver) of the columns."""
     stream: str
@@ -116,7 +116,7 @@ class _Frame(_Wire):
     """sha256 hex of the schema document."""
 
 
-class Keyframe(_Frame, tag="key"):
+class Keyframe(_Frame, frozen=True, tag="key"):
     """Every meta and state column of one frame, plus its events."""
 
     schema: SchemaDoc
@@ -129,7 +129,7 @@ class Keyframe(_Frame, tag="key"):
     event log before the publisher got to them); 0 while the publisher keeps up."""
 
 
-class Delta(_Frame, tag="delta"):
+class Delta(_Frame, frozen=True, tag="delta"):
     """Changes from the previous frame message (seq - 1, tick ``base_tick``)."""
 
     base_tick: int
@@ -141,7 +141,7 @@ class Delta(_Frame, tag="delta"):
     events_lost: int = 0
 
 
-class Health(_Wire, tag="health"):
+class Health(_Wire, frozen=True, tag="health"):
     """Publisher status, sent every ``health_interval`` seconds on topic ``h``."""
 
     v: str
@@ -172,7 +172,7 @@ class Health(_Wire, tag="health"):
     """Times the simulation restarted its publisher before this one (it died)."""
 
 
-class End(_Wire, tag="end"):
+class End(_Wire, frozen=True, tag="end"):
     """The last message of a stream (topic ``f``): the publisher stopped cleanly."""
 
     v: str
@@ -186,7 +186,7 @@ class End(_Wire, tag="end"):
     """``writer_done`` (the simulation closed its ring or exited) or ``signal`` (stopped)."""
 
 
-class Resync(_Wire, tag="resync"):
+class Resync(_Wire, frozen=True, tag="resync"):
     """Subscriber -> publisher (upstream on the same socket): I lost messages, send a keyframe."""
 
     stream: str

@@ -3,8 +3,9 @@ the scripted policy, the RL environment and the console."""
 
 from __future__ import annotations
 
-import collections
 from enum import IntEnum
+
+from townlet.world.names import record_type
 
 __all__ = ["N_ACTIONS", "OPTION_GOAL", "A", "Action", "Flag", "G", "Goal", "Shift", "consts"]
 
@@ -87,8 +88,7 @@ class Flag(IntEnum):
 def consts(enum: type[IntEnum]):
     """The enum's members as a namedtuple of plain ints, for compiled code
     (Numba cannot mix IntEnum members with the integers it reads from arrays)."""
-    return collections.namedtuple(enum.__name__ + "Codes", enum.__members__)(
-        *(int(m) for m in enum))
+    return record_type(enum.__name__ + "Codes", enum.__members__)(*(int(m) for m in enum))
 
 
 A = consts(Action)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from townlet.config.money import MINOR_PER_UNIT
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import SLOTS
 from townlet.world.jit import kernel
@@ -42,7 +43,7 @@ def _variable(s, i, o, var):
     if var == V_FOOD:
         return np.float64(s.agent_food[i])
     if var == V_WALLET:
-        return s.agent_wallet[i]
+        return np.float64(s.agent_wallet[i])  # minor units, as cond_val (params)
     if var == V_STOCK:
         return np.float64(s.obj_stock[o])
     d = s.bld_district[o // SLOTS]
@@ -141,7 +142,7 @@ def start(s, p, i, t):
     s.obj_stock[o] -= p.aff_uses_stock[a]
     s.agent_aff[i] = a
     s.agent_aff_end[i] = t + p.aff_duration[a]
-    emit(s, EventCode.AFFORDANCE_START, i, -1, o, price)
+    emit(s, EventCode.AFFORDANCE_START, i, -1, o, price / MINOR_PER_UNIT)
     return True
 
 
@@ -153,7 +154,7 @@ def fail_running(s, p, i, t, reason):
     paid = s.agent_aff_paid[i]
     s.agent_wallet[i] += paid
     s.ledger[Ledger.SPENDING] -= paid
-    s.agent_aff_paid[i] = 0.0
+    s.agent_aff_paid[i] = 0
     s.agent_food[i] += p.aff_uses_food[a]
     s.obj_stock[o] += p.aff_uses_stock[a]
     s.agent_aff[i] = -1
@@ -179,7 +180,7 @@ def complete(s, p, i, t):
     if hooks & HOOK_SLEEP:
         emit(s, EventCode.SLEEP_COMPLETE, i, -1, o, 0.0)
     s.agent_aff[i] = -1
-    s.agent_aff_paid[i] = 0.0
+    s.agent_aff_paid[i] = 0
     s.stats[St.COMPLETED] += 1
     emit(s, EventCode.AFFORDANCE_FINISH, i, -1, o, a)
     nxt = release(s, i, t, p.cooldown)

@@ -188,7 +188,7 @@ def _agent(s, p, i, a, t, tod, hourly):
     """One agent's tick; returns whether one of its needs is critical.
     ``hourly``: this tick is agent i's hour mark ((i + t) % hour == 0)."""
     if tod == 0:
-        s.agent_wages_today[i] = 0.0
+        s.agent_wages_today[i] = 0
         s.agent_absences[i] = (s.agent_absences[i] << 1) & 0x7F
         plan_day(s, p, i, t)
     if s.agent_flags[i] & Flag.TELEPORTED and t > s.agent_teleported_at[i] + 1:

@@ -45,7 +45,7 @@ def remove(s, p, i, t, reason, respawn):
     tile_unlink(s, i)
     drop_ties(s, i)
     s.ledger[Ledger.DEPARTED] += s.agent_wallet[i]
-    s.agent_wallet[i] = 0.0
+    s.agent_wallet[i] = 0
     s.agent_alive[i] = 0
     s.agent_flags[i] = 0
     s.agent_meet_bld[i] = -1
@@ -76,8 +76,8 @@ def arrive(s, p, i, t, x, y):
     s.agent_lateness[i] = 0
     s.agent_absences[i] = 0
     s.agent_attendance[i, :] = 1.0
-    s.agent_wages_today[i] = 0.0
-    s.agent_withheld[i] = 0.0
+    s.agent_wages_today[i] = 0
+    s.agent_withheld[i] = 0
     s.agent_starving[i] = 0
     s.agent_faint_until[i] = 0
     s.agent_cool_obj[i] = -1

@@ -1,10 +1,11 @@
 """Compile the config into ``Params``: the kernel's read-only scalars and small
-tables (affordances, jobs, needs, perturbation specs), built once per world."""
+tables (affordances, jobs, needs, perturbation specs), built once per world. Money
+amounts become integer minor units here (townlet.config.money)."""
 
 from __future__ import annotations
 
 import ast
-import collections
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit, types
@@ -12,6 +13,7 @@ from numba.experimental import structref
 
 from townlet.config import TownletConfig
 from townlet.config.invariants import HOOKS, WEEK, district_plan
+from townlet.config.money import to_minor
 from townlet.config.preconds import COMPARISONS, NEED_VARIABLES, VARIABLES, parse_preconds
 from townlet.config.world import NEEDS, OBJECT_TYPES, PRICES
 from townlet.config.world import PERTURBATION_KINDS as PERT_KINDS
@@ -35,28 +37,95 @@ OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE = (COMPARISONS[op] for op in (
     ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE))
 """Comparison codes of ``cond_op``."""
 
-_SCALARS = (
-    "day", "blocks_w", "districts_w", "district_side", "residents_per_district",
-    "arrival_buffer", "grace", "absent_cutoff", "late_tick_penalty", "absence_penalty",
-    "max_absent", "exit_cap", "exit_spacing", "cooldown", "idle_timeout", "patience",
-    "chat_chance", "chat_social", "chat_trust", "chat_fam", "meal_trust", "meal_fam",
-    "handover_trust", "conflict_riv", "decay_hour", "avoid", "hour",
-    "faint_ticks", "death_after", "respawn_delay", "starter_wallet", "starter_food",
-    "starter_need", "restock_at", "grocer_stock", "cafe_stock", "max_concurrent",
-    "global_cooldown", "bedtime", "night", "chrono_spread", "jitter", "appetite_lo",
-    "appetite_hi", "sociability_lo", "sociability_hi", "punctuality_lo", "punctuality_hi",
-    "overtime", "days_off", "week", "errand",
-)
-_TABLES = (
-    "need_decay", "need_seek", "need_sat", "need_crit",
-    "aff_type", "aff_duration", "aff_effect", "aff_food", "aff_price", "aff_uses_food",
-    "aff_uses_stock", "aff_hooks", "aff_power", "aff_water", "cond_n", "cond_var", "cond_op",
-    "cond_val", "type_aff",
-    "job_start", "job_end", "job_stagger", "job_patterns", "job_wage", "job_late_penalty",
-    "spec_kind", "spec_prob", "spec_cool", "spec_dmin", "spec_dmax", "spec_mmin", "spec_mmax",
-    "spec_target",
-)
-Params = collections.namedtuple("Params", _SCALARS + _TABLES)
+class Params(NamedTuple):
+    """Everything the kernel reads but never writes: scalars from the config and the
+    town, then tables (one row per need, affordance, job or perturbation spec)."""
+
+    day: int
+    blocks_w: int
+    districts_w: int
+    district_side: int
+    residents_per_district: int
+    arrival_buffer: int
+    grace: int
+    absent_cutoff: int
+    late_tick_penalty: float
+    absence_penalty: float
+    max_absent: int
+    exit_cap: int
+    exit_spacing: int
+    cooldown: int
+    idle_timeout: int
+    patience: int
+    chat_chance: float
+    chat_social: float
+    chat_trust: float
+    chat_fam: float
+    meal_trust: float
+    meal_fam: float
+    handover_trust: float
+    conflict_riv: float
+    decay_hour: float
+    avoid: float
+    hour: int
+    faint_ticks: int
+    death_after: int
+    respawn_delay: int
+    starter_wallet: float
+    starter_food: int
+    starter_need: float
+    restock_at: int
+    grocer_stock: int
+    cafe_stock: int
+    max_concurrent: int
+    global_cooldown: int
+    bedtime: int
+    night: int
+    chrono_spread: int
+    jitter: int
+    appetite_lo: float
+    appetite_hi: float
+    sociability_lo: float
+    sociability_hi: float
+    punctuality_lo: int
+    punctuality_hi: int
+    overtime: int
+    days_off: int
+    week: int
+    errand: int
+    need_decay: np.ndarray
+    need_seek: np.ndarray
+    need_sat: np.ndarray
+    need_crit: np.ndarray
+    aff_type: np.ndarray
+    aff_duration: np.ndarray
+    aff_effect: np.ndarray
+    aff_food: np.ndarray
+    aff_price: np.ndarray
+    aff_uses_food: np.ndarray
+    aff_uses_stock: np.ndarray
+    aff_hooks: np.ndarray
+    aff_power: np.ndarray
+    aff_water: np.ndarray
+    cond_n: np.ndarray
+    cond_var: np.ndarray
+    cond_op: np.ndarray
+    cond_val: np.ndarray
+    type_aff: np.ndarray
+    job_start: np.ndarray
+    job_end: np.ndarray
+    job_stagger: np.ndarray
+    job_patterns: np.ndarray
+    job_wage: np.ndarray
+    job_late_penalty: np.ndarray
+    spec_kind: np.ndarray
+    spec_prob: np.ndarray
+    spec_cool: np.ndarray
+    spec_dmin: np.ndarray
+    spec_dmax: np.ndarray
+    spec_mmin: np.ndarray
+    spec_mmax: np.ndarray
+    spec_target: np.ndarray
 
 
 @structref.register
@@ -75,7 +144,7 @@ structref.define_proxy(KernelParams, KernelParamsType, list(Params._fields))
 def _affordances(cfg: TownletConfig) -> dict[str, np.ndarray]:
     affs = cfg.world.affordances
     a = len(affs)
-    t = {
+    t: dict[str, np.ndarray] = {
         "aff_type": np.array([OBJECT_TYPES.index(x.object_type) for x in affs], dtype=np.int8),
         "aff_duration": np.array([x.duration for x in affs], dtype=np.int32),
         "aff_effect": np.array([[x.effects.get(n, 0.0) for n in NEEDS] for x in affs],
@@ -100,7 +169,7 @@ def _affordances(cfg: TownletConfig) -> dict[str, np.ndarray]:
         t["cond_n"][i] = len(conds)
         for k, (var, op, val) in enumerate(conds):
             t["cond_var"][i, k], t["cond_op"][i, k], t["cond_val"][i, k] = (
-                COND_VARS.index(var), op, val)
+                COND_VARS.index(var), op, to_minor(val) if var == "agent.wallet" else val)
             power[i] |= var == "power_on"
             water[i] |= var == "water_on"
         if t["type_aff"][t["aff_type"][i]] >= 0:
@@ -118,12 +187,13 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
     needs = [getattr(w.needs, n) for n in NEEDS]
     jobs, specs = w.jobs, w.perturbations.events
     emp, rel, life, q, r = w.employment, w.relationships, w.lifecycle, w.queues, w.routines
-    values = {
+    values: dict[str, Any] = {
         "day": day, "blocks_w": town.blocks_w, "districts_w": town.blocks_w // w.town.district_side,
         "district_side": w.town.district_side,
         "residents_per_district": district_plan(w.town).residents,
         "arrival_buffer": emp.arrival_buffer, "grace": emp.grace_ticks, "absent_cutoff": emp.absent_cutoff,
-        "late_tick_penalty": emp.late_tick_penalty, "absence_penalty": emp.absence_penalty,
+        "late_tick_penalty": to_minor(emp.late_tick_penalty),
+        "absence_penalty": to_minor(emp.absence_penalty),
         "max_absent": emp.max_absent_shifts, "exit_cap": emp.daily_exit_cap,
         "exit_spacing": emp.exit_spacing_ticks, "cooldown": q.cooldown_ticks,
         "idle_timeout": q.idle_timeout_ticks, "patience": q.patience_ticks,
@@ -133,7 +203,7 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
         "conflict_riv": rel.conflict_rivalry, "decay_hour": rel.decay_per_hour,
         "avoid": rel.avoid_threshold, "hour": max(1, day // 24),
         "faint_ticks": life.faint_ticks, "death_after": life.death_after_ticks,
-        "respawn_delay": life.respawn_delay_ticks, "starter_wallet": life.starter_wallet,
+        "respawn_delay": life.respawn_delay_ticks, "starter_wallet": to_minor(life.starter_wallet),
         "starter_food": life.starter_food, "starter_need": life.starter_need,
         "restock_at": w.economy.restock_at % day, "grocer_stock": w.economy.grocer_stock,
         "cafe_stock": w.economy.cafe_stock, "max_concurrent": w.perturbations.max_concurrent,
@@ -156,8 +226,8 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
         "job_end": np.array([j.end for j in jobs], dtype=np.int32),
         "job_stagger": np.array([j.stagger_ticks for j in jobs], dtype=np.int32),
         "job_patterns": np.array([j.patterns for j in jobs], dtype=np.int32),
-        "job_wage": np.array([j.wage for j in jobs], dtype=np.float64),
-        "job_late_penalty": np.array([j.lateness_penalty for j in jobs], dtype=np.float64),
+        "job_wage": np.array([to_minor(j.wage) for j in jobs], dtype=np.int64),
+        "job_late_penalty": np.array([to_minor(j.lateness_penalty) for j in jobs], dtype=np.int64),
         "spec_kind": np.array([PERT_KINDS.index(s.kind) for s in specs], dtype=np.int8),
         "spec_prob": np.array([s.prob_per_day for s in specs], dtype=np.float64),
         "spec_cool": np.array([s.cooldown_ticks for s in specs], dtype=np.int32),
@@ -182,6 +252,6 @@ def kernel_params(params: Params) -> KernelParams | Params:
     """Wrap the params (arrays shared, not copied) for the kernel; interpreted kernels
     (``NUMBA_DISABLE_JIT=1``) take ``params`` itself."""
     if INTERPRETED:  # scalars typed as compiled code types them, so arithmetic matches
-        return Params(*(np.int64(v) if isinstance(v, int) else
-                        np.float64(v) if isinstance(v, float) else v for v in params))
+        return Params._make(np.int64(v) if isinstance(v, int) else
+                            np.float64(v) if isinstance(v, float) else v for v in params)
     return _new_kernel_params(*params)

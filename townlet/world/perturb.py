@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from townlet.config.money import MINOR_PER_UNIT
 from townlet.config.world import PERTURBATION_KINDS
 from townlet.world.affordances import fail_running
 from townlet.world.events import EventCode, Reason, emit
@@ -34,16 +35,18 @@ MEET = PERTURBATION_KINDS.index("arranged_meet")
 
 @kernel
 def _reprice(s):
-    """Recompute price_now from price_base and active price spikes; one event per change."""
+    """Recompute price_now from price_base x the active spikes' magnitudes, rounded to
+    whole minor units; one event per change."""
     for k in range(s.price_now.shape[0]):
-        price = s.price_base[k]
+        factor = 1.0
         for slot in range(PERT_SLOTS):
             target = s.pert_target[slot]
             if s.pert_kind[slot] == PRICE_SPIKE and (target == 0 or target == k):
-                price *= s.pert_mag[slot]
+                factor *= s.pert_mag[slot]
+        price = np.int64(np.floor(s.price_base[k] * factor + 0.5))
         if price != s.price_now[k]:
             s.price_now[k] = price
-            emit(s, EventCode.PRICE_CHANGE, -1, -1, k, price)
+            emit(s, EventCode.PRICE_CHANGE, -1, -1, k, price / MINOR_PER_UNIT)
 
 
 @kernel

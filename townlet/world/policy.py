@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from townlet.config.money import to_minor
 from townlet.world.actions import G, Goal, Shift
 from townlet.world.affordances import failing_condition, object_usable, start, startable
 from townlet.world.geometry import SLOTS, next_step, origin, outside_door
@@ -21,6 +22,8 @@ __all__ = ["decide", "pursue", "step_to", "wakes_up"]
 
 REPICK = 16
 """A walking agent reconsiders which object to use every REPICK ticks."""
+SHOP_RESERVE = to_minor(0.5)
+"""Money an agent keeps besides the grocery price before it goes shopping (minor units)."""
 GOAL_FOR_NEED = {Need.HUNGER: Goal.EAT, Need.HYGIENE: Goal.WASH, Need.ENERGY: Goal.SLEEP,
                  Need.SOCIAL: Goal.SOCIAL}
 """The goal that restores each need (a need without one fails here, at import)."""
@@ -132,7 +135,7 @@ def _decide(s, p, i, t, tod):
     if best >= 0:
         return GOAL_OF_NEED[best]
     if errands and s.agent_food[i] < 2 and (
-            s.agent_wallet[i] >= s.price_now[Price.GROCERIES] + 0.5):
+            s.agent_wallet[i] >= s.price_now[Price.GROCERIES] + SHOP_RESERVE):
         return G.SHOP
     return G.HOME
 

@@ -14,7 +14,7 @@ import numpy as np
 from townlet.world.geometry import outside_door
 from townlet.world.jit import kernel
 from townlet.world.rng import WORLD, uniform
-from townlet.world.state import Need, Roster, Today, Trait
+from townlet.world.state import Need, Roster, Today, Habit
 
 __all__ = ["arrive_traits", "decay_of", "plan_day", "shift_start", "ticks_until"]
 
@@ -52,9 +52,9 @@ def decay_of(s, p, i, n):
     """Agent i's decay of need n per tick (appetite and sociability scale theirs)."""
     d = p.need_decay[n]
     if n == Need.HUNGER:
-        return d * s.agent_traits[i, Trait.APPETITE]
+        return d * s.agent_habits[i, Habit.APPETITE]
     if n == Need.SOCIAL:
-        return d * s.agent_traits[i, Trait.SOCIABILITY]
+        return d * s.agent_habits[i, Habit.SOCIABILITY]
     return d
 
 
@@ -62,15 +62,15 @@ def decay_of(s, p, i, n):
 def arrive_traits(s, p, i, gen, t):
     """Draw the traits and roster of the agent arriving in slot i, then plan its day."""
     u = _draw(s, i, SALT_TRAIT, gen)
-    s.agent_traits[i, Trait.CHRONOTYPE] = np.float32((2.0 * u - 1.0) * p.chrono_spread)
+    s.agent_habits[i, Habit.CHRONOTYPE] = np.float32((2.0 * u - 1.0) * p.chrono_spread)
     u = _draw(s, i, SALT_TRAIT + 1, gen)
-    s.agent_traits[i, Trait.APPETITE] = np.float32(
+    s.agent_habits[i, Habit.APPETITE] = np.float32(
         p.appetite_lo + u * (p.appetite_hi - p.appetite_lo))
     u = _draw(s, i, SALT_TRAIT + 2, gen)
-    s.agent_traits[i, Trait.SOCIABILITY] = np.float32(
+    s.agent_habits[i, Habit.SOCIABILITY] = np.float32(
         p.sociability_lo + u * (p.sociability_hi - p.sociability_lo))
     u = _draw(s, i, SALT_TRAIT + 3, gen)
-    s.agent_traits[i, Trait.PUNCTUALITY] = np.float32(np.floor(
+    s.agent_habits[i, Habit.PUNCTUALITY] = np.float32(np.floor(
         p.punctuality_lo + u * (p.punctuality_hi - p.punctuality_lo + 1)))
     j = s.agent_job[i]
     u = _draw(s, i, SALT_TRAIT + 4, gen)
@@ -99,13 +99,13 @@ def plan_day(s, p, i, t):
     s.agent_today[i, Today.WORKS] = 1 if weekday >= p.days_off else 0
     start = shift_start(s, p, i)
     j = s.agent_job[i]
-    spare = s.agent_traits[i, Trait.PUNCTUALITY] + _draw(s, i, SALT_DAY, day) * p.jitter
+    spare = s.agent_habits[i, Habit.PUNCTUALITY] + _draw(s, i, SALT_DAY, day) * p.jitter
     leave = max(0, start - _commute(s, p, i) - int(spare))
     s.agent_today[i, Today.LEAVE] = leave
     end = start + p.job_end[j] - p.job_start[j]
     s.agent_today[i, Today.QUIT] = end + int(_draw(s, i, SALT_DAY + 1, day) * (p.overtime + 1))
     shift = (2.0 * _draw(s, i, SALT_DAY + 2, day) - 1.0) * p.jitter
-    preferred = (p.bedtime + int(s.agent_traits[i, Trait.CHRONOTYPE] + shift)) % p.day
+    preferred = (p.bedtime + int(s.agent_habits[i, Habit.CHRONOTYPE] + shift)) % p.day
     # a full night and a morning (breakfast, shower) before setting off
     latest = (leave - p.night - 2 * p.errand - p.jitter) % p.day
     noon = p.day // 2  # compare evening times on a clock that starts at noon

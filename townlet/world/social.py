@@ -15,7 +15,7 @@ from townlet.world.events import EventCode, emit
 from townlet.world.jit import kernel
 from townlet.world.params import HOOK_SHARED_MEAL
 from townlet.world.rng import POLICY, uniform
-from townlet.world.state import Need, St
+from townlet.world.state import Need, St, Trait
 
 __all__ = [
     "bump_pair",
@@ -108,7 +108,8 @@ def _bump(s, i, j, dt, df, dr):
     """Add trust, familiarity and rivalry (personality-scaled) to i's tie to j, clamped."""
     k = _admit(s, i, j)
     if dr > 0:  # forgiving agents take less offence, ambitious ones more
-        dr *= max(0.0, 1.0 - 0.5 * s.agent_personality[i, 1] + 0.3 * s.agent_personality[i, 2])
+        dr *= max(0.0, 1.0 - 0.5 * s.agent_personality[i, Trait.FORGIVENESS]
+                  + 0.3 * s.agent_personality[i, Trait.AMBITION])
     s.rel_trust[i, k] = min(1.0, max(-1.0, s.rel_trust[i, k] + dt))
     s.rel_fam[i, k] = min(1.0, max(0.0, s.rel_fam[i, k] + df))
     s.rel_riv[i, k] = min(1.0, max(0.0, s.rel_riv[i, k] + dr))

@@ -11,7 +11,6 @@ Dimensions are symbolic and resolved from the town at allocation:
 
 from __future__ import annotations
 
-import collections
 from enum import IntEnum
 from typing import NamedTuple
 
@@ -21,6 +20,8 @@ from numba.experimental import structref
 
 from townlet.config.world import NEEDS, PRICES
 from townlet.world.jit import INTERPRETED
+from townlet.world.names import index_enum
+from townlet.world.state_tuple import State
 
 __all__ = [
     "FIELDS",
@@ -29,8 +30,10 @@ __all__ = [
     "PACKED",
     "PRICES",
     "STAT",
+    "TRAITS",
     "ExitMeta",
     "Field",
+    "Habit",
     "KernelState",
     "Ledger",
     "Need",
@@ -49,19 +52,23 @@ __all__ = [
 ]
 
 LEDGER = ("initial", "wages", "spending", "penalties", "starter_kits", "departed")
-"""Money accounts: sum(wallets) == initial + wages + starter_kits - spending - penalties - departed."""
+"""Money accounts: sum(wallets) == initial + wages + starter_kits - spending - penalties - departed.
+Every money field is int64 minor units (townlet.config.money), so the identity is exact."""
 STAT = ("deaths", "faints", "respawns", "exits", "chats", "completed", "failed",
         "events_dropped", "conflicts", "kills", "spawns", "critical_ticks", "agent_ticks",
         "shifts_worked", "absences")
 PERT_SLOTS = 16
 EXIT_QUEUE = 64
 RNG_STREAMS = ("world", "events", "policy", "lifecycle")
+TRAITS = ("extroversion", "forgiveness", "ambition")
+"""Personality traits: the columns of ``agent_personality``, each in [-1, 1]."""
 
-Need = IntEnum("Need", {n.upper(): i for i, n in enumerate(NEEDS)})
-Price = IntEnum("Price", {n.upper(): i for i, n in enumerate(PRICES)})
-Ledger = IntEnum("Ledger", {n.upper(): i for i, n in enumerate(LEDGER)})
-St = IntEnum("St", {n.upper(): i for i, n in enumerate(STAT)})
-"""Index enums for the columns of agent_needs, price_*, ledger and stats."""
+Need = index_enum("Need", NEEDS)
+Price = index_enum("Price", PRICES)
+Ledger = index_enum("Ledger", LEDGER)
+St = index_enum("St", STAT)
+Trait = index_enum("Trait", TRAITS)
+"""Index enums for the columns of agent_needs, price_*, ledger, stats and agent_personality."""
 
 
 class Resv(IntEnum):
@@ -96,8 +103,9 @@ class ShiftTicks(IntEnum):
     DONE = 2  # shifts finished, lifetime
 
 
-class Trait(IntEnum):
-    """Columns of ``agent_traits``: who the agent is, drawn at arrival (world stream)."""
+class Habit(IntEnum):
+    """Columns of ``agent_habits``: the agent's routine traits, drawn at arrival (world
+    stream); its personality is ``agent_personality`` (Trait)."""
 
     CHRONOTYPE = 0  # preferred bedtime minus the town's bedtime, ticks
     APPETITE = 1  # multiplier of hunger decay
@@ -140,7 +148,7 @@ FIELDS: tuple[Field, ...] = (
     _f("agent_x", "i2", "N", 0, "tile column"),
     _f("agent_y", "i2", "N", 0, "tile row"),
     _f("agent_needs", "f4", ("N", len(NEEDS)), 0, "needs in [0, 1], 1 = satisfied"),
-    _f("agent_wallet", "f8", "N", 0, "money"),
+    _f("agent_wallet", "i8", "N", 0, "money (minor units)"),
     _f("agent_food", "i2", "N", 0, "food items carried"),
     _f("agent_home", "i4", "N", 0, "home building"),
     _f("agent_bed", "i4", "N", 0, "the agent's own bed (object)"),
@@ -155,7 +163,7 @@ FIELDS: tuple[Field, ...] = (
     _f("agent_resv_since", "i4", "N", 0, "tick the agent joined the queue or was granted"),
     _f("agent_aff", "i2", "N", -1, "running affordance, -1 none"),
     _f("agent_aff_end", "i4", "N", 0, "tick at which the running affordance completes"),
-    _f("agent_aff_paid", "f8", "N", 0, "money paid at start (refunded if it fails)"),
+    _f("agent_aff_paid", "i8", "N", 0, "money paid at start, refunded if it fails (minor units)"),
     _f("agent_q_next", "i4", "N", -1, "next agent in the same queue"),
     _f("agent_q_prev", "i4", "N", -1, "previous agent in the same queue"),
     _f("agent_cool_obj", "i4", "N", -1, "object of the last successful use"),
@@ -171,11 +179,11 @@ FIELDS: tuple[Field, ...] = (
     _f("agent_lateness", "i4", "N", 0, "shifts started late"),
     _f("agent_absences", "u1", "N", 0, "bit d set: absent d days ago (7-day window)"),
     _f("agent_attendance", "f4", ("N", "W"), 1, "attendance of the last shifts (ring)"),
-    _f("agent_wages_today", "f4", "N", 0, "wages earned today"),
-    _f("agent_withheld", "f8", "N", 0, "wages lost to lateness and absence, lifetime"),
-    _f("agent_personality", "f4", ("N", 3), 0, "extroversion, forgiveness, ambition"),
-    _f("agent_traits", "f4", ("N", len(Trait)), 0, "chronotype, appetite, sociability, "
-       "punctuality (Trait)"),
+    _f("agent_wages_today", "i8", "N", 0, "wages earned today (minor units)"),
+    _f("agent_withheld", "i8", "N", 0, "wages lost to lateness and absence, lifetime (minor units)"),
+    _f("agent_personality", "f4", ("N", len(TRAITS)), 0, "personality traits (TRAITS)"),
+    _f("agent_habits", "f4", ("N", len(Habit)), 0, "chronotype, appetite, sociability, "
+       "punctuality (Habit)"),
     _f("agent_roster", "i2", ("N", len(Roster)), 0, "shift pattern and first day off (Roster)"),
     _f("agent_today", "i4", ("N", len(Today)), 0, "today's plan: works, leave, quit, bedtime "
        "(Today)"),
@@ -212,9 +220,9 @@ FIELDS: tuple[Field, ...] = (
     _f("tile_kind", "u1", ("H", "X"), 0, "tile kind (townlet.world.geometry.TILE)"),
     _f("tile_head", "i4", ("H", "X"), -1, "first agent on the tile"),
     # economy and counters
-    _f("price_base", "f8", len(PRICES), 0, "configured prices"),
-    _f("price_now", "f8", len(PRICES), 0, "prices in force (base x active spikes)"),
-    _f("ledger", "f8", len(LEDGER), 0, "money accounts (LEDGER)"),
+    _f("price_base", "i8", len(PRICES), 0, "configured prices (minor units)"),
+    _f("price_now", "i8", len(PRICES), 0, "prices in force: base x active spikes (minor units)"),
+    _f("ledger", "i8", len(LEDGER), 0, "money accounts (LEDGER, minor units)"),
     _f("stats", "i8", len(STAT), 0, "cumulative counters (STAT)"),
     # clock, exits, perturbations
     _f("clock", "i8", 1, 0, "ticks processed"),
@@ -248,8 +256,6 @@ PACKED: dict[str, type[IntEnum]] = {
     "exit_meta": ExitMeta, "pert_meta": PertMeta, "agent_shift_ticks": ShiftTicks}
 """Fields whose last dimension packs named entries, and the enum naming them."""
 
-State = collections.namedtuple("State", [f.name for f in FIELDS])
-"""All state arrays by name (the Python-side handle)."""
 
 
 @structref.register
@@ -263,7 +269,7 @@ class KernelState(structref.StructRefProxy):
     pass a single pointer instead of every array descriptor."""
 
 
-structref.define_proxy(KernelState, KernelStateType, list(State._fields))
+structref.define_proxy(KernelState, KernelStateType, [f.name for f in FIELDS])
 
 
 @njit(cache=True)
@@ -279,14 +285,17 @@ def kernel_state(state: State) -> KernelState | State:
     return state if INTERPRETED else _new_kernel_state(*state)
 
 
-def expected_money(ledger: np.ndarray) -> float:
-    """What the wallets of the living must sum to, from the ledger accounts."""
-    return float(ledger[Ledger.INITIAL] + ledger[Ledger.WAGES] + ledger[Ledger.STARTER_KITS]
-                 - ledger[Ledger.SPENDING] - ledger[Ledger.PENALTIES] - ledger[Ledger.DEPARTED])
+def expected_money(ledger: np.ndarray) -> int:
+    """What the wallets of the living must sum to, from the ledger accounts (minor units)."""
+    return int(ledger[Ledger.INITIAL] + ledger[Ledger.WAGES] + ledger[Ledger.STARTER_KITS]
+               - ledger[Ledger.SPENDING] - ledger[Ledger.PENALTIES] - ledger[Ledger.DEPARTED])
 
 
 def allocate(sizes: dict[str, int]) -> State:
     """Fresh arrays for every field, filled with their defaults."""
+    if State._fields != tuple(f.name for f in FIELDS):
+        raise RuntimeError("townlet/world/state_tuple.py does not match FIELDS: run "
+                           "python -m townlet.world.state_codegen")
     arrays = []
     for f in FIELDS:
         shape = tuple(sizes[d] if isinstance(d, str) else d for d in f.dims)
@@ -301,8 +310,8 @@ def state_from(sections: dict[str, np.ndarray], like: State) -> State:
     if missing or extra:
         raise ValueError(f"state sections mismatch: missing {missing}, unexpected {extra}")
     arrays = []
-    for f, current in zip(FIELDS, like):
-        new = np.asarray(sections[f.name])
+    for f in FIELDS:
+        current, new = getattr(like, f.name), np.asarray(sections[f.name])
         if new.dtype != current.dtype or new.shape != current.shape:
             raise ValueError(f"state section {f.name!r}: expected {current.dtype}{current.shape}, "
                              f"got {new.dtype}{new.shape}")

@@ -20,6 +20,7 @@ from townlet.config.world import OBJECT_TYPES as OBJ_NAMES
 from townlet.config.world import WorldConfig
 from townlet.world.geometry import DOOR_LX, DOOR_LY, PERIOD, SIDE, SLOT_LOCAL, SLOTS, TILE, origin
 from townlet.world.jit import kernel
+from townlet.world.names import index_enum
 
 __all__ = ["BLD", "OBJ", "OBJ_NAMES", "Town", "generate_town"]
 
@@ -34,7 +35,7 @@ class BLD(IntEnum):
     OFFICE = 4
 
 
-OBJ = IntEnum("OBJ", {"NONE": -1, **{name.upper(): i for i, name in enumerate(OBJ_NAMES)}})
+OBJ = index_enum("OBJ", OBJ_NAMES, NONE=-1)
 """Object type codes: ``NONE`` (-1, empty slot), then ``OBJ_NAMES`` (config's object types)
 in order."""
 
@@ -176,5 +177,5 @@ def generate_town(world: WorldConfig, seed: int) -> Town:
             work = np.where(kinds[k] == BLD.OFFICE,
                             offices[np.maximum(office_rank, 0) % offices.size], work)
         agent_work[lo:hi] = work
-    return Town(blocks_w, blocks_h, districts, tile_kind, bld_kind, bld_district, grocer, cafe,
-                *obj, agent_home, agent_bed, agent_work, agent_job, agent_district)
+    return Town._make((blocks_w, blocks_h, districts, tile_kind, bld_kind, bld_district, grocer,
+                       cafe, *obj, agent_home, agent_bed, agent_work, agent_job, agent_district))

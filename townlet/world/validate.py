@@ -30,7 +30,7 @@ from townlet.world.town import BLD, OBJ_NAMES
 __all__ = ["ENTRY_RANGES", "StateRangeError", "check_ranges"]
 
 # field -> (lowest, symbol or number of the exclusive upper bound)
-_RANGES = {
+_RANGES: dict[str, tuple[int, str | int]] = {
     **{f: (-1, "N") for f in ("agent_q_next", "agent_q_prev", "agent_t_next", "agent_t_prev",
                               "obj_holder", "obj_q_head", "obj_q_tail", "tile_head",
                               "rel_other", "exit_queue", "pert_agents")},
@@ -88,7 +88,7 @@ def check_ranges(state: State, jobs: int, affordances: int, specs: int) -> None:
     for name, entries in PACKED.items():
         arr, rules = getattr(state, name), ENTRY_RANGES[entries]
         for e in entries:
-            lo, hi = rules[e]
-            _check(f"{name}[{e.name}]", arr[..., e], lo, bounds[hi])
-    if not np.isfinite(state.agent_wallet).all() or not np.isfinite(state.agent_needs).all():
-        raise StateRangeError("agent_wallet/agent_needs", "NaN or infinity")
+            low, top = rules[e]
+            _check(f"{name}[{e.name}]", arr[..., e], low, bounds[top])
+    if not np.isfinite(state.agent_needs).all():
+        raise StateRangeError("agent_needs", "NaN or infinity")

@@ -8,6 +8,7 @@ import hashlib
 import numpy as np
 
 from townlet.config import TownletConfig, config_id
+from townlet.config.money import to_minor
 from townlet.world import interventions as iv
 from townlet.world.actions import N_ACTIONS, Action, Flag
 from townlet.world.errors import (
@@ -71,7 +72,7 @@ class World:
         for name in _TOWN_FIELDS:
             getattr(s, name)[...] = getattr(town, name)
         s.rng_key[:] = seed_keys(self.seed, self.config_id)
-        s.price_base[:] = w.economy.price_table()
+        s.price_base[:] = [to_minor(price) for price in w.economy.price_table()]
         s.price_now[:] = s.price_base
         self._p = build_params(config, town)
         self._kp = kernel_params(self._p)
@@ -79,7 +80,7 @@ class World:
         ox, oy = origin(town.agent_home, town.blocks_w)
         k = np.arange(n) % w.town.residents_per_home
         populate(self._ks, self._kp, (ox + 1 + k).astype(np.int16), (oy + 5).astype(np.int16),
-                 w.economy.starting_wallet)
+                 to_minor(w.economy.starting_wallet))
         restock(self._ks, self._kp)
         s.evt_len[0] = 0
         self._no_actions = np.zeros(0, dtype=np.int8)
@@ -156,7 +157,8 @@ class World:
     def state_hash(self) -> str:
         """SHA-256 over every state array (names, shapes and bytes)."""
         h = hashlib.sha256()
-        for f, arr in zip(FIELDS, self._s):
+        for f in FIELDS:
+            arr = getattr(self._s, f.name)
             h.update(f"{f.name}{arr.shape}".encode())
             h.update(np.ascontiguousarray(arr).data)
         return h.hexdigest()

@@ -1,0 +1,33 @@
+"""Money in integer minor units: exact at any scale.
+
+Every amount of money the world keeps -- wallets, prices, wages, penalties, refunds, the
+ledger -- is an ``int64`` count of minor units, :data:`MINOR_PER_UNIT` to one unit of money
+(the unit the config, the console and reports use). Integer sums are exact, so the
+ledger identity ``sum(wallets) == expected_money(ledger)`` holds with exact equality at
+any number of agents and ticks. Amounts cross into or out of units here only; events and
+reports carry units.
+
+Snapshots store minor units: changing :data:`MINOR_PER_UNIT` changes the snapshot schema
+(``townlet.snapshots.migration_steps``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["MINOR_PER_UNIT", "to_minor", "to_units"]
+
+MINOR_PER_UNIT = 1_000_000
+"""Minor units per unit of money (micro-units: the default wage of 0.006/tick is 6,000)."""
+
+
+def to_minor(amount: float) -> int:
+    """A config amount in units as minor units (rounded to the nearest)."""
+    return round(float(amount) * MINOR_PER_UNIT)
+
+
+def to_units(minor):
+    """Minor units (an int or an integer array) as float units, for display and reports."""
+    if isinstance(minor, np.ndarray):
+        return minor / MINOR_PER_UNIT
+    return int(minor) / MINOR_PER_UNIT
