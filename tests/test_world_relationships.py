@@ -46,7 +46,10 @@ def test_decay_brings_every_dimension_to_zero_and_frees_the_slot():
             assert all(abs(a) <= abs(b) for a, b in zip(now, previous))
             previous = now
     step = w.config.world.relationships.decay_per_hour
-    assert hours == int(np.ceil(np.float32(strongest) / np.float32(step) - 1e-4))
+    expected, v = 0, np.float32(strongest)  # the strongest dimension, in float32 steps
+    while v > 0:
+        v, expected = max(np.float32(0.0), v - np.float32(step)), expected + 1
+    assert hours == expected
     assert 0 not in _ties(w, 1)
 
 

@@ -5,7 +5,8 @@ first intervention or tick that follows a tick, so events caused by operator
 interventions are delivered with the next tick's batch.
 
 Order per tick: clock; perturbation scheduler; shop deliveries; then, per agent
-in slot order: arrival of newcomers, need decay, vital signs, shift and wages,
+in slot order: arrival of newcomers, the day's plan (at midnight), need decay,
+vital signs, shift and wages,
 relationship decay (hourly), reservation upkeep, affordance completion, and the
 action (scripted, option or primitive); finally the exit queue.
 """
