@@ -15,6 +15,7 @@ from townlet.snapshots import (
     write_snapshot,
 )
 from townlet.snapshots.migrations import OLDEST_SCHEMA, SCHEMA_VERSION, migrate, registry
+from townlet.world.state import UNPLANNED, Habit, Today
 
 
 def header(schema: int) -> SnapshotHeader:
@@ -82,6 +83,17 @@ def test_schema3_money_becomes_exact_minor_units() -> None:
         migrate(header(3), {**old, "agent_wallet": np.array([np.nan, 0, 0, 0])})
     with pytest.raises(SnapshotStateError, match="expected float money"):
         migrate(header(3), {**old, "ledger": np.zeros(6, np.int64)})
+
+
+def test_schema4_gets_unplanned_routines() -> None:
+    old = {"agent_alive": np.array([1, 0, 1], np.uint8)}
+    h, new = migrate(header(4), old)
+    assert h.migrations[0].startswith("4->5: add agent_habits")
+    assert new["agent_habits"].shape == (3, len(Habit)) and not new["agent_habits"].any()
+    assert new["agent_roster"].dtype == np.int16 and not new["agent_roster"].any()
+    assert (new["agent_today"][:, Today.WORKS] == UNPLANNED).all()
+    with pytest.raises(SnapshotStateError, match="agent_today"):
+        migrate(header(4), {**old, "agent_today": new["agent_today"]})
 
 
 def test_current_schema_is_returned_unchanged() -> None:

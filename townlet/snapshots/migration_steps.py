@@ -15,6 +15,12 @@ Schema 4 keeps money in integer minor units (``townlet.config.money``): wallets,
 wages, refunds and the ledger become int64. Each amount is rounded to the nearest minor
 unit; the float era's accumulated rounding error is booked to the ``initial`` account, so
 the ledger identity holds exactly from the first tick after the load.
+
+Schema 5 adds individual routines (issue 18): ``agent_habits``, ``agent_roster`` and
+``agent_today``. Agents saved before them have none, so the step writes empty rows marked
+unplanned (``Today.WORKS`` = -1): on the first tick after the load the kernel draws each
+living agent's habits and roster as on arrival and plans its day
+(``townlet.world.routines``), from the world stream of the snapshot's own seed.
 """
 
 from __future__ import annotations
@@ -28,11 +34,14 @@ from townlet.snapshots.errors import SnapshotStateError
 from townlet.snapshots.format import SnapshotHeader
 from townlet.snapshots.migrations import Sections, register
 
-__all__ = ["add_event_batch_flag", "money_to_minor_units", "split_relationship_score"]
+__all__ = ["ROUTINE_SECTIONS", "add_event_batch_flag", "add_routines", "money_to_minor_units",
+           "split_relationship_score"]
 
 MONEY_SECTIONS = ("agent_wallet", "agent_aff_paid", "agent_wages_today", "agent_withheld",
                   "price_base", "price_now", "ledger")
 """The sections schema 4 turned from float units into int64 minor units."""
+ROUTINE_SECTIONS = ("agent_habits", "agent_roster", "agent_today")
+"""The sections schema 5 added."""
 
 
 @register(1, "split rel_value into rel_trust, rel_fam, rel_riv (old score read as trust)")
@@ -86,4 +95,22 @@ def money_to_minor_units(old: Mapping[str, np.ndarray], header: SnapshotHeader) 
         flows = int(ledger[Ledger.WAGES] + ledger[Ledger.STARTER_KITS] - ledger[Ledger.SPENDING]
                     - ledger[Ledger.PENALTIES] - ledger[Ledger.DEPARTED])
         ledger[Ledger.INITIAL] = held - flows
+    return new
+
+
+@register(4, "add agent_habits, agent_roster, agent_today (drawn on the first tick)")
+def add_routines(old: Mapping[str, np.ndarray], header: SnapshotHeader) -> Sections:
+    """Schema 4 -> 5: empty routines, marked unplanned so the kernel draws them."""
+    from townlet.world.state import FIELDS, UNPLANNED, Today
+
+    new = dict(old)
+    if "agent_alive" not in old:  # a partial section set (the agent count is unknown)
+        return new
+    n = old["agent_alive"].shape[0]
+    for field in FIELDS:
+        if field.name in ROUTINE_SECTIONS:
+            if field.name in old:
+                raise SnapshotStateError(field.name, "already present in a schema 4 snapshot")
+            new[field.name] = np.zeros((n, *field.dims[1:]), np.dtype(field.dtype))
+    new["agent_today"][:, Today.WORKS] = UNPLANNED
     return new

@@ -27,8 +27,8 @@ from townlet.world.perturb import schedule_tick
 from townlet.world.policy import decide, pursue, wakes_up
 from townlet.world.queues import check_idle_holder, leave_queue, request
 from townlet.world.social import chat, conflict, decay_ties, tile_link, tile_unlink
-from townlet.world.routines import decay_of, plan_day, shift_start
-from townlet.world.state import ExitMeta, Need, Resv, St, Today
+from townlet.world.routines import arrive_traits, decay_of, plan_day, shift_start
+from townlet.world.state import UNPLANNED, ExitMeta, Need, Resv, St, Today
 
 __all__ = ["tick"]
 
@@ -188,6 +188,8 @@ def _needs_vital(s, p, i, t):
 def _agent(s, p, i, a, t, tod, hourly):
     """One agent's tick; returns whether one of its needs is critical.
     ``hourly``: this tick is agent i's hour mark ((i + t) % hour == 0)."""
+    if s.agent_today[i, Today.WORKS] == UNPLANNED:  # migrated from before routines
+        arrive_traits(s, p, i, s.agent_gen[i], t)
     if tod == 0:
         s.agent_wages_today[i] = 0
         s.agent_absences[i] = (s.agent_absences[i] << 1) & 0x7F

@@ -46,6 +46,7 @@ __all__ = [
     "State",
     "Today",
     "Trait",
+    "UNPLANNED",
     "allocate",
     "kernel_state",
     "state_from",
@@ -123,10 +124,15 @@ class Roster(IntEnum):
 class Today(IntEnum):
     """Columns of ``agent_today``: today's plan, redrawn at midnight (world stream)."""
 
-    WORKS = 0  # 1 if today is a work day
+    WORKS = 0  # 1 if today is a work day, UNPLANNED before the first plan
     LEAVE = 1  # tick of day the agent sets off for work
     QUIT = 2  # tick of day the agent leaves work (shift end plus today's overtime)
     BEDTIME = 3  # tick of day the agent's night starts
+
+
+UNPLANNED = -1
+"""``agent_today[:, WORKS]`` of an agent whose routines are still to be drawn (a snapshot
+migrated from before routines existed): the kernel draws them on its next tick."""
 
 
 class Field(NamedTuple):
