@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -85,15 +86,34 @@ def test_schema3_money_becomes_exact_minor_units() -> None:
         migrate(header(3), {**old, "ledger": np.zeros(6, np.int64)})
 
 
+def test_schema4_exit_ring_grows_to_a_slot_per_agent_and_levers_come_from_the_config() -> None:
+    from townlet.world.state import Ctl, ExitMeta
+
+    ring = np.full(64, -1, np.int32)
+    ring[62], ring[63], ring[0] = 5, 6, 7  # three waiting agents, wrapped around the ring
+    old = {"exit_queue": ring, "exit_meta": np.array([62, 3, 1, 700], np.int32),
+           "agent_alive": np.ones(100, np.uint8)}
+    h = msgspec.structs.replace(header(4), config='{"employment": {"daily_exit_cap": 5}}')
+    h, new = migrate(h, old)
+    assert h.migrations[0].startswith("4->5")
+    assert new["exit_queue"].shape == (100,) and new["exit_queue"][:4].tolist() == [5, 6, 7, -1]
+    assert new["exit_meta"].tolist() == [0, 3, 1, 700, 1]
+    assert new["ctl"][Ctl.EXIT_CAP] == 5 and new["ctl"][Ctl.MORTALITY] == 1
+    assert new["ctl"][Ctl.RESPAWN_DELAY] == 10  # the default: the header's config lacks it
+    assert len(new["exit_meta"]) == len(ExitMeta)
+    with pytest.raises(SnapshotStateError, match="exit_meta"):
+        migrate(header(4), {**old, "exit_meta": np.array([64, 3, 1, 700], np.int32)})
+
+
 def test_schema4_gets_unplanned_routines() -> None:
     old = {"agent_alive": np.array([1, 0, 1], np.uint8)}
-    h, new = migrate(header(4), old)
-    assert h.migrations[0].startswith("4->5: add agent_habits")
+    h, new = migrate(header(5), old)
+    assert h.migrations[0].startswith("5->6: add agent_habits")
     assert new["agent_habits"].shape == (3, len(Habit)) and not new["agent_habits"].any()
     assert new["agent_roster"].dtype == np.int16 and not new["agent_roster"].any()
     assert (new["agent_today"][:, Today.WORKS] == UNPLANNED).all()
     with pytest.raises(SnapshotStateError, match="agent_today"):
-        migrate(header(4), {**old, "agent_today": new["agent_today"]})
+        migrate(header(5), {**old, "agent_today": new["agent_today"]})
 
 
 def test_current_schema_is_returned_unchanged() -> None:

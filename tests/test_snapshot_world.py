@@ -14,7 +14,7 @@ import msgspec
 import numpy as np
 import pytest
 from _snapshot_damage import tamper, truncate
-from _snapshot_legacy import as_schema1, as_schema4
+from _snapshot_legacy import as_schema1, as_schema5
 
 from townlet.config import TownletConfig, default_config, dump_config, with_agents
 from townlet.security.sandbox import ForbiddenPath
@@ -214,18 +214,18 @@ def test_schema1_fixture_resumes_after_migration(saved, world_cfg) -> None:
     assert resumed.tick == 400
 
 
-def test_schema4_fixture_draws_the_same_routines_on_its_first_tick(saved, world_cfg) -> None:
+def test_schema5_fixture_draws_the_same_routines_on_its_first_tick(saved, world_cfg) -> None:
     """Routines are drawn from (slot, generation) and (slot, day): a town saved before
     they existed gets, one tick after the load, the routines it would have had."""
     world, _ = saved
     header, sections = capture_world(world)
-    path = Path(world_cfg.snapshots.root) / "v4.tsnap"
-    write_snapshot(path, msgspec.structs.replace(header, schema_version=4),
-                   as_schema4(sections), overwrite=True)
-    resumed = resume_world("v4.tsnap", world_cfg)
+    path = Path(world_cfg.snapshots.root) / "v5.tsnap"
+    write_snapshot(path, msgspec.structs.replace(header, schema_version=5),
+                   as_schema5(sections), overwrite=True)
+    resumed = resume_world("v5.tsnap", world_cfg)
     assert (resumed.view("agent_today")[:, Today.WORKS] == UNPLANNED).all()
-    write_snapshot(path.with_name("v5.tsnap"), header, sections, overwrite=True)
-    straight = resume_world("v5.tsnap", world_cfg)
+    write_snapshot(path.with_name("v6.tsnap"), header, sections, overwrite=True)
+    straight = resume_world("v6.tsnap", world_cfg)
     resumed.step()
     straight.step()
     alive = straight.view("agent_alive").astype(bool)

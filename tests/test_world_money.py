@@ -6,8 +6,10 @@ days at 10k agents; here: the representation, a run with price spikes, and a lea
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from worlds import small_world
 
+from townlet.config import ConfigError, load_config
 from townlet.config.money import MINOR_PER_UNIT, to_minor, to_units
 from townlet.sim.summary import EventTally, summarize
 from townlet.world.state import FIELDS, expected_money
@@ -52,3 +54,21 @@ def test_a_leak_of_one_minor_unit_is_reported() -> None:
     leaked["agent_wallet"][int(np.flatnonzero(world.alive)[0])] += 1
     world.load_sections(leaked)
     assert not summarize(world, tally, 50, 1.0, 1.0, False).money_conserved
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (("world:\n  jobs:\n    - {name: c, workplace: office, start: 540, end: 1020, "
+      "wage: 0.0000004}\n"), r"world.jobs\[0\]: wage = 4e-07 is finer than money's smallest"),
+    ("world:\n  economy:\n    groceries: 2000000000.0\n",
+     r"world.economy: groceries = 2000000000.0 exceeds the largest amount"),
+    ("world:\n  lifecycle:\n    starter_wallet: 0.1234567\n", r"world.lifecycle: starter_wallet"),
+    ("world:\n  employment:\n    absence_penalty: 0.00000011\n",
+     r"world.employment: absence_penalty"),
+])
+def test_money_finer_than_a_minor_unit_is_refused_at_load(tmp_path, text, message) -> None:
+    """An amount the world would have to round (or could overflow) is a config error with
+    its key path, not a silent change of the town's economy."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)

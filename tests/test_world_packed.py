@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from worlds import small_world
 
-from townlet.world.state import FIELDS, PACKED, ExitMeta, PertMeta
+from townlet.world.state import FIELDS, PACKED, Ctl, ExitMeta, PertMeta
 from townlet.world.validate import ENTRY_RANGES, StateRangeError
 
 
@@ -50,8 +50,12 @@ def test_state_after_employment_exits_loads(world) -> None:
 
 
 @pytest.mark.parametrize(("name", "entry", "value", "shown"), [
-    ("exit_meta", ExitMeta.HEAD, 64, "exit_meta[HEAD]': value 64 outside [0, 64)"),
-    ("exit_meta", ExitMeta.LENGTH, 65, "exit_meta[LENGTH]': value 65 outside [0, 65)"),
+    # the exit ring has a slot per agent (20 here)
+    ("exit_meta", ExitMeta.HEAD, 20, "exit_meta[HEAD]': value 20 outside [0, 20)"),
+    ("exit_meta", ExitMeta.LENGTH, 21, "exit_meta[LENGTH]': value 21 outside [0, 21)"),
+    ("exit_meta", ExitMeta.BATCH, 5, "exit_meta[BATCH]': value 5 outside [0, 2)"),
+    ("ctl", Ctl.MORTALITY, 2, "ctl[MORTALITY]': value 2 outside [0, 2)"),
+    ("ctl", Ctl.EXIT_CAP, -1, "ctl[EXIT_CAP]': value -1"),
     ("exit_meta", ExitMeta.LAST_TICK, 4, "exit_meta[LAST_TICK]': value 4 outside [0, 4)"),
     ("exit_meta", ExitMeta.EXITS_TODAY, -1, "exit_meta[EXITS_TODAY]': value -1"),
     ("pert_meta", PertMeta.NEXT_ID, -5, "pert_meta[NEXT_ID]': value -5"),

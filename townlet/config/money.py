@@ -15,10 +15,27 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MINOR_PER_UNIT", "to_minor", "to_units"]
+__all__ = ["MAX_AMOUNT", "MINOR_PER_UNIT", "check_amounts", "to_minor", "to_units"]
 
 MINOR_PER_UNIT = 1_000_000
 """Minor units per unit of money (micro-units: the default wage of 0.006/tick is 6,000)."""
+MAX_AMOUNT = 1e9
+"""Largest configurable amount in units (1e15 minor units: exact in a float, and a town's
+total stays far inside int64)."""
+
+
+def check_amounts(section: object, names: tuple[str, ...]) -> None:
+    """Raise ValueError (from a config struct's ``__post_init__``) when one of the money
+    fields ``names`` of ``section`` is finer than a minor unit (it would be rounded) or
+    larger than :data:`MAX_AMOUNT`."""
+    for name in names:
+        amount = float(getattr(section, name))
+        if amount > MAX_AMOUNT:
+            raise ValueError(f"{name} = {amount!r} exceeds the largest amount {MAX_AMOUNT:g}")
+        scaled = amount * MINOR_PER_UNIT
+        if abs(scaled - round(scaled)) > 1e-6:
+            raise ValueError(f"{name} = {getattr(section, name)!r} is finer than money's "
+                             f"smallest unit (1/{MINOR_PER_UNIT:,})")
 
 
 def to_minor(amount: float) -> int:

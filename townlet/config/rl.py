@@ -61,10 +61,9 @@ class ObservationConfig(_Section, frozen=True):
             raise ValueError(f"top_friends + top_rivals must be <= 8, "
                              f"got {self.top_friends} + {self.top_rivals}")
 
-    def window(self) -> int:
-        """Map side of the selected variant."""
-        return {"full": self.full_window, "hybrid": self.hybrid_window,
-                "compact": self.compact_window}[self.variant]
+    def window(self, variant: str | None = None) -> int:
+        """Map side of ``variant`` (default: the selected one): its ``<variant>_window``."""
+        return getattr(self, f"{variant or self.variant}_window")
 
 
 class NeedWeights(_Section, frozen=True):

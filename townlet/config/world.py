@@ -13,13 +13,14 @@ from typing import Annotated, Literal, get_args
 
 from msgspec import Meta, Struct, field
 
+from townlet.config.money import check_amounts
+
 __all__ = [
     "BODILY_NEEDS", "NEEDS", "OBJECT_TYPES", "PERTURBATION_KINDS", "PRICES",
     "AffordanceSpec", "EconomyConfig", "EmploymentConfig", "JobSpec", "LifecycleConfig",
     "NeedConfig", "NeedsConfig", "ObjectType", "PerturbationKind", "PerturbationSpec",
-    "PerturbationsConfig",
-    "PriceName", "QueueConfig", "RelationshipConfig", "RoutinesConfig", "TownConfig",
-    "WorldConfig",
+    "PerturbationsConfig", "PriceName", "PricedItem", "QueueConfig", "RelationshipConfig",
+    "RoutinesConfig", "TownConfig", "WorldConfig",
 ]
 
 Unit = Annotated[float, Meta(ge=0.0, le=1.0)]
@@ -147,6 +148,9 @@ class EconomyConfig(_Section, frozen=True):
     starting_wallet: NonNeg = 4.0
     """Money each agent holds at tick 0."""
 
+    def __post_init__(self) -> None:
+        check_amounts(self, ("groceries", "cafe_meal", "shower", "starting_wallet"))
+
     def price_table(self) -> list[float]:
         """The configured price of every name in ``PRICES``, in order ("none" is 0)."""
         return [0.0 if name == "none" else getattr(self, name) for name in PRICES]
@@ -167,6 +171,9 @@ class JobSpec(_Section, frozen=True):
     """Staggered shift patterns; each worker is given one at arrival."""
     stagger_ticks: Ticks = 0
     """Pattern k starts and ends k * stagger_ticks after start / end."""
+
+    def __post_init__(self) -> None:
+        check_amounts(self, ("wage", "lateness_penalty"))
 
 
 DEFAULT_JOBS = (
@@ -191,11 +198,15 @@ class EmploymentConfig(_Section, frozen=True):
     """Absences in the rolling 7 days that put a worker in the exit queue."""
     attendance_window: Annotated[int, Meta(ge=1, le=14)] = 3
     daily_exit_cap: Annotated[int, Meta(ge=0, le=1_000_000)] = 2
-    """Exits processed per day (0 = unlimited)."""
+    """Exits processed per district per day (0 = unlimited): the town-wide cap grows
+    with the number of districts."""
     exit_spacing_ticks: Ticks = 120
-    """Minimum ticks between two processed exits."""
+    """Minimum ticks between two batches of exits (a batch: at most one per district)."""
     days_off: Annotated[int, Meta(ge=0, le=3)] = 1
     """Consecutive days off per 7-day week; each worker's first day off is drawn at arrival."""
+
+    def __post_init__(self) -> None:
+        check_amounts(self, ("late_tick_penalty", "absence_penalty"))
 
 
 class QueueConfig(_Section, frozen=True):
@@ -253,6 +264,9 @@ class LifecycleConfig(_Section, frozen=True):
     starter_food: Annotated[int, Meta(ge=0, le=100)] = 2
     starter_need: Unit = 0.8
     """Every need of a newcomer starts here."""
+
+    def __post_init__(self) -> None:
+        check_amounts(self, ("starter_wallet",))
 
 
 class PerturbationSpec(_Section, frozen=True):

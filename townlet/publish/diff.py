@@ -10,6 +10,8 @@ verified bit-for-bit against the new frame by construction.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from townlet.frames.schema import ColumnSpec, FrameSchema
@@ -40,12 +42,18 @@ def _changed(old: np.ndarray, new: np.ndarray) -> np.ndarray:
     return np.flatnonzero(ne)
 
 
+def _zero_copy(view: memoryview) -> bytes:
+    """``view`` for a message's ``data``: msgspec encodes any buffer without copying it;
+    the field is declared ``bytes`` because that is what decoding yields."""
+    return cast(bytes, view)
+
+
 def encode_change(name: str, new: np.ndarray, idx: np.ndarray) -> Full | Sparse | Masked:
     """Smallest plain encoding of elements ``idx`` (ascending) of ``new`` (flat)."""
     n, k, isz = new.size, idx.size, new.dtype.itemsize
     full, sparse, masked = n * isz, k * (4 + isz), (n + 7) // 8 + k * isz
     if full <= sparse and full <= masked:
-        return Full(name, new.data.cast("B"))
+        return Full(name, _zero_copy(new.data.cast("B")))
     values = new[idx].tobytes()
     if sparse <= masked:
         return Sparse(name, idx.astype("<u4").tobytes(), values)
@@ -80,7 +88,7 @@ def step_change(name: str, old: np.ndarray, new: np.ndarray, idx: np.ndarray,
     starts = np.concatenate(([0], brk))
     counts = np.diff(np.concatenate((starts, [k_s.size])))
     gk, gd = k_s[starts], d_s[starts]
-    best = {}
+    best: dict[int, tuple[int, int]] = {}
     for kk, dd, cc in zip(gk.tolist(), gd.tolist(), counts.tolist(), strict=True):
         if cc >= 8 and (kk not in best or cc > best[kk][1]):
             best[kk] = (dd, cc)
@@ -109,12 +117,13 @@ class Differ:
     def keyframe_columns(self, buf) -> list[Full]:
         """Every meta and state column of the frame in ``buf`` as Full (zero-copy views)."""
         mv = memoryview(buf)
-        return [Full(c.name, mv[c.offset:c.offset + c.nbytes]) for c in self._cols]
+        return [Full(c.name, _zero_copy(mv[c.offset:c.offset + c.nbytes])) for c in self._cols]
 
     def event_columns(self, buf, n_events: int) -> list[Full]:
         """The event columns (``n_events`` rows) of the frame in ``buf``."""
         mv = memoryview(buf)
-        return [Full(e.name, mv[off:off + nb]) for e, off, nb in self.schema.event_layout(n_events)]
+        return [Full(e.name, _zero_copy(mv[off:off + nb]))
+                for e, off, nb in self.schema.event_layout(n_events)]
 
     def changes(self, old_buf, new_buf) -> list[Change]:
         """Changes turning frame ``old_buf`` into ``new_buf`` (meta and state columns)."""

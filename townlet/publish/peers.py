@@ -189,7 +189,7 @@ class Peers:
         if peer is None or peer.ino != ino:
             return None  # not (or no longer) an accepted connection: a closed one's leftover
         try:
-            key_id, n = split_user_id(frame.get("User-Id"))
+            key_id, n = split_user_id(str(frame.get("User-Id")))
         except zmq.ZMQError:
             key_id, n = None, None
         if n is None:

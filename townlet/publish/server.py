@@ -15,6 +15,7 @@ import os
 import secrets
 import signal
 import time
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -100,9 +101,10 @@ class Publisher:
         self._probe = bytearray(8)
         self._sent = {"key": 0, "delta": 0}
         self.metrics_port = 0
-        self.sock: PublisherSocket | None = None
-        self.peers: Peers | None = None
-        self._bell = None
+        self.sock: PublisherSocket  # start() binds it; close() closes it if it did
+        self.peers: Peers
+        self._bound = False
+        self._bell: Any = None  # pynng.Pull0 once started with a doorbell
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -119,6 +121,7 @@ class Publisher:
         k = self.keys
         self.sock = PublisherSocket(o.endpoint, key_dir=k.key_dir, server_key=k.server_key,
                                     registry=k.registry, insecure_dev=o.insecure_dev, hwm=o.hwm)
+        self._bound = True
         self.peers = Peers(self.sock.sock, self.sock.monitor, self.metrics, self.stream,
                            key_status=self.sock.auth.status if self.sock.auth else None)
         self.poller = zmq.Poller()
@@ -142,7 +145,7 @@ class Publisher:
     def close(self) -> None:
         if self._bell is not None:
             self._bell.close()
-        if self.sock is not None:
+        if self._bound:
             self.sock.close(linger_ms=END_LINGER_MS if self._ended else 0)
         self.reader.close()
 
@@ -156,7 +159,7 @@ class Publisher:
         while not self._stop and not done:
             now = time.monotonic()
             wait = min(self.opts.poll_ms, max(0.0, (next_health - now) * 1000))
-            ready = dict(self.poller.poll(wait))
+            ready = dict(self.poller.poll(int(wait)))
             if self.sock.sock in ready:
                 self._key_pending |= self.peers.drain(self.seq)
             if self.sock.monitor in ready:
@@ -226,6 +229,7 @@ class Publisher:
         if self._base is not None:
             self.metrics.frames_skipped.inc(max(0, latest - self._base_frame - 1))
         force = self._key_pending and self._may_force()
+        msg: Keyframe | Delta
         if self._base is None or force or tick - self._key_tick >= self.opts.keyframe_interval:
             msg = self._keyframe(cur, tick, latest, skipped, lost)
         else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 import zmq
@@ -19,6 +20,9 @@ from townlet.publish.peers import (
     UPSTREAM_HWM,
     UPSTREAM_RCVBUF,
 )
+
+if TYPE_CHECKING:
+    from townlet.security.zap import RegistryAuthenticator
 
 __all__ = ["ConfigurationError", "PublisherSocket", "loopback_endpoint"]
 
@@ -50,7 +54,7 @@ class PublisherSocket:
     def __init__(self, endpoint: str, *, key_dir: str | None, server_key: str | None,
                  registry: str | None, insecure_dev: bool, hwm: int) -> None:
         self.ctx = zmq.Context()
-        self.auth = None
+        self.auth: RegistryAuthenticator | None = None
         if insecure_dev:
             bind = loopback_endpoint(endpoint)
             _log.warning("publisher_insecure_dev", endpoint=bind, requested=endpoint,
@@ -96,11 +100,14 @@ class PublisherSocket:
             raise ConfigurationError(f"key registry {registry} does not exist; "
                                      "run `townlet keys init` first")
         kp = load_keypair(server_key)
-        self.auth = RegistryAuthenticator(registry, SUBSCRIBE_ROLES, self.ctx,
-                                          domain=ZAP_DOMAIN, label="publisher",
-                                          connection_ids=True)
-        self.auth.start()
-        return curve_server_socket(self.ctx, zmq.XPUB, self.auth, kp.public, kp.secret)
+        if kp.secret is None:
+            raise ConfigurationError(f"{server_key} holds no secret key; the publisher needs "
+                                     "the server's .key_secret file")
+        self.auth = auth = RegistryAuthenticator(registry, SUBSCRIBE_ROLES, self.ctx,
+                                                 domain=ZAP_DOMAIN, label="publisher",
+                                                 connection_ids=True)
+        auth.start()
+        return curve_server_socket(self.ctx, zmq.XPUB, auth, kp.public, kp.secret)
 
     def close(self, linger_ms: int = 0) -> None:
         """Close the socket (waiting up to ``linger_ms`` for queued messages to leave),

@@ -62,6 +62,8 @@ def read_ready(proc: subprocess.Popen, buf: bytearray, timeout: float = 0.0) -> 
 
     Raises PublisherStartError if the publisher closed stdout (exited) first.
     """
+    if proc.stdout is None:
+        raise PublisherStartError("the publisher was started without a stdout pipe")
     fd = proc.stdout.fileno()
     while not buf.endswith(b"\n"):
         r, _, _ = select.select([fd], [], [], timeout)

@@ -75,7 +75,7 @@ class PublisherSupervisor:
         self._deadline = 0.0
         self._buf = bytearray()
         self._closed = False
-        self.proc: subprocess.Popen | None = self._spawn(0)
+        self.proc: subprocess.Popen = self._spawn(0)
         try:
             self.ready: dict | None = wait_ready(self.proc, ready_timeout)
         except PublisherStartError:
@@ -144,7 +144,8 @@ class PublisherSupervisor:
         if kill and self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
-        self.proc.stdout.close()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
     # ------------------------------------------------------------------ facts
     def status(self) -> PublisherStatus:
@@ -173,5 +174,6 @@ class PublisherSupervisor:
                 except subprocess.TimeoutExpired:
                     self.proc.kill()
                     self.proc.wait()
-            self.proc.stdout.close()
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
         self.state = "stopped"

@@ -22,13 +22,26 @@ from townlet.world.state import TRAITS
 
 __all__ = [
     "ACTION_NAMES",
+    "CHANNEL",
     "CHANNELS",
+    "CHANNEL_INDEX",
+    "GOAL_FEATURES",
+    "LANDMARK",
     "LANDMARKS",
     "LANDMARK_FIELDS",
+    "LAST_ACTION_FEATURES",
     "LAYOUT_VERSION",
+    "NEED_FEATURES",
+    "PERSONALITY_FEATURES",
+    "PRICE_FEATURES",
+    "SELF",
     "SELF_FEATURES",
+    "SHIFT_FEATURES",
+    "SOCIAL_AGGREGATE",
     "SOCIAL_AGGREGATES",
+    "SOCIAL_SLOT",
     "SOCIAL_SLOT_FIELDS",
+    "SUMMARY",
     "SUMMARY_FEATURES",
     "VARIANTS",
     "VARIANT_CHANNELS",
@@ -103,15 +116,16 @@ def _offsets(name: str, names) -> tuple[int, ...]:
     return collections.namedtuple(name, names)(*range(len(names)))
 
 
+# Positions by name, for the encoder: registry index of each map channel, and the
+# offset of each feature inside its block (a landmark's block repeats per landmark,
+# a social slot's per slot). Where each block starts depends on the config:
+# ``Layout.blocks``.
 CHANNEL = _offsets("ChannelIndex", CHANNEL_INDEX)
 SELF = _offsets("SelfOffsets", SELF_FEATURES)
 LANDMARK = _offsets("LandmarkOffsets", LANDMARK_FIELDS)
-"""Offsets inside one landmark's block (``LANDMARK.dist``); landmarks in ``LANDMARKS`` order."""
 SUMMARY = _offsets("SummaryOffsets", SUMMARY_FEATURES)
 SOCIAL_SLOT = _offsets("SocialSlotOffsets", SOCIAL_SLOT_FIELDS)
 SOCIAL_AGGREGATE = _offsets("SocialAggregateOffsets", SOCIAL_AGGREGATES)
-"""Offsets of the map channels and of the features inside each block; the block
-starts come from ``Layout.blocks`` (they depend on the config)."""
 
 
 ACTION_NAMES = tuple(a.name.lower() for a in Action if a >= 0)
@@ -174,8 +188,7 @@ def build_layout(config: TownletConfig, variant: str | None = None) -> Layout:
     if variant not in VARIANT_CHANNELS:
         raise ValueError(f"unknown observation variant {variant!r}; use one of "
                          f"{', '.join(VARIANTS)}")
-    window = {"full": obs.full_window, "hybrid": obs.hybrid_window,
-              "compact": obs.compact_window}[variant]
+    window = obs.window(variant)
     slots = obs.top_friends + obs.top_rivals
     landmarks = tuple(f"{lm}_{f}" for lm in LANDMARKS for f in LANDMARK_FIELDS)
     social = tuple(f"social{s}_{f}" for s in range(slots) for f in SOCIAL_SLOT_FIELDS)

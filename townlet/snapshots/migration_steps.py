@@ -16,7 +16,12 @@ wages, refunds and the ledger become int64. Each amount is rounded to the neares
 unit; the float era's accumulated rounding error is booked to the ``initial`` account, so
 the ledger identity holds exactly from the first tick after the load.
 
-Schema 5 adds individual routines (issue 18): ``agent_habits``, ``agent_roster`` and
+Schema 5 sizes the exit queue by the population (one slot per agent, so it never
+overflows), adds the batch counter to ``exit_meta`` (exits scale per district) and adds
+``ctl``, the operator levers; the step reads their starting values from the config the
+snapshot was written under (its header), or the defaults if the header has none.
+
+Schema 6 adds individual routines (issue 18): ``agent_habits``, ``agent_roster`` and
 ``agent_today``. Agents saved before them have none, so the step writes empty rows marked
 unplanned (``Today.WORKS`` = -1): on the first tick after the load the kernel draws each
 living agent's habits and roster as on arrival and plans its day
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import msgspec
 import numpy as np
 
 from townlet.config.money import MINOR_PER_UNIT
@@ -34,7 +40,8 @@ from townlet.snapshots.errors import SnapshotStateError
 from townlet.snapshots.format import SnapshotHeader
 from townlet.snapshots.migrations import Sections, register
 
-__all__ = ["ROUTINE_SECTIONS", "add_event_batch_flag", "add_routines", "money_to_minor_units",
+__all__ = ["ROUTINE_SECTIONS", "add_event_batch_flag", "add_levers_and_scale_exits",
+           "add_routines", "money_to_minor_units",
            "split_relationship_score"]
 
 MONEY_SECTIONS = ("agent_wallet", "agent_aff_paid", "agent_wages_today", "agent_withheld",
@@ -98,9 +105,52 @@ def money_to_minor_units(old: Mapping[str, np.ndarray], header: SnapshotHeader) 
     return new
 
 
-@register(4, "add agent_habits, agent_roster, agent_today (drawn on the first tick)")
+@register(4, "exit queue with a slot per agent, exit batches per district, operator levers (ctl)")
+def add_levers_and_scale_exits(old: Mapping[str, np.ndarray],
+                               header: SnapshotHeader) -> Sections:
+    """Schema 4 -> 5: the 64-slot exit ring becomes an N-slot one (its waiting agents in
+    order from slot 0), ``exit_meta`` gains BATCH, and ``ctl`` holds the levers."""
+    from townlet.config.world import EmploymentConfig, LifecycleConfig
+    from townlet.world.state import Ctl
+
+    if "ctl" in old:
+        raise SnapshotStateError("ctl", "already present in a schema 4 snapshot")
+    new = dict(old)
+    if {"exit_queue", "exit_meta", "agent_alive"} <= old.keys():
+        new["exit_queue"], new["exit_meta"] = _scaled_exits(
+            old["exit_queue"], old["exit_meta"], old["agent_alive"].shape[0])
+    world = msgspec.json.decode(header.config) if header.config else {}
+    world = world.get("world", world)
+    cap = world.get("employment", {}).get("daily_exit_cap", EmploymentConfig().daily_exit_cap)
+    delay = world.get("lifecycle", {}).get("respawn_delay_ticks",
+                                           LifecycleConfig().respawn_delay_ticks)
+    ctl = np.zeros(len(Ctl), np.int64)
+    ctl[Ctl.EXIT_CAP], ctl[Ctl.RESPAWN_DELAY], ctl[Ctl.MORTALITY] = cap, delay, 1
+    new["ctl"] = ctl
+    return new
+
+
+def _scaled_exits(ring: np.ndarray, meta: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The schema 4 exit ring and cursor as schema 5's: waiting agents in order from slot 0."""
+    from townlet.world.state import ExitMeta
+
+    if meta.shape != (4,) or ring.ndim != 1 or ring.size == 0:
+        raise SnapshotStateError("exit_meta", f"expected int32(4,), got {meta.dtype}{meta.shape}")
+    head, length = int(meta[ExitMeta.HEAD]), int(meta[ExitMeta.LENGTH])
+    if not (0 <= head < ring.size and 0 <= length <= min(ring.size, n)):
+        raise SnapshotStateError("exit_meta", f"head {head} / length {length} outside the ring")
+    queue = np.full(n, -1, np.int32)
+    queue[:length] = ring[(head + np.arange(length)) % ring.size]
+    new_meta = np.zeros(len(ExitMeta), np.int32)
+    new_meta[:4] = meta
+    new_meta[ExitMeta.HEAD] = 0
+    new_meta[ExitMeta.BATCH] = int(meta[ExitMeta.LAST_TICK] > 0)
+    return queue, new_meta
+
+
+@register(5, "add agent_habits, agent_roster, agent_today (drawn on the first tick)")
 def add_routines(old: Mapping[str, np.ndarray], header: SnapshotHeader) -> Sections:
-    """Schema 4 -> 5: empty routines, marked unplanned so the kernel draws them."""
+    """Schema 5 -> 6: empty routines, marked unplanned so the kernel draws them."""
     from townlet.world.state import FIELDS, UNPLANNED, Today
 
     new = dict(old)
@@ -110,7 +160,7 @@ def add_routines(old: Mapping[str, np.ndarray], header: SnapshotHeader) -> Secti
     for field in FIELDS:
         if field.name in ROUTINE_SECTIONS:
             if field.name in old:
-                raise SnapshotStateError(field.name, "already present in a schema 4 snapshot")
+                raise SnapshotStateError(field.name, "already present in a schema 5 snapshot")
             new[field.name] = np.zeros((n, *field.dims[1:]), np.dtype(field.dtype))
     new["agent_today"][:, Today.WORKS] = UNPLANNED
     return new

@@ -9,7 +9,7 @@ from townlet.world.actions import Flag, Shift
 from townlet.world.events import EventCode, emit
 from townlet.world.geometry import building_of
 from townlet.world.jit import kernel
-from townlet.world.state import EXIT_QUEUE, ExitMeta, Ledger, ShiftTicks, St
+from townlet.world.state import Ctl, ExitMeta, Ledger, ShiftTicks, St
 
 __all__ = ["enqueue_exit", "pop_exit", "shift_update"]
 
@@ -33,35 +33,47 @@ def _popcount7(bits):
 
 @kernel
 def enqueue_exit(s, p, i):
-    """Put a chronically absent worker in the exit queue (once)."""
+    """Put a worker in the exit queue (once); returns its place in the queue, 0 if it was
+    already waiting. The ring has a slot per agent and an agent waits at most once, so it
+    cannot fill up; the guard only protects the kernel from a corrupted state."""
     if s.agent_flags[i] & Flag.EXIT_PENDING:
-        return
+        return 0
     head, length = s.exit_meta[ExitMeta.HEAD], s.exit_meta[ExitMeta.LENGTH]
-    if length >= EXIT_QUEUE:
-        emit(s, EventCode.EXIT_QUEUE_OVERFLOW, i, -1, -1, EXIT_QUEUE)
-        return
-    s.exit_queue[(head + length) % EXIT_QUEUE] = i
+    size = s.exit_queue.shape[0]
+    if length >= size:
+        emit(s, EventCode.EXIT_QUEUE_OVERFLOW, i, -1, -1, size)
+        return 0
+    s.exit_queue[(head + length) % size] = i
     s.exit_meta[ExitMeta.LENGTH] = length + 1
     s.agent_flags[i] |= Flag.EXIT_PENDING
     emit(s, EventCode.EXIT_PENDING, i, -1, -1, length + 1)
+    return length + 1
 
 
 @kernel
 def pop_exit(s, p, t):
-    """The next agent allowed to leave now (daily cap and spacing), or -1."""
+    """The next agent allowed to leave now, or -1. Limits scale with the town: at most
+    ``ctl[EXIT_CAP]`` exits per district per day, and exits come in batches of at most
+    one per district, ``exit_spacing`` ticks apart."""
     m = s.exit_meta
     if m[ExitMeta.LENGTH] == 0:
         return -1
-    if p.exit_cap > 0 and m[ExitMeta.EXITS_TODAY] >= p.exit_cap:
+    districts = s.district_power.shape[0]
+    cap = s.ctl[Ctl.EXIT_CAP]
+    if cap > 0 and m[ExitMeta.EXITS_TODAY] >= cap * districts:
         return -1
-    if m[ExitMeta.LAST_TICK] > 0 and t - m[ExitMeta.LAST_TICK] < p.exit_spacing:
+    last = m[ExitMeta.LAST_TICK]
+    if last == t and m[ExitMeta.BATCH] >= districts:
+        return -1
+    if last > 0 and last != t and t - last < p.exit_spacing:
         return -1
     head = m[ExitMeta.HEAD]
     i = s.exit_queue[head]
     s.exit_queue[head] = -1
-    m[ExitMeta.HEAD] = (head + 1) % EXIT_QUEUE
+    m[ExitMeta.HEAD] = (head + 1) % s.exit_queue.shape[0]
     m[ExitMeta.LENGTH] -= 1
     m[ExitMeta.EXITS_TODAY] += 1
+    m[ExitMeta.BATCH] = m[ExitMeta.BATCH] + 1 if last == t else 1
     m[ExitMeta.LAST_TICK] = t
     return i
 

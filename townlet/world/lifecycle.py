@@ -14,7 +14,7 @@ from townlet.world.queues import leave_queue
 from townlet.world.rng import LIFECYCLE, uniform
 from townlet.world.routines import arrive_traits
 from townlet.world.social import drop_ties, tile_link, tile_unlink
-from townlet.world.state import Ledger, Need, St
+from townlet.world.state import Ctl, Ledger, Need, St
 
 __all__ = ["arrive", "drop_everything", "faint", "populate", "remove", "respawn_due",
            "vital_signs"]
@@ -49,7 +49,7 @@ def remove(s, p, i, t, reason, respawn):
     s.agent_alive[i] = 0
     s.agent_flags[i] = 0
     s.agent_meet_bld[i] = -1
-    s.agent_respawn_at[i] = t + p.respawn_delay if respawn else -1
+    s.agent_respawn_at[i] = t + s.ctl[Ctl.RESPAWN_DELAY] if respawn else -1
 
 
 @kernel
@@ -101,10 +101,11 @@ def respawn_due(s, p, i, t):
 
 @kernel
 def vital_signs(s, p, i, t):
-    """Starvation death, fainting and waking up. Returns False if the agent can't act."""
+    """Starvation death (while mortality is on), fainting and waking up. Returns False if
+    the agent can't act."""
     if s.agent_needs[i, Need.HUNGER] <= 0.0:
-        s.agent_starving[i] += 1
-        if s.agent_starving[i] >= p.death_after:
+        s.agent_starving[i] = min(s.agent_starving[i] + 1, p.death_after)
+        if s.agent_starving[i] >= p.death_after and s.ctl[Ctl.MORTALITY]:
             s.stats[St.DEATHS] += 1
             emit(s, EventCode.AGENT_DIED, i, -1, -1, Reason.STARVATION)
             remove(s, p, i, t, Reason.STARVATION, True)

@@ -37,6 +37,7 @@ OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE = (COMPARISONS[op] for op in (
     ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE))
 """Comparison codes of ``cond_op``."""
 
+
 class Params(NamedTuple):
     """Everything the kernel reads but never writes: scalars from the config and the
     town, then tables (one row per need, affordance, job or perturbation spec)."""
@@ -52,7 +53,6 @@ class Params(NamedTuple):
     late_tick_penalty: float
     absence_penalty: float
     max_absent: int
-    exit_cap: int
     exit_spacing: int
     cooldown: int
     idle_timeout: int
@@ -70,7 +70,6 @@ class Params(NamedTuple):
     hour: int
     faint_ticks: int
     death_after: int
-    respawn_delay: int
     starter_wallet: float
     starter_food: int
     starter_need: float
@@ -194,7 +193,7 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
         "arrival_buffer": emp.arrival_buffer, "grace": emp.grace_ticks, "absent_cutoff": emp.absent_cutoff,
         "late_tick_penalty": to_minor(emp.late_tick_penalty),
         "absence_penalty": to_minor(emp.absence_penalty),
-        "max_absent": emp.max_absent_shifts, "exit_cap": emp.daily_exit_cap,
+        "max_absent": emp.max_absent_shifts,
         "exit_spacing": emp.exit_spacing_ticks, "cooldown": q.cooldown_ticks,
         "idle_timeout": q.idle_timeout_ticks, "patience": q.patience_ticks,
         "chat_chance": rel.chat_chance, "chat_social": rel.chat_social, "chat_trust": rel.chat_trust,
@@ -203,7 +202,7 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
         "conflict_riv": rel.conflict_rivalry, "decay_hour": rel.decay_per_hour,
         "avoid": rel.avoid_threshold, "hour": max(1, day // 24),
         "faint_ticks": life.faint_ticks, "death_after": life.death_after_ticks,
-        "respawn_delay": life.respawn_delay_ticks, "starter_wallet": to_minor(life.starter_wallet),
+        "starter_wallet": to_minor(life.starter_wallet),
         "starter_food": life.starter_food, "starter_need": life.starter_need,
         "restock_at": w.economy.restock_at % day, "grocer_stock": w.economy.grocer_stock,
         "cafe_stock": w.economy.cafe_stock, "max_concurrent": w.perturbations.max_concurrent,

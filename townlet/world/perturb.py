@@ -25,7 +25,7 @@ from townlet.world.jit import kernel
 from townlet.world.rng import EVENTS, next_uniform
 from townlet.world.state import PERT_SLOTS, PertMeta
 
-__all__ = ["activate", "end_slot", "schedule_tick"]
+__all__ = ["activate", "end_slot", "reprice", "schedule_tick"]
 
 PRICE_SPIKE = PERTURBATION_KINDS.index("price_spike")
 BLACKOUT = PERTURBATION_KINDS.index("blackout")
@@ -34,7 +34,7 @@ MEET = PERTURBATION_KINDS.index("arranged_meet")
 
 
 @kernel
-def _reprice(s):
+def reprice(s):
     """Recompute price_now from price_base x the active spikes' magnitudes, rounded to
     whole minor units; one event per change."""
     for k in range(s.price_now.shape[0]):
@@ -139,7 +139,7 @@ def activate(s, p, kind, spec, duration, magnitude, target, t):
     s.pert_target[slot], s.pert_mag[slot] = target, magnitude
     emit(s, EventCode.PERTURBATION_STARTED, -1, -1, eid, kind)
     if kind == PRICE_SPIKE:
-        _reprice(s)
+        reprice(s)
     elif kind == BLACKOUT or kind == OUTAGE:
         first, end = _district_range(s, slot)
         for d in range(first, end):
@@ -155,7 +155,7 @@ def end_slot(s, p, slot, code):
     first, end = _district_range(s, slot)
     s.pert_kind[slot] = -1
     if kind == PRICE_SPIKE:
-        _reprice(s)
+        reprice(s)
     elif kind == BLACKOUT or kind == OUTAGE:
         for d in range(first, end):
             _utilities(s, p, d)

@@ -20,10 +20,12 @@ from townlet.world.state import Need, St, Trait
 __all__ = [
     "bump_pair",
     "chat",
+    "chat_with",
     "conflict",
     "decay_ties",
     "drop_ties",
     "is_rival",
+    "set_tie",
     "shared_meal",
     "tile_link",
     "tile_unlink",
@@ -173,13 +175,20 @@ def chat(s, p, i, t, report_failure):
         if report_failure:
             emit(s, EventCode.CHAT_FAILURE, i, j, -1, 0.0)
         return False
+    chat_with(s, p, i, j, 1.0)
+    return True
+
+
+@kernel
+def chat_with(s, p, i, j, quality):
+    """A successful chat of i with j: social need, trust and familiarity rise for both,
+    scaled by ``quality`` in [0, 1]; CHATS stat and event."""
     for a in (i, j):
         s.agent_needs[a, Need.SOCIAL] = min(np.float32(1.0), s.agent_needs[a, Need.SOCIAL]
-                                            + np.float32(p.chat_social))
-    bump_pair(s, p, i, j, p.chat_trust, p.chat_fam, 0.0)
+                                            + np.float32(p.chat_social * quality))
+    bump_pair(s, p, i, j, p.chat_trust * quality, p.chat_fam * quality, 0.0)
     s.stats[St.CHATS] += 1
-    emit(s, EventCode.CHAT_SUCCESS, i, j, -1, 1.0)
-    return True
+    emit(s, EventCode.CHAT_SUCCESS, i, j, -1, quality)
 
 
 @kernel
@@ -216,3 +225,14 @@ def drop_ties(s, i):
         if j >= 0:
             _clear(s, j, _slot(s, j, i))
         _clear(s, i, k)
+
+
+@kernel
+def set_tie(s, i, j, trust, fam, riv):
+    """Set both directions of the i-j tie to exact values (an operator's override)."""
+    for a, b in ((i, j), (j, i)):
+        k = _admit(s, a, b)
+        s.rel_trust[a, k] = trust
+        s.rel_fam[a, k] = fam
+        s.rel_riv[a, k] = riv
+

@@ -31,6 +31,7 @@ __all__ = [
     "PRICES",
     "STAT",
     "TRAITS",
+    "Ctl",
     "ExitMeta",
     "Field",
     "Habit",
@@ -59,7 +60,6 @@ STAT = ("deaths", "faints", "respawns", "exits", "chats", "completed", "failed",
         "events_dropped", "conflicts", "kills", "spawns", "critical_ticks", "agent_ticks",
         "shifts_worked", "absences")
 PERT_SLOTS = 16
-EXIT_QUEUE = 64
 RNG_STREAMS = ("world", "events", "policy", "lifecycle")
 TRAITS = ("extroversion", "forgiveness", "ambition")
 """Personality traits: the columns of ``agent_personality``, each in [-1, 1]."""
@@ -86,7 +86,17 @@ class ExitMeta(IntEnum):
     HEAD = 0  # ring slot of the first waiting agent
     LENGTH = 1  # agents waiting
     EXITS_TODAY = 2  # exits processed since midnight
-    LAST_TICK = 3  # tick of the last exit, 0 none yet
+    LAST_TICK = 3  # tick of the last exit batch, 0 none yet
+    BATCH = 4  # exits processed at LAST_TICK (at most one per district)
+
+
+class Ctl(IntEnum):
+    """Entries of ``ctl``: the operator levers, set from the config at start and by the
+    console (``World.set_exit_cap`` ...) afterwards; state, so snapshots keep them."""
+
+    EXIT_CAP = 0  # exits per district per day, 0 = unlimited
+    RESPAWN_DELAY = 1  # ticks from a removal to the newcomer's arrival
+    MORTALITY = 2  # 1: sustained starvation kills; 0: it only faints
 
 
 class PertMeta(IntEnum):
@@ -232,8 +242,9 @@ FIELDS: tuple[Field, ...] = (
     _f("stats", "i8", len(STAT), 0, "cumulative counters (STAT)"),
     # clock, exits, perturbations
     _f("clock", "i8", 1, 0, "ticks processed"),
-    _f("exit_queue", "i4", EXIT_QUEUE, -1, "agents waiting to leave (FIFO ring)"),
+    _f("exit_queue", "i4", "N", -1, "agents waiting to leave (FIFO ring, one slot per agent)"),
     _f("exit_meta", "i4", len(ExitMeta), 0, "exit queue cursor and pacing (ExitMeta)"),
+    _f("ctl", "i8", len(Ctl), 0, "operator levers (Ctl)"),
     _f("pert_kind", "i1", PERT_SLOTS, -1, "active perturbation kind, -1 free slot"),
     _f("pert_spec", "i2", PERT_SLOTS, -1, "config spec index, -1 manual"),
     _f("pert_id", "i4", PERT_SLOTS, 0, "event id"),
@@ -259,7 +270,7 @@ FIELDS: tuple[Field, ...] = (
 )
 
 PACKED: dict[str, type[IntEnum]] = {
-    "exit_meta": ExitMeta, "pert_meta": PertMeta, "agent_shift_ticks": ShiftTicks}
+    "exit_meta": ExitMeta, "ctl": Ctl, "pert_meta": PertMeta, "agent_shift_ticks": ShiftTicks}
 """Fields whose last dimension packs named entries, and the enum naming them."""
 
 

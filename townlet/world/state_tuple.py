@@ -174,9 +174,11 @@ class State(NamedTuple):
     clock: NDArray[np.int64]
     """(1) ticks processed"""
     exit_queue: NDArray[np.int32]
-    """(64) agents waiting to leave (FIFO ring)"""
+    """(N) agents waiting to leave (FIFO ring, one slot per agent)"""
     exit_meta: NDArray[np.int32]
-    """(4) exit queue cursor and pacing (ExitMeta)"""
+    """(5) exit queue cursor and pacing (ExitMeta)"""
+    ctl: NDArray[np.int64]
+    """(3) operator levers (Ctl)"""
     pert_kind: NDArray[np.int8]
     """(16) active perturbation kind, -1 free slot"""
     pert_spec: NDArray[np.int16]

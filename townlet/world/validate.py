@@ -16,9 +16,9 @@ from townlet.world.actions import N_ACTIONS, Goal, Shift
 from townlet.world.geometry import TILE
 from townlet.world.params import PERT_KINDS
 from townlet.world.state import (
-    EXIT_QUEUE,
     PACKED,
     PRICES,
+    Ctl,
     ExitMeta,
     PertMeta,
     Resv,
@@ -51,13 +51,15 @@ _RANGES: dict[str, tuple[int, str | int]] = {
 
 ENTRY_RANGES: dict[type[IntEnum], dict[IntEnum, tuple[int, str | None]]] = {
     ExitMeta: {ExitMeta.HEAD: (0, "Q"), ExitMeta.LENGTH: (0, "Q1"),
-               ExitMeta.EXITS_TODAY: (0, None), ExitMeta.LAST_TICK: (0, "T1")},
+               ExitMeta.EXITS_TODAY: (0, None), ExitMeta.LAST_TICK: (0, "T1"),
+               ExitMeta.BATCH: (0, "D1")},
+    Ctl: {Ctl.EXIT_CAP: (0, None), Ctl.RESPAWN_DELAY: (0, None), Ctl.MORTALITY: (0, 2)},
     PertMeta: {PertMeta.NEXT_ID: (0, None), PertMeta.LAST_SCHEDULED: (0, "T1")},
     ShiftTicks: {ShiftTicks.ON_TIME: (0, None), ShiftTicks.LATE: (0, None),
                  ShiftTicks.DONE: (0, None)},
 }
 """Range of each named entry of the packed fields (``state.PACKED``), per enum (members of
-different enums share values); None: no upper bound. A missing entry fails the check."""
+different enums share values); a number: that bound; None: no upper bound. A missing entry fails the check."""
 
 
 class StateRangeError(ValueError):
@@ -81,7 +83,7 @@ def check_ranges(state: State, jobs: int, affordances: int, specs: int) -> None:
     bounds = {"N": n, "M": m, "B": state.bld_kind.size, "D": districts,
               "X": state.tile_kind.shape[1], "H": state.tile_kind.shape[0], "J": jobs,
               "A": affordances, "S": specs, "T": max(districts, len(PRICES)), "N1": n + 1,
-              "E1": state.evt_code.size + 1, "Q": EXIT_QUEUE, "Q1": EXIT_QUEUE + 1,
+              "E1": state.evt_code.size + 1, "Q": n, "Q1": n + 1, "D1": districts + 1,
               "T1": int(state.clock[0]) + 1, None: np.iinfo(np.int64).max}
     for name, (lo, hi) in _RANGES.items():
         _check(name, getattr(state, name), lo, bounds[hi] if isinstance(hi, str) else hi)
@@ -89,6 +91,7 @@ def check_ranges(state: State, jobs: int, affordances: int, specs: int) -> None:
         arr, rules = getattr(state, name), ENTRY_RANGES[entries]
         for e in entries:
             low, top = rules[e]
-            _check(f"{name}[{e.name}]", arr[..., e], low, bounds[top])
+            _check(f"{name}[{e.name}]", arr[..., e], low,
+                   top if isinstance(top, int) else bounds[top])
     if not np.isfinite(state.agent_needs).all():
         raise StateRangeError("agent_needs", "NaN or infinity")

@@ -22,6 +22,7 @@ from townlet.world.errors import (
 from townlet.world.events import EVENT_DTYPE, EventCode
 from townlet.world.geometry import TILE, WALKABLE, origin, outside_door
 from townlet.world.kernel import restock, tick
+from townlet.world.levers import Levers
 from townlet.world.lifecycle import populate
 from townlet.world.params import PERT_KINDS, build_params, kernel_params
 from townlet.world.perturb import activate, end_slot
@@ -31,6 +32,7 @@ from townlet.world.state import (
     NEEDS,
     PERT_SLOTS,
     PRICES,
+    Ctl,
     State,
     allocate,
     kernel_state,
@@ -46,7 +48,7 @@ _TOWN_FIELDS = ("tile_kind", "bld_kind", "bld_district", "district_grocer", "dis
                 "agent_work", "agent_job", "agent_district")
 
 
-class World:
+class World(Levers):
     """A town of ``config.world.town.agents`` agents, deterministic from ``seed``.
 
     Parameters
@@ -74,6 +76,9 @@ class World:
         s.rng_key[:] = seed_keys(self.seed, self.config_id)
         s.price_base[:] = [to_minor(price) for price in w.economy.price_table()]
         s.price_now[:] = s.price_base
+        s.ctl[Ctl.EXIT_CAP] = w.employment.daily_exit_cap
+        s.ctl[Ctl.RESPAWN_DELAY] = w.lifecycle.respawn_delay_ticks
+        s.ctl[Ctl.MORTALITY] = 1
         self._p = build_params(config, town)
         self._kp = kernel_params(self._p)
         self._s, self._ks = s, kernel_state(s)
