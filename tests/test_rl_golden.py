@@ -27,12 +27,12 @@ from townlet.rl.layout import action_space_hash
 
 STEPS = 120
 GOLDEN = {  # variant: layout hash, features, map, embedding ids, masks, rewards, state hash
-    "compact": ("1e904b08e830b175", "0a5be3cbb0b26ed6", "5cf7d2bc5d2c0cc4", "11263feb92b48b46",
-                "022bdc3fcf8e9969", "e9a37eed4a7e3a1a", "4fd19dbd1e852794"),
-    "hybrid": ("4e88a8e0e1d83d6d", "fd8c4bc90dfa6596", "4e48fea2f1c7fad3", "11263feb92b48b46",
-               "022bdc3fcf8e9969", "e9a37eed4a7e3a1a", "4fd19dbd1e852794"),
-    "full": ("5a790d24417bd825", "fd8c4bc90dfa6596", "1148ddc113ccb295", "11263feb92b48b46",
-             "022bdc3fcf8e9969", "e9a37eed4a7e3a1a", "4fd19dbd1e852794"),
+    "compact": ("1e904b08e830b175", "68d8f557d5465fa1", "5cf7d2bc5d2c0cc4", "fba56f42558c5481",
+                "022bdc3fcf8e9969", "d41e8e796a1b6694", "d7b7a79ac3aed1c8"),
+    "hybrid": ("4e88a8e0e1d83d6d", "12a3650eb730f842", "4e48fea2f1c7fad3", "fba56f42558c5481",
+               "022bdc3fcf8e9969", "d41e8e796a1b6694", "d7b7a79ac3aed1c8"),
+    "full": ("5a790d24417bd825", "12a3650eb730f842", "ad6fdb6684cf7b8f", "fba56f42558c5481",
+             "022bdc3fcf8e9969", "d41e8e796a1b6694", "d7b7a79ac3aed1c8"),
 }
 PARTS = ("layout hash", "features", "map", "embedding ids", "action masks", "rewards",
          "world state hash")
