@@ -4,10 +4,11 @@ The digests below were computed on main at 63d8639, before the encoder's
 hand-numbered offsets were replaced by ones derived from ``townlet.rl.layout``;
 the world state hash is the one since the state gained the operator levers (``ctl``)
 and an exit queue with a slot per agent (issue 18; the state's layout changed,
-observations, masks and rewards did not). Features, map, embedding ids, rewards and
-the state hash changed again with individual routines (issue 18: staggered shifts
-move each agent's shift start, habits and the policy fixes change what agents do
-and where they stand). A change that
+observations, masks and rewards did not); features, embedding ids, rewards and the
+state hash changed again when relationships became persistent (hourly co-presence
+and workplace rivalry change ties every hour), and with individual routines (issue
+18: staggered shifts move each agent's shift start, habits and the policy fixes
+change what agents do and where they stand; the map too). A change that
 means to alter what agents observe or earn (a new feature, a reward term, a world
 rule) updates them and says why in its commit message.
 """

@@ -6,8 +6,8 @@ interventions are delivered with the next tick's batch.
 
 Order per tick: clock; perturbation scheduler; shop deliveries; then, per agent
 in slot order: arrival of newcomers, the day's plan (at midnight), need decay,
-vital signs, shift and wages,
-relationship decay (hourly), reservation upkeep, affordance completion, and the
+vital signs, shift and wages, relationships (hourly decay and co-presence),
+reservation upkeep, affordance completion, and the
 action (scripted, option or primitive); finally the exit queue.
 """
 
@@ -26,8 +26,8 @@ from townlet.world.lifecycle import remove, respawn_due, vital_signs
 from townlet.world.perturb import schedule_tick
 from townlet.world.policy import decide, pursue, wakes_up
 from townlet.world.queues import check_idle_holder, leave_queue, request
-from townlet.world.social import chat, conflict, decay_ties, tile_link, tile_unlink
 from townlet.world.routines import arrive_traits, decay_of, plan_day, shift_start
+from townlet.world.social import chat, conflict, hourly_ties, tile_link, tile_unlink
 from townlet.world.state import UNPLANNED, ExitMeta, Need, Resv, St, Today
 
 __all__ = ["tick"]
@@ -206,7 +206,7 @@ def _agent(s, p, i, a, t, tod, hourly):
                 tod == (start - p.arrival_buffer) % p.day):
             shift_update(s, p, i, tod, start)
     if hourly:
-        decay_ties(s, p, i)
+        hourly_ties(s, p, i, t)
     if s.agent_resv[i] != Resv.NONE:
         _upkeep(s, p, i, t)
     s.agent_action[i] = a
