@@ -28,12 +28,12 @@ from townlet.rl.layout import action_space_hash
 
 STEPS = 120
 GOLDEN = {  # variant: layout hash, features, map, embedding ids, masks, rewards, state hash
-    "compact": ("1e904b08e830b175", "68d8f557d5465fa1", "5cf7d2bc5d2c0cc4", "fba56f42558c5481",
-                "022bdc3fcf8e9969", "d41e8e796a1b6694", "d7b7a79ac3aed1c8"),
-    "hybrid": ("4e88a8e0e1d83d6d", "12a3650eb730f842", "4e48fea2f1c7fad3", "fba56f42558c5481",
-               "022bdc3fcf8e9969", "d41e8e796a1b6694", "d7b7a79ac3aed1c8"),
-    "full": ("5a790d24417bd825", "12a3650eb730f842", "ad6fdb6684cf7b8f", "fba56f42558c5481",
-             "022bdc3fcf8e9969", "d41e8e796a1b6694", "d7b7a79ac3aed1c8"),
+    "compact": ("1e904b08e830b175", "37d27be2dfcff0ab", "5cf7d2bc5d2c0cc4", "bb796c91cbd3c183",
+                "022bdc3fcf8e9969", "b558e686b413ba56", "64001b261fdfcfbb"),
+    "hybrid": ("4e88a8e0e1d83d6d", "42a019fb3056b235", "4e48fea2f1c7fad3", "bb796c91cbd3c183",
+               "022bdc3fcf8e9969", "b558e686b413ba56", "64001b261fdfcfbb"),
+    "full": ("5a790d24417bd825", "42a019fb3056b235", "bf77e04197061e17", "bb796c91cbd3c183",
+             "022bdc3fcf8e9969", "b558e686b413ba56", "64001b261fdfcfbb"),
 }
 PARTS = ("layout hash", "features", "map", "embedding ids", "action masks", "rewards",
          "world state hash")
