@@ -180,12 +180,22 @@ def _wait(s, p, i, o):
 
 
 @kernel
+def _ticks_of(s, p, i, money):
+    """``money`` as ticks of agent i's work (its wage per tick): what a price is worth
+    in time to it; 0 when hunger is urgent (then only time counts)."""
+    if not _lasts(s, p, i, 0):
+        return 0
+    return money // max(1, p.job_wage[s.agent_job[i]])
+
+
+@kernel
 def _meal_object(s, p, i, t):
-    """The quickest affordable way to eat (walk plus wait in line): the home fridge or
-    stove (with food), the district cafe (its workers' workplace), or the district
-    grocer and then home; -1 if none is usable now."""
+    """The cheapest affordable way to eat, counting walk, wait in line (users ahead x
+    duration) and price in ticks of the agent's wage: the home fridge or stove (with
+    food), the district cafe (its baristas' workplace), or the district grocer (a
+    meal's share of the groceries) and the walk home; -1 if none is usable now."""
     home, d = s.agent_home[i], s.agent_district[i]
-    best, best_cost = -1, 1 << 30
+    best, best_cost = -1, 1 << 62
     if s.agent_food[i] > 0:
         for otype in (OBJ.FRIDGE, OBJ.STOVE):
             o = _pick_in(s, p, i, home, otype, t)
@@ -193,16 +203,22 @@ def _meal_object(s, p, i, t):
                 best, best_cost = o, _walk(s, p, i, home) + _wait(s, p, i, o)
     cafe = s.district_cafe[d]
     o = _pick_in(s, p, i, cafe, OBJ.COUNTER, t)
-    if o >= 0 and _walk(s, p, i, cafe) + _wait(s, p, i, o) < best_cost:
-        best, best_cost = o, _walk(s, p, i, cafe) + _wait(s, p, i, o)
+    if o >= 0:
+        cost = _walk(s, p, i, cafe) + _wait(s, p, i, o) + _ticks_of(
+            s, p, i, s.price_now[Price.CAFE_MEAL])
+        if cost < best_cost:
+            best, best_cost = o, cost
     if s.agent_food[i] == 0:
         grocer = s.district_grocer[d]
         gx, gy = outside_door(grocer, p.blocks_w)
         hx, hy = outside_door(home, p.blocks_w)
         o = _pick_in(s, p, i, grocer, OBJ.TILL, t)
-        if o >= 0 and (_walk(s, p, i, grocer) + _wait(s, p, i, o) + abs(gx - hx)
-                       + abs(gy - hy)) < best_cost:
-            best = o
+        if o >= 0:
+            meals = max(1, p.aff_food[p.type_aff[OBJ.TILL]])
+            cost = _walk(s, p, i, grocer) + _wait(s, p, i, o) + abs(gx - hx) + abs(
+                gy - hy) + _ticks_of(s, p, i, s.price_now[Price.GROCERIES] // meals)
+            if cost < best_cost:
+                best = o
     return best
 
 
