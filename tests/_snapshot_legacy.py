@@ -7,14 +7,19 @@ from collections.abc import Mapping
 import numpy as np
 
 from townlet.config.money import MINOR_PER_UNIT
-from townlet.snapshots.migration_steps import MONEY_SECTIONS
+from townlet.snapshots.migration_steps import MONEY_SECTIONS, ROUTINE_SECTIONS
 
-__all__ = ["as_schema1", "as_schema3", "as_schema4"]
+__all__ = ["as_schema1", "as_schema3", "as_schema4", "as_schema5"]
+
+
+def as_schema5(sections: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The schema 5 layout: no individual routines."""
+    return {k: v for k, v in sections.items() if k not in ROUTINE_SECTIONS}
 
 
 def as_schema4(sections: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The schema 4 layout: a 64-slot exit ring, no exit batch counter, no levers (ctl)."""
-    old = {k: v for k, v in sections.items() if k != "ctl"}
+    old = {k: v for k, v in as_schema5(sections).items() if k != "ctl"}
     queue, meta = sections["exit_queue"], sections["exit_meta"]
     head, length = int(meta[0]), int(meta[1])
     ring = np.full(64, -1, np.int32)

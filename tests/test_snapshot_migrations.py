@@ -16,6 +16,7 @@ from townlet.snapshots import (
     write_snapshot,
 )
 from townlet.snapshots.migrations import OLDEST_SCHEMA, SCHEMA_VERSION, migrate, registry
+from townlet.world.state import UNPLANNED, Habit, Today
 
 
 def header(schema: int) -> SnapshotHeader:
@@ -102,6 +103,17 @@ def test_schema4_exit_ring_grows_to_a_slot_per_agent_and_levers_come_from_the_co
     assert len(new["exit_meta"]) == len(ExitMeta)
     with pytest.raises(SnapshotStateError, match="exit_meta"):
         migrate(header(4), {**old, "exit_meta": np.array([64, 3, 1, 700], np.int32)})
+
+
+def test_schema4_gets_unplanned_routines() -> None:
+    old = {"agent_alive": np.array([1, 0, 1], np.uint8)}
+    h, new = migrate(header(5), old)
+    assert h.migrations[0].startswith("5->6: add agent_habits")
+    assert new["agent_habits"].shape == (3, len(Habit)) and not new["agent_habits"].any()
+    assert new["agent_roster"].dtype == np.int16 and not new["agent_roster"].any()
+    assert (new["agent_today"][:, Today.WORKS] == UNPLANNED).all()
+    with pytest.raises(SnapshotStateError, match="agent_today"):
+        migrate(header(5), {**old, "agent_today": new["agent_today"]})
 
 
 def test_current_schema_is_returned_unchanged() -> None:
