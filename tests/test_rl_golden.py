@@ -6,7 +6,8 @@ the world state hash is the one since the state gained the operator levers (``ct
 and an exit queue with a slot per agent (issue 18; the state's layout changed,
 observations, masks and rewards did not); features, embedding ids, rewards and the
 state hash changed again when relationships became persistent (hourly co-presence
-and workplace rivalry change ties every hour), and with individual routines (issue
+and workplace rivalry change ties every hour; again when workplace_rivalry became
+0.1), and with individual routines (issue
 18: staggered shifts move each agent's shift start, habits and the policy fixes
 change what agents do and where they stand; the map too). A change that
 means to alter what agents observe or earn (a new feature, a reward term, a world
@@ -28,12 +29,12 @@ from townlet.rl.layout import action_space_hash
 
 STEPS = 120
 GOLDEN = {  # variant: layout hash, features, map, embedding ids, masks, rewards, state hash
-    "compact": ("1e904b08e830b175", "37d27be2dfcff0ab", "5cf7d2bc5d2c0cc4", "bb796c91cbd3c183",
-                "022bdc3fcf8e9969", "b558e686b413ba56", "64001b261fdfcfbb"),
-    "hybrid": ("4e88a8e0e1d83d6d", "42a019fb3056b235", "4e48fea2f1c7fad3", "bb796c91cbd3c183",
-               "022bdc3fcf8e9969", "b558e686b413ba56", "64001b261fdfcfbb"),
-    "full": ("5a790d24417bd825", "42a019fb3056b235", "bf77e04197061e17", "bb796c91cbd3c183",
-             "022bdc3fcf8e9969", "b558e686b413ba56", "64001b261fdfcfbb"),
+    "compact": ("1e904b08e830b175", "4e48981e42ba948e", "5cf7d2bc5d2c0cc4", "75df4a9bcab45a5d",
+                "022bdc3fcf8e9969", "fa053e37962842a1", "be4fd74bba95aff9"),
+    "hybrid": ("4e88a8e0e1d83d6d", "42392e0064d3e435", "4e48fea2f1c7fad3", "75df4a9bcab45a5d",
+               "022bdc3fcf8e9969", "fa053e37962842a1", "be4fd74bba95aff9"),
+    "full": ("5a790d24417bd825", "42392e0064d3e435", "0bd51d38ba281e7f", "75df4a9bcab45a5d",
+             "022bdc3fcf8e9969", "fa053e37962842a1", "be4fd74bba95aff9"),
 }
 PARTS = ("layout hash", "features", "map", "embedding ids", "action masks", "rewards",
          "world state hash")

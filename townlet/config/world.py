@@ -233,7 +233,7 @@ class RelationshipConfig(_Section, frozen=True):
     """Every hour each tie's trust and familiarity move this much toward 0."""
     rivalry_decay_per_hour: Unit = 0.002
     """Every hour each tie's rivalry moves this much toward 0 (slower than it forms)."""
-    workplace_rivalry: Unit = 0.05
+    workplace_rivalry: Unit = 0.1
     """Hourly rivalry between two coworkers side by side on shift, times their summed
     ambition (only when that sum is positive)."""
     copresence_trust: Unit = 0.02
