@@ -15,7 +15,7 @@ from townlet.config.money import to_minor
 from townlet.world import World
 from townlet.world.actions import Action, Goal, Shift
 from townlet.world.events import EventCode, Reason
-from townlet.world.state import STAT, Roster, Today, Habit
+from townlet.world.state import STAT, Habit, Roster, Today
 from townlet.world.town import OBJ
 
 DAY = 1440

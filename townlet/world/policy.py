@@ -13,8 +13,8 @@ from townlet.world.affordances import failing_condition, object_usable, start, s
 from townlet.world.geometry import SLOTS, next_step, origin, outside_door
 from townlet.world.jit import kernel
 from townlet.world.queues import leave_queue, request
-from townlet.world.social import chat, is_rival, tile_link, tile_unlink, wants_chat
 from townlet.world.routines import decay_of, shift_start, ticks_until
+from townlet.world.social import chat, is_rival, tile_link, tile_unlink, wants_chat
 from townlet.world.state import Need, Price, Resv, Today
 from townlet.world.town import OBJ
 

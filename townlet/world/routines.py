@@ -14,7 +14,7 @@ import numpy as np
 from townlet.world.geometry import outside_door
 from townlet.world.jit import kernel
 from townlet.world.rng import WORLD, uniform
-from townlet.world.state import Need, Roster, Today, Habit
+from townlet.world.state import Habit, Need, Roster, Today
 
 __all__ = ["arrive_traits", "decay_of", "plan_day", "shift_start", "ticks_until"]
 
