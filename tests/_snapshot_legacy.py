@@ -9,12 +9,19 @@ import numpy as np
 from townlet.config.money import MINOR_PER_UNIT
 from townlet.snapshots.migration_steps import MONEY_SECTIONS
 
-__all__ = ["as_schema1", "as_schema3", "as_schema4"]
+__all__ = ["as_schema1", "as_schema3", "as_schema4", "as_schema5"]
+
+
+def as_schema5(sections: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The schema 5 layout: no treasury accounts (rent, endowment) and no ``econ``."""
+    old = {k: v for k, v in sections.items() if k != "econ"}
+    old["ledger"] = sections["ledger"][:6].copy()
+    return old
 
 
 def as_schema4(sections: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The schema 4 layout: a 64-slot exit ring, no exit batch counter, no levers (ctl)."""
-    old = {k: v for k, v in sections.items() if k != "ctl"}
+    old = {k: v for k, v in as_schema5(sections).items() if k != "ctl"}
     queue, meta = sections["exit_queue"], sections["exit_meta"]
     head, length = int(meta[0]), int(meta[1])
     ring = np.full(64, -1, np.int32)
@@ -29,7 +36,7 @@ def as_schema3(sections: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     old = as_schema4(sections)
     for name in MONEY_SECTIONS:
         dtype = np.float32 if name == "agent_wages_today" else np.float64
-        old[name] = (sections[name] / MINOR_PER_UNIT).astype(dtype)
+        old[name] = (old[name] / MINOR_PER_UNIT).astype(dtype)
     return old
 
 

@@ -4,8 +4,9 @@ The event buffer is not cleared here: ``World`` starts a new batch before the
 first intervention or tick that follows a tick, so events caused by operator
 interventions are delivered with the next tick's batch.
 
-Order per tick: clock; perturbation scheduler; shop deliveries; then, per agent
-in slot order: arrival of newcomers, need decay, vital signs, shift and wages,
+Order per tick: clock; perturbation scheduler; shop deliveries; at midnight the
+day's rent (townlet.world.economy); then, per agent in slot order: arrival of
+newcomers, (at midnight) paying rent, need decay, vital signs, shift and wages,
 relationship decay (hourly), reservation upkeep, affordance completion, and the
 action (scripted, option or primitive); finally the exit queue.
 """
@@ -17,6 +18,7 @@ import numpy as np
 from townlet.world.actions import N_ACTIONS, OPTION_GOAL, A, Action, Flag, G
 from townlet.world.affordances import complete, fail_running, start
 from townlet.world.borrow import borrowed
+from townlet.world.economy import pay_rent, set_rent
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import SLOTS, building_of, walkable
 from townlet.world.jit import kernel
@@ -26,7 +28,7 @@ from townlet.world.perturb import schedule_tick
 from townlet.world.policy import decide, pursue
 from townlet.world.queues import check_idle_holder, leave_queue, request
 from townlet.world.social import chat, conflict, decay_ties, tile_link, tile_unlink
-from townlet.world.state import ExitMeta, Need, Resv, St
+from townlet.world.state import Econ, ExitMeta, Need, Resv, St
 
 __all__ = ["tick"]
 
@@ -189,6 +191,7 @@ def _agent(s, p, i, a, t, tod, hourly):
     if tod == 0:
         s.agent_wages_today[i] = 0
         s.agent_absences[i] = (s.agent_absences[i] << 1) & 0x7F
+        pay_rent(s, i)
     if s.agent_flags[i] & Flag.TELEPORTED and t > s.agent_teleported_at[i] + 1:
         s.agent_flags[i] &= ~np.uint8(Flag.TELEPORTED)  # seen by one tick's observers
     can_act, critical = _needs_vital(s, p, i, t)
@@ -228,6 +231,7 @@ def _tick(s, p, actions, use_actions):
         restock(s, p)
     if tod == 0:
         s.exit_meta[ExitMeta.EXITS_TODAY] = 0
+        set_rent(s, p)
     alive = critical = 0
     mark = t % p.hour  # (i + t) % hour, advanced per slot without dividing
     for i in range(s.agent_alive.shape[0]):
@@ -243,6 +247,7 @@ def _tick(s, p, actions, use_actions):
         alive += 1
         critical += _agent(s, p, i, a, t, tod, hourly)
     s.stats[St.AGENT_TICKS] += alive
+    s.econ[Econ.POPULATION] = alive
     s.stats[St.CRITICAL_TICKS] += critical
     while True:
         i = pop_exit(s, p, t)

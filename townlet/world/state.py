@@ -32,6 +32,7 @@ __all__ = [
     "STAT",
     "TRAITS",
     "Ctl",
+    "Econ",
     "ExitMeta",
     "Field",
     "KernelState",
@@ -49,9 +50,12 @@ __all__ = [
     "state_from",
 ]
 
-LEDGER = ("initial", "wages", "spending", "penalties", "starter_kits", "departed")
-"""Money accounts: sum(wallets) == initial + wages + starter_kits - spending - penalties - departed.
-Every money field is int64 minor units (townlet.config.money), so the identity is exact."""
+LEDGER = ("initial", "wages", "spending", "penalties", "starter_kits", "departed", "rent",
+          "endowment")
+"""Money accounts: sum(wallets) == initial + wages + starter_kits - spending - penalties
+- departed - rent; the town treasury is endowment + spending + penalties + departed + rent
+- wages - starter_kits (townlet.world.economy), so wallets + treasury never change.
+Every money field is int64 minor units (townlet.config.money), so the identities are exact."""
 STAT = ("deaths", "faints", "respawns", "exits", "chats", "completed", "failed",
         "events_dropped", "conflicts", "kills", "spawns", "critical_ticks", "agent_ticks",
         "shifts_worked", "absences")
@@ -93,6 +97,13 @@ class Ctl(IntEnum):
     EXIT_CAP = 0  # exits per district per day, 0 = unlimited
     RESPAWN_DELAY = 1  # ticks from a removal to the newcomer's arrival
     MORTALITY = 2  # 1: sustained starvation kills; 0: it only faints
+
+
+class Econ(IntEnum):
+    """Entries of ``econ``: the rent rule's state (townlet.world.economy)."""
+
+    RENT = 0  # rent each living agent pays today (minor units)
+    POPULATION = 1  # living agents at the end of the last tick
 
 
 class PertMeta(IntEnum):
@@ -200,6 +211,7 @@ FIELDS: tuple[Field, ...] = (
     _f("price_now", "i8", len(PRICES), 0, "prices in force: base x active spikes (minor units)"),
     _f("ledger", "i8", len(LEDGER), 0, "money accounts (LEDGER, minor units)"),
     _f("stats", "i8", len(STAT), 0, "cumulative counters (STAT)"),
+    _f("econ", "i8", len(Econ), 0, "rent rule state (Econ, money in minor units)"),
     # clock, exits, perturbations
     _f("clock", "i8", 1, 0, "ticks processed"),
     _f("exit_queue", "i4", "N", -1, "agents waiting to leave (FIFO ring, one slot per agent)"),
@@ -230,7 +242,7 @@ FIELDS: tuple[Field, ...] = (
 )
 
 PACKED: dict[str, type[IntEnum]] = {
-    "exit_meta": ExitMeta, "ctl": Ctl, "pert_meta": PertMeta, "agent_shift_ticks": ShiftTicks}
+    "exit_meta": ExitMeta, "ctl": Ctl, "econ": Econ, "pert_meta": PertMeta, "agent_shift_ticks": ShiftTicks}
 """Fields whose last dimension packs named entries, and the enum naming them."""
 
 
@@ -265,7 +277,8 @@ def kernel_state(state: State) -> KernelState | State:
 def expected_money(ledger: np.ndarray) -> int:
     """What the wallets of the living must sum to, from the ledger accounts (minor units)."""
     return int(ledger[Ledger.INITIAL] + ledger[Ledger.WAGES] + ledger[Ledger.STARTER_KITS]
-               - ledger[Ledger.SPENDING] - ledger[Ledger.PENALTIES] - ledger[Ledger.DEPARTED])
+               - ledger[Ledger.SPENDING] - ledger[Ledger.PENALTIES] - ledger[Ledger.DEPARTED]
+               - ledger[Ledger.RENT])
 
 
 def allocate(sizes: dict[str, int]) -> State:
