@@ -2,11 +2,14 @@
 
 The digests below were computed on main at 63d8639, before the encoder's
 hand-numbered offsets were replaced by ones derived from ``townlet.rl.layout``;
-the digests are the ones since issue 18's closed economy: the state gained the operator
-levers (``ctl``), an exit queue with a slot per agent and the treasury accounts and rent
-state, and the config gained ``economy.treasury_per_agent``, which changes the config id
-and so every random stream keyed by it (features, embedding ids and rewards follow the
-different draws; the layout and the masks did not change). A change that
+the world state hash is the one since the state gained the operator levers (``ctl``)
+and an exit queue with a slot per agent (issue 18; the state's layout changed,
+observations, masks and rewards did not); features, embedding ids, rewards and the
+state hash changed again when relationships became persistent (hourly co-presence
+and workplace rivalry change ties every hour), and with issue 18's closed economy: the
+state gained the treasury accounts and rent state, and the config gained
+``economy.treasury_per_agent``, which changes the config id and so every random stream
+keyed by it (the layout and the masks did not change). A change that
 means to alter what agents observe or earn (a new feature, a reward term, a world
 rule) updates them and says why in its commit message.
 """
@@ -26,12 +29,12 @@ from townlet.rl.layout import action_space_hash
 
 STEPS = 120
 GOLDEN = {  # variant: layout hash, features, map, embedding ids, masks, rewards, state hash
-    "compact": ("1e904b08e830b175", "5298b1036c95d167", "5cf7d2bc5d2c0cc4", "7a5fcd164f4a432c",
-                "022bdc3fcf8e9969", "b2addb70d528bff5", "d6d248d4ca6bd72d"),
-    "hybrid": ("4e88a8e0e1d83d6d", "092ebfec84585bf5", "4e48fea2f1c7fad3", "7a5fcd164f4a432c",
-               "022bdc3fcf8e9969", "b2addb70d528bff5", "d6d248d4ca6bd72d"),
-    "full": ("5a790d24417bd825", "092ebfec84585bf5", "6cf6da90c88407a9", "7a5fcd164f4a432c",
-             "022bdc3fcf8e9969", "b2addb70d528bff5", "d6d248d4ca6bd72d"),
+    "compact": ("1e904b08e830b175", "47f991ca285dcba9", "5cf7d2bc5d2c0cc4", "da9b38e0e6714a07",
+                "022bdc3fcf8e9969", "423668ff0b3d6497", "6b350ac5706a38ed"),
+    "hybrid": ("4e88a8e0e1d83d6d", "fe159221f8a98f1b", "4e48fea2f1c7fad3", "da9b38e0e6714a07",
+               "022bdc3fcf8e9969", "423668ff0b3d6497", "6b350ac5706a38ed"),
+    "full": ("5a790d24417bd825", "fe159221f8a98f1b", "accdea7226350f65", "da9b38e0e6714a07",
+             "022bdc3fcf8e9969", "423668ff0b3d6497", "6b350ac5706a38ed"),
 }
 PARTS = ("layout hash", "features", "map", "embedding ids", "action masks", "rewards",
          "world state hash")

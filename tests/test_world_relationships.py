@@ -36,7 +36,11 @@ def test_decay_brings_every_dimension_to_zero_and_frees_the_slot():
     ks, kp = w._ks, w._kp
     social.bump_pair(ks, kp, 0, 1, -0.5, 0.6, 0.7)
     previous = _ties(w, 0)[1]
-    strongest = max(abs(v) for v in previous)  # personality scales the rivalry delta
+    rel = w.config.world.relationships
+    steps = (rel.decay_per_hour, rel.decay_per_hour, rel.rivalry_decay_per_hour)
+    # personality scales the rivalry delta; the slowest dimension to reach 0 frees the tie
+    needed = max(int(np.ceil(np.float32(abs(v)) / np.float32(d) - 1e-4))
+                 for v, d in zip(previous, steps))
     hours = 0
     while 1 in _ties(w, 0):
         social.decay_ties(ks, kp, 0)
@@ -45,8 +49,7 @@ def test_decay_brings_every_dimension_to_zero_and_frees_the_slot():
             now = _ties(w, 0)[1]
             assert all(abs(a) <= abs(b) for a, b in zip(now, previous))
             previous = now
-    step = w.config.world.relationships.decay_per_hour
-    assert hours == int(np.ceil(np.float32(strongest) / np.float32(step) - 1e-4))
+    assert hours == needed
     assert 0 not in _ties(w, 1)
 
 

@@ -13,6 +13,7 @@ from townlet.publish.cli import publish_command
 from townlet.security.cli import keys_command
 from townlet.sim.bench import bench_command
 from townlet.sim.cli import run_command
+from townlet.sim.report import report_command
 from townlet.snapshots.cli import snapshot_command
 
 
@@ -24,6 +25,7 @@ def main() -> None:
 
 
 main.add_command(run_command, "run")
+main.add_command(report_command, "report")
 main.add_command(bench_command, "bench")
 main.add_command(config_command, "config")
 main.add_command(keys_command, "keys")

@@ -224,9 +224,20 @@ class RelationshipConfig(_Section, frozen=True):
     handover_trust: Unit = 0.05
     conflict_rivalry: Unit = 0.15
     decay_per_hour: Unit = 0.02
-    """Every hour each tie's trust, familiarity and rivalry move this much toward 0."""
+    """Every hour each tie's trust and familiarity move this much toward 0."""
+    rivalry_decay_per_hour: Unit = 0.002
+    """Every hour each tie's rivalry moves this much toward 0 (slower than it forms)."""
+    workplace_rivalry: Unit = 0.05
+    """Hourly rivalry between two coworkers side by side on shift, times their summed
+    ambition (only when that sum is positive)."""
+    copresence_trust: Unit = 0.02
+    """Hourly trust gained from standing next to someone who is not a rival."""
+    copresence_familiarity: Unit = 0.03
+    """Hourly familiarity gained from standing next to someone who is not a rival."""
     avoid_threshold: Unit = 0.7
     """Rivalry at or above which agents refuse to chat and avoid each other's queues."""
+    friendship_threshold: Unit = 0.5
+    """Trust at or above which a tie counts as a friendship (reports)."""
 
 
 class LifecycleConfig(_Section, frozen=True):

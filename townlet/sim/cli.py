@@ -54,6 +54,8 @@ def _print_summary(summary) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from townlet.sim.report import print_days
+
     table = Table(title="Run summary", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")
@@ -79,6 +81,7 @@ def _print_summary(summary) -> None:
     console = Console()
     console.print(table)
     console.print(events)
+    print_days(summary.days, console)
 
 
 @click.command()

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from townlet.config import TownletConfig
 from townlet.sim.control import LoopControl
+from townlet.sim.days import DayRecorder
 from townlet.sim.summary import EventTally, RunSummary, summarize
 from townlet.world import World
 
@@ -57,6 +58,7 @@ class Simulation(LoopControl):
         """Status callbacks of the services beside the town (e.g. the publisher); each
         returns a struct with ``ok`` (bool) and ``state`` (str) fields."""
         self.tally = EventTally()
+        self.days: DayRecorder | None = None
         self._stop = False
 
     def add_hook(self, hook: TickHook) -> None:
@@ -78,6 +80,8 @@ class Simulation(LoopControl):
         if advance:
             self.world.step()
             self.tally.add(self.world)
+            if self.days is not None:
+                self.days.add(self.world)
             for hook in self.hooks:
                 hook.after(self.world)
         return advance
@@ -85,6 +89,7 @@ class Simulation(LoopControl):
     def run(self, ticks: int, progress: Callable[[int], None] | None = None) -> RunSummary:
         """Run ``ticks`` ticks (Ctrl-C or SIGTERM stop early) and summarise."""
         start_tick, t0 = self.world.tick, time.perf_counter()
+        self.days = DayRecorder(self.world)
         warm: tuple[int, float] | None = None  # rate excludes the first tick (JIT load)
 
         def on_signal(signum: int, _frame: object) -> None:
@@ -119,7 +124,8 @@ class Simulation(LoopControl):
             rate = (self.world.tick - warm[0]) / (now - warm[1])
         else:
             rate = done / (now - t0) if now > t0 else 0.0
-        return summarize(self.world, self.tally, done, now - t0, rate, self._stop)
+        return summarize(self.world, self.tally, done, now - t0, rate, self._stop,
+                         self.days.finish(self.world))
 
     def close(self) -> None:
         for hook in reversed(self.hooks):

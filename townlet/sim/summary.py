@@ -6,6 +6,7 @@ import numpy as np
 from msgspec import Struct
 
 from townlet.config.money import to_units
+from townlet.sim.days import DayFigures
 from townlet.world import World
 from townlet.world.events import EventCode
 from townlet.world.state import NEEDS, STAT, expected_money
@@ -49,10 +50,12 @@ class RunSummary(Struct, frozen=True):
     events: dict[str, int]
     state_hash: str
     interrupted: bool = False
+    days: list[DayFigures] = []
+    """Per-day figures (townlet.sim.days), in day order."""
 
 
 def summarize(world: World, tally: EventTally, ticks: int, seconds: float, rate: float,
-              interrupted: bool) -> RunSummary:
+              interrupted: bool, days: list[DayFigures] | None = None) -> RunSummary:
     """The report of a run of ``ticks`` ticks in ``seconds``; ``rate`` is ticks/s after
     the first tick (which includes loading the compiled kernel)."""
     alive = world.view("agent_alive").astype(bool)
@@ -69,4 +72,5 @@ def summarize(world: World, tally: EventTally, ticks: int, seconds: float, rate:
         critical_share=round(stats["critical_ticks"] / max(1, stats["agent_ticks"]), 5),
         money_in_circulation=to_units(wallets),
         money_conserved=wallets == expected_money(world.view("ledger")),
-        events=tally.as_dict(), state_hash=world.state_hash(), interrupted=interrupted)
+        events=tally.as_dict(), state_hash=world.state_hash(), interrupted=interrupted,
+        days=days or [])

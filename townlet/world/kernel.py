@@ -7,7 +7,7 @@ interventions are delivered with the next tick's batch.
 Order per tick: clock; perturbation scheduler; shop deliveries; at midnight the
 day's rent (townlet.world.economy); then, per agent in slot order: arrival of
 newcomers, (at midnight) paying rent, need decay, vital signs, shift and wages,
-relationship decay (hourly), reservation upkeep, affordance completion, and the
+relationships (hourly decay and co-presence), reservation upkeep, affordance completion, and the
 action (scripted, option or primitive); finally the exit queue.
 """
 
@@ -27,7 +27,7 @@ from townlet.world.lifecycle import remove, respawn_due, vital_signs
 from townlet.world.perturb import schedule_tick
 from townlet.world.policy import decide, pursue
 from townlet.world.queues import check_idle_holder, leave_queue, request
-from townlet.world.social import chat, conflict, decay_ties, tile_link, tile_unlink
+from townlet.world.social import chat, conflict, hourly_ties, tile_link, tile_unlink
 from townlet.world.state import Econ, ExitMeta, Need, Resv, St
 
 __all__ = ["tick"]
@@ -201,7 +201,7 @@ def _agent(s, p, i, a, t, tod, hourly):
     if p.job_start[j] <= tod <= p.job_end[j] or tod == p.job_call[j]:
         shift_update(s, p, i, tod)
     if hourly:
-        decay_ties(s, p, i)
+        hourly_ties(s, p, i, t)
     if s.agent_resv[i] != Resv.NONE:
         _upkeep(s, p, i, t)
     s.agent_action[i] = a

@@ -66,6 +66,10 @@ class Params(NamedTuple):
     handover_trust: float
     conflict_riv: float
     decay_hour: float
+    riv_decay_hour: float
+    workplace_riv: float
+    copresence_trust: float
+    copresence_fam: float
     avoid: float
     hour: int
     faint_ticks: int
@@ -188,6 +192,9 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
         "chat_fam": rel.chat_familiarity, "meal_trust": rel.shared_meal_trust,
         "meal_fam": rel.shared_meal_familiarity, "handover_trust": rel.handover_trust,
         "conflict_riv": rel.conflict_rivalry, "decay_hour": rel.decay_per_hour,
+        "riv_decay_hour": rel.rivalry_decay_per_hour, "workplace_riv": rel.workplace_rivalry,
+        "copresence_trust": rel.copresence_trust,
+        "copresence_fam": rel.copresence_familiarity,
         "avoid": rel.avoid_threshold, "hour": max(1, day // 24),
         "faint_ticks": life.faint_ticks, "death_after": life.death_after_ticks,
         "starter_wallet": to_minor(life.starter_wallet),

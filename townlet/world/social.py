@@ -1,5 +1,10 @@
 """Relationships: K tie slots per agent (trust, familiarity, rivalry), chats,
-shared meals, queue conflicts and hourly decay.
+shared meals, queue conflicts, hourly co-presence and hourly decay.
+
+Rivalry forms from competition (queue conflicts, escalating when repeated;
+ambitious coworkers side by side on shift) and decays more slowly than trust
+and familiarity, so grudges last days; friendships form from repeated
+co-presence (housemates, coworkers, regulars).
 
 Neighbours are found through the per-tile occupancy lists (``tile_head`` /
 ``agent_t_next``), never by scanning all agents. A full ledger evicts its
@@ -15,6 +20,7 @@ from townlet.world.events import EventCode, emit
 from townlet.world.jit import kernel
 from townlet.world.params import HOOK_SHARED_MEAL
 from townlet.world.rng import POLICY, uniform
+from townlet.world.actions import Shift
 from townlet.world.state import Need, St, Trait
 
 __all__ = [
@@ -24,6 +30,7 @@ __all__ = [
     "conflict",
     "decay_ties",
     "drop_ties",
+    "hourly_ties",
     "is_rival",
     "set_tie",
     "shared_meal",
@@ -132,16 +139,30 @@ def is_rival(s, p, i, j):
 
 
 @kernel
-def conflict(s, p, waiter, holder, o):
-    """A queue conflict: rivalry grows both ways."""
-    s.stats[St.CONFLICTS] += 1
-    emit(s, EventCode.QUEUE_CONFLICT, waiter, holder, o, s.obj_q_len[o])
-    bump_pair(s, p, waiter, holder, 0.0, 0.0, p.conflict_riv)
+def _rivalry(s, i, j):
+    """Agent i's rivalry toward j, 0 without a tie (reads only)."""
+    k = _slot(s, i, j)
+    return s.rel_riv[i, k] if k >= 0 else np.float32(0.0)
 
 
 @kernel
-def _partner(s, p, i, t, eating):
-    """A neighbour (Chebyshev <= 1) to chat or share a meal with, or -1."""
+def conflict(s, p, waiter, holder, o):
+    """A queue conflict: rivalry grows both ways, more between old rivals (a repeated
+    conflict adds ``conflict_rivalry`` x (1 + the rivalry already there))."""
+    s.stats[St.CONFLICTS] += 1
+    emit(s, EventCode.QUEUE_CONFLICT, waiter, holder, o, s.obj_q_len[o])
+    dr = p.conflict_riv * (1.0 + max(_rivalry(s, waiter, holder), _rivalry(s, holder, waiter)))
+    bump_pair(s, p, waiter, holder, 0.0, 0.0, dr)
+
+
+ANYONE, CHAT, MEAL = 0, 1, 2
+"""``_partner`` modes: any neighbour; one the agent would chat with; one eating too."""
+
+
+@kernel
+def _partner(s, p, i, t, mode):
+    """A neighbour (Chebyshev <= 1) for ``mode`` (ANYONE, CHAT or MEAL), or -1. Chat and
+    meal partners exclude the agent's rivals."""
     x0, y0 = s.agent_x[i], s.agent_y[i]
     h, w = s.tile_head.shape
     start = np.int64(s.rng_counter[POLICY] + t + i) % 9
@@ -154,7 +175,8 @@ def _partner(s, p, i, t, eating):
         scanned = 0
         while j >= 0 and scanned < MAX_SCAN:
             sharing = s.agent_aff[j] >= 0 and p.aff_hooks[s.agent_aff[j]] & HOOK_SHARED_MEAL
-            if j != i and not is_rival(s, p, i, j) and (not eating or sharing):
+            if j != i and (mode == ANYONE or not is_rival(s, p, i, j) and (
+                    mode == CHAT or sharing)):
                 return j
             j = s.agent_t_next[j]
             scanned += 1
@@ -170,7 +192,7 @@ def wants_chat(s, p, i, t):
 @kernel
 def chat(s, p, i, t, report_failure):
     """Chat with a neighbour: social need, trust and familiarity rise for both."""
-    j = _partner(s, p, i, t, False)
+    j = _partner(s, p, i, t, CHAT)
     if j < 0:
         if report_failure:
             emit(s, EventCode.CHAT_FAILURE, i, j, -1, 0.0)
@@ -194,23 +216,53 @@ def chat_with(s, p, i, j, quality):
 @kernel
 def shared_meal(s, p, i, o):
     """Finishing a meal next to someone who is eating makes it a shared meal."""
-    j = _partner(s, p, i, 0, True)
+    j = _partner(s, p, i, 0, MEAL)
     if j >= 0:
         bump_pair(s, p, i, j, p.meal_trust, p.meal_fam, 0.0)
         emit(s, EventCode.SHARED_MEAL, i, j, o, 0.0)
 
 
 @kernel
+def _on_shift(s, i):
+    return s.agent_shift[i] == Shift.ON_TIME or s.agent_shift[i] == Shift.LATE
+
+
+@kernel
+def _copresence(s, p, i, t):
+    """One neighbour of agent i this hour: two ambitious coworkers on shift compete
+    (rivalry ``workplace_rivalry`` x their summed ambition), anyone else who is not a
+    rival grows on the agent (``copresence_trust`` / ``copresence_familiarity``)."""
+    j = _partner(s, p, i, t, ANYONE)
+    if j < 0:
+        return
+    if s.agent_work[i] == s.agent_work[j] and _on_shift(s, i) and _on_shift(s, j):
+        drive = s.agent_personality[i, Trait.AMBITION] + s.agent_personality[j, Trait.AMBITION]
+        if drive > 0:
+            bump_pair(s, p, i, j, 0.0, 0.0, p.workplace_riv * drive)
+            return
+    if not is_rival(s, p, i, j) and not is_rival(s, p, j, i):
+        bump_pair(s, p, i, j, p.copresence_trust, p.copresence_fam, 0.0)
+
+
+@kernel
+def hourly_ties(s, p, i, t):
+    """Agent i's hour mark: decay its ties, then meet whoever stands next to it."""
+    decay_ties(s, p, i)
+    _copresence(s, p, i, t)
+
+
+@kernel
 def decay_ties(s, p, i):
-    """One hour of decay toward 0 for every tie of agent i; empty ties are freed."""
-    d = np.float32(p.decay_hour)
+    """One hour of decay toward 0 for every tie of agent i (trust and familiarity by
+    ``decay_per_hour``, rivalry by ``rivalry_decay_per_hour``); empty ties are freed."""
+    d, dr = np.float32(p.decay_hour), np.float32(p.riv_decay_hour)
     for k in range(s.rel_other.shape[1]):
         if s.rel_other[i, k] < 0:
             continue
         tr = s.rel_trust[i, k]
         s.rel_trust[i, k] = max(np.float32(0.0), tr - d) if tr > 0 else min(np.float32(0.0), tr + d)
         s.rel_fam[i, k] = max(np.float32(0.0), s.rel_fam[i, k] - d)
-        s.rel_riv[i, k] = max(np.float32(0.0), s.rel_riv[i, k] - d)
+        s.rel_riv[i, k] = max(np.float32(0.0), s.rel_riv[i, k] - dr)
         if s.rel_trust[i, k] == 0 and s.rel_fam[i, k] == 0 and s.rel_riv[i, k] == 0:
             j = s.rel_other[i, k]
             _clear(s, i, k)
