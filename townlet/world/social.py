@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from townlet.world.actions import Shift
 from townlet.world.events import EventCode, emit
 from townlet.world.jit import kernel
 from townlet.world.params import HOOK_SHARED_MEAL
 from townlet.world.rng import POLICY, uniform
-from townlet.world.actions import Shift
 from townlet.world.state import Need, St, Trait
 
 __all__ = [
