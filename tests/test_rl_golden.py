@@ -6,10 +6,12 @@ the world state hash is the one since the state gained the operator levers (``ct
 and an exit queue with a slot per agent (issue 18; the state's layout changed,
 observations, masks and rewards did not); features, embedding ids, rewards and the
 state hash changed again when relationships became persistent (hourly co-presence
-and workplace rivalry change ties every hour), and with issue 18's closed economy: the
-state gained the treasury accounts and rent state, and the config gained
+and workplace rivalry change ties every hour), and with individual routines (issue
+18: staggered shifts move each agent's shift start, habits and the policy fixes
+change what agents do and where they stand; the map too), and with issue 18's closed
+economy (the state gained the treasury accounts and rent state; the config gained
 ``economy.treasury_per_agent``, which changes the config id and so every random stream
-keyed by it (the layout and the masks did not change). A change that
+keyed by it). A change that
 means to alter what agents observe or earn (a new feature, a reward term, a world
 rule) updates them and says why in its commit message.
 """
@@ -29,12 +31,12 @@ from townlet.rl.layout import action_space_hash
 
 STEPS = 120
 GOLDEN = {  # variant: layout hash, features, map, embedding ids, masks, rewards, state hash
-    "compact": ("1e904b08e830b175", "47f991ca285dcba9", "5cf7d2bc5d2c0cc4", "da9b38e0e6714a07",
-                "022bdc3fcf8e9969", "423668ff0b3d6497", "6b350ac5706a38ed"),
-    "hybrid": ("4e88a8e0e1d83d6d", "fe159221f8a98f1b", "4e48fea2f1c7fad3", "da9b38e0e6714a07",
-               "022bdc3fcf8e9969", "423668ff0b3d6497", "6b350ac5706a38ed"),
-    "full": ("5a790d24417bd825", "fe159221f8a98f1b", "accdea7226350f65", "da9b38e0e6714a07",
-             "022bdc3fcf8e9969", "423668ff0b3d6497", "6b350ac5706a38ed"),
+    "compact": ("1e904b08e830b175", "f6c99b4fc47443a6", "5cf7d2bc5d2c0cc4", "167aab8e867891f1",
+                "022bdc3fcf8e9969", "1d25a154e275bf66", "05f0808931c4006c"),
+    "hybrid": ("4e88a8e0e1d83d6d", "1791980046b23fd1", "4e48fea2f1c7fad3", "167aab8e867891f1",
+               "022bdc3fcf8e9969", "1d25a154e275bf66", "05f0808931c4006c"),
+    "full": ("5a790d24417bd825", "1791980046b23fd1", "7fde817c57e2c3ef", "167aab8e867891f1",
+             "022bdc3fcf8e9969", "1d25a154e275bf66", "05f0808931c4006c"),
 }
 PARTS = ("layout hash", "features", "map", "embedding ids", "action masks", "rewards",
          "world state hash")

@@ -16,6 +16,7 @@ from townlet.snapshots import (
     write_snapshot,
 )
 from townlet.snapshots.migrations import OLDEST_SCHEMA, SCHEMA_VERSION, migrate, registry
+from townlet.world.state import UNPLANNED, Habit, Today
 
 
 def header(schema: int) -> SnapshotHeader:
@@ -104,22 +105,33 @@ def test_schema4_exit_ring_grows_to_a_slot_per_agent_and_levers_come_from_the_co
         migrate(header(4), {**old, "exit_meta": np.array([64, 3, 1, 700], np.int32)})
 
 
-def test_schema5_gets_a_treasury_at_its_reserve() -> None:
+def test_schema4_gets_unplanned_routines() -> None:
+    old = {"agent_alive": np.array([1, 0, 1], np.uint8)}
+    h, new = migrate(header(5), old)
+    assert h.migrations[0].startswith("5->6: add agent_habits")
+    assert new["agent_habits"].shape == (3, len(Habit)) and not new["agent_habits"].any()
+    assert new["agent_roster"].dtype == np.int16 and not new["agent_roster"].any()
+    assert (new["agent_today"][:, Today.WORKS] == UNPLANNED).all()
+    with pytest.raises(SnapshotStateError, match="agent_today"):
+        migrate(header(5), {**old, "agent_today": new["agent_today"]})
+
+
+def test_schema6_gets_a_treasury_at_its_reserve() -> None:
     from townlet.world.economy import treasury
     from townlet.world.state import Econ, Ledger, expected_money
 
     ledger = np.array([4_000, 900, 300, 50, 20, 70], np.int64)  # initial, wages, ... departed
     old = {"ledger": ledger, "agent_alive": np.array([1, 1, 0], np.uint8),
            "agent_wallet": np.array([2_000, 2_500, 0], np.int64)}
-    h = msgspec.structs.replace(header(5), config='{"economy": {"treasury_per_agent": 0.001}}')
+    h = msgspec.structs.replace(header(6), config='{"economy": {"treasury_per_agent": 0.001}}')
     h, new = migrate(h, old)
-    assert h.migrations == ("5->6: " + registry()[5].description,)
+    assert h.migrations == ("6->7: " + registry()[6].description,)
     assert new["ledger"].shape == (len(Ledger),) and new["ledger"][Ledger.RENT] == 0
     assert treasury(new["ledger"]) == 3 * 1_000  # the reserve: per agent x slots
     assert expected_money(new["ledger"]) == 4_000 + 900 + 20 - 300 - 50 - 70
     assert new["econ"][Econ.POPULATION] == 2 and new["econ"][Econ.RENT] == 0
     with pytest.raises(SnapshotStateError, match="ledger"):
-        migrate(header(5), {**old, "ledger": np.zeros(8, np.int64)})
+        migrate(header(6), {**old, "ledger": np.zeros(8, np.int64)})
 
 
 def test_current_schema_is_returned_unchanged() -> None:

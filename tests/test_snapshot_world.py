@@ -14,7 +14,7 @@ import msgspec
 import numpy as np
 import pytest
 from _snapshot_damage import tamper, truncate
-from _snapshot_legacy import as_schema1
+from _snapshot_legacy import as_schema1, as_schema5
 
 from townlet.config import TownletConfig, default_config, dump_config, with_agents
 from townlet.security.sandbox import ForbiddenPath
@@ -29,6 +29,7 @@ from townlet.snapshots import (
     write_snapshot,
 )
 from townlet.snapshots.autosave import autosave_name
+from townlet.snapshots.migration_steps import ROUTINE_SECTIONS
 from townlet.snapshots.migrations import SCHEMA_VERSION
 from townlet.snapshots.world_io import (
     autosave_hook,
@@ -40,6 +41,7 @@ from townlet.snapshots.world_io import (
 )
 from townlet.world import World
 from townlet.world.economy import treasury
+from townlet.world.state import UNPLANNED, Today
 
 SCENARIO = Path(__file__).with_name("_snapshot_scenario.py")
 _spec = importlib.util.spec_from_file_location("_snapshot_scenario", SCENARIO)
@@ -207,13 +209,32 @@ def test_schema1_fixture_resumes_after_migration(saved, world_cfg) -> None:
     assert tie.any()
     assert np.array_equal(got["rel_trust"], np.where(tie, live["rel_trust"], 0))
     assert not got["rel_fam"].any() and not got["rel_riv"].any()
-    for name in set(live) - {"rel_trust", "rel_fam", "rel_riv", "ledger"}:
+    for name in set(live) - {"rel_trust", "rel_fam", "rel_riv", "ledger", *ROUTINE_SECTIONS}:
         assert np.array_equal(got[name], live[name]), name
-    # a schema 1 file has no treasury: the migration books it at its reserve (schema 6)
+    # a schema 1 file has no treasury: the migration books it at its reserve (schema 7)
     assert np.array_equal(got["ledger"][:-1], live["ledger"][:-1])
     assert treasury(got["ledger"]) == resumed.params.treasury_target
     scenario.advance(resumed, 400)  # the migrated town runs on
     assert resumed.tick == 400
+
+
+def test_schema5_fixture_draws_the_same_routines_on_its_first_tick(saved, world_cfg) -> None:
+    """Routines are drawn from (slot, generation) and (slot, day): a town saved before
+    they existed gets, one tick after the load, the routines it would have had."""
+    world, _ = saved
+    header, sections = capture_world(world)
+    path = Path(world_cfg.snapshots.root) / "v5.tsnap"
+    write_snapshot(path, msgspec.structs.replace(header, schema_version=5),
+                   as_schema5(sections), overwrite=True)
+    resumed = resume_world("v5.tsnap", world_cfg)
+    assert (resumed.view("agent_today")[:, Today.WORKS] == UNPLANNED).all()
+    write_snapshot(path.with_name("v6.tsnap"), header, sections, overwrite=True)
+    straight = resume_world("v6.tsnap", world_cfg)
+    resumed.step()
+    straight.step()
+    alive = straight.view("agent_alive").astype(bool)
+    for name in ROUTINE_SECTIONS:
+        assert np.array_equal(resumed.view(name)[alive], straight.view(name)[alive]), name
 
 
 def test_autosave_of_a_running_world(tmp_path: Path) -> None:

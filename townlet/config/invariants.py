@@ -16,13 +16,15 @@ from townlet.config.world import BODILY_NEEDS, NEEDS, PRICES, TownConfig, WorldC
 if TYPE_CHECKING:
     from townlet.config.root import TownletConfig
 
-__all__ = ["DistrictPlan", "check_invariants", "district_plan"]
+__all__ = ["WEEK", "DistrictPlan", "check_invariants", "district_plan"]
 
 HOOKS = ("shared_meal", "shower_complete", "sleep_complete")
 FEASIBLE_SHARE = 0.8
 """Share of a day that needs upkeep plus work may occupy."""
 WAGE_MARGIN = 1.1
 """Daily wage must exceed the daily basket by this factor."""
+WEEK = 7
+"""Days in a week (days off recur weekly)."""
 
 
 class DistrictPlan(NamedTuple):
@@ -96,9 +98,11 @@ def check_invariants(cfg: TownletConfig, origin: str) -> None:
     day = world.ticks_per_day
     _check_affordances(world, origin)
     for i, job in enumerate(world.jobs):
-        if not job.start < job.end <= day:
+        last_end = job.end + (job.patterns - 1) * job.stagger_ticks
+        if not job.start < job.end <= last_end <= day:
             _fail(origin, "shift_within_day", f"world.jobs[{i}] ({job.name}): need "
-                  f"start < end <= ticks_per_day ({day}), got {job.start}..{job.end}")
+                  f"start < end and end + (patterns - 1) * stagger_ticks <= ticks_per_day "
+                  f"({day}), got {job.start}..{last_end}")
     if not world.jobs:
         _fail(origin, "jobs_exist", "world.jobs is empty: nobody could earn money")
     busy = max(job.end - job.start for job in world.jobs)
@@ -115,11 +119,12 @@ def check_invariants(cfg: TownletConfig, origin: str) -> None:
     if busy > FEASIBLE_SHARE * day:
         _fail(origin, "daily_needs_fit_in_a_day", f"upkeep plus the longest shift takes "
               f"{busy:.0f} ticks, more than {FEASIBLE_SHARE:.0%} of a {day}-tick day")
+    workdays = (WEEK - world.employment.days_off) / WEEK
     for i, job in enumerate(world.jobs):
-        wage = job.wage * (job.end - job.start)
+        wage = job.wage * (job.end - job.start) * workdays
         if wage < WAGE_MARGIN * basket:
             _fail(origin, "wages_cover_the_basket", f"world.jobs[{i}] ({job.name}) pays "
-                  f"{wage:.3f}/day, less than {WAGE_MARGIN} x the daily basket {basket:.3f}")
+                  f"{wage:.3f}/day averaged over a week with days off, less than {WAGE_MARGIN} x the daily basket {basket:.3f}")
     plan = district_plan(world.town)
     hunger = _best(world, "hunger")
     food_per_day = plan.residents * world.needs.hunger.decay * day / hunger.effects["hunger"]

@@ -20,7 +20,7 @@ __all__ = [
     "AffordanceSpec", "EconomyConfig", "EmploymentConfig", "JobSpec", "LifecycleConfig",
     "NeedConfig", "NeedsConfig", "ObjectType", "PerturbationKind", "PerturbationSpec",
     "PerturbationsConfig", "PriceName", "PricedItem", "QueueConfig", "RelationshipConfig",
-    "TownConfig", "WorldConfig",
+    "RoutinesConfig", "TownConfig", "WorldConfig",
 ]
 
 Unit = Annotated[float, Meta(ge=0.0, le=1.0)]
@@ -170,15 +170,22 @@ class JobSpec(_Section, frozen=True):
     """Money per tick worked while present."""
     lateness_penalty: NonNeg = 0.1
     """Charged once per shift when the worker arrives after the grace period."""
+    patterns: Annotated[int, Meta(ge=1, le=48)] = 1
+    """Staggered shift patterns; each worker is given one at arrival."""
+    stagger_ticks: Ticks = 0
+    """Pattern k starts and ends k * stagger_ticks after start / end."""
 
     def __post_init__(self) -> None:
         check_amounts(self, ("wage", "lateness_penalty"))
 
 
 DEFAULT_JOBS = (
-    JobSpec(name="clerk", workplace="office", start=540, end=1020, wage=0.006),
-    JobSpec(name="grocer", workplace="grocer", start=480, end=960, wage=0.006),
-    JobSpec(name="barista", workplace="cafe", start=420, end=900, wage=0.006),
+    JobSpec(name="clerk", workplace="office", start=480, end=960, wage=0.006,
+            patterns=16, stagger_ticks=12),
+    JobSpec(name="grocer", workplace="grocer", start=450, end=930, wage=0.006,
+            patterns=6, stagger_ticks=20),
+    JobSpec(name="barista", workplace="cafe", start=390, end=870, wage=0.006,
+            patterns=6, stagger_ticks=20),
 )
 
 
@@ -198,6 +205,8 @@ class EmploymentConfig(_Section, frozen=True):
     with the number of districts."""
     exit_spacing_ticks: Ticks = 120
     """Minimum ticks between two batches of exits (a batch: at most one per district)."""
+    days_off: Annotated[int, Meta(ge=0, le=3)] = 1
+    """Consecutive days off per 7-day week; each worker's first day off is drawn at arrival."""
 
     def __post_init__(self) -> None:
         check_amounts(self, ("late_tick_penalty", "absence_penalty"))
@@ -238,6 +247,25 @@ class RelationshipConfig(_Section, frozen=True):
     """Rivalry at or above which agents refuse to chat and avoid each other's queues."""
     friendship_threshold: Unit = 0.5
     """Trust at or above which a tie counts as a friendship (reports)."""
+
+
+class RoutinesConfig(_Section, frozen=True):
+    """Per-agent traits drawn at arrival and the daily variation of routines."""
+
+    bedtime: Ticks = 1350
+    """The town's typical sleep onset (tick of day); chronotypes spread around it."""
+    chronotype_spread: Ticks = 150
+    """Preferred bedtimes are drawn uniformly within bedtime +/- this."""
+    daily_jitter: Ticks = 30
+    """Each day bedtime moves by up to +/- this and departure for work up to this earlier."""
+    appetite: tuple[NonNeg, NonNeg] = (0.85, 1.15)
+    """Inclusive range of the per-agent multiplier of hunger decay."""
+    sociability: tuple[NonNeg, NonNeg] = (0.6, 1.4)
+    """Inclusive range of the per-agent multiplier of social decay."""
+    punctuality: tuple[Ticks, Ticks] = (10, 40)
+    """Inclusive range of the spare ticks beyond the walk an agent allows to get to work."""
+    overtime: Ticks = 20
+    """Workers stay up to this many ticks after their shift ends (drawn daily)."""
 
 
 class LifecycleConfig(_Section, frozen=True):
@@ -299,6 +327,7 @@ class WorldConfig(_Section, frozen=True):
     employment: EmploymentConfig = EmploymentConfig()
     queues: QueueConfig = QueueConfig()
     relationships: RelationshipConfig = RelationshipConfig()
+    routines: RoutinesConfig = RoutinesConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
     perturbations: PerturbationsConfig = PerturbationsConfig()
     events_per_agent: Annotated[float, Meta(ge=0.0, le=16.0)] = 0.25

@@ -47,6 +47,7 @@ from townlet.world.geometry import (
     next_step,
     origin,
 )
+from townlet.world.routines import shift_start
 from townlet.world.state import Resv
 from townlet.world.town import OBJ, OBJ_NAMES
 
@@ -109,8 +110,9 @@ def _self_pass(st, sx, kp, tick, emb_of, ep_len, ctx_reset, out_feat):
         if shift < N_SHIFT:
             f[O_SHIFT + shift] = 1.0
         job = st.agent_job[i]
-        f[SELF.shift_start_in] = ((kp.job_start[job] - tod) % D) / D
-        f[SELF.shift_end_in] = ((kp.job_end[job] - tod) % D) / D
+        start = shift_start(st, kp, i)
+        f[SELF.shift_start_in] = ((start - tod) % D) / D
+        f[SELF.shift_end_in] = ((start + kp.job_end[job] - kp.job_start[job] - tod) % D) / D
         att = 0.0
         for w in range(W):
             att += st.agent_attendance[i, w]

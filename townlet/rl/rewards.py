@@ -34,6 +34,7 @@ from townlet.config import TownletConfig
 from townlet.config.money import to_minor
 from townlet.config.world import NEEDS
 from townlet.world.actions import Flag
+from townlet.world.routines import shift_start
 from townlet.world.state import Need
 
 __all__ = ["COMPONENTS", "END_DEATH", "END_EXIT", "END_NONE", "END_REMOVED",
@@ -52,7 +53,7 @@ RewardStatics = collections.namedtuple("RewardStatics", [
     "survival", "weights", "wage_rate", "punct_bonus", "punct_window", "faint_penalty",
     "death_penalty", "exit_penalty", "social_on", "chat_base", "coeff_trust", "coeff_fam",
     "need_floor", "clip_tick", "clip_episode", "death_window", "truncate", "ticks_per_day",
-    "job_start", "job_wage", "cooldown", "event_category",
+    "job_start", "job_stagger", "job_wage", "cooldown", "event_category",
 ])
 
 
@@ -72,6 +73,7 @@ def build_reward_statics(cfg: TownletConfig, event_category: np.ndarray) -> Rewa
         clip_episode=r.clip.per_episode, death_window=r.clip.death_window,
         truncate=cfg.rl.truncate_ticks, ticks_per_day=cfg.world.ticks_per_day,
         job_start=np.array([j.start for j in cfg.world.jobs], dtype=np.int64),
+        job_stagger=np.array([j.stagger_ticks for j in cfg.world.jobs], dtype=np.int64),
         job_wage=np.array([to_minor(j.wage) for j in cfg.world.jobs], dtype=np.int64),
         cooldown=cfg.rl.embeddings.cooldown_ticks,
         event_category=np.ascontiguousarray(event_category, dtype=np.int8),
@@ -134,7 +136,7 @@ def living_reward(st, rs, i, tick, prev_flags, prev_wages, prev_withheld, end_ti
     c[R.punctuality] = 0.0
     if flags & Flag.ARRIVED and not prev_flags & Flag.ARRIVED:
         D = rs.ticks_per_day
-        late = (tick % D) - rs.job_start[job]
+        late = (tick % D) - shift_start(st, rs, i)  # the agent's own shift pattern
         if late > D // 2:
             late -= D
         elif late <= -(D // 2):

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import click
 
@@ -39,13 +40,27 @@ def measure(agents: int, ticks: int, warmup: int, seed: int = 0) -> dict:
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
+_FREE_PORTS = """\
+console:
+  endpoint: tcp://127.0.0.1:0
+telemetry:
+  endpoint: tcp://127.0.0.1:0
+  metrics_port: 0
+"""
+"""The default town with every listening port chosen by the OS."""
+
+
 def _cold_start() -> float:
     """Seconds for ``townlet run --ticks 1`` in a fresh process (warm Numba cache).
 
     The runs happen in a temporary directory, so the keys and the audit log they
-    create never land in the caller's working directory (a checkout)."""
-    cmd = [sys.executable, "-m", "townlet", "run", "--ticks", "1", "--json", "--agents", "1000"]
+    create never land in the caller's working directory (a checkout), and on free
+    ports, so a town already running on this machine does not make them fail."""
     with tempfile.TemporaryDirectory(prefix="townlet-bench-") as workdir:
+        ports = Path(workdir) / "ports.yaml"
+        ports.write_text(_FREE_PORTS)
+        cmd = [sys.executable, "-m", "townlet", "run", "--config", str(ports), "--ticks", "1",
+               "--json", "--agents", "1000"]
         subprocess.run(cmd, check=True, capture_output=True, cwd=workdir)  # warms the cache
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True, cwd=workdir)

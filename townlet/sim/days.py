@@ -129,6 +129,7 @@ class DayRecorder:
         return [*self.days, self._close(world)]
 
     def _close(self, world: World) -> DayFigures:
+        assert self._day is not None  # a day is open (finish() and the day change check)
         alive = world.alive
         living = int(alive.sum())
         delta = self._stats - self._stats_open

@@ -21,7 +21,13 @@ overflows), adds the batch counter to ``exit_meta`` (exits scale per district) a
 ``ctl``, the operator levers; the step reads their starting values from the config the
 snapshot was written under (its header), or the defaults if the header has none.
 
-Schema 6 closes the economy (townlet.world.economy): the ledger gains ``rent`` and
+Schema 6 adds individual routines (issue 18): ``agent_habits``, ``agent_roster`` and
+``agent_today``. Agents saved before them have none, so the step writes empty rows marked
+unplanned (``Today.WORKS`` = -1): on the first tick after the load the kernel draws each
+living agent's habits and roster as on arrival and plans its day
+(``townlet.world.routines``), from the world stream of the snapshot's own seed.
+
+Schema 7 closes the economy (townlet.world.economy): the ledger gains ``rent`` and
 ``endowment`` and the state ``econ``. The endowment is booked so that the treasury starts
 at its reserve target (from the header's config, or the defaults), as in a new town.
 """
@@ -38,12 +44,15 @@ from townlet.snapshots.errors import SnapshotStateError
 from townlet.snapshots.format import SnapshotHeader
 from townlet.snapshots.migrations import Sections, register
 
-__all__ = ["add_event_batch_flag", "add_levers_and_scale_exits", "add_treasury_and_rent",
-           "money_to_minor_units", "split_relationship_score"]
+__all__ = ["ROUTINE_SECTIONS", "add_event_batch_flag", "add_levers_and_scale_exits",
+           "add_routines", "add_treasury_and_rent", "money_to_minor_units",
+           "split_relationship_score"]
 
 MONEY_SECTIONS = ("agent_wallet", "agent_aff_paid", "agent_wages_today", "agent_withheld",
                   "price_base", "price_now", "ledger")
 """The sections schema 4 turned from float units into int64 minor units."""
+ROUTINE_SECTIONS = ("agent_habits", "agent_roster", "agent_today")
+"""The sections schema 5 added."""
 
 
 @register(1, "split rel_value into rel_trust, rel_fam, rel_riv (old score read as trust)")
@@ -142,21 +151,39 @@ def _scaled_exits(ring: np.ndarray, meta: np.ndarray, n: int) -> tuple[np.ndarra
     return queue, new_meta
 
 
+@register(5, "add agent_habits, agent_roster, agent_today (drawn on the first tick)")
+def add_routines(old: Mapping[str, np.ndarray], header: SnapshotHeader) -> Sections:
+    """Schema 5 -> 6: empty routines, marked unplanned so the kernel draws them."""
+    from townlet.world.state import FIELDS, UNPLANNED, Today
+
+    new = dict(old)
+    if "agent_alive" not in old:  # a partial section set (the agent count is unknown)
+        return new
+    n = old["agent_alive"].shape[0]
+    for field in FIELDS:
+        if field.name in ROUTINE_SECTIONS:
+            if field.name in old:
+                raise SnapshotStateError(field.name, "already present in a schema 5 snapshot")
+            new[field.name] = np.zeros((n, *field.dims[1:]), np.dtype(field.dtype))
+    new["agent_today"][:, Today.WORKS] = UNPLANNED
+    return new
+
+
 def _header_world(header: SnapshotHeader) -> dict:
     """The ``world`` section of the config the snapshot was written under ({} if unknown)."""
     world = msgspec.json.decode(header.config) if header.config else {}
     return world.get("world", world)
 
 
-@register(5, "closed economy: ledger gains rent and endowment (treasury at its reserve), econ")
+@register(6, "closed economy: ledger gains rent and endowment (treasury at its reserve), econ")
 def add_treasury_and_rent(old: Mapping[str, np.ndarray], header: SnapshotHeader) -> Sections:
-    """Schema 5 -> 6: the town treasury and the rent rule's state."""
+    """Schema 6 -> 7: the town treasury and the rent rule's state."""
     from townlet.config.money import to_minor
     from townlet.config.world import EconomyConfig
     from townlet.world.state import Econ, Ledger
 
     if "econ" in old:
-        raise SnapshotStateError("econ", "already present in a schema 5 snapshot")
+        raise SnapshotStateError("econ", "already present in a schema 6 snapshot")
     new = dict(old)
     econ = np.zeros(len(Econ), np.int64)
     if {"ledger", "agent_alive"} <= old.keys():

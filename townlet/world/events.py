@@ -70,6 +70,8 @@ class Reason(IntEnum):
     EXIT = 12
     KILLED = 13
     NOT_HOLDER = 14
+    HUNGRY = 15
+    """A scripted sleeper woke up hungry (its sleep fails)."""
 
 
 EVENT_DTYPE = np.dtype([("code", "<i2"), ("tick", "<i4"), ("agent", "<i4"), ("other", "<i4"),

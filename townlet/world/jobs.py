@@ -93,11 +93,12 @@ def _finish_shift(s, p, i, length):
 
 
 @kernel
-def shift_update(s, p, i, tod):
-    """Advance agent i's shift state for this tick of day; pay wages while present."""
+def shift_update(s, p, i, tod, start):
+    """Advance agent i's shift (starting at tick of day ``start``, its pattern's) for
+    this tick of day; pay wages while present."""
     j = s.agent_job[i]
-    start, end = p.job_start[j], p.job_end[j]
-    if tod == p.job_call[j]:
+    end = start + p.job_end[j] - p.job_start[j]
+    if tod == (start - p.arrival_buffer) % p.day:
         s.agent_shift[i] = Shift.AWAIT_START
         s.agent_flags[i] &= ~np.uint8(Flag.LATE_CHARGED | Flag.ABSENT_CHARGED | Flag.ARRIVED)
         s.agent_shift_ticks[i, ShiftTicks.ON_TIME] = 0

@@ -6,8 +6,9 @@ interventions are delivered with the next tick's batch.
 
 Order per tick: clock; perturbation scheduler; shop deliveries; at midnight the
 day's rent (townlet.world.economy); then, per agent in slot order: arrival of
-newcomers, (at midnight) paying rent, need decay, vital signs, shift and wages,
-relationships (hourly decay and co-presence), reservation upkeep, affordance completion, and the
+newcomers, the day's plan and paying rent (at midnight), need decay, vital signs, shift
+and wages, relationships (hourly decay and co-presence), reservation upkeep, affordance
+completion, and the
 action (scripted, option or primitive); finally the exit queue.
 """
 
@@ -25,10 +26,11 @@ from townlet.world.jit import kernel
 from townlet.world.jobs import pop_exit, shift_update
 from townlet.world.lifecycle import remove, respawn_due, vital_signs
 from townlet.world.perturb import schedule_tick
-from townlet.world.policy import decide, pursue
+from townlet.world.policy import decide, pursue, wakes_up
 from townlet.world.queues import check_idle_holder, leave_queue, request
+from townlet.world.routines import arrive_traits, decay_of, plan_day, shift_start
 from townlet.world.social import chat, conflict, hourly_ties, tile_link, tile_unlink
-from townlet.world.state import Econ, ExitMeta, Need, Resv, St
+from townlet.world.state import UNPLANNED, Econ, ExitMeta, Need, Resv, St, Today
 
 __all__ = ["tick"]
 
@@ -174,7 +176,7 @@ def _needs_vital(s, p, i, t):
     Returns (can act, any need critical)."""
     critical = False
     for n in range(s.agent_needs.shape[1]):
-        v = max(np.float32(0.0), s.agent_needs[i, n] - p.need_decay[n])
+        v = max(np.float32(0.0), s.agent_needs[i, n] - decay_of(s, p, i, n))
         s.agent_needs[i, n] = v
         critical |= v < p.need_crit[n]
     hunger = s.agent_needs[i, Need.HUNGER]
@@ -188,25 +190,33 @@ def _needs_vital(s, p, i, t):
 def _agent(s, p, i, a, t, tod, hourly):
     """One agent's tick; returns whether one of its needs is critical.
     ``hourly``: this tick is agent i's hour mark ((i + t) % hour == 0)."""
+    if s.agent_today[i, Today.WORKS] == UNPLANNED:  # migrated from before routines
+        arrive_traits(s, p, i, s.agent_gen[i], t)
     if tod == 0:
         s.agent_wages_today[i] = 0
         s.agent_absences[i] = (s.agent_absences[i] << 1) & 0x7F
+        plan_day(s, p, i, t)
         pay_rent(s, i)
     if s.agent_flags[i] & Flag.TELEPORTED and t > s.agent_teleported_at[i] + 1:
         s.agent_flags[i] &= ~np.uint8(Flag.TELEPORTED)  # seen by one tick's observers
     can_act, critical = _needs_vital(s, p, i, t)
     if not can_act:
         return critical
-    j = s.agent_job[i]
-    if p.job_start[j] <= tod <= p.job_end[j] or tod == p.job_call[j]:
-        shift_update(s, p, i, tod)
+    if s.agent_today[i, Today.WORKS]:
+        start = shift_start(s, p, i)
+        j = s.agent_job[i]
+        if start <= tod <= start + p.job_end[j] - p.job_start[j] or (
+                tod == (start - p.arrival_buffer) % p.day):
+            shift_update(s, p, i, tod, start)
     if hourly:
         hourly_ties(s, p, i, t)
     if s.agent_resv[i] != Resv.NONE:
         _upkeep(s, p, i, t)
     s.agent_action[i] = a
     if s.agent_aff[i] >= 0 and t < s.agent_aff_end[i] and a != A.CANCEL:
-        return critical  # busy with an affordance
+        if a != A.SCRIPTED or not wakes_up(s, p, i):
+            return critical  # busy with an affordance
+        fail_running(s, p, i, t, Reason.HUNGRY)
     _act(s, p, i, a, t, tod)
     return critical
 

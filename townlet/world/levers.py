@@ -11,6 +11,9 @@ every hash and snapshot.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from townlet.config.money import to_minor
@@ -19,7 +22,7 @@ from townlet.world.errors import BusyTarget, InvalidArgument
 from townlet.world.jobs import enqueue_exit
 from townlet.world.perturb import reprice
 from townlet.world.social import chat_with, set_tie
-from townlet.world.state import PRICES, Ctl
+from townlet.world.state import PRICES, Ctl, State
 
 __all__ = ["MAX_DELAY", "MAX_PRICE", "Levers"]
 
@@ -45,6 +48,13 @@ def _count(name: str, value, hi: int) -> int:
 
 class Levers:
     """World methods behind the operator levers (see the module docstring)."""
+
+    # provided by World, which mixes this class in
+    _s: State
+    _ks: Any
+    _kp: Any
+    _begin_batch: Callable[[], None]
+    _agent: Callable[[Any], int]
 
     def set_price(self, name: str, value: float) -> int:
         """Set the base price of ``name`` (units of money); active price spikes still

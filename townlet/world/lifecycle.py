@@ -12,6 +12,7 @@ from townlet.world.geometry import outside_door
 from townlet.world.jit import kernel
 from townlet.world.queues import leave_queue
 from townlet.world.rng import LIFECYCLE, uniform
+from townlet.world.routines import arrive_traits
 from townlet.world.social import drop_ties, tile_link, tile_unlink
 from townlet.world.state import Ctl, Ledger, Need, St
 
@@ -84,6 +85,7 @@ def arrive(s, p, i, t, x, y):
     for trait in range(s.agent_personality.shape[1]):
         s.agent_personality[i, trait] = np.float32(
             2.0 * uniform(key, i * 4 + trait, gen) - 1.0)
+    arrive_traits(s, p, i, gen, t)
 
 
 @kernel
@@ -116,7 +118,10 @@ def vital_signs(s, p, i, t):
         s.agent_flags[i] &= ~np.uint8(Flag.FAINTED)
         return True
     awake_long_enough = t >= s.agent_faint_until[i] + p.faint_ticks
-    if s.agent_needs[i, Need.HUNGER] <= p.need_crit[Need.HUNGER] * 0.5 and awake_long_enough:
+    a = s.agent_aff[i]  # a meal under way is not interrupted (it would fail and be refunded)
+    eating = a >= 0 and p.aff_effect[a, Need.HUNGER] > 0
+    if s.agent_needs[i, Need.HUNGER] <= p.need_crit[Need.HUNGER] * 0.5 and awake_long_enough and (
+            not eating):
         faint(s, p, i, t)
         return False
     return True

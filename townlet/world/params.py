@@ -12,7 +12,7 @@ from numba import njit, types
 from numba.experimental import structref
 
 from townlet.config import TownletConfig
-from townlet.config.invariants import HOOKS, district_plan
+from townlet.config.invariants import HOOKS, WEEK, district_plan
 from townlet.config.money import to_minor
 from townlet.config.preconds import COMPARISONS, NEED_VARIABLES, VARIABLES, parse_preconds
 from townlet.config.world import NEEDS, OBJECT_TYPES, PRICES
@@ -84,7 +84,19 @@ class Params(NamedTuple):
     max_concurrent: int
     global_cooldown: int
     bedtime: int
-    wake: int
+    night: int
+    chrono_spread: int
+    jitter: int
+    appetite_lo: float
+    appetite_hi: float
+    sociability_lo: float
+    sociability_hi: float
+    punctuality_lo: int
+    punctuality_hi: int
+    overtime: int
+    days_off: int
+    week: int
+    errand: int
     need_decay: np.ndarray
     need_seek: np.ndarray
     need_sat: np.ndarray
@@ -106,7 +118,8 @@ class Params(NamedTuple):
     type_aff: np.ndarray
     job_start: np.ndarray
     job_end: np.ndarray
-    job_call: np.ndarray
+    job_stagger: np.ndarray
+    job_patterns: np.ndarray
     job_wage: np.ndarray
     job_late_penalty: np.ndarray
     spec_kind: np.ndarray
@@ -177,7 +190,7 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
     day = w.ticks_per_day
     needs = [getattr(w.needs, n) for n in NEEDS]
     jobs, specs = w.jobs, w.perturbations.events
-    emp, rel, life, q = w.employment, w.relationships, w.lifecycle, w.queues
+    emp, rel, life, q, r = w.employment, w.relationships, w.lifecycle, w.queues, w.routines
     values: dict[str, Any] = {
         "day": day, "blocks_w": town.blocks_w, "districts_w": town.blocks_w // w.town.district_side,
         "district_side": w.town.district_side,
@@ -203,15 +216,24 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
         "treasury_target": to_minor(w.economy.treasury_per_agent) * w.town.agents, "grocer_stock": w.economy.grocer_stock,
         "cafe_stock": w.economy.cafe_stock, "max_concurrent": w.perturbations.max_concurrent,
         "global_cooldown": w.perturbations.global_cooldown_ticks,
-        "bedtime": day * 22 // 24, "wake": day * 5 // 24,
+        "bedtime": r.bedtime % day,
+        # an agent's night lasts one sleep (the bed affordance) from its bedtime
+        "night": max([a.duration for a in w.affordances if a.object_type == "bed"], default=0),
+        "chrono_spread": r.chronotype_spread,
+        "jitter": r.daily_jitter, "appetite_lo": min(r.appetite), "appetite_hi": max(r.appetite),
+        "sociability_lo": min(r.sociability), "sociability_hi": max(r.sociability),
+        "punctuality_lo": min(r.punctuality), "punctuality_hi": max(r.punctuality),
+        "overtime": r.overtime, "days_off": emp.days_off, "week": WEEK,
+        # longest affordance other than sleep: no errand starts closer than this to leaving for work
+        "errand": max([a.duration for a in w.affordances if a.object_type != "bed"], default=0),
         "need_decay": np.array([n.decay for n in needs], dtype=np.float32),
         "need_seek": np.array([n.seek_below for n in needs], dtype=np.float32),
         "need_sat": np.array([n.satisfied_above for n in needs], dtype=np.float32),
         "need_crit": np.array([n.critical for n in needs], dtype=np.float32),
         "job_start": np.array([j.start for j in jobs], dtype=np.int32),
         "job_end": np.array([j.end for j in jobs], dtype=np.int32),
-        # tick of day at which a job calls its workers (start - arrival buffer, wrapped)
-        "job_call": np.array([(j.start - emp.arrival_buffer) % day for j in jobs], dtype=np.int32),
+        "job_stagger": np.array([j.stagger_ticks for j in jobs], dtype=np.int32),
+        "job_patterns": np.array([j.patterns for j in jobs], dtype=np.int32),
         "job_wage": np.array([to_minor(j.wage) for j in jobs], dtype=np.int64),
         "job_late_penalty": np.array([to_minor(j.lateness_penalty) for j in jobs], dtype=np.int64),
         "spec_kind": np.array([PERT_KINDS.index(s.kind) for s in specs], dtype=np.int8),

@@ -10,14 +10,15 @@ import numpy as np
 from townlet.config.money import to_minor
 from townlet.world.actions import G, Goal, Shift
 from townlet.world.affordances import failing_condition, object_usable, start, startable
-from townlet.world.geometry import SLOTS, next_step, origin
+from townlet.world.geometry import SLOTS, next_step, origin, outside_door
 from townlet.world.jit import kernel
 from townlet.world.queues import leave_queue, request
+from townlet.world.routines import decay_of, shift_start, ticks_until
 from townlet.world.social import chat, is_rival, tile_link, tile_unlink, wants_chat
-from townlet.world.state import Need, Price, Resv
+from townlet.world.state import Need, Price, Resv, Today
 from townlet.world.town import OBJ
 
-__all__ = ["decide", "pursue", "step_to"]
+__all__ = ["decide", "pursue", "step_to", "wakes_up"]
 
 REPICK = 16
 """A walking agent reconsiders which object to use every REPICK ticks."""
@@ -32,24 +33,32 @@ NEED_OF_GOAL[list(GOAL_FOR_NEED.values())] = list(GOAL_FOR_NEED)
 
 
 @kernel
-def _in_shift(p, j, tod):
-    """Whether time of day ``tod`` lies between job j's call and its end (reads only)."""
-    begin = p.job_start[j] - p.arrival_buffer
-    if begin >= 0:
-        return begin <= tod < p.job_end[j]
-    return tod >= begin + p.day or tod < p.job_end[j]
+def _in_shift(s, i, tod):
+    """Whether agent i is due at work now: a work day, between setting off and quitting."""
+    today = s.agent_today[i]
+    return today[Today.WORKS] != 0 and today[Today.LEAVE] <= tod < today[Today.QUIT]
+
+
+@kernel
+def _free_for(s, p, i, tod):
+    """Ticks until agent i must set off for work (a day if it does not work today)."""
+    if not s.agent_today[i, Today.WORKS] or tod >= s.agent_today[i, Today.LEAVE]:
+        return p.day
+    return s.agent_today[i, Today.LEAVE] - tod
 
 
 @kernel
 def _sleep_fits(s, p, i, tod):
-    """A full sleep ends before the agent must leave for work (or energy is critical)."""
+    """A full sleep ends before the agent must set off for work (or energy is critical)."""
     a = p.type_aff[OBJ.BED]
-    j = s.agent_job[i]
-    departure = p.job_call[j] - tod  # ticks until the call, modulo the day
-    if departure < 0:
-        departure += p.day
-    return a >= 0 and (departure >= p.aff_duration[a]
+    return a >= 0 and (ticks_until(tod, s.agent_today[i, Today.LEAVE], p.day) >= p.aff_duration[a]
                        or s.agent_needs[i, Need.ENERGY] < p.need_crit[Need.ENERGY])
+
+
+@kernel
+def _at_night(s, p, i, tod):
+    """Whether it is agent i's night (from its bedtime for one sleep's length)."""
+    return ticks_until(s.agent_today[i, Today.BEDTIME], tod, p.day) < p.night
 
 
 @kernel
@@ -60,37 +69,73 @@ def _can_eat(s, p, i):
 
 
 @kernel
+def _lasts(s, p, i, ticks):
+    """Hunger stays above the eat-now level (twice critical) for ``ticks`` more ticks."""
+    hunger = s.agent_needs[i, Need.HUNGER] - ticks * decay_of(s, p, i, Need.HUNGER)
+    return hunger >= p.need_crit[Need.HUNGER] * 2
+
+
+@kernel
+def wakes_up(s, p, i):
+    """A scripted sleeper whose hunger reaches the eat-now level while it can eat
+    wakes up (the sleep fails, refunded as any failure): it would otherwise faint."""
+    a = p.type_aff[OBJ.BED]
+    return a >= 0 and s.agent_aff[i] == a and not _lasts(s, p, i, 0) and _can_eat(s, p, i)
+
+
+@kernel
 def decide(s, p, i, t, tod):
-    """The scripted goal for agent i this tick."""
+    """The scripted goal for agent i this tick; a snack first if hunger would not
+    last a night's sleep (it would wake the sleeper, and an interrupted sleep
+    restores nothing)."""
+    goal = _decide(s, p, i, t, tod)
+    if goal == G.SLEEP and _can_eat(s, p, i) and not _lasts(s, p, i, p.night):
+        return G.EAT
+    return goal
+
+
+@kernel
+def _decide(s, p, i, t, tod):
+    """The scripted goal for agent i this tick, before the bedtime snack."""
     needs = s.agent_needs[i]
     goal = s.agent_goal[i]
     can_eat = _can_eat(s, p, i)
-    if needs[Need.HUNGER] < p.need_crit[Need.HUNGER] * 2 and can_eat:
+    if not _lasts(s, p, i, 0) and can_eat:
         return G.EAT
-    in_shift = _in_shift(p, s.agent_job[i], tod)
+    # exhaustion comes before work and meetings (hunger did above; hygiene and
+    # social wait for the evening)
+    critical = needs[Need.ENERGY] < p.need_crit[Need.ENERGY]
+    if _in_shift(s, i, tod) and s.agent_shift[i] != Shift.ABSENT and not critical:
+        if can_eat and needs[Need.HUNGER] < p.need_seek[Need.HUNGER] and tod >= shift_start(
+                s, p, i) and not _lasts(s, p, i, s.agent_today[i, Today.QUIT] - tod + 3 * p.errand):
+            return G.EAT  # lunch: hunger would not last until after work
+        return G.WORK  # before finishing any errand: breakfast never makes one late
+    errands = _free_for(s, p, i, tod) > p.errand  # an errand started now ends before leaving
+    night = _at_night(s, p, i, tod)  # nobody to chat with: no socialising at night
     n = NEED_OF_GOAL[goal]
-    if n >= 0 and needs[n] < p.need_sat[n] and not (goal == G.SOCIAL and in_shift) and not (
-            goal == G.SLEEP and not _sleep_fits(s, p, i, tod)) and (goal != G.EAT or can_eat):
+    if n >= 0 and needs[n] < p.need_sat[n] and (errands or goal == G.SLEEP) and not (
+            goal == G.SLEEP and not _sleep_fits(s, p, i, tod)) and (goal != G.EAT or can_eat) and (
+            goal != G.SOCIAL or not night):
         return goal
-    critical = False  # a critical bodily need (not social) comes before work and meetings
-    for k in range(needs.shape[0]):
-        critical |= k != Need.SOCIAL and needs[k] < p.need_crit[k]
-    if in_shift and s.agent_shift[i] != Shift.ABSENT and not critical:
-        return G.WORK
     if s.agent_meet_bld[i] >= 0 and t < s.agent_meet_until[i] and not critical:
         return G.MEET
     sleep_fits = _sleep_fits(s, p, i, tod)
-    if (tod >= p.bedtime or tod < p.wake) and needs[Need.ENERGY] < 0.8 and sleep_fits:
+    if night and needs[Need.ENERGY] < 0.8 and sleep_fits:
         return G.SLEEP
+    if errands and can_eat and _free_for(s, p, i, tod) < 3 * p.errand and not _lasts(
+            s, p, i, s.agent_today[i, Today.QUIT] - tod):
+        return G.EAT  # breakfast, while there is time: hunger would not last the shift
     best, worst = -1, 1.0
     for k in range(needs.shape[0]):
         ratio = needs[k] / max(p.need_seek[k], 1e-6)
         if ratio < 1.0 and ratio < worst and (k != Need.ENERGY or sleep_fits) and (
-                k != Need.HUNGER or can_eat):
+                k != Need.HUNGER or can_eat) and (errands or needs[k] < p.need_crit[k]) and (
+                k != Need.SOCIAL or not night):
             best, worst = k, ratio
     if best >= 0:
         return GOAL_OF_NEED[best]
-    if s.agent_food[i] < 2 and s.agent_wallet[i] >= s.price_now[Price.GROCERIES] + SHOP_RESERVE:
+    if errands and s.agent_food[i] < 2 and (
+            s.agent_wallet[i] >= s.price_now[Price.GROCERIES] + SHOP_RESERVE):
         return G.SHOP
     return G.HOME
 
@@ -121,19 +166,69 @@ def _pick_in(s, p, i, b, otype, t):
 
 
 @kernel
+def _walk(s, p, i, b):
+    """Street distance from agent i to building b's door (O(1), a lower bound)."""
+    x, y = outside_door(b, p.blocks_w)
+    return abs(s.agent_x[i] - x) + abs(s.agent_y[i] - y)
+
+
+@kernel
+def _wait(s, p, i, o):
+    """Ticks agent i would wait in object o's line (users ahead x duration)."""
+    ahead = s.obj_q_len[o] + (1 if s.obj_holder[o] >= 0 and s.obj_holder[o] != i else 0)
+    return ahead * p.aff_duration[p.type_aff[s.obj_type[o]]]
+
+
+@kernel
+def _ticks_of(s, p, i, money):
+    """``money`` as ticks of agent i's work (its wage per tick): what a price is worth
+    in time to it; 0 when hunger is urgent (then only time counts)."""
+    if not _lasts(s, p, i, 0):
+        return 0
+    return money // max(1, p.job_wage[s.agent_job[i]])
+
+
+@kernel
+def _meal_object(s, p, i, t):
+    """The cheapest affordable way to eat, counting walk, wait in line (users ahead x
+    duration) and price in ticks of the agent's wage: the home fridge or stove (with
+    food), the district cafe (its baristas' workplace), or the district grocer (a
+    meal's share of the groceries) and the walk home; -1 if none is usable now."""
+    home, d = s.agent_home[i], s.agent_district[i]
+    best, best_cost = -1, 1 << 62
+    if s.agent_food[i] > 0:
+        for otype in (OBJ.FRIDGE, OBJ.STOVE):
+            o = _pick_in(s, p, i, home, otype, t)
+            if o >= 0 and _walk(s, p, i, home) + _wait(s, p, i, o) < best_cost:
+                best, best_cost = o, _walk(s, p, i, home) + _wait(s, p, i, o)
+    cafe = s.district_cafe[d]
+    o = _pick_in(s, p, i, cafe, OBJ.COUNTER, t)
+    if o >= 0:
+        cost = _walk(s, p, i, cafe) + _wait(s, p, i, o) + _ticks_of(
+            s, p, i, s.price_now[Price.CAFE_MEAL])
+        if cost < best_cost:
+            best, best_cost = o, cost
+    if s.agent_food[i] == 0:
+        grocer = s.district_grocer[d]
+        gx, gy = outside_door(grocer, p.blocks_w)
+        hx, hy = outside_door(home, p.blocks_w)
+        o = _pick_in(s, p, i, grocer, OBJ.TILL, t)
+        if o >= 0:
+            meals = max(1, p.aff_food[p.type_aff[OBJ.TILL]])
+            cost = _walk(s, p, i, grocer) + _wait(s, p, i, o) + abs(gx - hx) + abs(
+                gy - hy) + _ticks_of(s, p, i, s.price_now[Price.GROCERIES] // meals)
+            if cost < best_cost:
+                best = o
+    return best
+
+
+@kernel
 def _target_object(s, p, i, goal, t):
-    """The object to use for ``goal``: meals at home, else at the cafe, else buy
-    food; showers and beds at home; tills at the district grocer."""
+    """The object to use for ``goal``: the nearest affordable meal; showers and
+    beds at home; tills at the district grocer."""
     home, d = s.agent_home[i], s.agent_district[i]
     if goal == G.EAT:
-        o = _pick_in(s, p, i, home, OBJ.FRIDGE, t)
-        if o < 0:
-            o = _pick_in(s, p, i, home, OBJ.STOVE, t)
-        if o < 0:
-            o = _pick_in(s, p, i, s.district_cafe[d], OBJ.COUNTER, t)
-        if o < 0:
-            o = _pick_in(s, p, i, s.district_grocer[d], OBJ.TILL, t)
-        return o
+        return _meal_object(s, p, i, t)
     if goal == G.WASH:
         return _pick_in(s, p, i, home, OBJ.SHOWER, t)
     if goal == G.SLEEP:  # one's own bed only

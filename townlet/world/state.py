@@ -31,19 +31,23 @@ __all__ = [
     "PRICES",
     "STAT",
     "TRAITS",
+    "UNPLANNED",
     "Ctl",
     "Econ",
     "ExitMeta",
     "Field",
+    "Habit",
     "KernelState",
     "Ledger",
     "Need",
     "PertMeta",
     "Price",
     "Resv",
+    "Roster",
     "ShiftTicks",
     "St",
     "State",
+    "Today",
     "Trait",
     "allocate",
     "kernel_state",
@@ -121,6 +125,37 @@ class ShiftTicks(IntEnum):
     DONE = 2  # shifts finished, lifetime
 
 
+class Habit(IntEnum):
+    """Columns of ``agent_habits``: the agent's routine traits, drawn at arrival (world
+    stream); its personality is ``agent_personality`` (Trait)."""
+
+    CHRONOTYPE = 0  # preferred bedtime minus the town's bedtime, ticks
+    APPETITE = 1  # multiplier of hunger decay
+    SOCIABILITY = 2  # multiplier of social decay
+    PUNCTUALITY = 3  # spare ticks beyond the walk allowed to get to work
+
+
+class Roster(IntEnum):
+    """Columns of ``agent_roster``: the agent's place in its job's schedule."""
+
+    PATTERN = 0  # shift pattern: starts and ends PATTERN * stagger ticks late
+    WEEKEND = 1  # weekday of the first day off
+
+
+class Today(IntEnum):
+    """Columns of ``agent_today``: today's plan, redrawn at midnight (world stream)."""
+
+    WORKS = 0  # 1 if today is a work day, UNPLANNED before the first plan
+    LEAVE = 1  # tick of day the agent sets off for work
+    QUIT = 2  # tick of day the agent leaves work (shift end plus today's overtime)
+    BEDTIME = 3  # tick of day the agent's night starts
+
+
+UNPLANNED = -1
+"""``agent_today[:, WORKS]`` of an agent whose routines are still to be drawn (a snapshot
+migrated from before routines existed): the kernel draws them on its next tick."""
+
+
 class Field(NamedTuple):
     name: str
     dtype: str
@@ -174,6 +209,11 @@ FIELDS: tuple[Field, ...] = (
     _f("agent_wages_today", "i8", "N", 0, "wages earned today (minor units)"),
     _f("agent_withheld", "i8", "N", 0, "wages lost to lateness and absence, lifetime (minor units)"),
     _f("agent_personality", "f4", ("N", len(TRAITS)), 0, "personality traits (TRAITS)"),
+    _f("agent_habits", "f4", ("N", len(Habit)), 0, "chronotype, appetite, sociability, "
+       "punctuality (Habit)"),
+    _f("agent_roster", "i2", ("N", len(Roster)), 0, "shift pattern and first day off (Roster)"),
+    _f("agent_today", "i4", ("N", len(Today)), 0, "today's plan: works, leave, quit, bedtime "
+       "(Today)"),
     _f("agent_faint_until", "i4", "N", 0, "tick until which the agent lies fainted"),
     _f("agent_starving", "i2", "N", 0, "consecutive ticks at hunger 0"),
     _f("agent_respawn_at", "i4", "N", -1, "tick a newcomer arrives in this empty slot"),

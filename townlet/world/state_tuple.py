@@ -97,6 +97,12 @@ class State(NamedTuple):
     """(N) wages lost to lateness and absence, lifetime (minor units)"""
     agent_personality: NDArray[np.float32]
     """(N, 3) personality traits (TRAITS)"""
+    agent_habits: NDArray[np.float32]
+    """(N, 4) chronotype, appetite, sociability, punctuality (Habit)"""
+    agent_roster: NDArray[np.int16]
+    """(N, 2) shift pattern and first day off (Roster)"""
+    agent_today: NDArray[np.int32]
+    """(N, 4) today's plan: works, leave, quit, bedtime (Today)"""
     agent_faint_until: NDArray[np.int32]
     """(N) tick until which the agent lies fainted"""
     agent_starving: NDArray[np.int16]

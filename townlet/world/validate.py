@@ -50,7 +50,7 @@ _RANGES: dict[str, tuple[int, str | int]] = {
     "evt_len": (0, "E1"), "evt_stale": (0, 2),
 }
 
-ENTRY_RANGES: dict[type[IntEnum], dict[IntEnum, tuple[int, str | None]]] = {
+ENTRY_RANGES: dict[type[IntEnum], dict[IntEnum, tuple[int, str | int | None]]] = {
     ExitMeta: {ExitMeta.HEAD: (0, "Q"), ExitMeta.LENGTH: (0, "Q1"),
                ExitMeta.EXITS_TODAY: (0, None), ExitMeta.LAST_TICK: (0, "T1"),
                ExitMeta.BATCH: (0, "D1")},
