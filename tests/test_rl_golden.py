@@ -32,11 +32,11 @@ from townlet.rl.layout import action_space_hash
 STEPS = 120
 GOLDEN = {  # variant: layout hash, features, map, embedding ids, masks, rewards, state hash
     "compact": ("1e904b08e830b175", "f6c99b4fc47443a6", "5cf7d2bc5d2c0cc4", "167aab8e867891f1",
-                "022bdc3fcf8e9969", "1d25a154e275bf66", "05f0808931c4006c"),
+                "022bdc3fcf8e9969", "1d25a154e275bf66", "3f4311d08c977d2b"),
     "hybrid": ("4e88a8e0e1d83d6d", "1791980046b23fd1", "4e48fea2f1c7fad3", "167aab8e867891f1",
-               "022bdc3fcf8e9969", "1d25a154e275bf66", "05f0808931c4006c"),
+               "022bdc3fcf8e9969", "1d25a154e275bf66", "3f4311d08c977d2b"),
     "full": ("5a790d24417bd825", "1791980046b23fd1", "7fde817c57e2c3ef", "167aab8e867891f1",
-             "022bdc3fcf8e9969", "1d25a154e275bf66", "05f0808931c4006c"),
+             "022bdc3fcf8e9969", "1d25a154e275bf66", "3f4311d08c977d2b"),
 }
 PARTS = ("layout hash", "features", "map", "embedding ids", "action masks", "rewards",
          "world state hash")

@@ -72,8 +72,8 @@ class Economy(msgspec.Struct):
     treasury: float
     """The town's balance: endowment + spending + penalties + departed + rent - wages
     - starter_kits (wallets + treasury never change)."""
-    rent: float
-    """Rent each living agent pays today."""
+    rent_due: float
+    """What today's rent raises, shared out in proportion to agents' savings."""
     wallets: dict[str, float]
     """sum, mean, min, max over living agents."""
     stats: dict[str, int]
@@ -93,7 +93,7 @@ def economy(ctx: CommandContext, p: NoArgs) -> Economy:
         base_prices=dict(zip(PRICES[1:], to_units(w.view("price_base")[1:]).tolist())),
         ledger=dict(zip(LEDGER, to_units(w.view("ledger")).tolist())),
         treasury=to_units(int(treasury(w.view("ledger")))),
-        rent=to_units(int(w.view("econ")[Econ.RENT])),
+        rent_due=to_units(int(w.view("econ")[Econ.DUE])),
         wallets={k: round(v, 6) for k, v in stats.items()},
         stats=dict(zip(STAT, w.view("stats").tolist())))
 

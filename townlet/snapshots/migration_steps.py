@@ -200,6 +200,5 @@ def add_treasury_and_rent(old: Mapping[str, np.ndarray], header: SnapshotHeader)
             ledger[Ledger.SPENDING] + ledger[Ledger.PENALTIES] + ledger[Ledger.DEPARTED]
             - ledger[Ledger.WAGES] - ledger[Ledger.STARTER_KITS])
         new["ledger"] = grown
-        econ[Econ.POPULATION] = int(np.count_nonzero(old["agent_alive"]))
     new["econ"] = econ
     return new

@@ -5,20 +5,33 @@ The treasury is not a separate balance but follows from the ledger flows
 (:func:`treasury`), so ``sum(wallets) + treasury == initial + endowment`` holds exactly
 whenever the ledger identity (``expected_money``) does: money is neither created nor
 destroyed, only moved. Rent keeps the treasury, and so the money held by agents,
-stationary: at midnight the town sets one rent per living agent that refills the
-treasury to its reserve (``treasury_per_agent`` x agent slots). Each agent pays it in
-its first tick of the day, never out of what it needs to go shopping (the price of a
-grocery purchase plus the policy's shopping reserve); what the poor cannot pay is not
-carried over, the next day's rent covers it.
+stationary: at midnight the town asks for the treasury's gap to its reserve
+(``treasury_per_agent`` x agent slots) and shares it out in proportion to savings, an
+agent's money beyond what it needs to eat until payday (:data:`DAYS_FOOD` grocery
+purchases plus the policy's shopping reserve). The savings are summed in the last tick
+of the day (O(1) per agent), so the shares add up to the gap and the treasury is back at
+its reserve after midnight; an agent without savings pays nothing.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from townlet.world.jit import kernel
 from townlet.world.policy import SHOP_RESERVE
 from townlet.world.state import Econ, Ledger, Price
 
-__all__ = ["pay_rent", "set_rent", "treasury"]
+__all__ = ["DAYS_FOOD", "pay_rent", "savings", "set_rent", "treasury"]
+
+DAYS_FOOD = 2
+"""Grocery purchases rent never takes: an agent keeps the money for this many (plus the
+policy's shopping reserve), so paying rent cannot leave it unable to eat until payday."""
+
+
+@kernel
+def savings(s, i):
+    """Agent i's money beyond what it keeps to eat until payday (minor units, >= 0)."""
+    return max(0, s.agent_wallet[i] - DAYS_FOOD * s.price_now[Price.GROCERIES] - SHOP_RESERVE)
 
 
 @kernel
@@ -31,16 +44,17 @@ def treasury(ledger):
 
 @kernel
 def set_rent(s, p):
-    """Midnight: today's rent per living agent, the treasury's gap to its reserve shared
-    by the population (0 while the treasury holds its reserve)."""
-    gap = p.treasury_target - treasury(s.ledger)
-    s.econ[Econ.RENT] = max(0, gap // max(1, s.econ[Econ.POPULATION]))
+    """Midnight: what today's rent must raise, the treasury's gap to its reserve (0 while
+    it holds the reserve)."""
+    s.econ[Econ.DUE] = max(0, p.treasury_target - treasury(s.ledger))
 
 
 @kernel
 def pay_rent(s, i):
-    """Agent i pays today's rent, keeping enough to go shopping."""
-    keep = s.price_now[Price.GROCERIES] + SHOP_RESERVE
-    paid = min(s.econ[Econ.RENT], max(0, s.agent_wallet[i] - keep))
+    """Agent i pays its share of today's rent: its savings x due / the town's savings."""
+    total, own = s.econ[Econ.SAVINGS], savings(s, i)
+    if total <= 0 or own <= 0:
+        return
+    paid = min(own, np.int64(own * min(1.0, s.econ[Econ.DUE] / total)))
     s.agent_wallet[i] -= paid
     s.ledger[Ledger.RENT] += paid

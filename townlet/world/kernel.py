@@ -19,7 +19,7 @@ import numpy as np
 from townlet.world.actions import N_ACTIONS, OPTION_GOAL, A, Action, Flag, G
 from townlet.world.affordances import complete, fail_running, start
 from townlet.world.borrow import borrowed
-from townlet.world.economy import pay_rent, set_rent
+from townlet.world.economy import pay_rent, savings, set_rent
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import SLOTS, building_of, walkable
 from townlet.world.jit import kernel
@@ -242,7 +242,8 @@ def _tick(s, p, actions, use_actions):
     if tod == 0:
         s.exit_meta[ExitMeta.EXITS_TODAY] = 0
         set_rent(s, p)
-    alive = critical = 0
+    alive = critical = saved = 0
+    last = tod == p.day - 1  # the last tick of the day sums the savings rent draws on
     mark = t % p.hour  # (i + t) % hour, advanced per slot without dividing
     for i in range(s.agent_alive.shape[0]):
         hourly = mark == 0
@@ -256,8 +257,11 @@ def _tick(s, p, actions, use_actions):
             s.agent_possessed_action[i] = A.WAIT
         alive += 1
         critical += _agent(s, p, i, a, t, tod, hourly)
+        if last:
+            saved += savings(s, i)
+    if last:
+        s.econ[Econ.SAVINGS] = saved
     s.stats[St.AGENT_TICKS] += alive
-    s.econ[Econ.POPULATION] = alive
     s.stats[St.CRITICAL_TICKS] += critical
     while True:
         i = pop_exit(s, p, t)

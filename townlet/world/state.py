@@ -106,8 +106,8 @@ class Ctl(IntEnum):
 class Econ(IntEnum):
     """Entries of ``econ``: the rent rule's state (townlet.world.economy)."""
 
-    RENT = 0  # rent each living agent pays today (minor units)
-    POPULATION = 1  # living agents at the end of the last tick
+    DUE = 0  # what today's rent must raise: the treasury's gap at midnight (minor units)
+    SAVINGS = 1  # agents' savings summed in the last tick of the day (economy.savings)
 
 
 class PertMeta(IntEnum):

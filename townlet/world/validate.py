@@ -54,7 +54,7 @@ ENTRY_RANGES: dict[type[IntEnum], dict[IntEnum, tuple[int, str | int | None]]] =
     ExitMeta: {ExitMeta.HEAD: (0, "Q"), ExitMeta.LENGTH: (0, "Q1"),
                ExitMeta.EXITS_TODAY: (0, None), ExitMeta.LAST_TICK: (0, "T1"),
                ExitMeta.BATCH: (0, "D1")},
-    Econ: {Econ.RENT: (0, None), Econ.POPULATION: (0, "N1")},
+    Econ: {Econ.DUE: (0, None), Econ.SAVINGS: (0, None)},
     Ctl: {Ctl.EXIT_CAP: (0, None), Ctl.RESPAWN_DELAY: (0, None), Ctl.MORTALITY: (0, 2)},
     PertMeta: {PertMeta.NEXT_ID: (0, None), PertMeta.LAST_SCHEDULED: (0, "T1")},
     ShiftTicks: {ShiftTicks.ON_TIME: (0, None), ShiftTicks.LATE: (0, None),

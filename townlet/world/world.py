@@ -33,7 +33,6 @@ from townlet.world.state import (
     PERT_SLOTS,
     PRICES,
     Ctl,
-    Econ,
     Ledger,
     State,
     allocate,
@@ -89,7 +88,6 @@ class World(Levers):
         populate(self._ks, self._kp, (ox + 1 + k).astype(np.int16), (oy + 5).astype(np.int16),
                  to_minor(w.economy.starting_wallet))
         s.ledger[Ledger.ENDOWMENT] = self._p.treasury_target
-        s.econ[Econ.POPULATION] = n
         restock(self._ks, self._kp)
         s.evt_len[0] = 0
         self._no_actions = np.zeros(0, dtype=np.int8)
