@@ -8,7 +8,10 @@ observations, masks and rewards did not); features, embedding ids, rewards and t
 state hash changed again when relationships became persistent (hourly co-presence
 and workplace rivalry change ties every hour), and with individual routines (issue
 18: staggered shifts move each agent's shift start, habits and the policy fixes
-change what agents do and where they stand; the map too). A change that
+change what agents do and where they stand; the map too), and with issue 18's closed
+economy (the state gained the treasury accounts and rent state; the config gained
+``economy.treasury_per_agent``, which changes the config id and so every random stream
+keyed by it). A change that
 means to alter what agents observe or earn (a new feature, a reward term, a world
 rule) updates them and says why in its commit message.
 """
@@ -28,12 +31,12 @@ from townlet.rl.layout import action_space_hash
 
 STEPS = 120
 GOLDEN = {  # variant: layout hash, features, map, embedding ids, masks, rewards, state hash
-    "compact": ("1e904b08e830b175", "37d27be2dfcff0ab", "5cf7d2bc5d2c0cc4", "bb796c91cbd3c183",
-                "022bdc3fcf8e9969", "b558e686b413ba56", "64001b261fdfcfbb"),
-    "hybrid": ("4e88a8e0e1d83d6d", "42a019fb3056b235", "4e48fea2f1c7fad3", "bb796c91cbd3c183",
-               "022bdc3fcf8e9969", "b558e686b413ba56", "64001b261fdfcfbb"),
-    "full": ("5a790d24417bd825", "42a019fb3056b235", "bf77e04197061e17", "bb796c91cbd3c183",
-             "022bdc3fcf8e9969", "b558e686b413ba56", "64001b261fdfcfbb"),
+    "compact": ("1e904b08e830b175", "f6c99b4fc47443a6", "5cf7d2bc5d2c0cc4", "167aab8e867891f1",
+                "022bdc3fcf8e9969", "1d25a154e275bf66", "3f4311d08c977d2b"),
+    "hybrid": ("4e88a8e0e1d83d6d", "1791980046b23fd1", "4e48fea2f1c7fad3", "167aab8e867891f1",
+               "022bdc3fcf8e9969", "1d25a154e275bf66", "3f4311d08c977d2b"),
+    "full": ("5a790d24417bd825", "1791980046b23fd1", "7fde817c57e2c3ef", "167aab8e867891f1",
+             "022bdc3fcf8e9969", "1d25a154e275bf66", "3f4311d08c977d2b"),
 }
 PARTS = ("layout hash", "features", "map", "embedding ids", "action masks", "rewards",
          "world state hash")

@@ -224,6 +224,7 @@ def shared_meal(s, p, i, o):
 
 @kernel
 def _on_shift(s, i):
+    """Whether agent i is at work in its shift now, on time or late (reads only)."""
     return s.agent_shift[i] == Shift.ON_TIME or s.agent_shift[i] == Shift.LATE
 
 
