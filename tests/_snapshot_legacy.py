@@ -9,12 +9,19 @@ import numpy as np
 from townlet.config.money import MINOR_PER_UNIT
 from townlet.snapshots.migration_steps import MONEY_SECTIONS, ROUTINE_SECTIONS
 
-__all__ = ["as_schema1", "as_schema3", "as_schema4", "as_schema5"]
+__all__ = ["as_schema1", "as_schema3", "as_schema4", "as_schema5", "as_schema6"]
+
+
+def as_schema6(sections: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The schema 6 layout: no treasury accounts (rent, endowment) and no ``econ``."""
+    old = {k: v for k, v in sections.items() if k != "econ"}
+    old["ledger"] = sections["ledger"][:6].copy()
+    return old
 
 
 def as_schema5(sections: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The schema 5 layout: no individual routines."""
-    return {k: v for k, v in sections.items() if k not in ROUTINE_SECTIONS}
+    return {k: v for k, v in as_schema6(sections).items() if k not in ROUTINE_SECTIONS}
 
 
 def as_schema4(sections: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -34,7 +41,7 @@ def as_schema3(sections: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     old = as_schema4(sections)
     for name in MONEY_SECTIONS:
         dtype = np.float32 if name == "agent_wages_today" else np.float64
-        old[name] = (sections[name] / MINOR_PER_UNIT).astype(dtype)
+        old[name] = (old[name] / MINOR_PER_UNIT).astype(dtype)
     return old
 
 

@@ -112,6 +112,9 @@ def test_economy(town: Town, op: ConsoleClient) -> None:
     assert e["wallets"]["sum"] == pytest.approx(to_units(w.view("agent_wallet")[w.alive].sum()),
                                                 rel=1e-6)
     assert set(e["ledger"]) and set(e["stats"])
+    led = e["ledger"]  # closed: wallets + treasury == initial + endowment
+    assert e["wallets"]["sum"] + e["treasury"] == pytest.approx(
+        led["initial"] + led["endowment"], rel=1e-9)
 
 
 def test_events(town: Town, op: ConsoleClient) -> None:

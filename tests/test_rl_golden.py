@@ -7,9 +7,11 @@ and an exit queue with a slot per agent (issue 18; the state's layout changed,
 observations, masks and rewards did not); features, embedding ids, rewards and the
 state hash changed again when relationships became persistent (hourly co-presence
 and workplace rivalry change ties every hour; again when workplace_rivalry became
-0.1), and with individual routines (issue
-18: staggered shifts move each agent's shift start, habits and the policy fixes
-change what agents do and where they stand; the map too). A change that
+0.1), and with individual routines (issue 18: staggered shifts move each agent's shift start, habits and the policy fixes
+change what agents do and where they stand; the map too), and with issue 18's closed
+economy (the state gained the treasury accounts and rent state; the config gained
+``economy.treasury_per_agent``, which changes the config id and so every random stream
+keyed by it). A change that
 means to alter what agents observe or earn (a new feature, a reward term, a world
 rule) updates them and says why in its commit message.
 """
@@ -29,12 +31,12 @@ from townlet.rl.layout import action_space_hash
 
 STEPS = 120
 GOLDEN = {  # variant: layout hash, features, map, embedding ids, masks, rewards, state hash
-    "compact": ("1e904b08e830b175", "4e48981e42ba948e", "5cf7d2bc5d2c0cc4", "75df4a9bcab45a5d",
-                "022bdc3fcf8e9969", "fa053e37962842a1", "be4fd74bba95aff9"),
-    "hybrid": ("4e88a8e0e1d83d6d", "42392e0064d3e435", "4e48fea2f1c7fad3", "75df4a9bcab45a5d",
-               "022bdc3fcf8e9969", "fa053e37962842a1", "be4fd74bba95aff9"),
-    "full": ("5a790d24417bd825", "42392e0064d3e435", "0bd51d38ba281e7f", "75df4a9bcab45a5d",
-             "022bdc3fcf8e9969", "fa053e37962842a1", "be4fd74bba95aff9"),
+    "compact": ("1e904b08e830b175", "c3b1020c93f01b8b", "5cf7d2bc5d2c0cc4", "75df4a9bcab45a5d",
+                "022bdc3fcf8e9969", "c8054316827f941a", "7f432ba99a86625e"),
+    "hybrid": ("4e88a8e0e1d83d6d", "680eca9c5c174c85", "4e48fea2f1c7fad3", "75df4a9bcab45a5d",
+               "022bdc3fcf8e9969", "c8054316827f941a", "7f432ba99a86625e"),
+    "full": ("5a790d24417bd825", "680eca9c5c174c85", "0bd51d38ba281e7f", "75df4a9bcab45a5d",
+             "022bdc3fcf8e9969", "c8054316827f941a", "7f432ba99a86625e"),
 }
 PARTS = ("layout hash", "features", "map", "embedding ids", "action masks", "rewards",
          "world state hash")

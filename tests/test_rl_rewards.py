@@ -24,7 +24,7 @@ from townlet.rl.rewards import (
 from townlet.rl.slots import allocate, new_slot_arrays, release_sorted, slot_metrics
 from townlet.world.actions import Flag
 from townlet.world.events import EventCode
-from townlet.world.state import kernel_state
+from townlet.world.state import Roster, kernel_state
 
 CHAT, DEATH = EventCode.CHAT_SUCCESS, EventCode.AGENT_DIED
 EXIT, REMOVED = EventCode.EXIT_PROCESSED, EventCode.AGENT_KILLED
@@ -92,12 +92,16 @@ def test_living_reward_terms():
     out = h.tick()
     np.testing.assert_allclose(out.comp[[0, 1, 2], C["wage"]], [0.01, 0.01, -0.01], rtol=1e-5)
     # punctuality: arrival 15 ticks after the shift start pays half the bonus, once
-    start = h.cfg.world.jobs[st.agent_job[3]].start
+    def start_of(i):  # the job's start shifted by the agent's shift pattern
+        job = h.cfg.world.jobs[st.agent_job[i]]
+        return job.start + int(st.agent_roster[i, Roster.PATTERN]) * job.stagger_ticks
+
+    start = start_of(3)
     st.clock[0] = 3 * h.cfg.world.ticks_per_day + start + 14
     st.agent_flags[3] |= Flag.ARRIVED
     st.agent_flags[4] |= Flag.ARRIVED
     out = h.tick()
-    start4 = h.cfg.world.jobs[st.agent_job[4]].start
+    start4 = start_of(4)
     assert out.comp[3, C["punctuality"]] == pytest.approx(0.05 * (1 - 15 / 30))
     late4 = max(0, 15 + start - start4)
     assert out.comp[4, C["punctuality"]] == pytest.approx(0.05 * max(0.0, 1 - late4 / 30))

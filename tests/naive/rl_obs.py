@@ -18,7 +18,7 @@ from townlet.config.world import NEEDS
 from townlet.rl.layout import LANDMARKS, Layout
 from townlet.world.actions import Action, Flag, Goal, Shift
 from townlet.world.geometry import PERIOD, TILE, next_step
-from townlet.world.state import PRICES
+from townlet.world.state import PRICES, Roster
 from townlet.world.town import OBJ, OBJ_NAMES
 
 WALKABLE = (TILE.STREET, TILE.FLOOR, TILE.DOOR)
@@ -64,8 +64,9 @@ def features(cfg: TownletConfig, layout: Layout, st, i, emb_of, ep_len, ctx_rese
     for s in Shift:
         v[f"shift_{s.name.lower()}"] = float(st.agent_shift[i] == s)
     job = cfg.world.jobs[st.agent_job[i]]
-    v["shift_start_in"] = ((job.start - tod) % D) / D
-    v["shift_end_in"] = ((job.end - tod) % D) / D
+    stagger = int(st.agent_roster[i, Roster.PATTERN]) * job.stagger_ticks  # its shift pattern
+    v["shift_start_in"] = ((job.start + stagger - tod) % D) / D
+    v["shift_end_in"] = ((job.end + stagger - tod) % D) / D
     v["attendance_ratio"] = float(np.mean(st.agent_attendance[i]))
     v["lateness"] = squash(st.agent_lateness[i], obs.count_scale)
     v["wages_today"] = squash(to_units(st.agent_wages_today[i]), obs.money_scale)

@@ -147,6 +147,9 @@ class EconomyConfig(_Section, frozen=True):
     """Time of day (tick of day) when suppliers deliver to every shop."""
     starting_wallet: NonNeg = 4.0
     """Money each agent holds at tick 0."""
+    treasury_per_agent: NonNeg = 4.0
+    """The town treasury's reserve per agent slot: its balance at tick 0 and what the
+    daily rent refills it to (the treasury pays wages and starter kits)."""
 
     def __post_init__(self) -> None:
         check_amounts(self, ("groceries", "cafe_meal", "shower", "starting_wallet"))

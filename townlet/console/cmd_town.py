@@ -11,9 +11,10 @@ from msgspec import Meta
 from townlet.config.money import to_units
 from townlet.console.context import CommandContext
 from townlet.console.errors import CommandError
+from townlet.world.economy import treasury
 from townlet.world.events import EventCode
 from townlet.world.params import PERT_KINDS
-from townlet.world.state import LEDGER, PRICES, STAT
+from townlet.world.state import LEDGER, PRICES, STAT, Econ
 from townlet.world.town import OBJ_NAMES
 
 __all__ = ["economy", "events", "perturbations", "queues"]
@@ -67,7 +68,12 @@ class Economy(msgspec.Struct):
     base_prices: dict[str, float]
     ledger: dict[str, float]
     """Money accounts; sum of wallets = initial + wages + starter_kits - spending - penalties
-    - departed."""
+    - departed - rent."""
+    treasury: float
+    """The town's balance: endowment + spending + penalties + departed + rent - wages
+    - starter_kits (wallets + treasury never change)."""
+    rent_due: float
+    """What today's rent raises, shared out in proportion to agents' savings."""
     wallets: dict[str, float]
     """sum, mean, min, max over living agents."""
     stats: dict[str, int]
@@ -86,6 +92,8 @@ def economy(ctx: CommandContext, p: NoArgs) -> Economy:
         prices=dict(zip(PRICES[1:], to_units(w.view("price_now")[1:]).tolist())),
         base_prices=dict(zip(PRICES[1:], to_units(w.view("price_base")[1:]).tolist())),
         ledger=dict(zip(LEDGER, to_units(w.view("ledger")).tolist())),
+        treasury=to_units(int(treasury(w.view("ledger")))),
+        rent_due=to_units(int(w.view("econ")[Econ.DUE])),
         wallets={k: round(v, 6) for k, v in stats.items()},
         stats=dict(zip(STAT, w.view("stats").tolist())))
 

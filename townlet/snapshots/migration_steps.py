@@ -26,6 +26,10 @@ Schema 6 adds individual routines (issue 18): ``agent_habits``, ``agent_roster``
 unplanned (``Today.WORKS`` = -1): on the first tick after the load the kernel draws each
 living agent's habits and roster as on arrival and plans its day
 (``townlet.world.routines``), from the world stream of the snapshot's own seed.
+
+Schema 7 closes the economy (townlet.world.economy): the ledger gains ``rent`` and
+``endowment`` and the state ``econ``. The endowment is booked so that the treasury starts
+at its reserve target (from the header's config, or the defaults), as in a new town.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from townlet.snapshots.format import SnapshotHeader
 from townlet.snapshots.migrations import Sections, register
 
 __all__ = ["ROUTINE_SECTIONS", "add_event_batch_flag", "add_levers_and_scale_exits",
-           "add_routines", "money_to_minor_units",
+           "add_routines", "add_treasury_and_rent", "money_to_minor_units",
            "split_relationship_score"]
 
 MONEY_SECTIONS = ("agent_wallet", "agent_aff_paid", "agent_wages_today", "agent_withheld",
@@ -119,8 +123,7 @@ def add_levers_and_scale_exits(old: Mapping[str, np.ndarray],
     if {"exit_queue", "exit_meta", "agent_alive"} <= old.keys():
         new["exit_queue"], new["exit_meta"] = _scaled_exits(
             old["exit_queue"], old["exit_meta"], old["agent_alive"].shape[0])
-    world = msgspec.json.decode(header.config) if header.config else {}
-    world = world.get("world", world)
+    world = _header_world(header)
     cap = world.get("employment", {}).get("daily_exit_cap", EmploymentConfig().daily_exit_cap)
     delay = world.get("lifecycle", {}).get("respawn_delay_ticks",
                                            LifecycleConfig().respawn_delay_ticks)
@@ -163,4 +166,39 @@ def add_routines(old: Mapping[str, np.ndarray], header: SnapshotHeader) -> Secti
                 raise SnapshotStateError(field.name, "already present in a schema 5 snapshot")
             new[field.name] = np.zeros((n, *field.dims[1:]), np.dtype(field.dtype))
     new["agent_today"][:, Today.WORKS] = UNPLANNED
+    return new
+
+
+def _header_world(header: SnapshotHeader) -> dict:
+    """The ``world`` section of the config the snapshot was written under ({} if unknown)."""
+    world = msgspec.json.decode(header.config) if header.config else {}
+    return world.get("world", world)
+
+
+@register(6, "closed economy: ledger gains rent and endowment (treasury at its reserve), econ")
+def add_treasury_and_rent(old: Mapping[str, np.ndarray], header: SnapshotHeader) -> Sections:
+    """Schema 6 -> 7: the town treasury and the rent rule's state."""
+    from townlet.config.money import to_minor
+    from townlet.config.world import EconomyConfig
+    from townlet.world.state import Econ, Ledger
+
+    if "econ" in old:
+        raise SnapshotStateError("econ", "already present in a schema 6 snapshot")
+    new = dict(old)
+    econ = np.zeros(len(Econ), np.int64)
+    if {"ledger", "agent_alive"} <= old.keys():
+        ledger = old["ledger"]
+        if ledger.shape != (6,) or ledger.dtype != np.int64:
+            raise SnapshotStateError("ledger", f"expected int64(6,), got {ledger.dtype}"
+                                     f"{ledger.shape}")
+        per_agent = _header_world(header).get("economy", {}).get(
+            "treasury_per_agent", EconomyConfig().treasury_per_agent)
+        target = to_minor(per_agent) * old["agent_alive"].shape[0]
+        grown = np.zeros(8, np.int64)
+        grown[:6] = ledger
+        grown[Ledger.ENDOWMENT] = target - int(
+            ledger[Ledger.SPENDING] + ledger[Ledger.PENALTIES] + ledger[Ledger.DEPARTED]
+            - ledger[Ledger.WAGES] - ledger[Ledger.STARTER_KITS])
+        new["ledger"] = grown
+    new["econ"] = econ
     return new

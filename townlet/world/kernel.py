@@ -4,10 +4,11 @@ The event buffer is not cleared here: ``World`` starts a new batch before the
 first intervention or tick that follows a tick, so events caused by operator
 interventions are delivered with the next tick's batch.
 
-Order per tick: clock; perturbation scheduler; shop deliveries; then, per agent
-in slot order: arrival of newcomers, the day's plan (at midnight), need decay,
-vital signs, shift and wages, relationships (hourly decay and co-presence),
-reservation upkeep, affordance completion, and the
+Order per tick: clock; perturbation scheduler; shop deliveries; at midnight the
+day's rent (townlet.world.economy); then, per agent in slot order: arrival of
+newcomers, the day's plan and paying rent (at midnight), need decay, vital signs, shift
+and wages, relationships (hourly decay and co-presence), reservation upkeep, affordance
+completion, and the
 action (scripted, option or primitive); finally the exit queue.
 """
 
@@ -18,6 +19,7 @@ import numpy as np
 from townlet.world.actions import N_ACTIONS, OPTION_GOAL, A, Action, Flag, G
 from townlet.world.affordances import complete, fail_running, start
 from townlet.world.borrow import borrowed
+from townlet.world.economy import pay_rent, savings, set_rent
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import SLOTS, building_of, walkable
 from townlet.world.jit import kernel
@@ -28,7 +30,7 @@ from townlet.world.policy import decide, pursue, wakes_up
 from townlet.world.queues import check_idle_holder, leave_queue, request
 from townlet.world.routines import arrive_traits, decay_of, plan_day, shift_start
 from townlet.world.social import chat, conflict, hourly_ties, tile_link, tile_unlink
-from townlet.world.state import UNPLANNED, ExitMeta, Need, Resv, St, Today
+from townlet.world.state import UNPLANNED, Econ, ExitMeta, Need, Resv, St, Today
 
 __all__ = ["tick"]
 
@@ -194,6 +196,7 @@ def _agent(s, p, i, a, t, tod, hourly):
         s.agent_wages_today[i] = 0
         s.agent_absences[i] = (s.agent_absences[i] << 1) & 0x7F
         plan_day(s, p, i, t)
+        pay_rent(s, i)
     if s.agent_flags[i] & Flag.TELEPORTED and t > s.agent_teleported_at[i] + 1:
         s.agent_flags[i] &= ~np.uint8(Flag.TELEPORTED)  # seen by one tick's observers
     can_act, critical = _needs_vital(s, p, i, t)
@@ -238,7 +241,9 @@ def _tick(s, p, actions, use_actions):
         restock(s, p)
     if tod == 0:
         s.exit_meta[ExitMeta.EXITS_TODAY] = 0
-    alive = critical = 0
+        set_rent(s, p)
+    alive = critical = saved = 0
+    last = tod == p.day - 1  # the last tick of the day sums the savings rent draws on
     mark = t % p.hour  # (i + t) % hour, advanced per slot without dividing
     for i in range(s.agent_alive.shape[0]):
         hourly = mark == 0
@@ -252,6 +257,10 @@ def _tick(s, p, actions, use_actions):
             s.agent_possessed_action[i] = A.WAIT
         alive += 1
         critical += _agent(s, p, i, a, t, tod, hourly)
+        if last:
+            saved += savings(s, i)
+    if last:
+        s.econ[Econ.SAVINGS] = saved
     s.stats[St.AGENT_TICKS] += alive
     s.stats[St.CRITICAL_TICKS] += critical
     while True:

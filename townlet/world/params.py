@@ -78,6 +78,7 @@ class Params(NamedTuple):
     starter_food: int
     starter_need: float
     restock_at: int
+    treasury_target: int
     grocer_stock: int
     cafe_stock: int
     max_concurrent: int
@@ -211,7 +212,8 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
         "faint_ticks": life.faint_ticks, "death_after": life.death_after_ticks,
         "starter_wallet": to_minor(life.starter_wallet),
         "starter_food": life.starter_food, "starter_need": life.starter_need,
-        "restock_at": w.economy.restock_at % day, "grocer_stock": w.economy.grocer_stock,
+        "restock_at": w.economy.restock_at % day,
+        "treasury_target": to_minor(w.economy.treasury_per_agent) * w.town.agents, "grocer_stock": w.economy.grocer_stock,
         "cafe_stock": w.economy.cafe_stock, "max_concurrent": w.perturbations.max_concurrent,
         "global_cooldown": w.perturbations.global_cooldown_ticks,
         "bedtime": r.bedtime % day,

@@ -33,6 +33,7 @@ __all__ = [
     "TRAITS",
     "UNPLANNED",
     "Ctl",
+    "Econ",
     "ExitMeta",
     "Field",
     "Habit",
@@ -53,9 +54,12 @@ __all__ = [
     "state_from",
 ]
 
-LEDGER = ("initial", "wages", "spending", "penalties", "starter_kits", "departed")
-"""Money accounts: sum(wallets) == initial + wages + starter_kits - spending - penalties - departed.
-Every money field is int64 minor units (townlet.config.money), so the identity is exact."""
+LEDGER = ("initial", "wages", "spending", "penalties", "starter_kits", "departed", "rent",
+          "endowment")
+"""Money accounts: sum(wallets) == initial + wages + starter_kits - spending - penalties
+- departed - rent; the town treasury is endowment + spending + penalties + departed + rent
+- wages - starter_kits (townlet.world.economy), so wallets + treasury never change.
+Every money field is int64 minor units (townlet.config.money), so the identities are exact."""
 STAT = ("deaths", "faints", "respawns", "exits", "chats", "completed", "failed",
         "events_dropped", "conflicts", "kills", "spawns", "critical_ticks", "agent_ticks",
         "shifts_worked", "absences")
@@ -97,6 +101,13 @@ class Ctl(IntEnum):
     EXIT_CAP = 0  # exits per district per day, 0 = unlimited
     RESPAWN_DELAY = 1  # ticks from a removal to the newcomer's arrival
     MORTALITY = 2  # 1: sustained starvation kills; 0: it only faints
+
+
+class Econ(IntEnum):
+    """Entries of ``econ``: the rent rule's state (townlet.world.economy)."""
+
+    DUE = 0  # what today's rent must raise: the treasury's gap at midnight (minor units)
+    SAVINGS = 1  # agents' savings summed in the last tick of the day (economy.savings)
 
 
 class PertMeta(IntEnum):
@@ -240,6 +251,7 @@ FIELDS: tuple[Field, ...] = (
     _f("price_now", "i8", len(PRICES), 0, "prices in force: base x active spikes (minor units)"),
     _f("ledger", "i8", len(LEDGER), 0, "money accounts (LEDGER, minor units)"),
     _f("stats", "i8", len(STAT), 0, "cumulative counters (STAT)"),
+    _f("econ", "i8", len(Econ), 0, "rent rule state (Econ, money in minor units)"),
     # clock, exits, perturbations
     _f("clock", "i8", 1, 0, "ticks processed"),
     _f("exit_queue", "i4", "N", -1, "agents waiting to leave (FIFO ring, one slot per agent)"),
@@ -270,7 +282,7 @@ FIELDS: tuple[Field, ...] = (
 )
 
 PACKED: dict[str, type[IntEnum]] = {
-    "exit_meta": ExitMeta, "ctl": Ctl, "pert_meta": PertMeta, "agent_shift_ticks": ShiftTicks}
+    "exit_meta": ExitMeta, "ctl": Ctl, "econ": Econ, "pert_meta": PertMeta, "agent_shift_ticks": ShiftTicks}
 """Fields whose last dimension packs named entries, and the enum naming them."""
 
 
@@ -305,7 +317,8 @@ def kernel_state(state: State) -> KernelState | State:
 def expected_money(ledger: np.ndarray) -> int:
     """What the wallets of the living must sum to, from the ledger accounts (minor units)."""
     return int(ledger[Ledger.INITIAL] + ledger[Ledger.WAGES] + ledger[Ledger.STARTER_KITS]
-               - ledger[Ledger.SPENDING] - ledger[Ledger.PENALTIES] - ledger[Ledger.DEPARTED])
+               - ledger[Ledger.SPENDING] - ledger[Ledger.PENALTIES] - ledger[Ledger.DEPARTED]
+               - ledger[Ledger.RENT])
 
 
 def allocate(sizes: dict[str, int]) -> State:

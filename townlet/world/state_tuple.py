@@ -168,9 +168,11 @@ class State(NamedTuple):
     price_now: NDArray[np.int64]
     """(4) prices in force: base x active spikes (minor units)"""
     ledger: NDArray[np.int64]
-    """(6) money accounts (LEDGER, minor units)"""
+    """(8) money accounts (LEDGER, minor units)"""
     stats: NDArray[np.int64]
     """(15) cumulative counters (STAT)"""
+    econ: NDArray[np.int64]
+    """(2) rent rule state (Econ, money in minor units)"""
     clock: NDArray[np.int64]
     """(1) ticks processed"""
     exit_queue: NDArray[np.int32]

@@ -33,6 +33,7 @@ from townlet.world.state import (
     PERT_SLOTS,
     PRICES,
     Ctl,
+    Ledger,
     State,
     allocate,
     kernel_state,
@@ -86,6 +87,7 @@ class World(Levers):
         k = np.arange(n) % w.town.residents_per_home
         populate(self._ks, self._kp, (ox + 1 + k).astype(np.int16), (oy + 5).astype(np.int16),
                  to_minor(w.economy.starting_wallet))
+        s.ledger[Ledger.ENDOWMENT] = self._p.treasury_target
         restock(self._ks, self._kp)
         s.evt_len[0] = 0
         self._no_actions = np.zeros(0, dtype=np.int8)
