@@ -61,7 +61,7 @@ def test_agents_reach_their_destinations_during_a_day():
     bed, work = world.view("agent_bed"), world.view("agent_work")
     works = world.view("agent_today")[:, Today.WORKS].astype(bool)  # day 0 is not a day off
     assert works.mean() > 0.75
-    for _ in range(1440 + 120):  # the first night ends after midnight for late sleepers
+    for _ in range(1440 + 240):  # late sleepers (late meal, late chronotype) go to bed after midnight
         world.step()
         obj = world.view("agent_obj")
         used_bed |= (world.view("agent_aff") >= 0) & (obj == bed)
