@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from townlet.config.options import agents_option, config_option, seed_option
+
 __all__ = ["run_command"]
 
 
@@ -85,14 +87,11 @@ def _print_summary(summary) -> None:
 
 
 @click.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="YAML config (default: the embedded default town).")
-@click.option("--agents", type=int, help="Scale the town to this many agents.")
+@config_option
+@agents_option
 @click.option("--ticks", type=click.IntRange(min=0), default=1440, show_default=True,
               help="Ticks to run (1440 = one day; 0 = start the services, run no tick).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Seed of the town and every random draw (same config + seed, same run); "
-                   "ignored with --resume, which uses the snapshot's seed.")
+@seed_option("Ignored with --resume, which uses the snapshot's seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--console/--no-console", default=None,
               help="Serve the authenticated operator console while running "

@@ -8,6 +8,8 @@ import sys
 
 import click
 
+from townlet.config.options import agents_option, config_option, seed_option
+
 __all__ = ["print_days", "report_command"]
 
 
@@ -46,13 +48,11 @@ def print_days(days, console) -> None:
 
 
 @click.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="YAML config (default: the embedded default town).")
-@click.option("--agents", type=int, help="Scale the town to this many agents.")
+@config_option
+@agents_option
 @click.option("--days", type=click.IntRange(min=1), default=3, show_default=True,
               help="Simulated days to run (each of world.ticks_per_day ticks).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Seed of the town and every random draw (same config + seed, same report).")
+@seed_option()
 @click.option("--json", "as_json", is_flag=True,
               help="Print the run summary with its per-day figures as one JSON object.")
 def report_command(config_path, agents, days, seed, as_json) -> None:

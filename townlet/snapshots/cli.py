@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from townlet.config.options import agents_option, config_option, seed_option
+
 if TYPE_CHECKING:
     from townlet.config import TownletConfig
     from townlet.snapshots.format import SnapshotHeader
@@ -105,10 +107,7 @@ def _summary(world: Any, path: Path | None = None) -> dict[str, Any]:
     return out
 
 
-_CONFIG = click.option("--config", "config_path", type=click.Path(dir_okay=False),
-                       help="Config YAML (default: the embedded default town).")
 _ROOT = click.option("--root", help="Snapshot root (default: the config's snapshots.root).")
-_AGENTS = click.option("--agents", type=int, help="Scale the town to N agents.")
 _MISMATCH = click.option("--allow-config-mismatch", is_flag=True,
                          help="Load a snapshot written under another config (logged).")
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
@@ -121,10 +120,10 @@ def snapshot_command() -> None:
 
 @snapshot_command.command("save")
 @click.argument("name")
-@_CONFIG
+@config_option
 @_ROOT
-@_AGENTS
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of a fresh world.")
+@agents_option
+@seed_option("Used for a fresh world, not with --from.")
 @click.option("--ticks", type=click.IntRange(min=0), default=0, show_default=True,
               help="Ticks to run before saving.")
 @click.option("--from", "source", help="Start from this snapshot instead of a fresh world.")
@@ -156,9 +155,9 @@ def save_cmd(name: str, config_path: str | None, root: str | None, agents: int |
 
 @snapshot_command.command("load")
 @click.argument("name")
-@_CONFIG
+@config_option
 @_ROOT
-@_AGENTS
+@agents_option
 @_MISMATCH
 @click.option("--ticks", type=click.IntRange(min=0), default=0, show_default=True,
               help="Ticks to run after loading.")
@@ -216,7 +215,7 @@ def _print_header(header: SnapshotHeader, path: Path) -> None:
 
 @snapshot_command.command("inspect")
 @click.argument("name")
-@_CONFIG
+@config_option
 @_ROOT
 @_JSON
 def inspect_cmd(name: str, config_path: str | None, root: str | None, as_json: bool) -> None:
@@ -235,7 +234,7 @@ def inspect_cmd(name: str, config_path: str | None, root: str | None, as_json: b
 
 
 @snapshot_command.command("list")
-@_CONFIG
+@config_option
 @_ROOT
 @_JSON
 def list_cmd(config_path: str | None, root: str | None, as_json: bool) -> None:
@@ -273,7 +272,7 @@ def list_cmd(config_path: str | None, root: str | None, as_json: bool) -> None:
 
 
 @snapshot_command.command("clean")
-@_CONFIG
+@config_option
 @_ROOT
 @_JSON
 def clean_cmd(config_path: str | None, root: str | None, as_json: bool) -> None:
@@ -292,7 +291,7 @@ def clean_cmd(config_path: str | None, root: str | None, as_json: bool) -> None:
 
 @snapshot_command.command("verify")
 @click.argument("names", nargs=-1, required=True)
-@_CONFIG
+@config_option
 @_ROOT
 @_JSON
 def verify_cmd(names: tuple[str, ...], config_path: str | None, root: str | None,
@@ -316,7 +315,7 @@ def verify_cmd(names: tuple[str, ...], config_path: str | None, root: str | None
 @snapshot_command.command("migrate")
 @click.argument("source")
 @click.argument("target")
-@_CONFIG
+@config_option
 @_ROOT
 @click.option("--overwrite", is_flag=True, help="Replace TARGET if it exists.")
 @_JSON
