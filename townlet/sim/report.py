@@ -13,37 +13,53 @@ from townlet.config.options import agents_option, config_option, seed_option
 __all__ = ["print_days", "report_command"]
 
 
+_DAYS_SHOWN = 6  # day columns that fit an 80-column terminal; --json has every day
+
+
+def _day_rows(d) -> list[tuple[str, str]]:
+    """One day's figures as (label, text) rows, in the order the table shows them."""
+    rows = [("population", f"{d.population:,}"), ("deaths", str(d.deaths)),
+            ("faints", str(d.faints)), ("exits", str(d.exits)),
+            ("money/agent", f"{d.money_per_capita:,.2f}")]
+    rows += [(f"need {name}", f"{v:.2f}") for name, v in d.mean_needs.items()]
+    rows += [(f"price {name}", f"{v:.2f}") for name, v in d.prices.items()]
+    rows += [("rival ties", f"{d.rival_ties:,}"), ("agents with a rival", f"{d.rival_share:.1%}"),
+             ("friend ties", f"{d.friend_ties:,}"),
+             ("agents with a friend", f"{d.friend_share:.1%}"),
+             ("max goal change/tick", f"{d.max_goal_change:.1%}"),
+             ("sleep onsets", f"{d.sleep_onsets:,}"),
+             ("busiest sleep hour", f"{d.peak_sleep_hour_share:.0%}")]
+    return rows
+
+
 def print_days(days, console) -> None:
-    """The per-day table, then the activity by hour averaged over the days."""
+    """The per-day figures (a column per day, the last few days), then the activity by
+    hour averaged over all days (a row per hour, a column per goal)."""
     from rich.table import Table
 
-    table = Table(title="Town by day")
-    for name in ("day", "ticks", "pop", "deaths", "faints", "exits", "money/agent", "needs",
-                 "prices", "rival ties", "rival agents", "friend ties", "friend agents",
-                 "max goal change", "sleep onsets", "peak sleep hour"):
-        table.add_column(name, justify="left" if name in ("needs", "prices") else "right")
-    for d in days:
-        table.add_row(
-            str(d.day), f"{d.ticks:,}", f"{d.population:,}", str(d.deaths), str(d.faints),
-            str(d.exits), f"{d.money_per_capita:,.2f}",
-            " ".join(f"{k[:3]} {v:.2f}" for k, v in d.mean_needs.items()),
-            " ".join(f"{k} {v:.2f}" for k, v in d.prices.items()),
-            f"{d.rival_ties:,}", f"{d.rival_share:.1%}", f"{d.friend_ties:,}",
-            f"{d.friend_share:.1%}", f"{d.max_goal_change:.1%}", f"{d.sleep_onsets:,}",
-            f"{d.peak_sleep_hour_share:.0%}")
-    console.print(table)
     if not days:
         return
+    shown = days[-_DAYS_SHOWN:]
+    note = "" if len(shown) == len(days) else f" (last {len(shown)} of {len(days)}; --json has all)"
+    table = Table(title=f"Town by day{note}")
+    table.add_column("figure")
+    for d in shown:
+        table.add_column(f"day {d.day}", justify="right")
+    columns = [_day_rows(d) for d in shown]
+    for i, (label, _) in enumerate(columns[0]):
+        table.add_row(label, *(col[i][1] for col in columns))
+    console.print(table)
+
     hours = len(next(iter(days[0].activity.values())))
-    activity = Table(title=f"Activity by hour: share of agents per goal (mean of {len(days)} "
-                           "day(s))")
-    activity.add_column("goal")
+    mean = {goal: [sum(d.activity[goal][h] for d in days) / len(days) for h in range(hours)]
+            for goal in days[0].activity}
+    goals = [goal for goal, shares in mean.items() if any(shares)]
+    activity = Table(title=f"Activity by hour: % of agents per goal (mean of {len(days)} day(s))")
+    activity.add_column("hour")
+    for goal in goals:
+        activity.add_column(goal, justify="right")
     for h in range(hours):
-        activity.add_column(f"{h:02d}", justify="right")
-    for goal in days[0].activity:
-        shares = [sum(d.activity[goal][h] for d in days) / len(days) for h in range(hours)]
-        if any(shares):
-            activity.add_row(goal, *(f"{100 * v:.0f}" for v in shares))
+        activity.add_row(f"{h:02d}", *(f"{100 * mean[goal][h]:.0f}" for goal in goals))
     console.print(activity)
 
 
