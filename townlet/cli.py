@@ -10,6 +10,7 @@ from townlet.config.cli import config_command
 from townlet.console.cli import console_command
 from townlet.ops.logging import configure_logging
 from townlet.publish.cli import publish_command
+from townlet.scale.cli import sweep_command
 from townlet.security.cli import keys_command
 from townlet.sim.bench import bench_command
 from townlet.sim.cli import run_command
@@ -33,3 +34,4 @@ main.add_command(console_command, "console")
 main.add_command(publish_command, "publish")
 main.add_command(subscribe_command, "subscribe")
 main.add_command(snapshot_command, "snapshot")
+main.add_command(sweep_command, "sweep")
