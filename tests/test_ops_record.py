@@ -93,7 +93,7 @@ def _collect(sub: Subscriber, until: threading.Event, into: dict[int, str]) -> N
 
 def _operator(town) -> ConsoleClient:
     return ConsoleClient(town["console"], town["keys"] / "server.key",
-                         town["keys"] / "local-operator.key_secret", timeout=60.0)
+                         town["keys"] / "local-operator.key_secret", timeout=300.0)
 
 
 def test_replay_rebuilds_the_recorded_frames_tick_for_tick(town, tmp_path):
