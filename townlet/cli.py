@@ -14,6 +14,7 @@ from townlet.security.cli import keys_command
 from townlet.sim.bench import bench_command
 from townlet.sim.cli import run_command
 from townlet.sim.report import report_command
+from townlet.ui.cli import dashboard_command
 from townlet.snapshots.cli import snapshot_command
 
 
@@ -33,3 +34,4 @@ main.add_command(console_command, "console")
 main.add_command(publish_command, "publish")
 main.add_command(subscribe_command, "subscribe")
 main.add_command(snapshot_command, "snapshot")
+main.add_command(dashboard_command, "dashboard")
