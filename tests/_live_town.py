@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import msgspec
+from _console import Town
 from telemetry_helpers import free_port
 
 from townlet.config import default_config, with_agents
@@ -16,8 +17,6 @@ from townlet.security.profile import Profile, write_profile
 from townlet.security.registry import load_registry
 from townlet.ui.login import Login, login_from_profile
 
-from _console import Town
-
 __all__ = ["LiveTown"]
 
 
@@ -25,7 +24,7 @@ class LiveTown(Town):
     """Town + publisher. ``health_seconds`` is short so silence is noticed quickly; the
     publisher is not restarted when it dies (the tests kill it on purpose)."""
 
-    def __init__(self, tmp: Path, *, agents: int = 300, tps: float = 40.0) -> None:
+    def __init__(self, tmp: Path, *, agents: int = 300, tps: float = 15.0) -> None:
         self._period = 1.0 / tps
         super().__init__(tmp, agents=agents, paused=True)
         cfg = with_agents(default_config(), agents)

@@ -14,8 +14,8 @@ from townlet.security.cli import keys_command
 from townlet.sim.bench import bench_command
 from townlet.sim.cli import run_command
 from townlet.sim.report import report_command
-from townlet.ui.cli import dashboard_command
 from townlet.snapshots.cli import snapshot_command
+from townlet.ui.cli import dashboard_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

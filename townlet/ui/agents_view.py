@@ -17,18 +17,23 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Input, Static
+from textual.widget import Widget
+from textual.widgets import Input, Static
 
 from townlet.config.money import to_units
 from townlet.config.world import NEEDS
-from townlet.ui.agent_query import FIELDS, QueryError, agent_rows
+from townlet.ui.agent_query import FIELDS, QueryError, Row, agent_rows
 from townlet.ui.frame import Frame
 from townlet.ui.panels import bars
 from townlet.ui.vocab import GOAL_NAMES, SHIFT_NAMES, event_name, name_of
 
-__all__ = ["TABLE_ROWS", "AgentDetail", "AgentsView", "FollowAgent"]
+__all__ = ["TABLE_ROWS", "AgentDetail", "AgentTable", "AgentsView", "FollowAgent"]
 
-TABLE_ROWS = 200
+TABLE_ROWS = 60
+"""Rows drawn: about a screenful (paging through a million agents is what filters are for)."""
+
+
+_WIDTH = {"agent": 7, "wallet": 9, "goal": 6, "shift": 11}
 
 
 class FollowAgent(Message):
@@ -49,6 +54,54 @@ def _cell(field: str, v: float) -> str:
     return str(int(v))
 
 
+def _line(values: list[str]) -> str:
+    return " ".join(v.rjust(max(len(f), _WIDTH.get(f, 5)))[:max(len(f), _WIDTH.get(f, 5))]
+                    for f, v in zip(FIELDS, values, strict=True))
+
+
+class AgentTable(Widget, can_focus=True):
+    """The rows of the current query as one block of text with a cursor (cheap to redraw
+    at frame rate, unlike a cell-by-cell table); Enter follows the agent under it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "move(-1)", "up", show=False), Binding("down", "move(1)", "down",
+                                                            show=False),
+        Binding("pageup", "move(-20)", show=False), Binding("pagedown", "move(20)", show=False),
+        Binding("enter", "select", "follow")]
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.rows: list[Row] = []
+        self.cursor = 0
+
+    @property
+    def agent_under_cursor(self) -> int | None:
+        return self.rows[self.cursor].agent if self.rows else None
+
+    def show(self, rows: list[Row]) -> None:
+        self.rows = rows
+        self.cursor = min(self.cursor, max(0, len(rows) - 1))
+        self.refresh()
+
+    def action_move(self, by: int) -> None:
+        self.cursor = min(max(0, self.cursor + by), max(0, len(self.rows) - 1))
+        self.refresh()
+
+    def action_select(self) -> None:
+        agent = self.agent_under_cursor
+        if agent is not None:
+            self.post_message(FollowAgent(agent))
+
+    def render(self) -> Text:
+        out = Text(_line(list(FIELDS)) + "\n", style="bold")
+        for k, r in enumerate(self.rows):
+            cells = [str(r.agent), *(_cell(f, v) for f, v in zip(FIELDS[1:], r.values,
+                                                                   strict=True))]
+            out.append(_line(cells) + "\n", style="reverse" if k == self.cursor and self.has_focus
+                       else ("bold" if k == self.cursor else ""))
+        return out
+
+
 class AgentsView(Vertical):
     """Filter box, sort key and the table of matching agents."""
 
@@ -67,41 +120,32 @@ class AgentsView(Vertical):
         yield Input(placeholder="filter, e.g. hunger<0.3 job=2 goal=work  (Enter)",
                     id="agent-filter")
         yield Static("", id="agent-summary")
-        table: DataTable = DataTable(id="agent-table", cursor_type="row", zebra_stripes=True)
-        table.add_columns(*FIELDS)
-        yield table
+        yield AgentTable(id="agent-table")
+
+    def on_mount(self) -> None:
+        self.summary = self.query_one("#agent-summary", Static)
+        self.table = self.query_one("#agent-table", AgentTable)
+        self.filter_box = self.query_one("#agent-filter", Input)
 
     def show(self, frame: Frame) -> None:
         self.frame = frame
-        summary = self.query_one("#agent-summary", Static)
+        summary = self.summary
         try:
             self.matching, rows = agent_rows(frame.cols, self.filter_text, self.sort,
                                              self.descending, TABLE_ROWS)
         except QueryError as exc:
             summary.update(Text(str(exc), style="bold red"))
             return
-        table = self.query_one("#agent-table", DataTable)
-        cursor = table.cursor_row
-        table.clear()
-        for r in rows:
-            table.add_row(str(r.agent), *(_cell(f, v) for f, v in zip(FIELDS[1:], r.values,
-                                                                         strict=True)),
-                          key=str(r.agent))
-        if rows:
-            table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
+        self.table.show(rows)
         order = "desc" if self.descending else "asc"
         summary.update(f"{self.matching:,} agents match; sorted by {self.sort} {order}; "
                        f"showing {len(rows)}")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.filter_text = event.value.strip()
-        self.query_one("#agent-table", DataTable).focus()
+        self.table.focus()
         if self.frame is not None:
             self.show(self.frame)
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value is not None:
-            self.post_message(FollowAgent(int(event.row_key.value)))
 
     def action_sort_next(self) -> None:
         self.sort = FIELDS[(FIELDS.index(self.sort) + 1) % len(FIELDS)]
@@ -114,7 +158,7 @@ class AgentsView(Vertical):
             self.show(self.frame)
 
     def action_focus_filter(self) -> None:
-        self.query_one("#agent-filter", Input).focus()
+        self.filter_box.focus()
 
 
 class AgentDetail(Static):

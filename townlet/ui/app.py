@@ -22,6 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Footer, RichLog, TabbedContent, TabPane
+from textual.worker import get_current_worker
 
 from townlet.client.errors import (
     ConsoleConnectionError,
@@ -46,6 +47,9 @@ __all__ = ["DashboardApp", "FrameReady"]
 _POLL_S = 2.0
 """Console polls (health, ties of the followed agent) at most this often."""
 _LOGIN_BACKOFF = (1.0, 16.0)
+_TABLES_S = 0.5
+"""The agents table and the town and health panels redraw at most this often (the map,
+header and followed agent follow every frame)."""
 
 
 class FrameReady(Message):
@@ -80,6 +84,7 @@ class DashboardApp(App[None]):
         self._pending = False
         self._rate: tuple[float, int] | None = None
         self.tps = 0.0
+        self._tables_due = 0.0
         self.drawn = 0
         """Frames drawn (for the benchmark: frames applied vs drawn)."""
         self.last_draw_latency = 0.0
@@ -133,18 +138,22 @@ class DashboardApp(App[None]):
 
     @work(thread=True, exclusive=True, group="login")
     def _console_login(self) -> None:
+        worker = get_current_worker()
         delay = _LOGIN_BACKOFF[0]
-        while True:
+        while not worker.is_cancelled:
             problem, ok = self._try_console()
+            if worker.is_cancelled:
+                return
             if ok:
                 self.call_from_thread(self._logged_in)
                 return
             assert problem is not None
-            if problem.kind != "down":
-                self.call_from_thread(self._show_problem, problem)
-                return
             self.call_from_thread(self._show_problem, problem)
-            time.sleep(delay)  # a down server: retry with backoff, the screen says so
+            if problem.kind != "down":
+                return
+            due = time.monotonic() + delay  # a down server: retry with backoff (on screen)
+            while not worker.is_cancelled and time.monotonic() < due:
+                time.sleep(0.05)
             delay = min(delay * 2, _LOGIN_BACKOFF[1])
 
     def _try_console(self) -> tuple[LoginProblem | None, bool]:
@@ -242,6 +251,16 @@ class DashboardApp(App[None]):
         if frame is None or self.feed is None:
             return
         self.map.show(frame, self.follow)
+        now = time.monotonic()
+        if now >= self._tables_due:  # tables and lists at most every _TABLES_S
+            self._tables_due = now + _TABLES_S
+            self._show_tab(frame)
+        self._show_detail()
+        self.drawn += 1
+        self.last_draw_latency = time.monotonic() - frame.received
+
+    def _show_tab(self, frame: Frame) -> None:
+        assert self.feed is not None
         tabs = self.tabs.active
         if tabs == "tab-agents":
             self.agents.show(frame)
@@ -250,12 +269,10 @@ class DashboardApp(App[None]):
                                            self.feed.events_by_hour())
         elif tabs == "tab-health":
             self.health.show(self.feed.status(), self.console_health)
-        self._show_detail()
-        self.drawn += 1
-        self.last_draw_latency = time.monotonic() - frame.received
 
     def on_tabbed_content_tab_activated(self, _: TabbedContent.TabActivated) -> None:
-        self.frame = self.frame  # draw the newly shown tab now
+        if self.frame is not None and self.feed is not None:
+            self._show_tab(self.frame)  # draw the newly shown tab now
 
     def _tick_header(self) -> None:
         st = self.feed.status() if self.feed is not None else FeedStatus("connecting", 0.0)
@@ -305,9 +322,9 @@ class DashboardApp(App[None]):
             health = self.link.call("health")
             ties = self.link.call("relationships", agent, limit=5) if agent >= 0 else None
         except (ConsoleError, ConsoleConnectionError) as exc:
-            self.call_from_thread(self._console_trouble, exc)
+            self._reply(self._console_trouble, exc)
             return
-        self.call_from_thread(self._polled, health, ties, agent)
+        self._reply(self._polled, health, ties, agent)
 
     def _polled(self, health: dict[str, Any], ties: dict[str, Any] | None, agent: int) -> None:
         keep = ("ok", "ticks_per_s", "paused", "queue_len", "queue_capacity", "requests",
@@ -356,14 +373,19 @@ class DashboardApp(App[None]):
     @work(thread=True, group="command")
     def _run_command(self, cmd: CommandInfo, args: list[Any], kwargs: dict[str, Any]) -> None:
         if self.link is None:
-            self.call_from_thread(self._say, f"{cmd.name}: not connected to the console")
+            self._reply(self._say, f"{cmd.name}: not connected to the console")
             return
         try:
             result = self.link.call(cmd.name, *args, **kwargs)
         except (ConsoleError, ConsoleConnectionError) as exc:
-            self.call_from_thread(self._say, f"{cmd.name}: error {exc}")
+            self._reply(self._say, f"{cmd.name}: error {exc}")
             return
-        self.call_from_thread(self._say, f"{cmd.name}: ok\n{format_result(result)}")
+        self._reply(self._say, f"{cmd.name}: ok\n{format_result(result)}")
+
+    def _reply(self, fn: Any, *args: Any) -> None:
+        """From a worker thread: run ``fn`` on the UI thread unless the app is closing."""
+        if not get_current_worker().is_cancelled:
+            self.call_from_thread(fn, *args)
 
     def _say(self, text: str) -> None:
         self.tabs.active = "tab-console"

@@ -45,4 +45,4 @@ def name_of(names: tuple[str, ...], code: int) -> str:
 
 def event_name(code: int) -> str:
     """The protocol name of an event code (its number when unknown)."""
-    return name_of(EVENT_NAMES, code - 1) if code >= 1 else str(code)
+    return EVENT_NAMES[code - 1] if 1 <= code <= len(EVENT_NAMES) else str(code)
