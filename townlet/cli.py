@@ -17,6 +17,7 @@ from townlet.sim.bench import bench_command
 from townlet.sim.cli import run_command
 from townlet.sim.report import report_command
 from townlet.snapshots.cli import snapshot_command
+from townlet.ui.cli import dashboard_command
 
 ROLES = {"run": "simulation", "publish": "publisher", "record": "recorder", "replay": "replay"}
 """The ``role`` in the logs of a process started by a sub-command (default: its name)."""
@@ -44,3 +45,4 @@ main.add_command(snapshot_command, "snapshot")
 main.add_command(record_command, "record")
 main.add_command(replay_command, "replay")
 main.add_command(sweep_command, "sweep")
+main.add_command(dashboard_command, "dashboard")
