@@ -100,7 +100,8 @@ def test_replay_rebuilds_the_recorded_frames_tick_for_tick(town, tmp_path):
     originals: dict[int, str] = {}
     done = threading.Event()
     with Subscriber(town["publisher"], town["keys"] / "server.key", town["sub"]) as sub:
-        wait_until(lambda: (sub.recv(0.2) or True) and sub.synced, "a keyframe", timeout=60)
+        wait_until(lambda: (sub.recv(0.2) or True) and sub.synced, "a keyframe",
+                   timeout=400)  # the first tick may compile the kernel
         watcher = threading.Thread(target=_collect, args=(sub, done, originals))
         watcher.start()
         try:

@@ -98,7 +98,7 @@ def test_health_metrics_probes_logs_and_a_clean_sigterm(town):
     keys = town["keys"]
     with _operator(town) as op:
         wait_until(lambda: op.call("status")["tick"] >= 45, "the town ticks past an autosave",
-                   timeout=120)
+                   timeout=400)  # the first tick may compile the kernel
         health = op.call("health")
         with pytest.raises(ConsoleError):
             op.call("no_such_command")
