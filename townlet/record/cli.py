@@ -92,7 +92,7 @@ def record_command(endpoint: str, server_key: str | None, client_key: str | None
 
 @click.command("replay")
 @click.argument("files", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+                type=click.Path(dir_okay=False, path_type=Path))
 @config_option
 @click.option("--endpoint", help="Where the replay publisher listens [default: the "
                                  "config's telemetry.endpoint].")
