@@ -5,6 +5,7 @@ from __future__ import annotations
 from msgspec import Struct
 
 from townlet.config.console import ConsoleConfig
+from townlet.config.kernel import KernelConfig
 from townlet.config.keys import KeysConfig
 from townlet.config.rl import RLConfig
 from townlet.config.snapshots import SnapshotsConfig
@@ -23,3 +24,4 @@ class TownletConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     telemetry: TelemetryConfig = TelemetryConfig()
     snapshots: SnapshotsConfig = SnapshotsConfig()
     rl: RLConfig = RLConfig()
+    kernel: KernelConfig = KernelConfig()
