@@ -7,6 +7,7 @@ from msgspec import Struct
 from townlet.config.console import ConsoleConfig
 from townlet.config.kernel import KernelConfig
 from townlet.config.keys import KeysConfig
+from townlet.config.ops import OpsConfig
 from townlet.config.rl import RLConfig
 from townlet.config.snapshots import SnapshotsConfig
 from townlet.config.telemetry import TelemetryConfig
@@ -24,4 +25,5 @@ class TownletConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     telemetry: TelemetryConfig = TelemetryConfig()
     snapshots: SnapshotsConfig = SnapshotsConfig()
     rl: RLConfig = RLConfig()
+    ops: OpsConfig = OpsConfig()
     kernel: KernelConfig = KernelConfig()

@@ -9,8 +9,9 @@ day's rent (townlet.world.economy); with more than one thread, the decay of ever
 need no other agent changes during a tick (all but social), of every living agent, on
 all threads (``decay_local``: rows are independent, so the result is the same for any
 thread count, and the same as the slot loop's own decay on one thread); then, per
-agent in slot order: arrival of
-newcomers, the day's plan and paying rent (at midnight), need decay, vital signs, shift
+agent in slot order: arrival of newcomers, the day's plan and paying rent (at
+midnight), need decay and neglect, vital signs (starvation, fainting, collapse from
+exhaustion), shift
 and wages, relationships (hourly decay and co-presence), reservation upkeep, affordance
 completion, and the
 action (scripted, option or primitive); finally the exit queue.
@@ -33,6 +34,7 @@ from townlet.world.jit import kernel, parallel_kernel
 from townlet.world.jobs import near_shift, pop_exit, shift_update
 from townlet.world.lifecycle import remove, respawn_due, vital_signs
 from townlet.world.names import index_enum
+from townlet.world.neglect import count_neglect
 from townlet.world.perturb import schedule_tick
 from townlet.world.policy import decide, pursue, wakes_up
 from townlet.world.queues import check_idle_holder, leave_queue, request
@@ -225,17 +227,21 @@ def decay_local(alive, today, needs, habits, need_decay, mode):
 
 @kernel
 def _needs_vital(s, p, i, t, local):
-    """Decay needs (only social if ``local``: the rest was decayed by ``decay_local``);
-    run the lifecycle checks only when hunger is in danger.
+    """Decay needs (only social if ``local``: the rest was decayed by ``decay_local``)
+    and count the ticks they sit at 0 (townlet.world.neglect); run the lifecycle checks
+    only when hunger is in danger, the agent lies fainted or exhaustion fells it.
     Returns (can act, any need critical)."""
     critical = False
     for n in range(s.agent_needs.shape[1]):
         if not local or n == Need.SOCIAL:
             _decay(s.agent_needs, s.agent_habits, p.need_decay, i, n)
-        critical |= s.agent_needs[i, n] < p.need_crit[n]
+        v = s.agent_needs[i, n]
+        critical |= v < p.need_crit[n]
+        count_neglect(s, p, i, n, v)
     hunger = s.agent_needs[i, Need.HUNGER]
-    if hunger <= p.need_crit[Need.HUNGER] * 0.5 or s.agent_starving[i] > 0 or (
-            s.agent_flags[i] & Flag.FAINTED):
+    if hunger <= p.need_crit[Need.HUNGER] * 0.5 or s.agent_neglect[i, Need.HUNGER] > 0 or (
+            s.agent_flags[i] & Flag.FAINTED) or (
+            s.agent_neglect[i, Need.ENERGY] >= p.need_neglect[Need.ENERGY]):
         return vital_signs(s, p, i, t), critical
     return True, critical
 
