@@ -9,6 +9,9 @@ import time
 from datetime import timedelta
 
 import pytest
+
+pytest.importorskip("textual", reason="needs the ui extra")
+
 from _live_town import LiveTown
 from rich.console import Console
 from telemetry_helpers import free_port, no_shm_leak  # noqa: F401 - autouse fixture

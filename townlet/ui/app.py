@@ -71,10 +71,13 @@ class DashboardApp(App[None]):
     frame: reactive[Frame | None] = reactive(None, always_update=True)
     follow: reactive[int] = reactive(-1)
 
-    def __init__(self, login: Login, *, insecure_dev: bool = False) -> None:
+    def __init__(self, login: Login, *, insecure_dev: bool = False,
+                 console: bool = True) -> None:
         super().__init__()
         self.login = login
         self.insecure_dev = insecure_dev
+        self.use_console = console
+        """False: watch the stream only (no commands, ties or console health)."""
         self.commands: list[CommandInfo] = []
         self.who: dict[str, Any] = {"identity": login.name, "role": login.role,
                                     "expires_at": login.expires_at}
@@ -139,7 +142,8 @@ class DashboardApp(App[None]):
             self._show_problem(problem)
             return
         self._start_feed()  # the stream needs only the key; the console logs in meanwhile
-        self._console_login()
+        if self.use_console:
+            self._console_login()
 
     def _start_feed(self) -> None:
         if self.feed is not None:

@@ -49,6 +49,8 @@ class FeedStatus:
     revoked) or ``failed`` (handshake failed: wrong server key)."""
     silent_s: float
     """Seconds since the last message of any kind."""
+    tick: int = -1
+    """Tick of the newest frame message applied."""
     lag_ticks: int = 0
     latency_ms: float = 0.0
     health: Health | None = None
@@ -204,7 +206,8 @@ class FrameFeed:
             fresh = self._publish_frame(sub, last, sent_ns) if sub.synced else False
             shown += fresh
             st = sub.stats
-            status = FeedStatus(state, silent, lag, latency, sub.last_health, applied, shown,
+            status = FeedStatus(state, silent, sub.tick, lag, latency, sub.last_health, applied,
+                                shown,
                                 reconnects, st.gaps, st.resyncs_sent, st.bad_messages,
                                 st.events_lost)
             with self._lock:

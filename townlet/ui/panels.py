@@ -131,7 +131,7 @@ class HealthPanel(Static):
 
 def _short(v: Any) -> str:
     if isinstance(v, dict):
-        return ", ".join(f"{k} {_short(x)}" for k, x in v.items())
+        return ", ".join(f"{k} {_short(x)}" for k, x in v.items()) or "-"
     if isinstance(v, float):
         return f"{v:.3g}"
     return str(v)
