@@ -125,13 +125,27 @@ def test_schema6_gets_a_treasury_at_its_reserve() -> None:
            "agent_wallet": np.array([2_000, 2_500, 0], np.int64)}
     h = msgspec.structs.replace(header(6), config='{"economy": {"treasury_per_agent": 0.001}}')
     h, new = migrate(h, old)
-    assert h.migrations == ("6->7: " + registry()[6].description,)
+    assert h.migrations[0] == "6->7: " + registry()[6].description
     assert new["ledger"].shape == (len(Ledger),) and new["ledger"][Ledger.RENT] == 0
     assert treasury(new["ledger"]) == 3 * 1_000  # the reserve: per agent x slots
     assert expected_money(new["ledger"]) == 4_000 + 900 + 20 - 300 - 50 - 70
     assert not new["econ"].any() and new["econ"].shape == (len(Econ),)
     with pytest.raises(SnapshotStateError, match="ledger"):
         migrate(header(6), {**old, "ledger": np.zeros(8, np.int64)})
+
+
+def test_schema7_shops_charge_the_town_price_and_count_no_sell_outs() -> None:
+    from townlet.world.state import STAT, St
+
+    old = {"bld_kind": np.array([1, 2, 3, 0], np.int8), "stats": np.arange(15, dtype=np.int64)}
+    h, new = migrate(header(7), old)
+    assert h.migrations == ("7->8: " + registry()[7].description,)
+    for name in ("shop_level", "shop_markup"):
+        assert new[name].dtype == np.int32 and (new[name] == 1000).all() and new[name].size == 4
+    assert new["stats"].shape == (len(STAT),) and new["stats"][St.SOLD_OUT] == 0
+    assert (new["stats"][:15] == old["stats"]).all()
+    with pytest.raises(SnapshotStateError, match="stats"):
+        migrate(header(7), {**old, "stats": np.zeros(len(STAT), np.int64)})
 
 
 def test_current_schema_is_returned_unchanged() -> None:

@@ -41,7 +41,8 @@ def test_rent_refills_the_treasury_in_proportion_to_savings() -> None:
         w.step()
     gap = target - treasury(w.view("ledger"))
     assert gap > 0, "the first day's wages drew on the treasury"
-    keep = DAYS_FOOD * int(w.view("price_now")[Price.GROCERIES]) + SHOP_RESERVE
+    dearest = (int(w.view("price_now")[Price.GROCERIES]) * w.params.markup_hi + 500) // 1000
+    keep = DAYS_FOOD * dearest + SHOP_RESERVE  # two purchases at the highest shop markup
     own = np.maximum(0, w.view("agent_wallet").astype(np.int64) - keep) * w.alive
     assert int(w.view("econ")[Econ.SAVINGS]) == int(own.sum()) > gap
     rent_before = int(w.view("ledger")[Ledger.RENT])

@@ -30,6 +30,11 @@ living agent's habits and roster as on arrival and plans its day
 Schema 7 closes the economy (townlet.world.economy): the ledger gains ``rent`` and
 ``endowment`` and the state ``econ``. The endowment is booked so that the treasury starts
 at its reserve target (from the header's config, or the defaults), as in a new town.
+
+Schema 8 adds shops whose prices follow stock and demand (townlet.world.shops):
+``shop_level`` and ``shop_markup`` per building, both at the town price (1000 permille) as
+in a new town (the next sale or delivery reprices a shop from its stock), and the
+``sold_out`` counter at the end of ``stats``, starting at 0.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from townlet.snapshots.format import SnapshotHeader
 from townlet.snapshots.migrations import Sections, register
 
 __all__ = ["ROUTINE_SECTIONS", "add_event_batch_flag", "add_levers_and_scale_exits",
-           "add_routines", "add_treasury_and_rent", "money_to_minor_units",
+           "add_routines", "add_shop_prices", "add_treasury_and_rent", "money_to_minor_units",
            "split_relationship_score"]
 
 MONEY_SECTIONS = ("agent_wallet", "agent_aff_paid", "agent_wages_today", "agent_withheld",
@@ -53,6 +58,8 @@ MONEY_SECTIONS = ("agent_wallet", "agent_aff_paid", "agent_wages_today", "agent_
 """The sections schema 4 turned from float units into int64 minor units."""
 ROUTINE_SECTIONS = ("agent_habits", "agent_roster", "agent_today")
 """The sections schema 5 added."""
+SCHEMA7_STATS = 15
+"""Counters in ``stats`` up to schema 7 (``sold_out`` follows them)."""
 
 
 @register(1, "split rel_value into rel_trust, rel_fam, rel_riv (old score read as trust)")
@@ -201,4 +208,28 @@ def add_treasury_and_rent(old: Mapping[str, np.ndarray], header: SnapshotHeader)
             - ledger[Ledger.WAGES] - ledger[Ledger.STARTER_KITS])
         new["ledger"] = grown
     new["econ"] = econ
+    return new
+
+
+@register(7, "shops: shop_level and shop_markup at the town price, stats gain sold_out")
+def add_shop_prices(old: Mapping[str, np.ndarray], header: SnapshotHeader) -> Sections:
+    """Schema 7 -> 8: every shop at the town price and no sell-outs counted yet."""
+    from townlet.world.params import PERMILLE
+    from townlet.world.state import STAT
+
+    for name in ("shop_level", "shop_markup"):
+        if name in old:
+            raise SnapshotStateError(name, "already present in a schema 7 snapshot")
+    new = dict(old)
+    if "bld_kind" in old:
+        for name in ("shop_level", "shop_markup"):
+            new[name] = np.full(old["bld_kind"].shape[0], PERMILLE, np.int32)
+    if "stats" in old:
+        stats = old["stats"]
+        if stats.shape != (SCHEMA7_STATS,) or stats.dtype != np.int64:
+            raise SnapshotStateError("stats", f"expected int64({SCHEMA7_STATS},), got "
+                                     f"{stats.dtype}{stats.shape}")
+        grown = np.zeros(len(STAT), np.int64)
+        grown[:SCHEMA7_STATS] = stats
+        new["stats"] = grown
     return new

@@ -62,7 +62,7 @@ LEDGER = ("initial", "wages", "spending", "penalties", "starter_kits", "departed
 Every money field is int64 minor units (townlet.config.money), so the identities are exact."""
 STAT = ("deaths", "faints", "respawns", "exits", "chats", "completed", "failed",
         "events_dropped", "conflicts", "kills", "spawns", "critical_ticks", "agent_ticks",
-        "shifts_worked", "absences")
+        "shifts_worked", "absences", "sold_out")
 PERT_SLOTS = 16
 RNG_STREAMS = ("world", "events", "policy", "lifecycle")
 TRAITS = ("extroversion", "forgiveness", "ambition")
@@ -237,6 +237,10 @@ FIELDS: tuple[Field, ...] = (
     _f("obj_q_len", "i4", "M", 0, "waiting agents"),
     _f("obj_stock", "i4", "M", 0, "stock (shops)"),
     _f("obj_disabled", "u1", "M", 0, "1 when an operator disabled the object"),
+    _f("shop_level", "i4", "B", 1000, "shop's demand level, permille of the town price, moved "
+       "at each delivery (townlet.world.shops)"),
+    _f("shop_markup", "i4", "B", 1000, "price the building charges, permille of the town price: "
+       "demand level + scarcity of its stock, bounded (1000 for non-shops)"),
     # buildings, districts, tiles
     _f("bld_kind", "i1", "B", 0, "building kind (townlet.world.town.BLD)"),
     _f("bld_district", "i4", "B", -1, "district of the building"),

@@ -147,6 +147,12 @@ class State(NamedTuple):
     """(M) stock (shops)"""
     obj_disabled: NDArray[np.uint8]
     """(M) 1 when an operator disabled the object"""
+    shop_level: NDArray[np.int32]
+    """(B) shop's demand level, permille of the town price, moved at each delivery
+    (townlet.world.shops)"""
+    shop_markup: NDArray[np.int32]
+    """(B) price the building charges, permille of the town price: demand level + scarcity of
+    its stock, bounded (1000 for non-shops)"""
     bld_kind: NDArray[np.int8]
     """(B) building kind (townlet.world.town.BLD)"""
     bld_district: NDArray[np.int32]
@@ -170,7 +176,7 @@ class State(NamedTuple):
     ledger: NDArray[np.int64]
     """(8) money accounts (LEDGER, minor units)"""
     stats: NDArray[np.int64]
-    """(15) cumulative counters (STAT)"""
+    """(16) cumulative counters (STAT)"""
     econ: NDArray[np.int64]
     """(2) rent rule state (Econ, money in minor units)"""
     clock: NDArray[np.int64]

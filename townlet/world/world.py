@@ -21,12 +21,13 @@ from townlet.world.errors import (
 )
 from townlet.world.events import EVENT_DTYPE, EventCode
 from townlet.world.geometry import TILE, WALKABLE, origin, outside_door
-from townlet.world.kernel import restock, tick
+from townlet.world.kernel import tick
 from townlet.world.levers import Levers
 from townlet.world.lifecycle import populate
 from townlet.world.params import PERT_KINDS, build_params, kernel_params
 from townlet.world.perturb import activate, end_slot
 from townlet.world.rng import seed_keys
+from townlet.world.shops import restock
 from townlet.world.state import (
     FIELDS,
     NEEDS,
@@ -88,7 +89,7 @@ class World(Levers):
         populate(self._ks, self._kp, (ox + 1 + k).astype(np.int16), (oy + 5).astype(np.int16),
                  to_minor(w.economy.starting_wallet))
         s.ledger[Ledger.ENDOWMENT] = self._p.treasury_target
-        restock(self._ks, self._kp)
+        restock(self._ks, self._kp, False)
         s.evt_len[0] = 0
         self._no_actions = np.zeros(0, dtype=np.int8)
 
