@@ -7,14 +7,38 @@ from collections.abc import Mapping
 import numpy as np
 
 from townlet.config.money import MINOR_PER_UNIT
-from townlet.snapshots.migration_steps import MONEY_SECTIONS, ROUTINE_SECTIONS
+from townlet.snapshots.migration_steps import (
+    MONEY_SECTIONS,
+    ROUTINE_SECTIONS,
+    SCHEMA7_PERT_SLOTS,
+    SCHEMA7_STATS,
+)
 
-__all__ = ["as_schema1", "as_schema3", "as_schema4", "as_schema5", "as_schema6"]
+__all__ = ["SHOP_SECTIONS", "as_schema1", "as_schema3", "as_schema4", "as_schema5",
+           "as_schema6", "as_schema7"]
+
+SHOP_SECTIONS = ("shop_level", "shop_markup", "pert_last", "pert_spec_cool")
+"""Sections schema 8 adds or reshapes whose migrated values are defaults, not the live
+ones (shops at the town price, the district cooldowns from the town-wide one)."""
+
+
+def as_schema7(sections: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The schema 7 layout: no shop prices, no sell-out counter, a 16-slot perturbation
+    table with town-wide spec cooldowns."""
+    old = {k: v for k, v in sections.items() if k not in ("shop_level", "shop_markup",
+                                                          "pert_last")}
+    old["stats"] = sections["stats"][:SCHEMA7_STATS].copy()
+    for name, table in sections.items():
+        if name.startswith("pert_") and name not in ("pert_meta", "pert_spec_cool",
+                                                     "pert_last"):
+            old[name] = table[:SCHEMA7_PERT_SLOTS].copy()
+    old["pert_spec_cool"] = sections["pert_spec_cool"][:, 0].copy()
+    return old
 
 
 def as_schema6(sections: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The schema 6 layout: no treasury accounts (rent, endowment) and no ``econ``."""
-    old = {k: v for k, v in sections.items() if k != "econ"}
+    old = {k: v for k, v in as_schema7(sections).items() if k != "econ"}
     old["ledger"] = sections["ledger"][:6].copy()
     return old
 

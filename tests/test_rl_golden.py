@@ -14,7 +14,9 @@ economy (the state gained the treasury accounts and rent state; the config gaine
 keyed by it), and with issue 18's shops (prices follow stock and demand, buyers go to the
 next district's shop; the config gained ``scarcity_markup``, ``demand_markup`` and
 ``markup_bounds``, a new config id; the state gained ``shop_level``, ``shop_markup``
-and the ``sold_out`` counter). A change that
+and the ``sold_out`` counter; the state hash again when the perturbation table became
+per district: ``pert_last``, ``pert_spec_cool`` per district, a table sized by the
+districts). A change that
 means to alter what agents observe or earn (a new feature, a reward term, a world
 rule) updates them and says why in its commit message.
 """
@@ -35,11 +37,11 @@ from townlet.rl.layout import action_space_hash
 STEPS = 120
 GOLDEN = {  # variant: layout hash, features, map, embedding ids, masks, rewards, state hash
     "compact": ("1e904b08e830b175", "cb9865fbe5b9e650", "5cf7d2bc5d2c0cc4", "401335dd60818559",
-                "022bdc3fcf8e9969", "8c4a4a657e69de46", "a2db517d44f515ce"),
+                "022bdc3fcf8e9969", "8c4a4a657e69de46", "1150a5074395831d"),
     "hybrid": ("4e88a8e0e1d83d6d", "0d9088e9dce3b7cc", "4e48fea2f1c7fad3", "401335dd60818559",
-               "022bdc3fcf8e9969", "8c4a4a657e69de46", "a2db517d44f515ce"),
+               "022bdc3fcf8e9969", "8c4a4a657e69de46", "1150a5074395831d"),
     "full": ("5a790d24417bd825", "0d9088e9dce3b7cc", "c6b01a762ed82939", "401335dd60818559",
-             "022bdc3fcf8e9969", "8c4a4a657e69de46", "a2db517d44f515ce"),
+             "022bdc3fcf8e9969", "8c4a4a657e69de46", "1150a5074395831d"),
 }
 PARTS = ("layout hash", "features", "map", "embedding ids", "action masks", "rewards",
          "world state hash")

@@ -148,6 +148,27 @@ def test_schema7_shops_charge_the_town_price_and_count_no_sell_outs() -> None:
         migrate(header(7), {**old, "stats": np.zeros(len(STAT), np.int64)})
 
 
+def test_schema7_perturbation_table_grows_per_district() -> None:
+    from townlet.world.state import PertMeta, pert_slots
+
+    kind = np.full(16, -1, np.int8)
+    kind[3] = 1  # an active blackout in slot 3
+    old = {"district_power": np.ones(5, np.uint8), "pert_kind": kind,
+           "pert_agents": np.full((16, 2), -1, np.int32),
+           "pert_mag": np.ones(16, np.float64), "pert_spec_cool": np.array([10, 20], np.int32),
+           "pert_meta": np.array([7, 300], np.int32)}
+    h = msgspec.structs.replace(header(7), config='{"perturbations": {"max_concurrent": 3}}')
+    _, new = migrate(h, old)
+    slots = pert_slots(3, 5)
+    assert new["pert_kind"].shape == (slots,) and new["pert_kind"][3] == 1
+    assert (new["pert_kind"][16:] == -1).all() and (new["pert_mag"][16:] == 1.0).all()
+    assert new["pert_agents"].shape == (slots, 2)
+    assert (new["pert_spec_cool"] == [[10] * 5, [20] * 5]).all()
+    assert (new["pert_last"] == old["pert_meta"][PertMeta.LAST_SCHEDULED]).all()
+    with pytest.raises(SnapshotStateError, match="pert_kind"):
+        migrate(header(7), {**old, "pert_kind": np.full(20, -1, np.int8)})
+
+
 def test_current_schema_is_returned_unchanged() -> None:
     secs = {"a": np.zeros(2)}
     h, out = migrate(header(SCHEMA_VERSION), secs)

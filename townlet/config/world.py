@@ -301,7 +301,11 @@ class PerturbationSpec(_Section, frozen=True):
     name: Name
     kind: PerturbationKind
     prob_per_day: NonNeg = 0.0
+    """Expected events per day: in each district for blackout, outage and arranged_meet
+    (so the town's total grows with it), town-wide for price_spike."""
     cooldown_ticks: Ticks = 0
+    """Ticks after an event of this spec ends before it may fire again (per district for
+    the district kinds)."""
     duration: tuple[PosTicks, PosTicks] = (60, 120)
     """Inclusive [min, max] duration in ticks."""
     magnitude: tuple[NonNeg, NonNeg] = (1.0, 1.0)
@@ -325,8 +329,10 @@ DEFAULT_PERTURBATIONS = (
 
 class PerturbationsConfig(_Section, frozen=True):
     max_concurrent: Annotated[int, Meta(ge=0, le=16)] = 2
+    """Scheduled events active at once in a district (and price spikes town-wide)."""
     global_cooldown_ticks: Ticks = 240
-    """Minimum spacing between two scheduled (random) events of any kind."""
+    """Minimum spacing between two scheduled (random) events of any kind in a district
+    (price spikes: town-wide)."""
     events: list[PerturbationSpec] = field(default_factory=lambda: list(DEFAULT_PERTURBATIONS))
 
 

@@ -34,7 +34,11 @@ at its reserve target (from the header's config, or the defaults), as in a new t
 Schema 8 adds shops whose prices follow stock and demand (townlet.world.shops):
 ``shop_level`` and ``shop_markup`` per building, both at the town price (1000 permille) as
 in a new town (the next sale or delivery reprices a shop from its stock), and the
-``sold_out`` counter at the end of ``stats``, starting at 0.
+``sold_out`` counter at the end of ``stats``, starting at 0. The perturbation table
+grows from 16 slots to ``pert_slots(max_concurrent, districts)`` (the scheduler draws in
+every district; free slots appended), the spec cooldowns gain a district column each
+(the town-wide cooldown copied to every district) and ``pert_last`` starts at the
+snapshot's last scheduled tick in every district.
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ ROUTINE_SECTIONS = ("agent_habits", "agent_roster", "agent_today")
 """The sections schema 5 added."""
 SCHEMA7_STATS = 15
 """Counters in ``stats`` up to schema 7 (``sold_out`` follows them)."""
+SCHEMA7_PERT_SLOTS = 16
+"""Slots of the perturbation table up to schema 7 (town-wide, fixed)."""
 
 
 @register(1, "split rel_value into rel_trust, rel_fam, rel_riv (old score read as trust)")
@@ -211,9 +217,11 @@ def add_treasury_and_rent(old: Mapping[str, np.ndarray], header: SnapshotHeader)
     return new
 
 
-@register(7, "shops: shop_level and shop_markup at the town price, stats gain sold_out")
+@register(7, "shops: shop_level and shop_markup at the town price, stats gain sold_out; "
+              "perturbation table sized per district")
 def add_shop_prices(old: Mapping[str, np.ndarray], header: SnapshotHeader) -> Sections:
-    """Schema 7 -> 8: every shop at the town price and no sell-outs counted yet."""
+    """Schema 7 -> 8: every shop at the town price and no sell-outs counted yet; the
+    perturbation table and cooldowns scale with the districts."""
     from townlet.world.params import PERMILLE
     from townlet.world.state import STAT
 
@@ -232,4 +240,33 @@ def add_shop_prices(old: Mapping[str, np.ndarray], header: SnapshotHeader) -> Se
         grown = np.zeros(len(STAT), np.int64)
         grown[:SCHEMA7_STATS] = stats
         new["stats"] = grown
+    if "district_power" in old:
+        new.update(_scaled_perturbations(old, header, old["district_power"].shape[0]))
+    return new
+
+
+def _scaled_perturbations(old: Mapping[str, np.ndarray], header: SnapshotHeader,
+                          districts: int) -> Sections:
+    """Schema 7's 16-slot perturbation table and per-spec cooldowns, grown per district."""
+    from townlet.config.world import PerturbationsConfig
+    from townlet.world.state import FIELDS, PertMeta, pert_slots
+
+    cap = _header_world(header).get("perturbations", {}).get(
+        "max_concurrent", PerturbationsConfig().max_concurrent)
+    slots = pert_slots(cap, districts)
+    new: Sections = {}
+    for field in FIELDS:
+        if not field.name.startswith("pert_") or field.dims[0] != "P" or field.name not in old:
+            continue
+        table = old[field.name]
+        if table.shape[0] != SCHEMA7_PERT_SLOTS or table.dtype != np.dtype(field.dtype):
+            raise SnapshotStateError(field.name, f"expected {field.dtype}({SCHEMA7_PERT_SLOTS}"
+                                     f", ...), got {table.dtype}{table.shape}")
+        grown = np.full((slots, *table.shape[1:]), field.fill, table.dtype)
+        grown[:SCHEMA7_PERT_SLOTS] = table
+        new[field.name] = grown
+    if "pert_spec_cool" in old:
+        new["pert_spec_cool"] = np.repeat(old["pert_spec_cool"][:, None], districts, axis=1)
+    last = int(old["pert_meta"][PertMeta.LAST_SCHEDULED]) if "pert_meta" in old else 0
+    new["pert_last"] = np.full(districts, last, np.int32)
     return new

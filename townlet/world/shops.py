@@ -65,6 +65,7 @@ def shop_stock(s, b):
 
 @kernel
 def _bounded(p, permille):
+    """``permille`` held within the markup bounds."""
     return min(p.markup_hi, max(p.markup_lo, permille))
 
 

@@ -31,13 +31,13 @@ from townlet.world.shops import restock
 from townlet.world.state import (
     FIELDS,
     NEEDS,
-    PERT_SLOTS,
     PRICES,
     Ctl,
     Ledger,
     State,
     allocate,
     kernel_state,
+    pert_slots,
     state_from,
 )
 from townlet.world.town import generate_town
@@ -71,7 +71,8 @@ class World(Levers):
         sizes = {"N": n, "K": w.relationships.slots, "W": w.employment.attendance_window,
                      "M": town.obj_type.size, "B": town.bld_kind.size, "D": town.districts,
                      "H": town.tile_kind.shape[0], "X": town.tile_kind.shape[1],
-                     "E": 4096 + int(n * w.events_per_agent), "S": len(w.perturbations.events)}
+                     "E": 4096 + int(n * w.events_per_agent), "S": len(w.perturbations.events),
+                     "P": pert_slots(w.perturbations.max_concurrent, town.districts)}
         s = allocate(sizes)
         for name in _TOWN_FIELDS:
             getattr(s, name)[...] = getattr(town, name)
@@ -299,7 +300,7 @@ class World(Levers):
         return int(target)
 
     def cancel_perturbation(self, event_id: int) -> None:
-        for slot in range(PERT_SLOTS):
+        for slot in range(self._s.pert_kind.shape[0]):
             if self._s.pert_kind[slot] >= 0 and self._s.pert_id[slot] == event_id:
                 self._begin_batch()
                 end_slot(self._ks, self._kp, slot, EventCode.PERTURBATION_CANCELLED)
