@@ -9,9 +9,10 @@ import numpy as np
 from townlet.config.money import MINOR_PER_UNIT
 from townlet.snapshots.migration_steps import (
     MONEY_SECTIONS,
+    NEGLECT_STATS,
     ROUTINE_SECTIONS,
     SCHEMA7_PERT_SLOTS,
-    SCHEMA7_STATS,
+    SHOP_STATS,
 )
 
 __all__ = ["SHOP_SECTIONS", "as_schema1", "as_schema3", "as_schema4", "as_schema5",
@@ -23,11 +24,13 @@ ones (shops at the town price, the district cooldowns from the town-wide one).""
 
 
 def as_schema7(sections: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The schema 7 layout: no shop prices, no sell-out counter, a 16-slot perturbation
-    table with town-wide spec cooldowns."""
-    old = {k: v for k, v in sections.items() if k not in ("shop_level", "shop_markup",
-                                                          "pert_last")}
-    old["stats"] = sections["stats"][:SCHEMA7_STATS].copy()
+    """The schema 7 layout: ``agent_starving`` instead of ``agent_neglect``, no neglect or
+    shop stats, no favourite cafes, no shop prices, a 16-slot perturbation table with
+    town-wide spec cooldowns."""
+    old = {k: v for k, v in sections.items() if k not in (
+        "agent_neglect", "agent_favourite", "shop_level", "shop_markup", "pert_last")}
+    old["agent_starving"] = sections["agent_neglect"][:, 0].copy()
+    old["stats"] = sections["stats"][:-len(NEGLECT_STATS) - len(SHOP_STATS)].copy()
     for name, table in sections.items():
         if name.startswith("pert_") and name not in ("pert_meta", "pert_spec_cool",
                                                      "pert_last"):

@@ -11,12 +11,15 @@ and workplace rivalry change ties every hour; again when workplace_rivalry becam
 change what agents do and where they stand; the map too), and with issue 18's closed
 economy (the state gained the treasury accounts and rent state; the config gained
 ``economy.treasury_per_agent``, which changes the config id and so every random stream
-keyed by it), and with issue 18's shops (prices follow stock and demand, buyers go to the
-next district's shop; the config gained ``scarcity_markup``, ``demand_markup`` and
-``markup_bounds``, a new config id; the state gained ``shop_level``, ``shop_markup``
-and the ``sold_out`` counter; the state hash again when the perturbation table became
-per district: ``pert_last``, ``pert_spec_cool`` per district, a table sized by the
-districts). A change that
+keyed by it), and with issue 18's needs with consequences and favourite cafes (the
+state gained ``agent_neglect`` (replacing ``agent_starving``), ``agent_favourite`` and five
+counters; the config gained ``world.neglect`` and ``routines.favourite_reach``, which
+changes the config id and so the random streams; a worker's lunch counts the walk back to
+work), and with issue 18's shops (prices follow stock and demand, buyers go to the next
+district's shop; the config gained ``scarcity_markup``, ``demand_markup`` and
+``markup_bounds``, a new config id; the state gained ``shop_level``, ``shop_markup``, the
+``sold_out`` counter and a perturbation table sized by the districts, drawn per
+district). A change that
 means to alter what agents observe or earn (a new feature, a reward term, a world
 rule) updates them and says why in its commit message.
 """
@@ -36,12 +39,12 @@ from townlet.rl.layout import action_space_hash
 
 STEPS = 120
 GOLDEN = {  # variant: layout hash, features, map, embedding ids, masks, rewards, state hash
-    "compact": ("1e904b08e830b175", "cb9865fbe5b9e650", "5cf7d2bc5d2c0cc4", "401335dd60818559",
-                "022bdc3fcf8e9969", "8c4a4a657e69de46", "1150a5074395831d"),
-    "hybrid": ("4e88a8e0e1d83d6d", "0d9088e9dce3b7cc", "4e48fea2f1c7fad3", "401335dd60818559",
-               "022bdc3fcf8e9969", "8c4a4a657e69de46", "1150a5074395831d"),
-    "full": ("5a790d24417bd825", "0d9088e9dce3b7cc", "c6b01a762ed82939", "401335dd60818559",
-             "022bdc3fcf8e9969", "8c4a4a657e69de46", "1150a5074395831d"),
+    "compact": ("1e904b08e830b175", "97e339cf8353e6a1", "5cf7d2bc5d2c0cc4", "75df4a9bcab45a5d",
+                "022bdc3fcf8e9969", "a07999a3c2af9e23", "6ea9b7217cd5feb2"),
+    "hybrid": ("4e88a8e0e1d83d6d", "006733a73b6c8464", "4e48fea2f1c7fad3", "75df4a9bcab45a5d",
+               "022bdc3fcf8e9969", "a07999a3c2af9e23", "6ea9b7217cd5feb2"),
+    "full": ("5a790d24417bd825", "006733a73b6c8464", "0bd51d38ba281e7f", "75df4a9bcab45a5d",
+             "022bdc3fcf8e9969", "a07999a3c2af9e23", "6ea9b7217cd5feb2"),
 }
 PARTS = ("layout hash", "features", "map", "embedding ids", "action masks", "rewards",
          "world state hash")

@@ -134,6 +134,32 @@ def test_schema6_gets_a_treasury_at_its_reserve() -> None:
         migrate(header(6), {**old, "ledger": np.zeros(8, np.int64)})
 
 
+def test_schema7_gets_neglect_counts_and_a_clean_exit_ring() -> None:
+    from townlet.snapshots.migration_steps import NEGLECT_STATS, SHOP_STATS
+    from townlet.world.actions import Flag
+    from townlet.world.state import NEEDS, STAT, ExitMeta, Need
+
+    pending = Flag.EXIT_PENDING
+    ring = np.array([-1, 2, 0, 1, 2], np.int32)  # head 1: 2, 0 (killed), 1 (not flagged), 2
+    old = {"agent_starving": np.array([0, 7, 3], np.int16),
+           "agent_alive": np.array([0, 1, 1], np.uint8),
+           "agent_flags": np.array([pending, 0, pending], np.uint8),
+           "stats": np.arange(15, dtype=np.int64),  # schema 7's counters
+           "exit_queue": ring, "exit_meta": np.array([1, 4, 0, 0, 0], np.int32)}
+    h, new = migrate(header(7), old)
+    assert h.migrations == ("7->8: " + registry()[7].description,)
+    assert "agent_starving" not in new and new["agent_neglect"].shape == (3, len(NEEDS))
+    assert new["agent_neglect"][:, Need.HUNGER].tolist() == [0, 7, 3]
+    assert not new["agent_neglect"][:, Need.HUNGER + 1:].any()
+    assert new["stats"].tolist() == [*range(15), *[0] * (len(NEGLECT_STATS) + len(SHOP_STATS))]
+    assert len(new["stats"]) == len(STAT)
+    assert new["agent_favourite"].tolist() == [-1, -1, -1]
+    assert new["exit_queue"].tolist() == [2, -1, -1, -1, -1]
+    assert new["exit_meta"][ExitMeta.HEAD] == 0 and new["exit_meta"][ExitMeta.LENGTH] == 1
+    with pytest.raises(SnapshotStateError, match="agent_starving"):
+        migrate(header(7), {**old, "agent_starving": np.zeros((3, 2), np.int16)})
+
+
 def test_schema7_shops_charge_the_town_price_and_count_no_sell_outs() -> None:
     from townlet.world.state import STAT, St
 
@@ -144,8 +170,8 @@ def test_schema7_shops_charge_the_town_price_and_count_no_sell_outs() -> None:
         assert new[name].dtype == np.int32 and (new[name] == 1000).all() and new[name].size == 4
     assert new["stats"].shape == (len(STAT),) and new["stats"][St.SOLD_OUT] == 0
     assert (new["stats"][:15] == old["stats"]).all()
-    with pytest.raises(SnapshotStateError, match="stats"):
-        migrate(header(7), {**old, "stats": np.zeros(len(STAT), np.int64)})
+    with pytest.raises(SnapshotStateError, match="shop_level"):
+        migrate(header(7), {**old, "shop_level": np.zeros(4, np.int32)})
 
 
 def test_schema7_perturbation_table_grows_per_district() -> None:

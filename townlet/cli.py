@@ -16,6 +16,7 @@ from townlet.sim.bench import bench_command
 from townlet.sim.cli import run_command
 from townlet.sim.report import report_command
 from townlet.snapshots.cli import snapshot_command
+from townlet.ui.cli import dashboard_command
 
 ROLES = {"run": "simulation", "publish": "publisher", "record": "recorder"}
 """The ``role`` in the logs of a process started by a sub-command (default: its name)."""
@@ -41,3 +42,4 @@ main.add_command(publish_command, "publish")
 main.add_command(subscribe_command, "subscribe")
 main.add_command(snapshot_command, "snapshot")
 main.add_command(sweep_command, "sweep")
+main.add_command(dashboard_command, "dashboard")

@@ -31,10 +31,19 @@ Schema 7 closes the economy (townlet.world.economy): the ledger gains ``rent`` a
 ``endowment`` and the state ``econ``. The endowment is booked so that the treasury starts
 at its reserve target (from the header's config, or the defaults), as in a new town.
 
-Schema 8 adds shops whose prices follow stock and demand (townlet.world.shops):
+Schema 8 gives needs consequences (townlet.world.neglect): ``agent_starving`` (ticks at
+hunger 0) becomes the hunger column of ``agent_neglect``, which counts the ticks each need
+sits at 0 (the other needs start at 0: their effects begin after their full time), and
+``stats`` gains the counters ``NEGLECT_STATS``. ``agent_favourite`` (the favourite cafe, drawn
+at arrival) is -1 for agents saved before it: they keep to their district's cafe, and
+their slot's next newcomer draws one. The exit ring keeps only the agents still
+waiting (alive and flagged EXIT_PENDING, once each): a schema 7 town kept the slot of an
+agent that died or was killed while waiting.
+
+Schema 8 also adds shops whose prices follow stock and demand (townlet.world.shops):
 ``shop_level`` and ``shop_markup`` per building, both at the town price (1000 permille) as
 in a new town (the next sale or delivery reprices a shop from its stock), and the
-``sold_out`` counter at the end of ``stats``, starting at 0. The perturbation table
+``sold_out`` counter after the neglect counters, starting at 0. The perturbation table
 grows from 16 slots to ``pert_slots(max_concurrent, districts)`` (the scheduler draws in
 every district; free slots appended), the spec cooldowns gain a district column each
 (the town-wide cooldown copied to every district) and ``pert_last`` starts at the
@@ -53,17 +62,20 @@ from townlet.snapshots.errors import SnapshotStateError
 from townlet.snapshots.format import SnapshotHeader
 from townlet.snapshots.migrations import Sections, register
 
-__all__ = ["ROUTINE_SECTIONS", "add_event_batch_flag", "add_levers_and_scale_exits",
-           "add_routines", "add_shop_prices", "add_treasury_and_rent", "money_to_minor_units",
-           "split_relationship_score"]
+__all__ = ["NEGLECT_STATS", "ROUTINE_SECTIONS", "SCHEMA7_PERT_SLOTS", "SHOP_STATS",
+           "add_event_batch_flag",
+           "add_levers_and_scale_exits", "add_needs_with_consequences", "add_routines",
+           "add_treasury_and_rent", "money_to_minor_units", "split_relationship_score"]
 
 MONEY_SECTIONS = ("agent_wallet", "agent_aff_paid", "agent_wages_today", "agent_withheld",
                   "price_base", "price_now", "ledger")
 """The sections schema 4 turned from float units into int64 minor units."""
 ROUTINE_SECTIONS = ("agent_habits", "agent_roster", "agent_today")
 """The sections schema 5 added."""
-SCHEMA7_STATS = 15
-"""Counters in ``stats`` up to schema 7 (``sold_out`` follows them)."""
+NEGLECT_STATS = ("collapses", "unkempt", "lonely", "soured_chats", "low_mood_ticks")
+"""The needs counters schema 8 appended to ``stats``."""
+SHOP_STATS = ("sold_out",)
+"""The shop counters schema 8 appended to ``stats`` (after :data:`NEGLECT_STATS`)."""
 SCHEMA7_PERT_SLOTS = 16
 """Slots of the perturbation table up to schema 7 (town-wide, fixed)."""
 
@@ -217,31 +229,53 @@ def add_treasury_and_rent(old: Mapping[str, np.ndarray], header: SnapshotHeader)
     return new
 
 
-@register(7, "shops: shop_level and shop_markup at the town price, stats gain sold_out; "
-              "perturbation table sized per district")
-def add_shop_prices(old: Mapping[str, np.ndarray], header: SnapshotHeader) -> Sections:
-    """Schema 7 -> 8: every shop at the town price and no sell-outs counted yet; the
-    perturbation table and cooldowns scale with the districts."""
+@register(7, "needs with consequences: agent_neglect (from agent_starving), neglect stats, "
+             "agent_favourite, exit ring without removed agents; shops: shop_level and "
+             "shop_markup at the town price, sold_out; perturbation table sized per district")
+def add_needs_with_consequences(old: Mapping[str, np.ndarray],
+                                header: SnapshotHeader) -> Sections:
+    """Schema 7 -> 8: ticks at 0 per need, the neglect counters, a clean exit ring; every
+    shop at the town price; the perturbation table and cooldowns per district."""
+    from townlet.world.actions import Flag
     from townlet.world.params import PERMILLE
-    from townlet.world.state import STAT
+    from townlet.world.state import NEEDS, ExitMeta, Need
 
-    for name in ("shop_level", "shop_markup"):
+    for name in ("agent_neglect", "agent_favourite", "shop_level", "shop_markup", "pert_last"):
         if name in old:
             raise SnapshotStateError(name, "already present in a schema 7 snapshot")
-    new = dict(old)
+    new = {k: v for k, v in old.items() if k != "agent_starving"}
+    if "agent_alive" in old:
+        new["agent_favourite"] = np.full(old["agent_alive"].shape[0], -1, np.int32)
+    if "agent_starving" in old:
+        starving = old["agent_starving"]
+        if starving.dtype != np.int16 or starving.ndim != 1:
+            raise SnapshotStateError("agent_starving", f"expected int16 (N,), got "
+                                     f"{starving.dtype}{starving.shape}")
+        neglect = np.zeros((starving.shape[0], len(NEEDS)), np.int16)
+        neglect[:, Need.HUNGER] = starving
+        new["agent_neglect"] = neglect
+    if "stats" in old:
+        new["stats"] = np.concatenate([old["stats"], np.zeros(len(NEGLECT_STATS)
+                                                             + len(SHOP_STATS), np.int64)])
     if "bld_kind" in old:
         for name in ("shop_level", "shop_markup"):
             new[name] = np.full(old["bld_kind"].shape[0], PERMILLE, np.int32)
-    if "stats" in old:
-        stats = old["stats"]
-        if stats.shape != (SCHEMA7_STATS,) or stats.dtype != np.int64:
-            raise SnapshotStateError("stats", f"expected int64({SCHEMA7_STATS},), got "
-                                     f"{stats.dtype}{stats.shape}")
-        grown = np.zeros(len(STAT), np.int64)
-        grown[:SCHEMA7_STATS] = stats
-        new["stats"] = grown
     if "district_power" in old:
         new.update(_scaled_perturbations(old, header, old["district_power"].shape[0]))
+    if {"exit_queue", "exit_meta", "agent_alive", "agent_flags"} <= old.keys():
+        ring, meta = old["exit_queue"], old["exit_meta"].copy()
+        head, length = int(meta[ExitMeta.HEAD]), int(meta[ExitMeta.LENGTH])
+        waiting = (old["agent_alive"] != 0) & (old["agent_flags"] & Flag.EXIT_PENDING != 0)
+        kept: list[int] = []
+        for k in range(length):
+            i = int(ring[(head + k) % ring.size])
+            if 0 <= i < waiting.size and waiting[i]:
+                kept.append(i)
+                waiting[i] = False  # once each
+        queue = np.full(ring.shape, -1, ring.dtype)
+        queue[:len(kept)] = kept
+        meta[ExitMeta.HEAD], meta[ExitMeta.LENGTH] = 0, len(kept)
+        new["exit_queue"], new["exit_meta"] = queue, meta
     return new
 
 

@@ -13,7 +13,7 @@ from townlet.world.affordances import failing_condition, object_usable, start, s
 from townlet.world.geometry import SLOTS, next_step, origin, outside_door
 from townlet.world.jit import kernel
 from townlet.world.queues import leave_queue, request
-from townlet.world.routines import decay_of, shift_start, ticks_until
+from townlet.world.routines import decay_of, haunt, shift_start, ticks_until
 from townlet.world.shops import marked_up
 from townlet.world.social import chat, is_rival, tile_link, tile_unlink, wants_chat
 from townlet.world.state import Need, Price, Resv, Today
@@ -73,6 +73,13 @@ def _can_eat(s, p, i):
 
 
 @kernel
+def _can_wash(s, p, i):
+    """Money for a shower (a broke agent does not stand waiting to wash: it sleeps, works)."""
+    a = p.type_aff[OBJ.SHOWER]
+    return a >= 0 and s.agent_wallet[i] >= s.price_now[p.aff_price[a]]
+
+
+@kernel
 def _lasts(s, p, i, ticks):
     """Hunger stays above the eat-now level (twice critical) for ``ticks`` more ticks."""
     hunger = s.agent_needs[i, Need.HUNGER] - ticks * decay_of(s, p, i, Need.HUNGER)
@@ -114,12 +121,14 @@ def _decide(s, p, i, t, tod):
                 s, p, i) and not _lasts(s, p, i, s.agent_today[i, Today.QUIT] - tod + 3 * p.errand):
             return G.EAT  # lunch: hunger would not last until after work
         return G.WORK  # before finishing any errand: breakfast never makes one late
+    if critical:  # exhausted: sleep before any other errand (it would collapse on the way)
+        return G.SLEEP
     errands = _free_for(s, p, i, tod) > p.errand  # an errand started now ends before leaving
     night = _at_night(s, p, i, tod)  # nobody to chat with: no socialising at night
     n = NEED_OF_GOAL[goal]
     if n >= 0 and needs[n] < p.need_sat[n] and (errands or goal == G.SLEEP) and not (
             goal == G.SLEEP and not _sleep_fits(s, p, i, tod)) and (goal != G.EAT or can_eat) and (
-            goal != G.SOCIAL or not night):
+            goal != G.SOCIAL or not night) and (goal != G.WASH or _can_wash(s, p, i)):
         return goal
     if s.agent_meet_bld[i] >= 0 and t < s.agent_meet_until[i] and not critical:
         return G.MEET
@@ -134,7 +143,7 @@ def _decide(s, p, i, t, tod):
         ratio = needs[k] / max(p.need_seek[k], 1e-6)
         if ratio < 1.0 and ratio < worst and (k != Need.ENERGY or sleep_fits) and (
                 k != Need.HUNGER or can_eat) and (errands or needs[k] < p.need_crit[k]) and (
-                k != Need.SOCIAL or not night):
+                k != Need.SOCIAL or not night) and (k != Need.HYGIENE or _can_wash(s, p, i)):
             best, worst = k, ratio
     if best >= 0:
         return GOAL_OF_NEED[best]
@@ -219,23 +228,42 @@ def _ticks_of(s, p, i, money):
 
 
 @kernel
+def _back(s, p, i, b, tod):
+    """Street distance from building b back to agent i's workplace when it is due at work
+    (0 otherwise, and from the workplace itself): what eating away costs a worker."""
+    if not _in_shift(s, i, tod) or b == s.agent_work[i]:
+        return 0
+    bx, by = outside_door(b, p.blocks_w)
+    wx, wy = outside_door(s.agent_work[i], p.blocks_w)
+    return abs(bx - wx) + abs(by - wy)
+
+
+@kernel
+def _away(s, p, i, b, tod):
+    """Street distance agent i walks to building b and back to work (``_back``)."""
+    return _walk(s, p, i, b) + _back(s, p, i, b, tod)
+
+
+@kernel
 def _meal_object(s, p, i, t):
-    """The cheapest affordable way to eat, counting walk, wait in line (users ahead x
-    duration) and price in ticks of the agent's wage: the home fridge or stove (with
-    food), the district cafe (its baristas' workplace), or the district grocer (a
-    meal's share of the groceries) and the walk home — the next district's cafe or grocer
-    when its own cannot serve; -1 if none is usable now."""
+    """The cheapest affordable way to eat, counting walk (and, in a shift, the walk back
+    to work: its own workplace counts), wait in line (users ahead x duration) and price
+    in ticks of the agent's wage: its home fridge or stove (with food), the district cafe
+    (its baristas' workplace), or the district grocer (a meal's share of the groceries)
+    and the walk home — the next district's cafe or grocer when its own cannot serve, each
+    at the price that shop charges; -1 if none is usable now."""
     home = s.agent_home[i]
+    tod = t % p.day
     best, best_cost = -1, 1 << 62
     if s.agent_food[i] > 0:
         for otype in (OBJ.FRIDGE, OBJ.STOVE):
             o = _pick_in(s, p, i, home, otype, t)
-            if o >= 0 and _walk(s, p, i, home) + _wait(s, p, i, o) < best_cost:
-                best, best_cost = o, _walk(s, p, i, home) + _wait(s, p, i, o)
+            if o >= 0 and _away(s, p, i, home, tod) + _wait(s, p, i, o) < best_cost:
+                best, best_cost = o, _away(s, p, i, home, tod) + _wait(s, p, i, o)
     o = _shop_object(s, p, i, s.district_cafe, OBJ.COUNTER, t)
     if o >= 0:
         cafe = o // SLOTS
-        cost = _walk(s, p, i, cafe) + _wait(s, p, i, o) + _ticks_of(
+        cost = _away(s, p, i, cafe, tod) + _wait(s, p, i, o) + _ticks_of(
             s, p, i, marked_up(s, Price.CAFE_MEAL, cafe))
         if cost < best_cost:
             best, best_cost = o, cost
@@ -247,7 +275,8 @@ def _meal_object(s, p, i, t):
             hx, hy = outside_door(home, p.blocks_w)
             meals = max(1, p.aff_food[p.type_aff[OBJ.TILL]])
             cost = _walk(s, p, i, grocer) + _wait(s, p, i, o) + abs(gx - hx) + abs(
-                gy - hy) + _ticks_of(s, p, i, marked_up(s, Price.GROCERIES, grocer) // meals)
+                gy - hy) + _back(s, p, i, home, tod) + _ticks_of(
+                s, p, i, marked_up(s, Price.GROCERIES, grocer) // meals)
             if cost < best_cost:
                 best = o
     return best
@@ -272,12 +301,13 @@ def _target_object(s, p, i, goal, t):
 
 
 @kernel
-def _place(s, i, goal):
-    """Building for a presence goal (work, socialising, meeting, home)."""
+def _place(s, p, i, goal):
+    """Building for a presence goal (work, socialising at its favourite cafe when not far,
+    meeting, home)."""
     if goal == G.WORK:
         return s.agent_work[i]
     if goal == G.SOCIAL:
-        return s.district_cafe[s.agent_district[i]]
+        return haunt(s, p, i)
     if goal == G.MEET and s.agent_meet_bld[i] >= 0:
         return s.agent_meet_bld[i]
     return s.agent_home[i]
@@ -332,7 +362,7 @@ def pursue(s, p, i, goal, t):
             return _use(s, p, i, o, t)
         return False
     leave_queue(s, i, t)
-    b = _place(s, i, goal)
+    b = _place(s, p, i, goal)
     spot = i % 5 + 1
     if step_to(s, p, i, b, spot, 5 if goal != G.WORK else 3):
         eager = goal == G.SOCIAL or goal == G.MEET
