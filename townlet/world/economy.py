@@ -32,8 +32,10 @@ policy's shopping reserve), so paying rent cannot leave it unable to eat until p
 @kernel
 def savings(s, p, i):
     """Agent i's money beyond what it keeps to eat until payday, at the dearest a grocer
-    may charge (minor units, >= 0)."""
-    dearest = (s.price_now[Price.GROCERIES] * p.markup_hi + PERMILLE // 2) // PERMILLE
+    may charge the base price (minor units, >= 0). The base, not the price in force: a
+    price spike active at midnight would otherwise shield most savings from the rent and
+    leave the treasury's gap, and the money agents hold, off for a day."""
+    dearest = (s.price_base[Price.GROCERIES] * p.markup_hi + PERMILLE // 2) // PERMILLE
     return max(0, s.agent_wallet[i] - DAYS_FOOD * dearest - SHOP_RESERVE)
 
 
