@@ -9,10 +9,10 @@ from townlet.client.cli import subscribe_command
 from townlet.config.cli import config_command
 from townlet.console.cli import console_command
 from townlet.ops.logging import configure_logging
+from townlet.pilot.cli import eval_command, promote_command, run_command
 from townlet.publish.cli import publish_command
 from townlet.security.cli import keys_command
 from townlet.sim.bench import bench_command
-from townlet.sim.cli import run_command
 from townlet.sim.report import report_command
 from townlet.snapshots.cli import snapshot_command
 
@@ -33,3 +33,5 @@ main.add_command(console_command, "console")
 main.add_command(publish_command, "publish")
 main.add_command(subscribe_command, "subscribe")
 main.add_command(snapshot_command, "snapshot")
+main.add_command(eval_command, "eval")
+main.add_command(promote_command, "promote")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 
 from townlet.config.options import agents_option, config_option, seed_option
 
-__all__ = ["run_command"]
+__all__ = ["run_command", "run_options", "run_town"]
 
 
 EXIT_INTERRUPTED = 130
@@ -86,42 +88,65 @@ def _print_summary(summary) -> None:
     print_days(summary.days, console)
 
 
+_RUN_OPTIONS = (
+    config_option,
+    agents_option,
+    click.option("--ticks", type=click.IntRange(min=0), default=1440, show_default=True,
+                 help="Ticks to run (1440 = one day; 0 = start the services, run no tick)."),
+    seed_option("Ignored with --resume, which uses the snapshot's seed."),
+    click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object."),
+    click.option("--console/--no-console", default=None,
+                 help="Serve the authenticated operator console while running "
+                      "[default: console.enabled]."),
+    click.option("--console-endpoint", metavar="ENDPOINT",
+                 help="Where the console listens, e.g. tcp://127.0.0.1:7600 [default: the "
+                      "config's console.endpoint]."),
+    click.option("--publish/--no-publish", default=None,
+                 help="Write frames and run the publisher [default: telemetry.enabled]."),
+    click.option("--publish-endpoint", metavar="ENDPOINT",
+                 help="Where the publisher listens, e.g. tcp://127.0.0.1:7700 [default: the "
+                      "config's telemetry.endpoint]."),
+    click.option("--insecure-dev", is_flag=True,
+                 help="Publish plaintext on loopback without authentication (development only)."),
+    click.option("--resume", "resume", metavar="NAME",
+                 help="Continue from a snapshot in snapshots.root (its seed is used)."),
+    click.option("--allow-config-mismatch", is_flag=True,
+                 help="Resume even if the snapshot's config differs (logged as a warning)."),
+)
+"""The options of ``townlet run``, in help order."""
+
+
+def run_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Decorate ``command`` with every option of ``townlet run``."""
+    for option in reversed(_RUN_OPTIONS):
+        command = option(command)
+    return command
+
+
 @click.command()
-@config_option
-@agents_option
-@click.option("--ticks", type=click.IntRange(min=0), default=1440, show_default=True,
-              help="Ticks to run (1440 = one day; 0 = start the services, run no tick).")
-@seed_option("Ignored with --resume, which uses the snapshot's seed.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-@click.option("--console/--no-console", default=None,
-              help="Serve the authenticated operator console while running "
-                   "[default: console.enabled].")
-@click.option("--console-endpoint", metavar="ENDPOINT",
-              help="Where the console listens, e.g. tcp://127.0.0.1:7600 [default: the "
-                   "config's console.endpoint].")
-@click.option("--publish/--no-publish", default=None,
-              help="Write frames and run the publisher [default: telemetry.enabled].")
-@click.option("--publish-endpoint", metavar="ENDPOINT",
-              help="Where the publisher listens, e.g. tcp://127.0.0.1:7700 [default: the "
-                   "config's telemetry.endpoint].")
-@click.option("--insecure-dev", is_flag=True,
-              help="Publish plaintext on loopback without authentication (development only).")
-@click.option("--resume", "resume", metavar="NAME",
-              help="Continue from a snapshot in snapshots.root (its seed is used).")
-@click.option("--allow-config-mismatch", is_flag=True,
-              help="Resume even if the snapshot's config differs (logged as a warning).")
+@run_options
 def run_command(**options) -> None:
     """Run a town with its console and publisher: progress while it runs, a summary
     at the end. Ctrl-C stops after the current tick, prints the summary and exits 130."""
+    run_town(options)
+
+
+Prepare = Callable[[Any], Callable[[Any], list[str]]]
+"""Given the loaded config, check what the run will need (exit 2 on a problem) and
+return what to attach to the simulation once its services are up (status lines back)."""
+
+
+def run_town(options: dict[str, Any], prepare: Prepare | None = None) -> None:
+    """``townlet run`` with ``options``; ``prepare`` adds to the simulation (a policy)."""
     try:
-        _run(**options)
+        _run(**options, prepare=prepare)
     except KeyboardInterrupt:  # before the loop took over Ctrl-C (loading, compiling)
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
 
 
 def _run(config_path, agents, ticks, seed, as_json, console, console_endpoint, publish,
-         publish_endpoint, insecure_dev, resume, allow_config_mismatch) -> None:
+         publish_endpoint, insecure_dev, resume, allow_config_mismatch, prepare) -> None:
     import msgspec
     from rich.console import Console
 
@@ -133,6 +158,7 @@ def _run(config_path, agents, ticks, seed, as_json, console, console_endpoint, p
     cfg = _load(config_path, agents, {("console.endpoint", "--console-endpoint"): console_endpoint,
                                       ("telemetry.endpoint", "--publish-endpoint"):
                                           publish_endpoint})
+    attach = prepare(cfg) if prepare is not None else None
     publish = cfg.telemetry.enabled if publish is None else publish
     console = cfg.console.enabled if console is None else console
     if not as_json:
@@ -156,6 +182,8 @@ def _run(config_path, agents, ticks, seed, as_json, console, console_endpoint, p
         except (OSError, RuntimeError, ValueError) as exc:
             click.echo(f"error: cannot start services: {exc}", err=True)
             sys.exit(1)
+        if attach is not None:
+            notes += attach(sim)
         for line in notes:
             click.echo(line, err=as_json)
         summary = _run_with_progress(sim, ticks, screen, spinner, show_bar=not as_json)
