@@ -11,6 +11,7 @@ from townlet.console.cli import console_command
 from townlet.ops.logging import configure_logging
 from townlet.pilot.cli import eval_command, promote_command, run_command
 from townlet.publish.cli import publish_command
+from townlet.scale.cli import sweep_command
 from townlet.security.cli import keys_command
 from townlet.sim.bench import bench_command
 from townlet.sim.report import report_command
@@ -33,5 +34,6 @@ main.add_command(console_command, "console")
 main.add_command(publish_command, "publish")
 main.add_command(subscribe_command, "subscribe")
 main.add_command(snapshot_command, "snapshot")
+main.add_command(sweep_command, "sweep")
 main.add_command(eval_command, "eval")
 main.add_command(promote_command, "promote")
