@@ -99,31 +99,35 @@ def run_command(policy: str | None, **options: Any) -> None:
     run_town(options, None if policy is None else _prepare(policy))
 
 
+_SHORT = {"survival": "surv", "punctuality": "punct", "relationships": "ties"}
+"""Column headings that keep the table within 80 columns."""
+
+
 def _table(report) -> None:
     from rich.console import Console
     from rich.table import Table
 
     from townlet.pilot.evaluate import METRICS
 
-    table = Table(title=f"suite {report.suite} v{report.suite_version} "
-                        f"(tolerance {report.tolerance:.0%})")
-    for col in ("scenario", "policy", *METRICS, "deaths", "clean windows", "alerts"):
-        table.add_column(col, justify="left" if col in ("scenario", "policy", "alerts")
-                         else "right")
-    for sc in report.scenarios:
-        for run in (sc.candidate, sc.release, sc.scripted):
-            if run is None:
-                continue
-            cells = []
-            for m in METRICS:
-                text = f"{run.metrics[m]:.3f}"
-                bad = run.policy == "candidate" and m in sc.regressions
-                cells.append(f"[red]{text}[/red]" if bad else text)
-            table.add_row(sc.scenario.name if run.policy == "candidate" else "", run.policy,
-                          *cells, str(run.deaths), str(run.clean_windows),
-                          ", ".join(run.alerts) or "-")
     console = Console()
-    console.print(table)
+    console.print(f"suite {report.suite} v{report.suite_version}, tolerance "
+                  f"{report.tolerance:.0%}; regressions in red")
+    for sc in report.scenarios:
+        table = Table(title=f"{sc.scenario.name} ({sc.scenario.agents} agents, "
+                            f"{sc.scenario.ticks} ticks)")
+        table.add_column("policy", no_wrap=True)
+        for col in (*METRICS, "deaths", "clean"):
+            table.add_column(_SHORT.get(col, col), justify="right", no_wrap=True)
+        runs = [r for r in (sc.candidate, sc.release, sc.scripted) if r is not None]
+        for run in runs:
+            cells = [f"[red]{run.metrics[m]:.2f}[/red]"
+                     if run.policy == "candidate" and m in sc.regressions
+                     else f"{run.metrics[m]:.2f}" for m in METRICS]
+            table.add_row(run.policy, *cells, str(run.deaths), str(run.clean_windows))
+        console.print(table)
+        for run in runs:
+            if run.alerts:
+                console.print(f"  {run.policy} alerts: {', '.join(run.alerts)}")
     verdict = "READY" if report.ready else "NOT READY: " + "; ".join(report.reasons)
     console.print(f"candidate {report.candidate.name} {report.candidate.policy_hash[:12]} vs "
                   f"{report.release.name if report.release else 'scripted release'}: {verdict}")
