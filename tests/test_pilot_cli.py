@@ -21,6 +21,7 @@ from townlet.pilot.evaluate import METRICS
 from townlet.pilot.serve import slot_of
 from townlet.promotion.manager import Promotion
 from townlet.promotion.state import SuiteVerdict
+from townlet.snapshots.reader import read_header
 
 pytest.importorskip("torch", reason="needs the rl extra")
 
@@ -148,6 +149,10 @@ def test_rollback_restores_the_previous_policy_and_frames_show_it(workdir):
             assert resp.result["release"]["policy_hash"] == a.policy_hash
             frame = _frame_after(reader, resp.tick)
             assert frame.policy_hash == a.policy_hash and frame.policy_name == "alpha"
+            saved = c.call("snapshot_save", "after.tsnap")
+            ident = read_header(workdir / ".townlet" / "snapshots" / "after.tsnap").identity
+            assert ident.policy_hash == a.policy_hash and ident.policy_name == "alpha"
+            assert ident.anneal_ratio == 1.0 and ident.learned_agents and saved["tick"] > 0
             status = c.call("promotion_status")
             assert status["promotion"]["state"] == "monitoring"
             assert status["promotion"]["history"][-1]["kind"] == "rollback"

@@ -60,7 +60,8 @@ class AnnealConfig(_Section, frozen=True):
 
 class StabilityConfig(_Section, frozen=True):
     queue_fairness_limit: Annotated[int, Meta(ge=1, le=100_000)] = 5
-    """``queue_fairness_pressure``: queue conflicts in one tick at or above this."""
+    """``queue_fairness_pressure``: queue conflicts in one tick at or above this (per 100
+    living agents, like the two limits below: bigger towns scale them up)."""
     affordance_fail_threshold: Annotated[int, Meta(ge=0, le=100_000)] = 5
     """``affordance_failures_exceeded``: failed affordances in one tick above this."""
     lateness_threshold: Annotated[int, Meta(ge=0, le=100_000)] = 3

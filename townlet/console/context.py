@@ -11,6 +11,7 @@ from townlet.console.control import RunControl
 from townlet.promotion.manager import Promotion
 from townlet.security.registry import RegistryWatcher
 from townlet.security.sandbox import Sandbox
+from townlet.snapshots.format import PolicyIdentity
 
 if TYPE_CHECKING:
     from townlet.console.table import Command
@@ -39,6 +40,9 @@ class PolicyInfo(msgspec.Struct, frozen=True):
     """Content hash of the policy weights."""
     possessed_override: bool = True
     """Possessed agents follow operator actions instead of the policy."""
+    identity: PolicyIdentity = PolicyIdentity()
+    """What frames and snapshots record for the last tick: hash, name, variant, anneal
+    ratio and unit, agents the learned policy drove (all null while scripted)."""
 
 
 class EventLog:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from townlet.console.context import PolicyInfo
 from townlet.pilot.anneal import Anneal
 from townlet.pilot.policy import LoadedPolicy, check_layout
 from townlet.promotion.stability import StabilityMonitor
@@ -28,7 +29,15 @@ from townlet.snapshots.format import PolicyIdentity
 from townlet.world import World
 from townlet.world.actions import N_ACTIONS
 
-__all__ = ["PolicyDriver", "policy_actions"]
+__all__ = ["PolicyDriver", "policy_actions", "policy_info"]
+
+
+def policy_info(policy: LoadedPolicy | None, identity: PolicyIdentity) -> PolicyInfo:
+    """What the console's ``policy_info`` reports for ``policy`` (None: scripted)."""
+    if policy is None:
+        return PolicyInfo()
+    return PolicyInfo(kind="learned", name=policy.name, checkpoint=policy.checkpoint or None,
+                      policy_hash=policy.policy_hash, identity=identity)
 
 
 def policy_actions(policy: LoadedPolicy, obs: dict[str, np.ndarray], mask: np.ndarray,
@@ -105,18 +114,26 @@ class PolicyDriver:
             self._sync(world)
         if self.policy is None:
             self.learned[...] = False
-            self.sim.identity = PolicyIdentity()
+            self._publish(PolicyIdentity())
             return None
         ratio = self.anneal.learned(world.view("rng_key"), world.tick, world.view("agent_gen"),
                                     self.learned)
         self.learned &= self._infos["controlled"]
         policy_actions(self.policy, self._obs, self._infos["action_mask"],
                        np.flatnonzero(self.learned), self._actions)
-        self.sim.identity = PolicyIdentity(
+        self._publish(PolicyIdentity(
             policy_hash=self.policy.policy_hash, policy_name=self.policy.name,
             observation_variant=self.policy.variant, anneal_ratio=ratio,
-            anneal_unit=self.anneal.cfg.unit, learned_agents=int(self.learned.sum()))
+            anneal_unit=self.anneal.cfg.unit, learned_agents=int(self.learned.sum())))
         return self._actions
+
+    def _publish(self, identity: PolicyIdentity) -> None:
+        """Record what drives this step for frames, snapshots and the console."""
+        if identity == self.sim.identity:
+            return
+        self.sim.identity = identity
+        if self.sim.console is not None:
+            self.sim.console.policy = policy_info(self.policy, identity)
 
     def before(self, world: World) -> None:
         """Nothing before the console drains: actions are chosen after it (``actions``)."""

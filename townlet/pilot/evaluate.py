@@ -117,7 +117,10 @@ def run_scenario(cfg: TownletConfig, sc: Scenario, variant: str, focal: LoadedPo
     obs, infos = env.reset()
     n, day = world.n_agents, cfg.world.ticks_per_day
     is_focal = _focal(sc.seed, n, sc.focal)
-    monitor = StabilityMonitor(cfg.pilot.stability, cfg.pilot.promotion)
+    promo = cfg.pilot.promotion
+    allowed = tuple(dict.fromkeys(promo.allowed_alerts + sc.allowed_alerts))
+    monitor = StabilityMonitor(cfg.pilot.stability,
+                               msgspec.structs.replace(promo, allowed_alerts=allowed))
     acts, other = np.full(n, -1, np.int8), np.full(n, -1, np.int8)
     starts = {p.tick: p for p in sc.perturbations}
     gen0 = world.view("agent_gen").copy()

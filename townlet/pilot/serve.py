@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from townlet.console.context import PolicyInfo
-from townlet.pilot.driver import PolicyDriver
+from townlet.pilot.driver import PolicyDriver, policy_info
 from townlet.pilot.policy import LayoutMismatch, LoadedPolicy
 from townlet.promotion.manager import Promotion, PromotionError
 from townlet.promotion.state import PolicySlot
@@ -40,13 +39,6 @@ def verified(slot: PolicySlot, load: Callable[[str], LoadedPolicy]) -> LoadedPol
     return policy
 
 
-def _info(policy: LoadedPolicy | None) -> PolicyInfo:
-    if policy is None:
-        return PolicyInfo()
-    return PolicyInfo(kind="learned", name=policy.name, checkpoint=policy.checkpoint or None,
-                      policy_hash=policy.policy_hash)
-
-
 def serve(sim: Simulation, policy: LoadedPolicy,
           load: Callable[[str], LoadedPolicy]) -> PolicyDriver:
     """Drive ``sim`` with ``policy`` (``load`` reads checkpoints for promotions)."""
@@ -61,9 +53,9 @@ def serve(sim: Simulation, policy: LoadedPolicy,
             driver.swap(new)
         except LayoutMismatch as exc:
             raise PromotionError("unusable", str(exc)) from None
-        console.policy = _info(new)
+        console.policy = policy_info(new, console.policy.identity)
 
-    console.policy = _info(policy)
+    console.policy = policy_info(policy, sim.identity)
     console.promotion = Promotion(sim.world.config.pilot.promotion, serve=swap,
                                   monitor=driver.monitor)
     return driver

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from townlet.config.pilot import Alert
 from townlet.config.world import PerturbationKind
 
 __all__ = ["SUITES", "Perturbation", "Scenario", "Suite"]
@@ -39,6 +40,9 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True):
     background: Literal["scripted", "release"] = "scripted"
     """Who drives the other slots (``release`` falls back to scripted without one)."""
     perturbations: tuple[Perturbation, ...] = ()
+    allowed_alerts: tuple[Alert, ...] = ()
+    """Alerts the perturbations cause in any town (the scripted one included), which do not
+    fail this scenario's windows (added to ``pilot.promotion.allowed_alerts``)."""
 
 
 class Suite(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,7 +58,8 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
         Scenario(name="power_outage", seed=102, agents=200, ticks=2 * _DAY, focal=0.5,
                  perturbations=(Perturbation(tick=600, kind="blackout", duration=240),)),
         Scenario(name="water_outage", seed=103, agents=200, ticks=2 * _DAY, focal=0.5,
-                 perturbations=(Perturbation(tick=420, kind="outage", duration=300),)),
+                 perturbations=(Perturbation(tick=420, kind="outage", duration=300),),
+                 allowed_alerts=("affordance_failures_exceeded",)),  # showers fail
         Scenario(name="price_spike", seed=104, agents=300, ticks=2 * _DAY, focal=0.5,
                  perturbations=(Perturbation(tick=300, kind="price_spike", duration=720,
                                              magnitude=2.5),)),

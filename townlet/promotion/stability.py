@@ -7,7 +7,7 @@ with a few vectorised NumPy passes; the rolling windows hold one small tuple per
 
 Alerts (``townlet.config.pilot.ALERTS``; thresholds in ``pilot.stability``):
 queue conflicts, failed affordances and late shift starts in one tick above their
-limits; any employment-exit queue overflow; early embedding reuse; starvation
+limits (per 100 living agents: a town of 400 may have four times as many); any employment-exit queue overflow; early embedding reuse; starvation
 incidents (hunger at or below a floor for a run of ticks) in the window; mean goal
 switches per agent and tick in the window (thrashing); population variance of
 per-agent rewards in the window.
@@ -32,6 +32,9 @@ from townlet.world.state import Need
 __all__ = ["StabilityMonitor", "StabilityReport"]
 
 _N_CODES = max(EventCode) + 1
+PER_AGENTS = 100
+"""Per-tick event limits hold for towns of up to this many living agents and grow in
+proportion beyond (SPEC/learning.md's limits come from towns of a few dozen agents)."""
 
 
 class StabilityReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -106,12 +109,14 @@ class StabilityMonitor:
             r = rewards[alive].astype(np.float64)
             self._rewards.append((t, r.size, float(r.sum()), float(np.square(r).sum())))
             self._trim(self._rewards, t, c.reward_window)
+        per = max(1.0, np.count_nonzero(alive) / PER_AGENTS)  # limits are per 100 agents
         raised = {
-            "queue_fairness_pressure": counts[EventCode.QUEUE_CONFLICT] >= c.queue_fairness_limit,
+            "queue_fairness_pressure":
+                counts[EventCode.QUEUE_CONFLICT] >= c.queue_fairness_limit * per,
             "embedding_reuse_warning": reuse_warning,
             "affordance_failures_exceeded":
-                counts[EventCode.AFFORDANCE_FAIL] > c.affordance_fail_threshold,
-            "lateness_spike": counts[EventCode.SHIFT_LATE_START] > c.lateness_threshold,
+                counts[EventCode.AFFORDANCE_FAIL] > c.affordance_fail_threshold * per,
+            "lateness_spike": counts[EventCode.SHIFT_LATE_START] > c.lateness_threshold * per,
             "employment_exit_queue_overflow": counts[EventCode.EXIT_QUEUE_OVERFLOW] > 0,
             "starvation_spike": self.starvation_incidents > c.starvation_max_incidents,
             "option_thrash_detected": len(self._switches) >= c.thrash_min_samples
