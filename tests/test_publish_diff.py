@@ -82,7 +82,7 @@ def test_step_encoding_shrinks_decaying_needs():
 def _carrier(change):
     from townlet.wire import Delta
 
-    return Delta(v="1.0.0", stream="s", seq=1, tick=1, head_tick=1, sent_ns=0, schema_hash="h",
+    return Delta(v="2.0.0", stream="s", seq=1, tick=1, head_tick=1, sent_ns=0, schema_hash="h",
                  base_tick=0, changes=[change], events=[])
 
 

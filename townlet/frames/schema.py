@@ -42,7 +42,7 @@ __all__ = [
 if sys.byteorder != "little":  # the ring copies native bytes and the wire says little-endian
     raise ImportError("townlet frames require a little-endian machine")
 
-SCHEMA_VERSION: Final = "1.1.0"
+SCHEMA_VERSION: Final = "2.1.0"
 """Semantic version of the frame layout and wire format (major = breaking)."""
 
 STATE_COLUMNS: Final[tuple[str, ...]] = (
@@ -70,7 +70,7 @@ META_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("learned_agents", "<i4"),
 )
 """Per-frame metadata columns (each of shape (1,)), written by the frame writer. The
-policy columns (added in 1.1.0) say what drove the tick: the learned policy's hash and
+policy columns (added in 2.1.0) say what drove the tick: the learned policy's hash and
 name (empty: scripted), the learned share of control and the agents it drove."""
 
 _ALIGN: Final = 64

@@ -95,7 +95,8 @@ def _prepare(spec: str):
                    "annealed from scripted control by pilot.anneal.")
 def run_command(policy: str | None, **options: Any) -> None:
     """Run a town with its console and publisher: progress while it runs, a summary
-    at the end. Ctrl-C stops after the current tick, prints the summary and exits 130."""
+    at the end. Ctrl-C stops after the current tick, prints the summary and exits 130;
+    SIGTERM does the same and exits 0 (a requested stop)."""
     run_town(options, None if policy is None else _prepare(policy))
 
 

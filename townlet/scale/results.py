@@ -83,13 +83,21 @@ def print_table(results: Iterable[TownResult]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    rows = sorted(results, key=lambda r: r.key)
+    served = any(r.endpoint for r in rows)
     table = Table(title="Sweep results")
-    for name in ("town", "population", "deaths", "faints", "exits", "money/capita",
-                 "agent-steps/s", "state hash", "endpoint"):
-        table.add_column(name, justify="left" if name in ("town", "state hash", "endpoint")
-                         else "right")
-    for r in sorted(results, key=lambda r: r.key):
-        table.add_row(r.key, f"{r.population:,}/{r.agents:,}", str(r.deaths), str(r.faints),
-                      str(r.exits), f"{r.money_per_capita:,.2f}", f"{r.agent_steps_per_s:,.0f}",
-                      r.state_hash[:12], r.endpoint or "-")
-    Console().print(table)
+    table.add_column("town", no_wrap=True)
+    for name in ("alive", "deaths", "faints", "exits", "money/cap", "steps/s"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("hash", no_wrap=True)
+    if served:
+        table.add_column("endpoint", no_wrap=True)
+    for r in rows:
+        cells = [r.key, f"{r.population:,}/{r.agents:,}", str(r.deaths), str(r.faints),
+                 str(r.exits), f"{r.money_per_capita:,.2f}", f"{r.agent_steps_per_s:,.0f}",
+                 r.state_hash[:8]]
+        table.add_row(*cells, *([r.endpoint] if served else []))
+    console = Console()
+    if not console.is_terminal:
+        console.width = 160  # a log or a pipe: no reason to squeeze to 80 columns
+    console.print(table)

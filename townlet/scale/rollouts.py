@@ -28,7 +28,9 @@ class TownShard:
     """The actor side: one town's vector env (Ray wraps this class as an actor)."""
 
     def __init__(self, config: TownletConfig, variant: str | None, seed: int) -> None:
-        self.env = TownletVectorEnv(config, variant=variant, seed=seed, copy=True)
+        # No defensive copy: Ray serialises a result when the method returns, before
+        # the env's buffers are next overwritten.
+        self.env = TownletVectorEnv(config, variant=variant, seed=seed)
 
     def spaces(self) -> tuple[int, spaces.Space, spaces.Space]:
         return self.env.num_envs, self.env.single_observation_space, self.env.single_action_space
