@@ -5,6 +5,7 @@ from __future__ import annotations
 from msgspec import Struct
 
 from townlet.config.console import ConsoleConfig
+from townlet.config.kernel import KernelConfig
 from townlet.config.keys import KeysConfig
 from townlet.config.ops import OpsConfig
 from townlet.config.pilot import PilotConfig
@@ -26,4 +27,5 @@ class TownletConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     snapshots: SnapshotsConfig = SnapshotsConfig()
     rl: RLConfig = RLConfig()
     ops: OpsConfig = OpsConfig()
+    kernel: KernelConfig = KernelConfig()
     pilot: PilotConfig = PilotConfig()
