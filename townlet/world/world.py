@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
+import numba
 import numpy as np
 
 from townlet.config import TownletConfig, config_id
@@ -21,22 +22,25 @@ from townlet.world.errors import (
 )
 from townlet.world.events import EVENT_DTYPE, EventCode
 from townlet.world.geometry import TILE, WALKABLE, origin, outside_door
-from townlet.world.kernel import restock, tick
+from townlet.world.kernel import PHASES, Run, tick
 from townlet.world.levers import Levers
 from townlet.world.lifecycle import populate
 from townlet.world.params import PERT_KINDS, build_params, kernel_params
 from townlet.world.perturb import activate, end_slot
 from townlet.world.rng import seed_keys
+from townlet.world.shops import restock
 from townlet.world.state import (
     FIELDS,
     NEEDS,
-    PERT_SLOTS,
     PRICES,
+    UNPLANNED,
     Ctl,
     Ledger,
     State,
+    Today,
     allocate,
     kernel_state,
+    pert_slots,
     state_from,
 )
 from townlet.world.town import generate_town
@@ -64,13 +68,20 @@ class World(Levers):
         if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
             raise InvalidArgument(f"seed must be an integer in [0, 2**63), got {seed!r}")
         w = config.world
+        self.threads = config.kernel.threads
+        if self.threads > numba.config.NUMBA_NUM_THREADS:
+            raise InvalidArgument(
+                f"kernel.threads is {self.threads} but Numba may start only "
+                f"{numba.config.NUMBA_NUM_THREADS} threads here: lower it or set "
+                f"NUMBA_NUM_THREADS={self.threads} before starting")
         self.config, self.seed, self.config_id = config, int(seed), config_id(config)
         town = generate_town(w, self.seed)
         n = w.town.agents
         sizes = {"N": n, "K": w.relationships.slots, "W": w.employment.attendance_window,
                      "M": town.obj_type.size, "B": town.bld_kind.size, "D": town.districts,
                      "H": town.tile_kind.shape[0], "X": town.tile_kind.shape[1],
-                     "E": 4096 + int(n * w.events_per_agent), "S": len(w.perturbations.events)}
+                     "E": 4096 + int(n * w.events_per_agent), "S": len(w.perturbations.events),
+                     "P": pert_slots(w.perturbations.max_concurrent, town.districts)}
         s = allocate(sizes)
         for name in _TOWN_FIELDS:
             getattr(s, name)[...] = getattr(town, name)
@@ -88,9 +99,15 @@ class World(Levers):
         populate(self._ks, self._kp, (ox + 1 + k).astype(np.int16), (oy + 5).astype(np.int16),
                  to_minor(w.economy.starting_wallet))
         s.ledger[Ledger.ENDOWMENT] = self._p.treasury_target
-        restock(self._ks, self._kp)
+        restock(self._ks, self._kp, False)
         s.evt_len[0] = 0
         self._no_actions = np.zeros(0, dtype=np.int8)
+        self._migrate = False  # see _tick_mode
+
+    def _tick_mode(self) -> int:
+        """``tick``'s ``Run`` bits: the parallel phase on more than one thread; the
+        per-agent check for undrawn routines only while a loaded state has some."""
+        return (Run.PARALLEL if self.threads > 1 else 0) | (Run.MIGRATE if self._migrate else 0)
 
     # ----------------------------------------------------------------- ticking
     @property
@@ -124,7 +141,11 @@ class World(Levers):
         else:
             acts, use = self._check_actions(actions), True
         self._begin_batch()
-        tick(self._ks, self._kp, acts, use)
+        numba.set_num_threads(self.threads)  # per calling thread: set where the tick runs
+        tick(self._ks, self._kp, acts, use, len(PHASES), self._tick_mode())
+        if self._migrate:  # the living drew their routines; newcomers draw on arrival
+            self._migrate = bool((self._s.agent_today[:, Today.WORKS] == UNPLANNED)
+                                 [self._s.agent_alive != 0].any())
         self._s.evt_stale[0] = 1
 
     def _check_actions(self, actions) -> np.ndarray:
@@ -152,6 +173,7 @@ class World(Levers):
                      len(self.config.world.perturbations.events))
         self._s = new
         self._ks = kernel_state(self._s)
+        self._migrate = bool((new.agent_today[:, Today.WORKS] == UNPLANNED).any())
 
     def view(self, name: str) -> np.ndarray:
         """Read-only view of one state array."""
@@ -298,7 +320,7 @@ class World(Levers):
         return int(target)
 
     def cancel_perturbation(self, event_id: int) -> None:
-        for slot in range(PERT_SLOTS):
+        for slot in range(self._s.pert_kind.shape[0]):
             if self._s.pert_kind[slot] >= 0 and self._s.pert_id[slot] == event_id:
                 self._begin_batch()
                 end_slot(self._ks, self._kp, slot, EventCode.PERTURBATION_CANCELLED)
