@@ -17,7 +17,7 @@ from townlet.config.money import to_units
 from townlet.config.world import NEEDS, OBJECT_TYPES, PERTURBATION_KINDS, PRICES
 from townlet.ui.vocab import SHIFT_NAMES, STAT_NAMES
 
-__all__ = ["HIST_BINS", "Digest", "Frame", "digest", "freeze", "hhmm"]
+__all__ = ["HIST_BINS", "Digest", "Frame", "digest", "freeze", "hhmm", "policy_text"]
 
 HIST_BINS = 10
 """Bins of the needs distribution (over [0, 1])."""
@@ -51,6 +51,8 @@ class Digest:
     population: int
     capacity: int
     config_id: str
+    policy: str
+    """The policy named by the frame (empty when the stream does not carry it)."""
     needs_hist: dict[str, list[int]]
     """Living agents per need bin (of a stride sample above NEEDS_SAMPLE slots)."""
     needs_mean: dict[str, float]
@@ -87,8 +89,24 @@ class Frame:
         return self.digest.tick
 
 
-def _config_id(cols: Mapping[str, np.ndarray]) -> str:
-    return bytes(cols["config_id"][0]).rstrip(b"\0").decode("ascii", "replace")
+def _text(cols: Mapping[str, np.ndarray], name: str) -> str:
+    """A ``|S64`` meta column as text ("" when this stream's schema has no such column)."""
+    if name not in cols:
+        return ""
+    return bytes(cols[name][0]).rstrip(b"\0").decode("ascii", "replace")
+
+
+def policy_text(cols: Mapping[str, np.ndarray]) -> str:
+    """The policy that drove the frame's tick (schema 2.1+), e.g. ``ppo 3f9c0d1e2a4b`` with the
+    learned share when annealing; "" when the stream does not say."""
+    name, digest_hex = _text(cols, "policy_name"), _text(cols, "policy_hash")
+    if not name:
+        return ""
+    out = name + (f" {digest_hex[:12]}" if digest_hex else "")
+    ratio = float(cols["anneal_ratio"][0]) if "anneal_ratio" in cols else 0.0
+    if 0.0 < ratio < 1.0:
+        out += f" ({ratio:.0%} learned)"
+    return out
 
 
 def digest(cols: Mapping[str, np.ndarray]) -> Digest:
@@ -135,7 +153,7 @@ def digest(cols: Mapping[str, np.ndarray]) -> Digest:
     down = int(np.count_nonzero((cols["district_power"] == 0) | (cols["district_water"] == 0)))
     return Digest(
         tick=tick, day=tick // max(1, tpd), clock=hhmm(int(cols["tick_of_day"][0]), tpd),
-        population=pop, capacity=int(alive.size), config_id=_config_id(cols),
+        population=pop, capacity=int(alive.size), config_id=_text(cols, "config_id"), policy=policy_text(cols),
         needs_hist=hist, needs_mean=mean,
         prices=dict(zip(PRICES[1:], to_units(cols["price_now"][1:]).tolist())),
         money_per_capita=float(to_units(int(wallets.sum()))) / pop if pop else 0.0,
