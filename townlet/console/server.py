@@ -76,6 +76,11 @@ class Health(msgspec.Struct):
     zap_denied: int
     registry_error: str | None
     uptime_s: float
+    audit_failures: int = 0
+    """Audit flushes that could not be written (disk full, read-only); lines are still in
+    the structured log."""
+    audit_error: str | None = None
+    """Why the last audit write failed; None once one succeeds again."""
     services: dict[str, Any] = {}
     """Status of each service beside the town by name, e.g. ``publisher`` (state,
     pid, restarts, last exit); each has ``ok`` and ``state`` fields."""
@@ -300,7 +305,7 @@ class ConsoleServer:
         creds = self._auth.credentials if self._auth is not None else None
         services = self.services() if self.services is not None else {}
         return Health(
-            ok=(err is None and (age is not None and age < 5.0)
+            ok=(err is None and (age is not None and age < 5.0) and self.audit.error is None
                 and all(s.ok for s in services.values())),
             tick=self.last_tick, ticks_per_s=round(self.tick_rate, 3), last_drain_age_s=age,
             paused=self.control.paused, queue_len=self.inbound.qsize(),
@@ -308,4 +313,5 @@ class ConsoleServer:
             executed=self.stats["executed"], refused=dict(self.stats["refused"]),
             replay_hits=self.replay.hits, zap_allowed=creds.allowed if creds else 0,
             zap_denied=creds.denied if creds else 0, registry_error=err,
-            uptime_s=round(now - self._t_start, 3), services=services)
+            uptime_s=round(now - self._t_start, 3), services=services,
+            audit_failures=self.audit.failures, audit_error=self.audit.error)

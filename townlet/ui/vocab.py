@@ -22,8 +22,8 @@ SHIFT_NAMES: Final = ("pre_shift", "await_start", "on_time", "late", "absent", "
 """``agent_shift`` values 0.. in order."""
 STAT_NAMES: Final = (
     "deaths", "faints", "respawns", "exits", "chats", "completed", "failed", "events_dropped",
-    "conflicts", "kills", "spawns", "critical_ticks", "agent_ticks", "shifts_worked", "absences",
-    "collapses", "unkempt", "lonely", "soured_chats", "low_mood_ticks",
+    "conflicts", "kills", "spawns", "critical_ticks", "agent_ticks", "shifts_worked",
+    "absences", "collapses", "unkempt", "lonely", "soured_chats", "low_mood_ticks",
 )
 """The ``stats`` column's counters in order."""
 EVENT_NAMES: Final = (
