@@ -22,6 +22,7 @@ from townlet.security.keys import (
     init_key_dir,
     issue_key,
 )
+from townlet.security.profile import profile_for, write_profile
 from townlet.sim.loop import Simulation
 from townlet.sim.metrics import MetricsHook, probes
 
@@ -37,8 +38,9 @@ class ServiceStartError(RuntimeError):
     it listens (the usual cause is a port another process holds)."""
 
 
-def bootstrap_keys(key_dir: str) -> list[str]:
-    """Create the server keypair and a local admin credential if the directory has none.
+def bootstrap_keys(key_dir: str, cfg: TownletConfig | None = None) -> list[str]:
+    """Create the server keypair and a local admin credential if the directory has none,
+    with its profile (for `townlet dashboard`) when ``cfg`` gives the endpoints.
     Returns lines worth telling the operator (paths only).
 
     Raises ServiceStartError, saying how to provision keys, when the directory cannot be
@@ -52,6 +54,9 @@ def bootstrap_keys(key_dir: str) -> list[str]:
         init_key_dir(d)
         record, path = issue_key(d, LOCAL_OPERATOR, "admin", LOCAL_OPERATOR_TTL,
                                  out=local_operator_key(key_dir))
+        if cfg is not None:
+            write_profile(profile_for(record, path, d, cfg.console.endpoint,
+                                      cfg.telemetry.endpoint))
     except OSError as exc:
         if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
             raise
@@ -82,7 +87,7 @@ def start_services(sim: Simulation, cfg: TownletConfig, *, console: bool, publis
     sim.add_hook(metrics)
     sim.services["town"] = metrics.status
     if console or (publish and not insecure_dev):
-        notes += bootstrap_keys(cfg.keys.dir)
+        notes += bootstrap_keys(cfg.keys.dir, cfg)
     if console:
         from townlet.console.hook import attach
 
@@ -92,11 +97,12 @@ def start_services(sim: Simulation, cfg: TownletConfig, *, console: bool, publis
         except RuntimeError as exc:  # the ROUTER could not bind
             raise ServiceStartError(f"console: {exc}; choose another endpoint with "
                                     f"console.endpoint in the config or --console-endpoint") from None
+        sim.console = server
         notes.append(f"console: {server.endpoint}  (townlet console --client-key "
                      f"{local_operator_key(cfg.keys.dir)})")
     from townlet.snapshots.world_io import autosave_hook
 
-    saver = autosave_hook(cfg)
+    saver = autosave_hook(cfg, identity=lambda: sim.identity)
     if saver is not None:
         sim.add_hook(saver)
         metrics.watch_autosave(saver.saver)
@@ -115,7 +121,7 @@ def start_services(sim: Simulation, cfg: TownletConfig, *, console: bool, publis
         from townlet.publish.spawn import PublisherStartError
 
         try:
-            hook = TelemetryHook(sim.world, cfg)
+            hook = TelemetryHook(sim.world, cfg, identity=lambda: sim.identity)
         except PublisherStartError as exc:  # its own error, e.g. a busy port, is printed above
             raise ServiceStartError(f"publisher: {exc}; it listens on telemetry.endpoint "
                                     f"(--publish-endpoint) and serves metrics on "
