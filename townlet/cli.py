@@ -15,6 +15,7 @@ from townlet.sim.bench import bench_command
 from townlet.sim.cli import run_command
 from townlet.sim.report import report_command
 from townlet.snapshots.cli import snapshot_command
+from townlet.train.cli import train_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,3 +34,4 @@ main.add_command(console_command, "console")
 main.add_command(publish_command, "publish")
 main.add_command(subscribe_command, "subscribe")
 main.add_command(snapshot_command, "snapshot")
+main.add_command(train_command, "train")
