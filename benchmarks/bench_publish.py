@@ -25,7 +25,7 @@ from townlet.frames.reader import FrameReader
 from townlet.frames.writer import FrameRing
 from townlet.publish.diff import Differ
 from townlet.publish.spawn import spawn_publisher, wait_ready
-from townlet.wire import Codec, Delta, Keyframe
+from townlet.wire import SCHEMA_VERSION, Codec, Delta, Keyframe
 from townlet.world import World
 
 
@@ -64,13 +64,13 @@ class WireSizes:
 
     def _keyframe(self, buf) -> bytes:
         return self.codec.encode(Keyframe(
-            v="1.0.0", stream="s", seq=1, tick=0, head_tick=0, sent_ns=0, schema_hash="",
+            v=SCHEMA_VERSION, stream="s", seq=1, tick=0, head_tick=0, sent_ns=0, schema_hash="",
             schema=self.schema.doc, columns=self.differ.keyframe_columns(buf),
             events=self.differ.event_columns(buf, _n_events(self.schema, buf))))
 
     def _delta(self, old, new) -> bytes:
         return self.codec.encode(Delta(
-            v="1.0.0", stream="s", seq=2, tick=1, head_tick=1, sent_ns=0, schema_hash="",
+            v=SCHEMA_VERSION, stream="s", seq=2, tick=1, head_tick=1, sent_ns=0, schema_hash="",
             base_tick=0, changes=self.differ.changes(old, new),
             events=self.differ.event_columns(new, _n_events(self.schema, new))))
 

@@ -7,14 +7,23 @@ from collections.abc import Mapping
 import numpy as np
 
 from townlet.config.money import MINOR_PER_UNIT
-from townlet.snapshots.migration_steps import MONEY_SECTIONS, ROUTINE_SECTIONS
+from townlet.snapshots.migration_steps import MONEY_SECTIONS, NEGLECT_STATS, ROUTINE_SECTIONS
 
-__all__ = ["as_schema1", "as_schema3", "as_schema4", "as_schema5", "as_schema6"]
+__all__ = ["as_schema1", "as_schema3", "as_schema4", "as_schema5", "as_schema6", "as_schema7"]
+
+
+def as_schema7(sections: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The schema 7 layout: ``agent_starving`` instead of ``agent_neglect``, no neglect stats,
+    no favourite cafes."""
+    old = {k: v for k, v in sections.items() if k not in ("agent_neglect", "agent_favourite")}
+    old["agent_starving"] = sections["agent_neglect"][:, 0].copy()
+    old["stats"] = sections["stats"][:-len(NEGLECT_STATS)].copy()
+    return old
 
 
 def as_schema6(sections: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The schema 6 layout: no treasury accounts (rent, endowment) and no ``econ``."""
-    old = {k: v for k, v in sections.items() if k != "econ"}
+    old = {k: v for k, v in as_schema7(sections).items() if k != "econ"}
     old["ledger"] = sections["ledger"][:6].copy()
     return old
 

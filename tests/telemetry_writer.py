@@ -92,7 +92,7 @@ def main() -> None:
 
         cfg = with_agents(default_config(), a.agents)
         world = World(cfg, seed=3)
-        ring = FrameRing.for_world(world, cfg, slots=a.slots, doorbell=doorbell, **log)
+        ring = FrameRing.for_world(world, cfg, slots=a.slots, doorbell=doorbell, every=1, **log)
 
         def advance(_tick: int) -> tuple[int, dict[str, np.ndarray]]:
             world.step()

@@ -5,7 +5,7 @@ Python blocks run in a fresh interpreter from the checkout (a leading comment
 ``<!-- fragment: why -->`` on the line above its fence is a piece of a larger
 program and is only compiled, its imports resolved. Shell blocks are parsed by the
 real ``townlet`` command tree (every sub-command, option, choice and argument is
-checked, nothing runs); YAML blocks load as config files.
+checked, nothing runs); YAML blocks load as config files (or sweep specs).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import pytest
 
 from townlet.cli import main
 from townlet.config import load_config
+from townlet.scale.spec import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -158,7 +159,11 @@ def test_readme_activates_the_venv_before_bare_townlet_commands():
 
 
 @pytest.mark.parametrize("block", _of("yaml"), ids=str)
-def test_yaml_block_is_a_valid_config(block, tmp_path):
+def test_yaml_block_is_a_valid_config_or_sweep_spec(block, tmp_path):
+    """A block with top-level ``seeds:`` is a sweep spec (docs/scaling.md)."""
     path = tmp_path / "block.yaml"
     path.write_text(block.body)
-    load_config(path)
+    if re.search(r"^seeds:", block.body, re.MULTILINE):
+        load_spec(path)
+    else:
+        load_config(path)

@@ -16,7 +16,14 @@ from telemetry_helpers import ROOT, no_shm_leak  # noqa: F401 - autouse fixture
 from telemetry_writer import make_state, step
 
 from townlet.frames import FrameReader, FrameRing, FrameSchema, SchemaError, frame_hash, shm
-from townlet.frames.schema import EVENT_COLUMNS, META_COLUMNS, STATE_COLUMNS, ColumnDoc, SchemaDoc
+from townlet.frames.schema import (
+    EVENT_COLUMNS,
+    META_COLUMNS,
+    SCHEMA_VERSION,
+    STATE_COLUMNS,
+    ColumnDoc,
+    SchemaDoc,
+)
 from townlet.world.state import FIELDS
 
 
@@ -51,7 +58,7 @@ def test_schema_follows_the_world_state_table(state):
 
 
 @pytest.mark.parametrize("mutate, message", [
-    (lambda d: d.replace(version="2.0.0"), "major version differs"),
+    (lambda d: d.replace(version="3.0.0"), "major version differs"),
     (lambda d: d.replace(columns=[ColumnDoc("x", ">i4", [3])]), "little-endian"),
     (lambda d: d.replace(columns=[ColumnDoc("x", "nonsense", [3])]), "bad dtype"),
     (lambda d: d.replace(columns=[ColumnDoc("x", "<i4", [3])] * 2), "duplicate"),
@@ -79,6 +86,17 @@ def test_schema_json_errors():
         FrameSchema.from_json(b"{nope")
     with pytest.raises(SchemaError, match="bad schema document"):
         FrameSchema.from_json(b'{"version": "1.0.0"}')
+
+
+def test_schema_major_version_covers_integer_money(state):
+    """Money columns became int64 minor units (a dtype change: breaking), so the frame
+    schema is major version 2 and a version 1 document (float money) is refused."""
+    doc = FrameSchema.from_sections(state).doc
+    assert SCHEMA_VERSION.split(".")[0] == "2"
+    assert next(c.dtype for c in doc.columns if c.name == "agent_wallet") == "<i8"
+    v1 = msgspec.json.encode(msgspec.structs.replace(doc, version="1.0.0"))
+    with pytest.raises(SchemaError, match="incompatible"):
+        FrameSchema.from_json(v1)
 
 
 def test_missing_or_mistyped_sections_name_the_section(state):
@@ -161,6 +179,30 @@ def test_frames_are_read_only_copies_and_the_world_is_untouched(ring, state):
         assert frame_hash(cols, ring.schema) == frame.hash()
         cols["agent_x"] = cols["agent_x"] + 1
         assert frame_hash(cols, ring.schema) != frame.hash()
+
+
+def test_frames_every_k_ticks_log_every_event(state):
+    """every=4: frames only on multiples of 4, the events of every tick in the event log,
+    and ``flush`` adds the frame of a last tick that had none (once)."""
+    rng = np.random.default_rng(1)
+    with FrameRing.from_sections(state, config_id="k", ticks_per_day=100, doorbell=None,
+                                 every=4) as ring, FrameReader(ring.name, ring.schema) as reader:
+        logged = []
+        for tick in range(1, 11):
+            step(state, rng, tick, 0.3)
+            n = int(state["evt_len"][0])
+            logged += [(tick, int(c)) for c in state["evt_code"][:n]]
+            frame = ring.publish(tick, state)
+            assert (frame > 0) == (tick % 4 == 0)
+        assert ring.frames_published == 2 and reader.read_latest().tick == 8
+        records, lost = reader.read_events(0, reader.events_head())
+        assert lost == 0 and [(int(t), int(c)) for t, c in records[["tick", "code"]]] == logged
+        assert ring.flush(10, state) == 3 and ring.flush(10, state) == 0
+        last = reader.read_latest()
+        assert last.tick == 10 and np.array_equal(last.columns["agent_x"], state["agent_x"])
+        assert np.array_equal(last.events["code"], state["evt_code"][:int(state["evt_len"][0])])
+    with pytest.raises(ValueError, match="every must be >= 1"):
+        FrameRing.from_sections(state, config_id="k", ticks_per_day=100, doorbell=None, every=0)
 
 
 def test_reader_rejects_another_schema(ring):

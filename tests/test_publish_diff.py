@@ -11,8 +11,8 @@ from telemetry_helpers import no_shm_leak  # noqa: F401 - autouse fixture
 from telemetry_writer import make_state, step
 
 from townlet.frames import FrameSchema
-from townlet.publish.diff import Differ, encode_change, step_change
-from townlet.wire import Codec, Full, Masked, Sparse, Stepped, WireError, apply_change
+from townlet.publish.diff import Differ, encode_change, offset_change, step_change
+from townlet.wire import Codec, Full, Masked, Offset, Sparse, Stepped, WireError, apply_change
 
 DTYPES = ["<i1", "<u1", "<i2", "<i4", "<u4", "<i8", "<f4", "<f8"]
 
@@ -79,10 +79,59 @@ def test_step_encoding_shrinks_decaying_needs():
     assert len(stepped.comp) + len(stepped.step) + len(stepped.exp) < len(plain.data) / 20
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["<i2", "<u2", "<i4", "<u4", "<i8", "<u8"]), st.integers(1, 300),
+       st.integers(0, 40), st.floats(0.0, 1.0), st.integers(0, 2**31))
+def test_offset_encoding_is_exact_and_wraps(dtype, n, span, rate, seed):
+    """Small (and wrapping) integer steps: old + diff rebuilds the column bit for bit."""
+    rng = np.random.default_rng(seed)
+    info = np.iinfo(dtype)
+    old = rng.integers(info.min, info.max, n, dtype=dtype, endpoint=True)
+    old[: n // 4] = info.max  # steps past the top wrap around
+    moved = rng.random(n) < rate
+    step = rng.integers(-span, span + 1, n).astype(dtype)  # two's complement
+    new = np.where(moved, old + step, old).astype(dtype)
+    idx = _changed(old, new)
+    if idx.size == 0:
+        return
+    change = offset_change("c", old, new, idx)
+    if span <= 127:
+        assert change is not None and change.width == 1
+    if change is None:
+        return
+    got = old.copy()
+    apply_change(got, Codec().decode(Codec().encode(_carrier(change))).changes[0])
+    assert _bits(got) == _bits(new)
+
+
+def test_small_integer_steps_ship_as_narrow_offsets():
+    """Positions moving by one tile and wallets by a few units: the delta carries 1- and
+    4-byte differences instead of 2- and 8-byte values (issue 12: cheaper deltas)."""
+    state = make_state(4000, seed=5)
+    schema = FrameSchema.from_sections(state)
+    rng = np.random.default_rng(2)
+    bufs = []
+    for tick in range(2):
+        step(state, rng, tick, 0.3)
+        buf = bytearray(schema.capacity)
+        views = schema.view(buf, 0)
+        for c in schema.columns:
+            if c.role != "meta":
+                views[c.name][...] = state[c.name]
+        bufs.append(buf)
+    changes = {c.c: c for c in Differ(schema).changes(bufs[0], bufs[1])}
+    for name, width in (("agent_x", 1), ("agent_wallet", 4)):
+        ch = changes[name]
+        assert isinstance(ch, Offset) and ch.width == width, name
+        plain = encode_change(name, schema.view(bufs[1], 0)[name].reshape(-1),
+                              _changed(schema.view(bufs[0], 0)[name], schema.view(bufs[1], 0)[name]))
+        assert len(ch.diff) + len(ch.mask or ch.index or b"") < len(plain.values)
+
+
 def _carrier(change):
     from townlet.wire import Delta
 
-    return Delta(v="1.0.0", stream="s", seq=1, tick=1, head_tick=1, sent_ns=0, schema_hash="h",
+    return Delta(v="2.0.0", stream="s", seq=1, tick=1, head_tick=1, sent_ns=0, schema_hash="h",
                  base_tick=0, changes=[change], events=[])
 
 
@@ -129,6 +178,23 @@ def test_malformed_changes_are_refused(change, message):
     arr = np.zeros(10, np.float32)
     with pytest.raises(WireError, match=message):
         apply_change(arr, change)
+
+
+@pytest.mark.parametrize("change, dtype, message", [
+    (Offset("c", b"\0", 1, index=b"\0" * 4), np.float32, "integer column"),
+    (Offset("c", b"\0" * 8, 8, index=b"\0" * 4), np.int64, "width 8"),
+    (Offset("c", b"\0" * 4, 4, index=b"\0" * 4), np.int32, "width 4"),
+    (Offset("c", b"\0", 1), np.int32, "exactly one of index and mask"),
+    (Offset("c", b"\0", 1, index=b"\0" * 4, mask=b"\x01\x00"), np.int32, "exactly one"),
+    (Offset("c", b"\0\0", 1, index=b"\0" * 4), np.int32, "value bytes"),
+    (Offset("c", b"\0", 1, index=np.array([10], "<u4").tobytes()), np.int32, "index 10"),
+    (Offset("c", b"\0", 1, mask=b"\x01"), np.int32, "mask of 1 bytes"),
+    (Stepped("c", b"\0\0", b"\0\0", b"\0" * 4, Offset("c", b"", 1, index=b"")), np.float32,
+     "bad fix-up"),
+])
+def test_malformed_offsets_are_refused(change, dtype, message):
+    with pytest.raises(WireError, match=message):
+        apply_change(np.zeros(10, dtype), change)
 
 
 def test_step_encoding_needs_a_float_column():

@@ -45,7 +45,7 @@ def test_every_column_field_and_code_is_documented():
         assert f"`{name}`" in DOC, name
     for struct in (messages.Keyframe, messages.Delta, messages.Health, messages.Resync,
                    messages.SkippedEvents, messages.Full, messages.Sparse, messages.Masked,
-                   messages.Stepped):
+                   messages.Stepped, messages.Offset):
         for field in struct.__struct_fields__:
             assert f'"{field}"' in DOC or f"`{field}`" in DOC, (struct.__name__, field)
         tag = struct.__struct_config__.tag
@@ -96,6 +96,15 @@ def _apply(flat: np.ndarray, ch: dict, ncomp: int) -> None:
             flat[hit] = old[hit] + s
         if ch["fix"] is not None:
             _apply(flat, ch["fix"], ncomp)
+    elif kind == "offset":
+        if ch["index"] is not None:
+            where = np.frombuffer(ch["index"], "<u4")
+        else:
+            where = np.flatnonzero(np.unpackbits(np.frombuffer(ch["mask"], np.uint8),
+                                                 bitorder="little")[: flat.size])
+        unsigned = f"<u{dt.itemsize}"  # unsigned sums wrap modulo 2^(8 x item size)
+        diff = np.frombuffer(ch["diff"], f"<i{ch['width']}").astype(f"<i{dt.itemsize}")
+        flat[where] = (flat[where].view(unsigned) + diff.view(unsigned)).view(dt)
     else:
         raise AssertionError(f"undocumented change kind {kind}")
 
@@ -172,7 +181,7 @@ def test_a_decoder_written_from_the_document_rebuilds_the_frames(tmp_path):
             assert h == truth[m["tick"]], f"tick {m['tick']}"
             verified += 1
     assert verified == len(payloads) and payloads
-    assert {"step", "full"} <= kinds and kinds & {"sparse", "mask"}
+    assert {"step", "full", "offset"} <= kinds and kinds & {"sparse", "mask"}
     assert re.fullmatch(r"[0-9a-f]{64}", dec.hash_hex)
 
 

@@ -67,7 +67,7 @@ def test_world_frames_are_read_only_and_leave_the_world_untouched():
     world = World(cfg, seed=1)
     for _ in range(5):
         world.step()
-    with FrameRing.for_world(world, cfg, doorbell=None) as ring:
+    with FrameRing.for_world(world, cfg, doorbell=None, every=1) as ring:
         ring.publish(world.tick, world.sections())
         before = world.state_hash()
         with FrameReader(ring.name, ring.schema) as reader:

@@ -27,7 +27,7 @@ from townlet.frames.ring import (
     check,
 )
 
-DOC = b'{"version":"1.0.0","columns":[],"events":[]}'
+DOC = b'{"version":"2.0.0","columns":[],"events":[]}'
 
 
 def _publish(ring: RingHandle, tick: int, payload: np.ndarray) -> int:

@@ -11,8 +11,12 @@ and workplace rivalry change ties every hour; again when workplace_rivalry becam
 change what agents do and where they stand; the map too), and with issue 18's closed
 economy (the state gained the treasury accounts and rent state; the config gained
 ``economy.treasury_per_agent``, which changes the config id and so every random stream
-keyed by it). Rewards changed with issue 13's reward redesign (needs cost nothing
-above a comfort level, chats pay by social deficit, new weights). A change that
+keyed by it), and with issue 18's needs with consequences and favourite cafes (the
+state gained ``agent_neglect`` (replacing ``agent_starving``), ``agent_favourite`` and five
+counters; the config gained ``world.neglect`` and ``routines.favourite_reach``, which
+changes the config id and so the random streams; a worker's lunch counts the walk back to
+work). Rewards changed with issue 13's reward redesign (needs cost nothing above a
+comfort level, chats pay by social deficit, new weights). A change that
 means to alter what agents observe or earn (a new feature, a reward term, a world
 rule) updates them and says why in its commit message.
 """
@@ -32,12 +36,12 @@ from townlet.rl.layout import action_space_hash
 
 STEPS = 120
 GOLDEN = {  # variant: layout hash, features, map, embedding ids, masks, rewards, state hash
-    "compact": ("1e904b08e830b175", "c3b1020c93f01b8b", "5cf7d2bc5d2c0cc4", "75df4a9bcab45a5d",
-                "022bdc3fcf8e9969", "3a5f256f21253995", "7f432ba99a86625e"),
-    "hybrid": ("4e88a8e0e1d83d6d", "680eca9c5c174c85", "4e48fea2f1c7fad3", "75df4a9bcab45a5d",
-               "022bdc3fcf8e9969", "3a5f256f21253995", "7f432ba99a86625e"),
-    "full": ("5a790d24417bd825", "680eca9c5c174c85", "0bd51d38ba281e7f", "75df4a9bcab45a5d",
-             "022bdc3fcf8e9969", "3a5f256f21253995", "7f432ba99a86625e"),
+    "compact": ("1e904b08e830b175", "97e339cf8353e6a1", "5cf7d2bc5d2c0cc4", "75df4a9bcab45a5d",
+                "022bdc3fcf8e9969", "101a27312a72cd97", "6ea9b7217cd5feb2"),
+    "hybrid": ("4e88a8e0e1d83d6d", "006733a73b6c8464", "4e48fea2f1c7fad3", "75df4a9bcab45a5d",
+               "022bdc3fcf8e9969", "101a27312a72cd97", "6ea9b7217cd5feb2"),
+    "full": ("5a790d24417bd825", "006733a73b6c8464", "0bd51d38ba281e7f", "75df4a9bcab45a5d",
+             "022bdc3fcf8e9969", "101a27312a72cd97", "6ea9b7217cd5feb2"),
 }
 PARTS = ("layout hash", "features", "map", "embedding ids", "action masks", "rewards",
          "world state hash")

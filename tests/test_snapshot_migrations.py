@@ -125,13 +125,39 @@ def test_schema6_gets_a_treasury_at_its_reserve() -> None:
            "agent_wallet": np.array([2_000, 2_500, 0], np.int64)}
     h = msgspec.structs.replace(header(6), config='{"economy": {"treasury_per_agent": 0.001}}')
     h, new = migrate(h, old)
-    assert h.migrations == ("6->7: " + registry()[6].description,)
+    assert h.migrations[0] == "6->7: " + registry()[6].description
     assert new["ledger"].shape == (len(Ledger),) and new["ledger"][Ledger.RENT] == 0
     assert treasury(new["ledger"]) == 3 * 1_000  # the reserve: per agent x slots
     assert expected_money(new["ledger"]) == 4_000 + 900 + 20 - 300 - 50 - 70
     assert not new["econ"].any() and new["econ"].shape == (len(Econ),)
     with pytest.raises(SnapshotStateError, match="ledger"):
         migrate(header(6), {**old, "ledger": np.zeros(8, np.int64)})
+
+
+def test_schema7_gets_neglect_counts_and_a_clean_exit_ring() -> None:
+    from townlet.snapshots.migration_steps import NEGLECT_STATS
+    from townlet.world.actions import Flag
+    from townlet.world.state import NEEDS, STAT, ExitMeta, Need
+
+    pending = Flag.EXIT_PENDING
+    ring = np.array([-1, 2, 0, 1, 2], np.int32)  # head 1: 2, 0 (killed), 1 (not flagged), 2
+    old = {"agent_starving": np.array([0, 7, 3], np.int16),
+           "agent_alive": np.array([0, 1, 1], np.uint8),
+           "agent_flags": np.array([pending, 0, pending], np.uint8),
+           "stats": np.arange(len(STAT) - len(NEGLECT_STATS), dtype=np.int64),
+           "exit_queue": ring, "exit_meta": np.array([1, 4, 0, 0, 0], np.int32)}
+    h, new = migrate(header(7), old)
+    assert h.migrations == ("7->8: " + registry()[7].description,)
+    assert "agent_starving" not in new and new["agent_neglect"].shape == (3, len(NEEDS))
+    assert new["agent_neglect"][:, Need.HUNGER].tolist() == [0, 7, 3]
+    assert not new["agent_neglect"][:, Need.HUNGER + 1:].any()
+    assert new["stats"].tolist() == [*range(len(STAT) - len(NEGLECT_STATS)),
+                                     *[0] * len(NEGLECT_STATS)]
+    assert new["agent_favourite"].tolist() == [-1, -1, -1]
+    assert new["exit_queue"].tolist() == [2, -1, -1, -1, -1]
+    assert new["exit_meta"][ExitMeta.HEAD] == 0 and new["exit_meta"][ExitMeta.LENGTH] == 1
+    with pytest.raises(SnapshotStateError, match="agent_starving"):
+        migrate(header(7), {**old, "agent_starving": np.zeros((3, 2), np.int16)})
 
 
 def test_current_schema_is_returned_unchanged() -> None:

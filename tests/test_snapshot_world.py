@@ -209,8 +209,10 @@ def test_schema1_fixture_resumes_after_migration(saved, world_cfg) -> None:
     assert tie.any()
     assert np.array_equal(got["rel_trust"], np.where(tie, live["rel_trust"], 0))
     assert not got["rel_fam"].any() and not got["rel_riv"].any()
-    for name in set(live) - {"rel_trust", "rel_fam", "rel_riv", "ledger", *ROUTINE_SECTIONS}:
+    for name in set(live) - {"rel_trust", "rel_fam", "rel_riv", "ledger", "agent_favourite",
+                             *ROUTINE_SECTIONS}:
         assert np.array_equal(got[name], live[name]), name
+    assert (got["agent_favourite"] == -1).all(), "saved before favourites: the district's cafe"
     # a schema 1 file has no treasury: the migration books it at its reserve (schema 7)
     assert np.array_equal(got["ledger"][:-1], live["ledger"][:-1])
     assert treasury(got["ledger"]) == resumed.params.treasury_target

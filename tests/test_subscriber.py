@@ -16,6 +16,7 @@ from townlet.frames import FrameSchema, frame_hash
 from townlet.publish.diff import Differ
 from townlet.security import KeyFileError
 from townlet.wire import (
+    SCHEMA_VERSION,
     TOPIC_FRAMES,
     TOPIC_HEALTH,
     Codec,
@@ -73,7 +74,7 @@ class FakePublisher:
         while self.sock.poll(200):
             self.sock.recv()
 
-    def keyframe(self, seq: int, stream: str = "s1", v: str = "1.0.0", **kw) -> Keyframe:
+    def keyframe(self, seq: int, stream: str = "s1", v: str = SCHEMA_VERSION, **kw) -> Keyframe:
         self.hashes[self.tick] = self._hash(self.buf)
         return Keyframe(v=v, stream=stream, seq=seq, tick=self.tick, head_tick=self.tick,
                         sent_ns=time.time_ns(), schema_hash=kw.pop("schema_hash",
@@ -84,7 +85,7 @@ class FakePublisher:
     def delta(self, seq: int, stream: str = "s1", **kw) -> Delta:
         old, self.buf = self.buf, self._frame()
         self.hashes[self.tick] = self._hash(self.buf)
-        return Delta(v="1.0.0", stream=stream, seq=seq, tick=self.tick, head_tick=self.tick + 2,
+        return Delta(v=SCHEMA_VERSION, stream=stream, seq=seq, tick=self.tick, head_tick=self.tick + 2,
                      sent_ns=time.time_ns(), schema_hash=self.schema.hash.hex(),
                      base_tick=kw.pop("base_tick", self.tick - 1),
                      changes=kw.pop("changes", None) or self.differ.changes(old, self.buf),
@@ -179,7 +180,7 @@ def test_wrong_base_or_new_stream_is_a_gap(pair, breakage):
 
 @pytest.mark.parametrize("make, why", [
     (lambda pub: b"\xc1 not msgpack", "garbage"),
-    (lambda pub: pub.codec.encode(pub.keyframe(1, v="2.0.0")), "major version"),
+    (lambda pub: pub.codec.encode(pub.keyframe(1, v="1.0.0")), "major version (v1: float money)"),
     (lambda pub: pub.codec.encode(pub.keyframe(1, schema_hash="00" * 32)), "schema hash"),
 ])
 def test_bad_messages_are_counted_and_never_applied(pair, make, why):
@@ -207,7 +208,7 @@ def test_health_reveals_a_lost_tail(pair):
     sub.recv(5)
     pub.delta(2)
     pub.delta(3)  # both dropped, nothing follows
-    pub.send(Health(v="1.0.0", stream="s1", seq=1, sent_ns=time.time_ns(), head_tick=9,
+    pub.send(Health(v=SCHEMA_VERSION, stream="s1", seq=1, sent_ns=time.time_ns(), head_tick=9,
                     last_tick=pub.tick, writer_alive=True, frames_read=3, keyframes_sent=1,
                     deltas_sent=2, bytes_sent=1, dropped_reported=0, torn_reads=0,
                     subscribers=1, handshake_failures=0, last_seq=3), TOPIC_HEALTH)
@@ -220,7 +221,7 @@ def test_health_reveals_a_lost_tail(pair):
 
 def test_health_and_skipped_events_and_iterator(pair):
     pub, sub = pair
-    health = Health(v="1.0.0", stream="s1", seq=1, sent_ns=time.time_ns(), head_tick=5,
+    health = Health(v=SCHEMA_VERSION, stream="s1", seq=1, sent_ns=time.time_ns(), head_tick=5,
                     last_tick=3, writer_alive=True, frames_read=4, keyframes_sent=1,
                     deltas_sent=3, bytes_sent=100, dropped_reported=0, torn_reads=0,
                     subscribers=1, handshake_failures=0)

@@ -15,6 +15,7 @@ from townlet.config.money import MINOR_PER_UNIT
 from townlet.sim.days import HOURS, DayRecorder
 from townlet.world.actions import Goal
 from townlet.world.events import EventCode
+from townlet.world.state import Need
 from townlet.world.town import OBJ
 
 DAY = 1440
@@ -27,13 +28,25 @@ class _Independent:
         self.days: dict[int, dict] = {}
         self.prev_goal = world.view("agent_goal").copy()
         self.prev_alive = world.alive.copy()
+        self.prev_wages = world.view("agent_wages_today").copy()
 
     def add(self, world):
         t = world.tick
         d = self.days.setdefault((t - 1) // DAY, {"deaths": 0, "faints": 0, "exits": 0,
                                                   "onsets": np.zeros(HOURS, int), "change": 0.0,
-                                                  "sleep_share": {}})
+                                                  "sleep_share": {}, "collapses": 0,
+                                                  "unkempt": 0, "lonely": 0, "soured": 0,
+                                                  "low_mood": 0})
         ev = world.events()
+        neglected = ev["value"][ev["code"] == EventCode.NEED_NEGLECTED]
+        d["collapses"] += int((ev["code"] == EventCode.AGENT_COLLAPSED).sum())
+        d["unkempt"] += int((neglected == Need.HYGIENE).sum())
+        d["lonely"] += int((neglected == Need.SOCIAL).sum())
+        d["soured"] += int((ev["code"] == EventCode.CHAT_SOURED).sum())
+        wages = world.view("agent_wages_today")
+        low = world.params.job_wage_low_mood[world.view("agent_job")]
+        d["low_mood"] += int(((wages - self.prev_wages == low) & world.alive).sum())
+        self.prev_wages = wages.copy()
         d["deaths"] += int((ev["code"] == EventCode.AGENT_DIED).sum())
         d["faints"] += int((ev["code"] == EventCode.AGENT_FAINTED).sum())
         d["exits"] += int((ev["code"] == EventCode.EXIT_PROCESSED).sum())
@@ -59,23 +72,32 @@ class _Independent:
 
 
 def test_day_figures_match_the_world_counted_independently():
-    world = small_world(agents=60, seed=3)
+    world = small_world(agents=60, seed=3, neglect__exhausted_after=5,
+                        neglect__unkempt_after=5, neglect__lonely_after=5)
     rec, plain = DayRecorder(world), _Independent(world)
     world.sections()["rel_riv"][:, :] = 0.0
     for t in range(2 * DAY):
         if t < 400 and world.alive[0]:
             world.set_need(0, "hunger", 0.0)  # one agent starves: faints, then dies
+        if t < 1000:  # others neglect a need: exhausted, unkempt, lonely at work
+            world.set_need(1, "energy", 0.0)
+            world.set_need(2, "hygiene", 0.0)
+            world.set_need(3, "social", 0.0)
         world.step()
         rec.add(world)
         plain.add(world)
     days = rec.finish(world)
     assert [d.day for d in days] == [0, 1] and all(d.ticks == DAY for d in days)
     assert days[0].deaths >= 1 and days[0].faints >= 1, "the starving agent shows up"
+    assert days[0].collapses >= 1 and days[0].unkempt >= 1 and days[0].lonely >= 1
+    assert days[0].low_mood_ticks >= 1
     for fig in days:
         want = plain.days[fig.day]
         assert (fig.deaths, fig.faints, fig.exits) == (want["deaths"], want["faints"],
                                                        want["exits"])
         assert fig.population == want["population"]
+        assert (fig.collapses, fig.unkempt, fig.lonely, fig.soured_chats, fig.low_mood_ticks) == (
+            want["collapses"], want["unkempt"], want["lonely"], want["soured"], want["low_mood"])
         assert fig.money_per_capita == pytest.approx(want["money"], abs=1e-4)
         assert fig.rival_ties == want["rival_ties"]
         assert fig.rival_share == pytest.approx(want["rival_share"], abs=1e-5)

@@ -34,3 +34,25 @@ def test_a_long_exit_queue_drains_per_district_without_overflow() -> None:
     assert len(ticks) == 2 and ticks[1] - ticks[0] >= w.params.exit_spacing
     assert all(n == districts for n in np.unique([t for t, _ in left], return_counts=True)[1])
     assert int(w.view("exit_meta")[ExitMeta.LENGTH]) >= len(waiting) - 2 * districts
+
+
+def test_an_agent_removed_while_waiting_to_exit_leaves_the_queue() -> None:
+    """A killed (or dead) agent's slot used to stay in the ring: its exit was later
+    processed for the empty slot, which brought a newcomer back into a killed slot."""
+    w = small_world(agents=40, seed=2)
+    for place, i in enumerate((3, 5, 7), start=1):
+        assert w.employment_exit(i) == place
+    w.kill(5)
+    meta, ring = w.view("exit_meta"), w.view("exit_queue")
+    assert int(meta[ExitMeta.LENGTH]) == 2
+    head = int(meta[ExitMeta.HEAD])
+    assert [int(ring[(head + k) % ring.size]) for k in range(2)] == [3, 7]
+    left: list[int] = []
+    while w.tick < DAY - 1:
+        w.step()
+        ev = w.events()
+        left += [int(a) for a in ev["agent"][ev["code"] == EventCode.EXIT_PROCESSED]]
+    assert left == [3, 7]
+    assert int(meta[ExitMeta.LENGTH]) == 0 and (ring == -1).all()
+    assert not w.view("agent_alive")[5], "a killed agent stays gone"
+    assert w.employment_exit(3) == 1, "a newcomer in an exited slot may queue again"

@@ -63,7 +63,7 @@ def test_rivals_do_not_chat_and_avoid_each_others_objects():
     w.teleport(0, x, y)
     w.teleport(1, x, y)
     assert social.chat(ks, kp, 0, w.tick, True), "neighbours chat"
-    social.bump_pair(ks, kp, 0, 1, 0.0, 0.0, 1.0)
+    w.set_relationship(0, 1, 0.0, 0.0, 1.0)  # (a bump is scaled by personality)
     assert social.is_rival(ks, kp, 0, 1)
     assert not social.chat(ks, kp, 0, w.tick, True), "rivals refuse to chat"
     cafe = int(w.view("district_cafe")[0])

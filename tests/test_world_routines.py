@@ -15,7 +15,8 @@ from townlet.config.money import to_minor
 from townlet.world import World
 from townlet.world.actions import Action, Goal, Shift
 from townlet.world.events import EventCode, Reason
-from townlet.world.state import STAT, Habit, Roster, Today
+from townlet.world.geometry import building_of, outside_door
+from townlet.world.state import PRICES, STAT, Habit, Roster, Today
 from townlet.world.town import OBJ
 
 DAY = 1440
@@ -187,3 +188,88 @@ def test_an_agent_eating_does_not_faint_mid_meal():
         codes += list(w.events()["code"][w.events()["agent"] == agent])
     assert EventCode.AGENT_FAINTED not in codes and EventCode.AFFORDANCE_FINISH in codes
     assert w.view("agent_needs")[agent, 0] > 0.4
+
+
+def test_traits_act_appetite_and_sociability_scale_decay_punctuality_sets_off_earlier():
+    w = small_world(agents=120, seed=2)
+    habits = w.view("agent_habits").copy()
+    needs = w.view("agent_needs")
+    for i in range(w.n_agents):
+        w.possess(i)  # nobody eats or chats: needs only decay
+    before = needs.copy()
+    w.step()
+    decay = w.params.need_decay
+    lost = before - needs
+    np.testing.assert_allclose(lost[:, 0], decay[0] * habits[:, Habit.APPETITE], rtol=1e-3)
+    np.testing.assert_allclose(lost[:, 3], decay[3] * habits[:, Habit.SOCIABILITY], rtol=1e-3)
+    p, job = w.params, w.view("agent_job")
+    start = p.job_start[job] + w.view("agent_roster")[:, Roster.PATTERN] * p.job_stagger[job]
+    slack = start - w.view("agent_today")[:, Today.LEAVE]  # walk + 24 + punctuality + jitter
+    punctual = habits[:, Habit.PUNCTUALITY]
+    assert (slack >= punctual + 24).all()
+    assert np.corrcoef(slack, punctual)[0, 1] > 0.3, "the more punctual leave earlier"
+
+
+def test_favourite_cafes_are_drawn_within_reach_and_used_for_company():
+    w = small_world(agents=700, seed=2)
+    reach = w.config.world.routines.favourite_reach
+    fav, district = w.view("agent_favourite"), w.view("agent_district")
+    own = w.view("district_cafe")[district]
+    cafes = set(w.view("district_cafe").tolist())
+    assert set(fav.tolist()) <= cafes
+    foreign = np.flatnonzero(fav != own)
+    assert 0 < foreign.size < w.n_agents // 2, "border residents have a choice"
+
+    def door(b):
+        x, y = outside_door(int(b), w.params.blocks_w)
+        return np.array([x, y])
+
+    for i in foreign:
+        home = door(w.view("agent_home")[i])
+        assert np.abs(home - door(fav[i])).sum() <= np.abs(home - door(own[i])).sum() + reach
+    agent = int(foreign[0])
+    w.possess(agent)
+    w.set_possessed_action(agent, Action.GO_SOCIAL)
+    for _ in range(300):
+        w.step()
+        here = building_of(int(w.view("agent_x")[agent]), int(w.view("agent_y")[agent]),
+                           w.params.blocks_w)
+        if here == fav[agent]:
+            break
+    assert here == fav[agent], "it seeks company at its favourite cafe"
+
+
+def test_a_worker_lunches_at_its_own_workplace_rather_than_walking_home():
+    """A hungry barista on shift with food at home eats at its cafe: its home is closer
+    than the meal's price in ticks of wage one way (the old policy walked home), but not
+    there and back to work, which is what lunch away costs a worker."""
+    w = small_world(agents=400, seed=3)
+    job = [j.name for j in w.config.world.jobs].index("barista")
+    bw = w.params.blocks_w
+
+    def commute(i):
+        hx, hy = outside_door(int(w.view("agent_home")[i]), bw)
+        wx, wy = outside_door(int(w.view("agent_work")[i]), bw)
+        return abs(hx - wx) + abs(hy - wy)
+
+    agent = max(np.flatnonzero(w.view("agent_job") == job), key=commute)
+    price_ticks = int(w.view("price_now")[PRICES.index("cafe_meal")] // w.params.job_wage[job])
+    assert commute(agent) < price_ticks < 2 * commute(agent)
+    for _ in range(3 * DAY):
+        w.step()
+        if w.view("agent_shift")[agent] == Shift.ON_TIME and w.view("agent_today")[
+                agent, Today.QUIT] - w.tick % DAY > 200:
+            break
+    assert w.view("agent_shift")[agent] == Shift.ON_TIME
+    _set(w, "agent_food", agent, 3)
+    _set(w, "agent_wallet", agent, to_minor(5.0))
+    w.set_need(agent, "hunger", 0.3)  # lunch: below seek_below, would not last the shift
+    ate_at = -1
+    for _ in range(60):
+        w.step()
+        ev = w.events()
+        started = ev[(ev["code"] == EventCode.AFFORDANCE_START) & (ev["agent"] == agent)]
+        if started.size:
+            ate_at = int(started["obj"][0])
+            break
+    assert ate_at // 9 == int(w.view("agent_work")[agent]), "its own workplace's counter"

@@ -11,8 +11,8 @@ import click
 __all__ = ["agents_option", "config_option", "seed_option"]
 
 config_option = click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False),
-    help="YAML config (default: the embedded default town).")
+    "--config", "config_path", type=click.Path(dir_okay=False), envvar="TOWNLET_CONFIG",
+    help="YAML config (env TOWNLET_CONFIG; default: the embedded default town).")
 
 agents_option = click.option(
     "--agents", type=int, help="Scale the town to this many agents (adds districts as needed).")

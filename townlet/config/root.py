@@ -6,6 +6,7 @@ from msgspec import Struct
 
 from townlet.config.console import ConsoleConfig
 from townlet.config.keys import KeysConfig
+from townlet.config.ops import OpsConfig
 from townlet.config.rl import RLConfig
 from townlet.config.snapshots import SnapshotsConfig
 from townlet.config.telemetry import TelemetryConfig
@@ -23,3 +24,4 @@ class TownletConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     telemetry: TelemetryConfig = TelemetryConfig()
     snapshots: SnapshotsConfig = SnapshotsConfig()
     rl: RLConfig = RLConfig()
+    ops: OpsConfig = OpsConfig()

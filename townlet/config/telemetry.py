@@ -47,6 +47,10 @@ class TelemetryConfig(PublisherSettings, frozen=True, forbid_unknown_fields=True
 
     enabled: bool = True
     """Write frames and spawn the publisher (`townlet run`); false = no telemetry at all."""
+    frame_every: Annotated[int, Meta(ge=1, le=1_000_000)] = 8
+    """Write a frame on every tick that is a multiple of this (1 = every tick). The events
+    of the ticks in between still all reach subscribers, through the ring's event log; a
+    run's last tick always gets a frame."""
     ring_slots: Annotated[int, Meta(ge=2, le=1024)] = 4
     """Frame slots in the shared-memory ring."""
     event_log_events: Annotated[int, Meta(ge=1024, le=1 << 28)] = 1 << 20

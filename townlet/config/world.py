@@ -18,7 +18,7 @@ from townlet.config.money import check_amounts
 __all__ = [
     "BODILY_NEEDS", "NEEDS", "OBJECT_TYPES", "PERTURBATION_KINDS", "PRICES",
     "AffordanceSpec", "EconomyConfig", "EmploymentConfig", "JobSpec", "LifecycleConfig",
-    "NeedConfig", "NeedsConfig", "ObjectType", "PerturbationKind", "PerturbationSpec",
+    "NeedConfig", "NeedsConfig", "NeglectConfig", "ObjectType", "PerturbationKind", "PerturbationSpec",
     "PerturbationsConfig", "PriceName", "PricedItem", "QueueConfig", "RelationshipConfig",
     "RoutinesConfig", "TownConfig", "WorldConfig",
 ]
@@ -266,6 +266,10 @@ class RoutinesConfig(_Section, frozen=True):
     """Inclusive range of the spare ticks beyond the walk an agent allows to get to work."""
     overtime: Ticks = 20
     """Workers stay up to this many ticks after their shift ends (drawn daily)."""
+    favourite_reach: Ticks = 24
+    """An agent's favourite cafe for company is drawn at arrival among its district's cafe
+    and the neighbouring districts' cafes at most this many tiles further from its home;
+    it goes there while that is at most this much further than its district's cafe."""
 
 
 class LifecycleConfig(_Section, frozen=True):
@@ -281,6 +285,29 @@ class LifecycleConfig(_Section, frozen=True):
 
     def __post_init__(self) -> None:
         check_amounts(self, ("starter_wallet",))
+
+
+class NeglectConfig(_Section, frozen=True):
+    """What a need left at 0 for long does (hunger's consequences, fainting and death,
+    are the lifecycle's). Ticks count while the need sits at 0 and nothing running
+    restores it; the count restarts once the need is above 0 again."""
+
+    exhausted_after: PosTicks = 120
+    """Ticks at energy 0 after which the agent falls asleep where it stands (collapses)."""
+    collapse_ticks: PosTicks = 180
+    """How long a collapsed agent lies asleep on the spot (it cannot act; a running
+    affordance fails and is refunded)."""
+    collapse_energy: Unit = 0.3
+    """Energy a collapsed agent has when it wakes (a floor is no bed)."""
+    unkempt_after: PosTicks = 240
+    """Ticks at hygiene 0 after which the agent is unkempt until it washes: neighbours
+    do not choose it for a chat, and a chat with it costs the partner trust."""
+    unkempt_trust: Unit = 0.05
+    """Trust a chat partner loses toward an unkempt agent per chat (instead of gaining)."""
+    lonely_after: PosTicks = 240
+    """Ticks at social 0 after which the agent is in low mood until it has company."""
+    low_mood_output: Unit = 0.5
+    """Share of its wage a worker in low mood earns per tick at work (its output drops)."""
 
 
 class PerturbationSpec(_Section, frozen=True):
@@ -329,6 +356,7 @@ class WorldConfig(_Section, frozen=True):
     relationships: RelationshipConfig = RelationshipConfig()
     routines: RoutinesConfig = RoutinesConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
+    neglect: NeglectConfig = NeglectConfig()
     perturbations: PerturbationsConfig = PerturbationsConfig()
     events_per_agent: Annotated[float, Meta(ge=0.0, le=16.0)] = 0.25
     """Capacity of the per-tick event buffer per agent (plus a floor of 4096)."""

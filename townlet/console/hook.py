@@ -56,7 +56,7 @@ def attach(sim: Any, cfg: ConsoleConfig, *, keys_dir: str | os.PathLike[str],
     keys = Path(keys_dir)
     server = ConsoleServer(cfg, keys / REGISTRY_FILE, keys / SERVER_SECRET_FILE,
                            snapshot_root=snapshot_root, endpoint=endpoint, control=sim,
-                           services=sim.service_health)
+                           services=sim.service_health, registry=sim.registry)
     server.start()
     sim.add_hook(ConsoleHook(server, cfg.max_per_tick))
     return server

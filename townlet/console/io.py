@@ -141,11 +141,16 @@ class IOThread(threading.Thread):
                code: str, message: str | None, tick: int | None, replay: bool = False,
                mutates: bool = False) -> None:
         args, kwargs = redact(req.args, req.kwargs) if req is not None else (None, None)
+        seconds = time.perf_counter() - t0
+        command = ("unparsed" if req is None else req.name if req.name in self.s.table
+                   else "unknown")
+        self.s.metrics.requests.labels(command, code).inc()
+        self.s.metrics.latency.observe(seconds)
         self.s.audit.write(AuditRecord(
             ts=self.s.audit.now(), identity=pr.identity if pr else None,
             key_id=pr.key_id if pr else None, role=pr.role if pr else None,
             command=req.name if req is not None else None, cmd_id=cmd_id, args=args,
-            kwargs=kwargs, code=code, duration_ms=round((time.perf_counter() - t0) * 1e3, 3),
+            kwargs=kwargs, code=code, duration_ms=round(seconds * 1e3, 3),
             tick=tick, replay=replay, message=message), mutates)
 
     def _flush(self) -> None:
@@ -192,7 +197,8 @@ class IOThread(threading.Thread):
         try:
             pr = self._caller(rid, t0, frames[-1])
             if pr is not None:
-                self._admit(rid, t0, pr, frames)
+                with structlog.contextvars.bound_contextvars(identity=pr.identity):
+                    self._admit(rid, t0, pr, frames)
         except Exception as exc:  # noqa: BLE001 - this thread answers every client: keep it
             _log.error("console_request_failed", identity=pr.identity if pr else None,
                        exc_info=exc)
@@ -214,12 +220,14 @@ class IOThread(threading.Thread):
         rec = check.record
         pr = Principal(rec.name, rec.key_id, rec.role) if rec is not None else None
         if not check.ok:
+            s.metrics.auth_failures.labels(check.status.value).inc()
             self._refuse(rid, t0, "E_UNAUTHORIZED", _UNAUTHORIZED[check.status],
                          cmd_id=salvage_cmd_id(frame.buffer), principal=pr)
             return None
         assert pr is not None
         wait = s.limiter.take(pr.identity)
         if wait > 0:
+            s.metrics.rate_limited.inc()
             self._refuse(rid, t0, "E_RATE_LIMITED", f"rate limit reached; retry in {wait:.3f} s",
                          cmd_id=salvage_cmd_id(frame.buffer), principal=pr)
             return None
@@ -253,6 +261,7 @@ class IOThread(threading.Thread):
                          cmd_id=req.cmd_id, principal=pr, req=req)
             return
         if not role_allows(pr.role, cmd.role):
+            s.metrics.auth_failures.labels("role").inc()
             self._refuse(rid, t0, "E_FORBIDDEN", f"{cmd.name!r} needs role {cmd.role}; "
                          f"you are {pr.role}", cmd_id=req.cmd_id, principal=pr, req=req)
             return

@@ -31,6 +31,7 @@ import msgspec
 import numpy as np
 import structlog
 import zmq
+from prometheus_client import CollectorRegistry
 
 from townlet.config.console import ConsoleConfig
 from townlet.console.audit import AuditLog
@@ -38,6 +39,7 @@ from townlet.console.context import CommandContext, EventLog, PolicyInfo, Princi
 from townlet.console.control import RunControl
 from townlet.console.execute import execute
 from townlet.console.io import Done, IOThread, Pending
+from townlet.console.metrics import ConsoleMetrics
 from townlet.console.ratelimit import RateLimiter
 from townlet.console.replay import ReplayCache
 from townlet.console.table import Command
@@ -109,6 +111,9 @@ class ConsoleServer:
     services
         Returns the status of the services beside the town (``Simulation.service_health``),
         reported by ``health``.
+    registry
+        Prometheus registry the console's metrics join (the process's exporter serves
+        it); a private one when None.
     """
 
     def __init__(self, cfg: ConsoleConfig, registry_path: str | os.PathLike[str],
@@ -116,7 +121,8 @@ class ConsoleServer:
                  snapshot_root: str | os.PathLike[str] | None = None,
                  endpoint: str | None = None,
                  table: dict[str, Command] | None = None,
-                 services: Callable[[], dict[str, Any]] | None = None) -> None:
+                 services: Callable[[], dict[str, Any]] | None = None,
+                 registry: CollectorRegistry | None = None) -> None:
         self.cfg = cfg
         self.services = services
         self.registry_path = os.fspath(registry_path)
@@ -142,6 +148,8 @@ class ConsoleServer:
         self.replay = ReplayCache(cfg.replay_cache_size, cfg.replay_ttl_s,
                                   cfg.replay_identities)
         self.audit = AuditLog(cfg.audit_path, cfg.audit_max_bytes, cfg.audit_backups)
+        self.metrics = ConsoleMetrics(registry if registry is not None else CollectorRegistry())
+        self.metrics.watch(self.inbound.qsize, self._denials)
         self.encoder = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
         self.stats: dict[str, Any] = {"requests": 0, "executed": 0, "refused": {},
                                       "send_dropped": 0}
@@ -261,11 +269,13 @@ class ConsoleServer:
         tick = int(world.tick)
         check = self.watcher.check_key_id(p.principal.key_id)
         if not check.ok:
+            self.metrics.auth_failures.labels(check.status.value).inc()
             resp = Response(p.request.cmd_id, False, None,
                             ErrorBody("E_UNAUTHORIZED", f"your key is {check.status.value}"), tick)
             return Done(p, self.encoder.encode(resp), "E_UNAUTHORIZED", "key not valid", tick)
-        out = execute(p.command, self.context(world, p.principal), p.params, p.request.cmd_id,
-                      tick, self.encoder)
+        with structlog.contextvars.bound_contextvars(identity=p.principal.identity):
+            out = execute(p.command, self.context(world, p.principal), p.params,
+                          p.request.cmd_id, tick, self.encoder)
         return Done(p, out.payload, out.code, out.message, tick)
 
     def context(self, world: Any, principal: Principal) -> CommandContext:
@@ -276,6 +286,11 @@ class ConsoleServer:
                               registry=self.watcher)
 
     # -- facts -------------------------------------------------------------------------
+    def _denials(self) -> dict[str, int]:
+        """Handshakes the ZAP handler refused, by reason (empty before ``start``)."""
+        auth = self._auth
+        return dict(auth.credentials.denied_by) if auth is not None else {}
+
     def health(self) -> Health:
         """Current health numbers (safe to call from any thread)."""
         now = time.monotonic()

@@ -1,11 +1,15 @@
-"""Simulation side: ``FrameRing`` writes one frame per tick and rings the doorbell.
+"""Simulation side: ``FrameRing`` writes a frame every ``every`` ticks and rings the doorbell.
 
-``publish`` appends the tick's events to the ring's event log, copies the
-observable sections into the next ring slot with a single C call (one memcpy per
-column) and sends a 16-byte doorbell without blocking; a doorbell that cannot be
-sent is dropped and counted (the ring is the truth). The event log keeps every
-event of the last ``event_log`` events, so a publisher that skips frames still
-ships the events of the ticks it skipped. Nothing on this path waits for a reader.
+``publish`` appends the tick's events to the ring's event log on every tick; on
+ticks that are a multiple of ``every`` it also copies the observable sections into
+the next ring slot with a single C call (one memcpy per column) and sends a
+16-byte doorbell without blocking; a doorbell that cannot be sent is dropped and
+counted (the ring is the truth). The event log keeps every event of the last
+``event_log`` events, so the events of ticks without a frame (and of frames a
+publisher skips) still reach subscribers. Sections are checked and their buffers
+taken once per array object: the world hands out the same arrays every tick, so a
+tick costs the copies and one C call, not per-column Python work. Nothing on
+this path waits for a reader.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ DEFAULT_EVENT_LOG = _TELEMETRY.event_log_events
 """Events the ring's event log holds by default (``telemetry.event_log_events``)."""
 
 
+
 def doorbell_address(ring_name: str) -> str:
     """The default doorbell address of a ring: an ipc socket in the temp directory."""
     return f"ipc://{shm.doorbell_path(ring_name)}"
@@ -59,6 +64,10 @@ class FrameRing:
     slots
         Ring slots (>= 2); more slots let slow readers fall further behind
         before they are lapped.
+    every
+        Write a frame on ticks that are multiples of this (1 = every tick;
+        :meth:`for_world` takes ``telemetry.frame_every``); the events of every
+        tick go to the event log regardless.
     event_log
         Events the event log holds (raised to two ticks' worth of the schema's
         event capacity if smaller); a publisher more than this many events behind
@@ -72,7 +81,8 @@ class FrameRing:
 
     def __init__(self, schema: FrameSchema, *, config_id: str, ticks_per_day: int,
                  slots: int = DEFAULT_SLOTS, doorbell: str | bool | None = True,
-                 name: str | None = None, event_log: int = DEFAULT_EVENT_LOG) -> None:
+                 name: str | None = None, event_log: int = DEFAULT_EVENT_LOG,
+                 every: int = 1) -> None:
         cid = config_id.encode("ascii")
         if len(cid) > 64:
             raise ValueError(f"config_id must be at most 64 ASCII bytes, got {len(cid)}")
@@ -82,11 +92,16 @@ class FrameRing:
             raise ValueError(f"slots must be in [2, {lib.TR_MAX_SLOTS}], got {slots}")
         if event_log < 1:
             raise ValueError(f"event_log must be >= 1, got {event_log}")
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
         self.schema = schema
+        self.every = every
         self.ticks_per_day = ticks_per_day
         self.frames_published = 0
         self.doorbells_dropped = 0
         self.last_frame = 0
+        self.last_frame_tick: int | None = None
+        """Tick of the newest frame written (None before the first)."""
         self._prepare(cid)  # validates the schema before anything is created
         self.removed_stale = shm.cleanup_stale()
         self.name = name or shm.new_ring_name()
@@ -120,6 +135,7 @@ class FrameRing:
         """A ring for ``world`` (a townlet World) run with config ``cfg`` (TownletConfig)."""
         kwargs.setdefault("slots", cfg.telemetry.ring_slots)
         kwargs.setdefault("event_log", cfg.telemetry.event_log_events)
+        kwargs.setdefault("every", cfg.telemetry.frame_every)
         return cls.from_sections(world.sections(), config_id=world.config_id,
                                  ticks_per_day=cfg.world.ticks_per_day, **kwargs)
 
@@ -139,6 +155,8 @@ class FrameRing:
         self._events = [(sec, e) for (_, sec), e in zip(EVENT_COLUMNS, s.events, strict=True)]
         self._records = np.zeros(max(1, s.event_capacity), s.event_record)
         self._keep_records = ffi.from_buffer(self._records)
+        self._record_tick = self._records["tick"]
+        self._record_fields = [self._records[e.name] for e in s.events]
         n_parts = 1 + len(self._state) + len(self._events)
         self._ptrs = ffi.new("const void *[]", n_parts)
         self._offs = ffi.new("uint64_t[]", n_parts)
@@ -147,56 +165,100 @@ class FrameRing:
         self._ptrs[0], self._offs[0], self._sizes[0] = self._keep_meta, 0, meta_end
         for i, (_, off, nb, _, _) in enumerate(self._state, start=1):
             self._offs[i], self._sizes[i] = off, nb
+        self._src: list[np.ndarray | None] = [None] * n_parts
+        """The array each part was last taken from (checked, its buffer in ``_bufs``)."""
+        self._bufs: list[object] = [None] * n_parts
+        self._logged = (-1, 0)  # (tick, events) last appended to the event log
         if set(STATE_COLUMNS) - {c[0] for c in self._state}:
             raise SchemaError("schema lacks state columns this writer must fill")
 
-    def publish(self, tick: int, sections: Mapping[str, np.ndarray]) -> int:
-        """Write the frame of ``tick`` from the world's ``sections`` and ring the doorbell.
+    def _take(self, i: int, name: str, sections: Mapping[str, np.ndarray], dt: np.dtype,
+              shape: tuple[int, ...]) -> np.ndarray:
+        """Section ``name`` as part ``i``: checked and its buffer taken once per array."""
+        a = sections[name] if name in sections else _missing(name)
+        if a is not self._src[i]:
+            if a.dtype != dt or a.shape != shape or not a.flags.c_contiguous:
+                _mismatch(name, a, dt, shape)
+            self._bufs[i] = ffi.from_buffer(a)
+            self._ptrs[i] = self._bufs[i]
+            self._src[i] = a
+        return a
 
-        Returns the frame number. Raises SchemaError (naming the section) if a
-        section is missing or its dtype/shape differs from the schema; never blocks.
+    def publish(self, tick: int, sections: Mapping[str, np.ndarray]) -> int:
+        """Log the events of ``tick``; on a frame tick (a multiple of ``every``) also write
+        its frame from the world's ``sections`` and ring the doorbell.
+
+        Returns the frame number, 0 when this tick has no frame. Raises SchemaError
+        (naming the section) if a section is missing or its dtype/shape differs from
+        the schema; never blocks.
         """
         if self._ring is None:
             raise RingError(f"ring {self.name} is closed", lib.TR_EINVAL)
-        keep = []
-        i = 1
-        for name, _, _, dt, shape in self._state:
-            a = sections[name] if name in sections else _missing(name)
-            if a.dtype != dt or a.shape != shape or not a.flags.c_contiguous:
-                _mismatch(name, a, dt, shape)
-            b = ffi.from_buffer(a)
-            keep.append(b)
-            self._ptrs[i] = b
-            i += 1
+        framed = tick % self.every == 0
+        if framed:
+            self._take_state(sections)  # every check before anything is written
+        n_events = self._log_events(tick, sections)
+        return self._write(tick, sections, n_events) if framed else 0
+
+    def flush(self, tick: int, sections: Mapping[str, np.ndarray]) -> int:
+        """Write the frame of ``tick`` unless it was written already (its events were
+        logged by :meth:`publish`): the last state of a run reaches subscribers even
+        when its tick is not a frame tick. Returns the frame number (0: nothing new)."""
+        if self._ring is None or self.last_frame_tick == tick:
+            return 0
+        self._take_state(sections)
+        n = self._logged[1] if self._logged[0] == tick else 0
+        # the tick's events as logged (an intervention since may have reused the buffers)
+        logged = [np.ascontiguousarray(self._records[spec.name][:n]) for _, spec in self._events]
+        for j, col in enumerate(logged, start=1 + len(self._state)):
+            self._bufs[j], self._src[j] = ffi.from_buffer(col), None  # kept until re-taken
+            self._ptrs[j] = self._bufs[j]
+        return self._write(tick, sections, n)
+
+    def _take_state(self, sections: Mapping[str, np.ndarray]) -> None:
+        """Check (once per array) every state and event section of a frame."""
+        for i, (name, _, _, dt, shape) in enumerate(self._state, start=1):
+            self._take(i, name, sections, dt, shape)
+        for j, (sec, spec) in enumerate(self._events, start=1 + len(self._state)):
+            self._take(j, sec, sections, spec.dtype, spec.shape)
+
+    def _log_events(self, tick: int, sections: Mapping[str, np.ndarray]) -> int:
+        """Append the tick's events to the ring's event log; returns their count."""
+        assert self._ring is not None
         n_events = int(sections[EVENT_COUNT_SECTION][0]) if EVENT_COUNT_SECTION in sections \
             else _missing(EVENT_COUNT_SECTION)
         if not 0 <= n_events <= self.schema.event_capacity:
             raise SchemaError(f"section {EVENT_COUNT_SECTION!r}: {n_events} events outside "
                               f"[0, {self.schema.event_capacity}]")
-        layout = self.schema.event_layout(n_events)
-        records = self._records[:n_events]
-        records["tick"] = tick
-        for (sec, spec), (_, off, nb) in zip(self._events, layout, strict=True):
-            a = sections[sec] if sec in sections else _missing(sec)
-            if a.dtype != spec.dtype or a.shape != spec.shape or not a.flags.c_contiguous:
-                _mismatch(sec, a, spec.dtype, spec.shape)
-            records[spec.name] = a[:n_events]
-            b = ffi.from_buffer(a)
-            keep.append(b)
-            self._ptrs[i], self._offs[i], self._sizes[i] = b, off, nb
-            i += 1
+        base = 1 + len(self._state)
+        for j, (sec, spec) in enumerate(self._events):
+            a = self._take(base + j, sec, sections, spec.dtype, spec.shape)
+            if n_events:
+                self._record_fields[j][:n_events] = a[:n_events]
+        if n_events:
+            self._record_tick[:n_events] = tick
+        check(lib.tr_events_append(self._ring.ptr, self._keep_records, n_events),
+              f"append the events of tick {tick}")
+        self._logged = (tick, n_events)
+        return n_events
+
+    def _write(self, tick: int, sections: Mapping[str, np.ndarray], n_events: int) -> int:
+        """Copy the frame of ``tick`` into the next slot (one C call); ring the doorbell."""
+        assert self._ring is not None
+        base = 1 + len(self._state)
+        for j, (_, off, nb) in enumerate(self.schema.event_layout(n_events)):
+            self._offs[base + j], self._sizes[base + j] = off, nb
         m = self._meta
         m["tick"][0] = tick
         m["tick_of_day"][0] = tick % self.ticks_per_day
         m["n_alive"][0] = np.count_nonzero(sections["agent_alive"])
         m["n_events"][0] = n_events
-        check(lib.tr_events_append(self._ring.ptr, self._keep_records, n_events),
-              f"append the events of tick {tick}")
-        frame = check(lib.tr_publish(self._ring.ptr, tick, self.schema.frame_nbytes(n_events), i,
-                                     self._ptrs, self._offs, self._sizes),
+        frame = check(lib.tr_publish(self._ring.ptr, tick, self.schema.frame_nbytes(n_events),
+                                     len(self._src), self._ptrs, self._offs, self._sizes),
                       f"publish frame of tick {tick}")
         self.frames_published += 1
         self.last_frame = frame
+        self.last_frame_tick = tick
         if self._bell is not None:
             try:
                 self._bell.send(DOORBELL.pack(frame, tick), block=False)

@@ -2,10 +2,12 @@
 
 For each column the changed elements are found by comparing raw bits (so NaN
 and -0.0 are handled exactly). The change is then encoded as whichever is
-smallest: the whole column, indices + values, a bitmap + values, or — for float
-columns where most elements moved by the same amount (needs decaying every tick)
-— a per-(component, exponent) step table plus exact fix-ups. Every encoding is
-verified bit-for-bit against the new frame by construction.
+smallest: the whole column, indices + values, a bitmap + values, for integer
+columns whose elements moved by small amounts (positions, queue lengths, wallets)
+indices or a bitmap + the differences in a narrower type, or — for float columns
+where most elements moved by the same amount (needs decaying every tick) — a
+per-(component, exponent) step table plus exact fix-ups. Every encoding is exact by
+construction (integer differences wrap exactly like the decoder's addition).
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from typing import cast
 import numpy as np
 
 from townlet.frames.schema import ColumnSpec, FrameSchema
-from townlet.wire.codec import exponents, predict
-from townlet.wire.messages import Change, Full, Masked, Sparse, Stepped
+from townlet.wire.codec import OFFSET_WIDTHS, exponents, predict
+from townlet.wire.messages import Change, Full, Masked, Offset, Sparse, Stepped
 
-__all__ = ["Differ", "encode_change", "step_change"]
+__all__ = ["Differ", "encode_change", "offset_change", "step_change"]
 
 _UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 _SAMPLE = 8192
@@ -62,7 +64,28 @@ def encode_change(name: str, new: np.ndarray, idx: np.ndarray) -> Full | Sparse 
     return Masked(name, np.packbits(mask, bitorder="little").tobytes(), values)
 
 
+def offset_change(name: str, old: np.ndarray, new: np.ndarray, idx: np.ndarray) -> Offset | None:
+    """Elements ``idx`` of integer column ``new`` as differences from ``old`` in the
+    narrowest signed type narrower than the column that holds them all, or None."""
+    isz = new.dtype.itemsize
+    d = (new[idx] - old[idx]).view(f"<i{isz}")  # wrapped, read as signed
+    lo, hi = int(d.min()), int(d.max())
+    width = next((w for w, dt in OFFSET_WIDTHS.items() if w < isz
+                  and np.iinfo(dt).min <= lo and hi <= np.iinfo(dt).max), None)
+    if width is None:
+        return None
+    diff = d.astype(OFFSET_WIDTHS[width]).tobytes()
+    n, k = new.size, idx.size
+    if k * 4 <= (n + 7) // 8:
+        return Offset(name, diff, width, index=idx.astype("<u4").tobytes())
+    mask = np.zeros(n, dtype=bool)
+    mask[idx] = True
+    return Offset(name, diff, width, mask=np.packbits(mask, bitorder="little").tobytes())
+
+
 def _size(change: Change) -> int:
+    if isinstance(change, Offset):
+        return len(change.diff) + len(change.index or b"") + len(change.mask or b"")
     if isinstance(change, Full):
         return len(change.data)
     if isinstance(change, Sparse):
@@ -135,6 +158,10 @@ class Differ:
             if idx.size == 0:
                 continue
             best: Change = encode_change(c.name, n, idx)
+            if c.dtype.kind in "iu" and c.dtype.itemsize > 1 and not isinstance(best, Full):
+                offset = offset_change(c.name, o.reshape(-1), n.reshape(-1), idx)
+                if offset is not None and _size(offset) < _size(best):
+                    best = offset
             if c.dtype.kind == "f" and c.dtype.itemsize in (4, 8) and idx.size >= 64:
                 ncomp = int(np.prod(c.shape[1:])) if len(c.shape) > 1 else 1
                 stepped = step_change(c.name, o, n, idx, ncomp)

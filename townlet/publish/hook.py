@@ -1,7 +1,8 @@
 """``TelemetryHook``: frames and the publisher process for ``townlet.sim.Simulation``.
 
-The simulation adds it as a tick hook: after every tick it writes the frame to
-the shared-memory ring (never blocking) and rings the publisher's doorbell;
+The simulation adds it as a tick hook: after every tick it logs the tick's events
+and every ``telemetry.frame_every`` ticks writes the frame to the shared-memory
+ring (never blocking) and rings the publisher's doorbell;
 before every loop iteration its supervisor checks that the publisher (a
 `townlet publish` child process) is alive and restarts it if it died. Closing
 the ring stops the publisher.
@@ -32,6 +33,7 @@ class TelemetryHook:
 
     def __init__(self, world, cfg, *, spawn: bool = True, ready_timeout: float = 30.0) -> None:
         self.ring = FrameRing.for_world(world, cfg)
+        self.world = world
         self.publisher: PublisherSupervisor | None = None
         if spawn:
             try:
@@ -52,7 +54,8 @@ class TelemetryHook:
             self.publisher.check()
 
     def after(self, world) -> None:
-        """Write this tick's frame (one C call) and ring the doorbell without waiting."""
+        """Log this tick's events and, every ``telemetry.frame_every`` ticks, write its frame
+        (one C call) and ring the doorbell; never waits."""
         self.ring.publish(world.tick, world.sections())
 
     def status(self) -> PublisherStatus | None:
@@ -60,7 +63,10 @@ class TelemetryHook:
         return self.publisher.status() if self.publisher is not None else None
 
     def close(self, timeout: float = 10.0) -> None:
-        """Close (and unlink) the ring; the publisher then ships the last frame and exits."""
+        """Write the last tick's frame if it has none yet, close (and unlink) the ring; the
+        publisher then ships that frame and exits."""
+        if self.world.tick > 0:
+            self.ring.flush(self.world.tick, self.world.sections())
         self.ring.close()
         if self.publisher is not None:
             self.publisher.close(timeout)

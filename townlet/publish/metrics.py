@@ -6,7 +6,7 @@ are listed once here and in docs/protocol.md ("Publisher metrics").
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["PublisherMetrics"]
 
@@ -62,7 +62,3 @@ class PublisherMetrics:
         self.restarts = Gauge(p + "restarts",
                               "Times the simulation restarted its publisher (after it died)",
                               registry=r)
-
-    def serve(self, port: int, host: str) -> None:
-        """Start the HTTP exporter on ``host:port`` (a daemon thread)."""
-        start_http_server(port, addr=host, registry=self.registry)

@@ -25,6 +25,8 @@ import zmq
 from townlet.config.telemetry import PublisherSettings, publisher_settings
 from townlet.frames.reader import FrameReader
 from townlet.frames.ring import LappedRead, NotPublished, TornRead
+from townlet.ops.http import ProbeServer
+from townlet.ops.logging import set_log_context
 from townlet.publish.diff import Differ
 from townlet.publish.metrics import PublisherMetrics
 from townlet.publish.peers import Peers
@@ -47,6 +49,8 @@ __all__ = ["Publisher", "PublisherKeys"]
 _log = structlog.get_logger("townlet.publish")
 END_LINGER_MS = 1000
 """How long a clean stop waits for queued messages (the end of stream) to leave."""
+LIVE_AFTER_S = 5.0
+"""``/livez`` fails when the serving loop has not turned for this long (plus ``poll_ms``)."""
 
 
 class PublisherKeys(msgspec.Struct, frozen=True, kw_only=True):
@@ -105,6 +109,8 @@ class Publisher:
         self.peers: Peers
         self._bound = False
         self._bell: Any = None  # pynng.Pull0 once started with a doorbell
+        self._http: ProbeServer | None = None
+        self._loop_at = time.monotonic()
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -112,12 +118,11 @@ class Publisher:
         o = self.opts
         if o.nice:
             os.nice(o.nice)  # on a busy machine the simulation's tick comes first
+        set_log_context(tick=lambda: self._base_tick if self._base_tick >= 0 else None)
         if o.metrics_port:
-            from prometheus_client import start_http_server
-
-            server, _ = start_http_server(o.metrics_port, addr=o.metrics_host,
-                                          registry=self.metrics.registry)
-            self.metrics_port = server.server_port
+            self._http = ProbeServer(self.metrics.registry, host=o.metrics_host,
+                                     port=o.metrics_port, live=self._live, ready=self._ready)
+            self.metrics_port = self._http.start()
         k = self.keys
         self.sock = PublisherSocket(o.endpoint, key_dir=k.key_dir, server_key=k.server_key,
                                     registry=k.registry, insecure_dev=o.insecure_dev, hwm=o.hwm)
@@ -142,7 +147,19 @@ class Publisher:
         """Ask ``run`` to return after the current iteration (signal-safe)."""
         self._stop = True
 
+    def _live(self) -> tuple[bool, str]:
+        """Live while the serving loop turns (it wakes at least every ``poll_ms``)."""
+        age = time.monotonic() - self._loop_at
+        return age < LIVE_AFTER_S + self.opts.poll_ms / 1000, f"loop {age:.1f}s ago"
+
+    def _ready(self) -> tuple[bool, str]:
+        """Ready while bound and serving (not stopping)."""
+        ok = self._bound and not self._stop and not self._ended
+        return ok, f"serving {self.sock.endpoint}" if ok else "not serving"
+
     def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
         if self._bell is not None:
             self._bell.close()
         if self._bound:
@@ -157,7 +174,7 @@ class Publisher:
         next_alive_check = time.monotonic()
         done = False
         while not self._stop and not done:
-            now = time.monotonic()
+            now = self._loop_at = time.monotonic()
             wait = min(self.opts.poll_ms, max(0.0, (next_health - now) * 1000))
             ready = dict(self.poller.poll(int(wait)))
             if self.sock.sock in ready:

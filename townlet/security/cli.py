@@ -71,24 +71,62 @@ def init_cmd(key_dir: str, force: bool) -> None:
 @click.option("--ttl", default="15m", show_default=True, help="Lifetime, e.g. 15m, 8h, 7d.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Client key file to write (0600).")
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
-def issue_cmd(key_dir: str, name: str, role: str, ttl: str, out: str | None, as_json: bool) -> None:
-    """Issue a client keypair with a role and an expiry."""
+@click.option("--console-endpoint", help="Console endpoint written to the profile "
+              "(default: console.endpoint of --config, else the config default).")
+@click.option("--publish-endpoint", help="Telemetry endpoint written to the profile "
+              "(default: telemetry.endpoint of --config, else the config default).")
+def issue_cmd(key_dir: str, name: str, role: str, ttl: str, out: str | None, as_json: bool,
+              console_endpoint: str | None, publish_endpoint: str | None) -> None:
+    """Issue a client keypair with a role and an expiry, and its profile (endpoints, server
+    key, expiry: what `townlet dashboard --profile` reads) beside the key file."""
     import msgspec
 
     from townlet.security.keys import KeyFileError, issue_key, parse_ttl
+    from townlet.security.profile import write_profile
     from townlet.security.registry import RegistryError
 
     try:
         rec, path = issue_key(key_dir, name, role, parse_ttl(ttl), out=out)
     except (ValueError, KeyFileError, RegistryError) as exc:
         raise click.ClickException(str(exc)) from None
+    config_path = click.get_current_context().params.get("config_path")
+    prof = write_profile(client_profile(rec, path, key_dir, config_path,
+                                        console_endpoint, publish_endpoint))
     if as_json:
-        info = msgspec.to_builtins(rec) | {"key_file": os.fspath(path)}
+        info = msgspec.to_builtins(rec) | {"key_file": os.fspath(path),
+                                           "profile": os.fspath(prof)}
         click.echo(msgspec.json.encode(info).decode())
     else:
         click.echo(f"issued {rec.key_id} to {rec.name} as {rec.role}, "
                    f"expires {rec.expires_at:%Y-%m-%d %H:%M:%S}Z")
         click.echo(f"client key file: {path}  (0600; hand it to {rec.name} only)")
+        click.echo(f"profile: {prof}  (endpoints and server key; `townlet dashboard "
+                   f"--profile {prof}`)")
+
+
+def client_profile(rec, key_file, key_dir: str, config_path: str | None,
+                   console_endpoint: str | None, publish_endpoint: str | None):
+    """The profile of a freshly issued key: endpoints from the flags, else from
+    ``--config``, else the config defaults."""
+    from pathlib import Path
+
+    from townlet.config import default_config
+    from townlet.security.keys import SERVER_PUBLIC_FILE
+    from townlet.security.profile import Profile
+
+    cfg = default_config()
+    if config_path is not None:
+        from townlet.config import ConfigError, load_config
+
+        try:
+            cfg = load_config(config_path)
+        except ConfigError as exc:
+            raise click.UsageError(str(exc)) from None
+    return Profile(name=rec.name, role=rec.role, key_id=rec.key_id, expires_at=rec.expires_at,
+                   client_key=os.fspath(Path(key_file).resolve()),
+                   server_key=os.fspath((Path(key_dir) / SERVER_PUBLIC_FILE).resolve()),
+                   console_endpoint=console_endpoint or cfg.console.endpoint,
+                   telemetry_endpoint=publish_endpoint or cfg.telemetry.endpoint)
 
 
 @keys_command.command("revoke")

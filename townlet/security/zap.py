@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterable
 
 import structlog
@@ -44,6 +45,13 @@ class RegistryCredentials:
         self.label = label
         self.allowed = 0
         self.denied = 0
+        self.denied_by: Counter[str] = Counter()
+        """Denials by reason (key status, ``role_not_allowed``, ``mechanism_not_allowed``)."""
+
+    def deny(self, reason: str) -> None:
+        """Count one refused handshake (any thread may read the counters)."""
+        self.denied += 1
+        self.denied_by[reason] += 1
 
     def callback(self, domain: str, key: bytes) -> bool:
         """Return True to admit the Z85 client ``key`` (pyzmq calls this on the ZAP thread)."""
@@ -65,7 +73,7 @@ class RegistryCredentials:
             self.allowed += 1
             _log.info("zap_allowed", **fields)
         else:
-            self.denied += 1
+            self.deny(reason)
             _log.warning("zap_denied", **fields)
         return ok
 
@@ -135,7 +143,7 @@ class RegistryAuthenticator(ThreadAuthenticator):
         if len(msg) >= 6 and msg[5] != b"CURVE":
             _log.warning("zap_denied", reason="mechanism_not_allowed",
                          mechanism=msg[5].decode("ascii", "replace"))
-            self.credentials.denied += 1
+            self.credentials.deny("mechanism_not_allowed")
             self._send_zap_reply(msg[1], b"400", b"Mechanism not allowed")
             return
         await super().handle_zap_message(msg)

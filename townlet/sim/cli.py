@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 
 import click
+import structlog
 
 from townlet.config.options import agents_option, config_option, seed_option
+from townlet.ops.logging import set_log_context
 
 __all__ = ["run_command"]
+
+_log = structlog.get_logger("townlet.sim")
 
 
 EXIT_INTERRUPTED = 130
@@ -112,7 +117,8 @@ def _print_summary(summary) -> None:
               help="Resume even if the snapshot's config differs (logged as a warning).")
 def run_command(**options) -> None:
     """Run a town with its console and publisher: progress while it runs, a summary
-    at the end. Ctrl-C stops after the current tick, prints the summary and exits 130."""
+    at the end. Ctrl-C stops after the current tick, prints the summary and exits 130;
+    SIGTERM does the same and exits 0 (a requested stop)."""
     try:
         _run(**options)
     except KeyboardInterrupt:  # before the loop took over Ctrl-C (loading, compiling)
@@ -133,6 +139,7 @@ def _run(config_path, agents, ticks, seed, as_json, console, console_endpoint, p
     cfg = _load(config_path, agents, {("console.endpoint", "--console-endpoint"): console_endpoint,
                                       ("telemetry.endpoint", "--publish-endpoint"):
                                           publish_endpoint})
+    set_log_context(config_id=config_id(cfg))  # the publisher inherits it
     publish = cfg.telemetry.enabled if publish is None else publish
     console = cfg.console.enabled if console is None else console
     if not as_json:
@@ -140,13 +147,15 @@ def _run(config_path, agents, ticks, seed, as_json, console, console_endpoint, p
     screen = Console(stderr=as_json)
     compiling = not kernel_cached()
     spinner = screen.status(COMPILING) if compiling and screen.is_terminal else None
-    if compiling and spinner is None:
-        click.echo(f"{COMPILING}...", err=True)
+    if compiling and spinner is None:  # no terminal: the note is a log record like the rest
+        _log.info("compiling_kernel", detail=COMPILING)
     if spinner is not None:
         spinner.start()
     sim = None
     try:
         sim = Simulation(cfg, seed, world=_resumed(resume, cfg, allow_config_mismatch))
+        world = sim.world
+        set_log_context(tick=lambda: world.tick)
         try:
             notes = start_services(sim, cfg, console=console, publish=publish,
                                    insecure_dev=insecure_dev)
@@ -159,6 +168,8 @@ def _run(config_path, agents, ticks, seed, as_json, console, console_endpoint, p
         for line in notes:
             click.echo(line, err=as_json)
         summary = _run_with_progress(sim, ticks, screen, spinner, show_bar=not as_json)
+        if cfg.ops.snapshot_on_stop:
+            _final_snapshot(sim.world)
     finally:
         if spinner is not None:
             spinner.stop()
@@ -168,9 +179,26 @@ def _run(config_path, agents, ticks, seed, as_json, console, console_endpoint, p
         click.echo(json.dumps(msgspec.to_builtins(summary)))
     else:
         _print_summary(summary)
-    if summary.interrupted:
+    if summary.interrupted and sim.stop_signal == signal.SIGTERM:  # a requested stop: exit 0
+        _log.info("stopped", signal="SIGTERM", ticks=summary.ticks)
+    elif summary.interrupted:
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
+
+
+def _final_snapshot(world) -> None:
+    """``ops.snapshot_on_stop``: save ``stop-<tick>.tsnap``; a failure is logged, and the
+    run still ends normally (its summary is printed, the ring cleaned up)."""
+    from townlet.security.sandbox import ForbiddenPath
+    from townlet.snapshots import SnapshotError
+    from townlet.snapshots.world_io import save_world
+
+    try:
+        path, _ = save_world(world, f"stop-{world.tick:012d}.tsnap", overwrite=True)
+    except (SnapshotError, ForbiddenPath, OSError) as exc:
+        _log.error("stop_snapshot_failed", error=str(exc))
+        return
+    _log.info("stop_snapshot_saved", path=str(path))
 
 
 def _run_with_progress(sim, ticks, screen, spinner, *, show_bar: bool):

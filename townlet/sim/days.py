@@ -1,4 +1,4 @@
-"""Per-day town figures: needs, deaths, money, prices, ties, activity by hour and
+"""Per-day town figures: needs and their neglect, deaths, money, prices, ties, activity by hour and
 synchrony, gathered from the world's public state and events.
 
 ``DayRecorder.add`` runs once per tick (after the step) and does a few vectorised
@@ -61,6 +61,16 @@ class DayFigures(Struct, frozen=True):
     """Agents that started a sleeping affordance."""
     peak_sleep_hour_share: float
     """Share of the day's sleep onsets that fell in its busiest clock hour."""
+    collapses: int
+    """Agents who fell asleep where they stood (energy at 0 for long; townlet.world.neglect)."""
+    unkempt: int
+    """Agents who became unkempt (hygiene at 0 for long: shunned for chats)."""
+    lonely: int
+    """Agents who fell into low mood (social at 0 for long: lower output at work)."""
+    soured_chats: int
+    """Chat sides that cost trust because the partner was unkempt."""
+    low_mood_ticks: int
+    """Ticks worked in low mood (paid the low-mood wage: lower output)."""
 
 
 class DayRecorder:
@@ -155,4 +165,7 @@ class DayRecorder:
                       for g, row in zip(GOALS, self._activity)},
             max_goal_change=round(self._max_change, 5), sleep_onsets=onsets,
             peak_sleep_hour_share=round(float(self._onsets.max()) / onsets, 5)
-            if onsets else 0.0)
+            if onsets else 0.0,
+            collapses=int(delta[St.COLLAPSES]), unkempt=int(delta[St.UNKEMPT]),
+            lonely=int(delta[St.LONELY]), soured_chats=int(delta[St.SOURED_CHATS]),
+            low_mood_ticks=int(delta[St.LOW_MOOD_TICKS]))

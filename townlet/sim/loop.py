@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from prometheus_client import CollectorRegistry
+
 from townlet.config import TownletConfig
 from townlet.sim.control import LoopControl
 from townlet.sim.days import DayRecorder
@@ -59,6 +61,16 @@ class Simulation(LoopControl):
         returns a struct with ``ok`` (bool) and ``state`` (str) fields."""
         self.tally = EventTally()
         self.days: DayRecorder | None = None
+        self.registry = CollectorRegistry()
+        """This process's Prometheus registry (simulation and console metrics)."""
+        self.loop_at: float | None = None
+        """``time.monotonic()`` of the last loop iteration (None before the first)."""
+        self.ticked = False
+        """True once a tick completed (the kernel is loaded): the run is ready."""
+        self.last_tick_seconds = 0.0
+        """Wall time of the last ``world.step()``."""
+        self.stop_signal: int | None = None
+        """The signal that stopped the run, if one did."""
         self._stop = False
 
     def add_hook(self, hook: TickHook) -> None:
@@ -74,11 +86,15 @@ class Simulation(LoopControl):
 
     def step(self) -> bool:
         """One iteration with every hook; returns whether the world advanced."""
+        self.loop_at = time.monotonic()
         for hook in self.hooks:
             hook.before(self.world)
         advance = self.take_tick()
         if advance:
+            t0 = time.perf_counter()
             self.world.step()
+            self.last_tick_seconds = time.perf_counter() - t0
+            self.ticked = True
             self.tally.add(self.world)
             if self.days is not None:
                 self.days.add(self.world)
@@ -93,6 +109,7 @@ class Simulation(LoopControl):
         warm: tuple[int, float] | None = None  # rate excludes the first tick (JIT load)
 
         def on_signal(signum: int, _frame: object) -> None:
+            self.stop_signal = signum
             self.stop()
             if signum == signal.SIGINT and warm is None:
                 raise KeyboardInterrupt  # no tick yet (the kernel may be compiling): stop now

@@ -22,6 +22,9 @@ def _day_rows(d) -> list[tuple[str, str]]:
             ("faints", str(d.faints)), ("exits", str(d.exits)),
             ("money/agent", f"{d.money_per_capita:,.2f}")]
     rows += [(f"need {name}", f"{v:.2f}") for name, v in d.mean_needs.items()]
+    rows += [("collapses (exhausted)", str(d.collapses)), ("became unkempt", str(d.unkempt)),
+             ("soured chats", str(d.soured_chats)), ("became lonely", str(d.lonely)),
+             ("work ticks in low mood", f"{d.low_mood_ticks:,}")]
     rows += [(f"price {name}", f"{v:.2f}") for name, v in d.prices.items()]
     rows += [("rival ties", f"{d.rival_ties:,}"), ("agents with a rival", f"{d.rival_share:.1%}"),
              ("friend ties", f"{d.friend_ties:,}"),
@@ -72,8 +75,8 @@ def print_days(days, console) -> None:
 @click.option("--json", "as_json", is_flag=True,
               help="Print the run summary with its per-day figures as one JSON object.")
 def report_command(config_path, agents, days, seed, as_json) -> None:
-    """Run a town without console or publisher and report it day by day: needs,
-    deaths, faints, exits, money per agent, prices, rival and friend ties, activity
+    """Run a town without console or publisher and report it day by day: needs and
+    their neglect (collapses, unkempt, lonely), deaths, faints, exits, money per agent, prices, rival and friend ties, activity
     by hour and synchrony (see docs/world.md, "Town reports")."""
     import msgspec
     from rich.console import Console

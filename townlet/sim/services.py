@@ -9,10 +9,12 @@ and still work out of the box; nothing secret is printed.
 
 from __future__ import annotations
 
+import errno
 from datetime import timedelta
 from pathlib import Path
 
 from townlet.config import TownletConfig
+from townlet.ops.http import ProbeServer
 from townlet.security.keys import (
     REGISTRY_FILE,
     SERVER_PUBLIC_FILE,
@@ -21,6 +23,7 @@ from townlet.security.keys import (
     issue_key,
 )
 from townlet.sim.loop import Simulation
+from townlet.sim.metrics import MetricsHook, probes
 
 __all__ = ["LOCAL_OPERATOR", "ServiceStartError", "bootstrap_keys", "local_operator_key",
            "start_services"]
@@ -36,13 +39,28 @@ class ServiceStartError(RuntimeError):
 
 def bootstrap_keys(key_dir: str) -> list[str]:
     """Create the server keypair and a local admin credential if the directory has none.
-    Returns lines worth telling the operator (paths only)."""
+    Returns lines worth telling the operator (paths only).
+
+    Raises ServiceStartError, saying how to provision keys, when the directory cannot be
+    written (a read-only secrets mount in a container): keys are never created anywhere
+    else, so a deployment cannot silently run with keys nobody provisioned.
+    """
     d = Path(key_dir)
     if (d / SERVER_SECRET_FILE).exists() and (d / REGISTRY_FILE).exists():
         return []
-    init_key_dir(d)
-    record, path = issue_key(d, LOCAL_OPERATOR, "admin", LOCAL_OPERATOR_TTL,
-                             out=local_operator_key(key_dir))
+    try:
+        init_key_dir(d)
+        record, path = issue_key(d, LOCAL_OPERATOR, "admin", LOCAL_OPERATOR_TTL,
+                                 out=local_operator_key(key_dir))
+    except OSError as exc:
+        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        raise ServiceStartError(
+            f"keys: {d} holds no server key and cannot be written ({exc.strerror}); it is "
+            "probably mounted read-only. Provision the keys where the mount comes from "
+            f"(`townlet keys init --key-dir DIR`, then `townlet keys issue ...`; see "
+            "docs/ops/runbook.md, 'Keys') and mount that directory, or mount it writable "
+            "for the first run") from None
     return [(f"keys: created {d / SERVER_PUBLIC_FILE} (server public key) and an admin "
              f"credential {path} valid until {record.expires_at:%Y-%m-%d %H:%M} UTC")]
 
@@ -60,6 +78,9 @@ def start_services(sim: Simulation, cfg: TownletConfig, *, console: bool, publis
     supervised and reported in ``sim.service_health()`` (the console's ``health``).
     """
     notes: list[str] = []
+    metrics = MetricsHook(sim)
+    sim.add_hook(metrics)
+    sim.services["town"] = metrics.status
     if console or (publish and not insecure_dev):
         notes += bootstrap_keys(cfg.keys.dir)
     if console:
@@ -78,6 +99,8 @@ def start_services(sim: Simulation, cfg: TownletConfig, *, console: bool, publis
     saver = autosave_hook(cfg)
     if saver is not None:
         sim.add_hook(saver)
+        metrics.watch_autosave(saver.saver)
+        sim.services["autosave"] = saver.saver.status
         notes.append(f"autosave: every {cfg.snapshots.autosave_every} ticks into "
                      f"{cfg.snapshots.root}/ (keeping {cfg.snapshots.keep_last})")
     if publish:
@@ -102,4 +125,38 @@ def start_services(sim: Simulation, cfg: TownletConfig, *, console: bool, publis
         endpoint = (hook.ready or {}).get("endpoint", tcfg.endpoint)
         mode = "PLAINTEXT, development only" if tcfg.insecure_dev else "CURVE"
         notes.append(f"publisher: {endpoint} ({mode}), ring {hook.ring.name}")
+    if cfg.ops.http_port:
+        notes.append(_serve_http(sim, cfg))
     return notes
+
+
+class _HttpHook:
+    """Closes the process's HTTP endpoint with the simulation."""
+
+    def __init__(self, server: ProbeServer) -> None:
+        self.server = server
+
+    def before(self, world: object) -> None:
+        """The endpoint runs on its own threads."""
+
+    def after(self, world: object) -> None:
+        """The endpoint runs on its own threads."""
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def _serve_http(sim: Simulation, cfg: TownletConfig) -> str:
+    """Serve /metrics, /livez and /readyz on ``ops.http_host:ops.http_port``."""
+    o = cfg.ops
+    live, ready = probes(sim, o.stall_seconds)
+    server = ProbeServer(sim.registry, host=o.http_host, port=o.http_port, live=live,
+                         ready=ready)
+    try:
+        port = server.start()
+    except OSError as exc:
+        raise ServiceStartError(f"metrics endpoint: cannot listen on {o.http_host}:"
+                                f"{o.http_port} ({exc.strerror}); choose another with "
+                                "ops.http_port in the config") from None
+    sim.add_hook(_HttpHook(server))
+    return f"metrics: http://{o.http_host}:{port}/metrics  (probes /livez, /readyz)"

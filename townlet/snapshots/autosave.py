@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -27,7 +28,7 @@ from townlet.snapshots.reader import read_header
 from townlet.snapshots.temps import clean_temps
 from townlet.snapshots.writer import write_snapshot
 
-__all__ = ["AutosaveStats", "Autosaver", "autosave_name", "prune_autosaves"]
+__all__ = ["AutosaveStats", "AutosaveStatus", "Autosaver", "autosave_name", "prune_autosaves"]
 
 log = logging.getLogger("townlet.snapshots")
 _NAME = re.compile(r"autosave-\d{12}\.tsnap\Z")
@@ -50,6 +51,22 @@ class AutosaveStats(msgspec.Struct, kw_only=True):
     pruned: int = 0
     last_path: str | None = None
     last_error: str | None = None
+    """Why the last attempt failed; None once an autosave succeeds again."""
+
+
+class AutosaveStatus(msgspec.Struct, kw_only=True):
+    """What the console's ``health`` shows for autosaves (``services.autosave``)."""
+
+    ok: bool
+    """False while the last autosave failed (e.g. the disk is full or read-only)."""
+    state: str
+    """``saving``, ``failing`` or ``idle``."""
+    every: int
+    saved: int
+    failed: int
+    skipped_busy: int
+    last_path: str | None
+    last_error: str | None
 
 
 def prune_autosaves(directory: Path, keep_last: int) -> list[Path]:
@@ -106,6 +123,8 @@ class Autosaver:
         self._lock = threading.Lock()
         self._last_tick = -1
         self._spare: Frame | None = None
+        self.observe: Callable[[float, bool], None] | None = None
+        """Called on the writer thread after each attempt with (seconds, succeeded)."""
 
     def due(self, tick: int) -> bool:
         """Whether ``tick`` is an autosave tick not saved yet."""
@@ -141,6 +160,7 @@ class Autosaver:
             self._spare = sections  # read on the tick thread only once this job is done
 
     def _save(self, path: Path, header: SnapshotHeader, sections: Frame) -> None:
+        t0 = time.perf_counter()
         try:
             write_snapshot(path, msgspec.structs.replace(header, origin="autosave"), sections,
                            overwrite=True)
@@ -150,11 +170,29 @@ class Autosaver:
                 self.stats.failed += 1
                 self.stats.last_error = f"{path.name}: {exc}"
             log.error("autosave to %s failed: %s", path, exc)
+            self._observed(t0, False)
             return
         with self._lock:
             self.stats.saved += 1
             self.stats.pruned += len(removed)
             self.stats.last_path = str(path)
+            self.stats.last_error = None
+        self._observed(t0, True)
+
+    def _observed(self, t0: float, ok: bool) -> None:
+        if self.observe is not None:
+            self.observe(time.perf_counter() - t0, ok)
+
+    def status(self) -> AutosaveStatus:
+        """The current state for health reports (safe from any thread)."""
+        with self._lock:
+            st = msgspec.structs.replace(self.stats)
+        busy = self._pending is not None and not self._pending.done()
+        return AutosaveStatus(ok=st.last_error is None,
+                              state="failing" if st.last_error else "saving" if busy else "idle",
+                              every=self.every, saved=st.saved, failed=st.failed,
+                              skipped_busy=st.skipped_busy, last_path=st.last_path,
+                              last_error=st.last_error)
 
     def flush(self) -> None:
         """Wait for the autosave being written, if any."""

@@ -30,6 +30,15 @@ living agent's habits and roster as on arrival and plans its day
 Schema 7 closes the economy (townlet.world.economy): the ledger gains ``rent`` and
 ``endowment`` and the state ``econ``. The endowment is booked so that the treasury starts
 at its reserve target (from the header's config, or the defaults), as in a new town.
+
+Schema 8 gives needs consequences (townlet.world.neglect): ``agent_starving`` (ticks at
+hunger 0) becomes the hunger column of ``agent_neglect``, which counts the ticks each need
+sits at 0 (the other needs start at 0: their effects begin after their full time), and
+``stats`` gains the counters ``NEGLECT_STATS``. ``agent_favourite`` (the favourite cafe, drawn
+at arrival) is -1 for agents saved before it: they keep to their district's cafe, and
+their slot's next newcomer draws one. The exit ring keeps only the agents still
+waiting (alive and flagged EXIT_PENDING, once each): a schema 7 town kept the slot of an
+agent that died or was killed while waiting.
 """
 
 from __future__ import annotations
@@ -44,15 +53,17 @@ from townlet.snapshots.errors import SnapshotStateError
 from townlet.snapshots.format import SnapshotHeader
 from townlet.snapshots.migrations import Sections, register
 
-__all__ = ["ROUTINE_SECTIONS", "add_event_batch_flag", "add_levers_and_scale_exits",
-           "add_routines", "add_treasury_and_rent", "money_to_minor_units",
-           "split_relationship_score"]
+__all__ = ["NEGLECT_STATS", "ROUTINE_SECTIONS", "add_event_batch_flag",
+           "add_levers_and_scale_exits", "add_needs_with_consequences", "add_routines",
+           "add_treasury_and_rent", "money_to_minor_units", "split_relationship_score"]
 
 MONEY_SECTIONS = ("agent_wallet", "agent_aff_paid", "agent_wages_today", "agent_withheld",
                   "price_base", "price_now", "ledger")
 """The sections schema 4 turned from float units into int64 minor units."""
 ROUTINE_SECTIONS = ("agent_habits", "agent_roster", "agent_today")
 """The sections schema 5 added."""
+NEGLECT_STATS = ("collapses", "unkempt", "lonely", "soured_chats", "low_mood_ticks")
+"""The counters schema 8 appended to ``stats``."""
 
 
 @register(1, "split rel_value into rel_trust, rel_fam, rel_riv (old score read as trust)")
@@ -201,4 +212,45 @@ def add_treasury_and_rent(old: Mapping[str, np.ndarray], header: SnapshotHeader)
             - ledger[Ledger.WAGES] - ledger[Ledger.STARTER_KITS])
         new["ledger"] = grown
     new["econ"] = econ
+    return new
+
+
+@register(7, "needs with consequences: agent_neglect (from agent_starving), neglect stats, "
+             "agent_favourite, exit ring without removed agents")
+def add_needs_with_consequences(old: Mapping[str, np.ndarray],
+                                header: SnapshotHeader) -> Sections:
+    """Schema 7 -> 8: ticks at 0 per need, the neglect counters, a clean exit ring."""
+    from townlet.world.actions import Flag
+    from townlet.world.state import NEEDS, ExitMeta, Need
+
+    for name in ("agent_neglect", "agent_favourite"):
+        if name in old:
+            raise SnapshotStateError(name, "already present in a schema 7 snapshot")
+    new = {k: v for k, v in old.items() if k != "agent_starving"}
+    if "agent_alive" in old:
+        new["agent_favourite"] = np.full(old["agent_alive"].shape[0], -1, np.int32)
+    if "agent_starving" in old:
+        starving = old["agent_starving"]
+        if starving.dtype != np.int16 or starving.ndim != 1:
+            raise SnapshotStateError("agent_starving", f"expected int16 (N,), got "
+                                     f"{starving.dtype}{starving.shape}")
+        neglect = np.zeros((starving.shape[0], len(NEEDS)), np.int16)
+        neglect[:, Need.HUNGER] = starving
+        new["agent_neglect"] = neglect
+    if "stats" in old:
+        new["stats"] = np.concatenate([old["stats"], np.zeros(len(NEGLECT_STATS), np.int64)])
+    if {"exit_queue", "exit_meta", "agent_alive", "agent_flags"} <= old.keys():
+        ring, meta = old["exit_queue"], old["exit_meta"].copy()
+        head, length = int(meta[ExitMeta.HEAD]), int(meta[ExitMeta.LENGTH])
+        waiting = (old["agent_alive"] != 0) & (old["agent_flags"] & Flag.EXIT_PENDING != 0)
+        kept: list[int] = []
+        for k in range(length):
+            i = int(ring[(head + k) % ring.size])
+            if 0 <= i < waiting.size and waiting[i]:
+                kept.append(i)
+                waiting[i] = False  # once each
+        queue = np.full(ring.shape, -1, ring.dtype)
+        queue[:len(kept)] = kept
+        meta[ExitMeta.HEAD], meta[ExitMeta.LENGTH] = 0, len(kept)
+        new["exit_queue"], new["exit_meta"] = queue, meta
     return new

@@ -16,9 +16,9 @@ import msgspec
 import numpy as np
 
 from townlet.frames.schema import EVENT_COLUMNS, EVENT_DTYPE, META_COLUMNS, SchemaDoc
-from townlet.wire.messages import Change, Full, Masked, Message, Resync, Sparse, Stepped
+from townlet.wire.messages import Change, Full, Masked, Message, Offset, Resync, Sparse, Stepped
 
-__all__ = ["FRAME_DTYPES", "Codec", "WireError", "apply_change", "check_schema",
+__all__ = ["FRAME_DTYPES", "OFFSET_WIDTHS", "Codec", "WireError", "apply_change", "check_schema",
            "column_from_full", "exponents", "predict"]
 
 FRAME_DTYPES: Final = frozenset({"|i1", "<i2", "<i4", "<i8", "|u1", "<u2", "<u4", "<u8", "<f4",
@@ -144,23 +144,53 @@ def apply_change(arr: np.ndarray, change: Change) -> None:
     if isinstance(change, Full):
         flat[:] = column_from_full(change, arr.dtype, arr.shape).reshape(-1)
     elif isinstance(change, Sparse):
-        if len(change.index) % 4:
-            raise WireError(f"column {change.c!r}: index length is not a multiple of 4")
-        idx = np.frombuffer(change.index, dtype="<u4")
-        if idx.size and int(idx.max()) >= n:
-            raise WireError(f"column {change.c!r}: index {int(idx.max())} >= {n} elements")
+        idx = _index(change.c, change.index, n)
         flat[idx] = _values(change.c, change.values, idx.size, arr.dtype)
     elif isinstance(change, Masked):
-        if len(change.mask) != (n + 7) // 8:
-            raise WireError(f"column {change.c!r}: mask of {len(change.mask)} bytes for "
-                            f"{n} elements")
-        sel = np.unpackbits(np.frombuffer(change.mask, np.uint8), count=n,
-                            bitorder="little").view(bool)
+        sel = _mask(change.c, change.mask, n)
         flat[sel] = _values(change.c, change.values, int(np.count_nonzero(sel)), arr.dtype)
     elif isinstance(change, Stepped):
         _apply_stepped(arr, flat, change)
+    elif isinstance(change, Offset):
+        _apply_offset(arr, flat, change)
     else:  # the decoder only produces the types above
         raise WireError(f"unknown change type {type(change).__name__}")
+
+
+def _index(name: str, data: bytes, n: int) -> np.ndarray:
+    if len(data) % 4:
+        raise WireError(f"column {name!r}: index length is not a multiple of 4")
+    idx = np.frombuffer(data, dtype="<u4")
+    if idx.size and int(idx.max()) >= n:
+        raise WireError(f"column {name!r}: index {int(idx.max())} >= {n} elements")
+    return idx
+
+
+def _mask(name: str, data: bytes, n: int) -> np.ndarray:
+    if len(data) != (n + 7) // 8:
+        raise WireError(f"column {name!r}: mask of {len(data)} bytes for {n} elements")
+    return np.unpackbits(np.frombuffer(data, np.uint8), count=n, bitorder="little").view(bool)
+
+
+OFFSET_WIDTHS: Final[dict[int, np.dtype]] = {1: np.dtype("|i1"), 2: np.dtype("<i2"),
+                                             4: np.dtype("<i4")}
+"""Difference types of ``Offset`` by width in bytes."""
+
+
+def _apply_offset(arr: np.ndarray, flat: np.ndarray, change: Offset) -> None:
+    if arr.dtype.kind not in "iu":
+        raise WireError(f"column {change.c!r}: offset encoding needs an integer column")
+    dt = OFFSET_WIDTHS.get(change.width)
+    if dt is None or change.width >= arr.dtype.itemsize:
+        raise WireError(f"column {change.c!r}: offset width {change.width} is not 1, 2 or 4 "
+                        f"bytes narrower than {arr.dtype.str}")
+    if (change.index is None) == (change.mask is None):
+        raise WireError(f"column {change.c!r}: offset needs exactly one of index and mask")
+    where = (_index(change.c, change.index, flat.size) if change.index is not None
+             else _mask(change.c, change.mask or b"", flat.size))
+    count = where.size if change.index is not None else int(np.count_nonzero(where))
+    diff = _values(change.c, change.diff, count, dt)
+    flat[where] = flat[where] + diff.astype(arr.dtype)  # wraps modulo 2^(8 x item size)
 
 
 def _apply_stepped(arr: np.ndarray, flat: np.ndarray, change: Stepped) -> None:
@@ -178,6 +208,6 @@ def _apply_stepped(arr: np.ndarray, flat: np.ndarray, change: Stepped) -> None:
         raise WireError(f"column {change.c!r}: exponent {int(exp.max())} out of range")
     flat[:] = predict(flat, ncomp, comp, exp, step)
     if change.fix is not None:
-        if change.fix.c != change.c or isinstance(change.fix, Stepped):
+        if change.fix.c != change.c or isinstance(change.fix, (Stepped, Offset)):
             raise WireError(f"column {change.c!r}: bad fix-up change")
         apply_change(arr, change.fix)

@@ -28,6 +28,7 @@ __all__ = [
     "Keyframe",
     "Masked",
     "Message",
+    "Offset",
     "Resync",
     "SkippedEvents",
     "Sparse",
@@ -90,7 +91,28 @@ class Stepped(_Wire, frozen=True, tag="step"):
     """Exact values for elements the step rule gets wrong (same column name)."""
 
 
-Change = Full | Sparse | Masked | Stepped
+class Offset(_Wire, frozen=True, tag="offset"):
+    """Integer column whose changed elements moved by small amounts: the differences
+    ``new - old`` in a narrower signed type instead of the new values.
+
+    The changed elements are given like Sparse (``index``) or like Masked (``mask``),
+    exactly one of the two. ``diff`` holds one signed little-endian integer of ``width``
+    bytes (1, 2 or 4, less than the column's item size) per changed element, in
+    ascending element order; element i becomes ``old + diff`` computed modulo
+    2^(8 x item size) of the column (two's complement wrap-around).
+    """
+
+    c: str
+    diff: bytes
+    width: int
+    """Bytes per difference: 1, 2 or 4."""
+    index: bytes | None = None
+    """<u4 flat indices of the changed elements, ascending (or None: see ``mask``)."""
+    mask: bytes | None = None
+    """Bitmap of the changed elements as in Masked (or None: see ``index``)."""
+
+
+Change = Full | Sparse | Masked | Stepped | Offset
 
 
 class SkippedEvents(msgspec.Struct, frozen=True, forbid_unknown_fields=False):

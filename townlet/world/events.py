@@ -51,6 +51,9 @@ class EventCode(IntEnum):
     MEETING_ARRANGED = 30  # agent, other, obj = building
     OBJECT_DISABLED = 31  # obj
     OBJECT_ENABLED = 32  # obj
+    NEED_NEGLECTED = 33  # agent, value = need index (a need at 0 for long: its effect begins)
+    AGENT_COLLAPSED = 34  # agent, value = ticks it will lie asleep where it stands
+    CHAT_SOURED = 35  # agent (partner losing trust), other (the unkempt agent)
 
 
 class Reason(IntEnum):
@@ -72,6 +75,8 @@ class Reason(IntEnum):
     NOT_HOLDER = 14
     HUNGRY = 15
     """A scripted sleeper woke up hungry (its sleep fails)."""
+    EXHAUSTED = 16
+    """The agent collapsed from exhaustion (energy at 0 for long)."""
 
 
 EVENT_DTYPE = np.dtype([("code", "<i2"), ("tick", "<i4"), ("agent", "<i4"), ("other", "<i4"),

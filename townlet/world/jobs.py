@@ -9,9 +9,10 @@ from townlet.world.actions import Flag, Shift
 from townlet.world.events import EventCode, emit
 from townlet.world.geometry import building_of
 from townlet.world.jit import kernel
+from townlet.world.neglect import low_mood
 from townlet.world.state import Ctl, ExitMeta, Ledger, ShiftTicks, St
 
-__all__ = ["enqueue_exit", "pop_exit", "shift_update"]
+__all__ = ["drop_exit", "enqueue_exit", "pop_exit", "shift_update"]
 
 
 @kernel
@@ -70,12 +71,34 @@ def pop_exit(s, p, t):
     head = m[ExitMeta.HEAD]
     i = s.exit_queue[head]
     s.exit_queue[head] = -1
+    s.agent_flags[i] &= ~np.uint8(Flag.EXIT_PENDING)
     m[ExitMeta.HEAD] = (head + 1) % s.exit_queue.shape[0]
     m[ExitMeta.LENGTH] -= 1
     m[ExitMeta.EXITS_TODAY] += 1
     m[ExitMeta.BATCH] = m[ExitMeta.BATCH] + 1 if last == t else 1
     m[ExitMeta.LAST_TICK] = t
     return i
+
+
+@kernel
+def drop_exit(s, i):
+    """Take agent i out of the exit queue (it left the town another way: died, killed);
+    the agents behind it move up one place. O(queue length), only for a queued agent."""
+    if not s.agent_flags[i] & Flag.EXIT_PENDING:
+        return
+    s.agent_flags[i] &= ~np.uint8(Flag.EXIT_PENDING)
+    head, length = s.exit_meta[ExitMeta.HEAD], s.exit_meta[ExitMeta.LENGTH]
+    size = s.exit_queue.shape[0]
+    found = False
+    for k in range(length):
+        slot = (head + k) % size
+        if found:
+            s.exit_queue[(slot - 1) % size] = s.exit_queue[slot]
+        elif s.exit_queue[slot] == i:
+            found = True
+    if found:
+        s.exit_queue[(head + length - 1) % size] = -1
+        s.exit_meta[ExitMeta.LENGTH] = length - 1
 
 
 @kernel
@@ -95,7 +118,8 @@ def _finish_shift(s, p, i, length):
 @kernel
 def shift_update(s, p, i, tod, start):
     """Advance agent i's shift (starting at tick of day ``start``, its pattern's) for
-    this tick of day; pay wages while present."""
+    this tick of day; pay wages while present (cut to the low-mood wage while the agent
+    is lonely, townlet.world.neglect: the difference is withheld)."""
     j = s.agent_job[i]
     end = start + p.job_end[j] - p.job_start[j]
     if tod == (start - p.arrival_buffer) % p.day:
@@ -125,6 +149,10 @@ def shift_update(s, p, i, tod, start):
             emit(s, EventCode.SHIFT_LATE_START, i, -1, -1, k)
         on_time = s.agent_shift[i] == Shift.ON_TIME
         s.agent_shift_ticks[i, ShiftTicks.ON_TIME if on_time else ShiftTicks.LATE] += 1
+        if low_mood(s, p, i):
+            s.stats[St.LOW_MOOD_TICKS] += 1
+            s.agent_withheld[i] += wage - p.job_wage_low_mood[j]
+            wage = p.job_wage_low_mood[j]
         s.agent_wallet[i] += wage
         s.ledger[Ledger.WAGES] += wage
         s.agent_wages_today[i] += wage

@@ -6,7 +6,8 @@ interventions are delivered with the next tick's batch.
 
 Order per tick: clock; perturbation scheduler; shop deliveries; at midnight the
 day's rent (townlet.world.economy); then, per agent in slot order: arrival of
-newcomers, the day's plan and paying rent (at midnight), need decay, vital signs, shift
+newcomers, the day's plan and paying rent (at midnight), need decay and neglect,
+vital signs (starvation, fainting, collapse from exhaustion), shift
 and wages, relationships (hourly decay and co-presence), reservation upkeep, affordance
 completion, and the
 action (scripted, option or primitive); finally the exit queue.
@@ -25,6 +26,7 @@ from townlet.world.geometry import SLOTS, building_of, walkable
 from townlet.world.jit import kernel
 from townlet.world.jobs import pop_exit, shift_update
 from townlet.world.lifecycle import remove, respawn_due, vital_signs
+from townlet.world.neglect import count_neglect
 from townlet.world.perturb import schedule_tick
 from townlet.world.policy import decide, pursue, wakes_up
 from townlet.world.queues import check_idle_holder, leave_queue, request
@@ -172,16 +174,19 @@ def _act(s, p, i, a, t, tod):
 
 @kernel
 def _needs_vital(s, p, i, t):
-    """Decay needs; run the lifecycle checks only when hunger is in danger.
-    Returns (can act, any need critical)."""
+    """Decay needs and count the ticks they sit at 0 (townlet.world.neglect); run the
+    lifecycle checks only when hunger is in danger, the agent lies fainted or exhaustion
+    fells it. Returns (can act, any need critical)."""
     critical = False
     for n in range(s.agent_needs.shape[1]):
         v = max(np.float32(0.0), s.agent_needs[i, n] - decay_of(s, p, i, n))
         s.agent_needs[i, n] = v
         critical |= v < p.need_crit[n]
+        count_neglect(s, p, i, n, v)
     hunger = s.agent_needs[i, Need.HUNGER]
-    if hunger <= p.need_crit[Need.HUNGER] * 0.5 or s.agent_starving[i] > 0 or (
-            s.agent_flags[i] & Flag.FAINTED):
+    if hunger <= p.need_crit[Need.HUNGER] * 0.5 or s.agent_neglect[i, Need.HUNGER] > 0 or (
+            s.agent_flags[i] & Flag.FAINTED) or (
+            s.agent_neglect[i, Need.ENERGY] >= p.need_neglect[Need.ENERGY]):
         return vital_signs(s, p, i, t), critical
     return True, critical
 

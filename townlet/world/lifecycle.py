@@ -1,5 +1,5 @@
-"""Lifecycle: fainting, death by sustained starvation, exits, removal and the
-arrival of newcomers with a starter kit."""
+"""Lifecycle: fainting, collapse from exhaustion, death by sustained starvation, exits,
+removal and the arrival of newcomers with a starter kit."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ from townlet.world.affordances import fail_running
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import outside_door
 from townlet.world.jit import kernel
+from townlet.world.jobs import drop_exit
 from townlet.world.queues import leave_queue
 from townlet.world.rng import LIFECYCLE, uniform
 from townlet.world.routines import arrive_traits
 from townlet.world.social import drop_ties, tile_link, tile_unlink
 from townlet.world.state import Ctl, Ledger, Need, St
 
-__all__ = ["arrive", "drop_everything", "faint", "populate", "remove", "respawn_due",
-           "vital_signs"]
+__all__ = ["arrive", "collapse", "drop_everything", "faint", "populate", "remove",
+           "respawn_due", "vital_signs"]
 
 
 @kernel
@@ -39,9 +40,32 @@ def faint(s, p, i, t):
 
 
 @kernel
+def collapse(s, p, i, t):
+    """Agent i, awake at energy 0 for ``neglect.exhausted_after`` ticks, falls asleep where it
+    stands: it lies FAINTED for ``collapse_ticks``, dropping what it holds; stat, event."""
+    s.stats[St.COLLAPSES] += 1
+    s.agent_flags[i] |= Flag.FAINTED
+    s.agent_faint_until[i] = t + p.collapse_ticks
+    drop_everything(s, p, i, t, Reason.EXHAUSTED)
+    emit(s, EventCode.AGENT_COLLAPSED, i, -1, -1, p.collapse_ticks)
+
+
+@kernel
+def _wake(s, p, i):
+    """Agent i gets up after lying fainted; after a collapse it has slept on the spot
+    (energy at least ``collapse_energy``, its exhaustion count restarts)."""
+    s.agent_flags[i] &= ~np.uint8(Flag.FAINTED)
+    if s.agent_neglect[i, Need.ENERGY] >= p.need_neglect[Need.ENERGY]:
+        s.agent_needs[i, Need.ENERGY] = max(s.agent_needs[i, Need.ENERGY],
+                                            np.float32(p.collapse_energy))
+        s.agent_neglect[i, Need.ENERGY] = 0
+
+
+@kernel
 def remove(s, p, i, t, reason, respawn):
     """Take agent i out of the world; a newcomer arrives later if ``respawn``."""
     drop_everything(s, p, i, t, Reason.REMOVED)
+    drop_exit(s, i)
     tile_unlink(s, i)
     drop_ties(s, i)
     s.ledger[Ledger.DEPARTED] += s.agent_wallet[i]
@@ -78,7 +102,7 @@ def arrive(s, p, i, t, x, y):
     s.agent_attendance[i, :] = 1.0
     s.agent_wages_today[i] = 0
     s.agent_withheld[i] = 0
-    s.agent_starving[i] = 0
+    s.agent_neglect[i, :] = 0
     s.agent_faint_until[i] = 0
     s.agent_cool_obj[i] = -1
     s.agent_meet_bld[i] = -1
@@ -101,22 +125,22 @@ def respawn_due(s, p, i, t):
 
 @kernel
 def vital_signs(s, p, i, t):
-    """Starvation death (while mortality is on), fainting and waking up. Returns False if
-    the agent can't act."""
-    if s.agent_needs[i, Need.HUNGER] <= 0.0:
-        s.agent_starving[i] = min(s.agent_starving[i] + 1, p.death_after)
-        if s.agent_starving[i] >= p.death_after and s.ctl[Ctl.MORTALITY]:
-            s.stats[St.DEATHS] += 1
-            emit(s, EventCode.AGENT_DIED, i, -1, -1, Reason.STARVATION)
-            remove(s, p, i, t, Reason.STARVATION, True)
-            return False
-    else:
-        s.agent_starving[i] = 0
+    """Starvation death (while mortality is on; the ticks at hunger 0 are counted with the
+    other needs, townlet.world.neglect), fainting, waking up and collapse from exhaustion.
+    Returns False if the agent can't act."""
+    if s.agent_neglect[i, Need.HUNGER] >= p.death_after and s.ctl[Ctl.MORTALITY]:
+        s.stats[St.DEATHS] += 1
+        emit(s, EventCode.AGENT_DIED, i, -1, -1, Reason.STARVATION)
+        remove(s, p, i, t, Reason.STARVATION, True)
+        return False
     if s.agent_flags[i] & Flag.FAINTED:
         if t < s.agent_faint_until[i]:
             return False
-        s.agent_flags[i] &= ~np.uint8(Flag.FAINTED)
+        _wake(s, p, i)
         return True
+    if s.agent_neglect[i, Need.ENERGY] >= p.need_neglect[Need.ENERGY]:
+        collapse(s, p, i, t)
+        return False
     awake_long_enough = t >= s.agent_faint_until[i] + p.faint_ticks
     a = s.agent_aff[i]  # a meal under way is not interrupted (it would fail and be refunded)
     eating = a >= 0 and p.aff_effect[a, Need.HUNGER] > 0

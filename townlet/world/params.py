@@ -94,13 +94,18 @@ class Params(NamedTuple):
     punctuality_lo: int
     punctuality_hi: int
     overtime: int
+    favourite_reach: int
     days_off: int
     week: int
     errand: int
+    collapse_ticks: int
+    collapse_energy: float
+    unkempt_trust: float
     need_decay: np.ndarray
     need_seek: np.ndarray
     need_sat: np.ndarray
     need_crit: np.ndarray
+    need_neglect: np.ndarray
     aff_type: np.ndarray
     aff_duration: np.ndarray
     aff_effect: np.ndarray
@@ -121,6 +126,7 @@ class Params(NamedTuple):
     job_stagger: np.ndarray
     job_patterns: np.ndarray
     job_wage: np.ndarray
+    job_wage_low_mood: np.ndarray
     job_late_penalty: np.ndarray
     spec_kind: np.ndarray
     spec_prob: np.ndarray
@@ -191,6 +197,10 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
     needs = [getattr(w.needs, n) for n in NEEDS]
     jobs, specs = w.jobs, w.perturbations.events
     emp, rel, life, q, r = w.employment, w.relationships, w.lifecycle, w.queues, w.routines
+    neg = w.neglect
+    # ticks at 0 after which each need has its consequence (hunger's: starvation death)
+    neglect_after = {"hunger": life.death_after_ticks, "hygiene": neg.unkempt_after,
+                     "energy": neg.exhausted_after, "social": neg.lonely_after}
     values: dict[str, Any] = {
         "day": day, "blocks_w": town.blocks_w, "districts_w": town.blocks_w // w.town.district_side,
         "district_side": w.town.district_side,
@@ -223,18 +233,23 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
         "jitter": r.daily_jitter, "appetite_lo": min(r.appetite), "appetite_hi": max(r.appetite),
         "sociability_lo": min(r.sociability), "sociability_hi": max(r.sociability),
         "punctuality_lo": min(r.punctuality), "punctuality_hi": max(r.punctuality),
-        "overtime": r.overtime, "days_off": emp.days_off, "week": WEEK,
+        "overtime": r.overtime, "favourite_reach": r.favourite_reach, "days_off": emp.days_off, "week": WEEK,
         # longest affordance other than sleep: no errand starts closer than this to leaving for work
         "errand": max([a.duration for a in w.affordances if a.object_type != "bed"], default=0),
+        "collapse_ticks": neg.collapse_ticks, "collapse_energy": neg.collapse_energy,
+        "unkempt_trust": neg.unkempt_trust,
         "need_decay": np.array([n.decay for n in needs], dtype=np.float32),
         "need_seek": np.array([n.seek_below for n in needs], dtype=np.float32),
         "need_sat": np.array([n.satisfied_above for n in needs], dtype=np.float32),
         "need_crit": np.array([n.critical for n in needs], dtype=np.float32),
+        "need_neglect": np.array([neglect_after[n] for n in NEEDS], dtype=np.int16),
         "job_start": np.array([j.start for j in jobs], dtype=np.int32),
         "job_end": np.array([j.end for j in jobs], dtype=np.int32),
         "job_stagger": np.array([j.stagger_ticks for j in jobs], dtype=np.int32),
         "job_patterns": np.array([j.patterns for j in jobs], dtype=np.int32),
         "job_wage": np.array([to_minor(j.wage) for j in jobs], dtype=np.int64),
+        "job_wage_low_mood": np.array([round(to_minor(j.wage) * neg.low_mood_output)
+                                       for j in jobs], dtype=np.int64),
         "job_late_penalty": np.array([to_minor(j.lateness_penalty) for j in jobs], dtype=np.int64),
         "spec_kind": np.array([PERT_KINDS.index(s.kind) for s in specs], dtype=np.int8),
         "spec_prob": np.array([s.prob_per_day for s in specs], dtype=np.float64),

@@ -13,7 +13,7 @@ from townlet.world.affordances import failing_condition, object_usable, start, s
 from townlet.world.geometry import SLOTS, next_step, origin, outside_door
 from townlet.world.jit import kernel
 from townlet.world.queues import leave_queue, request
-from townlet.world.routines import decay_of, shift_start, ticks_until
+from townlet.world.routines import decay_of, haunt, shift_start, ticks_until
 from townlet.world.social import chat, is_rival, tile_link, tile_unlink, wants_chat
 from townlet.world.state import Need, Price, Resv, Today
 from townlet.world.town import OBJ
@@ -189,22 +189,41 @@ def _ticks_of(s, p, i, money):
 
 
 @kernel
+def _back(s, p, i, b, tod):
+    """Street distance from building b back to agent i's workplace when it is due at work
+    (0 otherwise, and from the workplace itself): what eating away costs a worker."""
+    if not _in_shift(s, i, tod) or b == s.agent_work[i]:
+        return 0
+    bx, by = outside_door(b, p.blocks_w)
+    wx, wy = outside_door(s.agent_work[i], p.blocks_w)
+    return abs(bx - wx) + abs(by - wy)
+
+
+@kernel
+def _away(s, p, i, b, tod):
+    """Street distance agent i walks to building b and back to work (``_back``)."""
+    return _walk(s, p, i, b) + _back(s, p, i, b, tod)
+
+
+@kernel
 def _meal_object(s, p, i, t):
-    """The cheapest affordable way to eat, counting walk, wait in line (users ahead x
-    duration) and price in ticks of the agent's wage: the home fridge or stove (with
-    food), the district cafe (its baristas' workplace), or the district grocer (a
-    meal's share of the groceries) and the walk home; -1 if none is usable now."""
+    """The cheapest affordable way to eat, counting walk (and, in a shift, the walk back
+    to work: its own workplace counts), wait in line (users ahead x duration) and price
+    in ticks of the agent's wage: its home fridge or stove (with food), the district cafe
+    (its baristas' workplace), or the district grocer (a meal's share of the groceries)
+    and the walk home; -1 if none is usable now."""
     home, d = s.agent_home[i], s.agent_district[i]
+    tod = t % p.day
     best, best_cost = -1, 1 << 62
     if s.agent_food[i] > 0:
         for otype in (OBJ.FRIDGE, OBJ.STOVE):
             o = _pick_in(s, p, i, home, otype, t)
-            if o >= 0 and _walk(s, p, i, home) + _wait(s, p, i, o) < best_cost:
-                best, best_cost = o, _walk(s, p, i, home) + _wait(s, p, i, o)
+            if o >= 0 and _away(s, p, i, home, tod) + _wait(s, p, i, o) < best_cost:
+                best, best_cost = o, _away(s, p, i, home, tod) + _wait(s, p, i, o)
     cafe = s.district_cafe[d]
     o = _pick_in(s, p, i, cafe, OBJ.COUNTER, t)
     if o >= 0:
-        cost = _walk(s, p, i, cafe) + _wait(s, p, i, o) + _ticks_of(
+        cost = _away(s, p, i, cafe, tod) + _wait(s, p, i, o) + _ticks_of(
             s, p, i, s.price_now[Price.CAFE_MEAL])
         if cost < best_cost:
             best, best_cost = o, cost
@@ -216,7 +235,8 @@ def _meal_object(s, p, i, t):
         if o >= 0:
             meals = max(1, p.aff_food[p.type_aff[OBJ.TILL]])
             cost = _walk(s, p, i, grocer) + _wait(s, p, i, o) + abs(gx - hx) + abs(
-                gy - hy) + _ticks_of(s, p, i, s.price_now[Price.GROCERIES] // meals)
+                gy - hy) + _back(s, p, i, home, tod) + _ticks_of(
+                s, p, i, s.price_now[Price.GROCERIES] // meals)
             if cost < best_cost:
                 best = o
     return best
@@ -241,12 +261,13 @@ def _target_object(s, p, i, goal, t):
 
 
 @kernel
-def _place(s, i, goal):
-    """Building for a presence goal (work, socialising, meeting, home)."""
+def _place(s, p, i, goal):
+    """Building for a presence goal (work, socialising at its favourite cafe when not far,
+    meeting, home)."""
     if goal == G.WORK:
         return s.agent_work[i]
     if goal == G.SOCIAL:
-        return s.district_cafe[s.agent_district[i]]
+        return haunt(s, p, i)
     if goal == G.MEET and s.agent_meet_bld[i] >= 0:
         return s.agent_meet_bld[i]
     return s.agent_home[i]
@@ -301,7 +322,7 @@ def pursue(s, p, i, goal, t):
             return _use(s, p, i, o, t)
         return False
     leave_queue(s, i, t)
-    b = _place(s, i, goal)
+    b = _place(s, p, i, goal)
     spot = i % 5 + 1
     if step_to(s, p, i, b, spot, 5 if goal != G.WORK else 3):
         eager = goal == G.SOCIAL or goal == G.MEET

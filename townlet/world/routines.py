@@ -1,7 +1,7 @@
-"""Individual routines: traits drawn when an agent arrives, its place in its job's
-schedule (shift pattern, days off in a 7-day week) and each day's plan (work day
-or not, when to set off, how long to stay, when to go to bed), so the town has
-rush hours instead of one synchronous tick.
+"""Individual routines: traits drawn when an agent arrives (habits, a favourite cafe),
+its place in its job's schedule (shift pattern, days off in a 7-day week) and each
+day's plan (work day or not, when to set off, how long to stay, when to go to bed),
+so the town has rush hours instead of one synchronous tick.
 
 All draws come from the world stream, keyed by agent slot and generation (traits)
 or by slot and day (the plan): O(1) per agent, no state beyond the agent's row.
@@ -16,7 +16,7 @@ from townlet.world.jit import kernel
 from townlet.world.rng import WORLD, uniform
 from townlet.world.state import Habit, Need, Roster, Today
 
-__all__ = ["arrive_traits", "decay_of", "plan_day", "shift_start", "ticks_until"]
+__all__ = ["arrive_traits", "decay_of", "haunt", "plan_day", "shift_start", "ticks_until"]
 
 WALK_SLACK = 24
 """Ticks added to the door-to-door distance for walking inside both buildings and
@@ -77,7 +77,58 @@ def arrive_traits(s, p, i, gen, t):
     s.agent_roster[i, Roster.PATTERN] = min(int(u * p.job_patterns[j]), p.job_patterns[j] - 1)
     u = _draw(s, i, SALT_TRAIT + 5, gen)
     s.agent_roster[i, Roster.WEEKEND] = min(int(u * p.week), p.week - 1)
+    _draw_favourite(s, p, i, _draw(s, i, SALT_TRAIT + 6, gen))
     plan_day(s, p, i, t)
+
+
+@kernel
+def _door_distance(a, b, blocks_w):
+    """Street distance between the doors of buildings a and b (pure)."""
+    ax, ay = outside_door(a, blocks_w)
+    bx, by = outside_door(b, blocks_w)
+    return abs(ax - bx) + abs(ay - by)
+
+
+@kernel
+def _draw_favourite(s, p, i, u):
+    """Agent i's favourite cafe: uniform (``u``) over its district's cafe and the cafes of
+    the up to 8 neighbouring districts whose door is at most ``favourite_reach`` tiles
+    further from its home than its own district's (O(1): 9 candidates)."""
+    d, home = s.agent_district[i], s.agent_home[i]
+    districts = s.district_cafe.shape[0]
+    limit = _door_distance(home, s.district_cafe[d], p.blocks_w) + p.favourite_reach
+    dx0, dy0 = d % p.districts_w, d // p.districts_w
+    pick = -1
+    for rounds in range(2):  # count the candidates, then take the drawn one
+        seen = 0
+        for k in range(9):
+            x, y = dx0 + k % 3 - 1, dy0 + k // 3 - 1
+            e = y * p.districts_w + x
+            if x < 0 or y < 0 or x >= p.districts_w or e >= districts:
+                continue
+            if _door_distance(home, s.district_cafe[e], p.blocks_w) > limit:
+                continue
+            if rounds == 1 and seen == pick:
+                s.agent_favourite[i] = s.district_cafe[e]
+                return
+            seen += 1
+        pick = min(int(u * seen), seen - 1)
+
+
+@kernel
+def haunt(s, p, i):
+    """The cafe agent i seeks company at: its favourite while that is at most
+    ``favourite_reach`` tiles further from where it stands than its district's cafe."""
+    own = s.district_cafe[s.agent_district[i]]
+    fav = s.agent_favourite[i]
+    if fav < 0 or fav == own:
+        return own
+    x, y = s.agent_x[i], s.agent_y[i]
+    fx, fy = outside_door(fav, p.blocks_w)
+    ox, oy = outside_door(own, p.blocks_w)
+    if abs(x - fx) + abs(y - fy) <= abs(x - ox) + abs(y - oy) + p.favourite_reach:
+        return fav
+    return own
 
 
 @kernel

@@ -19,6 +19,7 @@ import numpy as np
 from townlet.world.actions import Shift
 from townlet.world.events import EventCode, emit
 from townlet.world.jit import kernel
+from townlet.world.neglect import unkempt
 from townlet.world.params import HOOK_SHARED_MEAL
 from townlet.world.rng import POLICY, uniform
 from townlet.world.state import Need, St, Trait
@@ -162,7 +163,7 @@ ANYONE, CHAT, MEAL = 0, 1, 2
 @kernel
 def _partner(s, p, i, t, mode):
     """A neighbour (Chebyshev <= 1) for ``mode`` (ANYONE, CHAT or MEAL), or -1. Chat and
-    meal partners exclude the agent's rivals."""
+    meal partners exclude the agent's rivals; chat partners exclude unkempt agents."""
     x0, y0 = s.agent_x[i], s.agent_y[i]
     h, w = s.tile_head.shape
     start = np.int64(s.rng_counter[POLICY] + t + i) % 9
@@ -176,7 +177,7 @@ def _partner(s, p, i, t, mode):
         while j >= 0 and scanned < MAX_SCAN:
             sharing = s.agent_aff[j] >= 0 and p.aff_hooks[s.agent_aff[j]] & HOOK_SHARED_MEAL
             if j != i and (mode == ANYONE or not is_rival(s, p, i, j) and (
-                    mode == CHAT or sharing)):
+                    mode == CHAT and not unkempt(s, p, j) or mode == MEAL and sharing)):
                 return j
             j = s.agent_t_next[j]
             scanned += 1
@@ -204,11 +205,17 @@ def chat(s, p, i, t, report_failure):
 @kernel
 def chat_with(s, p, i, j, quality):
     """A successful chat of i with j: social need, trust and familiarity rise for both,
-    scaled by ``quality`` in [0, 1]; CHATS stat and event."""
-    for a in (i, j):
+    scaled by ``quality`` in [0, 1]; CHATS stat and event. A partner who is unkempt
+    (townlet.world.neglect) costs the other ``unkempt_trust`` instead (CHAT_SOURED)."""
+    for a, b in ((i, j), (j, i)):
         s.agent_needs[a, Need.SOCIAL] = min(np.float32(1.0), s.agent_needs[a, Need.SOCIAL]
                                             + np.float32(p.chat_social * quality))
-    bump_pair(s, p, i, j, p.chat_trust * quality, p.chat_fam * quality, 0.0)
+        if unkempt(s, p, b):
+            _bump(s, a, b, -p.unkempt_trust, p.chat_fam * quality, 0.0)
+            s.stats[St.SOURED_CHATS] += 1
+            emit(s, EventCode.CHAT_SOURED, a, b, -1, p.unkempt_trust)
+        else:
+            _bump(s, a, b, p.chat_trust * quality, p.chat_fam * quality, 0.0)
     s.stats[St.CHATS] += 1
     emit(s, EventCode.CHAT_SUCCESS, i, j, -1, quality)
 

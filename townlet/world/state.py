@@ -62,7 +62,8 @@ LEDGER = ("initial", "wages", "spending", "penalties", "starter_kits", "departed
 Every money field is int64 minor units (townlet.config.money), so the identities are exact."""
 STAT = ("deaths", "faints", "respawns", "exits", "chats", "completed", "failed",
         "events_dropped", "conflicts", "kills", "spawns", "critical_ticks", "agent_ticks",
-        "shifts_worked", "absences")
+        "shifts_worked", "absences", "collapses", "unkempt", "lonely", "soured_chats",
+        "low_mood_ticks")
 PERT_SLOTS = 16
 RNG_STREAMS = ("world", "events", "policy", "lifecycle")
 TRAITS = ("extroversion", "forgiveness", "ambition")
@@ -211,11 +212,14 @@ FIELDS: tuple[Field, ...] = (
     _f("agent_personality", "f4", ("N", len(TRAITS)), 0, "personality traits (TRAITS)"),
     _f("agent_habits", "f4", ("N", len(Habit)), 0, "chronotype, appetite, sociability, "
        "punctuality (Habit)"),
+    _f("agent_favourite", "i4", "N", -1, "favourite cafe for company (building; drawn at "
+       "arrival, townlet.world.routines), -1: its district's"),
     _f("agent_roster", "i2", ("N", len(Roster)), 0, "shift pattern and first day off (Roster)"),
     _f("agent_today", "i4", ("N", len(Today)), 0, "today's plan: works, leave, quit, bedtime "
        "(Today)"),
     _f("agent_faint_until", "i4", "N", 0, "tick until which the agent lies fainted"),
-    _f("agent_starving", "i2", "N", 0, "consecutive ticks at hunger 0"),
+    _f("agent_neglect", "i2", ("N", len(NEEDS)), 0, "consecutive ticks each need sat at 0 "
+       "while nothing restored it, capped at its limit (townlet.world.neglect)"),
     _f("agent_respawn_at", "i4", "N", -1, "tick a newcomer arrives in this empty slot"),
     _f("agent_meet_bld", "i4", "N", -1, "building of an arranged meeting"),
     _f("agent_meet_until", "i4", "N", 0, "tick the arranged meeting ends"),

@@ -99,14 +99,18 @@ class State(NamedTuple):
     """(N, 3) personality traits (TRAITS)"""
     agent_habits: NDArray[np.float32]
     """(N, 4) chronotype, appetite, sociability, punctuality (Habit)"""
+    agent_favourite: NDArray[np.int32]
+    """(N) favourite cafe for company (building; drawn at arrival, townlet.world.routines), -1:
+    its district's"""
     agent_roster: NDArray[np.int16]
     """(N, 2) shift pattern and first day off (Roster)"""
     agent_today: NDArray[np.int32]
     """(N, 4) today's plan: works, leave, quit, bedtime (Today)"""
     agent_faint_until: NDArray[np.int32]
     """(N) tick until which the agent lies fainted"""
-    agent_starving: NDArray[np.int16]
-    """(N) consecutive ticks at hunger 0"""
+    agent_neglect: NDArray[np.int16]
+    """(N, 4) consecutive ticks each need sat at 0 while nothing restored it, capped at its
+    limit (townlet.world.neglect)"""
     agent_respawn_at: NDArray[np.int32]
     """(N) tick a newcomer arrives in this empty slot"""
     agent_meet_bld: NDArray[np.int32]
@@ -170,7 +174,7 @@ class State(NamedTuple):
     ledger: NDArray[np.int64]
     """(8) money accounts (LEDGER, minor units)"""
     stats: NDArray[np.int64]
-    """(15) cumulative counters (STAT)"""
+    """(20) cumulative counters (STAT)"""
     econ: NDArray[np.int64]
     """(2) rent rule state (Econ, money in minor units)"""
     clock: NDArray[np.int64]

@@ -1,0 +1,168 @@
+"""asv: what publishing costs the simulation, and what one shipped message costs the publisher.
+
+For a real World kernel with the `townlet run` layout (ring + doorbell + spawned
+publisher + one `townlet subscribe` process), with a frame every tick and with
+the default ``telemetry.frame_every``, against the same town without any
+publishing (``--no-publish``), runs interleaved so machine load hits all alike:
+
+- sim ticks/s with a subscriber attached divided by ticks/s without publishing
+  (issue 12: >= 0.95 at 100k agents);
+- publisher process CPU per shipped message divided by the simulation's CPU per tick
+  (issue 12: <= 1 at 100k and 1M: one spare core ships every frame);
+- delta bytes per agent per tick as received by the subscriber.
+
+``python benchmarks/bench_publish_load.py [--agents 100000,1000000]`` prints every figure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import msgspec
+
+from townlet.config import default_config, with_agents
+from townlet.frames.writer import FrameRing
+from townlet.publish.spawn import spawn_publisher, wait_ready
+from townlet.world import World
+
+TICKS = {10_000: 800, 100_000: 160, 1_000_000: 24}
+"""Measured ticks per run (a whole number of frame periods)."""
+WARMUP = 16
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _Town:
+    """One World reused by every run of a size (building a 1M town takes a while)."""
+
+    def __init__(self, agents: int) -> None:
+        self.cfg = with_agents(default_config(), agents)
+        self.world = World(self.cfg, seed=0)
+        for _ in range(WARMUP):
+            self.world.step()
+
+    def run(self, ticks: int, every: int | None) -> dict[str, float]:
+        """``ticks`` ticks; ``every`` None = no publishing, else frames every ``every``."""
+        w = self.world
+        if every is None:
+            t0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(ticks):
+                w.step()
+            return {"tps": ticks / (time.perf_counter() - t0),
+                    "cpu_per_tick": (time.process_time() - c0) / ticks}
+        tel = msgspec.structs.replace(self.cfg.telemetry, insecure_dev=True, metrics_port=0,
+                                      endpoint=f"tcp://127.0.0.1:{_port()}")
+        ring = FrameRing.for_world(w, self.cfg, every=every)
+        pub = spawn_publisher(ring, tel)
+        sub = None
+        try:
+            endpoint = wait_ready(pub)["endpoint"]
+            sub = subprocess.Popen(
+                [sys.executable, "-m", "townlet", "subscribe", "--insecure-dev", "--endpoint",
+                 endpoint, "--count", "1000000", "--json", "--timeout", "600"],
+                stdout=subprocess.PIPE, text=True)
+            for _ in range(2 * every):  # the subscriber's keyframe, then steady state
+                w.step()
+                ring.publish(w.tick, w.sections())
+            time.sleep(1.0)
+            p0 = _cpu(pub.pid)
+            t0, c0, first = time.perf_counter(), time.process_time(), w.tick
+            for _ in range(ticks):
+                w.step()
+                ring.publish(w.tick, w.sections())
+            tps = ticks / (time.perf_counter() - t0)
+            cpu_tick = (time.process_time() - c0) / ticks
+        finally:
+            ring.close()  # the publisher ships what is left, ends the stream and exits
+            _, _, usage = os.wait4(pub.pid, 0)  # reaps it: its CPU over its whole life
+        out, _ = sub.communicate(timeout=120) if sub is not None else ("", None)
+        rows = [json.loads(x) for x in out.splitlines()]
+        shipped = [r for r in rows if r.get("kind") in ("key", "delta") and r["tick"] > first]
+        deltas = [r["bytes"] for r in shipped if r["kind"] == "delta"]
+        pub_cpu = usage.ru_utime + usage.ru_stime - p0
+        return {"tps": tps, "cpu_per_tick": cpu_tick,
+                "pub_cpu_per_msg": pub_cpu / max(1, len(shipped)),
+                "delta_bytes_per_agent_tick": (sum(deltas) / max(1, len(deltas))
+                                               / w.n_agents / every)}
+
+
+def measure(agents: int, rounds: int = 2) -> dict[str, float]:
+    """Interleaved runs (no publishing, a frame every tick, the default cadence); best of
+    ``rounds`` ticks/s each, the other figures from the same best run."""
+    town = _Town(agents)
+    default = town.cfg.telemetry.frame_every
+    modes: dict[str, int | None] = {"none": None, "every1": 1, f"every{default}": default}
+    best: dict[str, dict[str, float]] = {}
+    for _ in range(rounds):
+        for name, every in modes.items():
+            r = town.run(TICKS[agents], every)
+            if name not in best or r["tps"] > best[name]["tps"]:
+                best[name] = r
+    out = {}
+    for name in modes:
+        if name == "none":
+            continue
+        r = best[name]
+        out[f"{name}_tps_ratio"] = r["tps"] / best["none"]["tps"]
+        out[f"{name}_pub_cpu_per_msg_over_tick_cpu"] = r["pub_cpu_per_msg"] / best["none"]["cpu_per_tick"]
+        out[f"{name}_delta_bytes_per_agent_tick"] = r["delta_bytes_per_agent_tick"]
+    out["tick_ms_no_publish"] = 1e3 / best["none"]["tps"]
+    return out
+
+
+class PublishLoad:
+    """Publishing's cost at 100k and 1M agents (figures of :func:`measure`)."""
+
+    params = [100_000, 1_000_000]  # noqa: RUF012 - asv API
+    param_names = ["agents"]  # noqa: RUF012 - asv API
+    timeout = 3600
+    number = 1
+    repeat = 1
+
+    def setup_cache(self) -> dict[int, dict[str, float]]:
+        return {n: measure(n) for n in self.params}
+
+    def track_tps_ratio_every_tick(self, cache, agents: int) -> float:
+        return cache[agents]["every1_tps_ratio"]
+
+    def track_tps_ratio_default_cadence(self, cache, agents: int) -> float:
+        return next(v for k, v in cache[agents].items()
+                    if k.endswith("_tps_ratio") and not k.startswith("every1_"))
+
+    def track_pub_cpu_per_msg_over_tick_cpu_default_cadence(self, cache, agents: int) -> float:
+        return next(v for k, v in cache[agents].items()
+                    if k.endswith("_over_tick_cpu") and not k.startswith("every1_"))
+
+    def track_delta_bytes_per_agent_tick_every_tick(self, cache, agents: int) -> float:
+        return cache[agents]["every1_delta_bytes_per_agent_tick"]
+
+    track_tps_ratio_every_tick.unit = "ratio"
+    track_tps_ratio_default_cadence.unit = "ratio"
+    track_pub_cpu_per_msg_over_tick_cpu_default_cadence.unit = "ratio"
+    track_delta_bytes_per_agent_tick_every_tick.unit = "bytes"
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--agents", default="100000,1000000")
+    for n in (int(a) for a in ap.parse_args().agents.split(",")):
+        print(json.dumps({"agents": n} | {k: round(v, 4) for k, v in measure(n).items()}),
+              flush=True)

@@ -1,0 +1,392 @@
+"""``DashboardApp``: the operator dashboard over the telemetry stream and the console.
+
+Frames arrive through :class:`~townlet.ui.feed.FrameFeed` (its own thread); the feed
+posts :class:`FrameReady` and the app takes the newest frame into the ``frame``
+reactive, which the panels render. Console requests (login, health, ties, palette
+commands) run in thread workers; their answers are shown, never stored back into
+anything received. Login problems cover the screen with what to do
+(:class:`~townlet.ui.screens.ProblemScreen`).
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import Footer, RichLog, TabbedContent, TabPane
+from textual.worker import get_current_worker
+
+from townlet.client.errors import (
+    ConsoleConnectionError,
+    ConsoleError,
+    HandshakeFailed,
+    HandshakeRefused,
+    ServerUnreachable,
+)
+from townlet.client.repl import format_result, parse_tokens
+from townlet.ui.agents_view import AgentDetail, AgentsView, FollowAgent
+from townlet.ui.console_link import CommandInfo, ConsoleLink
+from townlet.ui.feed import FeedStatus, FrameFeed
+from townlet.ui.frame import Frame
+from townlet.ui.login import Login, LoginProblem, preflight, renew_hint
+from townlet.ui.mapview import MapView, Unfollow
+from townlet.ui.palette import ConsoleCommands
+from townlet.ui.panels import HeaderBar, HealthPanel, TownPanel
+from townlet.ui.screens import ArgsScreen, ConfirmScreen, ProblemScreen
+
+__all__ = ["DashboardApp", "FrameReady"]
+
+_POLL_S = 2.0
+"""Console polls (health, ties of the followed agent) at most this often."""
+_LOGIN_BACKOFF = (1.0, 16.0)
+_TABLES_S = 0.5
+"""The agents table and the town and health panels redraw at most this often (the map,
+header and followed agent follow every frame)."""
+
+
+class FrameReady(Message):
+    """The feed has a new frame or status (posted from the feed thread)."""
+
+
+class DashboardApp(App[None]):
+    """Header, map, agents, town, health and console panels over one login."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "townlet dashboard"
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "quit", "quit"), Binding("f", "unfollow", "unfollow"),
+                Binding("z", "fit", "fit map")]
+
+    frame: reactive[Frame | None] = reactive(None, always_update=True)
+    follow: reactive[int] = reactive(-1)
+
+    def __init__(self, login: Login, *, insecure_dev: bool = False) -> None:
+        super().__init__()
+        self.login = login
+        self.insecure_dev = insecure_dev
+        self.commands: list[CommandInfo] = []
+        self.who: dict[str, Any] = {"identity": login.name, "role": login.role,
+                                    "expires_at": login.expires_at}
+        self.policy = ""
+        self.console_health: dict[str, Any] | None = None
+        self.ties: dict[str, Any] | None = None
+        self.link: ConsoleLink | None = None
+        self.feed: FrameFeed | None = None
+        self.problem: LoginProblem | None = None
+        self._pending = False
+        self._rate: tuple[float, int] | None = None
+        self.tps = 0.0
+        self._tables_due = 0.0
+        self.drawn = 0
+        """Frames drawn (for the benchmark: frames applied vs drawn)."""
+        self.last_draw_latency = 0.0
+        """Seconds from the newest drawn frame's arrival to the end of its drawing."""
+
+    # ----------------------------------------------------------------- layout
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        with Horizontal():
+            with Vertical(id="left"):
+                yield MapView(id="map")
+                yield AgentDetail(id="detail")
+            with TabbedContent(id="tabs"):
+                with TabPane("Agents", id="tab-agents"):
+                    yield AgentsView(id="agents")
+                with TabPane("Town", id="tab-town"):
+                    yield TownPanel(id="town")
+                with TabPane("Health", id="tab-health"):
+                    yield HealthPanel(id="health")
+                with TabPane("Console", id="tab-console"):
+                    yield RichLog(id="console-log", wrap=True, markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        # Panels by reference: a modal screen on top (login problems, dialogs) must not hide
+        # them from updates, and a late FrameReady during shutdown finds them still.
+        self.map = self.query_one(MapView)
+        self.tabs = self.query_one(TabbedContent)
+        self.agents = self.query_one(AgentsView)
+        self.town = self.query_one(TownPanel)
+        self.health = self.query_one(HealthPanel)
+        self.header = self.query_one(HeaderBar)
+        self.detail = self.query_one(AgentDetail)
+        self.console_log = self.query_one("#console-log", RichLog)
+        self.set_interval(0.5, self._tick_header)
+        self._login(first=True)
+
+    def on_unmount(self) -> None:
+        if self.feed is not None:
+            self.feed.stop()
+        if self.link is not None:
+            self.link.close()
+
+    # ------------------------------------------------------------------ login
+    def _login(self, first: bool = False) -> None:
+        problem = preflight(self.login)
+        if problem is not None:
+            self._show_problem(problem)
+            return
+        self._console_login()
+
+    @work(thread=True, exclusive=True, group="login")
+    def _console_login(self) -> None:
+        worker = get_current_worker()
+        delay = _LOGIN_BACKOFF[0]
+        while not worker.is_cancelled:
+            problem, ok = self._try_console()
+            if worker.is_cancelled:
+                return
+            if ok:
+                self.call_from_thread(self._logged_in)
+                return
+            assert problem is not None
+            self.call_from_thread(self._show_problem, problem)
+            if problem.kind != "down":
+                return
+            due = time.monotonic() + delay  # a down server: retry with backoff (on screen)
+            while not worker.is_cancelled and time.monotonic() < due:
+                time.sleep(0.05)
+            delay = min(delay * 2, _LOGIN_BACKOFF[1])
+
+    def _try_console(self) -> tuple[LoginProblem | None, bool]:
+        login = self.login
+        try:
+            link = self.link or ConsoleLink(login)
+            who = link.call("whoami")
+            commands = link.commands()
+            policy = link.call("policy_info")
+        except HandshakeRefused as exc:
+            self._drop_link()
+            expired = (login.expires_at is not None
+                       and login.expires_at <= datetime.now(UTC))
+            if expired:
+                return LoginProblem("expired", f"Your key expired at "
+                                    f"{login.expires_at:%Y-%m-%d %H:%M} UTC.",
+                                    renew_hint(login)), False
+            return LoginProblem("refused", str(exc),
+                                "The server does not accept this key (unknown or revoked). "
+                                + renew_hint(login)), False
+        except HandshakeFailed as exc:
+            self._drop_link()
+            return LoginProblem("failed", str(exc), "Check server_key in your profile: it must "
+                                "be the server.key of this server."), False
+        except ConsoleConnectionError as exc:
+            self._drop_link()
+            return LoginProblem("down", f"{exc}", f"Is the simulation running? Retrying "
+                                f"{login.console_endpoint} with backoff."), False
+        self.link = link
+        self.who = {**self.who, "identity": who["identity"], "role": who["role"]}
+        self.commands = commands
+        self.policy = f"{policy['name']}" + (f" {policy['policy_hash'][:12]}"
+                                             if policy.get("policy_hash") else "")
+        return None, True
+
+    def _drop_link(self) -> None:
+        if self.link is not None:
+            self.link.close()
+            self.link = None
+
+    def _show_problem(self, problem: LoginProblem) -> None:
+        if self.problem is not None and self.problem.kind == problem.kind:
+            return
+        if self.problem is not None:
+            self.pop_screen()
+        self.problem = problem
+        self.push_screen(ProblemScreen(problem), self._after_problem)
+
+    def _after_problem(self, answer: str | None) -> None:
+        self.problem = None
+        if answer == "retry":
+            self._login()
+
+    def _logged_in(self) -> None:
+        if self.problem is not None:
+            self.problem = None
+            self.pop_screen()
+        if self.feed is None:
+            self.feed = FrameFeed(self.login.telemetry_endpoint,
+                                  None if self.insecure_dev else self.login.server_key,
+                                  None if self.insecure_dev else self.login.client_key,
+                                  insecure_dev=self.insecure_dev, notify=self._notify)
+            self.feed.start()
+            self.set_interval(_POLL_S, self._poll_console)
+        self.console_log.write(
+            f"logged in as {self.who['identity']} ({self.who['role']}); "
+            f"{len(self.commands)} commands allowed (ctrl+p)")
+
+    # ------------------------------------------------------------------ frames
+    def _notify(self) -> None:
+        """Feed thread: post one FrameReady at a time (the app pulls the newest)."""
+        if not self._pending:
+            self._pending = True
+            self.post_message(FrameReady())
+
+    def on_frame_ready(self, _: FrameReady) -> None:
+        self._pending = False
+        assert self.feed is not None
+        st = self.feed.status()
+        if st.state in ("refused", "failed") and self.problem is None:
+            self._show_problem(LoginProblem(st.state, f"The publisher at "
+                                            f"{self.login.telemetry_endpoint} {st.state} the "
+                                            "handshake.", renew_hint(self.login)))
+        frame = self.feed.take()
+        if frame is not None:
+            now = time.monotonic()
+            if self._rate is None or now - self._rate[0] >= 1.0:
+                if self._rate is not None:
+                    self.tps = (frame.tick - self._rate[1]) / (now - self._rate[0])
+                self._rate = (now, frame.tick)
+            self.frame = frame
+        self._tick_header()
+
+    def watch_frame(self, frame: Frame | None) -> None:
+        if frame is None or self.feed is None:
+            return
+        self.map.show(frame, self.follow)
+        now = time.monotonic()
+        if now >= self._tables_due:  # tables and lists at most every _TABLES_S
+            self._tables_due = now + _TABLES_S
+            self._show_tab(frame)
+        self._show_detail()
+        self.drawn += 1
+        self.last_draw_latency = time.monotonic() - frame.received
+
+    def _show_tab(self, frame: Frame) -> None:
+        assert self.feed is not None
+        tabs = self.tabs.active
+        if tabs == "tab-agents":
+            self.agents.show(frame)
+        elif tabs == "tab-town":
+            self.town.show(frame.digest, self.feed.recent_events(),
+                                           self.feed.events_by_hour())
+        elif tabs == "tab-health":
+            self.health.show(self.feed.status(), self.console_health)
+
+    def on_tabbed_content_tab_activated(self, _: TabbedContent.TabActivated) -> None:
+        if self.frame is not None and self.feed is not None:
+            self._show_tab(self.frame)  # draw the newly shown tab now
+
+    def _tick_header(self) -> None:
+        st = self.feed.status() if self.feed is not None else FeedStatus("connecting", 0.0)
+        d = self.frame.digest if self.frame is not None else None
+        self.header.show(d, st, self.tps, self.who, self.policy)
+        if self.tabs.active == "tab-health":
+            self.health.show(st, self.console_health)
+
+    def _show_detail(self) -> None:
+        if self.frame is None or self.feed is None:
+            return
+        self.detail.show(self.frame, self.follow, self.feed.history(),
+                                         self.feed.agent_events(), self.ties)
+
+    # ------------------------------------------------------------- following
+    def on_follow_agent(self, msg: FollowAgent) -> None:
+        self.follow = msg.agent
+
+    def on_unfollow(self, _: Unfollow) -> None:
+        self.follow = -1
+
+    def watch_follow(self, agent: int) -> None:
+        self.ties = None
+        if self.feed is not None:
+            self.feed.follow(agent)
+        if self.frame is not None:
+            self.map.show(self.frame, agent)
+            self._show_detail()
+        if agent >= 0:
+            self._poll_console()
+
+    def action_unfollow(self) -> None:
+        self.follow = -1
+
+    def action_fit(self) -> None:
+        self.follow = -1
+        self.map.fit()
+        self.map.refresh()
+
+    # --------------------------------------------------------------- console
+    @work(thread=True, exclusive=True, group="poll")
+    def _poll_console(self) -> None:
+        if self.link is None:
+            return
+        agent = self.follow
+        try:
+            health = self.link.call("health")
+            ties = self.link.call("relationships", agent, limit=5) if agent >= 0 else None
+        except (ConsoleError, ConsoleConnectionError) as exc:
+            self._reply(self._console_trouble, exc)
+            return
+        self._reply(self._polled, health, ties, agent)
+
+    def _polled(self, health: dict[str, Any], ties: dict[str, Any] | None, agent: int) -> None:
+        keep = ("ok", "ticks_per_s", "paused", "queue_len", "queue_capacity", "requests",
+                "refused", "zap_denied", "last_drain_age_s")
+        self.console_health = {k: health[k] for k in keep if k in health}
+        if agent == self.follow:
+            self.ties = ties
+            self._show_detail()
+
+    def _console_trouble(self, exc: Exception) -> None:
+        if isinstance(exc, (HandshakeRefused, HandshakeFailed, ServerUnreachable)):
+            self._drop_link()
+            self._console_login()
+        else:
+            self.console_health = {"error": str(exc)}
+
+    def start_command(self, cmd: CommandInfo) -> None:
+        """Palette choice: ask for arguments (if any), confirm changes, run, show inline."""
+        def with_args(text: str | None) -> None:
+            if text is None:
+                return
+            try:
+                args, kwargs = parse_tokens(shlex.split(text))
+            except ValueError as exc:
+                self._say(f"{cmd.name}: bad arguments: {exc}")
+                return
+            if cmd.mutates:
+                shown = f"{cmd.name} {text}".strip()
+
+                def confirmed(yes: bool | None) -> None:
+                    if yes:
+                        self._run_command(cmd, args, kwargs)
+                    else:
+                        self._say(f"{cmd.name}: cancelled")
+
+                self.push_screen(ConfirmScreen(f"{shown}\n\nThis changes the running town "
+                                               f"({cmd.role} command)."), confirmed)
+            else:
+                self._run_command(cmd, args, kwargs)
+
+        if cmd.usage == cmd.name:
+            with_args("")
+        else:
+            self.push_screen(ArgsScreen(cmd), with_args)
+
+    @work(thread=True, group="command")
+    def _run_command(self, cmd: CommandInfo, args: list[Any], kwargs: dict[str, Any]) -> None:
+        if self.link is None:
+            self._reply(self._say, f"{cmd.name}: not connected to the console")
+            return
+        try:
+            result = self.link.call(cmd.name, *args, **kwargs)
+        except (ConsoleError, ConsoleConnectionError) as exc:
+            self._reply(self._say, f"{cmd.name}: error {exc}")
+            return
+        self._reply(self._say, f"{cmd.name}: ok\n{format_result(result)}")
+
+    def _reply(self, fn: Any, *args: Any) -> None:
+        """From a worker thread: run ``fn`` on the UI thread unless the app is closing."""
+        if not get_current_worker().is_cancelled:
+            self.call_from_thread(fn, *args)
+
+    def _say(self, text: str) -> None:
+        self.tabs.active = "tab-console"
+        self.console_log.write(text)
