@@ -59,7 +59,7 @@ def test_partial_override_keeps_other_defaults(tmp_path):
      "world.needs.hunger.decay: expected float, got str"),
     ("world:\n  colour: blue\n", "world: object contains unknown field colour"),
     ("world:\n  town:\n    agents: 0\n", "world.town.agents: expected int >= 2, got 0"),
-    ("world:\n  town:\n    agents: 2000000\n", "world.town.agents: expected int <= 1000000"),
+    ("world:\n  town:\n    agents: 20000000\n", "world.town.agents: expected int <= 10000000"),
     ("world: [1\n", "not valid YAML"),
     ("- 1\n", "expected a mapping at the top level"),
     ("world:\n  jobs:\n    - {name: x, workplace: office, start: 600, end: 500}\n",

@@ -13,6 +13,7 @@ from townlet.config import default_config, with_agents
 from townlet.frames.schema import META_COLUMNS, STATE_COLUMNS
 from townlet.security import load_keypair
 from townlet.security.profile import ProfileError, load_profile, profile_path
+from townlet.sim.services import bootstrap_keys, local_operator_key
 from townlet.ui.agent_query import QueryError, agent_rows
 from townlet.ui.cli import resolve_login
 from townlet.ui.frame import digest
@@ -109,3 +110,14 @@ def test_a_missing_or_broken_profile_is_a_clear_error(tmp_path):
     assert res.exit_code == 1 and "malformed" in res.output
     no_key = resolve_login(None, str(tmp_path / "empty"), None, None, None, None)
     assert preflight(no_key).kind == "no_key"
+
+
+def test_the_first_run_leaves_a_profile_the_dashboard_finds(tmp_path):
+    cfg = default_config()
+    kdir = tmp_path / "keys"
+    bootstrap_keys(str(kdir), cfg)
+    login = resolve_login(None, str(kdir), None, None, None, None)
+    assert login.client_key == local_operator_key(str(kdir)).resolve()
+    assert (login.console_endpoint, login.telemetry_endpoint) == (cfg.console.endpoint,
+                                                                  cfg.telemetry.endpoint)
+    assert login.role == "admin" and preflight(login) is None

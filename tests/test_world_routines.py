@@ -273,3 +273,34 @@ def test_a_worker_lunches_at_its_own_workplace_rather_than_walking_home():
             ate_at = int(started["obj"][0])
             break
     assert ate_at // 9 == int(w.view("agent_work")[agent]), "its own workplace's counter"
+
+
+def test_a_broke_agent_does_not_stand_waiting_to_wash():
+    """Without money for a shower the old policy kept the wash goal with nothing to walk
+    to: the agent stood in the street for hours, slept no more and starved (seed 2)."""
+    w = small_world(agents=12, seed=3)
+    agent = 2
+    _set(w, "agent_wallet", agent, 0)
+    _set(w, "agent_food", agent, 2)
+    _set(w, "agent_goal", agent, Goal.WASH)
+    w.set_need(agent, "hygiene", 0.05)
+    w.step()
+    assert w.view("agent_goal")[agent] != Goal.WASH
+    _set(w, "agent_wallet", agent, to_minor(1.0))
+    w.step()
+    assert w.view("agent_goal")[agent] == Goal.WASH, "with money it washes"
+
+
+def test_an_exhausted_agent_goes_to_bed_before_seeking_company():
+    """Energy critical and social at 0 in the evening: the old policy went socialising
+    (the lowest need ratio) and collapsed from exhaustion on the way (seed 1)."""
+    w = small_world(agents=40, seed=3)
+    while w.tick < 1100:
+        w.step()
+    today = w.view("agent_today")
+    agent = int(np.flatnonzero((today[:, Today.QUIT] < 1080) | (today[:, Today.WORKS] == 0))[0])
+    w.set_need(agent, "energy", 0.05)
+    w.set_need(agent, "social", 0.0)
+    w.set_need(agent, "hunger", 0.95)
+    w.step()
+    assert w.view("agent_goal")[agent] == Goal.SLEEP

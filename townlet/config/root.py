@@ -5,6 +5,7 @@ from __future__ import annotations
 from msgspec import Struct
 
 from townlet.config.console import ConsoleConfig
+from townlet.config.kernel import KernelConfig
 from townlet.config.keys import KeysConfig
 from townlet.config.ops import OpsConfig
 from townlet.config.rl import RLConfig
@@ -25,3 +26,4 @@ class TownletConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     snapshots: SnapshotsConfig = SnapshotsConfig()
     rl: RLConfig = RLConfig()
     ops: OpsConfig = OpsConfig()
+    kernel: KernelConfig = KernelConfig()

@@ -75,7 +75,7 @@ PERTURBATION_KINDS: tuple[str, ...] = get_args(PerturbationKind)
 
 
 class TownConfig(_Section, frozen=True):
-    agents: Annotated[int, Meta(ge=2, le=1_000_000)] = 1000
+    agents: Annotated[int, Meta(ge=2, le=10_000_000)] = 1000
     """Population; the town is generated to house, feed and employ exactly this many."""
     district_side: Annotated[int, Meta(ge=3, le=16)] = 6
     """A district is a square of district_side^2 building blocks with its own shops and work."""

@@ -108,11 +108,8 @@ def client_profile(rec, key_file, key_dir: str, config_path: str | None,
                    console_endpoint: str | None, publish_endpoint: str | None):
     """The profile of a freshly issued key: endpoints from the flags, else from
     ``--config``, else the config defaults."""
-    from pathlib import Path
-
     from townlet.config import default_config
-    from townlet.security.keys import SERVER_PUBLIC_FILE
-    from townlet.security.profile import Profile
+    from townlet.security.profile import profile_for
 
     cfg = default_config()
     if config_path is not None:
@@ -122,11 +119,8 @@ def client_profile(rec, key_file, key_dir: str, config_path: str | None,
             cfg = load_config(config_path)
         except ConfigError as exc:
             raise click.UsageError(str(exc)) from None
-    return Profile(name=rec.name, role=rec.role, key_id=rec.key_id, expires_at=rec.expires_at,
-                   client_key=os.fspath(Path(key_file).resolve()),
-                   server_key=os.fspath((Path(key_dir) / SERVER_PUBLIC_FILE).resolve()),
-                   console_endpoint=console_endpoint or cfg.console.endpoint,
-                   telemetry_endpoint=publish_endpoint or cfg.telemetry.endpoint)
+    return profile_for(rec, key_file, key_dir, console_endpoint or cfg.console.endpoint,
+                       publish_endpoint or cfg.telemetry.endpoint)
 
 
 @keys_command.command("revoke")

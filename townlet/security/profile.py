@@ -17,9 +17,11 @@ import msgspec
 
 from townlet.config.console import ConsoleConfig
 from townlet.config.telemetry import TelemetryConfig
+from townlet.security.keys import SERVER_PUBLIC_FILE
+from townlet.security.registry import KeyRecord
 
 __all__ = ["PROFILE_SUFFIX", "Profile", "ProfileError", "find_profile", "load_profile",
-           "profile_path", "write_profile"]
+           "profile_for", "profile_path", "write_profile"]
 
 PROFILE_SUFFIX = ".profile.json"
 """A profile sits beside its key file: ``alice-<key_id>.key_secret`` ->
@@ -43,6 +45,15 @@ class Profile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     """The server's public key file (absolute path)."""
     console_endpoint: str = ConsoleConfig().endpoint
     telemetry_endpoint: str = TelemetryConfig().endpoint
+
+
+def profile_for(rec: KeyRecord, key_file: str | os.PathLike[str], key_dir: str | os.PathLike[str],
+                console_endpoint: str, telemetry_endpoint: str) -> Profile:
+    """The profile of a freshly issued key (paths made absolute)."""
+    return Profile(name=rec.name, role=rec.role, key_id=rec.key_id, expires_at=rec.expires_at,
+                   client_key=os.fspath(Path(key_file).resolve()),
+                   server_key=os.fspath((Path(key_dir) / SERVER_PUBLIC_FILE).resolve()),
+                   console_endpoint=console_endpoint, telemetry_endpoint=telemetry_endpoint)
 
 
 def profile_path(key_file: str | os.PathLike[str]) -> Path:

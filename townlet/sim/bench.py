@@ -1,7 +1,10 @@
 """``townlet bench``: the quick benchmark set, printed as a table or JSON.
 
-Each town size runs in its own process so that peak RSS is that size's alone;
-the figure reported is agent-steps per second on one core after a warm-up.
+Each town size and thread count runs in its own process so that peak RSS is that
+run's alone; the figure reported is agent-steps per second after a warm-up, on
+``--threads`` kernel threads (townlet.world.kernel: the parallel phase). With
+``--phases`` each run also measures what every tick phase costs
+(townlet.world.phases).
 """
 
 from __future__ import annotations
@@ -19,13 +22,18 @@ import click
 __all__ = ["bench_command", "measure"]
 
 
-def measure(agents: int, ticks: int, warmup: int, seed: int = 0) -> dict:
-    """Ticks/s and agent-steps/s of the scripted town at ``agents`` agents."""
-    from townlet.config import default_config, with_agents
+def measure(agents: int, ticks: int, warmup: int, seed: int = 0, threads: int = 1,
+            phases: bool = False) -> dict:
+    """Ticks/s and agent-steps/s of the scripted town at ``agents`` agents on ``threads``
+    kernel threads; with ``phases``, also ns per agent-tick of each tick phase over
+    ``ticks`` more ticks."""
+    from townlet.config import default_config, with_agents, with_settings
     from townlet.world import World
 
+    config = with_settings(with_agents(default_config(), agents), {"kernel.threads": threads},
+                           "--threads")
     t0 = time.perf_counter()
-    world = World(with_agents(default_config(), agents), seed)
+    world = World(config, seed)
     build = time.perf_counter() - t0
     for _ in range(warmup):
         world.step()
@@ -33,11 +41,42 @@ def measure(agents: int, ticks: int, warmup: int, seed: int = 0) -> dict:
     for _ in range(ticks):
         world.step()
     seconds = time.perf_counter() - t0
-    return {"agents": agents, "ticks": ticks, "build_s": round(build, 3),
-            "ticks_per_s": round(ticks / seconds, 2),
-            "agent_steps_per_s": round(agents * ticks / seconds),
-            "ns_per_agent_tick": round(seconds / (agents * ticks) * 1e9, 2),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    row: dict[str, object] = {
+        "agents": agents, "threads": threads, "ticks": ticks, "build_s": round(build, 3),
+        "ticks_per_s": round(ticks / seconds, 2),
+        "agent_steps_per_s": round(agents * ticks / seconds),
+        "ns_per_agent_tick": round(seconds / (agents * ticks) * 1e9, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if phases:
+        from townlet.world.phases import phase_costs
+
+        row["phases_ns"] = {k: round(v, 2) for k, v in phase_costs(world, ticks).items()}
+    return row
+
+
+def _counts(text: str, option: str) -> list[int]:
+    """Positive integers from a comma-separated option value."""
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {text!r}",
+                                 param_hint=option) from None
+    if not values or min(values) < 1:
+        raise click.BadParameter(f"expected positive integers, got {text!r}", param_hint=option)
+    return values
+
+
+def _phase_table(rows: list[dict]):
+    """ns per agent-tick of every phase (rows) for every run (columns)."""
+    from rich.table import Table
+
+    table = Table(title="Tick phases, ns per agent-tick (cost added to the phases before)")
+    table.add_column("phase")
+    for r in rows:
+        table.add_column(f"{r['agents']:,} x{r['threads']}", justify="right")
+    for name in rows[0]["phases_ns"]:
+        table.add_row(name, *(f"{r['phases_ns'][name]:.1f}" for r in rows))
+    return table
 
 
 _FREE_PORTS = """\
@@ -74,22 +113,29 @@ def _cold_start() -> float:
               help="Ticks timed per town size (after --warmup).")
 @click.option("--warmup", type=click.IntRange(min=0), default=720, show_default=True,
               help="Ticks before timing (the town settles into its day).")
+@click.option("--threads", default="1", show_default=True,
+              help="Comma-separated kernel thread counts (kernel.threads) to run each size on.")
+@click.option("--phases", is_flag=True,
+              help="Also measure each tick phase's cost (ns per agent-tick) over --ticks ticks.")
 @click.option("--quick", is_flag=True, help="Small sizes and few ticks (CI smoke run).")
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.option("--one", type=int, hidden=True)
-def bench_command(sizes, ticks, warmup, quick, as_json, one) -> None:
-    """Measure the scripted town tick at several sizes and the cold start."""
+def bench_command(sizes, ticks, warmup, threads, phases, quick, as_json, one) -> None:
+    """Measure the scripted town tick at several sizes and thread counts, and the cold start."""
+    counts = _counts(threads, "--threads")
     if one is not None:
-        click.echo(json.dumps(measure(one, ticks, warmup)))
+        click.echo(json.dumps(measure(one, ticks, warmup, threads=counts[0], phases=phases)))
         return
     if quick:
         sizes, ticks, warmup = "1000,10000", 50, 50
     rows = []
-    for n in (int(s) for s in sizes.split(",")):
-        out = subprocess.run([sys.executable, "-m", "townlet", "bench", "--one", str(n),
-                              "--ticks", str(ticks), "--warmup", str(warmup)],
-                             check=True, capture_output=True, text=True)
-        rows.append(json.loads(out.stdout))
+    for n in _counts(sizes, "--sizes"):
+        for k in counts:
+            cmd = [sys.executable, "-m", "townlet", "bench", "--one", str(n), "--ticks",
+                   str(ticks), "--warmup", str(warmup), "--threads", str(k)]
+            out = subprocess.run(cmd + (["--phases"] if phases else []),
+                                 check=True, capture_output=True, text=True)
+            rows.append(json.loads(out.stdout))
     result = {"tick": rows, "cold_start_s": _cold_start()}
     if as_json:
         click.echo(json.dumps(result))
@@ -97,13 +143,16 @@ def bench_command(sizes, ticks, warmup, quick, as_json, one) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Scripted town tick (one core)")
-    for col in ("agents", "agent-steps/s", "ns/agent-tick", "ticks/s", "peak RSS MB", "build s"):
+    table = Table(title="Scripted town tick")
+    for col in ("agents", "threads", "agent-steps/s", "ns/agent-tick", "ticks/s", "peak RSS MB",
+                "build s"):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(f"{r['agents']:,}", f"{r['agent_steps_per_s']:,}",
+        table.add_row(f"{r['agents']:,}", f"{r['threads']}", f"{r['agent_steps_per_s']:,}",
                       f"{r['ns_per_agent_tick']}", f"{r['ticks_per_s']:,}",
                       f"{r['peak_rss_mb']:,}", f"{r['build_s']}")
     console = Console()
     console.print(table)
+    if phases:
+        console.print(_phase_table(rows))
     console.print(f"cold start of `townlet run --ticks 1`: {result['cold_start_s']} s")

@@ -98,6 +98,8 @@ def _print_summary(summary) -> None:
               help="Ticks to run (1440 = one day; 0 = start the services, run no tick).")
 @seed_option("Ignored with --resume, which uses the snapshot's seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option("--threads", type=int, metavar="N",
+              help="Kernel threads (config kernel.threads); the run is the same for every N.")
 @click.option("--console/--no-console", default=None,
               help="Serve the authenticated operator console while running "
                    "[default: console.enabled].")
@@ -126,7 +128,7 @@ def run_command(**options) -> None:
         sys.exit(EXIT_INTERRUPTED)
 
 
-def _run(config_path, agents, ticks, seed, as_json, console, console_endpoint, publish,
+def _run(config_path, agents, ticks, seed, as_json, threads, console, console_endpoint, publish,
          publish_endpoint, insecure_dev, resume, allow_config_mismatch) -> None:
     import msgspec
     from rich.console import Console
@@ -138,7 +140,7 @@ def _run(config_path, agents, ticks, seed, as_json, console, console_endpoint, p
 
     cfg = _load(config_path, agents, {("console.endpoint", "--console-endpoint"): console_endpoint,
                                       ("telemetry.endpoint", "--publish-endpoint"):
-                                          publish_endpoint})
+                                          publish_endpoint, ("kernel.threads", "--threads"): threads})
     set_log_context(config_id=config_id(cfg))  # the publisher inherits it
     publish = cfg.telemetry.enabled if publish is None else publish
     console = cfg.console.enabled if console is None else console

@@ -22,6 +22,7 @@ from townlet.security.keys import (
     init_key_dir,
     issue_key,
 )
+from townlet.security.profile import profile_for, write_profile
 from townlet.sim.loop import Simulation
 from townlet.sim.metrics import MetricsHook, probes
 
@@ -37,8 +38,9 @@ class ServiceStartError(RuntimeError):
     it listens (the usual cause is a port another process holds)."""
 
 
-def bootstrap_keys(key_dir: str) -> list[str]:
-    """Create the server keypair and a local admin credential if the directory has none.
+def bootstrap_keys(key_dir: str, cfg: TownletConfig | None = None) -> list[str]:
+    """Create the server keypair and a local admin credential if the directory has none,
+    with its profile (for `townlet dashboard`) when ``cfg`` gives the endpoints.
     Returns lines worth telling the operator (paths only).
 
     Raises ServiceStartError, saying how to provision keys, when the directory cannot be
@@ -52,6 +54,9 @@ def bootstrap_keys(key_dir: str) -> list[str]:
         init_key_dir(d)
         record, path = issue_key(d, LOCAL_OPERATOR, "admin", LOCAL_OPERATOR_TTL,
                                  out=local_operator_key(key_dir))
+        if cfg is not None:
+            write_profile(profile_for(record, path, d, cfg.console.endpoint,
+                                      cfg.telemetry.endpoint))
     except OSError as exc:
         if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
             raise
@@ -82,7 +87,7 @@ def start_services(sim: Simulation, cfg: TownletConfig, *, console: bool, publis
     sim.add_hook(metrics)
     sim.services["town"] = metrics.status
     if console or (publish and not insecure_dev):
-        notes += bootstrap_keys(cfg.keys.dir)
+        notes += bootstrap_keys(cfg.keys.dir, cfg)
     if console:
         from townlet.console.hook import attach
 

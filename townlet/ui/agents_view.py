@@ -33,7 +33,8 @@ TABLE_ROWS = 60
 """Rows drawn: about a screenful (paging through a million agents is what filters are for)."""
 
 
-_WIDTH = {"agent": 7, "wallet": 9, "goal": 6, "shift": 11}
+_WIDTH = {"agent": 6, "wallet": 8, "job": 3, "goal": 6, "shift": 11, "x": 4, "y": 4,
+          "food": 4}
 
 
 class FollowAgent(Message):
@@ -55,7 +56,7 @@ def _cell(field: str, v: float) -> str:
 
 
 def _line(values: list[str]) -> str:
-    return " ".join(v.rjust(max(len(f), _WIDTH.get(f, 5)))[:max(len(f), _WIDTH.get(f, 5))]
+    return " ".join(v.rjust(max(len(f), _WIDTH.get(f, 6)))[:max(len(f), _WIDTH.get(f, 6))]
                     for f, v in zip(FIELDS, values, strict=True))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shlex
 import time
+from collections import deque
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -21,6 +22,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.widgets import Footer, RichLog, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
@@ -36,7 +38,7 @@ from townlet.ui.agents_view import AgentDetail, AgentsView, FollowAgent
 from townlet.ui.console_link import CommandInfo, ConsoleLink
 from townlet.ui.feed import FeedStatus, FrameFeed
 from townlet.ui.frame import Frame
-from townlet.ui.login import Login, LoginProblem, preflight, renew_hint
+from townlet.ui.login import Login, LoginProblem, newer_login, preflight, renew_hint
 from townlet.ui.mapview import MapView, Unfollow
 from townlet.ui.palette import ConsoleCommands
 from townlet.ui.panels import HeaderBar, HealthPanel, TownPanel
@@ -62,16 +64,20 @@ class DashboardApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "townlet dashboard"
     COMMANDS = App.COMMANDS | {ConsoleCommands}
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "quit", "quit"), Binding("f", "unfollow", "unfollow"),
-                Binding("z", "fit", "fit map")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "quit"), Binding("f", "unfollow", "unfollow"),
+        Binding("z", "fit", "fit map"), Binding("R", "renew", "renewed key")]
 
     frame: reactive[Frame | None] = reactive(None, always_update=True)
     follow: reactive[int] = reactive(-1)
 
-    def __init__(self, login: Login, *, insecure_dev: bool = False) -> None:
+    def __init__(self, login: Login, *, insecure_dev: bool = False,
+                 console: bool = True) -> None:
         super().__init__()
         self.login = login
         self.insecure_dev = insecure_dev
+        self.use_console = console
+        """False: watch the stream only (no commands, ties or console health)."""
         self.commands: list[CommandInfo] = []
         self.who: dict[str, Any] = {"identity": login.name, "role": login.role,
                                     "expires_at": login.expires_at}
@@ -84,11 +90,12 @@ class DashboardApp(App[None]):
         self._pending = False
         self._rate: tuple[float, int] | None = None
         self.tps = 0.0
+        self._poller: Timer | None = None
         self._tables_due = 0.0
         self.drawn = 0
-        """Frames drawn (for the benchmark: frames applied vs drawn)."""
-        self.last_draw_latency = 0.0
-        """Seconds from the newest drawn frame's arrival to the end of its drawing."""
+        """Frames drawn (the rest were skipped to stay current)."""
+        self.frame_to_screen: deque[float] = deque(maxlen=256)
+        """Seconds from the publisher sending each drawn frame to the end of its drawing."""
 
     # ----------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -134,7 +141,19 @@ class DashboardApp(App[None]):
         if problem is not None:
             self._show_problem(problem)
             return
-        self._console_login()
+        self._start_feed()  # the stream needs only the key; the console logs in meanwhile
+        if self.use_console:
+            self._console_login()
+
+    def _start_feed(self) -> None:
+        if self.feed is not None:
+            return
+        secure = not self.insecure_dev
+        self.feed = FrameFeed(self.login.telemetry_endpoint,
+                              self.login.server_key if secure else None,
+                              self.login.client_key if secure else None,
+                              insecure_dev=self.insecure_dev, notify=self._notify)
+        self.feed.start()
 
     @work(thread=True, exclusive=True, group="login")
     def _console_login(self) -> None:
@@ -204,20 +223,36 @@ class DashboardApp(App[None]):
 
     def _after_problem(self, answer: str | None) -> None:
         self.problem = None
-        if answer == "retry":
+        if answer == "retry" and not self._switch_to_renewal():
             self._login()
+
+    def action_renew(self) -> None:
+        """Switch to a renewed key (its profile placed beside the current one)."""
+        if not self._switch_to_renewal():
+            self._say(f"no newer key for {self.login.name or '?'} beside "
+                      f"{self.login.profile or 'the current profile'}. {renew_hint(self.login)}")
+
+    def _switch_to_renewal(self) -> bool:
+        new = newer_login(self.login)
+        if new is None:
+            return False
+        if self.feed is not None:
+            self.feed.stop()
+            self.feed = None
+        self._drop_link()
+        self.login = new
+        self.who = {"identity": new.name, "role": new.role, "expires_at": new.expires_at}
+        self._say(f"switched to the key in {new.profile} (expires "
+                  f"{new.expires_at:%Y-%m-%d %H:%M} UTC)")
+        self._login()
+        return True
 
     def _logged_in(self) -> None:
         if self.problem is not None:
             self.problem = None
             self.pop_screen()
-        if self.feed is None:
-            self.feed = FrameFeed(self.login.telemetry_endpoint,
-                                  None if self.insecure_dev else self.login.server_key,
-                                  None if self.insecure_dev else self.login.client_key,
-                                  insecure_dev=self.insecure_dev, notify=self._notify)
-            self.feed.start()
-            self.set_interval(_POLL_S, self._poll_console)
+        if self._poller is None:
+            self._poller = self.set_interval(_POLL_S, self._poll_console)
         self.console_log.write(
             f"logged in as {self.who['identity']} ({self.who['role']}); "
             f"{len(self.commands)} commands allowed (ctrl+p)")
@@ -257,7 +292,7 @@ class DashboardApp(App[None]):
             self._show_tab(frame)
         self._show_detail()
         self.drawn += 1
-        self.last_draw_latency = time.monotonic() - frame.received
+        self.frame_to_screen.append((time.time_ns() - frame.sent_ns) / 1e9)
 
     def _show_tab(self, frame: Frame) -> None:
         assert self.feed is not None
@@ -268,7 +303,7 @@ class DashboardApp(App[None]):
             self.town.show(frame.digest, self.feed.recent_events(),
                                            self.feed.events_by_hour())
         elif tabs == "tab-health":
-            self.health.show(self.feed.status(), self.console_health)
+            self.health.show(self.feed.status(), self.console_health, self.frame_to_screen)
 
     def on_tabbed_content_tab_activated(self, _: TabbedContent.TabActivated) -> None:
         if self.frame is not None and self.feed is not None:
@@ -279,7 +314,7 @@ class DashboardApp(App[None]):
         d = self.frame.digest if self.frame is not None else None
         self.header.show(d, st, self.tps, self.who, self.policy)
         if self.tabs.active == "tab-health":
-            self.health.show(st, self.console_health)
+            self.health.show(st, self.console_health, self.frame_to_screen)
 
     def _show_detail(self) -> None:
         if self.frame is None or self.feed is None:

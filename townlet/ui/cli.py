@@ -24,12 +24,14 @@ __all__ = ["dashboard_command"]
               help="Server public key file (overrides the profile's).")
 @click.option("--console-endpoint", help="Console endpoint (overrides the profile's).")
 @click.option("--publish-endpoint", help="Telemetry endpoint (overrides the profile's).")
+@click.option("--no-console", is_flag=True,
+              help="Watch the stream only: no console login, commands, ties or console health.")
 @click.option("--insecure-dev", is_flag=True,
               help="Plaintext telemetry (development publishers only; the console is "
                    "always CURVE).")
 def dashboard_command(profile_path: str | None, key_dir: str, client_key: str | None,
                       server_key: str | None, console_endpoint: str | None,
-                      publish_endpoint: str | None, insecure_dev: bool) -> None:
+                      publish_endpoint: str | None, no_console: bool, insecure_dev: bool) -> None:
     """Watch and operate a running town: map, agents, town panels, health, commands."""
     try:
         from townlet.ui.app import DashboardApp
@@ -38,7 +40,7 @@ def dashboard_command(profile_path: str | None, key_dir: str, client_key: str | 
                                    f"'townlet[ui]' ({exc})") from None
     login = resolve_login(profile_path, key_dir, client_key, server_key, console_endpoint,
                           publish_endpoint)
-    DashboardApp(login, insecure_dev=insecure_dev).run()
+    DashboardApp(login, insecure_dev=insecure_dev, console=not no_console).run()
 
 
 def resolve_login(profile_path: str | None, key_dir: str, client_key: str | None,

@@ -49,6 +49,8 @@ class FeedStatus:
     revoked) or ``failed`` (handshake failed: wrong server key)."""
     silent_s: float
     """Seconds since the last message of any kind."""
+    tick: int = -1
+    """Tick of the newest frame message applied."""
     lag_ticks: int = 0
     latency_ms: float = 0.0
     health: Health | None = None
@@ -180,7 +182,7 @@ class FrameFeed:
         """Apply messages until the stream has been silent for twice the stale time;
         True if anything was heard on this connection."""
         state, heard, last = "connecting", False, time.monotonic()
-        lag, latency = 0, 0.0
+        lag, latency, sent_ns = 0, 0.0, 0
         applied = self._status.applied
         shown = self._status.shown
         while not self._stop.is_set():
@@ -191,6 +193,7 @@ class FrameFeed:
                 if up.kind in ("key", "delta"):
                     applied += 1
                     lag, latency = up.lag_ticks, up.latency_ms
+                    sent_ns = time.time_ns() - int(up.latency_ms * 1e6)
                     self._observe(sub, up)
                 elif up.kind == "health":
                     lag = up.lag_ticks
@@ -200,10 +203,11 @@ class FrameFeed:
                 state = "ended"
             elif heard:
                 state = "live" if sub.live else "stale"
-            fresh = self._publish_frame(sub, last) if sub.synced else False
+            fresh = self._publish_frame(sub, last, sent_ns) if sub.synced else False
             shown += fresh
             st = sub.stats
-            status = FeedStatus(state, silent, lag, latency, sub.last_health, applied, shown,
+            status = FeedStatus(state, silent, sub.tick, lag, latency, sub.last_health, applied,
+                                shown,
                                 reconnects, st.gaps, st.resyncs_sent, st.bad_messages,
                                 st.events_lost)
             with self._lock:
@@ -253,13 +257,13 @@ class FrameFeed:
         if 0 <= follow < alive.size and alive[follow]:
             tr.needs.append((up.tick, sub.state["agent_needs"][follow].copy()))
 
-    def _publish_frame(self, sub: Subscriber, received: float) -> bool:
+    def _publish_frame(self, sub: Subscriber, received: float, sent_ns: int) -> bool:
         """Copy the newest state for the UI if it took the previous frame."""
         with self._lock:
             if not self._taken or (self._latest is not None and self._latest.tick == sub.tick):
                 return False
         cols = freeze(sub.frame_columns())
-        frame = Frame(cols, digest(cols), received)
+        frame = Frame(cols, digest(cols), received, sent_ns)
         tr = self._track
         ticks = np.array([t for t, _ in tr.needs], np.int64)
         rows = (np.stack([n for _, n in tr.needs]) if tr.needs

@@ -76,6 +76,7 @@ class Frame:
     received: float
     """``time.monotonic()`` when the message that completed it was received."""
     sent_ns: int = 0
+    """Publisher wall clock when it sent that message (ns since the epoch; same-host clocks)."""
 
     @property
     def tick(self) -> int:

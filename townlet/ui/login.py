@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from townlet.security.keys import KeyFileError, load_keypair
-from townlet.security.profile import Profile
+from townlet.security.profile import PROFILE_SUFFIX, Profile, ProfileError, load_profile
 
 __all__ = ["Login", "LoginProblem", "expiry_text", "key_file_expiry", "login_from_profile",
-           "preflight", "renew_hint"]
+           "newer_login", "preflight", "renew_hint"]
 
 _EXPIRES = re.compile(r"^\s*expires_at\s*=\s*(\S+)\s*$", re.MULTILINE)
 
@@ -69,14 +69,34 @@ def login_from_profile(p: Profile, path: Path | None = None) -> Login:
                  Path(p.client_key), p.name, p.role, expires, path)
 
 
+def newer_login(login: Login) -> Login | None:
+    """The renewal of ``login``: the profile beside the current one with the same name and
+    the latest expiry after the current key's (an admin issued it with ``keys issue``)."""
+    if login.profile is None or login.expires_at is None:
+        return None
+    best: tuple[datetime, Login] | None = None
+    for path in login.profile.parent.glob(f"*{PROFILE_SUFFIX}"):
+        try:
+            cand = login_from_profile(load_profile(path), path)
+        except ProfileError:
+            continue
+        if cand.name != login.name or cand.expires_at is None \
+                or cand.expires_at <= login.expires_at:
+            continue
+        if best is None or cand.expires_at > best[0]:
+            best = (cand.expires_at, cand)
+    return best[1] if best is not None else None
+
+
 def renew_hint(login: Login) -> str:
     """How to get a fresh credential (docs/ops/credentials.md, "Renew from the dashboard")."""
     who = login.name or "<your name>"
     role = login.role or "viewer"
     return (f"Ask an admin to run `townlet keys issue --name {who} --role {role} --ttl 8h` "
-            "and hand you the new key file and its .profile.json, then restart with "
-            "`townlet dashboard --profile <new profile>` (or press r here once the files are "
-            "in place). The old key keeps working until it expires or is revoked.")
+            "and hand you the new key file and its .profile.json; put both beside the current "
+            "profile and press r (or R in the dashboard) to switch to it, or restart with "
+            "`townlet dashboard --profile <new profile>`. The old key keeps working until it "
+            "expires or is revoked.")
 
 
 def preflight(login: Login, now: datetime | None = None) -> LoginProblem | None:

@@ -16,10 +16,14 @@ import numpy as np
 
 from townlet.config.world import OBJECT_TYPES
 
-__all__ = ["DENSITY", "OBJECT_GLYPHS", "Viewport", "cells", "glyph_rows", "town_bounds"]
+__all__ = ["DENSITY", "OBJECTS_UP_TO_ZOOM", "OBJECT_GLYPHS", "Viewport", "cells", "glyph_rows", "town_bounds"]
 
-DENSITY = " .:-=+*#%@"
-"""Glyphs for increasing agents per cell (index = min(count, 9) scaled by the cell's area)."""
+DENSITY = " .:-=+*#%&"
+"""Glyphs for increasing agents per cell (index = min(count, 9) scaled by the cell's area);
+``@`` is kept for the followed agent."""
+OBJECTS_UP_TO_ZOOM = 2
+"""Objects are drawn up to this zoom; further out every cell holds some and would hide
+the density."""
 OBJECT_GLYPHS = {name: name[0].upper() for name in OBJECT_TYPES}
 """Each object type by its initial (bed B, shower S, ...); stove and shower share S."""
 
@@ -76,10 +80,13 @@ def cells(cols: Mapping[str, np.ndarray], vp: Viewport,
 
 
 def glyph_rows(count: np.ndarray, objs: np.ndarray, zoom: int) -> list[str]:
-    """One string per row: objects by initial, else agent density."""
+    """One string per row: agent density; up to OBJECTS_UP_TO_ZOOM, objects by initial
+    instead (lower case while agents share the cell)."""
     per = max(1, zoom * zoom // 4)  # a full cell at this zoom holds about zoom^2 / 4 agents
     level = np.minimum(-(-count // per), len(DENSITY) - 1)
     chars = np.array(list(DENSITY))[level]
+    if zoom > OBJECTS_UP_TO_ZOOM:
+        return ["".join(r) for r in chars.tolist()]
     glyphs = np.array([OBJECT_GLYPHS[n] for n in OBJECT_TYPES])
     has = objs >= 0
     chars[has & (count == 0)] = glyphs[objs[has & (count == 0)]]

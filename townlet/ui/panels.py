@@ -6,6 +6,7 @@ console answers); none of them reads the network or keeps received data alive.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -99,7 +100,8 @@ class HealthPanel(Static):
     """Publisher health (drops, lag, subscribers, handshakes), this client's counters and
     the console server's own health."""
 
-    def show(self, st: FeedStatus, console_health: dict[str, Any] | None) -> None:
+    def show(self, st: FeedStatus, console_health: dict[str, Any] | None,
+             frame_to_screen: Iterable[float] = ()) -> None:
         g = Table.grid(padding=(0, 2))
         g.add_column(style="bold")
         g.add_column()
@@ -117,6 +119,10 @@ class HealthPanel(Static):
         g.add_row("this client", f"{st.applied:,} frames applied, {st.shown:,} drawn, "
                                  f"gaps {st.gaps}, resyncs {st.resyncs}, bad {st.bad_messages}, "
                                  f"events lost {st.events_lost}")
+        lat = np.fromiter(frame_to_screen, np.float64)
+        if lat.size:
+            g.add_row("frame→screen", f"median {np.median(lat) * 1e3:.0f} ms, "
+                                      f"max {lat.max() * 1e3:.0f} ms (last {lat.size} frames)")
         if console_health:
             for k, v in console_health.items():
                 g.add_row(f"console {k}", _short(v))
@@ -125,7 +131,7 @@ class HealthPanel(Static):
 
 def _short(v: Any) -> str:
     if isinstance(v, dict):
-        return ", ".join(f"{k} {_short(x)}" for k, x in v.items())
+        return ", ".join(f"{k} {_short(x)}" for k, x in v.items()) or "-"
     if isinstance(v, float):
         return f"{v:.3g}"
     return str(v)

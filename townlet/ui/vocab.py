@@ -22,7 +22,8 @@ SHIFT_NAMES: Final = ("pre_shift", "await_start", "on_time", "late", "absent", "
 """``agent_shift`` values 0.. in order."""
 STAT_NAMES: Final = (
     "deaths", "faints", "respawns", "exits", "chats", "completed", "failed", "events_dropped",
-    "conflicts", "kills", "spawns", "critical_ticks", "agent_ticks", "shifts_worked", "absences",
+    "conflicts", "kills", "spawns", "critical_ticks", "agent_ticks", "shifts_worked",
+    "absences", "collapses", "unkempt", "lonely", "soured_chats", "low_mood_ticks",
 )
 """The ``stats`` column's counters in order."""
 EVENT_NAMES: Final = (
@@ -33,7 +34,7 @@ EVENT_NAMES: Final = (
     "exit_queue_overflow", "exit_processed", "agent_fainted", "agent_died", "agent_respawn",
     "agent_killed", "agent_spawned", "agent_teleported", "perturbation_started",
     "perturbation_ended", "perturbation_cancelled", "price_change", "meeting_arranged",
-    "object_disabled", "object_enabled",
+    "object_disabled", "object_enabled", "need_neglected", "agent_collapsed", "chat_soured",
 )
 """Event codes 1.. in order (code ``c`` is ``EVENT_NAMES[c - 1]``)."""
 

@@ -1,8 +1,10 @@
 """Compiler flags for every kernel function, in one place.
 
 ``nogil``: a tick releases the GIL, so the console's and the frame writer's
-threads keep serving while the town computes. No fastmath and no parallel
-loops: the state feeds frames and hashes and must not depend on the thread count.
+threads keep serving while the town computes. No fastmath: the state feeds frames
+and hashes. :data:`parallel_kernel` is for phases whose iterations write only their
+own agent's row (no reductions, no shared counters), so their result cannot depend
+on the thread count (townlet.world.kernel ``decay_local``).
 With ``NUMBA_DISABLE_JIT=1`` every kernel function runs as plain Python
 (:data:`INTERPRETED`), so a tick can be stepped through with a debugger: the
 kernel then receives the state and params namedtuples themselves instead of
@@ -18,9 +20,10 @@ from typing import Final
 
 from numba import config, njit
 
-__all__ = ["INTERPRETED", "kernel"]
+__all__ = ["INTERPRETED", "kernel", "parallel_kernel"]
 
 INTERPRETED: Final = bool(config.DISABLE_JIT)
 """True under ``NUMBA_DISABLE_JIT=1``: kernels run uncompiled, on plain namedtuples."""
 
 kernel = njit(cache=True, nogil=True)
+parallel_kernel = njit(cache=True, nogil=True, parallel=True)

@@ -12,7 +12,7 @@ from townlet.world.jit import kernel
 from townlet.world.neglect import low_mood
 from townlet.world.state import Ctl, ExitMeta, Ledger, ShiftTicks, St
 
-__all__ = ["drop_exit", "enqueue_exit", "pop_exit", "shift_update"]
+__all__ = ["drop_exit", "enqueue_exit", "near_shift", "pop_exit", "shift_update"]
 
 
 @kernel
@@ -113,6 +113,17 @@ def _finish_shift(s, p, i, length):
     s.stats[St.SHIFTS_WORKED] += 1
     if _popcount7(s.agent_absences[i]) >= p.max_absent:
         enqueue_exit(s, p, i)
+
+
+@kernel
+def near_shift(p, j, tod):
+    """Whether tick of day ``tod`` may matter to a shift of job j under any of its
+    patterns (a superset of ``shift_update``'s ticks, known from the job alone, so most
+    agents skip reading their plan and roster outside working hours)."""
+    spread = (p.job_patterns[j] - 1) * p.job_stagger[j]
+    last = p.job_start[j] + spread + p.job_end[j] - p.job_start[j]
+    return p.job_start[j] <= tod <= last or (
+        (tod - p.job_start[j] + p.arrival_buffer) % p.day <= spread)
 
 
 @kernel

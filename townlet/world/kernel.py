@@ -5,9 +5,13 @@ first intervention or tick that follows a tick, so events caused by operator
 interventions are delivered with the next tick's batch.
 
 Order per tick: clock; perturbation scheduler; shop deliveries; at midnight the
-day's rent (townlet.world.economy); then, per agent in slot order: arrival of
-newcomers, the day's plan and paying rent (at midnight), need decay and neglect,
-vital signs (starvation, fainting, collapse from exhaustion), shift
+day's rent (townlet.world.economy); with more than one thread, the decay of every
+need no other agent changes during a tick (all but social), of every living agent, on
+all threads (``decay_local``: rows are independent, so the result is the same for any
+thread count, and the same as the slot loop's own decay on one thread); then, per
+agent in slot order: arrival of newcomers, the day's plan and paying rent (at
+midnight), need decay and neglect, vital signs (starvation, fainting, collapse from
+exhaustion), shift
 and wages, relationships (hourly decay and co-presence), reservation upkeep, affordance
 completion, and the
 action (scripted, option or primitive); finally the exit queue.
@@ -15,7 +19,10 @@ action (scripted, option or primitive); finally the exit queue.
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 import numpy as np
+from numba import prange
 
 from townlet.world.actions import N_ACTIONS, OPTION_GOAL, A, Action, Flag, G
 from townlet.world.affordances import complete, fail_running, start
@@ -23,18 +30,36 @@ from townlet.world.borrow import borrowed
 from townlet.world.economy import pay_rent, savings, set_rent
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import SLOTS, building_of, walkable
-from townlet.world.jit import kernel
-from townlet.world.jobs import pop_exit, shift_update
+from townlet.world.jit import kernel, parallel_kernel
+from townlet.world.jobs import near_shift, pop_exit, shift_update
 from townlet.world.lifecycle import remove, respawn_due, vital_signs
+from townlet.world.names import index_enum
 from townlet.world.neglect import count_neglect
 from townlet.world.perturb import schedule_tick
 from townlet.world.policy import decide, pursue, wakes_up
 from townlet.world.queues import check_idle_holder, leave_queue, request
-from townlet.world.routines import arrive_traits, decay_of, plan_day, shift_start
+from townlet.world.routines import arrive_traits, plan_day, rate_of, shift_start
 from townlet.world.social import chat, conflict, hourly_ties, tile_link, tile_unlink
 from townlet.world.state import UNPLANNED, Econ, ExitMeta, Need, Resv, St, Today
 
-__all__ = ["tick"]
+__all__ = ["PHASES", "Phase", "Run", "decay_local", "tick"]
+
+PHASES = ("world", "arrivals", "needs", "shift", "ties", "upkeep", "goal", "move", "exits")
+"""The tick's phases in order: world (clock, perturbations, restock, rent, and the slot
+loop itself), arrivals (newcomers, the day's plan, teleport flags), needs (decay, vital
+signs), shift (attendance, wages), ties (hourly relationships), upkeep (reservations),
+goal (affordance completion, the scripted goal), move (pursuit: walking, queues,
+interactions, chats; primitive and option actions), exits (the exit queue)."""
+Phase = index_enum("Phase", PHASES)
+"""``tick(..., upto)`` runs the phases before ``upto`` only: ``len(PHASES)`` is a full
+tick; a shorter prefix exists to measure each phase's cost (townlet.world.phases)."""
+
+
+class Run(IntEnum):
+    """Bits of ``tick``'s ``mode``."""
+
+    PARALLEL = 1  # decay_local runs (on the threads numba.set_num_threads allows)
+    MIGRATE = 2  # a living agent may have undrawn routines (loaded from before routines)
 
 OPTION_GOALS = np.array([OPTION_GOAL[Action(a)] for a in range(A.GO_EAT, N_ACTIONS)], dtype=np.int8)
 """Goal of each option action, indexed by ``action - A.GO_EAT``."""
@@ -142,8 +167,9 @@ def _set_goal(s, i, t, goal):
 
 
 @kernel
-def _act(s, p, i, a, t, tod):
-    """Run agent i's action for this tick (after bookkeeping)."""
+def _act(s, p, i, a, t, tod, upto):
+    """Run agent i's action for this tick (after bookkeeping; up to the goal phase
+    only if ``upto`` is ``Phase.MOVE``)."""
     if s.agent_aff[i] >= 0:  # busy: only a cancellation interrupts
         if t >= s.agent_aff_end[i]:
             complete(s, p, i, t)
@@ -163,6 +189,8 @@ def _act(s, p, i, a, t, tod):
         return
     if a == A.SCRIPTED:
         goal = decide(s, p, i, t, tod)
+        if upto <= Phase.MOVE:
+            return
         _set_goal(s, i, t, goal)
         pursue(s, p, i, goal, t)
         s.agent_action_ok[i] = 1
@@ -173,14 +201,41 @@ def _act(s, p, i, a, t, tod):
 
 
 @kernel
-def _needs_vital(s, p, i, t):
-    """Decay needs and count the ticks they sit at 0 (townlet.world.neglect); run the
-    lifecycle checks only when hunger is in danger, the agent lies fainted or exhaustion
-    fells it. Returns (can act, any need critical)."""
+def _decay(needs, habits, need_decay, i, n):
+    """One tick of decay of need n of agent i (clamped at 0)."""
+    needs[i, n] = max(np.float32(0.0), needs[i, n] - rate_of(need_decay, habits, i, n))
+
+
+@kernel
+def _unplanned(today, i, mode):
+    """Whether agent i still has to draw its routines (only ever after loading a state
+    from before routines, which ``Run.MIGRATE`` announces; then it draws them at its turn,
+    before its first decay)."""
+    return (mode & Run.MIGRATE) != 0 and today[i, Today.WORKS] == UNPLANNED
+
+
+@parallel_kernel
+def decay_local(alive, today, needs, habits, need_decay, mode):
+    """Decay every need but social (which chats of other agents change during the tick)
+    of every living agent with drawn routines; each iteration writes its own row only."""
+    for i in prange(alive.shape[0]):
+        if alive[i] and not _unplanned(today, i, mode):
+            for n in range(needs.shape[1]):
+                if n != Need.SOCIAL:
+                    _decay(needs, habits, need_decay, i, n)
+
+
+@kernel
+def _needs_vital(s, p, i, t, local):
+    """Decay needs (only social if ``local``: the rest was decayed by ``decay_local``)
+    and count the ticks they sit at 0 (townlet.world.neglect); run the lifecycle checks
+    only when hunger is in danger, the agent lies fainted or exhaustion fells it.
+    Returns (can act, any need critical)."""
     critical = False
     for n in range(s.agent_needs.shape[1]):
-        v = max(np.float32(0.0), s.agent_needs[i, n] - decay_of(s, p, i, n))
-        s.agent_needs[i, n] = v
+        if not local or n == Need.SOCIAL:
+            _decay(s.agent_needs, s.agent_habits, p.need_decay, i, n)
+        v = s.agent_needs[i, n]
         critical |= v < p.need_crit[n]
         count_neglect(s, p, i, n, v)
     hunger = s.agent_needs[i, Need.HUNGER]
@@ -192,10 +247,11 @@ def _needs_vital(s, p, i, t):
 
 
 @kernel
-def _agent(s, p, i, a, t, tod, hourly):
-    """One agent's tick; returns whether one of its needs is critical.
-    ``hourly``: this tick is agent i's hour mark ((i + t) % hour == 0)."""
-    if s.agent_today[i, Today.WORKS] == UNPLANNED:  # migrated from before routines
+def _agent(s, p, i, a, t, tod, hourly, upto, mode):
+    """One agent's tick (the phases before ``upto``); returns whether one of its needs is
+    critical. ``hourly``: this tick is agent i's hour mark ((i + t) % hour == 0)."""
+    unplanned = _unplanned(s.agent_today, i, mode)
+    if unplanned:
         arrive_traits(s, p, i, s.agent_gen[i], t)
     if tod == 0:
         s.agent_wages_today[i] = 0
@@ -204,39 +260,50 @@ def _agent(s, p, i, a, t, tod, hourly):
         pay_rent(s, i)
     if s.agent_flags[i] & Flag.TELEPORTED and t > s.agent_teleported_at[i] + 1:
         s.agent_flags[i] &= ~np.uint8(Flag.TELEPORTED)  # seen by one tick's observers
-    can_act, critical = _needs_vital(s, p, i, t)
-    if not can_act:
+    if upto <= Phase.NEEDS:
+        return False
+    can_act, critical = _needs_vital(s, p, i, t, (mode & Run.PARALLEL) != 0 and not unplanned)
+    if not can_act or upto <= Phase.SHIFT:
         return critical
-    if s.agent_today[i, Today.WORKS]:
+    j = s.agent_job[i]
+    if near_shift(p, j, tod) and s.agent_today[i, Today.WORKS]:
         start = shift_start(s, p, i)
-        j = s.agent_job[i]
         if start <= tod <= start + p.job_end[j] - p.job_start[j] or (
                 tod == (start - p.arrival_buffer) % p.day):
             shift_update(s, p, i, tod, start)
+    if upto <= Phase.TIES:
+        return critical
     if hourly:
         hourly_ties(s, p, i, t)
+    if upto <= Phase.UPKEEP:
+        return critical
     if s.agent_resv[i] != Resv.NONE:
         _upkeep(s, p, i, t)
+    if upto <= Phase.GOAL:
+        return critical
     s.agent_action[i] = a
     if s.agent_aff[i] >= 0 and t < s.agent_aff_end[i] and a != A.CANCEL:
         if a != A.SCRIPTED or not wakes_up(s, p, i):
             return critical  # busy with an affordance
         fail_running(s, p, i, t, Reason.HUNGRY)
-    _act(s, p, i, a, t, tod)
+    _act(s, p, i, a, t, tod, upto)
     return critical
 
 
 @kernel
-def tick(s, p, actions, use_actions):
-    """Advance the world by one tick. ``actions`` is read only if ``use_actions``.
+def tick(s, p, actions, use_actions, upto, mode):
+    """Advance the world by one tick. ``actions`` is read only if ``use_actions``;
+    ``upto``: ``len(PHASES)`` for a tick, less to run only the phases before it;
+    ``mode``: ``Run`` bits.
 
     The tick runs on borrowed views of ``s`` and ``p`` (townlet.world.borrow):
-    the same arrays, without per-call reference counting."""
-    _tick(borrowed(s), borrowed(p), actions, use_actions)
+    the same arrays, without per-call reference counting. ``decay_local`` runs on
+    as many threads as ``numba.set_num_threads`` allows (townlet.world.World sets it)."""
+    _tick(borrowed(s), borrowed(p), actions, use_actions, upto, mode)
 
 
 @kernel
-def _tick(s, p, actions, use_actions):
+def _tick(s, p, actions, use_actions, upto, mode):
     """One tick: clock, perturbations, restock, agents in slot order, exits (see ``tick``)."""
     t = s.clock[0] + 1
     s.clock[0] = t
@@ -247,12 +314,17 @@ def _tick(s, p, actions, use_actions):
     if tod == 0:
         s.exit_meta[ExitMeta.EXITS_TODAY] = 0
         set_rent(s, p)
+    if upto > Phase.NEEDS and (mode & Run.PARALLEL) != 0:
+        decay_local(s.agent_alive, s.agent_today, s.agent_needs, s.agent_habits, p.need_decay,
+                    mode)
     alive = critical = saved = 0
     last = tod == p.day - 1  # the last tick of the day sums the savings rent draws on
     mark = t % p.hour  # (i + t) % hour, advanced per slot without dividing
     for i in range(s.agent_alive.shape[0]):
         hourly = mark == 0
         mark = mark + 1 if mark + 1 < p.hour else 0
+        if upto <= Phase.ARRIVALS:
+            continue
         if not s.agent_alive[i]:
             respawn_due(s, p, i, t)
             continue
@@ -261,14 +333,14 @@ def _tick(s, p, actions, use_actions):
             a = s.agent_possessed_action[i]
             s.agent_possessed_action[i] = A.WAIT
         alive += 1
-        critical += _agent(s, p, i, a, t, tod, hourly)
+        critical += _agent(s, p, i, a, t, tod, hourly, upto, mode)
         if last:
             saved += savings(s, i)
     if last:
         s.econ[Econ.SAVINGS] = saved
     s.stats[St.AGENT_TICKS] += alive
     s.stats[St.CRITICAL_TICKS] += critical
-    while True:
+    while upto > Phase.EXITS:
         i = pop_exit(s, p, t)
         if i < 0:
             break

@@ -69,6 +69,13 @@ def _can_eat(s, p, i):
 
 
 @kernel
+def _can_wash(s, p, i):
+    """Money for a shower (a broke agent does not stand waiting to wash: it sleeps, works)."""
+    a = p.type_aff[OBJ.SHOWER]
+    return a >= 0 and s.agent_wallet[i] >= s.price_now[p.aff_price[a]]
+
+
+@kernel
 def _lasts(s, p, i, ticks):
     """Hunger stays above the eat-now level (twice critical) for ``ticks`` more ticks."""
     hunger = s.agent_needs[i, Need.HUNGER] - ticks * decay_of(s, p, i, Need.HUNGER)
@@ -110,12 +117,14 @@ def _decide(s, p, i, t, tod):
                 s, p, i) and not _lasts(s, p, i, s.agent_today[i, Today.QUIT] - tod + 3 * p.errand):
             return G.EAT  # lunch: hunger would not last until after work
         return G.WORK  # before finishing any errand: breakfast never makes one late
+    if critical:  # exhausted: sleep before any other errand (it would collapse on the way)
+        return G.SLEEP
     errands = _free_for(s, p, i, tod) > p.errand  # an errand started now ends before leaving
     night = _at_night(s, p, i, tod)  # nobody to chat with: no socialising at night
     n = NEED_OF_GOAL[goal]
     if n >= 0 and needs[n] < p.need_sat[n] and (errands or goal == G.SLEEP) and not (
             goal == G.SLEEP and not _sleep_fits(s, p, i, tod)) and (goal != G.EAT or can_eat) and (
-            goal != G.SOCIAL or not night):
+            goal != G.SOCIAL or not night) and (goal != G.WASH or _can_wash(s, p, i)):
         return goal
     if s.agent_meet_bld[i] >= 0 and t < s.agent_meet_until[i] and not critical:
         return G.MEET
@@ -130,7 +139,7 @@ def _decide(s, p, i, t, tod):
         ratio = needs[k] / max(p.need_seek[k], 1e-6)
         if ratio < 1.0 and ratio < worst and (k != Need.ENERGY or sleep_fits) and (
                 k != Need.HUNGER or can_eat) and (errands or needs[k] < p.need_crit[k]) and (
-                k != Need.SOCIAL or not night):
+                k != Need.SOCIAL or not night) and (k != Need.HYGIENE or _can_wash(s, p, i)):
             best, worst = k, ratio
     if best >= 0:
         return GOAL_OF_NEED[best]

@@ -16,7 +16,8 @@ from townlet.world.jit import kernel
 from townlet.world.rng import WORLD, uniform
 from townlet.world.state import Habit, Need, Roster, Today
 
-__all__ = ["arrive_traits", "decay_of", "haunt", "plan_day", "shift_start", "ticks_until"]
+__all__ = ["arrive_traits", "decay_of", "haunt", "plan_day", "rate_of", "shift_start",
+           "ticks_until"]
 
 WALK_SLACK = 24
 """Ticks added to the door-to-door distance for walking inside both buildings and
@@ -48,14 +49,21 @@ def ticks_until(tod, target, day):
 
 
 @kernel
-def decay_of(s, p, i, n):
-    """Agent i's decay of need n per tick (appetite and sociability scale theirs)."""
-    d = p.need_decay[n]
+def rate_of(need_decay, habits, i, n):
+    """Decay of need n per tick of the agent in row i of ``habits`` (appetite and
+    sociability scale theirs); takes arrays, so a parallel phase can call it."""
+    d = need_decay[n]
     if n == Need.HUNGER:
-        return d * s.agent_habits[i, Habit.APPETITE]
+        return d * habits[i, Habit.APPETITE]
     if n == Need.SOCIAL:
-        return d * s.agent_habits[i, Habit.SOCIABILITY]
+        return d * habits[i, Habit.SOCIABILITY]
     return d
+
+
+@kernel
+def decay_of(s, p, i, n):
+    """Agent i's decay of need n per tick (see ``rate_of``)."""
+    return rate_of(p.need_decay, s.agent_habits, i, n)
 
 
 @kernel

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
+import numba
 import numpy as np
 
 from townlet.config import TownletConfig, config_id
@@ -21,7 +22,7 @@ from townlet.world.errors import (
 )
 from townlet.world.events import EVENT_DTYPE, EventCode
 from townlet.world.geometry import TILE, WALKABLE, origin, outside_door
-from townlet.world.kernel import restock, tick
+from townlet.world.kernel import PHASES, Run, restock, tick
 from townlet.world.levers import Levers
 from townlet.world.lifecycle import populate
 from townlet.world.params import PERT_KINDS, build_params, kernel_params
@@ -32,9 +33,11 @@ from townlet.world.state import (
     NEEDS,
     PERT_SLOTS,
     PRICES,
+    UNPLANNED,
     Ctl,
     Ledger,
     State,
+    Today,
     allocate,
     kernel_state,
     state_from,
@@ -64,6 +67,12 @@ class World(Levers):
         if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
             raise InvalidArgument(f"seed must be an integer in [0, 2**63), got {seed!r}")
         w = config.world
+        self.threads = config.kernel.threads
+        if self.threads > numba.config.NUMBA_NUM_THREADS:
+            raise InvalidArgument(
+                f"kernel.threads is {self.threads} but Numba may start only "
+                f"{numba.config.NUMBA_NUM_THREADS} threads here: lower it or set "
+                f"NUMBA_NUM_THREADS={self.threads} before starting")
         self.config, self.seed, self.config_id = config, int(seed), config_id(config)
         town = generate_town(w, self.seed)
         n = w.town.agents
@@ -91,6 +100,12 @@ class World(Levers):
         restock(self._ks, self._kp)
         s.evt_len[0] = 0
         self._no_actions = np.zeros(0, dtype=np.int8)
+        self._migrate = False  # see _tick_mode
+
+    def _tick_mode(self) -> int:
+        """``tick``'s ``Run`` bits: the parallel phase on more than one thread; the
+        per-agent check for undrawn routines only while a loaded state has some."""
+        return (Run.PARALLEL if self.threads > 1 else 0) | (Run.MIGRATE if self._migrate else 0)
 
     # ----------------------------------------------------------------- ticking
     @property
@@ -124,7 +139,11 @@ class World(Levers):
         else:
             acts, use = self._check_actions(actions), True
         self._begin_batch()
-        tick(self._ks, self._kp, acts, use)
+        numba.set_num_threads(self.threads)  # per calling thread: set where the tick runs
+        tick(self._ks, self._kp, acts, use, len(PHASES), self._tick_mode())
+        if self._migrate:  # the living drew their routines; newcomers draw on arrival
+            self._migrate = bool((self._s.agent_today[:, Today.WORKS] == UNPLANNED)
+                                 [self._s.agent_alive != 0].any())
         self._s.evt_stale[0] = 1
 
     def _check_actions(self, actions) -> np.ndarray:
@@ -152,6 +171,7 @@ class World(Levers):
                      len(self.config.world.perturbations.events))
         self._s = new
         self._ks = kernel_state(self._s)
+        self._migrate = bool((new.agent_today[:, Today.WORKS] == UNPLANNED).any())
 
     def view(self, name: str) -> np.ndarray:
         """Read-only view of one state array."""
