@@ -7,17 +7,35 @@ from collections.abc import Mapping
 import numpy as np
 
 from townlet.config.money import MINOR_PER_UNIT
-from townlet.snapshots.migration_steps import MONEY_SECTIONS, NEGLECT_STATS, ROUTINE_SECTIONS
+from townlet.snapshots.migration_steps import (
+    MONEY_SECTIONS,
+    NEGLECT_STATS,
+    ROUTINE_SECTIONS,
+    SCHEMA7_PERT_SLOTS,
+    SHOP_STATS,
+)
 
-__all__ = ["as_schema1", "as_schema3", "as_schema4", "as_schema5", "as_schema6", "as_schema7"]
+__all__ = ["SHOP_SECTIONS", "as_schema1", "as_schema3", "as_schema4", "as_schema5",
+           "as_schema6", "as_schema7"]
+
+SHOP_SECTIONS = ("shop_level", "shop_markup", "pert_last", "pert_spec_cool")
+"""Sections schema 8 adds or reshapes whose migrated values are defaults, not the live
+ones (shops at the town price, the district cooldowns from the town-wide one)."""
 
 
 def as_schema7(sections: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The schema 7 layout: ``agent_starving`` instead of ``agent_neglect``, no neglect stats,
-    no favourite cafes."""
-    old = {k: v for k, v in sections.items() if k not in ("agent_neglect", "agent_favourite")}
+    """The schema 7 layout: ``agent_starving`` instead of ``agent_neglect``, no neglect or
+    shop stats, no favourite cafes, no shop prices, a 16-slot perturbation table with
+    town-wide spec cooldowns."""
+    old = {k: v for k, v in sections.items() if k not in (
+        "agent_neglect", "agent_favourite", "shop_level", "shop_markup", "pert_last")}
     old["agent_starving"] = sections["agent_neglect"][:, 0].copy()
-    old["stats"] = sections["stats"][:-len(NEGLECT_STATS)].copy()
+    old["stats"] = sections["stats"][:-len(NEGLECT_STATS) - len(SHOP_STATS)].copy()
+    for name, table in sections.items():
+        if name.startswith("pert_") and name not in ("pert_meta", "pert_spec_cool",
+                                                     "pert_last"):
+            old[name] = table[:SCHEMA7_PERT_SLOTS].copy()
+    old["pert_spec_cool"] = sections["pert_spec_cool"][:, 0].copy()
     return old
 
 

@@ -91,14 +91,14 @@ ops: {{http_port: {sim_port}, snapshot_on_stop: true}}
 def _operator(town) -> ConsoleClient:
     keys = town["keys"]
     return ConsoleClient(town["console"], keys / "server.key",
-                         keys / "local-operator.key_secret", timeout=60.0)
+                         keys / "local-operator.key_secret", timeout=300.0)
 
 
 def test_health_metrics_probes_logs_and_a_clean_sigterm(town):
     keys = town["keys"]
     with _operator(town) as op:
         wait_until(lambda: op.call("status")["tick"] >= 45, "the town ticks past an autosave",
-                   timeout=120)
+                   timeout=400)  # the first tick may compile the kernel
         health = op.call("health")
         with pytest.raises(ConsoleError):
             op.call("no_such_command")
@@ -112,7 +112,7 @@ def test_health_metrics_probes_logs_and_a_clean_sigterm(town):
     wait_until(lambda: op_status_saved(town), "an autosave is written", timeout=60)
 
     _, viewer = issue_key(keys, "viewer1", "viewer", timedelta(hours=1))
-    with (ConsoleClient(town["console"], keys / "server.key", viewer, timeout=60.0) as v,
+    with (ConsoleClient(town["console"], keys / "server.key", viewer, timeout=300.0) as v,
           pytest.raises(ConsoleError) as refused):
         v.call("pause")
     assert refused.value.code == "E_FORBIDDEN"

@@ -15,8 +15,11 @@ keyed by it), and with issue 18's needs with consequences and favourite cafes (t
 state gained ``agent_neglect`` (replacing ``agent_starving``), ``agent_favourite`` and five
 counters; the config gained ``world.neglect`` and ``routines.favourite_reach``, which
 changes the config id and so the random streams; a worker's lunch counts the walk back to
-work). Rewards changed with issue 13's reward redesign (needs cost nothing above a
-comfort level, chats pay by social deficit, new weights). A change that
+work), and with issue 18's shops (prices follow stock and demand, buyers go to the next
+district's shop; the config gained ``scarcity_markup``, ``demand_markup`` and
+``markup_bounds``, a new config id; the state gained ``shop_level``, ``shop_markup``, the
+``sold_out`` counter and a perturbation table sized by the districts, drawn per
+district). A change that
 means to alter what agents observe or earn (a new feature, a reward term, a world
 rule) updates them and says why in its commit message.
 """
@@ -36,12 +39,12 @@ from townlet.rl.layout import action_space_hash
 
 STEPS = 120
 GOLDEN = {  # variant: layout hash, features, map, embedding ids, masks, rewards, state hash
-    "compact": ("1e904b08e830b175", "97e339cf8353e6a1", "5cf7d2bc5d2c0cc4", "75df4a9bcab45a5d",
-                "022bdc3fcf8e9969", "101a27312a72cd97", "6ea9b7217cd5feb2"),
-    "hybrid": ("4e88a8e0e1d83d6d", "006733a73b6c8464", "4e48fea2f1c7fad3", "75df4a9bcab45a5d",
-               "022bdc3fcf8e9969", "101a27312a72cd97", "6ea9b7217cd5feb2"),
-    "full": ("5a790d24417bd825", "006733a73b6c8464", "0bd51d38ba281e7f", "75df4a9bcab45a5d",
-             "022bdc3fcf8e9969", "101a27312a72cd97", "6ea9b7217cd5feb2"),
+    "compact": ("1e904b08e830b175", "db7d64413ab6196d", "5cf7d2bc5d2c0cc4", "bc75888468f8f39e",
+                "022bdc3fcf8e9969", "bc7680a0ac03cb58", "a68c4e1a2c5b941b"),
+    "hybrid": ("4e88a8e0e1d83d6d", "5ec62c1fe0f55340", "4e48fea2f1c7fad3", "bc75888468f8f39e",
+               "022bdc3fcf8e9969", "bc7680a0ac03cb58", "a68c4e1a2c5b941b"),
+    "full": ("5a790d24417bd825", "5ec62c1fe0f55340", "ae9cd14d665103aa", "bc75888468f8f39e",
+             "022bdc3fcf8e9969", "bc7680a0ac03cb58", "a68c4e1a2c5b941b"),
 }
 PARTS = ("layout hash", "features", "map", "embedding ids", "action masks", "rewards",
          "world state hash")

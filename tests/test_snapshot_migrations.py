@@ -135,7 +135,7 @@ def test_schema6_gets_a_treasury_at_its_reserve() -> None:
 
 
 def test_schema7_gets_neglect_counts_and_a_clean_exit_ring() -> None:
-    from townlet.snapshots.migration_steps import NEGLECT_STATS
+    from townlet.snapshots.migration_steps import NEGLECT_STATS, SHOP_STATS
     from townlet.world.actions import Flag
     from townlet.world.state import NEEDS, STAT, ExitMeta, Need
 
@@ -144,20 +144,55 @@ def test_schema7_gets_neglect_counts_and_a_clean_exit_ring() -> None:
     old = {"agent_starving": np.array([0, 7, 3], np.int16),
            "agent_alive": np.array([0, 1, 1], np.uint8),
            "agent_flags": np.array([pending, 0, pending], np.uint8),
-           "stats": np.arange(len(STAT) - len(NEGLECT_STATS), dtype=np.int64),
+           "stats": np.arange(15, dtype=np.int64),  # schema 7's counters
            "exit_queue": ring, "exit_meta": np.array([1, 4, 0, 0, 0], np.int32)}
     h, new = migrate(header(7), old)
     assert h.migrations == ("7->8: " + registry()[7].description,)
     assert "agent_starving" not in new and new["agent_neglect"].shape == (3, len(NEEDS))
     assert new["agent_neglect"][:, Need.HUNGER].tolist() == [0, 7, 3]
     assert not new["agent_neglect"][:, Need.HUNGER + 1:].any()
-    assert new["stats"].tolist() == [*range(len(STAT) - len(NEGLECT_STATS)),
-                                     *[0] * len(NEGLECT_STATS)]
+    assert new["stats"].tolist() == [*range(15), *[0] * (len(NEGLECT_STATS) + len(SHOP_STATS))]
+    assert len(new["stats"]) == len(STAT)
     assert new["agent_favourite"].tolist() == [-1, -1, -1]
     assert new["exit_queue"].tolist() == [2, -1, -1, -1, -1]
     assert new["exit_meta"][ExitMeta.HEAD] == 0 and new["exit_meta"][ExitMeta.LENGTH] == 1
     with pytest.raises(SnapshotStateError, match="agent_starving"):
         migrate(header(7), {**old, "agent_starving": np.zeros((3, 2), np.int16)})
+
+
+def test_schema7_shops_charge_the_town_price_and_count_no_sell_outs() -> None:
+    from townlet.world.state import STAT, St
+
+    old = {"bld_kind": np.array([1, 2, 3, 0], np.int8), "stats": np.arange(15, dtype=np.int64)}
+    h, new = migrate(header(7), old)
+    assert h.migrations == ("7->8: " + registry()[7].description,)
+    for name in ("shop_level", "shop_markup"):
+        assert new[name].dtype == np.int32 and (new[name] == 1000).all() and new[name].size == 4
+    assert new["stats"].shape == (len(STAT),) and new["stats"][St.SOLD_OUT] == 0
+    assert (new["stats"][:15] == old["stats"]).all()
+    with pytest.raises(SnapshotStateError, match="shop_level"):
+        migrate(header(7), {**old, "shop_level": np.zeros(4, np.int32)})
+
+
+def test_schema7_perturbation_table_grows_per_district() -> None:
+    from townlet.world.state import PertMeta, pert_slots
+
+    kind = np.full(16, -1, np.int8)
+    kind[3] = 1  # an active blackout in slot 3
+    old = {"district_power": np.ones(5, np.uint8), "pert_kind": kind,
+           "pert_agents": np.full((16, 2), -1, np.int32),
+           "pert_mag": np.ones(16, np.float64), "pert_spec_cool": np.array([10, 20], np.int32),
+           "pert_meta": np.array([7, 300], np.int32)}
+    h = msgspec.structs.replace(header(7), config='{"perturbations": {"max_concurrent": 3}}')
+    _, new = migrate(h, old)
+    slots = pert_slots(3, 5)
+    assert new["pert_kind"].shape == (slots,) and new["pert_kind"][3] == 1
+    assert (new["pert_kind"][16:] == -1).all() and (new["pert_mag"][16:] == 1.0).all()
+    assert new["pert_agents"].shape == (slots, 2)
+    assert (new["pert_spec_cool"] == [[10] * 5, [20] * 5]).all()
+    assert (new["pert_last"] == old["pert_meta"][PertMeta.LAST_SCHEDULED]).all()
+    with pytest.raises(SnapshotStateError, match="pert_kind"):
+        migrate(header(7), {**old, "pert_kind": np.full(20, -1, np.int8)})
 
 
 def test_current_schema_is_returned_unchanged() -> None:

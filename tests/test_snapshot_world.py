@@ -14,7 +14,7 @@ import msgspec
 import numpy as np
 import pytest
 from _snapshot_damage import tamper, truncate
-from _snapshot_legacy import as_schema1, as_schema5
+from _snapshot_legacy import SHOP_SECTIONS, as_schema1, as_schema5
 
 from townlet.config import TownletConfig, default_config, dump_config, with_agents
 from townlet.security.sandbox import ForbiddenPath
@@ -210,11 +210,13 @@ def test_schema1_fixture_resumes_after_migration(saved, world_cfg) -> None:
     assert np.array_equal(got["rel_trust"], np.where(tie, live["rel_trust"], 0))
     assert not got["rel_fam"].any() and not got["rel_riv"].any()
     for name in set(live) - {"rel_trust", "rel_fam", "rel_riv", "ledger", "agent_favourite",
-                             *ROUTINE_SECTIONS}:
+                             *ROUTINE_SECTIONS, *SHOP_SECTIONS, "stats"}:
         assert np.array_equal(got[name], live[name]), name
     assert (got["agent_favourite"] == -1).all(), "saved before favourites: the district's cafe"
     # a schema 1 file has no treasury: the migration books it at its reserve (schema 7)
     assert np.array_equal(got["ledger"][:-1], live["ledger"][:-1])
+    old_stats = len(live["stats"]) - 6  # neglect and sell-out counters start with schema 8
+    assert np.array_equal(got["stats"][:old_stats], live["stats"][:old_stats])
     assert treasury(got["ledger"]) == resumed.params.treasury_target
     scenario.advance(resumed, 400)  # the migrated town runs on
     assert resumed.tick == 400

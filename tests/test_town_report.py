@@ -15,7 +15,7 @@ from townlet.config.money import MINOR_PER_UNIT
 from townlet.sim.days import HOURS, DayRecorder
 from townlet.world.actions import Goal
 from townlet.world.events import EventCode
-from townlet.world.state import Need
+from townlet.world.state import Need, St
 from townlet.world.town import OBJ
 
 DAY = 1440
@@ -69,6 +69,24 @@ class _Independent:
             d["rival_ties"] = int((riv & held).sum())
             d["rival_share"] = float((riv & held).any(axis=1).mean())
             d["population"] = int(alive.sum())
+            d["shops"] = {kind: _shops_plainly(world, field, price, full) for kind, field, price,
+                          full in (("grocer", "district_grocer", 1, world.params.grocer_stock),
+                                   ("cafe", "district_cafe", 2, world.params.cafe_stock))}
+        d["sold_out"] = int(world.view("stats")[St.SOLD_OUT])
+
+
+def _shops_plainly(world, field, price, full):
+    """(prices charged, share of the deliveries on the shelves, empty shops), shop by shop."""
+    charged, stock, empty = [], 0, 0
+    for b in world.view(field).tolist():
+        markup = int(world.view("shop_markup")[b])
+        charged.append((int(world.view("price_now")[price]) * markup + 500) // 1000)
+        units = [int(world.view("obj_stock")[o]) for o in range(b * 9, b * 9 + 9)
+                 if world.view("obj_type")[o] >= 0]
+        stock += sum(units)
+        empty += max(units) < world.params.aff_uses_stock[
+            world.params.type_aff[world.view("obj_type")[b * 9]]]
+    return charged, stock / (full * len(charged)), empty
 
 
 def test_day_figures_match_the_world_counted_independently():
@@ -108,6 +126,14 @@ def test_day_figures_match_the_world_counted_independently():
         for hour, share in want["sleep_share"].items():
             assert fig.activity["sleep"][hour] == pytest.approx(share, abs=1e-4)
         assert list(fig.prices.values()) == pytest.approx(list(want["prices"]))
+        for kind, shop in fig.shops.items():
+            charged, stock, empty = want["shops"][kind]
+            assert shop.price_mean == pytest.approx(np.mean(charged) / MINOR_PER_UNIT, abs=1e-6)
+            assert (shop.price_min, shop.price_max) == (min(charged) / MINOR_PER_UNIT,
+                                                        max(charged) / MINOR_PER_UNIT)
+            assert shop.stock == pytest.approx(stock, abs=1e-4) and shop.empty == empty
+        before = plain.days[fig.day - 1]["sold_out"] if fig.day else 0
+        assert fig.sold_out == want["sold_out"] - before
         assert set(fig.mean_needs) == {"hunger", "hygiene", "energy", "social"}
         assert all(0.0 < v < 1.0 for v in fig.mean_needs.values())
         assert sum(fig.activity[g][12] for g in fig.activity) == pytest.approx(1.0, abs=1e-3)
@@ -137,9 +163,12 @@ def test_report_json_and_table(tmp_path):
     assert summary["ticks"] == DAY and len(summary["days"]) == 1
     day = summary["days"][0]
     assert day["population"] == 40 and len(day["activity"]["sleep"]) == HOURS
+    assert set(day["shops"]) == {"grocer", "cafe"} and day["sold_out"] >= 0
+    assert 0 < day["shops"]["grocer"]["price_min"] <= day["shops"]["grocer"]["price_max"]
     table = _townlet(tmp_path, "report", "--config", "cfg.yaml", "--days", "1")
     assert table.returncode == 0, table.stderr
     assert "Town by day" in table.stdout and "Activity by hour" in table.stdout
+    assert "grocer price" in table.stdout and "cafe stock" in table.stdout
     bad = _townlet(tmp_path, "report", "--config", "cfg.yaml", "--days", "0")
     assert bad.returncode == 2 and "Invalid value for '--days'" in bad.stderr
 

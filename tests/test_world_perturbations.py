@@ -106,6 +106,15 @@ def test_arranged_meeting_makes_agents_walk_to_the_cafe_and_ends():
     assert w.view("agent_meet_bld")[a] == -1 and w.view("agent_meet_bld")[b] == -1
 
 
+def _active_by_district(w):
+    """(scheduled and manual district perturbations active per district, price spikes)."""
+    kind, target = w.view("pert_kind"), w.view("pert_target")
+    districts = w.view("district_power").size
+    local = (kind > 0) & (target >= 0)  # kind 0 is price_spike (PERTURBATION_KINDS order)
+    town = int(((kind > 0) & (target < 0)).sum())
+    return np.bincount(target[local], minlength=districts) + town, int((kind == 0).sum())
+
+
 def test_scheduler_respects_the_concurrency_cap():
     w = small_world(agents=60, seed=4)
     cap = w.config.world.perturbations.max_concurrent
@@ -113,5 +122,28 @@ def test_scheduler_respects_the_concurrency_cap():
     for _ in range(4 * 1440):
         w.step()
         started += _codes(w).count(EventCode.PERTURBATION_STARTED)
-        assert int((w.view("pert_kind") >= 0).sum()) <= cap
+        per_district, spikes = _active_by_district(w)
+        assert per_district.max() <= cap and spikes <= cap
     assert started >= 1, "the default config schedules perturbations"
+
+
+def test_the_table_scales_with_districts_and_never_overflows():
+    """Small districts (3x3 blocks, 24 residents) make a town of 480 agents 20
+    districts; with every district kind drawn often, all districts fill their
+    cap at once (the fixed 16-slot table of schema 7 held 16 in the whole town) and
+    operators keep their slots."""
+    events = [{"name": k, "kind": k, "prob_per_day": 400.0, "cooldown_ticks": 0,
+               "duration": [200, 200]} for k in ("blackout", "outage", "arranged_meet")]
+    w = small_world(agents=480, seed=1, town__district_side=3, perturbations={
+        "max_concurrent": 2, "global_cooldown_ticks": 0, "events": events})
+    districts = w.view("district_power").size
+    assert districts == 20 and w.view("pert_kind").size == 16 + 2 * (districts + 1)
+    full = 0
+    for _ in range(300):
+        w.step()
+        per_district, _ = _active_by_district(w)
+        assert per_district.max() <= 2
+        full = max(full, int(per_district.sum()))
+    assert full == 2 * districts, "every district at its cap at the same time"
+    manual = [w.perturb("price_spike", 50, 1.1) for _ in range(16)]
+    assert len(set(manual)) == 16, "the operators' slots stay free"

@@ -298,5 +298,6 @@ def _interact(cfg, st, i, x, y, price):
             return True
     if st.obj_disabled[o] or not _conditions_hold(st, i, o, aff):
         return False
-    return (st.agent_wallet[i] >= price[aff.price] and st.agent_food[i] >= aff.uses_food
+    charged = (int(price[aff.price]) * int(st.shop_markup[o // 9]) + 500) // 1000  # shop markup
+    return (st.agent_wallet[i] >= charged and st.agent_food[i] >= aff.uses_food
             and st.obj_stock[o] >= aff.uses_stock)

@@ -118,7 +118,8 @@ class Subscriber:
     Parameters
     ----------
     endpoint
-        Publisher endpoint, e.g. ``tcp://127.0.0.1:7710``.
+        Publisher endpoint, e.g. ``tcp://127.0.0.1:7710``; None for a detached subscriber
+        that applies messages given to ``feed`` (no socket, no keys).
     server_key
         The server public key (path of ``server.key`` or the Z85 text).
     client_key_file
@@ -138,7 +139,7 @@ class Subscriber:
     ``frame_columns`` and ``frame_hash`` raise ``RuntimeError`` while not synchronised.
     """
 
-    def __init__(self, endpoint: str, server_key: str | bytes | Path | None,
+    def __init__(self, endpoint: str | None, server_key: str | bytes | Path | None,
                  client_key_file: str | Path | None, *, insecure_dev: bool = False,
                  health: bool = True, rcvhwm: int = 64, stale_intervals: float = 3.0,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
@@ -148,6 +149,8 @@ class Subscriber:
             raise ValueError(f"max_message_bytes must be >= 1, got {max_message_bytes}")
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.XSUB)
+        if endpoint is None:  # detached: messages arrive through ``feed`` (a recording)
+            insecure_dev = True
         if not insecure_dev:
             if server_key is None or client_key_file is None:
                 raise ValueError("server_key and client_key_file are required "
@@ -160,9 +163,11 @@ class Subscriber:
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
         self.max_message_bytes = max_message_bytes
-        self.sock.connect(endpoint)
-        for topic in (TOPIC_FRAMES, TOPIC_HEALTH) if health else (TOPIC_FRAMES,):
-            self.sock.send(b"\x01" + topic)
+        self.detached = endpoint is None
+        if endpoint is not None:
+            self.sock.connect(endpoint)
+            for topic in (TOPIC_FRAMES, TOPIC_HEALTH) if health else (TOPIC_FRAMES,):
+                self.sock.send(b"\x01" + topic)
         self.codec = Codec()
         self.stats = SubscriberStats()
         self.schema: FrameSchema | None = None
@@ -180,6 +185,8 @@ class Subscriber:
         self._events: dict[str, np.ndarray] = {}
         self.state: Mapping[str, np.ndarray] = MappingProxyType({})
         self._last_resync = 0.0
+        self.last_payload = b""
+        """The last message exactly as received (what a recorder stores)."""
 
     # ----------------------------------------------------------------- API
     def recv(self, timeout: float | None = None) -> Update | None:
@@ -187,6 +194,12 @@ class Subscriber:
         if timeout is not None and not self.sock.poll(int(timeout * 1000)):
             return None
         topic, payload = self._recv_parts()
+        return self.feed(topic, payload)
+
+    def feed(self, topic: bytes, payload: bytes) -> Update:
+        """Apply one message received elsewhere (e.g. read from a recording): what
+        ``recv`` does with each message it reads."""
+        self.last_payload = payload
         t_recv = time.time_ns()
         self._last_recv = time.monotonic()
         self.stats.bytes += len(payload)
@@ -294,7 +307,13 @@ class Subscriber:
         self.synced = False
         self._request_resync(missed)
 
+    def request_keyframe(self) -> None:
+        """Ask the publisher for a keyframe now (rate-limited like resync requests)."""
+        self._request_resync(0)
+
     def _request_resync(self, missed: int, want_keyframe: bool = True) -> None:
+        if self.detached:
+            return
         now = time.monotonic()
         if want_keyframe and now - self._last_resync < _RESYNC_EVERY:
             return

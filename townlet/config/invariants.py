@@ -108,14 +108,16 @@ def check_invariants(cfg: TownletConfig, origin: str) -> None:
     busy = max(job.end - job.start for job in world.jobs)
     basket = 0.0
     prices = dict(zip(PRICES, world.economy.price_table()))
-    food_price = world.economy.groceries / max(1.0, _food_per_purchase(world))
+    dearest = world.economy.markup_bounds[1]  # shops may charge up to this x the town price
+    food_price = dearest * world.economy.groceries / max(1.0, _food_per_purchase(world))
     for need in BODILY_NEEDS:
         aff = _best(world, need)
         if aff is None:
             _fail(origin, "needs_restorable", f"no affordance restores {need}")
         uses = getattr(world.needs, need).decay * day / aff.effects[need]
         busy += uses * aff.duration
-        basket += uses * (prices[aff.price] + aff.uses_food * food_price)
+        price = prices[aff.price] * (dearest if aff.uses_stock else 1.0)  # sold by a shop
+        basket += uses * (price + aff.uses_food * food_price)
     if busy > FEASIBLE_SHARE * day:
         _fail(origin, "daily_needs_fit_in_a_day", f"upkeep plus the longest shift takes "
               f"{busy:.0f} ticks, more than {FEASIBLE_SHARE:.0%} of a {day}-tick day")

@@ -145,6 +145,17 @@ class EconomyConfig(_Section, frozen=True):
     """Meals a cafe holds after its daily delivery."""
     restock_at: Ticks = 300
     """Time of day (tick of day) when suppliers deliver to every shop."""
+    scarcity_markup: Annotated[float, Meta(ge=0.0, le=4.0)] = 0.5
+    """A shop's price rises by this share of the town price as its shelves empty: its
+    markup is its demand level + scarcity_markup x the share of its delivery sold."""
+    demand_markup: Annotated[float, Meta(ge=0.0, le=1.0)] = 0.2
+    """At each delivery a shop's demand level is set to 1 + demand_markup x (2 x the
+    share of its last delivery it sold - 1): dearer after a busy day, cheaper after a
+    quiet one."""
+    markup_bounds: tuple[Annotated[float, Meta(ge=0.1, le=10.0)],
+                         Annotated[float, Meta(ge=0.1, le=10.0)]] = (0.8, 1.6)
+    """[lowest, highest] multiple of the town price a shop charges (demand level and
+    markup both stay within it)."""
     starting_wallet: NonNeg = 4.0
     """Money each agent holds at tick 0."""
     treasury_per_agent: NonNeg = 4.0
@@ -153,6 +164,9 @@ class EconomyConfig(_Section, frozen=True):
 
     def __post_init__(self) -> None:
         check_amounts(self, ("groceries", "cafe_meal", "shower", "starting_wallet"))
+        if self.markup_bounds[0] > 1.0 or self.markup_bounds[1] < 1.0:
+            raise ValueError(f"markup_bounds = {list(self.markup_bounds)} must hold 1.0 "
+                             "(lowest <= 1 <= highest): a quiet shop charges the town price")
 
     def price_table(self) -> list[float]:
         """The configured price of every name in ``PRICES``, in order ("none" is 0)."""
@@ -314,7 +328,11 @@ class PerturbationSpec(_Section, frozen=True):
     name: Name
     kind: PerturbationKind
     prob_per_day: NonNeg = 0.0
+    """Expected events per day: in each district for blackout, outage and arranged_meet
+    (so the town's total grows with it), town-wide for price_spike."""
     cooldown_ticks: Ticks = 0
+    """Ticks after an event of this spec ends before it may fire again (per district for
+    the district kinds)."""
     duration: tuple[PosTicks, PosTicks] = (60, 120)
     """Inclusive [min, max] duration in ticks."""
     magnitude: tuple[NonNeg, NonNeg] = (1.0, 1.0)
@@ -338,8 +356,10 @@ DEFAULT_PERTURBATIONS = (
 
 class PerturbationsConfig(_Section, frozen=True):
     max_concurrent: Annotated[int, Meta(ge=0, le=16)] = 2
+    """Scheduled events active at once in a district (and price spikes town-wide)."""
     global_cooldown_ticks: Ticks = 240
-    """Minimum spacing between two scheduled (random) events of any kind."""
+    """Minimum spacing between two scheduled (random) events of any kind in a district
+    (price spikes: town-wide)."""
     events: list[PerturbationSpec] = field(default_factory=lambda: list(DEFAULT_PERTURBATIONS))
 
 

@@ -101,6 +101,8 @@ class AuditLog:
         self.records = 0
         self.failures = 0
         """Flushes whose lines could not be written to the file."""
+        self.error: str | None = None
+        """Why the last flush failed; None once one succeeds (``health`` reports it)."""
 
     def write(self, rec: AuditRecord, mutates: bool = False) -> None:
         """Buffer one record for the file and emit it to the structured log."""
@@ -133,10 +135,12 @@ class AuditLog:
                 view = view[self._file.write(view):]
         except OSError as exc:
             self.failures += 1
+            self.error = exc.strerror
             _log.error("audit_write_failed", path=str(self.path), lines_lost=lines,
                        error=exc.strerror)
             return
         self._size += len(data)
+        self.error = None
 
     def _rotate(self) -> None:
         """Shift the backups and start a new file; the open file is only swapped once the

@@ -43,6 +43,7 @@ from townlet.console.metrics import ConsoleMetrics
 from townlet.console.ratelimit import RateLimiter
 from townlet.console.replay import ReplayCache
 from townlet.console.table import Command
+from townlet.promotion.manager import Promotion
 from townlet.security.keys import KeyFileError, load_keypair
 from townlet.security.registry import RegistryWatcher
 from townlet.security.roles import ALL_ROLES
@@ -76,6 +77,11 @@ class Health(msgspec.Struct):
     zap_denied: int
     registry_error: str | None
     uptime_s: float
+    audit_failures: int = 0
+    """Audit flushes that could not be written (disk full, read-only); lines are still in
+    the structured log."""
+    audit_error: str | None = None
+    """Why the last audit write failed; None once one succeeds again."""
     services: dict[str, Any] = {}
     """Status of each service beside the town by name, e.g. ``publisher`` (state,
     pid, restarts, last exit); each has ``ok`` and ``state`` fields."""
@@ -140,6 +146,8 @@ class ConsoleServer:
         self.watcher = RegistryWatcher(self.registry_path)
         self.control = control
         self.policy = PolicyInfo()
+        self.promotion: Promotion | None = None
+        """Set by a run that serves a learned policy (promotion commands act on it)."""
         self.events = EventLog(cfg.recent_events)
         self.sandbox = Sandbox(snapshot_root) if snapshot_root is not None else None
         self.inbound: queue.Queue[Pending] = queue.Queue(cfg.queue_size)
@@ -283,7 +291,7 @@ class ConsoleServer:
         return CommandContext(world=world, principal=principal, control=self.control,
                               events=self.events, policy=self.policy, sandbox=self.sandbox,
                               table=self.table, tick_rate=self.tick_rate, health=self.health,
-                              registry=self.watcher)
+                              registry=self.watcher, promotion=self.promotion)
 
     # -- facts -------------------------------------------------------------------------
     def _denials(self) -> dict[str, int]:
@@ -300,7 +308,7 @@ class ConsoleServer:
         creds = self._auth.credentials if self._auth is not None else None
         services = self.services() if self.services is not None else {}
         return Health(
-            ok=(err is None and (age is not None and age < 5.0)
+            ok=(err is None and (age is not None and age < 5.0) and self.audit.error is None
                 and all(s.ok for s in services.values())),
             tick=self.last_tick, ticks_per_s=round(self.tick_rate, 3), last_drain_age_s=age,
             paused=self.control.paused, queue_len=self.inbound.qsize(),
@@ -308,4 +316,5 @@ class ConsoleServer:
             executed=self.stats["executed"], refused=dict(self.stats["refused"]),
             replay_hits=self.replay.hits, zap_allowed=creds.allowed if creds else 0,
             zap_denied=creds.denied if creds else 0, registry_error=err,
-            uptime_s=round(now - self._t_start, 3), services=services)
+            uptime_s=round(now - self._t_start, 3), services=services,
+            audit_failures=self.audit.failures, audit_error=self.audit.error)

@@ -85,7 +85,7 @@ class TownletVectorEnv(VectorEnv):
     """A whole town as a batch of per-agent-slot environments (see module doc)."""
 
     def __init__(self, config: TownletConfig | None = None, *, variant: str | None = None,
-                 seed: int | None = None, copy: bool = False):
+                 seed: int | None = None, copy: bool = False, world: World | None = None):
         self.metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
         self.config = config if config is not None else default_config()
         if not isinstance(self.config, TownletConfig):
@@ -93,7 +93,13 @@ class TownletVectorEnv(VectorEnv):
         self.layout: Layout = build_layout(self.config, variant)
         self.copy = copy
         self._seed_seq = np.random.SeedSequence(seed)
-        self.world = World(self.config, seed=self._next_seed(seed))
+        self._attached = world is not None
+        """Observing a world that something else steps (``observe``, never ``step``)."""
+        if world is not None and (seed is not None or world.config is not self.config):
+            raise ValueError("an attached world brings its own config and seed: pass "
+                             "config=world.config and no seed")
+        self.world = world if world is not None else World(self.config,
+                                                           seed=self._next_seed(seed))
         n = self.world.n_agents
         self.num_agents = self.num_envs = n
         emb = self.config.rl.embeddings
@@ -134,8 +140,11 @@ class TownletVectorEnv(VectorEnv):
         return int(child.generate_state(1, np.uint64)[0] >> np.uint64(1))
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Build a fresh town (``World(config, seed)``) and return every slot's first obs."""
-        if self._started or seed is not None:
+        """Build a fresh town (``World(config, seed)``) and return every slot's first obs
+        (an attached world is kept: episodes restart from its current state)."""
+        if self._attached and seed is not None:
+            raise ValueError("an attached world cannot be reseeded")
+        if (self._started or seed is not None) and not self._attached:
             self.world = World(self.config, seed=self._next_seed(seed))
         if self.world.n_agents != self.num_envs:
             raise RuntimeError("the world's agent capacity changed between resets")
@@ -163,6 +172,8 @@ class TownletVectorEnv(VectorEnv):
         """Apply one action per slot, run one tick; (obs, rewards, terminated, truncated, infos)."""
         if not self._started:
             raise RuntimeError("call reset() before step()")
+        if self._attached:
+            raise RuntimeError("this env observes a world stepped elsewhere: use observe()")
         actions = self._check_actions(actions)
         if not self.track.alive.any() and not self.world.view("agent_alive").any() \
                 and not self.pending_arrivals():
@@ -172,6 +183,16 @@ class TownletVectorEnv(VectorEnv):
             raise ValueError(f"actions[{bad}] = {actions[bad]} is out of range "
                              f"[0, {N_ACTIONS}) (or -1: Action.SCRIPTED)")
         self.world.step(self._actions)
+        self._after_tick(self._state())
+        out = self._out
+        return (self._result(self._obs), self._result(out.reward),
+                self._result(out.terminated), self._result(out.truncated), self._infos())
+
+    def observe(self):
+        """After the attached world stepped (``world=``): rewards, episodes, observations
+        and masks of that tick; returns what ``step`` returns."""
+        if not self._started:
+            raise RuntimeError("call reset() before observe()")
         self._after_tick(self._state())
         out = self._out
         return (self._result(self._obs), self._result(out.reward),

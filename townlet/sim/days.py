@@ -17,13 +17,33 @@ from townlet.config.money import to_units
 from townlet.world import World
 from townlet.world.actions import Goal
 from townlet.world.events import EventCode
-from townlet.world.params import HOOK_SLEEP
-from townlet.world.state import NEEDS, PRICES, St
+from townlet.world.geometry import SLOTS
+from townlet.world.params import HOOK_SLEEP, PERMILLE
+from townlet.world.state import NEEDS, PRICES, Price, St
 
-__all__ = ["HOURS", "DayFigures", "DayRecorder"]
+__all__ = ["HOURS", "SHOP_KINDS", "DayFigures", "DayRecorder", "ShopFigures"]
 
 HOURS = 24
 GOALS = tuple(g.name.lower() for g in Goal)
+
+
+SHOP_KINDS = {"grocer": ("district_grocer", Price.GROCERIES, "grocer_stock"),
+              "cafe": ("district_cafe", Price.CAFE_MEAL, "cafe_stock")}
+"""Each kind of shop: its buildings (a state field), the price it charges and its daily
+delivery (an economy setting)."""
+
+
+class ShopFigures(Struct, frozen=True):
+    """Every shop of one kind (one per district) at the end of a day."""
+
+    price_mean: float
+    """Mean price the shops charge (the town price x each shop's markup)."""
+    price_min: float
+    price_max: float
+    stock: float
+    """Share of their daily delivery the shops hold."""
+    empty: int
+    """Shops that cannot serve another purchase."""
 
 
 class DayFigures(Struct, frozen=True):
@@ -43,7 +63,11 @@ class DayFigures(Struct, frozen=True):
     money_per_capita: float
     """Money held by the living / living agents, at the end of the day."""
     prices: dict[str, float]
-    """Prices in force at the end of the day."""
+    """Town prices in force at the end of the day (before shop markups)."""
+    shops: dict[str, ShopFigures]
+    """Per kind of shop (SHOP_KINDS): prices charged and stock at the end of the day."""
+    sold_out: int
+    """Sales that left a shop unable to serve another purchase."""
     rival_ties: int
     """Ties (one per direction) with rivalry at or above relationships.avoid_threshold."""
     friend_ties: int
@@ -86,6 +110,9 @@ class DayRecorder:
         for otype, aff in enumerate(p.type_aff):
             self.sleep_type[otype] = aff >= 0 and bool(sleeping[aff])
         self.days: list[DayFigures] = []
+        economy = world.config.world.economy
+        self._delivery = {kind: getattr(economy, setting)
+                          for kind, (_, _, setting) in SHOP_KINDS.items()}
         self._prev_goal = world.view("agent_goal").copy()
         self._prev_alive = world.alive.copy()
         self._stats = world.view("stats").copy()
@@ -138,6 +165,24 @@ class DayRecorder:
             return list(self.days)
         return [*self.days, self._close(world)]
 
+    def _shops(self, world: World, kind: str) -> ShopFigures:
+        """The shops of ``kind`` now: prices (exactly as the kernel rounds them), stock."""
+        field, price, _ = SHOP_KINDS[kind]
+        shops = world.view(field)
+        charged = (int(world.view("price_now")[price]) * world.view("shop_markup")[shops]
+                   .astype(np.int64) + PERMILLE // 2) // PERMILLE
+        objs = shops[:, None] * SLOTS + np.arange(SLOTS)
+        stock = np.where(world.view("obj_type")[objs] >= 0, world.view("obj_stock")[objs], 0)
+        aff = world.params.type_aff[world.view("obj_type")[objs[0, 0]]]
+        need = max(1, int(world.params.aff_uses_stock[aff]))
+        delivered = self._delivery[kind] * shops.size
+        return ShopFigures(
+            price_mean=round(float(to_units(charged).mean()), 6),
+            price_min=float(to_units(int(charged.min()))),
+            price_max=float(to_units(int(charged.max()))),
+            stock=round(float(stock.sum()) / delivered, 4) if delivered else 0.0,
+            empty=int((stock.max(axis=1) < need).sum()))
+
     def _close(self, world: World) -> DayFigures:
         assert self._day is not None  # a day is open (finish() and the day change check)
         alive = world.alive
@@ -158,6 +203,8 @@ class DayRecorder:
             money_per_capita=round(to_units(wallets) / living, 4) if living else 0.0,
             prices={name: to_units(int(v)) for name, v in
                     zip(PRICES[1:], world.view("price_now")[1:])},
+            shops={kind: self._shops(world, kind) for kind in SHOP_KINDS},
+            sold_out=int(delta[St.SOLD_OUT]),
             rival_ties=int(rivals.sum()), friend_ties=int(friends.sum()),
             rival_share=share(rivals.any(axis=1).sum()),
             friend_share=share(friends.any(axis=1).sum()),

@@ -26,6 +26,11 @@ def _day_rows(d) -> list[tuple[str, str]]:
              ("soured chats", str(d.soured_chats)), ("became lonely", str(d.lonely)),
              ("work ticks in low mood", f"{d.low_mood_ticks:,}")]
     rows += [(f"price {name}", f"{v:.2f}") for name, v in d.prices.items()]
+    for kind, shop in d.shops.items():
+        rows += [(f"{kind} price (min-max)",
+                  f"{shop.price_mean:.2f} ({shop.price_min:.2f}-{shop.price_max:.2f})"),
+                 (f"{kind} stock", f"{shop.stock:.0%}"), (f"{kind}s sold out", str(shop.empty))]
+    rows.append(("sell-outs", str(d.sold_out)))
     rows += [("rival ties", f"{d.rival_ties:,}"), ("agents with a rival", f"{d.rival_share:.1%}"),
              ("friend ties", f"{d.friend_ties:,}"),
              ("agents with a friend", f"{d.friend_share:.1%}"),

@@ -39,6 +39,15 @@ at arrival) is -1 for agents saved before it: they keep to their district's cafe
 their slot's next newcomer draws one. The exit ring keeps only the agents still
 waiting (alive and flagged EXIT_PENDING, once each): a schema 7 town kept the slot of an
 agent that died or was killed while waiting.
+
+Schema 8 also adds shops whose prices follow stock and demand (townlet.world.shops):
+``shop_level`` and ``shop_markup`` per building, both at the town price (1000 permille) as
+in a new town (the next sale or delivery reprices a shop from its stock), and the
+``sold_out`` counter after the neglect counters, starting at 0. The perturbation table
+grows from 16 slots to ``pert_slots(max_concurrent, districts)`` (the scheduler draws in
+every district; free slots appended), the spec cooldowns gain a district column each
+(the town-wide cooldown copied to every district) and ``pert_last`` starts at the
+snapshot's last scheduled tick in every district.
 """
 
 from __future__ import annotations
@@ -53,7 +62,8 @@ from townlet.snapshots.errors import SnapshotStateError
 from townlet.snapshots.format import SnapshotHeader
 from townlet.snapshots.migrations import Sections, register
 
-__all__ = ["NEGLECT_STATS", "ROUTINE_SECTIONS", "add_event_batch_flag",
+__all__ = ["NEGLECT_STATS", "ROUTINE_SECTIONS", "SCHEMA7_PERT_SLOTS", "SHOP_STATS",
+           "add_event_batch_flag",
            "add_levers_and_scale_exits", "add_needs_with_consequences", "add_routines",
            "add_treasury_and_rent", "money_to_minor_units", "split_relationship_score"]
 
@@ -63,7 +73,11 @@ MONEY_SECTIONS = ("agent_wallet", "agent_aff_paid", "agent_wages_today", "agent_
 ROUTINE_SECTIONS = ("agent_habits", "agent_roster", "agent_today")
 """The sections schema 5 added."""
 NEGLECT_STATS = ("collapses", "unkempt", "lonely", "soured_chats", "low_mood_ticks")
-"""The counters schema 8 appended to ``stats``."""
+"""The needs counters schema 8 appended to ``stats``."""
+SHOP_STATS = ("sold_out",)
+"""The shop counters schema 8 appended to ``stats`` (after :data:`NEGLECT_STATS`)."""
+SCHEMA7_PERT_SLOTS = 16
+"""Slots of the perturbation table up to schema 7 (town-wide, fixed)."""
 
 
 @register(1, "split rel_value into rel_trust, rel_fam, rel_riv (old score read as trust)")
@@ -216,14 +230,17 @@ def add_treasury_and_rent(old: Mapping[str, np.ndarray], header: SnapshotHeader)
 
 
 @register(7, "needs with consequences: agent_neglect (from agent_starving), neglect stats, "
-             "agent_favourite, exit ring without removed agents")
+             "agent_favourite, exit ring without removed agents; shops: shop_level and "
+             "shop_markup at the town price, sold_out; perturbation table sized per district")
 def add_needs_with_consequences(old: Mapping[str, np.ndarray],
                                 header: SnapshotHeader) -> Sections:
-    """Schema 7 -> 8: ticks at 0 per need, the neglect counters, a clean exit ring."""
+    """Schema 7 -> 8: ticks at 0 per need, the neglect counters, a clean exit ring; every
+    shop at the town price; the perturbation table and cooldowns per district."""
     from townlet.world.actions import Flag
+    from townlet.world.params import PERMILLE
     from townlet.world.state import NEEDS, ExitMeta, Need
 
-    for name in ("agent_neglect", "agent_favourite"):
+    for name in ("agent_neglect", "agent_favourite", "shop_level", "shop_markup", "pert_last"):
         if name in old:
             raise SnapshotStateError(name, "already present in a schema 7 snapshot")
     new = {k: v for k, v in old.items() if k != "agent_starving"}
@@ -238,7 +255,13 @@ def add_needs_with_consequences(old: Mapping[str, np.ndarray],
         neglect[:, Need.HUNGER] = starving
         new["agent_neglect"] = neglect
     if "stats" in old:
-        new["stats"] = np.concatenate([old["stats"], np.zeros(len(NEGLECT_STATS), np.int64)])
+        new["stats"] = np.concatenate([old["stats"], np.zeros(len(NEGLECT_STATS)
+                                                             + len(SHOP_STATS), np.int64)])
+    if "bld_kind" in old:
+        for name in ("shop_level", "shop_markup"):
+            new[name] = np.full(old["bld_kind"].shape[0], PERMILLE, np.int32)
+    if "district_power" in old:
+        new.update(_scaled_perturbations(old, header, old["district_power"].shape[0]))
     if {"exit_queue", "exit_meta", "agent_alive", "agent_flags"} <= old.keys():
         ring, meta = old["exit_queue"], old["exit_meta"].copy()
         head, length = int(meta[ExitMeta.HEAD]), int(meta[ExitMeta.LENGTH])
@@ -253,4 +276,31 @@ def add_needs_with_consequences(old: Mapping[str, np.ndarray],
         queue[:len(kept)] = kept
         meta[ExitMeta.HEAD], meta[ExitMeta.LENGTH] = 0, len(kept)
         new["exit_queue"], new["exit_meta"] = queue, meta
+    return new
+
+
+def _scaled_perturbations(old: Mapping[str, np.ndarray], header: SnapshotHeader,
+                          districts: int) -> Sections:
+    """Schema 7's 16-slot perturbation table and per-spec cooldowns, grown per district."""
+    from townlet.config.world import PerturbationsConfig
+    from townlet.world.state import FIELDS, PertMeta, pert_slots
+
+    cap = _header_world(header).get("perturbations", {}).get(
+        "max_concurrent", PerturbationsConfig().max_concurrent)
+    slots = pert_slots(cap, districts)
+    new: Sections = {}
+    for field in FIELDS:
+        if not field.name.startswith("pert_") or field.dims[0] != "P" or field.name not in old:
+            continue
+        table = old[field.name]
+        if table.shape[0] != SCHEMA7_PERT_SLOTS or table.dtype != np.dtype(field.dtype):
+            raise SnapshotStateError(field.name, f"expected {field.dtype}({SCHEMA7_PERT_SLOTS}"
+                                     f", ...), got {table.dtype}{table.shape}")
+        grown = np.full((slots, *table.shape[1:]), field.fill, table.dtype)
+        grown[:SCHEMA7_PERT_SLOTS] = table
+        new[field.name] = grown
+    if "pert_spec_cool" in old:
+        new["pert_spec_cool"] = np.repeat(old["pert_spec_cool"][:, None], districts, axis=1)
+    last = int(old["pert_meta"][PertMeta.LAST_SCHEDULED]) if "pert_meta" in old else 0
+    new["pert_last"] = np.full(districts, last, np.int32)
     return new

@@ -2,7 +2,8 @@
 
 Everything taken at start (money, food, stock) is recorded and returned if the
 affordance fails or is cancelled, so a failure never costs anything and money
-changes only through the ledger. Effects apply once, at completion.
+changes only through the ledger. Effects apply once, at completion. A shop's
+price is the town price times its markup (townlet.world.shops).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from townlet.world.params import (
     V_WATER,
 )
 from townlet.world.queues import release
+from townlet.world.shops import on_stock_change, price_at
 from townlet.world.social import bump_pair, shared_meal
 from townlet.world.state import Ledger, St
 
@@ -97,7 +99,7 @@ def startable(s, p, i, o, a):
     """Whether agent i could start affordance ``a`` on object o right now: the object
     is usable, every precondition holds, and price, food and stock suffice."""
     return (object_usable(s, p, o, a) and failing_condition(s, p, i, o, a) < 0
-            and s.agent_wallet[i] >= s.price_now[p.aff_price[a]]
+            and s.agent_wallet[i] >= price_at(s, p, a, o)
             and s.agent_food[i] >= p.aff_uses_food[a]
             and s.obj_stock[o] >= p.aff_uses_stock[a])
 
@@ -125,7 +127,7 @@ def start(s, p, i, t):
         emit(s, EventCode.PRECONDITION_FAIL, i, -1, o, k)
         _refuse(s, p, i, o, t, Reason.PRECONDITION)
         return False
-    price = s.price_now[p.aff_price[a]]
+    price = price_at(s, p, a, o)
     if s.agent_wallet[i] < price:
         _refuse(s, p, i, o, t, Reason.FUNDS)
         return False
@@ -139,7 +141,9 @@ def start(s, p, i, t):
     s.ledger[Ledger.SPENDING] += price
     s.agent_aff_paid[i] = price
     s.agent_food[i] -= p.aff_uses_food[a]
-    s.obj_stock[o] -= p.aff_uses_stock[a]
+    if p.aff_uses_stock[a]:
+        s.obj_stock[o] -= p.aff_uses_stock[a]
+        on_stock_change(s, p, o, -p.aff_uses_stock[a])
     s.agent_aff[i] = a
     s.agent_aff_end[i] = t + p.aff_duration[a]
     emit(s, EventCode.AFFORDANCE_START, i, -1, o, price / MINOR_PER_UNIT)
@@ -156,7 +160,9 @@ def fail_running(s, p, i, t, reason):
     s.ledger[Ledger.SPENDING] -= paid
     s.agent_aff_paid[i] = 0
     s.agent_food[i] += p.aff_uses_food[a]
-    s.obj_stock[o] += p.aff_uses_stock[a]
+    if p.aff_uses_stock[a]:
+        s.obj_stock[o] += p.aff_uses_stock[a]
+        on_stock_change(s, p, o, p.aff_uses_stock[a])
     s.agent_aff[i] = -1
     s.stats[St.FAILED] += 1
     emit(s, EventCode.AFFORDANCE_FAIL, i, -1, o, reason)

@@ -8,7 +8,7 @@ destroyed, only moved. Rent keeps the treasury, and so the money held by agents,
 stationary: at midnight the town asks for the treasury's gap to its reserve
 (``treasury_per_agent`` x agent slots) and shares it out in proportion to savings, an
 agent's money beyond what it needs to eat until payday (:data:`DAYS_FOOD` grocery
-purchases plus the policy's shopping reserve). The savings are summed in the last tick
+purchases at the highest shop markup plus the policy's shopping reserve). The savings are summed in the last tick
 of the day (O(1) per agent), so the shares add up to the gap and the treasury is back at
 its reserve after midnight; an agent without savings pays nothing.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from townlet.world.jit import kernel
+from townlet.world.params import PERMILLE
 from townlet.world.policy import SHOP_RESERVE
 from townlet.world.state import Econ, Ledger, Price
 
@@ -29,9 +30,13 @@ policy's shopping reserve), so paying rent cannot leave it unable to eat until p
 
 
 @kernel
-def savings(s, i):
-    """Agent i's money beyond what it keeps to eat until payday (minor units, >= 0)."""
-    return max(0, s.agent_wallet[i] - DAYS_FOOD * s.price_now[Price.GROCERIES] - SHOP_RESERVE)
+def savings(s, p, i):
+    """Agent i's money beyond what it keeps to eat until payday, at the dearest a grocer
+    may charge the base price (minor units, >= 0). The base, not the price in force: a
+    price spike active at midnight would otherwise shield most savings from the rent and
+    leave the treasury's gap, and the money agents hold, off for a day."""
+    dearest = (s.price_base[Price.GROCERIES] * p.markup_hi + PERMILLE // 2) // PERMILLE
+    return max(0, s.agent_wallet[i] - DAYS_FOOD * dearest - SHOP_RESERVE)
 
 
 @kernel
@@ -50,9 +55,9 @@ def set_rent(s, p):
 
 
 @kernel
-def pay_rent(s, i):
+def pay_rent(s, p, i):
     """Agent i pays its share of today's rent: its savings x due / the town's savings."""
-    total, own = s.econ[Econ.SAVINGS], savings(s, i)
+    total, own = s.econ[Econ.SAVINGS], savings(s, p, i)
     if total <= 0 or own <= 0:
         return
     paid = min(own, np.int64(own * min(1.0, s.econ[Econ.DUE] / total)))

@@ -39,6 +39,7 @@ from townlet.world.perturb import schedule_tick
 from townlet.world.policy import decide, pursue, wakes_up
 from townlet.world.queues import check_idle_holder, leave_queue, request
 from townlet.world.routines import arrive_traits, plan_day, rate_of, shift_start
+from townlet.world.shops import restock
 from townlet.world.social import chat, conflict, hourly_ties, tile_link, tile_unlink
 from townlet.world.state import UNPLANNED, Econ, ExitMeta, Need, Resv, St, Today
 
@@ -65,28 +66,6 @@ OPTION_GOALS = np.array([OPTION_GOAL[Action(a)] for a in range(A.GO_EAT, N_ACTIO
 """Goal of each option action, indexed by ``action - A.GO_EAT``."""
 DX = np.array([0, 0, 1, 0, -1], dtype=np.int64)
 DY = np.array([0, -1, 0, 1, 0], dtype=np.int64)
-
-
-@kernel
-def _deliver(s, b, total):
-    """Refill the objects of shop b to an equal share of ``total``."""
-    n = 0
-    for o in range(b * SLOTS, b * SLOTS + SLOTS):
-        n += s.obj_type[o] >= 0
-    delivered = 0
-    for o in range(b * SLOTS, b * SLOTS + SLOTS):
-        if s.obj_type[o] >= 0 and s.obj_stock[o] < total // n:
-            delivered += total // n - s.obj_stock[o]
-            s.obj_stock[o] = total // n
-    emit(s, EventCode.STOCK_REPLENISH, -1, -1, b, delivered)
-
-
-@kernel
-def restock(s, p):
-    """The daily delivery from suppliers to every grocer and cafe."""
-    for d in range(s.district_grocer.shape[0]):
-        _deliver(s, s.district_grocer[d], p.grocer_stock)
-        _deliver(s, s.district_cafe[d], p.cafe_stock)
 
 
 @kernel
@@ -257,7 +236,7 @@ def _agent(s, p, i, a, t, tod, hourly, upto, mode):
         s.agent_wages_today[i] = 0
         s.agent_absences[i] = (s.agent_absences[i] << 1) & 0x7F
         plan_day(s, p, i, t)
-        pay_rent(s, i)
+        pay_rent(s, p, i)
     if s.agent_flags[i] & Flag.TELEPORTED and t > s.agent_teleported_at[i] + 1:
         s.agent_flags[i] &= ~np.uint8(Flag.TELEPORTED)  # seen by one tick's observers
     if upto <= Phase.NEEDS:
@@ -310,7 +289,7 @@ def _tick(s, p, actions, use_actions, upto, mode):
     tod = t % p.day
     schedule_tick(s, p, t)
     if tod == p.restock_at:
-        restock(s, p)
+        restock(s, p, True)
     if tod == 0:
         s.exit_meta[ExitMeta.EXITS_TODAY] = 0
         set_rent(s, p)
@@ -335,7 +314,7 @@ def _tick(s, p, actions, use_actions, upto, mode):
         alive += 1
         critical += _agent(s, p, i, a, t, tod, hourly, upto, mode)
         if last:
-            saved += savings(s, i)
+            saved += savings(s, p, i)
     if last:
         s.econ[Econ.SAVINGS] = saved
     s.stats[St.AGENT_TICKS] += alive

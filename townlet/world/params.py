@@ -20,9 +20,12 @@ from townlet.config.world import PERTURBATION_KINDS as PERT_KINDS
 from townlet.world.jit import INTERPRETED
 from townlet.world.town import Town
 
-__all__ = ["HOOK", "HOOK_SHARED_MEAL", "HOOK_SHOWER", "HOOK_SLEEP", "MAX_CONDS", "PERT_KINDS", "KernelParams", "Params", "build_params", "kernel_params"]
+__all__ = ["HOOK", "HOOK_SHARED_MEAL", "HOOK_SHOWER", "HOOK_SLEEP", "MAX_CONDS", "PERMILLE", "PERT_KINDS", "KernelParams", "Params", "build_params", "kernel_params"]
 
 MAX_CONDS = 8
+PERMILLE = 1000
+"""Shop markups and demand levels are integers in permille of the town price
+(townlet.world.shops): integer arithmetic keeps every price a whole number of minor units."""
 HOOK = {name: 1 << k for k, name in enumerate(HOOKS)}
 """Bit of each built-in hook in ``aff_hooks``."""
 HOOK_SHARED_MEAL, HOOK_SHOWER, HOOK_SLEEP = (
@@ -81,6 +84,10 @@ class Params(NamedTuple):
     treasury_target: int
     grocer_stock: int
     cafe_stock: int
+    scarcity: int
+    demand_markup: int
+    markup_lo: int
+    markup_hi: int
     max_concurrent: int
     global_cooldown: int
     bedtime: int
@@ -224,7 +231,12 @@ def build_params(cfg: TownletConfig, town: Town) -> Params:
         "starter_food": life.starter_food, "starter_need": life.starter_need,
         "restock_at": w.economy.restock_at % day,
         "treasury_target": to_minor(w.economy.treasury_per_agent) * w.town.agents, "grocer_stock": w.economy.grocer_stock,
-        "cafe_stock": w.economy.cafe_stock, "max_concurrent": w.perturbations.max_concurrent,
+        "cafe_stock": w.economy.cafe_stock,
+        # shop prices in permille of the town price (townlet.world.shops)
+        "scarcity": round(w.economy.scarcity_markup * PERMILLE),
+        "demand_markup": round(w.economy.demand_markup * PERMILLE),
+        "markup_lo": round(w.economy.markup_bounds[0] * PERMILLE),
+        "markup_hi": round(w.economy.markup_bounds[1] * PERMILLE), "max_concurrent": w.perturbations.max_concurrent,
         "global_cooldown": w.perturbations.global_cooldown_ticks,
         "bedtime": r.bedtime % day,
         # an agent's night lasts one sleep (the bed affordance) from its bedtime

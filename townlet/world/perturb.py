@@ -8,8 +8,12 @@
 - arranged_meet: two agents of a district (the strongest rivals if any) walk
   to its cafe and stay there until the meeting ends.
 
-Random scheduling draws from the events stream; manual triggers bypass the
-probabilities, cooldowns and concurrency cap.
+Random scheduling draws from the events stream and scales with the town: the district
+kinds (blackout, outage, arranged_meet) are drawn in every district independently, with
+their probability per day, cooldowns, spacing and concurrency cap per district; price
+spikes (the town's prices) are drawn town-wide. The table (``pert_slots``) holds the
+scheduler's worst case plus slots for operators, so it never overflows; manual triggers
+bypass the probabilities, cooldowns and concurrency cap.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import SLOTS
 from townlet.world.jit import kernel
 from townlet.world.rng import EVENTS, next_uniform
-from townlet.world.state import PERT_SLOTS, PertMeta
+from townlet.world.state import PertMeta
 
 __all__ = ["activate", "end_slot", "reprice", "schedule_tick"]
 
@@ -39,7 +43,7 @@ def reprice(s):
     whole minor units; one event per change."""
     for k in range(s.price_now.shape[0]):
         factor = 1.0
-        for slot in range(PERT_SLOTS):
+        for slot in range(s.pert_kind.shape[0]):
             target = s.pert_target[slot]
             if s.pert_kind[slot] == PRICE_SPIKE and (target == 0 or target == k):
                 factor *= s.pert_mag[slot]
@@ -53,7 +57,7 @@ def reprice(s):
 def _utilities(s, p, d):
     """Recompute district d's power and water from the active outages."""
     power, water = 1, 1
-    for slot in range(PERT_SLOTS):
+    for slot in range(s.pert_kind.shape[0]):
         if s.pert_target[slot] == d or s.pert_target[slot] == -1:
             if s.pert_kind[slot] == BLACKOUT:
                 power = 0
@@ -117,7 +121,7 @@ def _meet_pair(s, p, d, t):
 def activate(s, p, kind, spec, duration, magnitude, target, t):
     """Start a perturbation now; returns its event id, or -1 if no slot or no effect."""
     slot = -1
-    for k in range(PERT_SLOTS):
+    for k in range(s.pert_kind.shape[0]):
         if s.pert_kind[k] < 0:
             slot = k
             break
@@ -169,35 +173,59 @@ def end_slot(s, p, slot, code):
 
 
 @kernel
-def schedule_tick(s, p, t):
-    """End expired perturbations, then maybe start scheduled ones (events stream)."""
-    active = 0
-    for slot in range(PERT_SLOTS):
-        if s.pert_kind[slot] >= 0:
-            if t >= s.pert_end[slot]:
-                end_slot(s, p, slot, EventCode.PERTURBATION_ENDED)
-            else:
-                active += 1
-    if p.spec_prob.shape[0] == 0 or t - s.pert_meta[PertMeta.LAST_SCHEDULED] < p.global_cooldown:
-        return
-    for spec in range(p.spec_prob.shape[0]):
-        if active >= p.max_concurrent:
-            return
-        if t < s.pert_spec_cool[spec] or p.spec_prob[spec] <= 0:
+def _crowded(s, p, kind, d):
+    """Whether district d (-1: the town, for price spikes) already has ``max_concurrent``
+    active perturbations of its sort (one pass over the table, only when a draw fires)."""
+    n = 0
+    for slot in range(s.pert_kind.shape[0]):
+        k = s.pert_kind[slot]
+        if k < 0:
             continue
-        if next_uniform(s.rng_key, s.rng_counter, EVENTS) >= p.spec_prob[spec] / p.day:
-            continue
-        span = p.spec_dmax[spec] - p.spec_dmin[spec] + 1
-        duration = p.spec_dmin[spec] + int(next_uniform(s.rng_key, s.rng_counter, EVENTS) * span)
-        u = next_uniform(s.rng_key, s.rng_counter, EVENTS)
-        magnitude = p.spec_mmin[spec] + u * (p.spec_mmax[spec] - p.spec_mmin[spec])
-        kind = p.spec_kind[spec]
-        if kind == PRICE_SPIKE:
-            target = p.spec_target[spec]
+        if d < 0:
+            n += k == PRICE_SPIKE
         else:
-            target = int(next_uniform(s.rng_key, s.rng_counter, EVENTS)
-                         * s.district_power.shape[0])
-        if activate(s, p, kind, spec, duration, magnitude, target, t) >= 0:
-            active += 1
-            s.pert_spec_cool[spec] = t + duration + p.spec_cool[spec]
+            n += k != PRICE_SPIKE and (s.pert_target[slot] == d or s.pert_target[slot] == -1)
+    return n >= p.max_concurrent
+
+
+@kernel
+def _maybe_start(s, p, spec, d, t):
+    """The scheduler's draw for ``spec`` in district d (-1: a town-wide price spike):
+    spacing, cooldown, probability per day, concurrency, then the event itself."""
+    last = s.pert_meta[PertMeta.LAST_SCHEDULED] if d < 0 else s.pert_last[d]
+    col = max(d, 0)
+    if t - last < p.global_cooldown or t < s.pert_spec_cool[spec, col]:
+        return
+    if next_uniform(s.rng_key, s.rng_counter, EVENTS) >= p.spec_prob[spec] / p.day:
+        return
+    kind = p.spec_kind[spec]
+    if _crowded(s, p, kind, d):
+        return
+    span = p.spec_dmax[spec] - p.spec_dmin[spec] + 1
+    duration = p.spec_dmin[spec] + int(next_uniform(s.rng_key, s.rng_counter, EVENTS) * span)
+    u = next_uniform(s.rng_key, s.rng_counter, EVENTS)
+    magnitude = p.spec_mmin[spec] + u * (p.spec_mmax[spec] - p.spec_mmin[spec])
+    target = p.spec_target[spec] if d < 0 else d
+    if activate(s, p, kind, spec, duration, magnitude, target, t) >= 0:
+        s.pert_spec_cool[spec, col] = t + duration + p.spec_cool[spec]
+        if d < 0:
             s.pert_meta[PertMeta.LAST_SCHEDULED] = t
+        else:
+            s.pert_last[d] = t
+
+
+@kernel
+def schedule_tick(s, p, t):
+    """End expired perturbations, then maybe start scheduled ones (events stream): price
+    spikes town-wide, the district kinds in every district independently."""
+    for slot in range(s.pert_kind.shape[0]):
+        if s.pert_kind[slot] >= 0 and t >= s.pert_end[slot]:
+            end_slot(s, p, slot, EventCode.PERTURBATION_ENDED)
+    for spec in range(p.spec_prob.shape[0]):
+        if p.spec_prob[spec] <= 0:
+            continue
+        if p.spec_kind[spec] == PRICE_SPIKE:
+            _maybe_start(s, p, spec, -1, t)
+        else:
+            for d in range(s.district_power.shape[0]):
+                _maybe_start(s, p, spec, d, t)

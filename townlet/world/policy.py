@@ -14,6 +14,7 @@ from townlet.world.geometry import SLOTS, next_step, origin, outside_door
 from townlet.world.jit import kernel
 from townlet.world.queues import leave_queue, request
 from townlet.world.routines import decay_of, haunt, shift_start, ticks_until
+from townlet.world.shops import marked_up
 from townlet.world.social import chat, is_rival, tile_link, tile_unlink, wants_chat
 from townlet.world.state import Need, Price, Resv, Today
 from townlet.world.town import OBJ
@@ -63,8 +64,11 @@ def _at_night(s, p, i, tod):
 
 @kernel
 def _can_eat(s, p, i):
-    """Food at home, or money for a cafe meal or for groceries (else: go earn some)."""
-    cheapest = min(s.price_now[Price.CAFE_MEAL], s.price_now[Price.GROCERIES])
+    """Food at home, or money for a meal at its district's cafe or for groceries at its
+    grocer (else: go earn some)."""
+    d = s.agent_district[i]
+    cheapest = min(marked_up(s, Price.CAFE_MEAL, s.district_cafe[d]),
+                   marked_up(s, Price.GROCERIES, s.district_grocer[d]))
     return s.agent_food[i] > 0 or s.agent_wallet[i] >= cheapest
 
 
@@ -143,8 +147,9 @@ def _decide(s, p, i, t, tod):
             best, worst = k, ratio
     if best >= 0:
         return GOAL_OF_NEED[best]
+    grocer = s.district_grocer[s.agent_district[i]]
     if errands and s.agent_food[i] < 2 and (
-            s.agent_wallet[i] >= s.price_now[Price.GROCERIES] + SHOP_RESERVE):
+            s.agent_wallet[i] >= marked_up(s, Price.GROCERIES, grocer) + SHOP_RESERVE):
         return G.SHOP
     return G.HOME
 
@@ -155,7 +160,7 @@ def _pick_in(s, p, i, b, otype, t):
     (usable, preconditions hold, affordable) with the shortest line, skipping
     objects a rival holds and one the agent is cooling down on; -1 if none."""
     a = p.type_aff[otype]
-    if a < 0 or s.agent_wallet[i] < s.price_now[p.aff_price[a]]:
+    if a < 0 or s.agent_wallet[i] < marked_up(s, p.aff_price[a], b):
         return -1
     if s.agent_food[i] < p.aff_uses_food[a]:
         return -1
@@ -172,6 +177,31 @@ def _pick_in(s, p, i, b, otype, t):
         if length < best_len:
             best, best_len = o, length
     return best
+
+
+@kernel
+def _next_district(p, d, n):
+    """A district next to d of the n (east, else west, south, north); d if it is alone."""
+    col = d % p.districts_w
+    if col + 1 < p.districts_w and d + 1 < n:
+        return d + 1
+    if col > 0:
+        return d - 1
+    if d + p.districts_w < n:
+        return d + p.districts_w
+    return d - p.districts_w if d >= p.districts_w else d
+
+
+@kernel
+def _shop_object(s, p, i, shops, otype, t):
+    """An object of type ``otype`` agent i could use now at its district's shop
+    (``shops``: district_grocer or district_cafe), else at the next district's (its own
+    is sold out, say); -1 if neither has one."""
+    d = s.agent_district[i]
+    o = _pick_in(s, p, i, shops[d], otype, t)
+    if o < 0:
+        o = _pick_in(s, p, i, shops[_next_district(p, d, shops.shape[0])], otype, t)
+    return o
 
 
 @kernel
@@ -220,8 +250,9 @@ def _meal_object(s, p, i, t):
     to work: its own workplace counts), wait in line (users ahead x duration) and price
     in ticks of the agent's wage: its home fridge or stove (with food), the district cafe
     (its baristas' workplace), or the district grocer (a meal's share of the groceries)
-    and the walk home; -1 if none is usable now."""
-    home, d = s.agent_home[i], s.agent_district[i]
+    and the walk home — the next district's cafe or grocer when its own cannot serve, each
+    at the price that shop charges; -1 if none is usable now."""
+    home = s.agent_home[i]
     tod = t % p.day
     best, best_cost = -1, 1 << 62
     if s.agent_food[i] > 0:
@@ -229,23 +260,23 @@ def _meal_object(s, p, i, t):
             o = _pick_in(s, p, i, home, otype, t)
             if o >= 0 and _away(s, p, i, home, tod) + _wait(s, p, i, o) < best_cost:
                 best, best_cost = o, _away(s, p, i, home, tod) + _wait(s, p, i, o)
-    cafe = s.district_cafe[d]
-    o = _pick_in(s, p, i, cafe, OBJ.COUNTER, t)
+    o = _shop_object(s, p, i, s.district_cafe, OBJ.COUNTER, t)
     if o >= 0:
+        cafe = o // SLOTS
         cost = _away(s, p, i, cafe, tod) + _wait(s, p, i, o) + _ticks_of(
-            s, p, i, s.price_now[Price.CAFE_MEAL])
+            s, p, i, marked_up(s, Price.CAFE_MEAL, cafe))
         if cost < best_cost:
             best, best_cost = o, cost
     if s.agent_food[i] == 0:
-        grocer = s.district_grocer[d]
-        gx, gy = outside_door(grocer, p.blocks_w)
-        hx, hy = outside_door(home, p.blocks_w)
-        o = _pick_in(s, p, i, grocer, OBJ.TILL, t)
+        o = _shop_object(s, p, i, s.district_grocer, OBJ.TILL, t)
         if o >= 0:
+            grocer = o // SLOTS
+            gx, gy = outside_door(grocer, p.blocks_w)
+            hx, hy = outside_door(home, p.blocks_w)
             meals = max(1, p.aff_food[p.type_aff[OBJ.TILL]])
             cost = _walk(s, p, i, grocer) + _wait(s, p, i, o) + abs(gx - hx) + abs(
                 gy - hy) + _back(s, p, i, home, tod) + _ticks_of(
-                s, p, i, s.price_now[Price.GROCERIES] // meals)
+                s, p, i, marked_up(s, Price.GROCERIES, grocer) // meals)
             if cost < best_cost:
                 best = o
     return best
@@ -254,8 +285,8 @@ def _meal_object(s, p, i, t):
 @kernel
 def _target_object(s, p, i, goal, t):
     """The object to use for ``goal``: the nearest affordable meal; showers and
-    beds at home; tills at the district grocer."""
-    home, d = s.agent_home[i], s.agent_district[i]
+    beds at home; tills at the district grocer (the next district's if it cannot serve)."""
+    home = s.agent_home[i]
     if goal == G.EAT:
         return _meal_object(s, p, i, t)
     if goal == G.WASH:
@@ -265,7 +296,7 @@ def _target_object(s, p, i, goal, t):
         cooling = s.agent_cool_obj[i] == bed and t < s.agent_cool_until[i]
         return bed if a >= 0 and object_usable(s, p, bed, a) and not cooling else -1
     if goal == G.SHOP:
-        return _pick_in(s, p, i, s.district_grocer[d], OBJ.TILL, t)
+        return _shop_object(s, p, i, s.district_grocer, OBJ.TILL, t)
     return -1
 
 

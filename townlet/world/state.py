@@ -28,6 +28,7 @@ __all__ = [
     "LEDGER",
     "NEEDS",
     "PACKED",
+    "PERT_MANUAL",
     "PRICES",
     "STAT",
     "TRAITS",
@@ -51,6 +52,7 @@ __all__ = [
     "Trait",
     "allocate",
     "kernel_state",
+    "pert_slots",
     "state_from",
 ]
 
@@ -63,8 +65,9 @@ Every money field is int64 minor units (townlet.config.money), so the identities
 STAT = ("deaths", "faints", "respawns", "exits", "chats", "completed", "failed",
         "events_dropped", "conflicts", "kills", "spawns", "critical_ticks", "agent_ticks",
         "shifts_worked", "absences", "collapses", "unkempt", "lonely", "soured_chats",
-        "low_mood_ticks")
-PERT_SLOTS = 16
+        "low_mood_ticks", "sold_out")
+PERT_MANUAL = 16
+"""Perturbation slots beyond the scheduler's worst case, kept for operators (World.perturb)."""
 RNG_STREAMS = ("world", "events", "policy", "lifecycle")
 TRAITS = ("extroversion", "forgiveness", "ambition")
 """Personality traits: the columns of ``agent_personality``, each in [-1, 1]."""
@@ -241,6 +244,10 @@ FIELDS: tuple[Field, ...] = (
     _f("obj_q_len", "i4", "M", 0, "waiting agents"),
     _f("obj_stock", "i4", "M", 0, "stock (shops)"),
     _f("obj_disabled", "u1", "M", 0, "1 when an operator disabled the object"),
+    _f("shop_level", "i4", "B", 1000, "shop's demand level, permille of the town price, moved "
+       "at each delivery (townlet.world.shops)"),
+    _f("shop_markup", "i4", "B", 1000, "price the building charges, permille of the town price: "
+       "demand level + scarcity of its stock, bounded (1000 for non-shops)"),
     # buildings, districts, tiles
     _f("bld_kind", "i1", "B", 0, "building kind (townlet.world.town.BLD)"),
     _f("bld_district", "i4", "B", -1, "district of the building"),
@@ -261,15 +268,18 @@ FIELDS: tuple[Field, ...] = (
     _f("exit_queue", "i4", "N", -1, "agents waiting to leave (FIFO ring, one slot per agent)"),
     _f("exit_meta", "i4", len(ExitMeta), 0, "exit queue cursor and pacing (ExitMeta)"),
     _f("ctl", "i8", len(Ctl), 0, "operator levers (Ctl)"),
-    _f("pert_kind", "i1", PERT_SLOTS, -1, "active perturbation kind, -1 free slot"),
-    _f("pert_spec", "i2", PERT_SLOTS, -1, "config spec index, -1 manual"),
-    _f("pert_id", "i4", PERT_SLOTS, 0, "event id"),
-    _f("pert_start", "i4", PERT_SLOTS, 0, "start tick"),
-    _f("pert_end", "i4", PERT_SLOTS, 0, "end tick (exclusive)"),
-    _f("pert_target", "i4", PERT_SLOTS, -1, "district (outages, meetings) or price index"),
-    _f("pert_mag", "f8", PERT_SLOTS, 1, "price multiplier"),
-    _f("pert_agents", "i4", (PERT_SLOTS, 2), -1, "participants of an arranged meeting"),
-    _f("pert_spec_cool", "i4", "S", 0, "tick until which each spec may not fire"),
+    _f("pert_kind", "i1", "P", -1, "active perturbation kind, -1 free slot"),
+    _f("pert_spec", "i2", "P", -1, "config spec index, -1 manual"),
+    _f("pert_id", "i4", "P", 0, "event id"),
+    _f("pert_start", "i4", "P", 0, "start tick"),
+    _f("pert_end", "i4", "P", 0, "end tick (exclusive)"),
+    _f("pert_target", "i4", "P", -1, "district (outages, meetings) or price index"),
+    _f("pert_mag", "f8", "P", 1, "price multiplier"),
+    _f("pert_agents", "i4", ("P", 2), -1, "participants of an arranged meeting"),
+    _f("pert_spec_cool", "i4", ("S", "D"), 0, "tick until which each spec may not fire in "
+       "each district (town-wide kinds: column 0)"),
+    _f("pert_last", "i4", "D", 0, "tick the scheduler last started one in each district, 0 "
+       "never"),
     _f("pert_meta", "i4", len(PertMeta), 0, "perturbation ids and pacing (PertMeta)"),
     # this tick's events
     _f("evt_code", "i2", "E", 0, "event code (townlet.world.events.EventCode)"),
@@ -323,6 +333,13 @@ def expected_money(ledger: np.ndarray) -> int:
     return int(ledger[Ledger.INITIAL] + ledger[Ledger.WAGES] + ledger[Ledger.STARTER_KITS]
                - ledger[Ledger.SPENDING] - ledger[Ledger.PENALTIES] - ledger[Ledger.DEPARTED]
                - ledger[Ledger.RENT])
+
+
+def pert_slots(max_concurrent: int, districts: int) -> int:
+    """Size of the perturbation table: the scheduler's worst case (``max_concurrent`` in
+    every district and town-wide) plus :data:`PERT_MANUAL` for operators, so it never
+    overflows at any town size."""
+    return PERT_MANUAL + max_concurrent * (districts + 1)
 
 
 def allocate(sizes: dict[str, int]) -> State:

@@ -151,6 +151,12 @@ class State(NamedTuple):
     """(M) stock (shops)"""
     obj_disabled: NDArray[np.uint8]
     """(M) 1 when an operator disabled the object"""
+    shop_level: NDArray[np.int32]
+    """(B) shop's demand level, permille of the town price, moved at each delivery
+    (townlet.world.shops)"""
+    shop_markup: NDArray[np.int32]
+    """(B) price the building charges, permille of the town price: demand level + scarcity of
+    its stock, bounded (1000 for non-shops)"""
     bld_kind: NDArray[np.int8]
     """(B) building kind (townlet.world.town.BLD)"""
     bld_district: NDArray[np.int32]
@@ -174,7 +180,7 @@ class State(NamedTuple):
     ledger: NDArray[np.int64]
     """(8) money accounts (LEDGER, minor units)"""
     stats: NDArray[np.int64]
-    """(20) cumulative counters (STAT)"""
+    """(21) cumulative counters (STAT)"""
     econ: NDArray[np.int64]
     """(2) rent rule state (Econ, money in minor units)"""
     clock: NDArray[np.int64]
@@ -186,23 +192,26 @@ class State(NamedTuple):
     ctl: NDArray[np.int64]
     """(3) operator levers (Ctl)"""
     pert_kind: NDArray[np.int8]
-    """(16) active perturbation kind, -1 free slot"""
+    """(P) active perturbation kind, -1 free slot"""
     pert_spec: NDArray[np.int16]
-    """(16) config spec index, -1 manual"""
+    """(P) config spec index, -1 manual"""
     pert_id: NDArray[np.int32]
-    """(16) event id"""
+    """(P) event id"""
     pert_start: NDArray[np.int32]
-    """(16) start tick"""
+    """(P) start tick"""
     pert_end: NDArray[np.int32]
-    """(16) end tick (exclusive)"""
+    """(P) end tick (exclusive)"""
     pert_target: NDArray[np.int32]
-    """(16) district (outages, meetings) or price index"""
+    """(P) district (outages, meetings) or price index"""
     pert_mag: NDArray[np.float64]
-    """(16) price multiplier"""
+    """(P) price multiplier"""
     pert_agents: NDArray[np.int32]
-    """(16, 2) participants of an arranged meeting"""
+    """(P, 2) participants of an arranged meeting"""
     pert_spec_cool: NDArray[np.int32]
-    """(S) tick until which each spec may not fire"""
+    """(S, D) tick until which each spec may not fire in each district (town-wide kinds: column
+    0)"""
+    pert_last: NDArray[np.int32]
+    """(D) tick the scheduler last started one in each district, 0 never"""
     pert_meta: NDArray[np.int32]
     """(2) perturbation ids and pacing (PertMeta)"""
     evt_code: NDArray[np.int16]

@@ -22,16 +22,16 @@ from townlet.world.errors import (
 )
 from townlet.world.events import EVENT_DTYPE, EventCode
 from townlet.world.geometry import TILE, WALKABLE, origin, outside_door
-from townlet.world.kernel import PHASES, Run, restock, tick
+from townlet.world.kernel import PHASES, Run, tick
 from townlet.world.levers import Levers
 from townlet.world.lifecycle import populate
 from townlet.world.params import PERT_KINDS, build_params, kernel_params
 from townlet.world.perturb import activate, end_slot
 from townlet.world.rng import seed_keys
+from townlet.world.shops import restock
 from townlet.world.state import (
     FIELDS,
     NEEDS,
-    PERT_SLOTS,
     PRICES,
     UNPLANNED,
     Ctl,
@@ -40,6 +40,7 @@ from townlet.world.state import (
     Today,
     allocate,
     kernel_state,
+    pert_slots,
     state_from,
 )
 from townlet.world.town import generate_town
@@ -79,7 +80,8 @@ class World(Levers):
         sizes = {"N": n, "K": w.relationships.slots, "W": w.employment.attendance_window,
                      "M": town.obj_type.size, "B": town.bld_kind.size, "D": town.districts,
                      "H": town.tile_kind.shape[0], "X": town.tile_kind.shape[1],
-                     "E": 4096 + int(n * w.events_per_agent), "S": len(w.perturbations.events)}
+                     "E": 4096 + int(n * w.events_per_agent), "S": len(w.perturbations.events),
+                     "P": pert_slots(w.perturbations.max_concurrent, town.districts)}
         s = allocate(sizes)
         for name in _TOWN_FIELDS:
             getattr(s, name)[...] = getattr(town, name)
@@ -97,7 +99,7 @@ class World(Levers):
         populate(self._ks, self._kp, (ox + 1 + k).astype(np.int16), (oy + 5).astype(np.int16),
                  to_minor(w.economy.starting_wallet))
         s.ledger[Ledger.ENDOWMENT] = self._p.treasury_target
-        restock(self._ks, self._kp)
+        restock(self._ks, self._kp, False)
         s.evt_len[0] = 0
         self._no_actions = np.zeros(0, dtype=np.int8)
         self._migrate = False  # see _tick_mode
@@ -318,7 +320,7 @@ class World(Levers):
         return int(target)
 
     def cancel_perturbation(self, event_id: int) -> None:
-        for slot in range(PERT_SLOTS):
+        for slot in range(self._s.pert_kind.shape[0]):
             if self._s.pert_kind[slot] >= 0 and self._s.pert_id[slot] == event_id:
                 self._begin_batch()
                 end_slot(self._ks, self._kp, slot, EventCode.PERTURBATION_CANCELLED)
