@@ -41,7 +41,7 @@ def _intervene(world: World, rng: np.random.Generator) -> None:
     """One console-style intervention chosen by ``rng`` from the world's current state."""
     alive = np.flatnonzero(world.view("agent_alive"))
     a = int(rng.choice(alive))
-    kind = rng.integers(9)
+    kind = rng.integers(10)
     try:
         if kind == 0:
             b = int(rng.choice(alive))
@@ -65,9 +65,11 @@ def _intervene(world: World, rng: np.random.Generator) -> None:
             ids = world.view("pert_id")[world.view("pert_kind") >= 0]
             if ids.size:
                 world.cancel_perturbation(int(ids[0]))
-        else:
+        elif kind == 8:
             obj = int(rng.integers(world.view("obj_type").size))
             world.set_object_enabled(obj, bool(rng.integers(2)))
+        else:
+            world.employment_exit(a)
     except WorldError:
         pass  # refused (agent not possessed, slot busy...): refused the same way on resume
 
