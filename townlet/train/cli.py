@@ -106,7 +106,7 @@ def record_cmd(config_path, agents, seed, variant, ticks, stride, out_path) -> N
 @train_command.command("bc")
 @config_option
 @agents_option
-@click.argument("dataset", type=click.Path(exists=True, dir_okay=False))
+@click.argument("dataset", type=click.Path(dir_okay=False))
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True,
               help="Checkpoint file to write.")
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True,
@@ -166,7 +166,7 @@ def bc_cmd(config_path, agents, dataset, out_path, epochs, seed, min_accuracy, a
               help="Width of the network's layers (ignored with --init).")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
               help="torch threads (more only pays on idle cores).")
-@click.option("--init", type=click.Path(exists=True, dir_okay=False),
+@click.option("--init", type=click.Path(dir_okay=False),
               help="Start from this checkpoint (a BC policy must have passed its gate).")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=10, show_default=True,
               help="Updates between checkpoints (one is always written at the end).")
