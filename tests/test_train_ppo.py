@@ -9,9 +9,8 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
-pytest.importorskip("torch", reason="needs the rl extra")
+torch = pytest.importorskip("torch", reason="needs the rl extra")
 
 from click.testing import CliRunner
 
