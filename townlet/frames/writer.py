@@ -110,6 +110,8 @@ class FrameRing:
         self._bell = None
         pid = os.getpid()
         self.event_log = max(event_log, 2 * schema.event_capacity)
+        shm.check_space(slots * schema.capacity + self.event_log * schema.event_record.itemsize
+                        + len(schema.doc_bytes))
         self._ring: RingHandle | None = RingHandle.create(self.name, schema.doc_bytes, slots, schema.capacity, pid,
                                        shm.process_starttime(pid) or 0,
                                        schema.event_record.itemsize, self.event_log)

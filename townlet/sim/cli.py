@@ -98,6 +98,8 @@ _RUN_OPTIONS = (
     agents_option,
     click.option("--ticks", type=click.IntRange(min=0), default=1440, show_default=True,
                  help="Ticks to run (1440 = one day; 0 = start the services, run no tick)."),
+    click.option("--forever", is_flag=True,
+                 help="Run until SIGTERM or Ctrl-C, ignoring --ticks (services, containers)."),
     seed_option("Ignored with --resume, which uses the snapshot's seed."),
     click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object."),
     click.option("--threads", type=int, metavar="N",
@@ -153,8 +155,9 @@ def run_town(options: dict[str, Any], prepare: Prepare | None = None) -> None:
         sys.exit(EXIT_INTERRUPTED)
 
 
-def _run(config_path, agents, ticks, seed, as_json, threads, console, console_endpoint, publish,
-         publish_endpoint, insecure_dev, resume, allow_config_mismatch, prepare) -> None:
+def _run(config_path, agents, ticks, forever, seed, as_json, threads, console,
+         console_endpoint, publish, publish_endpoint, insecure_dev, resume,
+         allow_config_mismatch, prepare) -> None:
     import msgspec
     from rich.console import Console
 
@@ -167,6 +170,7 @@ def _run(config_path, agents, ticks, seed, as_json, threads, console, console_en
                                       ("telemetry.endpoint", "--publish-endpoint"):
                                           publish_endpoint, ("kernel.threads", "--threads"): threads})
     set_log_context(config_id=config_id(cfg))  # the publisher inherits it
+    ticks = sys.maxsize if forever else ticks
     attach = prepare(cfg) if prepare is not None else None
     publish = cfg.telemetry.enabled if publish is None else publish
     console = cfg.console.enabled if console is None else console

@@ -23,7 +23,7 @@ SHIFT_NAMES: Final = ("pre_shift", "await_start", "on_time", "late", "absent", "
 STAT_NAMES: Final = (
     "deaths", "faints", "respawns", "exits", "chats", "completed", "failed", "events_dropped",
     "conflicts", "kills", "spawns", "critical_ticks", "agent_ticks", "shifts_worked",
-    "absences", "collapses", "unkempt", "lonely", "soured_chats", "low_mood_ticks",
+    "absences", "collapses", "unkempt", "lonely", "soured_chats", "low_mood_ticks", "sold_out",
 )
 """The ``stats`` column's counters in order."""
 EVENT_NAMES: Final = (
