@@ -9,9 +9,11 @@ publishing (``--no-publish``), runs interleaved so machine load hits all alike:
   (issue 12: >= 0.95 at 100k agents);
 - publisher process CPU per shipped message divided by the simulation's CPU per tick
   (issue 12: <= 1 at 100k and 1M: one spare core ships every frame);
-- delta bytes per agent per tick as received by the subscriber.
+- delta bytes per agent per tick as received by the subscriber, and (``DeltaBytes``)
+  per delta encoded from consecutive frames with and without Offset changes.
 
-``python benchmarks/bench_publish_load.py [--agents 100000,1000000]`` prints every figure.
+``python benchmarks/bench_publish_load.py [--agents 100000,1000000] [--bytes-only]``
+prints every figure.
 """
 
 from __future__ import annotations
@@ -24,10 +26,14 @@ import sys
 import time
 
 import msgspec
+import numpy as np
 
 from townlet.config import default_config, with_agents
+from townlet.frames.reader import FrameReader
 from townlet.frames.writer import FrameRing
+from townlet.publish.diff import Differ, encode_change
 from townlet.publish.spawn import spawn_publisher, wait_ready
+from townlet.wire import SCHEMA_VERSION, Codec, Delta, Offset
 from townlet.world import World
 
 TICKS = {10_000: 800, 100_000: 160, 1_000_000: 24}
@@ -126,6 +132,60 @@ def measure(agents: int, rounds: int = 2) -> dict[str, float]:
     return out
 
 
+def delta_bytes(agents: int, ticks: int) -> dict[str, float]:
+    """Mean encoded delta bytes per agent per tick (a frame every tick, events included),
+    as shipped and with every Offset change replaced by its plain encoding (before
+    Offset existed), from the same frames."""
+    cfg = with_agents(default_config(), agents)
+    world = World(cfg, seed=0)
+    for _ in range(WARMUP):
+        world.step()
+    codec, sizes = Codec(), {"offset": [], "plain": []}
+    with FrameRing.for_world(world, cfg, doorbell=None, every=1) as ring, \
+            FrameReader(ring.name) as reader:
+        schema, differ = reader.schema, Differ(reader.schema)
+        bufs = [bytearray(schema.capacity), bytearray(schema.capacity)]
+        for t in range(ticks + 1):
+            world.step()
+            ring.publish(world.tick, world.sections())
+            new, old = bufs[t % 2], bufs[(t + 1) % 2]
+            reader.read_into(ring.last_frame, new)
+            if t == 0:
+                continue
+            n_events = int(np.frombuffer(new, "<i4", 1, schema.by_name["n_events"].offset)[0])
+            events = differ.event_columns(new, n_events)
+            changes = differ.changes(old, new)
+            olds, news = schema.view(old, 0), schema.view(new, 0)
+            plain = [encode_change(c.c, news[c.c].reshape(-1), np.flatnonzero(
+                olds[c.c].reshape(-1) != news[c.c].reshape(-1))) if isinstance(c, Offset) else c
+                for c in changes]
+            for key, chs in (("offset", changes), ("plain", plain)):
+                sizes[key].append(len(codec.encode(Delta(
+                    v=SCHEMA_VERSION, stream="s", seq=t + 1, tick=t, head_tick=t, sent_ns=0,
+                    schema_hash="", base_tick=t - 1, changes=chs, events=events))))
+    return {k: float(np.mean(v)) / agents for k, v in sizes.items()}
+
+
+class DeltaBytes:
+    """Delta bytes per agent per tick at 10k/100k/1M, with and without Offset changes."""
+
+    params = [10_000, 100_000, 1_000_000]  # noqa: RUF012 - asv API
+    param_names = ["agents"]  # noqa: RUF012 - asv API
+    timeout = 3600
+
+    def setup_cache(self) -> dict[int, dict[str, float]]:
+        return {n: delta_bytes(n, 6 if n >= 1_000_000 else 20) for n in self.params}
+
+    def track_delta_bytes_per_agent_tick(self, cache, agents: int) -> float:
+        return cache[agents]["offset"]
+
+    def track_delta_bytes_per_agent_tick_plain(self, cache, agents: int) -> float:
+        return cache[agents]["plain"]
+
+    track_delta_bytes_per_agent_tick.unit = "bytes"
+    track_delta_bytes_per_agent_tick_plain.unit = "bytes"
+
+
 class PublishLoad:
     """Publishing's cost at 100k and 1M agents (figures of :func:`measure`)."""
 
@@ -163,6 +223,11 @@ if __name__ == "__main__":
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--agents", default="100000,1000000")
-    for n in (int(a) for a in ap.parse_args().agents.split(",")):
-        print(json.dumps({"agents": n} | {k: round(v, 4) for k, v in measure(n).items()}),
-              flush=True)
+    ap.add_argument("--bytes-only", action="store_true", help="only the delta-bytes figures")
+    args = ap.parse_args()
+    for n in (int(a) for a in args.agents.split(",")):
+        row = {f"delta_bytes_per_agent_tick_{k}": round(v, 3)
+               for k, v in delta_bytes(n, 6 if n >= 1_000_000 else 20).items()}
+        if not args.bytes_only:
+            row |= {k: round(v, 4) for k, v in measure(n).items()}
+        print(json.dumps({"agents": n} | row), flush=True)

@@ -50,8 +50,8 @@ def test_packaging_metadata_is_complete():
 
 BLOCK_EXTRAS = """
 import sys
-for name in ("gymnasium", "pettingzoo", "textual", "torch"):
-    sys.modules[name] = None  # as if the rl and ui extras were not installed
+for name in ("gymnasium", "pettingzoo", "textual", "torch", "ray"):
+    sys.modules[name] = None  # as if the rl, ui and ray extras were not installed
 import pytest
 sys.exit(pytest.main(["-q", "--collect-only", "-p", "no:cacheprovider", "tests"]))
 """

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 ray = pytest.importorskip("ray", reason="needs the ray extra")
+pytest.importorskip("gymnasium", reason="needs the rl extra")
 
 from townlet.config import default_config, with_agents
 from townlet.rl.vector_env import TownletVectorEnv

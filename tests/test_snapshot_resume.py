@@ -41,7 +41,7 @@ def _intervene(world: World, rng: np.random.Generator) -> None:
     """One console-style intervention chosen by ``rng`` from the world's current state."""
     alive = np.flatnonzero(world.view("agent_alive"))
     a = int(rng.choice(alive))
-    kind = rng.integers(9)
+    kind = rng.integers(10)
     try:
         if kind == 0:
             b = int(rng.choice(alive))
@@ -65,15 +65,21 @@ def _intervene(world: World, rng: np.random.Generator) -> None:
             ids = world.view("pert_id")[world.view("pert_kind") >= 0]
             if ids.size:
                 world.cancel_perturbation(int(ids[0]))
-        else:
+        elif kind == 8:
             obj = int(rng.integers(world.view("obj_type").size))
             world.set_object_enabled(obj, bool(rng.integers(2)))
+        else:
+            world.employment_exit(a)
     except WorldError:
         pass  # refused (agent not possessed, slot busy...): refused the same way on resume
 
 
 class Plan:
-    """Interventions by tick (applied before that tick's step), from one seed."""
+    """Interventions by tick (applied before that tick's step), from one seed; an
+    employment exit is always requested on the first morning, so every run gets past
+    an exit even when the town's own workers are never late enough to be let go."""
+
+    EXIT_AT = DAY // 3
 
     def __init__(self, seed: int, ticks: int, every: int) -> None:
         rng = np.random.default_rng(seed)
@@ -82,6 +88,8 @@ class Plan:
 
     def before_step(self, world: World) -> None:
         t = world.tick
+        if t == self.EXIT_AT:
+            world.employment_exit(int(np.flatnonzero(world.view("agent_alive"))[0]))
         if t in self.ticks:
             rng = np.random.default_rng([self.seed, t])
             for _ in range(rng.integers(1, 4)):

@@ -8,9 +8,8 @@ import pickle
 
 import numpy as np
 import pytest
-import torch
 
-pytest.importorskip("torch", reason="needs the rl extra")
+torch = pytest.importorskip("torch", reason="needs the rl extra")
 
 from townlet.config import default_config, with_agents
 from townlet.rl import TownletVectorEnv

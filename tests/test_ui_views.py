@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from townlet.cli import main
 from townlet.config import default_config, with_agents
-from townlet.frames.schema import META_COLUMNS, STATE_COLUMNS
+from townlet.frames.schema import STATE_COLUMNS
 from townlet.security import load_keypair
 from townlet.security.profile import ProfileError, load_profile, profile_path
 from townlet.sim.services import bootstrap_keys, local_operator_key
@@ -34,7 +34,6 @@ def cols():
                n_alive=np.array([int(out["agent_alive"].sum())], np.int32),
                n_events=np.array([0], np.int32),
                config_id=np.array([w.config_id.encode()], "S64"))
-    assert set(out) >= {name for name, *_ in META_COLUMNS} - {"n_events"}
     return out
 
 
@@ -121,3 +120,11 @@ def test_the_first_run_leaves_a_profile_the_dashboard_finds(tmp_path):
     assert (login.console_endpoint, login.telemetry_endpoint) == (cfg.console.endpoint,
                                                                   cfg.telemetry.endpoint)
     assert login.role == "admin" and preflight(login) is None
+
+
+def test_the_policy_named_by_the_frame_is_shown(cols):
+    assert digest(cols).policy == ""  # a stream without the policy columns
+    named = {**cols, "policy_name": np.array([b"ppo"], "S64"),
+             "policy_hash": np.array([b"ab" * 32], "S64"),
+             "anneal_ratio": np.array([0.25], np.float32)}
+    assert digest(named).policy == "ppo abababababab (25% learned)"

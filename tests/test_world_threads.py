@@ -104,3 +104,18 @@ def test_bench_refuses_bad_thread_counts():
                          capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 2
     assert "--threads" in out.stderr
+
+
+def _run_cli(tmp_path, *args):
+    return subprocess.run([sys.executable, "-m", "townlet", "run", "--agents", "60", "--ticks",
+                           "120", "--json", "--no-console", "--no-publish", *args],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
+def test_run_threads_flag_gives_the_same_run(tmp_path):
+    one, two = _run_cli(tmp_path, "--threads", "1"), _run_cli(tmp_path, "--threads", "2")
+    assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
+    assert json.loads(one.stdout)["state_hash"] == json.loads(two.stdout)["state_hash"]
+    bad = _run_cli(tmp_path, "--threads", "0")
+    assert bad.returncode == 2 and "kernel.threads" in bad.stderr

@@ -9,14 +9,15 @@ from townlet.client.cli import subscribe_command
 from townlet.config.cli import config_command
 from townlet.console.cli import console_command
 from townlet.ops.logging import configure_logging, set_log_context
+from townlet.pilot.cli import eval_command, promote_command, run_command
 from townlet.publish.cli import publish_command
 from townlet.record.cli import record_command, replay_command
 from townlet.scale.cli import sweep_command
 from townlet.security.cli import keys_command
 from townlet.sim.bench import bench_command
-from townlet.sim.cli import run_command
 from townlet.sim.report import report_command
 from townlet.snapshots.cli import snapshot_command
+from townlet.train.cli import train_command
 from townlet.ui.cli import dashboard_command
 
 ROLES = {"run": "simulation", "publish": "publisher", "record": "recorder", "replay": "replay"}
@@ -46,3 +47,6 @@ main.add_command(record_command, "record")
 main.add_command(replay_command, "replay")
 main.add_command(sweep_command, "sweep")
 main.add_command(dashboard_command, "dashboard")
+main.add_command(eval_command, "eval")
+main.add_command(promote_command, "promote")
+main.add_command(train_command, "train")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["AUDIT_PATH", "KEYS_DIR", "SNAPSHOTS_DIR", "STATE_DIR"]
+__all__ = ["AUDIT_PATH", "KEYS_DIR", "PROMOTION_DIR", "SNAPSHOTS_DIR", "STATE_DIR"]
 
 STATE_DIR: Final = ".townlet"
 """Root of all runtime state (relative to the working directory)."""
@@ -16,3 +16,5 @@ AUDIT_PATH: Final = f"{STATE_DIR}/logs/console/audit.jsonl"
 """The console's audit log (JSON lines, rotated)."""
 SNAPSHOTS_DIR: Final = f"{STATE_DIR}/snapshots"
 """Snapshot files (``townlet snapshot``, autosaves, ``--resume``)."""
+PROMOTION_DIR: Final = f"{STATE_DIR}/promotion"
+"""Promotion state: release and shadow policy slots and their history (``townlet promote``)."""

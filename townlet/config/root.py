@@ -8,6 +8,7 @@ from townlet.config.console import ConsoleConfig
 from townlet.config.kernel import KernelConfig
 from townlet.config.keys import KeysConfig
 from townlet.config.ops import OpsConfig
+from townlet.config.pilot import PilotConfig
 from townlet.config.rl import RLConfig
 from townlet.config.snapshots import SnapshotsConfig
 from townlet.config.telemetry import TelemetryConfig
@@ -27,3 +28,4 @@ class TownletConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     rl: RLConfig = RLConfig()
     ops: OpsConfig = OpsConfig()
     kernel: KernelConfig = KernelConfig()
+    pilot: PilotConfig = PilotConfig()

@@ -152,8 +152,10 @@ def _target(box: Sandbox, name: Any, overwrite: bool) -> str:
 
 
 def _identity(ctx: CommandContext) -> PolicyIdentity | None:
-    h = ctx.policy.policy_hash
-    return None if h is None else PolicyIdentity(policy_hash=h)
+    ident = ctx.policy.identity
+    if ident.policy_hash is None and ctx.policy.policy_hash is not None:
+        return PolicyIdentity(policy_hash=ctx.policy.policy_hash)
+    return None if ident.policy_hash is None else ident
 
 
 def snapshot_save(ctx: CommandContext, p: SaveArgs) -> Saved:

@@ -16,6 +16,7 @@ from townlet.console import (
     cmd_interventions,
     cmd_keys,
     cmd_levers,
+    cmd_promotion,
     cmd_snapshots,
     cmd_town,
 )
@@ -69,4 +70,7 @@ COMMANDS: dict[str, Command] = build_table([
     ("snapshot_load",   "admin",    cmd_snapshots.snapshot_load,      MUTATES),
     ("snapshot_migrate", "admin",   cmd_snapshots.snapshot_migrate,   LOCAL, MUTATES,
      WRITES_FILES),
+    ("promotion_status", "viewer",  cmd_promotion.promotion_status),
+    ("promote_policy",  "admin",    cmd_promotion.promote_policy,     MUTATES),
+    ("rollback_policy", "admin",    cmd_promotion.rollback_policy,    MUTATES),
 ])

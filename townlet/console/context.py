@@ -8,8 +8,10 @@ import msgspec
 import numpy as np
 
 from townlet.console.control import RunControl
+from townlet.promotion.manager import Promotion
 from townlet.security.registry import RegistryWatcher
 from townlet.security.sandbox import Sandbox
+from townlet.snapshots.format import PolicyIdentity
 
 if TYPE_CHECKING:
     from townlet.console.table import Command
@@ -38,6 +40,9 @@ class PolicyInfo(msgspec.Struct, frozen=True):
     """Content hash of the policy weights."""
     possessed_override: bool = True
     """Possessed agents follow operator actions instead of the policy."""
+    identity: PolicyIdentity = PolicyIdentity()
+    """What frames and snapshots record for the last tick: hash, name, variant, anneal
+    ratio and unit, agents the learned policy drove (all null while scripted)."""
 
 
 class EventLog:
@@ -86,13 +91,13 @@ class EventLog:
 class CommandContext:
     """Passed to every handler; ``world`` is ``None`` for commands answered off-tick."""
 
-    __slots__ = ("control", "events", "health", "policy", "principal", "registry", "sandbox",
-                 "table", "tick_rate", "world")
+    __slots__ = ("control", "events", "health", "policy", "principal", "promotion", "registry",
+                 "sandbox", "table", "tick_rate", "world")
 
     def __init__(self, *, world: Any, principal: Principal, control: RunControl,
                  events: EventLog, policy: PolicyInfo, sandbox: Sandbox | None,
                  table: dict[str, Command], tick_rate: float, health: Any,
-                 registry: RegistryWatcher) -> None:
+                 registry: RegistryWatcher, promotion: Promotion | None = None) -> None:
         self.world = world
         self.principal = principal
         self.control = control
@@ -103,3 +108,5 @@ class CommandContext:
         self.tick_rate = tick_rate
         self.health = health
         self.registry = registry
+        self.promotion = promotion
+        """The run's promotion authority (None: no learned policy is served)."""

@@ -43,6 +43,7 @@ from townlet.console.metrics import ConsoleMetrics
 from townlet.console.ratelimit import RateLimiter
 from townlet.console.replay import ReplayCache
 from townlet.console.table import Command
+from townlet.promotion.manager import Promotion
 from townlet.security.keys import KeyFileError, load_keypair
 from townlet.security.registry import RegistryWatcher
 from townlet.security.roles import ALL_ROLES
@@ -145,6 +146,8 @@ class ConsoleServer:
         self.watcher = RegistryWatcher(self.registry_path)
         self.control = control
         self.policy = PolicyInfo()
+        self.promotion: Promotion | None = None
+        """Set by a run that serves a learned policy (promotion commands act on it)."""
         self.events = EventLog(cfg.recent_events)
         self.sandbox = Sandbox(snapshot_root) if snapshot_root is not None else None
         self.inbound: queue.Queue[Pending] = queue.Queue(cfg.queue_size)
@@ -288,7 +291,7 @@ class ConsoleServer:
         return CommandContext(world=world, principal=principal, control=self.control,
                               events=self.events, policy=self.policy, sandbox=self.sandbox,
                               table=self.table, tick_rate=self.tick_rate, health=self.health,
-                              registry=self.watcher)
+                              registry=self.watcher, promotion=self.promotion)
 
     # -- facts -------------------------------------------------------------------------
     def _denials(self) -> dict[str, int]:

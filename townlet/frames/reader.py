@@ -48,6 +48,16 @@ class Frame:
         return bytes(self.columns["config_id"][0]).rstrip(b"\0").decode("ascii")
 
     @property
+    def policy_hash(self) -> str:
+        """Hash of the learned policy that drove this tick ("" = scripted)."""
+        return bytes(self.columns["policy_hash"][0]).rstrip(b"\0").decode("ascii")
+
+    @property
+    def policy_name(self) -> str:
+        """Name of the learned policy that drove this tick ("" = scripted)."""
+        return bytes(self.columns["policy_name"][0]).rstrip(b"\0").decode("ascii")
+
+    @property
     def events(self) -> np.ndarray:
         """The tick's events as a structured array (code, tick, agent, other, obj, value)."""
         return events_table(self.columns, self.tick)

@@ -42,7 +42,7 @@ __all__ = [
 if sys.byteorder != "little":  # the ring copies native bytes and the wire says little-endian
     raise ImportError("townlet frames require a little-endian machine")
 
-SCHEMA_VERSION: Final = "2.0.0"
+SCHEMA_VERSION: Final = "2.1.0"
 """Semantic version of the frame layout and wire format (major = breaking)."""
 
 STATE_COLUMNS: Final[tuple[str, ...]] = (
@@ -66,8 +66,12 @@ EVENT_COUNT_SECTION: Final = "evt_len"
 META_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("tick", "<i8"), ("tick_of_day", "<i4"), ("ticks_per_day", "<i4"),
     ("n_alive", "<i4"), ("n_events", "<i4"), ("config_id", "|S64"),
+    ("policy_hash", "|S64"), ("policy_name", "|S64"), ("anneal_ratio", "<f4"),
+    ("learned_agents", "<i4"),
 )
-"""Per-frame metadata columns (each of shape (1,)), written by the frame writer."""
+"""Per-frame metadata columns (each of shape (1,)), written by the frame writer. The
+policy columns (added in 2.1.0) say what drove the tick: the learned policy's hash and
+name (empty: scripted), the learned share of control and the agents it drove."""
 
 _ALIGN: Final = 64
 

@@ -27,6 +27,8 @@ from townlet._core import ffi, lib
 __all__ = [
     "PREFIX",
     "SHM_DIR",
+    "ShmTooSmall",
+    "check_space",
     "cleanup_stale",
     "doorbell_path",
     "forget_unlink",
@@ -42,6 +44,29 @@ SHM_DIR: Final = Path("/dev/shm")
 BELL_SUFFIX: Final = ".bell"
 
 _log = structlog.get_logger("townlet.frames")
+
+
+class ShmTooSmall(RuntimeError):
+    """/dev/shm cannot hold the ring (Docker gives containers 64 MB by default)."""
+
+
+def check_space(nbytes: int, directory: Path = SHM_DIR) -> None:
+    """Raise ShmTooSmall, saying how to fix it, unless ``directory`` has ``nbytes`` free.
+
+    A segment larger than the free space is created without complaint and the writer
+    then dies of SIGBUS on its first frame, so the size is checked up front.
+    """
+    if not directory.is_dir():
+        return
+    st = os.statvfs(directory)
+    free = st.f_bavail * st.f_frsize
+    if free < nbytes:
+        need_mb = -(-nbytes // (1 << 20))
+        raise ShmTooSmall(
+            f"the frame ring needs {need_mb} MiB of shared memory but {directory} has "
+            f"{free // (1 << 20)} MiB free: give the container more (docker run "
+            f"--shm-size={2 * need_mb}m, compose shm_size), or lower telemetry.ring_slots "
+            "or telemetry.event_log_events")
 
 
 def new_ring_name(pid: int | None = None) -> str:

@@ -110,6 +110,8 @@ class FrameRing:
         self._bell = None
         pid = os.getpid()
         self.event_log = max(event_log, 2 * schema.event_capacity)
+        shm.check_space(slots * schema.capacity + self.event_log * schema.event_record.itemsize
+                        + len(schema.doc_bytes))
         self._ring: RingHandle | None = RingHandle.create(self.name, schema.doc_bytes, slots, schema.capacity, pid,
                                        shm.process_starttime(pid) or 0,
                                        schema.event_record.itemsize, self.event_log)
@@ -171,6 +173,16 @@ class FrameRing:
         self._logged = (-1, 0)  # (tick, events) last appended to the event log
         if set(STATE_COLUMNS) - {c[0] for c in self._state}:
             raise SchemaError("schema lacks state columns this writer must fill")
+
+    def set_policy(self, policy_hash: str | None, policy_name: str | None,
+                   anneal_ratio: float, learned_agents: int) -> None:
+        """What drives the town, written into every following frame until changed
+        (None: the scripted policy). Hash and name are ASCII, at most 64 bytes."""
+        m = self._meta
+        m["policy_hash"][0] = _ascii("policy_hash", policy_hash or "")
+        m["policy_name"][0] = _ascii("policy_name", policy_name or "")
+        m["anneal_ratio"][0] = anneal_ratio
+        m["learned_agents"][0] = learned_agents
 
     def _take(self, i: int, name: str, sections: Mapping[str, np.ndarray], dt: np.dtype,
               shape: tuple[int, ...]) -> np.ndarray:
@@ -298,3 +310,10 @@ def _missing(name: str):
 def _mismatch(name: str, a: np.ndarray, dt: np.dtype, shape: tuple[int, ...]):
     raise SchemaError(f"section {name!r}: expected contiguous {dt.str}{shape}, got "
                       f"{a.dtype.str}{a.shape}{'' if a.flags.c_contiguous else ' (strided)'}")
+
+
+def _ascii(name: str, text: str) -> bytes:
+    raw = text.encode("ascii")
+    if len(raw) > 64:
+        raise ValueError(f"{name} must be at most 64 ASCII bytes, got {len(raw)}")
+    return raw

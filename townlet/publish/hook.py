@@ -10,10 +10,26 @@ the ring stops the publisher.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol
+
 from townlet.frames.writer import FrameRing
 from townlet.publish.supervise import PublisherStatus, PublisherSupervisor
 
-__all__ = ["TelemetryHook"]
+__all__ = ["PolicyTag", "TelemetryHook"]
+
+
+class PolicyTag(Protocol):
+    """What drove the tick, as frames record it (``townlet.snapshots.PolicyIdentity``)."""
+
+    @property
+    def policy_hash(self) -> str | None: ...
+    @property
+    def policy_name(self) -> str | None: ...
+    @property
+    def anneal_ratio(self) -> float | None: ...
+    @property
+    def learned_agents(self) -> int | None: ...
 
 
 class TelemetryHook:
@@ -29,10 +45,15 @@ class TelemetryHook:
     spawn
         Start the publisher (False: only write frames, e.g. for a separately run
         `townlet publish --ring <hook.ring.name>`).
+    identity
+        Called before each frame for the policy that drove the tick (None: scripted).
     """
 
-    def __init__(self, world, cfg, *, spawn: bool = True, ready_timeout: float = 30.0) -> None:
+    def __init__(self, world, cfg, *, spawn: bool = True, ready_timeout: float = 30.0,
+                 identity: Callable[[], PolicyTag] | None = None) -> None:
         self.ring = FrameRing.for_world(world, cfg)
+        self.identity = identity
+        self._tag: PolicyTag | None = None
         self.world = world
         self.publisher: PublisherSupervisor | None = None
         if spawn:
@@ -56,6 +77,11 @@ class TelemetryHook:
     def after(self, world) -> None:
         """Log this tick's events and, every ``telemetry.frame_every`` ticks, write its frame
         (one C call) and ring the doorbell; never waits."""
+        tag = self.identity() if self.identity is not None else None
+        if tag is not None and tag is not self._tag:  # identities are frozen: new one, new tag
+            self._tag = tag
+            self.ring.set_policy(tag.policy_hash, tag.policy_name, tag.anneal_ratio or 0.0,
+                                 tag.learned_agents or 0)
         self.ring.publish(world.tick, world.sections())
 
     def status(self) -> PublisherStatus | None:

@@ -39,6 +39,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from numba import njit
 
 from townlet.config import TownletConfig, default_config
+from townlet.rl.baselines import GOAL_ACTION, allowed, scripted_actions
 from townlet.rl.encode import encode
 from townlet.rl.episodes import StepOut, Track, advance, new_step_out, new_track
 from townlet.rl.events import event_categories
@@ -70,10 +71,11 @@ def _after_tick(st, sx, kp, rs, tr, out, controlled, comp64, obs_map, obs_feat, 
 
 @njit(cache=True)
 def _policy_actions(actions, controlled, out):
-    """Copy actions of controlled slots (others: -1 = scripted); first bad index or -1."""
+    """Copy actions of controlled slots (others: -1 = scripted); first bad index or -1.
+    ``Action.SCRIPTED`` (-1) is accepted: the world's scripted controller acts."""
     for i in range(actions.shape[0]):
         a = actions[i]
-        if a < 0 or a >= N_ACTIONS:
+        if a < -1 or a >= N_ACTIONS:
             return i
         out[i] = a if controlled[i] else -1
     return -1
@@ -83,7 +85,7 @@ class TownletVectorEnv(VectorEnv):
     """A whole town as a batch of per-agent-slot environments (see module doc)."""
 
     def __init__(self, config: TownletConfig | None = None, *, variant: str | None = None,
-                 seed: int | None = None, copy: bool = False):
+                 seed: int | None = None, copy: bool = False, world: World | None = None):
         self.metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
         self.config = config if config is not None else default_config()
         if not isinstance(self.config, TownletConfig):
@@ -91,7 +93,13 @@ class TownletVectorEnv(VectorEnv):
         self.layout: Layout = build_layout(self.config, variant)
         self.copy = copy
         self._seed_seq = np.random.SeedSequence(seed)
-        self.world = World(self.config, seed=self._next_seed(seed))
+        self._attached = world is not None
+        """Observing a world that something else steps (``observe``, never ``step``)."""
+        if world is not None and (seed is not None or world.config is not self.config):
+            raise ValueError("an attached world brings its own config and seed: pass "
+                             "config=world.config and no seed")
+        self.world = world if world is not None else World(self.config,
+                                                           seed=self._next_seed(seed))
         n = self.world.n_agents
         self.num_agents = self.num_envs = n
         emb = self.config.rl.embeddings
@@ -132,8 +140,11 @@ class TownletVectorEnv(VectorEnv):
         return int(child.generate_state(1, np.uint64)[0] >> np.uint64(1))
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Build a fresh town (``World(config, seed)``) and return every slot's first obs."""
-        if self._started or seed is not None:
+        """Build a fresh town (``World(config, seed)``) and return every slot's first obs
+        (an attached world is kept: episodes restart from its current state)."""
+        if self._attached and seed is not None:
+            raise ValueError("an attached world cannot be reseeded")
+        if (self._started or seed is not None) and not self._attached:
             self.world = World(self.config, seed=self._next_seed(seed))
         if self.world.n_agents != self.num_envs:
             raise RuntimeError("the world's agent capacity changed between resets")
@@ -161,6 +172,8 @@ class TownletVectorEnv(VectorEnv):
         """Apply one action per slot, run one tick; (obs, rewards, terminated, truncated, infos)."""
         if not self._started:
             raise RuntimeError("call reset() before step()")
+        if self._attached:
+            raise RuntimeError("this env observes a world stepped elsewhere: use observe()")
         actions = self._check_actions(actions)
         if not self.track.alive.any() and not self.world.view("agent_alive").any() \
                 and not self.pending_arrivals():
@@ -168,8 +181,18 @@ class TownletVectorEnv(VectorEnv):
         bad = _policy_actions(actions, self._controlled, self._actions)
         if bad >= 0:
             raise ValueError(f"actions[{bad}] = {actions[bad]} is out of range "
-                             f"[0, {N_ACTIONS})")
+                             f"[0, {N_ACTIONS}) (or -1: Action.SCRIPTED)")
         self.world.step(self._actions)
+        self._after_tick(self._state())
+        out = self._out
+        return (self._result(self._obs), self._result(out.reward),
+                self._result(out.terminated), self._result(out.truncated), self._infos())
+
+    def observe(self):
+        """After the attached world stepped (``world=``): rewards, episodes, observations
+        and masks of that tick; returns what ``step`` returns."""
+        if not self._started:
+            raise RuntimeError("call reset() before observe()")
         self._after_tick(self._state())
         out = self._out
         return (self._result(self._obs), self._result(out.reward),
@@ -209,6 +232,18 @@ class TownletVectorEnv(VectorEnv):
         if arr.shape != (self.num_envs,):
             raise ValueError(f"actions must have shape ({self.num_envs},), got {arr.shape}")
         return arr
+
+    def scripted_actions(self) -> np.ndarray:
+        """The world's scripted controller as actions for the next step: per slot,
+        the option for the goal it would pursue, WAIT while an affordance runs,
+        CANCEL where it would wake a sleeper to eat; disallowed choices become
+        WAIT (a fresh (N,) int64 array). The public baseline and the
+        behaviour-cloning teacher (``townlet.rl.baselines.ScriptedPolicy``)."""
+        if not self._started:
+            raise RuntimeError("call reset() before scripted_actions()")
+        out = np.zeros(self.num_envs, np.int8)
+        scripted_actions(self._state(), self._kp, self._controlled, GOAL_ACTION, out)
+        return allowed(out.astype(np.int64), self._mask)
 
     def pending_arrivals(self) -> bool:
         """Whether the world will spawn a newcomer into some empty slot."""

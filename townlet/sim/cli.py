@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 import structlog
@@ -12,7 +14,7 @@ import structlog
 from townlet.config.options import agents_option, config_option, seed_option
 from townlet.ops.logging import set_log_context
 
-__all__ = ["run_command"]
+__all__ = ["run_command", "run_options", "run_town"]
 
 _log = structlog.get_logger("townlet.sim")
 
@@ -91,45 +93,71 @@ def _print_summary(summary) -> None:
     print_days(summary.days, console)
 
 
+_RUN_OPTIONS = (
+    config_option,
+    agents_option,
+    click.option("--ticks", type=click.IntRange(min=0), default=1440, show_default=True,
+                 help="Ticks to run (1440 = one day; 0 = start the services, run no tick)."),
+    click.option("--forever", is_flag=True,
+                 help="Run until SIGTERM or Ctrl-C, ignoring --ticks (services, containers)."),
+    seed_option("Ignored with --resume, which uses the snapshot's seed."),
+    click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object."),
+    click.option("--threads", type=int, metavar="N",
+                 help="Kernel threads (config kernel.threads); the run is the same for every N."),
+    click.option("--console/--no-console", default=None,
+                 help="Serve the authenticated operator console while running "
+                      "[default: console.enabled]."),
+    click.option("--console-endpoint", metavar="ENDPOINT",
+                 help="Where the console listens, e.g. tcp://127.0.0.1:7600 [default: the "
+                      "config's console.endpoint]."),
+    click.option("--publish/--no-publish", default=None,
+                 help="Write frames and run the publisher [default: telemetry.enabled]."),
+    click.option("--publish-endpoint", metavar="ENDPOINT",
+                 help="Where the publisher listens, e.g. tcp://127.0.0.1:7700 [default: the "
+                      "config's telemetry.endpoint]."),
+    click.option("--insecure-dev", is_flag=True,
+                 help="Publish plaintext on loopback without authentication (development only)."),
+    click.option("--resume", "resume", metavar="NAME",
+                 help="Continue from a snapshot in snapshots.root (its seed is used)."),
+    click.option("--allow-config-mismatch", is_flag=True,
+                 help="Resume even if the snapshot's config differs (logged as a warning)."),
+)
+"""The options of ``townlet run``, in help order."""
+
+
+def run_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Decorate ``command`` with every option of ``townlet run``."""
+    for option in reversed(_RUN_OPTIONS):
+        command = option(command)
+    return command
+
+
 @click.command()
-@config_option
-@agents_option
-@click.option("--ticks", type=click.IntRange(min=0), default=1440, show_default=True,
-              help="Ticks to run (1440 = one day; 0 = start the services, run no tick).")
-@seed_option("Ignored with --resume, which uses the snapshot's seed.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-@click.option("--threads", type=int, metavar="N",
-              help="Kernel threads (config kernel.threads); the run is the same for every N.")
-@click.option("--console/--no-console", default=None,
-              help="Serve the authenticated operator console while running "
-                   "[default: console.enabled].")
-@click.option("--console-endpoint", metavar="ENDPOINT",
-              help="Where the console listens, e.g. tcp://127.0.0.1:7600 [default: the "
-                   "config's console.endpoint].")
-@click.option("--publish/--no-publish", default=None,
-              help="Write frames and run the publisher [default: telemetry.enabled].")
-@click.option("--publish-endpoint", metavar="ENDPOINT",
-              help="Where the publisher listens, e.g. tcp://127.0.0.1:7700 [default: the "
-                   "config's telemetry.endpoint].")
-@click.option("--insecure-dev", is_flag=True,
-              help="Publish plaintext on loopback without authentication (development only).")
-@click.option("--resume", "resume", metavar="NAME",
-              help="Continue from a snapshot in snapshots.root (its seed is used).")
-@click.option("--allow-config-mismatch", is_flag=True,
-              help="Resume even if the snapshot's config differs (logged as a warning).")
+@run_options
 def run_command(**options) -> None:
     """Run a town with its console and publisher: progress while it runs, a summary
     at the end. Ctrl-C stops after the current tick, prints the summary and exits 130;
     SIGTERM does the same and exits 0 (a requested stop)."""
+    run_town(options)
+
+
+Prepare = Callable[[Any], Callable[[Any], list[str]]]
+"""Given the loaded config, check what the run will need (exit 2 on a problem) and
+return what to attach to the simulation once its services are up (status lines back)."""
+
+
+def run_town(options: dict[str, Any], prepare: Prepare | None = None) -> None:
+    """``townlet run`` with ``options``; ``prepare`` adds to the simulation (a policy)."""
     try:
-        _run(**options)
+        _run(**options, prepare=prepare)
     except KeyboardInterrupt:  # before the loop took over Ctrl-C (loading, compiling)
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
 
 
-def _run(config_path, agents, ticks, seed, as_json, threads, console, console_endpoint, publish,
-         publish_endpoint, insecure_dev, resume, allow_config_mismatch) -> None:
+def _run(config_path, agents, ticks, forever, seed, as_json, threads, console,
+         console_endpoint, publish, publish_endpoint, insecure_dev, resume,
+         allow_config_mismatch, prepare) -> None:
     import msgspec
     from rich.console import Console
 
@@ -142,6 +170,8 @@ def _run(config_path, agents, ticks, seed, as_json, threads, console, console_en
                                       ("telemetry.endpoint", "--publish-endpoint"):
                                           publish_endpoint, ("kernel.threads", "--threads"): threads})
     set_log_context(config_id=config_id(cfg))  # the publisher inherits it
+    ticks = sys.maxsize if forever else ticks
+    attach = prepare(cfg) if prepare is not None else None
     publish = cfg.telemetry.enabled if publish is None else publish
     console = cfg.console.enabled if console is None else console
     if not as_json:
@@ -167,11 +197,13 @@ def _run(config_path, agents, ticks, seed, as_json, threads, console, console_en
         except (OSError, RuntimeError, ValueError) as exc:
             click.echo(f"error: cannot start services: {exc}", err=True)
             sys.exit(1)
+        if attach is not None:
+            notes += attach(sim)
         for line in notes:
             click.echo(line, err=as_json)
         summary = _run_with_progress(sim, ticks, screen, spinner, show_bar=not as_json)
         if cfg.ops.snapshot_on_stop:
-            _final_snapshot(sim.world)
+            _final_snapshot(sim.world, sim.identity)
     finally:
         if spinner is not None:
             spinner.stop()
@@ -188,15 +220,17 @@ def _run(config_path, agents, ticks, seed, as_json, threads, console, console_en
         sys.exit(EXIT_INTERRUPTED)
 
 
-def _final_snapshot(world) -> None:
-    """``ops.snapshot_on_stop``: save ``stop-<tick>.tsnap``; a failure is logged, and the
-    run still ends normally (its summary is printed, the ring cleaned up)."""
+def _final_snapshot(world, identity) -> None:
+    """``ops.snapshot_on_stop``: save ``stop-<tick>.tsnap`` (with the policy ``identity``);
+    a failure is logged, and the run still ends normally (its summary is printed, the
+    ring cleaned up)."""
     from townlet.security.sandbox import ForbiddenPath
     from townlet.snapshots import SnapshotError
     from townlet.snapshots.world_io import save_world
 
     try:
-        path, _ = save_world(world, f"stop-{world.tick:012d}.tsnap", overwrite=True)
+        path, _ = save_world(world, f"stop-{world.tick:012d}.tsnap", identity=identity,
+                             overwrite=True)
     except (SnapshotError, ForbiddenPath, OSError) as exc:
         _log.error("stop_snapshot_failed", error=str(exc))
         return

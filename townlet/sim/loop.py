@@ -11,17 +11,22 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
 from prometheus_client import CollectorRegistry
 
 from townlet.config import TownletConfig
 from townlet.sim.control import LoopControl
 from townlet.sim.days import DayRecorder
 from townlet.sim.summary import EventTally, RunSummary, summarize
+from townlet.snapshots.format import PolicyIdentity
 from townlet.world import World
 
-__all__ = ["Simulation", "TickHook"]
+if TYPE_CHECKING:
+    from townlet.console.server import ConsoleServer
+
+__all__ = ["ActionSource", "Simulation", "TickHook"]
 
 IDLE_SLEEP = 0.005
 
@@ -35,6 +40,15 @@ class TickHook(Protocol):
     def after(self, world: World) -> None: ...
 
     def close(self) -> None: ...
+
+
+class ActionSource(Protocol):
+    """Chooses the agents' actions for the next step (a learned policy driver); asked
+    after every ``before`` hook, right before the world steps."""
+
+    def actions(self, world: World) -> np.ndarray | None:
+        """One code per agent slot (-1 = scripted), or None: everyone scripted."""
+        ...
 
 
 class Simulation(LoopControl):
@@ -61,6 +75,12 @@ class Simulation(LoopControl):
         returns a struct with ``ok`` (bool) and ``state`` (str) fields."""
         self.tally = EventTally()
         self.days: DayRecorder | None = None
+        self.actions: ActionSource | None = None
+        """Who chooses actions (None: the world's scripted policy for every agent)."""
+        self.identity = PolicyIdentity()
+        """What drives the agents, recorded in frames and snapshots (set by the driver)."""
+        self.console: ConsoleServer | None = None
+        """The operator console, when ``start_services`` started one."""
         self.registry = CollectorRegistry()
         """This process's Prometheus registry (simulation and console metrics)."""
         self.loop_at: float | None = None
@@ -92,7 +112,7 @@ class Simulation(LoopControl):
         advance = self.take_tick()
         if advance:
             t0 = time.perf_counter()
-            self.world.step()
+            self.world.step(None if self.actions is None else self.actions.actions(self.world))
             self.last_tick_seconds = time.perf_counter() - t0
             self.ticked = True
             self.tally.add(self.world)

@@ -97,11 +97,12 @@ def start_services(sim: Simulation, cfg: TownletConfig, *, console: bool, publis
         except RuntimeError as exc:  # the ROUTER could not bind
             raise ServiceStartError(f"console: {exc}; choose another endpoint with "
                                     f"console.endpoint in the config or --console-endpoint") from None
+        sim.console = server
         notes.append(f"console: {server.endpoint}  (townlet console --client-key "
                      f"{local_operator_key(cfg.keys.dir)})")
     from townlet.snapshots.world_io import autosave_hook
 
-    saver = autosave_hook(cfg)
+    saver = autosave_hook(cfg, identity=lambda: sim.identity)
     if saver is not None:
         sim.add_hook(saver)
         metrics.watch_autosave(saver.saver)
@@ -120,7 +121,7 @@ def start_services(sim: Simulation, cfg: TownletConfig, *, console: bool, publis
         from townlet.publish.spawn import PublisherStartError
 
         try:
-            hook = TelemetryHook(sim.world, cfg)
+            hook = TelemetryHook(sim.world, cfg, identity=lambda: sim.identity)
         except PublisherStartError as exc:  # its own error, e.g. a busy port, is printed above
             raise ServiceStartError(f"publisher: {exc}; it listens on telemetry.endpoint "
                                     f"(--publish-endpoint) and serves metrics on "

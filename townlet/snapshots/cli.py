@@ -199,8 +199,9 @@ def _print_header(header: SnapshotHeader, path: Path) -> None:
         ("format / schema", f"{h.format_version} / {h.schema_version}"),
         ("config_id", h.config_id), ("tick", str(h.tick)), ("seed", str(h.seed)),
         ("created", h.created_at), ("origin", h.origin), ("townlet", h.townlet_version),
-        ("policy", f"hash={ident.policy_hash} variant={ident.observation_variant} anneal="
-                   + str(ident.anneal_ratio)),
+        ("policy", (f"name={ident.policy_name} hash={ident.policy_hash} "
+                    f"variant={ident.observation_variant} anneal={ident.anneal_ratio} "
+                    f"({ident.anneal_unit}, {ident.learned_agents} learned agents)")),
         ("migrations", "; ".join(h.migrations) or "none"),
     ]:
         meta.add_row(key, value)

@@ -81,6 +81,12 @@ class PolicyIdentity(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     """Observation variant the policy was trained on (e.g. ``"full"``)."""
     anneal_ratio: Ratio | None = None
     """Scripted-to-learned anneal ratio in [0, 1] at save time, if annealing."""
+    policy_name: Annotated[str, Meta(max_length=64)] | None = None
+    """Name of the learned policy (its checkpoint's name); None = scripted."""
+    anneal_unit: Literal["agents", "decisions"] | None = None
+    """What the anneal ratio counts: a share of agents or of decisions."""
+    learned_agents: Annotated[int, Meta(ge=0)] | None = None
+    """Agents the learned policy drove on the last tick before the save."""
 
 
 class SectionEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -10,7 +10,6 @@ anything received. Login problems cover the screen with what to do
 
 from __future__ import annotations
 
-import shlex
 import time
 from collections import deque
 from datetime import UTC, datetime
@@ -33,16 +32,15 @@ from townlet.client.errors import (
     HandshakeRefused,
     ServerUnreachable,
 )
-from townlet.client.repl import format_result, parse_tokens
 from townlet.ui.agents_view import AgentDetail, AgentsView, FollowAgent
 from townlet.ui.console_link import CommandInfo, ConsoleLink
 from townlet.ui.feed import FeedStatus, FrameFeed
 from townlet.ui.frame import Frame
 from townlet.ui.login import Login, LoginProblem, newer_login, preflight, renew_hint
 from townlet.ui.mapview import MapView, Unfollow
-from townlet.ui.palette import ConsoleCommands
+from townlet.ui.palette import CommandFlow, ConsoleCommands
 from townlet.ui.panels import HeaderBar, HealthPanel, TownPanel
-from townlet.ui.screens import ArgsScreen, ConfirmScreen, ProblemScreen
+from townlet.ui.screens import ProblemScreen
 
 __all__ = ["DashboardApp", "FrameReady"]
 
@@ -90,6 +88,7 @@ class DashboardApp(App[None]):
         self._pending = False
         self._rate: tuple[float, int] | None = None
         self.tps = 0.0
+        self.flow = CommandFlow(self)
         self._poller: Timer | None = None
         self._tables_due = 0.0
         self.drawn = 0
@@ -127,7 +126,7 @@ class DashboardApp(App[None]):
         self.detail = self.query_one(AgentDetail)
         self.console_log = self.query_one("#console-log", RichLog)
         self.set_interval(0.5, self._tick_header)
-        self._login(first=True)
+        self._login()
 
     def on_unmount(self) -> None:
         if self.feed is not None:
@@ -136,7 +135,7 @@ class DashboardApp(App[None]):
             self.link.close()
 
     # ------------------------------------------------------------------ login
-    def _login(self, first: bool = False) -> None:
+    def _login(self) -> None:
         problem = preflight(self.login)
         if problem is not None:
             self._show_problem(problem)
@@ -377,45 +376,8 @@ class DashboardApp(App[None]):
             self.console_health = {"error": str(exc)}
 
     def start_command(self, cmd: CommandInfo) -> None:
-        """Palette choice: ask for arguments (if any), confirm changes, run, show inline."""
-        def with_args(text: str | None) -> None:
-            if text is None:
-                return
-            try:
-                args, kwargs = parse_tokens(shlex.split(text))
-            except ValueError as exc:
-                self._say(f"{cmd.name}: bad arguments: {exc}")
-                return
-            if cmd.mutates:
-                shown = f"{cmd.name} {text}".strip()
-
-                def confirmed(yes: bool | None) -> None:
-                    if yes:
-                        self._run_command(cmd, args, kwargs)
-                    else:
-                        self._say(f"{cmd.name}: cancelled")
-
-                self.push_screen(ConfirmScreen(f"{shown}\n\nThis changes the running town "
-                                               f"({cmd.role} command)."), confirmed)
-            else:
-                self._run_command(cmd, args, kwargs)
-
-        if cmd.usage == cmd.name:
-            with_args("")
-        else:
-            self.push_screen(ArgsScreen(cmd), with_args)
-
-    @work(thread=True, group="command")
-    def _run_command(self, cmd: CommandInfo, args: list[Any], kwargs: dict[str, Any]) -> None:
-        if self.link is None:
-            self._reply(self._say, f"{cmd.name}: not connected to the console")
-            return
-        try:
-            result = self.link.call(cmd.name, *args, **kwargs)
-        except (ConsoleError, ConsoleConnectionError) as exc:
-            self._reply(self._say, f"{cmd.name}: error {exc}")
-            return
-        self._reply(self._say, f"{cmd.name}: ok\n{format_result(result)}")
+        """A palette choice (see :class:`~townlet.ui.palette.CommandFlow`)."""
+        self.flow.start(cmd)
 
     def _reply(self, fn: Any, *args: Any) -> None:
         """From a worker thread: run ``fn`` on the UI thread unless the app is closing."""

@@ -17,10 +17,13 @@ from townlet.config.money import to_units
 from townlet.config.world import NEEDS, OBJECT_TYPES, PERTURBATION_KINDS, PRICES
 from townlet.ui.vocab import SHIFT_NAMES, STAT_NAMES
 
-__all__ = ["HIST_BINS", "Digest", "Frame", "digest", "freeze", "hhmm"]
+__all__ = ["HIST_BINS", "Digest", "Frame", "digest", "freeze", "hhmm", "policy_text"]
 
 HIST_BINS = 10
 """Bins of the needs distribution (over [0, 1])."""
+NEEDS_SAMPLE = 1 << 17
+"""The needs distribution covers every agent slot up to this many, then every k-th slot
+(a stride sample: the figure's cost stays flat at 1M agents)."""
 TOP_QUEUES = 8
 """Queues listed in the town panel (longest first)."""
 
@@ -48,7 +51,10 @@ class Digest:
     population: int
     capacity: int
     config_id: str
+    policy: str
+    """The policy named by the frame (empty when the stream does not carry it)."""
     needs_hist: dict[str, list[int]]
+    """Living agents per need bin (of a stride sample above NEEDS_SAMPLE slots)."""
     needs_mean: dict[str, float]
     prices: dict[str, float]
     money_per_capita: float
@@ -83,8 +89,24 @@ class Frame:
         return self.digest.tick
 
 
-def _config_id(cols: Mapping[str, np.ndarray]) -> str:
-    return bytes(cols["config_id"][0]).rstrip(b"\0").decode("ascii", "replace")
+def _text(cols: Mapping[str, np.ndarray], name: str) -> str:
+    """A ``|S64`` meta column as text ("" when this stream's schema has no such column)."""
+    if name not in cols:
+        return ""
+    return bytes(cols[name][0]).rstrip(b"\0").decode("ascii", "replace")
+
+
+def policy_text(cols: Mapping[str, np.ndarray]) -> str:
+    """The policy that drove the frame's tick (schema 2.1+), e.g. ``ppo 3f9c0d1e2a4b`` with the
+    learned share when annealing; "" when the stream does not say."""
+    name, digest_hex = _text(cols, "policy_name"), _text(cols, "policy_hash")
+    if not name:
+        return ""
+    out = name + (f" {digest_hex[:12]}" if digest_hex else "")
+    ratio = float(cols["anneal_ratio"][0]) if "anneal_ratio" in cols else 0.0
+    if 0.0 < ratio < 1.0:
+        out += f" ({ratio:.0%} learned)"
+    return out
 
 
 def digest(cols: Mapping[str, np.ndarray]) -> Digest:
@@ -92,17 +114,24 @@ def digest(cols: Mapping[str, np.ndarray]) -> Digest:
     tick = int(cols["tick"][0])
     tpd = int(cols["ticks_per_day"][0])
     alive = cols["agent_alive"] != 0
-    needs = cols["agent_needs"][alive]
-    hist, mean = {}, {}
-    for k, name in enumerate(NEEDS):
-        col = needs[:, k] if needs.size else np.zeros(0, np.float32)
-        hist[name] = np.histogram(col, bins=HIST_BINS, range=(0.0, 1.0))[0].tolist()
-        mean[name] = float(col.mean()) if col.size else 0.0
     pop = int(np.count_nonzero(alive))
+    needs = cols["agent_needs"][::max(1, alive.size // NEEDS_SAMPLE)]  # a fixed-cost sample
+    needs = needs[alive[::max(1, alive.size // NEEDS_SAMPLE)]]
+    k = len(NEEDS)
+    bins = np.clip((needs * HIST_BINS).astype(np.int64), 0, HIST_BINS - 1)
+    counts = np.bincount((bins + np.arange(k) * HIST_BINS).ravel(), minlength=k * HIST_BINS)
+    n = len(needs)
+    sums = needs.sum(axis=0, dtype=np.float64) if n else np.zeros(k)
+    hist = {name: counts[i * HIST_BINS:(i + 1) * HIST_BINS].tolist()
+            for i, name in enumerate(NEEDS)}
+    mean = {name: float(sums[i]) / n if n else 0.0 for i, name in enumerate(NEEDS)}
     wallets = cols["agent_wallet"][alive]
     otype = cols["obj_type"]
-    stock = {name: int(cols["obj_stock"][otype == t].sum()) for t, name in enumerate(OBJECT_TYPES)
-             if np.any(otype == t)}
+    used = otype >= 0
+    per_type = np.bincount(otype[used], weights=cols["obj_stock"][used],
+                           minlength=len(OBJECT_TYPES))
+    present = np.bincount(otype[used], minlength=len(OBJECT_TYPES))
+    stock = {name: int(per_type[t]) for t, name in enumerate(OBJECT_TYPES) if present[t]}
     shift = cols["agent_shift"][alive]
     sc = np.bincount(shift.astype(np.int64), minlength=len(SHIFT_NAMES))
     shifts = {SHIFT_NAMES[i] if i < len(SHIFT_NAMES) else str(i): int(n)
@@ -124,7 +153,7 @@ def digest(cols: Mapping[str, np.ndarray]) -> Digest:
     down = int(np.count_nonzero((cols["district_power"] == 0) | (cols["district_water"] == 0)))
     return Digest(
         tick=tick, day=tick // max(1, tpd), clock=hhmm(int(cols["tick_of_day"][0]), tpd),
-        population=pop, capacity=int(alive.size), config_id=_config_id(cols),
+        population=pop, capacity=int(alive.size), config_id=_text(cols, "config_id"), policy=policy_text(cols),
         needs_hist=hist, needs_mean=mean,
         prices=dict(zip(PRICES[1:], to_units(cols["price_now"][1:]).tolist())),
         money_per_capita=float(to_units(int(wallets.sum()))) / pop if pop else 0.0,

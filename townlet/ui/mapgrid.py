@@ -66,10 +66,11 @@ def cells(cols: Mapping[str, np.ndarray], vp: Viewport,
     alive = cols["agent_alive"] != 0
     ax, ay, _ = _window(cols["agent_x"][alive], cols["agent_y"][alive], vp)
     count = np.bincount(ay * vp.cols + ax, minlength=vp.rows * vp.cols)
-    used = cols["obj_type"] >= 0
-    ox, oy, inside = _window(cols["obj_x"][used], cols["obj_y"][used], vp)
     objs = np.full(vp.rows * vp.cols, -1, np.int64)
-    objs[oy * vp.cols + ox] = cols["obj_type"][used][inside]
+    if vp.zoom <= OBJECTS_UP_TO_ZOOM:  # further out they are not drawn: skip the pass
+        used = cols["obj_type"] >= 0
+        ox, oy, inside = _window(cols["obj_x"][used], cols["obj_y"][used], vp)
+        objs[oy * vp.cols + ox] = cols["obj_type"][used][inside]
     me = None
     if 0 <= follow < alive.size and alive[follow]:
         sl = slice(follow, follow + 1)

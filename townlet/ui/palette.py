@@ -1,4 +1,5 @@
-"""The command palette's console provider: only the commands the key's role may run.
+"""Console commands in the command palette: only those the key's role may run, then
+arguments, confirmation of changes, the call, and the answer shown inline.
 
 The list comes from the server's ``help`` (``allowed`` rows), so the palette offers
 what the server would accept; the server still authorises every request.
@@ -6,14 +7,20 @@ what the server would accept; the server still authorises every request.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+import shlex
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from townlet.client.errors import ConsoleConnectionError, ConsoleError
+from townlet.client.repl import format_result, parse_tokens
+from townlet.ui.console_link import CommandInfo
+from townlet.ui.screens import ArgsScreen, ConfirmScreen
 
 if TYPE_CHECKING:
     from townlet.ui.app import DashboardApp
 
-__all__ = ["ConsoleCommands"]
+__all__ = ["CommandFlow", "ConsoleCommands"]
 
 
 class ConsoleCommands(Provider):
@@ -38,3 +45,57 @@ class ConsoleCommands(Provider):
             if score > 0:
                 yield Hit(score, matcher.highlight(text), lambda c=cmd: app.start_command(c),
                           text=text, help=f"{cmd.role}: {cmd.summary}")
+
+
+class CommandFlow:
+    """What follows a palette choice: arguments, confirmation for commands that change the
+    town, the call on a worker thread, and the answer (or error) in the Console tab."""
+
+    def __init__(self, app: DashboardApp) -> None:
+        self.app = app
+
+    def start(self, cmd: CommandInfo) -> None:
+        app = self.app
+
+        def with_args(text: str | None) -> None:
+            if text is None:
+                return
+            try:
+                args, kwargs = parse_tokens(shlex.split(text))
+            except ValueError as exc:
+                app._say(f"{cmd.name}: bad arguments: {exc}")
+                return
+            if not cmd.mutates:
+                self._run(cmd, args, kwargs)
+                return
+
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    self._run(cmd, args, kwargs)
+                else:
+                    app._say(f"{cmd.name}: cancelled")
+
+            shown = f"{cmd.name} {text}".strip()
+            app.push_screen(ConfirmScreen(f"{shown}\n\nThis changes the running town "
+                                          f"({cmd.role} command)."), confirmed)
+
+        if cmd.usage == cmd.name:
+            with_args("")
+        else:
+            app.push_screen(ArgsScreen(cmd), with_args)
+
+    def _run(self, cmd: CommandInfo, args: list[Any], kwargs: dict[str, Any]) -> None:
+        app = self.app
+
+        def call() -> None:
+            if app.link is None:
+                app._reply(app._say, f"{cmd.name}: not connected to the console")
+                return
+            try:
+                result = app.link.call(cmd.name, *args, **kwargs)
+            except (ConsoleError, ConsoleConnectionError) as exc:
+                app._reply(app._say, f"{cmd.name}: error {exc}")
+                return
+            app._reply(app._say, f"{cmd.name}: ok\n{format_result(result)}")
+
+        app.run_worker(call, thread=True, group="command")

@@ -47,8 +47,9 @@ class HeaderBar(Static):
             t.append(f"tick {d.tick:,}", style="bold")
             t.append(f"  day {d.day} {d.clock}  {tps:,.1f} ticks/s  "
                      f"pop {d.population:,}/{d.capacity:,}  config {d.config_id[:12]}")
-        if policy:
-            t.append(f"  policy {policy}")
+        shown = (d.policy if d is not None and d.policy else policy)  # frames first
+        if shown:
+            t.append(f"  policy {shown}")
         t.append("\n")
         t.append(f"{st.state}", style=_STATE_STYLE.get(st.state, ""))
         t.append(f" (silent {st.silent_s:.1f}s)" if st.state != "live" else "")
