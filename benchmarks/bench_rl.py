@@ -13,42 +13,21 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from townlet.config import default_config, with_agents
 from townlet.rl import TownletVectorEnv, parallel_env
-from townlet.rl.layout import NEED_FEATURES
-from townlet.world.actions import OPTION_GOAL, Action
-from townlet.world.policy import GOAL_OF_NEED
+from townlet.rl.baselines import NeedsPolicy
+from townlet.world.actions import Action
 
 WARMUP = 50
 """Steps run before measuring, past the initial transient (and the compile)."""
 
 
-class NeedsPolicy:
-    """Seek the lowest need below 0.5 with an option action, otherwise wait."""
-
-    GO = np.array([next(a for a, g in OPTION_GOAL.items() if g == goal) for goal in GOAL_OF_NEED])
-    """The option action that restores each need."""
-
-    def __init__(self, layout):
-        self.option = layout.feature_index("option_active")
-        self.needs = [layout.feature_index(name) for name in NEED_FEATURES]
-
-    def __call__(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        needs = features[:, self.needs]
-        act = np.where(needs.min(1) < 0.5, self.GO[needs.argmin(1)], Action.WAIT)
-        act[features[:, self.option] > 0] = Action.WAIT
-        ok = mask[np.arange(len(act)), act]
-        return np.where(ok, act, Action.WAIT).astype(np.int64)
-
-
 def _env(variant: str, agents: int) -> tuple[TownletVectorEnv, NeedsPolicy, tuple]:
     env = TownletVectorEnv(with_agents(default_config(), agents), variant=variant, seed=0)
     obs, infos = env.reset(seed=0)
-    policy = NeedsPolicy(env.layout)
+    policy = NeedsPolicy(env)
     for _ in range(WARMUP):
-        obs, _, _, _, infos = env.step(policy(obs["features"], infos["action_mask"]))
+        obs, _, _, _, infos = env.step(policy(obs, infos["action_mask"]))
     return env, policy, (obs, infos)
 
 
@@ -57,7 +36,7 @@ def agent_steps_per_second(env, policy, last, steps: int) -> float:
     obs, infos = last
     spent = 0.0
     for _ in range(steps):
-        actions = policy(obs["features"], infos["action_mask"])
+        actions = policy(obs, infos["action_mask"])
         t0 = time.process_time()
         obs, _, _, _, infos = env.step(actions)
         spent += time.process_time() - t0
@@ -76,7 +55,7 @@ class VectorEnvStep:
 
     def setup(self, variant: str, agents: int) -> None:
         self.env, self.policy, self.last = _env(variant, agents)
-        self.actions = self.policy(self.last[0]["features"], self.last[1]["action_mask"])
+        self.actions = self.policy(self.last[0], self.last[1]["action_mask"])
 
     def time_step(self, variant: str, agents: int) -> None:
         self.env.step(self.actions)

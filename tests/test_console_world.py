@@ -43,7 +43,8 @@ def test_every_command_is_exercised() -> None:
     here = "".join((tests / f).read_text() for f in ("test_console_world.py",
                                                      "test_console_server.py",
                                                      "test_console_snapshots.py",
-                                                     "test_console_levers.py"))
+                                                     "test_console_levers.py",
+                                                     "test_pilot_cli.py"))
     called = set(re.findall(r'(?:call|request)\(\s*"(\w+)"', here))
     assert set(COMMANDS) <= called, set(COMMANDS) - called
 

@@ -15,6 +15,7 @@ import pytest
 from _pilot import config, tiny_checkpoint
 
 from townlet.client.console import ConsoleClient
+from townlet.client.errors import BusyTarget
 from townlet.frames.reader import FrameReader
 from townlet.pilot.checkpoints import load
 from townlet.pilot.evaluate import METRICS
@@ -144,6 +145,8 @@ def test_rollback_restores_the_previous_policy_and_frames_show_it(workdir):
         with ConsoleClient(endpoint, keys / "server.key",
                            keys / "local-operator.key_secret", timeout=30) as c:
             assert c.call("policy_info")["policy_hash"] == b.policy_hash
+            with pytest.raises(BusyTarget, match="no shadow candidate"):
+                c.call("promote_policy", reason="nothing submitted")
             resp = c.request("rollback_policy", [], {"reason": "test"})
             assert resp.ok, resp.error
             assert resp.result["release"]["policy_hash"] == a.policy_hash

@@ -33,8 +33,26 @@ C = {name: k for k, name in enumerate(COMPONENTS)}
 N = 8
 
 
-def config(**rl) -> TownletConfig:
+UPSTREAM = {"survival": 0.002, "needs": {"hunger": 1.0, "hygiene": 0.6, "energy": 0.8,
+                                           "social": 0.4},
+            "needs_comfort": 1.0, "wage_rate": 0.01, "death_penalty": -5.0,
+            "social": {"by_deficit": False}, "clip": {"per_episode": 200.0}}
+"""The upstream form and weights (SPEC/learning.md §4.2): the term tests below use
+them, so each term is checked against the spec's numbers; the shipped defaults
+have their own tests."""
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(base.get(k, {}), v) if isinstance(v, dict) else v
+    return out
+
+
+def config(upstream: bool = True, **rl) -> TownletConfig:
     raw = msgspec.to_builtins(with_agents(default_config(), N))
+    if upstream:
+        rl["rewards"] = _merge(UPSTREAM, rl.get("rewards", {}))
     raw["rl"] = rl
     return msgspec.convert(raw, TownletConfig)
 
@@ -192,6 +210,31 @@ def test_chat_reward_uses_own_ties_and_need_floor():
     off = Harness(config(rewards={"social": {"stage": "off"}}))
     out = off.tick(events=[(CHAT, 0, 1, 0.8)])
     assert not out.comp[:, C["social"]].any()
+
+
+def test_default_needs_penalty_is_zero_in_comfort_and_weight_at_zero():
+    h = Harness(config(upstream=False))
+    w = h.cfg.rl.rewards.needs
+    c = h.cfg.rl.rewards.needs_comfort
+    h.st.agent_needs[0] = c          # at the comfort level: nothing
+    h.st.agent_needs[1] = 1.0
+    h.st.agent_needs[2] = [0.0, c, c, c]   # starving: the hunger weight per tick
+    h.st.agent_needs[3] = [c / 2, c, c, c]
+    out = h.tick()
+    assert out.comp[0, C["needs"]] == 0.0 and out.comp[1, C["needs"]] == 0.0
+    assert out.comp[2, C["needs"]] == pytest.approx(-w.hunger)
+    assert out.comp[3, C["needs"]] == pytest.approx(-w.hunger / 4)
+    assert out.comp[0, C["survival"]] == pytest.approx(h.cfg.rl.rewards.survival)
+
+
+def test_default_chat_reward_shrinks_with_the_social_need():
+    h = Harness(config(upstream=False))
+    st = h.st
+    st.agent_needs[:, 3] = [0.2, 1.0, 0.5, 0.5, 0.8, 0.8, 0.8, 0.8]
+    out = h.tick(events=[(CHAT, 0, 1, 1.0)])
+    base = h.cfg.rl.rewards.social.chat_base
+    assert out.comp[0, C["social"]] == pytest.approx(base * 0.8, rel=1e-5)
+    assert out.comp[1, C["social"]] == 0.0   # satisfied: more talk is worth nothing
 
 
 def test_possessed_agents_are_not_policy_transitions():

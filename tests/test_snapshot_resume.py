@@ -75,7 +75,11 @@ def _intervene(world: World, rng: np.random.Generator) -> None:
 
 
 class Plan:
-    """Interventions by tick (applied before that tick's step), from one seed."""
+    """Interventions by tick (applied before that tick's step), from one seed; an
+    employment exit is always requested on the first morning, so every run gets past
+    an exit even when the town's own workers are never late enough to be let go."""
+
+    EXIT_AT = DAY // 3
 
     def __init__(self, seed: int, ticks: int, every: int) -> None:
         rng = np.random.default_rng(seed)
@@ -84,6 +88,8 @@ class Plan:
 
     def before_step(self, world: World) -> None:
         t = world.tick
+        if t == self.EXIT_AT:
+            world.employment_exit(int(np.flatnonzero(world.view("agent_alive"))[0]))
         if t in self.ticks:
             rng = np.random.default_rng([self.seed, t])
             for _ in range(rng.integers(1, 4)):

@@ -17,6 +17,7 @@ from townlet.security.cli import keys_command
 from townlet.sim.bench import bench_command
 from townlet.sim.report import report_command
 from townlet.snapshots.cli import snapshot_command
+from townlet.train.cli import train_command
 from townlet.ui.cli import dashboard_command
 
 ROLES = {"run": "simulation", "publish": "publisher", "record": "recorder", "replay": "replay"}
@@ -48,3 +49,4 @@ main.add_command(sweep_command, "sweep")
 main.add_command(dashboard_command, "dashboard")
 main.add_command(eval_command, "eval")
 main.add_command(promote_command, "promote")
+main.add_command(train_command, "train")

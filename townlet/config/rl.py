@@ -67,12 +67,12 @@ class ObservationConfig(_Section, frozen=True):
 
 
 class NeedWeights(_Section, frozen=True):
-    """Weights w of the quadratic need penalty -sum w * (1 - need)^2."""
+    """Weights w of the need penalty: w per tick for a need at 0 (see ``needs_comfort``)."""
 
-    hunger: Weight = 1.0
-    hygiene: Weight = 0.6
-    energy: Weight = 0.8
-    social: Weight = 0.4
+    hunger: Weight = 0.1
+    hygiene: Weight = 0.04
+    energy: Weight = 0.06
+    social: Weight = 0.03
 
 
 class SocialRewardConfig(_Section, frozen=True):
@@ -86,23 +86,32 @@ class SocialRewardConfig(_Section, frozen=True):
     """Added per unit of familiarity with the partner."""
     need_floor: Coeff = 0.15
     """No chat reward while any of hunger, hygiene, energy is below this."""
+    by_deficit: bool = True
+    """Scale each chat reward by the receiver's social deficit (1 - social need): a
+    satisfied agent gains nothing from more talk, so talking cannot replace living."""
 
 
 class ClipConfig(_Section, frozen=True):
     per_tick: Annotated[float, Meta(ge=0.01, le=10.0)] = 1.0
     """Symmetric clip of each tick's non-terminal reward."""
-    per_episode: Annotated[float, Meta(ge=0.0, le=1e6)] = 200.0
-    """Symmetric clip of the episode's running total (0 = off); terminal taps excluded."""
+    per_episode: Annotated[float, Meta(ge=0.0, le=1e6)] = 0.0
+    """Symmetric clip of the episode's running total (0 = off, the default: the
+    total is not in the observation, so a clip on it makes the reward non-Markov);
+    terminal taps excluded."""
     death_window: Annotated[int, Meta(ge=0, le=200)] = 10
     """No positive reward within this many ticks before (retroactively, see
     ``townlet.rl.rewards.apply_death_window``) and after a death or exit in a slot."""
 
 
 class RewardConfig(_Section, frozen=True):
-    survival: Annotated[float, Meta(ge=0.0, le=0.01)] = 0.002
+    survival: Annotated[float, Meta(ge=0.0, le=0.1)] = 0.01
     """Reward per tick alive."""
     needs: NeedWeights = NeedWeights()
-    wage_rate: Annotated[float, Meta(ge=0.0, le=0.05)] = 0.01
+    needs_comfort: Annotated[float, Meta(gt=0.0, le=1.0)] = 0.5
+    """A need at or above this costs nothing; below it the penalty is
+    w * ((comfort - need) / comfort)^2, so w per tick at need 0 (1.0: the
+    upstream form w * (1 - need)^2)."""
+    wage_rate: Annotated[float, Meta(ge=0.0, le=0.05)] = 0.02
     """Reward per tick of full wage earned (wage earned minus withheld, over the job's wage)."""
     punctuality_bonus: Annotated[float, Meta(ge=0.0, le=1.0)] = 0.05
     """Paid once per shift on arrival: bonus * max(0, 1 - minutes late / punctuality_window)."""
@@ -110,7 +119,7 @@ class RewardConfig(_Section, frozen=True):
     """Ticks after shift start over which the punctuality bonus falls to zero."""
     faint_penalty: Penalty = -1.0
     """On the tick an agent faints (not terminal in Townlet; survives clipping)."""
-    death_penalty: Penalty = -5.0
+    death_penalty: Penalty = -10.0
     """On the tick an agent dies (terminal; applied after clipping)."""
     exit_penalty: Penalty = -2.0
     """On the tick an agent leaves town after losing its job (terminal; after clipping)."""

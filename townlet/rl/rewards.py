@@ -3,10 +3,12 @@
 For an agent alive before and after the tick, in this order:
 
 1. ``survival``: ``rewards.survival``.
-2. ``needs``: ``-sum_n w_n * (1 - need_n)^2`` over every need (``NEEDS``).
+2. ``needs``: ``-sum_n w_n * (max(0, c - need_n) / c)^2`` over every need
+   (``NEEDS``), c = ``needs_comfort`` (c = 1: the upstream quadratic deficit).
 3. ``social`` (stage ``c1``): per successful chat this tick, for speaker and
    listener, ``(chat_base + coeff_trust * trust + coeff_fam * familiarity) * quality``
-   with their own tie toward the partner; nothing while a bodily need (any but
+   with their own tie toward the partner, times their social deficit
+   (1 - social need) if ``by_deficit``; nothing while a bodily need (any but
    social) is below ``need_floor``.
 4. ``wage``: ``wage_rate * (wage earned - wage withheld this tick) / job wage``:
    incremental, never a cumulative balance.
@@ -52,7 +54,7 @@ CAT_NONE, CAT_CHAT, CAT_DEATH, CAT_EXIT, CAT_REMOVED = 0, 1, 2, 3, 4
 RewardStatics = collections.namedtuple("RewardStatics", [
     "survival", "weights", "wage_rate", "punct_bonus", "punct_window", "faint_penalty",
     "death_penalty", "exit_penalty", "social_on", "chat_base", "coeff_trust", "coeff_fam",
-    "need_floor", "clip_tick", "clip_episode", "death_window", "truncate", "ticks_per_day",
+    "need_floor", "by_deficit", "comfort", "clip_tick", "clip_episode", "death_window", "truncate", "ticks_per_day",
     "job_start", "job_stagger", "job_wage", "cooldown", "event_category",
 ])
 
@@ -69,7 +71,8 @@ def build_reward_statics(cfg: TownletConfig, event_category: np.ndarray) -> Rewa
         death_penalty=r.death_penalty, exit_penalty=r.exit_penalty,
         social_on=r.social.stage == "c1", chat_base=r.social.chat_base,
         coeff_trust=r.social.coeff_trust, coeff_fam=r.social.coeff_fam,
-        need_floor=r.social.need_floor, clip_tick=r.clip.per_tick,
+        need_floor=r.social.need_floor, by_deficit=r.social.by_deficit,
+        comfort=r.needs_comfort, clip_tick=r.clip.per_tick,
         clip_episode=r.clip.per_episode, death_window=r.clip.death_window,
         truncate=cfg.rl.truncate_ticks, ticks_per_day=cfg.world.ticks_per_day,
         job_start=np.array([j.start for j in cfg.world.jobs], dtype=np.int64),
@@ -92,6 +95,8 @@ def _chat_reward(st, rs, a, b, quality):
             trust, fam = st.rel_trust[a, k], st.rel_fam[a, k]
             break
     q = min(1.0, max(0.0, quality))
+    if rs.by_deficit:
+        q *= 1.0 - st.agent_needs[a, Need.SOCIAL]
     return (rs.chat_base + rs.coeff_trust * trust + rs.coeff_fam * fam) * q
 
 
@@ -122,7 +127,7 @@ def living_reward(st, rs, i, tick, prev_flags, prev_wages, prev_withheld, end_ti
     c[R.survival] = rs.survival
     pen = 0.0
     for n in range(st.agent_needs.shape[1]):
-        d = 1.0 - st.agent_needs[i, n]
+        d = max(0.0, rs.comfort - st.agent_needs[i, n]) / rs.comfort
         pen += rs.weights[n] * d * d
     c[R.needs] = -pen
     job = st.agent_job[i]

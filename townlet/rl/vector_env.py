@@ -39,6 +39,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from numba import njit
 
 from townlet.config import TownletConfig, default_config
+from townlet.rl.baselines import GOAL_ACTION, allowed, scripted_actions
 from townlet.rl.encode import encode
 from townlet.rl.episodes import StepOut, Track, advance, new_step_out, new_track
 from townlet.rl.events import event_categories
@@ -70,10 +71,11 @@ def _after_tick(st, sx, kp, rs, tr, out, controlled, comp64, obs_map, obs_feat, 
 
 @njit(cache=True)
 def _policy_actions(actions, controlled, out):
-    """Copy actions of controlled slots (others: -1 = scripted); first bad index or -1."""
+    """Copy actions of controlled slots (others: -1 = scripted); first bad index or -1.
+    ``Action.SCRIPTED`` (-1) is accepted: the world's scripted controller acts."""
     for i in range(actions.shape[0]):
         a = actions[i]
-        if a < 0 or a >= N_ACTIONS:
+        if a < -1 or a >= N_ACTIONS:
             return i
         out[i] = a if controlled[i] else -1
     return -1
@@ -179,7 +181,7 @@ class TownletVectorEnv(VectorEnv):
         bad = _policy_actions(actions, self._controlled, self._actions)
         if bad >= 0:
             raise ValueError(f"actions[{bad}] = {actions[bad]} is out of range "
-                             f"[0, {N_ACTIONS})")
+                             f"[0, {N_ACTIONS}) (or -1: Action.SCRIPTED)")
         self.world.step(self._actions)
         self._after_tick(self._state())
         out = self._out
@@ -230,6 +232,18 @@ class TownletVectorEnv(VectorEnv):
         if arr.shape != (self.num_envs,):
             raise ValueError(f"actions must have shape ({self.num_envs},), got {arr.shape}")
         return arr
+
+    def scripted_actions(self) -> np.ndarray:
+        """The world's scripted controller as actions for the next step: per slot,
+        the option for the goal it would pursue, WAIT while an affordance runs,
+        CANCEL where it would wake a sleeper to eat; disallowed choices become
+        WAIT (a fresh (N,) int64 array). The public baseline and the
+        behaviour-cloning teacher (``townlet.rl.baselines.ScriptedPolicy``)."""
+        if not self._started:
+            raise RuntimeError("call reset() before scripted_actions()")
+        out = np.zeros(self.num_envs, np.int8)
+        scripted_actions(self._state(), self._kp, self._controlled, GOAL_ACTION, out)
+        return allowed(out.astype(np.int64), self._mask)
 
     def pending_arrivals(self) -> bool:
         """Whether the world will spawn a newcomer into some empty slot."""

@@ -130,10 +130,13 @@ def _decide(s, p, i, t, tod):
             goal == G.SLEEP and not _sleep_fits(s, p, i, tod)) and (goal != G.EAT or can_eat) and (
             goal != G.SOCIAL or not night) and (goal != G.WASH or _can_wash(s, p, i)):
         return goal
-    if s.agent_meet_bld[i] >= 0 and t < s.agent_meet_until[i] and not critical:
-        return G.MEET
     sleep_fits = _sleep_fits(s, p, i, tod)
-    if night and needs[Need.ENERGY] < 0.8 and sleep_fits:
+    bedtime = night and needs[Need.ENERGY] < 0.8 and sleep_fits
+    if s.agent_meet_bld[i] >= 0 and t < s.agent_meet_until[i] and not critical and not (
+            bedtime and ticks_until(tod, s.agent_today[i, Today.LEAVE], p.day) < p.night
+            + _walk(s, p, i, s.agent_home[i]) + p.errand):
+        return G.MEET  # until it must walk home for a full sleep before work
+    if bedtime:
         return G.SLEEP
     if errands and can_eat and _free_for(s, p, i, tod) < 3 * p.errand and not _lasts(
             s, p, i, s.agent_today[i, Today.QUIT] - tod):

@@ -1,0 +1,210 @@
+"""``townlet train``: score baselines, record scripted trajectories, behaviour
+cloning and PPO. Results go to stdout (``--json``: one JSON object per line),
+logs to stderr through ``townlet.ops`` (structured), progress bars to stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from townlet.config.options import agents_option, config_option, seed_option
+
+__all__ = ["train_command"]
+
+VARIANTS = click.Choice(["compact", "hybrid", "full"])
+
+
+def _town(config_path, agents):
+    from townlet.config import ConfigError, load_config, with_agents
+
+    try:
+        cfg = load_config(config_path)
+        return with_agents(cfg, agents) if agents else cfg
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(2)
+
+
+@click.group()
+def train_command() -> None:
+    """Train and evaluate policies on a town (needs the rl extra). See docs/rl.md."""
+
+
+@train_command.command("baselines")
+@config_option
+@agents_option
+@seed_option()
+@click.option("--variant", type=VARIANTS, default="compact", show_default=True,
+              help="Observation variant (docs/rl.md, Observations).")
+@click.option("--ticks", type=click.IntRange(min=1), default=2880, show_default=True,
+              help="Ticks to run each policy.")
+@click.option("--policy", "policies", multiple=True,
+              help="Baseline(s) to score (default: all) or a checkpoint file.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per policy on stdout.")
+def baselines(config_path, agents, seed, variant, ticks, policies, as_json) -> None:
+    """Score policies on the same town and seed: mean episode return, reward per
+    tick, deaths, share of agent-ticks with a critical need, share of clipped rewards."""
+    import msgspec
+    from rich.console import Console
+    from rich.table import Table
+
+    from townlet.rl import TownletVectorEnv
+    from townlet.rl.baselines import BASELINES, baseline
+    from townlet.train.checkpoint import CheckpointError
+    from townlet.train.policy import load_policy
+    from townlet.train.score import score
+
+    env = TownletVectorEnv(_town(config_path, agents), variant=variant)
+    env.reset(seed=seed)
+    table = Table("policy", "return", "reward/tick", "episodes", "deaths", "deaths/agent-day",
+                  "critical share", "clipped share")
+    for name in policies or tuple(BASELINES):
+        try:
+            act = baseline(name, env, seed) if name in BASELINES else load_policy(
+                name, env.layout, seed=seed)
+        except (CheckpointError, ValueError) as exc:
+            _fail(exc)
+        s = score(env, act, ticks, seed=seed, name=name)
+        if as_json:
+            click.echo(json.dumps(msgspec.to_builtins(s)))
+        table.add_row(name, f"{s.mean_return:.2f}", f"{s.reward_per_tick:.4f}", str(s.episodes),
+                      str(s.deaths), f"{s.deaths_per_agent_day:.3f}", f"{s.critical_share:.3f}",
+                      f"{s.clipped_share:.3f}")
+    if not as_json:
+        Console().print(table)
+
+
+@train_command.command("record")
+@config_option
+@agents_option
+@seed_option()
+@click.option("--variant", type=VARIANTS, default="compact", show_default=True,
+              help="Observation variant (docs/rl.md, Observations).")
+@click.option("--ticks", type=click.IntRange(min=1), default=2880, show_default=True,
+              help="Ticks to record.")
+@click.option("--stride", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Keep every stride-th tick (returns use every tick).")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True,
+              help="Dataset file to write (.npz, format in docs/rl.md).")
+def record_cmd(config_path, agents, seed, variant, ticks, stride, out_path) -> None:
+    """Record the scripted teacher's trajectories for behaviour cloning."""
+    from townlet.train.dataset import record
+
+    meta = record(_town(config_path, agents), out_path, variant=variant, ticks=ticks,
+                  stride=stride, seed=seed)
+    click.echo(json.dumps({k: meta[k] for k in ("rows", "config_id", "layout_hash",
+                                                 "action_space_hash", "variant")}))
+
+
+@train_command.command("bc")
+@config_option
+@agents_option
+@click.argument("dataset", type=click.Path(dir_okay=False))
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True,
+              help="Checkpoint file to write.")
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Passes over the training part of the dataset.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seeds the train/held-out split, initial weights and shuffles.")
+@click.option("--min-accuracy", type=click.FloatRange(0, 1), default=0.9, show_default=True,
+              help="Gate: held-out accuracy needed to seed PPO.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+def bc_cmd(config_path, agents, dataset, out_path, epochs, seed, min_accuracy, as_json) -> None:
+    """Behaviour cloning on a recorded dataset; reports held-out accuracy, per-action
+    recall and the gate (exit code 3 if the gate fails; the checkpoint is written
+    either way, marked as failed, and PPO refuses it as --init)."""
+    from townlet.train.bc import BCConfig, train_bc
+    from townlet.train.dataset import DatasetError
+
+    try:
+        report = train_bc(_town(config_path, agents), dataset, out_path,
+                          BCConfig(epochs=epochs, seed=seed, min_accuracy=min_accuracy))
+    except DatasetError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(report))
+    else:
+        click.echo(f"held-out accuracy {report['held_out_accuracy']:.4f}  "
+                   f"gate {'passed' if report['gate']['passed'] else 'FAILED'}  "
+                   f"policy {report['policy_hash'][:12]}  -> {out_path}")
+        for reason in report["gate"]["reasons"]:
+            click.echo(f"  {reason}")
+    if not report["gate"]["passed"]:
+        sys.exit(3)
+
+
+@train_command.command("ppo")
+@config_option
+@agents_option
+@seed_option("Also seeds torch and the minibatch shuffles.")
+@click.option("--variant", type=VARIANTS, default="compact", show_default=True,
+              help="Observation variant (docs/rl.md, Observations).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Directory for checkpoints (ckpt-<update>.pt, newest --retain kept).")
+@click.option("--steps", type=click.IntRange(min=1), default=2_000_000, show_default=True,
+              help="Agent transitions to train on (ticks x agents).")
+@click.option("--minutes", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="Stop after this much wall time (0 = no limit).")
+@click.option("--rollout-ticks", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Ticks per rollout; one update learns from rollout-ticks x agents.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-4,
+              show_default=True, help="Adam learning rate.")
+@click.option("--epochs", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Passes over each rollout.")
+@click.option("--minibatches", type=click.IntRange(1, 1024), default=4, show_default=True,
+              help="Minibatches per pass (each: policy transitions / minibatches).")
+@click.option("--entropy-coef", type=click.FloatRange(min=0), default=0.01, show_default=True,
+              help="Weight of the entropy bonus.")
+@click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Width of the network's layers (ignored with --init).")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="torch threads (more only pays on idle cores).")
+@click.option("--init", type=click.Path(dir_okay=False),
+              help="Start from this checkpoint (a BC policy must have passed its gate).")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Updates between checkpoints (one is always written at the end).")
+@click.option("--retain", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Checkpoints kept in --out (oldest removed).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print each update's metrics as one JSON line on stdout.")
+def ppo_cmd(config_path, agents, seed, variant, out_dir, steps, minutes, rollout_ticks, lr,
+            epochs, minibatches, entropy_coef, hidden, threads, init, checkpoint_every, retain,
+            as_json) -> None:
+    """PPO with one shared network for every agent (docs/rl.md, "PPO")."""
+    import structlog
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from townlet.train.ppo import PPOConfig, train
+
+    cfg = PPOConfig(seed=seed, variant=variant, total_agent_steps=steps,
+                    max_seconds=minutes * 60, rollout_ticks=rollout_ticks, learning_rate=lr,
+                    num_epochs=epochs, num_mini_batches=minibatches, entropy_coef=entropy_coef,
+                    hidden=hidden, threads=threads, init=init,
+                    checkpoint_every=checkpoint_every, retain=retain)
+    log = structlog.get_logger("townlet.train")
+    with Progress(transient=True, console=Console(stderr=True)) as bar:
+        task = bar.add_task("ppo", total=steps)
+
+        def on_update(m):
+            log.info("ppo_update", **m)
+            if as_json:
+                click.echo(json.dumps(m))
+            ret = "-" if m["return_mean"] is None else f"{m['return_mean']:.2f}"
+            bar.update(task, completed=m["steps"],
+                       description=f"ppo return {ret} deaths {m['deaths']} "
+                                   f"{m['env_steps_per_sec']:.0f}/s")
+
+        try:
+            path = train(cfg, _town(config_path, agents), out_dir, on_update)
+        except ValueError as exc:
+            _fail(exc)
+    if not as_json:
+        click.echo(f"checkpoint {path}")
