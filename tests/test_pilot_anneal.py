@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+pytest.importorskip("gymnasium", reason="needs the rl extra")
+pytest.importorskip("torch", reason="needs the rl extra")
+
 from _pilot import config, eating_policy, waiting_policy
 
 from townlet.config.pilot import AnnealConfig, AnnealPoint

@@ -12,6 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip("gymnasium", reason="needs the rl extra")
+pytest.importorskip("torch", reason="needs the rl extra")
+
 from _pilot import config, tiny_checkpoint
 
 from townlet.client.console import ConsoleClient
@@ -23,8 +27,6 @@ from townlet.pilot.serve import slot_of
 from townlet.promotion.manager import Promotion
 from townlet.promotion.state import SuiteVerdict
 from townlet.snapshots.reader import read_header
-
-pytest.importorskip("torch", reason="needs the rl extra")
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "pilot.md").read_text()
 YAML = """

@@ -9,6 +9,10 @@ import subprocess
 import sys
 
 import pytest
+
+pytest.importorskip("gymnasium", reason="needs the rl extra")
+pytest.importorskip("torch", reason="needs the rl extra")
+
 from _pilot import config, eating_policy
 
 from townlet.pilot.evaluate import evaluate
