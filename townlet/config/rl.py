@@ -15,7 +15,7 @@ from msgspec import Meta, Struct
 
 __all__ = [
     "ClipConfig", "EmbeddingConfig", "NeedWeights", "ObservationConfig", "RLConfig",
-    "RewardConfig", "SocialRewardConfig",
+    "RewardConfig", "SocialRewardConfig", "Variant",
 ]
 
 Window = Annotated[int, Meta(ge=3, le=31)]
@@ -29,8 +29,12 @@ class _Section(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Strict, immutable config section."""
 
 
+Variant = Literal["full", "hybrid", "compact"]
+"""The observation variants (the one list of their names)."""
+
+
 class ObservationConfig(_Section, frozen=True):
-    variant: Literal["full", "hybrid", "compact"] = "hybrid"
+    variant: Variant = "hybrid"
     """Observation layout (docs/rl.md lists the map channels of each)."""
     full_window: Window = 11
     """Side of the egocentric map of the ``full`` variant (odd)."""

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import get_args
 
 import click
 
 from townlet.config.options import agents_option, config_option, seed_option
+from townlet.config.rl import Variant
 
 __all__ = ["train_command"]
 
-VARIANTS = click.Choice(["compact", "hybrid", "full"])
+variant_option = click.option(
+    "--variant", type=click.Choice(get_args(Variant)), default="compact", show_default=True,
+    help="Observation variant (docs/rl.md, Observations).")
 
 
 def _town(config_path, agents):
@@ -41,8 +45,7 @@ def train_command() -> None:
 @config_option
 @agents_option
 @seed_option()
-@click.option("--variant", type=VARIANTS, default="compact", show_default=True,
-              help="Observation variant (docs/rl.md, Observations).")
+@variant_option
 @click.option("--ticks", type=click.IntRange(min=1), default=2880, show_default=True,
               help="Ticks to run each policy.")
 @click.option("--policy", "policies", multiple=True,
@@ -85,8 +88,7 @@ def baselines(config_path, agents, seed, variant, ticks, policies, as_json) -> N
 @config_option
 @agents_option
 @seed_option()
-@click.option("--variant", type=VARIANTS, default="compact", show_default=True,
-              help="Observation variant (docs/rl.md, Observations).")
+@variant_option
 @click.option("--ticks", type=click.IntRange(min=1), default=2880, show_default=True,
               help="Ticks to record.")
 @click.option("--stride", type=click.IntRange(min=1), default=4, show_default=True,
@@ -144,8 +146,7 @@ def bc_cmd(config_path, agents, dataset, out_path, epochs, seed, min_accuracy, a
 @config_option
 @agents_option
 @seed_option("Also seeds torch and the minibatch shuffles.")
-@click.option("--variant", type=VARIANTS, default="compact", show_default=True,
-              help="Observation variant (docs/rl.md, Observations).")
+@variant_option
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
               help="Directory for checkpoints (ckpt-<update>.pt, newest --retain kept).")
 @click.option("--steps", type=click.IntRange(min=1), default=2_000_000, show_default=True,
