@@ -9,9 +9,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from townlet.scale.cluster import LOCAL, SERIAL, connect
 from townlet.scale.results import Journal
 from townlet.scale.spec import load_spec
-from townlet.scale.sweep import LOCAL, SERIAL, connect, run_sweep
+from townlet.scale.sweep import run_sweep
 
 
 def _jobs(agents, towns, ticks, folder):

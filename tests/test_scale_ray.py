@@ -105,3 +105,22 @@ def test_sharded_env_equals_the_same_towns_stepped_locally(local_ray):
         assert sharded.num_envs == 48 and obs["features"].shape[0] == 48
     finally:
         sharded.close()
+
+
+def test_ppo_learns_from_towns_sharded_over_ray(local_ray, tmp_path):
+    """One learner, two towns in Ray actors: the update sees both towns' agents."""
+    pytest.importorskip("torch", reason="needs the rl extra")
+    from townlet.train.checkpoint import load_checkpoint
+    from townlet.train.ppo import PPOConfig, train
+
+    cfg = with_agents(default_config(), 16)
+    env = ShardedVectorEnv(cfg, [5, 6], variant="compact")
+    updates = []
+    try:
+        path = train(PPOConfig(seed=5, variant="compact", total_agent_steps=2 * 32 * 16,
+                               rollout_ticks=16, hidden=16), cfg, tmp_path, updates.append,
+                     env=env)
+    finally:
+        env.close()
+    assert len(updates) == 2 and updates[-1]["steps"] == 2 * 32 * 16
+    assert load_checkpoint(path, env.layout).meta.policy_hash

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from townlet.scale.cluster import SERIAL
 from townlet.scale.results import Journal
 from townlet.scale.spec import SpecError, load_spec
-from townlet.scale.sweep import SERIAL, run_sweep
+from townlet.scale.sweep import run_sweep
 
 TINY = "seeds: [0, 1]\nticks: 3\nagents: [16]\n"
 

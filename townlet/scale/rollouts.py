@@ -18,8 +18,9 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from townlet.config import TownletConfig
+from townlet.rl.layout import Layout
 from townlet.rl.vector_env import TownletVectorEnv
-from townlet.scale.sweep import LOCAL, connect
+from townlet.scale.cluster import LOCAL, connect
 
 __all__ = ["ShardedVectorEnv", "TownShard"]
 
@@ -32,8 +33,9 @@ class TownShard:
         # the env's buffers are next overwritten.
         self.env = TownletVectorEnv(config, variant=variant, seed=seed)
 
-    def spaces(self) -> tuple[int, spaces.Space, spaces.Space]:
-        return self.env.num_envs, self.env.single_observation_space, self.env.single_action_space
+    def spaces(self) -> tuple[int, spaces.Space, spaces.Space, Layout]:
+        env = self.env
+        return env.num_envs, env.single_observation_space, env.single_action_space, env.layout
 
     def reset(self, seed: int | None) -> tuple[Any, dict[str, Any]]:
         return self.env.reset(seed=seed)
@@ -64,7 +66,9 @@ class ShardedVectorEnv(VectorEnv):
         self.shards = [actor.remote(config, variant, seed) for seed in seeds]
         self.seeds = list(seeds)
         described = self._ray.get([s.spaces.remote() for s in self.shards])
-        sizes = [n for n, _, _ in described]
+        sizes = [n for n, *_ in described]
+        self.layout: Layout = described[0][3]
+        """The observation layout (the same for every town: one config, one variant)."""
         self._bounds = np.cumsum(sizes)[:-1]
         self.num_envs = int(sum(sizes))
         obs_space, act_space = described[0][1], described[0][2]

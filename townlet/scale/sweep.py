@@ -7,24 +7,17 @@ the same command after an interruption finishes only what is missing."""
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from msgspec import Struct
 
+from townlet.scale.cluster import LOCAL, SERIAL, connect
 from townlet.scale.results import Journal
 from townlet.scale.spec import TownJob
 from townlet.scale.town import TownResult, run_town
 
-__all__ = ["LOCAL", "SERIAL", "SweepOutcome", "connect", "run_sweep"]
-
-LOCAL = "local"
-"""Start a private Ray instance for this sweep (the default)."""
-SERIAL = "none"
-"""No Ray: run the towns one after another in this process."""
-
+__all__ = ["SweepOutcome", "run_sweep"]
 
 class SweepOutcome(Struct, frozen=True):
     results: list[TownResult]
@@ -35,19 +28,6 @@ class SweepOutcome(Struct, frozen=True):
     """Towns found in the journal and not rerun."""
     failed: dict[str, str]
     """Towns that raised (key -> error), to be rerun next time."""
-
-
-def connect(address: str, workers: int | None) -> Any:
-    """Ray, initialised for ``address`` (``local``, ``auto``, ``ray://host:port``)."""
-    import ray
-
-    if not ray.is_initialized():
-        if address == LOCAL:
-            ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
-                     log_to_driver=False, logging_level=logging.WARNING)
-        else:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
-    return ray
 
 
 def run_sweep(jobs: Sequence[TownJob], journal: Journal, *, address: str = LOCAL,

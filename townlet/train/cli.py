@@ -173,11 +173,17 @@ def bc_cmd(config_path, agents, dataset, out_path, epochs, seed, min_accuracy, a
               help="Updates between checkpoints (one is always written at the end).")
 @click.option("--retain", type=click.IntRange(min=1), default=3, show_default=True,
               help="Checkpoints kept in --out (oldest removed).")
+@click.option("--shards", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Towns to learn from at once, each in its own Ray actor (seeds SEED, "
+                   "SEED+1, ...; needs the ray extra; docs/scaling.md).")
+@click.option("--ray-address", default="local", show_default=True, metavar="ADDRESS",
+              help="With --shards > 1: 'local' starts Ray, 'auto' or ray://host:port joins a "
+                   "cluster.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print each update's metrics as one JSON line on stdout.")
 def ppo_cmd(config_path, agents, seed, variant, out_dir, steps, minutes, rollout_ticks, lr,
             epochs, minibatches, entropy_coef, hidden, threads, init, checkpoint_every, retain,
-            as_json) -> None:
+            shards, ray_address, as_json) -> None:
     """PPO with one shared network for every agent (docs/rl.md, "PPO")."""
     import structlog
     from rich.console import Console
@@ -203,9 +209,19 @@ def ppo_cmd(config_path, agents, seed, variant, out_dir, steps, minutes, rollout
                        description=f"ppo return {ret} deaths {m['deaths']} "
                                    f"{m['env_steps_per_sec']:.0f}/s")
 
+        town = _town(config_path, agents)
+        env = None
+        if shards > 1:
+            from townlet.scale.rollouts import ShardedVectorEnv
+
+            env = ShardedVectorEnv(town, [seed + i for i in range(shards)], variant=variant,
+                                   address=ray_address)
         try:
-            path = train(cfg, _town(config_path, agents), out_dir, on_update)
+            path = train(cfg, town, out_dir, on_update, env=env)
         except ValueError as exc:
             _fail(exc)
+        finally:
+            if env is not None:
+                env.close()
     if not as_json:
         click.echo(f"checkpoint {path}")

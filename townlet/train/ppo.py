@@ -104,14 +104,17 @@ def _explained_variance(pred: np.ndarray, target: np.ndarray) -> float:
 
 
 def train(cfg: PPOConfig, town: TownletConfig, out_dir: str | Path,
-          on_update: Callable[[dict[str, Any]], None] | None = None) -> Path:
+          on_update: Callable[[dict[str, Any]], None] | None = None,
+          env: Any = None) -> Path:
     """Run PPO; checkpoints go to ``out_dir``; ``on_update`` gets each update's
-    metrics. Returns the last checkpoint's path."""
+    metrics. Returns the last checkpoint's path. ``env`` (default: one
+    ``TownletVectorEnv`` of ``town``) may be any vector env of ``town`` with the same
+    interface and a ``layout``, e.g. ``townlet.scale.ShardedVectorEnv`` (many towns)."""
     # ---------------------------------------------------------------- seeding
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    env = TownletVectorEnv(town, variant=cfg.variant)
+    env = env if env is not None else TownletVectorEnv(town, variant=cfg.variant)
     obs, infos = env.reset(seed=cfg.seed)
     layout, n, T = env.layout, env.num_envs, cfg.rollout_ticks
     parent = None
