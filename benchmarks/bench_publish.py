@@ -20,13 +20,20 @@ import time
 import msgspec
 import numpy as np
 
-from townlet.config import default_config, with_agents
+from townlet.config import default_config, with_agents, with_settings
 from townlet.frames.reader import FrameReader
 from townlet.frames.writer import FrameRing
 from townlet.publish.diff import Differ
 from townlet.publish.spawn import spawn_publisher, wait_ready
 from townlet.wire import SCHEMA_VERSION, Codec, Delta, Keyframe
 from townlet.world import World
+
+
+def _town(agents: int):
+    """The default town at ``agents`` with a frame every tick: these figures are per
+    frame (bench_publish_load.py measures the default cadence)."""
+    return with_settings(with_agents(default_config(), agents), {"telemetry.frame_every": 1},
+                         "bench_publish")
 
 
 def _n_events(schema, buf) -> int:
@@ -42,7 +49,7 @@ class WireSizes:
     ticks = 20
 
     def setup(self, agents: int) -> None:
-        cfg = with_agents(default_config(), agents)
+        cfg = _town(agents)
         self.world = World(cfg, seed=0)
         for _ in range(30):
             self.world.step()
@@ -125,7 +132,7 @@ class _Sim:
     """
 
     def __init__(self, agents: int, port: int, synthetic: bool = False) -> None:
-        self.cfg = with_agents(default_config(), agents)
+        self.cfg = _town(agents)
         tel = msgspec.structs.replace(self.cfg.telemetry, insecure_dev=True, metrics_port=0,
                                       endpoint=f"tcp://127.0.0.1:{port}")
         self.world = World(self.cfg, seed=0)

@@ -35,10 +35,16 @@ def test_simulation_with_telemetry_hook(tmp_path):
         with Subscriber(cfg.telemetry.endpoint, keys["server"], keys["viewer"],
                         rcvhwm=1000) as sub:
             sim.target_tps = 200
-            sim.run(5)  # the subscription reaches the publisher meanwhile
+            first = None
+            for _ in range(2000):  # tick until the subscription reached the publisher
+                sim.run(1)
+                first = sub.recv(0.01)
+                if first is not None:
+                    break
+            assert first is not None and first.kind == "key"
             summary = sim.run(60)
             assert summary.ticks == 60
-            kinds = set()
+            kinds = {first.kind}
             while sub.tick < sim.world.tick:
                 up = sub.recv(10)
                 assert up is not None
