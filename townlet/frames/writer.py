@@ -295,6 +295,10 @@ class FrameRing:
         if unlink:
             lib.tr_unlink(self.name.encode())
             shm.forget_unlink(self.name)
+            if self.doorbell == doorbell_address(self.name):
+                # The ring's own doorbell file: a publisher that was killed rather than
+                # stopped never removed it, and the ring it served is gone now.
+                shm.doorbell_path(self.name).unlink(missing_ok=True)
 
     def __enter__(self) -> Self:
         return self
