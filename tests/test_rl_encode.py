@@ -15,7 +15,7 @@ from townlet.rl.masks import action_masks
 from townlet.rl.statics import build_statics
 from townlet.world.actions import N_ACTIONS, Action, Flag
 from townlet.world.geometry import TILE
-from townlet.world.state import kernel_state
+from townlet.world.state import Price, kernel_state
 from townlet.world.town import OBJ
 
 N = 60
@@ -66,6 +66,7 @@ def scrambled(seed: int):
     st.obj_q_len[held[3:]] = rng.integers(1, 7, 7)
     st.obj_disabled[objs[::13]] = 1
     st.obj_stock[:] = rng.integers(0, 8, st.obj_stock.size)
+    st.shop_markup[:] = rng.integers(700, 1600, st.shop_markup.size)  # shops charge their own
     st.district_power[0] = 0
     for i in range(n // 3, n // 3 + 12, 3):  # some of them hold or queue for that object
         o = int(np.flatnonzero((st.obj_ax == st.agent_x[i]) & (st.obj_ay == st.agent_y[i]))[0])
@@ -145,6 +146,44 @@ def test_masks_match_reference(seed):
         interact += mask[i, Action.INTERACT]
     assert mask[:, Action.WAIT].all()
     assert interact > 0
+
+
+def test_option_masks_charge_what_the_shops_charge():
+    """GO_EAT and GO_SHOP are offered by the price the shop would charge (town price x
+    markup, at the district's shop or the next district's), not the town price."""
+    cfg = with_agents(default_config(), N)
+    st, kp, _ = make_state(cfg, 1)
+    layout = build_layout(cfg)
+    n = st.agent_alive.size
+    sx = build_statics(cfg, layout, st._asdict(), 2 * n)
+    st.agent_alive[:] = 1
+    st.agent_flags[:] = 0
+    st.agent_option[:] = 0
+    st.agent_aff[:] = -1
+    st.agent_food[:] = 0
+    st.obj_stock[:] = 50
+    st.shop_markup[:] = 1500  # every shop busy: half again the town price
+    meal = int(st.price_now[Price.CAFE_MEAL])
+    groceries = int(st.price_now[Price.GROCERIES])
+    dear_meal, dear_groceries = (meal * 1500 + 500) // 1000, (groceries * 1500 + 500) // 1000
+    mask = np.zeros((n, N_ACTIONS), bool)
+    controlled = np.zeros(n, bool)
+
+    def offered(wallet):
+        st.agent_wallet[:] = wallet
+        action_masks(kernel_state(st), sx, kp, mask, controlled)
+        return mask[:, Action.GO_EAT].all(), mask[:, Action.GO_SHOP].all()
+
+    assert meal < groceries
+    assert offered(meal) == (False, False)  # the town price no longer buys a meal
+    assert offered(dear_meal) == (True, False)
+    assert offered(groceries) == (True, False)
+    assert offered(dear_groceries) == (True, True)
+    cafes = np.concatenate([np.arange(b * 9, b * 9 + 9) for b in st.district_cafe])
+    st.obj_stock[cafes] = 0  # every cafe sold out: a meal is groceries now
+    assert offered(dear_meal) == (False, False)
+    st.agent_food[:] = 1
+    assert offered(0) == (True, False)  # food at home needs no shop
 
 
 def test_channels_see_the_right_things():
