@@ -13,6 +13,7 @@ from townlet.rl.encode import encode
 from townlet.rl.layout import VARIANTS, build_layout
 from townlet.rl.masks import action_masks
 from townlet.rl.statics import build_statics
+from townlet.rl.window import new_window_scratch
 from townlet.world.actions import N_ACTIONS, Action, Flag
 from townlet.world.geometry import TILE
 from townlet.world.state import Price, kernel_state
@@ -105,7 +106,8 @@ def run(cfg, st, kp, variant):
     f = np.full((n, layout.n_features), 9.0, np.float32)
     ids = np.full((n, 1 + layout.social_slots), 9, np.int32)
     lm_cache, lm_key = np.zeros((n, 32), np.float32), np.full(n, -1, np.int64)
-    encode(kernel_state(st), sx, kp, emb_of, ep_len, ctx, m, f, ids, lm_cache, lm_key)
+    encode(kernel_state(st), sx, kp, emb_of, ep_len, ctx, m, f, ids, lm_cache, lm_key,
+           new_window_scratch(sx.map, n))
     return layout, (emb_of, ep_len, ctx), m, f, ids, sx
 
 
@@ -217,7 +219,8 @@ def test_channels_see_the_right_things():
     assert build_layout(cfg, "compact").map_shape == (4, 5, 5)
 
 
-def test_landmark_cache_follows_moves():
+def test_landmark_cache_and_map_scratch_follow_moves():
+    """Caches and the map's per-tick grids carry nothing stale into the next encode."""
     cfg, st, kp = scrambled(4)
     layout = build_layout(cfg, "compact")
     n = st.agent_alive.size
@@ -227,13 +230,19 @@ def test_landmark_cache_follows_moves():
     m = np.zeros((n,) + layout.map_shape, np.float32)
     f = np.zeros((n, layout.n_features), np.float32)
     ids = np.zeros((n, 1 + layout.social_slots), np.int32)
-    encode(kernel_state(st), sx, kp, emb_of, ep_len, ctx, m, f, ids, cache, key)
+    ws = new_window_scratch(sx.map, n)
+    encode(kernel_state(st), sx, kp, emb_of, ep_len, ctx, m, f, ids, cache, key, ws)
     walk = np.argwhere(st.tile_kind == TILE.STREET)
     st.agent_y[::3], st.agent_x[::3] = walk[: len(st.agent_x[::3])].T
+    st.agent_alive[1::7] = 0  # some leave: their tiles empty
+    st.obj_holder[:] = -1  # every object freed: no busy left behind
+    st.obj_q_len[:] = 0
     relink(st)
-    encode(kernel_state(st), sx, kp, emb_of, ep_len, ctx, m, f, ids, cache, key)
+    encode(kernel_state(st), sx, kp, emb_of, ep_len, ctx, m, f, ids, cache, key, ws)
+    assert not ws.changed.any()  # every mark cleared for the next encode
     lo, hi = layout.blocks["landmarks"]
     for i in np.flatnonzero(st.agent_alive):
-        want, _ = naive.features(cfg, layout, st, i, emb_of, ep_len, ctx, 2 * n)
+        want, grid = naive.features(cfg, layout, st, i, emb_of, ep_len, ctx, 2 * n)
         np.testing.assert_allclose(f[i, lo:hi], [want[k] for k in layout.feature_names[lo:hi]],
                                    atol=1e-6)
+        np.testing.assert_allclose(m[i], grid, atol=1e-6, err_msg=f"map of agent {i}")
