@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import io
-import time
 from datetime import timedelta
 
 import pytest
 
 pytest.importorskip("textual", reason="needs the ui extra")
 
+from _dash import SIZE, palette_names, run, text, type_and_enter, until
 from _live_town import LiveTown
-from rich.console import Console
 from telemetry_helpers import free_port, no_shm_leak  # noqa: F401 - autouse fixture
-from textual.command import CommandList, CommandPalette
 from textual.widgets import Input, RichLog, Static, TabbedContent
 
 from townlet.security import issue_key, parse_ttl, revoke_keys
@@ -24,9 +20,8 @@ from townlet.ui.agents_view import AgentDetail, AgentTable
 from townlet.ui.app import DashboardApp
 from townlet.ui.mapview import MapView
 from townlet.ui.panels import HeaderBar, HealthPanel, TownPanel
+from townlet.ui.policy_panel import PolicyPanel
 from townlet.ui.screens import ProblemScreen
-
-SIZE = (180, 50)
 
 
 @pytest.fixture(scope="module")
@@ -34,27 +29,6 @@ def town(tmp_path_factory):
     t = LiveTown(tmp_path_factory.mktemp("dash"))
     yield t
     t.close()
-
-
-def text(widget) -> str:
-    """What a panel shows now, as plain text (Static's content, or a widget's render)."""
-    shown = widget.content if isinstance(widget, Static) else widget.render()
-    if isinstance(shown, str):
-        return shown
-    console = Console(width=400, record=True, color_system=None, file=io.StringIO())
-    console.print(shown)
-    return console.export_text()
-
-
-async def until(pilot, cond, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.05)
-
-
-def run(coro):
-    return asyncio.run(coro)
 
 
 def test_panels_populate_and_follow_incremental_updates(town):
@@ -85,6 +59,12 @@ def test_panels_populate_and_follow_incremental_updates(town):
             await until(pilot, lambda: "publisher" in text(app.query_one(HealthPanel)),
                         "publisher health")
             assert "simulation" in text(app.query_one(HealthPanel))
+            app.query_one(TabbedContent).active = "tab-policy"  # this town runs scripted
+            policy = app.query_one(PolicyPanel)
+            await until(pilot, lambda: "serves no learned policy" in text(policy),
+                        "the console's answer on the policy tab")
+            assert "scripted policy" in text(policy)
+            assert "need an admin key" in text(policy)
     run(body())
 
 
@@ -121,24 +101,6 @@ def test_selecting_an_agent_follows_it_on_the_map(town):
     run(body())
 
 
-async def _palette_names(pilot, app, query: str) -> list[str]:
-    """Console commands the palette offers for ``query``."""
-    await pilot.press("ctrl+p")
-    await until(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette")
-    app.screen.query_one(Input).value = query
-    options = app.screen.query_one(CommandList)
-
-    def shown() -> list[str]:
-        return [str(options.get_option_at_index(i).prompt).split("\n")[0]
-                for i in range(options.option_count)]
-
-    # discovery lists every command (help first); the search result for the query does not
-    await until(pilot, lambda: "console: help" not in shown(), "the search result")
-    names = shown()
-    await pilot.press("escape")
-    return [n.removeprefix("console: ") for n in names if n.startswith("console: ")]
-
-
 def test_a_viewer_is_offered_no_operator_or_admin_commands(town):
     async def body():
         app = DashboardApp(town.login("viewer"))
@@ -147,9 +109,9 @@ def test_a_viewer_is_offered_no_operator_or_admin_commands(town):
             allowed = {c.name for c in app.commands}
             assert {"status", "agents", "economy"} <= allowed
             assert not allowed & {"pause", "set_price", "kill", "revoke", "snapshot_save"}
-            assert "set_price" not in await _palette_names(pilot, app, "set_price")
-            assert "pause" not in await _palette_names(pilot, app, "pause")
-            assert "status" in await _palette_names(pilot, app, "status")
+            assert "set_price" not in await palette_names(pilot, app, "set_price")
+            assert "pause" not in await palette_names(pilot, app, "pause")
+            assert "status" in await palette_names(pilot, app, "status")
     run(body())
 
 
@@ -179,11 +141,6 @@ def test_an_operator_command_asks_for_confirmation_and_answers_inline(town):
             await until(pilot, lambda: any("set_need: cancelled" in str(line)
                                            for line in log.lines), "cancelled inline")
     run(body())
-
-
-async def type_and_enter(pilot, app, value: str) -> None:
-    app.screen.query_one(Input).value = value
-    await pilot.press("enter")
 
 
 def _problem(app) -> str | None:
