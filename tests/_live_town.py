@@ -21,9 +21,10 @@ __all__ = ["LiveTown"]
 
 
 class LiveTown(Town):
-    """Town + publisher. ``health_seconds`` is short so silence is noticed quickly; the
-    publisher is not restarted when it dies (the tests kill it on purpose). ``paused``: do
-    not tick until ``sim.paused`` is cleared (to attach a policy driver first)."""
+    """Town + publisher with a frame every tick. ``health_seconds`` is short so silence is
+    noticed quickly; the publisher is not restarted when it dies (the tests kill it on
+    purpose). ``paused``: do not tick until ``sim.paused`` is cleared (to attach a policy
+    driver first)."""
 
     def __init__(self, tmp: Path, *, agents: int = 300, tps: float = 15.0,
                  config: TownletConfig | None = None, paused: bool = False) -> None:
@@ -32,6 +33,7 @@ class LiveTown(Town):
         cfg = with_agents(config or default_config(), agents)
         tel = msgspec.structs.replace(cfg.telemetry, endpoint=f"tcp://127.0.0.1:{free_port()}",
                                       metrics_port=0, keyframe_interval=20, health_seconds=0.2,
+                                      frame_every=1,
                                       restart_backoff_seconds=600.0)
         cfg = msgspec.structs.replace(cfg, telemetry=tel,
                                       keys=msgspec.structs.replace(cfg.keys, dir=str(self.kdir)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
+import numpy as np
 import pytest
 
 pytest.importorskip("textual", reason="needs the ui extra")
@@ -16,7 +17,7 @@ from textual.widgets import Input, RichLog, Static, TabbedContent
 
 from townlet.security import issue_key, parse_ttl, revoke_keys
 from townlet.security.registry import utcnow
-from townlet.ui.agents_view import AgentDetail, AgentTable
+from townlet.ui.agents_view import TABLE_ROWS, AgentDetail, AgentTable
 from townlet.ui.app import DashboardApp
 from townlet.ui.mapview import MapView
 from townlet.ui.panels import HeaderBar, HealthPanel, TownPanel
@@ -98,6 +99,60 @@ def test_selecting_an_agent_follows_it_on_the_map(town):
             assert f"#{agent}" in text(detail) and "hunger" in text(detail)
             await pilot.press("f")  # unfollow
             await until(pilot, lambda: "following" not in text(map_view), "unfollowed map")
+    run(body())
+
+
+def test_the_relationship_filter_asks_the_console_for_whole_town_bitmaps(town):
+    async def body():
+        app = DashboardApp(town.login("viewer"))
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.frame is not None and app.link is not None, "login")
+            town.sim.paused = True  # the frame and the console's answers describe one tick
+            await until(pilot, lambda: app.frame.tick == town.world.tick, "the paused tick")
+            world, summary = town.world, app.query_one("#agent-summary")
+
+            async def matching(query: str) -> int:
+                await pilot.click("#agent-filter")
+                await type_and_enter(pilot, app, query)
+                await until(pilot, lambda: "ties as of tick" in text(summary)
+                            or "rel=" in text(summary), f"the console's answer to {query}")
+                assert f"ties as of tick {world.tick:,}" in text(summary), text(summary)
+                return app.agents.matching
+
+            ties = world.related("tie")
+            assert await matching("rel=tie") == int(ties.sum()) > 0
+            assert len(app.agents.table.rows) == min(TABLE_ROWS, int(ties.sum()))
+            assert all(ties[r.agent] for r in app.agents.table.rows)
+            assert await matching("rel!=tie") == int((world.alive & ~ties).sum())
+            assert await matching("rel=rival") == int(world.related("rival").sum())
+            other = int(world.view("rel_other")[np.flatnonzero(ties)[0]].max())
+            with_other = world.related("tie", other)
+            assert await matching(f"rel=tie@{other} hunger<=1") == int(with_other.sum()) > 0
+            assert {r.agent for r in app.agents.table.rows} == set(
+                np.flatnonzero(with_other).tolist())
+            await pilot.click("#agent-filter")
+            await type_and_enter(pilot, app, "rel=enemy")
+            await until(pilot, lambda: "rel=enemy: " in text(summary), "the server's refusal")
+            await pilot.click("#agent-filter")
+            await type_and_enter(pilot, app, "rel~rival")
+            await until(pilot, lambda: "bad relationship term" in text(summary), "bad term")
+        town.sim.paused = False
+
+    try:
+        run(body())
+    finally:
+        town.sim.paused = False
+
+
+def test_a_relationship_filter_without_the_console_says_so(town):
+    async def body():
+        app = DashboardApp(town.login("viewer"), console=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.frame is not None, "a frame")
+            await pilot.click("#agent-filter")
+            await type_and_enter(pilot, app, "rel=rival")
+            summary = app.query_one("#agent-summary")
+            await until(pilot, lambda: "need the console" in text(summary), "the reason")
     run(body())
 
 

@@ -15,6 +15,7 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+import numpy as np
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -32,7 +33,7 @@ from townlet.client.errors import (
     HandshakeRefused,
     ServerUnreachable,
 )
-from townlet.ui.agents_view import AgentDetail, AgentsView, FollowAgent
+from townlet.ui.agents_view import AgentDetail, AgentsView, FollowAgent, RelatedWanted
 from townlet.ui.console_link import CommandInfo, ConsoleLink
 from townlet.ui.feed import FeedStatus, FrameFeed
 from townlet.ui.frame import Frame
@@ -88,6 +89,8 @@ class DashboardApp(App[None]):
         self.policy = ""
         self.console_health: dict[str, Any] | None = None
         self.ties: dict[str, Any] | None = None
+        self.related_wanted: list[tuple[str, int | None]] = []
+        """``related`` queries of the agents filter (refreshed every console poll)."""
         self.promotion: dict[str, Any] | None = None
         """The console's last ``promotion_status`` answer (polled while its tab shows)."""
         self.promotion_error: str | None = None
@@ -386,10 +389,14 @@ class DashboardApp(App[None]):
             ties = self.link.call("relationships", agent, limit=5) if agent >= 0 else None
             due = self.promotion_due or self.tabs.active == "tab-policy"
             promotion = self._promotion_status() if due else None
+            wanted = self.related_wanted
+            related = self.link.related(wanted) if wanted else None
         except (ConsoleError, ConsoleConnectionError) as exc:
             self._reply(self._console_trouble, exc)
             return
         self._reply(self._polled, health, ties, agent)
+        if related is not None:
+            self._reply(self._related, wanted, *related)
         if promotion is not None:
             self._reply(self._promoted, *promotion)
 
@@ -399,10 +406,21 @@ class DashboardApp(App[None]):
         assert self.link is not None
         try:
             return self.link.call("promotion_status"), None
-        except ConsoleConnectionError:
-            raise
         except ConsoleError as exc:
             return None, str(exc)
+
+    def on_related_wanted(self, msg: RelatedWanted) -> None:
+        self.related_wanted = msg.keys
+        if msg.keys and self.link is None:
+            self.agents.set_related({}, "relationship filters need the console"
+                                    if not self.use_console else "not logged in yet")
+        if msg.keys:
+            self._poll_console()
+
+    def _related(self, keys: list[tuple[str, int | None]],
+                 related: dict[tuple[str, int | None], np.ndarray], note: str) -> None:
+        if keys == self.related_wanted:  # not a filter the operator has since replaced
+            self.agents.set_related(related, note)
 
     def _promoted(self, status: dict[str, Any] | None, error: str | None) -> None:
         self.promotion, self.promotion_error = status, error
