@@ -129,20 +129,11 @@ def step_change(name: str, old: np.ndarray, new: np.ndarray, idx: np.ndarray,
 
 
 class Differ:
-    """Builds keyframe columns and delta changes for one schema.
-
-    ``changes`` finds what moved in one pass over the frames' fixed parts as 8-byte
-    words (columns start on 64-byte boundaries, so no word spans two columns): an
-    unchanged column costs nothing more, and a column with few changed words compares
-    elements only inside those words.
-    """
+    """Builds keyframe columns and delta changes for one schema."""
 
     def __init__(self, schema: FrameSchema) -> None:
         self.schema = schema
         self._cols: tuple[ColumnSpec, ...] = schema.columns
-        self._words = schema.fixed_nbytes // 8
-        self._first_word = np.array([c.offset // 8 for c in self._cols]
-                                    + [self._words], dtype=np.int64)
 
     def _views(self, buf) -> dict[str, np.ndarray]:
         raw = np.frombuffer(buf, dtype=np.uint8)
@@ -161,48 +152,22 @@ class Differ:
 
     def changes(self, old_buf, new_buf) -> list[Change]:
         """Changes turning frame ``old_buf`` into ``new_buf`` (meta and state columns)."""
-        words = np.flatnonzero(np.frombuffer(old_buf, "<u8", self._words)
-                               != np.frombuffer(new_buf, "<u8", self._words))
-        if words.size == 0:
-            return []
-        cuts = np.searchsorted(words, self._first_word).tolist()
         old, new = self._views(old_buf), self._views(new_buf)
         out: list[Change] = []
-        for i, c in enumerate(self._cols):
-            if cuts[i] == cuts[i + 1]:
-                continue
+        for c in self._cols:
             o, n = old[c.name], new[c.name]
-            idx = _changed_in(o, n, words[cuts[i]:cuts[i + 1]] - self._first_word[i])
-            if idx.size:
-                out.append(self._encode(c, o, n, idx))
+            idx = _changed(o, n)
+            if idx.size == 0:
+                continue
+            best: Change = encode_change(c.name, n, idx)
+            if c.dtype.kind in "iu" and c.dtype.itemsize > 1 and not isinstance(best, Full):
+                offset = offset_change(c.name, o.reshape(-1), n.reshape(-1), idx)
+                if offset is not None and _size(offset) < _size(best):
+                    best = offset
+            if c.dtype.kind == "f" and c.dtype.itemsize in (4, 8) and idx.size >= 64:
+                ncomp = int(np.prod(c.shape[1:])) if len(c.shape) > 1 else 1
+                stepped = step_change(c.name, o, n, idx, ncomp)
+                if stepped is not None and _size(stepped) < _size(best):
+                    best = stepped
+            out.append(best)
         return out
-
-    @staticmethod
-    def _encode(c: ColumnSpec, o: np.ndarray, n: np.ndarray, idx: np.ndarray) -> Change:
-        """The smallest exact change of column ``c`` whose elements ``idx`` changed."""
-        best: Change = encode_change(c.name, n, idx)
-        if c.dtype.kind in "iu" and c.dtype.itemsize > 1 and not isinstance(best, Full):
-            offset = offset_change(c.name, o, n, idx)
-            if offset is not None and _size(offset) < _size(best):
-                best = offset
-        if c.dtype.kind == "f" and c.dtype.itemsize in (4, 8) and idx.size >= 64:
-            ncomp = int(np.prod(c.shape[1:])) if len(c.shape) > 1 else 1
-            stepped = step_change(c.name, o, n, idx, ncomp)
-            if stepped is not None and _size(stepped) < _size(best):
-                best = stepped
-        return best
-
-
-def _changed_in(old: np.ndarray, new: np.ndarray, words: np.ndarray) -> np.ndarray:
-    """Changed element indices of flat columns ``old``/``new`` given the indices of their
-    changed 8-byte words (relative to the column start; the last may be padding)."""
-    isz = old.dtype.itemsize
-    if isz >= 8:  # whole elements of one or more words
-        idx = words * 8 // isz
-        return np.unique(idx[idx < old.size]) if isz > 8 else idx[idx < old.size]
-    per = 8 // isz
-    if words.size * per * 4 >= old.size:  # dense: one element-wise pass is cheaper
-        return _changed(old, new)
-    cand = (words[:, None] * per + np.arange(per)).reshape(-1)
-    cand = cand[cand < old.size]
-    return cand[_bits(old[cand]) != _bits(new[cand])]
