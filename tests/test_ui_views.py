@@ -57,6 +57,22 @@ def test_bad_filters_say_what_is_wrong(cols, bad, says):
         agent_rows(cols, bad)
 
 
+def test_relationship_terms_take_the_consoles_bitmaps(cols):
+    alive = cols["agent_alive"] != 0
+    hit = np.zeros(alive.size, bool)
+    hit[::3] = True
+    with pytest.raises(QueryError, match="no answer from the console for rel=rival"):
+        agent_rows(cols, "rel=rival")
+    total, rows = agent_rows(cols, "rel=rival", related={("rival", None): hit}, limit=1000)
+    assert total == int((hit & alive).sum()) and all(r.agent % 3 == 0 for r in rows)
+    total, _ = agent_rows(cols, "rel!=rival@7 hunger<=1", related={("rival", 7): hit})
+    assert total == int((~hit & alive).sum())
+    with pytest.raises(QueryError, match="no answer"):  # a bitmap for another town size
+        agent_rows(cols, "rel=tie", related={("tie", None): hit[:-1]})
+    with pytest.raises(QueryError, match="bad relationship term"):
+        agent_rows(cols, "rel=rival@x")
+
+
 def test_map_counts_only_what_is_in_view(cols):
     alive = cols["agent_alive"] != 0
     x, y = cols["agent_x"][alive], cols["agent_y"][alive]

@@ -1,7 +1,9 @@
 """The agents table (filter, sort, select to follow) and the followed agent's detail.
 
 The table shows at most ``TABLE_ROWS`` rows of the current query
-(:mod:`townlet.ui.agent_query`); selecting a row posts :class:`FollowAgent`.
+(:mod:`townlet.ui.agent_query`); selecting a row posts :class:`FollowAgent`. A filter
+with relationship terms posts :class:`RelatedWanted`; the app answers with the
+console's bitmaps in :meth:`AgentsView.set_related`.
 The detail panel draws the needs history the feed kept for that agent as
 sparklines, its recent events from the stream, and its ties from the console.
 """
@@ -22,12 +24,13 @@ from textual.widgets import Input, Static
 
 from townlet.config.money import to_units
 from townlet.config.world import NEEDS
-from townlet.ui.agent_query import FIELDS, QueryError, Row, agent_rows
+from townlet.ui.agent_query import FIELDS, QueryError, Row, agent_rows, rel_terms
 from townlet.ui.frame import Frame
 from townlet.ui.panels import bars
 from townlet.ui.vocab import GOAL_NAMES, SHIFT_NAMES, event_name, name_of
 
-__all__ = ["TABLE_ROWS", "AgentDetail", "AgentTable", "AgentsView", "FollowAgent"]
+__all__ = ["TABLE_ROWS", "AgentDetail", "AgentTable", "AgentsView", "FollowAgent",
+           "RelatedWanted"]
 
 TABLE_ROWS = 60
 """Rows drawn: about a screenful (paging through a million agents is what filters are for)."""
@@ -41,6 +44,14 @@ class FollowAgent(Message):
     def __init__(self, agent: int) -> None:
         super().__init__()
         self.agent = agent
+
+
+class RelatedWanted(Message):
+    """The filter's relationship terms changed: fetch these ``(kind, with_agent)``."""
+
+    def __init__(self, keys: list[tuple[str, int | None]]) -> None:
+        super().__init__()
+        self.keys = keys
 
 
 def _cell(field: str, v: float) -> str:
@@ -116,9 +127,13 @@ class AgentsView(Vertical):
         self.filter_text = ""
         self.frame: Frame | None = None
         self.matching = 0
+        self.related: dict[tuple[str, int | None], np.ndarray] = {}
+        """Bitmaps of the filter's relationship terms, as the console last answered."""
+        self.related_note = ""
+        """The console's tick for those bitmaps, or why they are missing."""
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter, e.g. hunger<0.3 job=2 goal=work  (Enter)",
+        yield Input(placeholder="filter, e.g. hunger<0.3 job=2 goal=work rel=rival  (Enter)",
                     id="agent-filter")
         yield Static("", id="agent-summary")
         yield AgentTable(id="agent-table")
@@ -133,18 +148,34 @@ class AgentsView(Vertical):
         summary = self.summary
         try:
             self.matching, rows = agent_rows(frame.cols, self.filter_text, self.sort,
-                                             self.descending, TABLE_ROWS)
+                                             self.descending, TABLE_ROWS, self.related)
         except QueryError as exc:
-            summary.update(Text(str(exc), style="bold red"))
+            note = f" ({self.related_note})" if self.related_note else ""
+            summary.update(Text(f"{exc}{note}", style="bold red"))
             return
         self.table.show(rows)
         order = "desc" if self.descending else "asc"
         summary.update(f"{self.matching:,} agents match; sorted by {self.sort} {order}; "
-                       f"showing {len(rows)}")
+                       f"showing {len(rows)}" + (f"; {self.related_note}"
+                                                 if self.related else ""))
+
+    def set_related(self, related: dict[tuple[str, int | None], np.ndarray],
+                    note: str) -> None:
+        """The console's bitmaps for the filter's relationship terms (or why not)."""
+        self.related, self.related_note = related, note
+        if self.frame is not None:
+            self.show(self.frame)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.filter_text = event.value.strip()
         self.table.focus()
+        try:
+            keys = sorted({t.key for t in rel_terms(self.filter_text)}, key=str)
+        except QueryError:
+            keys = []  # show() says what is wrong
+        self.related = {k: v for k, v in self.related.items() if k in keys}
+        self.related_note = ""
+        self.post_message(RelatedWanted(keys))
         if self.frame is not None:
             self.show(self.frame)
 

@@ -53,6 +53,8 @@ class Digest:
     config_id: str
     policy: str
     """The policy named by the frame (empty when the stream does not carry it)."""
+    learned_agents: int
+    """Agents the learned policy drove this tick (0: scripted, or an older stream)."""
     needs_hist: dict[str, list[int]]
     """Living agents per need bin (of a stride sample above NEEDS_SAMPLE slots)."""
     needs_mean: dict[str, float]
@@ -154,6 +156,7 @@ def digest(cols: Mapping[str, np.ndarray]) -> Digest:
     return Digest(
         tick=tick, day=tick // max(1, tpd), clock=hhmm(int(cols["tick_of_day"][0]), tpd),
         population=pop, capacity=int(alive.size), config_id=_text(cols, "config_id"), policy=policy_text(cols),
+        learned_agents=int(cols["learned_agents"][0]) if "learned_agents" in cols else 0,
         needs_hist=hist, needs_mean=mean,
         prices=dict(zip(PRICES[1:], to_units(cols["price_now"][1:]).tolist())),
         money_per_capita=float(to_units(int(wallets.sum()))) / pop if pop else 0.0,
