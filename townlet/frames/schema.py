@@ -31,6 +31,7 @@ __all__ = [
     "META_COLUMNS",
     "SCHEMA_VERSION",
     "STATE_COLUMNS",
+    "STATIC_COLUMNS",
     "ColumnDoc",
     "ColumnSpec",
     "FrameSchema",
@@ -55,6 +56,11 @@ STATE_COLUMNS: Final[tuple[str, ...]] = (
     "pert_kind", "pert_id", "pert_end", "pert_target", "pert_mag",
 )
 """World sections copied into every frame, in frame order (names of ``FIELDS``)."""
+
+STATIC_COLUMNS: Final[tuple[str, ...]] = ("obj_type", "obj_x", "obj_y")
+"""State columns the world sets when it builds the town and never changes in place (a
+snapshot load replaces the arrays). The frame writer copies them into a ring slot only
+when the slot does not hold them from that same array yet."""
 
 EVENT_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("code", "evt_code"), ("agent", "evt_agent"), ("other", "evt_other"),
