@@ -10,7 +10,11 @@ publishing (``--no-publish``), runs interleaved so machine load hits all alike:
 - publisher process CPU per shipped message divided by the simulation's CPU per tick
   (issue 12: <= 1 at 100k and 1M: one spare core ships every frame);
 - delta bytes per agent per tick as received by the subscriber, and (``DeltaBytes``)
-  per delta encoded from consecutive frames with and without Offset changes.
+  per delta encoded from consecutive frames with and without Offset changes;
+- (``MessageCpu``) the publisher's work per delta in one process: CPU seconds of
+  reading the frame, diffing and encoding it, over the CPU seconds of the ticks it
+  covers and of one tick, measured in the same loop (steadier than the figures across
+  processes on a busy machine).
 
 ``python benchmarks/bench_publish_load.py [--agents 100000,1000000] [--bytes-only]``
 prints every figure.
@@ -166,6 +170,57 @@ def delta_bytes(agents: int, ticks: int) -> dict[str, float]:
     return {k: float(np.mean(v)) / agents for k, v in sizes.items()}
 
 
+def message_cpu(agents: int, messages: int = 6) -> dict[str, float]:
+    """Median CPU seconds per delta of read + diff + encode at the default cadence, and
+    the median CPU seconds of one kernel tick, from the same loop."""
+    cfg = with_agents(default_config(), agents)
+    world = World(cfg, seed=0)
+    for _ in range(WARMUP):
+        world.step()
+    codec, ticks, work = Codec(), [], []
+    with FrameRing.for_world(world, cfg, doorbell=None) as ring, \
+            FrameReader(ring.name) as reader:
+        schema, differ = reader.schema, Differ(reader.schema)
+        bufs = [bytearray(schema.capacity), bytearray(schema.capacity)]
+        while len(work) <= messages:
+            c0 = time.process_time()
+            world.step()
+            ticks.append(time.process_time() - c0)
+            if not ring.publish(world.tick, world.sections()):
+                continue
+            new, old = bufs[len(work) % 2], bufs[(len(work) + 1) % 2]
+            c0 = time.process_time()
+            reader.read_into(ring.last_frame, new)
+            n_events = int(np.frombuffer(new, "<i4", 1, schema.by_name["n_events"].offset)[0])
+            codec.encode(Delta(v=SCHEMA_VERSION, stream="s", seq=1, tick=world.tick,
+                               head_tick=world.tick, sent_ns=0, schema_hash="", base_tick=0,
+                               changes=differ.changes(old, new),
+                               events=differ.event_columns(new, n_events)))
+            work.append(time.process_time() - c0)
+    return {"message_cpu": float(np.median(work[1:])), "tick_cpu": float(np.median(ticks)),
+            "every": ring.every}
+
+
+class MessageCpu:
+    """Publisher CPU per delta (read + diff + encode) over the kernel's CPU per tick."""
+
+    params = [100_000, 1_000_000]  # noqa: RUF012 - asv API
+    param_names = ["agents"]  # noqa: RUF012 - asv API
+    timeout = 3600
+
+    def setup_cache(self) -> dict[int, dict[str, float]]:
+        return {n: message_cpu(n) for n in self.params}
+
+    def track_message_cpu_over_tick_cpu(self, cache, agents: int) -> float:
+        return cache[agents]["message_cpu"] / cache[agents]["tick_cpu"]
+
+    def track_message_cpu_ms(self, cache, agents: int) -> float:
+        return 1e3 * cache[agents]["message_cpu"]
+
+    track_message_cpu_over_tick_cpu.unit = "ratio"
+    track_message_cpu_ms.unit = "ms"
+
+
 class DeltaBytes:
     """Delta bytes per agent per tick at 10k/100k/1M, with and without Offset changes."""
 
@@ -224,8 +279,17 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--agents", default="100000,1000000")
     ap.add_argument("--bytes-only", action="store_true", help="only the delta-bytes figures")
+    ap.add_argument("--message-cpu", action="store_true",
+                    help="only the publisher CPU per delta in one process (MessageCpu)")
     args = ap.parse_args()
     for n in (int(a) for a in args.agents.split(",")):
+        if args.message_cpu:
+            m = message_cpu(n)
+            print(json.dumps({"agents": n, "message_cpu_ms": round(1e3 * m["message_cpu"], 3),
+                              "tick_cpu_ms": round(1e3 * m["tick_cpu"], 3),
+                              "message_over_tick": round(m["message_cpu"] / m["tick_cpu"], 3),
+                              "every": m["every"]}), flush=True)
+            continue
         row = {f"delta_bytes_per_agent_tick_{k}": round(v, 3)
                for k, v in delta_bytes(n, 6 if n >= 1_000_000 else 20).items()}
         if not args.bytes_only:

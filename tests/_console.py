@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 
 from townlet.client.console import ConsoleClient
-from townlet.config import default_config, with_agents
+from townlet.config import TownletConfig, default_config, with_agents
 from townlet.config.console import ConsoleConfig
 from townlet.console.hook import attach
 from townlet.security import init_key_dir, issue_key, parse_ttl
@@ -23,13 +23,13 @@ class Town:
     only) with the console attached exactly as ``townlet run`` attaches it."""
 
     def __init__(self, tmp: Path, *, agents: int = 40, paused: bool = False,
-                 **console: object) -> None:
+                 config: TownletConfig | None = None, **console: object) -> None:
         self.kdir = tmp / "keys"
         init_key_dir(self.kdir)
         self.keys = {role: issue_key(self.kdir, f"{role}1", role, parse_ttl("1h"))[1]
                      for role in ("viewer", "operator", "admin")}
         opts = {"audit_path": str(tmp / "audit" / "audit.jsonl"), **console}
-        cfg = msgspec.structs.replace(with_agents(default_config(), agents),
+        cfg = msgspec.structs.replace(with_agents(config or default_config(), agents),
                                       console=msgspec.structs.replace(ConsoleConfig(), **opts))
         self.cfg = cfg.console
         self.sim = Simulation(cfg, seed=0)

@@ -11,7 +11,7 @@ import msgspec
 from _console import Town
 from telemetry_helpers import free_port
 
-from townlet.config import default_config, with_agents
+from townlet.config import TownletConfig, default_config, with_agents
 from townlet.publish import TelemetryHook
 from townlet.security.profile import Profile, write_profile
 from townlet.security.registry import load_registry
@@ -21,22 +21,26 @@ __all__ = ["LiveTown"]
 
 
 class LiveTown(Town):
-    """Town + publisher. ``health_seconds`` is short so silence is noticed quickly; the
-    publisher is not restarted when it dies (the tests kill it on purpose)."""
+    """Town + publisher with a frame every tick. ``health_seconds`` is short so silence is
+    noticed quickly; the publisher is not restarted when it dies (the tests kill it on
+    purpose). ``paused``: do not tick until ``sim.paused`` is cleared (to attach a policy
+    driver first)."""
 
-    def __init__(self, tmp: Path, *, agents: int = 300, tps: float = 15.0) -> None:
+    def __init__(self, tmp: Path, *, agents: int = 300, tps: float = 15.0,
+                 config: TownletConfig | None = None, paused: bool = False) -> None:
         self._period = 1.0 / tps
-        super().__init__(tmp, agents=agents, paused=True)
-        cfg = with_agents(default_config(), agents)
+        super().__init__(tmp, agents=agents, paused=True, config=config)
+        cfg = with_agents(config or default_config(), agents)
         tel = msgspec.structs.replace(cfg.telemetry, endpoint=f"tcp://127.0.0.1:{free_port()}",
                                       metrics_port=0, keyframe_interval=20, health_seconds=0.2,
+                                      frame_every=1,
                                       restart_backoff_seconds=600.0)
         cfg = msgspec.structs.replace(cfg, telemetry=tel,
                                       keys=msgspec.structs.replace(cfg.keys, dir=str(self.kdir)))
-        self.hook = TelemetryHook(self.sim.world, cfg)
+        self.hook = TelemetryHook(self.sim.world, cfg, identity=lambda: self.sim.identity)
         self.sim.add_hook(self.hook)
         self.publish_endpoint = tel.endpoint
-        self.sim.paused = False
+        self.sim.paused = paused
 
     def _loop(self) -> None:
         """Tick at the given rate (``Simulation.step`` does not pace; ``run`` would)."""

@@ -100,6 +100,36 @@ def test_relationships(town: Town, op: ConsoleClient) -> None:
     assert all(t["other"] in other.tolist() for t in r["friends"])
 
 
+def test_related_is_a_bitmap_of_the_agents_holding_such_a_tie(town: Town,
+                                                               op: ConsoleClient) -> None:
+    w = town.world
+    rel = w.config.world.relationships
+    other, held = w.view("rel_other"), w.view("rel_other") >= 0
+    want = {"tie": held.any(axis=1),
+            "friend": (held & (w.view("rel_trust") >= np.float32(rel.friendship_threshold)))
+            .any(axis=1),
+            "rival": (held & (w.view("rel_riv") >= np.float32(rel.avoid_threshold))).any(axis=1)}
+    for kind, mask in want.items():
+        r = op.call("related", kind)
+        got = np.unpackbits(np.frombuffer(r["mask"], np.uint8), count=r["slots"]).astype(bool)
+        assert r["slots"] == w.n_agents and r["tick"] == w.tick
+        assert np.array_equal(got, mask & w.alive) and r["total"] == int(got.sum())
+    assert want["tie"].any()
+    a = int(np.flatnonzero(held.any(axis=1) & w.alive)[0])
+    b = int(other[a][other[a] >= 0][0])
+    with_b = op.call("related", with_agent=b)
+    got = np.unpackbits(np.frombuffer(with_b["mask"], np.uint8), count=w.n_agents)
+    assert got[a] and np.array_equal(got.astype(bool), (other == b).any(axis=1) & w.alive)
+    with pytest.raises(InvalidArgument):
+        op.call("related", "enemy")
+    with pytest.raises(NotFound):
+        op.call("related", "tie", w.n_agents)
+    with town.client("viewer") as viewer:  # read-only: a viewer may ask
+        assert viewer.call("related", "rival")["slots"] == w.n_agents
+    audit = Path(town.cfg.audit_path).read_text()
+    assert '"related"' in audit
+
+
 def test_queues(town: Town, op: ConsoleClient) -> None:
     q = op.call("queues", min_len=0, limit=5)
     assert q["total_waiting"] == int(town.world.view("obj_q_len").sum())

@@ -21,6 +21,7 @@ from townlet.frames.schema import (
     META_COLUMNS,
     SCHEMA_VERSION,
     STATE_COLUMNS,
+    STATIC_COLUMNS,
     ColumnDoc,
     SchemaDoc,
 )
@@ -315,3 +316,48 @@ def test_process_starttime_identifies_processes():
     dead.wait()
     time.sleep(0.05)
     assert shm.process_starttime(dead.pid) is None
+
+
+def test_static_columns_are_copied_once_per_slot_and_array(state):
+    """Issue 12: the static object columns reach a ring slot the first time the slot is
+    used with those arrays, never again; every frame read back still holds them exactly,
+    and new arrays (a snapshot load replaces the world's arrays) reach every slot."""
+    rng = np.random.default_rng(4)
+    schema = FrameSchema.from_sections(state)
+    static = sum(schema.by_name[n].nbytes for n in STATIC_COLUMNS)
+    meta_end = max(c.offset + c.nbytes for c in schema.columns if c.role == "meta")
+    plain = meta_end + sum(c.nbytes for c in schema.columns
+                           if c.role != "meta" and c.name not in STATIC_COLUMNS)
+    with FrameRing.from_sections(state, config_id="s", ticks_per_day=100, doorbell=None,
+                                 slots=3) as ring, FrameReader(ring.name, ring.schema) as reader:
+        static_copied = []
+        for tick in range(1, 13):
+            if tick == 7:
+                for name in STATIC_COLUMNS:
+                    state[name] = (state[name] + 1).astype(state[name].dtype)
+            step(state, rng, tick, 0.3)
+            before = ring.bytes_written
+            ring.publish(tick, state)
+            events = sum(nb for _, _, nb in schema.event_layout(int(state["evt_len"][0])))
+            static_copied.append((ring.bytes_written - before - plain - events) / static)
+            frame = reader.read_latest()
+            assert frame.tick == tick
+            for name in STATE_COLUMNS:
+                assert np.array_equal(frame.columns[name], state[name]), (tick, name)
+    assert static_copied == [1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0]
+
+
+def test_the_world_never_changes_static_columns_in_place():
+    """What the writer's once-per-slot copy relies on: a running town (perturbations on)
+    keeps its static object columns' arrays and their contents."""
+    from townlet.config import default_config, with_agents
+    from townlet.world import World
+
+    world = World(with_agents(default_config(), 60), seed=3)
+    arrays = {name: world.sections()[name] for name in STATIC_COLUMNS}
+    before = {name: a.copy() for name, a in arrays.items()}
+    for _ in range(400):
+        world.step()
+    for name in STATIC_COLUMNS:
+        assert world.sections()[name] is arrays[name]
+        assert np.array_equal(arrays[name], before[name]), name

@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import io
-import time
 from datetime import timedelta
 
+import numpy as np
 import pytest
 
 pytest.importorskip("textual", reason="needs the ui extra")
 
+from _dash import SIZE, palette_names, run, text, type_and_enter, until
 from _live_town import LiveTown
-from rich.console import Console
 from telemetry_helpers import free_port, no_shm_leak  # noqa: F401 - autouse fixture
-from textual.command import CommandList, CommandPalette
 from textual.widgets import Input, RichLog, Static, TabbedContent
 
 from townlet.security import issue_key, parse_ttl, revoke_keys
 from townlet.security.registry import utcnow
-from townlet.ui.agents_view import AgentDetail, AgentTable
+from townlet.ui.agents_view import TABLE_ROWS, AgentDetail, AgentTable
 from townlet.ui.app import DashboardApp
 from townlet.ui.mapview import MapView
 from townlet.ui.panels import HeaderBar, HealthPanel, TownPanel
+from townlet.ui.policy_panel import PolicyPanel
 from townlet.ui.screens import ProblemScreen
-
-SIZE = (180, 50)
+from townlet.world.state import frame_vocab
 
 
 @pytest.fixture(scope="module")
@@ -34,27 +31,6 @@ def town(tmp_path_factory):
     t = LiveTown(tmp_path_factory.mktemp("dash"))
     yield t
     t.close()
-
-
-def text(widget) -> str:
-    """What a panel shows now, as plain text (Static's content, or a widget's render)."""
-    shown = widget.content if isinstance(widget, Static) else widget.render()
-    if isinstance(shown, str):
-        return shown
-    console = Console(width=400, record=True, color_system=None, file=io.StringIO())
-    console.print(shown)
-    return console.export_text()
-
-
-async def until(pilot, cond, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.05)
-
-
-def run(coro):
-    return asyncio.run(coro)
 
 
 def test_panels_populate_and_follow_incremental_updates(town):
@@ -74,6 +50,10 @@ def test_panels_populate_and_follow_incremental_updates(town):
             assert "agents in view" in text(app.query_one(MapView))
             summary = text(app.query_one("#agent-summary"))
             assert "300 agents match" in summary
+            # coded values are named as the stream's schema names them: the world's names
+            assert app.frame.names.names("agent_goal") == tuple(frame_vocab()["agent_goal"])
+            table = text(app.query_one(AgentTable))
+            assert any(f" {g} " in table for g in app.frame.names.names("agent_goal"))
             app.query_one(TabbedContent).active = "tab-town"
             await until(pilot, lambda: "money/capita" in text(app.query_one(TownPanel)),
                         "the town panel")
@@ -81,10 +61,17 @@ def test_panels_populate_and_follow_incremental_updates(town):
             for label in ("hunger", "prices", "shifts", "queues", "perturbations",
                           "events by hour"):
                 assert label in town_text
+            assert any(f"{s} " in town_text for s in app.frame.names.names("agent_shift"))
             app.query_one(TabbedContent).active = "tab-health"
             await until(pilot, lambda: "publisher" in text(app.query_one(HealthPanel)),
                         "publisher health")
             assert "simulation" in text(app.query_one(HealthPanel))
+            app.query_one(TabbedContent).active = "tab-policy"  # this town runs scripted
+            policy = app.query_one(PolicyPanel)
+            await until(pilot, lambda: "serves no learned policy" in text(policy),
+                        "the console's answer on the policy tab")
+            assert "scripted policy" in text(policy)
+            assert "need an admin key" in text(policy)
     run(body())
 
 
@@ -121,22 +108,58 @@ def test_selecting_an_agent_follows_it_on_the_map(town):
     run(body())
 
 
-async def _palette_names(pilot, app, query: str) -> list[str]:
-    """Console commands the palette offers for ``query``."""
-    await pilot.press("ctrl+p")
-    await until(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette")
-    app.screen.query_one(Input).value = query
-    options = app.screen.query_one(CommandList)
+def test_the_relationship_filter_asks_the_console_for_whole_town_bitmaps(town):
+    async def body():
+        app = DashboardApp(town.login("viewer"))
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.frame is not None and app.link is not None, "login")
+            town.sim.paused = True  # the frame and the console's answers describe one tick
+            await until(pilot, lambda: app.frame.tick == town.world.tick, "the paused tick")
+            world, summary = town.world, app.query_one("#agent-summary")
 
-    def shown() -> list[str]:
-        return [str(options.get_option_at_index(i).prompt).split("\n")[0]
-                for i in range(options.option_count)]
+            async def matching(query: str) -> int:
+                await pilot.click("#agent-filter")
+                await type_and_enter(pilot, app, query)
+                await until(pilot, lambda: "ties as of tick" in text(summary)
+                            or "rel=" in text(summary), f"the console's answer to {query}")
+                assert f"ties as of tick {world.tick:,}" in text(summary), text(summary)
+                return app.agents.matching
 
-    # discovery lists every command (help first); the search result for the query does not
-    await until(pilot, lambda: "console: help" not in shown(), "the search result")
-    names = shown()
-    await pilot.press("escape")
-    return [n.removeprefix("console: ") for n in names if n.startswith("console: ")]
+            ties = world.related("tie")
+            assert await matching("rel=tie") == int(ties.sum()) > 0
+            assert len(app.agents.table.rows) == min(TABLE_ROWS, int(ties.sum()))
+            assert all(ties[r.agent] for r in app.agents.table.rows)
+            assert await matching("rel!=tie") == int((world.alive & ~ties).sum())
+            assert await matching("rel=rival") == int(world.related("rival").sum())
+            other = int(world.view("rel_other")[np.flatnonzero(ties)[0]].max())
+            with_other = world.related("tie", other)
+            assert await matching(f"rel=tie@{other} hunger<=1") == int(with_other.sum()) > 0
+            assert {r.agent for r in app.agents.table.rows} == set(
+                np.flatnonzero(with_other).tolist())
+            await pilot.click("#agent-filter")
+            await type_and_enter(pilot, app, "rel=enemy")
+            await until(pilot, lambda: "rel=enemy: " in text(summary), "the server's refusal")
+            await pilot.click("#agent-filter")
+            await type_and_enter(pilot, app, "rel~rival")
+            await until(pilot, lambda: "bad relationship term" in text(summary), "bad term")
+        town.sim.paused = False
+
+    try:
+        run(body())
+    finally:
+        town.sim.paused = False
+
+
+def test_a_relationship_filter_without_the_console_says_so(town):
+    async def body():
+        app = DashboardApp(town.login("viewer"), console=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.frame is not None, "a frame")
+            await pilot.click("#agent-filter")
+            await type_and_enter(pilot, app, "rel=rival")
+            summary = app.query_one("#agent-summary")
+            await until(pilot, lambda: "need the console" in text(summary), "the reason")
+    run(body())
 
 
 def test_a_viewer_is_offered_no_operator_or_admin_commands(town):
@@ -147,9 +170,9 @@ def test_a_viewer_is_offered_no_operator_or_admin_commands(town):
             allowed = {c.name for c in app.commands}
             assert {"status", "agents", "economy"} <= allowed
             assert not allowed & {"pause", "set_price", "kill", "revoke", "snapshot_save"}
-            assert "set_price" not in await _palette_names(pilot, app, "set_price")
-            assert "pause" not in await _palette_names(pilot, app, "pause")
-            assert "status" in await _palette_names(pilot, app, "status")
+            assert "set_price" not in await palette_names(pilot, app, "set_price")
+            assert "pause" not in await palette_names(pilot, app, "pause")
+            assert "status" in await palette_names(pilot, app, "status")
     run(body())
 
 
@@ -179,11 +202,6 @@ def test_an_operator_command_asks_for_confirmation_and_answers_inline(town):
             await until(pilot, lambda: any("set_need: cancelled" in str(line)
                                            for line in log.lines), "cancelled inline")
     run(body())
-
-
-async def type_and_enter(pilot, app, value: str) -> None:
-    app.screen.query_one(Input).value = value
-    await pilot.press("enter")
 
 
 def _problem(app) -> str | None:

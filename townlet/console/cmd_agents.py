@@ -1,4 +1,5 @@
-"""Read-only views of agents: one agent's full state, filtered lists, relationships.
+"""Read-only views of agents: one agent's full state, filtered lists, relationships, and
+which agents hold a kind of tie (a bitmap over every slot, for filters at any scale).
 
 Everything is read through ``world.view`` (read-only) and vectorised; results
 are plain lists, never live arrays.
@@ -17,8 +18,9 @@ from townlet.console.context import CommandContext
 from townlet.console.errors import CommandError
 from townlet.world.actions import Flag, Goal
 from townlet.world.state import NEEDS
+from townlet.world.ties import TieKind
 
-__all__ = ["agent", "agents", "relationships"]
+__all__ = ["agent", "agents", "related", "relationships"]
 
 AgentId = Annotated[int, Meta(ge=0, le=2**31 - 1)]
 
@@ -170,3 +172,35 @@ def relationships(ctx: CommandContext, p: RelArgs) -> Relationships:
     rivals = [k for k in np.argsort(-riv, kind="stable").tolist() if riv[k] > 0]
     return Relationships(agent=i, ties=int(used.size), friends=ties(friends),
                          rivals=ties(np.asarray(rivals, dtype=np.int64)))
+
+
+class RelatedArgs(msgspec.Struct, forbid_unknown_fields=True):
+    kind: TieKind = "tie"
+    """``friend`` (trust at or above relationships.friendship_threshold), ``rival``
+    (rivalry at or above relationships.avoid_threshold) or ``tie`` (any)."""
+    with_agent: AgentId | None = None
+    """Only ties with this living agent."""
+
+
+class Related(msgspec.Struct):
+    kind: str
+    with_agent: int | None
+    tick: int
+    total: int
+    """Living agents holding such a tie."""
+    slots: int
+    """Agent slots the mask covers."""
+    mask: bytes
+    """One bit per agent slot, set for a match (``numpy.packbits`` order: slot 0 is the
+    most significant bit of the first byte)."""
+
+
+def related(ctx: CommandContext, p: RelatedArgs) -> Related:
+    """Which agents hold a friend, rival or any tie (with one agent, optionally)."""
+    w = ctx.world
+    if p.with_agent is not None:
+        living(ctx, p.with_agent)
+    hit = w.related(p.kind, p.with_agent)
+    return Related(kind=p.kind, with_agent=p.with_agent, tick=w.tick,
+                   total=int(np.count_nonzero(hit)), slots=int(hit.size),
+                   mask=np.packbits(hit).tobytes())

@@ -34,6 +34,7 @@ COMMANDS: dict[str, Command] = build_table([
     ("agent",           "viewer",   cmd_agents.agent),
     ("agents",          "viewer",   cmd_agents.agents),
     ("relationships",   "viewer",   cmd_agents.relationships),
+    ("related",         "viewer",   cmd_agents.related),
     ("queues",          "viewer",   cmd_town.queues),
     ("economy",         "viewer",   cmd_town.economy),
     ("events",          "viewer",   cmd_town.events),

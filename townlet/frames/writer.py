@@ -2,7 +2,9 @@
 
 ``publish`` appends the tick's events to the ring's event log on every tick; on
 ticks that are a multiple of ``every`` it also copies the observable sections into
-the next ring slot with a single C call (one memcpy per column) and sends a
+the next ring slot with a single C call (one memcpy per column; the static columns
+of ``STATIC_COLUMNS`` only when that slot does not hold them from the same arrays
+yet, so once per slot for a whole run) and sends a
 16-byte doorbell without blocking; a doorbell that cannot be sent is dropped and
 counted (the ring is the truth). The event log keeps every event of the last
 ``event_log`` events, so the events of ticks without a frame (and of frames a
@@ -29,6 +31,7 @@ from townlet.frames.schema import (
     EVENT_COLUMNS,
     EVENT_COUNT_SECTION,
     STATE_COLUMNS,
+    STATIC_COLUMNS,
     FrameSchema,
     SchemaError,
 )
@@ -98,6 +101,8 @@ class FrameRing:
         self.every = every
         self.ticks_per_day = ticks_per_day
         self.frames_published = 0
+        self.bytes_written = 0
+        """Bytes copied into ring slots so far (static columns count once per slot)."""
         self.doorbells_dropped = 0
         self.last_frame = 0
         self.last_frame_tick: int | None = None
@@ -116,6 +121,9 @@ class FrameRing:
                                        shm.process_starttime(pid) or 0,
                                        schema.event_record.itemsize, self.event_log)
         shm.unlink_on_exit(self.name)
+        self._held: list[list[np.ndarray | None]] = [[None] * len(self._static)
+                                                     for _ in range(slots)]
+        """Per slot, the arrays its static columns were last copied from."""
         if self.doorbell is not None:
             import pynng  # only the writer with a doorbell needs nng
 
@@ -154,6 +162,12 @@ class FrameRing:
         self._meta = views
         self._state = [(c.name, c.offset, c.nbytes, c.dtype, c.shape)
                        for c in s.columns if c.role != "meta"]
+        self._static = [i for i, (name, *_) in enumerate(self._state, start=1)
+                        if name in STATIC_COLUMNS]
+        self._plain_bytes = meta_end + sum(nb for i, (_, _, nb, _, _) in
+                                           enumerate(self._state, start=1)
+                                           if i not in self._static)
+        """Bytes of meta and non-static state columns (copied into every frame)."""
         self._events = [(sec, e) for (_, sec), e in zip(EVENT_COLUMNS, s.events, strict=True)]
         self._records = np.zeros(max(1, s.event_capacity), s.event_record)
         self._keep_records = ffi.from_buffer(self._records)
@@ -257,17 +271,25 @@ class FrameRing:
     def _write(self, tick: int, sections: Mapping[str, np.ndarray], n_events: int) -> int:
         """Copy the frame of ``tick`` into the next slot (one C call); ring the doorbell."""
         assert self._ring is not None
-        base = 1 + len(self._state)
+        base, copied = 1 + len(self._state), self._plain_bytes
         for j, (_, off, nb) in enumerate(self.schema.event_layout(n_events)):
             self._offs[base + j], self._sizes[base + j] = off, nb
+            copied += nb
         m = self._meta
         m["tick"][0] = tick
         m["tick_of_day"][0] = tick % self.ticks_per_day
         m["n_alive"][0] = np.count_nonzero(sections["agent_alive"])
         m["n_events"][0] = n_events
+        held = self._held[(self.last_frame + 1) % len(self._held)]  # frame F is in slot F % n
+        for j, i in enumerate(self._static):  # a slot keeps static columns from frame to frame
+            nb = 0 if held[j] is self._src[i] else self._state[i - 1][2]
+            self._sizes[i] = nb
+            copied += nb
         frame = check(lib.tr_publish(self._ring.ptr, tick, self.schema.frame_nbytes(n_events),
                                      len(self._src), self._ptrs, self._offs, self._sizes),
                       f"publish frame of tick {tick}")
+        held[:] = [self._src[i] for i in self._static]
+        self.bytes_written += copied
         self.frames_published += 1
         self.last_frame = frame
         self.last_frame_tick = tick

@@ -101,7 +101,8 @@ def step_change(name: str, old: np.ndarray, new: np.ndarray, idx: np.ndarray,
     """Step-table encoding of a float column change, or None if no step is common."""
     isz = new.dtype.itemsize
     sample = idx if idx.size <= _SAMPLE else idx[:: idx.size // _SAMPLE + 1]
-    d = new[sample] - old[sample]
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: no common step
+        d = new[sample] - old[sample]
     key = (sample % ncomp).astype(np.int64) * 4096 + exponents(old[sample])
     dbits = d.view(_UINT[isz]).astype(np.uint64)
     # Most common step per (component, exponent): sort by key then step bits.
@@ -110,17 +111,18 @@ def step_change(name: str, old: np.ndarray, new: np.ndarray, idx: np.ndarray,
     brk = np.flatnonzero((k_s[1:] != k_s[:-1]) | (d_s[1:] != d_s[:-1])) + 1
     starts = np.concatenate(([0], brk))
     counts = np.diff(np.concatenate((starts, [k_s.size])))
-    gk, gd = k_s[starts], d_s[starts]
-    best: dict[int, tuple[int, int]] = {}
-    for kk, dd, cc in zip(gk.tolist(), gd.tolist(), counts.tolist(), strict=True):
-        if cc >= 8 and (kk not in best or cc > best[kk][1]):
-            best[kk] = (dd, cc)
-    if not best:
+    keep = counts >= 8
+    gk, gd, gc = k_s[starts][keep], d_s[starts][keep], counts[keep]
+    if gk.size == 0:
         return None
-    chosen = sorted(best.items(), key=lambda kv: -kv[1][1])[:_MAX_STEPS]
-    comp = np.array([k // 4096 for k, _ in chosen], dtype="<u2")
-    exp = np.array([k % 4096 for k, _ in chosen], dtype="<u2")
-    step = np.array([dd for _, (dd, _) in chosen], dtype=_UINT[isz]).view(new.dtype)
+    # Per key the most frequent step (ties: the smaller step bits, met first), then the
+    # _MAX_STEPS keys whose step is most frequent (ties: smaller key first).
+    o = np.lexsort((np.arange(gk.size), -gc, gk))
+    per_key = o[np.concatenate(([True], gk[o][1:] != gk[o][:-1]))]
+    top = per_key[np.argsort(-gc[per_key], kind="stable")[:_MAX_STEPS]]
+    comp = (gk[top] // 4096).astype("<u2")
+    exp = (gk[top] % 4096).astype("<u2")
+    step = gd[top].astype(_UINT[isz]).view(new.dtype)
     wrong = _changed(predict(old, ncomp, comp, exp, step), new)
     fix = encode_change(name, new, wrong) if wrong.size else None
     return Stepped(name, comp.tobytes(), exp.tobytes(), step.tobytes(), fix)

@@ -20,6 +20,7 @@ from townlet.world.events import EventCode
 from townlet.world.geometry import SLOTS
 from townlet.world.params import HOOK_SLEEP, PERMILLE
 from townlet.world.state import NEEDS, PRICES, Price, St
+from townlet.world.ties import tie_mask
 
 __all__ = ["HOURS", "SHOP_KINDS", "DayFigures", "DayRecorder", "ShopFigures"]
 
@@ -103,8 +104,6 @@ class DayRecorder:
     def __init__(self, world: World) -> None:
         p = world.params
         self.day_len, self.hour_len = p.day, max(1, p.day // HOURS)
-        self.avoid = p.avoid
-        self.friend = world.config.world.relationships.friendship_threshold
         sleeping = (p.aff_hooks & HOOK_SLEEP) != 0
         self.sleep_type = np.zeros(max(1, p.type_aff.size), dtype=bool)
         for otype, aff in enumerate(p.type_aff):
@@ -189,9 +188,9 @@ class DayRecorder:
         living = int(alive.sum())
         delta = self._stats - self._stats_open
         wallets = int(world.view("agent_wallet")[alive].sum())
-        held = world.view("rel_other")[alive] >= 0
-        rivals = held & (world.view("rel_riv")[alive] >= np.float32(self.avoid))
-        friends = held & (world.view("rel_trust")[alive] >= np.float32(self.friend))
+        rel = world.config.world.relationships
+        rivals = tie_mask(world.view, rel, "rival")[alive]
+        friends = tie_mask(world.view, rel, "friend")[alive]
         onsets = int(self._onsets.sum())
         share = (lambda k: round(float(k) / living, 5)) if living else (lambda k: 0.0)
         mean = self._needs_sum / max(1, self._samples)

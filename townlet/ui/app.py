@@ -15,6 +15,7 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+import numpy as np
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -32,7 +33,7 @@ from townlet.client.errors import (
     HandshakeRefused,
     ServerUnreachable,
 )
-from townlet.ui.agents_view import AgentDetail, AgentsView, FollowAgent
+from townlet.ui.agents_view import AgentDetail, AgentsView, FollowAgent, RelatedWanted
 from townlet.ui.console_link import CommandInfo, ConsoleLink
 from townlet.ui.feed import FeedStatus, FrameFeed
 from townlet.ui.frame import Frame
@@ -40,6 +41,12 @@ from townlet.ui.login import Login, LoginProblem, newer_login, preflight, renew_
 from townlet.ui.mapview import MapView, Unfollow
 from townlet.ui.palette import CommandFlow, ConsoleCommands
 from townlet.ui.panels import HeaderBar, HealthPanel, TownPanel
+from townlet.ui.policy_panel import (
+    PROMOTION_COMMANDS,
+    AlertWindows,
+    PolicyPanel,
+    promote_prefill,
+)
 from townlet.ui.screens import ProblemScreen
 
 __all__ = ["DashboardApp", "FrameReady"]
@@ -82,6 +89,15 @@ class DashboardApp(App[None]):
         self.policy = ""
         self.console_health: dict[str, Any] | None = None
         self.ties: dict[str, Any] | None = None
+        self.related_wanted: list[tuple[str, int | None]] = []
+        """``related`` queries of the agents filter (refreshed every console poll)."""
+        self.promotion: dict[str, Any] | None = None
+        """The console's last ``promotion_status`` answer (polled while its tab shows)."""
+        self.promotion_error: str | None = None
+        self.promotion_due = False
+        """Ask for the promotion status at the next poll even if its tab is hidden (after a
+        promotion command)."""
+        self.alert_windows = AlertWindows()
         self.link: ConsoleLink | None = None
         self.feed: FrameFeed | None = None
         self.problem: LoginProblem | None = None
@@ -110,6 +126,8 @@ class DashboardApp(App[None]):
                     yield TownPanel(id="town")
                 with TabPane("Health", id="tab-health"):
                     yield HealthPanel(id="health")
+                with TabPane("Policy", id="tab-policy"):
+                    yield PolicyPanel(id="policy")
                 with TabPane("Console", id="tab-console"):
                     yield RichLog(id="console-log", wrap=True, markup=False)
         yield Footer()
@@ -122,6 +140,7 @@ class DashboardApp(App[None]):
         self.agents = self.query_one(AgentsView)
         self.town = self.query_one(TownPanel)
         self.health = self.query_one(HealthPanel)
+        self.policy_panel = self.query_one(PolicyPanel)
         self.header = self.query_one(HeaderBar)
         self.detail = self.query_one(AgentDetail)
         self.console_log = self.query_one("#console-log", RichLog)
@@ -299,14 +318,27 @@ class DashboardApp(App[None]):
         if tabs == "tab-agents":
             self.agents.show(frame)
         elif tabs == "tab-town":
-            self.town.show(frame.digest, self.feed.recent_events(),
-                                           self.feed.events_by_hour())
+            self.town.show(frame.digest, self.feed.recent_events(), self.feed.events_by_hour(),
+                           frame.names)
         elif tabs == "tab-health":
             self.health.show(self.feed.status(), self.console_health, self.frame_to_screen)
+        elif tabs == "tab-policy":
+            self._show_policy()
 
-    def on_tabbed_content_tab_activated(self, _: TabbedContent.TabActivated) -> None:
+    def _show_policy(self) -> None:
+        d = self.frame.digest if self.frame is not None else None
+        error = self.promotion_error if self.use_console else "no console (--no-console)"
+        self.policy_panel.show(d.policy if d else "", d.learned_agents if d else 0,
+                               d.population if d else 0, self.promotion, error,
+                               self.alert_windows,
+                               any(c.name in PROMOTION_COMMANDS for c in self.commands))
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if self.frame is not None and self.feed is not None:
             self._show_tab(self.frame)  # draw the newly shown tab now
+        if event.pane.id == "tab-policy":
+            self._show_policy()
+            self._poll_console()
 
     def _tick_header(self) -> None:
         st = self.feed.status() if self.feed is not None else FeedStatus("connecting", 0.0)
@@ -355,10 +387,48 @@ class DashboardApp(App[None]):
         try:
             health = self.link.call("health")
             ties = self.link.call("relationships", agent, limit=5) if agent >= 0 else None
+            due = self.promotion_due or self.tabs.active == "tab-policy"
+            promotion = self._promotion_status() if due else None
+            wanted = self.related_wanted
+            related = self.link.related(wanted) if wanted else None
         except (ConsoleError, ConsoleConnectionError) as exc:
             self._reply(self._console_trouble, exc)
             return
         self._reply(self._polled, health, ties, agent)
+        if related is not None:
+            self._reply(self._related, wanted, *related)
+        if promotion is not None:
+            self._reply(self._promoted, *promotion)
+
+    def _promotion_status(self) -> tuple[dict[str, Any] | None, str | None]:
+        """(status, None), or (None, why) when the server answers with an error (a run
+        that serves no learned policy says so); connection errors propagate."""
+        assert self.link is not None
+        try:
+            return self.link.call("promotion_status"), None
+        except ConsoleError as exc:
+            return None, str(exc)
+
+    def on_related_wanted(self, msg: RelatedWanted) -> None:
+        self.related_wanted = msg.keys
+        if msg.keys and self.link is None:
+            self.agents.set_related({}, "relationship filters need the console"
+                                    if not self.use_console else "not logged in yet")
+        if msg.keys:
+            self._poll_console()
+
+    def _related(self, keys: list[tuple[str, int | None]],
+                 related: dict[tuple[str, int | None], np.ndarray], note: str) -> None:
+        if keys == self.related_wanted:  # not a filter the operator has since replaced
+            self.agents.set_related(related, note)
+
+    def _promoted(self, status: dict[str, Any] | None, error: str | None) -> None:
+        self.promotion, self.promotion_error = status, error
+        self.promotion_due = False
+        if status is not None and status.get("stability") is not None:
+            self.alert_windows.add(status["stability"])
+        if self.tabs.active == "tab-policy":
+            self._show_policy()
 
     def _polled(self, health: dict[str, Any], ties: dict[str, Any] | None, agent: int) -> None:
         keep = ("ok", "ticks_per_s", "paused", "queue_len", "queue_capacity", "requests",
@@ -376,8 +446,10 @@ class DashboardApp(App[None]):
             self.console_health = {"error": str(exc)}
 
     def start_command(self, cmd: CommandInfo) -> None:
-        """A palette choice (see :class:`~townlet.ui.palette.CommandFlow`)."""
-        self.flow.start(cmd)
+        """A palette choice (see :class:`~townlet.ui.palette.CommandFlow`); a promotion
+        is pinned to the shadow the Policy tab shows."""
+        self.flow.start(cmd, promote_prefill(self.promotion)
+                        if cmd.name == "promote_policy" else "")
 
     def _reply(self, fn: Any, *args: Any) -> None:
         """From a worker thread: run ``fn`` on the UI thread unless the app is closing."""

@@ -10,7 +10,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import numpy as np
+
 from townlet.client.console import ConsoleClient
+from townlet.client.errors import ConsoleError
 from townlet.ui.login import Login
 
 __all__ = ["CommandInfo", "ConsoleLink"]
@@ -46,6 +49,25 @@ class ConsoleLink:
         """The commands this key's role may run, as the server lists them."""
         rows = self.call("help")["commands"]
         return [CommandInfo(r) for r in rows if r["allowed"]]
+
+    def related(self, keys: list[tuple[str, int | None]],
+                ) -> tuple[dict[tuple[str, int | None], np.ndarray], str]:
+        """``related`` for each ``(kind, with_agent)``: read-only bool arrays over the agent
+        slots and a note (the oldest tick they describe, or the server's refusal)."""
+        out: dict[tuple[str, int | None], np.ndarray] = {}
+        ticks: list[int] = []
+        for kind, other in keys:
+            try:
+                r = self.call("related", kind, with_agent=other)
+            except ConsoleError as exc:
+                at = "" if other is None else f"@{other}"
+                return {}, f"rel={kind}{at}: {exc}"
+            bits = np.unpackbits(np.frombuffer(r["mask"], np.uint8), count=r["slots"])
+            mask = bits.astype(bool)
+            mask.flags.writeable = False
+            out[(kind, other)] = mask
+            ticks.append(r["tick"])
+        return out, f"ties as of tick {min(ticks):,}" if ticks else ""
 
     def close(self) -> None:
         with self._lock:

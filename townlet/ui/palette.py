@@ -15,6 +15,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from townlet.client.errors import ConsoleConnectionError, ConsoleError
 from townlet.client.repl import format_result, parse_tokens
 from townlet.ui.console_link import CommandInfo
+from townlet.ui.policy_panel import PROMOTION_COMMANDS
 from townlet.ui.screens import ArgsScreen, ConfirmScreen
 
 if TYPE_CHECKING:
@@ -54,7 +55,8 @@ class CommandFlow:
     def __init__(self, app: DashboardApp) -> None:
         self.app = app
 
-    def start(self, cmd: CommandInfo) -> None:
+    def start(self, cmd: CommandInfo, prefill: str = "") -> None:
+        """Ask for ``cmd``'s arguments (the box starts with ``prefill``), confirm, run."""
         app = self.app
 
         def with_args(text: str | None) -> None:
@@ -82,7 +84,7 @@ class CommandFlow:
         if cmd.usage == cmd.name:
             with_args("")
         else:
-            app.push_screen(ArgsScreen(cmd), with_args)
+            app.push_screen(ArgsScreen(cmd, prefill), with_args)
 
     def _run(self, cmd: CommandInfo, args: list[Any], kwargs: dict[str, Any]) -> None:
         app = self.app
@@ -97,5 +99,8 @@ class CommandFlow:
                 app._reply(app._say, f"{cmd.name}: error {exc}")
                 return
             app._reply(app._say, f"{cmd.name}: ok\n{format_result(result)}")
+            if cmd.mutates:
+                app.promotion_due = cmd.name in PROMOTION_COMMANDS
+                app._reply(app._poll_console)  # show the change now, not at the next poll
 
         app.run_worker(call, thread=True, group="command")

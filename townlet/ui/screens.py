@@ -52,16 +52,17 @@ class ArgsScreen(ModalScreen[str | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel")]
 
-    def __init__(self, cmd: CommandInfo) -> None:
+    def __init__(self, cmd: CommandInfo, value: str = "") -> None:
         super().__init__(id="args")
         self.cmd = cmd
+        self.value = value
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.cmd.name, classes="title")
             yield Static(f"{self.cmd.summary}\nusage: {self.cmd.usage}")
-            yield Input(placeholder="arguments (positional or key=value), Enter to run",
-                        id="args-input")
+            yield Input(self.value, placeholder="arguments (positional or key=value), Enter "
+                        "to run", id="args-input")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value)

@@ -26,6 +26,7 @@ FRAME_DTYPES: Final = frozenset({"|i1", "<i2", "<i4", "<i8", "|u1", "<u2", "<u4"
 """Column dtypes of docs/protocol.md §2.1 (plus ASCII text ``|S1`` .. ``|S4096``)."""
 _TEXT = re.compile(r"\|S[1-9][0-9]{0,3}")
 _DENSE_STEP_TABLE = 1 << 16
+_FEW_STEPS = 8
 
 
 class WireError(ValueError):
@@ -106,13 +107,21 @@ def predict(flat: np.ndarray, ncomp: int, comp: np.ndarray, exp: np.ndarray,
             step: np.ndarray) -> np.ndarray:
     """Step rule of ``Stepped``: old + step[j] where (component, old exponent) matches entry j.
 
-    Elements without a matching entry keep their exact old bits. Entries are looked up
-    in a dense (exponent, component) table when that is small, else by binary search,
+    Elements without a matching entry keep their exact old bits; of entries with the
+    same (component, exponent) the last one applies. A few entries (the publisher sends
+    one or two per component) are applied one by one to their component; more are looked
+    up in a dense (exponent, component) table when that is small, else by binary search,
     so memory never exceeds a small multiple of the column.
     """
     if flat.size == 0:
         return flat.copy()
     grid = flat.reshape(-1, ncomp)
+    if comp.size <= _FEW_STEPS:
+        out = grid.copy()
+        at = exponents(grid)
+        for c, e, s in zip(comp.tolist(), exp.tolist(), step, strict=True):
+            np.add(grid[:, c], s, out=out[:, c], where=at[:, c] == e)
+        return out.reshape(-1)
     key = exp.astype(np.int64) * ncomp + comp
     dense = 4096 * ncomp <= max(flat.size, _DENSE_STEP_TABLE)
     at = exponents(grid) if dense else exponents(grid).astype(np.int64)  # int32 is faster
@@ -124,11 +133,12 @@ def predict(flat: np.ndarray, ncomp: int, comp: np.ndarray, exp: np.ndarray,
         table[key] = step
         has[key] = True
         return np.where(np.take(has, at), grid + np.take(table, at), grid).reshape(-1)
-    order = np.argsort(key, kind="stable")
+    order = np.argsort(key, kind="stable")  # equal keys keep their order: the last wins
     keys, steps = key[order], step[order]
-    pos = np.minimum(np.searchsorted(keys, at), max(keys.size - 1, 0))
-    hit = keys[pos] == at if keys.size else np.zeros(at.shape, dtype=bool)
-    return np.where(hit, grid + (steps[pos] if keys.size else 0), grid).reshape(-1)
+    pos = np.searchsorted(keys, at, side="right") - 1
+    hit = (pos >= 0) & (keys[np.maximum(pos, 0)] == at) if keys.size else np.zeros(at.shape, bool)
+    return np.where(hit, grid + (steps[np.maximum(pos, 0)] if keys.size else 0),
+                    grid).reshape(-1)
 
 
 def _values(name: str, data: bytes, count: int, dtype: np.dtype) -> np.ndarray:

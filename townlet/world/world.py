@@ -43,6 +43,7 @@ from townlet.world.state import (
     pert_slots,
     state_from,
 )
+from townlet.world.ties import TIE_KINDS, tie_mask
 from townlet.world.town import generate_town
 from townlet.world.validate import check_ranges
 
@@ -191,6 +192,18 @@ class World(Levers):
             h.update(f"{f.name}{arr.shape}".encode())
             h.update(np.ascontiguousarray(arr).data)
         return h.hexdigest()
+
+    def related(self, kind: str, other: int | None = None) -> np.ndarray:
+        """Living agents holding a ``kind`` tie (``townlet.world.ties``), with ``other``
+        if given: one bool per agent slot. Raises InvalidArgument / AgentNotFound."""
+        if kind not in TIE_KINDS:
+            raise InvalidArgument(f"unknown tie kind {kind!r}; kinds: {', '.join(TIE_KINDS)}")
+        ties = tie_mask(self.view, self.config.world.relationships, kind)
+        if other is not None:
+            if not 0 <= other < self.n_agents or not self.alive[other]:
+                raise AgentNotFound(f"agent {other} is not alive")
+            ties = ties & (self.view("rel_other") == other)
+        return ties.any(axis=1) & self.alive
 
     def events(self) -> np.ndarray:
         """This tick's events as a structured array (a copy)."""
