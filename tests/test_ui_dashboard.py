@@ -23,6 +23,7 @@ from townlet.ui.mapview import MapView
 from townlet.ui.panels import HeaderBar, HealthPanel, TownPanel
 from townlet.ui.policy_panel import PolicyPanel
 from townlet.ui.screens import ProblemScreen
+from townlet.world.state import frame_vocab
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +50,10 @@ def test_panels_populate_and_follow_incremental_updates(town):
             assert "agents in view" in text(app.query_one(MapView))
             summary = text(app.query_one("#agent-summary"))
             assert "300 agents match" in summary
+            # coded values are named as the stream's schema names them: the world's names
+            assert app.frame.names.names("agent_goal") == tuple(frame_vocab()["agent_goal"])
+            table = text(app.query_one(AgentTable))
+            assert any(f" {g} " in table for g in app.frame.names.names("agent_goal"))
             app.query_one(TabbedContent).active = "tab-town"
             await until(pilot, lambda: "money/capita" in text(app.query_one(TownPanel)),
                         "the town panel")
@@ -56,6 +61,7 @@ def test_panels_populate_and_follow_incremental_updates(town):
             for label in ("hunger", "prices", "shifts", "queues", "perturbations",
                           "events by hour"):
                 assert label in town_text
+            assert any(f"{s} " in town_text for s in app.frame.names.names("agent_shift"))
             app.query_one(TabbedContent).active = "tab-health"
             await until(pilot, lambda: "publisher" in text(app.query_one(HealthPanel)),
                         "publisher health")

@@ -19,7 +19,12 @@ from townlet.ui.cli import resolve_login
 from townlet.ui.frame import digest
 from townlet.ui.login import key_file_expiry, preflight
 from townlet.ui.mapgrid import Viewport, cells, glyph_rows
+from townlet.ui.vocab import Names
 from townlet.world import World
+from townlet.world.state import frame_vocab
+
+NAMES = Names(frame_vocab())
+"""What the writer's schema names (tests/test_ui_vocab.py shows it is the world's)."""
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +50,7 @@ def test_filter_and_sort_return_only_the_rows_shown(cols):
     got = [r.values[0] for r in rows]
     assert got == sorted(got, reverse=True)
     assert got[0] == pytest.approx(float(hunger[want].max()))
-    _, by_goal = agent_rows(cols, "goal=none", "agent", limit=1000)
+    _, by_goal = agent_rows(cols, "goal=none", "agent", limit=1000, names=NAMES)
     assert all(r.values[5] == 0 for r in by_goal)
 
 
@@ -54,7 +59,7 @@ def test_filter_and_sort_return_only_the_rows_shown(cols):
                                        ("goal=nap", "goal wants a number or one of")])
 def test_bad_filters_say_what_is_wrong(cols, bad, says):
     with pytest.raises(QueryError, match=says):
-        agent_rows(cols, bad)
+        agent_rows(cols, bad, names=NAMES)
 
 
 def test_relationship_terms_take_the_consoles_bitmaps(cols):

@@ -19,10 +19,11 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Mapping
-from typing import Final
+from typing import Annotated, Final
 
 import msgspec
 import numpy as np
+from msgspec import Meta
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -94,7 +95,12 @@ class ColumnDoc(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fie
     shape: list[int]
 
 
-class SchemaDoc(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+VocabName = Annotated[str, Meta(max_length=64)]
+Vocab = dict[Annotated[str, Meta(max_length=64)],
+             Annotated[list[VocabName], Meta(max_length=4096)]]
+
+
+class SchemaDoc(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """The self-describing frame layout (JSON in the ring header, a field of keyframes)."""
 
     version: str
@@ -102,6 +108,9 @@ class SchemaDoc(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Meta then state columns, in frame order."""
     events: list[ColumnDoc]
     """Event columns; ``shape[0]`` is the per-frame capacity, the count is ``n_events``."""
+    vocab: Annotated[Vocab, Meta(max_length=64)] = {}
+    """Names of coded values by the column they decode (added in 2.2.0; omitted when
+    empty, so a 2.1 document hashes as before): see ``townlet.world.state.frame_vocab``."""
 
 
 class ColumnSpec(msgspec.Struct, frozen=True):
@@ -197,7 +206,9 @@ class FrameSchema:
         evs = [ColumnDoc(col, _checked(sections, sec).dtype.str, list(sections[sec].shape))
                for col, sec in EVENT_COLUMNS]
         _checked(sections, EVENT_COUNT_SECTION)
-        return cls(SchemaDoc(SCHEMA_VERSION, cols, evs))
+        from townlet.world.state import frame_vocab  # writer side only, as in _checked
+
+        return cls(SchemaDoc(SCHEMA_VERSION, cols, evs, frame_vocab()))
 
     @classmethod
     def from_json(cls, data: bytes) -> FrameSchema:

@@ -21,7 +21,7 @@ import numpy as np
 
 from townlet.config.money import to_units
 from townlet.config.world import NEEDS
-from townlet.ui.vocab import GOAL_NAMES, SHIFT_NAMES
+from townlet.ui.vocab import Names
 
 __all__ = ["FIELDS", "QueryError", "RelTerm", "Row", "agent_rows", "columns", "parse_filter",
            "rel_terms"]
@@ -33,7 +33,8 @@ _OPS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
     ">": operator.gt, "=": operator.eq}
 _TERM = re.compile(r"^([a-z_]+)(<=|>=|!=|<|>|=)(.+)$")
 _REL = re.compile(r"^rel(!?=)([a-z_]+)(?:@(\d+))?$")
-_NAMED = {"goal": GOAL_NAMES, "shift": SHIFT_NAMES}
+_NAMED = {"goal": "agent_goal", "shift": "agent_shift", "action": "agent_action"}
+"""Fields whose values the stream names (the vocabulary column naming them)."""
 
 
 class QueryError(ValueError):
@@ -76,8 +77,11 @@ def columns(cols: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def parse_filter(text: str) -> list[tuple[str, Callable[[np.ndarray, float], np.ndarray], float]]:
-    """``[(field, op, value)]`` from a filter string; QueryError on a bad term."""
+def parse_filter(text: str, names: Names | None = None,
+                 ) -> list[tuple[str, Callable[[np.ndarray, float], np.ndarray], float]]:
+    """``[(field, op, value)]`` from a filter string (``goal=work``: codes named by
+    ``names``); QueryError on a bad term."""
+    names = names or Names()
     terms = []
     for word in text.split():
         if word.startswith("rel"):
@@ -88,13 +92,14 @@ def parse_filter(text: str) -> list[tuple[str, Callable[[np.ndarray, float], np.
         name, op, raw = m.groups()
         if name not in FIELDS:
             raise QueryError(f"unknown field {name!r}; fields: {', '.join(FIELDS)}")
-        if name in _NAMED and raw in _NAMED[name]:
-            value = float(_NAMED[name].index(raw))
+        code = names.code(_NAMED[name], raw) if name in _NAMED else None
+        if code is not None:
+            value = float(code)
         else:
             try:
                 value = float(raw)
             except ValueError:
-                named = _NAMED.get(name)
+                named = [n for n in names.names(_NAMED.get(name, "")) if n]
                 hint = f" or one of {', '.join(named)}" if named else ""
                 raise QueryError(f"{name} wants a number{hint}, got {raw!r}") from None
         terms.append((name, _OPS[op], value))
@@ -119,14 +124,14 @@ def rel_terms(text: str) -> list[RelTerm]:
 def agent_rows(cols: Mapping[str, np.ndarray], filter_text: str = "", sort: str = "agent",
                descending: bool = False, limit: int = 200,
                related: Mapping[tuple[str, int | None], np.ndarray] | None = None,
-               ) -> tuple[int, list[Row]]:
+               names: Names | None = None) -> tuple[int, list[Row]]:
     """(living agents matching, the first ``limit`` rows in sort order). ``related`` maps
     each relationship term's key to its bitmap (one bool per slot) from the console."""
     if sort not in FIELDS:
         raise QueryError(f"cannot sort by {sort!r}; fields: {', '.join(FIELDS)}")
     table = columns(cols)
     mask = cols["agent_alive"] != 0
-    for name, op, value in parse_filter(filter_text):
+    for name, op, value in parse_filter(filter_text, names):
         mask &= op(table[name], value)
     for term in rel_terms(filter_text):
         hit = (related or {}).get(term.key)

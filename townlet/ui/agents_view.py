@@ -27,7 +27,7 @@ from townlet.config.world import NEEDS
 from townlet.ui.agent_query import FIELDS, QueryError, Row, agent_rows, rel_terms
 from townlet.ui.frame import Frame
 from townlet.ui.panels import bars
-from townlet.ui.vocab import GOAL_NAMES, SHIFT_NAMES, event_name, name_of
+from townlet.ui.vocab import Names
 
 __all__ = ["TABLE_ROWS", "AgentDetail", "AgentTable", "AgentsView", "FollowAgent",
            "RelatedWanted"]
@@ -36,8 +36,10 @@ TABLE_ROWS = 60
 """Rows drawn: about a screenful (paging through a million agents is what filters are for)."""
 
 
-_WIDTH = {"agent": 6, "wallet": 8, "job": 3, "goal": 6, "shift": 11, "x": 4, "y": 4,
-          "food": 4}
+_WIDTH = {"agent": 6, "wallet": 8, "job": 3, "goal": 6, "action": 9, "shift": 11, "x": 4,
+          "y": 4, "food": 4}
+_NAMED = {"goal": "agent_goal", "action": "agent_action", "shift": "agent_shift"}
+"""Table fields shown by name (the vocabulary column naming their codes)."""
 
 
 class FollowAgent(Message):
@@ -54,11 +56,9 @@ class RelatedWanted(Message):
         self.keys = keys
 
 
-def _cell(field: str, v: float) -> str:
-    if field == "goal":
-        return name_of(GOAL_NAMES, int(v))
-    if field == "shift":
-        return name_of(SHIFT_NAMES, int(v))
+def _cell(field: str, v: float, names: Names) -> str:
+    if field in _NAMED:
+        return names.of(_NAMED[field], int(v))
     if field in NEEDS:
         return f"{v:.2f}"
     if field == "wallet":
@@ -84,14 +84,15 @@ class AgentTable(Widget, can_focus=True):
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self.rows: list[Row] = []
+        self.names = Names()
         self.cursor = 0
 
     @property
     def agent_under_cursor(self) -> int | None:
         return self.rows[self.cursor].agent if self.rows else None
 
-    def show(self, rows: list[Row]) -> None:
-        self.rows = rows
+    def show(self, rows: list[Row], names: Names) -> None:
+        self.rows, self.names = rows, names
         self.cursor = min(self.cursor, max(0, len(rows) - 1))
         self.refresh()
 
@@ -107,7 +108,7 @@ class AgentTable(Widget, can_focus=True):
     def render(self) -> Text:
         out = Text(_line(list(FIELDS)) + "\n", style="bold")
         for k, r in enumerate(self.rows):
-            cells = [str(r.agent), *(_cell(f, v) for f, v in zip(FIELDS[1:], r.values,
+            cells = [str(r.agent), *(_cell(f, v, self.names) for f, v in zip(FIELDS[1:], r.values,
                                                                    strict=True))]
             out.append(_line(cells) + "\n", style="reverse" if k == self.cursor and self.has_focus
                        else ("bold" if k == self.cursor else ""))
@@ -148,12 +149,13 @@ class AgentsView(Vertical):
         summary = self.summary
         try:
             self.matching, rows = agent_rows(frame.cols, self.filter_text, self.sort,
-                                             self.descending, TABLE_ROWS, self.related)
+                                             self.descending, TABLE_ROWS, self.related,
+                                             frame.names)
         except QueryError as exc:
             note = f" ({self.related_note})" if self.related_note else ""
             summary.update(Text(f"{exc}{note}", style="bold red"))
             return
-        self.table.show(rows)
+        self.table.show(rows, frame.names)
         order = "desc" if self.descending else "asc"
         summary.update(f"{self.matching:,} agents match; sorted by {self.sort} {order}; "
                        f"showing {len(rows)}" + (f"; {self.related_note}"
@@ -206,9 +208,10 @@ class AgentDetail(Static):
         g.add_column(style="bold")
         g.add_column()
         alive = bool(c["agent_alive"][agent])
+        named = frame.names.of
         g.add_row(f"#{agent}", (f"at {int(c['agent_x'][agent])},{int(c['agent_y'][agent])}  "
-                               f"goal {name_of(GOAL_NAMES, int(c['agent_goal'][agent]))}  "
-                               f"shift {name_of(SHIFT_NAMES, int(c['agent_shift'][agent]))}  "
+                               f"goal {named('agent_goal', int(c['agent_goal'][agent]))}  "
+                               f"shift {named('agent_shift', int(c['agent_shift'][agent]))}  "
                                f"job {int(c['agent_job'][agent])}  "
                                f"wallet {to_units(int(c['agent_wallet'][agent])):,.2f}")
                   if alive else "not alive")
@@ -219,8 +222,8 @@ class AgentDetail(Static):
             g.add_row(name, f"{now:.2f} {line}")
         for row in events[-5:][::-1].tolist():
             code, tick, a, other, obj, _value = row
-            g.add_row(f"t{tick}", f"{event_name(code)}" + (f" with #{other}" if other >= 0
-                                                            and other != agent else "")
+            g.add_row(f"t{tick}", named("code", code) + (f" with #{other}" if other >= 0
+                                                         and other != agent else "")
                       + (f" by #{a}" if a != agent else "") + (f" obj {obj}" if obj >= 0 else ""))
         if ties:
             friends = ", ".join(f"#{t['other']} ({t['trust']:+.2f})" for t in ties["friends"][:4])

@@ -318,8 +318,8 @@ class DashboardApp(App[None]):
         if tabs == "tab-agents":
             self.agents.show(frame)
         elif tabs == "tab-town":
-            self.town.show(frame.digest, self.feed.recent_events(),
-                                           self.feed.events_by_hour())
+            self.town.show(frame.digest, self.feed.recent_events(), self.feed.events_by_hour(),
+                           frame.names)
         elif tabs == "tab-health":
             self.health.show(self.feed.status(), self.console_health, self.frame_to_screen)
         elif tabs == "tab-policy":

@@ -26,6 +26,7 @@ from zmq.utils.monitor import recv_monitor_message
 from townlet.client.subscriber import Subscriber, Update
 from townlet.frames.schema import EVENT_DTYPE
 from townlet.ui.frame import Frame, digest, freeze
+from townlet.ui.vocab import Names
 from townlet.wire.messages import Health
 
 __all__ = ["HISTORY_TICKS", "RECENT_EVENTS", "FeedStatus", "FrameFeed"]
@@ -76,6 +77,9 @@ class _Track:
     mine: deque = field(default_factory=lambda: deque(maxlen=64))
     """Arrays of the followed agent's events (as subject or other), newest last."""
     by_hour: np.ndarray = field(default_factory=lambda: np.zeros(24, np.int64))
+    schema_hash: bytes = b""
+    names: Names = field(default_factory=Names)
+    """The vocabulary of the schema with ``schema_hash``."""
 
 
 class FrameFeed:
@@ -263,7 +267,11 @@ class FrameFeed:
             if not self._taken or (self._latest is not None and self._latest.tick == sub.tick):
                 return False
         cols = freeze(sub.frame_columns())
-        frame = Frame(cols, digest(cols), received, sent_ns)
+        schema = sub.schema
+        if schema is not None and schema.hash != self._track.schema_hash:
+            self._track.schema_hash, self._track.names = schema.hash, Names(schema.doc.vocab)
+        names = self._track.names
+        frame = Frame(cols, digest(cols, names), received, sent_ns, names)
         tr = self._track
         ticks = np.array([t for t, _ in tr.needs], np.int64)
         rows = (np.stack([n for _, n in tr.needs]) if tr.needs

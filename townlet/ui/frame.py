@@ -15,7 +15,7 @@ import numpy as np
 
 from townlet.config.money import to_units
 from townlet.config.world import NEEDS, OBJECT_TYPES, PERTURBATION_KINDS, PRICES
-from townlet.ui.vocab import SHIFT_NAMES, STAT_NAMES
+from townlet.ui.vocab import Names
 
 __all__ = ["HIST_BINS", "Digest", "Frame", "digest", "freeze", "hhmm", "policy_text"]
 
@@ -85,6 +85,8 @@ class Frame:
     """``time.monotonic()`` when the message that completed it was received."""
     sent_ns: int = 0
     """Publisher wall clock when it sent that message (ns since the epoch; same-host clocks)."""
+    names: Names = field(default_factory=Names)
+    """The stream's names of coded values (its schema's vocabulary)."""
 
     @property
     def tick(self) -> int:
@@ -111,8 +113,9 @@ def policy_text(cols: Mapping[str, np.ndarray]) -> str:
     return out
 
 
-def digest(cols: Mapping[str, np.ndarray]) -> Digest:
-    """The town's figures from one frame's columns."""
+def digest(cols: Mapping[str, np.ndarray], names: Names | None = None) -> Digest:
+    """The town's figures from one frame's columns (coded values named by ``names``)."""
+    names = names or Names()
     tick = int(cols["tick"][0])
     tpd = int(cols["ticks_per_day"][0])
     alive = cols["agent_alive"] != 0
@@ -135,10 +138,10 @@ def digest(cols: Mapping[str, np.ndarray]) -> Digest:
     present = np.bincount(otype[used], minlength=len(OBJECT_TYPES))
     stock = {name: int(per_type[t]) for t, name in enumerate(OBJECT_TYPES) if present[t]}
     shift = cols["agent_shift"][alive]
-    sc = np.bincount(shift.astype(np.int64), minlength=len(SHIFT_NAMES))
-    shifts = {SHIFT_NAMES[i] if i < len(SHIFT_NAMES) else str(i): int(n)
-              for i, n in enumerate(sc.tolist()) if n}
-    late_state = (shift == SHIFT_NAMES.index("late")) | (shift == SHIFT_NAMES.index("absent"))
+    sc = np.bincount(shift.astype(np.int64))
+    shifts = {names.of("agent_shift", i): int(n) for i, n in enumerate(sc.tolist()) if n}
+    late, absent = names.code("agent_shift", "late"), names.code("agent_shift", "absent")
+    late_state = np.isin(shift, [c for c in (late, absent) if c is not None])  # none: 2.1
     job = cols["agent_job"][alive].astype(np.int64)
     per_job = np.bincount(job, minlength=1)
     late_job = np.bincount(job[late_state], minlength=per_job.size)
@@ -162,4 +165,4 @@ def digest(cols: Mapping[str, np.ndarray]) -> Digest:
         money_per_capita=float(to_units(int(wallets.sum()))) / pop if pop else 0.0,
         stock=stock, shifts=shifts, jobs=jobs, queues=queues, waiting=int(qlen.sum()),
         perturbations=perts, districts_down=down,
-        stats=dict(zip(STAT_NAMES, cols["stats"].tolist(), strict=False)))
+        stats={names.of("stats", i): v for i, v in enumerate(cols["stats"].tolist())})

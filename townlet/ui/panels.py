@@ -17,7 +17,7 @@ from textual.widgets import Static
 from townlet.ui.feed import FeedStatus
 from townlet.ui.frame import Digest
 from townlet.ui.login import expiry_text
-from townlet.ui.vocab import event_name
+from townlet.ui.vocab import Names
 
 __all__ = ["HeaderBar", "HealthPanel", "TownPanel", "bars"]
 
@@ -66,7 +66,7 @@ class HeaderBar(Static):
 class TownPanel(Static):
     """Needs distribution, economy, jobs and lateness, queues, perturbations, events."""
 
-    def show(self, d: Digest, events: np.ndarray, by_hour: np.ndarray) -> None:
+    def show(self, d: Digest, events: np.ndarray, by_hour: np.ndarray, names: Names) -> None:
         g = Table.grid(padding=(0, 2))
         g.add_column(style="bold")
         g.add_column()
@@ -91,7 +91,7 @@ class TownPanel(Static):
         recent = events[-8:][::-1]
         for row in recent.tolist():
             code, tick, agent, other, obj, value = row
-            g.add_row(f"t{tick}", f"{event_name(code)} agent {agent}"
+            g.add_row(f"t{tick}", f"{names.of('code', code)} agent {agent}"
                       + (f" other {other}" if other >= 0 else "")
                       + (f" obj {obj}" if obj >= 0 else "") + f" {value:g}")
         self.update(g)

@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit, types
 from numba.experimental import structref
 
-from townlet.config.world import NEEDS, PRICES
+from townlet.config.world import NEEDS, OBJECT_TYPES, PERTURBATION_KINDS, PRICES
 from townlet.world.jit import INTERPRETED
 from townlet.world.names import index_enum
 from townlet.world.state_tuple import State
@@ -51,6 +51,7 @@ __all__ = [
     "Today",
     "Trait",
     "allocate",
+    "frame_vocab",
     "kernel_state",
     "pert_slots",
     "state_from",
@@ -368,3 +369,23 @@ def state_from(sections: dict[str, np.ndarray], like: State) -> State:
                              f"got {new.dtype}{new.shape}")
         arrays.append(np.array(new, copy=True))
     return State(*arrays)
+
+
+def frame_vocab() -> dict[str, list[str]]:
+    """Names of the coded values of frame columns (index = code, "" for an unused code)
+    and of the entries of ``agent_needs``, ``price_now`` and ``stats``: the frame
+    schema's ``vocab``, so clients that never import the world name them as it does."""
+    from townlet.world.actions import Action, Goal, Shift  # below state: import on use
+    from townlet.world.events import EventCode
+
+    def names(enum: type[IntEnum]) -> list[str]:
+        out = [""] * (max(enum) + 1)
+        for member in enum:
+            if member >= 0:
+                out[member] = member.name.lower()
+        return out
+
+    return {"agent_goal": names(Goal), "agent_shift": names(Shift),
+            "agent_action": names(Action), "code": names(EventCode), "stats": list(STAT),
+            "agent_needs": list(NEEDS), "price_now": list(PRICES),
+            "obj_type": list(OBJECT_TYPES), "pert_kind": list(PERTURBATION_KINDS)}
