@@ -13,9 +13,10 @@ from townlet.rl.encode import encode
 from townlet.rl.layout import VARIANTS, build_layout
 from townlet.rl.masks import action_masks
 from townlet.rl.statics import build_statics
+from townlet.rl.window import new_window_scratch
 from townlet.world.actions import N_ACTIONS, Action, Flag
 from townlet.world.geometry import TILE
-from townlet.world.state import kernel_state
+from townlet.world.state import Price, kernel_state
 from townlet.world.town import OBJ
 
 N = 60
@@ -66,6 +67,7 @@ def scrambled(seed: int):
     st.obj_q_len[held[3:]] = rng.integers(1, 7, 7)
     st.obj_disabled[objs[::13]] = 1
     st.obj_stock[:] = rng.integers(0, 8, st.obj_stock.size)
+    st.shop_markup[:] = rng.integers(700, 1600, st.shop_markup.size)  # shops charge their own
     st.district_power[0] = 0
     for i in range(n // 3, n // 3 + 12, 3):  # some of them hold or queue for that object
         o = int(np.flatnonzero((st.obj_ax == st.agent_x[i]) & (st.obj_ay == st.agent_y[i]))[0])
@@ -104,7 +106,8 @@ def run(cfg, st, kp, variant):
     f = np.full((n, layout.n_features), 9.0, np.float32)
     ids = np.full((n, 1 + layout.social_slots), 9, np.int32)
     lm_cache, lm_key = np.zeros((n, 32), np.float32), np.full(n, -1, np.int64)
-    encode(kernel_state(st), sx, kp, emb_of, ep_len, ctx, m, f, ids, lm_cache, lm_key)
+    encode(kernel_state(st), sx, kp, emb_of, ep_len, ctx, m, f, ids, lm_cache, lm_key,
+           new_window_scratch(sx.map, n))
     return layout, (emb_of, ep_len, ctx), m, f, ids, sx
 
 
@@ -147,6 +150,44 @@ def test_masks_match_reference(seed):
     assert interact > 0
 
 
+def test_option_masks_charge_what_the_shops_charge():
+    """GO_EAT and GO_SHOP are offered by the price the shop would charge (town price x
+    markup, at the district's shop or the next district's), not the town price."""
+    cfg = with_agents(default_config(), N)
+    st, kp, _ = make_state(cfg, 1)
+    layout = build_layout(cfg)
+    n = st.agent_alive.size
+    sx = build_statics(cfg, layout, st._asdict(), 2 * n)
+    st.agent_alive[:] = 1
+    st.agent_flags[:] = 0
+    st.agent_option[:] = 0
+    st.agent_aff[:] = -1
+    st.agent_food[:] = 0
+    st.obj_stock[:] = 50
+    st.shop_markup[:] = 1500  # every shop busy: half again the town price
+    meal = int(st.price_now[Price.CAFE_MEAL])
+    groceries = int(st.price_now[Price.GROCERIES])
+    dear_meal, dear_groceries = (meal * 1500 + 500) // 1000, (groceries * 1500 + 500) // 1000
+    mask = np.zeros((n, N_ACTIONS), bool)
+    controlled = np.zeros(n, bool)
+
+    def offered(wallet):
+        st.agent_wallet[:] = wallet
+        action_masks(kernel_state(st), sx, kp, mask, controlled)
+        return mask[:, Action.GO_EAT].all(), mask[:, Action.GO_SHOP].all()
+
+    assert meal < groceries
+    assert offered(meal) == (False, False)  # the town price no longer buys a meal
+    assert offered(dear_meal) == (True, False)
+    assert offered(groceries) == (True, False)
+    assert offered(dear_groceries) == (True, True)
+    cafes = np.concatenate([np.arange(b * 9, b * 9 + 9) for b in st.district_cafe])
+    st.obj_stock[cafes] = 0  # every cafe sold out: a meal is groceries now
+    assert offered(dear_meal) == (False, False)
+    st.agent_food[:] = 1
+    assert offered(0) == (True, False)  # food at home needs no shop
+
+
 def test_channels_see_the_right_things():
     """Hand-placed checks: own bed, a housemate, a held object, the grid edge."""
     cfg = with_agents(default_config(), N)
@@ -178,7 +219,8 @@ def test_channels_see_the_right_things():
     assert build_layout(cfg, "compact").map_shape == (4, 5, 5)
 
 
-def test_landmark_cache_follows_moves():
+def test_landmark_cache_and_map_scratch_follow_moves():
+    """Caches and the map's per-tick grids carry nothing stale into the next encode."""
     cfg, st, kp = scrambled(4)
     layout = build_layout(cfg, "compact")
     n = st.agent_alive.size
@@ -188,13 +230,19 @@ def test_landmark_cache_follows_moves():
     m = np.zeros((n,) + layout.map_shape, np.float32)
     f = np.zeros((n, layout.n_features), np.float32)
     ids = np.zeros((n, 1 + layout.social_slots), np.int32)
-    encode(kernel_state(st), sx, kp, emb_of, ep_len, ctx, m, f, ids, cache, key)
+    ws = new_window_scratch(sx.map, n)
+    encode(kernel_state(st), sx, kp, emb_of, ep_len, ctx, m, f, ids, cache, key, ws)
     walk = np.argwhere(st.tile_kind == TILE.STREET)
     st.agent_y[::3], st.agent_x[::3] = walk[: len(st.agent_x[::3])].T
+    st.agent_alive[1::7] = 0  # some leave: their tiles empty
+    st.obj_holder[:] = -1  # every object freed: no busy left behind
+    st.obj_q_len[:] = 0
     relink(st)
-    encode(kernel_state(st), sx, kp, emb_of, ep_len, ctx, m, f, ids, cache, key)
+    encode(kernel_state(st), sx, kp, emb_of, ep_len, ctx, m, f, ids, cache, key, ws)
+    assert not ws.changed.any()  # every mark cleared for the next encode
     lo, hi = layout.blocks["landmarks"]
     for i in np.flatnonzero(st.agent_alive):
-        want, _ = naive.features(cfg, layout, st, i, emb_of, ep_len, ctx, 2 * n)
+        want, grid = naive.features(cfg, layout, st, i, emb_of, ep_len, ctx, 2 * n)
         np.testing.assert_allclose(f[i, lo:hi], [want[k] for k in layout.feature_names[lo:hi]],
                                    atol=1e-6)
+        np.testing.assert_allclose(m[i], grid, atol=1e-6, err_msg=f"map of agent {i}")

@@ -240,11 +240,13 @@ def mask(cfg, st, i):
     ok = {Action.WAIT, Action.GO_SLEEP, Action.GO_WORK, Action.GO_SOCIAL, Action.GO_HOME}
     price = {p: st.price_now[PRICES.index(p)] for p in PRICES}
     wallet = st.agent_wallet[i]
-    if st.agent_food[i] >= 1 or wallet >= price["cafe_meal"]:
+    meal = shop_price(cfg, st, i, "district_cafe", OBJ.COUNTER)
+    groceries = shop_price(cfg, st, i, "district_grocer", OBJ.TILL)
+    if st.agent_food[i] >= 1 or wallet >= min(meal, groceries):
         ok.add(Action.GO_EAT)
     if wallet >= price["shower"]:
         ok.add(Action.GO_WASH)
-    if wallet >= price["groceries"]:
+    if wallet >= groceries:
         ok.add(Action.GO_SHOP)
     if st.agent_option[i] or st.agent_resv[i]:
         ok.add(Action.CANCEL)
@@ -264,6 +266,38 @@ def mask(cfg, st, i):
     if _interact(cfg, st, i, x, y, price):
         ok.add(Action.INTERACT)
     return ok
+
+
+def shop_price(cfg, st, i, shops, otype):
+    """Least price of ``otype``'s affordance at agent i's district shop or its
+    neighbour's (east, else west, south, north), among shops with a usable object
+    holding the stock for one use; infinite if neither can serve."""
+    aff = first_aff(cfg, otype)
+    if aff is None:
+        return math.inf
+    table = getattr(st, shops)
+    n = table.size
+    dw = ((st.tile_kind.shape[1] - 1) // PERIOD) // cfg.world.town.district_side
+    d = int(st.agent_district[i])
+    col = d % dw
+    nxt = next(e for e, ok in ((d + 1, col + 1 < dw and d + 1 < n), (d - 1, col > 0),
+                               (d + dw, d + dw < n), (d - dw, d >= dw), (d, True)) if ok)
+    best = math.inf
+    for b in (int(table[d]), int(table[nxt])):
+        serves = any(st.obj_type[o] == otype and st.obj_stock[o] >= aff.uses_stock
+                     and not st.obj_disabled[o] and _utilities_on(st, o, aff)
+                     for o in range(b * 9, b * 9 + 9))
+        if serves:
+            charged = (int(st.price_now[PRICES.index(aff.price)]) * int(st.shop_markup[b])
+                       + 500) // 1000
+            best = min(best, charged)
+    return best
+
+
+def _utilities_on(st, o, aff):
+    d = st.bld_district[o // 9]
+    return not ((needs_utility(aff, "power_on") and not st.district_power[d])
+                or (needs_utility(aff, "water_on") and not st.district_water[d]))
 
 
 OPS = {0: lambda a, b: a == b, 1: lambda a, b: a != b, 2: lambda a, b: a < b,

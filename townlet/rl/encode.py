@@ -4,8 +4,7 @@ embedding ids in one pass, written into preallocated arrays.
 The feature order is the one declared in ``townlet.rl.layout`` (self block,
 one-hot of the running affordance, landmarks, window summary, social) (tests compare
 this kernel against a slow, name-keyed reference). Empty slots get zeros and
-ids of -1. Map tile (tx, ty) lands at ``[c, r + ty - ay, r + tx - ax]``; tiles
-outside the grid are all-zero (``walkable`` = 0 there).
+ids of -1. The egocentric map is ``townlet.rl.window``'s.
 """
 
 from __future__ import annotations
@@ -17,8 +16,6 @@ from numba import njit
 
 from townlet.config.money import MINOR_PER_UNIT
 from townlet.rl.layout import (
-    CHANNEL,
-    CHANNEL_INDEX,
     GOAL_FEATURES,
     LANDMARK,
     LANDMARK_FIELDS,
@@ -33,23 +30,18 @@ from townlet.rl.layout import (
     SOCIAL_AGGREGATE,
     SOCIAL_SLOT,
     SOCIAL_SLOT_FIELDS,
-    SUMMARY,
 )
+from townlet.rl.window import map_pass
 from townlet.world.actions import Flag
-from townlet.world.affordances import object_usable
 from townlet.world.geometry import (
     CENTER_LX,
     CENTER_LY,
-    PERIOD,
-    SLOTS,
-    TILE,
     building_of,
     next_step,
     origin,
 )
 from townlet.world.routines import shift_start
 from townlet.world.state import Resv
-from townlet.world.town import OBJ, OBJ_NAMES
 
 __all__ = ["encode"]
 
@@ -60,25 +52,11 @@ O_NEED, O_SHIFT, O_GOAL, O_LAST, O_TRAIT, O_PRICE = (SELF_FEATURES.index(group[0
 N_SHIFT, N_GOAL, N_LAST = len(SHIFT_FEATURES), len(GOAL_FEATURES), len(LAST_ACTION_FEATURES)
 N_LANDMARK = len(LANDMARK_FIELDS)
 N_SOCIAL_SLOT = len(SOCIAL_SLOT_FIELDS)
-C_TYPE0 = CHANNEL_INDEX[f"obj_{OBJ_NAMES[0]}"]
-"""Plane of the first object type's channel; the others follow in type order."""
-DOOR = np.zeros(len(TILE), dtype=np.float32)
-DOOR[TILE.DOOR] = 1.0
-"""``door`` channel value per tile kind."""
 
 
 @njit(cache=True)
 def _squash(x, scale):
     return x / (x + scale) if x > 0.0 else 0.0
-
-
-@njit(cache=True)
-def _tie_of(rel_other, i, other):
-    """Slot index k of agent i's tie toward ``other``, or -1."""
-    for k in range(rel_other.shape[1]):
-        if rel_other[i, k] == other:
-            return k
-    return -1
 
 
 @njit(cache=True)
@@ -207,131 +185,6 @@ def _landmark_pass(st, sx, out_feat, o, lm_cache, lm_key):
 
 
 @njit(cache=True)
-def _pos(chan, code):
-    """Output plane of registry channel ``code``, or -1 if the variant lacks it."""
-    for c in range(chan.shape[0]):
-        if chan[c] == code:
-            return c
-    return -1
-
-
-@njit(cache=True)
-def _map_pass(st, sx, kp, out_map, out_feat, o):
-    """Egocentric maps into out_map (N, C, W, W); window summaries at features o..o+4.
-
-    Per agent: walkable rows are copied from a precomputed grid, agents come from
-    the kernel's per-tile lists, and objects from the slots of the few buildings
-    the window overlaps (object o of building b is ``b * SLOTS + slot``).
-    """
-    r, W = sx.radius, sx.window
-    # arrays into locals: the compiler then keeps their pointers in registers
-    tile_kind, tile_head, t_next = st.tile_kind, st.tile_head, st.agent_t_next
-    alive, agent_x, agent_y = st.agent_alive, st.agent_x, st.agent_y
-    rel_other, rel_trust, rel_riv = st.rel_other, st.rel_trust, st.rel_riv
-    obj_type, obj_x, obj_y = st.obj_type, st.obj_x, st.obj_y
-    obj_holder, obj_q_len = st.obj_holder, st.obj_q_len
-    walk_grid = sx.walk_grid
-    H, X = tile_kind.shape
-    bw = sx.blocks_w
-    n_by = (H - 1) // PERIOD
-    cap = sx.agents_cap
-    chan = sx.chan
-    p_walk, p_door = _pos(chan, CHANNEL.walkable), _pos(chan, CHANNEL.door)
-    p_agents, p_friends = _pos(chan, CHANNEL.agents), _pos(chan, CHANNEL.friends)
-    p_rivals, p_objects = _pos(chan, CHANNEL.rivals), _pos(chan, CHANNEL.objects)
-    p_type, p_busy = _pos(chan, C_TYPE0), _pos(chan, CHANNEL.busy)
-    p_queue = _pos(chan, CHANNEL.queue)
-    p_unusable, p_own = _pos(chan, CHANNEL.unusable), _pos(chan, CHANNEL.own)
-    want_social = p_friends >= 0 or p_rivals >= 0
-    for i in range(alive.shape[0]):
-        m = out_map[i]
-        m[:] = 0.0
-        if not alive[i]:
-            continue
-        ax, ay = agent_x[i], agent_y[i]
-        y0, y1 = max(0, r - ay), min(W, H - ay + r)
-        x0, x1 = max(0, r - ax), min(W, X - ax + r)
-        ox, oy = ax - r, ay - r
-        if p_walk >= 0:
-            for wy in range(y0, y1):
-                for wx in range(x0, x1):
-                    m[p_walk, wy, wx] = walk_grid[oy + wy, ox + wx]
-        if p_door >= 0:
-            for wy in range(y0, y1):
-                for wx in range(x0, x1):
-                    m[p_door, wy, wx] = DOOR[tile_kind[oy + wy, ox + wx]]
-        n_agents = 0
-        best = -1
-        for wy in range(y0, y1):
-            for wx in range(x0, x1):
-                a = tile_head[oy + wy, ox + wx]
-                if a < 0:
-                    continue
-                cnt = 0
-                friends = rivals = 0.0
-                while a >= 0 and cnt < 16:
-                    if a != i:
-                        cnt += 1
-                        if want_social:
-                            k = _tie_of(rel_other, i, a)
-                            if k >= 0:
-                                friends += max(0.0, rel_trust[i, k])
-                                rivals += rel_riv[i, k]
-                        elif cnt >= cap:
-                            break
-                    a = t_next[a]
-                if cnt == 0:
-                    continue
-                n_agents += min(cnt, cap)
-                d2 = (wx - r) * (wx - r) + (wy - r) * (wy - r)
-                if best < 0 or d2 < best:
-                    best = d2
-                if p_agents >= 0:
-                    m[p_agents, wy, wx] = min(cnt, cap) / cap
-                if p_friends >= 0:
-                    m[p_friends, wy, wx] = min(friends, 1.0)
-                if p_rivals >= 0:
-                    m[p_rivals, wy, wx] = min(rivals, 1.0)
-        home, bed = st.agent_home[i], st.agent_bed[i]
-        n_objects = n_busy = 0
-        # objects: visit the slots of the few buildings the window overlaps
-        for by in range(max(0, oy // PERIOD), min(n_by, (oy + W - 1) // PERIOD + 1)):
-            for bx in range(max(0, ox // PERIOD), min(bw, (ox + W - 1) // PERIOD + 1)):
-                b = by * bw + bx
-                for ob in range(b * SLOTS, b * SLOTS + SLOTS):
-                    t = obj_type[ob]
-                    if t < 0:
-                        continue
-                    wx, wy = obj_x[ob] - ox, obj_y[ob] - oy
-                    if wx < 0 or wy < 0 or wx >= W or wy >= W:
-                        continue
-                    n_objects += 1
-                    q = obj_q_len[ob]
-                    busy = obj_holder[ob] >= 0 or q > 0
-                    n_busy += busy
-                    if p_objects >= 0:
-                        m[p_objects, wy, wx] = 1.0
-                    if p_busy >= 0 and busy:
-                        m[p_busy, wy, wx] = 1.0
-                    if p_type >= 0:
-                        m[p_type + t, wy, wx] = 1.0
-                    if p_queue >= 0:
-                        m[p_queue, wy, wx] = min(q, cap) / cap
-                    if p_unusable >= 0:
-                        a_t = kp.type_aff[t]
-                        if a_t < 0 or not object_usable(st, kp, ob, a_t):
-                            m[p_unusable, wy, wx] = 1.0
-                    if p_own >= 0 and ((ob == bed) if t == OBJ.BED else (b == home)):
-                        m[p_own, wy, wx] = 1.0
-        f = out_feat[i]
-        f[o + SUMMARY.neighbor_agent_ratio] = min(1.0, n_agents / (W * W - 1))
-        f[o + SUMMARY.neighbor_object_ratio] = n_objects / (W * W)
-        f[o + SUMMARY.busy_object_ratio] = n_busy / (W * W)
-        f[o + SUMMARY.nearest_agent_closeness] = (
-            1.0 - math.sqrt(best) / (r * math.sqrt(2.0)) if best >= 0 else 0.0)
-
-
-@njit(cache=True)
 def _social_pass(st, sx, emb_of, out_feat, out_ids, o):
     """Top friends then top rivals among each agent's ties, plus aggregates."""
     K = st.rel_other.shape[1]
@@ -385,11 +238,13 @@ def _social_pass(st, sx, emb_of, out_feat, out_ids, o):
 
 
 @njit(cache=True)
-def encode(st, sx, kp, emb_of, ep_len, ctx_reset, out_map, out_feat, out_ids, lm_cache, lm_key):
+def encode(st, sx, kp, emb_of, ep_len, ctx_reset, out_map, out_feat, out_ids, lm_cache, lm_key,
+           ws):
     """Encode every slot into ``out_map`` (N, C, W, W), ``out_feat`` (N, F) and
     ``out_ids`` (N, 1+S). ``kp`` is the world's KernelParams; ``lm_cache``
     (N, landmarks x fields) float32 and ``lm_key`` (N,) int64, initially -1, cache
-    the landmark block."""
+    the landmark block; ``ws`` is the map's per-tick scratch
+    (``townlet.rl.window.new_window_scratch``)."""
     tick = st.clock[0]
     out_feat[:] = 0.0
     out_ids[:] = -1
@@ -398,5 +253,5 @@ def encode(st, sx, kp, emb_of, ep_len, ctx_reset, out_map, out_feat, out_ids, lm
             out_ids[i, 0] = emb_of[i]
     _self_pass(st, sx, kp, tick, emb_of, ep_len, ctx_reset, out_feat)
     _landmark_pass(st, sx, out_feat, sx.o_landmarks, lm_cache, lm_key)
-    _map_pass(st, sx, kp, out_map, out_feat, sx.o_summary)
+    map_pass(st, kp, sx.map, ws, out_map, out_feat, sx.o_summary)
     _social_pass(st, sx, emb_of, out_feat, out_ids, sx.o_social)

@@ -15,7 +15,8 @@ import collections
 import numpy as np
 
 from townlet.config import TownletConfig
-from townlet.rl.layout import CHANNEL_INDEX, Layout
+from townlet.rl.layout import Layout
+from townlet.rl.window import build_map_statics
 from townlet.world.actions import A
 from townlet.world.geometry import PERIOD, WALKABLE
 from townlet.world.kernel import DX, DY
@@ -25,10 +26,11 @@ __all__ = ["Statics", "build_statics"]
 Statics = collections.namedtuple("Statics", [
     "ticks_per_day", "blocks_w", "max_slots", "radius", "window", "n_friends", "n_rivals",
     "avoid_threshold", "wallet_scale", "money_scale", "count_scale", "distance_scale",
-    "agents_cap", "chan", "o_affordance", "o_landmarks", "o_summary", "o_social", "acc_at",
-    "moves", "walk_grid",
+    "agents_cap", "o_affordance", "o_landmarks", "o_summary", "o_social", "acc_at",
+    "moves", "map",
 ])
-"""``o_*``: where each feature block starts (``Layout.blocks``)."""
+"""``o_*``: where each feature block starts (``Layout.blocks``); ``map``: the
+egocentric map's grids (``townlet.rl.window.MapStatics``)."""
 
 
 def _move_bits(tile_kind: np.ndarray) -> np.ndarray:
@@ -72,12 +74,13 @@ def build_statics(cfg: TownletConfig, layout: Layout, sections: dict[str, np.nda
         count_scale=obs.count_scale,
         distance_scale=obs.distance_scale,
         agents_cap=obs.agents_per_tile,
-        chan=np.array([CHANNEL_INDEX[c] for c in layout.map_channels], dtype=np.int8),
         o_affordance=layout.blocks["affordance"][0],
         o_landmarks=layout.blocks["landmarks"][0],
         o_summary=layout.blocks["summary"][0],
         o_social=layout.blocks["social"][0],
         acc_at=acc_at,
         moves=_move_bits(tile_kind),
-        walk_grid=np.isin(tile_kind, WALKABLE).astype(np.float32),
+        map=build_map_statics(layout.map_channels, layout.window, obs.agents_per_tile,
+                              tile_kind, sections["obj_type"], sections["obj_x"],
+                              sections["obj_y"]),
     )

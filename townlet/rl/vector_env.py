@@ -48,6 +48,7 @@ from townlet.rl.masks import action_masks
 from townlet.rl.rewards import COMPONENTS, build_reward_statics
 from townlet.rl.slots import slot_metrics
 from townlet.rl.statics import build_statics
+from townlet.rl.window import new_window_scratch
 from townlet.world import World
 from townlet.world.actions import N_ACTIONS, Flag
 from townlet.world.params import kernel_params
@@ -61,11 +62,11 @@ RL_SECTIONS = tuple(name for name in Track._fields if name != "scratch")
 
 @njit(cache=True)
 def _after_tick(st, sx, kp, rs, tr, out, controlled, comp64, obs_map, obs_feat, obs_ids, mask,
-                lm_cache, lm_key):
+                lm_cache, lm_key, ws):
     """Rewards and episodes for the tick just run, then observations and masks."""
     advance(st, rs, tr, out, controlled, comp64)
     encode(st, sx, kp, tr.emb_of, tr.ep_len, out.ctx_reset, obs_map, obs_feat, obs_ids,
-           lm_cache, lm_key)
+           lm_cache, lm_key, ws)
     action_masks(st, sx, kp, mask, controlled)
 
 
@@ -210,6 +211,7 @@ class TownletVectorEnv(VectorEnv):
         self._lm_cache = np.zeros((self.num_envs, len(LANDMARKS) * len(LANDMARK_FIELDS)),
                                   np.float32)
         self._lm_key = np.full(self.num_envs, -1, np.int64)
+        self._ws = new_window_scratch(self._statics.map, self.num_envs)
 
     def _state(self) -> KernelState | State:
         """The world's arrays as one by-reference struct (rebuilt only if they changed)."""
@@ -223,7 +225,7 @@ class TownletVectorEnv(VectorEnv):
         obs = self._obs
         _after_tick(st, self._statics, self._kp, self._rewards, self.track, self._out,
                     self._controlled, self._comp64, obs["map"], obs["features"],
-                    obs["embedding_ids"], self._mask, self._lm_cache, self._lm_key)
+                    obs["embedding_ids"], self._mask, self._lm_cache, self._lm_key, self._ws)
 
     def _check_actions(self, actions) -> np.ndarray:
         arr = np.asarray(actions)
@@ -316,7 +318,8 @@ class TownletVectorEnv(VectorEnv):
                     out.new_agent, out.end_kind, out.acted, out.final_return, out.final_length):
             arr[...] = 0
         encode(st, self._statics, self._kp, self.track.emb_of, self.track.ep_len, out.ctx_reset,
-               obs["map"], obs["features"], obs["embedding_ids"], self._lm_cache, self._lm_key)
+               obs["map"], obs["features"], obs["embedding_ids"], self._lm_cache, self._lm_key,
+               self._ws)
         action_masks(st, self._statics, self._kp, self._mask, self._controlled)
         return self._result(self._obs), self._infos()
 
