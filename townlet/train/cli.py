@@ -173,6 +173,9 @@ def bc_cmd(config_path, agents, dataset, out_path, epochs, seed, min_accuracy, b
               help="torch threads (more only pays on idle cores).")
 @click.option("--init", type=click.Path(dir_okay=False),
               help="Start from this checkpoint (a BC policy must have passed its gate).")
+@click.option("--resume", type=click.Path(dir_okay=False),
+              help="Continue this PPO checkpoint (weights, optimiser, RNG states, counters; "
+                   "--steps counts its steps too; the town restarts from --seed).")
 @click.option("--value-sample", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="Share of ticks inside options that also train the critic.")
 @click.option("--bc-kl-coef", type=click.FloatRange(min=0), default=1.0, show_default=True,
@@ -195,7 +198,8 @@ def bc_cmd(config_path, agents, dataset, out_path, epochs, seed, min_accuracy, b
 @click.option("--json", "as_json", is_flag=True,
               help="Print each update's metrics as one JSON line on stdout.")
 def ppo_cmd(config_path, agents, seed, variant, out_dir, steps, minutes, rollout_ticks, lr,
-            epochs, minibatches, entropy_coef, hidden, threads, init, value_sample, bc_kl_coef,
+            epochs, minibatches, entropy_coef, hidden, threads, init, resume, value_sample,
+            bc_kl_coef,
             bc_kl_half_life, critic_warmup, checkpoint_every, retain, shards, ray_address,
             as_json) -> None:
     """PPO with one shared network for every agent (docs/rl.md, "PPO")."""
@@ -208,7 +212,8 @@ def ppo_cmd(config_path, agents, seed, variant, out_dir, steps, minutes, rollout
     cfg = PPOConfig(seed=seed, variant=variant, total_agent_steps=steps,
                     max_seconds=minutes * 60, rollout_ticks=rollout_ticks, learning_rate=lr,
                     num_epochs=epochs, num_mini_batches=minibatches, entropy_coef=entropy_coef,
-                    hidden=hidden, threads=threads, init=init, value_sample=value_sample,
+                    hidden=hidden, threads=threads, init=init, resume=resume,
+                    value_sample=value_sample,
                     bc_kl_coef=bc_kl_coef, bc_kl_half_life=bc_kl_half_life,
                     critic_warmup_updates=critic_warmup, checkpoint_every=checkpoint_every,
                     retain=retain)
