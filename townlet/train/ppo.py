@@ -201,7 +201,7 @@ def train(cfg: PPOConfig, town: TownletConfig, out_dir: str | Path,
         net = resumed.build_net().train()
         parent, counters = resumed.meta.parent_policy_hash, resumed.meta.counters
     opt = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate, eps=1e-5)
-    if resumed is not None:
+    if resumed is not None and resumed.optimizer is not None:
         opt.load_state_dict(resumed.optimizer)
         opt.param_groups[0]["lr"] = cfg.learning_rate  # this run's setting wins
         if resumed.rng is not None:
