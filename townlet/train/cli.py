@@ -117,11 +117,13 @@ def record_cmd(config_path, agents, seed, variant, ticks, stride, out_path) -> N
               help="Seeds the train/held-out split, initial weights and shuffles.")
 @click.option("--min-accuracy", type=click.FloatRange(0, 1), default=0.9, show_default=True,
               help="Gate: held-out accuracy needed to seed PPO.")
+@click.option("--min-recall", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Gate: held-out recall needed for every action with >= 50 held-out rows.")
 @click.option("--balance", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Weigh each action's rows by count^-balance (rare decisions count).")
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
-def bc_cmd(config_path, agents, dataset, out_path, epochs, seed, min_accuracy, balance,
-           as_json) -> None:
+def bc_cmd(config_path, agents, dataset, out_path, epochs, seed, min_accuracy, min_recall,
+           balance, as_json) -> None:
     """Behaviour cloning on a recorded dataset; reports held-out accuracy, per-action
     recall and the gate (exit code 3 if the gate fails; the checkpoint is written
     either way, marked as failed, and PPO refuses it as --init)."""
@@ -131,7 +133,7 @@ def bc_cmd(config_path, agents, dataset, out_path, epochs, seed, min_accuracy, b
     try:
         report = train_bc(_town(config_path, agents), dataset, out_path,
                           BCConfig(epochs=epochs, seed=seed, min_accuracy=min_accuracy,
-                                   balance=balance))
+                                   min_action_recall=min_recall, balance=balance))
     except DatasetError as exc:
         _fail(exc)
     if as_json:
