@@ -139,7 +139,7 @@ def test_teleport_raises_ctx_reset_once():
 
 
 def test_options_take_over_until_done():
-    env = TownletVectorEnv(config())
+    env = TownletVectorEnv(config(commit={"enabled": False}))  # tests/test_rl_commit.py: on
     obs, infos = env.reset(seed=5)
     acts = np.full(env.num_envs, Action.GO_WORK, np.int64)
     obs, _rew, _term, _trunc, infos = env.step(acts)

@@ -20,7 +20,9 @@ district's shop; the config gained ``scarcity_markup``, ``demand_markup`` and
 ``markup_bounds``, a new config id; the state gained ``shop_level``, ``shop_markup``, the
 ``sold_out`` counter and a perturbation table sized by the districts, drawn per
 district). Rewards changed with issue 13's reward redesign (needs cost nothing above a
-comfort level, chats pay by social deficit, new weights). A change that
+comfort level, chats pay by social deficit, new weights). Masks, and so the random
+run and everything after the first tick, changed with issue 13's option commitment (a
+running option or affordance allows only ``WAIT``). A change that
 means to alter what agents observe or earn (a new feature, a reward term, a world
 rule) updates them and says why in its commit message.
 """
@@ -40,12 +42,12 @@ from townlet.rl.layout import action_space_hash
 
 STEPS = 120
 GOLDEN = {  # variant: layout hash, features, map, embedding ids, masks, rewards, state hash
-    "compact": ("1e904b08e830b175", "db7d64413ab6196d", "5cf7d2bc5d2c0cc4", "bc75888468f8f39e",
-                "022bdc3fcf8e9969", "e680a2d6a19c167e", "a68c4e1a2c5b941b"),
-    "hybrid": ("4e88a8e0e1d83d6d", "5ec62c1fe0f55340", "4e48fea2f1c7fad3", "bc75888468f8f39e",
-               "022bdc3fcf8e9969", "e680a2d6a19c167e", "a68c4e1a2c5b941b"),
-    "full": ("5a790d24417bd825", "5ec62c1fe0f55340", "ae9cd14d665103aa", "bc75888468f8f39e",
-             "022bdc3fcf8e9969", "e680a2d6a19c167e", "a68c4e1a2c5b941b"),
+    "compact": ("1e904b08e830b175", "56a3e53cc3afbd09", "9273d3159e3a9209", "a868221728d6c5fe",
+                "235d802951a03f72", "a8ceed448e4eccde", "2704326aecb0890c"),
+    "hybrid": ("4e88a8e0e1d83d6d", "fe13f0d07ed743f3", "1c22aa4eb982c987", "a868221728d6c5fe",
+               "235d802951a03f72", "a8ceed448e4eccde", "2704326aecb0890c"),
+    "full": ("5a790d24417bd825", "fe13f0d07ed743f3", "eb2a32b2ea813436", "a868221728d6c5fe",
+             "235d802951a03f72", "a8ceed448e4eccde", "2704326aecb0890c"),
 }
 PARTS = ("layout hash", "features", "map", "embedding ids", "action masks", "rewards",
          "world state hash")

@@ -80,12 +80,21 @@ def test_ppo_run_reports_every_metric_and_writes_a_verified_checkpoint(tmp_path)
     assert ckpt.optimizer is not None and ckpt.rng is not None
 
 
+def test_ppo_learns_from_decisions_only(tmp_path):
+    seen = []
+    train(PPOConfig(total_agent_steps=16 * 64 * 2, rollout_ticks=64), TOWN, tmp_path,
+          seen.append)
+    for m in seen:  # committed options: far fewer decisions than transitions
+        assert 0 < m["decisions"] < m["transitions"] <= 16 * 64
+        assert m["decisions"] <= m["rows"] <= m["transitions"]
+
+
 def test_bc_learns_the_teacher_and_its_gate_decides_warm_starts(tmp_path, dataset):
     path, meta = dataset
     data = load_dataset(path, build_layout(TOWN, "compact"))
     assert data["meta"]["layout_hash"] == meta["layout_hash"]
     assert len(data["actions"]) == meta["rows"] and data["map"].dtype == np.float16
-    report = train_bc(TOWN, path, tmp_path / "bc.pt", BCConfig(epochs=4))
+    report = train_bc(TOWN, path, tmp_path / "bc.pt", BCConfig(epochs=30, batch_size=128))
     assert report["loss_per_epoch"][-1] < report["loss_per_epoch"][0]
     assert report["held_out_accuracy"] > report["majority_share"]
     assert report["rows_held_out"] > 0 and report["distinct_actions"] >= 2
@@ -93,13 +102,26 @@ def test_bc_learns_the_teacher_and_its_gate_decides_warm_starts(tmp_path, datase
                                                                    max_majority_share=0.01))
     assert not strict["gate"]["passed"]
     assert any("majority" in r for r in strict["gate"]["reasons"])
+    # rare decisions (well under 1% of rows) are gated too once they have support
+    rare = train_bc(TOWN, path, tmp_path / "rare.pt", BCConfig(epochs=1, min_support=1,
+                                                               min_action_recall=1.01))
+    counts = rare["action_counts"]
+    rare_names = [a for a, c in counts.items() if c < 0.01 * sum(counts.values())]
+    assert rare_names
+    assert any(f"recall of {a}" in r for a in rare_names for r in rare["gate"]["reasons"])
     with pytest.raises(ValueError, match="failed its quality gate.*majority"):
         train(PPOConfig(total_agent_steps=16, init=str(tmp_path / "strict.pt")), TOWN,
               tmp_path / "run")
-    if report["gate"]["passed"]:
-        warm = train(PPOConfig(total_agent_steps=16 * 8, rollout_ticks=8,
-                               init=str(tmp_path / "bc.pt")), TOWN, tmp_path / "warm")
-        assert load_checkpoint(warm).meta.parent_policy_hash == report["policy_hash"]
+    assert report["gate"]["passed"], report["gate"]["reasons"]
+    seen = []
+    warm = train(PPOConfig(total_agent_steps=16 * 32 * 3, rollout_ticks=32,
+                           init=str(tmp_path / "bc.pt"), critic_warmup_updates=1,
+                           bc_kl_half_life=16 * 32), TOWN, tmp_path / "warm", seen.append)
+    assert load_checkpoint(warm).meta.parent_policy_hash == report["policy_hash"]
+    # critic first; the KL to the BC policy starts at 0 and its weight halves per rollout
+    assert [m["critic_warmup"] for m in seen] == [True, False, False]
+    assert seen[0]["kl_init"] < 0.01
+    assert [m["kl_coef"] for m in seen] == pytest.approx([1.0, 0.5, 0.25])
 
 
 def test_dataset_from_another_layout_is_refused(tmp_path, dataset):
@@ -138,6 +160,30 @@ def test_cli_trains_scores_and_refuses_bad_input(tmp_path, dataset):
     assert out.exit_code == 2 and "failed its quality gate" in out.output
     policy = load_policy(lines[-1]["checkpoint"])
     assert policy.identity.variant == "compact"
+
+
+def test_resume_continues_the_run_and_refuses_a_foreign_checkpoint(tmp_path, dataset):
+    step = 16 * 16
+    first = train(PPOConfig(total_agent_steps=step * 2, rollout_ticks=16), TOWN, tmp_path / "a")
+    before = load_checkpoint(first)
+    seen = []
+    last = train(PPOConfig(total_agent_steps=step * 3, rollout_ticks=16, resume=str(first)),
+                 TOWN, tmp_path / "b", seen.append)
+    assert [m["update"] for m in seen] == [3] and seen[0]["steps"] == step * 3
+    after = load_checkpoint(last)
+    assert after.meta.counters.updates == 3 and after.meta.counters.env_steps == 48
+    adam_steps = [float(s["step"]) for s in after.optimizer["state"].values()]
+    more = {a - float(before.optimizer["state"][0]["step"]) for a in adam_steps}
+    assert len(more) == 1 and more.pop() in (16.0, 20.0)  # Adam continues: 4 epochs x 4-5
+    other = with_settings(TOWN, {"rl.observations.top_friends": 1}, "test")
+    with pytest.raises(ValueError, match="trained on observation layout"):
+        train(PPOConfig(total_agent_steps=step * 3, rollout_ticks=16, resume=str(first)),
+              other, tmp_path / "c")
+    path, _ = dataset
+    train_bc(TOWN, path, tmp_path / "bc.pt", BCConfig(epochs=1))
+    with pytest.raises(ValueError, match="not a PPO checkpoint"):
+        train(PPOConfig(total_agent_steps=step, resume=str(tmp_path / "bc.pt")), TOWN,
+              tmp_path / "d")
 
 
 @pytest.mark.parametrize(("given", "expect"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])

@@ -69,7 +69,8 @@ def test_the_panel_shows_identity_state_alerts_and_history(served):
             panel = _policy_tab(app)
             await until(pilot, lambda: "beta" in text(panel), "the promotion state")
             shown = text(panel)
-            assert row(shown, "frames say") == f"alpha {alpha.policy_hash[:12]}; drives 60 of 60 agents"
+            assert row(shown, "frames say") == (f"alpha {alpha.policy_hash[:12]}; drives 60 of "
+                                                "60 agents")
             assert row(shown, "state") == "ready"
             assert row(shown, "release") == f"alpha {alpha.policy_hash[:12]} (compact)"
             assert row(shown, "shadow") == (f"beta {beta.policy_hash[:12]} (compact)  ready  "

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from msgspec import Meta, Struct
 
 __all__ = [
-    "ClipConfig", "EmbeddingConfig", "NeedWeights", "ObservationConfig", "RLConfig",
+    "ClipConfig", "CommitConfig", "EmbeddingConfig", "NeedWeights", "ObservationConfig", "RLConfig",
     "RewardConfig", "SocialRewardConfig", "Variant",
 ]
 
@@ -145,9 +145,24 @@ class EmbeddingConfig(_Section, frozen=True):
     """Forced reuses / allocations above this raise ``reuse_warning``."""
 
 
+class CommitConfig(_Section, frozen=True):
+    """Option commitment (SPEC/learning.md §3.3): the policy decides at option boundaries."""
+
+    enabled: bool = True
+    """While an option or an affordance runs, the slot's only allowed action is ``WAIT``
+    (continue) and ``infos["decide"]`` is false: an option persists until it completes or
+    fails, so one decision covers a whole walk-queue-use behaviour (off: the policy may
+    switch or cancel on every tick, as the world allows)."""
+    break_on_critical: bool = True
+    """A need falling below its ``critical`` level breaks the commitment for one decision
+    (``WAIT`` continues, ``CANCEL`` or another option switches); so does a new episode or
+    a context cut (teleport, possession)."""
+
+
 class RLConfig(_Section, frozen=True):
     observations: ObservationConfig = ObservationConfig()
     rewards: RewardConfig = RewardConfig()
     embeddings: EmbeddingConfig = EmbeddingConfig()
+    commit: CommitConfig = CommitConfig()
     truncate_ticks: Annotated[int, Meta(ge=0, le=10_000_000)] = 1440
     """Episode horizon in ticks for bootstrapping (0 = never truncate); the agent lives on."""

@@ -34,9 +34,10 @@ NO_END = -(1 << 40)
 
 Track = collections.namedtuple("Track", [
     "gen", "alive", "flags", "wages", "withheld", "ep_len", "ep_return", "ep_total",
-    "end_tick", "episodes", "emb_of", "emb_fifo", "emb_release", "emb_meta", "scratch",
+    "end_tick", "episodes", "emb_of", "emb_fifo", "emb_release", "emb_meta", "crit", "scratch",
 ])
-"""State carried between ticks, per slot (plus the embedding slot allocator)."""
+"""State carried between ticks, per slot (plus the embedding slot allocator; ``crit``:
+the critical-need bits ``townlet.rl.commit`` compares against)."""
 
 StepOut = collections.namedtuple("StepOut", [
     "reward", "comp", "terminated", "truncated", "episode_start", "new_agent", "end_kind",
@@ -53,7 +54,8 @@ def new_track(n: int, max_slots: int) -> Track:
         ep_len=np.zeros(n, np.int32), ep_return=np.zeros(n, np.float64),
         ep_total=np.zeros(n, np.float64), end_tick=np.full(n, NO_END, np.int64),
         episodes=np.zeros(n, np.int64), emb_of=np.full(n, -1, np.int32),
-        emb_fifo=fifo, emb_release=release, emb_meta=meta, scratch=np.zeros(n, np.int32))
+        emb_fifo=fifo, emb_release=release, emb_meta=meta, crit=np.zeros(n, np.uint8),
+        scratch=np.zeros(n, np.int32))
 
 
 def new_step_out(n: int) -> StepOut:

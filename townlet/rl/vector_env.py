@@ -13,6 +13,9 @@ Episodes and autoreset (per slot; see docs/rl.md):
   transition iff ``infos["acted"]`` is true for that slot: the slot's agent
   was alive and policy-controlled when a_t was chosen and still under policy
   control during the tick. Train only on those.
+- a_t is a *decision* iff ``infos["decide"]`` was true when it was chosen
+  (``townlet.rl.commit``): a committed option holds the other slots (their mask
+  is ``WAIT`` only and ``step`` continues the option whatever they pass).
 - When an agent dies, leaves, or its slot is handed to a newcomer,
   ``terminated`` is true and the reward carries the terminal penalty. The slot
   then stays empty (zero observation, only ``WAIT`` allowed, actions ignored)
@@ -40,6 +43,7 @@ from numba import njit
 
 from townlet.config import TownletConfig, default_config
 from townlet.rl.baselines import GOAL_ACTION, allowed, scripted_actions
+from townlet.rl.commit import commit
 from townlet.rl.encode import encode
 from townlet.rl.episodes import StepOut, Track, advance, new_step_out, new_track
 from townlet.rl.events import event_categories
@@ -50,7 +54,7 @@ from townlet.rl.slots import slot_metrics
 from townlet.rl.statics import build_statics
 from townlet.rl.window import new_window_scratch
 from townlet.world import World
-from townlet.world.actions import N_ACTIONS, Flag
+from townlet.world.actions import N_ACTIONS, Action, Flag
 from townlet.world.params import kernel_params
 from townlet.world.state import KernelState, State, kernel_state
 
@@ -62,23 +66,32 @@ RL_SECTIONS = tuple(name for name in Track._fields if name != "scratch")
 
 @njit(cache=True)
 def _after_tick(st, sx, kp, rs, tr, out, controlled, comp64, obs_map, obs_feat, obs_ids, mask,
-                lm_cache, lm_key, ws):
-    """Rewards and episodes for the tick just run, then observations and masks."""
+                lm_cache, lm_key, ws, commit_on, commit_crit, decide):
+    """Rewards and episodes for the tick just run, then observations, masks and
+    which slots decide next (``townlet.rl.commit``)."""
     advance(st, rs, tr, out, controlled, comp64)
     encode(st, sx, kp, tr.emb_of, tr.ep_len, out.ctx_reset, obs_map, obs_feat, obs_ids,
            lm_cache, lm_key, ws)
     action_masks(st, sx, kp, mask, controlled)
+    commit(st, kp, commit_on, commit_crit, out.episode_start, out.ctx_reset, controlled,
+           tr.crit, mask, decide)
 
 
 @njit(cache=True)
-def _policy_actions(actions, controlled, out):
-    """Copy actions of controlled slots (others: -1 = scripted); first bad index or -1.
-    ``Action.SCRIPTED`` (-1) is accepted: the world's scripted controller acts."""
+def _policy_actions(actions, controlled, decide, out):
+    """Copy actions of controlled slots (others: -1 = scripted), WAIT where a committed
+    option holds the slot; first bad index or -1. ``Action.SCRIPTED`` (-1) is accepted:
+    the world's scripted controller acts (and continues a running option)."""
     for i in range(actions.shape[0]):
         a = actions[i]
         if a < -1 or a >= N_ACTIONS:
             return i
-        out[i] = a if controlled[i] else -1
+        if not controlled[i]:
+            out[i] = -1
+        elif decide[i] or a < 0:
+            out[i] = a
+        else:
+            out[i] = 0  # Action.WAIT: continue the committed option
     return -1
 
 
@@ -160,6 +173,7 @@ class TownletVectorEnv(VectorEnv):
         self._comp64 = np.zeros(self._out.comp.shape, np.float64)
         self._controlled = np.zeros(n, np.bool_)
         self._mask = np.zeros((n, N_ACTIONS), np.bool_)
+        self._decide = np.zeros(n, np.bool_)
         self._actions = np.zeros(n, np.int8)
         lay = self.layout
         self._obs = {"map": np.zeros((n, *lay.map_shape), np.float32),
@@ -179,7 +193,7 @@ class TownletVectorEnv(VectorEnv):
         if not self.track.alive.any() and not self.world.view("agent_alive").any() \
                 and not self.pending_arrivals():
             raise RuntimeError("every agent is done and no newcomer is due: call reset()")
-        bad = _policy_actions(actions, self._controlled, self._actions)
+        bad = _policy_actions(actions, self._controlled, self._decide, self._actions)
         if bad >= 0:
             raise ValueError(f"actions[{bad}] = {actions[bad]} is out of range "
                              f"[0, {N_ACTIONS}) (or -1: Action.SCRIPTED)")
@@ -222,10 +236,11 @@ class TownletVectorEnv(VectorEnv):
         return self._ks
 
     def _after_tick(self, st: KernelState | State) -> None:
-        obs = self._obs
+        obs, cc = self._obs, self.config.rl.commit
         _after_tick(st, self._statics, self._kp, self._rewards, self.track, self._out,
                     self._controlled, self._comp64, obs["map"], obs["features"],
-                    obs["embedding_ids"], self._mask, self._lm_cache, self._lm_key, self._ws)
+                    obs["embedding_ids"], self._mask, self._lm_cache, self._lm_key, self._ws,
+                    cc.enabled, cc.break_on_critical, self._decide)
 
     def _check_actions(self, actions) -> np.ndarray:
         arr = np.asarray(actions)
@@ -265,6 +280,7 @@ class TownletVectorEnv(VectorEnv):
         return self._result({
             "action_mask": self._mask,
             "controlled": self._controlled,
+            "decide": self._decide,
             "acted": out.acted,
             "alive": st.view("agent_alive").astype(np.bool_),
             "possessed": (flags & Flag.POSSESSED).astype(np.bool_),
@@ -288,6 +304,7 @@ class TownletVectorEnv(VectorEnv):
         for name in RL_SECTIONS:
             out[f"rl_{name}"] = np.array(getattr(self.track, name), copy=True)
         out["rl_ctx_reset"] = self._out.ctx_reset.copy()
+        out["rl_decide"] = self._decide.copy()
         return out
 
     def load_state_sections(self, sections: dict[str, np.ndarray]):
@@ -298,8 +315,9 @@ class TownletVectorEnv(VectorEnv):
         """
         if not self._started:
             self.reset()
-        rl_names = [f"rl_{n}" for n in RL_SECTIONS] + ["rl_ctx_reset"]
-        targets = [getattr(self.track, n) for n in RL_SECTIONS] + [self._out.ctx_reset]
+        rl_names = [f"rl_{n}" for n in RL_SECTIONS] + ["rl_ctx_reset", "rl_decide"]
+        targets = [getattr(self.track, n) for n in RL_SECTIONS] + [self._out.ctx_reset,
+                                                                   self._decide]
         missing = [n for n in rl_names if n not in sections]
         if missing:
             raise ValueError(f"env sections missing: {missing}")
@@ -321,6 +339,9 @@ class TownletVectorEnv(VectorEnv):
                obs["map"], obs["features"], obs["embedding_ids"], self._lm_cache, self._lm_key,
                self._ws)
         action_masks(st, self._statics, self._kp, self._mask, self._controlled)
+        held = self._controlled & ~self._decide  # committed slots: WAIT only
+        self._mask[held] = False
+        self._mask[held, Action.WAIT] = True
         return self._result(self._obs), self._infos()
 
     # ------------------------------------------------------------- metrics

@@ -44,7 +44,14 @@ class BCConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     min_accuracy: float = 0.9
     """Gate: held-out accuracy (argmax of the masked policy equals the teacher)."""
     min_action_recall: float = 0.5
-    """Gate: recall of every action that makes up >= 1% of held-out rows."""
+    """Gate: recall of every action with at least ``min_support`` held-out rows."""
+    min_support: int = 50
+    """Held-out rows an action needs for its recall to be gated (rare actions such as
+    eating decide survival, so a share threshold would let them be ignored)."""
+    balance: float = 0.5
+    """Class weights of the cross-entropy: (count)^-balance, normalised to mean 1 over
+    rows (0 = plain; 1 = inverse frequency). Under option commitment a teacher's
+    rare decisions (eat, wash, sleep) are a fraction of a percent of rows."""
     max_majority_share: float = 0.9
     """Gate: the dataset is refused if one action is more than this share of rows."""
 
@@ -75,7 +82,8 @@ def _tensors(data, rows) -> dict[str, torch.Tensor]:
 
 
 @torch.inference_mode()
-def _evaluate(net: PolicyNet, t: dict[str, torch.Tensor], names) -> dict[str, Any]:
+def _evaluate(net: PolicyNet, t: dict[str, torch.Tensor], names,
+              min_support: int) -> dict[str, Any]:
     logits, value = net(t["map"], t["features"])
     pred = masked_logits(logits, t["mask"]).argmax(-1)
     y = t["actions"]
@@ -84,7 +92,7 @@ def _evaluate(net: PolicyNet, t: dict[str, torch.Tensor], names) -> dict[str, An
     confusion.index_put_((y, pred), torch.ones_like(y), accumulate=True)
     support = confusion.sum(1)
     recall = {names[a]: float(confusion[a, a] / support[a]) for a in range(n_actions)
-              if support[a] >= 0.01 * len(y)}
+              if support[a] >= min_support}
     ret = t["returns"]
     var = float(ret.var())
     return {"held_out_accuracy": float((pred == y).float().mean()), "action_recall": recall,
@@ -116,6 +124,10 @@ def train_bc(town: TownletConfig, dataset_path: str | Path, out_path: str | Path
     opt = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate,
                            weight_decay=cfg.weight_decay)
     n = len(train_t["actions"])
+    freq = np.maximum(np.bincount(train_t["actions"].numpy(), minlength=len(names)), 1)
+    weight = freq.astype(np.float64) ** -cfg.balance
+    weight /= (weight * freq).sum() / freq.sum()  # mean weight over rows: 1
+    class_weight = torch.tensor(weight, dtype=torch.float32)
     losses = []
     for _ in range(cfg.epochs):
         perm = torch.from_numpy(rng.permutation(n))
@@ -124,7 +136,7 @@ def train_bc(town: TownletConfig, dataset_path: str | Path, out_path: str | Path
             mb = {k: v[perm[s:s + cfg.batch_size]] for k, v in train_t.items()}
             logits, value = net(mb["map"], mb["features"])
             ce = torch.nn.functional.cross_entropy(masked_logits(logits, mb["mask"]),
-                                                   mb["actions"])
+                                                   mb["actions"], weight=class_weight)
             loss = ce + cfg.value_coef * 0.5 * ((value - mb["returns"]) ** 2).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -139,7 +151,7 @@ def train_bc(town: TownletConfig, dataset_path: str | Path, out_path: str | Path
         "distinct_actions": int((counts > 0).sum()), "majority_share": float(probs.max()),
         "action_entropy": float(-(probs[probs > 0] * np.log(probs[probs > 0])).sum()),
         "action_counts": {names[a]: int(c) for a, c in enumerate(counts) if c},
-        **_evaluate(net, held_t, names)}
+        **_evaluate(net, held_t, names, cfg.min_support)}
     reasons = gate_failures(cfg, report)
     report["gate"] = {"passed": not reasons, "reasons": reasons}
     saved = save_checkpoint(out_path, net, layout, config_id=meta["config_id"],

@@ -16,8 +16,9 @@ hide in it) of column arrays, one row per recorded policy transition:
 | ``episode`` | int64 (M,) | trajectory id (slot x 2^32 + the slot's episode index) |
 | ``meta`` | str () | JSON: format, config_id, variant, layout_hash, feature_names, map_channels, action_names, action_space_hash, teacher, seed, ticks, stride, gamma, agents |
 
-Rows are every ``stride``-th tick of every acting agent; ``returns`` are computed
-on the full stream before striding. Observations are stored as float16 (BC needs
+Rows are the decisions (``infos["decide"]``: not ticks inside a committed
+option, whose only allowed action is ``WAIT``) of every acting agent on every
+``stride``-th tick; ``returns`` are computed on the full stream before striding. Observations are stored as float16 (BC needs
 no more precision; it halves the file).
 """
 
@@ -75,6 +76,7 @@ def record(town: TownletConfig, path: str | os.PathLike, *, variant: str = "comp
     rows = []
     for t in range(ticks):
         actions = teacher(obs, infos["action_mask"])
+        decides = infos["decide"].copy()
         if t % stride == 0:
             episode = (np.arange(n, dtype=np.int64) << 32) + infos["episode_index"]
             cols["map"].append(obs["map"].astype(np.float16))
@@ -87,7 +89,7 @@ def record(town: TownletConfig, path: str | os.PathLike, *, variant: str = "comp
         obs, rewards[t], term[t], trunc[t], infos = env.step(actions)
         acted[t] = infos["acted"]
         if t % stride == 0:
-            rows.append(acted[t].copy())
+            rows.append(acted[t] & decides)
     ret = _returns_to_go(rewards, term, trunc, acted, gamma)
     sel = np.concatenate(rows)
     data = {k: np.concatenate(v)[sel] for k, v in cols.items()}

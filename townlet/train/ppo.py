@@ -6,6 +6,18 @@ Defaults follow SPEC/learning.md §5.2 except the minibatch size: the spec's 32
 would mean thousands of tiny optimiser steps per update on a 512-agent town;
 here ``mini_batch_size`` 0 means transitions / ``num_mini_batches`` (CleanRL's
 rule), so one update is a handful of large batched matrix products.
+
+Options are committed (``rl.commit``): only rows where the slot decided
+(``infos["decide"]``) are actions. GAE runs over every tick (``gae(decide=)``);
+the policy loss, entropy and advantage normalisation use decision rows only; the
+value loss uses decision rows plus a ``value_sample`` share of the option's other
+ticks (the critic must know mid-option states: a rollout ends inside options).
+
+A warm start (``init``) keeps the behaviour it starts from: the first
+``critic_warmup_updates`` updates train the critic only, and a KL(π_init ‖ π)
+penalty on decision rows, weight ``bc_kl_coef`` halving every
+``bc_kl_half_life`` agent steps, holds the policy near the initial one while
+the critic catches up.
 """
 
 from __future__ import annotations
@@ -23,7 +35,13 @@ from msgspec import Struct
 from townlet.config import TownletConfig, config_id
 from townlet.rl import TownletVectorEnv
 from townlet.rl.rewards import END_DEATH, apply_death_window
-from townlet.train.checkpoint import CheckpointStore, Counters, load_checkpoint, rng_state
+from townlet.train.checkpoint import (
+    CheckpointStore,
+    Counters,
+    load_checkpoint,
+    restore_rng,
+    rng_state,
+)
 from townlet.train.gae import gae
 from townlet.train.nets import NetConfig, PolicyNet, masked_logits
 
@@ -70,31 +88,73 @@ class PPOConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     retain: int = 3
     init: str | None = None
     """Warm-start weights from this checkpoint (e.g. a behaviour-cloning policy)."""
+    resume: str | None = None
+    """Continue this PPO checkpoint: its weights, optimiser, RNG states and counters
+    (``total_agent_steps`` counts them). The town is not in a checkpoint: a resumed run
+    starts a fresh town from ``seed``. ``init`` then only supplies the KL anchor."""
+    value_sample: float = 0.1
+    """Share of non-decision ticks (inside options) that also train the critic."""
+    bc_kl_coef: float = 1.0
+    """With ``init``: weight of KL(π_init ‖ π) on decision rows at the start."""
+    bc_kl_half_life: int = 2_000_000
+    """With ``init``: agent steps over which the KL weight halves (0 = constant)."""
+    critic_warmup_updates: int = 2
+    """With ``init``: updates that train the critic (and the KL term) but not the policy."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.value_sample <= 1.0:
+            raise ValueError(f"value_sample must be in [0, 1], got {self.value_sample}")
+        for name in ("bc_kl_coef", "bc_kl_half_life", "critic_warmup_updates"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    def kl_weight(self, agent_steps: int) -> float:
+        """The KL-to-init weight after ``agent_steps`` (used only with ``init``)."""
+        if self.bc_kl_half_life == 0:
+            return self.bc_kl_coef
+        return self.bc_kl_coef * 0.5 ** (agent_steps / self.bc_kl_half_life)
 
 
-def ppo_losses(net: PolicyNet, cfg: PPOConfig, mb: dict[str, torch.Tensor]):
-    """Clipped PPO loss on one minibatch; returns (loss, diagnostics tensors)."""
+def ppo_losses(net: PolicyNet, cfg: PPOConfig, mb: dict[str, torch.Tensor], *,
+               kl_coef: float = 0.0, policy: bool = True):
+    """Clipped PPO loss on one minibatch; returns (loss, diagnostics tensors).
+
+    Policy terms (clipped surrogate, entropy, KL to ``mb["init_logp"]`` weighted by
+    ``kl_coef``) average over rows where ``mb["decides"]`` (every row if absent);
+    the value loss over every row. ``policy=False`` drops the surrogate and entropy
+    (critic warm-up)."""
     logits, value = net(mb["map"], mb["features"])
-    logits = masked_logits(logits, mb["mask"])
-    logp_all = torch.log_softmax(logits, -1)
+    mask = mb["mask"]
+    logp_all = torch.log_softmax(masked_logits(logits, mask), -1)
     logp = logp_all.gather(1, mb["actions"][:, None]).squeeze(1)
-    entropy = -torch.where(mb["mask"], logp_all.exp() * logp_all, 0.0).sum(-1)
+    w = mb["decides"].float() if "decides" in mb else torch.ones_like(value)
+    n_dec = w.sum().clamp(min=1.0)
+    entropy = -torch.where(mask, logp_all.exp() * logp_all, 0.0).sum(-1)
     log_ratio = logp - mb["logp"]
     ratio = log_ratio.exp()
     adv = mb["adv"]
-    pg_loss = torch.max(-adv * ratio,
-                        -adv * ratio.clamp(1 - cfg.clip_param, 1 + cfg.clip_param)).mean()
+    surrogate = torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.clip_param, 1 + cfg.clip_param))
+    pg_loss = (surrogate * w).sum() / n_dec
     v_err = (value - mb["ret"]) ** 2
     if cfg.value_clip > 0:
         v_clip = mb["value"] + (value - mb["value"]).clamp(-cfg.value_clip, cfg.value_clip)
         v_err = torch.max(v_err, (v_clip - mb["ret"]) ** 2)
     v_loss = 0.5 * v_err.mean()
-    ent = entropy.mean()
-    loss = pg_loss + cfg.value_loss_coef * v_loss - cfg.entropy_coef * ent
+    ent = (entropy * w).sum() / n_dec
+    loss = cfg.value_loss_coef * v_loss
+    if policy:
+        loss = loss + pg_loss - cfg.entropy_coef * ent
+    kl_init = torch.zeros(())
+    if "init_logp" in mb:
+        p0 = mb["init_logp"].exp()
+        kl_rows = torch.where(mask, p0 * (mb["init_logp"] - logp_all), 0.0).sum(-1)
+        kl_init = (kl_rows * w).sum() / n_dec
+        loss = loss + kl_coef * kl_init
     with torch.no_grad():
         diag = {"loss_policy": pg_loss, "loss_value": v_loss, "loss_entropy": ent,
-                "loss_total": loss, "kl_divergence": ((ratio - 1) - log_ratio).mean(),
-                "clip_fraction": ((ratio - 1).abs() > cfg.clip_param).float().mean()}
+                "loss_total": loss, "kl_init": kl_init,
+                "kl_divergence": (((ratio - 1) - log_ratio) * w).sum() / n_dec,
+                "clip_fraction": (((ratio - 1).abs() > cfg.clip_param).float() * w).sum() / n_dec}
     return loss, {k: v.detach() for k, v in diag.items()}
 
 
@@ -118,6 +178,7 @@ def train(cfg: PPOConfig, town: TownletConfig, out_dir: str | Path,
     obs, infos = env.reset(seed=cfg.seed)
     layout, n, T = env.layout, env.num_envs, cfg.rollout_ticks
     parent = None
+    init_net: PolicyNet | None = None
     if cfg.init is not None:
         start = load_checkpoint(cfg.init, layout)
         gate = start.meta.training.get("gate")
@@ -126,10 +187,25 @@ def train(cfg: PPOConfig, town: TownletConfig, out_dir: str | Path,
             raise ValueError(f"{cfg.init}: this behaviour-cloning policy failed its quality "
                              f"gate ({reasons}); it may not seed PPO")
         net = start.build_net().train()
+        init_net = start.build_net().requires_grad_(False)
         parent = start.meta.policy_hash
     else:
         net = PolicyNet(NetConfig.for_layout(layout, hidden=cfg.hidden))
+    counters = Counters()
+    resumed = None
+    if cfg.resume is not None:
+        resumed = load_checkpoint(cfg.resume, layout)
+        if resumed.meta.training.get("algo") != "ppo" or resumed.optimizer is None:
+            raise ValueError(f"{cfg.resume}: not a PPO checkpoint (use --init to start from "
+                             f"another policy)")
+        net = resumed.build_net().train()
+        parent, counters = resumed.meta.parent_policy_hash, resumed.meta.counters
     opt = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate, eps=1e-5)
+    if resumed is not None and resumed.optimizer is not None:
+        opt.load_state_dict(resumed.optimizer)
+        opt.param_groups[0]["lr"] = cfg.learning_rate  # this run's setting wins
+        if resumed.rng is not None:
+            restore_rng(resumed.rng, rng)
     store = CheckpointStore(out_dir, retain=cfg.retain)
     meta = {"algo": "ppo", "ppo": msgspec.to_builtins(cfg), "obs_layout_hash": layout.layout_hash}
     # ---------------------------------------------------------------- storage
@@ -140,13 +216,12 @@ def train(cfg: PPOConfig, town: TownletConfig, out_dir: str | Path,
            "logp": torch.zeros((T, n)), "value": torch.zeros((T, n))}
     rewards = np.zeros((T, n), np.float32)
     end_kind = np.zeros((T, n), np.int8)
-    acted, terminated, truncated = (np.zeros((T, n), np.bool_) for _ in range(3))
-    counters = Counters()
-    updates_total = max(1, cfg.total_agent_steps // (T * n))
+    acted, terminated, truncated, decide = (np.zeros((T, n), np.bool_) for _ in range(4))
+    updates_total = max(counters.updates + 1, cfg.total_agent_steps // (T * n))
     t_start = time.perf_counter()
     cpu_start = time.process_time()
     path = None
-    for update in range(1, updates_total + 1):
+    for update in range(counters.updates + 1, updates_total + 1):
         t0, c0 = time.perf_counter(), time.process_time()
         if cfg.anneal_lr:
             opt.param_groups[0]["lr"] = cfg.learning_rate * (1 - (update - 1) / updates_total)
@@ -160,6 +235,7 @@ def train(cfg: PPOConfig, town: TownletConfig, out_dir: str | Path,
             buf["map"][t].copy_(m)
             buf["features"][t].copy_(f)
             buf["mask"][t].copy_(mask)
+            decide[t] = infos["decide"]
             with torch.inference_mode():
                 logits, value = net(m, f)
                 logp_all = torch.log_softmax(masked_logits(logits, mask), -1)
@@ -180,13 +256,25 @@ def train(cfg: PPOConfig, town: TownletConfig, out_dir: str | Path,
         apply_death_window(shaped, end_kind, town.rl.rewards.clip.death_window)
         values = buf["value"].numpy()
         adv, ret = gae(shaped, values, next_value, acted, terminated, truncated,
-                       cfg.gamma, cfg.gae_lambda)
-        idx = torch.from_numpy(np.flatnonzero(acted.reshape(-1)))
+                       cfg.gamma, cfg.gae_lambda, decide=decide)
+        chosen = acted & decide
+        rows_used = chosen | (acted & (rng.random((T, n)) < cfg.value_sample))
+        idx = torch.from_numpy(np.flatnonzero(rows_used.reshape(-1)))
         flat = {k: v.reshape(T * n, *v.shape[2:])[idx] for k, v in buf.items()}
+        flat["decides"] = torch.from_numpy(chosen.reshape(-1))[idx]
         flat["adv"] = torch.from_numpy(adv.reshape(-1))[idx]
-        if cfg.advantage_normalization:  # over the whole batch (SPEC §5.3), not per minibatch
-            flat["adv"] = (flat["adv"] - flat["adv"].mean()) / (flat["adv"].std() + 1e-8)
+        if cfg.advantage_normalization:  # over the batch's decisions (SPEC §5.3)
+            a_dec = flat["adv"][flat["decides"]]
+            if len(a_dec) > 1:
+                flat["adv"] = (flat["adv"] - a_dec.mean()) / (a_dec.std() + 1e-8)
         flat["ret"] = torch.from_numpy(ret.reshape(-1))[idx]
+        kl_coef = 0.0
+        if init_net is not None:
+            kl_coef = cfg.kl_weight(counters.agent_steps)
+            with torch.inference_mode():
+                flat["init_logp"] = torch.log_softmax(masked_logits(
+                    init_net(flat["map"], flat["features"])[0], flat["mask"]), -1)
+        warmup = init_net is not None and update <= cfg.critic_warmup_updates
         # ------------------------------------------------------------- update
         net.train()
         size = len(idx)
@@ -199,7 +287,7 @@ def train(cfg: PPOConfig, town: TownletConfig, out_dir: str | Path,
             for part in np.array_split(rng.permutation(size), n_batches):
                 rows = torch.from_numpy(part)
                 mb = {k: v[rows] for k, v in flat.items()}
-                loss, diag = ppo_losses(net, cfg, mb)
+                loss, diag = ppo_losses(net, cfg, mb, kl_coef=kl_coef, policy=not warmup)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.max_grad_norm > 0:
@@ -217,10 +305,11 @@ def train(cfg: PPOConfig, town: TownletConfig, out_dir: str | Path,
         elapsed = time.perf_counter() - t0
         metrics: dict[str, Any] = {
             "update": update, "updates": updates_total, "steps": counters.agent_steps,
-            "transitions": size, "lr": opt.param_groups[0]["lr"],
+            "transitions": int(acted.sum()), "decisions": int(chosen.sum()), "rows": size,
+            "critic_warmup": warmup, "kl_coef": kl_coef, "lr": opt.param_groups[0]["lr"],
             **{k: v / max(batches, 1) for k, v in sums.items()},
-            "grad_norm": grad_norm, "adv_mean": float(adv[acted].mean()),
-            "adv_std": float(adv[acted].std()),
+            "grad_norm": grad_norm, "adv_mean": float(adv[chosen].mean()) if chosen.any() else 0.0,
+            "adv_std": float(adv[chosen].std()) if chosen.any() else 0.0,
             "explained_variance": _explained_variance(values[acted], ret[acted]),
             "return_mean": float(returns.mean()) if len(returns) else None,
             "episodes": len(returns), "reward_mean": float(rewards[acted].mean()),

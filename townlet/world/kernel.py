@@ -37,6 +37,7 @@ from townlet.world.names import index_enum
 from townlet.world.neglect import count_neglect
 from townlet.world.perturb import schedule_tick
 from townlet.world.policy import decide, pursue, wakes_up
+from townlet.world.prefetch import prefetch, prefetch_at
 from townlet.world.queues import check_idle_holder, leave_queue, request
 from townlet.world.routines import arrive_traits, plan_day, rate_of, shift_start
 from townlet.world.shops import restock
@@ -64,6 +65,7 @@ class Run(IntEnum):
 
 OPTION_GOALS = np.array([OPTION_GOAL[Action(a)] for a in range(A.GO_EAT, N_ACTIONS)], dtype=np.int8)
 """Goal of each option action, indexed by ``action - A.GO_EAT``."""
+N_NEEDS = len(Need)
 DX = np.array([0, 0, 1, 0, -1], dtype=np.int64)
 DY = np.array([0, -1, 0, 1, 0], dtype=np.int64)
 
@@ -211,12 +213,13 @@ def _needs_vital(s, p, i, t, local):
     only when hunger is in danger, the agent lies fainted or exhaustion fells it.
     Returns (can act, any need critical)."""
     critical = False
-    for n in range(s.agent_needs.shape[1]):
+    for n in range(N_NEEDS):  # a constant count: the loop unrolls, rate_of's branches fold
         if not local or n == Need.SOCIAL:
             _decay(s.agent_needs, s.agent_habits, p.need_decay, i, n)
         v = s.agent_needs[i, n]
         critical |= v < p.need_crit[n]
-        count_neglect(s, p, i, n, v)
+        if not v > 0 or s.agent_neglect[i, n] != 0:  # else count_neglect has nothing to do
+            count_neglect(s, p, i, n, v)
     hunger = s.agent_needs[i, Need.HUNGER]
     if hunger <= p.need_crit[Need.HUNGER] * 0.5 or s.agent_neglect[i, Need.HUNGER] > 0 or (
             s.agent_flags[i] & Flag.FAINTED) or (
@@ -281,6 +284,53 @@ def tick(s, p, actions, use_actions, upto, mode):
     _tick(borrowed(s), borrowed(p), actions, use_actions, upto, mode)
 
 
+AHEAD = 16
+"""Slots ahead of the agent being ticked whose hot columns are prefetched."""
+
+
+@kernel
+def _prefetch_agent(s, i):
+    """Start loading agent i's row of every column a tick reads for most agents
+    (townlet.world.prefetch: a hint, no effect on any value)."""
+    prefetch(s.agent_alive, i)
+    prefetch(s.agent_flags, i)
+    prefetch(s.agent_needs, i)
+    prefetch(s.agent_habits, i)
+    prefetch(s.agent_neglect, i)
+    prefetch(s.agent_aff, i)
+    prefetch(s.agent_aff_end, i)
+    prefetch(s.agent_job, i)
+    prefetch(s.agent_today, i)
+    prefetch(s.agent_roster, i)
+    prefetch(s.agent_resv, i)
+    prefetch(s.agent_action, i)
+    prefetch(s.agent_action_ok, i)
+    prefetch(s.agent_goal, i)
+    prefetch(s.agent_option, i)
+    prefetch(s.agent_food, i)
+    prefetch(s.agent_wallet, i)
+    prefetch(s.agent_district, i)
+    prefetch(s.agent_meet_bld, i)
+    prefetch(s.agent_shift, i)
+    prefetch(s.agent_x, i)
+    prefetch(s.agent_y, i)
+    prefetch(s.agent_dest, i)
+    prefetch(s.agent_obj, i)
+    prefetch(s.agent_home, i)
+    prefetch(s.agent_work, i)
+
+
+@kernel
+def _prefetch_tiles(s, i):
+    """Start loading the occupancy lists around agent i if it may walk this tick (it
+    runs no affordance): its tile's row and the rows above and below."""
+    if i < s.agent_aff.shape[0] and s.agent_aff[i] < 0:
+        x, y = s.agent_x[i], s.agent_y[i]
+        prefetch_at(s.tile_head, y - 1, x)
+        prefetch_at(s.tile_head, y, x)
+        prefetch_at(s.tile_head, y + 1, x)
+
+
 @kernel
 def _tick(s, p, actions, use_actions, upto, mode):
     """One tick: clock, perturbations, restock, agents in slot order, exits (see ``tick``)."""
@@ -302,6 +352,8 @@ def _tick(s, p, actions, use_actions, upto, mode):
     for i in range(s.agent_alive.shape[0]):
         hourly = mark == 0
         mark = mark + 1 if mark + 1 < p.hour else 0
+        _prefetch_agent(s, i + AHEAD)
+        _prefetch_tiles(s, i + AHEAD // 2)
         if upto <= Phase.ARRIVALS:
             continue
         if not s.agent_alive[i]:
