@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -157,3 +160,41 @@ def test_cli_trains_scores_and_refuses_bad_input(tmp_path, dataset):
     assert out.exit_code == 2 and "failed its quality gate" in out.output
     policy = load_policy(lines[-1]["checkpoint"])
     assert policy.identity.variant == "compact"
+
+
+def test_resume_continues_the_run_and_refuses_a_foreign_checkpoint(tmp_path, dataset):
+    step = 16 * 16
+    first = train(PPOConfig(total_agent_steps=step * 2, rollout_ticks=16), TOWN, tmp_path / "a")
+    before = load_checkpoint(first)
+    seen = []
+    last = train(PPOConfig(total_agent_steps=step * 3, rollout_ticks=16, resume=str(first)),
+                 TOWN, tmp_path / "b", seen.append)
+    assert [m["update"] for m in seen] == [3] and seen[0]["steps"] == step * 3
+    after = load_checkpoint(last)
+    assert after.meta.counters.updates == 3 and after.meta.counters.env_steps == 48
+    adam_steps = [float(s["step"]) for s in after.optimizer["state"].values()]
+    more = {a - float(before.optimizer["state"][0]["step"]) for a in adam_steps}
+    assert len(more) == 1 and more.pop() in (16.0, 20.0)  # Adam continues: 4 epochs x 4-5
+    other = with_settings(TOWN, {"rl.observations.top_friends": 1}, "test")
+    with pytest.raises(ValueError, match="trained on observation layout"):
+        train(PPOConfig(total_agent_steps=step * 3, rollout_ticks=16, resume=str(first)),
+              other, tmp_path / "c")
+    path, _ = dataset
+    train_bc(TOWN, path, tmp_path / "bc.pt", BCConfig(epochs=1))
+    with pytest.raises(ValueError, match="not a PPO checkpoint"):
+        train(PPOConfig(total_agent_steps=step, resume=str(tmp_path / "bc.pt")), TOWN,
+              tmp_path / "d")
+
+
+@pytest.mark.parametrize(("given", "expect"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_importing_train_makes_idle_openmp_workers_sleep(given, expect):
+    """townlet.train sets OMP_WAIT_POLICY before torch loads (a spinning OpenMP worker
+    of the town's kernels took torch's core), and keeps a policy the user chose."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given is not None:
+        env["OMP_WAIT_POLICY"] = given
+    code = ("import sys, os, townlet.train.ppo; assert 'torch' in sys.modules; "
+            "print(os.environ['OMP_WAIT_POLICY'])")
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env=env, check=True, timeout=300)
+    assert child.stdout.strip() == expect

@@ -117,11 +117,13 @@ def record_cmd(config_path, agents, seed, variant, ticks, stride, out_path) -> N
               help="Seeds the train/held-out split, initial weights and shuffles.")
 @click.option("--min-accuracy", type=click.FloatRange(0, 1), default=0.9, show_default=True,
               help="Gate: held-out accuracy needed to seed PPO.")
+@click.option("--min-recall", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Gate: held-out recall needed for every action with >= 50 held-out rows.")
 @click.option("--balance", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Weigh each action's rows by count^-balance (rare decisions count).")
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
-def bc_cmd(config_path, agents, dataset, out_path, epochs, seed, min_accuracy, balance,
-           as_json) -> None:
+def bc_cmd(config_path, agents, dataset, out_path, epochs, seed, min_accuracy, min_recall,
+           balance, as_json) -> None:
     """Behaviour cloning on a recorded dataset; reports held-out accuracy, per-action
     recall and the gate (exit code 3 if the gate fails; the checkpoint is written
     either way, marked as failed, and PPO refuses it as --init)."""
@@ -131,7 +133,7 @@ def bc_cmd(config_path, agents, dataset, out_path, epochs, seed, min_accuracy, b
     try:
         report = train_bc(_town(config_path, agents), dataset, out_path,
                           BCConfig(epochs=epochs, seed=seed, min_accuracy=min_accuracy,
-                                   balance=balance))
+                                   min_action_recall=min_recall, balance=balance))
     except DatasetError as exc:
         _fail(exc)
     if as_json:
@@ -173,6 +175,9 @@ def bc_cmd(config_path, agents, dataset, out_path, epochs, seed, min_accuracy, b
               help="torch threads (more only pays on idle cores).")
 @click.option("--init", type=click.Path(dir_okay=False),
               help="Start from this checkpoint (a BC policy must have passed its gate).")
+@click.option("--resume", type=click.Path(dir_okay=False),
+              help="Continue this PPO checkpoint (weights, optimiser, RNG states, counters; "
+                   "--steps counts its steps too; the town restarts from --seed).")
 @click.option("--value-sample", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="Share of ticks inside options that also train the critic.")
 @click.option("--bc-kl-coef", type=click.FloatRange(min=0), default=1.0, show_default=True,
@@ -195,7 +200,8 @@ def bc_cmd(config_path, agents, dataset, out_path, epochs, seed, min_accuracy, b
 @click.option("--json", "as_json", is_flag=True,
               help="Print each update's metrics as one JSON line on stdout.")
 def ppo_cmd(config_path, agents, seed, variant, out_dir, steps, minutes, rollout_ticks, lr,
-            epochs, minibatches, entropy_coef, hidden, threads, init, value_sample, bc_kl_coef,
+            epochs, minibatches, entropy_coef, hidden, threads, init, resume, value_sample,
+            bc_kl_coef,
             bc_kl_half_life, critic_warmup, checkpoint_every, retain, shards, ray_address,
             as_json) -> None:
     """PPO with one shared network for every agent (docs/rl.md, "PPO")."""
@@ -208,7 +214,8 @@ def ppo_cmd(config_path, agents, seed, variant, out_dir, steps, minutes, rollout
     cfg = PPOConfig(seed=seed, variant=variant, total_agent_steps=steps,
                     max_seconds=minutes * 60, rollout_ticks=rollout_ticks, learning_rate=lr,
                     num_epochs=epochs, num_mini_batches=minibatches, entropy_coef=entropy_coef,
-                    hidden=hidden, threads=threads, init=init, value_sample=value_sample,
+                    hidden=hidden, threads=threads, init=init, resume=resume,
+                    value_sample=value_sample,
                     bc_kl_coef=bc_kl_coef, bc_kl_half_life=bc_kl_half_life,
                     critic_warmup_updates=critic_warmup, checkpoint_every=checkpoint_every,
                     retain=retain)

@@ -35,7 +35,13 @@ from msgspec import Struct
 from townlet.config import TownletConfig, config_id
 from townlet.rl import TownletVectorEnv
 from townlet.rl.rewards import END_DEATH, apply_death_window
-from townlet.train.checkpoint import CheckpointStore, Counters, load_checkpoint, rng_state
+from townlet.train.checkpoint import (
+    CheckpointStore,
+    Counters,
+    load_checkpoint,
+    restore_rng,
+    rng_state,
+)
 from townlet.train.gae import gae
 from townlet.train.nets import NetConfig, PolicyNet, masked_logits
 
@@ -82,6 +88,10 @@ class PPOConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     retain: int = 3
     init: str | None = None
     """Warm-start weights from this checkpoint (e.g. a behaviour-cloning policy)."""
+    resume: str | None = None
+    """Continue this PPO checkpoint: its weights, optimiser, RNG states and counters
+    (``total_agent_steps`` counts them). The town is not in a checkpoint: a resumed run
+    starts a fresh town from ``seed``. ``init`` then only supplies the KL anchor."""
     value_sample: float = 0.1
     """Share of non-decision ticks (inside options) that also train the critic."""
     bc_kl_coef: float = 1.0
@@ -181,7 +191,21 @@ def train(cfg: PPOConfig, town: TownletConfig, out_dir: str | Path,
         parent = start.meta.policy_hash
     else:
         net = PolicyNet(NetConfig.for_layout(layout, hidden=cfg.hidden))
+    counters = Counters()
+    resumed = None
+    if cfg.resume is not None:
+        resumed = load_checkpoint(cfg.resume, layout)
+        if resumed.meta.training.get("algo") != "ppo" or resumed.optimizer is None:
+            raise ValueError(f"{cfg.resume}: not a PPO checkpoint (use --init to start from "
+                             f"another policy)")
+        net = resumed.build_net().train()
+        parent, counters = resumed.meta.parent_policy_hash, resumed.meta.counters
     opt = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate, eps=1e-5)
+    if resumed is not None and resumed.optimizer is not None:
+        opt.load_state_dict(resumed.optimizer)
+        opt.param_groups[0]["lr"] = cfg.learning_rate  # this run's setting wins
+        if resumed.rng is not None:
+            restore_rng(resumed.rng, rng)
     store = CheckpointStore(out_dir, retain=cfg.retain)
     meta = {"algo": "ppo", "ppo": msgspec.to_builtins(cfg), "obs_layout_hash": layout.layout_hash}
     # ---------------------------------------------------------------- storage
@@ -193,12 +217,11 @@ def train(cfg: PPOConfig, town: TownletConfig, out_dir: str | Path,
     rewards = np.zeros((T, n), np.float32)
     end_kind = np.zeros((T, n), np.int8)
     acted, terminated, truncated, decide = (np.zeros((T, n), np.bool_) for _ in range(4))
-    counters = Counters()
-    updates_total = max(1, cfg.total_agent_steps // (T * n))
+    updates_total = max(counters.updates + 1, cfg.total_agent_steps // (T * n))
     t_start = time.perf_counter()
     cpu_start = time.process_time()
     path = None
-    for update in range(1, updates_total + 1):
+    for update in range(counters.updates + 1, updates_total + 1):
         t0, c0 = time.perf_counter(), time.process_time()
         if cfg.anneal_lr:
             opt.param_groups[0]["lr"] = cfg.learning_rate * (1 - (update - 1) / updates_total)
