@@ -84,8 +84,10 @@ def _record(town, out: Path, *args: str, **popen) -> subprocess.Popen:
          "--out", str(out), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
 
 
-def _collect(sub: Subscriber, until: threading.Event, into: dict[int, str]) -> None:
-    while not until.is_set():
+def _collect(sub: Subscriber, until: list[int | None], into: dict[int, str]) -> None:
+    """Hash every frame ``sub`` applies until it has applied tick ``until[0]`` (set once
+    the recording is done: this subscriber may be behind the recorder on a loaded box)."""
+    while until[0] is None or sub.tick < until[0]:
         up = sub.recv(0.2)
         if up is not None and up.kind in ("key", "delta"):
             into[up.tick] = sub.frame_hash()
@@ -98,23 +100,25 @@ def _operator(town) -> ConsoleClient:
 
 def test_replay_rebuilds_the_recorded_frames_tick_for_tick(town, tmp_path):
     originals: dict[int, str] = {}
-    done = threading.Event()
+    until: list[int | None] = [None]
+    rows: list = []
     with Subscriber(town["publisher"], town["keys"] / "server.key", town["sub"]) as sub:
         wait_until(lambda: (sub.recv(0.2) or True) and sub.synced, "a keyframe",
                    timeout=400)  # the first tick may compile the kernel
-        watcher = threading.Thread(target=_collect, args=(sub, done, originals))
+        watcher = threading.Thread(target=_collect, args=(sub, until, originals))
         watcher.start()
         try:
             rec = _record(town, tmp_path / "rec", "--messages", "120")
             out, err = rec.communicate(timeout=120)
+            files = recording_files(tmp_path / "rec") if rec.returncode == 0 else []
+            rows = [r for f in files for r in read_rows(f)]
         finally:
-            done.set()
-            watcher.join()
+            until[0] = rows[-1].tick if rows else -1
+            watcher.join(60)
+    assert not watcher.is_alive(), "the test's subscriber never reached the recorded tail"
     assert rec.returncode == 0, err.decode()[-2000:]
     summary = json.loads(out)
     assert summary["messages"] == 120 and summary["write_failures"] == 0
-    files = recording_files(tmp_path / "rec")
-    rows = [r for f in files for r in read_rows(f)]
     assert len(rows) == 120 and rows[0].kind == "key"
     assert [r.seq for r in rows] == list(range(rows[0].seq, rows[0].seq + 120)), "no gap"
     recorded = [r.tick for r in rows]
