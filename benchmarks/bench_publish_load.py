@@ -28,11 +28,13 @@ import socket
 import subprocess
 import sys
 import time
+from itertools import pairwise
 
 import msgspec
 import numpy as np
 
 from townlet.config import default_config, with_agents
+from townlet.config.telemetry import TelemetryConfig
 from townlet.frames.reader import FrameReader
 from townlet.frames.writer import FrameRing
 from townlet.publish.diff import Differ, encode_change
@@ -104,12 +106,15 @@ class _Town:
         out, _ = sub.communicate(timeout=120) if sub is not None else ("", None)
         rows = [json.loads(x) for x in out.splitlines()]
         shipped = [r for r in rows if r.get("kind") in ("key", "delta") and r["tick"] > first]
-        deltas = [r["bytes"] for r in shipped if r["kind"] == "delta"]
+        # (bytes, ticks covered): a publisher behind the simulation ships only the newest
+        # frame, so a delta may cover more than ``every`` ticks
+        deltas = [(r["bytes"], r["tick"] - p["tick"])
+                  for p, r in pairwise(shipped) if r["kind"] == "delta"]
         pub_cpu = usage.ru_utime + usage.ru_stime - p0
         return {"tps": tps, "cpu_per_tick": cpu_tick,
                 "pub_cpu_per_msg": pub_cpu / max(1, len(shipped)),
-                "delta_bytes_per_agent_tick": (sum(deltas) / max(1, len(deltas))
-                                               / w.n_agents / every)}
+                "delta_bytes_per_agent_tick": (sum(b for b, _ in deltas)
+                                               / max(1, sum(t for _, t in deltas)) / w.n_agents)}
 
 
 def measure(agents: int, rounds: int = 2) -> dict[str, float]:
@@ -136,22 +141,24 @@ def measure(agents: int, rounds: int = 2) -> dict[str, float]:
     return out
 
 
-def delta_bytes(agents: int, ticks: int) -> dict[str, float]:
-    """Mean encoded delta bytes per agent per tick (a frame every tick, events included),
-    as shipped and with every Offset change replaced by its plain encoding (before
-    Offset existed), from the same frames."""
+def delta_bytes(agents: int, messages: int, every: int = 1) -> dict[str, float]:
+    """Mean encoded delta bytes per agent per tick (a frame every ``every`` ticks, events
+    included) as shipped, as the differ would ship them without Repeat (its state reset
+    before each delta, as after a keyframe), and without Repeat and Offset (plain),
+    from the same frames."""
     cfg = with_agents(default_config(), agents)
     world = World(cfg, seed=0)
     for _ in range(WARMUP):
         world.step()
-    codec, sizes = Codec(), {"offset": [], "plain": []}
-    with FrameRing.for_world(world, cfg, doorbell=None, every=1) as ring, \
+    codec, sizes = Codec(), {"shipped": [], "no_repeat": [], "plain": []}
+    with FrameRing.for_world(world, cfg, doorbell=None, every=every) as ring, \
             FrameReader(ring.name) as reader:
-        schema, differ = reader.schema, Differ(reader.schema)
+        schema, differ, fresh = reader.schema, Differ(reader.schema), Differ(reader.schema)
         bufs = [bytearray(schema.capacity), bytearray(schema.capacity)]
-        for t in range(ticks + 1):
-            world.step()
-            ring.publish(world.tick, world.sections())
+        for t in range(messages + 1):
+            for _ in range(every):
+                world.step()
+                ring.publish(world.tick, world.sections())
             new, old = bufs[t % 2], bufs[(t + 1) % 2]
             reader.read_into(ring.last_frame, new)
             if t == 0:
@@ -159,15 +166,17 @@ def delta_bytes(agents: int, ticks: int) -> dict[str, float]:
             n_events = int(np.frombuffer(new, "<i4", 1, schema.by_name["n_events"].offset)[0])
             events = differ.event_columns(new, n_events)
             changes = differ.changes(old, new)
+            fresh.keyframe_columns(old)
+            no_repeat = fresh.changes(old, new)
             olds, news = schema.view(old, 0), schema.view(new, 0)
             plain = [encode_change(c.c, news[c.c].reshape(-1), np.flatnonzero(
                 olds[c.c].reshape(-1) != news[c.c].reshape(-1))) if isinstance(c, Offset) else c
-                for c in changes]
-            for key, chs in (("offset", changes), ("plain", plain)):
+                for c in no_repeat]
+            for key, chs in (("shipped", changes), ("no_repeat", no_repeat), ("plain", plain)):
                 sizes[key].append(len(codec.encode(Delta(
                     v=SCHEMA_VERSION, stream="s", seq=t + 1, tick=t, head_tick=t, sent_ns=0,
                     schema_hash="", base_tick=t - 1, changes=chs, events=events))))
-    return {k: float(np.mean(v)) / agents for k, v in sizes.items()}
+    return {k: float(np.mean(v)) / agents / every for k, v in sizes.items()}
 
 
 def message_cpu(agents: int, messages: int = 6) -> dict[str, float]:
@@ -222,7 +231,8 @@ class MessageCpu:
 
 
 class DeltaBytes:
-    """Delta bytes per agent per tick at 10k/100k/1M, with and without Offset changes."""
+    """Delta bytes per agent per tick at 10k/100k/1M (a frame every tick): as shipped,
+    without Repeat changes, and without Repeat and Offset changes."""
 
     params = [10_000, 100_000, 1_000_000]  # noqa: RUF012 - asv API
     param_names = ["agents"]  # noqa: RUF012 - asv API
@@ -232,12 +242,16 @@ class DeltaBytes:
         return {n: delta_bytes(n, 6 if n >= 1_000_000 else 20) for n in self.params}
 
     def track_delta_bytes_per_agent_tick(self, cache, agents: int) -> float:
-        return cache[agents]["offset"]
+        return cache[agents]["shipped"]
+
+    def track_delta_bytes_per_agent_tick_no_repeat(self, cache, agents: int) -> float:
+        return cache[agents]["no_repeat"]
 
     def track_delta_bytes_per_agent_tick_plain(self, cache, agents: int) -> float:
         return cache[agents]["plain"]
 
     track_delta_bytes_per_agent_tick.unit = "bytes"
+    track_delta_bytes_per_agent_tick_no_repeat.unit = "bytes"
     track_delta_bytes_per_agent_tick_plain.unit = "bytes"
 
 
@@ -290,8 +304,9 @@ if __name__ == "__main__":
                               "message_over_tick": round(m["message_cpu"] / m["tick_cpu"], 3),
                               "every": m["every"]}), flush=True)
             continue
-        row = {f"delta_bytes_per_agent_tick_{k}": round(v, 3)
-               for k, v in delta_bytes(n, 6 if n >= 1_000_000 else 20).items()}
+        row = {f"delta_bytes_per_agent_tick_every{k}_{name}": round(v, 3)
+               for k in (1, TelemetryConfig().frame_every)
+               for name, v in delta_bytes(n, 6 if n >= 1_000_000 else 20, k).items()}
         if not args.bytes_only:
             row |= {k: round(v, 4) for k, v in measure(n).items()}
         print(json.dumps({"agents": n} | row), flush=True)

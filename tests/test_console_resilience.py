@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import msgspec
 import pytest
 import zmq
+from telemetry_helpers import wait_until
 
 from townlet.client.console import ConsoleClient
 from townlet.config.console import ConsoleConfig
@@ -85,7 +85,7 @@ class Server:
 
     def client(self, role: str) -> ConsoleClient:
         return ConsoleClient(self.endpoint, self.kdir / "server.key", self.keys[role],
-                             timeout=5.0)
+                             timeout=60.0)  # ends at the reply; a loaded box is slow
 
     def dealer(self, role: str) -> zmq.Socket:
         kp = load_keypair(self.keys[role])
@@ -99,13 +99,13 @@ class Server:
     def audit_records(self, until: Callable[[dict], bool]) -> list[dict]:
         """The audit file's records once one satisfies ``until`` (it is flushed by the I/O
         loop, at most one poll interval after the reply)."""
-        for _ in range(500):
-            if self.audit.exists():
-                recs = [json.loads(x) for x in self.audit.read_text().splitlines()]
-                if any(until(r) for r in recs):
-                    return recs
-            time.sleep(0.01)
-        raise AssertionError("the audit record never appeared")
+        def ready() -> list[dict] | None:
+            if not self.audit.exists():
+                return None
+            recs = [json.loads(x) for x in self.audit.read_text().splitlines()]
+            return recs if any(until(r) for r in recs) else None
+
+        return wait_until(ready, "the audit record appeared", timeout=60, every=0.01)
 
 
 @pytest.fixture
@@ -146,7 +146,7 @@ def test_multi_frame_refusal_is_audited_with_the_callers_identity(server: Server
     s = server.dealer("viewer")
     try:
         s.send_multipart([b"one", b"two"])
-        assert s.poll(5000)
+        assert s.poll(60_000)
         assert decode_response(s.recv()).error.code == "E_USAGE"
     finally:
         s.close()
@@ -171,9 +171,14 @@ def test_audit_disk_failure_does_not_stop_the_io_thread(tmp_path: Path) -> None:
     s = Server(tmp_path, audit_path="/dev/full")
     try:
         with s.client("viewer") as c:
-            for _ in range(3):
+            assert c.call("ping") == {"n": COUNTER["n"]}
+            # The I/O loop flushes the audit after it sent the reply: wait for the failure.
+            wait_until(lambda: s.srv.audit.failures >= 1, "the audit write failed", timeout=60)
+            for _ in range(2):  # ...and the I/O thread still answers after it
                 assert c.call("ping") == {"n": COUNTER["n"]}
-        assert s.srv.audit.failures >= 1
+        wait_until(lambda: s.srv.audit.failures >= 2, "each later flush fails too",
+                   timeout=60)
+        assert s.srv.audit.error == "No space left on device"
     finally:
         s.srv.close()
 

@@ -10,9 +10,19 @@ from hypothesis.extra import numpy as hnp
 from telemetry_helpers import no_shm_leak  # noqa: F401 - autouse fixture
 from telemetry_writer import make_state, step
 
-from townlet.frames import FrameSchema
-from townlet.publish.diff import Differ, encode_change, offset_change, step_change
-from townlet.wire import Codec, Full, Masked, Offset, Sparse, Stepped, WireError, apply_change
+from townlet.frames import SCHEMA_VERSION, FrameSchema
+from townlet.publish.diff import Differ, encode_change, offset_change, repeat_change, step_change
+from townlet.wire import (
+    Codec,
+    Full,
+    Masked,
+    Offset,
+    Repeat,
+    Sparse,
+    Stepped,
+    WireError,
+    apply_change,
+)
 
 DTYPES = ["<i1", "<u1", "<i2", "<i4", "<u4", "<i8", "<f4", "<f8"]
 
@@ -128,11 +138,86 @@ def test_small_integer_steps_ship_as_narrow_offsets():
         assert len(ch.diff) + len(ch.mask or ch.index or b"") < len(plain.values)
 
 
-def _carrier(change):
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(DTYPES), st.integers(1, 300), st.floats(0.0, 1.0), st.integers(0, 2**31))
+def test_repeat_encoding_is_exact_and_wraps(dtype, n, noise, seed):
+    """Each element moving again by its own last difference (on raw bits, wrapping):
+    cur + (cur - prev) with the odd ones out as fix rebuilds the column bit for bit."""
+    rng = np.random.default_rng(seed)
+    u = np.dtype(f"<u{np.dtype(dtype).itemsize}")
+    prev = rng.integers(0, np.iinfo(u).max, n, dtype=u, endpoint=True)
+    rate = rng.integers(0, 40, n).astype(u) * (rng.random(n) < 0.8) - u.type(20)
+    cur = prev + rate
+    new = cur + rate
+    odd = rng.random(n) < noise
+    new[odd] = rng.integers(0, np.iinfo(u).max, int(odd.sum()), dtype=u, endpoint=True)
+    prev, cur, new = (a.view(dtype) for a in (prev, cur, new))
+    change = repeat_change("c", cur, new, prev)
+    got = cur.copy()
+    apply_change(got, Codec().decode(Codec().encode(_carrier(change))).changes[0], prev)
+    assert _bits(got) == _bits(new)
+
+
+def _frames(schema, states):
+    bufs = []
+    for tick, st_ in enumerate(states):
+        buf = bytearray(schema.capacity)
+        views = schema.view(buf, 0)
+        for c in schema.columns:
+            if c.role != "meta":
+                views[c.name][...] = st_[c.name]
+        views["tick"][0] = tick
+        bufs.append(buf)
+    return bufs
+
+
+def test_needs_decaying_at_each_agents_rate_ship_as_small_repeats():
+    """Issue 12 (cheaper deltas where a column changes by small steps): needs decaying at
+    each agent's own rate (no common step) become a Repeat of the previous delta's change
+    with a small fix, a fraction of the step encoding's size, and rebuild exactly; the
+    differ never repeats against a base it did not build last (or after a keyframe)."""
+    rng = np.random.default_rng(7)
+    state = make_state(4000, seed=7)
+    schema = FrameSchema.from_sections(state)
+    rates = (rng.random((4000, 4)) * 1e-3 + 1e-4).astype(np.float32)
+    states = []
+    for _ in range(4):
+        state = {k: v.copy() for k, v in state.items()}
+        np.maximum(state["agent_needs"] - rates, np.float32(0), out=state["agent_needs"])
+        states.append(state)
+    bufs = _frames(schema, states)
+    differ, codec = Differ(schema), Codec()
+    differ.keyframe_columns(bufs[0])
+    deltas = [differ.changes(bufs[i], bufs[i + 1]) for i in range(3)]
+    first, later = ({c.c: c for c in d}["agent_needs"] for d in (deltas[0], deltas[2]))
+    assert not isinstance(first, Repeat) and isinstance(later, Repeat)
+    assert len(codec.encode(later)) * 8 < len(codec.encode(first))
+    views = [schema.view(b, 0) for b in bufs]
+    rebuilt = {c.name: np.array(views[0][c.name]) for c in schema.columns}
+    before: dict[str, np.ndarray] = {}
+    for delta in deltas:  # as a subscriber applies them: Repeat uses the previous delta
+        now = {}
+        for ch in codec.decode(codec.encode(_carrier_of(delta))).changes:
+            now[ch.c] = rebuilt[ch.c].copy()
+            apply_change(rebuilt[ch.c], ch, before.get(ch.c))
+        before = now
+    for c in schema.columns:
+        assert _bits(rebuilt[c.name]) == _bits(views[3][c.name]), c.name
+    again = differ.changes(bufs[2], bufs[3])  # not the base it built last: no Repeat
+    assert not any(isinstance(ch, Repeat) for ch in again)
+    differ.keyframe_columns(bufs[3])
+    assert not any(isinstance(ch, Repeat) for ch in differ.changes(bufs[3], bufs[2]))
+
+
+def _carrier_of(changes):
     from townlet.wire import Delta
 
-    return Delta(v="2.0.0", stream="s", seq=1, tick=1, head_tick=1, sent_ns=0, schema_hash="h",
-                 base_tick=0, changes=[change], events=[])
+    return Delta(v=SCHEMA_VERSION, stream="s", seq=1, tick=1, head_tick=1, sent_ns=0, schema_hash="h",
+                 base_tick=0, changes=changes, events=[])
+
+
+def _carrier(change):
+    return _carrier_of([change])
 
 
 def test_frame_diff_rebuilds_the_next_frame():
@@ -218,6 +303,10 @@ def test_malformed_changes_are_refused(change, message):
     (Offset("c", b"\0", 1, mask=b"\x01"), np.int32, "mask of 1 bytes"),
     (Stepped("c", b"\0\0", b"\0\0", b"\0" * 4, Offset("c", b"", 1, index=b"")), np.float32,
      "bad fix-up"),
+    (Repeat("c", Full("other", b"\0" * 40)), np.float32, "bad fix-up"),
+    (Repeat("c", Repeat("c")), np.float32, "bad fix-up"),
+    (Repeat("c", Full("c", b"\0" * 3)), np.int32, "bytes, expected"),
+    (Repeat("c"), np.dtype("|S16"), "1-, 2-, 4- or 8-byte"),
 ])
 def test_malformed_offsets_are_refused(change, dtype, message):
     with pytest.raises(WireError, match=message):

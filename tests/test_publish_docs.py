@@ -45,7 +45,7 @@ def test_every_column_field_and_code_is_documented():
         assert f"`{name}`" in DOC, name
     for struct in (messages.Keyframe, messages.Delta, messages.Health, messages.Resync,
                    messages.SkippedEvents, messages.Full, messages.Sparse, messages.Masked,
-                   messages.Stepped, messages.Offset):
+                   messages.Stepped, messages.Offset, messages.Repeat):
         for field in struct.__struct_fields__:
             assert f'"{field}"' in DOC or f"`{field}`" in DOC, (struct.__name__, field)
         tag = struct.__struct_config__.tag
@@ -77,7 +77,7 @@ def _exponent(values: np.ndarray) -> np.ndarray:
     return (values.view("<u8") >> 52) & 0x7FF
 
 
-def _apply(flat: np.ndarray, ch: dict, ncomp: int) -> None:
+def _apply(flat: np.ndarray, ch: dict, ncomp: int, prev: np.ndarray | None = None) -> None:
     kind, dt = ch["kind"], flat.dtype
     if kind == "full":
         flat[:] = np.frombuffer(ch["data"], dt)
@@ -105,6 +105,13 @@ def _apply(flat: np.ndarray, ch: dict, ncomp: int) -> None:
         unsigned = f"<u{dt.itemsize}"  # unsigned sums wrap modulo 2^(8 x item size)
         diff = np.frombuffer(ch["diff"], f"<i{ch['width']}").astype(f"<i{dt.itemsize}")
         flat[where] = (flat[where].view(unsigned) + diff.view(unsigned)).view(dt)
+    elif kind == "repeat":
+        unsigned = f"<u{dt.itemsize}"
+        if prev is not None:  # cur + (cur - prev) on the raw bits, wrapping
+            cur = flat.view(unsigned).copy()
+            flat.view(unsigned)[:] = cur + (cur - prev.reshape(-1).view(unsigned))
+        if ch["fix"] is not None:
+            _apply(flat, ch["fix"], ncomp)
     else:
         raise AssertionError(f"undocumented change kind {kind}")
 
@@ -112,6 +119,7 @@ def _apply(flat: np.ndarray, ch: dict, ncomp: int) -> None:
 class DocDecoder:
     def __init__(self) -> None:
         self.cols: dict[str, np.ndarray] = {}
+        self.prev: dict[str, np.ndarray] = {}  # columns the last delta changed, before it
         self.synced = False
 
     def feed(self, m: dict) -> str | None:
@@ -120,15 +128,19 @@ class DocDecoder:
             self.cols = {name: np.frombuffer(col["data"], dt).reshape(shape).copy()
                          for (name, dt, shape), col in zip(self.schema["columns"], m["columns"],
                                                             strict=True)}
+            self.prev = {}
             self.synced = True
         elif m["kind"] == "delta":
             if not (self.synced and m["stream"] == self.stream and m["seq"] == self.seq + 1
                     and m["base_tick"] == self.tick):
                 self.synced = False
                 return None
+            prev, self.prev = self.prev, {}
             for ch in m["changes"]:
                 arr = self.cols[ch["c"]]
-                _apply(arr.reshape(-1), ch, int(np.prod(arr.shape[1:])) if arr.ndim > 1 else 1)
+                self.prev[ch["c"]] = arr.copy()
+                _apply(arr.reshape(-1), ch, int(np.prod(arr.shape[1:])) if arr.ndim > 1 else 1,
+                       prev.get(ch["c"]))
         else:
             return None
         self.stream, self.seq, self.tick, self.hash_hex = (m["stream"], m["seq"], m["tick"],
@@ -181,7 +193,7 @@ def test_a_decoder_written_from_the_document_rebuilds_the_frames(tmp_path):
             assert h == truth[m["tick"]], f"tick {m['tick']}"
             verified += 1
     assert verified == len(payloads) and payloads
-    assert {"step", "full", "offset"} <= kinds and kinds & {"sparse", "mask"}
+    assert {"step", "full", "offset", "repeat"} <= kinds and kinds & {"sparse", "mask"}, kinds
     assert re.fullmatch(r"[0-9a-f]{64}", dec.hash_hex)
 
 

@@ -157,7 +157,8 @@ def test_step_rule_is_the_same_with_a_dense_or_searched_table():
 # ------------------------------------------------------------------------ fuzzing
 _LEAF = (st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1)
          | st.floats(allow_nan=True) | st.text(max_size=8) | st.binary(max_size=64)
-         | st.sampled_from(["full", "sparse", "mask", "step", "key", "delta", "health", "end",
+         | st.sampled_from(["full", "sparse", "mask", "step", "repeat", "key", "delta", "health",
+                            "end",
                             "<f4", "<i4", "|S64", "n_events", "agent_x", "agent_needs", "s1"]))
 _VALUE = st.recursive(_LEAF, lambda inner: st.lists(inner, max_size=4)
                       | st.dictionaries(st.text(max_size=6), inner, max_size=4), max_leaves=8)

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -181,3 +184,17 @@ def test_resume_continues_the_run_and_refuses_a_foreign_checkpoint(tmp_path, dat
     with pytest.raises(ValueError, match="not a PPO checkpoint"):
         train(PPOConfig(total_agent_steps=step, resume=str(tmp_path / "bc.pt")), TOWN,
               tmp_path / "d")
+
+
+@pytest.mark.parametrize(("given", "expect"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_importing_train_makes_idle_openmp_workers_sleep(given, expect):
+    """townlet.train sets OMP_WAIT_POLICY before torch loads (a spinning OpenMP worker
+    of the town's kernels took torch's core), and keeps a policy the user chose."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given is not None:
+        env["OMP_WAIT_POLICY"] = given
+    code = ("import sys, os, townlet.train.ppo; assert 'torch' in sys.modules; "
+            "print(os.environ['OMP_WAIT_POLICY'])")
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env=env, check=True, timeout=300)
+    assert child.stdout.strip() == expect

@@ -283,3 +283,26 @@ def test_an_expired_key_is_replaced_by_its_renewal_without_a_restart(town):
             await until(pilot, lambda: "renewer as viewer" in text(header), "the new login")
             assert "key expires in 1h" in text(header)
     run(body())
+
+
+def test_a_renewal_beside_the_profile_replaces_a_live_key_on_R(town):
+    _, first = issue_key(town.kdir, "renewing", "viewer", parse_ttl("30m"))
+
+    async def body():
+        app = DashboardApp(town.login(key=first))
+        async with app.run_test(size=SIZE) as pilot:
+            header = app.query_one(HeaderBar)
+            await until(pilot, lambda: "renewing as viewer" in text(header)
+                        and "key expires in 2" in text(header), "the live login")
+            await pilot.press("R")  # nothing newer yet: says so, keeps the key
+            log = app.query_one("#console-log", RichLog)
+            await until(pilot, lambda: any("no newer key" in str(line) for line in log.lines),
+                        "the answer")
+            assert app.login.client_key == first
+            _, renewed = issue_key(town.kdir, "renewing", "viewer", parse_ttl("2h"))
+            town.login(key=renewed)  # the admin hands over the key and its profile
+            await pilot.press("R")
+            await until(pilot, lambda: app.login.client_key == renewed and app.link is not None
+                        and "key expires in 1h" in text(header), "the renewed login")
+            await until(pilot, lambda: app.frame is not None, "frames under the new key")
+    run(body())

@@ -149,3 +149,14 @@ def test_the_policy_named_by_the_frame_is_shown(cols):
              "policy_hash": np.array([b"ab" * 32], "S64"),
              "anneal_ratio": np.array([0.25], np.float32)}
     assert digest(named).policy == "ppo abababababab (25% learned)"
+
+
+def test_alert_windows_count_raised_ticks_per_poll_and_restart_with_the_monitor():
+    from townlet.ui.policy_panel import AlertWindows
+
+    w = AlertWindows()
+    for tick, raised in ((10, 0), (20, 3), (20, 3), (30, 5), (40, 5)):
+        w.add({"tick": tick, "alert_ticks": {"lateness_spike": raised}})
+    assert w.series() == (30, {"lateness_spike": [3, 2, 0]})  # the repeated poll is one
+    w.add({"tick": 5, "alert_ticks": {"lateness_spike": 1}})  # a new run's monitor
+    assert w.series() == (0, {})

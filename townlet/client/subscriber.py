@@ -182,6 +182,8 @@ class Subscriber:
         self.stale_intervals = stale_intervals
         self._last_recv = time.monotonic()
         self._arrays: dict[str, np.ndarray] = {}
+        self._before: dict[str, np.ndarray] = {}
+        """Columns the last applied delta changed, as they were before it (Repeat's base)."""
         self._events: dict[str, np.ndarray] = {}
         self.state: Mapping[str, np.ndarray] = MappingProxyType({})
         self._last_resync = 0.0
@@ -347,14 +349,17 @@ class Subscriber:
             self._lose_sync(msg.seq - self.seq - 1 if same else 0)
             self.stats.ignored += 1
             return False
+        before, self._before = self._before, {}
         try:
             for change in msg.changes:
                 arr = self._arrays.get(change.c)
                 if arr is None:
                     raise WireError(f"delta changes unknown column {change.c!r}")
-                apply_change(arr, change)
+                self._before[change.c] = arr.copy()
+                apply_change(arr, change, before.get(change.c))
             self._set_events(msg.events)
         except WireError:
+            self._before = {}
             self._lose_sync(0)
             raise
         self.seq, self.tick = msg.seq, msg.tick
@@ -382,6 +387,7 @@ class Subscriber:
             for name, a in new.items():
                 self._arrays[name][...] = a
         self._events = events
+        self._before = {}  # a keyframe is no change: nothing repeats after it
         self.stream, self.seq, self.tick = msg.stream, msg.seq, msg.tick
         self.synced = True
         self.stats.keyframes += 1

@@ -44,7 +44,7 @@ __all__ = [
 if sys.byteorder != "little":  # the ring copies native bytes and the wire says little-endian
     raise ImportError("townlet frames require a little-endian machine")
 
-SCHEMA_VERSION: Final = "2.2.0"
+SCHEMA_VERSION: Final = "3.0.0"
 """Semantic version of the frame layout and wire format (major = breaking)."""
 
 STATE_COLUMNS: Final[tuple[str, ...]] = (

@@ -4,10 +4,12 @@ For each column the changed elements are found by comparing raw bits (so NaN
 and -0.0 are handled exactly). The change is then encoded as whichever is
 smallest: the whole column, indices + values, a bitmap + values, for integer
 columns whose elements moved by small amounts (positions, queue lengths, wallets)
-indices or a bitmap + the differences in a narrower type, or — for float columns
-where most elements moved by the same amount (needs decaying every tick) — a
-per-(component, exponent) step table plus exact fix-ups. Every encoding is exact by
-construction (integer differences wrap exactly like the decoder's addition).
+indices or a bitmap + the differences in a narrower type, for columns whose
+elements mostly moved by the same amount as in the previous message (needs
+decaying at each agent's own rate) a Repeat with exact fix-ups, or — for float
+columns where most elements moved by the same amount (needs decaying every tick) —
+a per-(component, exponent) step table plus exact fix-ups. Every encoding is exact
+by construction (integer differences wrap exactly like the decoder's addition).
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from typing import cast
 import numpy as np
 
 from townlet.frames.schema import ColumnSpec, FrameSchema
-from townlet.wire.codec import OFFSET_WIDTHS, exponents, predict
-from townlet.wire.messages import Change, Full, Masked, Offset, Sparse, Stepped
+from townlet.wire.codec import OFFSET_WIDTHS, UINT, exponents, predict
+from townlet.wire.messages import Change, Full, Masked, Offset, Repeat, Sparse, Stepped
 
-__all__ = ["Differ", "encode_change", "offset_change", "step_change"]
+__all__ = ["Differ", "encode_change", "offset_change", "repeat_change", "step_change"]
 
-_UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+_UINT = UINT
+_REPEAT_MIN = 64
+"""Changed elements a column needs before the differ keeps it for a Repeat next time."""
 _SAMPLE = 8192
 _MAX_STEPS = 64
 
@@ -92,6 +96,8 @@ def _size(change: Change) -> int:
         return len(change.index) + len(change.values)
     if isinstance(change, Masked):
         return len(change.mask) + len(change.values)
+    if isinstance(change, Repeat):
+        return _size(change.fix) if change.fix is not None else 0
     return (len(change.comp) + len(change.exp) + len(change.step)
             + (_size(change.fix) if change.fix is not None else 0))
 
@@ -128,12 +134,31 @@ def step_change(name: str, old: np.ndarray, new: np.ndarray, idx: np.ndarray,
     return Stepped(name, comp.tobytes(), exp.tobytes(), step.tobytes(), fix)
 
 
+def repeat_change(name: str, old: np.ndarray, new: np.ndarray, before: np.ndarray) -> Repeat:
+    """Flat column ``old`` -> ``new`` as a Repeat of its change since ``before`` (its
+    values before the previous message), with the elements that moved otherwise as fix."""
+    u = _UINT[old.dtype.itemsize]
+    bits = old.view(u)
+    wrong = np.flatnonzero(bits + (bits - before.view(u)) != new.view(u))
+    return Repeat(name, encode_change(name, new, wrong) if wrong.size else None)
+
+
 class Differ:
-    """Builds keyframe columns and delta changes for one schema."""
+    """Builds keyframe columns and delta changes for one schema.
+
+    It follows the stream it builds: ``changes`` is the delta after the message it
+    built last (a keyframe from ``keyframe_columns`` or the previous ``changes``, whose
+    new frame is this one's old frame); it keeps the columns that delta changed, as they
+    were before, so the next delta can Repeat their change.
+    """
 
     def __init__(self, schema: FrameSchema) -> None:
         self.schema = schema
         self._cols: tuple[ColumnSpec, ...] = schema.columns
+        self._last: object = None
+        """The new frame of the last message built (the next delta's base)."""
+        self._before: dict[str, np.ndarray] = {}
+        """Columns the last delta changed (enough to Repeat), as they were before it."""
 
     def _views(self, buf) -> dict[str, np.ndarray]:
         raw = np.frombuffer(buf, dtype=np.uint8)
@@ -141,6 +166,7 @@ class Differ:
 
     def keyframe_columns(self, buf) -> list[Full]:
         """Every meta and state column of the frame in ``buf`` as Full (zero-copy views)."""
+        self._last, self._before = buf, {}
         mv = memoryview(buf)
         return [Full(c.name, _zero_copy(mv[c.offset:c.offset + c.nbytes])) for c in self._cols]
 
@@ -153,21 +179,37 @@ class Differ:
     def changes(self, old_buf, new_buf) -> list[Change]:
         """Changes turning frame ``old_buf`` into ``new_buf`` (meta and state columns)."""
         old, new = self._views(old_buf), self._views(new_buf)
+        before = self._before if old_buf is self._last else {}
+        self._last, self._before = new_buf, {}
         out: list[Change] = []
         for c in self._cols:
             o, n = old[c.name], new[c.name]
             idx = _changed(o, n)
             if idx.size == 0:
                 continue
-            best: Change = encode_change(c.name, n, idx)
-            if c.dtype.kind in "iu" and c.dtype.itemsize > 1 and not isinstance(best, Full):
-                offset = offset_change(c.name, o.reshape(-1), n.reshape(-1), idx)
-                if offset is not None and _size(offset) < _size(best):
-                    best = offset
-            if c.dtype.kind == "f" and c.dtype.itemsize in (4, 8) and idx.size >= 64:
-                ncomp = int(np.prod(c.shape[1:])) if len(c.shape) > 1 else 1
-                stepped = step_change(c.name, o, n, idx, ncomp)
-                if stepped is not None and _size(stepped) < _size(best):
-                    best = stepped
-            out.append(best)
+            out.append(_smallest(c, o, n, idx, before.get(c.name)))
+            if idx.size >= _REPEAT_MIN and c.dtype.itemsize in _UINT:
+                self._before[c.name] = o.copy()
         return out
+
+
+def _smallest(c: ColumnSpec, o: np.ndarray, n: np.ndarray, idx: np.ndarray,
+              before: np.ndarray | None) -> Change:
+    """The smallest exact change of flat column ``c`` (``o`` -> ``n``, elements ``idx``)."""
+    best: Change = encode_change(c.name, n, idx)
+    if before is not None:
+        repeat = repeat_change(c.name, o, n, before)
+        if _size(repeat) < _size(best):
+            best = repeat
+            if _size(repeat) * 4 < idx.size * c.dtype.itemsize:
+                return best  # the other encodings cannot do much better: spare their cost
+    if c.dtype.kind in "iu" and c.dtype.itemsize > 1 and not isinstance(best, Full):
+        offset = offset_change(c.name, o, n, idx)
+        if offset is not None and _size(offset) < _size(best):
+            best = offset
+    if c.dtype.kind == "f" and c.dtype.itemsize in (4, 8) and idx.size >= 64:
+        ncomp = int(np.prod(c.shape[1:])) if len(c.shape) > 1 else 1
+        stepped = step_change(c.name, o, n, idx, ncomp)
+        if stepped is not None and _size(stepped) < _size(best):
+            best = stepped
+    return best

@@ -69,8 +69,7 @@ class TownletParallelEnv(ParallelEnv):
         self.possible_agents = []
         self._slot = {}
         self.agents = self._arrivals(np.flatnonzero(infos["controlled"] | infos["alive"]))
-        return self._per_agent_obs(obs, infos, self.agents), \
-            self._per_agent_infos(infos, self.agents)
+        return self._per_agent(obs, infos, self.agents)
 
     def _arrivals(self, slots) -> list[str]:
         names = [self._name(int(s), int(self.vec.track.episodes[s])) for s in slots]
@@ -82,22 +81,15 @@ class TownletParallelEnv(ParallelEnv):
     def step(self, actions: dict[str, Any]):
         if not self.agents:
             raise RuntimeError("every agent is done: call reset()")
-        batch = np.full(self.vec.num_envs, Action.WAIT, dtype=np.int64)
-        live = set(self.agents)
-        for agent, action in actions.items():
-            if agent not in live:
-                raise ValueError(f"unknown or finished agent {agent!r}")
-            if not isinstance(action, (int, np.integer)) or not 0 <= action < N_ACTIONS:
-                raise ValueError(f"action for {agent!r} must be an int in [0, {N_ACTIONS}), "
-                                 f"got {action!r}")
-            batch[self._slot[agent]] = action
         before = self.agents
+        slots = self._live_slots(before)
+        batch = np.full(self.vec.num_envs, Action.WAIT, dtype=np.int64)
+        batch[self._action_slots(actions)] = self._action_codes(actions)
         obs, rew, term, trunc, infos = self.vec.step(batch)
-        slots = [self._slot[a] for a in before]
         rewards = dict(zip(before, rew[slots].tolist()))
-        terms = dict(zip(before, term[slots].tolist()))
-        truncs = dict(zip(before, trunc[slots].tolist()))
-        staying = [a for a in before if not (terms[a] or truncs[a])]
+        term_l, trunc_l = term[slots].tolist(), trunc[slots].tolist()
+        terms, truncs = dict(zip(before, term_l)), dict(zip(before, trunc_l))
+        staying = [a for a, te, tr in zip(before, term_l, trunc_l) if not (te or tr)]
         arrived = self._arrivals(np.flatnonzero(infos["episode_start"] & infos["alive"]))
         while not staying and not arrived and self.vec.pending_arrivals():
             obs, _, _, _, infos = self.vec.step(np.zeros(self.vec.num_envs, np.int64))
@@ -106,24 +98,54 @@ class TownletParallelEnv(ParallelEnv):
             rewards[a], terms[a], truncs[a] = 0.0, False, False
         everyone = before + arrived
         self.agents = staying + arrived
-        return (self._per_agent_obs(obs, infos, everyone), rewards, terms, truncs,
-                self._per_agent_infos(infos, everyone))
+        per_obs, per_infos = self._per_agent(obs, infos, everyone)
+        return per_obs, rewards, terms, truncs, per_infos
 
-    def _per_agent_obs(self, obs, infos, agents):
-        m, f, ids = obs["map"].copy(), obs["features"].copy(), obs["embedding_ids"].copy()
-        mask = infos["action_mask"].astype(np.int8)
-        return {a: {"map": m[s], "features": f[s], "embedding_ids": ids[s],
-                    "action_mask": mask[s]}
-                for a in agents for s in (self._slot[a],)}
+    def _live_slots(self, agents: list[str]) -> np.ndarray:
+        return np.fromiter(map(self._slot.__getitem__, agents), np.int64, len(agents))
 
-    def _per_agent_infos(self, infos, agents):
-        comp = infos["reward_components"].copy()
-        mask = infos["action_mask"].astype(np.int8)
-        return {a: {"slot": s, "possessed": bool(infos["possessed"][s]),
-                    "controlled": bool(infos["controlled"][s]), "acted": bool(infos["acted"][s]),
-                    "end_kind": int(infos["end_kind"][s]), "action_mask": mask[s],
-                    "reward_components": comp[s]}
-                for a in agents for s in (self._slot[a],)}
+    def _action_slots(self, actions: dict[str, Any]) -> np.ndarray:
+        """Slot of each agent named in ``actions``; ValueError for one not in ``agents``."""
+        live = dict.fromkeys(self.agents)
+        slots = [self._slot[a] if a in live else -1 for a in actions]
+        if -1 in slots:
+            agent = list(actions)[slots.index(-1)]
+            raise ValueError(f"unknown or finished agent {agent!r}")
+        return np.array(slots, np.int64)
+
+    @staticmethod
+    def _action_codes(actions: dict[str, Any]) -> np.ndarray:
+        """The actions as int64 codes; ValueError naming the first that is not an int in
+        [0, N_ACTIONS) (checked on the whole batch at once: a float or anything else
+        makes the batch non-integer, and then the first such value is named)."""
+        values = list(actions.values())
+        codes = np.array(values) if values else np.zeros(0, np.int64)
+        if codes.dtype.kind in "iub":
+            ok = (codes >= 0) & (codes < N_ACTIONS)
+        else:
+            ok = np.array([isinstance(v, (int, np.integer)) and 0 <= v < N_ACTIONS
+                           for v in values], np.bool_)
+        if not ok.all():
+            k = int(np.flatnonzero(~ok)[0])
+            raise ValueError(f"action for {list(actions)[k]!r} must be an int in "
+                             f"[0, {N_ACTIONS}), got {values[k]!r}")
+        return codes.astype(np.int64)
+
+    def _per_agent(self, obs, infos, agents):
+        """(observations, infos) per agent: views of one copy of each batch (so the
+        dicts outlive the step), built from lists rather than per-element indexing."""
+        m, f, ids = (list(obs[k].copy()) for k in ("map", "features", "embedding_ids"))
+        mask = list(infos["action_mask"].astype(np.int8))
+        comp = list(infos["reward_components"].copy())
+        possessed, controlled = infos["possessed"].tolist(), infos["controlled"].tolist()
+        acted, end_kind = infos["acted"].tolist(), infos["end_kind"].tolist()
+        slots = [self._slot[a] for a in agents]
+        per_obs = {a: {"map": m[s], "features": f[s], "embedding_ids": ids[s],
+                       "action_mask": mask[s]} for a, s in zip(agents, slots)}
+        per_infos = {a: {"slot": s, "possessed": possessed[s], "controlled": controlled[s],
+                         "acted": acted[s], "end_kind": end_kind[s], "action_mask": mask[s],
+                         "reward_components": comp[s]} for a, s in zip(agents, slots)}
+        return per_obs, per_infos
 
     def close(self) -> None:
         self.vec.close()

@@ -108,8 +108,8 @@ class AgentTable(Widget, can_focus=True):
     def render(self) -> Text:
         out = Text(_line(list(FIELDS)) + "\n", style="bold")
         for k, r in enumerate(self.rows):
-            cells = [str(r.agent), *(_cell(f, v, self.names) for f, v in zip(FIELDS[1:], r.values,
-                                                                   strict=True))]
+            cells = [str(r.agent), *(_cell(f, v, self.names)
+                                     for f, v in zip(FIELDS[1:], r.values, strict=True))]
             out.append(_line(cells) + "\n", style="reverse" if k == self.cursor and self.has_focus
                        else ("bold" if k == self.cursor else ""))
         return out

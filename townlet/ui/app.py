@@ -1,18 +1,18 @@
 """``DashboardApp``: the operator dashboard over the telemetry stream and the console.
 
+Login, the feed and problem screens are :class:`~townlet.ui.session.SessionApp`'s.
 Frames arrive through :class:`~townlet.ui.feed.FrameFeed` (its own thread); the feed
 posts :class:`FrameReady` and the app takes the newest frame into the ``frame``
-reactive, which the panels render. Console requests (login, health, ties, palette
+reactive, which the panels render. Console requests (health, ties, the agents
+filter's ``related`` bitmaps, ``promotion_status`` for the Policy tab, palette
 commands) run in thread workers; their answers are shown, never stored back into
-anything received. Login problems cover the screen with what to do
-(:class:`~townlet.ui.screens.ProblemScreen`).
+anything received.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,7 +20,6 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Footer, RichLog, TabbedContent, TabPane
@@ -34,10 +33,10 @@ from townlet.client.errors import (
     ServerUnreachable,
 )
 from townlet.ui.agents_view import AgentDetail, AgentsView, FollowAgent, RelatedWanted
-from townlet.ui.console_link import CommandInfo, ConsoleLink
-from townlet.ui.feed import FeedStatus, FrameFeed
+from townlet.ui.console_link import CommandInfo
+from townlet.ui.feed import FeedStatus
 from townlet.ui.frame import Frame
-from townlet.ui.login import Login, LoginProblem, newer_login, preflight, renew_hint
+from townlet.ui.login import Login, LoginProblem, renew_hint
 from townlet.ui.mapview import MapView, Unfollow
 from townlet.ui.palette import CommandFlow, ConsoleCommands
 from townlet.ui.panels import HeaderBar, HealthPanel, TownPanel
@@ -47,23 +46,18 @@ from townlet.ui.policy_panel import (
     PolicyPanel,
     promote_prefill,
 )
-from townlet.ui.screens import ProblemScreen
+from townlet.ui.session import FrameReady, LoggedIn, Notice, SessionApp
 
 __all__ = ["DashboardApp", "FrameReady"]
 
 _POLL_S = 2.0
 """Console polls (health, ties of the followed agent) at most this often."""
-_LOGIN_BACKOFF = (1.0, 16.0)
 _TABLES_S = 0.5
 """The agents table and the town and health panels redraw at most this often (the map,
 header and followed agent follow every frame)."""
 
 
-class FrameReady(Message):
-    """The feed has a new frame or status (posted from the feed thread)."""
-
-
-class DashboardApp(App[None]):
+class DashboardApp(SessionApp):
     """Header, map, agents, town, health and console panels over one login."""
 
     CSS_PATH = "app.tcss"
@@ -78,15 +72,7 @@ class DashboardApp(App[None]):
 
     def __init__(self, login: Login, *, insecure_dev: bool = False,
                  console: bool = True) -> None:
-        super().__init__()
-        self.login = login
-        self.insecure_dev = insecure_dev
-        self.use_console = console
-        """False: watch the stream only (no commands, ties or console health)."""
-        self.commands: list[CommandInfo] = []
-        self.who: dict[str, Any] = {"identity": login.name, "role": login.role,
-                                    "expires_at": login.expires_at}
-        self.policy = ""
+        super().__init__(login, insecure_dev=insecure_dev, console=console)
         self.console_health: dict[str, Any] | None = None
         self.ties: dict[str, Any] | None = None
         self.related_wanted: list[tuple[str, int | None]] = []
@@ -98,10 +84,6 @@ class DashboardApp(App[None]):
         """Ask for the promotion status at the next poll even if its tab is hidden (after a
         promotion command)."""
         self.alert_windows = AlertWindows()
-        self.link: ConsoleLink | None = None
-        self.feed: FrameFeed | None = None
-        self.problem: LoginProblem | None = None
-        self._pending = False
         self._rate: tuple[float, int] | None = None
         self.tps = 0.0
         self.flow = CommandFlow(self)
@@ -147,141 +129,17 @@ class DashboardApp(App[None]):
         self.set_interval(0.5, self._tick_header)
         self._login()
 
-    def on_unmount(self) -> None:
-        if self.feed is not None:
-            self.feed.stop()
-        if self.link is not None:
-            self.link.close()
-
-    # ------------------------------------------------------------------ login
-    def _login(self) -> None:
-        problem = preflight(self.login)
-        if problem is not None:
-            self._show_problem(problem)
-            return
-        self._start_feed()  # the stream needs only the key; the console logs in meanwhile
-        if self.use_console:
-            self._console_login()
-
-    def _start_feed(self) -> None:
-        if self.feed is not None:
-            return
-        secure = not self.insecure_dev
-        self.feed = FrameFeed(self.login.telemetry_endpoint,
-                              self.login.server_key if secure else None,
-                              self.login.client_key if secure else None,
-                              insecure_dev=self.insecure_dev, notify=self._notify)
-        self.feed.start()
-
-    @work(thread=True, exclusive=True, group="login")
-    def _console_login(self) -> None:
-        worker = get_current_worker()
-        delay = _LOGIN_BACKOFF[0]
-        while not worker.is_cancelled:
-            problem, ok = self._try_console()
-            if worker.is_cancelled:
-                return
-            if ok:
-                self.call_from_thread(self._logged_in)
-                return
-            assert problem is not None
-            self.call_from_thread(self._show_problem, problem)
-            if problem.kind != "down":
-                return
-            due = time.monotonic() + delay  # a down server: retry with backoff (on screen)
-            while not worker.is_cancelled and time.monotonic() < due:
-                time.sleep(0.05)
-            delay = min(delay * 2, _LOGIN_BACKOFF[1])
-
-    def _try_console(self) -> tuple[LoginProblem | None, bool]:
-        login = self.login
-        try:
-            link = self.link or ConsoleLink(login)
-            who = link.call("whoami")
-            commands = link.commands()
-            policy = link.call("policy_info")
-        except HandshakeRefused as exc:
-            self._drop_link()
-            expired = (login.expires_at is not None
-                       and login.expires_at <= datetime.now(UTC))
-            if expired:
-                return LoginProblem("expired", f"Your key expired at "
-                                    f"{login.expires_at:%Y-%m-%d %H:%M} UTC.",
-                                    renew_hint(login)), False
-            return LoginProblem("refused", str(exc),
-                                "The server does not accept this key (unknown or revoked). "
-                                + renew_hint(login)), False
-        except HandshakeFailed as exc:
-            self._drop_link()
-            return LoginProblem("failed", str(exc), "Check server_key in your profile: it must "
-                                "be the server.key of this server."), False
-        except ConsoleConnectionError as exc:
-            self._drop_link()
-            return LoginProblem("down", f"{exc}", f"Is the simulation running? Retrying "
-                                f"{login.console_endpoint} with backoff."), False
-        self.link = link
-        self.who = {**self.who, "identity": who["identity"], "role": who["role"]}
-        self.commands = commands
-        self.policy = f"{policy['name']}" + (f" {policy['policy_hash'][:12]}"
-                                             if policy.get("policy_hash") else "")
-        return None, True
-
-    def _drop_link(self) -> None:
-        if self.link is not None:
-            self.link.close()
-            self.link = None
-
-    def _show_problem(self, problem: LoginProblem) -> None:
-        if self.problem is not None and self.problem.kind == problem.kind:
-            return
-        if self.problem is not None:
-            self.pop_screen()
-        self.problem = problem
-        self.push_screen(ProblemScreen(problem), self._after_problem)
-
-    def _after_problem(self, answer: str | None) -> None:
-        self.problem = None
-        if answer == "retry" and not self._switch_to_renewal():
-            self._login()
-
-    def action_renew(self) -> None:
-        """Switch to a renewed key (its profile placed beside the current one)."""
-        if not self._switch_to_renewal():
-            self._say(f"no newer key for {self.login.name or '?'} beside "
-                      f"{self.login.profile or 'the current profile'}. {renew_hint(self.login)}")
-
-    def _switch_to_renewal(self) -> bool:
-        new = newer_login(self.login)
-        if new is None:
-            return False
-        if self.feed is not None:
-            self.feed.stop()
-            self.feed = None
-        self._drop_link()
-        self.login = new
-        self.who = {"identity": new.name, "role": new.role, "expires_at": new.expires_at}
-        self._say(f"switched to the key in {new.profile} (expires "
-                  f"{new.expires_at:%Y-%m-%d %H:%M} UTC)")
-        self._login()
-        return True
-
-    def _logged_in(self) -> None:
-        if self.problem is not None:
-            self.problem = None
-            self.pop_screen()
+    def on_logged_in(self, _: LoggedIn) -> None:
         if self._poller is None:
             self._poller = self.set_interval(_POLL_S, self._poll_console)
         self.console_log.write(
             f"logged in as {self.who['identity']} ({self.who['role']}); "
             f"{len(self.commands)} commands allowed (ctrl+p)")
 
-    # ------------------------------------------------------------------ frames
-    def _notify(self) -> None:
-        """Feed thread: post one FrameReady at a time (the app pulls the newest)."""
-        if not self._pending:
-            self._pending = True
-            self.post_message(FrameReady())
+    def on_notice(self, msg: Notice) -> None:
+        self._say(msg.text)
 
+    # ------------------------------------------------------------------ frames
     def on_frame_ready(self, _: FrameReady) -> None:
         self._pending = False
         assert self.feed is not None

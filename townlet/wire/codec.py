@@ -16,16 +16,29 @@ import msgspec
 import numpy as np
 
 from townlet.frames.schema import EVENT_COLUMNS, EVENT_DTYPE, META_COLUMNS, SchemaDoc
-from townlet.wire.messages import Change, Full, Masked, Message, Offset, Resync, Sparse, Stepped
+from townlet.wire.messages import (
+    Change,
+    Full,
+    Masked,
+    Message,
+    Offset,
+    Repeat,
+    Resync,
+    Sparse,
+    Stepped,
+)
 
-__all__ = ["FRAME_DTYPES", "OFFSET_WIDTHS", "Codec", "WireError", "apply_change", "check_schema",
-           "column_from_full", "exponents", "predict"]
+__all__ = ["FRAME_DTYPES", "OFFSET_WIDTHS", "UINT", "Codec", "WireError", "apply_change",
+           "check_schema", "column_from_full", "exponents", "predict"]
 
 FRAME_DTYPES: Final = frozenset({"|i1", "<i2", "<i4", "<i8", "|u1", "<u2", "<u4", "<u8", "<f4",
                                  "<f8"})
 """Column dtypes of docs/protocol.md §2.1 (plus ASCII text ``|S1`` .. ``|S4096``)."""
 _TEXT = re.compile(r"\|S[1-9][0-9]{0,3}")
 _DENSE_STEP_TABLE = 1 << 16
+UINT: Final[dict[int, type[np.unsignedinteger]]] = {1: np.uint8, 2: np.uint16, 4: np.uint32,
+                                                    8: np.uint64}
+"""Unsigned integer type of each element size: how the Repeat rule reads raw bits."""
 _FEW_STEPS = 8
 
 
@@ -147,8 +160,12 @@ def _values(name: str, data: bytes, count: int, dtype: np.dtype) -> np.ndarray:
     return np.frombuffer(data, dtype=dtype)
 
 
-def apply_change(arr: np.ndarray, change: Change) -> None:
-    """Apply one column change in place to ``arr`` (a C-contiguous, writable array)."""
+def apply_change(arr: np.ndarray, change: Change, before: np.ndarray | None = None) -> None:
+    """Apply one column change in place to ``arr`` (a C-contiguous, writable array).
+
+    ``before`` is the column as it was before the previous frame message, if that
+    message changed it (the Repeat rule moves each element by its difference since).
+    """
     flat = arr.reshape(-1)
     n = flat.size
     if isinstance(change, Full):
@@ -163,6 +180,8 @@ def apply_change(arr: np.ndarray, change: Change) -> None:
         _apply_stepped(arr, flat, change)
     elif isinstance(change, Offset):
         _apply_offset(arr, flat, change)
+    elif isinstance(change, Repeat):
+        _apply_repeat(arr, flat, change, before)
     else:  # the decoder only produces the types above
         raise WireError(f"unknown change type {type(change).__name__}")
 
@@ -216,8 +235,26 @@ def _apply_stepped(arr: np.ndarray, flat: np.ndarray, change: Stepped) -> None:
         raise WireError(f"column {change.c!r}: component {int(comp.max())} >= {ncomp}")
     if exp.size and int(exp.max()) >= 4096:
         raise WireError(f"column {change.c!r}: exponent {int(exp.max())} out of range")
+    _check_fix(change.c, change.fix)
     flat[:] = predict(flat, ncomp, comp, exp, step)
     if change.fix is not None:
-        if change.fix.c != change.c or isinstance(change.fix, (Stepped, Offset)):
-            raise WireError(f"column {change.c!r}: bad fix-up change")
         apply_change(arr, change.fix)
+
+
+def _apply_repeat(arr: np.ndarray, flat: np.ndarray, change: Repeat,
+                  before: np.ndarray | None) -> None:
+    u = UINT.get(arr.dtype.itemsize)
+    if u is None:
+        raise WireError(f"column {change.c!r}: repeat needs 1-, 2-, 4- or 8-byte elements")
+    _check_fix(change.c, change.fix)
+    if before is not None:
+        bits = flat.view(u)
+        bits += bits - before.reshape(-1).view(u)  # unsigned: wraps modulo 2^(8 x size)
+    if change.fix is not None:
+        apply_change(arr, change.fix)
+
+
+def _check_fix(name: str, fix: Change | None) -> None:
+    """A fix-up is a plain change (Full, Sparse or Masked) of the same column."""
+    if fix is not None and (fix.c != name or not isinstance(fix, (Full, Sparse, Masked))):
+        raise WireError(f"column {name!r}: bad fix-up change")

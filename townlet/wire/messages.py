@@ -29,6 +29,7 @@ __all__ = [
     "Masked",
     "Message",
     "Offset",
+    "Repeat",
     "Resync",
     "SkippedEvents",
     "Sparse",
@@ -112,7 +113,24 @@ class Offset(_Wire, frozen=True, tag="offset"):
     """Bitmap of the changed elements as in Masked (or None: see ``index``)."""
 
 
-Change = Full | Sparse | Masked | Stepped | Offset
+class Repeat(_Wire, frozen=True, tag="repeat"):
+    """Column whose elements mostly moved by the same amount as in the previous frame
+    message (needs decaying at each agent's own rate): every element moves again by its
+    difference in that message, computed on the raw bits.
+
+    With ``u`` the element's bits read as an unsigned little-endian integer of the
+    column's item size, ``prev`` its bits before the previous frame message was applied
+    and ``cur`` its bits now: it becomes ``cur + (cur - prev)`` modulo 2^(8 x item size).
+    An element of a column the previous frame message did not change (or when that
+    message was a keyframe) keeps its value. Then ``fix`` overrides.
+    """
+
+    c: str
+    fix: Full | Sparse | Masked | None = None
+    """Exact values for elements the repeat rule gets wrong (same column name)."""
+
+
+Change = Full | Sparse | Masked | Stepped | Offset | Repeat
 
 
 class SkippedEvents(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
