@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import time
+from itertools import pairwise
 
 import msgspec
 import numpy as np
@@ -105,12 +106,15 @@ class _Town:
         out, _ = sub.communicate(timeout=120) if sub is not None else ("", None)
         rows = [json.loads(x) for x in out.splitlines()]
         shipped = [r for r in rows if r.get("kind") in ("key", "delta") and r["tick"] > first]
-        deltas = [r["bytes"] for r in shipped if r["kind"] == "delta"]
+        # (bytes, ticks covered): a publisher behind the simulation ships only the newest
+        # frame, so a delta may cover more than ``every`` ticks
+        deltas = [(r["bytes"], r["tick"] - p["tick"])
+                  for p, r in pairwise(shipped) if r["kind"] == "delta"]
         pub_cpu = usage.ru_utime + usage.ru_stime - p0
         return {"tps": tps, "cpu_per_tick": cpu_tick,
                 "pub_cpu_per_msg": pub_cpu / max(1, len(shipped)),
-                "delta_bytes_per_agent_tick": (sum(deltas) / max(1, len(deltas))
-                                               / w.n_agents / every)}
+                "delta_bytes_per_agent_tick": (sum(b for b, _ in deltas)
+                                               / max(1, sum(t for _, t in deltas)) / w.n_agents)}
 
 
 def measure(agents: int, rounds: int = 2) -> dict[str, float]:

@@ -53,7 +53,9 @@ class Town:
                 time.sleep(IDLE_SLEEP)
 
     def client(self, role: str = "viewer", **kw: object) -> ConsoleClient:
-        kw.setdefault("timeout", 5.0)
+        # The wait ends at the reply; a command's first run may compile its kernel
+        # (kill, spawn...), which takes seconds more on a loaded machine.
+        kw.setdefault("timeout", 60.0)
         return ConsoleClient(self.endpoint, self.kdir / "server.key", self.keys[role], **kw)
 
     def stop_loop(self) -> None:

@@ -163,8 +163,9 @@ def townlet(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
                           text=True, timeout=timeout, check=False)
 
 
-def wait_until(cond, what: str, timeout: float = 15.0, every: float = 0.05):
-    """Poll ``cond()`` until it returns a truthy value (returned), or fail naming ``what``."""
+def wait_until(cond, what: str, timeout: float = 60.0, every: float = 0.05):
+    """Poll ``cond()`` until it returns a truthy value (returned), or fail naming ``what``.
+    The bound is generous (a loaded 2-core box): the wait ends as soon as ``cond`` holds."""
     deadline = time.monotonic() + timeout
     while not (value := cond()):
         assert time.monotonic() < deadline, f"{what}: not within {timeout}s"

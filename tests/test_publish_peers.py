@@ -6,8 +6,12 @@ viewer (valid key, arbitrary upstream messages) next to a ``Subscriber``.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from types import SimpleNamespace
 
 import msgspec
@@ -28,8 +32,8 @@ from telemetry_helpers import (
 
 from townlet.client import Subscriber
 from townlet.publish.peers import MAX_TOPICS
-from townlet.security import issue_key, key_fingerprint, load_keypair, revoke_keys
-from townlet.security.registry import utcnow
+from townlet.security import REGISTRY_FILE, issue_key, key_fingerprint, load_keypair, revoke_keys
+from townlet.security.registry import RegistryDoc, update_registry, utcnow
 from townlet.wire import Codec, Resync
 
 _DISCONNECTED = 'townlet_publish_subscribers_disconnected_total{{reason="{}"}}'
@@ -55,7 +59,7 @@ def town(keys):
         stop(pub)
 
 
-def _frames(sub: Subscriber, n: int, timeout: float = 20.0) -> None:
+def _frames(sub: Subscriber, n: int, timeout: float = 60.0) -> None:
     """Receive until ``n`` frame messages were applied; fail if the stream stops."""
     deadline = time.monotonic() + timeout
     got = 0
@@ -70,7 +74,7 @@ def _seq_now(sub: Subscriber) -> int:
     publisher sent before this call has a ``seq`` <= it."""
     now = time.time_ns()
     while True:
-        up = sub.recv(5)
+        up = sub.recv(60)
         assert up is not None, "no health message"
         if up.kind == "health" and up.health.sent_ns > now:
             return up.health.last_seq
@@ -78,10 +82,30 @@ def _seq_now(sub: Subscriber) -> int:
 
 def _until_past(sub: Subscriber, seq: int) -> None:
     """Keep ``sub`` receiving until it applied a frame message later than ``seq``."""
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while not (sub.synced and sub.seq > seq):
         assert time.monotonic() < deadline, f"frames stopped before seq {seq}"
         sub.recv(0.2)
+
+
+@contextmanager
+def _kept_reading(sub: Subscriber) -> Iterator[None]:
+    """Receive on ``sub`` from a thread while the test drives the hostile client: left
+    unread on a loaded box, its 64-message queue would overflow (a gap the publisher did
+    not cause) and the publisher would buffer its backlog (memory it did not leak)."""
+    done = threading.Event()
+
+    def receive() -> None:
+        while not done.is_set():
+            sub.recv(0.05)
+
+    reader = threading.Thread(target=receive)
+    reader.start()
+    try:
+        yield
+    finally:
+        done.set()
+        reader.join()
 
 
 def _frame_seqs(sock) -> list[int]:
@@ -101,14 +125,16 @@ def test_foreign_unsubscribes_stop_only_the_sender_and_connections_are_counted(t
         _frames(good, 3)
         ctx, bad = raw_client(town.endpoint, keys, "admin")
         try:
-            for topic in (b"f", b"f", b"f", b"", b"h", b"f"):
-                bad.send(b"\x01" + topic)
-            wait_until(lambda: _frame_seqs(bad), "the hostile client receives frames")
-            assert town.metric("townlet_publish_subscribers") == 2  # connections, not messages
-            send_raw(bad, *(b"\x00" + t for t in (b"zz", b"h", b"ff", b"f", b"", b"f", b"x" * 500)))
-            send_raw(bad, b"\x00f", b"\x00f")  # zz, ff, x...: never held; f: several times
-            wait_until(lambda: town.metric("townlet_publish_subscribers") == 1,
-                       "the hostile client's own unsubscribes applied")
+            with _kept_reading(good):
+                for topic in (b"f", b"f", b"f", b"", b"h", b"f"):
+                    bad.send(b"\x01" + topic)
+                wait_until(lambda: _frame_seqs(bad), "the hostile client receives frames")
+                assert town.metric("townlet_publish_subscribers") == 2  # connections, not messages
+                send_raw(bad, *(b"\x00" + t for t in (b"zz", b"h", b"ff", b"f", b"", b"f",
+                                                      b"x" * 500)))
+                send_raw(bad, b"\x00f", b"\x00f")  # zz, ff, x...: never held; f: several times
+                wait_until(lambda: town.metric("townlet_publish_subscribers") == 1,
+                           "the hostile client's own unsubscribes applied")
             cut = _seq_now(good)
             _until_past(good, cut + 10)  # the well-behaved subscriber keeps its frames
             assert all(s <= cut for s in _frame_seqs(bad)), "frames after the unsubscribe"
@@ -131,12 +157,13 @@ def test_a_connection_cannot_pile_up_subscriptions(town, keys):
         closed = _DISCONNECTED.format("too_many_topics")
         try:
             bad.send(b"\x01f")  # kept by the XSUB socket: sent again on every reconnect
-            for wave in range(1, 21):
-                wait_until(lambda: _frame_seqs(bad), "the hostile client is connected")
-                send_raw(bad, *(b"\x01" + (wave * 1000 + i).to_bytes(4, "big") * 100
-                                for i in range(100)))
-                wait_until(lambda w=wave: town.metric(closed) >= w,
-                           f"a connection holding more than {MAX_TOPICS} topics is closed")
+            with _kept_reading(good):
+                for wave in range(1, 21):
+                    wait_until(lambda: _frame_seqs(bad), "the hostile client is connected")
+                    send_raw(bad, *(b"\x01" + (wave * 1000 + i).to_bytes(4, "big") * 100
+                                    for i in range(100)))
+                    wait_until(lambda w=wave: town.metric(closed) >= w,
+                               f"a connection holding more than {MAX_TOPICS} topics is closed")
             _frames(good, 10)
         finally:
             bad.close(0)
@@ -175,20 +202,29 @@ def test_resync_reports_are_bounded_and_attributed_per_client(town, keys):
             ctx.term()
 
 
+def _expire_soon(registry: Path, key_id: str, left: timedelta) -> None:
+    """Move a key's expiry to ``left`` from now (a key issued with a short lifetime could
+    expire on a loaded box before its subscriber even got connected)."""
+    def change(doc: RegistryDoc) -> RegistryDoc:
+        doc.keys = [msgspec.structs.replace(r, expires_at=utcnow() + left)
+                    if r.key_id == key_id else r for r in doc.keys]
+        return doc
+
+    update_registry(registry, change)
+
+
 @pytest.mark.parametrize("how", ["revoked", "expired"])
 def test_an_open_subscription_is_cut_when_its_key_is_revoked_or_expires(town, keys, how):
     """Old publisher: ZAP ran at the handshake only, so an open connection kept receiving."""
     name = f"doomed-{how}"
-    if how == "revoked":
-        _, keyfile = issue_key(keys["dir"], name, "viewer")
-    else:  # valid for a few more seconds
-        _, keyfile = issue_key(keys["dir"], name, "viewer", timedelta(minutes=1),
-                               now=utcnow() - timedelta(seconds=54))
+    rec, keyfile = issue_key(keys["dir"], name, "viewer")
     with Subscriber(town.endpoint, keys["server"], keys["viewer"]) as good, \
             Subscriber(town.endpoint, keys["server"], keyfile, health=False) as doomed:
         _frames(doomed, 3)
         if how == "revoked":
             revoke_keys(keys["dir"], name)
+        else:  # connected and receiving: now its expiry comes up, two seconds ahead
+            _expire_soon(keys["dir"] / REGISTRY_FILE, rec.key_id, timedelta(seconds=2))
         wait_until(lambda: town.metric(_DISCONNECTED.format(f"key_{how}")) >= 1,
                    f"the connection of the {how} key is closed", timeout=30)
         cut = _seq_now(good)

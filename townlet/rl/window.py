@@ -40,10 +40,10 @@ WindowScratch = collections.namedtuple("WindowScratch", [
 values at object tiles (3 planes), both updated in place; ``changed`` marks tiles
 whose count or object values changed this tick (``touched`` lists them to clear);
 per slot, ``counted_at`` the flat grid index where ``counts`` holds it and
-``drawn_at`` the window corner its map in the output was drawn at (NOWHERE: no map;
+``drawn_at`` the window corner its map in the output was drawn at (NO_CELL: no map;
 DEAD: zeros); ``summary`` its window summaries."""
 
-NOWHERE, DEAD = -1, -2
+NO_CELL, DEAD = -1, -2
 DYN_BUSY, DYN_QUEUE, DYN_UNUSABLE = range(3)
 
 
@@ -92,7 +92,7 @@ def new_window_scratch(ms: MapStatics, n: int) -> WindowScratch:
     return WindowScratch(
         counts=np.zeros(shape, np.int32), dynamic=np.zeros((3, *shape), np.float32),
         changed=np.zeros(shape, np.uint8), touched=np.zeros(shape[0] * shape[1], np.int32),
-        counted_at=np.full(n, NOWHERE, np.int64), drawn_at=np.full(n, NOWHERE, np.int64),
+        counted_at=np.full(n, NO_CELL, np.int64), drawn_at=np.full(n, NO_CELL, np.int64),
         summary=np.zeros((n, 4), np.float32))
 
 
@@ -116,7 +116,7 @@ def _refresh(st, kp, ms, ws):
     changed, tl = ws.changed.reshape(-1), ws.touched
     touched = 0
     for i in range(st.agent_alive.shape[0]):
-        now = (st.agent_y[i] + r) * xp + st.agent_x[i] + r if st.agent_alive[i] else NOWHERE
+        now = (st.agent_y[i] + r) * xp + st.agent_x[i] + r if st.agent_alive[i] else NO_CELL
         before = ws.counted_at[i]
         if now != before:
             if before >= 0:

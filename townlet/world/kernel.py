@@ -284,8 +284,11 @@ def tick(s, p, actions, use_actions, upto, mode):
     _tick(borrowed(s), borrowed(p), actions, use_actions, upto, mode)
 
 
-AHEAD = 16
+AHEAD = 32
 """Slots ahead of the agent being ticked whose hot columns are prefetched."""
+NEAR = 16
+"""Slots ahead whose tiles and ties are prefetched (their rows, read for that, came
+AHEAD - NEAR slots earlier)."""
 
 
 @kernel
@@ -318,17 +321,32 @@ def _prefetch_agent(s, i):
     prefetch(s.agent_obj, i)
     prefetch(s.agent_home, i)
     prefetch(s.agent_work, i)
+    prefetch(s.agent_t_next, i)
+    prefetch(s.agent_t_prev, i)
 
 
 @kernel
-def _prefetch_tiles(s, i):
-    """Start loading the occupancy lists around agent i if it may walk this tick (it
-    runs no affordance): its tile's row and the rows above and below."""
-    if i < s.agent_aff.shape[0] and s.agent_aff[i] < 0:
+def _prefetch_near(s, i, hourly):
+    """Start loading what agent i may reach beyond its own row: if it may walk (it
+    runs no affordance) or it is at its hour mark (``hourly``: it meets a neighbour),
+    the occupancy lists of its tile's row and the rows above and below and its tile
+    neighbours' links; at its hour mark, its ties too."""
+    if i >= s.agent_aff.shape[0]:
+        return
+    if hourly or s.agent_aff[i] < 0:
         x, y = s.agent_x[i], s.agent_y[i]
         prefetch_at(s.tile_head, y - 1, x)
         prefetch_at(s.tile_head, y, x)
         prefetch_at(s.tile_head, y + 1, x)
+        prefetch(s.agent_t_prev, s.agent_t_next[i])  # the links a step rewrites
+        prefetch(s.agent_t_next, s.agent_t_prev[i])
+    if hourly:
+        last = s.rel_other.shape[1] - 1
+        for rel in (s.rel_trust, s.rel_fam, s.rel_riv):
+            prefetch_at(rel, i, 0)
+            prefetch_at(rel, i, last)
+        prefetch_at(s.rel_other, i, 0)
+        prefetch_at(s.rel_other, i, last)
 
 
 @kernel
@@ -349,11 +367,13 @@ def _tick(s, p, actions, use_actions, upto, mode):
     alive = critical = saved = 0
     last = tod == p.day - 1  # the last tick of the day sums the savings rent draws on
     mark = t % p.hour  # (i + t) % hour, advanced per slot without dividing
+    near = (t + NEAR) % p.hour  # the same for slot i + NEAR
     for i in range(s.agent_alive.shape[0]):
         hourly = mark == 0
         mark = mark + 1 if mark + 1 < p.hour else 0
         _prefetch_agent(s, i + AHEAD)
-        _prefetch_tiles(s, i + AHEAD // 2)
+        _prefetch_near(s, i + NEAR, near == 0)
+        near = near + 1 if near + 1 < p.hour else 0
         if upto <= Phase.ARRIVALS:
             continue
         if not s.agent_alive[i]:

@@ -5,8 +5,10 @@ more than the phases it times (``rdtsc`` is ~70 ns in this VM). So each phase is
 measured by prefix: from the same saved state, the kernel runs the phases before
 ``k`` (``tick(..., upto=k)``) for ``k = 1 .. len(PHASES)`` (the world phase always
 runs); the cost of phase ``k`` is ``time(k + 1) - time(k)``, i.e. what it adds to a
-tick that ran everything before it, on the real state. Every partial tick is thrown away (the state is restored) and one
-full tick then advances the world, so the measured ticks follow the real run.
+tick that ran everything before it, on the real state. Times are the process's CPU
+time (every kernel thread's), so other processes sharing the cores do not inflate
+them. Every partial tick is thrown away (the state is restored) and one full tick
+then advances the world, so the measured ticks follow the real run.
 """
 
 from __future__ import annotations
@@ -41,9 +43,9 @@ def phase_costs(world: World, ticks: int) -> dict[str, float]:
             upto = 1 + (j + n) % len(PHASES)
             for a, b in zip(live, saved):
                 np.copyto(a, b)
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             tick(ks, kp, no_actions, False, upto, world._tick_mode())
-            spent[upto] += time.perf_counter() - t0
+            spent[upto] += time.process_time() - t0
         for a, b in zip(live, saved):
             np.copyto(a, b)
         world.step()
