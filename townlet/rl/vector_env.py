@@ -29,7 +29,8 @@ Episodes and autoreset (per slot; see docs/rl.md):
   This is ``AutoresetMode.SAME_STEP`` without a separate final observation.
 
 Returned arrays are the env's own buffers, overwritten by the next call
-(copy what you keep) unless ``copy=True``.
+(copy what you keep) unless ``copy=True``. Do not write into them: the next
+``map`` is drawn incrementally on top of the last (``townlet.rl.window``).
 """
 
 from __future__ import annotations
