@@ -221,6 +221,8 @@ WRITER = textwrap.dedent("""
     sys.path.insert(0, sys.argv[1])
     from telemetry_writer import make_state
     from townlet.frames.writer import FrameRing
+    from townlet.ops.logging import configure_logging
+    configure_logging(json=True)  # logs (e.g. stale files removed) to stderr: stdout is ours
     st = make_state(50, seed=1)
     ring = FrameRing.from_sections(st, config_id="life", ticks_per_day=10, doorbell=None)
     ring.publish(0, st)
@@ -240,6 +242,7 @@ WRITER = textwrap.dedent("""
         from townlet.frames import shm
         assert ring.name in shm.list_segments(), "the child unlinked the parent's ring"
         sys.exit(0)
+    print("looping", flush=True)
     while True:
         time.sleep(0.05)
 """)
@@ -266,9 +269,9 @@ def _writer(mode: str) -> tuple[subprocess.Popen, str]:
 def test_segment_is_unlinked_on_exit_and_signals(mode, sig, status):
     proc, name = _writer(mode)
     if sig is not None:
-        time.sleep(0.2)  # let it reach its loop
+        assert proc.stdout.readline() == b"looping\n"  # it reached its loop
         proc.send_signal(sig)
-    assert proc.wait(20) == status
+    assert proc.wait(60) == status
     err = proc.stderr.read().decode()
     assert name not in shm.list_segments()
     assert "resource_tracker" not in err and "leaked" not in err
