@@ -12,8 +12,12 @@ import click
 
 from townlet.config.options import agents_option, config_option, seed_option
 from townlet.config.rl import Variant
+from townlet.train.ppo_config import PPOConfig
 
 __all__ = ["train_command"]
+
+_PPO = PPOConfig()
+"""Defaults of `townlet train ppo` (one definition: PPOConfig)."""
 
 variant_option = click.option(
     "--variant", type=click.Choice(get_args(Variant)), default="compact", show_default=True,
@@ -155,41 +159,41 @@ def bc_cmd(config_path, agents, dataset, out_path, epochs, seed, min_accuracy, m
 @variant_option
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
               help="Directory for checkpoints (ckpt-<update>.pt, newest --retain kept).")
-@click.option("--steps", type=click.IntRange(min=1), default=2_000_000, show_default=True,
-              help="Agent transitions to train on (ticks x agents).")
-@click.option("--minutes", type=click.FloatRange(min=0), default=0, show_default=True,
+@click.option("--steps", type=click.IntRange(min=1), default=_PPO.total_agent_steps,
+              show_default=True, help="Agent transitions to train on (ticks x agents).")
+@click.option("--minutes", type=click.FloatRange(min=0), default=_PPO.max_seconds / 60, show_default=True,
               help="Stop after this much wall time (0 = no limit).")
-@click.option("--rollout-ticks", type=click.IntRange(min=1), default=128, show_default=True,
+@click.option("--rollout-ticks", type=click.IntRange(min=1), default=_PPO.rollout_ticks, show_default=True,
               help="Ticks per rollout; one update learns from rollout-ticks x agents.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-4,
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=_PPO.learning_rate,
               show_default=True, help="Adam learning rate.")
-@click.option("--epochs", type=click.IntRange(1, 64), default=4, show_default=True,
+@click.option("--epochs", type=click.IntRange(1, 64), default=_PPO.num_epochs, show_default=True,
               help="Passes over each rollout.")
-@click.option("--minibatches", type=click.IntRange(1, 1024), default=4, show_default=True,
+@click.option("--minibatches", type=click.IntRange(1, 1024), default=_PPO.num_mini_batches, show_default=True,
               help="Minibatches per pass (each: policy transitions / minibatches).")
-@click.option("--entropy-coef", type=click.FloatRange(min=0), default=0.01, show_default=True,
+@click.option("--entropy-coef", type=click.FloatRange(min=0), default=_PPO.entropy_coef, show_default=True,
               help="Weight of the entropy bonus.")
-@click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True,
+@click.option("--hidden", type=click.IntRange(min=1), default=_PPO.hidden, show_default=True,
               help="Width of the network's layers (ignored with --init).")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--threads", type=click.IntRange(min=1), default=_PPO.threads, show_default=True,
               help="torch threads (more only pays on idle cores).")
 @click.option("--init", type=click.Path(dir_okay=False),
               help="Start from this checkpoint (a BC policy must have passed its gate).")
 @click.option("--resume", type=click.Path(dir_okay=False),
               help="Continue this PPO checkpoint (weights, optimiser, RNG states, counters; "
                    "--steps counts its steps too; the town restarts from --seed).")
-@click.option("--value-sample", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+@click.option("--value-sample", type=click.FloatRange(0, 1), default=_PPO.value_sample, show_default=True,
               help="Share of ticks inside options that also train the critic.")
-@click.option("--bc-kl-coef", type=click.FloatRange(min=0), default=1.0, show_default=True,
+@click.option("--bc-kl-coef", type=click.FloatRange(min=0), default=_PPO.bc_kl_coef, show_default=True,
               help="With --init: initial weight of KL(init policy || policy).")
-@click.option("--bc-kl-half-life", type=click.IntRange(min=0), default=2_000_000,
+@click.option("--bc-kl-half-life", type=click.IntRange(min=0), default=_PPO.bc_kl_half_life,
               show_default=True, help="With --init: agent steps over which that weight halves "
                                       "(0 = constant).")
-@click.option("--critic-warmup", type=click.IntRange(min=0), default=2, show_default=True,
+@click.option("--critic-warmup", type=click.IntRange(min=0), default=_PPO.critic_warmup_updates, show_default=True,
               help="With --init: first updates train the critic only.")
-@click.option("--checkpoint-every", type=click.IntRange(min=1), default=10, show_default=True,
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=_PPO.checkpoint_every, show_default=True,
               help="Updates between checkpoints (one is always written at the end).")
-@click.option("--retain", type=click.IntRange(min=1), default=3, show_default=True,
+@click.option("--retain", type=click.IntRange(min=1), default=_PPO.retain, show_default=True,
               help="Checkpoints kept in --out (oldest removed).")
 @click.option("--shards", type=click.IntRange(min=1), default=1, show_default=True,
               help="Towns to learn from at once, each in its own Ray actor (seeds SEED, "
@@ -209,7 +213,7 @@ def ppo_cmd(config_path, agents, seed, variant, out_dir, steps, minutes, rollout
     from rich.console import Console
     from rich.progress import Progress
 
-    from townlet.train.ppo import PPOConfig, train
+    from townlet.train.ppo import train
 
     cfg = PPOConfig(seed=seed, variant=variant, total_agent_steps=steps,
                     max_seconds=minutes * 60, rollout_ticks=rollout_ticks, learning_rate=lr,

@@ -30,7 +30,6 @@ from typing import Any
 import msgspec
 import numpy as np
 import torch
-from msgspec import Struct
 
 from townlet.config import TownletConfig, config_id
 from townlet.rl import TownletVectorEnv
@@ -44,75 +43,9 @@ from townlet.train.checkpoint import (
 )
 from townlet.train.gae import gae
 from townlet.train.nets import NetConfig, PolicyNet, masked_logits
+from townlet.train.ppo_config import PPOConfig
 
 __all__ = ["PPOConfig", "ppo_losses", "train"]
-
-
-class PPOConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Everything a PPO run depends on besides the town config (stored in checkpoints)."""
-
-    seed: int = 0
-    """Seeds the town (``reset(seed)``), torch and the minibatch shuffles."""
-    variant: str = "compact"
-    total_agent_steps: int = 2_000_000
-    """Stop after this many agent transitions (ticks x agent slots)."""
-    max_seconds: float = 0.0
-    """Also stop after this much wall time (0 = no limit); the last update finishes."""
-    rollout_ticks: int = 128
-    """Ticks per rollout; a rollout holds rollout_ticks x agents transitions."""
-    learning_rate: float = 3e-4
-    anneal_lr: bool = False
-    """Decay the learning rate linearly to 0 over total_agent_steps."""
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    num_epochs: int = 4
-    num_mini_batches: int = 4
-    mini_batch_size: int = 0
-    """Transitions per minibatch; 0 = policy transitions / num_mini_batches."""
-    clip_param: float = 0.2
-    value_clip: float = 0.2
-    """Clip of the value update around the rollout's value (0 = unclipped)."""
-    value_loss_coef: float = 0.5
-    entropy_coef: float = 0.01
-    max_grad_norm: float = 0.5
-    """Gradient norm clip (0 = none)."""
-    advantage_normalization: bool = True
-    hidden: int = 64
-    threads: int = 1
-    """torch intra-op threads. 1 by default: the env steps between forward passes on
-    the same cores, and on a busy machine a second torch thread spin-waits for a core
-    (measured on the shared 2-core box: a 512-agent forward pass took 4 ms with one
-    thread and 87 ms with two)."""
-    checkpoint_every: int = 10
-    """Write a checkpoint every this many updates (and after the last)."""
-    retain: int = 3
-    init: str | None = None
-    """Warm-start weights from this checkpoint (e.g. a behaviour-cloning policy)."""
-    resume: str | None = None
-    """Continue this PPO checkpoint: its weights, optimiser, RNG states and counters
-    (``total_agent_steps`` counts them). The town is not in a checkpoint: a resumed run
-    starts a fresh town from ``seed``. ``init`` then only supplies the KL anchor."""
-    value_sample: float = 0.1
-    """Share of non-decision ticks (inside options) that also train the critic."""
-    bc_kl_coef: float = 1.0
-    """With ``init``: weight of KL(π_init ‖ π) on decision rows at the start."""
-    bc_kl_half_life: int = 2_000_000
-    """With ``init``: agent steps over which the KL weight halves (0 = constant)."""
-    critic_warmup_updates: int = 2
-    """With ``init``: updates that train the critic (and the KL term) but not the policy."""
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.value_sample <= 1.0:
-            raise ValueError(f"value_sample must be in [0, 1], got {self.value_sample}")
-        for name in ("bc_kl_coef", "bc_kl_half_life", "critic_warmup_updates"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-
-    def kl_weight(self, agent_steps: int) -> float:
-        """The KL-to-init weight after ``agent_steps`` (used only with ``init``)."""
-        if self.bc_kl_half_life == 0:
-            return self.bc_kl_coef
-        return self.bc_kl_coef * 0.5 ** (agent_steps / self.bc_kl_half_life)
 
 
 def ppo_losses(net: PolicyNet, cfg: PPOConfig, mb: dict[str, torch.Tensor], *,
