@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numba
+import numpy as np
 import pytest
 
 from townlet.config import ConfigError, default_config, with_agents, with_settings
 from townlet.world import World
+from townlet.world.actions import N_ACTIONS
 from townlet.world.errors import InvalidArgument
-from townlet.world.kernel import PARTS, PHASES
-from townlet.world.phases import amdahl, pass_costs, phase_costs
+from townlet.world.kernel import PHASES
+from townlet.world.phases import phase_costs
+from townlet.world.state import St
 
 
 def _world(threads: int, agents: int = 240, seed: int = 11) -> World:
@@ -25,24 +26,36 @@ def _world(threads: int, agents: int = 240, seed: int = 11) -> World:
     return World(cfg, seed)
 
 
-def test_every_thread_count_gives_the_same_states_and_events():
-    """Threads 1, 2 and 3 over 4 districts (blocks of 1-2 districts, uneven): the same
-    state hashes, events and restored snapshots, through perturbations, deaths and
-    respawns, an exit, a kill, a spawn, a teleport across districts, forced chats, a
-    meeting and random actions; both passes of the tick were used."""
-    out = subprocess.run([sys.executable, str(Path(__file__).with_name("_threads_run.py")),
-                          "1", "2", "3"], env={**os.environ, "NUMBA_NUM_THREADS": "3"},
-                         capture_output=True, text=True, timeout=900, check=True)
-    runs = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [r["threads"] for r in runs] == [1, 2, 3]
-    for run in runs[1:]:
-        assert {k: v for k, v in run.items() if k != "threads"} == {
-            k: v for k, v in runs[0].items() if k != "threads"}
-    one = runs[0]
-    assert one["restored"] == one["final"] and one["restored_events"] == one["tail_events"]
-    assert one["deferred"] > 0 and one["deferred_actions"] > 0
-    for name in ("CHATS", "COMPLETED", "EXITS", "RESPAWNS", "FAINTS"):
-        assert one["stats"][name] > 0, name
+def _eventful_run(world: World, ticks: int) -> list[str]:
+    """More than a day (midnight plans and rent) with every mechanic exercised
+    (perturbations, a starving agent, an employment exit, random actions between
+    scripted ticks); hashes along the way."""
+    world.perturb("blackout", 40, target=0)
+    world.perturb("price_spike", 200, magnitude=2.0, target="all")
+    world.set_need(3, "hunger", 0.0)
+    world.employment_exit(5)
+    rng = np.random.default_rng(0)
+    hashes = []
+    for t in range(ticks):
+        if t % 97 < 5:
+            world.step(rng.integers(-1, N_ACTIONS, world.n_agents).astype(np.int8))
+        else:
+            world.step()
+        if t == 700:
+            world.perturb("arranged_meet", 120, target=0)
+        if t % 300 == 299:
+            hashes.append(world.state_hash())
+    return hashes
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
+def test_two_threads_give_the_same_states_as_one():
+    one, two = _world(1), _world(2)
+    assert (one.threads, two.threads) == (1, 2)
+    assert _eventful_run(one, 1800) == _eventful_run(two, 1800)
+    stats = one.view("stats")
+    for stat in (St.CHATS, St.COMPLETED, St.EXITS, St.RESPAWNS, St.FAINTS, St.CRITICAL_TICKS):
+        assert stats[stat] > 0, St(stat).name
 
 
 def test_threads_beyond_numba_are_refused_with_the_fix():
@@ -69,12 +82,9 @@ def test_phase_costs_measure_every_phase_without_changing_the_run():
         measured.step()
         plain.step()
     costs = phase_costs(measured, 5)
-    passes = pass_costs(measured, 5)
-    for _ in range(10):
+    for _ in range(5):
         plain.step()
     assert measured.state_hash() == plain.state_hash()
-    assert set(passes) == set(PARTS) and all(v >= 0 for v in passes.values())
-    assert 1.0 <= amdahl(passes, 2) <= 2.0
     assert set(costs) == {*PHASES, "tick"}
     assert all(math.isfinite(v) for v in costs.values())
     assert costs["tick"] > 0
@@ -87,7 +97,6 @@ def test_bench_reports_threads_and_phases():
     row = json.loads(out.stdout)
     assert row["threads"] == 1 and row["agents"] == 200
     assert set(row["phases_ns"]) == {*PHASES, "tick"}
-    assert set(row["passes_ns"]) == set(PARTS) and 1.0 <= row["amdahl_2"] <= 2.0
 
 
 def test_bench_refuses_bad_thread_counts():

@@ -2,10 +2,9 @@
 
 Each town size and thread count runs in its own process so that peak RSS is that
 run's alone; the figure reported is agent-steps per second after a warm-up, on
-``--threads`` kernel threads (townlet.world.kernel: blocks of districts). With
-``--phases`` each run also measures what every tick phase costs, and the tick's parts
-(the blocks more threads share, the world phase and serial pass they do not) with the
-2-thread speedup Amdahl predicts from them (townlet.world.phases).
+``--threads`` kernel threads (townlet.world.kernel: the parallel phase). With
+``--phases`` each run also measures what every tick phase costs
+(townlet.world.phases).
 """
 
 from __future__ import annotations
@@ -49,12 +48,9 @@ def measure(agents: int, ticks: int, warmup: int, seed: int = 0, threads: int = 
         "ns_per_agent_tick": round(seconds / (agents * ticks) * 1e9, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     if phases:
-        from townlet.world.phases import amdahl, pass_costs, phase_costs
+        from townlet.world.phases import phase_costs
 
         row["phases_ns"] = {k: round(v, 2) for k, v in phase_costs(world, ticks).items()}
-        passes = pass_costs(world, ticks)
-        row["passes_ns"] = {k: round(v, 2) for k, v in passes.items()}
-        row["amdahl_2"] = round(amdahl(passes, 2), 3) if threads == 1 else None
     return row
 
 
@@ -80,11 +76,6 @@ def _phase_table(rows: list[dict]):
         table.add_column(f"{r['agents']:,} x{r['threads']}", justify="right")
     for name in rows[0]["phases_ns"]:
         table.add_row(name, *(f"{r['phases_ns'][name]:.1f}" for r in rows))
-    table.add_section()
-    for name in rows[0]["passes_ns"]:
-        table.add_row(f"pass: {name}", *(f"{r['passes_ns'][name]:.1f}" for r in rows))
-    table.add_row("2-thread speedup (Amdahl, from 1 thread)",
-                  *("" if r["amdahl_2"] is None else f"{r['amdahl_2']:.2f}x" for r in rows))
     return table
 
 

@@ -27,7 +27,7 @@ from townlet.world.jit import kernel
 from townlet.world.state import St, State
 
 __all__ = ["DEFER_ACT", "DEFER_ALL", "LOCAL", "REACH", "Blocks", "block_range", "blocks_for",
-           "drop_foreign_ties", "in_district", "merge", "own_arrays", "starts_local"]
+           "in_district", "merge", "own_arrays", "starts_local"]
 
 LOCAL, DEFER_ALL, DEFER_ACT = 0, 1, 2
 """``Blocks.stage`` of an agent after the first pass: its turn is done; all of it is
@@ -97,7 +97,8 @@ def _tile_district(s, p, x, y):
     """District owning tile (x, y): a block's own tiles, the street below it and the
     street to its right (the first street row and column go to the blocks after them);
     -1 for the blocks of no district."""
-    bw, bh = p.blocks_w, (s.tile_kind.shape[0] - 1) // PERIOD
+    bw = p.blocks_w
+    bh = s.bld_district.shape[0] // bw
     bx = min(max(x - 1, 0) // PERIOD, bw - 1)
     by = min(max(y - 1, 0) // PERIOD, bh - 1)
     return s.bld_district[by * bw + bx]
@@ -148,15 +149,3 @@ def merge(s, b, blocks):
     s.evt_len[0] = n
     s.stats[St.EVENTS_DROPPED] += dropped
     return turns
-
-
-def drop_foreign_ties(s: State) -> int:
-    """Empty every tie between residents of different districts (a state saved before
-    ties were kept within districts holds some); returns how many tie slots it emptied."""
-    other = s.rel_other
-    held = other >= 0
-    foreign = held & (s.agent_district[np.where(held, other, 0)] != s.agent_district[:, None])
-    for name in ("rel_trust", "rel_fam", "rel_riv"):
-        getattr(s, name)[foreign] = 0
-    other[foreign] = -1
-    return int(foreign.sum())

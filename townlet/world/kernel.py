@@ -53,7 +53,7 @@ from townlet.world.shops import restock
 from townlet.world.social import chat, conflict, hourly_ties, tile_link, tile_unlink
 from townlet.world.state import UNPLANNED, Econ, ExitMeta, Need, Resv, St, Today
 
-__all__ = ["PARTS", "PHASES", "Phase", "Run", "tick", "tick_part"]
+__all__ = ["PHASES", "Phase", "Run", "tick"]
 
 PHASES = ("world", "arrivals", "needs", "shift", "ties", "upkeep", "goal", "move", "exits")
 """The tick's phases in order: world (clock, perturbations, restock, rent, and the slot
@@ -238,12 +238,11 @@ def _needs_vital(s, p, i, t):
 
 
 @kernel
-def _agent(s, p, i, a, t, tod, hourly, upto, mode, first):
-    """One agent's tick (the phases before ``upto``); returns (whether one of its needs is
-    critical, -1 or a deferred goal). ``hourly``: this tick is agent i's hour mark
-    ((i + t) % hour == 0). In the ``first`` pass (townlet.world.blocks) an action that
-    would reach beyond the agent's district is left for the second: the turn ends before
-    it and returns the goal to pursue then."""
+def _agent(s, p, i, a, t, tod, hourly, upto, mode, b, first):
+    """One agent's tick (the phases before ``upto``); returns whether one of its needs is
+    critical. ``hourly``: this tick is agent i's hour mark ((i + t) % hour == 0). In the
+    ``first`` pass (townlet.world.blocks) an action that would reach beyond the agent's
+    district is left for the second: its goal goes to ``b.goal``, DEFER_ACT to ``b.stage``."""
     unplanned = _unplanned(s.agent_today, i, mode)
     if unplanned:
         arrive_traits(s, p, i, s.agent_gen[i], t)
@@ -255,10 +254,10 @@ def _agent(s, p, i, a, t, tod, hourly, upto, mode, first):
     if s.agent_flags[i] & Flag.TELEPORTED and t > s.agent_teleported_at[i] + 1:
         s.agent_flags[i] &= ~np.uint8(Flag.TELEPORTED)  # seen by one tick's observers
     if upto <= Phase.NEEDS:
-        return False, -1
+        return False
     can_act, critical = _needs_vital(s, p, i, t)
     if not can_act or upto <= Phase.SHIFT:
-        return critical, -1
+        return critical
     j = s.agent_job[i]
     if near_shift(p, j, tod) and s.agent_today[i, Today.WORKS]:
         start = shift_start(s, p, i)
@@ -266,30 +265,32 @@ def _agent(s, p, i, a, t, tod, hourly, upto, mode, first):
                 tod == (start - p.arrival_buffer) % p.day):
             shift_update(s, p, i, tod, start)
     if upto <= Phase.TIES:
-        return critical, -1
+        return critical
     if hourly:
         hourly_ties(s, p, i, t)
     if upto <= Phase.UPKEEP:
-        return critical, -1
+        return critical
     if s.agent_resv[i] != Resv.NONE:
         _upkeep(s, p, i, t)
     if upto <= Phase.GOAL:
-        return critical, -1
+        return critical
     s.agent_action[i] = a
     if s.agent_aff[i] >= 0 and t < s.agent_aff_end[i] and a != A.CANCEL:
         if a != A.SCRIPTED or not wakes_up(s, p, i):
-            return critical, -1  # busy with an affordance
+            return critical  # busy with an affordance
         fail_running(s, p, i, t, Reason.HUNGRY)
     if s.agent_aff[i] >= 0:
         _running(s, p, i, a, t)
-        return critical, -1
+        return critical
     goal = _goal_of(s, p, i, a, t, tod)
     if upto <= Phase.MOVE:
-        return critical, -1
+        return critical
     if first and goal >= 0 and not stays_in(s, p, i, goal, t, s.agent_district[i]):
-        return critical, goal
+        b.stage[i] = DEFER_ACT
+        b.goal[i] = goal
+        return critical
     _act(s, p, i, a, t, goal)
-    return critical, -1
+    return critical
 
 
 @kernel
@@ -302,32 +303,14 @@ def tick(s, p, actions, use_actions, upto, mode, b):
     The world phase and the second pass run on borrowed views of ``s`` and ``p``
     (townlet.world.borrow): the same arrays, without per-call reference counting; each
     block of the first pass borrows its own."""
-    for part in range(len(PARTS)):
-        tick_part(s, p, actions, use_actions, upto, mode, b, part)
-
-
-PARTS = ("world", "blocks", "serial")
-"""The tick's parts in order: the world phase, the first pass (blocks of districts on
-all threads), the second pass (merge, deferred turns, exits)."""
-
-
-@kernel
-def tick_part(s, p, actions, use_actions, upto, mode, b, part):
-    """Part ``part`` (an index of ``PARTS``) of ``tick``; the parts in order are a tick
-    (townlet.world.phases times them one by one)."""
-    if part == 0:
-        _world_phase(borrowed(s), borrowed(p))
-    elif part == 1:
-        _first_pass(s, p, actions, use_actions, upto, mode, b, s.clock[0])
-    else:
-        _second_pass(borrowed(s), borrowed(p), actions, use_actions, upto, mode, b, s.clock[0])
+    sb, pb = borrowed(s), borrowed(p)
+    t = _world_phase(sb, pb)
+    _first_pass(s, p, actions, use_actions, upto, mode, b, t)
+    _second_pass(sb, pb, actions, use_actions, upto, mode, b, t)
 
 
 AHEAD = 32
 """Slots ahead of the agent being ticked whose hot columns are prefetched."""
-SPARSE_AHEAD = 4
-"""Deferred agents ahead (townlet.world.blocks) whose hot columns the second pass
-prefetches: they are far apart, so each is a miss per column without it."""
 NEAR = 16
 """Slots ahead whose tiles and ties are prefetched (their rows, read for that, came
 AHEAD - NEAR slots earlier)."""
@@ -394,7 +377,7 @@ def _prefetch_near(s, i, hourly):
 @kernel
 def _world_phase(s, p):
     """Clock, perturbations, the delivery and, at midnight, the exit count and the rent
-    rule."""
+    rule; returns the new tick."""
     t = s.clock[0] + 1
     s.clock[0] = t
     tod = t % p.day
@@ -404,12 +387,14 @@ def _world_phase(s, p):
     if tod == 0:
         s.exit_meta[ExitMeta.EXITS_TODAY] = 0
         set_rent(s, p)
+    return t
 
 
 @kernel
-def _action_of(s, i, a):
-    """Agent i's action this tick: the operator's for a possessed agent (consumed), else
-    ``a`` (the caller's, or the scripted policy)."""
+def _action_of(s, i, actions, use_actions):
+    """Agent i's action this tick: the operator's for a possessed agent (consumed), the
+    caller's, or the scripted policy."""
+    a = actions[i] if use_actions else np.int8(A.SCRIPTED)
     if s.agent_flags[i] & Flag.POSSESSED:
         a = s.agent_possessed_action[i]
         s.agent_possessed_action[i] = A.WAIT
@@ -455,13 +440,11 @@ def _block_pass(s, p, actions, use_actions, upto, mode, b, t, c):
             b.deferred[lo + deferred] = i
             deferred += 1
             continue
+        b.stage[i] = LOCAL
         alive += 1
-        a = _action_of(s, i, actions[i] if use_actions else np.int8(A.SCRIPTED))
-        crit, goal = _agent(s, p, i, a, t, tod, hourly, upto, mode, True)
-        critical += crit
-        b.stage[i] = LOCAL if goal < 0 else DEFER_ACT
-        if goal >= 0:
-            b.goal[i] = goal
+        critical += _agent(s, p, i, _action_of(s, i, actions, use_actions), t, tod, hourly,
+                           upto, mode, b, True)
+        if b.stage[i] != LOCAL:
             b.deferred[lo + deferred] = i
             deferred += 1
         elif last:
@@ -481,10 +464,7 @@ def _second_pass(s, p, actions, use_actions, upto, mode, b, t):
     last = tod == p.day - 1
     for c in range(blocks):
         lo, _ = block_range(p, s.agent_alive.shape[0], blocks, c)
-        n = b.n_deferred[c]
-        for k in range(n):
-            if k + SPARSE_AHEAD < n:  # deferred slots are sparse: prefetch rows, not lines
-                _prefetch_agent(s, b.deferred[lo + k + SPARSE_AHEAD])
+        for k in range(b.n_deferred[c]):
             i = np.int64(b.deferred[lo + k])
             if b.stage[i] == DEFER_ACT:
                 _act(s, p, i, s.agent_action[i], t, np.int64(b.goal[i]))
@@ -493,9 +473,8 @@ def _second_pass(s, p, actions, use_actions, upto, mode, b, t):
                 continue
             else:
                 alive += 1
-                a = _action_of(s, i, actions[i] if use_actions else np.int8(A.SCRIPTED))
-                critical += _agent(s, p, i, a, t, tod, (i + t) % p.hour == 0, upto, mode,
-                                   False)[0]
+                critical += _agent(s, p, i, _action_of(s, i, actions, use_actions), t, tod,
+                                   (i + t) % p.hour == 0, upto, mode, b, False)
             if last:
                 saved += savings(s, p, i)
     if last:

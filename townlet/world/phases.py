@@ -18,10 +18,10 @@ import time
 import numba
 import numpy as np
 
-from townlet.world.kernel import PARTS, PHASES, tick, tick_part
+from townlet.world.kernel import PHASES, tick
 from townlet.world.world import World
 
-__all__ = ["amdahl", "pass_costs", "phase_costs"]
+__all__ = ["phase_costs"]
 
 
 def phase_costs(world: World, ticks: int) -> dict[str, float]:
@@ -53,30 +53,3 @@ def phase_costs(world: World, ticks: int) -> dict[str, float]:
     costs = {name: float((spent[k + 1] - spent[k]) * per) for k, name in enumerate(PHASES)}
     costs["tick"] = float(spent[len(PHASES)] * per)
     return costs
-
-
-def pass_costs(world: World, ticks: int) -> dict[str, float]:
-    """Nanoseconds per agent-tick of each part of the tick (``PARTS``: the world phase,
-    the blocks of districts, the serial pass), over ``ticks`` real ticks of ``world``
-    (scripted), timed one part at a time by process CPU time: on one thread, the split
-    of the tick into what more threads share and what they do not."""
-    spent = np.zeros(len(PARTS))
-    no_actions = np.zeros(0, dtype=np.int8)
-    numba.set_num_threads(world.threads)
-    for _ in range(ticks):
-        world._begin_batch()
-        for part in range(len(PARTS)):
-            t0 = time.process_time()
-            tick_part(world._ks, world._kp, no_actions, False, len(PHASES), world._tick_mode(),
-                      world._blocks, part)
-            spent[part] += time.process_time() - t0
-        world._s.evt_stale[0] = 1  # as World.step ends a tick
-    per = 1e9 / (ticks * world.n_agents)
-    return {name: float(spent[k] * per) for k, name in enumerate(PARTS)}
-
-
-def amdahl(costs: dict[str, float], threads: int) -> float:
-    """Speedup on ``threads`` threads predicted from one thread's ``pass_costs``: the
-    blocks shared out, the world phase and the serial pass not."""
-    serial = costs["world"] + costs["serial"]
-    return (serial + costs["blocks"]) / (serial + costs["blocks"] / threads)

@@ -12,7 +12,7 @@ from townlet.config import TownletConfig, config_id
 from townlet.config.money import to_minor
 from townlet.world import interventions as iv
 from townlet.world.actions import N_ACTIONS, Action, Flag
-from townlet.world.blocks import blocks_for, drop_foreign_ties
+from townlet.world.blocks import blocks_for
 from townlet.world.errors import (
     AgentNotFound,
     AlreadyPossessed,
@@ -174,7 +174,6 @@ class World(Levers):
         new = state_from(sections, self._s)
         check_ranges(new, len(self.config.world.jobs), len(self.config.world.affordances),
                      len(self.config.world.perturbations.events))
-        drop_foreign_ties(new)  # ties join residents of one district (townlet.world.blocks)
         self._s = new
         self._ks = kernel_state(self._s)
         self._migrate = bool((new.agent_today[:, Today.WORKS] == UNPLANNED).any())
