@@ -12,7 +12,7 @@ from townlet.world.jit import kernel
 from townlet.world.neglect import low_mood
 from townlet.world.state import Ctl, ExitMeta, Ledger, ShiftTicks, St
 
-__all__ = ["drop_exit", "enqueue_exit", "may_queue_exit", "near_shift", "pop_exit", "shift_update"]
+__all__ = ["drop_exit", "enqueue_exit", "near_shift", "pop_exit", "shift_update"]
 
 
 @kernel
@@ -99,14 +99,6 @@ def drop_exit(s, i):
     if found:
         s.exit_queue[(head + length - 1) % size] = -1
         s.exit_meta[ExitMeta.LENGTH] = length - 1
-
-
-@kernel
-def may_queue_exit(s, p, i):
-    """Whether agent i waits in the exit queue or may join it when its shift ends
-    (absent too often: reads only)."""
-    return (s.agent_flags[i] & Flag.EXIT_PENDING) != 0 or (
-        _popcount7(s.agent_absences[i]) >= p.max_absent)
 
 
 @kernel

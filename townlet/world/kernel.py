@@ -26,26 +26,17 @@ from numba import prange
 
 from townlet.world.actions import N_ACTIONS, OPTION_GOAL, A, Action, Flag, G
 from townlet.world.affordances import complete, fail_running, start
-from townlet.world.blocks import (
-    DEFER_ACT,
-    DEFER_ALL,
-    LOCAL,
-    block_range,
-    merge,
-    own_arrays,
-    starts_local,
-)
-from townlet.world.borrow import borrowed, borrowed_with
+from townlet.world.borrow import borrowed
 from townlet.world.economy import pay_rent, savings, set_rent
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import SLOTS, building_of, walkable
 from townlet.world.jit import kernel, parallel_kernel
-from townlet.world.jobs import may_queue_exit, near_shift, pop_exit, shift_update
+from townlet.world.jobs import near_shift, pop_exit, shift_update
 from townlet.world.lifecycle import remove, respawn_due, vital_signs
 from townlet.world.names import index_enum
 from townlet.world.neglect import count_neglect
 from townlet.world.perturb import schedule_tick
-from townlet.world.policy import decide, pursue, stays_in, wakes_up
+from townlet.world.policy import decide, pursue, wakes_up
 from townlet.world.prefetch import prefetch, prefetch_at
 from townlet.world.queues import check_idle_holder, leave_queue, request
 from townlet.world.routines import arrive_traits, plan_day, rate_of, shift_start
@@ -53,7 +44,7 @@ from townlet.world.shops import restock
 from townlet.world.social import chat, conflict, hourly_ties, tile_link, tile_unlink
 from townlet.world.state import UNPLANNED, Econ, ExitMeta, Need, Resv, St, Today
 
-__all__ = ["PHASES", "Phase", "Run", "tick"]
+__all__ = ["PHASES", "Phase", "Run", "decay_local", "tick"]
 
 PHASES = ("world", "arrivals", "needs", "shift", "ties", "upkeep", "goal", "move", "exits")
 """The tick's phases in order: world (clock, perturbations, restock, rent, and the slot
@@ -69,7 +60,8 @@ tick; a shorter prefix exists to measure each phase's cost (townlet.world.phases
 class Run(IntEnum):
     """Bits of ``tick``'s ``mode``."""
 
-    MIGRATE = 1  # a living agent may have undrawn routines (loaded from before routines)
+    PARALLEL = 1  # decay_local runs (on the threads numba.set_num_threads allows)
+    MIGRATE = 2  # a living agent may have undrawn routines (loaded from before routines)
 
 OPTION_GOALS = np.array([OPTION_GOAL[Action(a)] for a in range(A.GO_EAT, N_ACTIONS)], dtype=np.int8)
 """Goal of each option action, indexed by ``action - A.GO_EAT``."""
@@ -156,44 +148,30 @@ def _set_goal(s, i, t, goal):
 
 
 @kernel
-def _running(s, p, i, a, t):
-    """Agent i runs an affordance: it completes when due; a cancellation stops it."""
-    if t >= s.agent_aff_end[i]:
-        complete(s, p, i, t)
-        s.agent_option[i] = 0
-    elif a == A.CANCEL:
-        fail_running(s, p, i, t, Reason.CANCELLED)
-        s.agent_option[i] = 0
-        s.agent_action_ok[i] = 1
-
-
-@kernel
-def _goal_of(s, p, i, a, t, tod):
-    """The goal agent i pursues with action ``a`` this tick (it runs no affordance):
-    an option's, the one an option already controls, the scripted policy's; -1 for a
-    primitive action (reads only)."""
-    if a >= A.GO_EAT:
-        return OPTION_GOALS[a - A.GO_EAT]
-    if s.agent_option[i] and a != A.CANCEL:
-        return s.agent_goal[i]
-    if a == A.SCRIPTED:
-        return decide(s, p, i, t, tod)
-    return -1
-
-
-@kernel
-def _act(s, p, i, a, t, goal):
-    """Run agent i's action for this tick, pursuing ``goal`` (``_goal_of``); it runs no
-    affordance."""
+def _act(s, p, i, a, t, tod, upto):
+    """Run agent i's action for this tick (after bookkeeping; up to the goal phase
+    only if ``upto`` is ``Phase.MOVE``)."""
+    if s.agent_aff[i] >= 0:  # busy: only a cancellation interrupts
+        if t >= s.agent_aff_end[i]:
+            complete(s, p, i, t)
+            s.agent_option[i] = 0
+        elif a == A.CANCEL:
+            fail_running(s, p, i, t, Reason.CANCELLED)
+            s.agent_option[i] = 0
+            s.agent_action_ok[i] = 1
+        return
     if a >= A.GO_EAT:
         s.agent_option[i] = 1
-        _set_goal(s, i, t, goal)
+        _set_goal(s, i, t, OPTION_GOALS[a - A.GO_EAT])
     if s.agent_option[i] and a != A.CANCEL:
-        if pursue(s, p, i, goal, t) and s.agent_aff[i] < 0:
+        if pursue(s, p, i, s.agent_goal[i], t) and s.agent_aff[i] < 0:
             s.agent_option[i] = s.agent_resv[i] != Resv.NONE  # presence reached: option done
         s.agent_action_ok[i] = 1
         return
     if a == A.SCRIPTED:
+        goal = decide(s, p, i, t, tod)
+        if upto <= Phase.MOVE:
+            return
         _set_goal(s, i, t, goal)
         pursue(s, p, i, goal, t)
         s.agent_action_ok[i] = 1
@@ -217,14 +195,27 @@ def _unplanned(today, i, mode):
     return (mode & Run.MIGRATE) != 0 and today[i, Today.WORKS] == UNPLANNED
 
 
+@parallel_kernel
+def decay_local(alive, today, needs, habits, need_decay, mode):
+    """Decay every need but social (which chats of other agents change during the tick)
+    of every living agent with drawn routines; each iteration writes its own row only."""
+    for i in prange(alive.shape[0]):
+        if alive[i] and not _unplanned(today, i, mode):
+            for n in range(needs.shape[1]):
+                if n != Need.SOCIAL:
+                    _decay(needs, habits, need_decay, i, n)
+
+
 @kernel
-def _needs_vital(s, p, i, t):
-    """Decay needs and count the ticks they sit at 0 (townlet.world.neglect); run the
-    lifecycle checks only when hunger is in danger, the agent lies fainted or exhaustion
-    fells it. Returns (can act, any need critical)."""
+def _needs_vital(s, p, i, t, local):
+    """Decay needs (only social if ``local``: the rest was decayed by ``decay_local``)
+    and count the ticks they sit at 0 (townlet.world.neglect); run the lifecycle checks
+    only when hunger is in danger, the agent lies fainted or exhaustion fells it.
+    Returns (can act, any need critical)."""
     critical = False
     for n in range(N_NEEDS):  # a constant count: the loop unrolls, rate_of's branches fold
-        _decay(s.agent_needs, s.agent_habits, p.need_decay, i, n)
+        if not local or n == Need.SOCIAL:
+            _decay(s.agent_needs, s.agent_habits, p.need_decay, i, n)
         v = s.agent_needs[i, n]
         critical |= v < p.need_crit[n]
         if not v > 0 or s.agent_neglect[i, n] != 0:  # else count_neglect has nothing to do
@@ -238,11 +229,9 @@ def _needs_vital(s, p, i, t):
 
 
 @kernel
-def _agent(s, p, i, a, t, tod, hourly, upto, mode, b, first):
+def _agent(s, p, i, a, t, tod, hourly, upto, mode):
     """One agent's tick (the phases before ``upto``); returns whether one of its needs is
-    critical. ``hourly``: this tick is agent i's hour mark ((i + t) % hour == 0). In the
-    ``first`` pass (townlet.world.blocks) an action that would reach beyond the agent's
-    district is left for the second: its goal goes to ``b.goal``, DEFER_ACT to ``b.stage``."""
+    critical. ``hourly``: this tick is agent i's hour mark ((i + t) % hour == 0)."""
     unplanned = _unplanned(s.agent_today, i, mode)
     if unplanned:
         arrive_traits(s, p, i, s.agent_gen[i], t)
@@ -255,7 +244,7 @@ def _agent(s, p, i, a, t, tod, hourly, upto, mode, b, first):
         s.agent_flags[i] &= ~np.uint8(Flag.TELEPORTED)  # seen by one tick's observers
     if upto <= Phase.NEEDS:
         return False
-    can_act, critical = _needs_vital(s, p, i, t)
+    can_act, critical = _needs_vital(s, p, i, t, (mode & Run.PARALLEL) != 0 and not unplanned)
     if not can_act or upto <= Phase.SHIFT:
         return critical
     j = s.agent_job[i]
@@ -279,34 +268,20 @@ def _agent(s, p, i, a, t, tod, hourly, upto, mode, b, first):
         if a != A.SCRIPTED or not wakes_up(s, p, i):
             return critical  # busy with an affordance
         fail_running(s, p, i, t, Reason.HUNGRY)
-    if s.agent_aff[i] >= 0:
-        _running(s, p, i, a, t)
-        return critical
-    goal = _goal_of(s, p, i, a, t, tod)
-    if upto <= Phase.MOVE:
-        return critical
-    if first and goal >= 0 and not stays_in(s, p, i, goal, t, s.agent_district[i]):
-        b.stage[i] = DEFER_ACT
-        b.goal[i] = goal
-        return critical
-    _act(s, p, i, a, t, goal)
+    _act(s, p, i, a, t, tod, upto)
     return critical
 
 
 @kernel
-def tick(s, p, actions, use_actions, upto, mode, b):
+def tick(s, p, actions, use_actions, upto, mode):
     """Advance the world by one tick. ``actions`` is read only if ``use_actions``;
     ``upto``: ``len(PHASES)`` for a tick, less to run only the phases before it;
-    ``mode``: ``Run`` bits; ``b``: the first pass's scratch (townlet.world.blocks), one
-    block per thread ``numba.set_num_threads`` allows (townlet.world.World sets it).
+    ``mode``: ``Run`` bits.
 
-    The world phase and the second pass run on borrowed views of ``s`` and ``p``
-    (townlet.world.borrow): the same arrays, without per-call reference counting; each
-    block of the first pass borrows its own."""
-    sb, pb = borrowed(s), borrowed(p)
-    t = _world_phase(sb, pb)
-    _first_pass(s, p, actions, use_actions, upto, mode, b, t)
-    _second_pass(sb, pb, actions, use_actions, upto, mode, b, t)
+    The tick runs on borrowed views of ``s`` and ``p`` (townlet.world.borrow):
+    the same arrays, without per-call reference counting. ``decay_local`` runs on
+    as many threads as ``numba.set_num_threads`` allows (townlet.world.World sets it)."""
+    _tick(borrowed(s), borrowed(p), actions, use_actions, upto, mode)
 
 
 AHEAD = 32
@@ -375,9 +350,8 @@ def _prefetch_near(s, i, hourly):
 
 
 @kernel
-def _world_phase(s, p):
-    """Clock, perturbations, the delivery and, at midnight, the exit count and the rent
-    rule; returns the new tick."""
+def _tick(s, p, actions, use_actions, upto, mode):
+    """One tick: clock, perturbations, restock, agents in slot order, exits (see ``tick``)."""
     t = s.clock[0] + 1
     s.clock[0] = t
     tod = t % p.day
@@ -387,46 +361,14 @@ def _world_phase(s, p):
     if tod == 0:
         s.exit_meta[ExitMeta.EXITS_TODAY] = 0
         set_rent(s, p)
-    return t
-
-
-@kernel
-def _action_of(s, i, actions, use_actions):
-    """Agent i's action this tick: the operator's for a possessed agent (consumed), the
-    caller's, or the scripted policy."""
-    a = actions[i] if use_actions else np.int8(A.SCRIPTED)
-    if s.agent_flags[i] & Flag.POSSESSED:
-        a = s.agent_possessed_action[i]
-        s.agent_possessed_action[i] = A.WAIT
-    return a
-
-
-@parallel_kernel
-def _first_pass(s, p, actions, use_actions, upto, mode, b, t):
-    """Every block of districts on its own thread (``_block``)."""
-    for c in prange(b.evt_len.shape[0]):
-        _block(s, p, actions, use_actions, upto, mode, b, t, c)
-
-
-@kernel
-def _block(s, p, actions, use_actions, upto, mode, b, t, c):
-    """The first pass over block c's slots, in order: the turn of every local agent
-    (townlet.world.blocks); the others, and local agents whose action reaches beyond
-    their district, are listed for the second pass."""
-    return _block_pass(borrowed_with(s, own_arrays(b, c)), borrowed(p), actions, use_actions,
-                       upto, mode, b, t, c)
-
-
-@kernel
-def _block_pass(s, p, actions, use_actions, upto, mode, b, t, c):
-    """``_block`` on its borrowed views."""
-    lo, hi = block_range(p, s.agent_alive.shape[0], b.evt_len.shape[0], c)
-    tod = t % p.day
-    alive = critical = saved = deferred = 0
+    if upto > Phase.NEEDS and (mode & Run.PARALLEL) != 0:
+        decay_local(s.agent_alive, s.agent_today, s.agent_needs, s.agent_habits, p.need_decay,
+                    mode)
+    alive = critical = saved = 0
     last = tod == p.day - 1  # the last tick of the day sums the savings rent draws on
-    mark = (t + lo) % p.hour  # (i + t) % hour, advanced per slot without dividing
-    near = (t + lo + NEAR) % p.hour  # the same for slot i + NEAR
-    for i in range(lo, hi):
+    mark = t % p.hour  # (i + t) % hour, advanced per slot without dividing
+    near = (t + NEAR) % p.hour  # the same for slot i + NEAR
+    for i in range(s.agent_alive.shape[0]):
         hourly = mark == 0
         mark = mark + 1 if mark + 1 < p.hour else 0
         _prefetch_agent(s, i + AHEAD)
@@ -434,49 +376,17 @@ def _block_pass(s, p, actions, use_actions, upto, mode, b, t, c):
         near = near + 1 if near + 1 < p.hour else 0
         if upto <= Phase.ARRIVALS:
             continue
-        if not s.agent_alive[i] or _unplanned(s.agent_today, i, mode) or may_queue_exit(
-                s, p, i) or not starts_local(s, p, i, s.agent_district[i]):
-            b.stage[i] = DEFER_ALL
-            b.deferred[lo + deferred] = i
-            deferred += 1
+        if not s.agent_alive[i]:
+            respawn_due(s, p, i, t)
             continue
-        b.stage[i] = LOCAL
+        a = actions[i] if use_actions else np.int8(A.SCRIPTED)
+        if s.agent_flags[i] & Flag.POSSESSED:
+            a = s.agent_possessed_action[i]
+            s.agent_possessed_action[i] = A.WAIT
         alive += 1
-        critical += _agent(s, p, i, _action_of(s, i, actions, use_actions), t, tod, hourly,
-                           upto, mode, b, True)
-        if b.stage[i] != LOCAL:
-            b.deferred[lo + deferred] = i
-            deferred += 1
-        elif last:
+        critical += _agent(s, p, i, a, t, tod, hourly, upto, mode)
+        if last:
             saved += savings(s, p, i)
-    b.turns[c, 0], b.turns[c, 1], b.turns[c, 2] = alive, critical, saved
-    b.n_deferred[c] = deferred
-
-
-@kernel
-def _second_pass(s, p, actions, use_actions, upto, mode, b, t):
-    """After the blocks: their events, counters and money merged in block order, then the
-    deferred turns and actions in slot order, the day's savings and the exit queue."""
-    blocks = b.evt_len.shape[0]
-    turns = merge(s, b, blocks)
-    alive, critical, saved = turns[0], turns[1], turns[2]
-    tod = t % p.day
-    last = tod == p.day - 1
-    for c in range(blocks):
-        lo, _ = block_range(p, s.agent_alive.shape[0], blocks, c)
-        for k in range(b.n_deferred[c]):
-            i = np.int64(b.deferred[lo + k])
-            if b.stage[i] == DEFER_ACT:
-                _act(s, p, i, s.agent_action[i], t, np.int64(b.goal[i]))
-            elif not s.agent_alive[i]:
-                respawn_due(s, p, i, t)
-                continue
-            else:
-                alive += 1
-                critical += _agent(s, p, i, _action_of(s, i, actions, use_actions), t, tod,
-                                   (i + t) % p.hour == 0, upto, mode, b, False)
-            if last:
-                saved += savings(s, p, i)
     if last:
         s.econ[Econ.SAVINGS] = saved
     s.stats[St.AGENT_TICKS] += alive

@@ -84,13 +84,9 @@ class Levers:
 
     def set_relationship(self, a: int, b: int, trust: float, familiarity: float,
                          rivalry: float) -> None:
-        """Set the tie between two living agents of one district, both directions (evicting
-        each one's weakest tie if its slots are full)."""
+        """Set the tie between two living agents, both directions (evicting each one's
+        weakest tie if its slots are full)."""
         i, j = self._pair(a, b)
-        di, dj = int(self._s.agent_district[i]), int(self._s.agent_district[j])
-        if di != dj:
-            raise InvalidArgument(f"agents {i} and {j} live in districts {di} and {dj}: ties "
-                                  "join residents of one district only")
         tr = _number("trust", trust, -1.0, 1.0)
         fa = _number("familiarity", familiarity, 0.0, 1.0)
         rv = _number("rivalry", rivalry, 0.0, 1.0)

@@ -44,7 +44,7 @@ def phase_costs(world: World, ticks: int) -> dict[str, float]:
             for a, b in zip(live, saved):
                 np.copyto(a, b)
             t0 = time.process_time()
-            tick(ks, kp, no_actions, False, upto, world._tick_mode(), world._blocks)
+            tick(ks, kp, no_actions, False, upto, world._tick_mode())
             spent[upto] += time.process_time() - t0
         for a, b in zip(live, saved):
             np.copyto(a, b)

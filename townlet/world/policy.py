@@ -19,7 +19,7 @@ from townlet.world.social import chat, is_rival, tile_link, tile_unlink, wants_c
 from townlet.world.state import Need, Price, Resv, Today
 from townlet.world.town import OBJ
 
-__all__ = ["decide", "pursue", "stays_in", "step_to", "wakes_up"]
+__all__ = ["decide", "pursue", "step_to", "wakes_up"]
 
 REPICK = 16
 """A walking agent reconsiders which object to use every REPICK ticks."""
@@ -374,29 +374,3 @@ def pursue(s, p, i, goal, t):
         return True
     return False
 
-
-
-@kernel
-def _serves(s, p, i, b, otype, t):
-    """Whether agent i could use an ``otype`` object at shop b now (no fallback needed)."""
-    return _pick_in(s, p, i, b, otype, t) >= 0
-
-
-@kernel
-def stays_in(s, p, i, goal, t, d):
-    """Whether pursuing ``goal`` this tick keeps agent i (of district d, standing well
-    inside it) within d: its place is one of d's buildings and, if it picks an object,
-    its own district's shops can serve it (else it would look at the next district's;
-    reads only, townlet.world.blocks)."""
-    if goal == G.SOCIAL:
-        return s.bld_district[haunt(s, p, i)] == d
-    if goal == G.MEET:
-        return s.agent_meet_bld[i] < 0 or s.bld_district[s.agent_meet_bld[i]] == d
-    if goal != G.EAT and goal != G.SHOP or s.agent_resv[i] != Resv.NONE or (
-            s.agent_dest[i] >= 0 and (t + i) % REPICK != 0):
-        return True
-    grocer = s.district_grocer[d]
-    if goal == G.SHOP:
-        return _serves(s, p, i, grocer, OBJ.TILL, t)
-    return _serves(s, p, i, s.district_cafe[d], OBJ.COUNTER, t) and (
-        s.agent_food[i] > 0 or _serves(s, p, i, grocer, OBJ.TILL, t))

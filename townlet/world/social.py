@@ -33,7 +33,6 @@ __all__ = [
     "drop_ties",
     "hourly_ties",
     "is_rival",
-    "neighbours",
     "set_tie",
     "shared_meal",
     "tile_link",
@@ -127,19 +126,10 @@ def _bump(s, i, j, dt, df, dr):
 
 
 @kernel
-def neighbours(s, i, j):
-    """Whether agents i and j are residents of one district: only they hold ties, so the
-    districts' relationships never touch each other (townlet.world.blocks)."""
-    return s.agent_district[i] == s.agent_district[j]
-
-
-@kernel
 def bump_pair(s, p, i, j, dt, df, dr):
-    """Apply the same base delta to both directions of the i-j tie (residents of one
-    district only: nothing for others)."""
-    if neighbours(s, i, j):
-        _bump(s, i, j, dt, df, dr)
-        _bump(s, j, i, dt, df, dr)
+    """Apply the same base delta to both directions of the i-j tie."""
+    _bump(s, i, j, dt, df, dr)
+    _bump(s, j, i, dt, df, dr)
 
 
 @kernel
@@ -162,15 +152,8 @@ def conflict(s, p, waiter, holder, o):
     conflict adds ``conflict_rivalry`` x (1 + the rivalry already there))."""
     s.stats[St.CONFLICTS] += 1
     emit(s, EventCode.QUEUE_CONFLICT, waiter, holder, o, s.obj_q_len[o])
-    if neighbours(s, waiter, holder):
-        dr = p.conflict_riv * (1.0 + max(_rivalry(s, waiter, holder), _rivalry(s, holder, waiter)))
-        bump_pair(s, p, waiter, holder, 0.0, 0.0, dr)
-
-
-@kernel
-def _eating(s, p, j):
-    """Whether agent j is having a meal that can be shared (reads only)."""
-    return s.agent_aff[j] >= 0 and p.aff_hooks[s.agent_aff[j]] & HOOK_SHARED_MEAL
+    dr = p.conflict_riv * (1.0 + max(_rivalry(s, waiter, holder), _rivalry(s, holder, waiter)))
+    bump_pair(s, p, waiter, holder, 0.0, 0.0, dr)
 
 
 ANYONE, CHAT, MEAL = 0, 1, 2
@@ -179,9 +162,8 @@ ANYONE, CHAT, MEAL = 0, 1, 2
 
 @kernel
 def _partner(s, p, i, t, mode):
-    """A neighbour (Chebyshev <= 1) of the agent's district for ``mode`` (ANYONE, CHAT or
-    MEAL), or -1. Chat and meal partners exclude the agent's rivals; chat partners exclude
-    unkempt agents."""
+    """A neighbour (Chebyshev <= 1) for ``mode`` (ANYONE, CHAT or MEAL), or -1. Chat and
+    meal partners exclude the agent's rivals; chat partners exclude unkempt agents."""
     x0, y0 = s.agent_x[i], s.agent_y[i]
     h, w = s.tile_head.shape
     start = np.int64(s.rng_counter[POLICY] + t + i) % 9
@@ -193,8 +175,9 @@ def _partner(s, p, i, t, mode):
         j = s.tile_head[y, x]
         scanned = 0
         while j >= 0 and scanned < MAX_SCAN:
-            if j != i and neighbours(s, i, j) and (mode == ANYONE or not is_rival(s, p, i, j) and (
-                    mode == CHAT and not unkempt(s, p, j) or mode == MEAL and _eating(s, p, j))):
+            sharing = s.agent_aff[j] >= 0 and p.aff_hooks[s.agent_aff[j]] & HOOK_SHARED_MEAL
+            if j != i and (mode == ANYONE or not is_rival(s, p, i, j) and (
+                    mode == CHAT and not unkempt(s, p, j) or mode == MEAL and sharing)):
                 return j
             j = s.agent_t_next[j]
             scanned += 1
@@ -223,18 +206,15 @@ def chat(s, p, i, t, report_failure):
 def chat_with(s, p, i, j, quality):
     """A successful chat of i with j: social need, trust and familiarity rise for both,
     scaled by ``quality`` in [0, 1]; CHATS stat and event. A partner who is unkempt
-    (townlet.world.neglect) costs the other ``unkempt_trust`` instead (CHAT_SOURED).
-    Ties change only between residents of one district (``neighbours``)."""
-    tied = neighbours(s, i, j)
+    (townlet.world.neglect) costs the other ``unkempt_trust`` instead (CHAT_SOURED)."""
     for a, b in ((i, j), (j, i)):
         s.agent_needs[a, Need.SOCIAL] = min(np.float32(1.0), s.agent_needs[a, Need.SOCIAL]
                                             + np.float32(p.chat_social * quality))
         if unkempt(s, p, b):
-            if tied:
-                _bump(s, a, b, -p.unkempt_trust, p.chat_fam * quality, 0.0)
+            _bump(s, a, b, -p.unkempt_trust, p.chat_fam * quality, 0.0)
             s.stats[St.SOURED_CHATS] += 1
             emit(s, EventCode.CHAT_SOURED, a, b, -1, p.unkempt_trust)
-        elif tied:
+        else:
             _bump(s, a, b, p.chat_trust * quality, p.chat_fam * quality, 0.0)
     s.stats[St.CHATS] += 1
     emit(s, EventCode.CHAT_SUCCESS, i, j, -1, quality)
@@ -309,8 +289,7 @@ def drop_ties(s, i):
 
 @kernel
 def set_tie(s, i, j, trust, fam, riv):
-    """Set both directions of the i-j tie to exact values (an operator's override; the
-    caller checks that i and j are ``neighbours``)."""
+    """Set both directions of the i-j tie to exact values (an operator's override)."""
     for a, b in ((i, j), (j, i)):
         k = _admit(s, a, b)
         s.rel_trust[a, k] = trust

@@ -12,7 +12,6 @@ from townlet.config import TownletConfig, config_id
 from townlet.config.money import to_minor
 from townlet.world import interventions as iv
 from townlet.world.actions import N_ACTIONS, Action, Flag
-from townlet.world.blocks import blocks_for
 from townlet.world.errors import (
     AgentNotFound,
     AlreadyPossessed,
@@ -104,13 +103,12 @@ class World(Levers):
         restock(self._ks, self._kp, False)
         s.evt_len[0] = 0
         self._no_actions = np.zeros(0, dtype=np.int8)
-        self._blocks = blocks_for(s, self.threads)
         self._migrate = False  # see _tick_mode
 
     def _tick_mode(self) -> int:
-        """``tick``'s ``Run`` bits: the per-agent check for undrawn routines only while a
-        loaded state has some."""
-        return Run.MIGRATE if self._migrate else 0
+        """``tick``'s ``Run`` bits: the parallel phase on more than one thread; the
+        per-agent check for undrawn routines only while a loaded state has some."""
+        return (Run.PARALLEL if self.threads > 1 else 0) | (Run.MIGRATE if self._migrate else 0)
 
     # ----------------------------------------------------------------- ticking
     @property
@@ -145,7 +143,7 @@ class World(Levers):
             acts, use = self._check_actions(actions), True
         self._begin_batch()
         numba.set_num_threads(self.threads)  # per calling thread: set where the tick runs
-        tick(self._ks, self._kp, acts, use, len(PHASES), self._tick_mode(), self._blocks)
+        tick(self._ks, self._kp, acts, use, len(PHASES), self._tick_mode())
         if self._migrate:  # the living drew their routines; newcomers draw on arrival
             self._migrate = bool((self._s.agent_today[:, Today.WORKS] == UNPLANNED)
                                  [self._s.agent_alive != 0].any())
