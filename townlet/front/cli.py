@@ -4,7 +4,7 @@
 The run directory (0700) holds the simulation's link socket, its per-tick summary and
 ``console.json`` (the run's ``console:`` settings, so both processes read one definition).
 Prints one JSON line to stdout when ready (``{"event": "ready", "endpoint": ...}``); logs go
-to stderr. Exits 0 on SIGTERM or once the simulation is gone.
+to stderr. Exits 0 on SIGTERM or once the simulation is gone; ignores SIGINT.
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ def front_command(run_dir: str, parent_pid: int, key_dir: str, endpoint: str | N
     """Serve the operator console for the simulation whose run directory is RUN_DIR."""
     from townlet.front.process import FrontError, serve
 
+    # Ctrl-C in a terminal reaches the whole process group: the simulation decides when
+    # its front stops (SIGTERM from its supervisor), so that the last replies are audited.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         serve(Path(run_dir), parent_pid, Path(key_dir), endpoint=endpoint,
               snapshot_root=snapshot_root, restarts=restarts,

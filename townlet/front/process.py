@@ -23,6 +23,7 @@ from townlet.console.server import ConsoleServer
 from townlet.console.summary import SummaryReader
 from townlet.front.relay import Relay, front_table
 from townlet.ops.http import ProbeServer
+from townlet.ops.logging import set_log_context
 from townlet.security.keys import REGISTRY_FILE, SERVER_SECRET_FILE, KeyFileError
 
 __all__ = ["CONFIG_FILE", "STALL_SECONDS", "FrontError", "serve"]
@@ -107,6 +108,7 @@ def serve(run_dir: Path, parent_pid: int, key_dir: Path, *, endpoint: str | None
                 raise FrontError(f"cannot serve metrics on {cfg.metrics_host}:"
                                  f"{cfg.metrics_port} ({exc.strerror}); choose another with "
                                  "console.metrics_port") from None
+        set_log_context(tick=lambda: _tick(summary))
         on_term(relay.stop.set)
         ready({"event": "ready", "endpoint": server.endpoint, "pid": os.getpid(),
                "metrics_port": http.port if http is not None else None, "restarts": restarts})
@@ -118,6 +120,11 @@ def serve(run_dir: Path, parent_pid: int, key_dir: Path, *, endpoint: str | None
         if http is not None:
             http.close()
         summary.close()
+
+
+def _tick(summary: SummaryReader) -> int | None:
+    s = summary.read()
+    return None if s is None else s.tick
 
 
 def _live(relay: Relay) -> tuple[bool, str]:
