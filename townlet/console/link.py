@@ -156,16 +156,23 @@ class ConsoleLink:
                 frames = []
             if frames:
                 reply = (frames[0], self._serve(world, frames))
-        slow = None
-        if reply is not None or now - self._slow_at >= SLOW_SECONDS:
-            slow, self._slow_at = self._slow(world), now
-        self.summary.write(int(world.tick), int(np.count_nonzero(world.alive)),
-                           self.control.paused, self.control.target_tps, self.tick_rate, slow)
+        self.publish(world, now, slow=reply is not None)
         if reply is not None:
             try:
                 self.sock.send_multipart(reply, zmq.NOBLOCK)
             except zmq.Again:  # the front is gone; its successor starts afresh
                 _log.warning("console_link_reply_dropped")
+
+    def publish(self, world: Any, now: float, *, slow: bool = True) -> None:
+        """Write the summary (its slow fields too when ``slow`` or when they are due);
+        ``townlet.front`` calls it once before the first tick, so the front can answer
+        ``status`` while the kernel still loads."""
+        fields = None
+        if slow or now - self._slow_at >= SLOW_SECONDS:
+            fields, self._slow_at = self._slow(world), now
+        self.summary.write(int(world.tick), int(np.count_nonzero(world.alive)),
+                           self.control.paused, self.control.target_tps, self.tick_rate,
+                           fields)
 
     def after(self, world: Any) -> None:
         """Nothing after a tick: batches are taken before it."""

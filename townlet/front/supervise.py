@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,7 @@ def start_front(sim: Any, cfg: ConsoleConfig, *, keys_dir: str, backoff: Telemet
         link = ConsoleLink(cfg, run_dir, registry_path=Path(keys_dir) / REGISTRY_FILE,
                            control=sim, services=sim.service_health,
                            snapshot_root=snapshot_root)
+        link.publish(sim.world, time.monotonic())
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
