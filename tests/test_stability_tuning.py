@@ -28,7 +28,7 @@ def _run(name: str, *, commit: bool = True) -> StabilityReport:
     env = TownletVectorEnv(cfg, variant="compact")
     obs, infos = env.reset(seed=SEED)
     if name in FIXED:  # the world's own scripted controller (Action.SCRIPTED), or WAIT
-        act = lambda o, m: np.full(len(m), FIXED[name], np.int64)  # noqa: E731
+        act = lambda o, m: np.full(len(m), FIXED[name], np.int64)
     else:
         act = baseline(name, env, SEED)
     monitor = StabilityMonitor(cfg.pilot.stability, cfg.pilot.promotion)

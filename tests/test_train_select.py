@@ -32,8 +32,8 @@ def test_fewer_deaths_win_before_a_higher_return():
 
 
 def test_selection_keeps_the_best_checkpoint_without_changing_the_run(tmp_path):
-    base = dict(total_agent_steps=16 * 16 * 4, rollout_ticks=16, checkpoint_every=1,
-                retain=10)
+    base = {"total_agent_steps": 16 * 16 * 4, "rollout_ticks": 16, "checkpoint_every": 1,
+            "retain": 10}
     plain, chosen = [], []
     train(PPOConfig(**base), TOWN, tmp_path / "plain", plain.append)
     train(PPOConfig(**base, eval_seeds=(7, 8), eval_ticks=60), TOWN, tmp_path / "sel",
@@ -50,7 +50,7 @@ def test_selection_keeps_the_best_checkpoint_without_changing_the_run(tmp_path):
     kept = tmp_path / "sel" / BEST
     assert kept.read_bytes() == (tmp_path / "sel" / f"ckpt-{best.updates:08d}.pt").read_bytes()
     assert load_checkpoint(kept).meta.policy_hash == best.policy_hash
-    assert [m["eval_best"] for m in chosen][0] is True
+    assert chosen[0]["eval_best"] is True
     # a resumed run continues the selection of its directory
     more = []
     train(PPOConfig(**{**base, "total_agent_steps": 16 * 16 * 5}, eval_seeds=(7, 8),
