@@ -166,7 +166,9 @@ def _partner(s, p, i, t, mode):
     meal partners exclude the agent's rivals; chat partners exclude unkempt agents."""
     x0, y0 = s.agent_x[i], s.agent_y[i]
     h, w = s.tile_head.shape
-    start = np.int64(s.rng_counter[POLICY] + t + i) % 9
+    # exact in uint64 (a uint64 plus a signed integer is a float64 in Numba)
+    start = np.int64((s.rng_counter[POLICY] % np.uint64(9) + np.uint64((t + i) % 9))
+                     % np.uint64(9))
     for step in range(9):
         cell = (start + step) % 9
         y, x = y0 + cell // 3 - 1, x0 + cell % 3 - 1
