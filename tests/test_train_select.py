@@ -67,4 +67,8 @@ def test_the_training_seed_is_refused_for_selection(tmp_path):
                                     "--seed", "0", "--eval-seed", "0",
                                     "--out", str(tmp_path / "x")])
     assert out.exit_code == 2 and "held-out towns" in out.output
+    out = CliRunner().invoke(main, ["train", "ppo", "--agents", "16", "--steps", "16",
+                                    "--seed", "0", "--shards", "2", "--eval-seed", "1",
+                                    "--out", str(tmp_path / "x")])
+    assert out.exit_code == 2 and "training towns of the 2 shards" in out.output
     assert not (tmp_path / "x").exists()

@@ -234,6 +234,11 @@ def ppo_cmd(config_path, agents, seed, variant, out_dir, steps, minutes, rollout
                         checkpoint_every=checkpoint_every, retain=retain)
     except ValueError as exc:
         _fail(exc)
+    shard_seeds = sorted(set(eval_seeds) & set(range(seed, seed + shards)))
+    if shard_seeds:
+        _fail(ValueError(f"evaluation seed(s) {shard_seeds} are training towns of the "
+                         f"{shards} shards (seeds {seed}..{seed + shards - 1}): checkpoint "
+                         f"selection needs held-out towns"))
     log = structlog.get_logger("townlet.train")
     with Progress(transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task("ppo", total=steps)
