@@ -53,9 +53,11 @@ from townlet.rl.masks import action_masks
 from townlet.rl.rewards import COMPONENTS, build_reward_statics
 from townlet.rl.slots import slot_metrics
 from townlet.rl.statics import build_statics
+from townlet.rl.unowned import unowned
 from townlet.rl.window import new_window_scratch
 from townlet.world import World
 from townlet.world.actions import N_ACTIONS, Action, Flag
+from townlet.world.borrow import borrowed
 from townlet.world.params import kernel_params
 from townlet.world.state import KernelState, State, kernel_state
 
@@ -69,7 +71,15 @@ RL_SECTIONS = tuple(name for name in Track._fields if name != "scratch")
 def _after_tick(st, sx, kp, rs, tr, out, controlled, comp64, obs_map, obs_feat, obs_ids, mask,
                 lm_cache, lm_key, ws, commit_on, commit_crit, decide):
     """Rewards and episodes for the tick just run, then observations, masks and
-    which slots decide next (``townlet.rl.commit``)."""
+    which slots decide next (``townlet.rl.commit``). Every pass works on borrowed
+    views (``townlet.world.borrow``, ``townlet.rl.unowned``): no atomic reference
+    counting per array access."""
+    st, kp = borrowed(st), borrowed(kp)
+    sx, rs, tr, out, ws = unowned(sx), unowned(rs), unowned(tr), unowned(out), unowned(ws)
+    controlled, comp64, mask, decide = (unowned(controlled), unowned(comp64), unowned(mask),
+                                        unowned(decide))
+    obs_map, obs_feat, obs_ids = unowned(obs_map), unowned(obs_feat), unowned(obs_ids)
+    lm_cache, lm_key = unowned(lm_cache), unowned(lm_key)
     advance(st, rs, tr, out, controlled, comp64)
     encode(st, sx, kp, tr.emb_of, tr.ep_len, out.ctx_reset, obs_map, obs_feat, obs_ids,
            lm_cache, lm_key, ws)
