@@ -134,6 +134,8 @@ class ConsoleLink:
         self.tick_rate = 0.0
         self._rate_mark: tuple[float, int] | None = None
         self._slow_at = 0.0
+        self._start_tick: int | None = None  # the tick of the first summary
+        self._ticked = False  # the slow fields were refreshed after the first tick
         self._decoder = msgspec.msgpack.Decoder(Batch)
         self._reply = msgspec.msgpack.Encoder()
         self.summary = SummaryWriter(self.run_dir / SUMMARY_FILE)
@@ -168,9 +170,15 @@ class ConsoleLink:
         ``townlet.front`` calls it once before the first tick, so the front can answer
         ``status`` while the kernel still loads."""
         fields = None
-        if slow or now - self._slow_at >= SLOW_SECONDS:
+        tick = int(world.tick)
+        if self._start_tick is None:
+            self._start_tick = tick
+        # services change state with the first tick (the kernel loaded): refresh then too
+        first = not self._ticked and tick > self._start_tick
+        if slow or first or now - self._slow_at >= SLOW_SECONDS:
             fields, self._slow_at = self._slow(world), now
-        self.summary.write(int(world.tick), int(np.count_nonzero(world.alive)),
+            self._ticked = self._ticked or first
+        self.summary.write(tick, int(np.count_nonzero(world.alive)),
                            self.control.paused, self.control.target_tps, self.tick_rate,
                            fields)
 
