@@ -278,15 +278,15 @@ def _summarise(ms, ws, gy, gx, out, i):
 
 
 @njit(cache=True)
-def map_pass(st, kp, ms, ws, out_map, out_feat, o):
-    """Egocentric maps into out_map (N, C, W, W) and window summaries into features
-    o..o+3; tile (tx, ty) lands at ``[c, r + ty - ay, r + tx - ax]``. A slot whose
-    agent stayed put since the last pass gets only its changed tiles rewritten."""
+def map_pass(st, kp, ms, ws, out_map):
+    """Egocentric maps into out_map (N, C, W, W) and each living slot's window summary
+    into ``ws.summary`` (the encoder copies it into the features); tile (tx, ty) lands
+    at ``[c, r + ty - ay, r + tx - ax]``. A slot whose agent stayed put since the last
+    pass gets only its changed tiles rewritten."""
     touched = _refresh(st, kp, ms, ws)
     xp = ws.counts.shape[1]
     social = ms.p_friends >= 0 or ms.p_rivals >= 0
     summary, flat_changed = ws.summary, ws.changed.reshape(-1)
-    n_sum = summary.shape[1]
     for i in range(st.agent_alive.shape[0]):
         m = out_map[i]
         if not st.agent_alive[i]:
@@ -303,7 +303,5 @@ def map_pass(st, kp, ms, ws, out_map, out_feat, o):
             _summarise(ms, ws, gy, gx, summary, i)
         if social:
             _ties(st, ms, i, m, gy, gx)
-        for k in range(n_sum):
-            out_feat[i, o + k] = summary[i, k]
     for k in range(touched):
         flat_changed[ws.touched[k]] = 0
