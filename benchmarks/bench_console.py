@@ -8,6 +8,10 @@ the process's CPU per tick (idle and busy windows of 0.25 s alternate, so both h
 on a machine whose load drifts). Load generators are separate processes, as real
 clients are.
 
+The console is served as ``townlet run`` serves it, by a front process beside the
+simulation (:mod:`townlet.front`); ``--embedded`` measures the in-process server instead,
+and ``--ratio N --ab`` alternates both, N rounds, in one run (A/B on the same machine).
+
 Quick run: ``PYTHONPATH=. python benchmarks/bench_console.py`` (every figure) or
 ``... bench_console.py --ratio [N]`` (only the tick-rate ratio, N times)
 """
@@ -30,6 +34,7 @@ from townlet.client.console import ConsoleClient
 from townlet.config import default_config, with_agents
 from townlet.config.console import ConsoleConfig
 from townlet.console.hook import attach
+from townlet.front.supervise import start_front
 from townlet.security import init_key_dir, issue_key, parse_ttl
 from townlet.sim.loop import Simulation
 
@@ -92,9 +97,10 @@ print(got, time.perf_counter() - t0, flush=True)
 
 
 class _Town:
-    """A 1k-agent ``Simulation`` stepping on a thread with the console attached."""
+    """A 1k-agent ``Simulation`` stepping on a thread with the console served by a front
+    process (or, ``embedded``, by a server in this process)."""
 
-    def __init__(self) -> None:
+    def __init__(self, embedded: bool = False) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-console-"))
         kdir = self.tmp / "keys"
         init_key_dir(kdir)
@@ -105,8 +111,14 @@ class _Town:
         cfg = msgspec.structs.replace(with_agents(default_config(), AGENTS), console=console)
         self.sim = Simulation(cfg, seed=0)
         self.sim.world.step()  # compile before timing
-        self.server = attach(self.sim, console, keys_dir=kdir, endpoint="tcp://127.0.0.1:0")
-        self.endpoint = self.server.endpoint
+        if embedded:
+            self.endpoint = attach(self.sim, console, keys_dir=kdir,
+                                   endpoint="tcp://127.0.0.1:0").endpoint
+        else:
+            front = start_front(self.sim, console, keys_dir=str(kdir), backoff=cfg.telemetry,
+                                endpoint="tcp://127.0.0.1:0")
+            assert front.link.endpoint is not None
+            self.endpoint = front.link.endpoint
         self.ticks = 0
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._loop, daemon=True)
@@ -131,7 +143,8 @@ class _Town:
         (other processes) is compared with itself a fraction of a second apart; the median
         over busy windows is reported. The first figure is ticks/s busy / idle. The second,
         the process's CPU per tick idle / busy (every thread of the simulation process:
-        tick, console I/O, ZAP, ZeroMQ), is the load-robust proxy: on a busy machine the
+        tick, ZeroMQ, and with an embedded server its I/O and ZAP threads), is the
+        load-robust proxy: on a busy machine the
         scheduler, not the console, decides much of the wall-clock rate.
         """
         proc = self.loadgen("alternate", "status", rate, window, windows)
@@ -200,8 +213,10 @@ class ConsoleSuite:
     number = 1
     repeat = 1
 
+    embedded = False
+
     def setup(self) -> None:
-        self.town = _Town()
+        self.town = _Town(self.embedded)
 
     def teardown(self) -> None:
         self.town.close()
@@ -250,8 +265,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ratio", type=int, nargs="?", const=3, default=0, metavar="N",
                         help="print only the tick-rate ratio under 2,000 commands/s, N times")
+    parser.add_argument("--embedded", action="store_true",
+                        help="serve the console in the simulation process (the old design)")
+    parser.add_argument("--ab", action="store_true",
+                        help="with --ratio: alternate embedded and front, N rounds each")
     args = parser.parse_args()
+    if args.ratio and args.ab:
+        for _ in range(args.ratio):
+            for embedded in (True, False):
+                town = _Town(embedded)
+                try:
+                    rate, cpu = town.ratio_under_load()
+                finally:
+                    town.close()
+                print(f"{'embedded' if embedded else 'front   '} under 2,000 commands/s: "
+                      f"ticks/s ratio {rate:.3f}, CPU-per-tick ratio {cpu:.3f}", flush=True)
+        return
     suite = ConsoleSuite()
+    suite.embedded = args.embedded
     suite.setup()
     try:
         if args.ratio:

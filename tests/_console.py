@@ -12,6 +12,7 @@ from townlet.client.console import ConsoleClient
 from townlet.config import TownletConfig, default_config, with_agents
 from townlet.config.console import ConsoleConfig
 from townlet.console.hook import attach
+from townlet.front.supervise import start_front
 from townlet.security import init_key_dir, issue_key, parse_ttl
 from townlet.sim.loop import IDLE_SLEEP, Simulation
 
@@ -20,10 +21,12 @@ __all__ = ["Town"]
 
 class Town:
     """``Simulation.step()`` on a thread (``run()`` installs signal handlers, main thread
-    only) with the console attached exactly as ``townlet run`` attaches it."""
+    only) with the console attached in this process, or (``front=True``) served by a
+    front process exactly as ``townlet run`` serves it."""
 
     def __init__(self, tmp: Path, *, agents: int = 40, paused: bool = False,
-                 config: TownletConfig | None = None, **console: object) -> None:
+                 config: TownletConfig | None = None, front: bool = False,
+                 **console: object) -> None:
         self.kdir = tmp / "keys"
         init_key_dir(self.kdir)
         self.keys = {role: issue_key(self.kdir, f"{role}1", role, parse_ttl("1h"))[1]
@@ -36,10 +39,17 @@ class Town:
         self.sim.world.step()  # compile the kernel now, not while a client waits
         self.sim.paused = paused
         self.world = self.sim.world
-        self.server = attach(self.sim, self.cfg, keys_dir=self.kdir,
-                             snapshot_root=tmp / "snapshots",
-                             endpoint="tcp://127.0.0.1:0")
-        self.endpoint = self.server.endpoint
+        if front:  # as `townlet run` serves it: a front process, the link on this loop
+            self.front = start_front(self.sim, self.cfg, keys_dir=str(self.kdir),
+                                     backoff=cfg.telemetry,
+                                     snapshot_root=str(tmp / "snapshots"),
+                                     endpoint="tcp://127.0.0.1:0")
+            self.endpoint = self.front.link.endpoint
+        else:
+            self.server = attach(self.sim, self.cfg, keys_dir=self.kdir,
+                                 snapshot_root=tmp / "snapshots",
+                                 endpoint="tcp://127.0.0.1:0")
+            self.endpoint = self.server.endpoint
         self.ticks = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)

@@ -56,10 +56,10 @@ def served_metrics(port: int) -> set[str]:
 def town(tmp_path_factory):
     """A running town; yields what the tests need, then stops it with SIGTERM."""
     work = tmp_path_factory.mktemp("ops-run")
-    sim_port, pub_port = free_port(), free_port()
+    sim_port, pub_port, front_port = free_port(), free_port(), free_port()
     (work / "cfg.yaml").write_text(f"""
 world: {{town: {{agents: 60}}}}
-console: {{endpoint: "tcp://127.0.0.1:0"}}
+console: {{endpoint: "tcp://127.0.0.1:0", metrics_port: {front_port}}}
 telemetry: {{endpoint: "tcp://127.0.0.1:{free_port()}", metrics_port: {pub_port}}}
 snapshots: {{autosave_every: 40}}
 ops: {{http_port: {sim_port}, snapshot_on_stop: true}}
@@ -77,6 +77,7 @@ ops: {{http_port: {sim_port}, snapshot_on_stop: true}}
     publisher = re.search(r"publisher: (tcp://127\.0\.0\.1:\d+)", text)
     assert console and publisher, text
     state = {"proc": proc, "work": work, "sim_port": sim_port, "pub_port": pub_port,
+             "front_port": front_port,
              "console": console.group(1), "publisher": publisher.group(1),
              "keys": work / ".townlet" / "keys",
              "config_id": config_id(load_config(work / "cfg.yaml"))}
@@ -103,11 +104,12 @@ def test_health_metrics_probes_logs_and_a_clean_sigterm(town):
         with pytest.raises(ConsoleError):
             op.call("no_such_command")
     services = health["services"]
-    assert {"town", "autosave", "publisher"} <= set(services), services
+    assert {"town", "autosave", "publisher", "console"} <= set(services), services
     assert services["town"]["state"] == "running" and services["town"]["population"] > 0
     assert {"perturbations_active", "perturbations_pending", "queue_waiting",
             "exit_queue"} <= set(services["town"])
     assert services["publisher"]["ok"] and services["autosave"]["ok"]
+    assert services["console"]["ok"] and services["console"]["state"] == "up"
     assert health["ok"] and health["queue_capacity"] > 0
     wait_until(lambda: op_status_saved(town), "an autosave is written", timeout=60)
 
@@ -121,7 +123,7 @@ def test_health_metrics_probes_logs_and_a_clean_sigterm(town):
                     keys / "local-operator.key_secret") as sub:
         wait_until(lambda: (sub.recv(0.5) or True) and sub.synced, "a keyframe", timeout=60)
 
-    m = metrics(town["sim_port"])
+    m = metrics(town["sim_port"]) | metrics(town["front_port"])
     assert m["townlet_sim_ticks_total"] >= 45
     assert m["townlet_sim_tick_seconds_count"] == m["townlet_sim_ticks_total"]
     assert m["townlet_sim_population"] > 0
@@ -129,9 +131,10 @@ def test_health_metrics_probes_logs_and_a_clean_sigterm(town):
     assert m['townlet_console_requests_total{command="unknown",result="E_UNSUPPORTED"}'] == 1
     assert m['townlet_console_auth_failures_total{reason="role"}'] == 1
     assert m["townlet_sim_autosave_seconds_count"] >= 1
-    assert documented_metrics("Simulation and console") == served_metrics(town["sim_port"])
+    assert documented_metrics("Simulation") == served_metrics(town["sim_port"])
+    assert documented_metrics("Console front") == served_metrics(town["front_port"])
     assert documented_metrics("Publisher") == served_metrics(town["pub_port"])
-    for port in (town["sim_port"], town["pub_port"]):
+    for port in (town["sim_port"], town["front_port"], town["pub_port"]):
         assert _probe(port, "/livez")[0] == 200
         assert _probe(port, "/readyz")[0] == 200, _probe(port, "/readyz")
         assert _probe(port, "/nothing-here")[0] == 404
@@ -154,10 +157,10 @@ def test_health_metrics_probes_logs_and_a_clean_sigterm(town):
         missing = set(CONTEXT_KEYS) - set(r)
         assert not missing, (missing, r)
     roles = {r["role"] for r in records}
-    assert roles == {"simulation", "publisher"}, roles
+    assert roles == {"simulation", "publisher", "console"}, roles
     sim_lines = [r for r in records if r["role"] == "simulation"]
     assert {r["config_id"] for r in records} == {town["config_id"]}, \
-        "both processes log the simulation's config_id"
+        "every process logs the simulation's config_id"
     assert any(isinstance(r["tick"], int) and r["tick"] > 0 for r in sim_lines)
     refusals = [r for r in records if r["event"] == "console_request" and r.get("code") != "OK"]
     assert {r["identity"] for r in refusals} >= {"local-operator", "viewer1"}

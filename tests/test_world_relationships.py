@@ -7,7 +7,7 @@ import numpy as np
 
 from tests.worlds import small_world
 from townlet.world import policy, social
-from townlet.world.geometry import SLOTS
+from townlet.world.geometry import SLOTS, WALKABLE
 from townlet.world.town import OBJ
 
 
@@ -78,3 +78,26 @@ def test_rivals_do_not_chat_and_avoid_each_others_objects():
     assert policy._pick_in(ks, kp, 0, cafe, OBJ.COUNTER, w.tick) != first
     w.sections()["rel_riv"][0, :] = 0.0
     assert policy._pick_in(ks, kp, 0, cafe, OBJ.COUNTER, w.tick) == first
+
+
+def test_partner_order_is_exact_for_a_large_policy_counter():
+    """The neighbour scan starts at cell (policy counter + t + i) mod 9, exactly: a
+    counter near 2**60 must not be rounded (uint64 plus int64 is a float64 in Numba)."""
+    w = small_world(agents=10)
+    ks, kp = w._ks, w._kp
+    for i in range(10):
+        w.possess(i)
+    free = np.isin(w.view("tile_kind"), WALKABLE)
+    h, wd = free.shape
+    x, y = next((x, y) for y in range(1, h - 1) for x in range(1, wd - 1)
+                if free[y - 1:y + 2, x - 1:x + 2].all())  # a walkable 3x3 patch
+    w.teleport(0, x, y)
+    for cell in range(1, 9):  # one neighbour on each of the other cells, cell 0 last
+        w.teleport(cell, x + cell % 3 - 1, y + cell // 3 - 1)
+    w.teleport(9, x - 1, y - 1)
+    occupant = {cell: cell for cell in range(1, 9)} | {0: 9}  # agent 4 shares 0's tile
+    t = 5
+    for counter in (2**60 + 100, 2**60 + 101, 2**63 + 77, 2**64 - 1):
+        w.sections()["rng_counter"][social.POLICY] = counter
+        start = (counter + t + 0) % 9  # agent 0
+        assert social._partner(ks, kp, 0, t, social.ANYONE) == occupant[start], hex(counter)

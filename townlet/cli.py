@@ -8,6 +8,7 @@ import click
 from townlet.client.cli import subscribe_command
 from townlet.config.cli import config_command
 from townlet.console.cli import console_command
+from townlet.front.cli import front_command
 from townlet.ops.logging import configure_logging, set_log_context
 from townlet.pilot.cli import eval_command, promote_command, run_command
 from townlet.publish.cli import publish_command
@@ -20,7 +21,8 @@ from townlet.snapshots.cli import snapshot_command
 from townlet.train.cli import train_command
 from townlet.ui.cli import dashboard_command
 
-ROLES = {"run": "simulation", "publish": "publisher", "record": "recorder", "replay": "replay"}
+ROLES = {"run": "simulation", "publish": "publisher", "record": "recorder", "replay": "replay",
+         "console-front": "console"}
 """The ``role`` in the logs of a process started by a sub-command (default: its name)."""
 
 
@@ -40,6 +42,7 @@ main.add_command(bench_command, "bench")
 main.add_command(config_command, "config")
 main.add_command(keys_command, "keys")
 main.add_command(console_command, "console")
+main.add_command(front_command, "console-front")
 main.add_command(publish_command, "publish")
 main.add_command(subscribe_command, "subscribe")
 main.add_command(snapshot_command, "snapshot")

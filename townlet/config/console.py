@@ -49,3 +49,7 @@ class ConsoleConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     """Rotate the audit log when it reaches this size."""
     audit_backups: Annotated[int, Meta(ge=1, le=1000)] = 10
     """Rotated audit files kept."""
+    metrics_port: Annotated[int, Meta(ge=0, le=65535)] = 0
+    """Port of the console front process's /metrics, /livez and /readyz (0 = none)."""
+    metrics_host: Annotated[str, Meta(min_length=1, max_length=256)] = "127.0.0.1"
+    """Interface that endpoint listens on (0.0.0.0 inside a container)."""

@@ -84,6 +84,8 @@ class Status(msgspec.Struct):
 
 def status(ctx: CommandContext, p: NoArgs) -> Status:
     """Tick, population, ticks/s, config_id, run state and the services' states."""
+    if ctx.world is None:  # the console front process: the simulation's last summary
+        return _summarised(ctx)
     w = ctx.world
     services = {name: s.state for name, s in ctx.health().services.items()}
     return Status(tick=int(w.tick), population=int(np.count_nonzero(w.alive)),
@@ -95,3 +97,17 @@ def status(ctx: CommandContext, p: NoArgs) -> Status:
 def policy_info(ctx: CommandContext, p: NoArgs) -> PolicyInfo:
     """What policy drives the agents (scripted unless a learned policy was loaded)."""
     return ctx.policy
+
+
+def _summarised(ctx: CommandContext) -> Status:
+    """``status`` from the per-tick summary the simulation shares with the front process."""
+    from townlet.console.errors import CommandError
+
+    t = ctx.town() if ctx.town is not None else None
+    if t is None:
+        raise CommandError("E_BUSY", "the simulation has not reported its first tick yet; "
+                           "retry shortly")
+    return Status(tick=t.tick, population=t.population, capacity=t.slow.capacity,
+                  ticks_per_s=round(t.ticks_per_s, 3), config_id=t.slow.config_id,
+                  paused=t.paused, target_tps=t.target_tps,
+                  services={name: str(s.get("state")) for name, s in t.slow.services.items()})

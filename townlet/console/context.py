@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -14,6 +15,7 @@ from townlet.security.sandbox import Sandbox
 from townlet.snapshots.format import PolicyIdentity
 
 if TYPE_CHECKING:
+    from townlet.console.summary import TownSummary
     from townlet.console.table import Command
 
 __all__ = ["CommandContext", "EventLog", "PolicyInfo", "Principal"]
@@ -92,12 +94,13 @@ class CommandContext:
     """Passed to every handler; ``world`` is ``None`` for commands answered off-tick."""
 
     __slots__ = ("control", "events", "health", "policy", "principal", "promotion", "registry",
-                 "sandbox", "table", "tick_rate", "world")
+                 "sandbox", "table", "tick_rate", "town", "world")
 
     def __init__(self, *, world: Any, principal: Principal, control: RunControl,
                  events: EventLog, policy: PolicyInfo, sandbox: Sandbox | None,
                  table: dict[str, Command], tick_rate: float, health: Any,
-                 registry: RegistryWatcher, promotion: Promotion | None = None) -> None:
+                 registry: RegistryWatcher, promotion: Promotion | None = None,
+                 town: Callable[[], TownSummary | None] | None = None) -> None:
         self.world = world
         self.principal = principal
         self.control = control
@@ -110,3 +113,6 @@ class CommandContext:
         self.registry = registry
         self.promotion = promotion
         """The run's promotion authority (None: no learned policy is served)."""
+        self.town = town
+        """The simulation's per-tick summary, in the console front process (None where
+        the world itself is at hand)."""

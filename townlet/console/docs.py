@@ -142,7 +142,23 @@ relative to the root.
 """
 
 _EMBED = """\
+## Where the server runs
+
+`townlet run` serves the console from a front process beside the town
+(`townlet console-front`, started and supervised by the run like the publisher;
+never started by clients). It owns the CURVE socket, the ZAP handler, decoding,
+roles, rate limits, the cmd_id replay cache and the audit log, and answers
+`status`, `health` and the other off-tick commands from a summary the simulation
+writes every tick; admitted requests reach the simulation over an owner-only
+`ipc://` link, at most one batch (`console.max_per_tick` requests) per tick. The
+wire protocol is the same either way. A front that dies is restarted on the same
+endpoint (clients reconnect by themselves; `health` shows the `console` service's
+restarts); a reply is sent only once its audit line is written. Its
+`/metrics`, `/livez` and `/readyz` are on `console.metrics_port` (docs/ops/metrics.md).
+
 ## Embedding the server (simulation loop)
+
+A program that runs its own loop can embed the server in its process instead:
 
 With `townlet.sim.loop.Simulation` one call starts the server and hooks it in:
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import numpy as np
 import structlog
 
 from townlet.console.context import CommandContext
@@ -23,9 +24,20 @@ from townlet.snapshots.errors import (
 from townlet.wire.console import ERROR_CODES, ErrorBody, Response
 from townlet.world.errors import WorldError
 
-__all__ = ["Outcome", "execute"]
+__all__ = ["Outcome", "execute", "response_encoder"]
 
 _log = structlog.get_logger("townlet.console")
+
+
+def _enc_hook(obj: Any) -> Any:
+    if isinstance(obj, (np.generic, np.ndarray)):
+        return obj.tolist()
+    raise TypeError(f"cannot encode {type(obj).__name__}")
+
+
+def response_encoder() -> msgspec.msgpack.Encoder:
+    """The encoder of responses (handlers may return numpy scalars and arrays)."""
+    return msgspec.msgpack.Encoder(enc_hook=_enc_hook)
 
 
 class Outcome(msgspec.Struct):

@@ -7,7 +7,8 @@ envelope decoding (E_USAGE), command lookup (E_UNSUPPORTED), role check
 (E_FORBIDDEN), argument binding (E_USAGE / E_INVALID_ARG), cmd_id replay
 (cached response or E_CONFLICT) and admission to the bounded queue (E_BUSY).
 Replies computed on the simulation thread come back through ``outbound`` and
-are sent and audited here. The caller's key is established first, so every refusal,
+are audited and sent here: each loop iteration writes its audit lines before it
+sends the replies they record. The caller's key is established first, so every refusal,
 even of a request that is never decoded, is audited with the identity.
 
 Nothing that goes wrong with one request or reply stops this thread: an unexpected
@@ -92,6 +93,7 @@ class IOThread(threading.Thread):
         self.router = router
         self.wake = wake
         self.stop_event = threading.Event()
+        self._out: list[tuple[bytes, bytes]] = []
 
     # -- loop ---------------------------------------------------------------------------
     def run(self) -> None:
@@ -116,19 +118,28 @@ class IOThread(threading.Thread):
                             break
                         self._handle(frames)
                     self._flush()
-                self.s.audit.flush()
+                self._commit()
             self._flush()
-            self.s.audit.flush()
+            self._commit()
         finally:
             self.router.close(0)
             self.wake.close(0)
 
     # -- replies ------------------------------------------------------------------------
     def _send(self, rid: bytes, payload: bytes) -> None:
-        try:
-            self.router.send_multipart([rid, payload], zmq.NOBLOCK)
-        except zmq.Again:
-            self.s.stats["send_dropped"] += 1
+        """Queue a reply; :meth:`_commit` sends it once its audit line is written."""
+        self._out.append((rid, payload))
+
+    def _commit(self) -> None:
+        """Write the buffered audit lines, then send the replies they record: a client
+        never holds an answer whose audit line a crash could still lose."""
+        self.s.audit.flush()
+        out, self._out = self._out, []
+        for rid, payload in out:
+            try:
+                self.router.send_multipart([rid, payload], zmq.NOBLOCK)
+            except zmq.Again:
+                self.s.stats["send_dropped"] += 1
 
     def _refuse(self, rid: bytes, t0: float, code: str, message: str, *, cmd_id: str = "",
                 principal: Principal | None = None, req: Request | None = None) -> None:
@@ -302,7 +313,7 @@ class IOThread(threading.Thread):
     def _run_local(self, rid: bytes, t0: float, pr: Principal, req: Request, cmd: Command,
                    params: Any) -> None:
         s = self.s
-        tick = s.last_tick
+        tick = s.current_tick()
         out = execute(cmd, s.context(None, pr), params, req.cmd_id, tick, s.encoder)
         self._answer(pr, req, cmd, rid, out.payload)
         if out.code != "OK":

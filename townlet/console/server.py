@@ -28,7 +28,6 @@ from collections.abc import Callable
 from typing import Any, Self
 
 import msgspec
-import numpy as np
 import structlog
 import zmq
 from prometheus_client import CollectorRegistry
@@ -37,11 +36,12 @@ from townlet.config.console import ConsoleConfig
 from townlet.console.audit import AuditLog
 from townlet.console.context import CommandContext, EventLog, PolicyInfo, Principal
 from townlet.console.control import RunControl
-from townlet.console.execute import execute
+from townlet.console.execute import execute, response_encoder
 from townlet.console.io import Done, IOThread, Pending
 from townlet.console.metrics import ConsoleMetrics
 from townlet.console.ratelimit import RateLimiter
 from townlet.console.replay import ReplayCache
+from townlet.console.summary import TownSummary
 from townlet.console.table import Command
 from townlet.promotion.manager import Promotion
 from townlet.security.keys import KeyFileError, load_keypair
@@ -87,12 +87,6 @@ class Health(msgspec.Struct):
     pid, restarts, last exit); each has ``ok`` and ``state`` fields."""
 
 
-def _enc_hook(obj: Any) -> Any:
-    if isinstance(obj, (np.generic, np.ndarray)):
-        return obj.tolist()
-    raise TypeError(f"cannot encode {type(obj).__name__}")
-
-
 class ConsoleServer:
     """Authenticated operator console for one simulation.
 
@@ -120,6 +114,11 @@ class ConsoleServer:
     registry
         Prometheus registry the console's metrics join (the process's exporter serves
         it); a private one when None.
+    town
+        In the console front process (:mod:`townlet.front`): reads the simulation's
+        per-tick summary, which ``health``, ``status`` and the ticks of off-tick answers
+        come from. Requests are then executed by the simulation, which the front's relay
+        feeds from ``inbound`` and answers through :meth:`deliver`; ``drain`` is unused.
     """
 
     def __init__(self, cfg: ConsoleConfig, registry_path: str | os.PathLike[str],
@@ -128,8 +127,10 @@ class ConsoleServer:
                  endpoint: str | None = None,
                  table: dict[str, Command] | None = None,
                  services: Callable[[], dict[str, Any]] | None = None,
-                 registry: CollectorRegistry | None = None) -> None:
+                 registry: CollectorRegistry | None = None,
+                 town: Callable[[], TownSummary | None] | None = None) -> None:
         self.cfg = cfg
+        self.town = town
         self.services = services
         self.registry_path = os.fspath(registry_path)
         keys = load_keypair(server_key_file)  # fail early, before anything starts
@@ -158,7 +159,7 @@ class ConsoleServer:
         self.audit = AuditLog(cfg.audit_path, cfg.audit_max_bytes, cfg.audit_backups)
         self.metrics = ConsoleMetrics(registry if registry is not None else CollectorRegistry())
         self.metrics.watch(self.inbound.qsize, self._denials)
-        self.encoder = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
+        self.encoder = response_encoder()
         self.stats: dict[str, Any] = {"requests": 0, "executed": 0, "refused": {},
                                       "send_dropped": 0}
         self.last_tick: int | None = None
@@ -252,13 +253,26 @@ class ConsoleServer:
                 break
             self.outbound.put(self._execute(world, p))
             n += 1
-        if n and self._wake is not None:
+        if n:
+            self.wake()
+        self.stats["executed"] += n
+        return n
+
+    def deliver(self, done: list[Done]) -> None:
+        """Hand executed requests to the I/O thread (from the thread that executes them:
+        ``drain``'s, or the front's relay)."""
+        for d in done:
+            self.outbound.put(d)
+        self.stats["executed"] += len(done)
+        self.wake()
+
+    def wake(self) -> None:
+        """Tell the I/O thread that replies are waiting."""
+        if self._wake is not None:
             try:
                 self._wake.send(b"", zmq.NOBLOCK)
             except zmq.Again:
                 pass  # the I/O thread already has wake-ups pending
-        self.stats["executed"] += n
-        return n
 
     def _observe(self, world: Any) -> None:
         now = time.monotonic()
@@ -273,14 +287,22 @@ class ConsoleServer:
             self._rate_mark = (now, tick)
         self.events.observe(world)
 
+    def recheck(self, p: Pending, tick: int | None) -> Done | None:
+        """Refuse a queued request whose key was revoked or expired while it waited (None:
+        the key is still valid)."""
+        check = self.watcher.check_key_id(p.principal.key_id)
+        if check.ok:
+            return None
+        self.metrics.auth_failures.labels(check.status.value).inc()
+        resp = Response(p.request.cmd_id, False, None,
+                        ErrorBody("E_UNAUTHORIZED", f"your key is {check.status.value}"), tick)
+        return Done(p, self.encoder.encode(resp), "E_UNAUTHORIZED", "key not valid", tick)
+
     def _execute(self, world: Any, p: Pending) -> Done:
         tick = int(world.tick)
-        check = self.watcher.check_key_id(p.principal.key_id)
-        if not check.ok:
-            self.metrics.auth_failures.labels(check.status.value).inc()
-            resp = Response(p.request.cmd_id, False, None,
-                            ErrorBody("E_UNAUTHORIZED", f"your key is {check.status.value}"), tick)
-            return Done(p, self.encoder.encode(resp), "E_UNAUTHORIZED", "key not valid", tick)
+        refused = self.recheck(p, tick)
+        if refused is not None:
+            return refused
         with structlog.contextvars.bound_contextvars(identity=p.principal.identity):
             out = execute(p.command, self.context(world, p.principal), p.params,
                           p.request.cmd_id, tick, self.encoder)
@@ -291,7 +313,14 @@ class ConsoleServer:
         return CommandContext(world=world, principal=principal, control=self.control,
                               events=self.events, policy=self.policy, sandbox=self.sandbox,
                               table=self.table, tick_rate=self.tick_rate, health=self.health,
-                              registry=self.watcher, promotion=self.promotion)
+                              registry=self.watcher, promotion=self.promotion, town=self.town)
+
+    def current_tick(self) -> int | None:
+        """The simulation's tick as last seen (the summary's in the front process)."""
+        if self.town is None:
+            return self.last_tick
+        summary = self.town()
+        return None if summary is None else summary.tick
 
     # -- facts -------------------------------------------------------------------------
     def _denials(self) -> dict[str, int]:
@@ -302,16 +331,26 @@ class ConsoleServer:
     def health(self) -> Health:
         """Current health numbers (safe to call from any thread)."""
         now = time.monotonic()
-        age = None if self._last_drain is None else round(now - self._last_drain, 3)
         self.watcher.current()
         err = self.watcher.error
         creds = self._auth.credentials if self._auth is not None else None
-        services = self.services() if self.services is not None else {}
+        summary = self.town() if self.town is not None else None
+        if self.town is None:
+            drained, tick, rate = self._last_drain, self.last_tick, self.tick_rate
+            services = self.services() if self.services is not None else {}
+            paused, services_ok = self.control.paused, all(s.ok for s in services.values())
+        elif summary is None:  # the simulation has not written its first summary yet
+            drained, tick, rate, services, paused, services_ok = None, None, 0.0, {}, False, False
+        else:
+            drained, tick, rate = summary.at, summary.tick, summary.ticks_per_s
+            services, paused = summary.slow.services, summary.paused
+            services_ok = all(s.get("ok") is True for s in services.values())
+        age = None if drained is None else round(now - drained, 3)
         return Health(
             ok=(err is None and (age is not None and age < 5.0) and self.audit.error is None
-                and all(s.ok for s in services.values())),
-            tick=self.last_tick, ticks_per_s=round(self.tick_rate, 3), last_drain_age_s=age,
-            paused=self.control.paused, queue_len=self.inbound.qsize(),
+                and services_ok),
+            tick=tick, ticks_per_s=round(rate, 3), last_drain_age_s=age,
+            paused=paused, queue_len=self.inbound.qsize(),
             queue_capacity=self.cfg.queue_size, requests=self.stats["requests"],
             executed=self.stats["executed"], refused=dict(self.stats["refused"]),
             replay_hits=self.replay.hits, zap_allowed=creds.allowed if creds else 0,

@@ -56,14 +56,15 @@ def spawn_publisher(ring, settings: PublisherSettings, *, key_dir: str = KEYS_DI
                             env=env if env is not None else os.environ.copy())
 
 
-def read_ready(proc: subprocess.Popen, buf: bytearray, timeout: float = 0.0) -> dict | None:
+def read_ready(proc: subprocess.Popen, buf: bytearray, timeout: float = 0.0,
+               what: str = "publisher") -> dict | None:
     """Read what the publisher wrote to stdout so far into ``buf`` (waiting at most
     ``timeout``); return the ready line as a dict once complete, else None.
 
     Raises PublisherStartError if the publisher closed stdout (exited) first.
     """
     if proc.stdout is None:
-        raise PublisherStartError("the publisher was started without a stdout pipe")
+        raise PublisherStartError(f"the {what} was started without a stdout pipe")
     fd = proc.stdout.fileno()
     while not buf.endswith(b"\n"):
         r, _, _ = select.select([fd], [], [], timeout)
@@ -72,19 +73,21 @@ def read_ready(proc: subprocess.Popen, buf: bytearray, timeout: float = 0.0) -> 
         chunk = os.read(fd, 4096)
         if not chunk:
             raise PublisherStartError(
-                f"publisher exited with status {proc.wait()} before it was ready")
+                f"{what} exited with status {proc.wait()} before it was ready")
         buf += chunk
     return json.loads(buf.decode())
 
 
-def wait_ready(proc: subprocess.Popen, timeout: float = 30.0) -> dict:
+def wait_ready(proc: subprocess.Popen, timeout: float = 30.0,
+               what: str = "publisher") -> dict:
     """Block until the publisher prints its ready line; return it as a dict.
 
     Raises PublisherStartError if it exits first or says nothing within ``timeout``.
     """
     deadline = time.monotonic() + timeout
     buf = bytearray()
-    while (ready := read_ready(proc, buf, max(0.0, deadline - time.monotonic()))) is None:
+    while (ready := read_ready(proc, buf, max(0.0, deadline - time.monotonic()),
+                               what)) is None:
         if time.monotonic() >= deadline:
-            raise PublisherStartError(f"publisher (pid {proc.pid}) not ready after {timeout}s")
+            raise PublisherStartError(f"{what} (pid {proc.pid}) not ready after {timeout}s")
     return ready

@@ -58,7 +58,14 @@ def describe_exit(returncode: int) -> str:
 
 
 class PublisherSupervisor:
-    """Starts the publisher for ``ring`` and keeps one running until ``close()``."""
+    """Starts the publisher for ``ring`` and keeps one running until ``close()``.
+
+    A subclass supervises another child the same way by overriding ``_spawn`` and
+    ``name`` (the console front process, :mod:`townlet.front.supervise`).
+    """
+
+    name = "publisher"
+    """What the child is called in log events and errors."""
 
     def __init__(self, ring, telemetry: TelemetryConfig, key_dir: str, *,
                  ready_timeout: float = 30.0) -> None:
@@ -77,7 +84,7 @@ class PublisherSupervisor:
         self._closed = False
         self.proc: subprocess.Popen = self._spawn(0)
         try:
-            self.ready: dict | None = wait_ready(self.proc, ready_timeout)
+            self.ready: dict | None = wait_ready(self.proc, ready_timeout, self.name)
         except PublisherStartError:
             self._reap(kill=True)
             raise
@@ -96,7 +103,7 @@ class PublisherSupervisor:
         self._next_check = now + CHECK_SECONDS
         if self.state == "up" and self.proc.poll() is not None:
             self.last_exit = describe_exit(self.proc.returncode)
-            _log.warning("publisher_died", pid=self.proc.pid, exit=self.last_exit,
+            _log.warning(f"{self.name}_died", pid=self.proc.pid, exit=self.last_exit,
                          restarts=self.restarts)
             if now - self._up_since >= self.cfg.restart_backoff_max_seconds:
                 self._delay = self.cfg.restart_backoff_seconds  # it had been up for long
@@ -113,7 +120,7 @@ class PublisherSupervisor:
 
     def _poll_start(self, now: float) -> None:
         try:
-            ready = read_ready(self.proc, self._buf)
+            ready = read_ready(self.proc, self._buf, what=self.name)
         except (PublisherStartError, ValueError) as exc:
             self._failed_start(now, str(exc))
             return
@@ -124,11 +131,11 @@ class PublisherSupervisor:
         self.ready, self.state, self._up_since = ready, "up", now
         self.restarts += 1
         self._down_since = None
-        _log.info("publisher_restarted", pid=self.proc.pid, endpoint=ready.get("endpoint"),
+        _log.info(f"{self.name}_restarted", pid=self.proc.pid, endpoint=ready.get("endpoint"),
                   stream=ready.get("stream"), restarts=self.restarts)
 
     def _failed_start(self, now: float, why: str) -> None:
-        _log.warning("publisher_restart_failed", pid=self.proc.pid, reason=why)
+        _log.warning(f"{self.name}_restart_failed", pid=self.proc.pid, reason=why)
         self._reap(kill=True)
         self.last_exit = describe_exit(self.proc.returncode)
         self._schedule(now)
@@ -136,7 +143,7 @@ class PublisherSupervisor:
     def _schedule(self, now: float) -> None:
         self.state = "down"
         self._restart_at = now + self._delay
-        _log.info("publisher_restart_scheduled", in_seconds=round(self._delay, 3))
+        _log.info(f"{self.name}_restart_scheduled", in_seconds=round(self._delay, 3))
         self._delay = min(2 * self._delay, self.cfg.restart_backoff_max_seconds)
 
     def _reap(self, *, kill: bool) -> None:

@@ -53,9 +53,11 @@ from townlet.rl.masks import action_masks
 from townlet.rl.rewards import COMPONENTS, build_reward_statics
 from townlet.rl.slots import slot_metrics
 from townlet.rl.statics import build_statics
+from townlet.rl.unowned import unowned
 from townlet.rl.window import new_window_scratch
 from townlet.world import World
 from townlet.world.actions import N_ACTIONS, Action, Flag
+from townlet.world.borrow import borrowed
 from townlet.world.params import kernel_params
 from townlet.world.state import KernelState, State, kernel_state
 
@@ -69,7 +71,15 @@ RL_SECTIONS = tuple(name for name in Track._fields if name != "scratch")
 def _after_tick(st, sx, kp, rs, tr, out, controlled, comp64, obs_map, obs_feat, obs_ids, mask,
                 lm_cache, lm_key, ws, commit_on, commit_crit, decide):
     """Rewards and episodes for the tick just run, then observations, masks and
-    which slots decide next (``townlet.rl.commit``)."""
+    which slots decide next (``townlet.rl.commit``). Every pass works on borrowed
+    views (``townlet.world.borrow``, ``townlet.rl.unowned``): no atomic reference
+    counting per array access."""
+    st, kp = borrowed(st), borrowed(kp)
+    sx, rs, tr, out, ws = unowned(sx), unowned(rs), unowned(tr), unowned(out), unowned(ws)
+    controlled, comp64, mask, decide = (unowned(controlled), unowned(comp64), unowned(mask),
+                                        unowned(decide))
+    obs_map, obs_feat, obs_ids = unowned(obs_map), unowned(obs_feat), unowned(obs_ids)
+    lm_cache, lm_key = unowned(lm_cache), unowned(lm_key)
     advance(st, rs, tr, out, controlled, comp64)
     encode(st, sx, kp, tr.emb_of, tr.ep_len, out.ctx_reset, obs_map, obs_feat, obs_ids,
            lm_cache, lm_key, ws)
@@ -176,6 +186,9 @@ class TownletVectorEnv(VectorEnv):
         self._mask = np.zeros((n, N_ACTIONS), np.bool_)
         self._decide = np.zeros(n, np.bool_)
         self._actions = np.zeros(n, np.int8)
+        self._flags = {key: np.zeros(n, np.bool_) for key in ("alive", "possessed", "ctx_reset",
+                                                             "done")}
+        self._flag_scratch = np.zeros(n, np.uint8)
         lay = self.layout
         self._obs = {"map": np.zeros((n, *lay.map_shape), np.float32),
                      "features": np.zeros((n, lay.n_features), np.float32),
@@ -275,19 +288,21 @@ class TownletVectorEnv(VectorEnv):
         return value.copy()
 
     def _infos(self) -> dict[str, Any]:
-        out, st = self._out, self.world
-        done = out.terminated | out.truncated
-        flags = st.view("agent_flags")
+        """The infos dict; its boolean views of world state are filled into the env's
+        own buffers (no allocation per step), like every other array it returns."""
+        out, st, b = self._out, self.world, self._flags
+        done = np.logical_or(out.terminated, out.truncated, out=b["done"])
+        np.bitwise_and(st.view("agent_flags"), np.uint8(Flag.POSSESSED), out=self._flag_scratch)
         return self._result({
             "action_mask": self._mask,
             "controlled": self._controlled,
             "decide": self._decide,
             "acted": out.acted,
-            "alive": st.view("agent_alive").astype(np.bool_),
-            "possessed": (flags & Flag.POSSESSED).astype(np.bool_),
+            "alive": np.not_equal(st.view("agent_alive"), 0, out=b["alive"]),
+            "possessed": np.not_equal(self._flag_scratch, 0, out=b["possessed"]),
             "episode_start": out.episode_start,
             "new_agent": out.new_agent,
-            "ctx_reset": out.ctx_reset.astype(np.bool_),
+            "ctx_reset": np.not_equal(out.ctx_reset, 0, out=b["ctx_reset"]),
             "end_kind": out.end_kind,
             "reward_components": out.comp,
             "episode_index": self.track.episodes,

@@ -24,6 +24,7 @@ from townlet.snapshots.format import PolicyIdentity
 from townlet.world import World
 
 if TYPE_CHECKING:
+    from townlet.console.link import ConsoleLink
     from townlet.console.server import ConsoleServer
 
 __all__ = ["ActionSource", "Simulation", "TickHook"]
@@ -79,8 +80,9 @@ class Simulation(LoopControl):
         """Who chooses actions (None: the world's scripted policy for every agent)."""
         self.identity = PolicyIdentity()
         """What drives the agents, recorded in frames and snapshots (set by the driver)."""
-        self.console: ConsoleServer | None = None
-        """The operator console, when ``start_services`` started one."""
+        self.console: ConsoleServer | ConsoleLink | None = None
+        """The operator console: the link to its front process when ``start_services``
+        started one, the in-process server when ``townlet.console.hook.attach`` did."""
         self.registry = CollectorRegistry()
         """This process's Prometheus registry (simulation and console metrics)."""
         self.loop_at: float | None = None

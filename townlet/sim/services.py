@@ -1,6 +1,7 @@
 """Start the services a ``townlet run`` offers next to the town: the console
-server (CURVE + ZAP, in this process), autosaves, and the telemetry publisher
-(a child process fed through the shared-memory ring).
+(CURVE + ZAP in its front process, :mod:`townlet.front`, fed requests over an owner-only
+link), autosaves, and the telemetry publisher (a child process fed through the
+shared-memory ring).
 
 On first use the key directory is created with a server keypair and one
 short-lived admin credential for the local operator, so the defaults are secure
@@ -89,16 +90,15 @@ def start_services(sim: Simulation, cfg: TownletConfig, *, console: bool, publis
     if console or (publish and not insecure_dev):
         notes += bootstrap_keys(cfg.keys.dir, cfg)
     if console:
-        from townlet.console.hook import attach
+        from townlet.front.supervise import start_front
 
         try:
-            server = attach(sim, cfg.console, keys_dir=cfg.keys.dir,
-                            snapshot_root=cfg.snapshots.root)
-        except RuntimeError as exc:  # the ROUTER could not bind
+            front = start_front(sim, cfg.console, keys_dir=cfg.keys.dir,
+                                backoff=cfg.telemetry, snapshot_root=cfg.snapshots.root)
+        except RuntimeError as exc:  # e.g. the front's ROUTER could not bind (it said why)
             raise ServiceStartError(f"console: {exc}; choose another endpoint with "
                                     f"console.endpoint in the config or --console-endpoint") from None
-        sim.console = server
-        notes.append(f"console: {server.endpoint}  (townlet console --client-key "
+        notes.append(f"console: {front.link.endpoint}  (townlet console --client-key "
                      f"{local_operator_key(cfg.keys.dir)})")
     from townlet.snapshots.world_io import autosave_hook
 

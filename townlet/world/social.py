@@ -18,7 +18,7 @@ import numpy as np
 
 from townlet.world.actions import Shift
 from townlet.world.events import EventCode, emit
-from townlet.world.jit import kernel
+from townlet.world.jit import inline_kernel, kernel
 from townlet.world.neglect import unkempt
 from townlet.world.params import HOOK_SHARED_MEAL
 from townlet.world.rng import POLICY, uniform
@@ -44,7 +44,7 @@ MAX_SCAN = 6
 """Agents examined per tile when looking for a partner (keeps the cost O(1))."""
 
 
-@kernel
+@inline_kernel
 def tile_link(s, i):
     """Put agent i at the head of its tile's agent list."""
     x, y = s.agent_x[i], s.agent_y[i]
@@ -56,7 +56,7 @@ def tile_link(s, i):
     s.tile_head[y, x] = i
 
 
-@kernel
+@inline_kernel
 def tile_unlink(s, i):
     """Take agent i out of its tile's agent list."""
     p, n = s.agent_t_prev[i], s.agent_t_next[i]
@@ -166,7 +166,9 @@ def _partner(s, p, i, t, mode):
     meal partners exclude the agent's rivals; chat partners exclude unkempt agents."""
     x0, y0 = s.agent_x[i], s.agent_y[i]
     h, w = s.tile_head.shape
-    start = np.int64(s.rng_counter[POLICY] + t + i) % 9
+    # exact in uint64 (a uint64 plus a signed integer is a float64 in Numba)
+    start = np.int64((s.rng_counter[POLICY] % np.uint64(9) + np.uint64((t + i) % 9))
+                     % np.uint64(9))
     for step in range(9):
         cell = (start + step) % 9
         y, x = y0 + cell // 3 - 1, x0 + cell % 3 - 1
@@ -184,7 +186,7 @@ def _partner(s, p, i, t, mode):
     return -1
 
 
-@kernel
+@inline_kernel
 def wants_chat(s, p, i, t):
     """The policy stream's coin for a spontaneous chat this tick."""
     return uniform(s.rng_key[POLICY], t, i) < p.chat_chance

@@ -1,0 +1,242 @@
+"""The console front process (how `townlet run` serves the console): real processes, real
+sockets. The simulation runs no console thread; killing the front loses no audited answer
+and the run restarts it; killing the simulation takes the front with it; garbage on either
+socket is refused with a clear error and nobody dies; a hostile client stalls nobody;
+expired and revoked credentials are still refused."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import msgspec
+import pytest
+import zmq
+from _console import Town
+from telemetry_helpers import wait_until
+
+from townlet.client.console import ConsoleClient
+from townlet.client.errors import HandshakeRefused, Unauthorized
+from townlet.config import default_config, with_agents
+from townlet.console.link import ConsoleLink, LinkError, link_endpoint
+from townlet.security import issue_key, load_keypair, load_public_key, parse_ttl, revoke_keys
+from townlet.security.registry import RegistryDoc, update_registry, utcnow
+from townlet.sim.loop import Simulation
+from townlet.sim.services import start_services
+from townlet.wire.console import Request, decode_response, encode
+
+
+@pytest.fixture
+def town(tmp_path: Path):
+    t = Town(tmp_path, front=True)
+    yield t
+    t.close()
+
+
+def _audited(town: Town) -> dict[str, str]:
+    """cmd_id -> result code of every line the front wrote to the audit file."""
+    path = Path(town.cfg.audit_path)
+    lines = path.read_bytes().splitlines() if path.exists() else []
+    return {r["cmd_id"]: r["code"] for r in map(msgspec.json.decode, lines)}
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, dead but not yet reaped, counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _curve_dealer(town: Town, key: Path | None = None) -> zmq.Socket:
+    kp = load_keypair(key or town.keys["viewer"])
+    s = zmq.Context.instance().socket(zmq.DEALER)
+    s.linger = 0
+    s.curve_serverkey = load_public_key(town.kdir / "server.key")
+    s.curve_publickey, s.curve_secretkey = kp.public, kp.secret
+    s.connect(town.endpoint)
+    return s
+
+
+def test_townlet_run_serves_the_console_from_a_front_process(tmp_path: Path) -> None:
+    """The services `townlet run` starts: no console thread in the simulation process
+    (nothing there contends with the tick for the GIL); the front answers."""
+    cfg = with_agents(default_config(), 40)
+    cfg = msgspec.structs.replace(cfg, console=msgspec.structs.replace(
+        cfg.console, endpoint="tcp://127.0.0.1:0", audit_path=str(tmp_path / "audit.jsonl")),
+        keys=msgspec.structs.replace(cfg.keys, dir=str(tmp_path / "keys")),
+        snapshots=msgspec.structs.replace(cfg.snapshots, root=str(tmp_path / "snaps")))
+    sim = Simulation(cfg, seed=0)
+    before = {t.name for t in threading.enumerate()}
+    try:
+        start_services(sim, cfg, console=True, publish=False)
+        assert isinstance(sim.console, ConsoleLink)
+        assert {t.name for t in threading.enumerate()} == before, "no thread in the sim"
+        assert sim.console.run_dir.stat().st_mode & 0o777 == 0o700
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.is_set():
+                sim.step()
+
+        ticker = threading.Thread(target=loop, daemon=True)
+        ticker.start()
+        key = tmp_path / "keys" / "local-operator.key_secret"
+        assert sim.console.endpoint is not None
+        with ConsoleClient(sim.console.endpoint, tmp_path / "keys" / "server.key", key,
+                           timeout=60) as c:
+            assert c.call("pause")["paused"]
+            tick = c.call("status")["tick"]
+            c.call("step", 2)
+            assert wait_until(lambda: c.call("status")["tick"] == tick + 2, "two steps")
+            assert c.call("health")["services"]["console"]["state"] == "up"
+        stop.set()
+        ticker.join()
+    finally:
+        sim.close()
+    assert not sim.console.run_dir.exists()
+
+
+def test_front_killed_restarts_and_no_acknowledged_command_is_unaudited(town: Town) -> None:
+    sup = town.front.supervisor
+    first = sup.proc.pid
+    acked = []
+    with town.client("operator") as c:
+        for i in range(30):
+            resp = c.request("speed", [0], cmd_id=f"ack-{i}")
+            assert resp.ok
+            acked.append(f"ack-{i}")
+        os.kill(first, signal.SIGKILL)
+        audited = _audited(town)  # read after the kill: nothing can be added any more
+        assert all(audited.get(cid) == "OK" for cid in acked), "an acknowledged reply " \
+            "whose audit line is missing"
+        ticks = town.ticks
+        wait_until(lambda: sup.state == "up" and sup.proc.pid != first, "a new front")
+        wait_until(lambda: town.ticks > ticks + 10, "the town ticks on")
+        assert sup.restarts == 1 and sup.last_exit == "killed by SIGKILL"
+        # the same client reconnects to the same endpoint; commands work again
+        assert c.call("whoami")["identity"] == "operator1"
+        assert c.request("speed", [0], cmd_id="after").ok
+        assert c.call("health")["services"]["console"]["restarts"] == 1
+    assert _audited(town)["after"] == "OK"
+
+
+def test_simulation_killed_takes_its_front_along(tmp_path: Path) -> None:
+    (tmp_path / "cfg.yaml").write_text(
+        'world: {town: {agents: 40}}\nconsole: {endpoint: "tcp://127.0.0.1:0"}\n')
+    sim = subprocess.Popen([sys.executable, "-m", "townlet", "run", "--config", "cfg.yaml",
+                            "--no-publish", "--ticks", "100000000"], cwd=tmp_path,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert sim.stdout is not None
+        endpoint = next(line.split()[1] for line in sim.stdout if line.startswith("console: "))
+        keys = tmp_path / ".townlet" / "keys"
+        with ConsoleClient(endpoint, keys / "server.key", keys / "local-operator.key_secret",
+                           timeout=300) as c:
+            front = wait_until(lambda: c.call("health")["services"].get("console"),
+                               "the first summary (after the kernel loads)", timeout=300)["pid"]
+        assert _alive(front)
+        sim.kill()
+        sim.wait()
+        wait_until(lambda: not _alive(front), "the front exits with its simulation")
+    finally:
+        if sim.poll() is None:
+            sim.kill()
+            sim.wait()
+
+
+def test_garbage_on_the_link_is_refused_and_both_survive(town: Town) -> None:
+    s = zmq.Context.instance().socket(zmq.DEALER)
+    s.linger = 0
+    s.connect(link_endpoint(town.front.link.run_dir))
+    dec = msgspec.msgpack.Decoder(LinkError)
+    s.send(b"\x00\xffnot msgpack")
+    assert s.poll(60_000)
+    assert "not a batch of console requests" in dec.decode(s.recv()).message
+    s.send_multipart([b"one", b"two"])
+    assert s.poll(60_000)
+    assert "expected one frame" in dec.decode(s.recv()).message
+    s.close()
+    assert town.front.link.bad_messages == 2
+    ticks = town.ticks
+    wait_until(lambda: town.ticks > ticks, "the town ticks on")
+    with town.client("operator") as c:
+        assert c.call("pause")["paused"]  # runs on the simulation, through the link
+    assert town.front.supervisor.restarts == 0
+
+
+def test_garbage_on_the_public_socket_is_refused_and_the_front_survives(town: Town) -> None:
+    host, port = town.endpoint.removeprefix("tcp://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as raw:
+        raw.sendall(os.urandom(4096))  # not even ZMTP
+    s = _curve_dealer(town)
+    s.send(b"\xc1 not msgpack")
+    assert s.poll(60_000)
+    resp = decode_response(s.recv())
+    assert not resp.ok and resp.error is not None and resp.error.code == "E_USAGE"
+    s.send_multipart([encode(Request(cmd_id="two", name="whoami")), b"extra"])
+    assert s.poll(60_000)
+    resp = decode_response(s.recv())
+    assert resp.error is not None and resp.error.code == "E_USAGE"
+    s.close()
+    pid = town.front.supervisor.proc.pid
+    with town.client() as c:
+        assert c.call("status")["population"] > 0
+    assert town.front.supervisor.proc.pid == pid and town.front.supervisor.restarts == 0
+
+
+def test_a_hostile_client_stalls_nobody(town: Town) -> None:
+    hostile = _curve_dealer(town, issue_key(town.kdir, "mallory", "viewer", parse_ttl("1h"))[1])
+    flood = encode(Request(cmd_id="flood", name="agents"))
+    for _ in range(3000):  # never reads a reply: beyond its rate it is refused, not queued
+        hostile.send(flood)
+    results: dict[str, int] = {}
+
+    def work(role: str) -> None:
+        with town.client(role) as c:
+            for _ in range(10):
+                assert c.call("status")["tick"] >= 0
+                assert c.call("whoami")["role"] == role
+            results[role] = 10
+
+    workers = [threading.Thread(target=work, args=(r,)) for r in ("operator", "admin")]
+    for w in workers:
+        w.start()
+    work("viewer")
+    for w in workers:
+        w.join()
+    hostile.close()
+    assert results == {"viewer": 10, "operator": 10, "admin": 10}
+
+
+def test_expired_and_revoked_credentials_are_refused_by_the_front(town: Town) -> None:
+    _, old = issue_key(town.kdir, "old", "admin", parse_ttl("1m"),
+                       now=utcnow() - timedelta(hours=1))
+    with (ConsoleClient(town.endpoint, town.kdir / "server.key", old, timeout=30) as c,
+          pytest.raises(HandshakeRefused)):
+        c.call("whoami")
+    rec, fay = issue_key(town.kdir, "fay", "viewer", parse_ttl("1h"))
+    _, eve = issue_key(town.kdir, "eve", "operator", parse_ttl("1h"))
+    with (ConsoleClient(town.endpoint, town.kdir / "server.key", fay, timeout=60) as f,
+          ConsoleClient(town.endpoint, town.kdir / "server.key", eve, timeout=60) as e):
+        assert f.call("status")["tick"] >= 0 and e.call("pause")["paused"]
+
+        def expire(doc: RegistryDoc) -> RegistryDoc:
+            past = utcnow() - timedelta(seconds=1)
+            return RegistryDoc(doc.version, [msgspec.structs.replace(r, expires_at=past)
+                                             if r.key_id == rec.key_id else r
+                                             for r in doc.keys])
+
+        update_registry(town.kdir / "registry.json", expire)
+        with pytest.raises(Unauthorized, match="expired"):
+            f.call("status")
+        revoke_keys(town.kdir, "eve")
+        with pytest.raises(Unauthorized, match="revoked"):
+            e.call("resume")  # a command the simulation would run: refused before it
+    assert _audited(town) != {}
