@@ -131,6 +131,7 @@ def test_front_killed_restarts_and_no_acknowledged_command_is_unaudited(town: To
             resp = c.request("speed", [0], cmd_id=f"ack-{i}")
             assert resp.ok
             acked.append(f"ack-{i}")
+        once = c.request("speed", [0], cmd_id="once")
         os.kill(first, signal.SIGKILL)
         audited = _audited(town)  # read after the kill: nothing can be added any more
         assert all(audited.get(cid) == "OK" for cid in acked), "an acknowledged reply " \
@@ -142,6 +143,11 @@ def test_front_killed_restarts_and_no_acknowledged_command_is_unaudited(town: To
         # the same client reconnects to the same endpoint; commands work again
         assert c.call("whoami")["identity"] == "operator1"
         assert c.request("speed", [0], cmd_id="after").ok
+        # a retry through the new front gets the first result; the command ran once
+        again = c.request("speed", [0], cmd_id="once")
+        assert again.ok and again.tick == once.tick < town.ticks
+        conflict = c.request("speed", [5], cmd_id="once")
+        assert conflict.error is not None and conflict.error.code == "E_CONFLICT"
         assert c.call("health")["services"]["console"]["restarts"] == 1
     assert _audited(town)["after"] == "OK"
 
