@@ -138,7 +138,7 @@ def _upkeep(s, p, i, t):
             conflict(s, p, i, holder, s.agent_obj[i])
 
 
-@kernel
+@inline_kernel
 def _set_goal(s, i, t, goal):
     """Make ``goal`` agent i's goal; a new goal drops the queue and destination of the old."""
     if goal != s.agent_goal[i]:
@@ -228,7 +228,7 @@ def _needs_vital(s, p, i, t, local):
     return True, critical
 
 
-@kernel
+@inline_kernel
 def _agent(s, p, i, a, t, tod, hourly, upto, mode):
     """One agent's tick (the phases before ``upto``); returns whether one of its needs is
     critical. ``hourly``: this tick is agent i's hour mark ((i + t) % hour == 0)."""

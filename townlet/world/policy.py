@@ -33,14 +33,14 @@ NEED_OF_GOAL = np.full(len(Goal), -1, dtype=np.int64)
 NEED_OF_GOAL[list(GOAL_FOR_NEED.values())] = list(GOAL_FOR_NEED)
 
 
-@kernel
+@inline_kernel
 def _in_shift(s, i, tod):
     """Whether agent i is due at work now: a work day, between setting off and quitting."""
     today = s.agent_today[i]
     return today[Today.WORKS] != 0 and today[Today.LEAVE] <= tod < today[Today.QUIT]
 
 
-@kernel
+@inline_kernel
 def _free_for(s, p, i, tod):
     """Ticks until agent i must set off for work (a day if it does not work today)."""
     if not s.agent_today[i, Today.WORKS] or tod >= s.agent_today[i, Today.LEAVE]:
@@ -48,7 +48,7 @@ def _free_for(s, p, i, tod):
     return s.agent_today[i, Today.LEAVE] - tod
 
 
-@kernel
+@inline_kernel
 def _sleep_fits(s, p, i, tod):
     """A full sleep ends before the agent must set off for work (or energy is critical)."""
     a = p.type_aff[OBJ.BED]
@@ -56,13 +56,13 @@ def _sleep_fits(s, p, i, tod):
                        or s.agent_needs[i, Need.ENERGY] < p.need_crit[Need.ENERGY])
 
 
-@kernel
+@inline_kernel
 def _at_night(s, p, i, tod):
     """Whether it is agent i's night (from its bedtime for one sleep's length)."""
     return ticks_until(s.agent_today[i, Today.BEDTIME], tod, p.day) < p.night
 
 
-@kernel
+@inline_kernel
 def _can_eat(s, p, i):
     """Food at home, or money for a meal at its district's cafe or for groceries at its
     grocer (else: go earn some)."""
@@ -73,14 +73,14 @@ def _can_eat(s, p, i):
                                     marked_up(s, Price.GROCERIES, s.district_grocer[d]))
 
 
-@kernel
+@inline_kernel
 def _can_wash(s, p, i):
     """Money for a shower (a broke agent does not stand waiting to wash: it sleeps, works)."""
     a = p.type_aff[OBJ.SHOWER]
     return a >= 0 and s.agent_wallet[i] >= s.price_now[p.aff_price[a]]
 
 
-@kernel
+@inline_kernel
 def _sated(s, p, i):
     """Hunger is at or above the eat-now level (``_lasts`` for 0 ticks, without
     reading the agent's decay rate: 0 x a finite rate is 0)."""
@@ -314,7 +314,7 @@ def _target_object(s, p, i, goal, t):
     return -1
 
 
-@kernel
+@inline_kernel
 def _place(s, p, i, goal):
     """Building for a presence goal (work, socialising at its favourite cafe when not far,
     meeting, home)."""
