@@ -114,14 +114,16 @@ def test_bc_learns_the_teacher_and_its_gate_decides_warm_starts(tmp_path, datase
               tmp_path / "run")
     assert report["gate"]["passed"], report["gate"]["reasons"]
     seen = []
-    warm = train(PPOConfig(total_agent_steps=16 * 32 * 3, rollout_ticks=32,
+    warm = train(PPOConfig(total_agent_steps=16 * 32 * 4, rollout_ticks=32,
                            init=str(tmp_path / "bc.pt"), critic_warmup_updates=1,
-                           bc_kl_half_life=16 * 32), TOWN, tmp_path / "warm", seen.append)
+                           bc_kl_half_life=16 * 32, bc_kl_floor=0.2), TOWN, tmp_path / "warm",
+                 seen.append)
     assert load_checkpoint(warm).meta.parent_policy_hash == report["policy_hash"]
     # critic first; the KL to the BC policy starts at 0 and its weight halves per rollout
-    assert [m["critic_warmup"] for m in seen] == [True, False, False]
+    # down to its floor
+    assert [m["critic_warmup"] for m in seen] == [True, False, False, False]
     assert seen[0]["kl_init"] < 0.01
-    assert [m["kl_coef"] for m in seen] == pytest.approx([1.0, 0.5, 0.25])
+    assert [m["kl_coef"] for m in seen] == pytest.approx([1.0, 0.5, 0.25, 0.2])
 
 
 def test_dataset_from_another_layout_is_refused(tmp_path, dataset):

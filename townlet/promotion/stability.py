@@ -7,8 +7,9 @@ with a few vectorised NumPy passes; the rolling windows hold one small tuple per
 
 Alerts (``townlet.config.pilot.ALERTS``; thresholds in ``pilot.stability``):
 queue conflicts, failed affordances and late shift starts in one tick above their
-limits (per 100 living agents: a town of 400 may have four times as many); any employment-exit queue overflow; early embedding reuse; starvation
-incidents (hunger at or below a floor for a run of ticks) in the window; mean goal
+limits (per 100 living agents: a town of 400 may have four times as many); any
+employment-exit queue overflow; early embedding reuse; starvation incidents (hunger
+at or below a floor for a run of ticks) in the window, also per 100 living agents; mean goal
 switches per agent and tick in the window (thrashing); population variance of
 per-agent rewards in the window.
 
@@ -118,7 +119,7 @@ class StabilityMonitor:
                 counts[EventCode.AFFORDANCE_FAIL] > c.affordance_fail_threshold * per,
             "lateness_spike": counts[EventCode.SHIFT_LATE_START] > c.lateness_threshold * per,
             "employment_exit_queue_overflow": counts[EventCode.EXIT_QUEUE_OVERFLOW] > 0,
-            "starvation_spike": self.starvation_incidents > c.starvation_max_incidents,
+            "starvation_spike": self.starvation_incidents > c.starvation_max_incidents * per,
             "option_thrash_detected": len(self._switches) >= c.thrash_min_samples
             and self.option_switch_rate > c.thrash_max_switch_rate,
             "reward_variance_spike": len(self._rewards) >= c.reward_min_samples

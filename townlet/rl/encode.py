@@ -19,7 +19,6 @@ from townlet.rl.layout import (
     GOAL_FEATURES,
     LANDMARK,
     LANDMARK_FIELDS,
-    LANDMARKS,
     LAST_ACTION_FEATURES,
     NEED_FEATURES,
     PERSONALITY_FEATURES,
@@ -60,86 +59,86 @@ def _squash(x, scale):
 
 
 @njit(cache=True)
-def _self_pass(st, sx, kp, tick, emb_of, ep_len, ctx_reset, out_feat):
-    """The self block and the running-affordance one-hot of every living agent."""
-    D = sx.ticks_per_day
-    tod = tick % D
-    phase = 2.0 * math.pi * tod / D
-    sin_t, cos_t = math.sin(phase), math.cos(phase)
-    prices = np.zeros(st.price_base.shape[0] - 1)  # every price but "none" (column 0)
+def _prices(st):
+    """Every price but "none" (column 0): current / base, capped at 4, / 4."""
+    prices = np.zeros(st.price_base.shape[0] - 1)
     for k in range(prices.shape[0]):
         base = st.price_base[k + 1]
         prices[k] = min(st.price_now[k + 1] / base, 4.0) / 4.0 if base > 0.0 else 0.0
+    return prices
+
+
+@njit(cache=True, inline="always")
+def _self_features(st, sx, kp, tick, sin_t, cos_t, prices, emb_of, ep_len, ctx_reset, i, f):
+    """The self block and the running-affordance one-hot of living agent i into row f."""
+    D = sx.ticks_per_day
+    tod = tick % D
     K = st.rel_other.shape[1]
     W = st.agent_attendance.shape[1]
-    for i in range(st.agent_alive.shape[0]):
-        if not st.agent_alive[i]:
-            continue
-        f = out_feat[i]
-        for n in range(st.agent_needs.shape[1]):
-            f[O_NEED + n] = st.agent_needs[i, n]
-        f[SELF.wallet] = _squash(st.agent_wallet[i] / MINOR_PER_UNIT, sx.wallet_scale)
-        f[SELF.food] = _squash(float(st.agent_food[i]), sx.count_scale)
-        f[SELF.time_sin] = sin_t
-        f[SELF.time_cos] = cos_t
-        flags = st.agent_flags[i]
-        f[SELF.on_shift] = 1.0 if flags & Flag.ON_SHIFT else 0.0
-        shift = st.agent_shift[i]
-        if shift < N_SHIFT:
-            f[O_SHIFT + shift] = 1.0
-        job = st.agent_job[i]
-        start = shift_start(st, kp, i)
-        f[SELF.shift_start_in] = ((start - tod) % D) / D
-        f[SELF.shift_end_in] = ((start + kp.job_end[job] - kp.job_start[job] - tod) % D) / D
-        att = 0.0
-        for w in range(W):
-            att += st.agent_attendance[i, w]
-        f[SELF.attendance_ratio] = att / W
-        f[SELF.lateness] = _squash(float(st.agent_lateness[i]), sx.count_scale)
-        f[SELF.wages_today] = _squash(st.agent_wages_today[i] / MINOR_PER_UNIT, sx.money_scale)
-        f[SELF.wages_withheld] = _squash(st.agent_withheld[i] / MINOR_PER_UNIT, sx.money_scale)
-        f[SELF.embedding_slot_norm] = emb_of[i] / sx.max_slots if emb_of[i] >= 0 else 0.0
-        f[SELF.ctx_reset] = float(ctx_reset[i])
-        f[SELF.episode_progress] = (ep_len[i] % D) / D
-        f[SELF.age_days] = _squash((tick - st.agent_born[i]) / D, 7.0)
-        f[SELF.fainted] = 1.0 if flags & Flag.FAINTED else 0.0
-        f[SELF.possessed] = 1.0 if flags & Flag.POSSESSED else 0.0
-        f[SELF.exit_pending] = 1.0 if flags & Flag.EXIT_PENDING else 0.0
-        f[SELF.option_active] = 1.0 if st.agent_option[i] else 0.0
-        goal = st.agent_goal[i]
-        if 0 <= goal < N_GOAL:
-            f[O_GOAL + goal] = 1.0
-        act = st.agent_action[i]
-        if 0 <= act < N_LAST:
-            f[O_LAST + act] = 1.0
-        f[SELF.last_action_ok] = 1.0 if st.agent_action_ok[i] else 0.0
-        f[SELF.reservation_active] = 1.0 if st.agent_resv[i] == Resv.HOLDING else 0.0
-        f[SELF.in_queue] = 1.0 if st.agent_resv[i] == Resv.WAITING else 0.0
-        aff = st.agent_aff[i]
-        if aff >= 0:
-            f[sx.o_affordance + aff] = 1.0
-            f[SELF.aff_running] = 1.0
-            left = (st.agent_aff_end[i] - tick) / kp.aff_duration[aff]
-            f[SELF.aff_progress] = min(1.0, max(0.0, 1.0 - left))
-        for p in range(st.agent_personality.shape[1]):
-            f[O_TRAIT + p] = st.agent_personality[i, p]
-        d = st.agent_district[i]
-        f[SELF.power_on] = float(st.district_power[d])
-        f[SELF.water_on] = float(st.district_water[d])
-        for k in range(prices.shape[0]):
-            f[O_PRICE + k] = prices[k]
-        riv_max = 0.0
-        avoid = 0
-        for k in range(K):
-            if st.rel_other[i, k] >= 0:
-                r = st.rel_riv[i, k]
-                riv_max = max(riv_max, r)
-                if r >= sx.avoid_threshold:
-                    avoid += 1
-        f[SELF.rivalry_max] = riv_max
-        f[SELF.rivalry_avoid_frac] = avoid / K
-        f[SELF.meet_active] = (1.0 if st.agent_meet_bld[i] >= 0 and tick < st.agent_meet_until[i]
-                               else 0.0)
+    for n in range(st.agent_needs.shape[1]):
+        f[O_NEED + n] = st.agent_needs[i, n]
+    f[SELF.wallet] = _squash(st.agent_wallet[i] / MINOR_PER_UNIT, sx.wallet_scale)
+    f[SELF.food] = _squash(float(st.agent_food[i]), sx.count_scale)
+    f[SELF.time_sin] = sin_t
+    f[SELF.time_cos] = cos_t
+    flags = st.agent_flags[i]
+    f[SELF.on_shift] = 1.0 if flags & Flag.ON_SHIFT else 0.0
+    shift = st.agent_shift[i]
+    if shift < N_SHIFT:
+        f[O_SHIFT + shift] = 1.0
+    job = st.agent_job[i]
+    start = shift_start(st, kp, i)
+    f[SELF.shift_start_in] = ((start - tod) % D) / D
+    f[SELF.shift_end_in] = ((start + kp.job_end[job] - kp.job_start[job] - tod) % D) / D
+    att = 0.0
+    for w in range(W):
+        att += st.agent_attendance[i, w]
+    f[SELF.attendance_ratio] = att / W
+    f[SELF.lateness] = _squash(float(st.agent_lateness[i]), sx.count_scale)
+    f[SELF.wages_today] = _squash(st.agent_wages_today[i] / MINOR_PER_UNIT, sx.money_scale)
+    f[SELF.wages_withheld] = _squash(st.agent_withheld[i] / MINOR_PER_UNIT, sx.money_scale)
+    f[SELF.embedding_slot_norm] = emb_of[i] / sx.max_slots if emb_of[i] >= 0 else 0.0
+    f[SELF.ctx_reset] = float(ctx_reset[i])
+    f[SELF.episode_progress] = (ep_len[i] % D) / D
+    f[SELF.age_days] = _squash((tick - st.agent_born[i]) / D, 7.0)
+    f[SELF.fainted] = 1.0 if flags & Flag.FAINTED else 0.0
+    f[SELF.possessed] = 1.0 if flags & Flag.POSSESSED else 0.0
+    f[SELF.exit_pending] = 1.0 if flags & Flag.EXIT_PENDING else 0.0
+    f[SELF.option_active] = 1.0 if st.agent_option[i] else 0.0
+    goal = st.agent_goal[i]
+    if 0 <= goal < N_GOAL:
+        f[O_GOAL + goal] = 1.0
+    act = st.agent_action[i]
+    if 0 <= act < N_LAST:
+        f[O_LAST + act] = 1.0
+    f[SELF.last_action_ok] = 1.0 if st.agent_action_ok[i] else 0.0
+    f[SELF.reservation_active] = 1.0 if st.agent_resv[i] == Resv.HOLDING else 0.0
+    f[SELF.in_queue] = 1.0 if st.agent_resv[i] == Resv.WAITING else 0.0
+    aff = st.agent_aff[i]
+    if aff >= 0:
+        f[sx.o_affordance + aff] = 1.0
+        f[SELF.aff_running] = 1.0
+        left = (st.agent_aff_end[i] - tick) / kp.aff_duration[aff]
+        f[SELF.aff_progress] = min(1.0, max(0.0, 1.0 - left))
+    for p in range(st.agent_personality.shape[1]):
+        f[O_TRAIT + p] = st.agent_personality[i, p]
+    d = st.agent_district[i]
+    f[SELF.power_on] = float(st.district_power[d])
+    f[SELF.water_on] = float(st.district_water[d])
+    for k in range(prices.shape[0]):
+        f[O_PRICE + k] = prices[k]
+    riv_max = 0.0
+    avoid = 0
+    for k in range(K):
+        if st.rel_other[i, k] >= 0:
+            r = st.rel_riv[i, k]
+            riv_max = max(riv_max, r)
+            if r >= sx.avoid_threshold:
+                avoid += 1
+    f[SELF.rivalry_max] = riv_max
+    f[SELF.rivalry_avoid_frac] = avoid / K
+    f[SELF.meet_active] = (1.0 if st.agent_meet_bld[i] >= 0 and tick < st.agent_meet_until[i]
+                           else 0.0)
 
 
 @njit(cache=True)
@@ -159,82 +158,72 @@ def _landmark(bw, scale, x, y, b, f, o):
     f[o + LANDMARK.step_w] = 1.0 if sdx < 0 else 0.0
 
 
-@njit(cache=True)
-def _landmark_pass(st, sx, out_feat, o, lm_cache, lm_key):
-    """Landmark features; recomputed only for agents that moved (cached per slot:
-    home, work, grocer and cafe of a slot never change)."""
-    bw, scale = sx.blocks_w, sx.distance_scale
-    n_lm = len(LANDMARKS) * N_LANDMARK
-    for i in range(st.agent_alive.shape[0]):
-        if not st.agent_alive[i]:
-            continue
-        x, y = st.agent_x[i], st.agent_y[i]
-        key = (np.int64(x) << 20) | np.int64(y)
-        c = lm_cache[i]
-        if lm_key[i] != key:
-            lm_key[i] = key
-            d = st.agent_district[i]
-            # in LANDMARKS order: home, work, grocer, cafe
-            _landmark(bw, scale, x, y, st.agent_home[i], c, 0)
-            _landmark(bw, scale, x, y, st.agent_work[i], c, N_LANDMARK)
-            _landmark(bw, scale, x, y, st.district_grocer[d], c, 2 * N_LANDMARK)
-            _landmark(bw, scale, x, y, st.district_cafe[d], c, 3 * N_LANDMARK)
-        f = out_feat[i]
-        for k in range(n_lm):
-            f[o + k] = c[k]
+@njit(cache=True, inline="always")
+def _landmarks(st, sx, i, f, o, lm_cache, lm_key):
+    """Landmark features of living agent i; recomputed only when it moved (cached per
+    slot: home, work, grocer and cafe of a slot never change)."""
+    x, y = st.agent_x[i], st.agent_y[i]
+    key = (np.int64(x) << 20) | np.int64(y)
+    c = lm_cache[i]
+    if lm_key[i] != key:
+        lm_key[i] = key
+        bw, scale = sx.blocks_w, sx.distance_scale
+        d = st.agent_district[i]
+        # in LANDMARKS order: home, work, grocer, cafe
+        _landmark(bw, scale, x, y, st.agent_home[i], c, 0)
+        _landmark(bw, scale, x, y, st.agent_work[i], c, N_LANDMARK)
+        _landmark(bw, scale, x, y, st.district_grocer[d], c, 2 * N_LANDMARK)
+        _landmark(bw, scale, x, y, st.district_cafe[d], c, 3 * N_LANDMARK)
+    for k in range(c.shape[0]):
+        f[o + k] = c[k]
 
 
-@njit(cache=True)
-def _social_pass(st, sx, emb_of, out_feat, out_ids, o):
-    """Top friends then top rivals among each agent's ties, plus aggregates."""
+@njit(cache=True, inline="always")
+def _social(st, sx, emb_of, i, f, ids, o):
+    """Top friends then top rivals among living agent i's ties, plus aggregates, into
+    row f (and the partners' embedding slots into ids)."""
     K = st.rel_other.shape[1]
     slots = sx.n_friends + sx.n_rivals
-    if slots == 0:
-        return
-    for i in range(st.agent_alive.shape[0]):
-        if not st.agent_alive[i]:
-            continue
-        f = out_feat[i]
-        chosen = 0
-        s = 0
-        t_sum = t_max = r_sum = r_max = 0.0
-        for want in range(slots):
-            rival = want >= sx.n_friends
-            best, best_v = -1, 0.0
-            for k in range(K):
-                other = st.rel_other[i, k]
-                if other < 0 or (chosen >> k) & 1:
-                    continue
-                v = st.rel_riv[i, k] if rival else st.rel_trust[i, k] + st.rel_fam[i, k]
-                if v > best_v:
-                    best, best_v = k, v
-            if best < 0:
+    chosen = 0
+    s = 0
+    t_sum = t_max = r_sum = r_max = 0.0
+    for want in range(slots):
+        rival = want >= sx.n_friends
+        best, best_v = -1, 0.0
+        for k in range(K):
+            other = st.rel_other[i, k]
+            if other < 0 or (chosen >> k) & 1:
                 continue
-            chosen |= 1 << best
-            other = st.rel_other[i, best]
-            p = o + s * N_SOCIAL_SLOT
-            trust, riv = st.rel_trust[i, best], st.rel_riv[i, best]
-            f[p + SOCIAL_SLOT.filled] = 1.0
-            f[p + SOCIAL_SLOT.trust] = trust
-            f[p + SOCIAL_SLOT.familiarity] = st.rel_fam[i, best]
-            f[p + SOCIAL_SLOT.rivalry] = riv
-            dx = float(st.agent_x[other] - st.agent_x[i])
-            dy = float(st.agent_y[other] - st.agent_y[i])
-            f[p + SOCIAL_SLOT.dist] = _squash(math.sqrt(dx * dx + dy * dy), sx.distance_scale)
-            f[p + SOCIAL_SLOT.visible] = (1.0 if abs(dx) <= sx.radius and abs(dy) <= sx.radius
-                                          else 0.0)
-            out_ids[i, 1 + s] = emb_of[other]
-            t_sum += trust
-            r_sum += riv
-            t_max = trust if s == 0 else max(t_max, trust)
-            r_max = riv if s == 0 else max(r_max, riv)
-            s += 1
-        if s > 0:
-            a = o + slots * N_SOCIAL_SLOT
-            f[a + SOCIAL_AGGREGATE.social_trust_mean] = t_sum / s
-            f[a + SOCIAL_AGGREGATE.social_trust_max] = t_max
-            f[a + SOCIAL_AGGREGATE.social_rivalry_mean] = r_sum / s
-            f[a + SOCIAL_AGGREGATE.social_rivalry_max] = r_max
+            v = st.rel_riv[i, k] if rival else st.rel_trust[i, k] + st.rel_fam[i, k]
+            if v > best_v:
+                best, best_v = k, v
+        if best < 0:
+            continue
+        chosen |= 1 << best
+        other = st.rel_other[i, best]
+        p = o + s * N_SOCIAL_SLOT
+        trust, riv = st.rel_trust[i, best], st.rel_riv[i, best]
+        f[p + SOCIAL_SLOT.filled] = 1.0
+        f[p + SOCIAL_SLOT.trust] = trust
+        f[p + SOCIAL_SLOT.familiarity] = st.rel_fam[i, best]
+        f[p + SOCIAL_SLOT.rivalry] = riv
+        dx = float(st.agent_x[other] - st.agent_x[i])
+        dy = float(st.agent_y[other] - st.agent_y[i])
+        f[p + SOCIAL_SLOT.dist] = _squash(math.sqrt(dx * dx + dy * dy), sx.distance_scale)
+        f[p + SOCIAL_SLOT.visible] = (1.0 if abs(dx) <= sx.radius and abs(dy) <= sx.radius
+                                      else 0.0)
+        ids[1 + s] = emb_of[other]
+        t_sum += trust
+        r_sum += riv
+        t_max = trust if s == 0 else max(t_max, trust)
+        r_max = riv if s == 0 else max(r_max, riv)
+        s += 1
+    if s > 0:
+        a = o + slots * N_SOCIAL_SLOT
+        f[a + SOCIAL_AGGREGATE.social_trust_mean] = t_sum / s
+        f[a + SOCIAL_AGGREGATE.social_trust_max] = t_max
+        f[a + SOCIAL_AGGREGATE.social_rivalry_mean] = r_sum / s
+        f[a + SOCIAL_AGGREGATE.social_rivalry_max] = r_max
 
 
 @njit(cache=True)
@@ -244,14 +233,26 @@ def encode(st, sx, kp, emb_of, ep_len, ctx_reset, out_map, out_feat, out_ids, lm
     ``out_ids`` (N, 1+S). ``kp`` is the world's KernelParams; ``lm_cache``
     (N, landmarks x fields) float32 and ``lm_key`` (N,) int64, initially -1, cache
     the landmark block; ``ws`` is the map's per-tick scratch
-    (``townlet.rl.window.new_window_scratch``)."""
+    (``townlet.rl.window.new_window_scratch``). After the maps, one loop writes each
+    slot's feature row and ids completely (cleared, then every block) while they
+    are in cache."""
     tick = st.clock[0]
-    out_feat[:] = 0.0
-    out_ids[:] = -1
+    map_pass(st, kp, sx.map, ws, out_map)
+    phase = 2.0 * math.pi * (tick % sx.ticks_per_day) / sx.ticks_per_day
+    sin_t, cos_t = math.sin(phase), math.cos(phase)
+    prices = _prices(st)
+    summary = ws.summary
+    social = sx.n_friends + sx.n_rivals > 0
     for i in range(st.agent_alive.shape[0]):
-        if st.agent_alive[i]:
-            out_ids[i, 0] = emb_of[i]
-    _self_pass(st, sx, kp, tick, emb_of, ep_len, ctx_reset, out_feat)
-    _landmark_pass(st, sx, out_feat, sx.o_landmarks, lm_cache, lm_key)
-    map_pass(st, kp, sx.map, ws, out_map, out_feat, sx.o_summary)
-    _social_pass(st, sx, emb_of, out_feat, out_ids, sx.o_social)
+        f, ids = out_feat[i], out_ids[i]
+        f[:] = 0.0
+        ids[:] = -1
+        if not st.agent_alive[i]:
+            continue
+        ids[0] = emb_of[i]
+        _self_features(st, sx, kp, tick, sin_t, cos_t, prices, emb_of, ep_len, ctx_reset, i, f)
+        _landmarks(st, sx, i, f, sx.o_landmarks, lm_cache, lm_key)
+        for k in range(summary.shape[1]):
+            f[sx.o_summary + k] = summary[i, k]
+        if social:
+            _social(st, sx, emb_of, i, f, ids, sx.o_social)

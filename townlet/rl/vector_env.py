@@ -186,6 +186,9 @@ class TownletVectorEnv(VectorEnv):
         self._mask = np.zeros((n, N_ACTIONS), np.bool_)
         self._decide = np.zeros(n, np.bool_)
         self._actions = np.zeros(n, np.int8)
+        self._flags = {key: np.zeros(n, np.bool_) for key in ("alive", "possessed", "ctx_reset",
+                                                             "done")}
+        self._flag_scratch = np.zeros(n, np.uint8)
         lay = self.layout
         self._obs = {"map": np.zeros((n, *lay.map_shape), np.float32),
                      "features": np.zeros((n, lay.n_features), np.float32),
@@ -285,19 +288,21 @@ class TownletVectorEnv(VectorEnv):
         return value.copy()
 
     def _infos(self) -> dict[str, Any]:
-        out, st = self._out, self.world
-        done = out.terminated | out.truncated
-        flags = st.view("agent_flags")
+        """The infos dict; its boolean views of world state are filled into the env's
+        own buffers (no allocation per step), like every other array it returns."""
+        out, st, b = self._out, self.world, self._flags
+        done = np.logical_or(out.terminated, out.truncated, out=b["done"])
+        np.bitwise_and(st.view("agent_flags"), np.uint8(Flag.POSSESSED), out=self._flag_scratch)
         return self._result({
             "action_mask": self._mask,
             "controlled": self._controlled,
             "decide": self._decide,
             "acted": out.acted,
-            "alive": st.view("agent_alive").astype(np.bool_),
-            "possessed": (flags & Flag.POSSESSED).astype(np.bool_),
+            "alive": np.not_equal(st.view("agent_alive"), 0, out=b["alive"]),
+            "possessed": np.not_equal(self._flag_scratch, 0, out=b["possessed"]),
             "episode_start": out.episode_start,
             "new_agent": out.new_agent,
-            "ctx_reset": out.ctx_reset.astype(np.bool_),
+            "ctx_reset": np.not_equal(out.ctx_reset, 0, out=b["ctx_reset"]),
             "end_kind": out.end_kind,
             "reward_components": out.comp,
             "episode_index": self.track.episodes,

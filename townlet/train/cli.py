@@ -189,8 +189,16 @@ def bc_cmd(config_path, agents, dataset, out_path, epochs, seed, min_accuracy, m
 @click.option("--bc-kl-half-life", type=click.IntRange(min=0), default=_PPO.bc_kl_half_life,
               show_default=True, help="With --init: agent steps over which that weight halves "
                                       "(0 = constant).")
+@click.option("--bc-kl-floor", type=click.FloatRange(min=0), default=_PPO.bc_kl_floor,
+              show_default=True, help="With --init: the weight never decays below this.")
 @click.option("--critic-warmup", type=click.IntRange(min=0), default=_PPO.critic_warmup_updates, show_default=True,
               help="With --init: first updates train the critic only.")
+@click.option("--eval-seed", "eval_seeds", type=click.IntRange(min=0), multiple=True,
+              help="Checkpoint selection: score every checkpoint on a fresh town of this seed "
+                   "(repeatable; never --seed) and keep the best (fewest deaths, then highest "
+                   "return) as best.pt in --out.")
+@click.option("--eval-ticks", type=click.IntRange(min=1), default=_PPO.eval_ticks,
+              show_default=True, help="With --eval-seed: ticks of each selection run.")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=_PPO.checkpoint_every, show_default=True,
               help="Updates between checkpoints (one is always written at the end).")
 @click.option("--retain", type=click.IntRange(min=1), default=_PPO.retain, show_default=True,
@@ -205,9 +213,8 @@ def bc_cmd(config_path, agents, dataset, out_path, epochs, seed, min_accuracy, m
               help="Print each update's metrics as one JSON line on stdout.")
 def ppo_cmd(config_path, agents, seed, variant, out_dir, steps, minutes, rollout_ticks, lr,
             epochs, minibatches, entropy_coef, hidden, threads, init, resume, value_sample,
-            bc_kl_coef,
-            bc_kl_half_life, critic_warmup, checkpoint_every, retain, shards, ray_address,
-            as_json) -> None:
+            bc_kl_coef, bc_kl_half_life, bc_kl_floor, critic_warmup, eval_seeds, eval_ticks,
+            checkpoint_every, retain, shards, ray_address, as_json) -> None:
     """PPO with one shared network for every agent (docs/rl.md, "PPO")."""
     import structlog
     from rich.console import Console
@@ -215,14 +222,23 @@ def ppo_cmd(config_path, agents, seed, variant, out_dir, steps, minutes, rollout
 
     from townlet.train.ppo import train
 
-    cfg = PPOConfig(seed=seed, variant=variant, total_agent_steps=steps,
-                    max_seconds=minutes * 60, rollout_ticks=rollout_ticks, learning_rate=lr,
-                    num_epochs=epochs, num_mini_batches=minibatches, entropy_coef=entropy_coef,
-                    hidden=hidden, threads=threads, init=init, resume=resume,
-                    value_sample=value_sample,
-                    bc_kl_coef=bc_kl_coef, bc_kl_half_life=bc_kl_half_life,
-                    critic_warmup_updates=critic_warmup, checkpoint_every=checkpoint_every,
-                    retain=retain)
+    try:
+        cfg = PPOConfig(seed=seed, variant=variant, total_agent_steps=steps,
+                        max_seconds=minutes * 60, rollout_ticks=rollout_ticks, learning_rate=lr,
+                        num_epochs=epochs, num_mini_batches=minibatches,
+                        entropy_coef=entropy_coef, hidden=hidden, threads=threads, init=init,
+                        resume=resume, value_sample=value_sample, bc_kl_coef=bc_kl_coef,
+                        bc_kl_half_life=bc_kl_half_life, bc_kl_floor=bc_kl_floor,
+                        eval_seeds=eval_seeds, eval_ticks=eval_ticks,
+                        critic_warmup_updates=critic_warmup,
+                        checkpoint_every=checkpoint_every, retain=retain)
+    except ValueError as exc:
+        _fail(exc)
+    shard_seeds = sorted(set(eval_seeds) & set(range(seed, seed + shards)))
+    if shard_seeds:
+        _fail(ValueError(f"evaluation seed(s) {shard_seeds} are training towns of the "
+                         f"{shards} shards (seeds {seed}..{seed + shards - 1}): checkpoint "
+                         f"selection needs held-out towns"))
     log = structlog.get_logger("townlet.train")
     with Progress(transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task("ppo", total=steps)
@@ -252,3 +268,7 @@ def ppo_cmd(config_path, agents, seed, variant, out_dir, steps, minutes, rollout
                 env.close()
     if not as_json:
         click.echo(f"checkpoint {path}")
+        if eval_seeds:
+            from townlet.train.select import BEST
+
+            click.echo(f"best (by evaluation) {path.parent / BEST}")

@@ -16,8 +16,11 @@ ticks (the critic must know mid-option states: a rollout ends inside options).
 A warm start (``init``) keeps the behaviour it starts from: the first
 ``critic_warmup_updates`` updates train the critic only, and a KL(π_init ‖ π)
 penalty on decision rows, weight ``bc_kl_coef`` halving every
-``bc_kl_half_life`` agent steps, holds the policy near the initial one while
-the critic catches up.
+``bc_kl_half_life`` agent steps down to ``bc_kl_floor``, holds the policy near
+the initial one while the critic catches up.
+
+With ``eval_seeds``, every checkpoint is scored on held-out towns and the best
+is kept as ``best.pt`` (``townlet.train.select``).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from townlet.train.checkpoint import (
 from townlet.train.gae import gae
 from townlet.train.nets import NetConfig, PolicyNet, masked_logits
 from townlet.train.ppo_config import PPOConfig
+from townlet.train.select import Selector
 
 __all__ = ["PPOConfig", "ppo_losses", "train"]
 
@@ -140,6 +144,8 @@ def train(cfg: PPOConfig, town: TownletConfig, out_dir: str | Path,
         if resumed.rng is not None:
             restore_rng(resumed.rng, rng)
     store = CheckpointStore(out_dir, retain=cfg.retain)
+    selector = Selector(town, cfg.variant, out_dir, cfg.eval_seeds, cfg.eval_ticks,
+                        continue_run=resumed is not None) if cfg.eval_seeds else None
     meta = {"algo": "ppo", "ppo": msgspec.to_builtins(cfg), "obs_layout_hash": layout.layout_hash}
     # ---------------------------------------------------------------- storage
     buf = {"map": torch.zeros((T, n, *layout.map_shape)),
@@ -261,6 +267,8 @@ def train(cfg: PPOConfig, town: TownletConfig, out_dir: str | Path,
                                      training={**meta, "last_update": metrics})
             metrics["policy_hash"] = saved.policy_hash
             metrics["checkpoint"] = str(path)
+            if selector is not None:
+                metrics.update(selector.offer(path, counters.updates, counters.agent_steps))
         if on_update is not None:
             on_update(metrics)
         if last:

@@ -58,18 +58,31 @@ class PPOConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """With ``init``: weight of KL(π_init ‖ π) on decision rows at the start."""
     bc_kl_half_life: int = 2_000_000
     """With ``init``: agent steps over which the KL weight halves (0 = constant)."""
+    bc_kl_floor: float = 0.0
+    """With ``init``: the KL weight never decays below this (0 = it decays to nothing;
+    once it is ~0.01 a warm start drifts away from its behaviour, docs/rl.md)."""
     critic_warmup_updates: int = 2
     """With ``init``: updates that train the critic (and the KL term) but not the policy."""
+    eval_seeds: tuple[int, ...] = ()
+    """Checkpoint selection (``townlet.train.select``): score every checkpoint on fresh
+    towns of these seeds (never ``seed``) and keep the best as ``best.pt``; () = off."""
+    eval_ticks: int = 1440
+    """Ticks of each selection run (1440: one episode per agent at the default horizon)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.value_sample <= 1.0:
             raise ValueError(f"value_sample must be in [0, 1], got {self.value_sample}")
-        for name in ("bc_kl_coef", "bc_kl_half_life", "critic_warmup_updates"):
+        for name in ("bc_kl_coef", "bc_kl_half_life", "bc_kl_floor", "critic_warmup_updates"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.seed in self.eval_seeds:
+            raise ValueError(f"evaluation seed {self.seed} is the training seed: checkpoint "
+                             f"selection needs held-out towns")
+        if self.eval_ticks < 1:
+            raise ValueError(f"eval_ticks must be >= 1, got {self.eval_ticks}")
 
     def kl_weight(self, agent_steps: int) -> float:
         """The KL-to-init weight after ``agent_steps`` (used only with ``init``)."""
         if self.bc_kl_half_life == 0:
             return self.bc_kl_coef
-        return self.bc_kl_coef * 0.5 ** (agent_steps / self.bc_kl_half_life)
+        return max(self.bc_kl_floor, self.bc_kl_coef * 0.5 ** (agent_steps / self.bc_kl_half_life))

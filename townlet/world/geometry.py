@@ -15,7 +15,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from townlet.world.jit import kernel
+from townlet.world.jit import inline_kernel, kernel
 
 __all__ = ["PERIOD", "SIDE", "SLOTS", "SLOT_LOCAL", "TILE", "WALKABLE", "building_of",
            "next_step", "origin", "outside_door", "walkable"]
@@ -109,7 +109,7 @@ def _inside_step(lx, ly, tlx, tly):
     return 0, _sign(tly - ly)
 
 
-@kernel
+@inline_kernel
 def next_step(x, y, tb, tlx, tly, blocks_w):
     """One 4-neighbour step from (x, y) toward local tile (tlx, tly) of building tb.
 

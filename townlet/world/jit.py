@@ -20,10 +20,14 @@ from typing import Final
 
 from numba import config, njit
 
-__all__ = ["INTERPRETED", "kernel", "parallel_kernel"]
+__all__ = ["INTERPRETED", "inline_kernel", "kernel", "parallel_kernel"]
 
 INTERPRETED: Final = bool(config.DISABLE_JIT)
 """True under ``NUMBA_DISABLE_JIT=1``: kernels run uncompiled, on plain namedtuples."""
 
 kernel = njit(cache=True, nogil=True)
 parallel_kernel = njit(cache=True, nogil=True, parallel=True)
+inline_kernel = njit(cache=True, nogil=True, inline="always")
+"""For a per-agent helper on the tick's hot path with one or two callers: Numba
+inlines it into each caller (no call, no spilled registers, no reloaded array
+pointers after it), at a few seconds of compile time each."""

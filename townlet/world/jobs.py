@@ -122,8 +122,14 @@ def near_shift(p, j, tod):
     agents skip reading their plan and roster outside working hours)."""
     spread = (p.job_patterns[j] - 1) * p.job_stagger[j]
     last = p.job_start[j] + spread + p.job_end[j] - p.job_start[j]
-    return p.job_start[j] <= tod <= last or (
-        (tod - p.job_start[j] + p.arrival_buffer) % p.day <= spread)
+    if p.job_start[j] <= tod <= last:
+        return True
+    ahead = tod - p.job_start[j] + p.arrival_buffer  # modulo the day, without dividing
+    while ahead < 0:
+        ahead += p.day
+    while ahead >= p.day:
+        ahead -= p.day
+    return ahead <= spread
 
 
 @kernel

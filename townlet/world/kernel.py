@@ -30,7 +30,7 @@ from townlet.world.borrow import borrowed
 from townlet.world.economy import pay_rent, savings, set_rent
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import SLOTS, building_of, walkable
-from townlet.world.jit import kernel, parallel_kernel
+from townlet.world.jit import inline_kernel, kernel, parallel_kernel
 from townlet.world.jobs import near_shift, pop_exit, shift_update
 from townlet.world.lifecycle import remove, respawn_due, vital_signs
 from townlet.world.names import index_enum
@@ -127,7 +127,7 @@ def _primitive(s, p, i, a, t):
     return True
 
 
-@kernel
+@inline_kernel
 def _upkeep(s, p, i, t):
     """Reservation housekeeping: idle holders time out; impatient waiters clash."""
     if s.agent_resv[i] == Resv.HOLDING and s.agent_aff[i] < 0:
@@ -138,7 +138,7 @@ def _upkeep(s, p, i, t):
             conflict(s, p, i, holder, s.agent_obj[i])
 
 
-@kernel
+@inline_kernel
 def _set_goal(s, i, t, goal):
     """Make ``goal`` agent i's goal; a new goal drops the queue and destination of the old."""
     if goal != s.agent_goal[i]:
@@ -147,7 +147,7 @@ def _set_goal(s, i, t, goal):
         s.agent_goal[i] = goal
 
 
-@kernel
+@inline_kernel
 def _act(s, p, i, a, t, tod, upto):
     """Run agent i's action for this tick (after bookkeeping; up to the goal phase
     only if ``upto`` is ``Phase.MOVE``)."""
@@ -206,7 +206,7 @@ def decay_local(alive, today, needs, habits, need_decay, mode):
                     _decay(needs, habits, need_decay, i, n)
 
 
-@kernel
+@inline_kernel
 def _needs_vital(s, p, i, t, local):
     """Decay needs (only social if ``local``: the rest was decayed by ``decay_local``)
     and count the ticks they sit at 0 (townlet.world.neglect); run the lifecycle checks
@@ -228,7 +228,7 @@ def _needs_vital(s, p, i, t, local):
     return True, critical
 
 
-@kernel
+@inline_kernel
 def _agent(s, p, i, a, t, tod, hourly, upto, mode):
     """One agent's tick (the phases before ``upto``); returns whether one of its needs is
     critical. ``hourly``: this tick is agent i's hour mark ((i + t) % hour == 0)."""
@@ -286,46 +286,54 @@ def tick(s, p, actions, use_actions, upto, mode):
 
 AHEAD = 32
 """Slots ahead of the agent being ticked whose hot columns are prefetched."""
+BLOCK = 8
+"""The hot columns are prefetched for BLOCK slots at a time, every BLOCK slots (rows
+are at most 16 bytes: BLOCK rows span at most two cache lines)."""
 NEAR = 16
 """Slots ahead whose tiles and ties are prefetched (their rows, read for that, came
 AHEAD - NEAR slots earlier)."""
 
 
-@kernel
-def _prefetch_agent(s, i):
-    """Start loading agent i's row of every column a tick reads for most agents
-    (townlet.world.prefetch: a hint, no effect on any value)."""
+@inline_kernel
+def _prefetch_block(s, i):
+    """Start loading rows i .. i + BLOCK - 1 of every column a tick reads for most
+    agents: one prefetch per column (BLOCK rows of up to 8 bytes span at most a cache
+    line; a line they share with the next rows is the next block's), two for the
+    16-byte rows (townlet.world.prefetch: a hint, no effect on any value)."""
     prefetch(s.agent_alive, i)
     prefetch(s.agent_flags, i)
-    prefetch(s.agent_needs, i)
-    prefetch(s.agent_habits, i)
-    prefetch(s.agent_neglect, i)
-    prefetch(s.agent_aff, i)
-    prefetch(s.agent_aff_end, i)
     prefetch(s.agent_job, i)
-    prefetch(s.agent_today, i)
-    prefetch(s.agent_roster, i)
     prefetch(s.agent_resv, i)
     prefetch(s.agent_action, i)
     prefetch(s.agent_action_ok, i)
     prefetch(s.agent_goal, i)
     prefetch(s.agent_option, i)
-    prefetch(s.agent_food, i)
-    prefetch(s.agent_wallet, i)
-    prefetch(s.agent_district, i)
-    prefetch(s.agent_meet_bld, i)
     prefetch(s.agent_shift, i)
+    prefetch(s.agent_aff, i)
+    prefetch(s.agent_food, i)
     prefetch(s.agent_x, i)
     prefetch(s.agent_y, i)
+    prefetch(s.agent_aff_end, i)
+    prefetch(s.agent_district, i)
+    prefetch(s.agent_meet_bld, i)
     prefetch(s.agent_dest, i)
     prefetch(s.agent_obj, i)
     prefetch(s.agent_home, i)
     prefetch(s.agent_work, i)
     prefetch(s.agent_t_next, i)
     prefetch(s.agent_t_prev, i)
+    prefetch(s.agent_wallet, i)
+    prefetch(s.agent_neglect, i)
+    prefetch(s.agent_roster, i)
+    prefetch(s.agent_needs, i)
+    prefetch(s.agent_needs, i + BLOCK // 2)
+    prefetch(s.agent_habits, i)
+    prefetch(s.agent_habits, i + BLOCK // 2)
+    prefetch(s.agent_today, i)
+    prefetch(s.agent_today, i + BLOCK // 2)
 
 
-@kernel
+@inline_kernel
 def _prefetch_near(s, i, hourly):
     """Start loading what agent i may reach beyond its own row: if it may walk (it
     runs no affordance) or it is at its hour mark (``hourly``: it meets a neighbour),
@@ -371,7 +379,8 @@ def _tick(s, p, actions, use_actions, upto, mode):
     for i in range(s.agent_alive.shape[0]):
         hourly = mark == 0
         mark = mark + 1 if mark + 1 < p.hour else 0
-        _prefetch_agent(s, i + AHEAD)
+        if i % BLOCK == 0:
+            _prefetch_block(s, i + AHEAD)
         _prefetch_near(s, i + NEAR, near == 0)
         near = near + 1 if near + 1 < p.hour else 0
         if upto <= Phase.ARRIVALS:

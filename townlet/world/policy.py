@@ -11,7 +11,7 @@ from townlet.config.money import to_minor
 from townlet.world.actions import G, Goal, Shift
 from townlet.world.affordances import failing_condition, object_usable, start, startable
 from townlet.world.geometry import SLOTS, next_step, origin, outside_door
-from townlet.world.jit import kernel
+from townlet.world.jit import inline_kernel, kernel
 from townlet.world.queues import leave_queue, request
 from townlet.world.routines import decay_of, haunt, shift_start, ticks_until
 from townlet.world.shops import marked_up
@@ -33,14 +33,14 @@ NEED_OF_GOAL = np.full(len(Goal), -1, dtype=np.int64)
 NEED_OF_GOAL[list(GOAL_FOR_NEED.values())] = list(GOAL_FOR_NEED)
 
 
-@kernel
+@inline_kernel
 def _in_shift(s, i, tod):
     """Whether agent i is due at work now: a work day, between setting off and quitting."""
     today = s.agent_today[i]
     return today[Today.WORKS] != 0 and today[Today.LEAVE] <= tod < today[Today.QUIT]
 
 
-@kernel
+@inline_kernel
 def _free_for(s, p, i, tod):
     """Ticks until agent i must set off for work (a day if it does not work today)."""
     if not s.agent_today[i, Today.WORKS] or tod >= s.agent_today[i, Today.LEAVE]:
@@ -48,7 +48,7 @@ def _free_for(s, p, i, tod):
     return s.agent_today[i, Today.LEAVE] - tod
 
 
-@kernel
+@inline_kernel
 def _sleep_fits(s, p, i, tod):
     """A full sleep ends before the agent must set off for work (or energy is critical)."""
     a = p.type_aff[OBJ.BED]
@@ -56,27 +56,35 @@ def _sleep_fits(s, p, i, tod):
                        or s.agent_needs[i, Need.ENERGY] < p.need_crit[Need.ENERGY])
 
 
-@kernel
+@inline_kernel
 def _at_night(s, p, i, tod):
     """Whether it is agent i's night (from its bedtime for one sleep's length)."""
     return ticks_until(s.agent_today[i, Today.BEDTIME], tod, p.day) < p.night
 
 
-@kernel
+@inline_kernel
 def _can_eat(s, p, i):
     """Food at home, or money for a meal at its district's cafe or for groceries at its
     grocer (else: go earn some)."""
+    if s.agent_food[i] > 0:
+        return True
     d = s.agent_district[i]
-    cheapest = min(marked_up(s, Price.CAFE_MEAL, s.district_cafe[d]),
-                   marked_up(s, Price.GROCERIES, s.district_grocer[d]))
-    return s.agent_food[i] > 0 or s.agent_wallet[i] >= cheapest
+    return s.agent_wallet[i] >= min(marked_up(s, Price.CAFE_MEAL, s.district_cafe[d]),
+                                    marked_up(s, Price.GROCERIES, s.district_grocer[d]))
 
 
-@kernel
+@inline_kernel
 def _can_wash(s, p, i):
     """Money for a shower (a broke agent does not stand waiting to wash: it sleeps, works)."""
     a = p.type_aff[OBJ.SHOWER]
     return a >= 0 and s.agent_wallet[i] >= s.price_now[p.aff_price[a]]
+
+
+@inline_kernel
+def _sated(s, p, i):
+    """Hunger is at or above the eat-now level (``_lasts`` for 0 ticks, without
+    reading the agent's decay rate: 0 x a finite rate is 0)."""
+    return s.agent_needs[i, Need.HUNGER] >= p.need_crit[Need.HUNGER] * 2
 
 
 @kernel
@@ -86,15 +94,15 @@ def _lasts(s, p, i, ticks):
     return hunger >= p.need_crit[Need.HUNGER] * 2
 
 
-@kernel
+@inline_kernel
 def wakes_up(s, p, i):
     """A scripted sleeper whose hunger reaches the eat-now level while it can eat
     wakes up (the sleep fails, refunded as any failure): it would otherwise faint."""
     a = p.type_aff[OBJ.BED]
-    return a >= 0 and s.agent_aff[i] == a and not _lasts(s, p, i, 0) and _can_eat(s, p, i)
+    return a >= 0 and s.agent_aff[i] == a and not _sated(s, p, i) and _can_eat(s, p, i)
 
 
-@kernel
+@inline_kernel
 def decide(s, p, i, t, tod):
     """The scripted goal for agent i this tick; a snack first if hunger would not
     last a night's sleep (it would wake the sleeper, and an interrupted sleep
@@ -105,13 +113,13 @@ def decide(s, p, i, t, tod):
     return goal
 
 
-@kernel
+@inline_kernel
 def _decide(s, p, i, t, tod):
     """The scripted goal for agent i this tick, before the bedtime snack."""
     needs = s.agent_needs[i]
     goal = s.agent_goal[i]
     can_eat = _can_eat(s, p, i)
-    if not _lasts(s, p, i, 0) and can_eat:
+    if not _sated(s, p, i) and can_eat:
         return G.EAT
     # exhaustion comes before work and meetings (hunger did above; hygiene and
     # social wait for the evening)
@@ -143,7 +151,10 @@ def _decide(s, p, i, t, tod):
         return G.EAT  # breakfast, while there is time: hunger would not last the shift
     best, worst = -1, 1.0
     for k in range(needs.shape[0]):
-        ratio = needs[k] / max(p.need_seek[k], 1e-6)
+        seek = max(p.need_seek[k], 1e-6)
+        if not needs[k] < seek:  # ratio >= 1: skip the division
+            continue
+        ratio = needs[k] / seek
         if ratio < 1.0 and ratio < worst and (k != Need.ENERGY or sleep_fits) and (
                 k != Need.HUNGER or can_eat) and (errands or needs[k] < p.need_crit[k]) and (
                 k != Need.SOCIAL or not night) and (k != Need.HYGIENE or _can_wash(s, p, i)):
@@ -225,7 +236,7 @@ def _wait(s, p, i, o):
 def _ticks_of(s, p, i, money):
     """``money`` as ticks of agent i's work (its wage per tick): what a price is worth
     in time to it; 0 when hunger is urgent (then only time counts)."""
-    if not _lasts(s, p, i, 0):
+    if not _sated(s, p, i):
         return 0
     return money // max(1, p.job_wage[s.agent_job[i]])
 
@@ -303,7 +314,7 @@ def _target_object(s, p, i, goal, t):
     return -1
 
 
-@kernel
+@inline_kernel
 def _place(s, p, i, goal):
     """Building for a presence goal (work, socialising at its favourite cafe when not far,
     meeting, home)."""
@@ -316,7 +327,7 @@ def _place(s, p, i, goal):
     return s.agent_home[i]
 
 
-@kernel
+@inline_kernel
 def step_to(s, p, i, b, lx, ly):
     """One step toward local tile (lx, ly) of building b; True when already there."""
     dx, dy = next_step(s.agent_x[i], s.agent_y[i], b, lx, ly, p.blocks_w)
@@ -342,7 +353,7 @@ def _use(s, p, i, o, t):
     return False
 
 
-@kernel
+@inline_kernel
 def pursue(s, p, i, goal, t):
     """Work toward ``goal`` for one tick. Returns True when the goal is reached
     (an affordance started, or the agent stands at the place)."""
@@ -364,7 +375,8 @@ def pursue(s, p, i, goal, t):
             s.agent_dest[i] = -1
             return _use(s, p, i, o, t)
         return False
-    leave_queue(s, i, t)
+    if s.agent_obj[i] >= 0:  # (leave_queue's own test, without the call)
+        leave_queue(s, i, t)
     b = _place(s, p, i, goal)
     spot = i % 5 + 1
     if step_to(s, p, i, b, spot, 5 if goal != G.WORK else 3):

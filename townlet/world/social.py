@@ -18,7 +18,7 @@ import numpy as np
 
 from townlet.world.actions import Shift
 from townlet.world.events import EventCode, emit
-from townlet.world.jit import kernel
+from townlet.world.jit import inline_kernel, kernel
 from townlet.world.neglect import unkempt
 from townlet.world.params import HOOK_SHARED_MEAL
 from townlet.world.rng import POLICY, uniform
@@ -44,7 +44,7 @@ MAX_SCAN = 6
 """Agents examined per tile when looking for a partner (keeps the cost O(1))."""
 
 
-@kernel
+@inline_kernel
 def tile_link(s, i):
     """Put agent i at the head of its tile's agent list."""
     x, y = s.agent_x[i], s.agent_y[i]
@@ -56,7 +56,7 @@ def tile_link(s, i):
     s.tile_head[y, x] = i
 
 
-@kernel
+@inline_kernel
 def tile_unlink(s, i):
     """Take agent i out of its tile's agent list."""
     p, n = s.agent_t_prev[i], s.agent_t_next[i]
@@ -186,7 +186,7 @@ def _partner(s, p, i, t, mode):
     return -1
 
 
-@kernel
+@inline_kernel
 def wants_chat(s, p, i, t):
     """The policy stream's coin for a spontaneous chat this tick."""
     return uniform(s.rng_key[POLICY], t, i) < p.chat_chance
