@@ -44,7 +44,7 @@ WORKDIR /var/lib/townlet
 VOLUME ["/logs", "/snapshots", "/recordings"]
 # console (CURVE), publisher (CURVE), simulation metrics+probes, publisher metrics+probes,
 # recorder metrics+probes
-EXPOSE 7571 7710 9464 9465 9466
+EXPOSE 7571 7710 9464 9465 9466 9467
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9464/livez', timeout=4)"]
 ENTRYPOINT ["townlet"]

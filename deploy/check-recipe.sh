@@ -53,11 +53,11 @@ pid=$!
 runpid=$pid
 ready() { "$tmp/opt/bin/python" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$1/readyz', timeout=2)" 2>/dev/null; }
 for _ in $(seq 600); do
-    if ready 9464 && ready 9465; then break; fi
+    if ready 9464 && ready 9465 && ready 9467; then break; fi
     kill -0 "$pid" 2>/dev/null || { echo "recipe: townlet run exited"; cat "$tmp/run.err"; exit 1; }
     sleep 0.5
 done
-ready 9464 && ready 9465 || { echo "recipe: probes never turned ready"; cat "$tmp/run.err"; exit 1; }
+ready 9464 && ready 9465 && ready 9467 || { echo "recipe: probes never turned ready"; cat "$tmp/run.err"; exit 1; }
 if grep -q compiling_kernel "$tmp/run.err"; then
     echo "recipe: the runtime compiled the kernel: the build did not warm NUMBA_CACHE_DIR"; exit 1
 fi

@@ -24,12 +24,31 @@ from telemetry_helpers import wait_until
 from townlet.client.console import ConsoleClient
 from townlet.client.errors import HandshakeRefused, Unauthorized
 from townlet.config import default_config, with_agents
-from townlet.console.link import ConsoleLink, LinkError, link_endpoint
-from townlet.security import issue_key, load_keypair, load_public_key, parse_ttl, revoke_keys
+from townlet.config.console import ConsoleConfig
+from townlet.console.link import (
+    SUMMARY_FILE,
+    Batch,
+    BatchReply,
+    ConsoleLink,
+    LinkError,
+    LinkResult,
+    link_endpoint,
+)
+from townlet.console.summary import Slow, SummaryWriter
+from townlet.front.process import CONFIG_FILE
+from townlet.publish.spawn import wait_ready
+from townlet.security import (
+    init_key_dir,
+    issue_key,
+    load_keypair,
+    load_public_key,
+    parse_ttl,
+    revoke_keys,
+)
 from townlet.security.registry import RegistryDoc, update_registry, utcnow
 from townlet.sim.loop import Simulation
 from townlet.sim.services import start_services
-from townlet.wire.console import Request, decode_response, encode
+from townlet.wire.console import Request, Response, decode_response, encode
 
 
 @pytest.fixture
@@ -112,6 +131,7 @@ def test_front_killed_restarts_and_no_acknowledged_command_is_unaudited(town: To
             resp = c.request("speed", [0], cmd_id=f"ack-{i}")
             assert resp.ok
             acked.append(f"ack-{i}")
+        once = c.request("speed", [0], cmd_id="once")
         os.kill(first, signal.SIGKILL)
         audited = _audited(town)  # read after the kill: nothing can be added any more
         assert all(audited.get(cid) == "OK" for cid in acked), "an acknowledged reply " \
@@ -123,6 +143,11 @@ def test_front_killed_restarts_and_no_acknowledged_command_is_unaudited(town: To
         # the same client reconnects to the same endpoint; commands work again
         assert c.call("whoami")["identity"] == "operator1"
         assert c.request("speed", [0], cmd_id="after").ok
+        # a retry through the new front gets the first result; the command ran once
+        again = c.request("speed", [0], cmd_id="once")
+        assert again.ok and again.tick == once.tick < town.ticks
+        conflict = c.request("speed", [5], cmd_id="once")
+        assert conflict.error is not None and conflict.error.code == "E_CONFLICT"
         assert c.call("health")["services"]["console"]["restarts"] == 1
     assert _audited(town)["after"] == "OK"
 
@@ -240,3 +265,57 @@ def test_expired_and_revoked_credentials_are_refused_by_the_front(town: Town) ->
         with pytest.raises(Unauthorized, match="revoked"):
             e.call("resume")  # a command the simulation would run: refused before it
     assert _audited(town) != {}
+
+
+def test_garbage_from_the_link_fails_only_that_batch(tmp_path: Path) -> None:
+    """A real front process against a stand-in simulation that answers one batch with
+    garbage: that request gets a clear E_INTERNAL, the front serves the next one."""
+    kdir = tmp_path / "keys"
+    init_key_dir(kdir)
+    _, operator = issue_key(kdir, "operator1", "operator", parse_ttl("1h"))
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    (run / CONFIG_FILE).write_bytes(msgspec.json.encode(ConsoleConfig(
+        endpoint="tcp://127.0.0.1:0", audit_path=str(tmp_path / "audit.jsonl"))))
+    summary = SummaryWriter(run / SUMMARY_FILE)
+    summary.write(7, 8, False, 0.0, 0.0, Slow(capacity=8, config_id="x"))
+    sim = zmq.Context.instance().socket(zmq.ROUTER)
+    sim.linger = 0
+    sim.bind(link_endpoint(run))
+    front = subprocess.Popen([sys.executable, "-m", "townlet", "console-front", "--run-dir",
+                              str(run), "--parent-pid", str(os.getpid()), "--key-dir",
+                              str(kdir)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        ready = wait_ready(front, 120, "console front")
+        with ConsoleClient(ready["endpoint"], kdir / "server.key", operator, timeout=60) as c:
+            got: dict[str, object] = {}
+            waiter = threading.Thread(target=lambda: got.update(r=c.request("pause")))
+            waiter.start()
+            assert sim.poll(60_000)
+            rid, body = sim.recv_multipart()
+            assert msgspec.msgpack.decode(body, type=Batch).items[0].request.name == "pause"
+            sim.send_multipart([rid, b"\xc1\xc1 not a reply"])
+            waiter.join()
+            resp = got["r"]
+            assert isinstance(resp, Response) and resp.error is not None
+            assert resp.error.code == "E_INTERNAL"
+            assert "unreadable reply from the simulation" in resp.error.message
+            assert c.call("status")["tick"] == 7  # answered from the summary
+            waiter = threading.Thread(target=lambda: got.update(r=c.request("resume")))
+            waiter.start()
+            assert sim.poll(60_000)
+            rid, body = sim.recv_multipart()
+            item = msgspec.msgpack.decode(body, type=Batch).items[0]
+            ok = encode(Response(cmd_id=item.request.cmd_id, ok=True, result={"paused": False},
+                                 tick=7))
+            sim.send_multipart([rid, msgspec.msgpack.encode(
+                BatchReply([LinkResult(item.n, ok, "OK", None, 7)]))])
+            waiter.join()
+            resp = got["r"]
+            assert isinstance(resp, Response) and resp.ok and resp.result == {"paused": False}
+        assert front.poll() is None
+    finally:
+        front.terminate()
+        assert front.wait(60) == 0
+        sim.close()
+        summary.close()

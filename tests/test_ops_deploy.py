@@ -50,9 +50,9 @@ def test_ports_agree_between_image_config_compose_and_prometheus():
     recorder = compose["services"]["recorder"]["command"]
     rec_port = int(recorder[recorder.index("--http-port") + 1])
     served = {_port(cfg.console.endpoint), _port(cfg.telemetry.endpoint),
-              cfg.telemetry.metrics_port, cfg.ops.http_port, rec_port}
+              cfg.telemetry.metrics_port, cfg.ops.http_port, rec_port, cfg.console.metrics_port}
     assert exposed == served
-    for host in (cfg.telemetry.metrics_host, cfg.ops.http_host):
+    for host in (cfg.telemetry.metrics_host, cfg.ops.http_host, cfg.console.metrics_host):
         assert host == "0.0.0.0"
     assert "0.0.0.0" in cfg.console.endpoint and "0.0.0.0" in cfg.telemetry.endpoint
     assert f"127.0.0.1:{cfg.ops.http_port}/livez" in docker, "HEALTHCHECK probes the sim"
@@ -61,7 +61,7 @@ def test_ports_agree_between_image_config_compose_and_prometheus():
     targets = {t for job in scrape["scrape_configs"] for sc in job["static_configs"]
                for t in sc["targets"]}
     assert targets == {f"sim:{cfg.ops.http_port}", f"sim:{cfg.telemetry.metrics_port}",
-                       f"recorder:{rec_port}"}
+                       f"sim:{cfg.console.metrics_port}", f"recorder:{rec_port}"}
     sim = compose["services"]["sim"]
     assert "keys:/keys:ro" in sim["volumes"] and sim["shm_size"]
     assert all(s.endswith(":ro") for s in compose["services"]["recorder"]["volumes"]

@@ -1,5 +1,7 @@
-"""Authenticated operator console: the server the simulation embeds, its command table,
-and the ``townlet console`` CLI. Imports are lazy (the CLI needs none of the server)."""
+"""Authenticated operator console: the server (run by the console front process,
+:mod:`townlet.front`, or embedded in a simulation), the simulation's end of the front's
+link, the command table, and the ``townlet console`` CLI. Imports are lazy (the CLI needs
+none of the server)."""
 
 from importlib import import_module
 

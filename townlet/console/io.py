@@ -47,7 +47,7 @@ from townlet.wire.console import (
 if TYPE_CHECKING:
     from townlet.console.server import ConsoleServer
 
-__all__ = ["Done", "IOThread", "Pending"]
+__all__ = ["Done", "IOThread", "Pending", "fingerprint"]
 
 _log = structlog.get_logger("townlet.console.io")
 _BATCH = 256
@@ -80,7 +80,8 @@ class Done(msgspec.Struct):
     tick: int | None
 
 
-def _fingerprint(req: Request) -> bytes:
+def fingerprint(req: Request) -> bytes:
+    """What a repeated cmd_id must match to get the first response (else E_CONFLICT)."""
     return hashlib.sha256(msgspec.msgpack.encode((req.name, req.args, req.kwargs))).digest()
 
 
@@ -283,7 +284,7 @@ class IOThread(threading.Thread):
                          req=req)
             return
         if cmd.mutates:
-            fp = _fingerprint(req)
+            fp = fingerprint(req)
             entry = s.replay.get(pr.identity, req.cmd_id)
             if entry is not None:
                 if entry.fingerprint != fp:

@@ -33,6 +33,8 @@ from townlet.console.context import CommandContext, EventLog, PolicyInfo, Princi
 from townlet.console.control import RunControl
 from townlet.console.errors import CommandError
 from townlet.console.execute import Outcome, execute, response_encoder
+from townlet.console.io import fingerprint
+from townlet.console.replay import ReplayCache
 from townlet.console.summary import Slow, SummaryWriter
 from townlet.console.table import Command, bind
 from townlet.promotion.manager import Promotion
@@ -126,6 +128,10 @@ class ConsoleLink:
         self.events = EventLog(cfg.recent_events)
         self.sandbox = Sandbox(snapshot_root) if snapshot_root is not None else None
         self.watcher = RegistryWatcher(registry_path)  # read only by commands that use it
+        self.replay = ReplayCache(cfg.replay_cache_size, cfg.replay_ttl_s,
+                                  cfg.replay_identities)
+        """Results of mutating commands, so that a retry through a restarted front (whose
+        replay cache started empty) gets the first result instead of running again."""
         self.endpoint: str | None = None
         self.run_dir = Path(run_dir)
         self.encoder = response_encoder()
@@ -235,9 +241,20 @@ class ConsoleLink:
             params = bind(cmd, req.args, req.kwargs)
         except CommandError as exc:
             return self._error(req.cmd_id, exc.code, exc.message, tick)
+        if cmd.mutates:  # a front that restarted forgot its replay cache; this one did not
+            fp = fingerprint(req)
+            seen = self.replay.get(pr.identity, req.cmd_id)
+            if seen is not None and seen.fingerprint != fp:
+                return self._error(req.cmd_id, "E_CONFLICT", f"cmd_id {req.cmd_id!r} was "
+                                   "already used for a different command or arguments", tick)
+            if seen is not None and seen.response is not None:
+                return seen.response, "OK", "replayed", tick
+            self.replay.add(pr.identity, req.cmd_id, fp)
         with structlog.contextvars.bound_contextvars(identity=pr.identity):
             out: Outcome = execute(cmd, self.context(world, pr), params, req.cmd_id, tick,
                                    self.encoder)
+        if cmd.mutates:
+            self.replay.complete(pr.identity, req.cmd_id, out.payload)
         return out.payload, out.code, out.message, tick
 
     def _error(self, cmd_id: str, code: str, message: str,

@@ -1,5 +1,7 @@
-"""The console server the simulation embeds: CURVE + ZAP socket on its own thread,
-a bounded queue the simulation drains at the start of each tick.
+"""The console server: CURVE + ZAP socket on its own thread, a bounded queue of admitted
+requests. ``townlet run`` runs it in the console front process (:mod:`townlet.front`),
+whose relay feeds the queue to the simulation over a link; a program can also embed it
+in its own simulation process, which then drains the queue at the start of each tick.
 
 With :class:`townlet.sim.loop.Simulation` use :func:`townlet.console.hook.attach`.
 Standalone lifecycle (see docs/console.md, "Embedding")::

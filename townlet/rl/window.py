@@ -34,11 +34,13 @@ plane of each (-1: kept only for counting; grid 0 is always ``objects``);
 ``object_sat`` the summed-area table of objects; ``p_*`` output planes (-1: absent)."""
 
 WindowScratch = collections.namedtuple("WindowScratch", [
-    "counts", "dynamic", "changed", "touched", "counted_at", "drawn_at", "summary"])
+    "counts", "dynamic", "changed", "touched", "near", "counted_at", "drawn_at", "summary"])
 """State kept with one output map between encodes (grids padded as the static ones):
 ``counts`` agents per tile and ``dynamic`` the ``busy``, ``queue`` and ``unusable``
 values at object tiles (3 planes), both updated in place; ``changed`` marks tiles
-whose count or object values changed this tick (``touched`` lists them to clear);
+whose count or object values changed this tick (``touched`` lists them to clear)
+and ``near`` (unpadded, one byte per tile) the agent positions whose window holds
+such a tile, so a slot that stayed put tests one byte instead of its whole window;
 per slot, ``counted_at`` the flat grid index where ``counts`` holds it and
 ``drawn_at`` the window corner its map in the output was drawn at (NO_CELL: no map;
 DEAD: zeros); ``summary`` its window summaries."""
@@ -92,6 +94,7 @@ def new_window_scratch(ms: MapStatics, n: int) -> WindowScratch:
     return WindowScratch(
         counts=np.zeros(shape, np.int32), dynamic=np.zeros((3, *shape), np.float32),
         changed=np.zeros(shape, np.uint8), touched=np.zeros(shape[0] * shape[1], np.int32),
+        near=np.zeros((shape[0] - 2 * ms.radius, shape[1] - 2 * ms.radius), np.uint8),
         counted_at=np.full(n, NO_CELL, np.int64), drawn_at=np.full(n, NO_CELL, np.int64),
         summary=np.zeros((n, 4), np.float32))
 
@@ -145,6 +148,19 @@ def _refresh(st, kp, ms, ws):
             dyn[DYN_UNUSABLE, y, x] = unusable
             touched = _mark(changed, tl, y * xp + x, touched)
     return touched
+
+
+@njit(cache=True)
+def _stamp(ws, touched, W, value):
+    """Set ``near`` to ``value`` at every position whose window (corner = the agent's
+    position, padded grids) covers one of the ``touched`` tiles."""
+    near, xp = ws.near, ws.changed.shape[1]
+    H, X = near.shape
+    for k in range(touched):
+        ty, tx = divmod(ws.touched[k], xp)
+        for y in range(max(0, ty - W + 1), min(H, ty + 1)):
+            for x in range(max(0, tx - W + 1), min(X, tx + 1)):
+                near[y, x] = value
 
 
 @njit(cache=True, inline="always")
@@ -284,7 +300,8 @@ def map_pass(st, kp, ms, ws, out_map):
     at ``[c, r + ty - ay, r + tx - ax]``. A slot whose agent stayed put since the last
     pass gets only its changed tiles rewritten."""
     touched = _refresh(st, kp, ms, ws)
-    xp = ws.counts.shape[1]
+    _stamp(ws, touched, ms.window, 1)
+    xp, near = ws.counts.shape[1], ws.near
     social = ms.p_friends >= 0 or ms.p_rivals >= 0
     summary, flat_changed = ws.summary, ws.changed.reshape(-1)
     for i in range(st.agent_alive.shape[0]):
@@ -299,9 +316,10 @@ def map_pass(st, kp, ms, ws, out_map):
             _draw(st, ms, ws, i, m, gy, gx)
             ws.drawn_at[i] = gy * xp + gx
             _summarise(ms, ws, gy, gx, summary, i)
-        elif _redraw_changed(ms, ws, flat_changed, m, gy, gx):
+        elif near[gy, gx] and _redraw_changed(ms, ws, flat_changed, m, gy, gx):
             _summarise(ms, ws, gy, gx, summary, i)
         if social:
             _ties(st, ms, i, m, gy, gx)
+    _stamp(ws, touched, ms.window, 0)
     for k in range(touched):
         flat_changed[ws.touched[k]] = 0
