@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 import pytest
+from telemetry_helpers import wait_until
 
 from townlet.client.console import ConsoleClient
 
@@ -85,9 +86,10 @@ def test_ctrl_c_exits_130_with_a_summary_and_says_interrupted(workdir):
         keys = workdir / ".townlet" / "keys"
         with ConsoleClient(_console_endpoint(proc), keys / "server.key",
                            keys / "local-operator.key_secret", timeout=60.0) as console:
-            seen = 0
-            while seen < 5:  # the run is ticking: wait for it, then interrupt
-                seen = console.call("status")["tick"]
+            # the run is ticking: wait for it (polled at a pace the rate limit allows: the
+            # front answers status without waiting for the kernel), then interrupt
+            seen = wait_until(lambda: (t := console.call("status")["tick"]) >= 5 and t,
+                              "five ticks", timeout=240.0)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
