@@ -37,6 +37,7 @@ from townlet.console.io import fingerprint
 from townlet.console.replay import ReplayCache
 from townlet.console.summary import Slow, SummaryWriter
 from townlet.console.table import Command, bind
+from townlet.console.tickrate import TickRate
 from townlet.promotion.manager import Promotion
 from townlet.security.registry import RegistryWatcher
 from townlet.security.roles import role_allows
@@ -137,8 +138,7 @@ class ConsoleLink:
         self.encoder = response_encoder()
         self.batches = 0
         self.bad_messages = 0
-        self.tick_rate = 0.0
-        self._rate_mark: tuple[float, int] | None = None
+        self._rate = TickRate()
         self._slow_at = 0.0
         self._start_tick: int | None = None  # the tick of the first summary
         self._ticked = False  # the slow fields were refreshed after the first tick
@@ -185,7 +185,7 @@ class ConsoleLink:
             fields, self._slow_at = self._slow(world), now
             self._ticked = self._ticked or first
         self.summary.write(tick, int(np.count_nonzero(world.alive)),
-                           self.control.paused, self.control.target_tps, self.tick_rate,
+                           self.control.paused, self.control.target_tps, self._rate.rate,
                            fields)
 
     def after(self, world: Any) -> None:
@@ -199,12 +199,7 @@ class ConsoleLink:
     # -- one batch ----------------------------------------------------------------------
     def _observe(self, world: Any, now: float) -> None:
         tick = int(world.tick)
-        if self._rate_mark is None:
-            self._rate_mark = (now, tick)
-        elif now - self._rate_mark[0] >= 0.5:
-            t0, k0 = self._rate_mark
-            self.tick_rate = (tick - k0) / (now - t0)
-            self._rate_mark = (now, tick)
+        self._rate.observe(now, tick)
         self.events.observe(world)
 
     def _slow(self, world: Any) -> Slow:
@@ -267,5 +262,5 @@ class ConsoleLink:
         commands that report it run there)."""
         return CommandContext(world=world, principal=principal, control=self.control,
                               events=self.events, policy=self.policy, sandbox=self.sandbox,
-                              table=self.table, tick_rate=self.tick_rate, health=None,
+                              table=self.table, tick_rate=self._rate.rate, health=None,
                               registry=self.watcher, promotion=self.promotion)

@@ -45,6 +45,7 @@ from townlet.console.ratelimit import RateLimiter
 from townlet.console.replay import ReplayCache
 from townlet.console.summary import TownSummary
 from townlet.console.table import Command
+from townlet.console.tickrate import TickRate
 from townlet.promotion.manager import Promotion
 from townlet.security.keys import KeyFileError, load_keypair
 from townlet.security.registry import RegistryWatcher
@@ -165,8 +166,7 @@ class ConsoleServer:
         self.stats: dict[str, Any] = {"requests": 0, "executed": 0, "refused": {},
                                       "send_dropped": 0}
         self.last_tick: int | None = None
-        self.tick_rate = 0.0
-        self._rate_mark: tuple[float, int] | None = None
+        self._rate = TickRate()
         self._last_drain: float | None = None
         self._t_start = time.monotonic()
         self.endpoint: str | None = None
@@ -281,12 +281,7 @@ class ConsoleServer:
         tick = int(world.tick)
         self.last_tick = tick
         self._last_drain = now
-        if self._rate_mark is None:
-            self._rate_mark = (now, tick)
-        elif now - self._rate_mark[0] >= 0.5:
-            t0, k0 = self._rate_mark
-            self.tick_rate = (tick - k0) / (now - t0)
-            self._rate_mark = (now, tick)
+        self._rate.observe(now, tick)
         self.events.observe(world)
 
     def recheck(self, p: Pending, tick: int | None) -> Done | None:
@@ -314,7 +309,7 @@ class ConsoleServer:
         """What a handler sees (``world`` is None for commands answered off-tick)."""
         return CommandContext(world=world, principal=principal, control=self.control,
                               events=self.events, policy=self.policy, sandbox=self.sandbox,
-                              table=self.table, tick_rate=self.tick_rate, health=self.health,
+                              table=self.table, tick_rate=self._rate.rate, health=self.health,
                               registry=self.watcher, promotion=self.promotion, town=self.town)
 
     def current_tick(self) -> int | None:
@@ -338,7 +333,7 @@ class ConsoleServer:
         creds = self._auth.credentials if self._auth is not None else None
         summary = self.town() if self.town is not None else None
         if self.town is None:
-            drained, tick, rate = self._last_drain, self.last_tick, self.tick_rate
+            drained, tick, rate = self._last_drain, self.last_tick, self._rate.rate
             services = self.services() if self.services is not None else {}
             paused, services_ok = self.control.paused, all(s.ok for s in services.values())
         elif summary is None:  # the simulation has not written its first summary yet

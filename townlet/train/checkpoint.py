@@ -23,10 +23,11 @@ import pickle
 import random
 import re
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 import numpy as np
@@ -37,8 +38,8 @@ from townlet.rl.layout import ACTION_NAMES, Layout, action_space_hash
 from townlet.train.nets import NetConfig, PolicyNet
 
 __all__ = ["FORMAT", "Checkpoint", "CheckpointError", "CheckpointMeta", "CheckpointStore",
-           "Counters", "load_checkpoint", "policy_hash", "restore_rng", "rng_state",
-           "save_checkpoint"]
+           "Counters", "atomic_write", "load_checkpoint", "policy_hash", "restore_rng",
+           "rng_state", "save_checkpoint"]
 
 FORMAT = "townlet-checkpoint-1"
 """Bumped whenever the file's structure changes; loaders refuse other values."""
@@ -149,17 +150,23 @@ def save_checkpoint(path: str | os.PathLike, net: PolicyNet, layout: Layout, *, 
                "rng": rng}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda fh: torch.save(payload, fh))
+    return meta
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Create or replace ``path`` with what ``write`` writes to a binary file: a temp file
+    in the same directory, fsync, rename, so a reader sees the old file or the new one."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return meta
 
 
 def _layout_difference(have: Layout, want: Layout) -> str:

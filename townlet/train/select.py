@@ -19,9 +19,7 @@ episode return over all of them; a tie keeps the earlier checkpoint.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from msgspec import Struct
 
 from townlet.config import TownletConfig
 from townlet.rl import TownletVectorEnv
+from townlet.train.checkpoint import atomic_write
 from townlet.train.policy import load_policy
 from townlet.train.score import score
 
@@ -60,19 +59,6 @@ class Evaluation(Struct, frozen=True, kw_only=True):
     def key(self) -> tuple[int, float]:
         """Smaller is better: deaths first, then the negated return."""
         return self.deaths, -self.mean_return
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class Selector:
@@ -120,13 +106,13 @@ class Selector:
         better = self.best is None or ev.key() < self.best.key()
         if better:
             with open(checkpoint, "rb") as src:
-                _atomic_write(self.root / BEST, lambda fh: shutil.copyfileobj(src, fh))
+                atomic_write(self.root / BEST, lambda fh: shutil.copyfileobj(src, fh))
             self.best = ev
         assert self.best is not None
         log = {"seeds": list(self.seeds), "ticks": self.ticks,
                "best": msgspec.to_builtins(self.best),
                "evaluations": msgspec.to_builtins(self.history)}
-        _atomic_write(self.root / BEST_LOG,
+        atomic_write(self.root / BEST_LOG,
                       lambda fh: fh.write(json.dumps(log, indent=1).encode()))
         return {"eval_deaths": ev.deaths, "eval_return": ev.mean_return,
                 "eval_critical_share": ev.critical_share, "eval_best": better,
