@@ -375,8 +375,7 @@ def pursue(s, p, i, goal, t):
             s.agent_dest[i] = -1
             return _use(s, p, i, o, t)
         return False
-    if s.agent_obj[i] >= 0:  # (leave_queue's own test, without the call)
-        leave_queue(s, i, t)
+    leave_queue(s, i, t)
     b = _place(s, p, i, goal)
     spot = i % 5 + 1
     if step_to(s, p, i, b, spot, 5 if goal != G.WORK else 3):

@@ -11,7 +11,7 @@ within ``idle_timeout`` loses the reservation (the deadlock rule).
 from __future__ import annotations
 
 from townlet.world.events import EventCode, emit
-from townlet.world.jit import kernel
+from townlet.world.jit import inline_kernel, kernel
 from townlet.world.state import Resv
 
 __all__ = ["grant_next", "leave_queue", "release", "request"]
@@ -74,12 +74,19 @@ def release(s, i, t, cooldown):
     return grant_next(s, o, t)
 
 
-@kernel
+@inline_kernel
 def leave_queue(s, i, t):
-    """Stop waiting for (or holding, if not running anything) the agent's object."""
+    """Stop waiting for (or holding, if not running anything) the agent's object. The
+    test for having one is inlined into every caller: most agents have none, and the
+    tick's hot path then pays no call."""
+    if s.agent_obj[i] >= 0:
+        _leave(s, i, t)
+
+
+@kernel
+def _leave(s, i, t):
+    """``leave_queue`` for an agent that has an object."""
     o = s.agent_obj[i]
-    if o < 0:
-        return
     if s.agent_resv[i] == Resv.HOLDING:
         release(s, i, t, 0)
         return
