@@ -374,10 +374,12 @@ def world_phase(s, p):
     return t
 
 
-@inline_kernel
+@kernel
 def turns(s, p, actions, use_actions, upto, mode, t, lo, hi):
     """The turns of slots lo .. hi - 1 in order at tick t; returns how many were alive,
-    how many had a critical need and, on the last tick of the day, their savings."""
+    how many had a critical need and, on the last tick of the day, their savings. One
+    compiled loop for the one-thread tick and every task of a wave tick
+    (townlet.world.waves)."""
     alive = critical = saved = 0
     tod = t % p.day
     last = tod == p.day - 1  # the last tick of the day sums the savings rent draws on

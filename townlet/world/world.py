@@ -107,6 +107,9 @@ class World(Levers):
         self._migrate = False  # see _tick_mode
         self._waves = waves_for(s, self._p, self.threads) if self.threads > 1 else None
         self._ties_near: bool | None = None  # see step
+        self.wave_ticks = 0
+        """Ticks of this process whose turns ran in waves on several threads
+        (townlet.world.waves); the others ran in slot order on one."""
 
     def _tick_mode(self) -> int:
         """``tick``'s ``Run`` bits: the parallel phase on more than one thread; the
@@ -156,6 +159,7 @@ class World(Levers):
             waves = tick_waves(self._ks, self._kp, acts, use, len(PHASES), self._tick_mode(),
                                self._waves, near)
             self._ties_near = True if waves else None  # a wave tick ties only neighbours
+            self.wave_ticks += waves
         if self._migrate:  # the living drew their routines; newcomers draw on arrival
             self._migrate = bool((self._s.agent_today[:, Today.WORKS] == UNPLANNED)
                                  [self._s.agent_alive != 0].any())
