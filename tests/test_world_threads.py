@@ -11,16 +11,13 @@ import sys
 from pathlib import Path
 
 import numba
-import numpy as np
 import pytest
 
 from townlet.config import ConfigError, default_config, with_agents, with_settings
 from townlet.world import World
-from townlet.world.actions import N_ACTIONS
 from townlet.world.errors import InvalidArgument
 from townlet.world.kernel import PHASES
 from townlet.world.phases import phase_costs
-from townlet.world.state import St
 
 
 def _world(threads: int, agents: int = 240, seed: int = 11) -> World:

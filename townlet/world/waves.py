@@ -11,9 +11,9 @@ districts from its own (neighbours it meets, agents queued with it, its ties). S
 turns of districts more than :data:`RADIUS` columns or rows apart touch disjoint state
 and commute.
 
-The tick then runs *tasks* (:data:`CHUNK` districts of one grid row, a contiguous slot
-range) in *waves*: task (row y, chunk x) belongs to wave ``x + (q + 1) * y`` with
-``q = ceil(RADIUS / CHUNK)``. Tasks of one wave are more than RADIUS columns apart and
+The tick then runs *tasks* (``chunk`` districts of one grid row, a contiguous slot
+range, ``_chunk``) in *waves*: task (row y, column x) belongs to wave ``x + (q + 1) * y``
+with ``q = ceil(RADIUS / chunk)``. Tasks of one wave are more than RADIUS columns apart and
 run on all threads; every task that precedes another in slot order and may touch the
 same state is in an earlier wave. Each thread writes its own event buffer, counters and
 money accounts (``borrowed_with``); after the waves they are merged in slot order. The
@@ -44,18 +44,30 @@ from townlet.world.params import Params
 from townlet.world.routines import shift_start
 from townlet.world.state import Need, St, State
 
-__all__ = ["CHUNK", "RADIUS", "TIES", "Waves", "far_ties", "tick_waves", "waves_for"]
+__all__ = ["RADIUS", "SPARE", "TIES", "Waves", "far_ties", "tick_waves", "waves_for"]
 
 TIES = 3
 """Districts (Chebyshev, on the district grid) between the homes of two agents a turn
 may join or read: a neighbour within a tile, a queue companion, a tie."""
 RADIUS = 2 * TIES
 """Districts between two turns that may touch the same agent's row."""
-CHUNK = 2
-"""Districts of one grid row per task."""
-DW, DH, NCX, Q, NWAVES, R = range(6)
-"""Entries of ``Waves.geo``: district grid width and height, chunks per row, chunk
-distance that commutes minus one, waves, residents per district."""
+SPARE = 2
+"""Tasks per wave and thread wanted: the widest task that leaves this many runs (every
+wave is a fork and join, so fewer, wider tasks wait less; but a wave of tasks of
+different sizes waits for its slowest thread)."""
+DW, DH, NCX, Q, NWAVES, R, CHUNK = range(7)
+"""Entries of ``Waves.geo``: district grid width and height, tasks per row, task
+distance that commutes minus one, waves, residents per district, districts per task."""
+
+
+def _chunk(dw: int, threads: int) -> int:
+    """Districts per task on a grid ``dw`` districts wide: the widest up to RADIUS with
+    :data:`SPARE` tasks per wave and thread (a wave holds about ``tasks per row / (q + 1)``),
+    else one."""
+    for chunk in range(RADIUS, 0, -1):
+        if -(-dw // chunk) >= SPARE * threads * (-(-RADIUS // chunk) + 1):
+            return chunk
+    return 1
 
 
 class Waves(NamedTuple):
@@ -83,7 +95,8 @@ def waves_for(s: State, p: Params, threads: int) -> Waves:
     buffer (the merge then stops the run with an error rather than lose an event the
     one-thread tick keeps)."""
     n, districts, dw = s.agent_alive.shape[0], s.district_cafe.shape[0], p.districts_w
-    dh, ncx, q = -(-districts // dw), -(-dw // CHUNK), -(-RADIUS // CHUNK)
+    chunk = _chunk(dw, threads)
+    dh, ncx, q = -(-districts // dw), -(-dw // chunk), -(-RADIUS // chunk)
     cap = s.evt_code.shape[0] + n
 
     def rows(a, *shape):
@@ -93,8 +106,8 @@ def waves_for(s: State, p: Params, threads: int) -> Waves:
                  rows(s.evt_obj, cap), rows(s.evt_value, cap), rows(s.evt_len, 1),
                  rows(s.stats, s.stats.shape[0]), rows(s.ledger, s.ledger.shape[0]),
                  np.zeros((threads, 3), dtype=np.int64), np.zeros((dh * ncx, 4), dtype=np.int64),
-                 np.array([dw, dh, ncx, q, ncx + (q + 1) * (dh - 1), p.residents_per_district],
-                          dtype=np.int64))
+                 np.array([dw, dh, ncx, q, ncx + (q + 1) * (dh - 1), p.residents_per_district,
+                           chunk], dtype=np.int64))
 
 
 @kernel
@@ -200,7 +213,8 @@ def _own(w, c):
 def _share_on(s, p, actions, use_actions, upto, mode, w, t, wave, c):
     """Thread c's tasks of ``wave``, each in slot order (``s`` writes thread c's events,
     counters and accounts)."""
-    dw, dh, ncx, q, per = w.geo[DW], w.geo[DH], w.geo[NCX], w.geo[Q], w.geo[R]
+    dw, dh, ncx, q, per, chunk = w.geo[DW], w.geo[DH], w.geo[NCX], w.geo[Q], w.geo[R], \
+        w.geo[CHUNK]
     threads, n = w.sums.shape[0], s.agent_alive.shape[0]
     y_lo = max(0, (wave - ncx + 1 + q) // (q + 1))
     y_hi = min(dh - 1, wave // (q + 1))
@@ -208,8 +222,8 @@ def _share_on(s, p, actions, use_actions, upto, mode, w, t, wave, c):
     for k in range(m * c // threads, m * (c + 1) // threads):
         y = y_lo + k
         x = wave - (q + 1) * y
-        d = y * dw + x * CHUNK
-        lo, hi = min(d * per, n), min(min(d + CHUNK, y * dw + dw) * per, n)
+        d = y * dw + x * chunk
+        lo, hi = min(d * per, n), min(min(d + chunk, y * dw + dw) * per, n)
         first, lost = s.evt_len[0], s.stats[St.EVENTS_DROPPED]
         if lo < hi:
             alive, critical, saved = turns(s, p, actions, use_actions, upto, mode, t, lo, hi)
