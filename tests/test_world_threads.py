@@ -25,6 +25,7 @@ def _world(threads: int, agents: int = 240, seed: int = 11) -> World:
     return World(cfg, seed)
 
 
+@pytest.mark.timeout(900)  # compiles the one-thread and the wave tick in the subprocess
 def test_every_thread_count_gives_the_same_states_and_events():
     """Threads 1, 2 and 3 over 87 districts (waves of two tasks at once): the same state
     hashes, events and restored snapshots, through perturbations, deaths and respawns, an
