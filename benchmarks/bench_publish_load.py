@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -61,18 +62,35 @@ def _cpu(pid: int) -> float:
 
 
 class _Town:
-    """One World reused by every run of a size (building a 1M town takes a while)."""
+    """One World reused by every run of a size (building a 1M town takes a while).
+
+    Every run starts from the same state (restored in place, so the arrays the ring
+    holds stay the same objects) and runs the same ticks: a tick's cost follows the
+    town's day (at 100k agents ~5 ms at night, ~10 ms in the morning rush), so runs at
+    different hours would compare the hour, not the publishing."""
 
     def __init__(self, agents: int) -> None:
         self.cfg = with_agents(default_config(), agents)
         self.world = World(self.cfg, seed=0)
         for _ in range(WARMUP):
             self.world.step()
+        self.start = {k: a.copy() for k, a in self.world.sections().items()}
+
+    def _restore(self) -> None:
+        for k, a in self.world.sections().items():
+            a[...] = self.start[k]
 
     def run(self, ticks: int, every: int | None) -> dict[str, float]:
-        """``ticks`` ticks; ``every`` None = no publishing, else frames every ``every``."""
+        """``ticks`` ticks from the start state after ``2 * every`` (or 16) warm-up ticks;
+        ``every`` None = no publishing, else a frame every ``every`` ticks, with a
+        `townlet subscribe` process attached. CPU seconds per tick of each process."""
         w = self.world
+        warm = 2 * (every or 8)  # the subscriber's keyframe, then steady state
+        self._restore()
         if every is None:
+            for _ in range(warm):
+                w.step()
+            time.sleep(1.0)
             t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(ticks):
                 w.step()
@@ -82,44 +100,54 @@ class _Town:
                                       endpoint=f"tcp://127.0.0.1:{_port()}")
         ring = FrameRing.for_world(w, self.cfg, every=every)
         pub = spawn_publisher(ring, tel)
-        sub = None
+        sub, head = None, ""
         try:
             endpoint = wait_ready(pub)["endpoint"]
             sub = subprocess.Popen(
                 [sys.executable, "-m", "townlet", "subscribe", "--insecure-dev", "--endpoint",
                  endpoint, "--count", "1000000", "--json", "--timeout", "600"],
                 stdout=subprocess.PIPE, text=True)
-            for _ in range(2 * every):  # the subscriber's keyframe, then steady state
+            for _ in range(warm):
                 w.step()
                 ring.publish(w.tick, w.sections())
+            # measure only once the subscriber has its keyframe (a slow start would
+            # otherwise leave the publisher idle through the measured ticks)
+            if not select.select([sub.stdout], [], [], 120)[0]:
+                raise RuntimeError("the subscriber received nothing in 120 s")
+            head = sub.stdout.readline()
             time.sleep(1.0)
-            p0 = _cpu(pub.pid)
+            p0, s0 = _cpu(pub.pid), _cpu(sub.pid)
             t0, c0, first = time.perf_counter(), time.process_time(), w.tick
             for _ in range(ticks):
                 w.step()
                 ring.publish(w.tick, w.sections())
             tps = ticks / (time.perf_counter() - t0)
             cpu_tick = (time.process_time() - c0) / ticks
+            pub_tick = (_cpu(pub.pid) - p0) / ticks
+            sub_tick = (_cpu(sub.pid) - s0) / ticks
         finally:
             ring.close()  # the publisher ships what is left, ends the stream and exits
             _, _, usage = os.wait4(pub.pid, 0)  # reaps it: its CPU over its whole life
         out, _ = sub.communicate(timeout=120) if sub is not None else ("", None)
-        rows = [json.loads(x) for x in out.splitlines()]
+        rows = [json.loads(x) for x in (head + out).splitlines()]
         shipped = [r for r in rows if r.get("kind") in ("key", "delta") and r["tick"] > first]
         # (bytes, ticks covered): a publisher behind the simulation ships only the newest
         # frame, so a delta may cover more than ``every`` ticks
         deltas = [(r["bytes"], r["tick"] - p["tick"])
                   for p, r in pairwise(shipped) if r["kind"] == "delta"]
         pub_cpu = usage.ru_utime + usage.ru_stime - p0
-        return {"tps": tps, "cpu_per_tick": cpu_tick,
+        return {"tps": tps, "cpu_per_tick": cpu_tick, "pub_cpu_per_tick": pub_tick,
+                "sub_cpu_per_tick": sub_tick,
                 "pub_cpu_per_msg": pub_cpu / max(1, len(shipped)),
                 "delta_bytes_per_agent_tick": (sum(b for b, _ in deltas)
                                                / max(1, sum(t for _, t in deltas)) / w.n_agents)}
 
 
 def measure(agents: int, rounds: int = 2) -> dict[str, float]:
-    """Interleaved runs (no publishing, a frame every tick, the default cadence); best of
-    ``rounds`` ticks/s each, the other figures from the same best run."""
+    """Interleaved runs (no publishing, a frame every tick, the default cadence) of the
+    same ticks; best of ``rounds`` ticks/s each, the other figures from the same best run.
+    ``*_cpu_share``: each process's CPU seconds per tick over the simulation's CPU per
+    tick without publishing."""
     town = _Town(agents)
     default = town.cfg.telemetry.frame_every
     modes: dict[str, int | None] = {"none": None, "every1": 1, f"every{default}": default}
@@ -129,15 +157,20 @@ def measure(agents: int, rounds: int = 2) -> dict[str, float]:
             r = town.run(TICKS[agents], every)
             if name not in best or r["tps"] > best[name]["tps"]:
                 best[name] = r
+    base = best["none"]["cpu_per_tick"]
     out = {}
     for name in modes:
         if name == "none":
             continue
         r = best[name]
         out[f"{name}_tps_ratio"] = r["tps"] / best["none"]["tps"]
-        out[f"{name}_pub_cpu_per_msg_over_tick_cpu"] = r["pub_cpu_per_msg"] / best["none"]["cpu_per_tick"]
+        out[f"{name}_pub_cpu_per_msg_over_tick_cpu"] = r["pub_cpu_per_msg"] / base
         out[f"{name}_delta_bytes_per_agent_tick"] = r["delta_bytes_per_agent_tick"]
+        for proc, key in (("sim", "cpu_per_tick"), ("pub", "pub_cpu_per_tick"),
+                          ("sub", "sub_cpu_per_tick")):
+            out[f"{name}_{proc}_cpu_share"] = r[key] / base
     out["tick_ms_no_publish"] = 1e3 / best["none"]["tps"]
+    out["tick_cpu_ms_no_publish"] = 1e3 * base
     return out
 
 
@@ -154,18 +187,19 @@ def delta_bytes(agents: int, messages: int, every: int = 1) -> dict[str, float]:
     with FrameRing.for_world(world, cfg, doorbell=None, every=every) as ring, \
             FrameReader(ring.name) as reader:
         schema, differ, fresh = reader.schema, Differ(reader.schema), Differ(reader.schema)
-        bufs = [bytearray(schema.capacity), bytearray(schema.capacity)]
+        bufs = [bytearray(schema.capacity) for _ in range(3)]  # as the publisher turns them
         for t in range(messages + 1):
             for _ in range(every):
                 world.step()
                 ring.publish(world.tick, world.sections())
-            new, old = bufs[t % 2], bufs[(t + 1) % 2]
+            new, old, before = bufs[t % 3], bufs[(t - 1) % 3], bufs[(t - 2) % 3]
             reader.read_into(ring.last_frame, new)
             if t == 0:
+                differ.keyframe_columns(new)
                 continue
             n_events = int(np.frombuffer(new, "<i4", 1, schema.by_name["n_events"].offset)[0])
             events = differ.event_columns(new, n_events)
-            changes = differ.changes(old, new)
+            changes = differ.changes(old, new, before)
             fresh.keyframe_columns(old)
             no_repeat = fresh.changes(old, new)
             olds, news = schema.view(old, 0), schema.view(new, 0)
@@ -179,33 +213,41 @@ def delta_bytes(agents: int, messages: int, every: int = 1) -> dict[str, float]:
     return {k: float(np.mean(v)) / agents / every for k, v in sizes.items()}
 
 
-def message_cpu(agents: int, messages: int = 6) -> dict[str, float]:
-    """Median CPU seconds per delta of read + diff + encode at the default cadence, and
-    the median CPU seconds of one kernel tick, from the same loop."""
+def message_cpu(agents: int, messages: int = 6, every: int | None = None) -> dict[str, float]:
+    """Median CPU seconds per delta of read + diff + encode (a frame every ``every``
+    ticks, default: the default cadence), and the median CPU seconds of one kernel tick,
+    from the same loop. The first delta (no Repeat base yet) is left out."""
     cfg = with_agents(default_config(), agents)
     world = World(cfg, seed=0)
     for _ in range(WARMUP):
         world.step()
     codec, ticks, work = Codec(), [], []
-    with FrameRing.for_world(world, cfg, doorbell=None) as ring, \
+    kw = {} if every is None else {"every": every}
+    with FrameRing.for_world(world, cfg, doorbell=None, **kw) as ring, \
             FrameReader(ring.name) as reader:
         schema, differ = reader.schema, Differ(reader.schema)
-        bufs = [bytearray(schema.capacity), bytearray(schema.capacity)]
+        bufs = [bytearray(schema.capacity) for _ in range(3)]  # as the publisher turns them
+        t = 0
         while len(work) <= messages:
             c0 = time.process_time()
             world.step()
             ticks.append(time.process_time() - c0)
             if not ring.publish(world.tick, world.sections()):
                 continue
-            new, old = bufs[len(work) % 2], bufs[(len(work) + 1) % 2]
+            new, old, before = bufs[t % 3], bufs[(t - 1) % 3], bufs[(t - 2) % 3]
             c0 = time.process_time()
             reader.read_into(ring.last_frame, new)
-            n_events = int(np.frombuffer(new, "<i4", 1, schema.by_name["n_events"].offset)[0])
-            codec.encode(Delta(v=SCHEMA_VERSION, stream="s", seq=1, tick=world.tick,
-                               head_tick=world.tick, sent_ns=0, schema_hash="", base_tick=0,
-                               changes=differ.changes(old, new),
-                               events=differ.event_columns(new, n_events)))
-            work.append(time.process_time() - c0)
+            if t == 0:
+                differ.keyframe_columns(new)
+            else:
+                n_events = int(np.frombuffer(new, "<i4", 1,
+                                             schema.by_name["n_events"].offset)[0])
+                codec.encode(Delta(v=SCHEMA_VERSION, stream="s", seq=1, tick=world.tick,
+                                   head_tick=world.tick, sent_ns=0, schema_hash="",
+                                   base_tick=0, changes=differ.changes(old, new, before),
+                                   events=differ.event_columns(new, n_events)))
+                work.append(time.process_time() - c0)
+            t += 1
     return {"message_cpu": float(np.median(work[1:])), "tick_cpu": float(np.median(ticks)),
             "every": ring.every}
 
@@ -295,10 +337,12 @@ if __name__ == "__main__":
     ap.add_argument("--bytes-only", action="store_true", help="only the delta-bytes figures")
     ap.add_argument("--message-cpu", action="store_true",
                     help="only the publisher CPU per delta in one process (MessageCpu)")
+    ap.add_argument("--every", type=int, default=None,
+                    help="with --message-cpu: a frame every this many ticks (default cadence)")
     args = ap.parse_args()
     for n in (int(a) for a in args.agents.split(",")):
         if args.message_cpu:
-            m = message_cpu(n)
+            m = message_cpu(n, every=args.every)
             print(json.dumps({"agents": n, "message_cpu_ms": round(1e3 * m["message_cpu"], 3),
                               "tick_cpu_ms": round(1e3 * m["tick_cpu"], 3),
                               "message_over_tick": round(m["message_cpu"] / m["tick_cpu"], 3),

@@ -6,7 +6,8 @@ Used two ways:
 - in place, from any worktree: ``python bindings/build_core.py`` compiles the
   extension next to ``townlet/__init__.py``.
 
-The cdef only declares what core/ring.h exports; all logic is in core/ring.c.
+The cdef only declares what core/ring.h and core/scan.h export; all logic is in
+core/ring.c (the frame ring) and core/scan.c (the publisher's column scans).
 """
 
 from __future__ import annotations
@@ -73,6 +74,11 @@ void tr_schema_hash(const tr_ring *ring, uint8_t *out32);
 uint64_t tr_segment_size(const tr_ring *ring);
 uint32_t tr_schema_doc(const tr_ring *ring, void *dst, uint32_t cap);
 const char *tr_strerror(int code);
+
+uint64_t ts_changed(const void *a, const void *b, uint64_t n, uint32_t size, int64_t *idx,
+                    uint64_t cap);
+uint64_t ts_repeat_misses(const void *old, const void *cur, const void *before, uint64_t n,
+                          uint32_t size, int64_t *idx, uint64_t cap, uint64_t *changed);
 """
 
 
@@ -83,8 +89,8 @@ def make_builder(relative: bool) -> FFI:
     builder.cdef(CDEF)
     builder.set_source(
         "townlet._core",
-        '#include "ring.h"',
-        sources=[str(core / "ring.c")],
+        '#include "ring.h"\n#include "scan.h"',
+        sources=[str(core / "ring.c"), str(core / "scan.c")],
         include_dirs=[str(core)],
         libraries=["rt"],
         extra_compile_args=["-std=c11", "-O3", "-Wall", "-Wextra"],

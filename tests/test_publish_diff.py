@@ -188,7 +188,9 @@ def test_needs_decaying_at_each_agents_rate_ship_as_small_repeats():
     bufs = _frames(schema, states)
     differ, codec = Differ(schema), Codec()
     differ.keyframe_columns(bufs[0])
-    deltas = [differ.changes(bufs[i], bufs[i + 1]) for i in range(3)]
+    # the caller keeps the previous delta's old frame (``before``): Repeat's base
+    deltas = [differ.changes(bufs[i], bufs[i + 1], bufs[i - 1] if i else None)
+              for i in range(3)]
     first, later = ({c.c: c for c in d}["agent_needs"] for d in (deltas[0], deltas[2]))
     assert not isinstance(first, Repeat) and isinstance(later, Repeat)
     assert len(codec.encode(later)) * 8 < len(codec.encode(first))
@@ -203,10 +205,15 @@ def test_needs_decaying_at_each_agents_rate_ship_as_small_repeats():
         before = now
     for c in schema.columns:
         assert _bits(rebuilt[c.name]) == _bits(views[3][c.name]), c.name
-    again = differ.changes(bufs[2], bufs[3])  # not the base it built last: no Repeat
+    again = differ.changes(bufs[2], bufs[3], bufs[1])  # not the base it built last: no Repeat
     assert not any(isinstance(ch, Repeat) for ch in again)
     differ.keyframe_columns(bufs[3])
-    assert not any(isinstance(ch, Repeat) for ch in differ.changes(bufs[3], bufs[2]))
+    assert not any(isinstance(ch, Repeat) for ch in differ.changes(bufs[3], bufs[2], bufs[1]))
+    differ.keyframe_columns(bufs[0])
+    differ.changes(bufs[0], bufs[1])
+    # without the previous old frame (not kept, or another one) nothing repeats
+    assert not any(isinstance(ch, Repeat) for ch in differ.changes(bufs[1], bufs[2]))
+    assert not any(isinstance(ch, Repeat) for ch in differ.changes(bufs[2], bufs[3], bufs[0]))
 
 
 def _carrier_of(changes):
@@ -324,3 +331,42 @@ def test_codec_rejects_garbage():
         codec.decode(b"\x93\x01\x02")
     with pytest.raises(WireError, match="undecodable resync"):
         codec.decode_resync(codec.encode(_carrier(Full("c", b""))))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from([1, 2, 4, 8, 3, 64]), st.integers(0, 700), st.integers(0, 2**31),
+       st.sampled_from([0.0, 0.002, 0.1, 1.0]))
+def test_c_scans_match_their_numpy_definitions(size, n, seed, rate):
+    """core/scan.c: the changed elements are exactly those whose bytes differ (across
+    block edges, any element size), and the Repeat misses are exactly the elements where
+    the new value is not old + (old - before) in wrapping unsigned arithmetic."""
+    from townlet.publish.diff import _changed, _repeat_misses
+
+    rng = np.random.default_rng(seed)
+    old = rng.integers(0, 256, (n, size), dtype=np.uint8)
+    new = old.copy()
+    flip = rng.random((n, size)) < rate
+    new[flip] ^= rng.integers(1, 256, int(flip.sum()), dtype=np.uint8)
+    dt = np.dtype(f"V{size}") if size not in (1, 2, 4, 8) else np.dtype(f"<u{size}")
+    o, nw = old.view(dt).reshape(-1), new.view(dt).reshape(-1)
+    want = np.flatnonzero((old != new).any(axis=1))
+    assert np.array_equal(_changed(o, nw), want)
+    if size in (1, 2, 4, 8):
+        before = rng.integers(0, 256, (n, size), dtype=np.uint8).view(dt).reshape(-1)
+        repeat = new.view(dt).reshape(-1).copy()
+        keep = rng.random(n) < 0.9  # most elements move exactly by their last change
+        repeat[keep] = (o + (o - before))[keep]
+        miss, changed = _repeat_misses(o, repeat, before, np.empty(n, np.int64))
+        assert np.array_equal(miss, np.flatnonzero(repeat != o + (o - before)))
+        assert changed == np.count_nonzero(repeat != o)
+
+
+def test_c_scan_compares_floats_by_their_bits():
+    """NaN against the same NaN is unchanged, another NaN payload and -0.0 vs 0.0 changed."""
+    from townlet.publish.diff import _changed
+
+    old = np.array([np.nan, 0.0, 1.0, np.nan], np.float32)
+    new = old.copy()
+    new[1] = -0.0
+    new[3:].view(np.uint32)[0] ^= 1  # another NaN
+    assert _changed(old, new).tolist() == [1, 3]

@@ -10,6 +10,13 @@ decaying at each agent's own rate) a Repeat with exact fix-ups, or — for float
 columns where most elements moved by the same amount (needs decaying every tick) —
 a per-(component, exponent) step table plus exact fix-ups. Every encoding is exact
 by construction (integer differences wrap exactly like the decoder's addition).
+
+Elements are compared in C (``core/scan.c``): one pass per column that writes only
+the indices of changed elements, and one fused pass over three frames for Repeat
+that also counts the changes, so a column that changed almost everywhere in the
+predicted way (needs) costs one read of its three versions and no index array.
+A Repeat's base is the frame before the previous one, which the caller keeps
+(``changes(..., before=)``): nothing is copied to remember it.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from typing import cast
 
 import numpy as np
 
+from townlet._core import ffi, lib
 from townlet.frames.schema import ColumnSpec, FrameSchema
 from townlet.wire.codec import OFFSET_WIDTHS, UINT, exponents, predict
 from townlet.wire.messages import Change, Full, Masked, Offset, Repeat, Sparse, Stepped
@@ -30,22 +38,30 @@ _REPEAT_MIN = 64
 _SAMPLE = 8192
 _MAX_STEPS = 64
 
-
-def _bits(a: np.ndarray) -> np.ndarray:
-    """A flat view whose elements compare equal exactly when their bytes are equal."""
-    flat = a.reshape(-1)
-    u = _UINT.get(a.dtype.itemsize)
-    if u is not None:
-        return flat.view(u)
-    return flat.view(np.uint8).reshape(flat.size, a.dtype.itemsize)
+if not hasattr(lib, "ts_changed"):
+    raise ImportError("townlet._core was built without core/scan.c: rebuild it with "
+                      "`pip install -e .` or `python bindings/build_core.py`")
 
 
-def _changed(old: np.ndarray, new: np.ndarray) -> np.ndarray:
-    ob, nb = _bits(old), _bits(new)
-    ne = ob != nb
-    if ne.ndim == 2:
-        ne = ne.any(axis=1)
-    return np.flatnonzero(ne)
+def _changed(old: np.ndarray, new: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Ascending indices of the elements of flat ``old`` and ``new`` (same dtype and
+    size, contiguous) whose bytes differ; written into ``out`` (int64, at least
+    ``old.size``) when given, and a view of it returned."""
+    out = np.empty(old.size, np.int64) if out is None else out
+    k = lib.ts_changed(ffi.from_buffer(old), ffi.from_buffer(new), old.size,
+                       old.dtype.itemsize, ffi.from_buffer("int64_t[]", out), old.size)
+    return out[:k]
+
+
+def _repeat_misses(old: np.ndarray, new: np.ndarray, before: np.ndarray,
+                   out: np.ndarray) -> tuple[np.ndarray, int]:
+    """(indices where ``new`` is not ``old`` moved by its change since ``before``, written
+    into ``out``; how many elements of ``new`` differ from ``old``), one pass."""
+    changed = ffi.new("uint64_t *")
+    k = lib.ts_repeat_misses(ffi.from_buffer(old), ffi.from_buffer(new),
+                             ffi.from_buffer(before), old.size, old.dtype.itemsize,
+                             ffi.from_buffer("int64_t[]", out), old.size, changed)
+    return out[:k], int(changed[0])
 
 
 def _zero_copy(view: memoryview) -> bytes:
@@ -103,7 +119,7 @@ def _size(change: Change) -> int:
 
 
 def step_change(name: str, old: np.ndarray, new: np.ndarray, idx: np.ndarray,
-                ncomp: int) -> Stepped | None:
+                ncomp: int, scratch: np.ndarray | None = None) -> Stepped | None:
     """Step-table encoding of a float column change, or None if no step is common."""
     isz = new.dtype.itemsize
     sample = idx if idx.size <= _SAMPLE else idx[:: idx.size // _SAMPLE + 1]
@@ -129,7 +145,7 @@ def step_change(name: str, old: np.ndarray, new: np.ndarray, idx: np.ndarray,
     comp = (gk[top] // 4096).astype("<u2")
     exp = (gk[top] % 4096).astype("<u2")
     step = gd[top].astype(_UINT[isz]).view(new.dtype)
-    wrong = _changed(predict(old, ncomp, comp, exp, step), new)
+    wrong = _changed(predict(old, ncomp, comp, exp, step), new, scratch)
     fix = encode_change(name, new, wrong) if wrong.size else None
     return Stepped(name, comp.tobytes(), exp.tobytes(), step.tobytes(), fix)
 
@@ -137,9 +153,7 @@ def step_change(name: str, old: np.ndarray, new: np.ndarray, idx: np.ndarray,
 def repeat_change(name: str, old: np.ndarray, new: np.ndarray, before: np.ndarray) -> Repeat:
     """Flat column ``old`` -> ``new`` as a Repeat of its change since ``before`` (its
     values before the previous message), with the elements that moved otherwise as fix."""
-    u = _UINT[old.dtype.itemsize]
-    bits = old.view(u)
-    wrong = np.flatnonzero(bits + (bits - before.view(u)) != new.view(u))
+    wrong, _ = _repeat_misses(old, new, before, np.empty(old.size, np.int64))
     return Repeat(name, encode_change(name, new, wrong) if wrong.size else None)
 
 
@@ -148,8 +162,9 @@ class Differ:
 
     It follows the stream it builds: ``changes`` is the delta after the message it
     built last (a keyframe from ``keyframe_columns`` or the previous ``changes``, whose
-    new frame is this one's old frame); it keeps the columns that delta changed, as they
-    were before, so the next delta can Repeat their change.
+    new frame is this one's old frame). A column the previous delta changed in at
+    least ``_REPEAT_MIN`` elements may be sent as a Repeat of that change when the
+    caller passes, as ``before``, the previous delta's old frame, unchanged.
     """
 
     def __init__(self, schema: FrameSchema) -> None:
@@ -157,8 +172,13 @@ class Differ:
         self._cols: tuple[ColumnSpec, ...] = schema.columns
         self._last: object = None
         """The new frame of the last message built (the next delta's base)."""
-        self._before: dict[str, np.ndarray] = {}
-        """Columns the last delta changed (enough to Repeat), as they were before it."""
+        self._last_old: object = None
+        """The old frame of the last delta built (the next delta's ``before``)."""
+        self._repeatable: frozenset[str] = frozenset()
+        """Columns the last delta changed enough to try a Repeat of their change."""
+        most = max((int(np.prod(c.shape)) for c in self._cols), default=0)
+        self._idx = np.empty(most, np.int64)
+        self._miss = np.empty(most, np.int64)
 
     def _views(self, buf) -> dict[str, np.ndarray]:
         raw = np.frombuffer(buf, dtype=np.uint8)
@@ -166,7 +186,7 @@ class Differ:
 
     def keyframe_columns(self, buf) -> list[Full]:
         """Every meta and state column of the frame in ``buf`` as Full (zero-copy views)."""
-        self._last, self._before = buf, {}
+        self._last, self._last_old, self._repeatable = buf, None, frozenset()
         mv = memoryview(buf)
         return [Full(c.name, _zero_copy(mv[c.offset:c.offset + c.nbytes])) for c in self._cols]
 
@@ -176,40 +196,60 @@ class Differ:
         return [Full(e.name, _zero_copy(mv[off:off + nb]))
                 for e, off, nb in self.schema.event_layout(n_events)]
 
-    def changes(self, old_buf, new_buf) -> list[Change]:
-        """Changes turning frame ``old_buf`` into ``new_buf`` (meta and state columns)."""
+    def changes(self, old_buf, new_buf, before=None) -> list[Change]:
+        """Changes turning frame ``old_buf`` into ``new_buf`` (meta and state columns);
+        ``before``: the old frame of the previous delta, if the caller still holds it."""
         old, new = self._views(old_buf), self._views(new_buf)
-        before = self._before if old_buf is self._last else {}
-        self._last, self._before = new_buf, {}
+        follows = old_buf is self._last and before is not None and before is self._last_old
+        repeatable = self._repeatable if follows else frozenset()
+        prior = self._views(before) if repeatable else {}
+        self._last, self._last_old = new_buf, old_buf
         out: list[Change] = []
+        again = set()
         for c in self._cols:
-            o, n = old[c.name], new[c.name]
-            idx = _changed(o, n)
-            if idx.size == 0:
+            change, k = self._change(c, old[c.name], new[c.name], prior.get(c.name)
+                                     if c.name in repeatable else None)
+            if change is None:
                 continue
-            out.append(_smallest(c, o, n, idx, before.get(c.name)))
-            if idx.size >= _REPEAT_MIN and c.dtype.itemsize in _UINT:
-                self._before[c.name] = o.copy()
+            out.append(change)
+            if k >= _REPEAT_MIN and c.dtype.itemsize in _UINT:
+                again.add(c.name)
+        self._repeatable = frozenset(again)
         return out
+
+    def _change(self, c: ColumnSpec, o: np.ndarray, n: np.ndarray,
+                before: np.ndarray | None) -> tuple[Change | None, int]:
+        """The smallest exact change of flat column ``c`` (``o`` -> ``n``) and how many
+        elements changed; (None, 0) if none did."""
+        repeat = None
+        if before is not None:
+            wrong, k = _repeat_misses(o, n, before, self._miss)
+            if k == 0:
+                return None, 0
+            repeat = Repeat(c.name, encode_change(c.name, n, wrong) if wrong.size else None)
+            if _size(repeat) * 4 < k * c.dtype.itemsize:
+                return repeat, k  # the other encodings cannot do much better: spare their cost
+        idx = _changed(o, n, self._idx)
+        if idx.size == 0:
+            return None, 0
+        best = _smallest(c, o, n, idx, self._miss)
+        if repeat is not None and _size(repeat) < _size(best):
+            best = repeat
+        return best, idx.size
 
 
 def _smallest(c: ColumnSpec, o: np.ndarray, n: np.ndarray, idx: np.ndarray,
-              before: np.ndarray | None) -> Change:
-    """The smallest exact change of flat column ``c`` (``o`` -> ``n``, elements ``idx``)."""
+              scratch: np.ndarray | None = None) -> Change:
+    """The smallest exact plain, Offset or Stepped change of flat column ``c`` (``o`` ->
+    ``n``, elements ``idx``); ``scratch`` may hold the indices Stepped gets wrong."""
     best: Change = encode_change(c.name, n, idx)
-    if before is not None:
-        repeat = repeat_change(c.name, o, n, before)
-        if _size(repeat) < _size(best):
-            best = repeat
-            if _size(repeat) * 4 < idx.size * c.dtype.itemsize:
-                return best  # the other encodings cannot do much better: spare their cost
     if c.dtype.kind in "iu" and c.dtype.itemsize > 1 and not isinstance(best, Full):
         offset = offset_change(c.name, o, n, idx)
         if offset is not None and _size(offset) < _size(best):
             best = offset
     if c.dtype.kind == "f" and c.dtype.itemsize in (4, 8) and idx.size >= 64:
         ncomp = int(np.prod(c.shape[1:])) if len(c.shape) > 1 else 1
-        stepped = step_change(c.name, o, n, idx, ncomp)
+        stepped = step_change(c.name, o, n, idx, ncomp, scratch)
         if stepped is not None and _size(stepped) < _size(best):
             best = stepped
     return best

@@ -87,8 +87,11 @@ class Publisher:
         self.metrics.restarts.set(restarts)
         self.stream = secrets.token_hex(8)
         self.schema_hash = self.schema.hash.hex()
-        self._bufs = [bytearray(self.schema.capacity), bytearray(self.schema.capacity)]
+        # three frames in turn: the last shipped (base), the one before it (Repeat's base,
+        # kept rather than copied column by column) and the one being read
+        self._bufs = [bytearray(self.schema.capacity) for _ in range(3)]
         self._base: bytearray | None = None  # the last frame shipped
+        self._prior: bytearray | None = None  # the frame shipped before the base
         self._base_tick = -1
         self._base_frame = 0
         self._base_ev_end = 0  # event-log head recorded with the last frame shipped
@@ -227,7 +230,7 @@ class Publisher:
 
     def _ship_newest(self, latest: int) -> None:
         t0 = time.perf_counter()
-        cur = self._bufs[0] if self._base is not self._bufs[0] else self._bufs[1]
+        cur = next(b for b in self._bufs if b is not self._base and b is not self._prior)
         for _ in range(64):
             try:
                 tick, _ = self.reader.read_into(latest, cur)
@@ -253,11 +256,11 @@ class Publisher:
             msg = Delta(v=SCHEMA_VERSION, stream=self.stream, seq=self.seq + 1, tick=tick,
                         head_tick=self._head_tick(tick), sent_ns=time.time_ns(),
                         schema_hash=self.schema_hash, base_tick=self._base_tick,
-                        changes=self.differ.changes(self._base, cur),
+                        changes=self.differ.changes(self._base, cur, self._prior),
                         events=self.differ.event_columns(cur, self._n_events(cur)),
                         skipped=skipped, events_lost=lost)
         self._send(msg, t0)
-        self._base, self._base_tick, self._base_frame = cur, tick, latest
+        self._prior, self._base, self._base_tick, self._base_frame = self._base, cur, tick, latest
         self._base_ev_end = ev_end
         self.metrics.lag_ticks.set(max(0, msg.head_tick - tick))
 

@@ -43,21 +43,19 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from numba import njit
 
 from townlet.config import TownletConfig, default_config
+from townlet.rl.after_tick import after_tick, info_flags, step_buffers
 from townlet.rl.baselines import GOAL_ACTION, allowed, scripted_actions
-from townlet.rl.commit import commit
 from townlet.rl.encode import encode
-from townlet.rl.episodes import StepOut, Track, advance, new_step_out, new_track
+from townlet.rl.episodes import StepOut, Track, new_step_out, new_track
 from townlet.rl.events import event_categories
 from townlet.rl.layout import LANDMARK_FIELDS, LANDMARKS, Layout, build_layout
 from townlet.rl.masks import action_masks
 from townlet.rl.rewards import COMPONENTS, build_reward_statics
 from townlet.rl.slots import slot_metrics
 from townlet.rl.statics import build_statics
-from townlet.rl.unowned import unowned
 from townlet.rl.window import new_window_scratch
 from townlet.world import World
-from townlet.world.actions import N_ACTIONS, Action, Flag
-from townlet.world.borrow import borrowed
+from townlet.world.actions import N_ACTIONS, Action
 from townlet.world.params import kernel_params
 from townlet.world.state import KernelState, State, kernel_state
 
@@ -65,27 +63,6 @@ __all__ = ["RL_SECTIONS", "TownletVectorEnv"]
 
 RL_SECTIONS = tuple(name for name in Track._fields if name != "scratch")
 """Tracker arrays saved by ``state_sections`` (as ``rl_<name>``)."""
-
-
-@njit(cache=True)
-def _after_tick(st, sx, kp, rs, tr, out, controlled, comp64, obs_map, obs_feat, obs_ids, mask,
-                lm_cache, lm_key, ws, commit_on, commit_crit, decide):
-    """Rewards and episodes for the tick just run, then observations, masks and
-    which slots decide next (``townlet.rl.commit``). Every pass works on borrowed
-    views (``townlet.world.borrow``, ``townlet.rl.unowned``): no atomic reference
-    counting per array access."""
-    st, kp = borrowed(st), borrowed(kp)
-    sx, rs, tr, out, ws = unowned(sx), unowned(rs), unowned(tr), unowned(out), unowned(ws)
-    controlled, comp64, mask, decide = (unowned(controlled), unowned(comp64), unowned(mask),
-                                        unowned(decide))
-    obs_map, obs_feat, obs_ids = unowned(obs_map), unowned(obs_feat), unowned(obs_ids)
-    lm_cache, lm_key = unowned(lm_cache), unowned(lm_key)
-    advance(st, rs, tr, out, controlled, comp64)
-    encode(st, sx, kp, tr.emb_of, tr.ep_len, out.ctx_reset, obs_map, obs_feat, obs_ids,
-           lm_cache, lm_key, ws)
-    action_masks(st, sx, kp, mask, controlled)
-    commit(st, kp, commit_on, commit_crit, out.episode_start, out.ctx_reset, controlled,
-           tr.crit, mask, decide)
 
 
 @njit(cache=True)
@@ -188,11 +165,11 @@ class TownletVectorEnv(VectorEnv):
         self._actions = np.zeros(n, np.int8)
         self._flags = {key: np.zeros(n, np.bool_) for key in ("alive", "possessed", "ctx_reset",
                                                              "done")}
-        self._flag_scratch = np.zeros(n, np.uint8)
         lay = self.layout
         self._obs = {"map": np.zeros((n, *lay.map_shape), np.float32),
                      "features": np.zeros((n, lay.n_features), np.float32),
                      "embedding_ids": np.zeros((n, 1 + lay.social_slots), np.int32)}
+        self._bind()
         self._after_tick(st)
         self._started = True
         return self._result(self._obs), self._infos()
@@ -204,7 +181,7 @@ class TownletVectorEnv(VectorEnv):
         if self._attached:
             raise RuntimeError("this env observes a world stepped elsewhere: use observe()")
         actions = self._check_actions(actions)
-        if not self.track.alive.any() and not self.world.view("agent_alive").any() \
+        if not self._any_alive and not self.world.view("agent_alive").any() \
                 and not self.pending_arrivals():
             raise RuntimeError("every agent is done and no newcomer is due: call reset()")
         bad = _policy_actions(actions, self._controlled, self._decide, self._actions)
@@ -241,20 +218,28 @@ class TownletVectorEnv(VectorEnv):
         self._lm_key = np.full(self.num_envs, -1, np.int64)
         self._ws = new_window_scratch(self._statics.map, self.num_envs)
 
+    def _bind(self) -> None:
+        """The per-step struct over the current tables and buffers (after a reset, and
+        again when a state load rebuilds the town's tables)."""
+        obs, cc, f = self._obs, self.config.rl.commit, self._flags
+        self._buffers = step_buffers(
+            self._statics, self._rewards, self.track, self._out, self._controlled, self._comp64,
+            obs["map"], obs["features"], obs["embedding_ids"], self._mask, self._lm_cache,
+            self._lm_key, self._ws, cc.enabled, cc.break_on_critical, self._decide, f["alive"],
+            f["possessed"], f["ctx_reset"], f["done"])
+
     def _state(self) -> KernelState | State:
-        """The world's arrays as one by-reference struct (rebuilt only if they changed)."""
-        sections = self.world.sections()
-        if self._ks is None or sections["clock"] is not self._clock:
+        """The world's arrays as one by-reference struct (rebuilt only if they changed:
+        a state load replaces every array, the clock included)."""
+        clock = self.world.view("clock").base
+        if self._ks is None or clock is not self._clock:
+            sections = self.world.sections()
             self._clock = sections["clock"]
             self._ks = kernel_state(State._make(sections[name] for name in State._fields))
         return self._ks
 
     def _after_tick(self, st: KernelState | State) -> None:
-        obs, cc = self._obs, self.config.rl.commit
-        _after_tick(st, self._statics, self._kp, self._rewards, self.track, self._out,
-                    self._controlled, self._comp64, obs["map"], obs["features"],
-                    obs["embedding_ids"], self._mask, self._lm_cache, self._lm_key, self._ws,
-                    cc.enabled, cc.break_on_critical, self._decide)
+        self._any_alive = after_tick(st, self._kp, self._buffers)
 
     def _check_actions(self, actions) -> np.ndarray:
         arr = np.asarray(actions)
@@ -288,21 +273,20 @@ class TownletVectorEnv(VectorEnv):
         return value.copy()
 
     def _infos(self) -> dict[str, Any]:
-        """The infos dict; its boolean views of world state are filled into the env's
-        own buffers (no allocation per step), like every other array it returns."""
-        out, st, b = self._out, self.world, self._flags
-        done = np.logical_or(out.terminated, out.truncated, out=b["done"])
-        np.bitwise_and(st.view("agent_flags"), np.uint8(Flag.POSSESSED), out=self._flag_scratch)
+        """The infos dict; its boolean flags are filled into the env's own buffers by
+        ``after_tick`` (no allocation per step), like every other array it returns."""
+        out, b = self._out, self._flags
+        done = b["done"]
         return self._result({
             "action_mask": self._mask,
             "controlled": self._controlled,
             "decide": self._decide,
             "acted": out.acted,
-            "alive": np.not_equal(st.view("agent_alive"), 0, out=b["alive"]),
-            "possessed": np.not_equal(self._flag_scratch, 0, out=b["possessed"]),
+            "alive": b["alive"],
+            "possessed": b["possessed"],
             "episode_start": out.episode_start,
             "new_agent": out.new_agent,
-            "ctx_reset": np.not_equal(out.ctx_reset, 0, out=b["ctx_reset"]),
+            "ctx_reset": b["ctx_reset"],
             "end_kind": out.end_kind,
             "reward_components": out.comp,
             "episode_index": self.track.episodes,
@@ -346,6 +330,7 @@ class TownletVectorEnv(VectorEnv):
         for name, target in zip(rl_names, targets):
             target[...] = sections[name]
         self._town_tables()
+        self._bind()
         st = self._state()
         obs, out = self._obs, self._out
         for arr in (out.reward, out.comp, out.terminated, out.truncated, out.episode_start,
@@ -358,6 +343,9 @@ class TownletVectorEnv(VectorEnv):
         held = self._controlled & ~self._decide  # committed slots: WAIT only
         self._mask[held] = False
         self._mask[held, Action.WAIT] = True
+        f = self._flags
+        self._any_alive = info_flags(st, out, f["alive"], f["possessed"], f["ctx_reset"],
+                                     f["done"])
         return self._result(self._obs), self._infos()
 
     # ------------------------------------------------------------- metrics

@@ -120,6 +120,7 @@ class Autosaver:
         self.stats = AutosaveStats()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="townlet-autosave")
         self._pending: Future[None] | None = None
+        self._assists: list[Future[None]] = []
         self._lock = threading.Lock()
         self._last_tick = -1
         self._spare: Frame | None = None
@@ -130,13 +131,22 @@ class Autosaver:
         """Whether ``tick`` is an autosave tick not saved yet."""
         return self.every > 0 and tick > 0 and tick % self.every == 0 and tick != self._last_tick
 
+    def assist(self, job: Callable[[], None]) -> Future[None]:
+        """Run ``job`` on the writer thread, ahead of the write a capture queues next: a
+        capture shares its copy this way (townlet.snapshots.capture). The write of that
+        capture fails, counted and logged, if a job of its capture raised."""
+        future = self._pool.submit(job)
+        self._assists.append(future)
+        return future
+
     def offer(self, tick: int, capture: Capture) -> bool:
         """Call once per tick on the tick thread; saves when due. Returns True if queued.
 
         ``capture(spare)`` is called only when a save is queued and must return a header
         and arrays nothing else will modify: copies, written into ``spare`` (the arrays of
         the previous autosave, free again) when it is not None, which spares the tick
-        thread fresh allocations.
+        thread fresh allocations. It may hand part of its work to :meth:`assist`; the
+        write starts after that work.
         """
         if not self.due(tick):
             return False
@@ -149,19 +159,25 @@ class Autosaver:
             return False
         spare, self._spare = self._spare, None
         header, sections = capture(spare)
-        self._pending = self._pool.submit(self._write, tick, header, sections)
+        assists, self._assists = self._assists, []
+        self._pending = self._pool.submit(self._write, tick, header, sections, assists)
         return True
 
-    def _write(self, tick: int, header: SnapshotHeader, sections: Frame) -> None:
+    def _write(self, tick: int, header: SnapshotHeader, sections: Frame,
+               assists: list[Future[None]]) -> None:
         path = self.directory / autosave_name(tick)
         try:
-            self._save(path, header, sections)
+            self._save(path, header, sections, assists)
         finally:
             self._spare = sections  # read on the tick thread only once this job is done
 
-    def _save(self, path: Path, header: SnapshotHeader, sections: Frame) -> None:
+    def _save(self, path: Path, header: SnapshotHeader, sections: Frame,
+              assists: list[Future[None]]) -> None:
         t0 = time.perf_counter()
         try:
+            for job in assists:  # done: they ran on this thread before this job
+                if job.exception() is not None:
+                    raise SnapshotError(f"capture incomplete: {job.exception()}")
             write_snapshot(path, msgspec.structs.replace(header, origin="autosave"), sections,
                            overwrite=True)
             removed = prune_autosaves(self.directory, self.keep_last)

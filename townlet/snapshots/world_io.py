@@ -18,6 +18,7 @@ import numpy as np
 import townlet
 from townlet.security.sandbox import Sandbox
 from townlet.snapshots.autosave import Autosaver
+from townlet.snapshots.capture import Helper, fill_frame, new_frame
 from townlet.snapshots.checks import check_config, check_fits
 from townlet.snapshots.configdiff import canonical_config
 from townlet.snapshots.errors import SnapshotStateError
@@ -47,22 +48,23 @@ __all__ = [
 def capture_world(
     world: World, into: dict[str, np.ndarray] | None = None, *,
     identity: PolicyIdentity | None = None, origin: Origin = "manual", copy: bool = True,
+    helper: Helper | None = None,
 ) -> tuple[SnapshotHeader, dict[str, np.ndarray]]:
     """Header and sections of ``world`` now.
 
-    ``copy=True`` returns private copies (an immutable frame another thread may write),
-    reusing the arrays of ``into`` when they have the same names, dtypes and shapes;
-    ``copy=False`` returns the live arrays, for a save that finishes before the next tick.
+    ``copy=True`` returns a frame nothing else writes (townlet.snapshots.capture: the
+    town's layout is referenced, the rest copied into ``into``'s arrays when their names,
+    dtypes and shapes match); with ``helper`` (a single-thread executor's ``submit``) it
+    shares the copy and finishes the frame there, and the frame is complete for the
+    helper's later jobs. ``copy=False`` returns the live arrays, for a save that finishes
+    before the next tick.
     """
     live = world.sections()
-    if not copy:
-        sections = dict(live)
-    elif into is not None and _same_layout(into, live):
-        for name, arr in live.items():
-            np.copyto(into[name], arr)
-        sections = into
+    if copy:
+        sections = new_frame(live, into)
+        fill_frame(live, sections, helper)
     else:
-        sections = {k: v.copy() for k, v in live.items()}
+        sections = dict(live)
     header = SnapshotHeader(
         format_version=0,
         schema_version=SCHEMA_VERSION,
@@ -76,12 +78,6 @@ def capture_world(
         identity=identity or PolicyIdentity(),
     )
     return header, sections
-
-
-def _same_layout(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> bool:
-    return a.keys() == b.keys() and all(
-        a[k].dtype == b[k].dtype and a[k].shape == b[k].shape for k in b
-    )
 
 
 def save_world(
@@ -190,7 +186,7 @@ class AutosaveHook:
     def after(self, world: World) -> None:
         def capture(spare: dict[str, np.ndarray] | None):
             ident = self.identity() if self.identity is not None else None
-            return capture_world(world, spare, identity=ident)
+            return capture_world(world, spare, identity=ident, helper=self.saver.assist)
 
         self.saver.offer(world.tick, capture)
 

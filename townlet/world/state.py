@@ -31,6 +31,7 @@ __all__ = [
     "PERT_MANUAL",
     "PRICES",
     "STAT",
+    "TOWN_FIELDS",
     "TRAITS",
     "UNPLANNED",
     "Ctl",
@@ -295,6 +296,13 @@ FIELDS: tuple[Field, ...] = (
     _f("rng_key", "u8", len(RNG_STREAMS), 0, "per-stream keys derived from the seed"),
     _f("rng_counter", "u8", len(RNG_STREAMS), 0, "per-stream draw counters"),
 )
+
+TOWN_FIELDS = ("tile_kind", "bld_kind", "bld_district", "district_grocer", "district_cafe",
+               "obj_type", "obj_x", "obj_y", "obj_ax", "obj_ay", "agent_home", "agent_bed",
+               "agent_work", "agent_job", "agent_district")
+"""The town's layout: set from the generated town when the world is built and never
+written afterwards (no tick, intervention or lever writes them; loading a snapshot
+replaces the arrays). Autosaves reference these arrays instead of copying them."""
 
 PACKED: dict[str, type[IntEnum]] = {
     "exit_meta": ExitMeta, "ctl": Ctl, "econ": Econ, "pert_meta": PertMeta, "agent_shift_ticks": ShiftTicks}

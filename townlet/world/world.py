@@ -33,6 +33,7 @@ from townlet.world.state import (
     FIELDS,
     NEEDS,
     PRICES,
+    TOWN_FIELDS,
     UNPLANNED,
     Ctl,
     Ledger,
@@ -48,11 +49,6 @@ from townlet.world.town import generate_town
 from townlet.world.validate import check_ranges
 
 __all__ = ["World"]
-
-_TOWN_FIELDS = ("tile_kind", "bld_kind", "bld_district", "district_grocer", "district_cafe",
-                "obj_type", "obj_x", "obj_y", "obj_ax", "obj_ay", "agent_home", "agent_bed",
-                "agent_work", "agent_job", "agent_district")
-
 
 class World(Levers):
     """A town of ``config.world.town.agents`` agents, deterministic from ``seed``.
@@ -84,7 +80,7 @@ class World(Levers):
                      "E": 4096 + int(n * w.events_per_agent), "S": len(w.perturbations.events),
                      "P": pert_slots(w.perturbations.max_concurrent, town.districts)}
         s = allocate(sizes)
-        for name in _TOWN_FIELDS:
+        for name in TOWN_FIELDS:
             getattr(s, name)[...] = getattr(town, name)
         s.rng_key[:] = seed_keys(self.seed, self.config_id)
         s.price_base[:] = [to_minor(price) for price in w.economy.price_table()]

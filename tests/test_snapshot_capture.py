@@ -1,0 +1,178 @@
+"""The autosave's capture (townlet.snapshots.capture): the frame equals a stop-the-world
+copy at every tick, whatever wrote the state; a restored autosave runs on exactly; a
+process killed while autosaving never leaves a file under an autosave's name that is not
+a complete, correct snapshot."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import msgspec
+import numpy as np
+
+from townlet.config import TownletConfig, default_config, dump_config, with_agents
+from townlet.snapshots import capture, open_snapshot
+from townlet.snapshots.autosave import autosave_name
+from townlet.snapshots.temps import list_temps
+from townlet.snapshots.world_io import (
+    autosave_hook,
+    capture_world,
+    load_into,
+    resume_world,
+    save_world,
+)
+from townlet.world import World
+from townlet.world.derived import DERIVED
+from townlet.world.state import TOWN_FIELDS, St
+
+
+def config(root: Path, agents: int, every: int = 1) -> TownletConfig:
+    cfg = with_agents(default_config(), agents)
+    return msgspec.structs.replace(cfg, snapshots=msgspec.structs.replace(
+        cfg.snapshots, root=str(root), autosave_every=every, keep_last=2))
+
+
+def stir(world: World, t: int) -> None:
+    """Interventions that write the sections ticks rarely write, at fixed ticks."""
+    alive = np.flatnonzero(world.view("agent_alive"))
+    a, b, c = (int(alive[k]) for k in (1, 2, 3))
+    if t == 5:
+        world.set_spawn_delay(3)
+        world.set_relationship(a, b, 0.7, 0.6, 0.1)
+        world.force_chat(b, c, 0.9)
+        world.perturb("arranged_meet", 40, target=0)
+        world.perturb("blackout", 30, target=0)
+        world.perturb("price_spike", 25, 1.5)
+    if t == 12:
+        world.kill(a)
+        world.set_need(c, "hunger", 0.0)
+        world.set_need(b, "energy", 0.0)
+        x, y = int(world.view("agent_x")[alive[5]]), int(world.view("agent_y")[alive[5]])
+        world.teleport(int(alive[4]), x, y)
+        world.employment_exit(int(alive[6]))
+        world.set_object_enabled(int(world.view("agent_bed")[alive[7]]), False)
+        world.set_price("cafe_meal", 9.5)
+    if t == 20:
+        world.spawn()
+        world.possess(b)
+        world.set_possessed_action(b, 2)
+
+
+def test_capture_references_the_town_layout_and_copies_the_rest(tmp_path: Path) -> None:
+    world = World(config(tmp_path, 300), seed=4)
+    for _ in range(30):
+        world.step()
+    live = world.sections()
+    full = {k: v.copy() for k, v in live.items()}
+    with ThreadPoolExecutor(1) as helper:
+        _, frame = capture_world(world, helper=helper.submit)
+        for _ in range(3):  # the helper may still derive; the copy itself is done
+            world.step()
+        helper.submit(lambda: None).result()  # the helper's later jobs see the whole frame
+    for name in TOWN_FIELDS:  # read-only views of the live arrays
+        assert np.shares_memory(frame[name], live[name]) and not frame[name].flags.writeable
+    for name in set(live) - set(TOWN_FIELDS):
+        assert not np.shares_memory(frame[name], live[name]), name
+        assert np.array_equal(frame[name], full[name]), name
+    assert set(DERIVED) <= set(live) and set(DERIVED).isdisjoint(TOWN_FIELDS)
+
+
+def test_autosave_equals_a_full_copy_at_every_tick(tmp_path: Path, monkeypatch) -> None:
+    """Autosaves every third tick while the town ticks on during each write; deaths,
+    respawns, ties, chats, perturbations, teleports, exits, disabled objects, prices,
+    possession and a snapshot restore in between; chunks small enough that both threads
+    copy every section in many pieces."""
+    cfg = config(tmp_path, 400, every=3)
+    life = msgspec.structs.replace(cfg.world.lifecycle, death_after_ticks=15)
+    cfg = msgspec.structs.replace(cfg, world=msgspec.structs.replace(cfg.world, lifecycle=life))
+    world = World(cfg, seed=7)
+    hook = autosave_hook(cfg)
+    assert hook is not None
+    root = Path(cfg.snapshots.root)
+    fulls: dict[int, dict[str, np.ndarray]] = {}
+    checked, restored = 0, False
+    monkeypatch.setattr(capture, "CHUNK_BYTES", 4096)
+    with hook.saver:
+        while world.tick < 150:
+            stir(world, world.tick)
+            if world.tick == 60 and not restored:
+                hook.saver.flush()
+                load_into(world, autosave_name(57))  # the state goes back 3 ticks
+                restored = True
+            world.step()
+            if hook.saver.due(world.tick):
+                hook.saver.flush()  # the previous write ran during the ticks since
+                assert hook.saver.stats.failed == 0, hook.saver.stats.last_error
+                for tick, full in fulls.items():
+                    snap = open_snapshot(root / autosave_name(tick))
+                    assert snap.header.tick == tick
+                    for name, arr in full.items():
+                        assert np.array_equal(snap.sections[name], arr), (tick, name)
+                    checked += 1
+                fulls = {world.tick: {k: v.copy() for k, v in world.sections().items()}}
+            hook.after(world)
+    stats = world.view("stats")
+    assert checked >= 45 and restored
+    assert stats[St.DEATHS] > 0 and stats[St.RESPAWNS] > 0 and stats[St.SPAWNS] > 0
+    assert stats[St.KILLS] > 0 and stats[St.EXITS] > 0 and stats[St.CHATS] > 0
+    # a restored autosave runs on exactly
+    resumed = resume_world(autosave_name(world.tick), cfg)
+    for _ in range(25):
+        world.step()
+        resumed.step()
+    assert resumed.state_hash() == world.state_hash()
+
+
+CHILD = r"""
+import json, sys
+from townlet.config import load_config
+from townlet.snapshots.world_io import autosave_hook
+from townlet.world import World
+cfg = load_config(sys.argv[1])
+world, hook = World(cfg, seed=3), autosave_hook(cfg)
+while True:
+    world.step()
+    print(json.dumps([world.tick, world.state_hash()]), flush=True)
+    hook.after(world)
+"""
+
+
+def test_killed_while_autosaving_leaves_only_complete_autosaves(tmp_path: Path) -> None:
+    cfg = config(tmp_path / "root", 3000)
+    path = tmp_path / "cfg.yaml"
+    path.write_text(dump_config(cfg))
+    root = Path(cfg.snapshots.root)
+    root.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None
+    hashes: dict[int, str] = {}
+    try:
+        for line in proc.stdout:  # until two autosaves are published and a third is due
+            tick, digest = json.loads(line)
+            hashes[tick] = digest
+            if len([p for p in root.iterdir() if p.name.startswith("autosave-")]) >= 2 \
+                    and tick >= 6:
+                break
+        proc.send_signal(signal.SIGKILL)  # mid-copy or mid-write: every=1, always busy
+    finally:
+        proc.kill()
+        proc.wait()
+    for line in proc.stdout:  # hashes printed before the kill
+        tick, digest = json.loads(line)
+        hashes[tick] = digest
+    published = sorted(p.name for p in root.iterdir() if p.name.startswith("autosave-"))
+    assert published
+    for name in published:  # every name holds a complete snapshot of its tick
+        snap = open_snapshot(root / name)
+        world = resume_world(name, cfg)
+        assert world.state_hash() == hashes[snap.header.tick], name
+    assert all(t.stale for t in list_temps(root))  # leftovers are temps, never loaded
+    assert not any(p.name.startswith("autosave-") for p in root.iterdir()
+                   if p.name not in published)
+    save_world(resume_world(published[-1], cfg), "after.tsnap")  # the root stays usable

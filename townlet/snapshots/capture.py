@@ -1,0 +1,123 @@
+"""Fill a frame with the world's state at one tick, costing the tick thread little.
+
+A frame is a private set of arrays that nothing writes after the capture, so a
+background thread may checksum and write it while the town ticks on. Three kinds of
+section, with what each costs the tick thread:
+
+- the town's layout (``townlet.world.state.TOWN_FIELDS``) is never written after the
+  world is built: the frame holds read-only views of the live arrays, nothing is copied;
+- derived sections (``townlet.world.derived.DERIVED``, the tile occupancy heads, the
+  largest and most scattered array) are recomputed from the frame's own agent columns
+  on the helper thread, after the copy, and before anything reads the frame;
+- everything else is copied in chunks that the tick thread and the helper take from
+  the two ends of one queue, so each copies about half; the tick thread returns once
+  every chunk is copied, and only then may the next tick write the state.
+
+The frame is therefore bit-identical to a copy of every array taken between two ticks.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+
+import numpy as np
+
+from townlet.world.derived import DERIVED, derive
+from townlet.world.state import TOWN_FIELDS
+
+__all__ = ["CHUNK_BYTES", "Helper", "fill_frame", "new_frame"]
+
+CHUNK_BYTES = 4 << 20
+"""Bytes per copy job: large enough that a job's Python overhead is noise, small enough
+that the two threads finish within a chunk of each other."""
+
+Helper = Callable[[Callable[[], None]], Future[None]]
+"""Runs a job on a helper thread; the jobs it runs later see everything the job did
+(a single-thread executor's ``submit``)."""
+
+_SHARED = frozenset(TOWN_FIELDS)
+_DERIVED = frozenset(DERIVED)
+
+
+def new_frame(live: Mapping[str, np.ndarray],
+              into: Mapping[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+    """The frame's arrays: ``into``'s when its layout matches ``live`` (a frame handed
+    back after its write: no allocation), fresh ones otherwise; layout sections are
+    read-only views of the live arrays."""
+    same = into is not None and into.keys() == live.keys() and all(
+        into[k].dtype == v.dtype and into[k].shape == v.shape for k, v in live.items())
+    frame = {}
+    for name, arr in live.items():
+        if name in _SHARED:
+            frame[name] = arr.view()
+            frame[name].flags.writeable = False  # the live array: nobody may write it here
+        elif same and into is not None and into[name] is not arr:
+            frame[name] = into[name]
+        else:
+            frame[name] = np.empty_like(arr)
+    return frame
+
+
+def _jobs(live: Mapping[str, np.ndarray],
+          frame: Mapping[str, np.ndarray]) -> deque[tuple[np.ndarray, np.ndarray]]:
+    """(destination, source) pairs of at most about CHUNK_BYTES, split along the first
+    axis, for every section that is copied."""
+    jobs: deque[tuple[np.ndarray, np.ndarray]] = deque()
+    for name, src in live.items():
+        if name in _SHARED or name in _DERIVED:
+            continue
+        dst = frame[name]
+        rows = src.shape[0] if src.ndim else 1
+        step = max(1, CHUNK_BYTES // max(1, src.nbytes // max(1, rows)))
+        if src.ndim == 0 or rows <= step:
+            jobs.append((dst, src))
+            continue
+        for lo in range(0, rows, step):
+            jobs.append((dst[lo:lo + step], src[lo:lo + step]))
+    return jobs
+
+
+def _drain(take: Callable[[], tuple[np.ndarray, np.ndarray]]) -> None:
+    """Copy jobs until the queue is empty (``deque.pop``/``popleft`` are atomic)."""
+    while True:
+        try:
+            dst, src = take()
+        except IndexError:
+            return
+        np.copyto(dst, src)  # releases the GIL: the other thread copies meanwhile
+
+
+def fill_frame(live: Mapping[str, np.ndarray], frame: dict[str, np.ndarray],
+               helper: Helper | None = None) -> Future[None] | None:
+    """Copy ``live`` into ``frame`` (from :func:`new_frame`) and fill its derived sections.
+
+    Without ``helper`` all of it runs here. With one, the helper takes half of the copy
+    and then computes the derived sections; this returns once every copy job is done (so
+    ``live`` may change again) and gives the helper's future: the helper's later jobs,
+    or anyone waiting on the future, see the complete frame.
+    """
+    jobs = _jobs(live, frame)
+    if helper is None:
+        _drain(jobs.popleft)
+        derive(frame)
+        return None
+    copied, ours_done = threading.Event(), threading.Event()
+
+    def assist() -> None:
+        try:
+            _drain(jobs.pop)
+        finally:
+            copied.set()
+        ours_done.wait()
+        derive(frame)
+
+    future = helper(assist)
+    try:
+        _drain(jobs.popleft)
+    finally:
+        ours_done.set()
+    copied.wait()
+    return future
