@@ -42,7 +42,7 @@ def test_every_thread_count_gives_the_same_states_and_events():
         assert {k: run[k] for k in same} == {k: runs[0][k] for k in same}
     one = runs[0]
     assert one["restored"] == one["final"] and one["restored_events"] == one["tail_events"]
-    assert one["waves"] == {"before_far_tie": 0, "with_far_tie": 0}
+    assert one["waves"] == {"before_far_tie": 0, "with_far_tie": 0}  # one thread: never
     for run in runs[1:]:
         assert run["waves"]["before_far_tie"] > 400 and run["waves"]["with_far_tie"] == 0
     for name in ("CHATS", "COMPLETED", "EXITS", "RESPAWNS", "FAINTS", "DEATHS", "KILLS", "SPAWNS"):
