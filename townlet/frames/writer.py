@@ -10,7 +10,8 @@ counted (the ring is the truth). The event log keeps every event of the last
 ``event_log`` events, so the events of ticks without a frame (and of frames a
 publisher skips) still reach subscribers. Sections are checked and their buffers
 taken once per array object: the world hands out the same arrays every tick, so a
-tick costs the copies and one C call, not per-column Python work. Nothing on
+tick costs one lookup of every section with an identity test, the copies and one C
+call, not per-column Python work. Nothing on
 this path waits for a reader.
 """
 
@@ -18,7 +19,8 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from operator import is_, itemgetter
 from typing import Self
 
 import numpy as np
@@ -184,6 +186,18 @@ class FrameRing:
         self._src: list[np.ndarray | None] = [None] * n_parts
         """The array each part was last taken from (checked, its buffer in ``_bufs``)."""
         self._bufs: list[object] = [None] * n_parts
+        base = 1 + len(self._state)
+        self._event_parts = [(j, sec, spec.dtype, spec.shape)
+                             for j, (sec, spec) in enumerate(self._events, start=base)]
+        self._frame_parts = [(i, name, dt, shape) for i, (name, _, _, dt, shape)
+                             in enumerate(self._state, start=1)] + self._event_parts
+        self._get_frame = _getter([name for _, name, _, _ in self._frame_parts])
+        self._get_events = _getter([sec for _, sec, _, _ in self._event_parts])
+        self._seen: dict[str, tuple | None] = {"frame": None, "events": None}
+        """The sections last found all taken already (identity): a tick whose sections
+        are the same arrays skips the per-part checks."""
+        self._layouts: dict[int, tuple[list[tuple[int, int]], int]] = {}
+        """Per event count: (offset, nbytes) of each event column and the frame's size."""
         self._logged = (-1, 0)  # (tick, events) last appended to the event log
         if set(STATE_COLUMNS) - {c[0] for c in self._state}:
             raise SchemaError("schema lacks state columns this writer must fill")
@@ -233,6 +247,7 @@ class FrameRing:
         if self._ring is None or self.last_frame_tick == tick:
             return 0
         self._take_state(sections)
+        self._seen = {"frame": None, "events": None}  # the event parts now point at copies
         n = self._logged[1] if self._logged[0] == tick else 0
         # the tick's events as logged (an intervention since may have reused the buffers)
         logged = [np.ascontiguousarray(self._records[spec.name][:n]) for _, spec in self._events]
@@ -243,10 +258,24 @@ class FrameRing:
 
     def _take_state(self, sections: Mapping[str, np.ndarray]) -> None:
         """Check (once per array) every state and event section of a frame."""
-        for i, (name, _, _, dt, shape) in enumerate(self._state, start=1):
-            self._take(i, name, sections, dt, shape)
-        for j, (sec, spec) in enumerate(self._events, start=1 + len(self._state)):
-            self._take(j, sec, sections, spec.dtype, spec.shape)
+        self._take_all("frame", self._get_frame, self._frame_parts, sections)
+
+    def _take_all(self, key: str, get: Callable[[Mapping], tuple], parts: list,
+                  sections: Mapping[str, np.ndarray]) -> tuple:
+        """Take ``parts`` and return their arrays; when ``sections`` holds exactly the
+        arrays last taken, one C-level lookup and identity test instead of a check
+        per part."""
+        try:
+            got = get(sections)
+        except KeyError:
+            got = None
+        seen = self._seen[key]
+        if got is None or seen is None or not all(map(is_, got, seen)):
+            for i, name, dt, shape in parts:
+                self._take(i, name, sections, dt, shape)
+            got = get(sections)
+        self._seen[key] = got
+        return got
 
     def _log_events(self, tick: int, sections: Mapping[str, np.ndarray]) -> int:
         """Append the tick's events to the ring's event log; returns their count."""
@@ -256,12 +285,10 @@ class FrameRing:
         if not 0 <= n_events <= self.schema.event_capacity:
             raise SchemaError(f"section {EVENT_COUNT_SECTION!r}: {n_events} events outside "
                               f"[0, {self.schema.event_capacity}]")
-        base = 1 + len(self._state)
-        for j, (sec, spec) in enumerate(self._events):
-            a = self._take(base + j, sec, sections, spec.dtype, spec.shape)
-            if n_events:
-                self._record_fields[j][:n_events] = a[:n_events]
+        columns = self._take_all("events", self._get_events, self._event_parts, sections)
         if n_events:
+            for field, column in zip(self._record_fields, columns, strict=True):
+                field[:n_events] = column[:n_events]
             self._record_tick[:n_events] = tick
         check(lib.tr_events_append(self._ring.ptr, self._keep_records, n_events),
               f"append the events of tick {tick}")
@@ -272,8 +299,13 @@ class FrameRing:
         """Copy the frame of ``tick`` into the next slot (one C call); ring the doorbell."""
         assert self._ring is not None
         base, copied = 1 + len(self._state), self._plain_bytes
-        for j, (_, off, nb) in enumerate(self.schema.event_layout(n_events)):
-            self._offs[base + j], self._sizes[base + j] = off, nb
+        layout = self._layouts.get(n_events)
+        if layout is None:
+            layout = ([(off, nb) for _, off, nb in self.schema.event_layout(n_events)],
+                      self.schema.frame_nbytes(n_events))
+            self._layouts[n_events] = layout
+        for j, (off, nb) in enumerate(layout[0], start=base):
+            self._offs[j], self._sizes[j] = off, nb
             copied += nb
         m = self._meta
         m["tick"][0] = tick
@@ -285,7 +317,7 @@ class FrameRing:
             nb = 0 if held[j] is self._src[i] else self._state[i - 1][2]
             self._sizes[i] = nb
             copied += nb
-        frame = check(lib.tr_publish(self._ring.ptr, tick, self.schema.frame_nbytes(n_events),
+        frame = check(lib.tr_publish(self._ring.ptr, tick, layout[1],
                                      len(self._src), self._ptrs, self._offs, self._sizes),
                       f"publish frame of tick {tick}")
         held[:] = [self._src[i] for i in self._static]
@@ -327,6 +359,12 @@ class FrameRing:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _getter(names: list[str]) -> Callable[[Mapping], tuple]:
+    """``sections -> tuple of sections[name]`` in one C call (KeyError if one is missing)."""
+    get = itemgetter(*names)
+    return get if len(names) > 1 else lambda sections: (get(sections),)
 
 
 def _missing(name: str):

@@ -51,11 +51,24 @@ O_NEED, O_SHIFT, O_GOAL, O_LAST, O_TRAIT, O_PRICE = (SELF_FEATURES.index(group[0
 N_SHIFT, N_GOAL, N_LAST = len(SHIFT_FEATURES), len(GOAL_FEATURES), len(LAST_ACTION_FEATURES)
 N_LANDMARK = len(LANDMARK_FIELDS)
 N_SOCIAL_SLOT = len(SOCIAL_SLOT_FIELDS)
+N_SOCIAL_AGGREGATE = len(SOCIAL_AGGREGATE)
 
 
 @njit(cache=True)
 def _squash(x, scale):
     return x / (x + scale) if x > 0.0 else 0.0
+
+
+@njit(cache=True, inline="always")
+def _wrap(d, D):
+    """``d % D`` (``D`` > 0, Python's sign rule) without a division when ``d`` is within
+    one period of [0, D): the per-agent times of day below are, and an integer
+    division costs more than the rest of their arithmetic."""
+    if d >= D:
+        d -= D
+    elif d < 0:
+        d += D
+    return d if 0 <= d < D else d % D
 
 
 @njit(cache=True)
@@ -69,10 +82,21 @@ def _prices(st):
 
 
 @njit(cache=True, inline="always")
-def _self_features(st, sx, kp, tick, sin_t, cos_t, prices, emb_of, ep_len, ctx_reset, i, f):
-    """The self block and the running-affordance one-hot of living agent i into row f."""
+def _self_features(st, sx, kp, tick, tod, sin_t, cos_t, prices, emb_of, ep_len, ctx_reset, i,
+                   f):
+    """The self block and the running-affordance one-hot of living agent i into row f
+    (every feature of both blocks is written: the code-indexed groups are cleared first)."""
+    for k in range(N_SHIFT):
+        f[O_SHIFT + k] = 0.0
+    for k in range(N_GOAL):
+        f[O_GOAL + k] = 0.0
+    for k in range(N_LAST):
+        f[O_LAST + k] = 0.0
+    for k in range(sx.o_affordance, sx.o_landmarks):
+        f[k] = 0.0
+    f[SELF.aff_running] = 0.0
+    f[SELF.aff_progress] = 0.0
     D = sx.ticks_per_day
-    tod = tick % D
     K = st.rel_other.shape[1]
     W = st.agent_attendance.shape[1]
     for n in range(st.agent_needs.shape[1]):
@@ -88,8 +112,8 @@ def _self_features(st, sx, kp, tick, sin_t, cos_t, prices, emb_of, ep_len, ctx_r
         f[O_SHIFT + shift] = 1.0
     job = st.agent_job[i]
     start = shift_start(st, kp, i)
-    f[SELF.shift_start_in] = ((start - tod) % D) / D
-    f[SELF.shift_end_in] = ((start + kp.job_end[job] - kp.job_start[job] - tod) % D) / D
+    f[SELF.shift_start_in] = _wrap(start - tod, D) / D
+    f[SELF.shift_end_in] = _wrap(start + kp.job_end[job] - kp.job_start[job] - tod, D) / D
     att = 0.0
     for w in range(W):
         att += st.agent_attendance[i, w]
@@ -99,7 +123,7 @@ def _self_features(st, sx, kp, tick, sin_t, cos_t, prices, emb_of, ep_len, ctx_r
     f[SELF.wages_withheld] = _squash(st.agent_withheld[i] / MINOR_PER_UNIT, sx.money_scale)
     f[SELF.embedding_slot_norm] = emb_of[i] / sx.max_slots if emb_of[i] >= 0 else 0.0
     f[SELF.ctx_reset] = float(ctx_reset[i])
-    f[SELF.episode_progress] = (ep_len[i] % D) / D
+    f[SELF.episode_progress] = _wrap(ep_len[i], D) / D
     f[SELF.age_days] = _squash((tick - st.agent_born[i]) / D, 7.0)
     f[SELF.fainted] = 1.0 if flags & Flag.FAINTED else 0.0
     f[SELF.possessed] = 1.0 if flags & Flag.POSSESSED else 0.0
@@ -160,20 +184,22 @@ def _landmark(bw, scale, x, y, b, f, o):
 
 @njit(cache=True, inline="always")
 def _landmarks(st, sx, i, f, o, lm_cache, lm_key):
-    """Landmark features of living agent i; recomputed only when it moved (cached per
-    slot: home, work, grocer and cafe of a slot never change)."""
+    """Landmark features of living agent i, recomputed and written into row f only
+    when it moved (keyed by position per slot: home, work, grocer and cafe of a slot
+    never change); otherwise row f still holds them from an earlier encode."""
     x, y = st.agent_x[i], st.agent_y[i]
     key = (np.int64(x) << 20) | np.int64(y)
+    if lm_key[i] == key:
+        return
+    lm_key[i] = key
     c = lm_cache[i]
-    if lm_key[i] != key:
-        lm_key[i] = key
-        bw, scale = sx.blocks_w, sx.distance_scale
-        d = st.agent_district[i]
-        # in LANDMARKS order: home, work, grocer, cafe
-        _landmark(bw, scale, x, y, st.agent_home[i], c, 0)
-        _landmark(bw, scale, x, y, st.agent_work[i], c, N_LANDMARK)
-        _landmark(bw, scale, x, y, st.district_grocer[d], c, 2 * N_LANDMARK)
-        _landmark(bw, scale, x, y, st.district_cafe[d], c, 3 * N_LANDMARK)
+    bw, scale = sx.blocks_w, sx.distance_scale
+    d = st.agent_district[i]
+    # in LANDMARKS order: home, work, grocer, cafe
+    _landmark(bw, scale, x, y, st.agent_home[i], c, 0)
+    _landmark(bw, scale, x, y, st.agent_work[i], c, N_LANDMARK)
+    _landmark(bw, scale, x, y, st.district_grocer[d], c, 2 * N_LANDMARK)
+    _landmark(bw, scale, x, y, st.district_cafe[d], c, 3 * N_LANDMARK)
     for k in range(c.shape[0]):
         f[o + k] = c[k]
 
@@ -181,24 +207,32 @@ def _landmarks(st, sx, i, f, o, lm_cache, lm_key):
 @njit(cache=True, inline="always")
 def _social(st, sx, emb_of, i, f, ids, o):
     """Top friends then top rivals among living agent i's ties, plus aggregates, into
-    row f (and the partners' embedding slots into ids)."""
+    row f (and the partners' embedding slots into ids); slots left unfilled and, with
+    none filled, the aggregates are zeroed (their ids -1)."""
     K = st.rel_other.shape[1]
     slots = sx.n_friends + sx.n_rivals
+    friends = rivals = 0  # bit k: tie k can fill a friend / rival slot (value > 0)
+    for k in range(K):
+        if st.rel_other[i, k] >= 0:
+            if st.rel_trust[i, k] + st.rel_fam[i, k] > 0.0:
+                friends |= 1 << k
+            if st.rel_riv[i, k] > 0.0:
+                rivals |= 1 << k
     chosen = 0
     s = 0
     t_sum = t_max = r_sum = r_max = 0.0
     for want in range(slots):
         rival = want >= sx.n_friends
+        left = (rivals if rival else friends) & ~chosen
+        if left == 0:
+            continue
         best, best_v = -1, 0.0
         for k in range(K):
-            other = st.rel_other[i, k]
-            if other < 0 or (chosen >> k) & 1:
+            if not (left >> k) & 1:
                 continue
             v = st.rel_riv[i, k] if rival else st.rel_trust[i, k] + st.rel_fam[i, k]
             if v > best_v:
                 best, best_v = k, v
-        if best < 0:
-            continue
         chosen |= 1 << best
         other = st.rel_other[i, best]
         p = o + s * N_SOCIAL_SLOT
@@ -218,12 +252,19 @@ def _social(st, sx, emb_of, i, f, ids, o):
         t_max = trust if s == 0 else max(t_max, trust)
         r_max = riv if s == 0 else max(r_max, riv)
         s += 1
+    for k in range(o + s * N_SOCIAL_SLOT, o + slots * N_SOCIAL_SLOT):
+        f[k] = 0.0
+    for k in range(1 + s, 1 + slots):
+        ids[k] = -1
+    a = o + slots * N_SOCIAL_SLOT
     if s > 0:
-        a = o + slots * N_SOCIAL_SLOT
         f[a + SOCIAL_AGGREGATE.social_trust_mean] = t_sum / s
         f[a + SOCIAL_AGGREGATE.social_trust_max] = t_max
         f[a + SOCIAL_AGGREGATE.social_rivalry_mean] = r_sum / s
         f[a + SOCIAL_AGGREGATE.social_rivalry_max] = r_max
+    else:
+        for k in range(N_SOCIAL_AGGREGATE):
+            f[a + k] = 0.0
 
 
 @njit(cache=True)
@@ -234,23 +275,30 @@ def encode(st, sx, kp, emb_of, ep_len, ctx_reset, out_map, out_feat, out_ids, lm
     (N, landmarks x fields) float32 and ``lm_key`` (N,) int64, initially -1, cache
     the landmark block; ``ws`` is the map's per-tick scratch
     (``townlet.rl.window.new_window_scratch``). After the maps, one loop writes each
-    slot's feature row and ids completely (cleared, then every block) while they
-    are in cache."""
+    slot's feature row and ids while they are in cache: an empty slot's are zeroed
+    (ids -1), a living slot's every block is written except landmarks that have not
+    changed. Like ``ws``, ``lm_cache`` and ``lm_key`` belong with one output array
+    (a new array needs ``lm_key`` all -1)."""
     tick = st.clock[0]
     map_pass(st, kp, sx.map, ws, out_map)
-    phase = 2.0 * math.pi * (tick % sx.ticks_per_day) / sx.ticks_per_day
+    tod = tick % sx.ticks_per_day
+    phase = 2.0 * math.pi * tod / sx.ticks_per_day
     sin_t, cos_t = math.sin(phase), math.cos(phase)
     prices = _prices(st)
     summary = ws.summary
     social = sx.n_friends + sx.n_rivals > 0
     for i in range(st.agent_alive.shape[0]):
         f, ids = out_feat[i], out_ids[i]
-        f[:] = 0.0
-        ids[:] = -1
         if not st.agent_alive[i]:
+            f[:] = 0.0
+            ids[:] = -1
+            lm_key[i] = -1
             continue
         ids[0] = emb_of[i]
-        _self_features(st, sx, kp, tick, sin_t, cos_t, prices, emb_of, ep_len, ctx_reset, i, f)
+        if ctx_reset[i]:
+            lm_key[i] = -1  # maybe another agent in this slot: its own landmarks
+        _self_features(st, sx, kp, tick, tod, sin_t, cos_t, prices, emb_of, ep_len, ctx_reset,
+                       i, f)
         _landmarks(st, sx, i, f, sx.o_landmarks, lm_cache, lm_key)
         for k in range(summary.shape[1]):
             f[sx.o_summary + k] = summary[i, k]

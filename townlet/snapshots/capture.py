@@ -5,7 +5,7 @@ background thread may checksum and write it while the town ticks on. Three kinds
 section, with what each costs the tick thread:
 
 - the town's layout (``townlet.world.state.TOWN_FIELDS``) is never written after the
-  world is built: the frame references the live arrays, nothing is copied;
+  world is built: the frame holds read-only views of the live arrays, nothing is copied;
 - derived sections (``townlet.world.derived.DERIVED``, the tile occupancy heads, the
   largest and most scattered array) are recomputed from the frame's own agent columns
   on the helper thread, after the copy, and before anything reads the frame;
@@ -45,14 +45,15 @@ _DERIVED = frozenset(DERIVED)
 def new_frame(live: Mapping[str, np.ndarray],
               into: Mapping[str, np.ndarray] | None) -> dict[str, np.ndarray]:
     """The frame's arrays: ``into``'s when its layout matches ``live`` (a frame handed
-    back after its write: no allocation), fresh ones otherwise; layout sections are the
-    live arrays themselves."""
+    back after its write: no allocation), fresh ones otherwise; layout sections are
+    read-only views of the live arrays."""
     same = into is not None and into.keys() == live.keys() and all(
         into[k].dtype == v.dtype and into[k].shape == v.shape for k, v in live.items())
     frame = {}
     for name, arr in live.items():
         if name in _SHARED:
-            frame[name] = arr
+            frame[name] = arr.view()
+            frame[name].flags.writeable = False  # the live array: nobody may write it here
         elif same and into is not None and into[name] is not arr:
             frame[name] = into[name]
         else:

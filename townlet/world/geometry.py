@@ -15,7 +15,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from townlet.world.jit import inline_kernel, kernel
+from townlet.world.jit import inline_kernel
 
 __all__ = ["PERIOD", "SIDE", "SLOTS", "SLOT_LOCAL", "TILE", "WALKABLE", "building_of",
            "next_step", "origin", "outside_door", "walkable"]
@@ -49,7 +49,7 @@ SLOT_LOCAL = np.array(
      (1, 4, 1, 3), (2, 4, 2, 3), (4, 4, 4, 3), (5, 4, 5, 3)], dtype=np.int16)
 
 
-@kernel
+@inline_kernel
 def walkable(kind):
     """Whether tile kind ``kind`` is one of ``WALKABLE``."""
     for k in WALKABLE:
@@ -58,20 +58,20 @@ def walkable(kind):
     return False
 
 
-@kernel
+@inline_kernel
 def origin(b, blocks_w):
     """Top-left tile (the wall corner) of building ``b``."""
     return (b % blocks_w) * PERIOD + 1, (b // blocks_w) * PERIOD + 1
 
 
-@kernel
+@inline_kernel
 def outside_door(b, blocks_w):
     """The street tile just below building ``b``'s door (where arrivals appear)."""
     ox, oy = origin(b, blocks_w)
     return ox + DOOR_LX, oy + DOOR_LY + 1
 
 
-@kernel
+@inline_kernel
 def building_of(x, y, blocks_w):
     """Building index containing tile (x, y), or -1 on a street."""
     if x % PERIOD == 0 or y % PERIOD == 0:
@@ -79,13 +79,13 @@ def building_of(x, y, blocks_w):
     return (y // PERIOD) * blocks_w + (x // PERIOD)
 
 
-@kernel
+@inline_kernel
 def _sign(v):
     """-1, 0 or 1: the sign of v."""
     return int(v > 0) - int(v < 0)
 
 
-@kernel
+@inline_kernel
 def _inside_step(lx, ly, tlx, tly):
     """Local step inside a building toward local target (tlx, tly)."""
     if lx == tlx and ly == tly:

@@ -11,8 +11,10 @@ kernel then receives the state and params namedtuples themselves instead of
 their StructRef views (same attribute names), see docs/world.md.
 Helpers are called on borrowed struct views (townlet.world.borrow), which keeps a
 call cheap; :data:`inline_kernel` marks the few the tick runs for every agent on
-every tick (the per-agent tick, needs, decide and its tests, pursuit, stepping),
-which Numba inlines into their caller: together 0.75x the tick's CPU time at 100k
+every tick (the per-agent tick, needs, decide and its tests, pursuit, stepping, and
+the small leaf helpers they call every tick: need decay, geometry, shift and hash),
+which Numba inlines into their caller (a call between kernel functions crosses
+compiled libraries, so LLVM cannot inline it itself): together 0.75x the tick's CPU time at 100k
 agents for ~40% more first-compile time. Inlining every helper was measured at a
 20x longer first compile, so everything else stays a call.
 """

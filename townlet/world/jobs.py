@@ -8,7 +8,7 @@ import numpy as np
 from townlet.world.actions import Flag, Shift
 from townlet.world.events import EventCode, emit
 from townlet.world.geometry import building_of
-from townlet.world.jit import kernel
+from townlet.world.jit import inline_kernel, kernel
 from townlet.world.neglect import low_mood
 from townlet.world.state import Ctl, ExitMeta, Ledger, ShiftTicks, St
 
@@ -115,7 +115,7 @@ def _finish_shift(s, p, i, length):
         enqueue_exit(s, p, i)
 
 
-@kernel
+@inline_kernel
 def near_shift(p, j, tod):
     """Whether tick of day ``tod`` may matter to a shift of job j under any of its
     patterns (a superset of ``shift_update``'s ticks, known from the job alone, so most
@@ -132,7 +132,7 @@ def near_shift(p, j, tod):
     return ahead <= spread
 
 
-@kernel
+@inline_kernel
 def shift_update(s, p, i, tod, start):
     """Advance agent i's shift (starting at tick of day ``start``, its pattern's) for
     this tick of day; pay wages while present (cut to the low-mood wage while the agent

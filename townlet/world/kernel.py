@@ -181,13 +181,13 @@ def _act(s, p, i, a, t, tod, upto):
     s.agent_action_ok[i] = _primitive(s, p, i, a, t)
 
 
-@kernel
+@inline_kernel
 def _decay(needs, habits, need_decay, i, n):
     """One tick of decay of need n of agent i (clamped at 0)."""
     needs[i, n] = max(np.float32(0.0), needs[i, n] - rate_of(need_decay, habits, i, n))
 
 
-@kernel
+@inline_kernel
 def _unplanned(today, i, mode):
     """Whether agent i still has to draw its routines (only ever after loading a state
     from before routines, which ``Run.MIGRATE`` announces; then it draws them at its turn,

@@ -21,7 +21,7 @@ restored (washing, company, sleep). O(1) per agent per tick.
 from __future__ import annotations
 
 from townlet.world.events import EventCode, emit
-from townlet.world.jit import kernel
+from townlet.world.jit import inline_kernel, kernel
 from townlet.world.state import Need, St
 
 __all__ = ["count_neglect", "low_mood", "unkempt"]
@@ -55,7 +55,7 @@ def unkempt(s, p, i):
     return s.agent_neglect[i, Need.HYGIENE] >= p.need_neglect[Need.HYGIENE]
 
 
-@kernel
+@inline_kernel
 def low_mood(s, p, i):
     """Whether agent i's social need has sat at 0 for ``neglect.lonely_after`` ticks
     (reads only)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from townlet.world.geometry import outside_door
-from townlet.world.jit import kernel
+from townlet.world.jit import inline_kernel, kernel
 from townlet.world.rng import WORLD, uniform
 from townlet.world.state import Habit, Need, Roster, Today
 
@@ -34,7 +34,7 @@ def _draw(s, i, k, b):
     return uniform(s.rng_key[WORLD], i * 16 + k, b)
 
 
-@kernel
+@inline_kernel
 def shift_start(s, p, i):
     """Tick of day agent i's shift starts (its job's start shifted by its pattern)."""
     j = s.agent_job[i]
@@ -48,7 +48,7 @@ def ticks_until(tod, target, day):
     return d + day if d < 0 else d
 
 
-@kernel
+@inline_kernel
 def rate_of(need_decay, habits, i, n):
     """Decay of need n per tick of the agent in row i of ``habits`` (appetite and
     sociability scale theirs); takes arrays, so a parallel phase can call it."""
@@ -60,7 +60,7 @@ def rate_of(need_decay, habits, i, n):
     return d
 
 
-@kernel
+@inline_kernel
 def decay_of(s, p, i, n):
     """Agent i's decay of need n per tick (see ``rate_of``)."""
     return rate_of(p.need_decay, s.agent_habits, i, n)
