@@ -376,7 +376,7 @@ def test_repeat_tested_only_where_a_sparse_column_moved_equals_the_full_test(mon
     """A column that changed in few elements is tested for Repeat only where it moved last
     time or moves now: the deltas are byte for byte those of testing every element (walkers
     keeping their direction repeat, the others are fixed; needs take the full pass)."""
-    import townlet.publish.diff as diff
+    from townlet.publish import diff
 
     rng = np.random.default_rng(3)
     state = make_state(4000, seed=3)
