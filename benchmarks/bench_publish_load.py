@@ -22,6 +22,7 @@ prints every figure.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -29,6 +30,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from itertools import pairwise
 
 import msgspec
@@ -46,6 +48,8 @@ from townlet.world import World
 TICKS = {10_000: 800, 100_000: 160, 1_000_000: 24}
 """Measured ticks per run (a whole number of frame periods)."""
 WARMUP = 16
+LOCKSTEP_MESSAGES = {10_000: 200, 100_000: 60, 1_000_000: 12}
+"""Messages measured by ``_Town.lockstep``."""
 
 
 def _port() -> int:
@@ -80,30 +84,23 @@ class _Town:
         for k, a in self.world.sections().items():
             a[...] = self.start[k]
 
-    def run(self, ticks: int, every: int | None) -> dict[str, float]:
-        """``ticks`` ticks from the start state after ``2 * every`` (or 16) warm-up ticks;
-        ``every`` None = no publishing, else a frame every ``every`` ticks, with a
-        `townlet subscribe` process attached. CPU seconds per tick of each process."""
+    @contextlib.contextmanager
+    def _served(self, every: int, warm: int) -> Iterator[dict]:
+        """The start state, a ring (a frame every ``every`` ticks), its publisher and a
+        `townlet subscribe` process; yields once the subscriber has its keyframe and
+        ``warm`` ticks ran. On exit the ring is closed and ``out`` gets the publisher's
+        resource usage over its life and the subscriber's rows."""
         w = self.world
-        warm = 2 * (every or 8)  # the subscriber's keyframe, then steady state
         self._restore()
-        if every is None:
-            for _ in range(warm):
-                w.step()
-            time.sleep(1.0)
-            t0, c0 = time.perf_counter(), time.process_time()
-            for _ in range(ticks):
-                w.step()
-            return {"tps": ticks / (time.perf_counter() - t0),
-                    "cpu_per_tick": (time.process_time() - c0) / ticks}
         tel = msgspec.structs.replace(self.cfg.telemetry, insecure_dev=True, metrics_port=0,
                                       endpoint=f"tcp://127.0.0.1:{_port()}")
         ring = FrameRing.for_world(w, self.cfg, every=every)
         pub = spawn_publisher(ring, tel)
-        sub, head = None, ""
+        out: dict = {"ring": ring, "pub": pub, "sub": None}
+        head = ""
         try:
             endpoint = wait_ready(pub)["endpoint"]
-            sub = subprocess.Popen(
+            sub = out["sub"] = subprocess.Popen(
                 [sys.executable, "-m", "townlet", "subscribe", "--insecure-dev", "--endpoint",
                  endpoint, "--count", "1000000", "--json", "--timeout", "600"],
                 stdout=subprocess.PIPE, text=True)
@@ -116,6 +113,33 @@ class _Town:
                 raise RuntimeError("the subscriber received nothing in 120 s")
             head = sub.stdout.readline()
             time.sleep(1.0)
+            yield out
+        finally:
+            ring.close()  # the publisher ships what is left, ends the stream and exits
+            out["usage"] = os.wait4(pub.pid, 0)[2]  # reaps it: its CPU over its whole life
+            rest, _ = out["sub"].communicate(timeout=120) if out["sub"] else ("", None)
+            out["rows"] = [json.loads(x) for x in (head + rest).splitlines()]
+
+    def run(self, ticks: int, every: int | None, warm: int | None = None) -> dict[str, float]:
+        """``ticks`` ticks from the start state after ``warm`` (default ``2 * every``, or
+        16) warm-up ticks; ``every`` None = no publishing, else a frame every ``every``
+        ticks, with a `townlet subscribe` process attached. CPU seconds per tick of each
+        process."""
+        w = self.world
+        if warm is None:
+            warm = 2 * (every or 8)  # the subscriber's keyframe, then steady state
+        if every is None:
+            self._restore()
+            for _ in range(warm):
+                w.step()
+            time.sleep(1.0)
+            t0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(ticks):
+                w.step()
+            return {"tps": ticks / (time.perf_counter() - t0),
+                    "cpu_per_tick": (time.process_time() - c0) / ticks}
+        with self._served(every, warm) as s:
+            ring, pub, sub = s["ring"], s["pub"], s["sub"]
             p0, s0 = _cpu(pub.pid), _cpu(sub.pid)
             t0, c0, first = time.perf_counter(), time.process_time(), w.tick
             for _ in range(ticks):
@@ -125,22 +149,42 @@ class _Town:
             cpu_tick = (time.process_time() - c0) / ticks
             pub_tick = (_cpu(pub.pid) - p0) / ticks
             sub_tick = (_cpu(sub.pid) - s0) / ticks
-        finally:
-            ring.close()  # the publisher ships what is left, ends the stream and exits
-            _, _, usage = os.wait4(pub.pid, 0)  # reaps it: its CPU over its whole life
-        out, _ = sub.communicate(timeout=120) if sub is not None else ("", None)
-        rows = [json.loads(x) for x in (head + out).splitlines()]
-        shipped = [r for r in rows if r.get("kind") in ("key", "delta") and r["tick"] > first]
+        shipped = [r for r in s["rows"] if r.get("kind") in ("key", "delta") and r["tick"] > first]
         # (bytes, ticks covered): a publisher behind the simulation ships only the newest
         # frame, so a delta may cover more than ``every`` ticks
         deltas = [(r["bytes"], r["tick"] - p["tick"])
                   for p, r in pairwise(shipped) if r["kind"] == "delta"]
+        usage = s["usage"]
         pub_cpu = usage.ru_utime + usage.ru_stime - p0
         return {"tps": tps, "cpu_per_tick": cpu_tick, "pub_cpu_per_tick": pub_tick,
                 "sub_cpu_per_tick": sub_tick,
                 "pub_cpu_per_msg": pub_cpu / max(1, len(shipped)),
                 "delta_bytes_per_agent_tick": (sum(b for b, _ in deltas)
                                                / max(1, sum(t for _, t in deltas)) / w.n_agents)}
+
+    def lockstep(self, every: int, messages: int) -> dict[str, float]:
+        """CPU seconds per shipped message of the publisher and the subscriber processes,
+        with the simulation waiting after each frame until the subscriber has applied it
+        (so every frame is shipped, keyframes at their usual interval included), and the
+        simulation's CPU per tick with and without publishing from the same state. CPU
+        time, not wall time: it holds on a busy machine."""
+        w = self.world
+        with self._served(every, 2 * every) as s:
+            ring, pub, sub = s["ring"], s["pub"], s["sub"]
+            p0, s0, sim, ticks, shipped = _cpu(pub.pid), _cpu(sub.pid), 0.0, 0, 0
+            while shipped < messages:
+                c0 = time.process_time()
+                w.step()
+                framed = ring.publish(w.tick, w.sections())
+                sim, ticks = sim + time.process_time() - c0, ticks + 1
+                while framed:
+                    row = json.loads(sub.stdout.readline())
+                    framed = not (row.get("kind") in ("key", "delta") and row["tick"] >= w.tick)
+                shipped += ring.last_frame_tick == w.tick
+            pub_cpu, sub_cpu = _cpu(pub.pid) - p0, _cpu(sub.pid) - s0
+        bare = self.run(ticks, None, warm=2 * every)["cpu_per_tick"]
+        return {"pub_cpu_per_msg": pub_cpu / messages, "sub_cpu_per_msg": sub_cpu / messages,
+                "sim_cpu_per_tick": sim / ticks, "tick_cpu": bare}
 
 
 def measure(agents: int, rounds: int = 2) -> dict[str, float]:
@@ -339,8 +383,21 @@ if __name__ == "__main__":
                     help="only the publisher CPU per delta in one process (MessageCpu)")
     ap.add_argument("--every", type=int, default=None,
                     help="with --message-cpu: a frame every this many ticks (default cadence)")
+    ap.add_argument("--lockstep", action="store_true",
+                    help="only the CPU per shipped message of the publisher and subscriber "
+                         "processes, every frame shipped (Town.lockstep)")
     args = ap.parse_args()
     for n in (int(a) for a in args.agents.split(",")):
+        if args.lockstep:
+            town = _Town(n)
+            for k in (1, TelemetryConfig().frame_every):
+                m = town.lockstep(k, LOCKSTEP_MESSAGES[n])
+                print(json.dumps({"agents": n, "every": k} | {
+                    key: round(1e3 * v, 3) for key, v in m.items()} | {
+                    "pub_msg_over_tick": round(m["pub_cpu_per_msg"] / m["tick_cpu"], 3),
+                    "sub_msg_over_tick": round(m["sub_cpu_per_msg"] / m["tick_cpu"], 3),
+                    "sim_share": round(m["sim_cpu_per_tick"] / m["tick_cpu"], 3)}), flush=True)
+            continue
         if args.message_cpu:
             m = message_cpu(n, every=args.every)
             print(json.dumps({"agents": n, "message_cpu_ms": round(1e3 * m["message_cpu"], 3),

@@ -370,3 +370,38 @@ def test_c_scan_compares_floats_by_their_bits():
     new[1] = -0.0
     new[3:].view(np.uint32)[0] ^= 1  # another NaN
     assert _changed(old, new).tolist() == [1, 3]
+
+
+def test_repeat_tested_only_where_a_sparse_column_moved_equals_the_full_test(monkeypatch):
+    """A column that changed in few elements is tested for Repeat only where it moved last
+    time or moves now: the deltas are byte for byte those of testing every element (walkers
+    keeping their direction repeat, the others are fixed; needs take the full pass)."""
+    from townlet.publish import diff
+
+    rng = np.random.default_rng(3)
+    state = make_state(4000, seed=3)
+    schema = FrameSchema.from_sections(state)
+    walkers = rng.choice(4000, 200, replace=False)
+    rates = (rng.random((4000, 4)) * 1e-3 + 1e-4).astype(np.float32)
+    states = []
+    for t in range(6):
+        state = {k: v.copy() for k, v in state.items()}
+        state["agent_x"][walkers[: 150 - 20 * t]] += 1  # fewer keep walking each tick
+        state["agent_y"][rng.choice(4000, 30, replace=False)] -= 1
+        np.maximum(state["agent_needs"] - rates, np.float32(0), out=state["agent_needs"])
+        states.append(state)
+    bufs = _frames(schema, states)
+    codec = Codec()
+
+    def stream():
+        differ = Differ(schema)
+        differ.keyframe_columns(bufs[0])
+        return [codec.encode(_carrier_of(differ.changes(bufs[i], bufs[i + 1],
+                                                        bufs[i - 1] if i else None)))
+                for i in range(len(bufs) - 1)]
+
+    sparse = stream()
+    assert any(isinstance(ch, Repeat) and ch.c == "agent_x"
+               for ch in codec.decode(sparse[2]).changes)
+    monkeypatch.setattr(diff, "_SPARSE", 10**12)  # never sparse: every element tested
+    assert stream() == sparse

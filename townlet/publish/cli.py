@@ -6,6 +6,7 @@ and values are validated by it, so the CLI and the config cannot disagree.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 
@@ -89,6 +90,10 @@ def publish_command(ring: str, doorbell: str | None, key_dir: str, server_key: s
         except OSError as exc:
             raise click.ClickException(f"cannot serve metrics on {opts.metrics_host}:"
                                        f"{opts.metrics_port}: {exc}") from None
+        # Everything alive now lives as long as the process (modules, schema, buffers):
+        # out of the cyclic collector's way, each message's garbage is all it walks
+        # (it walked the ~80k objects of the imported CLI, a fifth of the CPU per message).
+        gc.freeze()
         sys.stdout.write(json.dumps({"event": "ready", "endpoint": pub.sock.endpoint,
                                      "metrics_port": pub.metrics_port, "stream": pub.stream,
                                      "secure": pub.sock.secure}) + "\n")

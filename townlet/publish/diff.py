@@ -35,6 +35,9 @@ __all__ = ["Differ", "encode_change", "offset_change", "repeat_change", "step_ch
 _UINT = UINT
 _REPEAT_MIN = 64
 """Changed elements a column needs before the differ keeps it for a Repeat next time."""
+_SPARSE = 8
+"""A column whose change touched at most 1/_SPARSE of its elements keeps their indices:
+its next Repeat test looks only there and at what changes next."""
 _SAMPLE = 8192
 _MAX_STEPS = 64
 
@@ -150,6 +153,26 @@ def step_change(name: str, old: np.ndarray, new: np.ndarray, idx: np.ndarray,
     return Stepped(name, comp.tobytes(), exp.tobytes(), step.tobytes(), fix)
 
 
+def _merge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The ascending union of two ascending index arrays (a merge of two sorted runs:
+    numpy's union1d hashes and sorts, several times slower here)."""
+    at = np.concatenate((a, b))
+    at.sort(kind="stable")
+    keep = np.empty(at.size, bool)
+    keep[:1] = True
+    np.not_equal(at[1:], at[:-1], out=keep[1:])
+    return at[keep]
+
+
+def _rule_misses(old: np.ndarray, new: np.ndarray, before: np.ndarray,
+                 at: np.ndarray) -> np.ndarray:
+    """The elements of ``at`` (ascending) where ``new`` is not ``old`` moved by its change
+    since ``before``: the Repeat rule tested only where it can fail."""
+    u = _UINT[old.dtype.itemsize]
+    bits = old.view(u)[at]
+    return at[new.view(u)[at] != bits + (bits - before.view(u)[at])]
+
+
 def repeat_change(name: str, old: np.ndarray, new: np.ndarray, before: np.ndarray) -> Repeat:
     """Flat column ``old`` -> ``new`` as a Repeat of its change since ``before`` (its
     values before the previous message), with the elements that moved otherwise as fix."""
@@ -176,6 +199,8 @@ class Differ:
         """The old frame of the last delta built (the next delta's ``before``)."""
         self._repeatable: frozenset[str] = frozenset()
         """Columns the last delta changed enough to try a Repeat of their change."""
+        self._moved: dict[str, np.ndarray] = {}
+        """Of those, the ones it changed in few elements: which (for a cheap Repeat test)."""
         most = max((int(np.prod(c.shape)) for c in self._cols), default=0)
         self._idx = np.empty(most, np.int64)
         self._miss = np.empty(most, np.int64)
@@ -186,7 +211,7 @@ class Differ:
 
     def keyframe_columns(self, buf) -> list[Full]:
         """Every meta and state column of the frame in ``buf`` as Full (zero-copy views)."""
-        self._last, self._last_old, self._repeatable = buf, None, frozenset()
+        self._last, self._last_old, self._repeatable, self._moved = buf, None, frozenset(), {}
         mv = memoryview(buf)
         return [Full(c.name, _zero_copy(mv[c.offset:c.offset + c.nbytes])) for c in self._cols]
 
@@ -205,37 +230,48 @@ class Differ:
         prior = self._views(before) if repeatable else {}
         self._last, self._last_old = new_buf, old_buf
         out: list[Change] = []
-        again = set()
+        again, moved = set(), {}
         for c in self._cols:
-            change, k = self._change(c, old[c.name], new[c.name], prior.get(c.name)
-                                     if c.name in repeatable else None)
+            name = c.name
+            change, k, idx = self._change(c, old[name], new[name],
+                                          prior.get(name) if name in repeatable else None,
+                                          self._moved.get(name))
             if change is None:
                 continue
             out.append(change)
             if k >= _REPEAT_MIN and c.dtype.itemsize in _UINT:
-                again.add(c.name)
-        self._repeatable = frozenset(again)
+                again.add(name)
+                if idx is not None and k * _SPARSE <= old[name].size:
+                    moved[name] = idx.copy()
+        self._repeatable, self._moved = frozenset(again), moved
         return out
 
-    def _change(self, c: ColumnSpec, o: np.ndarray, n: np.ndarray,
-                before: np.ndarray | None) -> tuple[Change | None, int]:
-        """The smallest exact change of flat column ``c`` (``o`` -> ``n``) and how many
-        elements changed; (None, 0) if none did."""
-        repeat = None
+    def _change(self, c: ColumnSpec, o: np.ndarray, n: np.ndarray, before: np.ndarray | None,
+                moved: np.ndarray | None) -> tuple[Change | None, int, np.ndarray | None]:
+        """The smallest exact change of flat column ``c`` (``o`` -> ``n``), how many
+        elements changed and which (None: a Repeat was chosen without listing them);
+        (None, 0, None) if none did. ``moved``: the elements that changed
+        between ``before`` and ``o``, when they were few (None: test every element)."""
+        repeat, idx = None, None
         if before is not None:
-            wrong, k = _repeat_misses(o, n, before, self._miss)
+            if moved is None:  # one fused pass over the three versions
+                wrong, k = _repeat_misses(o, n, before, self._miss)
+            else:  # only where it moved last time or moves now can the rule fail
+                idx = _changed(o, n, self._idx)
+                wrong, k = _rule_misses(o, n, before, _merge(idx, moved)), idx.size
             if k == 0:
-                return None, 0
+                return None, 0, None
             repeat = Repeat(c.name, encode_change(c.name, n, wrong) if wrong.size else None)
             if _size(repeat) * 4 < k * c.dtype.itemsize:
-                return repeat, k  # the other encodings cannot do much better: spare their cost
-        idx = _changed(o, n, self._idx)
+                return repeat, k, idx  # the other encodings cannot do much better: spare their cost
+        if idx is None:
+            idx = _changed(o, n, self._idx)
         if idx.size == 0:
-            return None, 0
+            return None, 0, None
         best = _smallest(c, o, n, idx, self._miss)
         if repeat is not None and _size(repeat) < _size(best):
             best = repeat
-        return best, idx.size
+        return best, idx.size, idx
 
 
 def _smallest(c: ColumnSpec, o: np.ndarray, n: np.ndarray, idx: np.ndarray,

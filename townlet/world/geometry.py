@@ -15,7 +15,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from townlet.world.jit import inline_kernel
+from townlet.world.jit import inline_kernel, kernel
 
 __all__ = ["PERIOD", "SIDE", "SLOTS", "SLOT_LOCAL", "TILE", "WALKABLE", "building_of",
            "next_step", "origin", "outside_door", "walkable"]
@@ -85,7 +85,7 @@ def _sign(v):
     return int(v > 0) - int(v < 0)
 
 
-@inline_kernel
+@kernel
 def _inside_step(lx, ly, tlx, tly):
     """Local step inside a building toward local target (tlx, tly)."""
     if lx == tlx and ly == tly:

@@ -87,7 +87,7 @@ def _sated(s, p, i):
     return s.agent_needs[i, Need.HUNGER] >= p.need_crit[Need.HUNGER] * 2
 
 
-@kernel
+@inline_kernel
 def _lasts(s, p, i, ticks):
     """Hunger stays above the eat-now level (twice critical) for ``ticks`` more ticks."""
     hunger = s.agent_needs[i, Need.HUNGER] - ticks * decay_of(s, p, i, Need.HUNGER)

@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from townlet.world.jit import INTERPRETED, inline_kernel, kernel
+from townlet.world.jit import INTERPRETED, kernel
 from townlet.world.state import RNG_STREAMS
 
 __all__ = ["EVENTS", "LIFECYCLE", "POLICY", "WORLD", "hash_u64", "next_uniform", "seed_keys",
@@ -34,7 +34,7 @@ def seed_keys(seed: int, config_id: str) -> np.ndarray:
     return np.array(keys, dtype=np.uint64)
 
 
-@inline_kernel
+@kernel
 def hash_u64(key, a, b):
     """splitmix64 finaliser over key, a and b."""
     z = key ^ (np.uint64(a) * np.uint64(0x9E3779B97F4A7C15)) ^ (
@@ -44,7 +44,7 @@ def hash_u64(key, a, b):
     return z ^ (z >> np.uint64(31))
 
 
-@inline_kernel
+@kernel
 def uniform(key, a, b):
     """A float in [0, 1) determined by (key, a, b)."""
     return np.float64(hash_u64(key, a, b) >> np.uint64(11)) * (1.0 / 9007199254740992.0)

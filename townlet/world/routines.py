@@ -41,7 +41,7 @@ def shift_start(s, p, i):
     return p.job_start[j] + s.agent_roster[i, Roster.PATTERN] * p.job_stagger[j]
 
 
-@kernel
+@inline_kernel
 def ticks_until(tod, target, day):
     """Ticks from time of day ``tod`` forward to ``target`` (0 .. day - 1; pure)."""
     d = target - tod
@@ -123,7 +123,7 @@ def _draw_favourite(s, p, i, u):
         pick = min(int(u * seen), seen - 1)
 
 
-@kernel
+@inline_kernel
 def haunt(s, p, i):
     """The cafe agent i seeks company at: its favourite while that is at most
     ``favourite_reach`` tiles further from where it stands than its district's cafe."""

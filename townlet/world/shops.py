@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from townlet.world.events import EventCode, emit
 from townlet.world.geometry import SLOTS
-from townlet.world.jit import kernel
+from townlet.world.jit import inline_kernel, kernel
 from townlet.world.params import PERMILLE
 from townlet.world.state import St
 from townlet.world.town import BLD
@@ -28,14 +28,14 @@ from townlet.world.town import BLD
 __all__ = ["marked_up", "on_stock_change", "price_at", "restock", "shop_stock"]
 
 
-@kernel
+@inline_kernel
 def marked_up(s, k, b):
     """Price ``k`` (a PRICES index) at building b: the town price x b's markup, rounded
     to whole minor units."""
     return (s.price_now[k] * s.shop_markup[b] + PERMILLE // 2) // PERMILLE
 
 
-@kernel
+@inline_kernel
 def price_at(s, p, a, o):
     """What affordance ``a`` costs on object o (minor units)."""
     return marked_up(s, p.aff_price[a], o // SLOTS)

@@ -70,7 +70,7 @@ def tile_unlink(s, i):
     s.agent_t_next[i] = -1
 
 
-@kernel
+@inline_kernel
 def _slot(s, i, j):
     """The slot of agent i's tie to j, or -1 (reads only)."""
     for k in range(s.rel_other.shape[1]):
@@ -79,7 +79,7 @@ def _slot(s, i, j):
     return -1
 
 
-@kernel
+@inline_kernel
 def _clear(s, i, k):
     """Empty agent i's tie slot k (no-op for k < 0)."""
     if k >= 0:
@@ -132,14 +132,14 @@ def bump_pair(s, p, i, j, dt, df, dr):
     _bump(s, j, i, dt, df, dr)
 
 
-@kernel
+@inline_kernel
 def is_rival(s, p, i, j):
     """Whether agent i's rivalry toward j reaches the avoid threshold (reads only)."""
     k = _slot(s, i, j)
     return k >= 0 and s.rel_riv[i, k] >= p.avoid
 
 
-@kernel
+@inline_kernel
 def _rivalry(s, i, j):
     """Agent i's rivalry toward j, 0 without a tie (reads only)."""
     k = _slot(s, i, j)
@@ -231,7 +231,7 @@ def shared_meal(s, p, i, o):
         emit(s, EventCode.SHARED_MEAL, i, j, o, 0.0)
 
 
-@kernel
+@inline_kernel
 def _on_shift(s, i):
     """Whether agent i is at work in its shift now, on time or late (reads only)."""
     return s.agent_shift[i] == Shift.ON_TIME or s.agent_shift[i] == Shift.LATE
