@@ -105,8 +105,8 @@ def run(cfg, st, kp, variant):
     m = np.full((n,) + layout.map_shape, 9.0, np.float32)
     f = np.full((n, layout.n_features), 9.0, np.float32)
     ids = np.full((n, 1 + layout.social_slots), 9, np.int32)
-    lm_cache, lm_key = np.zeros((n, 32), np.float32), np.full(n, -1, np.int64)
-    encode(kernel_state(st), sx, kp, emb_of, ep_len, ctx, m, f, ids, lm_cache, lm_key,
+    lm_key = np.full(n, -1, np.int64)
+    encode(kernel_state(st), sx, kp, emb_of, ep_len, ctx, m, f, ids, lm_key,
            new_window_scratch(sx.map, n))
     return layout, (emb_of, ep_len, ctx), m, f, ids, sx
 
@@ -225,20 +225,20 @@ def test_landmark_cache_and_map_scratch_follow_moves():
     layout = build_layout(cfg, "compact")
     n = st.agent_alive.size
     sx = build_statics(cfg, layout, st._asdict(), 2 * n)
-    cache, key = np.zeros((n, 32), np.float32), np.full(n, -1, np.int64)
+    key = np.full(n, -1, np.int64)
     emb_of, ep_len, ctx = np.arange(n, dtype=np.int32), np.zeros(n, np.int32), np.zeros(n, np.uint8)
     m = np.zeros((n,) + layout.map_shape, np.float32)
     f = np.zeros((n, layout.n_features), np.float32)
     ids = np.zeros((n, 1 + layout.social_slots), np.int32)
     ws = new_window_scratch(sx.map, n)
-    encode(kernel_state(st), sx, kp, emb_of, ep_len, ctx, m, f, ids, cache, key, ws)
+    encode(kernel_state(st), sx, kp, emb_of, ep_len, ctx, m, f, ids, key, ws)
     walk = np.argwhere(st.tile_kind == TILE.STREET)
     st.agent_y[::3], st.agent_x[::3] = walk[: len(st.agent_x[::3])].T
     st.agent_alive[1::7] = 0  # some leave: their tiles empty
     st.obj_holder[:] = -1  # every object freed: no busy left behind
     st.obj_q_len[:] = 0
     relink(st)
-    encode(kernel_state(st), sx, kp, emb_of, ep_len, ctx, m, f, ids, cache, key, ws)
+    encode(kernel_state(st), sx, kp, emb_of, ep_len, ctx, m, f, ids, key, ws)
     assert not ws.changed.any()  # every mark cleared for the next encode
     lo, hi = layout.blocks["landmarks"]
     for i in np.flatnonzero(st.agent_alive):

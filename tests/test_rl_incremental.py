@@ -19,8 +19,7 @@ def _from_scratch(env: TownletVectorEnv) -> tuple[np.ndarray, np.ndarray, np.nda
     feat = np.zeros((n, lay.n_features), np.float32)
     ids = np.zeros((n, 1 + lay.social_slots), np.int32)
     encode(env._state(), env._statics, env._kp, env.track.emb_of, env.track.ep_len,
-           env._out.ctx_reset, out_map, feat, ids, np.zeros_like(env._lm_cache),
-           np.full(n, -1, np.int64), new_window_scratch(env._statics.map, n))
+           env._out.ctx_reset, out_map, feat, ids, np.full(n, -1, np.int64), new_window_scratch(env._statics.map, n))
     return out_map, feat, ids
 
 

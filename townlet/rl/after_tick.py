@@ -28,7 +28,7 @@ __all__ = ["STEP_BUFFERS", "StepBuffers", "after_tick", "info_flags", "step_buff
 
 STEP_BUFFERS = (
     "sx", "rs", "tr", "out", "controlled", "comp64", "obs_map", "obs_feat", "obs_ids", "mask",
-    "lm_cache", "lm_key", "ws", "commit_on", "commit_crit", "decide", "alive", "possessed",
+    "lm_key", "ws", "commit_on", "commit_crit", "decide", "alive", "possessed",
     "ctx_reset", "done",
 )
 """Fields of ``StepBuffers``: statics, reward tables, ``Track``, ``StepOut``, then the
@@ -51,11 +51,11 @@ structref.define_proxy(StepBuffers, StepBuffersType, list(STEP_BUFFERS))
 
 @njit(cache=True)
 def _new_step_buffers(sx, rs, tr, out, controlled, comp64, obs_map, obs_feat, obs_ids, mask,
-                      lm_cache, lm_key, ws, commit_on, commit_crit, decide, alive, possessed,
+                      lm_key, ws, commit_on, commit_crit, decide, alive, possessed,
                       ctx_reset, done):
     """``StepBuffers(...)`` compiled once and cached (see ``townlet.world.state``)."""
     return StepBuffers(sx, rs, tr, out, controlled, comp64, obs_map, obs_feat, obs_ids, mask,
-                       lm_cache, lm_key, ws, commit_on, commit_crit, decide, alive, possessed,
+                       lm_key, ws, commit_on, commit_crit, decide, alive, possessed,
                        ctx_reset, done)
 
 
@@ -99,10 +99,10 @@ def after_tick(st, kp, b):
     controlled, comp64, mask, decide = (unowned(b.controlled), unowned(b.comp64),
                                         unowned(b.mask), unowned(b.decide))
     obs_map, obs_feat, obs_ids = unowned(b.obs_map), unowned(b.obs_feat), unowned(b.obs_ids)
-    lm_cache, lm_key = unowned(b.lm_cache), unowned(b.lm_key)
+    lm_key = unowned(b.lm_key)
     advance(st, rs, tr, out, controlled, comp64)
     encode(st, sx, kp, tr.emb_of, tr.ep_len, out.ctx_reset, obs_map, obs_feat, obs_ids,
-           lm_cache, lm_key, ws)
+           lm_key, ws)
     action_masks(st, sx, kp, mask, controlled)
     commit(st, kp, b.commit_on, b.commit_crit, out.episode_start, out.ctx_reset, controlled,
            tr.crit, mask, decide)

@@ -183,7 +183,7 @@ def _landmark(bw, scale, x, y, b, f, o):
 
 
 @njit(cache=True, inline="always")
-def _landmarks(st, sx, i, f, o, lm_cache, lm_key):
+def _landmarks(st, sx, i, f, o, lm_key):
     """Landmark features of living agent i, recomputed and written into row f only
     when it moved (keyed by position per slot: home, work, grocer and cafe of a slot
     never change); otherwise row f still holds them from an earlier encode."""
@@ -192,16 +192,13 @@ def _landmarks(st, sx, i, f, o, lm_cache, lm_key):
     if lm_key[i] == key:
         return
     lm_key[i] = key
-    c = lm_cache[i]
     bw, scale = sx.blocks_w, sx.distance_scale
     d = st.agent_district[i]
     # in LANDMARKS order: home, work, grocer, cafe
-    _landmark(bw, scale, x, y, st.agent_home[i], c, 0)
-    _landmark(bw, scale, x, y, st.agent_work[i], c, N_LANDMARK)
-    _landmark(bw, scale, x, y, st.district_grocer[d], c, 2 * N_LANDMARK)
-    _landmark(bw, scale, x, y, st.district_cafe[d], c, 3 * N_LANDMARK)
-    for k in range(c.shape[0]):
-        f[o + k] = c[k]
+    _landmark(bw, scale, x, y, st.agent_home[i], f, o)
+    _landmark(bw, scale, x, y, st.agent_work[i], f, o + N_LANDMARK)
+    _landmark(bw, scale, x, y, st.district_grocer[d], f, o + 2 * N_LANDMARK)
+    _landmark(bw, scale, x, y, st.district_cafe[d], f, o + 3 * N_LANDMARK)
 
 
 @njit(cache=True, inline="always")
@@ -268,16 +265,14 @@ def _social(st, sx, emb_of, i, f, ids, o):
 
 
 @njit(cache=True)
-def encode(st, sx, kp, emb_of, ep_len, ctx_reset, out_map, out_feat, out_ids, lm_cache, lm_key,
-           ws):
+def encode(st, sx, kp, emb_of, ep_len, ctx_reset, out_map, out_feat, out_ids, lm_key, ws):
     """Encode every slot into ``out_map`` (N, C, W, W), ``out_feat`` (N, F) and
-    ``out_ids`` (N, 1+S). ``kp`` is the world's KernelParams; ``lm_cache``
-    (N, landmarks x fields) float32 and ``lm_key`` (N,) int64, initially -1, cache
-    the landmark block; ``ws`` is the map's per-tick scratch
+    ``out_ids`` (N, 1+S). ``kp`` is the world's KernelParams; ``lm_key``
+    (N,) int64, initially -1, is the position each row's landmark block was drawn for; ``ws`` is the map's per-tick scratch
     (``townlet.rl.window.new_window_scratch``). After the maps, one loop writes each
     slot's feature row and ids while they are in cache: an empty slot's are zeroed
     (ids -1), a living slot's every block is written except landmarks that have not
-    changed. Like ``ws``, ``lm_cache`` and ``lm_key`` belong with one output array
+    changed. Like ``ws``, ``lm_key`` belongs with one output array
     (a new array needs ``lm_key`` all -1)."""
     tick = st.clock[0]
     map_pass(st, kp, sx.map, ws, out_map)
@@ -299,7 +294,7 @@ def encode(st, sx, kp, emb_of, ep_len, ctx_reset, out_map, out_feat, out_ids, lm
             lm_key[i] = -1  # maybe another agent in this slot: its own landmarks
         _self_features(st, sx, kp, tick, tod, sin_t, cos_t, prices, emb_of, ep_len, ctx_reset,
                        i, f)
-        _landmarks(st, sx, i, f, sx.o_landmarks, lm_cache, lm_key)
+        _landmarks(st, sx, i, f, sx.o_landmarks, lm_key)
         for k in range(summary.shape[1]):
             f[sx.o_summary + k] = summary[i, k]
         if social:

@@ -48,7 +48,7 @@ from townlet.rl.baselines import GOAL_ACTION, allowed, scripted_actions
 from townlet.rl.encode import encode
 from townlet.rl.episodes import StepOut, Track, new_step_out, new_track
 from townlet.rl.events import event_categories
-from townlet.rl.layout import LANDMARK_FIELDS, LANDMARKS, Layout, build_layout
+from townlet.rl.layout import Layout, build_layout
 from townlet.rl.masks import action_masks
 from townlet.rl.rewards import COMPONENTS, build_reward_statics
 from townlet.rl.slots import slot_metrics
@@ -213,8 +213,6 @@ class TownletVectorEnv(VectorEnv):
         self._statics = build_statics(self.config, self.layout, self.world.sections(),
                                       self.max_slots)
         self._kp = kernel_params(self.world.params)
-        self._lm_cache = np.zeros((self.num_envs, len(LANDMARKS) * len(LANDMARK_FIELDS)),
-                                  np.float32)
         self._lm_key = np.full(self.num_envs, -1, np.int64)
         self._ws = new_window_scratch(self._statics.map, self.num_envs)
 
@@ -224,7 +222,7 @@ class TownletVectorEnv(VectorEnv):
         obs, cc, f = self._obs, self.config.rl.commit, self._flags
         self._buffers = step_buffers(
             self._statics, self._rewards, self.track, self._out, self._controlled, self._comp64,
-            obs["map"], obs["features"], obs["embedding_ids"], self._mask, self._lm_cache,
+            obs["map"], obs["features"], obs["embedding_ids"], self._mask,
             self._lm_key, self._ws, cc.enabled, cc.break_on_critical, self._decide, f["alive"],
             f["possessed"], f["ctx_reset"], f["done"])
 
@@ -337,7 +335,7 @@ class TownletVectorEnv(VectorEnv):
                     out.new_agent, out.end_kind, out.acted, out.final_return, out.final_length):
             arr[...] = 0
         encode(st, self._statics, self._kp, self.track.emb_of, self.track.ep_len, out.ctx_reset,
-               obs["map"], obs["features"], obs["embedding_ids"], self._lm_cache, self._lm_key,
+               obs["map"], obs["features"], obs["embedding_ids"], self._lm_key,
                self._ws)
         action_masks(st, self._statics, self._kp, self._mask, self._controlled)
         held = self._controlled & ~self._decide  # committed slots: WAIT only

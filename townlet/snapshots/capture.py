@@ -91,19 +91,18 @@ def _drain(take: Callable[[], tuple[np.ndarray, np.ndarray]]) -> None:
 
 
 def fill_frame(live: Mapping[str, np.ndarray], frame: dict[str, np.ndarray],
-               helper: Helper | None = None) -> Future[None] | None:
+               helper: Helper | None = None) -> None:
     """Copy ``live`` into ``frame`` (from :func:`new_frame`) and fill its derived sections.
 
     Without ``helper`` all of it runs here. With one, the helper takes half of the copy
     and then computes the derived sections; this returns once every copy job is done (so
-    ``live`` may change again) and gives the helper's future: the helper's later jobs,
-    or anyone waiting on the future, see the complete frame.
+    ``live`` may change again), and the helper's later jobs see the complete frame.
     """
     jobs = _jobs(live, frame)
     if helper is None:
         _drain(jobs.popleft)
         derive(frame)
-        return None
+        return
     copied, ours_done = threading.Event(), threading.Event()
 
     def assist() -> None:
@@ -114,10 +113,9 @@ def fill_frame(live: Mapping[str, np.ndarray], frame: dict[str, np.ndarray],
         ours_done.wait()
         derive(frame)
 
-    future = helper(assist)
+    helper(assist)
     try:
         _drain(jobs.popleft)
     finally:
         ours_done.set()
     copied.wait()
-    return future
