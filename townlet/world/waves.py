@@ -1,0 +1,321 @@
+"""Deterministic multi-core ticks: district rows in a pipeline (docs/architecture.md, "Waves").
+
+A tick's turns run in slot order, and slots are ordered by district (townlet.world.town):
+district d holds slots ``d * R .. d * R + R - 1`` and sits at column ``d % districts_w``,
+row ``d // districts_w`` of the district grid. While every living agent is *tame* (it
+stands in its district or one next to it, and its queue, destination and meeting place
+are there too), a turn reads and writes only state within a few districts of the
+agent's own: tiles and objects within two tiles of where it stands, shops of its own
+and the next districts, and the rows of agents whose homes are at most :data:`TIES`
+districts from its own (neighbours it meets, agents queued with it, its ties). So two
+turns of districts more than :data:`RADIUS` columns or rows apart touch disjoint state
+and commute.
+
+The threads then take whole district rows, the next unclaimed one each (``fetch_add``),
+and run a row's districts in slot order, publishing after each district how many of the
+row are done. District (y, x) waits until row y - 1 has done its first ``x + RADIUS + 1``
+districts: every earlier district within RADIUS of it is then done (row y - 1's by that
+count, rows further up because row y - 1's districts waited for them in turn, row y's
+because the same thread ran them), and every later one waits for it the same way. So
+each pair of turns that may touch the same state runs in slot order, and the result is
+the one-thread tick's bit for bit, for any thread count. Each thread writes its own
+event buffer, counters and money accounts (``borrowed_with``); after the turns they are
+merged in slot order. One fork and join per tick, and a thread streams through whole
+rows as the one-thread tick does.
+
+A tick with an agent that is not tame, one that may write the exit queue (a global
+FIFO), or a tie between homes more than TIES districts apart (an operator's, or one made
+while an agent was not tame) runs its turns in slot order on one thread instead: the same
+code as a one-thread tick. Ties formed during a wave tick join agents next to each
+other, whose homes are within TIES districts, so the tie check runs only after a tick in
+slot order or an intervention (``World``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import prange
+
+from townlet.world.actions import Flag
+from townlet.world.borrow import borrowed, borrowed_with
+from townlet.world.geometry import PERIOD, SLOTS
+from townlet.world.jit import inline_kernel, kernel, parallel_kernel
+from townlet.world.jobs import may_join_exit
+from townlet.world.kernel import Run, end_tick, local_decay, turns, world_phase
+from townlet.world.params import Params
+from townlet.world.routines import shift_start
+from townlet.world.state import Need, St, State
+from townlet.world.sync import fetch_add, store_release, wait_until
+
+__all__ = ["RADIUS", "TIES", "Waves", "far_ties", "tick_waves", "waves_for"]
+
+TIES = 3
+"""Districts (Chebyshev, on the district grid) between the homes of two agents a turn
+may join or read: a neighbour within a tile, a queue companion, a tie."""
+RADIUS = 2 * TIES
+"""Districts between two turns that may touch the same agent's row."""
+DW, DH, R = range(3)
+"""Entries of ``Waves.geo``: district grid width and height, residents per district."""
+
+
+class Waves(NamedTuple):
+    """Scratch of a wave tick: per thread (rows) an event buffer, counters, money
+    accounts and turn sums (alive, critical, savings); per district the thread that ran
+    it and its events (first, kept, dropped); per district row its progress, and the
+    next row to claim; the district column and row of every tile column and row
+    (``col_of_x``, ``row_of_y``), building and district, so the tameness scan divides
+    nothing; the grid (``geo``)."""
+
+    evt_code: np.ndarray
+    evt_agent: np.ndarray
+    evt_other: np.ndarray
+    evt_obj: np.ndarray
+    evt_value: np.ndarray
+    evt_len: np.ndarray
+    stats: np.ndarray
+    ledger: np.ndarray
+    sums: np.ndarray
+    task_evt: np.ndarray
+    progress: np.ndarray
+    claim: np.ndarray
+    col_of_x: np.ndarray
+    row_of_y: np.ndarray
+    bld_col: np.ndarray
+    bld_row: np.ndarray
+    dist_col: np.ndarray
+    dist_row: np.ndarray
+    geo: np.ndarray
+
+
+def waves_for(s: State, p: Params, threads: int) -> Waves:
+    """Scratch for wave ticks of the world with state ``s`` on ``threads`` threads. A
+    thread's event buffer holds the world's plus one event per agent, so it fills up
+    only if a thread's agents averaged more than one event each beyond the world's
+    buffer (the merge then stops the run with an error rather than lose an event the
+    one-thread tick keeps)."""
+    n, districts, dw = s.agent_alive.shape[0], s.district_cafe.shape[0], p.districts_w
+    dh, side, bw = -(-districts // dw), p.district_side, p.blocks_w
+    height, width = s.tile_kind.shape
+    bh = (height - 1) // PERIOD
+    cap = s.evt_code.shape[0] + n
+
+    def rows(a, *shape):
+        return np.zeros((threads, *shape), dtype=a.dtype)
+
+    def district_of(tile, blocks):  # as the scan read it: the last street to the last block
+        return (np.minimum(np.arange(tile) // PERIOD, blocks - 1) // side).astype(np.int32)
+
+    blocks, d = np.arange(bw * bh), np.arange(districts)
+    return Waves(rows(s.evt_code, cap), rows(s.evt_agent, cap), rows(s.evt_other, cap),
+                 rows(s.evt_obj, cap), rows(s.evt_value, cap), rows(s.evt_len, 1),
+                 rows(s.stats, s.stats.shape[0]), rows(s.ledger, s.ledger.shape[0]),
+                 np.zeros((threads, 3), dtype=np.int64), np.zeros((districts, 4), dtype=np.int64),
+                 np.zeros(dh, dtype=np.int64), np.zeros(1, dtype=np.int64),
+                 district_of(width, bw), district_of(height, bh),
+                 ((blocks % bw) // side).astype(np.int32), ((blocks // bw) // side).astype(np.int32),
+                 (d % dw).astype(np.int32), (d // dw).astype(np.int32),
+                 np.array([dw, dh, p.residents_per_district], dtype=np.int64))
+
+
+@inline_kernel
+def _far(w, b, col, row):
+    """Whether building b (-1: none) lies beyond the district at (col, row) and the ones
+    next to it."""
+    return b >= 0 and (abs(w.bld_col[b] - col) > 1 or abs(w.bld_row[b] - row) > 1)
+
+
+@inline_kernel
+def _wild(s, p, w, i, tod):
+    """Whether living agent i may reach beyond what a wave tick allows this tick: it is
+    not tame, or its turn may write the exit queue (it waits in it and may starve now, or
+    it would join it and its shift may end now; a superset, reads only)."""
+    d = s.agent_district[i]
+    col, row = w.dist_col[d], w.dist_row[d]
+    o, dest = s.agent_obj[i], s.agent_dest[i]
+    if (abs(w.col_of_x[s.agent_x[i]] - col) > 1 or abs(w.row_of_y[s.agent_y[i]] - row) > 1
+            or _far(w, o // SLOTS if o >= 0 else -1, col, row)
+            or _far(w, dest // SLOTS if dest >= 0 else -1, col, row)
+            or _far(w, s.agent_meet_bld[i], col, row)):
+        return True
+    if s.agent_flags[i] & Flag.EXIT_PENDING:
+        return s.agent_neglect[i, Need.HUNGER] + 1 >= p.death_after
+    if may_join_exit(s, p, i):
+        j = s.agent_job[i]
+        return tod == 0 or tod == shift_start(s, p, i) + p.job_end[j] - p.job_start[j]
+    return False
+
+
+@kernel
+def _wild_on(s, p, w, tod, lo, hi):
+    n = 0
+    for i in range(lo, hi):
+        if s.agent_alive[i] and _wild(s, p, w, i, tod):
+            n += 1
+    return n
+
+
+@kernel
+def _wild_span(s, p, w, tod, lo, hi):
+    """Wild agents among slots lo .. hi - 1 (``_wild``)."""
+    return _wild_on(borrowed(s), borrowed(p), w, tod, lo, hi)
+
+
+@parallel_kernel
+def _wild_count(s, p, w, tod):
+    """Wild agents in the town, counted on the wave threads."""
+    n, threads = s.agent_alive.shape[0], w.sums.shape[0]
+    counts = np.zeros(threads, dtype=np.int64)
+    for c in prange(threads):
+        counts[c] = _wild_span(s, p, w, tod, n * c // threads, n * (c + 1) // threads)
+    return counts.sum()
+
+
+@kernel
+def _far_ties_on(s, w, lo, hi):
+    n = 0
+    for i in range(lo, hi):
+        d = s.agent_district[i]
+        for k in range(s.rel_other.shape[1]):
+            j = s.rel_other[i, k]
+            if j >= 0:
+                e = s.agent_district[j]
+                if abs(w.dist_col[e] - w.dist_col[d]) > TIES or (
+                        abs(w.dist_row[e] - w.dist_row[d]) > TIES):
+                    n += 1
+    return n
+
+
+@kernel
+def _far_ties_span(s, w, lo, hi):
+    """Ties of slots lo .. hi - 1 whose homes are more than TIES districts apart."""
+    return _far_ties_on(borrowed(s), w, lo, hi)
+
+
+@parallel_kernel
+def far_ties(s, w):
+    """Ties between homes more than :data:`TIES` districts apart, counted on the wave
+    threads (a wave tick needs none)."""
+    n, threads = s.agent_alive.shape[0], w.sums.shape[0]
+    counts = np.zeros(threads, dtype=np.int64)
+    for c in prange(threads):
+        counts[c] = _far_ties_span(s, w, n * c // threads, n * (c + 1) // threads)
+    return counts.sum()
+
+
+@kernel
+def _own(w, c):
+    """Thread c's arrays for ``borrowed_with`` (townlet.world.borrow.OWN_FIELDS order)."""
+    return (w.evt_code[c], w.evt_agent[c], w.evt_other[c], w.evt_obj[c], w.evt_value[c],
+            w.evt_len[c], w.stats[c], w.ledger[c])
+
+
+@kernel
+def _rows_on(s, p, actions, use_actions, upto, mode, w, t, c):
+    """Thread c claims district rows until none is left and runs each row's districts in
+    slot order, each once row y - 1 is far enough (``s`` writes thread c's events,
+    counters and accounts)."""
+    dw, dh, per = w.geo[DW], w.geo[DH], w.geo[R]
+    n, districts = s.agent_alive.shape[0], w.task_evt.shape[0]
+    while True:
+        y = fetch_add(w.claim, 0, 1)
+        if y >= dh:
+            return
+        for x in range(min(dw, districts - y * dw)):
+            if y > 0:
+                wait_until(w.progress, y - 1, min(dw, x + RADIUS + 1))
+            d = y * dw + x
+            lo, hi = min(d * per, n), min(d * per + per, n)
+            first, lost = s.evt_len[0], s.stats[St.EVENTS_DROPPED]
+            if lo < hi:
+                alive, critical, saved = turns(s, p, actions, use_actions, upto, mode, t, lo, hi)
+                w.sums[c, 0] += alive
+                w.sums[c, 1] += critical
+                w.sums[c, 2] += saved
+            w.task_evt[d, 0] = c
+            w.task_evt[d, 1] = first
+            w.task_evt[d, 2] = s.evt_len[0] - first
+            w.task_evt[d, 3] = s.stats[St.EVENTS_DROPPED] - lost
+            store_release(w.progress, y, x + 1)
+        store_release(w.progress, y, dw)  # a short last row holds nobody up
+
+
+@kernel
+def _rows(s, p, actions, use_actions, upto, mode, w, t, c):
+    """``_rows_on`` on thread c's borrowed view."""
+    _rows_on(borrowed_with(s, _own(w, c)), borrowed(p), actions, use_actions, upto, mode, w,
+             t, c)
+
+
+@parallel_kernel
+def _pipeline(s, p, actions, use_actions, upto, mode, w, t):
+    """The turns of every district row, on the wave threads."""
+    for c in prange(w.sums.shape[0]):
+        _rows(s, p, actions, use_actions, upto, mode, w, t, c)
+
+
+@kernel
+def _merge(s, w):
+    """After the turns: the districts' events appended in slot order (a full buffer keeps
+    the first, as one buffer would), the threads' counters and accounts added; returns
+    the turn sums."""
+    n, cap = s.evt_len[0], s.evt_code.shape[0]
+    dropped = 0
+    for task in range(w.task_evt.shape[0]):
+        c, first, kept, lost = w.task_evt[task, 0], w.task_evt[task, 1], w.task_evt[task, 2], \
+            w.task_evt[task, 3]
+        if lost > 0 and n + kept < cap:
+            raise RuntimeError("a thread's event buffer overflowed before the world's did")
+        take = max(0, min(kept, cap - n))
+        s.evt_code[n:n + take] = w.evt_code[c, first:first + take]
+        s.evt_agent[n:n + take] = w.evt_agent[c, first:first + take]
+        s.evt_other[n:n + take] = w.evt_other[c, first:first + take]
+        s.evt_obj[n:n + take] = w.evt_obj[c, first:first + take]
+        s.evt_value[n:n + take] = w.evt_value[c, first:first + take]
+        n += take
+        dropped += kept - take + lost
+    s.evt_len[0] = n
+    alive = critical = saved = 0
+    for c in range(w.sums.shape[0]):
+        w.stats[c, St.EVENTS_DROPPED] = 0
+        s.stats[:] += w.stats[c]
+        s.ledger[:] += w.ledger[c]
+        alive += w.sums[c, 0]
+        critical += w.sums[c, 1]
+        saved += w.sums[c, 2]
+    s.stats[St.EVENTS_DROPPED] += dropped
+    return alive, critical, saved
+
+
+@kernel
+def _reset(w):
+    """Empty the threads' buffers, counters, accounts and sums; no row claimed or done."""
+    w.evt_len[:, 0] = 0
+    w.stats[:, :] = 0
+    w.ledger[:, :] = 0
+    w.sums[:, :] = 0
+    w.progress[:] = 0
+    w.claim[0] = 0
+
+
+@kernel
+def tick_waves(s, p, actions, use_actions, upto, mode, w, ties_near):
+    """``townlet.world.kernel.tick`` on ``w.sums.shape[0]`` threads: the turns in district
+    rows on every thread when every agent is tame and ``ties_near`` (no tie joins homes
+    more than TIES districts apart), else in slot order; returns whether they ran on the
+    threads. Either way the state is the one-thread tick's."""
+    sb, pb = borrowed(s), borrowed(p)
+    t = world_phase(sb, pb)
+    waves = ties_near and _wild_count(s, p, w, t % pb.day) == 0
+    if waves:
+        _reset(w)
+        local = mode - (mode & Run.PARALLEL)  # the turns decay every need themselves
+        _pipeline(s, p, actions, use_actions, upto, local, w, t)
+        alive, critical, saved = _merge(sb, w)
+    else:
+        local_decay(sb, pb, upto, mode)
+        alive, critical, saved = turns(sb, pb, actions, use_actions, upto, mode, t, 0,
+                                       s.agent_alive.shape[0])
+    end_tick(sb, pb, t, upto, alive, critical, saved)
+    return waves
