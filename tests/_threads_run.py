@@ -18,7 +18,8 @@ from townlet.world.actions import N_ACTIONS
 from townlet.world.state import St
 
 AGENTS, SEED, TICKS, SAVE_AT, FAR_TIE_AT = 10_000, 11, 1800, 900, 1500
-"""10,000 agents are 87 districts on a 10 x 9 grid: waves of two tasks at once."""
+"""10,000 agents are 87 districts on a 10 x 9 grid: a row's last 3 districts run beside the
+next row's first ones, on other threads."""
 
 
 def world(threads: int) -> World:
@@ -37,6 +38,7 @@ def step(w: World, t: int, rng: np.random.Generator) -> bytes:
         w.set_relationship(120, 130, 0.2, 0.3, 0.9)
     if t == 300:
         w.teleport(7, int(w.view("agent_x")[9000]), int(w.view("agent_y")[9000]))
+        w.teleport(9500, int(w.view("agent_x")[100]), int(w.view("agent_y")[100]))
         w.force_chat(8, 250)
         w.kill(9)
     if t == 700:
@@ -67,6 +69,7 @@ def run(threads: int) -> dict:
             saved_rng = rng.bit_generator.state
         if t == FAR_TIE_AT - 1:
             waves["before_far_tie"] = w.wave_ticks
+            waves["rows_before_far_tie"] = w.wave_rows
         if t == FAR_TIE_AT:
             waves["with_far_tie"] = w.wave_ticks - waves["before_far_tie"]
     restored = world(threads)

@@ -25,13 +25,18 @@ def _world(threads: int, agents: int = 240, seed: int = 11) -> World:
     return World(cfg, seed)
 
 
+ROWS = 9
+"""District rows of tests/_threads_run.py's town (87 districts, 10 a row)."""
+
+
 @pytest.mark.timeout(900)  # compiles the one-thread and the wave tick in the subprocess
 def test_every_thread_count_gives_the_same_states_and_events():
-    """Threads 1, 2 and 3 over 87 districts (waves of two tasks at once): the same state
+    """Threads 1, 2 and 3 over 87 districts (rows overlapping by 3 districts): the same state
     hashes, events and restored snapshots, through perturbations, deaths and respawns, an
     exit, a kill, a spawn, a teleport across the town, forced chats, a meeting and random
-    actions. Many ticks ran in waves on 2 and 3 threads; the tick after a tie between far
-    districts was set did not (it ran in slot order: the same code as one thread)."""
+    actions. On 2 and 3 threads many ticks ran all their rows on the threads, some only the
+    rows before a teleported agent's; the tick after a tie between far districts was set
+    ran in slot order (the same code as one thread)."""
     out = subprocess.run([sys.executable, str(Path(__file__).with_name("_threads_run.py")),
                           "1", "2", "3"], env={**os.environ, "NUMBA_NUM_THREADS": "3"},
                          capture_output=True, text=True, timeout=900, check=True)
@@ -42,9 +47,13 @@ def test_every_thread_count_gives_the_same_states_and_events():
         assert {k: run[k] for k in same} == {k: runs[0][k] for k in same}
     one = runs[0]
     assert one["restored"] == one["final"] and one["restored_events"] == one["tail_events"]
-    assert one["waves"] == {"before_far_tie": 0, "with_far_tie": 0}  # one thread: never
+    assert one["waves"] == {"before_far_tie": 0, "rows_before_far_tie": 0,
+                            "with_far_tie": 0}  # one thread: never
     for run in runs[1:]:
-        assert run["waves"]["before_far_tie"] > 400 and run["waves"]["with_far_tie"] == 0
+        waves = run["waves"]
+        assert waves["before_far_tie"] > 400 and waves["with_far_tie"] == 0
+        # some ticks ran their first rows on the threads and the rows from a wild agent's on
+        assert waves["rows_before_far_tie"] > ROWS * waves["before_far_tie"]
     for name in ("CHATS", "COMPLETED", "EXITS", "RESPAWNS", "FAINTS", "DEATHS", "KILLS", "SPAWNS"):
         assert one["stats"][name] > 0, name
 

@@ -101,7 +101,7 @@ def drop_exit(s, i):
         s.exit_meta[ExitMeta.LENGTH] = length - 1
 
 
-@kernel
+@inline_kernel
 def may_join_exit(s, p, i):
     """Whether agent i, not yet waiting, would join the exit queue if its shift ended
     this tick, counting today as absent (reads only; townlet.world.waves)."""

@@ -5,7 +5,7 @@ claims the next district row with ``fetch_add`` and publishes how far it got in 
 row with ``store_release``; a thread that needs that row's progress reads it with
 ``load_acquire`` and, while it is short, ``wait_until`` spins and then yields the
 core (``sched_yield``), so a waiting thread does not hold a core the thread it waits
-for needs. Release and acquire order the row's state writes before the progress that
+for needs; a negative count says the row will not run. Release and acquire order the row's state writes before the progress that
 announces them. Under ``NUMBA_DISABLE_JIT=1`` these are plain array operations (the
 interpreted ``prange`` runs its iterations one after another).
 """
@@ -115,9 +115,13 @@ _yield = _interpreted_yield if INTERPRETED else _yield_core
 
 @kernel
 def wait_until(counters, i, at_least):
-    """Return once ``counters[i] >= at_least`` (another thread raises it)."""
+    """Return once ``counters[i] >= at_least`` (True) or negative (False: the thread
+    that owns it gave up), whichever another thread makes true first."""
     spins = 0
-    while load_acquire(counters, i) < at_least:
+    while True:
+        v = load_acquire(counters, i)
+        if v >= at_least or v < 0:
+            return v >= 0
         spins += 1
         if spins >= SPINS:
             _yield()

@@ -23,12 +23,16 @@ event buffer, counters and money accounts (``borrowed_with``); after the turns t
 merged in slot order. One fork and join per tick, and a thread streams through whole
 rows as the one-thread tick does.
 
-A tick with an agent that is not tame, one that may write the exit queue (a global
-FIFO), or a tie between homes more than TIES districts apart (an operator's, or one made
-while an agent was not tame) runs its turns in slot order on one thread instead: the same
-code as a one-thread tick. Ties formed during a wave tick join agents next to each
-other, whose homes are within TIES districts, so the tie check runs only after a tick in
-slot order or an intervention (``World``).
+A thread scans a row for agents that are not tame, or may write the exit queue (a global
+FIFO), before it runs the row's first district, and the next row waits for that. A row
+with such a *wild* agent does not run on the threads, nor does any row after it: the
+tick runs them in slot order after the threads are done, on one thread. A tick with a
+tie between homes more than TIES districts apart (an operator's, or one made by a wild
+agent) runs all its turns in slot order: the same code as a one-thread tick. Ties formed
+by tame agents join agents next to each other, whose homes are within TIES districts, so
+the tie check runs only after a tick with turns in slot order or an intervention
+(``World``). The scan reads only fields an agent's own turn writes (or the world phase,
+before the threads), so it may run while earlier rows' turns run.
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ TIES = 3
 may join or read: a neighbour within a tile, a queue companion, a tie."""
 RADIUS = 2 * TIES
 """Districts between two turns that may touch the same agent's row."""
+WILD = -1
+"""Progress of a district row that does not run on the threads: it has a wild agent, or
+the row above does not run (the rest of the tick runs in slot order after them)."""
 DW, DH, R = range(3)
 """Entries of ``Waves.geo``: district grid width and height, residents per district."""
 
@@ -120,24 +127,23 @@ def waves_for(s: State, p: Params, threads: int) -> Waves:
 
 
 @inline_kernel
-def _far(w, b, col, row):
+def _far(bld_col, bld_row, b, col, row):
     """Whether building b (-1: none) lies beyond the district at (col, row) and the ones
     next to it."""
-    return b >= 0 and (abs(w.bld_col[b] - col) > 1 or abs(w.bld_row[b] - row) > 1)
+    return b >= 0 and (abs(bld_col[b] - col) > 1 or abs(bld_row[b] - row) > 1)
 
 
 @inline_kernel
-def _wild(s, p, w, i, tod):
-    """Whether living agent i may reach beyond what a wave tick allows this tick: it is
-    not tame, or its turn may write the exit queue (it waits in it and may starve now, or
-    it would join it and its shift may end now; a superset, reads only)."""
-    d = s.agent_district[i]
-    col, row = w.dist_col[d], w.dist_row[d]
+def _wild(s, p, col_of_x, row_of_y, bld_col, bld_row, col, row, i, tod):
+    """Whether living agent i of the district at (col, row) may reach beyond what a wave
+    tick allows this tick: it is not tame, or its turn may write the exit queue (it waits
+    in it and may starve now, or it would join it and its shift may end now; a superset,
+    reads only). The tables are ``Waves``'."""
     o, dest = s.agent_obj[i], s.agent_dest[i]
-    if (abs(w.col_of_x[s.agent_x[i]] - col) > 1 or abs(w.row_of_y[s.agent_y[i]] - row) > 1
-            or _far(w, o // SLOTS if o >= 0 else -1, col, row)
-            or _far(w, dest // SLOTS if dest >= 0 else -1, col, row)
-            or _far(w, s.agent_meet_bld[i], col, row)):
+    if (abs(col_of_x[s.agent_x[i]] - col) > 1 or abs(row_of_y[s.agent_y[i]] - row) > 1
+            or _far(bld_col, bld_row, o // SLOTS if o >= 0 else -1, col, row)
+            or _far(bld_col, bld_row, dest // SLOTS if dest >= 0 else -1, col, row)
+            or _far(bld_col, bld_row, s.agent_meet_bld[i], col, row)):
         return True
     if s.agent_flags[i] & Flag.EXIT_PENDING:
         return s.agent_neglect[i, Need.HUNGER] + 1 >= p.death_after
@@ -150,39 +156,27 @@ def _wild(s, p, w, i, tod):
 @kernel
 def _wild_on(s, p, w, tod, lo, hi):
     n = 0
+    col_of_x, row_of_y, bld_col, bld_row = w.col_of_x, w.row_of_y, w.bld_col, w.bld_row
+    dist_col, dist_row = w.dist_col, w.dist_row  # read once: no reference count per agent
     for i in range(lo, hi):
-        if s.agent_alive[i] and _wild(s, p, w, i, tod):
-            n += 1
+        if s.agent_alive[i]:
+            d = s.agent_district[i]
+            n += _wild(s, p, col_of_x, row_of_y, bld_col, bld_row, dist_col[d], dist_row[d], i,
+                       tod)
     return n
-
-
-@kernel
-def _wild_span(s, p, w, tod, lo, hi):
-    """Wild agents among slots lo .. hi - 1 (``_wild``)."""
-    return _wild_on(borrowed(s), borrowed(p), w, tod, lo, hi)
-
-
-@parallel_kernel
-def _wild_count(s, p, w, tod):
-    """Wild agents in the town, counted on the wave threads."""
-    n, threads = s.agent_alive.shape[0], w.sums.shape[0]
-    counts = np.zeros(threads, dtype=np.int64)
-    for c in prange(threads):
-        counts[c] = _wild_span(s, p, w, tod, n * c // threads, n * (c + 1) // threads)
-    return counts.sum()
 
 
 @kernel
 def _far_ties_on(s, w, lo, hi):
     n = 0
+    dist_col, dist_row = w.dist_col, w.dist_row
     for i in range(lo, hi):
         d = s.agent_district[i]
         for k in range(s.rel_other.shape[1]):
             j = s.rel_other[i, k]
             if j >= 0:
                 e = s.agent_district[j]
-                if abs(w.dist_col[e] - w.dist_col[d]) > TIES or (
-                        abs(w.dist_row[e] - w.dist_row[d]) > TIES):
+                if abs(dist_col[e] - dist_col[d]) > TIES or abs(dist_row[e] - dist_row[d]) > TIES:
                     n += 1
     return n
 
@@ -213,18 +207,25 @@ def _own(w, c):
 
 @kernel
 def _rows_on(s, p, actions, use_actions, upto, mode, w, t, c):
-    """Thread c claims district rows until none is left and runs each row's districts in
-    slot order, each once row y - 1 is far enough (``s`` writes thread c's events,
-    counters and accounts)."""
+    """Thread c claims district rows until none is left. It scans a claimed row for wild
+    agents: with one the row does not run here (progress :data:`WILD`), else its
+    districts run in slot order, each once row y - 1 is far enough; a row whose row above
+    does not run does not run either (``s`` writes thread c's events, counters and
+    accounts)."""
     dw, dh, per = w.geo[DW], w.geo[DH], w.geo[R]
-    n, districts = s.agent_alive.shape[0], w.task_evt.shape[0]
+    n, districts, tod = s.agent_alive.shape[0], w.task_evt.shape[0], t % p.day
     while True:
         y = fetch_add(w.claim, 0, 1)
         if y >= dh:
             return
-        for x in range(min(dw, districts - y * dw)):
-            if y > 0:
-                wait_until(w.progress, y - 1, min(dw, x + RADIUS + 1))
+        width = min(dw, districts - y * dw)
+        if _wild_on(s, p, w, tod, min(y * dw * per, n), min((y * dw + width) * per, n)) > 0:
+            store_release(w.progress, y, WILD)
+            continue
+        for x in range(width):
+            if y > 0 and not wait_until(w.progress, y - 1, min(dw, x + RADIUS + 1)):
+                store_release(w.progress, y, WILD)  # only at x == 0: a row runs whole or not
+                break
             d = y * dw + x
             lo, hi = min(d * per, n), min(d * per + per, n)
             first, lost = s.evt_len[0], s.stats[St.EVENTS_DROPPED]
@@ -237,8 +238,7 @@ def _rows_on(s, p, actions, use_actions, upto, mode, w, t, c):
             w.task_evt[d, 1] = first
             w.task_evt[d, 2] = s.evt_len[0] - first
             w.task_evt[d, 3] = s.stats[St.EVENTS_DROPPED] - lost
-            store_release(w.progress, y, x + 1)
-        store_release(w.progress, y, dw)  # a short last row holds nobody up
+            store_release(w.progress, y, dw if x == width - 1 else x + 1)
 
 
 @kernel
@@ -250,19 +250,24 @@ def _rows(s, p, actions, use_actions, upto, mode, w, t, c):
 
 @parallel_kernel
 def _pipeline(s, p, actions, use_actions, upto, mode, w, t):
-    """The turns of every district row, on the wave threads."""
+    """The turns of the district rows before the first with a wild agent, on the wave
+    threads; returns that row (the grid's height if none)."""
     for c in prange(w.sums.shape[0]):
         _rows(s, p, actions, use_actions, upto, mode, w, t, c)
+    for y in range(w.progress.shape[0]):
+        if w.progress[y] == WILD:
+            return y
+    return w.progress.shape[0]
 
 
 @kernel
-def _merge(s, w):
-    """After the turns: the districts' events appended in slot order (a full buffer keeps
-    the first, as one buffer would), the threads' counters and accounts added; returns
-    the turn sums."""
+def _merge(s, w, tasks):
+    """After the turns of the first ``tasks`` districts: their events appended in slot
+    order (a full buffer keeps the first, as one buffer would), the threads' counters
+    and accounts added; returns the turn sums."""
     n, cap = s.evt_len[0], s.evt_code.shape[0]
     dropped = 0
-    for task in range(w.task_evt.shape[0]):
+    for task in range(tasks):
         c, first, kept, lost = w.task_evt[task, 0], w.task_evt[task, 1], w.task_evt[task, 2], \
             w.task_evt[task, 3]
         if lost > 0 and n + kept < cap:
@@ -301,21 +306,25 @@ def _reset(w):
 
 @kernel
 def tick_waves(s, p, actions, use_actions, upto, mode, w, ties_near):
-    """``townlet.world.kernel.tick`` on ``w.sums.shape[0]`` threads: the turns in district
-    rows on every thread when every agent is tame and ``ties_near`` (no tie joins homes
-    more than TIES districts apart), else in slot order; returns whether they ran on the
-    threads. Either way the state is the one-thread tick's."""
+    """``townlet.world.kernel.tick`` on ``w.sums.shape[0]`` threads: if ``ties_near`` (no
+    tie joins homes more than TIES districts apart), the district rows before the first
+    with a wild agent on every thread and the rest in slot order, else every turn in slot
+    order; returns how many rows ran on the threads. Either way the state is the one-thread
+    tick's."""
     sb, pb = borrowed(s), borrowed(p)
     t = world_phase(sb, pb)
-    waves = ties_near and _wild_count(s, p, w, t % pb.day) == 0
-    if waves:
+    n = s.agent_alive.shape[0]
+    if ties_near:
         _reset(w)
         local = mode - (mode & Run.PARALLEL)  # the turns decay every need themselves
-        _pipeline(s, p, actions, use_actions, upto, local, w, t)
-        alive, critical, saved = _merge(sb, w)
+        first = _pipeline(s, p, actions, use_actions, upto, local, w, t)
+        alive, critical, saved = _merge(sb, w, min(first * w.geo[DW], w.task_evt.shape[0]))
+        lo = min(first * w.geo[DW] * w.geo[R], n)
+        more, crit, save = turns(sb, pb, actions, use_actions, upto, local, t, lo, n)
+        alive, critical, saved = alive + more, critical + crit, saved + save
     else:
+        first = 0
         local_decay(sb, pb, upto, mode)
-        alive, critical, saved = turns(sb, pb, actions, use_actions, upto, mode, t, 0,
-                                       s.agent_alive.shape[0])
+        alive, critical, saved = turns(sb, pb, actions, use_actions, upto, mode, t, 0, n)
     end_tick(sb, pb, t, upto, alive, critical, saved)
-    return waves
+    return first

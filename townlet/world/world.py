@@ -104,8 +104,10 @@ class World(Levers):
         self._waves = waves_for(s, self._p, self.threads) if self.threads > 1 else None
         self._ties_near: bool | None = None  # see step
         self.wave_ticks = 0
-        """Ticks of this process whose turns ran in waves on several threads
-        (townlet.world.waves); the others ran in slot order on one."""
+        """Ticks of this process whose turns all ran on several threads
+        (townlet.world.waves); the others ran some or all in slot order on one."""
+        self.wave_rows = 0
+        """District rows of this process's ticks that ran on several threads."""
 
     def _tick_mode(self) -> int:
         """``tick``'s ``Run`` bits: the parallel phase on more than one thread; the
@@ -152,10 +154,12 @@ class World(Levers):
         else:
             if near is None:
                 near = far_ties(self._ks, self._waves) == 0
-            waves = tick_waves(self._ks, self._kp, acts, use, len(PHASES), self._tick_mode(),
-                               self._waves, near)
+            rows = tick_waves(self._ks, self._kp, acts, use, len(PHASES), self._tick_mode(),
+                              self._waves, near)
+            waves = rows == self._waves.progress.shape[0]
             self._ties_near = True if waves else None  # a wave tick ties only neighbours
             self.wave_ticks += waves
+            self.wave_rows += rows
         if self._migrate:  # the living drew their routines; newcomers draw on arrival
             self._migrate = bool((self._s.agent_today[:, Today.WORKS] == UNPLANNED)
                                  [self._s.agent_alive != 0].any())
