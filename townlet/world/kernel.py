@@ -37,7 +37,7 @@ from townlet.world.names import index_enum
 from townlet.world.neglect import count_neglect
 from townlet.world.perturb import schedule_tick
 from townlet.world.policy import decide, pursue, wakes_up
-from townlet.world.prefetch import prefetch, prefetch_at
+from townlet.world.prefetch import nonneg, prefetch, prefetch_at
 from townlet.world.queues import check_idle_holder, leave_queue, request
 from townlet.world.routines import arrive_traits, plan_day, rate_of, shift_start
 from townlet.world.shops import restock
@@ -385,7 +385,8 @@ def turns(s, p, actions, use_actions, upto, mode, t, lo, hi):
     last = tod == p.day - 1  # the last tick of the day sums the savings rent draws on
     mark = (t + lo) % p.hour  # (i + t) % hour, advanced per slot without dividing
     near = (t + lo + NEAR) % p.hour  # the same for slot i + NEAR
-    for i in range(lo, hi):
+    for slot in range(lo, hi):
+        i = nonneg(slot)  # as fast as from slot 0: no index below wraps around
         hourly = mark == 0
         mark = mark + 1 if mark + 1 < p.hour else 0
         if i % BLOCK == 0:

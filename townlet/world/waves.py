@@ -127,24 +127,18 @@ def waves_for(s: State, p: Params, threads: int) -> Waves:
 
 
 @inline_kernel
-def _far(bld_col, bld_row, b, col, row):
-    """Whether building b (-1: none) lies beyond the district at (col, row) and the ones
-    next to it."""
-    return b >= 0 and (abs(bld_col[b] - col) > 1 or abs(bld_row[b] - row) > 1)
+def _apart(bcol, brow, col, row):
+    """Whether a building at district column ``bcol``, row ``brow`` lies beyond the
+    district at (col, row) and the ones next to it (scalars only: an array handed to an
+    inlined helper is reference-counted on every call)."""
+    return abs(bcol - col) > 1 or abs(brow - row) > 1
 
 
 @inline_kernel
-def _wild(s, p, col_of_x, row_of_y, bld_col, bld_row, col, row, i, tod):
-    """Whether living agent i of the district at (col, row) may reach beyond what a wave
-    tick allows this tick: it is not tame, or its turn may write the exit queue (it waits
-    in it and may starve now, or it would join it and its shift may end now; a superset,
-    reads only). The tables are ``Waves``'."""
-    o, dest = s.agent_obj[i], s.agent_dest[i]
-    if (abs(col_of_x[s.agent_x[i]] - col) > 1 or abs(row_of_y[s.agent_y[i]] - row) > 1
-            or _far(bld_col, bld_row, o // SLOTS if o >= 0 else -1, col, row)
-            or _far(bld_col, bld_row, dest // SLOTS if dest >= 0 else -1, col, row)
-            or _far(bld_col, bld_row, s.agent_meet_bld[i], col, row)):
-        return True
+def _exit_risk(s, p, i, tod):
+    """Whether living agent i's turn may write the exit queue this tick: it waits in it
+    and may starve now, or it would join it and its shift may end now (a superset,
+    reads only)."""
     if s.agent_flags[i] & Flag.EXIT_PENDING:
         return s.agent_neglect[i, Need.HUNGER] + 1 >= p.death_after
     if may_join_exit(s, p, i):
@@ -155,14 +149,26 @@ def _wild(s, p, col_of_x, row_of_y, bld_col, bld_row, col, row, i, tod):
 
 @kernel
 def _wild_on(s, p, w, tod, lo, hi):
+    """Living agents among slots lo .. hi - 1 that are not tame (where they stand, or
+    the building they queue for, walk to or meet at, lies beyond their district and the
+    ones next to it; ``Waves``' tables) or whose turn may write the exit queue."""
     n = 0
     col_of_x, row_of_y, bld_col, bld_row = w.col_of_x, w.row_of_y, w.bld_col, w.bld_row
     dist_col, dist_row = w.dist_col, w.dist_row  # read once: no reference count per agent
     for i in range(lo, hi):
-        if s.agent_alive[i]:
-            d = s.agent_district[i]
-            n += _wild(s, p, col_of_x, row_of_y, bld_col, bld_row, dist_col[d], dist_row[d], i,
-                       tod)
+        if not s.agent_alive[i]:
+            continue
+        d = s.agent_district[i]
+        col, row = dist_col[d], dist_row[d]
+        o, dest, meet = s.agent_obj[i], s.agent_dest[i], s.agent_meet_bld[i]
+        wild = _apart(col_of_x[s.agent_x[i]], row_of_y[s.agent_y[i]], col, row)
+        if o >= 0:
+            wild |= _apart(bld_col[o // SLOTS], bld_row[o // SLOTS], col, row)
+        if dest >= 0:
+            wild |= _apart(bld_col[dest // SLOTS], bld_row[dest // SLOTS], col, row)
+        if meet >= 0:
+            wild |= _apart(bld_col[meet], bld_row[meet], col, row)
+        n += wild or _exit_risk(s, p, i, tod)
     return n
 
 
