@@ -4,6 +4,8 @@ then makes one compiled call per tick; observers get read-only views."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import numba
 import numpy as np
@@ -88,6 +90,8 @@ class World(Levers):
         s.ctl[Ctl.EXIT_CAP] = w.employment.daily_exit_cap
         s.ctl[Ctl.RESPAWN_DELAY] = w.lifecycle.respawn_delay_ticks
         s.ctl[Ctl.MORTALITY] = 1
+        self._sections_of: State | None = None  # the state tuple _sections was built from
+        self._sections: Mapping[str, np.ndarray] = MappingProxyType({})
         self._p = build_params(config, town)
         self._kp = kernel_params(self._p)
         self._s, self._ks = s, kernel_state(s)
@@ -160,9 +164,15 @@ class World(Levers):
         return np.ascontiguousarray(actions, dtype=np.int8)
 
     # ------------------------------------------------------------------ state
-    def sections(self) -> dict[str, np.ndarray]:
-        """Every state array by name (live: copy what you keep)."""
-        return dict(zip(State._fields, self._s))
+    def sections(self) -> Mapping[str, np.ndarray]:
+        """Every state array by name (live: copy what you keep), read-only. The same
+        mapping until the arrays are replaced (``load_sections``): it is built from the
+        state tuple ``_s`` and rebuilt whenever ``_s`` is another tuple, so a caller
+        every tick (the frame writer) neither pays for a new dict nor sees stale arrays."""
+        if self._sections_of is not self._s:
+            self._sections = MappingProxyType(dict(zip(State._fields, self._s)))
+            self._sections_of = self._s
+        return self._sections
 
     def load_sections(self, sections: dict[str, np.ndarray]) -> None:
         """Replace the whole state; raises ValueError naming a mismatching or
