@@ -3,7 +3,7 @@
 Each town size and thread count runs in its own process so that peak RSS is that
 run's alone; the figure reported is agent-steps per second after a warm-up, on
 ``--threads`` kernel threads (townlet.world.waves; ``wave_share``: the timed ticks whose
-turns ran in waves on those threads, the rest ran on one). With
+turns all ran on those threads, the rest ran some or all on one). With
 ``--phases`` each run also measures what every tick phase costs
 (townlet.world.phases).
 """
