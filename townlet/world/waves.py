@@ -174,6 +174,7 @@ def _wild_on(s, p, w, tod, lo, hi):
 
 @kernel
 def _far_ties_on(s, w, lo, hi):
+    """``_far_ties_span``'s count, on its borrowed view."""
     n = 0
     dist_col, dist_row = w.dist_col, w.dist_row
     for i in range(lo, hi):
