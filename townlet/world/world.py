@@ -24,7 +24,7 @@ from townlet.world.errors import (
 )
 from townlet.world.events import EVENT_DTYPE, EventCode
 from townlet.world.geometry import TILE, WALKABLE, origin, outside_door
-from townlet.world.kernel import PHASES, Run, tick
+from townlet.world.kernel import PHASES, PREFETCH_FROM, Run, tick
 from townlet.world.levers import Levers
 from townlet.world.lifecycle import populate
 from townlet.world.params import PERT_KINDS, build_params, kernel_params
@@ -107,8 +107,10 @@ class World(Levers):
 
     def _tick_mode(self) -> int:
         """``tick``'s ``Run`` bits: the parallel phase on more than one thread; the
-        per-agent check for undrawn routines only while a loaded state has some."""
-        return (Run.PARALLEL if self.threads > 1 else 0) | (Run.MIGRATE if self._migrate else 0)
+        per-agent check for undrawn routines only while a loaded state has some;
+        prefetching rows ahead in a town of ``PREFETCH_FROM`` slots or more."""
+        return ((Run.PARALLEL if self.threads > 1 else 0) | (Run.MIGRATE if self._migrate else 0)
+                | (Run.PREFETCH if self.n_agents >= PREFETCH_FROM else 0))
 
     # ----------------------------------------------------------------- ticking
     @property
