@@ -63,6 +63,8 @@ RADIUS = 2 * TIES
 WILD = -1
 """Progress of a district row that does not run on the threads: it has a wild agent, or
 the row above does not run (the rest of the tick runs in slot order after them)."""
+LINE = 64
+"""Bytes of a cache line: the padding after each thread's row of counters."""
 DW, DH, R = range(3)
 """Entries of ``Waves.geo``: district grid width and height, residents per district."""
 
@@ -108,8 +110,8 @@ def waves_for(s: State, p: Params, threads: int) -> Waves:
     bh = (height - 1) // PERIOD
     cap = s.evt_code.shape[0] + n
 
-    def rows(a, *shape):
-        return np.zeros((threads, *shape), dtype=a.dtype)
+    def rows(a, *shape):  # a cache line or more between threads' rows: no false sharing
+        return np.zeros((threads, *shape[:-1], shape[-1] + LINE // a.itemsize), dtype=a.dtype)
 
     def district_of(tile, blocks):  # as the scan read it: the last street to the last block
         return (np.minimum(np.arange(tile) // PERIOD, blocks - 1) // side).astype(np.int32)
@@ -118,7 +120,7 @@ def waves_for(s: State, p: Params, threads: int) -> Waves:
     return Waves(rows(s.evt_code, cap), rows(s.evt_agent, cap), rows(s.evt_other, cap),
                  rows(s.evt_obj, cap), rows(s.evt_value, cap), rows(s.evt_len, 1),
                  rows(s.stats, s.stats.shape[0]), rows(s.ledger, s.ledger.shape[0]),
-                 np.zeros((threads, 3), dtype=np.int64), np.zeros((districts, 4), dtype=np.int64),
+                 rows(np.zeros(0, np.int64), 3), np.zeros((districts, 4), dtype=np.int64),
                  np.zeros(dh, dtype=np.int64), np.zeros(1, dtype=np.int64),
                  district_of(width, bw), district_of(height, bh),
                  ((blocks % bw) // side).astype(np.int32), ((blocks // bw) // side).astype(np.int32),
@@ -291,8 +293,8 @@ def _merge(s, w, tasks):
     alive = critical = saved = 0
     for c in range(w.sums.shape[0]):
         w.stats[c, St.EVENTS_DROPPED] = 0
-        s.stats[:] += w.stats[c]
-        s.ledger[:] += w.ledger[c]
+        s.stats[:] += w.stats[c, :s.stats.shape[0]]
+        s.ledger[:] += w.ledger[c, :s.ledger.shape[0]]
         alive += w.sums[c, 0]
         critical += w.sums[c, 1]
         saved += w.sums[c, 2]
