@@ -57,7 +57,9 @@ int64_t tr_publish(tr_ring *ring, int64_t tick, uint64_t frame_nbytes, uint32_t 
 int tr_mark_closed(tr_ring *ring);
 int tr_read(const tr_ring *ring, uint64_t frame, uint64_t offset, uint64_t len, void *dst,
             int64_t *tick, uint64_t *frame_nbytes, uint64_t *ev_end);
-int tr_events_append(tr_ring *ring, const void *records, uint64_t n);
+int tr_events_append_fields(tr_ring *ring, uint64_t n, uint32_t n_fields,
+                            const void *const *ptrs, const uint32_t *widths,
+                            const uint64_t *strides);
 int tr_events_read(const tr_ring *ring, uint64_t start, uint64_t n, void *dst,
                    uint64_t *first_valid);
 uint64_t tr_events_head(const tr_ring *ring);

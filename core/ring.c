@@ -319,24 +319,55 @@ int tr_read(const tr_ring *r, uint64_t frame, uint64_t offset, uint64_t len, voi
     return TR_OK;
 }
 
-int tr_events_append(tr_ring *r, const void *records, uint64_t n) {
+#define GATHER(T)                                                              \
+    do {                                                                       \
+        for (uint64_t i = 0; i < n; i++)                                       \
+            memcpy(dst + i * rs, src + i * stride, sizeof(T));                 \
+    } while (0)
+
+/* Field f of records [0, n) at dst (records of rs bytes): fixed-size copies for the usual
+ * widths, so a field costs a load and a store per record. */
+static void gather_field(unsigned char *dst, uint64_t rs, const unsigned char *src,
+                         uint64_t stride, uint32_t width, uint64_t n) {
+    switch (width) {
+    case 1: GATHER(uint8_t); break;
+    case 2: GATHER(uint16_t); break;
+    case 4: GATHER(uint32_t); break;
+    case 8: GATHER(uint64_t); break;
+    default:
+        for (uint64_t i = 0; i < n; i++) memcpy(dst + i * rs, src + i * stride, width);
+    }
+}
+
+int tr_events_append_fields(tr_ring *r, uint64_t n, uint32_t n_fields, const void *const *ptrs,
+                            const uint32_t *widths, const uint64_t *strides) {
     if (!r) return TR_EINVAL;
     if (!r->writable) return TR_EREADONLY;
     tr_evlog *log = evlog_of(r);
     if (!log) return TR_EINVAL;
     const tr_header *h = hdr(r);
     if (n > h->ev_capacity) return TR_ETOOBIG;
+    if (n_fields && (!ptrs || !widths || !strides)) return TR_EINVAL;
+    uint64_t total = 0;
+    for (uint32_t f = 0; f < n_fields; f++) {
+        if (n && !ptrs[f]) return TR_EINVAL;
+        total += widths[f];
+    }
+    if (total != h->ev_record_size) return TR_EINVAL;
     if (n == 0) return TR_OK;
-    if (!records) return TR_EINVAL;
     uint64_t head = atomic_load_explicit(&log->head, memory_order_relaxed); /* writer's own */
     atomic_store_explicit(&log->reserve, head + n, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
-    uint64_t pos = head % h->ev_capacity;
+    uint64_t rs = h->ev_record_size, pos = head % h->ev_capacity;
     uint64_t first = h->ev_capacity - pos < n ? h->ev_capacity - pos : n;
-    const unsigned char *src = records;
-    memcpy(record_at(r, head), src, first * h->ev_record_size);
-    if (n > first)
-        memcpy(record_at(r, 0), src + first * h->ev_record_size, (n - first) * h->ev_record_size);
+    uint64_t off = 0;
+    for (uint32_t f = 0; f < n_fields; off += widths[f], f++) { /* up to the wrap, after it */
+        const unsigned char *src = ptrs[f];
+        gather_field(record_at(r, head) + off, rs, src, strides[f], widths[f], first);
+        if (n > first)
+            gather_field(record_at(r, 0) + off, rs, src + first * strides[f], strides[f],
+                         widths[f], n - first);
+    }
     atomic_store_explicit(&log->head, head + n, memory_order_release);
     return TR_OK;
 }

@@ -79,9 +79,14 @@ int tr_mark_closed(tr_ring *ring);
 int tr_read(const tr_ring *ring, uint64_t frame, uint64_t offset, uint64_t len, void *dst,
             int64_t *tick, uint64_t *frame_nbytes, uint64_t *ev_end);
 
-/* Append n event records (n <= ev_capacity) to the event log; the next tr_publish
- * records the new head as its frame's ev_end. Never blocks. */
-int tr_events_append(tr_ring *ring, const void *records, uint64_t n);
+/* Append n event records (n <= ev_capacity) to the event log, assembled from n_fields
+ * fields laid end to end: record i's field f is the widths[f] bytes at
+ * ptrs[f] + i * strides[f] (stride 0: the same value in every record, e.g. the tick;
+ * one field of the record size: packed records). The widths must add up to the record
+ * size. The next tr_publish records the new head as its frame's ev_end. Never blocks. */
+int tr_events_append_fields(tr_ring *ring, uint64_t n, uint32_t n_fields,
+                            const void *const *ptrs, const uint32_t *widths,
+                            const uint64_t *strides);
 /* Copy records [start, start + n) into dst (n * record size bytes) and validate the copy:
  * *first_valid receives the first record number whose copy is intact; records before it
  * had been overwritten (lost). start + n beyond the head is TR_NOT_READY. */

@@ -51,3 +51,24 @@ def test_every_kernel_function_says_what_it_does():
                     if isinstance(obj, CPUDispatcher) and obj.__module__ == module.__name__
                     and not (obj.py_func.__doc__ or "").strip()]
     assert not missing, f"kernel functions without a docstring: {missing}"
+
+
+def test_prefetching_is_chosen_by_size_and_changes_no_value(monkeypatch):
+    from townlet.world.kernel import PREFETCH_FROM, Run
+
+    small = run_day(60, 1440)
+    assert not small._tick_mode() & Run.PREFETCH  # a town that fits in the caches
+    modes = []
+    original = world_module.World._tick_mode
+
+    def prefetching(self):
+        modes.append(original(self) | Run.PREFETCH)
+        return modes[-1]
+
+    monkeypatch.setattr(world_module.World, "_tick_mode", prefetching)
+    fetched = run_day(60, 1440)
+    assert modes and all(m & Run.PREFETCH for m in modes)
+    assert fetched.state_hash() == small.state_hash()
+    monkeypatch.setattr(world_module.World, "_tick_mode", original)
+    monkeypatch.setattr(world_module.World, "n_agents", property(lambda self: PREFETCH_FROM))
+    assert small._tick_mode() & Run.PREFETCH

@@ -304,3 +304,11 @@ def test_an_exhausted_agent_goes_to_bed_before_seeking_company():
     w.set_need(agent, "hunger", 0.95)
     w.step()
     assert w.view("agent_goal")[agent] == Goal.SLEEP
+
+
+def test_wrap_is_the_modulo_of_the_day_without_dividing():
+    from townlet.world.routines import wrap
+
+    for day in (1, 7, 1440):
+        for v in range(-3 * day - 2, 3 * day + 3, max(1, day // 97)):
+            assert wrap(v, day) == v % day

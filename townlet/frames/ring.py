@@ -12,9 +12,10 @@ from townlet._core import ffi, lib
 
 LAYOUT_VERSION = 2
 """The ring layout (core/ring.h TR_LAYOUT_VERSION) this Python code is written against."""
-if lib.TR_LAYOUT_VERSION != LAYOUT_VERSION:
+if lib.TR_LAYOUT_VERSION != LAYOUT_VERSION or not hasattr(lib, "tr_events_append_fields"):
     raise ImportError(f"townlet._core was built from an older core/ring.c (layout "
-                      f"{lib.TR_LAYOUT_VERSION}, need {LAYOUT_VERSION}): rebuild it with "
+                      f"{lib.TR_LAYOUT_VERSION}, need {LAYOUT_VERSION} with "
+                      f"tr_events_append_fields): rebuild it with "
                       f"`pip install -e .` or `python bindings/build_core.py`")
 
 __all__ = [

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from operator import is_, itemgetter
 from typing import Self
 
@@ -48,6 +48,8 @@ DEFAULT_SLOTS = _TELEMETRY.ring_slots
 DEFAULT_EVENT_LOG = _TELEMETRY.event_log_events
 """Events the ring's event log holds by default (``telemetry.event_log_events``)."""
 
+_CTYPES = {np.dtype("<i8"): "int64_t", np.dtype("<i4"): "int32_t"}
+"""C types of the meta columns the writer stores through pointers."""
 
 
 def doorbell_address(ring_name: str) -> str:
@@ -162,6 +164,11 @@ class FrameRing:
         views["config_id"][0] = config_id
         views["ticks_per_day"][0] = self.ticks_per_day
         self._meta = views
+        self._keep_meta = ffi.from_buffer(self._meta_buf)
+        self._set = {name: ffi.cast(f"{_CTYPES[views[name].dtype]} *", self._keep_meta
+                                    + s.by_name[name].offset)
+                     for name in ("tick", "tick_of_day", "n_alive", "n_events")}
+        """Typed pointers to the meta columns every frame sets (a store each)."""
         self._state = [(c.name, c.offset, c.nbytes, c.dtype, c.shape)
                        for c in s.columns if c.role != "meta"]
         self._static = [i for i, (name, *_) in enumerate(self._state, start=1)
@@ -171,33 +178,41 @@ class FrameRing:
                                            if i not in self._static)
         """Bytes of meta and non-static state columns (copied into every frame)."""
         self._events = [(sec, e) for (_, sec), e in zip(EVENT_COLUMNS, s.events, strict=True)]
-        self._records = np.zeros(max(1, s.event_capacity), s.event_record)
-        self._keep_records = ffi.from_buffer(self._records)
-        self._record_tick = self._records["tick"]
-        self._record_fields = [self._records[e.name] for e in s.events]
         n_parts = 1 + len(self._state) + len(self._events)
         self._ptrs = ffi.new("const void *[]", n_parts)
         self._offs = ffi.new("uint64_t[]", n_parts)
         self._sizes = ffi.new("uint64_t[]", n_parts)
-        self._keep_meta = ffi.from_buffer(self._meta_buf)
         self._ptrs[0], self._offs[0], self._sizes[0] = self._keep_meta, 0, meta_end
         for i, (_, off, nb, _, _) in enumerate(self._state, start=1):
             self._offs[i], self._sizes[i] = off, nb
         self._src: list[np.ndarray | None] = [None] * n_parts
         """The array each part was last taken from (checked, its buffer in ``_bufs``)."""
         self._bufs: list[object] = [None] * n_parts
+        # an event record (schema.event_record) is the tick, then one value per event column
+        self._tick = ffi.new("int64_t[1]")
+        """The tick, the first field of every event record (stride 0: shared)."""
+        self._fields = ffi.new("const void *[]", [self._tick] + [ffi.NULL] * len(self._events))
+        self._widths = ffi.new("uint32_t[]", [8] + [e.dtype.itemsize for _, e in self._events])
+        self._strides = ffi.new("uint64_t[]", [0] + [e.dtype.itemsize for _, e in self._events])
         base = 1 + len(self._state)
         self._event_parts = [(j, sec, spec.dtype, spec.shape)
                              for j, (sec, spec) in enumerate(self._events, start=base)]
         self._frame_parts = [(i, name, dt, shape) for i, (name, _, _, dt, shape)
                              in enumerate(self._state, start=1)] + self._event_parts
-        self._get_frame = _getter([name for _, name, _, _ in self._frame_parts])
-        self._get_events = _getter([sec for _, sec, _, _ in self._event_parts])
-        self._seen: dict[str, tuple | None] = {"frame": None, "events": None}
+        self._get_frame = itemgetter(EVENT_COUNT_SECTION, *(name for _, name, _, _
+                                                            in self._frame_parts))
+        self._get_events = itemgetter(EVENT_COUNT_SECTION, *(sec for _, sec, _, _
+                                                             in self._event_parts))
+        self._seen_frame: tuple | None = None
+        self._seen_events: tuple | None = None
         """The sections last found all taken already (identity): a tick whose sections
         are the same arrays skips the per-part checks."""
-        self._layouts: dict[int, tuple[list[tuple[int, int]], int]] = {}
-        """Per event count: (offset, nbytes) of each event column and the frame's size."""
+        names = [name for _, name, _, _ in self._frame_parts]
+        self._alive_at = 1 + names.index("agent_alive")
+        """Where ``agent_alive`` is in the frame getter's tuple."""
+        self._layouts: dict[int, tuple[list[int], list[int], int, int]] = {}
+        """Per event count: offsets and sizes of the event parts, the frame's size and
+        the bytes a frame copies besides static columns."""
         self._logged = (-1, 0)  # (tick, events) last appended to the event log
         if set(STATE_COLUMNS) - {c[0] for c in self._state}:
             raise SchemaError("schema lacks state columns this writer must fill")
@@ -213,8 +228,9 @@ class FrameRing:
         m["learned_agents"][0] = learned_agents
 
     def _take(self, i: int, name: str, sections: Mapping[str, np.ndarray], dt: np.dtype,
-              shape: tuple[int, ...]) -> np.ndarray:
-        """Section ``name`` as part ``i``: checked and its buffer taken once per array."""
+              shape: tuple[int, ...]) -> None:
+        """Section ``name`` as part ``i``: checked and its buffer taken once per array (an
+        event column's buffer is also its field of the event records)."""
         a = sections[name] if name in sections else _missing(name)
         if a is not self._src[i]:
             if a.dtype != dt or a.shape != shape or not a.flags.c_contiguous:
@@ -222,7 +238,9 @@ class FrameRing:
             self._bufs[i] = ffi.from_buffer(a)
             self._ptrs[i] = self._bufs[i]
             self._src[i] = a
-        return a
+            k = i - self._event_parts[0][0]
+            if k >= 0:
+                self._fields[1 + k] = self._bufs[i]
 
     def publish(self, tick: int, sections: Mapping[str, np.ndarray]) -> int:
         """Log the events of ``tick``; on a frame tick (a multiple of ``every``) also write
@@ -234,11 +252,11 @@ class FrameRing:
         """
         if self._ring is None:
             raise RingError(f"ring {self.name} is closed", lib.TR_EINVAL)
-        framed = tick % self.every == 0
-        if framed:
-            self._take_state(sections)  # every check before anything is written
-        n_events = self._log_events(tick, sections)
-        return self._write(tick, sections, n_events) if framed else 0
+        if tick % self.every:
+            self._log_events(tick, self._take_all(False, sections))
+            return 0
+        got = self._take_all(True, sections)  # every check before anything is written
+        return self._write(tick, got, self._log_events(tick, got))
 
     def flush(self, tick: int, sections: Mapping[str, np.ndarray]) -> int:
         """Write the frame of ``tick`` unless it was written already (its events were
@@ -246,80 +264,89 @@ class FrameRing:
         when its tick is not a frame tick. Returns the frame number (0: nothing new)."""
         if self._ring is None or self.last_frame_tick == tick:
             return 0
-        self._take_state(sections)
-        self._seen = {"frame": None, "events": None}  # the event parts now point at copies
+        got = self._take_all(True, sections)
         n = self._logged[1] if self._logged[0] == tick else 0
         # the tick's events as logged (an intervention since may have reused the buffers)
-        logged = [np.ascontiguousarray(self._records[spec.name][:n]) for _, spec in self._events]
-        for j, col in enumerate(logged, start=1 + len(self._state)):
+        records = np.zeros(n, self.schema.event_record)
+        if n:
+            first = ffi.new("uint64_t *")
+            head = lib.tr_events_head(self._ring.ptr)
+            check(lib.tr_events_read(self._ring.ptr, head - n, n, ffi.from_buffer(records),
+                                     first), f"read back the events of tick {tick}")
+        for (j, _, _, _), (_, spec) in zip(self._event_parts, self._events, strict=True):
+            col = np.ascontiguousarray(records[spec.name])
             self._bufs[j], self._src[j] = ffi.from_buffer(col), None  # kept until re-taken
             self._ptrs[j] = self._bufs[j]
-        return self._write(tick, sections, n)
+        self._seen_frame = self._seen_events = None  # the event parts now point at copies
+        return self._write(tick, got, n)
 
-    def _take_state(self, sections: Mapping[str, np.ndarray]) -> None:
-        """Check (once per array) every state and event section of a frame."""
-        self._take_all("frame", self._get_frame, self._frame_parts, sections)
-
-    def _take_all(self, key: str, get: Callable[[Mapping], tuple], parts: list,
-                  sections: Mapping[str, np.ndarray]) -> tuple:
-        """Take ``parts`` and return their arrays; when ``sections`` holds exactly the
-        arrays last taken, one C-level lookup and identity test instead of a check
-        per part."""
+    def _take_all(self, frame: bool, sections: Mapping[str, np.ndarray]) -> tuple:
+        """The event count and event sections (``frame``: and every state section) of
+        ``sections``, taken; when they are exactly the arrays last taken, one C-level
+        lookup and identity test instead of a check per part."""
         try:
-            got = get(sections)
+            got = (self._get_frame if frame else self._get_events)(sections)
         except KeyError:
             got = None
-        seen = self._seen[key]
+        seen = self._seen_frame if frame else self._seen_events
         if got is None or seen is None or not all(map(is_, got, seen)):
-            for i, name, dt, shape in parts:
+            for i, name, dt, shape in (self._frame_parts if frame else self._event_parts):
                 self._take(i, name, sections, dt, shape)
-            got = get(sections)
-        self._seen[key] = got
+            if EVENT_COUNT_SECTION not in sections:
+                _missing(EVENT_COUNT_SECTION)
+            got = (self._get_frame if frame else self._get_events)(sections)
+        if frame:
+            self._seen_frame = got
+        else:
+            self._seen_events = got
         return got
 
-    def _log_events(self, tick: int, sections: Mapping[str, np.ndarray]) -> int:
-        """Append the tick's events to the ring's event log; returns their count."""
-        assert self._ring is not None
-        n_events = int(sections[EVENT_COUNT_SECTION][0]) if EVENT_COUNT_SECTION in sections \
-            else _missing(EVENT_COUNT_SECTION)
+    def _log_events(self, tick: int, got: tuple) -> int:
+        """Append the tick's events to the ring's event log (one C call assembling the
+        records from the event columns); returns their count."""
+        n_events = int(got[0][0])
         if not 0 <= n_events <= self.schema.event_capacity:
             raise SchemaError(f"section {EVENT_COUNT_SECTION!r}: {n_events} events outside "
                               f"[0, {self.schema.event_capacity}]")
-        columns = self._take_all("events", self._get_events, self._event_parts, sections)
-        if n_events:
-            for field, column in zip(self._record_fields, columns, strict=True):
-                field[:n_events] = column[:n_events]
-            self._record_tick[:n_events] = tick
-        check(lib.tr_events_append(self._ring.ptr, self._keep_records, n_events),
-              f"append the events of tick {tick}")
+        assert self._ring is not None
+        self._tick[0] = tick
+        rc = lib.tr_events_append_fields(self._ring.ptr, n_events, len(self._widths),
+                                         self._fields, self._widths, self._strides)
+        if rc < 0:
+            check(rc, f"append the events of tick {tick}")
         self._logged = (tick, n_events)
         return n_events
 
-    def _write(self, tick: int, sections: Mapping[str, np.ndarray], n_events: int) -> int:
+    def _layout(self, n_events: int) -> tuple[list[int], list[int], int, int]:
+        """Offsets and sizes of the event parts for ``n_events``, the frame's size and the
+        bytes it copies besides static columns (cached per count)."""
+        lay = self.schema.event_layout(n_events)
+        out = ([off for _, off, _ in lay], [nb for _, _, nb in lay],
+               self.schema.frame_nbytes(n_events), self._plain_bytes + sum(nb for *_, nb in lay))
+        self._layouts[n_events] = out
+        return out
+
+    def _write(self, tick: int, got: tuple, n_events: int) -> int:
         """Copy the frame of ``tick`` into the next slot (one C call); ring the doorbell."""
         assert self._ring is not None
-        base, copied = 1 + len(self._state), self._plain_bytes
-        layout = self._layouts.get(n_events)
-        if layout is None:
-            layout = ([(off, nb) for _, off, nb in self.schema.event_layout(n_events)],
-                      self.schema.frame_nbytes(n_events))
-            self._layouts[n_events] = layout
-        for j, (off, nb) in enumerate(layout[0], start=base):
-            self._offs[j], self._sizes[j] = off, nb
-            copied += nb
-        m = self._meta
+        offs, sizes, nbytes, copied = self._layouts.get(n_events) or self._layout(n_events)
+        base = self._event_parts[0][0]
+        self._offs[base:base + len(offs)] = offs
+        self._sizes[base:base + len(sizes)] = sizes
+        m = self._set
         m["tick"][0] = tick
         m["tick_of_day"][0] = tick % self.ticks_per_day
-        m["n_alive"][0] = np.count_nonzero(sections["agent_alive"])
+        m["n_alive"][0] = np.count_nonzero(got[self._alive_at])
         m["n_events"][0] = n_events
         held = self._held[(self.last_frame + 1) % len(self._held)]  # frame F is in slot F % n
         for j, i in enumerate(self._static):  # a slot keeps static columns from frame to frame
             nb = 0 if held[j] is self._src[i] else self._state[i - 1][2]
             self._sizes[i] = nb
             copied += nb
-        frame = check(lib.tr_publish(self._ring.ptr, tick, layout[1],
-                                     len(self._src), self._ptrs, self._offs, self._sizes),
-                      f"publish frame of tick {tick}")
+        frame = lib.tr_publish(self._ring.ptr, tick, nbytes, len(self._src), self._ptrs,
+                               self._offs, self._sizes)
+        if frame < 0:
+            check(frame, f"publish frame of tick {tick}")
         held[:] = [self._src[i] for i in self._static]
         self.bytes_written += copied
         self.frames_published += 1
@@ -359,12 +386,6 @@ class FrameRing:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _getter(names: list[str]) -> Callable[[Mapping], tuple]:
-    """``sections -> tuple of sections[name]`` in one C call (KeyError if one is missing)."""
-    get = itemgetter(*names)
-    return get if len(names) > 1 else lambda sections: (get(sections),)
 
 
 def _missing(name: str):

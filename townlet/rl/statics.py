@@ -11,6 +11,7 @@ so masks and the ``unusable`` channel apply exactly the rules the world applies.
 from __future__ import annotations
 
 import collections
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -53,7 +54,7 @@ def _access_grid(obj_type, obj_ax, obj_ay, shape):
     return acc_at
 
 
-def build_statics(cfg: TownletConfig, layout: Layout, sections: dict[str, np.ndarray],
+def build_statics(cfg: TownletConfig, layout: Layout, sections: Mapping[str, np.ndarray],
                   max_slots: int) -> Statics:
     """Constants for one town: ``sections`` are the world's state arrays by name."""
     obs = cfg.rl.observations

@@ -10,6 +10,7 @@ from townlet.world.events import EventCode, emit
 from townlet.world.geometry import building_of
 from townlet.world.jit import inline_kernel, kernel
 from townlet.world.neglect import low_mood
+from townlet.world.routines import wrap
 from townlet.world.state import Ctl, ExitMeta, Ledger, ShiftTicks, St
 
 __all__ = ["drop_exit", "enqueue_exit", "near_shift", "pop_exit", "shift_update"]
@@ -124,12 +125,7 @@ def near_shift(p, j, tod):
     last = p.job_start[j] + spread + p.job_end[j] - p.job_start[j]
     if p.job_start[j] <= tod <= last:
         return True
-    ahead = tod - p.job_start[j] + p.arrival_buffer  # modulo the day, without dividing
-    while ahead < 0:
-        ahead += p.day
-    while ahead >= p.day:
-        ahead -= p.day
-    return ahead <= spread
+    return wrap(tod - p.job_start[j] + p.arrival_buffer, p.day) <= spread
 
 
 @inline_kernel
@@ -139,7 +135,7 @@ def shift_update(s, p, i, tod, start):
     is lonely, townlet.world.neglect: the difference is withheld)."""
     j = s.agent_job[i]
     end = start + p.job_end[j] - p.job_start[j]
-    if tod == (start - p.arrival_buffer) % p.day:
+    if tod == wrap(start - p.arrival_buffer, p.day):
         s.agent_shift[i] = Shift.AWAIT_START
         s.agent_flags[i] &= ~np.uint8(Flag.LATE_CHARGED | Flag.ABSENT_CHARGED | Flag.ARRIVED)
         s.agent_shift_ticks[i, ShiftTicks.ON_TIME] = 0

@@ -17,7 +17,7 @@ from townlet.world.rng import WORLD, uniform
 from townlet.world.state import Habit, Need, Roster, Today
 
 __all__ = ["arrive_traits", "decay_of", "haunt", "plan_day", "rate_of", "shift_start",
-           "ticks_until"]
+           "ticks_until", "wrap"]
 
 WALK_SLACK = 24
 """Ticks added to the door-to-door distance for walking inside both buildings and
@@ -46,6 +46,17 @@ def ticks_until(tod, target, day):
     """Ticks from time of day ``tod`` forward to ``target`` (0 .. day - 1; pure)."""
     d = target - tod
     return d + day if d < 0 else d
+
+
+@inline_kernel
+def wrap(v, day):
+    """``v % day`` for ``day > 0`` without dividing (a division costs more than the few
+    days' worth of steps a tick of day, shift start or offset is from [0, day); pure)."""
+    while v < 0:
+        v += day
+    while v >= day:
+        v -= day
+    return v
 
 
 @inline_kernel

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from types import MappingProxyType
 
 import numba
 import numpy as np
@@ -25,7 +26,7 @@ from townlet.world.errors import (
 from townlet.world.events import EVENT_DTYPE, EventCode
 from townlet.world.geometry import TILE, WALKABLE, origin, outside_door
 from townlet.world.jit import INTERPRETED
-from townlet.world.kernel import PHASES, Run, tick
+from townlet.world.kernel import PHASES, PREFETCH_FROM, Run, tick
 from townlet.world.levers import Levers
 from townlet.world.lifecycle import populate
 from townlet.world.params import PERT_KINDS, build_params, kernel_params
@@ -91,6 +92,8 @@ class World(Levers):
         s.ctl[Ctl.EXIT_CAP] = w.employment.daily_exit_cap
         s.ctl[Ctl.RESPAWN_DELAY] = w.lifecycle.respawn_delay_ticks
         s.ctl[Ctl.MORTALITY] = 1
+        self._sections_of: State | None = None  # the state tuple _sections was built from
+        self._sections: Mapping[str, np.ndarray] = MappingProxyType({})
         self._p = build_params(config, town)
         self._kp = kernel_params(self._p)
         self._s, self._ks = s, kernel_state(s)
@@ -108,8 +111,10 @@ class World(Levers):
 
     def _tick_mode(self) -> int:
         """``tick``'s ``Run`` bits: the parallel phase on more than one thread; the
-        per-agent check for undrawn routines only while a loaded state has some."""
-        return (Run.PARALLEL if self.threads > 1 else 0) | (Run.MIGRATE if self._migrate else 0)
+        per-agent check for undrawn routines only while a loaded state has some;
+        prefetching rows ahead in a town of ``PREFETCH_FROM`` slots or more."""
+        return ((Run.PARALLEL if self.threads > 1 else 0) | (Run.MIGRATE if self._migrate else 0)
+                | (Run.PREFETCH if self.n_agents >= PREFETCH_FROM else 0))
 
     # ----------------------------------------------------------------- ticking
     @property
@@ -170,9 +175,15 @@ class World(Levers):
         return np.ascontiguousarray(actions, dtype=np.int8)
 
     # ------------------------------------------------------------------ state
-    def sections(self) -> dict[str, np.ndarray]:
-        """Every state array by name (live: copy what you keep)."""
-        return dict(zip(State._fields, self._s))
+    def sections(self) -> Mapping[str, np.ndarray]:
+        """Every state array by name (live: copy what you keep), read-only. The same
+        mapping until the arrays are replaced (``load_sections``): it is built from the
+        state tuple ``_s`` and rebuilt whenever ``_s`` is another tuple, so a caller
+        every tick (the frame writer) neither pays for a new dict nor sees stale arrays."""
+        if self._sections_of is not self._s:
+            self._sections = MappingProxyType(dict(zip(State._fields, self._s)))
+            self._sections_of = self._s
+        return self._sections
 
     def load_sections(self, sections: dict[str, np.ndarray]) -> None:
         """Replace the whole state; raises ValueError naming a mismatching or

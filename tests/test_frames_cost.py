@@ -1,0 +1,128 @@
+"""What makes a frame cheap on the simulation thread (issue 12): the world hands out one
+read-only sections mapping until its arrays are replaced, and the event log's records
+are assembled by one C call from the event columns, with the same bytes as before."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from telemetry_helpers import no_shm_leak  # noqa: F401 - autouse fixture
+from telemetry_writer import make_state, step
+from townlet._core import ffi, lib
+
+from townlet.config import default_config, with_agents
+from townlet.frames import FrameReader, FrameRing
+from townlet.frames.ring import RingError, RingHandle, check
+from townlet.frames.schema import EVENT_COLUMNS, STATE_COLUMNS
+from townlet.frames.shm import new_ring_name
+from townlet.world import World
+
+
+def test_world_sections_are_one_mapping_until_the_arrays_are_replaced():
+    world = World(with_agents(default_config(), 60), seed=2)
+    first = world.sections()
+    world.step()
+    assert world.sections() is first  # not rebuilt per call
+    with pytest.raises(TypeError):
+        first["agent_x"] = np.zeros(60, np.int16)  # shared, so nobody may rebind a name
+    changed = {name: a.copy() for name, a in first.items()}
+    changed["agent_wallet"] += 7
+    world.load_sections(changed)  # a snapshot load: every array replaced
+    now = world.sections()
+    assert now is not first and now is world.sections()
+    for name, a in now.items():
+        assert a is not first[name], name
+        assert np.shares_memory(a, world.view(name)), f"{name} is not the live array"
+    assert np.array_equal(now["agent_wallet"], first["agent_wallet"] + 7)
+
+
+def test_frames_follow_a_state_load_through_the_cached_mapping():
+    """The hook's way: ``publish(world.tick, world.sections())`` every tick; after a load the
+    frame holds the loaded arrays, static columns included."""
+    cfg = with_agents(default_config(), 60)
+    world = World(cfg, seed=2)
+    with FrameRing.for_world(world, cfg, doorbell=None, every=1, slots=2) as ring, \
+            FrameReader(ring.name, ring.schema) as reader:
+        for _ in range(3):
+            world.step()
+            ring.publish(world.tick, world.sections())
+        loaded = {name: a.copy() for name, a in world.sections().items()}
+        loaded["agent_wallet"] += 11
+        loaded["obj_x"][0] += 1  # a static column, as another town's snapshot would differ
+        world.load_sections(loaded)
+        for _ in range(3):  # both slots get the new static arrays
+            world.step()
+            ring.publish(world.tick, world.sections())
+            frame = reader.read_latest()
+            for name in STATE_COLUMNS:
+                assert np.array_equal(frame.columns[name], world.view(name)), name
+        assert frame.columns["obj_x"][0] == loaded["obj_x"][0]
+
+
+def test_event_records_are_assembled_from_columns_across_the_wrap():
+    """``tr_events_append_fields``: a shared tick (stride 0) and the event columns give the
+    same records as packing them in numpy, across the log's wrap; widths that do not add
+    up to the record size are refused."""
+    state = make_state(40, seed=1)
+    record = np.dtype([("tick", "<i8")] + [(c, state[s].dtype) for c, s in EVENT_COLUMNS])
+    cols = [state[s] for _, s in EVENT_COLUMNS]
+    name = new_ring_name()
+    ring = RingHandle.create(name, b"{}", 2, 64, 0, 0, record.itemsize, 7)
+    try:
+        tick = ffi.new("int64_t[1]")
+        keep = [ffi.from_buffer(c) for c in cols]
+        ptrs = ffi.new("const void *[]", [tick, *keep])
+        widths = ffi.new("uint32_t[]", [8] + [c.dtype.itemsize for c in cols])
+        strides = ffi.new("uint64_t[]", [0] + [c.dtype.itemsize for c in cols])
+        want = []
+        rng = np.random.default_rng(3)
+        for t in range(1, 5):  # 3 + 2 + 3 + 2 records into a log of 7: it wraps
+            k = 3 if t % 2 else 2
+            for c in cols:
+                c[:k] = rng.integers(0, 1000, k).astype(c.dtype)
+            tick[0] = t
+            check(lib.tr_events_append_fields(ring.ptr, k, len(cols) + 1, ptrs, widths,
+                                              strides), "append")
+            packed = np.zeros(k, record)
+            packed["tick"] = t
+            for (col, _), c in zip(EVENT_COLUMNS, cols, strict=True):
+                packed[col] = c[:k]
+            want.append(packed)
+        want_all = np.concatenate(want)
+        got = np.zeros(7, record)
+        first = ffi.new("uint64_t *")
+        check(lib.tr_events_read(ring.ptr, 3, 7, ffi.from_buffer(got), first), "read")
+        assert first[0] == 3
+        assert got.tobytes() == want_all[3:].tobytes()
+        widths[1] += 1
+        with pytest.raises(RingError, match="invalid argument"):
+            check(lib.tr_events_append_fields(ring.ptr, 1, len(cols) + 1, ptrs, widths,
+                                              strides), "append")
+    finally:
+        ring.close()
+        lib.tr_unlink(name.encode())
+
+
+def test_flush_writes_the_events_as_logged_after_an_intervention_reused_the_buffers():
+    state = make_state(100, seed=4)
+    rng = np.random.default_rng(5)
+    with FrameRing.from_sections(state, config_id="f", ticks_per_day=100, doorbell=None,
+                                 every=4) as ring, FrameReader(ring.name, ring.schema) as reader:
+        for tick in range(1, 7):
+            step(state, rng, tick, 0.3)
+            ring.publish(tick, state)
+        n = int(state["evt_len"][0])
+        logged = {c: state[s][:n].copy() for c, s in EVENT_COLUMNS}
+        state["evt_len"][0] = 3  # an intervention after tick 6 starts a new batch ...
+        for _, s in EVENT_COLUMNS:
+            state[s][:] = 0  # ... in the same buffers
+        assert ring.flush(6, state) > 0
+        last = reader.read_latest()
+        assert last.tick == 6 and last.n_events == n
+        for col, values in logged.items():
+            assert np.array_equal(last.events[col], values), col
+        step(state, rng, 7, 0.3)
+        ring.publish(7, state)  # later ticks log the live buffers again
+        k = int(state["evt_len"][0])
+        records, _ = reader.read_events(reader.events_head() - k, reader.events_head())
+        assert np.array_equal(records["code"], state["evt_code"][:k])
