@@ -30,12 +30,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 from townlet.world import atomic
 from townlet.world.jit import INTERPRETED, inline_kernel, kernel
 from townlet.world.state import ROW_FIELDS, State, kernel_state, row_bytes
 
-__all__ = ["AHEAD", "BUSY", "INLINE", "TODO", "Ahead", "guard", "pending"]
+__all__ = ["AHEAD", "BUSY", "INLINE", "TODO", "Ahead", "frontier", "guard", "pending"]
 
 TODO, BUSY, AHEAD, INLINE = 0, 1, 2, 3
 """States of a block in the table; a block is copied once its state is AHEAD or INLINE."""
@@ -66,17 +69,42 @@ def _take(s, b, by):
         pass
 
 
+@intrinsic
+def _rarely(typingctx, cond):
+    """``cond``, marked as expected false (``llvm.expect``): the compiler lays the taken
+    path out of the way and keeps the common path's registers, so a check that is almost
+    never true costs the tick only its test."""
+    if not isinstance(cond, types.Boolean):
+        return None
+
+    def codegen(context, builder, sig, args):
+        bit = ir.IntType(1)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(bit, [bit, bit]),
+                                            "llvm.expect.i1")
+        return builder.call(fn, [args[0], bit(0)])
+
+    return types.boolean(cond), codegen
+
+
 @inline_kernel
 def _guard(s, j):
     """Before writing agent j's row: with a capture pending, make sure its block is copied."""
-    if s.cap_state.shape[0] != 0:
+    if _rarely(s.cap_state.shape[0] != 0):
         _take(s, j // s.cap_rows, INLINE)
+
+
+@inline_kernel
+def _frontier(s, i, copying):
+    """In the slot loop, before agent i's turn: with a capture pending (``copying``, from
+    ``pending``), take the block agent i starts, if it starts one."""
+    if _rarely(copying) and i % s.cap_rows == 0:
+        _take(s, i // s.cap_rows, INLINE)
 
 
 @inline_kernel
 def _pending(s):
     """Whether a capture is pending (its blocks may still need copying)."""
-    return s.cap_state.shape[0] != 0
+    return _rarely(s.cap_state.shape[0] != 0)
 
 
 def _never(s, *args):
@@ -85,6 +113,7 @@ def _never(s, *args):
 
 
 guard = _never if INTERPRETED else _guard
+frontier = _never if INTERPRETED else _frontier
 pending = _never if INTERPRETED else _pending
 
 

@@ -26,7 +26,7 @@ from numba import prange
 
 from townlet.world.actions import N_ACTIONS, OPTION_GOAL, A, Action, Flag, G
 from townlet.world.affordances import complete, fail_running, start
-from townlet.world.ahead import guard, pending
+from townlet.world.ahead import frontier, pending
 from townlet.world.borrow import borrowed
 from townlet.world.economy import pay_rent, savings, set_rent
 from townlet.world.events import EventCode, Reason, emit
@@ -401,8 +401,7 @@ def _tick(s, p, actions, use_actions, upto, mode):
                 _prefetch_block(s, i + AHEAD)
             _prefetch_near(s, i + NEAR, near == 0)
             near = near + 1 if near + 1 < p.hour else 0
-        if copying and i % s.cap_rows == 0:
-            guard(s, i)
+        frontier(s, i, copying)
         if upto <= Phase.ARRIVALS:
             continue
         if not s.agent_alive[i]:

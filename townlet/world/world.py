@@ -199,10 +199,10 @@ class World(Levers):
     def copy_ahead(self, frame: Mapping[str, np.ndarray], rows: int) -> Ahead | None:
         """Start copying the agents' rows (``ROW_FIELDS``) into ``frame``'s arrays as
         they are now, while the next step runs (townlet.world.ahead): run the returned
-        handle's ``run`` on another thread; the copy is complete when it returns, at the
-        latest when the next step or intervention has begun. None where the tick is not
-        one slot loop (``kernel.threads`` > 1: ``decay_local`` writes every row first)
-        or not compiled: copy synchronously there."""
+        handle's ``run`` on another thread; the copy is complete when it returns, and at
+        the latest once the next step has ended or an intervention begun. None where the
+        tick is not one slot loop (``kernel.threads`` > 1: ``decay_local`` writes every
+        row first) or not compiled: copy synchronously there."""
         if self.threads > 1 or INTERPRETED:
             return None
         self._settle()
