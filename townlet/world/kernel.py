@@ -66,11 +66,12 @@ class Run(IntEnum):
     PREFETCH = 4  # the slot loop prefetches rows ahead (a town too big for the cache)
 
 
-PREFETCH_FROM = 50_000
+PREFETCH_FROM = 75_000
 """Agent slots from which ``World`` ticks with ``Run.PREFETCH``. A smaller town's state
 stays in the CPU caches between ticks, so prefetching its rows only adds instructions
-(measured at 10k agents: the prefetches cost more than the misses they hide); a bigger
-one streams its hot columns from memory on every tick."""
+(measured, ns per agent-tick with / without: 10k 48 / 43, 25k 51 / 40, 50k 49 / 41,
+75k 49-53 / 51-53, 100k 56 / 90, 1M 59 / 91); a bigger one streams its hot columns
+from memory on every tick."""
 
 OPTION_GOALS = np.array([OPTION_GOAL[Action(a)] for a in range(A.GO_EAT, N_ACTIONS)], dtype=np.int8)
 """Goal of each option action, indexed by ``action - A.GO_EAT``."""
@@ -351,18 +352,19 @@ def _prefetch_near(s, i, hourly):
     walks to; at its hour mark, its ties too."""
     if i >= s.agent_aff.shape[0]:
         return
-    if hourly or s.agent_aff[i] < 0:
-        x, y = s.agent_x[i], s.agent_y[i]
-        prefetch_at(s.tile_head, y - 1, x)
-        prefetch_at(s.tile_head, y, x)
-        prefetch_at(s.tile_head, y + 1, x)
-        prefetch(s.agent_t_prev, s.agent_t_next[i])  # the links a step rewrites
-        prefetch(s.agent_t_next, s.agent_t_prev[i])
-        o = s.agent_obj[i] if s.agent_obj[i] >= 0 else s.agent_dest[i]
-        if o >= 0:  # the object it queues for, holds or walks to: where to stand, who holds it
-            prefetch(s.obj_ax, o)
-            prefetch(s.obj_ay, o)
-            prefetch(s.obj_holder, o)
+    # no branch on the agent: whether it runs an affordance changes from slot to slot, a
+    # branch on it mispredicts often; a busy agent's indices are 0 and fetch one line again
+    k = np.int64(hourly | (s.agent_aff[i] < 0))
+    x, y = s.agent_x[i] * k, s.agent_y[i] * k
+    prefetch_at(s.tile_head, y - 1, x)
+    prefetch_at(s.tile_head, y, x)
+    prefetch_at(s.tile_head, y + 1, x)
+    prefetch(s.agent_t_prev, s.agent_t_next[i] * k)  # the links a step rewrites
+    prefetch(s.agent_t_next, s.agent_t_prev[i] * k)
+    o = max(s.agent_obj[i], s.agent_dest[i] * (s.agent_obj[i] < 0)) * k
+    prefetch(s.obj_ax, o)  # the object it queues for, holds or walks to: where to stand,
+    prefetch(s.obj_ay, o)  # who holds it (-1 when none: a hint, harmless)
+    prefetch(s.obj_holder, o)
     if hourly:
         last = s.rel_other.shape[1] - 1
         for rel in (s.rel_trust, s.rel_fam, s.rel_riv):
