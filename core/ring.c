@@ -319,6 +319,10 @@ int tr_read(const tr_ring *r, uint64_t frame, uint64_t offset, uint64_t len, voi
     return TR_OK;
 }
 
+/* Records assembled per chunk: every field of a chunk is written while its records are
+ * still in L1, so the log's lines are fetched once, field by field written in cache. */
+#define TR_EV_CHUNK 128u
+
 #define GATHER(T)                                                              \
     do {                                                                       \
         for (uint64_t i = 0; i < n; i++)                                       \
@@ -360,13 +364,14 @@ int tr_events_append_fields(tr_ring *r, uint64_t n, uint32_t n_fields, const voi
     atomic_thread_fence(memory_order_release);
     uint64_t rs = h->ev_record_size, pos = head % h->ev_capacity;
     uint64_t first = h->ev_capacity - pos < n ? h->ev_capacity - pos : n;
-    uint64_t off = 0;
-    for (uint32_t f = 0; f < n_fields; off += widths[f], f++) { /* up to the wrap, after it */
-        const unsigned char *src = ptrs[f];
-        gather_field(record_at(r, head) + off, rs, src, strides[f], widths[f], first);
-        if (n > first)
-            gather_field(record_at(r, 0) + off, rs, src + first * strides[f], strides[f],
-                         widths[f], n - first);
+    for (uint64_t c = 0, stop; c < n; c = stop) { /* a chunk's records stay in L1 */
+        stop = n - c < TR_EV_CHUNK ? n : c + TR_EV_CHUNK;
+        if (c < first && stop > first) stop = first; /* split at the wrap */
+        unsigned char *dst = c < first ? record_at(r, head + c) : record_at(r, c - first);
+        uint64_t off = 0;
+        for (uint32_t f = 0; f < n_fields; off += widths[f], f++)
+            gather_field(dst + off, rs, (const unsigned char *)ptrs[f] + c * strides[f],
+                         strides[f], widths[f], stop - c);
     }
     atomic_store_explicit(&log->head, head + n, memory_order_release);
     return TR_OK;

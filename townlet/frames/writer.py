@@ -124,10 +124,11 @@ class FrameRing:
         self._ring: RingHandle | None = RingHandle.create(self.name, schema.doc_bytes, slots, schema.capacity, pid,
                                        shm.process_starttime(pid) or 0,
                                        schema.event_record.itemsize, self.event_log)
+        self._rp = self._ring.ptr
+        """The raw ring handle for the per-tick calls (None once closed)."""
         shm.unlink_on_exit(self.name)
-        self._held: list[list[np.ndarray | None]] = [[None] * len(self._static)
-                                                     for _ in range(slots)]
-        """Per slot, the arrays its static columns were last copied from."""
+        self._slot_statics = [-1] * slots
+        """Per slot, the generation of static arrays it holds (-1: none yet)."""
         if self.doorbell is not None:
             import pynng  # only the writer with a doorbell needs nng
 
@@ -165,14 +166,19 @@ class FrameRing:
         views["ticks_per_day"][0] = self.ticks_per_day
         self._meta = views
         self._keep_meta = ffi.from_buffer(self._meta_buf)
-        self._set = {name: ffi.cast(f"{_CTYPES[views[name].dtype]} *", self._keep_meta
-                                    + s.by_name[name].offset)
-                     for name in ("tick", "tick_of_day", "n_alive", "n_events")}
+        self._set = tuple(ffi.cast(f"{_CTYPES[views[name].dtype]} *", self._keep_meta
+                                   + s.by_name[name].offset)
+                          for name in ("tick", "tick_of_day", "n_alive", "n_events"))
         """Typed pointers to the meta columns every frame sets (a store each)."""
         self._state = [(c.name, c.offset, c.nbytes, c.dtype, c.shape)
                        for c in s.columns if c.role != "meta"]
         self._static = [i for i, (name, *_) in enumerate(self._state, start=1)
                         if name in STATIC_COLUMNS]
+        self._static_bytes = sum(self._state[i - 1][2] for i in self._static)
+        self._statics = 0
+        """Generation of the static columns' arrays: one more whenever one is taken anew."""
+        self._statics_sized = True
+        """Whether ``_sizes`` copies the static parts (as the next slot needs or not)."""
         self._plain_bytes = meta_end + sum(nb for i, (_, _, nb, _, _) in
                                            enumerate(self._state, start=1)
                                            if i not in self._static)
@@ -185,6 +191,9 @@ class FrameRing:
         self._ptrs[0], self._offs[0], self._sizes[0] = self._keep_meta, 0, meta_end
         for i, (_, off, nb, _, _) in enumerate(self._state, start=1):
             self._offs[i], self._sizes[i] = off, nb
+        base = 1 + len(self._state)
+        self._event_offs, self._event_sizes = self._offs + base, self._sizes + base
+        """Where the event parts' offsets and sizes start (set per frame in one copy each)."""
         self._src: list[np.ndarray | None] = [None] * n_parts
         """The array each part was last taken from (checked, its buffer in ``_bufs``)."""
         self._bufs: list[object] = [None] * n_parts
@@ -194,7 +203,7 @@ class FrameRing:
         self._fields = ffi.new("const void *[]", [self._tick] + [ffi.NULL] * len(self._events))
         self._widths = ffi.new("uint32_t[]", [8] + [e.dtype.itemsize for _, e in self._events])
         self._strides = ffi.new("uint64_t[]", [0] + [e.dtype.itemsize for _, e in self._events])
-        base = 1 + len(self._state)
+        self._n_fields = len(self._widths)
         self._event_parts = [(j, sec, spec.dtype, spec.shape)
                              for j, (sec, spec) in enumerate(self._events, start=base)]
         self._frame_parts = [(i, name, dt, shape) for i, (name, _, _, dt, shape)
@@ -210,9 +219,9 @@ class FrameRing:
         names = [name for _, name, _, _ in self._frame_parts]
         self._alive_at = 1 + names.index("agent_alive")
         """Where ``agent_alive`` is in the frame getter's tuple."""
-        self._layouts: dict[int, tuple[list[int], list[int], int, int]] = {}
-        """Per event count: offsets and sizes of the event parts, the frame's size and
-        the bytes a frame copies besides static columns."""
+        self._layouts: dict[int, tuple[bytes, bytes, int, int]] = {}
+        """Per event count: offsets and sizes of the event parts (uint64 bytes), the
+        frame's size and the bytes a frame copies besides static columns."""
         self._logged = (-1, 0)  # (tick, events) last appended to the event log
         if set(STATE_COLUMNS) - {c[0] for c in self._state}:
             raise SchemaError("schema lacks state columns this writer must fill")
@@ -241,6 +250,8 @@ class FrameRing:
             k = i - self._event_parts[0][0]
             if k >= 0:
                 self._fields[1 + k] = self._bufs[i]
+            elif i in self._static:
+                self._statics += 1  # no slot holds these arrays yet
 
     def publish(self, tick: int, sections: Mapping[str, np.ndarray]) -> int:
         """Log the events of ``tick``; on a frame tick (a multiple of ``every``) also write
@@ -250,7 +261,7 @@ class FrameRing:
         (naming the section) if a section is missing or its dtype/shape differs from
         the schema; never blocks.
         """
-        if self._ring is None:
+        if self._rp is None:
             raise RingError(f"ring {self.name} is closed", lib.TR_EINVAL)
         if tick % self.every:
             self._log_events(tick, self._take_all(False, sections))
@@ -262,7 +273,7 @@ class FrameRing:
         """Write the frame of ``tick`` unless it was written already (its events were
         logged by :meth:`publish`): the last state of a run reaches subscribers even
         when its tick is not a frame tick. Returns the frame number (0: nothing new)."""
-        if self._ring is None or self.last_frame_tick == tick:
+        if self._rp is None or self.last_frame_tick == tick:
             return 0
         got = self._take_all(True, sections)
         n = self._logged[1] if self._logged[0] == tick else 0
@@ -270,8 +281,8 @@ class FrameRing:
         records = np.zeros(n, self.schema.event_record)
         if n:
             first = ffi.new("uint64_t *")
-            head = lib.tr_events_head(self._ring.ptr)
-            check(lib.tr_events_read(self._ring.ptr, head - n, n, ffi.from_buffer(records),
+            head = lib.tr_events_head(self._rp)
+            check(lib.tr_events_read(self._rp, head - n, n, ffi.from_buffer(records),
                                      first), f"read back the events of tick {tick}")
         for (j, _, _, _), (_, spec) in zip(self._event_parts, self._events, strict=True):
             col = np.ascontiguousarray(records[spec.name])
@@ -308,46 +319,47 @@ class FrameRing:
         if not 0 <= n_events <= self.schema.event_capacity:
             raise SchemaError(f"section {EVENT_COUNT_SECTION!r}: {n_events} events outside "
                               f"[0, {self.schema.event_capacity}]")
-        assert self._ring is not None
         self._tick[0] = tick
-        rc = lib.tr_events_append_fields(self._ring.ptr, n_events, len(self._widths),
-                                         self._fields, self._widths, self._strides)
+        rc = lib.tr_events_append_fields(self._rp, n_events, self._n_fields, self._fields,
+                                         self._widths, self._strides)
         if rc < 0:
             check(rc, f"append the events of tick {tick}")
         self._logged = (tick, n_events)
         return n_events
 
-    def _layout(self, n_events: int) -> tuple[list[int], list[int], int, int]:
+    def _layout(self, n_events: int) -> tuple[bytes, bytes, int, int]:
         """Offsets and sizes of the event parts for ``n_events``, the frame's size and the
         bytes it copies besides static columns (cached per count)."""
         lay = self.schema.event_layout(n_events)
-        out = ([off for _, off, _ in lay], [nb for _, _, nb in lay],
+        out = (np.array([off for _, off, _ in lay], np.uint64).tobytes(),
+               np.array([nb for *_, nb in lay], np.uint64).tobytes(),
                self.schema.frame_nbytes(n_events), self._plain_bytes + sum(nb for *_, nb in lay))
         self._layouts[n_events] = out
         return out
 
     def _write(self, tick: int, got: tuple, n_events: int) -> int:
         """Copy the frame of ``tick`` into the next slot (one C call); ring the doorbell."""
-        assert self._ring is not None
         offs, sizes, nbytes, copied = self._layouts.get(n_events) or self._layout(n_events)
-        base = self._event_parts[0][0]
-        self._offs[base:base + len(offs)] = offs
-        self._sizes[base:base + len(sizes)] = sizes
-        m = self._set
-        m["tick"][0] = tick
-        m["tick_of_day"][0] = tick % self.ticks_per_day
-        m["n_alive"][0] = np.count_nonzero(got[self._alive_at])
-        m["n_events"][0] = n_events
-        held = self._held[(self.last_frame + 1) % len(self._held)]  # frame F is in slot F % n
-        for j, i in enumerate(self._static):  # a slot keeps static columns from frame to frame
-            nb = 0 if held[j] is self._src[i] else self._state[i - 1][2]
-            self._sizes[i] = nb
-            copied += nb
-        frame = lib.tr_publish(self._ring.ptr, tick, nbytes, len(self._src), self._ptrs,
-                               self._offs, self._sizes)
+        ffi.memmove(self._event_offs, offs, len(offs))
+        ffi.memmove(self._event_sizes, sizes, len(sizes))
+        at_tick, at_tick_of_day, at_alive, at_events = self._set
+        at_tick[0] = tick
+        at_tick_of_day[0] = tick % self.ticks_per_day
+        at_alive[0] = np.count_nonzero(got[self._alive_at])
+        at_events[0] = n_events
+        slot = (self.last_frame + 1) % len(self._slot_statics)  # frame F is in slot F % n
+        fresh = self._slot_statics[slot] != self._statics  # else the slot keeps them
+        if fresh != self._statics_sized:
+            for i in self._static:
+                self._sizes[i] = self._state[i - 1][2] if fresh else 0
+            self._statics_sized = fresh
+        if fresh:
+            copied += self._static_bytes
+        frame = lib.tr_publish(self._rp, tick, nbytes, len(self._src), self._ptrs, self._offs,
+                               self._sizes)
         if frame < 0:
             check(frame, f"publish frame of tick {tick}")
-        held[:] = [self._src[i] for i in self._static]
+        self._slot_statics[slot] = self._statics
         self.bytes_written += copied
         self.frames_published += 1
         self.last_frame = frame
@@ -372,7 +384,7 @@ class FrameRing:
             self._bell.close()
             self._bell = None
         self._ring.close()
-        self._ring = None
+        self._ring = self._rp = None
         if unlink:
             lib.tr_unlink(self.name.encode())
             shm.forget_unlink(self.name)
