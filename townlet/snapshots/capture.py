@@ -1,7 +1,7 @@
 """Fill a frame with the world's state at one tick, costing the tick thread little.
 
 A frame is a private set of arrays that nothing writes after the capture, so a
-background thread may checksum and write it while the town ticks on. Three kinds of
+background thread may checksum and write it while the town ticks on. Four kinds of
 section, with what each costs the tick thread:
 
 - the town's layout (``townlet.world.state.TOWN_FIELDS``) is never written after the
@@ -9,11 +9,16 @@ section, with what each costs the tick thread:
 - derived sections (``townlet.world.derived.DERIVED``, the tile occupancy heads, the
   largest and most scattered array) are recomputed from the frame's own agent columns
   on the helper thread, after the copy, and before anything reads the frame;
+- the agents' own rows (``townlet.world.state.ROW_FIELDS``, most of the bytes) are
+  copied by the helper while the next tick already runs, the tick copying a block
+  itself only where it is about to write one the helper has not reached
+  (``World.copy_ahead``, townlet.world.ahead);
 - everything else is copied in chunks that the tick thread and the helper take from
   the two ends of one queue, so each copies about half; the tick thread returns once
   every chunk is copied, and only then may the next tick write the state.
 
 The frame is therefore bit-identical to a copy of every array taken between two ticks.
+Without a helper, or where the world cannot copy ahead, the rows are chunks as well.
 """
 
 from __future__ import annotations
@@ -26,13 +31,17 @@ from concurrent.futures import Future
 import numpy as np
 
 from townlet.world.derived import DERIVED, derive
-from townlet.world.state import TOWN_FIELDS
+from townlet.world.state import ROW_FIELDS, TOWN_FIELDS
 
-__all__ = ["CHUNK_BYTES", "Helper", "fill_frame", "new_frame"]
+__all__ = ["BLOCK_ROWS", "CHUNK_BYTES", "Helper", "fill_frame", "new_frame"]
 
 CHUNK_BYTES = 4 << 20
 """Bytes per copy job: large enough that a job's Python overhead is noise, small enough
 that the two threads finish within a chunk of each other."""
+
+BLOCK_ROWS = 2048
+"""Agent slots per block of a copy ahead (~650 KB of rows): the tick waits at most one
+block's copy where it meets the helper, and claims a block in a few nanoseconds."""
 
 Helper = Callable[[Callable[[], None]], Future[None]]
 """Runs a job on a helper thread; the jobs it runs later see everything the job did
@@ -40,6 +49,7 @@ Helper = Callable[[Callable[[], None]], Future[None]]
 
 _SHARED = frozenset(TOWN_FIELDS)
 _DERIVED = frozenset(DERIVED)
+_ROWS = frozenset(ROW_FIELDS)
 
 
 def new_frame(live: Mapping[str, np.ndarray],
@@ -61,13 +71,13 @@ def new_frame(live: Mapping[str, np.ndarray],
     return frame
 
 
-def _jobs(live: Mapping[str, np.ndarray],
-          frame: Mapping[str, np.ndarray]) -> deque[tuple[np.ndarray, np.ndarray]]:
+def _jobs(live: Mapping[str, np.ndarray], frame: Mapping[str, np.ndarray],
+          skip: frozenset[str]) -> deque[tuple[np.ndarray, np.ndarray]]:
     """(destination, source) pairs of at most about CHUNK_BYTES, split along the first
-    axis, for every section that is copied."""
+    axis, for every section that is copied here (not in ``skip``)."""
     jobs: deque[tuple[np.ndarray, np.ndarray]] = deque()
     for name, src in live.items():
-        if name in _SHARED or name in _DERIVED:
+        if name in _SHARED or name in _DERIVED or name in skip:
             continue
         dst = frame[name]
         rows = src.shape[0] if src.ndim else 1
@@ -91,14 +101,16 @@ def _drain(take: Callable[[], tuple[np.ndarray, np.ndarray]]) -> None:
 
 
 def fill_frame(live: Mapping[str, np.ndarray], frame: dict[str, np.ndarray],
-               helper: Helper | None = None) -> None:
+               helper: Helper | None = None, rows: Callable[[], None] | None = None) -> None:
     """Copy ``live`` into ``frame`` (from :func:`new_frame`) and fill its derived sections.
 
     Without ``helper`` all of it runs here. With one, the helper takes half of the copy
     and then computes the derived sections; this returns once every copy job is done (so
     ``live`` may change again), and the helper's later jobs see the complete frame.
+    ``rows`` (with ``helper``): a copy ahead's ``run`` (``World.copy_ahead``), which
+    copies the ``ROW_FIELDS`` on the helper, after its share of the chunks.
     """
-    jobs = _jobs(live, frame)
+    jobs = _jobs(live, frame, _ROWS if rows is not None else frozenset())
     if helper is None:
         _drain(jobs.popleft)
         derive(frame)
@@ -110,6 +122,8 @@ def fill_frame(live: Mapping[str, np.ndarray], frame: dict[str, np.ndarray],
             _drain(jobs.pop)
         finally:
             copied.set()
+        if rows is not None:
+            rows()
         ours_done.wait()
         derive(frame)
 

@@ -17,6 +17,7 @@ import numpy as np
 
 import townlet
 from townlet.security.sandbox import Sandbox
+from townlet.snapshots import capture as _capture
 from townlet.snapshots.autosave import Autosaver
 from townlet.snapshots.capture import Helper, fill_frame, new_frame
 from townlet.snapshots.checks import check_config, check_fits
@@ -55,14 +56,16 @@ def capture_world(
     ``copy=True`` returns a frame nothing else writes (townlet.snapshots.capture: the
     town's layout is referenced, the rest copied into ``into``'s arrays when their names,
     dtypes and shapes match); with ``helper`` (a single-thread executor's ``submit``) it
-    shares the copy and finishes the frame there, and the frame is complete for the
+    shares the copy, copies the agents' rows there while the world steps on
+    (``World.copy_ahead``) and finishes the frame there: the frame is complete for the
     helper's later jobs. ``copy=False`` returns the live arrays, for a save that finishes
     before the next tick.
     """
     live = world.sections()
     if copy:
         sections = new_frame(live, into)
-        fill_frame(live, sections, helper)
+        ahead = None if helper is None else world.copy_ahead(sections, _capture.BLOCK_ROWS)
+        fill_frame(live, sections, helper, None if ahead is None else ahead.run)
     else:
         sections = dict(live)
     header = SnapshotHeader(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from townlet.config.money import MINOR_PER_UNIT
+from townlet.world.ahead import guard
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import SLOTS
 from townlet.world.jit import kernel
@@ -153,6 +154,7 @@ def start(s, p, i, t):
 @kernel
 def fail_running(s, p, i, t, reason):
     """Stop the running affordance: refund everything, no effects, free the object."""
+    guard(s, i)  # the holder of an object a perturbation cuts off, before the slot loop
     a = s.agent_aff[i]
     o = s.agent_obj[i]
     paid = s.agent_aff_paid[i]

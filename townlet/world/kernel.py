@@ -26,6 +26,7 @@ from numba import prange
 
 from townlet.world.actions import N_ACTIONS, OPTION_GOAL, A, Action, Flag, G
 from townlet.world.affordances import complete, fail_running, start
+from townlet.world.ahead import frontier, pending
 from townlet.world.borrow import borrowed
 from townlet.world.economy import pay_rent, savings, set_rent
 from townlet.world.events import EventCode, Reason, emit
@@ -389,6 +390,7 @@ def _tick(s, p, actions, use_actions, upto, mode):
         decay_local(s.agent_alive, s.agent_today, s.agent_needs, s.agent_habits, p.need_decay,
                     mode)
     alive = critical = saved = 0
+    copying = pending(s)  # an autosave copies the rows meanwhile: take each block first
     last = tod == p.day - 1  # the last tick of the day sums the savings rent draws on
     mark = t % p.hour  # (i + t) % hour, advanced per slot without dividing
     near = (t + NEAR) % p.hour  # the same for slot i + NEAR
@@ -401,6 +403,7 @@ def _tick(s, p, actions, use_actions, upto, mode):
                 _prefetch_block(s, i + AHEAD)
             _prefetch_near(s, i + NEAR, near == 0)
             near = near + 1 if near + 1 < p.hour else 0
+        frontier(s, i, copying)
         if upto <= Phase.ARRIVALS:
             continue
         if not s.agent_alive[i]:

@@ -54,6 +54,7 @@ class Levers:
     _ks: Any
     _kp: Any
     _begin_batch: Callable[[], None]
+    _settle: Callable[[], None]
     _agent: Callable[[Any], int]
 
     def set_price(self, name: str, value: float) -> int:
@@ -90,6 +91,7 @@ class Levers:
         tr = _number("trust", trust, -1.0, 1.0)
         fa = _number("familiarity", familiarity, 0.0, 1.0)
         rv = _number("rivalry", rivalry, 0.0, 1.0)
+        self._settle()
         set_tie(self._ks, i, j, np.float32(tr), np.float32(fa), np.float32(rv))
 
     def tie(self, a: int, b: int) -> tuple[float, float, float]:

@@ -7,6 +7,7 @@ import numpy as np
 
 from townlet.world.actions import Flag, G, Shift
 from townlet.world.affordances import fail_running
+from townlet.world.ahead import guard
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import outside_door
 from townlet.world.jit import kernel
@@ -64,6 +65,7 @@ def _wake(s, p, i):
 @kernel
 def remove(s, p, i, t, reason, respawn):
     """Take agent i out of the world; a newcomer arrives later if ``respawn``."""
+    guard(s, i)
     drop_everything(s, p, i, t, Reason.REMOVED)
     drop_exit(s, i)
     tile_unlink(s, i)

@@ -23,6 +23,7 @@ import numpy as np
 from townlet.config.money import MINOR_PER_UNIT
 from townlet.config.world import PERTURBATION_KINDS
 from townlet.world.affordances import fail_running
+from townlet.world.ahead import guard
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import SLOTS
 from townlet.world.jit import kernel
@@ -133,6 +134,7 @@ def activate(s, p, kind, spec, duration, magnitude, target, t):
             return -1
         s.pert_agents[slot, 0], s.pert_agents[slot, 1] = a, b
         for i in (a, b):
+            guard(s, i)
             s.agent_meet_bld[i] = s.district_cafe[target]
             s.agent_meet_until[i] = t + duration
         emit(s, EventCode.MEETING_ARRANGED, a, b, s.district_cafe[target], duration)
@@ -166,6 +168,7 @@ def end_slot(s, p, slot, code):
     else:
         for i in s.pert_agents[slot]:
             if i >= 0:
+                guard(s, i)
                 s.agent_meet_bld[i] = -1
         s.pert_agents[slot, 0], s.pert_agents[slot, 1] = -1, -1
     s.pert_target[slot] = -1

@@ -10,6 +10,7 @@ within ``idle_timeout`` loses the reservation (the deadlock rule).
 
 from __future__ import annotations
 
+from townlet.world.ahead import guard
 from townlet.world.events import EventCode, emit
 from townlet.world.jit import inline_kernel, kernel
 from townlet.world.state import Resv
@@ -23,9 +24,11 @@ def grant_next(s, o, t):
     head = s.obj_q_head[o]
     if head < 0 or s.obj_holder[o] >= 0:
         return -1
+    guard(s, head)
     nxt = s.agent_q_next[head]
     s.obj_q_head[o] = nxt
     if nxt >= 0:
+        guard(s, nxt)
         s.agent_q_prev[nxt] = -1
     else:
         s.obj_q_tail[o] = -1
@@ -52,6 +55,7 @@ def request(s, i, o, t):
     s.agent_q_prev[i] = tail
     s.agent_q_next[i] = -1
     if tail >= 0:
+        guard(s, tail)
         s.agent_q_next[tail] = i
     else:
         s.obj_q_head[o] = i
@@ -64,6 +68,7 @@ def request(s, i, o, t):
 @kernel
 def release(s, i, t, cooldown):
     """Give up the held object (cooldown > 0 after a success); the next waiter gets it."""
+    guard(s, i)  # also the holder of an object cut off by a perturbation
     o = s.agent_obj[i]
     s.obj_holder[o] = -1
     s.agent_obj[i] = -1
@@ -92,10 +97,12 @@ def _leave(s, i, t):
         return
     p, n = s.agent_q_prev[i], s.agent_q_next[i]
     if p >= 0:
+        guard(s, p)
         s.agent_q_next[p] = n
     else:
         s.obj_q_head[o] = n
     if n >= 0:
+        guard(s, n)
         s.agent_q_prev[n] = p
     else:
         s.obj_q_tail[o] = p

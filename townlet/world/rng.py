@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from townlet.world.jit import INTERPRETED, inline_kernel, kernel
+from townlet.world.jit import INTERPRETED, kernel
 from townlet.world.state import RNG_STREAMS
 
 __all__ = ["EVENTS", "LIFECYCLE", "POLICY", "WORLD", "hash_u64", "next_uniform", "seed_keys",
@@ -34,11 +34,9 @@ def seed_keys(seed: int, config_id: str) -> np.ndarray:
     return np.array(keys, dtype=np.uint64)
 
 
-@inline_kernel
+@kernel
 def hash_u64(key, a, b):
-    """splitmix64 finaliser over key, a and b (inlined into ``uniform``, its one caller:
-    the tick draws a chat coin for every agent standing at its place, and a call across
-    compiled libraries costs about what the hash does)."""
+    """splitmix64 finaliser over key, a and b."""
     z = key ^ (np.uint64(a) * np.uint64(0x9E3779B97F4A7C15)) ^ (
         np.uint64(b) * np.uint64(0xC2B2AE3D27D4EB4F))
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from townlet.world.actions import Shift
+from townlet.world.ahead import guard
 from townlet.world.events import EventCode, emit
 from townlet.world.jit import inline_kernel, kernel
 from townlet.world.neglect import unkempt
@@ -52,6 +53,7 @@ def tile_link(s, i):
     s.agent_t_prev[i] = -1
     s.agent_t_next[i] = head
     if head >= 0:
+        guard(s, head)
         s.agent_t_prev[head] = i
     s.tile_head[y, x] = i
 
@@ -61,10 +63,12 @@ def tile_unlink(s, i):
     """Take agent i out of its tile's agent list."""
     p, n = s.agent_t_prev[i], s.agent_t_next[i]
     if p >= 0:
+        guard(s, p)
         s.agent_t_next[p] = n
     else:
         s.tile_head[s.agent_y[i], s.agent_x[i]] = n
     if n >= 0:
+        guard(s, n)
         s.agent_t_prev[n] = p
     s.agent_t_prev[i] = -1
     s.agent_t_next[i] = -1
@@ -83,6 +87,7 @@ def _slot(s, i, j):
 def _clear(s, i, k):
     """Empty agent i's tie slot k (no-op for k < 0)."""
     if k >= 0:
+        guard(s, i)
         s.rel_other[i, k] = -1
         s.rel_trust[i, k] = 0.0
         s.rel_fam[i, k] = 0.0
@@ -116,6 +121,7 @@ def _admit(s, i, j):
 @kernel
 def _bump(s, i, j, dt, df, dr):
     """Add trust, familiarity and rivalry (personality-scaled) to i's tie to j, clamped."""
+    guard(s, i)
     k = _admit(s, i, j)
     if dr > 0:  # forgiving agents take less offence, ambitious ones more
         dr *= max(0.0, 1.0 - 0.5 * s.agent_personality[i, Trait.FORGIVENESS]
@@ -210,6 +216,7 @@ def chat_with(s, p, i, j, quality):
     scaled by ``quality`` in [0, 1]; CHATS stat and event. A partner who is unkempt
     (townlet.world.neglect) costs the other ``unkempt_trust`` instead (CHAT_SOURED)."""
     for a, b in ((i, j), (j, i)):
+        guard(s, a)
         s.agent_needs[a, Need.SOCIAL] = min(np.float32(1.0), s.agent_needs[a, Need.SOCIAL]
                                             + np.float32(p.chat_social * quality))
         if unkempt(s, p, b):
@@ -293,6 +300,7 @@ def drop_ties(s, i):
 def set_tie(s, i, j, trust, fam, riv):
     """Set both directions of the i-j tie to exact values (an operator's override)."""
     for a, b in ((i, j), (j, i)):
+        guard(s, a)
         k = _admit(s, a, b)
         s.rel_trust[a, k] = trust
         s.rel_fam[a, k] = fam

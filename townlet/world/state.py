@@ -24,12 +24,14 @@ from townlet.world.names import index_enum
 from townlet.world.state_tuple import State
 
 __all__ = [
+    "CAPTURE",
     "FIELDS",
     "LEDGER",
     "NEEDS",
     "PACKED",
     "PERT_MANUAL",
     "PRICES",
+    "ROW_FIELDS",
     "STAT",
     "TOWN_FIELDS",
     "TRAITS",
@@ -55,6 +57,7 @@ __all__ = [
     "frame_vocab",
     "kernel_state",
     "pert_slots",
+    "row_bytes",
     "state_from",
 ]
 
@@ -304,6 +307,15 @@ TOWN_FIELDS = ("tile_kind", "bld_kind", "bld_district", "district_grocer", "dist
 written afterwards (no tick, intervention or lever writes them; loading a snapshot
 replaces the arrays). Autosaves reference these arrays instead of copying them."""
 
+ROW_FIELDS = tuple(f.name for f in FIELDS if f.dims[0] == "N" and f.name not in TOWN_FIELDS
+                   and f.name.startswith(("agent_", "rel_")))
+"""The agents' own rows (first dimension N, not the layout): what a pending autosave
+copies block by block while the next tick runs (townlet.world.ahead)."""
+CAPTURE = ("cap_state", "cap_rows", "cap_src", "cap_dst", "cap_width")
+"""Members of ``KernelState`` beyond ``FIELDS``, not state: a pending capture's block
+table, rows per block, the ROW_FIELDS as bytes, the frame's as bytes and bytes per row
+(townlet.world.ahead). Without a capture the table is empty."""
+
 PACKED: dict[str, type[IntEnum]] = {
     "exit_meta": ExitMeta, "ctl": Ctl, "econ": Econ, "pert_meta": PertMeta, "agent_shift_ticks": ShiftTicks}
 """Fields whose last dimension packs named entries, and the enum naming them."""
@@ -321,7 +333,7 @@ class KernelState(structref.StructRefProxy):
     pass a single pointer instead of every array descriptor."""
 
 
-structref.define_proxy(KernelState, KernelStateType, [f.name for f in FIELDS])
+structref.define_proxy(KernelState, KernelStateType, [f.name for f in FIELDS] + list(CAPTURE))
 
 
 @njit(cache=True)
@@ -331,10 +343,26 @@ def _new_kernel_state(*arrays):
     return KernelState(*arrays)
 
 
-def kernel_state(state: State) -> KernelState | State:
-    """Wrap the arrays of ``state`` (shared, not copied) for the kernel; interpreted
-    kernels (``NUMBA_DISABLE_JIT=1``) take ``state`` itself."""
-    return state if INTERPRETED else _new_kernel_state(*state)
+def row_bytes(arrays) -> tuple[np.ndarray, ...]:
+    """Each (C-contiguous) array as a flat view of its bytes."""
+    out = []
+    for a in arrays:
+        if not a.flags.c_contiguous:
+            raise ValueError("row_bytes needs C-contiguous arrays")
+        out.append(a.reshape(-1).view(np.uint8))
+    return tuple(out)
+
+
+def kernel_state(state: State, capture: tuple | None = None) -> KernelState | State:
+    """Wrap the arrays of ``state`` (shared, not copied) for the kernel, with the
+    ``CAPTURE`` members ``capture`` (default: none pending); interpreted kernels
+    (``NUMBA_DISABLE_JIT=1``) take ``state`` itself."""
+    if INTERPRETED:
+        return state
+    if capture is None:
+        rows = row_bytes(getattr(state, name) for name in ROW_FIELDS)
+        capture = (np.zeros(0, np.int32), 1, rows, rows, np.zeros(len(rows), np.int64))
+    return _new_kernel_state(*state, *capture)
 
 
 def expected_money(ledger: np.ndarray) -> int:

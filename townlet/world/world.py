@@ -14,6 +14,7 @@ from townlet.config import TownletConfig, config_id
 from townlet.config.money import to_minor
 from townlet.world import interventions as iv
 from townlet.world.actions import N_ACTIONS, Action, Flag
+from townlet.world.ahead import Ahead
 from townlet.world.errors import (
     AgentNotFound,
     AlreadyPossessed,
@@ -24,6 +25,7 @@ from townlet.world.errors import (
 )
 from townlet.world.events import EVENT_DTYPE, EventCode
 from townlet.world.geometry import TILE, WALKABLE, origin, outside_door
+from townlet.world.jit import INTERPRETED
 from townlet.world.kernel import PHASES, PREFETCH_FROM, Run, tick
 from townlet.world.levers import Levers
 from townlet.world.lifecycle import populate
@@ -95,6 +97,8 @@ class World(Levers):
         self._p = build_params(config, town)
         self._kp = kernel_params(self._p)
         self._s, self._ks = s, kernel_state(s)
+        self._ahead: Ahead | None = None  # see copy_ahead
+        self._idle = self._ks
         ox, oy = origin(town.agent_home, town.blocks_w)
         k = np.arange(n) % w.town.residents_per_home
         populate(self._ks, self._kp, (ox + 1 + k).astype(np.int16), (oy + 5).astype(np.int16),
@@ -128,6 +132,12 @@ class World(Levers):
         return self.view("agent_alive").view(bool)
 
     def _begin_batch(self) -> None:
+        """Before an intervention writes the state: complete a pending capture, and start
+        a new event batch unless the current one is still open (``_new_batch``)."""
+        self._settle()
+        self._new_batch()
+
+    def _new_batch(self) -> None:
         """Start a new event batch unless the current one is still open: events of an
         intervention between two steps are reported with the next step's. The flag lives
         in the state, so a snapshot taken between an intervention and the next step
@@ -143,9 +153,10 @@ class World(Levers):
             acts, use = self._no_actions, False
         else:
             acts, use = self._check_actions(actions), True
-        self._begin_batch()
+        self._new_batch()
         numba.set_num_threads(self.threads)  # per calling thread: set where the tick runs
         tick(self._ks, self._kp, acts, use, len(PHASES), self._tick_mode())
+        self._settle()  # a pending capture is complete: the slot loop took every block
         if self._migrate:  # the living drew their routines; newcomers draw on arrival
             self._migrate = bool((self._s.agent_today[:, Today.WORKS] == UNPLANNED)
                                  [self._s.agent_alive != 0].any())
@@ -180,9 +191,31 @@ class World(Levers):
         new = state_from(sections, self._s)
         check_ranges(new, len(self.config.world.jobs), len(self.config.world.affordances),
                      len(self.config.world.perturbations.events))
+        self._settle()
         self._s = new
-        self._ks = kernel_state(self._s)
+        self._ks = self._idle = kernel_state(self._s)
         self._migrate = bool((new.agent_today[:, Today.WORKS] == UNPLANNED).any())
+
+    def copy_ahead(self, frame: Mapping[str, np.ndarray], rows: int) -> Ahead | None:
+        """Start copying the agents' rows (``ROW_FIELDS``) into ``frame``'s arrays as
+        they are now, while the next step runs (townlet.world.ahead): run the returned
+        handle's ``run`` on another thread; the copy is complete when it returns, and at
+        the latest once the next step has ended or an intervention begun. None where the
+        tick is not one slot loop (``kernel.threads`` > 1: ``decay_local`` writes every
+        row first) or not compiled: copy synchronously there."""
+        if self.threads > 1 or INTERPRETED:
+            return None
+        self._settle()
+        self._ahead = Ahead(self._s, frame, rows)
+        self._idle, self._ks = self._ks, self._ahead.ks
+        return self._ahead
+
+    def _settle(self) -> None:
+        """Complete a pending copy ahead on this thread (nothing may write a row before)."""
+        if self._ahead is not None:
+            self._ahead.finish()
+            self._ahead = None
+            self._ks = self._idle
 
     def view(self, name: str) -> np.ndarray:
         """Read-only view of one state array."""
@@ -278,12 +311,14 @@ class World(Levers):
             raise InvalidArgument(f"unknown need {need!r} (known: {', '.join(NEEDS)})")
         if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
             raise InvalidArgument(f"need value must be a number in [0, 1], got {value!r}")
+        self._settle()
         self._s.agent_needs[i, NEEDS.index(need)] = value
 
     def possess(self, agent: int) -> None:
         i = self._agent(agent)
         if self._s.agent_flags[i] & Flag.POSSESSED:
             raise AlreadyPossessed(f"agent {i} is already possessed")
+        self._settle()
         self._s.agent_flags[i] |= Flag.POSSESSED
         self._s.agent_possessed_action[i] = Action.WAIT
 
@@ -291,6 +326,7 @@ class World(Levers):
         i = self._agent(agent)
         if not self._s.agent_flags[i] & Flag.POSSESSED:
             raise InvalidArgument(f"agent {i} is not possessed")
+        self._settle()
         self._s.agent_flags[i] &= ~np.uint8(Flag.POSSESSED)
 
     def set_possessed_action(self, agent: int, action: int) -> None:
@@ -300,6 +336,7 @@ class World(Levers):
             raise InvalidArgument(f"agent {i} is not possessed")
         if not isinstance(action, (int, np.integer)) or not 0 <= action < N_ACTIONS:
             raise InvalidArgument(f"action must be in [0, {N_ACTIONS - 1}], got {action!r}")
+        self._settle()
         self._s.agent_possessed_action[i] = action
 
     def perturb(self, kind: str, duration: int, magnitude: float | None = None,
