@@ -2,7 +2,8 @@
 
 Each town size and thread count runs in its own process so that peak RSS is that
 run's alone; the figure reported is agent-steps per second after a warm-up, on
-``--threads`` kernel threads (townlet.world.kernel: the parallel phase). With
+``--threads`` kernel threads (townlet.world.waves; ``wave_share``: the timed ticks whose
+turns all ran on those threads, the rest ran some or all on one). With
 ``--phases`` each run also measures what every tick phase costs
 (townlet.world.phases).
 """
@@ -37,11 +38,12 @@ def measure(agents: int, ticks: int, warmup: int, seed: int = 0, threads: int = 
     build = time.perf_counter() - t0
     for _ in range(warmup):
         world.step()
-    t0 = time.perf_counter()
+    t0, waves = time.perf_counter(), world.wave_ticks
     for _ in range(ticks):
         world.step()
     seconds = time.perf_counter() - t0
     row: dict[str, object] = {
+        "wave_share": round((world.wave_ticks - waves) / ticks, 3),
         "agents": agents, "threads": threads, "ticks": ticks, "build_s": round(build, 3),
         "ticks_per_s": round(ticks / seconds, 2),
         "agent_steps_per_s": round(agents * ticks / seconds),
@@ -144,11 +146,12 @@ def bench_command(sizes, ticks, warmup, threads, phases, quick, as_json, one) ->
     from rich.table import Table
 
     table = Table(title="Scripted town tick")
-    for col in ("agents", "threads", "agent-steps/s", "ns/agent-tick", "ticks/s", "peak RSS MB",
-                "build s"):
+    for col in ("agents", "threads", "wave ticks", "agent-steps/s", "ns/agent-tick", "ticks/s",
+                "peak RSS MB", "build s"):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(f"{r['agents']:,}", f"{r['threads']}", f"{r['agent_steps_per_s']:,}",
+        table.add_row(f"{r['agents']:,}", f"{r['threads']}", f"{r['wave_share']:.0%}",
+                      f"{r['agent_steps_per_s']:,}",
                       f"{r['ns_per_agent_tick']}", f"{r['ticks_per_s']:,}",
                       f"{r['peak_rss_mb']:,}", f"{r['build_s']}")
     console = Console()

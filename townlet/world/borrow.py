@@ -27,7 +27,7 @@ from numba.extending import infer_getattr, intrinsic, lower_getattr_generic, reg
 
 from townlet.world.jit import INTERPRETED
 
-__all__ = ["Borrowed", "borrowed"]
+__all__ = ["OWN_FIELDS", "Borrowed", "borrowed", "borrowed_with"]
 
 
 class Borrowed(types.Type):
@@ -63,6 +63,22 @@ def _borrowed_getattr(context, builder, typ, val, attr):
     return imputils.impl_ret_borrowed(context, builder, typ.struct.field_dict[attr], value)
 
 
+def _borrow(context, builder, struct, value, replaced):
+    """Code for a frame-local copy of ``struct``'s record (fields in ``replaced`` taken
+    from there), every array's MemInfo cleared; returns the pointer to it."""
+    src = _Utils(context, builder, struct).get_data_struct(value)
+    ptr = cgutils.alloca_once(builder, context.get_value_type(struct.get_data_type()))
+    dst = _record(context, builder, struct, ptr)
+    for name, typ in struct.field_dict.items():
+        field = replaced[name] if name in replaced else getattr(src, name)
+        if isinstance(typ, types.Array):
+            ary = context.make_array(typ)(context, builder, value=field)
+            ary.meminfo = cgutils.get_null_value(ary.meminfo.type)
+            field = ary._getvalue()
+        setattr(dst, name, field)
+    return builder.bitcast(ptr, cgutils.voidptr_t)
+
+
 @intrinsic
 def _borrowed(typingctx, struct):
     """Borrow ``struct`` (a StructRef of arrays and scalars) for this call."""
@@ -70,17 +86,7 @@ def _borrowed(typingctx, struct):
         return None
 
     def codegen(context, builder, sig, args):
-        src = _Utils(context, builder, struct).get_data_struct(args[0])
-        ptr = cgutils.alloca_once(builder, context.get_value_type(struct.get_data_type()))
-        dst = _record(context, builder, struct, ptr)
-        for name, typ in struct.field_dict.items():
-            value = getattr(src, name)
-            if isinstance(typ, types.Array):
-                ary = context.make_array(typ)(context, builder, value=value)
-                ary.meminfo = cgutils.get_null_value(ary.meminfo.type)
-                value = ary._getvalue()
-            setattr(dst, name, value)
-        return builder.bitcast(ptr, cgutils.voidptr_t)
+        return _borrow(context, builder, struct, args[0], {})
 
     return Borrowed(struct)(struct), codegen
 
@@ -91,3 +97,34 @@ def _interpreted_borrowed(struct):
 
 
 borrowed = _interpreted_borrowed if INTERPRETED else _borrowed
+
+
+OWN_FIELDS = ("evt_code", "evt_agent", "evt_other", "evt_obj", "evt_value", "evt_len", "stats",
+              "ledger")
+"""Fields each thread of a parallel tick writes to arrays of its own (townlet.world.waves):
+the event buffer, the counters and the money accounts."""
+
+
+@intrinsic
+def _borrowed_with(typingctx, struct, own):
+    """Borrow ``struct`` with the fields :data:`OWN_FIELDS` taken from the tuple ``own``
+    (arrays of the same types) instead of the struct's."""
+    if not isinstance(struct, types.StructRef) or not isinstance(own, types.BaseTuple):
+        return None
+    fields = struct.field_dict
+    if len(own) != len(OWN_FIELDS) or any(fields[n] != t for n, t in zip(OWN_FIELDS, own)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        own_values = cgutils.unpack_tuple(builder, args[1], len(OWN_FIELDS))
+        return _borrow(context, builder, struct, args[0], dict(zip(OWN_FIELDS, own_values)))
+
+    return Borrowed(struct)(struct, own), codegen
+
+
+def _interpreted_borrowed_with(struct, own):
+    """The namedtuple with the fields :data:`OWN_FIELDS` replaced."""
+    return struct._replace(**dict(zip(OWN_FIELDS, own)))
+
+
+borrowed_with = _interpreted_borrowed_with if INTERPRETED else _borrowed_with

@@ -13,7 +13,7 @@ from townlet.world.neglect import low_mood
 from townlet.world.routines import wrap
 from townlet.world.state import Ctl, ExitMeta, Ledger, ShiftTicks, St
 
-__all__ = ["drop_exit", "enqueue_exit", "near_shift", "pop_exit", "shift_update"]
+__all__ = ["drop_exit", "enqueue_exit", "may_join_exit", "near_shift", "pop_exit", "shift_update"]
 
 
 @kernel
@@ -100,6 +100,14 @@ def drop_exit(s, i):
     if found:
         s.exit_queue[(head + length - 1) % size] = -1
         s.exit_meta[ExitMeta.LENGTH] = length - 1
+
+
+@inline_kernel
+def may_join_exit(s, p, i):
+    """Whether agent i, not yet waiting, would join the exit queue if its shift ended
+    this tick, counting today as absent (reads only; townlet.world.waves)."""
+    return not s.agent_flags[i] & Flag.EXIT_PENDING and (
+        _popcount7(s.agent_absences[i] | 1) >= p.max_absent)
 
 
 @kernel

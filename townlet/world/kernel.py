@@ -38,14 +38,15 @@ from townlet.world.names import index_enum
 from townlet.world.neglect import count_neglect
 from townlet.world.perturb import schedule_tick
 from townlet.world.policy import decide, pursue, wakes_up
-from townlet.world.prefetch import prefetch, prefetch_at
+from townlet.world.prefetch import nonneg, prefetch, prefetch_at
 from townlet.world.queues import check_idle_holder, leave_queue, request
 from townlet.world.routines import arrive_traits, plan_day, rate_of, shift_start, wrap
 from townlet.world.shops import restock
 from townlet.world.social import chat, conflict, hourly_ties, tile_link, tile_unlink
 from townlet.world.state import UNPLANNED, Econ, ExitMeta, Need, Resv, St, Today
 
-__all__ = ["PHASES", "Phase", "Run", "decay_local", "tick"]
+__all__ = ["PHASES", "Phase", "Run", "decay_local", "end_tick", "local_decay", "tick", "turns",
+           "world_phase"]
 
 PHASES = ("world", "arrivals", "needs", "shift", "ties", "upkeep", "goal", "move", "exits")
 """The tick's phases in order: world (clock, perturbations, restock, rent, and the slot
@@ -374,9 +375,10 @@ def _prefetch_near(s, i, hourly):
         prefetch_at(s.rel_other, i, last)
 
 
-@kernel
-def _tick(s, p, actions, use_actions, upto, mode):
-    """One tick: clock, perturbations, restock, agents in slot order, exits (see ``tick``)."""
+@inline_kernel
+def world_phase(s, p):
+    """Clock, perturbations, the delivery and, at midnight, the exit count and the rent
+    rule; returns the new tick."""
     t = s.clock[0] + 1
     s.clock[0] = t
     tod = t % p.day
@@ -386,16 +388,24 @@ def _tick(s, p, actions, use_actions, upto, mode):
     if tod == 0:
         s.exit_meta[ExitMeta.EXITS_TODAY] = 0
         set_rent(s, p)
-    if upto > Phase.NEEDS and (mode & Run.PARALLEL) != 0:
-        decay_local(s.agent_alive, s.agent_today, s.agent_needs, s.agent_habits, p.need_decay,
-                    mode)
+    return t
+
+
+@kernel
+def turns(s, p, actions, use_actions, upto, mode, t, lo, hi):
+    """The turns of slots lo .. hi - 1 in order at tick t; returns how many were alive,
+    how many had a critical need and, on the last tick of the day, their savings. One
+    compiled loop for the one-thread tick and every task of a wave tick
+    (townlet.world.waves)."""
     alive = critical = saved = 0
     copying = pending(s)  # an autosave copies the rows meanwhile: take each block first
+    tod = t % p.day
     last = tod == p.day - 1  # the last tick of the day sums the savings rent draws on
-    mark = t % p.hour  # (i + t) % hour, advanced per slot without dividing
-    near = (t + NEAR) % p.hour  # the same for slot i + NEAR
+    mark = (t + lo) % p.hour  # (i + t) % hour, advanced per slot without dividing
+    near = (t + lo + NEAR) % p.hour  # the same for slot i + NEAR
     ahead = (mode & Run.PREFETCH) != 0
-    for i in range(s.agent_alive.shape[0]):
+    for slot in range(lo, hi):
+        i = nonneg(slot)  # as fast as from slot 0: no index below wraps around
         hourly = mark == 0
         mark = mark + 1 if mark + 1 < p.hour else 0
         if ahead:
@@ -417,7 +427,14 @@ def _tick(s, p, actions, use_actions, upto, mode):
         critical += _agent(s, p, i, a, t, tod, hourly, upto, mode)
         if last:
             saved += savings(s, p, i)
-    if last:
+    return alive, critical, saved
+
+
+@inline_kernel
+def end_tick(s, p, t, upto, alive, critical, saved):
+    """After the turns: the day's savings (on its last tick), the turn counters and the
+    exit queue."""
+    if t % p.day == p.day - 1:
         s.econ[Econ.SAVINGS] = saved
     s.stats[St.AGENT_TICKS] += alive
     s.stats[St.CRITICAL_TICKS] += critical
@@ -428,3 +445,21 @@ def _tick(s, p, actions, use_actions, upto, mode):
         s.stats[St.EXITS] += 1
         emit(s, EventCode.EXIT_PROCESSED, i, -1, -1, 0.0)
         remove(s, p, i, t, Reason.EXIT, True)
+
+
+@inline_kernel
+def local_decay(s, p, upto, mode):
+    """``decay_local`` when ``mode`` asks for it and the needs phase runs."""
+    if upto > Phase.NEEDS and (mode & Run.PARALLEL) != 0:
+        decay_local(s.agent_alive, s.agent_today, s.agent_needs, s.agent_habits, p.need_decay,
+                    mode)
+
+
+@kernel
+def _tick(s, p, actions, use_actions, upto, mode):
+    """One tick: clock, perturbations, restock, agents in slot order, exits (see ``tick``)."""
+    t = world_phase(s, p)
+    local_decay(s, p, upto, mode)
+    alive, critical, saved = turns(s, p, actions, use_actions, upto, mode, t, 0,
+                                   s.agent_alive.shape[0])
+    end_tick(s, p, t, upto, alive, critical, saved)

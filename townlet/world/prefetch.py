@@ -20,7 +20,7 @@ from numba.extending import intrinsic
 
 from townlet.world.jit import INTERPRETED
 
-__all__ = ["prefetch", "prefetch_at"]
+__all__ = ["nonneg", "prefetch", "prefetch_at"]
 
 
 def _codegen(context, builder, sig, args):
@@ -62,3 +62,29 @@ def _interpreted_prefetch(array, *index):
 
 prefetch = _interpreted_prefetch if INTERPRETED else _prefetch
 prefetch_at = _interpreted_prefetch if INTERPRETED else _prefetch_at
+
+
+@intrinsic
+def _nonneg(typingctx, i):
+    """``i``, with the compiler told it is not negative (``llvm.assume``)."""
+    if not isinstance(i, types.Integer) or not i.signed:
+        return None
+
+    def codegen(context, builder, sig, args):
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [ir.IntType(1)]), "llvm.assume")
+        builder.call(fn, [builder.icmp_signed(">=", args[0], args[0].type(0))])
+        return args[0]
+
+    return i(i), codegen
+
+
+def _interpreted_nonneg(i):
+    """``i`` itself in interpreted kernels."""
+    return i
+
+
+nonneg = _interpreted_nonneg if INTERPRETED else _nonneg
+"""``nonneg(i)``: ``i``, known to the compiler not to be negative, so that indexing with it
+skips Python's wraparound of negative indices (a hint like ``prefetch``: a negative
+``i`` would be undefined behaviour, so use it only on slot numbers)."""

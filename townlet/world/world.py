@@ -51,6 +51,7 @@ from townlet.world.state import (
 from townlet.world.ties import TIE_KINDS, tie_mask
 from townlet.world.town import generate_town
 from townlet.world.validate import check_ranges
+from townlet.world.waves import far_ties, tick_waves, waves_for
 
 __all__ = ["World"]
 
@@ -108,6 +109,13 @@ class World(Levers):
         s.evt_len[0] = 0
         self._no_actions = np.zeros(0, dtype=np.int8)
         self._migrate = False  # see _tick_mode
+        self._waves = waves_for(s, self._p, self.threads) if self.threads > 1 else None
+        self._ties_near: bool | None = None  # see step
+        self.wave_ticks = 0
+        """Ticks of this process whose turns all ran on several threads
+        (townlet.world.waves); the others ran some or all in slot order on one."""
+        self.wave_rows = 0
+        """District rows of this process's ticks that ran on several threads."""
 
     def _tick_mode(self) -> int:
         """``tick``'s ``Run`` bits: the parallel phase on more than one thread; the
@@ -142,6 +150,7 @@ class World(Levers):
         intervention between two steps are reported with the next step's. The flag lives
         in the state, so a snapshot taken between an intervention and the next step
         resumes the same batch."""
+        self._ties_near = None  # an intervention may tie agents far apart
         if self._s.evt_stale[0]:
             self._s.evt_len[0] = 0
             self._s.evt_stale[0] = 0
@@ -153,10 +162,21 @@ class World(Levers):
             acts, use = self._no_actions, False
         else:
             acts, use = self._check_actions(actions), True
+        near = self._ties_near  # known after a wave tick with no intervention since
         self._new_batch()
         numba.set_num_threads(self.threads)  # per calling thread: set where the tick runs
-        tick(self._ks, self._kp, acts, use, len(PHASES), self._tick_mode())
-        self._settle()  # a pending capture is complete: the slot loop took every block
+        if self._waves is None:
+            tick(self._ks, self._kp, acts, use, len(PHASES), self._tick_mode())
+            self._settle()  # a pending capture is complete: the slot loop took every block
+        else:
+            if near is None:
+                near = far_ties(self._ks, self._waves) == 0
+            rows = tick_waves(self._ks, self._kp, acts, use, len(PHASES), self._tick_mode(),
+                              self._waves, near)
+            waves = rows == self._waves.progress.shape[0]
+            self._ties_near = True if waves else None  # a wave tick ties only neighbours
+            self.wave_ticks += waves
+            self.wave_rows += rows
         if self._migrate:  # the living drew their routines; newcomers draw on arrival
             self._migrate = bool((self._s.agent_today[:, Today.WORKS] == UNPLANNED)
                                  [self._s.agent_alive != 0].any())
@@ -194,6 +214,7 @@ class World(Levers):
         self._settle()
         self._s = new
         self._ks = self._idle = kernel_state(self._s)
+        self._ties_near = None
         self._migrate = bool((new.agent_today[:, Today.WORKS] == UNPLANNED).any())
 
     def copy_ahead(self, frame: Mapping[str, np.ndarray], rows: int) -> Ahead | None:

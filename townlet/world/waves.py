@@ -1,0 +1,339 @@
+"""Deterministic multi-core ticks: district rows in a pipeline (docs/architecture.md, "Waves").
+
+A tick's turns run in slot order, and slots are ordered by district (townlet.world.town):
+district d holds slots ``d * R .. d * R + R - 1`` and sits at column ``d % districts_w``,
+row ``d // districts_w`` of the district grid. While every living agent is *tame* (it
+stands in its district or one next to it, and its queue, destination and meeting place
+are there too), a turn reads and writes only state within a few districts of the
+agent's own: tiles and objects within two tiles of where it stands, shops of its own
+and the next districts, and the rows of agents whose homes are at most :data:`TIES`
+districts from its own (neighbours it meets, agents queued with it, its ties). So two
+turns of districts more than :data:`RADIUS` columns or rows apart touch disjoint state
+and commute.
+
+The threads then take whole district rows, the next unclaimed one each (``fetch_add``),
+and run a row's districts in slot order, publishing after each district how many of the
+row are done. District (y, x) waits until row y - 1 has done its first ``x + RADIUS + 1``
+districts: every earlier district within RADIUS of it is then done (row y - 1's by that
+count, rows further up because row y - 1's districts waited for them in turn, row y's
+because the same thread ran them), and every later one waits for it the same way. So
+each pair of turns that may touch the same state runs in slot order, and the result is
+the one-thread tick's bit for bit, for any thread count. Each thread writes its own
+event buffer, counters and money accounts (``borrowed_with``); after the turns they are
+merged in slot order. One fork and join per tick, and a thread streams through whole
+rows as the one-thread tick does.
+
+A thread scans a row for agents that are not tame, or may write the exit queue (a global
+FIFO), before it runs the row's first district, and the next row waits for that. A row
+with such a *wild* agent does not run on the threads, nor does any row after it: the
+tick runs them in slot order after the threads are done, on one thread. A tick with a
+tie between homes more than TIES districts apart (an operator's, or one made by a wild
+agent) runs all its turns in slot order: the same code as a one-thread tick. Ties formed
+by tame agents join agents next to each other, whose homes are within TIES districts, so
+the tie check runs only after a tick with turns in slot order or an intervention
+(``World``). The scan reads only fields an agent's own turn writes (or the world phase,
+before the threads), so it may run while earlier rows' turns run.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import prange
+
+from townlet.world.actions import Flag
+from townlet.world.borrow import borrowed, borrowed_with
+from townlet.world.geometry import PERIOD, SLOTS
+from townlet.world.jit import inline_kernel, kernel, parallel_kernel
+from townlet.world.jobs import may_join_exit
+from townlet.world.kernel import Run, end_tick, local_decay, turns, world_phase
+from townlet.world.params import Params
+from townlet.world.routines import shift_start
+from townlet.world.state import Need, St, State
+from townlet.world.sync import fetch_add, store_release, wait_until
+
+__all__ = ["RADIUS", "TIES", "Waves", "far_ties", "tick_waves", "waves_for"]
+
+TIES = 3
+"""Districts (Chebyshev, on the district grid) between the homes of two agents a turn
+may join or read: a neighbour within a tile, a queue companion, a tie."""
+RADIUS = 2 * TIES
+"""Districts between two turns that may touch the same agent's row."""
+WILD = -1
+"""Progress of a district row that does not run on the threads: it has a wild agent, or
+the row above does not run (the rest of the tick runs in slot order after them)."""
+LINE = 64
+"""Bytes of a cache line: the padding after each thread's row of counters."""
+DW, DH, R = range(3)
+"""Entries of ``Waves.geo``: district grid width and height, residents per district."""
+
+
+class Waves(NamedTuple):
+    """Scratch of a wave tick: per thread (rows) an event buffer, counters, money
+    accounts and turn sums (alive, critical, savings); per district the thread that ran
+    it and its events (first, kept, dropped); per district row its progress, and the
+    next row to claim; the district column and row of every tile column and row
+    (``col_of_x``, ``row_of_y``), building and district, so the tameness scan divides
+    nothing; the grid (``geo``)."""
+
+    evt_code: np.ndarray
+    evt_agent: np.ndarray
+    evt_other: np.ndarray
+    evt_obj: np.ndarray
+    evt_value: np.ndarray
+    evt_len: np.ndarray
+    stats: np.ndarray
+    ledger: np.ndarray
+    sums: np.ndarray
+    task_evt: np.ndarray
+    progress: np.ndarray
+    claim: np.ndarray
+    col_of_x: np.ndarray
+    row_of_y: np.ndarray
+    bld_col: np.ndarray
+    bld_row: np.ndarray
+    dist_col: np.ndarray
+    dist_row: np.ndarray
+    geo: np.ndarray
+
+
+def waves_for(s: State, p: Params, threads: int) -> Waves:
+    """Scratch for wave ticks of the world with state ``s`` on ``threads`` threads. A
+    thread's event buffer holds the world's plus one event per agent, so it fills up
+    only if a thread's agents averaged more than one event each beyond the world's
+    buffer (the merge then stops the run with an error rather than lose an event the
+    one-thread tick keeps)."""
+    n, districts, dw = s.agent_alive.shape[0], s.district_cafe.shape[0], p.districts_w
+    dh, side, bw = -(-districts // dw), p.district_side, p.blocks_w
+    height, width = s.tile_kind.shape
+    bh = (height - 1) // PERIOD
+    cap = s.evt_code.shape[0] + n
+
+    def rows(a, *shape):  # a cache line or more between threads' rows: no false sharing
+        return np.zeros((threads, *shape[:-1], shape[-1] + LINE // a.itemsize), dtype=a.dtype)
+
+    def district_of(tile, blocks):  # as the scan read it: the last street to the last block
+        return (np.minimum(np.arange(tile) // PERIOD, blocks - 1) // side).astype(np.int32)
+
+    blocks, d = np.arange(bw * bh), np.arange(districts)
+    return Waves(rows(s.evt_code, cap), rows(s.evt_agent, cap), rows(s.evt_other, cap),
+                 rows(s.evt_obj, cap), rows(s.evt_value, cap), rows(s.evt_len, 1),
+                 rows(s.stats, s.stats.shape[0]), rows(s.ledger, s.ledger.shape[0]),
+                 rows(np.zeros(0, np.int64), 3), np.zeros((districts, 4), dtype=np.int64),
+                 np.zeros(dh, dtype=np.int64), np.zeros(1, dtype=np.int64),
+                 district_of(width, bw), district_of(height, bh),
+                 ((blocks % bw) // side).astype(np.int32), ((blocks // bw) // side).astype(np.int32),
+                 (d % dw).astype(np.int32), (d // dw).astype(np.int32),
+                 np.array([dw, dh, p.residents_per_district], dtype=np.int64))
+
+
+@inline_kernel
+def _apart(bcol, brow, col, row):
+    """Whether a building at district column ``bcol``, row ``brow`` lies beyond the
+    district at (col, row) and the ones next to it (scalars only: an array handed to an
+    inlined helper is reference-counted on every call)."""
+    return abs(bcol - col) > 1 or abs(brow - row) > 1
+
+
+@inline_kernel
+def _exit_risk(s, p, i, tod):
+    """Whether living agent i's turn may write the exit queue this tick: it waits in it
+    and may starve now, or it would join it and its shift may end now (a superset,
+    reads only)."""
+    if s.agent_flags[i] & Flag.EXIT_PENDING:
+        return s.agent_neglect[i, Need.HUNGER] + 1 >= p.death_after
+    if may_join_exit(s, p, i):
+        j = s.agent_job[i]
+        return tod == 0 or tod == shift_start(s, p, i) + p.job_end[j] - p.job_start[j]
+    return False
+
+
+@kernel
+def _wild_on(s, p, w, tod, lo, hi):
+    """Living agents among slots lo .. hi - 1 that are not tame (where they stand, or
+    the building they queue for, walk to or meet at, lies beyond their district and the
+    ones next to it; ``Waves``' tables) or whose turn may write the exit queue."""
+    n = 0
+    col_of_x, row_of_y, bld_col, bld_row = w.col_of_x, w.row_of_y, w.bld_col, w.bld_row
+    dist_col, dist_row = w.dist_col, w.dist_row  # read once: no reference count per agent
+    for i in range(lo, hi):
+        if not s.agent_alive[i]:
+            continue
+        d = s.agent_district[i]
+        col, row = dist_col[d], dist_row[d]
+        o, dest, meet = s.agent_obj[i], s.agent_dest[i], s.agent_meet_bld[i]
+        wild = _apart(col_of_x[s.agent_x[i]], row_of_y[s.agent_y[i]], col, row)
+        if o >= 0:
+            wild |= _apart(bld_col[o // SLOTS], bld_row[o // SLOTS], col, row)
+        if dest >= 0:
+            wild |= _apart(bld_col[dest // SLOTS], bld_row[dest // SLOTS], col, row)
+        if meet >= 0:
+            wild |= _apart(bld_col[meet], bld_row[meet], col, row)
+        n += wild or _exit_risk(s, p, i, tod)
+    return n
+
+
+@kernel
+def _far_ties_on(s, w, lo, hi):
+    """``_far_ties_span``'s count, on its borrowed view."""
+    n = 0
+    dist_col, dist_row = w.dist_col, w.dist_row
+    for i in range(lo, hi):
+        d = s.agent_district[i]
+        for k in range(s.rel_other.shape[1]):
+            j = s.rel_other[i, k]
+            if j >= 0:
+                e = s.agent_district[j]
+                if abs(dist_col[e] - dist_col[d]) > TIES or abs(dist_row[e] - dist_row[d]) > TIES:
+                    n += 1
+    return n
+
+
+@kernel
+def _far_ties_span(s, w, lo, hi):
+    """Ties of slots lo .. hi - 1 whose homes are more than TIES districts apart."""
+    return _far_ties_on(borrowed(s), w, lo, hi)
+
+
+@parallel_kernel
+def far_ties(s, w):
+    """Ties between homes more than :data:`TIES` districts apart, counted on the wave
+    threads (a wave tick needs none)."""
+    n, threads = s.agent_alive.shape[0], w.sums.shape[0]
+    counts = np.zeros(threads, dtype=np.int64)
+    for c in prange(threads):
+        counts[c] = _far_ties_span(s, w, n * c // threads, n * (c + 1) // threads)
+    return counts.sum()
+
+
+@kernel
+def _own(w, c):
+    """Thread c's arrays for ``borrowed_with`` (townlet.world.borrow.OWN_FIELDS order)."""
+    return (w.evt_code[c], w.evt_agent[c], w.evt_other[c], w.evt_obj[c], w.evt_value[c],
+            w.evt_len[c], w.stats[c], w.ledger[c])
+
+
+@kernel
+def _rows_on(s, p, actions, use_actions, upto, mode, w, t, c):
+    """Thread c claims district rows until none is left. It scans a claimed row for wild
+    agents: with one the row does not run here (progress :data:`WILD`), else its
+    districts run in slot order, each once row y - 1 is far enough; a row whose row above
+    does not run does not run either (``s`` writes thread c's events, counters and
+    accounts)."""
+    dw, dh, per = w.geo[DW], w.geo[DH], w.geo[R]
+    n, districts, tod = s.agent_alive.shape[0], w.task_evt.shape[0], t % p.day
+    while True:
+        y = fetch_add(w.claim, 0, 1)
+        if y >= dh:
+            return
+        width = min(dw, districts - y * dw)
+        if _wild_on(s, p, w, tod, min(y * dw * per, n), min((y * dw + width) * per, n)) > 0:
+            store_release(w.progress, y, WILD)
+            continue
+        for x in range(width):
+            if y > 0 and not wait_until(w.progress, y - 1, min(dw, x + RADIUS + 1)):
+                store_release(w.progress, y, WILD)  # only at x == 0: a row runs whole or not
+                break
+            d = y * dw + x
+            lo, hi = min(d * per, n), min(d * per + per, n)
+            first, lost = s.evt_len[0], s.stats[St.EVENTS_DROPPED]
+            if lo < hi:
+                alive, critical, saved = turns(s, p, actions, use_actions, upto, mode, t, lo, hi)
+                w.sums[c, 0] += alive
+                w.sums[c, 1] += critical
+                w.sums[c, 2] += saved
+            w.task_evt[d, 0] = c
+            w.task_evt[d, 1] = first
+            w.task_evt[d, 2] = s.evt_len[0] - first
+            w.task_evt[d, 3] = s.stats[St.EVENTS_DROPPED] - lost
+            store_release(w.progress, y, dw if x == width - 1 else x + 1)
+
+
+@kernel
+def _rows(s, p, actions, use_actions, upto, mode, w, t, c):
+    """``_rows_on`` on thread c's borrowed view."""
+    _rows_on(borrowed_with(s, _own(w, c)), borrowed(p), actions, use_actions, upto, mode, w,
+             t, c)
+
+
+@parallel_kernel
+def _pipeline(s, p, actions, use_actions, upto, mode, w, t):
+    """The turns of the district rows before the first with a wild agent, on the wave
+    threads; returns that row (the grid's height if none)."""
+    for c in prange(w.sums.shape[0]):
+        _rows(s, p, actions, use_actions, upto, mode, w, t, c)
+    for y in range(w.progress.shape[0]):
+        if w.progress[y] == WILD:
+            return y
+    return w.progress.shape[0]
+
+
+@kernel
+def _merge(s, w, tasks):
+    """After the turns of the first ``tasks`` districts: their events appended in slot
+    order (a full buffer keeps the first, as one buffer would), the threads' counters
+    and accounts added; returns the turn sums."""
+    n, cap = s.evt_len[0], s.evt_code.shape[0]
+    dropped = 0
+    for task in range(tasks):
+        c, first, kept, lost = w.task_evt[task, 0], w.task_evt[task, 1], w.task_evt[task, 2], \
+            w.task_evt[task, 3]
+        if lost > 0 and n + kept < cap:
+            raise RuntimeError("a thread's event buffer overflowed before the world's did")
+        take = max(0, min(kept, cap - n))
+        s.evt_code[n:n + take] = w.evt_code[c, first:first + take]
+        s.evt_agent[n:n + take] = w.evt_agent[c, first:first + take]
+        s.evt_other[n:n + take] = w.evt_other[c, first:first + take]
+        s.evt_obj[n:n + take] = w.evt_obj[c, first:first + take]
+        s.evt_value[n:n + take] = w.evt_value[c, first:first + take]
+        n += take
+        dropped += kept - take + lost
+    s.evt_len[0] = n
+    alive = critical = saved = 0
+    for c in range(w.sums.shape[0]):
+        w.stats[c, St.EVENTS_DROPPED] = 0
+        s.stats[:] += w.stats[c, :s.stats.shape[0]]
+        s.ledger[:] += w.ledger[c, :s.ledger.shape[0]]
+        alive += w.sums[c, 0]
+        critical += w.sums[c, 1]
+        saved += w.sums[c, 2]
+    s.stats[St.EVENTS_DROPPED] += dropped
+    return alive, critical, saved
+
+
+@kernel
+def _reset(w):
+    """Empty the threads' buffers, counters, accounts and sums; no row claimed or done."""
+    w.evt_len[:, 0] = 0
+    w.stats[:, :] = 0
+    w.ledger[:, :] = 0
+    w.sums[:, :] = 0
+    w.progress[:] = 0
+    w.claim[0] = 0
+
+
+@kernel
+def tick_waves(s, p, actions, use_actions, upto, mode, w, ties_near):
+    """``townlet.world.kernel.tick`` on ``w.sums.shape[0]`` threads: if ``ties_near`` (no
+    tie joins homes more than TIES districts apart), the district rows before the first
+    with a wild agent on every thread and the rest in slot order, else every turn in slot
+    order; returns how many rows ran on the threads. Either way the state is the one-thread
+    tick's."""
+    sb, pb = borrowed(s), borrowed(p)
+    t = world_phase(sb, pb)
+    n = s.agent_alive.shape[0]
+    if ties_near:
+        _reset(w)
+        local = mode - (mode & Run.PARALLEL)  # the turns decay every need themselves
+        first = _pipeline(s, p, actions, use_actions, upto, local, w, t)
+        alive, critical, saved = _merge(sb, w, min(first * w.geo[DW], w.task_evt.shape[0]))
+        lo = min(first * w.geo[DW] * w.geo[R], n)
+        more, crit, save = turns(sb, pb, actions, use_actions, upto, local, t, lo, n)
+        alive, critical, saved = alive + more, critical + crit, saved + save
+    else:
+        first = 0
+        local_decay(sb, pb, upto, mode)
+        alive, critical, saved = turns(sb, pb, actions, use_actions, upto, mode, t, 0, n)
+    end_tick(sb, pb, t, upto, alive, critical, saved)
+    return first
