@@ -6,10 +6,10 @@ copying them before the next tick, the tick starts at once and they are copied
 meanwhile, on another thread:
 
 - the rows are cut into blocks of ``rows`` agent slots, each with an entry in a table
-  (``cap_state``, a member of the ``KernelState``): TODO, BUSY (being copied), AHEAD
+  (``cap_state``, a member of the ``KernelState``): TODO, BUSY (being copied), COPIER
   (copied by the copier thread) or INLINE (copied by the tick itself);
 - the copier (:meth:`Ahead.run`, compiled, without the GIL) claims the blocks in slot
-  order with a compare-and-swap TODO -> BUSY, copies each and marks it AHEAD;
+  order with a compare-and-swap TODO -> BUSY, copies each and marks it COPIER;
 - the tick makes sure a block is copied before it writes any of its rows: at each
   block of its slot loop (for the agents' own rows) and, through :func:`guard`, before
   every write to another agent's row (tile and queue links, ties and their evictions,
@@ -38,10 +38,10 @@ from townlet.world import atomic
 from townlet.world.jit import INTERPRETED, inline_kernel, kernel
 from townlet.world.state import ROW_FIELDS, State, kernel_state, row_bytes
 
-__all__ = ["AHEAD", "BUSY", "INLINE", "TODO", "Ahead", "frontier", "guard", "pending"]
+__all__ = ["BUSY", "COPIER", "INLINE", "TODO", "Ahead", "frontier", "guard", "pending"]
 
-TODO, BUSY, AHEAD, INLINE = 0, 1, 2, 3
-"""States of a block in the table; a block is copied once its state is AHEAD or INLINE."""
+TODO, BUSY, COPIER, INLINE = 0, 1, 2, 3
+"""States of a block in the table; a block is copied once its state is COPIER or INLINE."""
 
 
 @kernel
@@ -59,13 +59,13 @@ def _take(s, b, by):
     """Make sure block b is copied: claim and copy it (marking it ``by``), or wait
     while the other thread copies it."""
     table = s.cap_state
-    if atomic.load(table, b) >= AHEAD:
+    if atomic.load(table, b) >= COPIER:
         return
     if atomic.cas(table, b, TODO, BUSY) == TODO:
         _copy(s, b)
         atomic.store(table, b, by)
         return
-    while atomic.load(table, b) < AHEAD:  # BUSY: the other side copies it right now
+    while atomic.load(table, b) < COPIER:  # BUSY: the other side copies it right now
         pass
 
 
@@ -125,9 +125,9 @@ def _run(s):
     for b in range(table.shape[0]):
         if atomic.load(table, b) == TODO and atomic.cas(table, b, TODO, BUSY) == TODO:
             _copy(s, b)
-            atomic.store(table, b, AHEAD)
+            atomic.store(table, b, COPIER)
     for b in range(table.shape[0]):
-        while atomic.load(table, b) < AHEAD:
+        while atomic.load(table, b) < COPIER:
             pass
 
 
