@@ -6,15 +6,15 @@ copying them before the next tick, the tick starts at once and they are copied
 meanwhile, on another thread:
 
 - the rows are cut into blocks of ``rows`` agent slots, each with an entry in a table
-  (``cap_state``, a member of the ``KernelState``): TODO, BUSY (being copied), COPIER
+  (``cap_state``, a member of the ``KernelState``): UNCOPIED, BUSY (being copied), COPIER
   (copied by the copier thread) or INLINE (copied by the tick itself);
 - the copier (:meth:`Ahead.run`, compiled, without the GIL) claims the blocks in slot
-  order with a compare-and-swap TODO -> BUSY, copies each and marks it COPIER;
+  order with a compare-and-swap UNCOPIED -> BUSY, copies each and marks it COPIER;
 - the tick makes sure a block is copied before it writes any of its rows: at each
   block of its slot loop (for the agents' own rows) and, through :func:`guard`, before
   every write to another agent's row (tile and queue links, ties and their evictions,
   a chat partner's need, meetings, a holder's affordance, a removal). A block still
-  TODO it claims and copies itself; a BUSY one it waits for (the copier is on it);
+  UNCOPIED it claims and copies itself; a BUSY one it waits for (the copier is on it);
 - the slot loop takes every block in order, so after it nothing is left to copy: the
   exit phase and whatever follows the tick write freely. ``World`` calls
   :meth:`Ahead.finish` before anything else writes the state (an intervention, a load).
@@ -38,9 +38,9 @@ from townlet.world import atomic
 from townlet.world.jit import INTERPRETED, inline_kernel, kernel
 from townlet.world.state import ROW_FIELDS, State, kernel_state, row_bytes
 
-__all__ = ["BUSY", "COPIER", "INLINE", "TODO", "Ahead", "frontier", "guard", "pending"]
+__all__ = ["BUSY", "COPIER", "INLINE", "UNCOPIED", "Ahead", "frontier", "guard", "pending"]
 
-TODO, BUSY, COPIER, INLINE = 0, 1, 2, 3
+UNCOPIED, BUSY, COPIER, INLINE = 0, 1, 2, 3
 """States of a block in the table; a block is copied once its state is COPIER or INLINE."""
 
 
@@ -61,7 +61,7 @@ def _take(s, b, by):
     table = s.cap_state
     if atomic.load(table, b) >= COPIER:
         return
-    if atomic.cas(table, b, TODO, BUSY) == TODO:
+    if atomic.cas(table, b, UNCOPIED, BUSY) == UNCOPIED:
         _copy(s, b)
         atomic.store(table, b, by)
         return
@@ -123,7 +123,7 @@ def _run(s):
     blocks the tick is copying, so the frame is complete on return."""
     table = s.cap_state
     for b in range(table.shape[0]):
-        if atomic.load(table, b) == TODO and atomic.cas(table, b, TODO, BUSY) == TODO:
+        if atomic.load(table, b) == UNCOPIED and atomic.cas(table, b, UNCOPIED, BUSY) == UNCOPIED:
             _copy(s, b)
             atomic.store(table, b, COPIER)
     for b in range(table.shape[0]):
