@@ -65,8 +65,7 @@ def _take(s, b, by):
         _copy(s, b)
         atomic.store(table, b, by)
         return
-    while atomic.load(table, b) < COPIER:  # BUSY: the other side copies it right now
-        pass
+    atomic.wait_until(table, b, COPIER)  # BUSY: the other side copies it right now
 
 
 @intrinsic
@@ -127,8 +126,7 @@ def _run(s):
             _copy(s, b)
             atomic.store(table, b, COPIER)
     for b in range(table.shape[0]):
-        while atomic.load(table, b) < COPIER:
-            pass
+        atomic.wait_until(table, b, COPIER)
 
 
 @kernel

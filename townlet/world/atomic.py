@@ -1,20 +1,33 @@
-"""Atomic loads, stores and compare-and-swap on one element of an integer array, and a
-plain byte copy between arrays.
+"""Atomic operations on one element of an integer array, a wait on one, and a plain
+byte copy between arrays: how threads of compiled code hand work to each other.
 
-Numba offers atomics only on GPUs; these emit LLVM's atomic instructions directly, so two
-threads running compiled code (both without the GIL) can hand a block of work from one
-to the other (townlet.world.ahead). ``load`` has acquire and ``store`` release ordering:
-what a thread did before a ``store`` is visible to a thread whose ``load`` reads that
-value, and nothing a thread does after its ``load`` is moved before it. ``cas`` is
-sequentially consistent. Only used where compiled: interpreted kernels never get here.
+Numba offers atomics only on GPUs; these emit LLVM's atomic instructions directly, so
+threads running compiled code (without the GIL) can hand a block of rows from one to the
+other (townlet.world.ahead) or a district row's progress (townlet.world.waves).
+``load`` has acquire and ``store`` release ordering: what a thread did before a
+``store`` is visible to a thread whose ``load`` reads that value, and nothing a thread
+does after its ``load`` is moved before it. ``cas`` and ``fetch_add`` are sequentially
+consistent. ``wait_until`` spins on a ``load`` and then yields the core
+(``sched_yield``), so a waiting thread does not hold a core the thread it waits for
+needs. Under ``NUMBA_DISABLE_JIT=1`` ``load``, ``store``, ``fetch_add`` and
+``wait_until`` are plain array operations (an interpreted ``prange`` runs its
+iterations one after another); ``cas`` and ``copy_bytes`` only run compiled.
 """
 
 from __future__ import annotations
 
+import os
+
+from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-__all__ = ["cas", "copy_bytes", "load", "store"]
+from townlet.world.jit import INTERPRETED, kernel
+
+__all__ = ["cas", "copy_bytes", "fetch_add", "load", "store", "wait_until"]
+
+SPINS = 200
+"""Reads of a short counter before each yield of the core (``wait_until``)."""
 
 
 def _pointer(context, builder, sig, args):
@@ -31,7 +44,7 @@ def _integer_array(arr, index) -> bool:
 
 
 @intrinsic
-def load(typingctx, arr, index):
+def _load(typingctx, arr, index):
     """``arr[index]``, read atomically with acquire ordering."""
     if not _integer_array(arr, index):
         return None
@@ -44,7 +57,7 @@ def load(typingctx, arr, index):
 
 
 @intrinsic
-def store(typingctx, arr, index, value):
+def _store(typingctx, arr, index, value):
     """``arr[index] = value``, written atomically with release ordering."""
     if not _integer_array(arr, index) or not isinstance(value, types.Integer):
         return None
@@ -96,3 +109,68 @@ def copy_bytes(typingctx, dst, src, start, stop):
         return context.get_dummy_value()
 
     return types.void(dst, src, start, stop), codegen
+
+
+@intrinsic
+def _fetch_add(typingctx, arr, index, value):
+    """Add ``value`` to ``arr[index]`` atomically; returns the value before."""
+    if not _integer_array(arr, index) or not isinstance(value, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ptr = _pointer(context, builder, sig, args)
+        val = context.cast(builder, args[2], sig.args[2], sig.args[0].dtype)
+        return builder.atomic_rmw("add", ptr, val, "seq_cst")
+
+    return arr.dtype(arr, index, value), codegen
+
+
+@intrinsic
+def _yield_core(typingctx):
+    """``sched_yield()``: let another runnable thread have this core."""
+    def codegen(context, builder, sig, args):
+        fn = cgutils.get_or_insert_function(builder.module,
+                                            ir.FunctionType(ir.IntType(32), []), "sched_yield")
+        builder.call(fn, [])
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+def _interpreted_load(arr, index):
+    return arr[index]
+
+
+def _interpreted_store(arr, index, value):
+    arr[index] = value
+
+
+def _interpreted_fetch_add(arr, index, value):
+    before = arr[index]
+    arr[index] += value
+    return before
+
+
+def _interpreted_yield():
+    os.sched_yield()
+
+
+load = _interpreted_load if INTERPRETED else _load
+store = _interpreted_store if INTERPRETED else _store
+fetch_add = _interpreted_fetch_add if INTERPRETED else _fetch_add
+_yield = _interpreted_yield if INTERPRETED else _yield_core
+
+
+@kernel
+def wait_until(arr, index, at_least):
+    """Return once ``arr[index] >= at_least`` (True) or negative (False: the thread that
+    owns it gave up), whichever another thread makes true first."""
+    spins = 0
+    while True:
+        v = load(arr, index)
+        if v >= at_least or v < 0:
+            return v >= 0
+        spins += 1
+        if spins >= SPINS:
+            _yield()
+            spins = 0

@@ -43,6 +43,7 @@ import numpy as np
 from numba import prange
 
 from townlet.world.actions import Flag
+from townlet.world.atomic import fetch_add, store, wait_until
 from townlet.world.borrow import borrowed, borrowed_with
 from townlet.world.geometry import PERIOD, SLOTS
 from townlet.world.jit import inline_kernel, kernel, parallel_kernel
@@ -51,7 +52,6 @@ from townlet.world.kernel import Run, end_tick, local_decay, turns, world_phase
 from townlet.world.params import Params
 from townlet.world.routines import shift_start
 from townlet.world.state import Need, St, State
-from townlet.world.sync import fetch_add, store_release, wait_until
 
 __all__ = ["RADIUS", "TIES", "Waves", "far_ties", "tick_waves", "waves_for"]
 
@@ -229,11 +229,11 @@ def _rows_on(s, p, actions, use_actions, upto, mode, w, t, c):
             return
         width = min(dw, districts - y * dw)
         if _wild_on(s, p, w, tod, min(y * dw * per, n), min((y * dw + width) * per, n)) > 0:
-            store_release(w.progress, y, WILD)
+            store(w.progress, y, WILD)
             continue
         for x in range(width):
             if y > 0 and not wait_until(w.progress, y - 1, min(dw, x + RADIUS + 1)):
-                store_release(w.progress, y, WILD)  # only at x == 0: a row runs whole or not
+                store(w.progress, y, WILD)  # only at x == 0: a row runs whole or not
                 break
             d = y * dw + x
             lo, hi = min(d * per, n), min(d * per + per, n)
@@ -247,7 +247,7 @@ def _rows_on(s, p, actions, use_actions, upto, mode, w, t, c):
             w.task_evt[d, 1] = first
             w.task_evt[d, 2] = s.evt_len[0] - first
             w.task_evt[d, 3] = s.stats[St.EVENTS_DROPPED] - lost
-            store_release(w.progress, y, dw if x == width - 1 else x + 1)
+            store(w.progress, y, dw if x == width - 1 else x + 1)
 
 
 @kernel
