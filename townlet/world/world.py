@@ -143,6 +143,7 @@ class World(Levers):
         """Before an intervention writes the state: complete a pending capture, and start
         a new event batch unless the current one is still open (``_new_batch``)."""
         self._settle()
+        self._ties_near = None  # an intervention may tie agents far apart
         self._new_batch()
 
     def _new_batch(self) -> None:
@@ -150,7 +151,6 @@ class World(Levers):
         intervention between two steps are reported with the next step's. The flag lives
         in the state, so a snapshot taken between an intervention and the next step
         resumes the same batch."""
-        self._ties_near = None  # an intervention may tie agents far apart
         if self._s.evt_stale[0]:
             self._s.evt_len[0] = 0
             self._s.evt_stale[0] = 0
@@ -162,17 +162,16 @@ class World(Levers):
             acts, use = self._no_actions, False
         else:
             acts, use = self._check_actions(actions), True
-        near = self._ties_near  # known after a wave tick with no intervention since
         self._new_batch()
         numba.set_num_threads(self.threads)  # per calling thread: set where the tick runs
         if self._waves is None:
             tick(self._ks, self._kp, acts, use, len(PHASES), self._tick_mode())
             self._settle()  # a pending capture is complete: the slot loop took every block
         else:
-            if near is None:
-                near = far_ties(self._ks, self._waves) == 0
+            if self._ties_near is None:  # unknown since an intervention or a slot-order tick
+                self._ties_near = far_ties(self._ks, self._waves) == 0
             rows = tick_waves(self._ks, self._kp, acts, use, len(PHASES), self._tick_mode(),
-                              self._waves, near)
+                              self._waves, self._ties_near)
             waves = rows == self._waves.progress.shape[0]
             self._ties_near = True if waves else None  # a wave tick ties only neighbours
             self.wave_ticks += waves
