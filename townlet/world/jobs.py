@@ -13,7 +13,8 @@ from townlet.world.neglect import low_mood
 from townlet.world.routines import wrap
 from townlet.world.state import Ctl, ExitMeta, Ledger, ShiftTicks, St
 
-__all__ = ["drop_exit", "enqueue_exit", "may_join_exit", "near_shift", "pop_exit", "shift_update"]
+__all__ = ["drop_exit", "enqueue_exit", "may_join_exit", "near_shift", "pop_exit", "popcount7",
+           "shift_update"]
 
 
 @kernel
@@ -24,9 +25,10 @@ def _charge(s, i, amount):
     s.ledger[Ledger.PENALTIES] += paid
 
 
-@kernel
-def _popcount7(bits):
-    """Set bits among the low 7 of ``bits`` (absent days in the window; pure)."""
+@inline_kernel
+def popcount7(bits):
+    """Set bits among the low 7 of ``bits`` (absent days in the window; pure; inlined: the
+    wave tick's scan calls it per agent in a loop the compiler vectorises)."""
     n = 0
     for b in range(7):
         n += (bits >> b) & 1
@@ -107,7 +109,7 @@ def may_join_exit(s, p, i):
     """Whether agent i, not yet waiting, would join the exit queue if its shift ended
     this tick, counting today as absent (reads only; townlet.world.waves)."""
     return not s.agent_flags[i] & Flag.EXIT_PENDING and (
-        _popcount7(s.agent_absences[i] | 1) >= p.max_absent)
+        popcount7(s.agent_absences[i] | 1) >= p.max_absent)
 
 
 @kernel
@@ -120,7 +122,7 @@ def _finish_shift(s, p, i, length):
     s.agent_shift[i] = Shift.POST_SHIFT
     s.agent_flags[i] &= ~np.uint8(Flag.ON_SHIFT)
     s.stats[St.SHIFTS_WORKED] += 1
-    if _popcount7(s.agent_absences[i]) >= p.max_absent:
+    if popcount7(s.agent_absences[i]) >= p.max_absent:
         enqueue_exit(s, p, i)
 
 

@@ -47,9 +47,10 @@ from townlet.world.atomic import fetch_add, store, wait_until
 from townlet.world.borrow import borrowed, borrowed_with
 from townlet.world.geometry import PERIOD, SLOTS
 from townlet.world.jit import inline_kernel, kernel, parallel_kernel
-from townlet.world.jobs import may_join_exit
+from townlet.world.jobs import may_join_exit, popcount7
 from townlet.world.kernel import Run, end_tick, local_decay, turns, world_phase
 from townlet.world.params import Params
+from townlet.world.prefetch import nonneg
 from townlet.world.routines import shift_start
 from townlet.world.state import Need, St, State
 
@@ -67,15 +68,26 @@ LINE = 64
 """Bytes of a cache line: the padding after each thread's row of counters."""
 DW, DH, R = range(3)
 """Entries of ``Waves.geo``: district grid width and height, residents per district."""
+KEY = 16
+"""Bits of a district key's row part: the key of the district at column c, row r is
+``(c + 1) << KEY | (r + 1)`` (``Waves.dist_key``)."""
+CORNER = (1 << KEY) | 1
+"""A district key minus CORNER is the key of the district one column and row before it."""
+X0, XS, Y0, YS = range(4)
+"""Entries of a row of ``Waves.span``: the first tile column of a district's 3x3 and how
+many columns it spans, the same for tile rows."""
 
 
 class Waves(NamedTuple):
     """Scratch of a wave tick: per thread (rows) an event buffer, counters, money
-    accounts and turn sums (alive, critical, savings); per district the thread that ran
-    it and its events (first, kept, dropped); per district row its progress, and the
-    next row to claim; the district column and row of every tile column and row
-    (``col_of_x``, ``row_of_y``), building and district, so the tameness scan divides
-    nothing; the grid (``geo``)."""
+    accounts and turn sums (alive, critical, savings); per district row the thread that
+    ran it and its events (first, kept, dropped: a row's events are contiguous in its
+    thread's buffer, so the merge copies a few long runs) and its progress; the next row
+    to claim; for the tameness scan, per district the tiles of it and the ones next to it
+    (``span``, a rectangle: ``X0 .. YS``) and its key (``dist_key``, ``KEY``), and the key
+    of every object's and building's district at index object + 1 and building + 1
+    (index 0 for none), so the scan divides nothing and reads one table per target; the
+    district column and row of every district (``far_ties``); the grid (``geo``)."""
 
     evt_code: np.ndarray
     evt_agent: np.ndarray
@@ -86,13 +98,13 @@ class Waves(NamedTuple):
     stats: np.ndarray
     ledger: np.ndarray
     sums: np.ndarray
-    task_evt: np.ndarray
+    row_evt: np.ndarray
     progress: np.ndarray
     claim: np.ndarray
-    col_of_x: np.ndarray
-    row_of_y: np.ndarray
-    bld_col: np.ndarray
-    bld_row: np.ndarray
+    span: np.ndarray
+    obj_key: np.ndarray
+    bld_key: np.ndarray
+    dist_key: np.ndarray
     dist_col: np.ndarray
     dist_row: np.ndarray
     geo: np.ndarray
@@ -116,24 +128,44 @@ def waves_for(s: State, p: Params, threads: int) -> Waves:
     def district_of(tile, blocks):  # as the scan read it: the last street to the last block
         return (np.minimum(np.arange(tile) // PERIOD, blocks - 1) // side).astype(np.int32)
 
+    col_of_x, row_of_y = district_of(width, bw), district_of(height, bh)
     blocks, d = np.arange(bw * bh), np.arange(districts)
+    col, row = d % dw, d // dw
+    span = np.zeros((districts, 4), dtype=np.int32)
+    for axis, of, at in ((X0, col_of_x, col), (Y0, row_of_y, row)):
+        first = np.searchsorted(of, at - 1)  # district_of is sorted: a 3x3's tiles are a range
+        span[:, axis], span[:, axis + 1] = first, np.searchsorted(of, at + 2) - first
+
+    def key(c, r):
+        return ((c.astype(np.int64) + 1) << KEY | (r.astype(np.int64) + 1)).astype(np.int32)
+
+    bld = key((blocks % bw) // side, (blocks // bw) // side)
+    objects = np.arange(s.obj_type.shape[0])
+    none = np.zeros(1, dtype=np.int32)
     return Waves(rows(s.evt_code, cap), rows(s.evt_agent, cap), rows(s.evt_other, cap),
                  rows(s.evt_obj, cap), rows(s.evt_value, cap), rows(s.evt_len, 1),
                  rows(s.stats, s.stats.shape[0]), rows(s.ledger, s.ledger.shape[0]),
-                 rows(np.zeros(0, np.int64), 3), np.zeros((districts, 4), dtype=np.int64),
-                 np.zeros(dh, dtype=np.int64), np.zeros(1, dtype=np.int64),
-                 district_of(width, bw), district_of(height, bh),
-                 ((blocks % bw) // side).astype(np.int32), ((blocks // bw) // side).astype(np.int32),
-                 (d % dw).astype(np.int32), (d // dw).astype(np.int32),
+                 rows(np.zeros(0, np.int64), 3), np.zeros((dh, 4), dtype=np.int64),
+                 np.zeros(dh, dtype=np.int64), np.zeros(1, dtype=np.int64), span,
+                 np.concatenate([none, bld[objects // SLOTS]]), np.concatenate([none, bld]),
+                 key(col, row), col.astype(np.int32), row.astype(np.int32),
                  np.array([dw, dh, p.residents_per_district], dtype=np.int64))
 
 
 @inline_kernel
-def _apart(bcol, brow, col, row):
-    """Whether a building at district column ``bcol``, row ``brow`` lies beyond the
-    district at (col, row) and the ones next to it (scalars only: an array handed to an
-    inlined helper is reference-counted on every call)."""
-    return abs(bcol - col) > 1 or abs(brow - row) > 1
+def _outside(v, first, count):
+    """Whether v lies outside ``first .. first + count - 1`` (one unsigned comparison, in
+    32 bits: twice the lanes of a vector of 64)."""
+    return np.uint32(np.int32(v) - first) >= np.uint32(count)
+
+
+@inline_kernel
+def _far(key, corner):
+    """Whether the district with key ``key`` lies beyond the 3x3 whose first district's key
+    is ``corner`` (a column or row before it borrows or wraps around: large, beyond)."""
+    diff = np.uint32(key - corner)
+    return ((diff & np.uint32((1 << KEY) - 1)) > np.uint32(2)) | (
+        (diff >> np.uint32(KEY)) > np.uint32(2))
 
 
 @inline_kernel
@@ -150,28 +182,39 @@ def _exit_risk(s, p, i, tod):
 
 
 @kernel
-def _wild_on(s, p, w, tod, lo, hi):
-    """Living agents among slots lo .. hi - 1 that are not tame (where they stand, or
-    the building they queue for, walk to or meet at, lies beyond their district and the
-    ones next to it; ``Waves``' tables) or whose turn may write the exit queue."""
-    n = 0
-    col_of_x, row_of_y, bld_col, bld_row = w.col_of_x, w.row_of_y, w.bld_col, w.bld_row
-    dist_col, dist_row = w.dist_col, w.dist_row  # read once: no reference count per agent
-    for i in range(lo, hi):
-        if not s.agent_alive[i]:
-            continue
-        d = s.agent_district[i]
-        col, row = dist_col[d], dist_row[d]
-        o, dest, meet = s.agent_obj[i], s.agent_dest[i], s.agent_meet_bld[i]
-        wild = _apart(col_of_x[s.agent_x[i]], row_of_y[s.agent_y[i]], col, row)
-        if o >= 0:
-            wild |= _apart(bld_col[o // SLOTS], bld_row[o // SLOTS], col, row)
-        if dest >= 0:
-            wild |= _apart(bld_col[dest // SLOTS], bld_row[dest // SLOTS], col, row)
-        if meet >= 0:
-            wild |= _apart(bld_col[meet], bld_row[meet], col, row)
-        n += wild or _exit_risk(s, p, i, tod)
-    return n
+def _wild_on(s, p, w, tod, d0, d1):
+    """Whether a living agent of districts d0 .. d1 - 1 is not tame (where it stands, or
+    the building it queues for, walks to or meets at, lies beyond its district, that of
+    its slot, and the ones next to it) or its turn may write the exit queue. Over a district's slots the
+    test has no branch, so the compiler vectorises it; the exact exit test runs only for
+    a district where an agent waits in the exit queue or was absent often enough to join
+    it (rare)."""
+    n, per, most = s.agent_alive.shape[0], w.geo[R], np.uint32(p.max_absent)
+    span, obj_key, bld_key, dist_key = w.span, w.obj_key, w.bld_key, w.dist_key
+    alive, ax, ay, obj, dest, meet = (s.agent_alive, s.agent_x, s.agent_y, s.agent_obj,  # read
+                                      s.agent_dest, s.agent_meet_bld)  # once: no reference count
+    flags, absences, one = s.agent_flags, s.agent_absences, np.int32(1)
+    for d in range(d0, d1):
+        x0, xs, y0, ys = span[d, X0], span[d, XS], span[d, Y0], span[d, YS]
+        corner, lo, hi = np.int32(dist_key[d] - CORNER), min(d * per, n), min(d * per + per, n)
+        far = exits = False
+        for slot in range(lo, hi):
+            i = nonneg(slot)
+            o, to, at = obj[i], dest[i], meet[i]
+            wild = _outside(ax[i], x0, xs) | _outside(ay[i], y0, ys)
+            wild |= (o >= 0) & _far(obj_key[nonneg(o + one)], corner)
+            wild |= (to >= 0) & _far(obj_key[nonneg(to + one)], corner)
+            wild |= (at >= 0) & _far(bld_key[nonneg(at + one)], corner)
+            risky = ((flags[i] & np.uint8(Flag.EXIT_PENDING)) != 0) | (
+                popcount7(np.uint32(absences[i]) | np.uint32(1)) >= most)
+            far |= (alive[i] != 0) & wild
+            exits |= (alive[i] != 0) & risky
+        if far:
+            return True
+        for i in range(lo, hi if exits else lo):
+            if alive[i] and _exit_risk(s, p, i, tod):
+                return True
+    return False
 
 
 @kernel
@@ -220,34 +263,36 @@ def _rows_on(s, p, actions, use_actions, upto, mode, w, t, c):
     agents: with one the row does not run here (progress :data:`WILD`), else its
     districts run in slot order, each once row y - 1 is far enough; a row whose row above
     does not run does not run either (``s`` writes thread c's events, counters and
-    accounts)."""
+    accounts). The scan of a whole row streams the columns its turns read next, so it
+    also brings them into the cache (a scan per district, before or after its turns,
+    measured slower)."""
     dw, dh, per = w.geo[DW], w.geo[DH], w.geo[R]
-    n, districts, tod = s.agent_alive.shape[0], w.task_evt.shape[0], t % p.day
+    n, districts, tod = s.agent_alive.shape[0], w.dist_key.shape[0], t % p.day
     while True:
         y = fetch_add(w.claim, 0, 1)
         if y >= dh:
             return
         width = min(dw, districts - y * dw)
-        if _wild_on(s, p, w, tod, min(y * dw * per, n), min((y * dw + width) * per, n)) > 0:
+        if _wild_on(s, p, w, tod, y * dw, y * dw + width):
             store(w.progress, y, WILD)
             continue
+        first, lost = s.evt_len[0], s.stats[St.EVENTS_DROPPED]
         for x in range(width):
             if y > 0 and not wait_until(w.progress, y - 1, min(dw, x + RADIUS + 1)):
                 store(w.progress, y, WILD)  # only at x == 0: a row runs whole or not
                 break
             d = y * dw + x
             lo, hi = min(d * per, n), min(d * per + per, n)
-            first, lost = s.evt_len[0], s.stats[St.EVENTS_DROPPED]
             if lo < hi:
                 alive, critical, saved = turns(s, p, actions, use_actions, upto, mode, t, lo, hi)
                 w.sums[c, 0] += alive
                 w.sums[c, 1] += critical
                 w.sums[c, 2] += saved
-            w.task_evt[d, 0] = c
-            w.task_evt[d, 1] = first
-            w.task_evt[d, 2] = s.evt_len[0] - first
-            w.task_evt[d, 3] = s.stats[St.EVENTS_DROPPED] - lost
             store(w.progress, y, dw if x == width - 1 else x + 1)
+        w.row_evt[y, 0] = c
+        w.row_evt[y, 1] = first
+        w.row_evt[y, 2] = s.evt_len[0] - first
+        w.row_evt[y, 3] = s.stats[St.EVENTS_DROPPED] - lost
 
 
 @kernel
@@ -270,15 +315,14 @@ def _pipeline(s, p, actions, use_actions, upto, mode, w, t):
 
 
 @kernel
-def _merge(s, w, tasks):
-    """After the turns of the first ``tasks`` districts: their events appended in slot
+def _merge(s, w, rows):
+    """After the turns of the first ``rows`` district rows: their events appended in slot
     order (a full buffer keeps the first, as one buffer would), the threads' counters
     and accounts added; returns the turn sums."""
     n, cap = s.evt_len[0], s.evt_code.shape[0]
     dropped = 0
-    for task in range(tasks):
-        c, first, kept, lost = w.task_evt[task, 0], w.task_evt[task, 1], w.task_evt[task, 2], \
-            w.task_evt[task, 3]
+    for y in range(rows):
+        c, first, kept, lost = w.row_evt[y, 0], w.row_evt[y, 1], w.row_evt[y, 2], w.row_evt[y, 3]
         if lost > 0 and n + kept < cap:
             raise RuntimeError("a thread's event buffer overflowed before the world's did")
         take = max(0, min(kept, cap - n))
@@ -327,7 +371,7 @@ def tick_waves(s, p, actions, use_actions, upto, mode, w, ties_near):
         _reset(w)
         local = mode - (mode & Run.PARALLEL)  # the turns decay every need themselves
         first = _pipeline(s, p, actions, use_actions, upto, local, w, t)
-        alive, critical, saved = _merge(sb, w, min(first * w.geo[DW], w.task_evt.shape[0]))
+        alive, critical, saved = _merge(sb, w, first)
         lo = min(first * w.geo[DW] * w.geo[R], n)
         more, crit, save = turns(sb, pb, actions, use_actions, upto, local, t, lo, n)
         alive, critical, saved = alive + more, critical + crit, saved + save
