@@ -54,6 +54,10 @@ void tr_close(tr_ring *ring);
 int tr_unlink(const char *name);
 int64_t tr_publish(tr_ring *ring, int64_t tick, uint64_t frame_nbytes, uint32_t n_parts,
                    const void *const *ptrs, const uint64_t *offsets, const uint64_t *sizes);
+int64_t tr_publish_columns(tr_ring *ring, int64_t tick, uint64_t fixed_nbytes, uint32_t n_parts,
+                           const void *const *ptrs, const uint64_t *offsets,
+                           const uint64_t *sizes, uint32_t n_cols, const void *const *cols,
+                           const uint32_t *widths, uint64_t rows);
 int tr_mark_closed(tr_ring *ring);
 int tr_read(const tr_ring *ring, uint64_t frame, uint64_t offset, uint64_t len, void *dst,
             int64_t *tick, uint64_t *frame_nbytes, uint64_t *ev_end);
@@ -79,6 +83,7 @@ const char *tr_strerror(int code);
 
 uint64_t ts_changed(const void *a, const void *b, uint64_t n, uint32_t size, int64_t *idx,
                     uint64_t cap);
+uint64_t ts_count_nonzero(const uint8_t *a, uint64_t n);
 uint64_t ts_repeat_misses(const void *old, const void *cur, const void *before, uint64_t n,
                           uint32_t size, int64_t *idx, uint64_t cap, uint64_t *changed);
 """

@@ -184,16 +184,19 @@ class FrameRing:
                                            if i not in self._static)
         """Bytes of meta and non-static state columns (copied into every frame)."""
         self._events = [(sec, e) for (_, sec), e in zip(EVENT_COLUMNS, s.events, strict=True)]
-        n_parts = 1 + len(self._state) + len(self._events)
-        self._ptrs = ffi.new("const void *[]", n_parts)
-        self._offs = ffi.new("uint64_t[]", n_parts)
-        self._sizes = ffi.new("uint64_t[]", n_parts)
+        base = 1 + len(self._state)
+        """Parts before it are the frame's fixed part (meta, state), the event columns after."""
+        self._ptrs = ffi.new("const void *[]", base)
+        self._offs = ffi.new("uint64_t[]", base)
+        self._sizes = ffi.new("uint64_t[]", base)
         self._ptrs[0], self._offs[0], self._sizes[0] = self._keep_meta, 0, meta_end
         for i, (_, off, nb, _, _) in enumerate(self._state, start=1):
             self._offs[i], self._sizes[i] = off, nb
-        base = 1 + len(self._state)
-        self._event_offs, self._event_sizes = self._offs + base, self._sizes + base
-        """Where the event parts' offsets and sizes start (set per frame in one copy each)."""
+        self._cols = ffi.new("const void *[]", len(self._events))
+        """The event columns a frame copies (the C call lays them out after the fixed part)."""
+        self._event_row = sum(e.dtype.itemsize for _, e in self._events)
+        self._fixed_nbytes = s.fixed_nbytes
+        n_parts = base + len(self._events)
         self._src: list[np.ndarray | None] = [None] * n_parts
         """The array each part was last taken from (checked, its buffer in ``_bufs``)."""
         self._bufs: list[object] = [None] * n_parts
@@ -204,6 +207,7 @@ class FrameRing:
         self._widths = ffi.new("uint32_t[]", [8] + [e.dtype.itemsize for _, e in self._events])
         self._strides = ffi.new("uint64_t[]", [0] + [e.dtype.itemsize for _, e in self._events])
         self._n_fields = len(self._widths)
+        self._col_widths = self._widths + 1  # the event columns' widths, as their fields'
         self._event_parts = [(j, sec, spec.dtype, spec.shape)
                              for j, (sec, spec) in enumerate(self._events, start=base)]
         self._frame_parts = [(i, name, dt, shape) for i, (name, _, _, dt, shape)
@@ -216,12 +220,9 @@ class FrameRing:
         self._seen_events: tuple | None = None
         """The sections last found all taken already (identity): a tick whose sections
         are the same arrays skips the per-part checks."""
-        names = [name for _, name, _, _ in self._frame_parts]
-        self._alive_at = 1 + names.index("agent_alive")
-        """Where ``agent_alive`` is in the frame getter's tuple."""
-        self._layouts: dict[int, tuple[bytes, bytes, int, int]] = {}
-        """Per event count: offsets and sizes of the event parts (uint64 bytes), the
-        frame's size and the bytes a frame copies besides static columns."""
+        self._alive = 1 + [c[0] for c in self._state].index("agent_alive")
+        """The part of ``agent_alive`` (its flags are counted for ``n_alive``)."""
+        self._n_agents = s.by_name["agent_alive"].shape[0]
         self._logged = (-1, 0)  # (tick, events) last appended to the event log
         if set(STATE_COLUMNS) - {c[0] for c in self._state}:
             raise SchemaError("schema lacks state columns this writer must fill")
@@ -245,12 +246,13 @@ class FrameRing:
             if a.dtype != dt or a.shape != shape or not a.flags.c_contiguous:
                 _mismatch(name, a, dt, shape)
             self._bufs[i] = ffi.from_buffer(a)
-            self._ptrs[i] = self._bufs[i]
             self._src[i] = a
             k = i - self._event_parts[0][0]
             if k >= 0:
-                self._fields[1 + k] = self._bufs[i]
-            elif i in self._static:
+                self._fields[1 + k] = self._cols[k] = self._bufs[i]
+            else:
+                self._ptrs[i] = self._bufs[i]
+            if i in self._static:
                 self._statics += 1  # no slot holds these arrays yet
 
     def publish(self, tick: int, sections: Mapping[str, np.ndarray]) -> int:
@@ -267,7 +269,7 @@ class FrameRing:
             self._log_events(tick, self._take_all(False, sections))
             return 0
         got = self._take_all(True, sections)  # every check before anything is written
-        return self._write(tick, got, self._log_events(tick, got))
+        return self._write(tick, self._log_events(tick, got))
 
     def flush(self, tick: int, sections: Mapping[str, np.ndarray]) -> int:
         """Write the frame of ``tick`` unless it was written already (its events were
@@ -275,7 +277,7 @@ class FrameRing:
         when its tick is not a frame tick. Returns the frame number (0: nothing new)."""
         if self._rp is None or self.last_frame_tick == tick:
             return 0
-        got = self._take_all(True, sections)
+        self._take_all(True, sections)
         n = self._logged[1] if self._logged[0] == tick else 0
         # the tick's events as logged (an intervention since may have reused the buffers)
         records = np.zeros(n, self.schema.event_record)
@@ -284,12 +286,13 @@ class FrameRing:
             head = lib.tr_events_head(self._rp)
             check(lib.tr_events_read(self._rp, head - n, n, ffi.from_buffer(records),
                                      first), f"read back the events of tick {tick}")
-        for (j, _, _, _), (_, spec) in zip(self._event_parts, self._events, strict=True):
+        for k, ((j, _, _, _), (_, spec)) in enumerate(zip(self._event_parts, self._events,
+                                                          strict=True)):
             col = np.ascontiguousarray(records[spec.name])
             self._bufs[j], self._src[j] = ffi.from_buffer(col), None  # kept until re-taken
-            self._ptrs[j] = self._bufs[j]
+            self._cols[k] = self._bufs[j]
         self._seen_frame = self._seen_events = None  # the event parts now point at copies
-        return self._write(tick, got, n)
+        return self._write(tick, n)
 
     def _take_all(self, frame: bool, sections: Mapping[str, np.ndarray]) -> tuple:
         """The event count and event sections (``frame``: and every state section) of
@@ -327,25 +330,13 @@ class FrameRing:
         self._logged = (tick, n_events)
         return n_events
 
-    def _layout(self, n_events: int) -> tuple[bytes, bytes, int, int]:
-        """Offsets and sizes of the event parts for ``n_events``, the frame's size and the
-        bytes it copies besides static columns (cached per count)."""
-        lay = self.schema.event_layout(n_events)
-        out = (np.array([off for _, off, _ in lay], np.uint64).tobytes(),
-               np.array([nb for *_, nb in lay], np.uint64).tobytes(),
-               self.schema.frame_nbytes(n_events), self._plain_bytes + sum(nb for *_, nb in lay))
-        self._layouts[n_events] = out
-        return out
-
-    def _write(self, tick: int, got: tuple, n_events: int) -> int:
-        """Copy the frame of ``tick`` into the next slot (one C call); ring the doorbell."""
-        offs, sizes, nbytes, copied = self._layouts.get(n_events) or self._layout(n_events)
-        ffi.memmove(self._event_offs, offs, len(offs))
-        ffi.memmove(self._event_sizes, sizes, len(sizes))
+    def _write(self, tick: int, n_events: int) -> int:
+        """Copy the frame of ``tick`` into the next slot (one C call laying the event
+        columns out after the fixed part); ring the doorbell."""
         at_tick, at_tick_of_day, at_alive, at_events = self._set
         at_tick[0] = tick
         at_tick_of_day[0] = tick % self.ticks_per_day
-        at_alive[0] = np.count_nonzero(got[self._alive_at])
+        at_alive[0] = lib.ts_count_nonzero(self._ptrs[self._alive], self._n_agents)
         at_events[0] = n_events
         slot = (self.last_frame + 1) % len(self._slot_statics)  # frame F is in slot F % n
         fresh = self._slot_statics[slot] != self._statics  # else the slot keeps them
@@ -353,10 +344,12 @@ class FrameRing:
             for i in self._static:
                 self._sizes[i] = self._state[i - 1][2] if fresh else 0
             self._statics_sized = fresh
+        copied = self._plain_bytes + n_events * self._event_row
         if fresh:
             copied += self._static_bytes
-        frame = lib.tr_publish(self._rp, tick, nbytes, len(self._src), self._ptrs, self._offs,
-                               self._sizes)
+        frame = lib.tr_publish_columns(self._rp, tick, self._fixed_nbytes, len(self._ptrs),
+                                       self._ptrs, self._offs, self._sizes, len(self._cols),
+                                       self._cols, self._col_widths, n_events)
         if frame < 0:
             check(frame, f"publish frame of tick {tick}")
         self._slot_statics[slot] = self._statics
