@@ -13,7 +13,7 @@ from townlet._core import ffi, lib
 from townlet.config import default_config, with_agents
 from townlet.frames import FrameReader, FrameRing
 from townlet.frames.ring import RingError, RingHandle, check
-from townlet.frames.schema import EVENT_COLUMNS, STATE_COLUMNS
+from townlet.frames.schema import EVENT_COLUMNS, STATE_COLUMNS, SchemaError
 from townlet.frames.shm import new_ring_name
 from townlet.world import World
 
@@ -162,3 +162,25 @@ def test_the_ring_lays_out_the_event_columns_for_any_event_count():
                                     10 * cap)
         assert rc == lib.TR_ETOOBIG
         assert reader.latest() == 5
+
+
+@pytest.mark.parametrize("every", [1, 4])
+def test_the_event_count_is_checked_before_the_tick_is_logged(every):
+    """The event count is read by the C call of the tick (``tf_tick``), so its section is
+    checked like the others: a wrong dtype or shape names it, a count out of range is
+    refused, on ticks with and without a frame, and nothing reaches the ring."""
+    state = make_state(30, seed=7)
+    with FrameRing.from_sections(state, config_id="c", ticks_per_day=100, doorbell=None,
+                                 every=every) as ring, FrameReader(ring.name, ring.schema) as reader:
+        for tick in (3, 4):  # tick 4 has a frame either way, tick 3 only with every=1
+            with pytest.raises(SchemaError, match="'evt_len': expected contiguous <i4"):
+                ring.publish(tick, dict(state, evt_len=state["evt_len"].astype(np.int64)))
+            with pytest.raises(SchemaError, match="'evt_len': expected contiguous <i4"):
+                ring.publish(tick, dict(state, evt_len=np.zeros(2, np.int32)))
+            with pytest.raises(SchemaError, match="'evt_len': -1 events outside"):
+                ring.publish(tick, dict(state, evt_len=np.array([-1], np.int32)))
+        assert ring.frames_published == 0 and reader.latest() == 0
+        assert reader.events_head() == 0
+        ring.publish(4, state)  # the world's own sections still work after the refusals
+        assert reader.read_latest().n_events == int(state["evt_len"][0])
+        assert reader.events_head() == int(state["evt_len"][0])

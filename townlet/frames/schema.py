@@ -27,6 +27,8 @@ from msgspec import Meta
 
 __all__ = [
     "EVENT_COLUMNS",
+    "EVENT_COUNT_DTYPE",
+    "EVENT_COUNT_SECTION",
     "EVENT_DTYPE",
     "META_COLUMNS",
     "SCHEMA_VERSION",
@@ -69,6 +71,9 @@ EVENT_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
 """(frame column, world section) of the tick's events; ``evt_len`` gives the count."""
 
 EVENT_COUNT_SECTION: Final = "evt_len"
+EVENT_COUNT_DTYPE: Final = np.dtype("<i4")
+"""Of the event count section (shape (1,), as the world's ``evt_len``): the frame writer
+reads the count in C."""
 
 META_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("tick", "<i8"), ("tick_of_day", "<i4"), ("ticks_per_day", "<i4"),

@@ -31,6 +31,7 @@ from townlet.frames import shm
 from townlet.frames.ring import RingError, RingHandle, check
 from townlet.frames.schema import (
     EVENT_COLUMNS,
+    EVENT_COUNT_DTYPE,
     EVENT_COUNT_SECTION,
     STATE_COLUMNS,
     STATIC_COLUMNS,
@@ -50,6 +51,9 @@ DEFAULT_EVENT_LOG = _TELEMETRY.event_log_events
 
 _CTYPES = {np.dtype("<i8"): "int64_t", np.dtype("<i4"): "int32_t"}
 """C types of the meta columns the writer stores through pointers."""
+
+_NEVER = -(2**63)
+"""A tick no tick is: ``tf_plan.logged_tick`` before any events were logged."""
 
 
 def doorbell_address(ring_name: str) -> str:
@@ -166,10 +170,6 @@ class FrameRing:
         views["ticks_per_day"][0] = self.ticks_per_day
         self._meta = views
         self._keep_meta = ffi.from_buffer(self._meta_buf)
-        self._set = tuple(ffi.cast(f"{_CTYPES[views[name].dtype]} *", self._keep_meta
-                                   + s.by_name[name].offset)
-                          for name in ("tick", "tick_of_day", "n_alive", "n_events"))
-        """Typed pointers to the meta columns every frame sets (a store each)."""
         self._state = [(c.name, c.offset, c.nbytes, c.dtype, c.shape)
                        for c in s.columns if c.role != "meta"]
         self._static = [i for i, (name, *_) in enumerate(self._state, start=1)
@@ -184,6 +184,7 @@ class FrameRing:
                                            if i not in self._static)
         """Bytes of meta and non-static state columns (copied into every frame)."""
         self._events = [(sec, e) for (_, sec), e in zip(EVENT_COLUMNS, s.events, strict=True)]
+        self._event_row = sum(e.dtype.itemsize for _, e in self._events)
         base = 1 + len(self._state)
         """Parts before it are the frame's fixed part (meta, state), the event columns after."""
         self._ptrs = ffi.new("const void *[]", base)
@@ -192,38 +193,47 @@ class FrameRing:
         self._ptrs[0], self._offs[0], self._sizes[0] = self._keep_meta, 0, meta_end
         for i, (_, off, nb, _, _) in enumerate(self._state, start=1):
             self._offs[i], self._sizes[i] = off, nb
-        self._cols = ffi.new("const void *[]", len(self._events))
-        """The event columns a frame copies (the C call lays them out after the fixed part)."""
-        self._event_row = sum(e.dtype.itemsize for _, e in self._events)
-        self._fixed_nbytes = s.fixed_nbytes
-        n_parts = base + len(self._events)
-        self._src: list[np.ndarray | None] = [None] * n_parts
-        """The array each part was last taken from (checked, its buffer in ``_bufs``)."""
-        self._bufs: list[object] = [None] * n_parts
         # an event record (schema.event_record) is the tick, then one value per event column
         self._tick = ffi.new("int64_t[1]")
         """The tick, the first field of every event record (stride 0: shared)."""
         self._fields = ffi.new("const void *[]", [self._tick] + [ffi.NULL] * len(self._events))
         self._widths = ffi.new("uint32_t[]", [8] + [e.dtype.itemsize for _, e in self._events])
         self._strides = ffi.new("uint64_t[]", [0] + [e.dtype.itemsize for _, e in self._events])
-        self._n_fields = len(self._widths)
-        self._col_widths = self._widths + 1  # the event columns' widths, as their fields'
+        self._cols = ffi.new("const void *[]", len(self._events))
+        """The event columns a frame copies: the fields after the tick, or (``flush``)
+        copies of the events as logged."""
+        self._count = base + len(self._events)
+        """The part of the event count (``evt_len``), after the event columns."""
+        self._alive = 1 + [c[0] for c in self._state].index("agent_alive")
+        """The part of ``agent_alive`` (its flags are counted for ``n_alive``)."""
+        self._plan = p = ffi.new("tf_plan *")
+        p.fixed_nbytes, p.n_parts, p.ptrs, p.offsets, p.sizes = (s.fixed_nbytes, base,
+                                                                 self._ptrs, self._offs,
+                                                                 self._sizes)
+        p.event_capacity, p.n_fields, p.fields = s.event_capacity, len(self._widths), self._fields
+        p.widths, p.strides, p.tick = self._widths, self._strides, self._tick
+        p.n_cols, p.cols, p.col_widths = len(self._events), self._cols, self._widths + 1
+        p.meta_tick, p.meta_tick_of_day, p.meta_n_alive, p.meta_n_events = (
+            ffi.cast(f"{_CTYPES[views[name].dtype]} *", self._keep_meta + s.by_name[name].offset)
+            for name in ("tick", "tick_of_day", "n_alive", "n_events"))
+        p.ticks_per_day, p.n_agents = self.ticks_per_day, s.by_name["agent_alive"].shape[0]
+        p.logged_tick = _NEVER
+        """The C side of a tick (``tf_tick`` in core/frame.c): every pointer and size, set
+        as sections are taken, so a tick is one call."""
+        self._src: list[np.ndarray | None] = [None] * (self._count + 1)
+        """The array each part was last taken from (checked, its buffer in ``_bufs``)."""
+        self._bufs: list[object] = [None] * (self._count + 1)
+        count = (self._count, EVENT_COUNT_SECTION, EVENT_COUNT_DTYPE, (1,))
         self._event_parts = [(j, sec, spec.dtype, spec.shape)
-                             for j, (sec, spec) in enumerate(self._events, start=base)]
+                             for j, (sec, spec) in enumerate(self._events, start=base)] + [count]
         self._frame_parts = [(i, name, dt, shape) for i, (name, _, _, dt, shape)
                              in enumerate(self._state, start=1)] + self._event_parts
-        self._get_frame = itemgetter(EVENT_COUNT_SECTION, *(name for _, name, _, _
-                                                            in self._frame_parts))
-        self._get_events = itemgetter(EVENT_COUNT_SECTION, *(sec for _, sec, _, _
-                                                             in self._event_parts))
+        self._get_frame = itemgetter(*(name for _, name, _, _ in self._frame_parts))
+        self._get_events = itemgetter(*(sec for _, sec, _, _ in self._event_parts))
         self._seen_frame: tuple | None = None
         self._seen_events: tuple | None = None
         """The sections last found all taken already (identity): a tick whose sections
         are the same arrays skips the per-part checks."""
-        self._alive = 1 + [c[0] for c in self._state].index("agent_alive")
-        """The part of ``agent_alive`` (its flags are counted for ``n_alive``)."""
-        self._n_agents = s.by_name["agent_alive"].shape[0]
-        self._logged = (-1, 0)  # (tick, events) last appended to the event log
         if set(STATE_COLUMNS) - {c[0] for c in self._state}:
             raise SchemaError("schema lacks state columns this writer must fill")
 
@@ -245,15 +255,19 @@ class FrameRing:
         if a is not self._src[i]:
             if a.dtype != dt or a.shape != shape or not a.flags.c_contiguous:
                 _mismatch(name, a, dt, shape)
-            self._bufs[i] = ffi.from_buffer(a)
+            self._bufs[i] = buf = ffi.from_buffer(a)
             self._src[i] = a
             k = i - self._event_parts[0][0]
-            if k >= 0:
-                self._fields[1 + k] = self._cols[k] = self._bufs[i]
+            if i == self._count:
+                self._plan.n_events = ffi.cast("const int32_t *", buf)
+            elif k >= 0:
+                self._fields[1 + k] = self._cols[k] = buf
             else:
-                self._ptrs[i] = self._bufs[i]
-            if i in self._static:
-                self._statics += 1  # no slot holds these arrays yet
+                self._ptrs[i] = buf
+                if i == self._alive:
+                    self._plan.alive = ffi.cast("const uint8_t *", buf)
+                if i in self._static:
+                    self._statics += 1  # no slot holds these arrays yet
 
     def publish(self, tick: int, sections: Mapping[str, np.ndarray]) -> int:
         """Log the events of ``tick``; on a frame tick (a multiple of ``every``) also write
@@ -266,10 +280,13 @@ class FrameRing:
         if self._rp is None:
             raise RingError(f"ring {self.name} is closed", lib.TR_EINVAL)
         if tick % self.every:
-            self._log_events(tick, self._take_all(False, sections))
+            self._take_all(False, sections)
+            rc = lib.tf_tick(self._rp, self._plan, tick, lib.TF_EVENTS)
+            if rc < 0:
+                self._failed(rc, tick)
             return 0
-        got = self._take_all(True, sections)  # every check before anything is written
-        return self._write(tick, self._log_events(tick, got))
+        self._take_all(True, sections)  # every check before anything is written
+        return self._write(tick, lib.TF_EVENTS | lib.TF_FRAME)
 
     def flush(self, tick: int, sections: Mapping[str, np.ndarray]) -> int:
         """Write the frame of ``tick`` unless it was written already (its events were
@@ -278,7 +295,7 @@ class FrameRing:
         if self._rp is None or self.last_frame_tick == tick:
             return 0
         self._take_all(True, sections)
-        n = self._logged[1] if self._logged[0] == tick else 0
+        n = self._plan.logged_n if self._plan.logged_tick == tick else 0
         # the tick's events as logged (an intervention since may have reused the buffers)
         records = np.zeros(n, self.schema.event_record)
         if n:
@@ -286,18 +303,18 @@ class FrameRing:
             head = lib.tr_events_head(self._rp)
             check(lib.tr_events_read(self._rp, head - n, n, ffi.from_buffer(records),
                                      first), f"read back the events of tick {tick}")
-        for k, ((j, _, _, _), (_, spec)) in enumerate(zip(self._event_parts, self._events,
+        for k, ((j, _, _, _), (_, spec)) in enumerate(zip(self._event_parts[:-1], self._events,
                                                           strict=True)):
             col = np.ascontiguousarray(records[spec.name])
             self._bufs[j], self._src[j] = ffi.from_buffer(col), None  # kept until re-taken
             self._cols[k] = self._bufs[j]
         self._seen_frame = self._seen_events = None  # the event parts now point at copies
-        return self._write(tick, n)
+        return self._write(tick, lib.TF_FRAME)
 
-    def _take_all(self, frame: bool, sections: Mapping[str, np.ndarray]) -> tuple:
-        """The event count and event sections (``frame``: and every state section) of
-        ``sections``, taken; when they are exactly the arrays last taken, one C-level
-        lookup and identity test instead of a check per part."""
+    def _take_all(self, frame: bool, sections: Mapping[str, np.ndarray]) -> None:
+        """Take the event sections and count (``frame``: and every state section) of
+        ``sections``; when they are exactly the arrays last taken, one C-level lookup and
+        identity test instead of a check per part."""
         try:
             got = (self._get_frame if frame else self._get_events)(sections)
         except KeyError:
@@ -306,54 +323,37 @@ class FrameRing:
         if got is None or seen is None or not all(map(is_, got, seen)):
             for i, name, dt, shape in (self._frame_parts if frame else self._event_parts):
                 self._take(i, name, sections, dt, shape)
-            if EVENT_COUNT_SECTION not in sections:
-                _missing(EVENT_COUNT_SECTION)
             got = (self._get_frame if frame else self._get_events)(sections)
         if frame:
             self._seen_frame = got
         else:
             self._seen_events = got
-        return got
 
-    def _log_events(self, tick: int, got: tuple) -> int:
-        """Append the tick's events to the ring's event log (one C call assembling the
-        records from the event columns); returns their count."""
-        n_events = int(got[0][0])
-        if not 0 <= n_events <= self.schema.event_capacity:
-            raise SchemaError(f"section {EVENT_COUNT_SECTION!r}: {n_events} events outside "
+    def _failed(self, rc: int, tick: int) -> None:
+        """Raise for ``tf_tick``'s error ``rc``: an event count out of range names its section."""
+        count = self._src[self._count]
+        n = 0 if count is None else int(count[0])
+        if not 0 <= n <= self.schema.event_capacity:
+            raise SchemaError(f"section {EVENT_COUNT_SECTION!r}: {n} events outside "
                               f"[0, {self.schema.event_capacity}]")
-        self._tick[0] = tick
-        rc = lib.tr_events_append_fields(self._rp, n_events, self._n_fields, self._fields,
-                                         self._widths, self._strides)
-        if rc < 0:
-            check(rc, f"append the events of tick {tick}")
-        self._logged = (tick, n_events)
-        return n_events
+        check(rc, f"log the events or publish the frame of tick {tick}")
 
-    def _write(self, tick: int, n_events: int) -> int:
-        """Copy the frame of ``tick`` into the next slot (one C call laying the event
-        columns out after the fixed part); ring the doorbell."""
-        at_tick, at_tick_of_day, at_alive, at_events = self._set
-        at_tick[0] = tick
-        at_tick_of_day[0] = tick % self.ticks_per_day
-        at_alive[0] = lib.ts_count_nonzero(self._ptrs[self._alive], self._n_agents)
-        at_events[0] = n_events
+    def _write(self, tick: int, what: int) -> int:
+        """Log the tick's events (``what``: TF_EVENTS) and copy its frame into the next
+        slot, in one C call (``tf_tick``); ring the doorbell."""
         slot = (self.last_frame + 1) % len(self._slot_statics)  # frame F is in slot F % n
         fresh = self._slot_statics[slot] != self._statics  # else the slot keeps them
         if fresh != self._statics_sized:
             for i in self._static:
                 self._sizes[i] = self._state[i - 1][2] if fresh else 0
             self._statics_sized = fresh
-        copied = self._plain_bytes + n_events * self._event_row
-        if fresh:
-            copied += self._static_bytes
-        frame = lib.tr_publish_columns(self._rp, tick, self._fixed_nbytes, len(self._ptrs),
-                                       self._ptrs, self._offs, self._sizes, len(self._cols),
-                                       self._cols, self._col_widths, n_events)
+        frame = lib.tf_tick(self._rp, self._plan, tick, what)
         if frame < 0:
-            check(frame, f"publish frame of tick {tick}")
+            self._failed(frame, tick)
         self._slot_statics[slot] = self._statics
-        self.bytes_written += copied
+        self.bytes_written += (self._plain_bytes + self._static_bytes * fresh
+                               + self._plan.logged_n * (self._plan.logged_tick == tick)
+                               * self._event_row)
         self.frames_published += 1
         self.last_frame = frame
         self.last_frame_tick = tick
