@@ -89,7 +89,12 @@ typedef struct tf_plan {
     uint32_t n_parts;
     const void *const *ptrs;
     const uint64_t *offsets;
-    const uint64_t *sizes;
+    uint64_t *sizes;
+    uint32_t n_static;
+    const uint32_t *static_parts;
+    const uint64_t *static_sizes;
+    int64_t statics;
+    int64_t *slot_statics;
     const int32_t *n_events;
     uint64_t event_capacity;
     uint32_t n_fields;
@@ -107,8 +112,10 @@ typedef struct tf_plan {
     int64_t ticks_per_day;
     const uint8_t *alive;
     uint64_t n_agents;
+    uint64_t event_row;
     int64_t logged_tick;
     uint64_t logged_n;
+    uint64_t bytes_written;
 } tf_plan;
 int64_t tf_tick(tr_ring *ring, tf_plan *plan, int64_t tick, uint32_t what);
 

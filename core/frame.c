@@ -26,6 +26,18 @@ int64_t tf_tick(tr_ring *r, tf_plan *p, int64_t tick, uint32_t what) {
     *p->meta_tick_of_day = (int32_t)(of_day < 0 ? of_day + p->ticks_per_day : of_day);
     *p->meta_n_alive = (int32_t)count_nonzero(p->alive, p->n_agents);
     *p->meta_n_events = (int32_t)n;
-    return tr_publish_columns(r, tick, p->fixed_nbytes, p->n_parts, p->ptrs, p->offsets,
-                              p->sizes, p->n_cols, p->cols, p->col_widths, n);
+    uint64_t slot = (tr_latest(r) + 1) % tr_n_slots(r); /* frame F is in slot F % n */
+    int fresh = p->slot_statics[slot] != p->statics;
+    for (uint32_t k = 0; k < p->n_static; k++)
+        p->sizes[p->static_parts[k]] = fresh ? p->static_sizes[k] : 0;
+    uint64_t copied = n * p->event_row;
+    for (uint32_t i = 0; i < p->n_parts; i++) copied += p->sizes[i];
+    int64_t frame = tr_publish_columns(r, tick, p->fixed_nbytes, p->n_parts, p->ptrs,
+                                       p->offsets, p->sizes, p->n_cols, p->cols, p->col_widths,
+                                       n);
+    if (frame > 0) {
+        p->slot_statics[slot] = p->statics;
+        p->bytes_written += copied;
+    }
+    return frame;
 }

@@ -23,7 +23,14 @@ typedef struct tf_plan {
     uint32_t n_parts;
     const void *const *ptrs;
     const uint64_t *offsets;
-    const uint64_t *sizes;
+    uint64_t *sizes; /* a static part's is set per frame: its size or 0 (see below) */
+    /* static parts (arrays nobody changes in place): copied into a slot only when the
+     * slot does not hold them from the current arrays yet */
+    uint32_t n_static;
+    const uint32_t *static_parts; /* their indices among the parts */
+    const uint64_t *static_sizes; /* their sizes */
+    int64_t statics;              /* generation of their arrays (one more per array taken) */
+    int64_t *slot_statics;        /* per ring slot: the generation it holds, -1: none */
     /* the event log's fields (as tr_events_append_fields); *tick is field 0 */
     const int32_t *n_events; /* the world's count of this tick's events */
     uint64_t event_capacity; /* a count outside [0, event_capacity] is TR_EINVAL */
@@ -44,9 +51,12 @@ typedef struct tf_plan {
     int64_t ticks_per_day;
     const uint8_t *alive; /* n_alive counts its nonzero bytes */
     uint64_t n_agents;
-    /* set by tf_tick: the tick last logged and its events (a frame of that tick has them) */
+    uint64_t event_row; /* bytes of one event across the columns */
+    /* set by tf_tick: the tick last logged and its events (a frame of that tick has them),
+     * and the bytes copied into slots so far (static parts once per slot and arrays) */
     int64_t logged_tick;
     uint64_t logged_n;
+    uint64_t bytes_written;
 } tf_plan;
 
 /* With TF_EVENTS, append the events of `tick` (*n_events of them) to the event log; with

@@ -59,10 +59,11 @@ STATE_COLUMNS: Final[tuple[str, ...]] = (
 )
 """World sections copied into every frame, in frame order (names of ``FIELDS``)."""
 
-STATIC_COLUMNS: Final[tuple[str, ...]] = ("obj_type", "obj_x", "obj_y")
+STATIC_COLUMNS: Final[tuple[str, ...]] = ("agent_job", "obj_type", "obj_x", "obj_y")
 """State columns the world sets when it builds the town and never changes in place (a
-snapshot load replaces the arrays). The frame writer copies them into a ring slot only
-when the slot does not hold them from that same array yet."""
+snapshot load replaces the arrays): the frame's part of the world's ``TOWN_FIELDS``. The
+frame writer copies them into a ring slot only when the slot does not hold them from
+that same array yet."""
 
 EVENT_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("code", "evt_code"), ("agent", "evt_agent"), ("other", "evt_other"),

@@ -2,17 +2,17 @@
 
 ``publish`` appends the tick's events to the ring's event log on every tick; on
 ticks that are a multiple of ``every`` it also copies the observable sections into
-the next ring slot with a single C call (one memcpy per column; the static columns
-of ``STATIC_COLUMNS`` only when that slot does not hold them from the same arrays
-yet, so once per slot for a whole run) and sends a
-16-byte doorbell without blocking; a doorbell that cannot be sent is dropped and
-counted (the ring is the truth). The event log keeps every event of the last
-``event_log`` events, so the events of ticks without a frame (and of frames a
-publisher skips) still reach subscribers. Sections are checked and their buffers
-taken once per array object: the world hands out the same arrays every tick, so a
-tick costs one lookup of every section with an identity test, the copies and one C
-call, not per-column Python work. Nothing on
-this path waits for a reader.
+the next ring slot (one memcpy per column; the static columns of ``STATIC_COLUMNS``
+only when that slot does not hold them from the same arrays yet, so once per slot for
+a whole run) and sends a 16-byte doorbell without blocking; a doorbell that cannot be
+sent is dropped and counted (the ring is the truth). Either is one C call
+(``tf_tick`` in core/frame.c) from a plan of pointers and sizes set up when arrays are
+taken. The event log keeps every event of the last ``event_log`` events, so the
+events of ticks without a frame (and of frames a publisher skips) still reach
+subscribers. Sections are checked and their buffers taken once per array object: the
+world hands out the same read-only mapping of the same arrays every tick, so a tick
+costs an identity test and the C call, not per-column Python work. Nothing on this
+path waits for a reader.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import os
 import struct
 from collections.abc import Mapping
 from operator import is_, itemgetter
+from types import MappingProxyType
 from typing import Self
 
 import numpy as np
@@ -51,6 +52,9 @@ DEFAULT_EVENT_LOG = _TELEMETRY.event_log_events
 
 _CTYPES = {np.dtype("<i8"): "int64_t", np.dtype("<i4"): "int32_t"}
 """C types of the meta columns the writer stores through pointers."""
+
+_WHAT = (lib.TF_EVENTS, lib.TF_EVENTS | lib.TF_FRAME)
+"""``tf_tick``'s work on a tick without and with a frame."""
 
 _NEVER = -(2**63)
 """A tick no tick is: ``tf_plan.logged_tick`` before any events were logged."""
@@ -108,9 +112,6 @@ class FrameRing:
         self.schema = schema
         self.every = every
         self.ticks_per_day = ticks_per_day
-        self.frames_published = 0
-        self.bytes_written = 0
-        """Bytes copied into ring slots so far (static columns count once per slot)."""
         self.doorbells_dropped = 0
         self.last_frame = 0
         self.last_frame_tick: int | None = None
@@ -131,8 +132,9 @@ class FrameRing:
         self._rp = self._ring.ptr
         """The raw ring handle for the per-tick calls (None once closed)."""
         shm.unlink_on_exit(self.name)
-        self._slot_statics = [-1] * slots
+        self._slot_statics = ffi.new("int64_t[]", [-1] * slots)
         """Per slot, the generation of static arrays it holds (-1: none yet)."""
+        self._plan.slot_statics = self._slot_statics
         if self.doorbell is not None:
             import pynng  # only the writer with a doorbell needs nng
 
@@ -174,17 +176,7 @@ class FrameRing:
                        for c in s.columns if c.role != "meta"]
         self._static = [i for i, (name, *_) in enumerate(self._state, start=1)
                         if name in STATIC_COLUMNS]
-        self._static_bytes = sum(self._state[i - 1][2] for i in self._static)
-        self._statics = 0
-        """Generation of the static columns' arrays: one more whenever one is taken anew."""
-        self._statics_sized = True
-        """Whether ``_sizes`` copies the static parts (as the next slot needs or not)."""
-        self._plain_bytes = meta_end + sum(nb for i, (_, _, nb, _, _) in
-                                           enumerate(self._state, start=1)
-                                           if i not in self._static)
-        """Bytes of meta and non-static state columns (copied into every frame)."""
         self._events = [(sec, e) for (_, sec), e in zip(EVENT_COLUMNS, s.events, strict=True)]
-        self._event_row = sum(e.dtype.itemsize for _, e in self._events)
         base = 1 + len(self._state)
         """Parts before it are the frame's fixed part (meta, state), the event columns after."""
         self._ptrs = ffi.new("const void *[]", base)
@@ -217,6 +209,11 @@ class FrameRing:
             ffi.cast(f"{_CTYPES[views[name].dtype]} *", self._keep_meta + s.by_name[name].offset)
             for name in ("tick", "tick_of_day", "n_alive", "n_events"))
         p.ticks_per_day, p.n_agents = self.ticks_per_day, s.by_name["agent_alive"].shape[0]
+        self._static_parts = ffi.new("uint32_t[]", self._static)
+        self._static_sizes = ffi.new("uint64_t[]", [self._state[i - 1][2] for i in self._static])
+        p.n_static, p.static_parts, p.static_sizes = (len(self._static), self._static_parts,
+                                                      self._static_sizes)
+        p.event_row = sum(e.dtype.itemsize for _, e in self._events)
         p.logged_tick = _NEVER
         """The C side of a tick (``tf_tick`` in core/frame.c): every pointer and size, set
         as sections are taken, so a tick is one call."""
@@ -234,6 +231,8 @@ class FrameRing:
         self._seen_events: tuple | None = None
         """The sections last found all taken already (identity): a tick whose sections
         are the same arrays skips the per-part checks."""
+        self._trusted: list[Mapping[str, np.ndarray] | None] = [None, None]
+        """By ``frame`` (False, True): the read-only mapping last taken whole, if any."""
         if set(STATE_COLUMNS) - {c[0] for c in self._state}:
             raise SchemaError("schema lacks state columns this writer must fill")
 
@@ -267,7 +266,7 @@ class FrameRing:
                 if i == self._alive:
                     self._plan.alive = ffi.cast("const uint8_t *", buf)
                 if i in self._static:
-                    self._statics += 1  # no slot holds these arrays yet
+                    self._plan.statics += 1  # no slot holds these arrays yet
 
     def publish(self, tick: int, sections: Mapping[str, np.ndarray]) -> int:
         """Log the events of ``tick``; on a frame tick (a multiple of ``every``) also write
@@ -279,14 +278,11 @@ class FrameRing:
         """
         if self._rp is None:
             raise RingError(f"ring {self.name} is closed", lib.TR_EINVAL)
-        if tick % self.every:
-            self._take_all(False, sections)
-            rc = lib.tf_tick(self._rp, self._plan, tick, lib.TF_EVENTS)
-            if rc < 0:
-                self._failed(rc, tick)
-            return 0
-        self._take_all(True, sections)  # every check before anything is written
-        return self._write(tick, lib.TF_EVENTS | lib.TF_FRAME)
+        frame = not tick % self.every
+        if sections is not self._trusted[frame]:
+            self._take_all(frame, sections)  # every check before anything is written
+        rc = lib.tf_tick(self._rp, self._plan, tick, _WHAT[frame])
+        return rc and self._done(rc, tick)
 
     def flush(self, tick: int, sections: Mapping[str, np.ndarray]) -> int:
         """Write the frame of ``tick`` unless it was written already (its events were
@@ -309,12 +305,15 @@ class FrameRing:
             self._bufs[j], self._src[j] = ffi.from_buffer(col), None  # kept until re-taken
             self._cols[k] = self._bufs[j]
         self._seen_frame = self._seen_events = None  # the event parts now point at copies
-        return self._write(tick, lib.TF_FRAME)
+        self._trusted = [None, None]
+        return self._done(lib.tf_tick(self._rp, self._plan, tick, lib.TF_FRAME), tick)
 
     def _take_all(self, frame: bool, sections: Mapping[str, np.ndarray]) -> None:
         """Take the event sections and count (``frame``: and every state section) of
         ``sections``; when they are exactly the arrays last taken, one C-level lookup and
-        identity test instead of a check per part."""
+        identity test instead of a check per part. A read-only mapping
+        (``MappingProxyType``, as ``World.sections()``) whose arrays were all taken is
+        trusted to hold them while it is the one passed: nobody can rebind its names."""
         try:
             got = (self._get_frame if frame else self._get_events)(sections)
         except KeyError:
@@ -328,6 +327,7 @@ class FrameRing:
             self._seen_frame = got
         else:
             self._seen_events = got
+        self._trusted[frame] = sections if type(sections) is MappingProxyType else None
 
     def _failed(self, rc: int, tick: int) -> None:
         """Raise for ``tf_tick``'s error ``rc``: an event count out of range names its section."""
@@ -338,23 +338,11 @@ class FrameRing:
                               f"[0, {self.schema.event_capacity}]")
         check(rc, f"log the events or publish the frame of tick {tick}")
 
-    def _write(self, tick: int, what: int) -> int:
-        """Log the tick's events (``what``: TF_EVENTS) and copy its frame into the next
-        slot, in one C call (``tf_tick``); ring the doorbell."""
-        slot = (self.last_frame + 1) % len(self._slot_statics)  # frame F is in slot F % n
-        fresh = self._slot_statics[slot] != self._statics  # else the slot keeps them
-        if fresh != self._statics_sized:
-            for i in self._static:
-                self._sizes[i] = self._state[i - 1][2] if fresh else 0
-            self._statics_sized = fresh
-        frame = lib.tf_tick(self._rp, self._plan, tick, what)
+    def _done(self, frame: int, tick: int) -> int:
+        """After ``tf_tick`` wrote ``frame`` of ``tick`` (or failed: raise): note it and ring
+        the doorbell."""
         if frame < 0:
             self._failed(frame, tick)
-        self._slot_statics[slot] = self._statics
-        self.bytes_written += (self._plain_bytes + self._static_bytes * fresh
-                               + self._plan.logged_n * (self._plan.logged_tick == tick)
-                               * self._event_row)
-        self.frames_published += 1
         self.last_frame = frame
         self.last_frame_tick = tick
         if self._bell is not None:
@@ -363,6 +351,16 @@ class FrameRing:
             except self._try_again:
                 self.doorbells_dropped += 1
         return frame
+
+    @property
+    def frames_published(self) -> int:
+        """Frames written so far (frame numbers count them)."""
+        return self.last_frame
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes copied into ring slots so far (static columns count once per slot)."""
+        return int(self._plan.bytes_written)
 
     def close(self, unlink: bool = True) -> None:
         """Mark the ring closed for readers, unmap it and (by default) unlink it."""
