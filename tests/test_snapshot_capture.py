@@ -119,6 +119,7 @@ def test_autosave_equals_a_full_copy_at_every_tick(tmp_path: Path, monkeypatch) 
     checked, restored = 0, False
     monkeypatch.setattr(capture, "CHUNK_BYTES", 4096)
     monkeypatch.setattr(capture, "BLOCK_ROWS", 8)
+    monkeypatch.setattr(capture, "BLOCK_BYTES", 64)
     with hook.saver:
         while world.tick < 150:
             stir(world, world.tick)
@@ -201,12 +202,14 @@ def test_held_back_copier_leaves_every_row_to_the_tick_and_the_autosave_is_exact
     hook = autosave_hook(cfg)
     assert hook is not None
     monkeypatch.setattr(capture, "BLOCK_ROWS", 1)
+    monkeypatch.setattr(capture, "BLOCK_BYTES", 1)
     release = threading.Event()
     handles: list[Ahead] = []
     copy_ahead = World.copy_ahead
 
-    def held_back(self: World, frame: dict[str, np.ndarray], rows: int) -> Ahead | None:
-        ahead = copy_ahead(self, frame, rows)
+    def held_back(self: World, frame: dict[str, np.ndarray], rows: int,
+                  nbytes: int) -> Ahead | None:
+        ahead = copy_ahead(self, frame, rows, nbytes)
         assert ahead is not None
         run = ahead.run
         release.clear()
@@ -242,7 +245,7 @@ def test_autosaves_of_a_town_on_two_threads_are_copied_before_the_tick_and_exact
     hook = autosave_hook(cfg)
     assert hook is not None
     monkeypatch.setattr(capture, "CHUNK_BYTES", 4096)
-    assert world.copy_ahead(world.sections(), 8) is None
+    assert world.copy_ahead(world.sections(), 8, 64) is None
     assert run_checked(world, hook, 30) >= 25
 
 
