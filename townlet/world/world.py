@@ -99,6 +99,7 @@ class World(Levers):
         self._kp = kernel_params(self._p)
         self._s, self._ks = s, kernel_state(s)
         self._ahead: Ahead | None = None  # see copy_ahead
+        self._armed: Ahead | None = None  # the last capture's handle, to rearm
         self._idle = self._ks
         ox, oy = origin(town.agent_home, town.blocks_w)
         k = np.arange(n) % w.town.residents_per_home
@@ -213,6 +214,7 @@ class World(Levers):
                      len(self.config.world.perturbations.events))
         self._settle()
         self._s = new
+        self._armed = None  # it references the replaced arrays
         self._ks = self._idle = kernel_state(self._s)
         self._ties_near = None
         self._migrate = bool((new.agent_today[:, Today.WORKS] == UNPLANNED).any())
@@ -230,7 +232,12 @@ class World(Levers):
         if self.threads > 1 or INTERPRETED:
             return None
         self._settle()
-        self._ahead = Ahead(self._s, frame, rows, nbytes)
+        last = self._armed
+        if last is not None and last.fits(self._s, frame, rows, nbytes):
+            last.rearm()
+            self._ahead = last
+        else:
+            self._ahead = self._armed = Ahead(self._s, frame, rows, nbytes)
         self._idle, self._ks = self._ks, self._ahead.ks
         return self._ahead
 
