@@ -6,8 +6,9 @@ Used two ways:
 - in place, from any worktree: ``python bindings/build_core.py`` compiles the
   extension next to ``townlet/__init__.py``.
 
-The cdef only declares what core/ring.h and core/scan.h export; all logic is in
-core/ring.c (the frame ring) and core/scan.c (the publisher's column scans).
+The cdef only declares what core/ring.h, core/frame.h and core/scan.h export; all logic is in
+core/ring.c (the frame ring), core/frame.c (the writer's call per tick) and core/scan.c
+(the publisher's column scans).
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ void tr_close(tr_ring *ring);
 int tr_unlink(const char *name);
 int64_t tr_publish(tr_ring *ring, int64_t tick, uint64_t frame_nbytes, uint32_t n_parts,
                    const void *const *ptrs, const uint64_t *offsets, const uint64_t *sizes);
+int64_t tr_publish_columns(tr_ring *ring, int64_t tick, uint64_t fixed_nbytes, uint32_t n_parts,
+                           const void *const *ptrs, const uint64_t *offsets,
+                           const uint64_t *sizes, uint32_t n_cols, const void *const *cols,
+                           const uint32_t *widths, uint64_t rows);
 int tr_mark_closed(tr_ring *ring);
 int tr_read(const tr_ring *ring, uint64_t frame, uint64_t offset, uint64_t len, void *dst,
             int64_t *tick, uint64_t *frame_nbytes, uint64_t *ev_end);
@@ -77,6 +82,43 @@ uint64_t tr_segment_size(const tr_ring *ring);
 uint32_t tr_schema_doc(const tr_ring *ring, void *dst, uint32_t cap);
 const char *tr_strerror(int code);
 
+#define TF_EVENTS ...
+#define TF_FRAME ...
+typedef struct tf_plan {
+    uint64_t fixed_nbytes;
+    uint32_t n_parts;
+    const void *const *ptrs;
+    const uint64_t *offsets;
+    uint64_t *sizes;
+    uint32_t n_static;
+    const uint32_t *static_parts;
+    const uint64_t *static_sizes;
+    int64_t statics;
+    int64_t *slot_statics;
+    const int32_t *n_events;
+    uint64_t event_capacity;
+    uint32_t n_fields;
+    const void *const *fields;
+    const uint32_t *widths;
+    const uint64_t *strides;
+    int64_t *tick;
+    uint32_t n_cols;
+    const void *const *cols;
+    const uint32_t *col_widths;
+    int64_t *meta_tick;
+    int32_t *meta_tick_of_day;
+    int32_t *meta_n_alive;
+    int32_t *meta_n_events;
+    int64_t ticks_per_day;
+    const uint8_t *alive;
+    uint64_t n_agents;
+    uint64_t event_row;
+    int64_t logged_tick;
+    uint64_t logged_n;
+    uint64_t bytes_written;
+} tf_plan;
+int64_t tf_tick(tr_ring *ring, tf_plan *plan, int64_t tick, uint32_t what);
+
 uint64_t ts_changed(const void *a, const void *b, uint64_t n, uint32_t size, int64_t *idx,
                     uint64_t cap);
 uint64_t ts_repeat_misses(const void *old, const void *cur, const void *before, uint64_t n,
@@ -91,8 +133,8 @@ def make_builder(relative: bool) -> FFI:
     builder.cdef(CDEF)
     builder.set_source(
         "townlet._core",
-        '#include "ring.h"\n#include "scan.h"',
-        sources=[str(core / "ring.c"), str(core / "scan.c")],
+        '#include "ring.h"\n#include "frame.h"\n#include "scan.h"',
+        sources=[str(core / "ring.c"), str(core / "frame.c"), str(core / "scan.c")],
         include_dirs=[str(core)],
         libraries=["rt"],
         extra_compile_args=["-std=c11", "-O3", "-Wall", "-Wextra"],

@@ -255,8 +255,26 @@ int tr_unlink(const char *name) {
     return TR_OK;
 }
 
-int64_t tr_publish(tr_ring *r, int64_t tick, uint64_t frame_nbytes, uint32_t n_parts,
-                   const void *const *ptrs, const uint64_t *offsets, const uint64_t *sizes) {
+/* The bytes of a frame whose fixed part ends at fixed_nbytes and whose n_cols columns of
+ * `rows` elements follow it (the first at fixed_nbytes, each next one on the following
+ * 8-byte boundary); UINT64_MAX if that exceeds `limit`. */
+static uint64_t columns_end(uint64_t fixed_nbytes, uint32_t n_cols, const uint32_t *widths,
+                            uint64_t rows, uint64_t limit) {
+    uint64_t end = fixed_nbytes;
+    for (uint32_t k = 0; k < n_cols; k++) {
+        uint64_t at = k ? round_up(end, 8) : end;
+        if (at > limit || (widths[k] && rows > (limit - at) / widths[k])) return UINT64_MAX;
+        end = at + rows * widths[k];
+    }
+    return end;
+}
+
+/* Validate, then copy the parts (within frame_nbytes) and after them the columns (checked
+ * by the caller) into the next slot under its sequence word. */
+static int64_t publish(tr_ring *r, int64_t tick, uint64_t frame_nbytes, uint32_t n_parts,
+                       const void *const *ptrs, const uint64_t *offsets, const uint64_t *sizes,
+                       uint32_t n_cols, const void *const *cols, const uint32_t *widths,
+                       uint64_t rows) {
     if (!r) return TR_EINVAL;
     if (!r->writable) return TR_EREADONLY;
     tr_header *h = hdr(r);
@@ -266,6 +284,11 @@ int64_t tr_publish(tr_ring *r, int64_t tick, uint64_t frame_nbytes, uint32_t n_p
         if (sizes[i] && !ptrs[i]) return TR_EINVAL;
         if (offsets[i] > frame_nbytes || sizes[i] > frame_nbytes - offsets[i]) return TR_ETOOBIG;
     }
+    if (rows) {
+        for (uint32_t k = 0; k < n_cols; k++) {
+            if (widths[k] && !cols[k]) return TR_EINVAL;
+        }
+    }
     uint64_t frame = r->next_frame;
     tr_slot *s = slot_of(r, frame);
     atomic_store_explicit(&s->seq, 2 * frame - 1, memory_order_relaxed);
@@ -274,8 +297,15 @@ int64_t tr_publish(tr_ring *r, int64_t tick, uint64_t frame_nbytes, uint32_t n_p
     for (uint32_t i = 0; i < n_parts; i++) {
         if (sizes[i]) copy_part(d + offsets[i], ptrs[i], sizes[i]);
     }
+    uint64_t end = frame_nbytes; /* the columns follow the parts (see columns_end) */
+    for (uint32_t k = 0; k < n_cols; k++) {
+        uint64_t at = k ? round_up(end, 8) : end;
+        uint64_t nb = rows * widths[k];
+        if (nb) copy_part(d + at, cols[k], nb);
+        end = at + nb;
+    }
     atomic_store_explicit(&s->tick, tick, memory_order_relaxed);
-    atomic_store_explicit(&s->nbytes, frame_nbytes, memory_order_relaxed);
+    atomic_store_explicit(&s->nbytes, end, memory_order_relaxed);
     tr_evlog *log = evlog_of(r);
     uint64_t ev_end = log ? atomic_load_explicit(&log->head, memory_order_relaxed) : 0;
     atomic_store_explicit(&s->ev_end, ev_end, memory_order_relaxed);
@@ -283,6 +313,24 @@ int64_t tr_publish(tr_ring *r, int64_t tick, uint64_t frame_nbytes, uint32_t n_p
     atomic_store_explicit(&h->latest, frame, memory_order_release);
     r->next_frame = frame + 1;
     return (int64_t)frame;
+}
+
+int64_t tr_publish(tr_ring *r, int64_t tick, uint64_t frame_nbytes, uint32_t n_parts,
+                   const void *const *ptrs, const uint64_t *offsets, const uint64_t *sizes) {
+    return publish(r, tick, frame_nbytes, n_parts, ptrs, offsets, sizes, 0, NULL, NULL, 0);
+}
+
+int64_t tr_publish_columns(tr_ring *r, int64_t tick, uint64_t fixed_nbytes, uint32_t n_parts,
+                           const void *const *ptrs, const uint64_t *offsets,
+                           const uint64_t *sizes, uint32_t n_cols, const void *const *cols,
+                           const uint32_t *widths, uint64_t rows) {
+    if (!r || (n_cols && (!cols || !widths))) return TR_EINVAL;
+    if (!r->writable) return TR_EREADONLY;
+    uint64_t cap = hdr(r)->frame_capacity;
+    if (fixed_nbytes > cap || columns_end(fixed_nbytes, n_cols, widths, rows, cap) > cap)
+        return TR_ETOOBIG;
+    return publish(r, tick, fixed_nbytes, n_parts, ptrs, offsets, sizes, n_cols, cols, widths,
+                   rows);
 }
 
 int tr_mark_closed(tr_ring *r) {

@@ -70,6 +70,16 @@ int tr_unlink(const char *name);
  * Returns the new frame number (> 0) or a negative code. Never blocks. */
 int64_t tr_publish(tr_ring *ring, int64_t tick, uint64_t frame_nbytes, uint32_t n_parts,
                    const void *const *ptrs, const uint64_t *offsets, const uint64_t *sizes);
+/* Publish one frame of a fixed part and n_cols columns of `rows` elements each: the parts
+ * as tr_publish (inside [0, fixed_nbytes)), then column k's rows * widths[k] bytes from
+ * cols[k], the first at fixed_nbytes and each next one on the following 8-byte boundary.
+ * The frame ends with the last column (FrameSchema.event_layout in the Python package,
+ * the columns being the tick's events), so the caller needs no per-count layout.
+ * Returns the new frame number (> 0) or a negative code. Never blocks. */
+int64_t tr_publish_columns(tr_ring *ring, int64_t tick, uint64_t fixed_nbytes, uint32_t n_parts,
+                           const void *const *ptrs, const uint64_t *offsets,
+                           const uint64_t *sizes, uint32_t n_cols, const void *const *cols,
+                           const uint32_t *widths, uint64_t rows);
 /* Mark the ring closed (the writer is done); readers see tr_closed() == 1. */
 int tr_mark_closed(tr_ring *ring);
 

@@ -68,3 +68,9 @@ uint64_t ts_repeat_misses(const void *old, const void *cur, const void *before, 
     if (changed) *changed = diff;
     return count;
 }
+
+uint64_t ts_count_nonzero(const uint8_t *a, uint64_t n) {
+    uint64_t count = 0;
+    for (uint64_t i = 0; i < n; i++) count += a[i] != 0;
+    return count;
+}

@@ -23,4 +23,7 @@ uint64_t ts_changed(const void *a, const void *b, uint64_t n, uint32_t size, int
 uint64_t ts_repeat_misses(const void *old, const void *cur, const void *before, uint64_t n,
                           uint32_t size, int64_t *idx, uint64_t cap, uint64_t *changed);
 
+/* Bytes of `a` (n of them) that are not zero: a flag column's count without a temporary. */
+uint64_t ts_count_nonzero(const uint8_t *a, uint64_t n);
+
 #endif

@@ -232,6 +232,48 @@ static void test_event_fields(void) {
     tr_unlink(name);
 }
 
+/* A fixed part then three columns of 3 rows (1-, 4- and 2-byte elements): each column
+ * starts on the 8-byte boundary after the previous one, the frame ends with the last;
+ * columns past the capacity and readers' handles are refused. */
+static void test_columns(void) {
+    tr_ring *w = NULL, *r = NULL;
+    CHECK(tr_create(name, hash_a, "{}", 2, 2, 128, getpid(), 0, 0, 0, &w) == TR_OK, "create");
+    CHECK(tr_attach(name, hash_a, &r) == TR_OK, "attach");
+    uint64_t fixed = 0x0102030405060708ULL;
+    const void *ptrs[1] = {&fixed};
+    uint64_t offs[1] = {8}, sizes[1] = {8};
+    uint8_t a[3] = {1, 2, 3};
+    uint32_t b[3] = {10, 20, 30};
+    uint16_t c[3] = {7, 8, 9};
+    const void *cols[3] = {a, b, c};
+    uint32_t widths[3] = {1, 4, 2};
+    /* a at 16..19, b at 24..36, c at 40..46 */
+    CHECK(tr_publish_columns(w, 5, 16, 1, ptrs, offs, sizes, 3, cols, widths, 3) == 1, "publish");
+    unsigned char out[128];
+    int64_t tick = 0;
+    uint64_t nb = 0;
+    CHECK(tr_read(r, 1, 0, sizeof out, out, &tick, &nb, NULL) == TR_OK, "read");
+    CHECK(tick == 5 && nb == 46, "frame of %llu bytes", (unsigned long long)nb);
+    CHECK(memcmp(out + 8, &fixed, 8) == 0, "fixed part");
+    CHECK(memcmp(out + 16, a, 3) == 0 && memcmp(out + 24, b, 12) == 0 && memcmp(out + 40, c, 6) == 0,
+          "columns on 8-byte boundaries");
+    CHECK(tr_publish_columns(w, 6, 16, 1, ptrs, offs, sizes, 3, cols, widths, 0) == 2, "no rows");
+    CHECK(tr_read(r, 2, 0, sizeof out, out, &tick, &nb, NULL) == TR_OK && nb == 16, "empty columns");
+    CHECK(tr_publish_columns(w, 7, 16, 1, ptrs, offs, sizes, 3, cols, widths, 4096) == TR_ETOOBIG,
+          "columns past the capacity");
+    CHECK(tr_publish_columns(w, 7, 16, 1, ptrs, offs, sizes, 3, cols, widths, UINT64_MAX / 2) ==
+          TR_ETOOBIG, "rows that overflow");
+    CHECK(tr_publish_columns(w, 7, 8, 1, ptrs, offs, sizes, 3, cols, widths, 3) == TR_ETOOBIG,
+          "part outside the fixed part");
+    CHECK(tr_publish_columns(w, 7, 16, 1, ptrs, offs, sizes, 3, NULL, widths, 3) == TR_EINVAL,
+          "no column pointers");
+    CHECK(tr_publish_columns(r, 7, 16, 1, ptrs, offs, sizes, 3, cols, widths, 3) == TR_EREADONLY,
+          "publish via reader");
+    tr_close(r);
+    tr_close(w);
+    tr_unlink(name);
+}
+
 int main(void) {
     snprintf(name, sizeof name, "/townlet-ctest-%d", (int)getpid());
     for (unsigned i = 0; i < TR_HASH_SIZE; i++) {
@@ -241,6 +283,7 @@ int main(void) {
     test_errors();
     test_events();
     test_event_fields();
+    test_columns();
     test_hammer();
     if (failures) {
         fprintf(stderr, "%d failure(s)\n", failures);

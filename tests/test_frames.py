@@ -354,9 +354,13 @@ def test_static_columns_are_copied_once_per_slot_and_array(state):
 
 def test_the_world_never_changes_static_columns_in_place():
     """What the writer's once-per-slot copy relies on: a running town (perturbations on)
-    keeps its static object columns' arrays and their contents."""
+    keeps its static columns' arrays and their contents; they are exactly the frame's
+    part of the world's layout (``TOWN_FIELDS``: the agents' jobs too, issue 12)."""
     from townlet.config import default_config, with_agents
     from townlet.world import World
+    from townlet.world.state import TOWN_FIELDS
+
+    assert set(STATIC_COLUMNS) == set(STATE_COLUMNS) & set(TOWN_FIELDS)
 
     world = World(with_agents(default_config(), 60), seed=3)
     arrays = {name: world.sections()[name] for name in STATIC_COLUMNS}

@@ -13,7 +13,7 @@ from townlet._core import ffi, lib
 from townlet.config import default_config, with_agents
 from townlet.frames import FrameReader, FrameRing
 from townlet.frames.ring import RingError, RingHandle, check
-from townlet.frames.schema import EVENT_COLUMNS, STATE_COLUMNS
+from townlet.frames.schema import EVENT_COLUMNS, STATE_COLUMNS, SchemaError
 from townlet.frames.shm import new_ring_name
 from townlet.world import World
 
@@ -126,3 +126,61 @@ def test_flush_writes_the_events_as_logged_after_an_intervention_reused_the_buff
         k = int(state["evt_len"][0])
         records, _ = reader.read_events(reader.events_head() - k, reader.events_head())
         assert np.array_equal(records["code"], state["evt_code"][:k])
+
+
+def test_the_ring_lays_out_the_event_columns_for_any_event_count():
+    """Issue 12: one C call (``tr_publish_columns``) lays a frame's event columns out after
+    its fixed part, so the writer keeps no layout per event count: frames with none, one,
+    an odd number and the full capacity of events read back with the schema's layout and
+    size, the meta counts included; columns beyond the slot are refused."""
+    state = make_state(50, seed=6)
+    rng = np.random.default_rng(6)
+    with FrameRing.from_sections(state, config_id="l", ticks_per_day=100, doorbell=None,
+                                 every=1) as ring, FrameReader(ring.name, ring.schema) as reader:
+        cap = ring.schema.event_capacity
+        for tick, n in enumerate([0, 1, 7, cap, 3], start=1):
+            step(state, rng, tick, 0.3)
+            state["evt_len"][0] = n
+            for _, sec in EVENT_COLUMNS:
+                state[sec][:] = rng.integers(-50, 50, cap).astype(state[sec].dtype)
+            ring.publish(tick, state)
+            frame = reader.read_latest()
+            raw = np.zeros(ring.schema.capacity, np.uint8)
+            reader.read_into(frame.number, raw)
+            assert frame.nbytes == ring.schema.frame_nbytes(n)
+            assert frame.n_events == n
+            assert frame.columns["n_alive"][0] == np.count_nonzero(state["agent_alive"])
+            for (col, sec), (spec, off, nb) in zip(EVENT_COLUMNS, ring.schema.event_layout(n),
+                                                   strict=True):
+                assert spec.name == col
+                assert np.array_equal(frame.events[col], state[sec][:n]), (n, col)
+                assert raw[off:off + nb].tobytes() == state[sec][:n].tobytes(), (n, col)
+        cols = [ffi.from_buffer(state[sec]) for _, sec in EVENT_COLUMNS]
+        rc = lib.tr_publish_columns(ring._rp, 9, ring.schema.fixed_nbytes, 0, ffi.NULL,
+                                    ffi.NULL, ffi.NULL, len(cols), cols,
+                                    [state[sec].dtype.itemsize for _, sec in EVENT_COLUMNS],
+                                    10 * cap)
+        assert rc == lib.TR_ETOOBIG
+        assert reader.latest() == 5
+
+
+@pytest.mark.parametrize("every", [1, 4])
+def test_the_event_count_is_checked_before_the_tick_is_logged(every):
+    """The event count is read by the C call of the tick (``tf_tick``), so its section is
+    checked like the others: a wrong dtype or shape names it, a count out of range is
+    refused, on ticks with and without a frame, and nothing reaches the ring."""
+    state = make_state(30, seed=7)
+    with FrameRing.from_sections(state, config_id="c", ticks_per_day=100, doorbell=None,
+                                 every=every) as ring, FrameReader(ring.name, ring.schema) as reader:
+        for tick in (3, 4):  # tick 4 has a frame either way, tick 3 only with every=1
+            with pytest.raises(SchemaError, match="'evt_len': expected contiguous <i4"):
+                ring.publish(tick, dict(state, evt_len=state["evt_len"].astype(np.int64)))
+            with pytest.raises(SchemaError, match="'evt_len': expected contiguous <i4"):
+                ring.publish(tick, dict(state, evt_len=np.zeros(2, np.int32)))
+            with pytest.raises(SchemaError, match="'evt_len': -1 events outside"):
+                ring.publish(tick, dict(state, evt_len=np.array([-1], np.int32)))
+        assert ring.frames_published == 0 and reader.latest() == 0
+        assert reader.events_head() == 0
+        ring.publish(4, state)  # the world's own sections still work after the refusals
+        assert reader.read_latest().n_events == int(state["evt_len"][0])
+        assert reader.events_head() == int(state["evt_len"][0])

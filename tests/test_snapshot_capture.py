@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -119,6 +119,7 @@ def test_autosave_equals_a_full_copy_at_every_tick(tmp_path: Path, monkeypatch) 
     checked, restored = 0, False
     monkeypatch.setattr(capture, "CHUNK_BYTES", 4096)
     monkeypatch.setattr(capture, "BLOCK_ROWS", 8)
+    monkeypatch.setattr(capture, "BLOCK_BYTES", 64)
     with hook.saver:
         while world.tick < 150:
             stir(world, world.tick)
@@ -162,10 +163,12 @@ def busy_town(root: Path, threads: int = 1) -> TownletConfig:
 
 
 def run_checked(world: World, hook: AutosaveHook, ticks: int,
-                release: threading.Event | None = None) -> int:
+                release: threading.Event | None = None,
+                then: Callable[[], None] | None = None) -> int:
     """Step ``world`` with an autosave after every tick and ``stir`` between, checking
     each autosave against a full copy of its tick; ``release`` (if given) is set after
-    each step. Returns the autosaves checked."""
+    each step, ``then`` (if given) called after each capture. Returns the autosaves
+    checked."""
     root = Path(world.config.snapshots.root)
     fulls: dict[int, dict[str, np.ndarray]] = {}
     checked = 0
@@ -180,6 +183,8 @@ def run_checked(world: World, hook: AutosaveHook, ticks: int,
                 checked += check_autosaves(hook, root, fulls)
                 fulls = {world.tick: {k: v.copy() for k, v in world.sections().items()}}
                 hook.after(world)
+                if then is not None:
+                    then()
         finally:  # the last capture's copier may run: nothing steps any more
             if release is not None:
                 release.set()
@@ -200,35 +205,48 @@ def test_held_back_copier_leaves_every_row_to_the_tick_and_the_autosave_is_exact
     world = World(cfg, seed=7)
     hook = autosave_hook(cfg)
     assert hook is not None
+    release, handles, by_tick = hold_back(monkeypatch)
+    assert run_checked(world, hook, 90, release) >= 85
+    # the tick (its checks, or an intervention's settling) copied every block itself,
+    # but for the last capture, which no tick followed
+    assert len(by_tick) >= 85 and len({id(a) for a in handles}) < len(handles)  # rearmed
+    assert all(inline == size for inline, size in by_tick[:-1])
+    stats = world.view("stats")
+    assert stats[St.DEATHS] > 0 and stats[St.RESPAWNS] > 0 and stats[St.EXITS] > 0
+    assert stats[St.CHATS] > 0 and stats[St.CONFLICTS] > 0 and stats[St.FAILED] > 0
+    assert world.view("pert_meta")[0] > 20  # perturbations drawn by the tick's scheduler
+
+
+def hold_back(monkeypatch) -> tuple[threading.Event, list[Ahead], list[tuple[int, int]]]:
+    """Blocks of one entry, and a copier that starts only once the returned event is
+    set (after the step that follows its capture): that step's checks copy every block
+    it writes. Returns the event, the handle of each capture (a rearmed handle again)
+    and, per capture, the blocks the tick had copied itself when its copier started
+    and the blocks in all."""
     monkeypatch.setattr(capture, "BLOCK_ROWS", 1)
+    monkeypatch.setattr(capture, "BLOCK_BYTES", 1)
     release = threading.Event()
     handles: list[Ahead] = []
+    by_tick: list[tuple[int, int]] = []
     copy_ahead = World.copy_ahead
 
-    def held_back(self: World, frame: dict[str, np.ndarray], rows: int) -> Ahead | None:
-        ahead = copy_ahead(self, frame, rows)
+    def held_back(self: World, frame: dict[str, np.ndarray], rows: int,
+                  nbytes: int) -> Ahead | None:
+        ahead = copy_ahead(self, frame, rows, nbytes)
         assert ahead is not None
-        run = ahead.run
         release.clear()
 
         def run_after_the_tick() -> None:
             release.wait()
-            run()
+            by_tick.append((ahead.copied_by_tick(), ahead.table.size))
+            Ahead.run(ahead)
 
         ahead.run = run_after_the_tick  # type: ignore[method-assign]
         handles.append(ahead)
         return ahead
 
     monkeypatch.setattr(World, "copy_ahead", held_back)
-    assert run_checked(world, hook, 90, release) >= 85
-    # the tick (its checks, or an intervention's settling) copied every block itself,
-    # but for the last capture, which no tick followed
-    assert len(handles) >= 85
-    assert all(a.copied_by_tick() == a.table.size for a in handles[:-1])
-    stats = world.view("stats")
-    assert stats[St.DEATHS] > 0 and stats[St.RESPAWNS] > 0 and stats[St.EXITS] > 0
-    assert stats[St.CHATS] > 0 and stats[St.CONFLICTS] > 0 and stats[St.FAILED] > 0
-    assert world.view("pert_meta")[0] > 20  # perturbations drawn by the tick's scheduler
+    return release, handles, by_tick
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
@@ -242,8 +260,36 @@ def test_autosaves_of_a_town_on_two_threads_are_copied_before_the_tick_and_exact
     hook = autosave_hook(cfg)
     assert hook is not None
     monkeypatch.setattr(capture, "CHUNK_BYTES", 4096)
-    assert world.copy_ahead(world.sections(), 8) is None
+    assert world.copy_ahead(world.sections(), 8, 64) is None
     assert run_checked(world, hook, 30) >= 25
+
+
+@pytest.mark.skipif(INTERPRETED, reason="copy ahead needs compiled kernels")
+def test_an_attached_rl_env_reads_the_world_while_an_autosave_is_pending(
+        tmp_path: Path, monkeypatch) -> None:
+    """``townlet run --policy``: the policy driver's env (townlet.rl, its own kernel
+    struct without the capture's checks) observes the world after each step, while the
+    autosave of that step is still being copied. It only reads the world: the state is
+    bit-identical before and after each observation and scripted action, and every
+    autosave is its tick's full copy."""
+    from townlet.rl.vector_env import TownletVectorEnv
+
+    cfg = busy_town(tmp_path)
+    world = World(cfg, seed=7)
+    hook = autosave_hook(cfg)
+    assert hook is not None
+    release, handles, _ = hold_back(monkeypatch)
+    env = TownletVectorEnv(cfg, world=world)
+    env.reset()
+
+    def observe() -> None:
+        assert not handles[-1].table.any()  # nothing of this capture is copied yet
+        before = world.state_hash()
+        env.observe()
+        env.scripted_actions()
+        assert world.state_hash() == before, world.tick
+
+    assert run_checked(world, hook, 40, release, observe) >= 35
 
 
 CHILD = r"""

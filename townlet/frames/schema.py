@@ -27,6 +27,8 @@ from msgspec import Meta
 
 __all__ = [
     "EVENT_COLUMNS",
+    "EVENT_COUNT_DTYPE",
+    "EVENT_COUNT_SECTION",
     "EVENT_DTYPE",
     "META_COLUMNS",
     "SCHEMA_VERSION",
@@ -57,10 +59,11 @@ STATE_COLUMNS: Final[tuple[str, ...]] = (
 )
 """World sections copied into every frame, in frame order (names of ``FIELDS``)."""
 
-STATIC_COLUMNS: Final[tuple[str, ...]] = ("obj_type", "obj_x", "obj_y")
+STATIC_COLUMNS: Final[tuple[str, ...]] = ("agent_job", "obj_type", "obj_x", "obj_y")
 """State columns the world sets when it builds the town and never changes in place (a
-snapshot load replaces the arrays). The frame writer copies them into a ring slot only
-when the slot does not hold them from that same array yet."""
+snapshot load replaces the arrays): the frame's part of the world's ``TOWN_FIELDS``. The
+frame writer copies them into a ring slot only when the slot does not hold them from
+that same array yet."""
 
 EVENT_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("code", "evt_code"), ("agent", "evt_agent"), ("other", "evt_other"),
@@ -69,6 +72,9 @@ EVENT_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
 """(frame column, world section) of the tick's events; ``evt_len`` gives the count."""
 
 EVENT_COUNT_SECTION: Final = "evt_len"
+EVENT_COUNT_DTYPE: Final = np.dtype("<i4")
+"""Of the event count section (shape (1,), as the world's ``evt_len``): the frame writer
+reads the count in C."""
 
 META_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("tick", "<i8"), ("tick_of_day", "<i4"), ("ticks_per_day", "<i4"),

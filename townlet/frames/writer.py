@@ -2,17 +2,17 @@
 
 ``publish`` appends the tick's events to the ring's event log on every tick; on
 ticks that are a multiple of ``every`` it also copies the observable sections into
-the next ring slot with a single C call (one memcpy per column; the static columns
-of ``STATIC_COLUMNS`` only when that slot does not hold them from the same arrays
-yet, so once per slot for a whole run) and sends a
-16-byte doorbell without blocking; a doorbell that cannot be sent is dropped and
-counted (the ring is the truth). The event log keeps every event of the last
-``event_log`` events, so the events of ticks without a frame (and of frames a
-publisher skips) still reach subscribers. Sections are checked and their buffers
-taken once per array object: the world hands out the same arrays every tick, so a
-tick costs one lookup of every section with an identity test, the copies and one C
-call, not per-column Python work. Nothing on
-this path waits for a reader.
+the next ring slot (one memcpy per column; the static columns of ``STATIC_COLUMNS``
+only when that slot does not hold them from the same arrays yet, so once per slot for
+a whole run) and sends a 16-byte doorbell without blocking; a doorbell that cannot be
+sent is dropped and counted (the ring is the truth). Either is one C call
+(``tf_tick`` in core/frame.c) from a plan of pointers and sizes set up when arrays are
+taken. The event log keeps every event of the last ``event_log`` events, so the
+events of ticks without a frame (and of frames a publisher skips) still reach
+subscribers. Sections are checked and their buffers taken once per array object: the
+world hands out the same read-only mapping of the same arrays every tick, so a tick
+costs an identity test and the C call, not per-column Python work. Nothing on this
+path waits for a reader.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import os
 import struct
 from collections.abc import Mapping
 from operator import is_, itemgetter
+from types import MappingProxyType
 from typing import Self
 
 import numpy as np
@@ -31,6 +32,7 @@ from townlet.frames import shm
 from townlet.frames.ring import RingError, RingHandle, check
 from townlet.frames.schema import (
     EVENT_COLUMNS,
+    EVENT_COUNT_DTYPE,
     EVENT_COUNT_SECTION,
     STATE_COLUMNS,
     STATIC_COLUMNS,
@@ -50,6 +52,12 @@ DEFAULT_EVENT_LOG = _TELEMETRY.event_log_events
 
 _CTYPES = {np.dtype("<i8"): "int64_t", np.dtype("<i4"): "int32_t"}
 """C types of the meta columns the writer stores through pointers."""
+
+_WHAT = (lib.TF_EVENTS, lib.TF_EVENTS | lib.TF_FRAME)
+"""``tf_tick``'s work on a tick without and with a frame."""
+
+_NEVER = -(2**63)
+"""A tick no tick is: ``tf_plan.logged_tick`` before any events were logged."""
 
 
 def doorbell_address(ring_name: str) -> str:
@@ -104,9 +112,6 @@ class FrameRing:
         self.schema = schema
         self.every = every
         self.ticks_per_day = ticks_per_day
-        self.frames_published = 0
-        self.bytes_written = 0
-        """Bytes copied into ring slots so far (static columns count once per slot)."""
         self.doorbells_dropped = 0
         self.last_frame = 0
         self.last_frame_tick: int | None = None
@@ -127,8 +132,9 @@ class FrameRing:
         self._rp = self._ring.ptr
         """The raw ring handle for the per-tick calls (None once closed)."""
         shm.unlink_on_exit(self.name)
-        self._slot_statics = [-1] * slots
+        self._slot_statics = ffi.new("int64_t[]", [-1] * slots)
         """Per slot, the generation of static arrays it holds (-1: none yet)."""
+        self._plan.slot_statics = self._slot_statics
         if self.doorbell is not None:
             import pynng  # only the writer with a doorbell needs nng
 
@@ -166,63 +172,67 @@ class FrameRing:
         views["ticks_per_day"][0] = self.ticks_per_day
         self._meta = views
         self._keep_meta = ffi.from_buffer(self._meta_buf)
-        self._set = tuple(ffi.cast(f"{_CTYPES[views[name].dtype]} *", self._keep_meta
-                                   + s.by_name[name].offset)
-                          for name in ("tick", "tick_of_day", "n_alive", "n_events"))
-        """Typed pointers to the meta columns every frame sets (a store each)."""
         self._state = [(c.name, c.offset, c.nbytes, c.dtype, c.shape)
                        for c in s.columns if c.role != "meta"]
         self._static = [i for i, (name, *_) in enumerate(self._state, start=1)
                         if name in STATIC_COLUMNS]
-        self._static_bytes = sum(self._state[i - 1][2] for i in self._static)
-        self._statics = 0
-        """Generation of the static columns' arrays: one more whenever one is taken anew."""
-        self._statics_sized = True
-        """Whether ``_sizes`` copies the static parts (as the next slot needs or not)."""
-        self._plain_bytes = meta_end + sum(nb for i, (_, _, nb, _, _) in
-                                           enumerate(self._state, start=1)
-                                           if i not in self._static)
-        """Bytes of meta and non-static state columns (copied into every frame)."""
         self._events = [(sec, e) for (_, sec), e in zip(EVENT_COLUMNS, s.events, strict=True)]
-        n_parts = 1 + len(self._state) + len(self._events)
-        self._ptrs = ffi.new("const void *[]", n_parts)
-        self._offs = ffi.new("uint64_t[]", n_parts)
-        self._sizes = ffi.new("uint64_t[]", n_parts)
+        base = 1 + len(self._state)
+        """Parts before it are the frame's fixed part (meta, state), the event columns after."""
+        self._ptrs = ffi.new("const void *[]", base)
+        self._offs = ffi.new("uint64_t[]", base)
+        self._sizes = ffi.new("uint64_t[]", base)
         self._ptrs[0], self._offs[0], self._sizes[0] = self._keep_meta, 0, meta_end
         for i, (_, off, nb, _, _) in enumerate(self._state, start=1):
             self._offs[i], self._sizes[i] = off, nb
-        base = 1 + len(self._state)
-        self._event_offs, self._event_sizes = self._offs + base, self._sizes + base
-        """Where the event parts' offsets and sizes start (set per frame in one copy each)."""
-        self._src: list[np.ndarray | None] = [None] * n_parts
-        """The array each part was last taken from (checked, its buffer in ``_bufs``)."""
-        self._bufs: list[object] = [None] * n_parts
         # an event record (schema.event_record) is the tick, then one value per event column
         self._tick = ffi.new("int64_t[1]")
         """The tick, the first field of every event record (stride 0: shared)."""
         self._fields = ffi.new("const void *[]", [self._tick] + [ffi.NULL] * len(self._events))
         self._widths = ffi.new("uint32_t[]", [8] + [e.dtype.itemsize for _, e in self._events])
         self._strides = ffi.new("uint64_t[]", [0] + [e.dtype.itemsize for _, e in self._events])
-        self._n_fields = len(self._widths)
+        self._cols = ffi.new("const void *[]", len(self._events))
+        """The event columns a frame copies: the fields after the tick, or (``flush``)
+        copies of the events as logged."""
+        self._count = base + len(self._events)
+        """The part of the event count (``evt_len``), after the event columns."""
+        self._alive = 1 + [c[0] for c in self._state].index("agent_alive")
+        """The part of ``agent_alive`` (its flags are counted for ``n_alive``)."""
+        self._plan = p = ffi.new("tf_plan *")
+        p.fixed_nbytes, p.n_parts, p.ptrs, p.offsets, p.sizes = (s.fixed_nbytes, base,
+                                                                 self._ptrs, self._offs,
+                                                                 self._sizes)
+        p.event_capacity, p.n_fields, p.fields = s.event_capacity, len(self._widths), self._fields
+        p.widths, p.strides, p.tick = self._widths, self._strides, self._tick
+        p.n_cols, p.cols, p.col_widths = len(self._events), self._cols, self._widths + 1
+        p.meta_tick, p.meta_tick_of_day, p.meta_n_alive, p.meta_n_events = (
+            ffi.cast(f"{_CTYPES[views[name].dtype]} *", self._keep_meta + s.by_name[name].offset)
+            for name in ("tick", "tick_of_day", "n_alive", "n_events"))
+        p.ticks_per_day, p.n_agents = self.ticks_per_day, s.by_name["agent_alive"].shape[0]
+        self._static_parts = ffi.new("uint32_t[]", self._static)
+        self._static_sizes = ffi.new("uint64_t[]", [self._state[i - 1][2] for i in self._static])
+        p.n_static, p.static_parts, p.static_sizes = (len(self._static), self._static_parts,
+                                                      self._static_sizes)
+        p.event_row = sum(e.dtype.itemsize for _, e in self._events)
+        p.logged_tick = _NEVER
+        """The C side of a tick (``tf_tick`` in core/frame.c): every pointer and size, set
+        as sections are taken, so a tick is one call."""
+        self._src: list[np.ndarray | None] = [None] * (self._count + 1)
+        """The array each part was last taken from (checked, its buffer in ``_bufs``)."""
+        self._bufs: list[object] = [None] * (self._count + 1)
+        count = (self._count, EVENT_COUNT_SECTION, EVENT_COUNT_DTYPE, (1,))
         self._event_parts = [(j, sec, spec.dtype, spec.shape)
-                             for j, (sec, spec) in enumerate(self._events, start=base)]
+                             for j, (sec, spec) in enumerate(self._events, start=base)] + [count]
         self._frame_parts = [(i, name, dt, shape) for i, (name, _, _, dt, shape)
                              in enumerate(self._state, start=1)] + self._event_parts
-        self._get_frame = itemgetter(EVENT_COUNT_SECTION, *(name for _, name, _, _
-                                                            in self._frame_parts))
-        self._get_events = itemgetter(EVENT_COUNT_SECTION, *(sec for _, sec, _, _
-                                                             in self._event_parts))
+        self._get_frame = itemgetter(*(name for _, name, _, _ in self._frame_parts))
+        self._get_events = itemgetter(*(sec for _, sec, _, _ in self._event_parts))
         self._seen_frame: tuple | None = None
         self._seen_events: tuple | None = None
         """The sections last found all taken already (identity): a tick whose sections
         are the same arrays skips the per-part checks."""
-        names = [name for _, name, _, _ in self._frame_parts]
-        self._alive_at = 1 + names.index("agent_alive")
-        """Where ``agent_alive`` is in the frame getter's tuple."""
-        self._layouts: dict[int, tuple[bytes, bytes, int, int]] = {}
-        """Per event count: offsets and sizes of the event parts (uint64 bytes), the
-        frame's size and the bytes a frame copies besides static columns."""
-        self._logged = (-1, 0)  # (tick, events) last appended to the event log
+        self._trusted: list[Mapping[str, np.ndarray] | None] = [None, None]
+        """By ``frame`` (False, True): the read-only mapping last taken whole, if any."""
         if set(STATE_COLUMNS) - {c[0] for c in self._state}:
             raise SchemaError("schema lacks state columns this writer must fill")
 
@@ -244,14 +254,19 @@ class FrameRing:
         if a is not self._src[i]:
             if a.dtype != dt or a.shape != shape or not a.flags.c_contiguous:
                 _mismatch(name, a, dt, shape)
-            self._bufs[i] = ffi.from_buffer(a)
-            self._ptrs[i] = self._bufs[i]
+            self._bufs[i] = buf = ffi.from_buffer(a)
             self._src[i] = a
             k = i - self._event_parts[0][0]
-            if k >= 0:
-                self._fields[1 + k] = self._bufs[i]
-            elif i in self._static:
-                self._statics += 1  # no slot holds these arrays yet
+            if i == self._count:
+                self._plan.n_events = ffi.cast("const int32_t *", buf)
+            elif k >= 0:
+                self._fields[1 + k] = self._cols[k] = buf
+            else:
+                self._ptrs[i] = buf
+                if i == self._alive:
+                    self._plan.alive = ffi.cast("const uint8_t *", buf)
+                if i in self._static:
+                    self._plan.statics += 1  # no slot holds these arrays yet
 
     def publish(self, tick: int, sections: Mapping[str, np.ndarray]) -> int:
         """Log the events of ``tick``; on a frame tick (a multiple of ``every``) also write
@@ -263,11 +278,11 @@ class FrameRing:
         """
         if self._rp is None:
             raise RingError(f"ring {self.name} is closed", lib.TR_EINVAL)
-        if tick % self.every:
-            self._log_events(tick, self._take_all(False, sections))
-            return 0
-        got = self._take_all(True, sections)  # every check before anything is written
-        return self._write(tick, got, self._log_events(tick, got))
+        frame = not tick % self.every
+        if sections is not self._trusted[frame]:
+            self._take_all(frame, sections)  # every check before anything is written
+        rc = lib.tf_tick(self._rp, self._plan, tick, _WHAT[frame])
+        return rc and self._done(rc, tick)
 
     def flush(self, tick: int, sections: Mapping[str, np.ndarray]) -> int:
         """Write the frame of ``tick`` unless it was written already (its events were
@@ -275,8 +290,8 @@ class FrameRing:
         when its tick is not a frame tick. Returns the frame number (0: nothing new)."""
         if self._rp is None or self.last_frame_tick == tick:
             return 0
-        got = self._take_all(True, sections)
-        n = self._logged[1] if self._logged[0] == tick else 0
+        self._take_all(True, sections)
+        n = self._plan.logged_n if self._plan.logged_tick == tick else 0
         # the tick's events as logged (an intervention since may have reused the buffers)
         records = np.zeros(n, self.schema.event_record)
         if n:
@@ -284,17 +299,21 @@ class FrameRing:
             head = lib.tr_events_head(self._rp)
             check(lib.tr_events_read(self._rp, head - n, n, ffi.from_buffer(records),
                                      first), f"read back the events of tick {tick}")
-        for (j, _, _, _), (_, spec) in zip(self._event_parts, self._events, strict=True):
+        for k, ((j, _, _, _), (_, spec)) in enumerate(zip(self._event_parts[:-1], self._events,
+                                                          strict=True)):
             col = np.ascontiguousarray(records[spec.name])
             self._bufs[j], self._src[j] = ffi.from_buffer(col), None  # kept until re-taken
-            self._ptrs[j] = self._bufs[j]
+            self._cols[k] = self._bufs[j]
         self._seen_frame = self._seen_events = None  # the event parts now point at copies
-        return self._write(tick, got, n)
+        self._trusted = [None, None]
+        return self._done(lib.tf_tick(self._rp, self._plan, tick, lib.TF_FRAME), tick)
 
-    def _take_all(self, frame: bool, sections: Mapping[str, np.ndarray]) -> tuple:
-        """The event count and event sections (``frame``: and every state section) of
-        ``sections``, taken; when they are exactly the arrays last taken, one C-level
-        lookup and identity test instead of a check per part."""
+    def _take_all(self, frame: bool, sections: Mapping[str, np.ndarray]) -> None:
+        """Take the event sections and count (``frame``: and every state section) of
+        ``sections``; when they are exactly the arrays last taken, one C-level lookup and
+        identity test instead of a check per part. A read-only mapping
+        (``MappingProxyType``, as ``World.sections()``) whose arrays were all taken is
+        trusted to hold them while it is the one passed: nobody can rebind its names."""
         try:
             got = (self._get_frame if frame else self._get_events)(sections)
         except KeyError:
@@ -303,65 +322,27 @@ class FrameRing:
         if got is None or seen is None or not all(map(is_, got, seen)):
             for i, name, dt, shape in (self._frame_parts if frame else self._event_parts):
                 self._take(i, name, sections, dt, shape)
-            if EVENT_COUNT_SECTION not in sections:
-                _missing(EVENT_COUNT_SECTION)
             got = (self._get_frame if frame else self._get_events)(sections)
         if frame:
             self._seen_frame = got
         else:
             self._seen_events = got
-        return got
+        self._trusted[frame] = sections if type(sections) is MappingProxyType else None
 
-    def _log_events(self, tick: int, got: tuple) -> int:
-        """Append the tick's events to the ring's event log (one C call assembling the
-        records from the event columns); returns their count."""
-        n_events = int(got[0][0])
-        if not 0 <= n_events <= self.schema.event_capacity:
-            raise SchemaError(f"section {EVENT_COUNT_SECTION!r}: {n_events} events outside "
+    def _failed(self, rc: int, tick: int) -> None:
+        """Raise for ``tf_tick``'s error ``rc``: an event count out of range names its section."""
+        count = self._src[self._count]
+        n = 0 if count is None else int(count[0])
+        if not 0 <= n <= self.schema.event_capacity:
+            raise SchemaError(f"section {EVENT_COUNT_SECTION!r}: {n} events outside "
                               f"[0, {self.schema.event_capacity}]")
-        self._tick[0] = tick
-        rc = lib.tr_events_append_fields(self._rp, n_events, self._n_fields, self._fields,
-                                         self._widths, self._strides)
-        if rc < 0:
-            check(rc, f"append the events of tick {tick}")
-        self._logged = (tick, n_events)
-        return n_events
+        check(rc, f"log the events or publish the frame of tick {tick}")
 
-    def _layout(self, n_events: int) -> tuple[bytes, bytes, int, int]:
-        """Offsets and sizes of the event parts for ``n_events``, the frame's size and the
-        bytes it copies besides static columns (cached per count)."""
-        lay = self.schema.event_layout(n_events)
-        out = (np.array([off for _, off, _ in lay], np.uint64).tobytes(),
-               np.array([nb for *_, nb in lay], np.uint64).tobytes(),
-               self.schema.frame_nbytes(n_events), self._plain_bytes + sum(nb for *_, nb in lay))
-        self._layouts[n_events] = out
-        return out
-
-    def _write(self, tick: int, got: tuple, n_events: int) -> int:
-        """Copy the frame of ``tick`` into the next slot (one C call); ring the doorbell."""
-        offs, sizes, nbytes, copied = self._layouts.get(n_events) or self._layout(n_events)
-        ffi.memmove(self._event_offs, offs, len(offs))
-        ffi.memmove(self._event_sizes, sizes, len(sizes))
-        at_tick, at_tick_of_day, at_alive, at_events = self._set
-        at_tick[0] = tick
-        at_tick_of_day[0] = tick % self.ticks_per_day
-        at_alive[0] = np.count_nonzero(got[self._alive_at])
-        at_events[0] = n_events
-        slot = (self.last_frame + 1) % len(self._slot_statics)  # frame F is in slot F % n
-        fresh = self._slot_statics[slot] != self._statics  # else the slot keeps them
-        if fresh != self._statics_sized:
-            for i in self._static:
-                self._sizes[i] = self._state[i - 1][2] if fresh else 0
-            self._statics_sized = fresh
-        if fresh:
-            copied += self._static_bytes
-        frame = lib.tr_publish(self._rp, tick, nbytes, len(self._src), self._ptrs, self._offs,
-                               self._sizes)
+    def _done(self, frame: int, tick: int) -> int:
+        """After ``tf_tick`` wrote ``frame`` of ``tick`` (or failed: raise): note it and ring
+        the doorbell."""
         if frame < 0:
-            check(frame, f"publish frame of tick {tick}")
-        self._slot_statics[slot] = self._statics
-        self.bytes_written += copied
-        self.frames_published += 1
+            self._failed(frame, tick)
         self.last_frame = frame
         self.last_frame_tick = tick
         if self._bell is not None:
@@ -370,6 +351,16 @@ class FrameRing:
             except self._try_again:
                 self.doorbells_dropped += 1
         return frame
+
+    @property
+    def frames_published(self) -> int:
+        """Frames written so far (frame numbers count them)."""
+        return self.last_frame
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes copied into ring slots so far (static columns count once per slot)."""
+        return int(self._plan.bytes_written)
 
     def close(self, unlink: bool = True) -> None:
         """Mark the ring closed for readers, unmap it and (by default) unlink it."""

@@ -21,7 +21,12 @@ import numpy as np
 
 from townlet.client.subscriber import Subscriber
 from townlet.config.telemetry import TelemetryConfig
-from townlet.frames.schema import EVENT_COLUMNS, EVENT_COUNT_SECTION, FrameSchema
+from townlet.frames.schema import (
+    EVENT_COLUMNS,
+    EVENT_COUNT_DTYPE,
+    EVENT_COUNT_SECTION,
+    FrameSchema,
+)
 from townlet.frames.writer import FrameRing
 from townlet.publish.spawn import spawn_publisher, wait_ready
 from townlet.record.format import read_rows
@@ -40,7 +45,7 @@ class _Sections:
     def __init__(self, schema: FrameSchema) -> None:
         self.events = {sec: np.zeros(spec.shape, spec.dtype)
                        for (_, sec), spec in zip(EVENT_COLUMNS, schema.events, strict=True)}
-        self.count = np.zeros(1, np.int64)
+        self.count = np.zeros(1, EVENT_COUNT_DTYPE)
 
     def of(self, sub: Subscriber) -> dict[str, np.ndarray]:
         cols = sub.frame_columns()

@@ -9,16 +9,18 @@ section, with what each costs the tick thread:
 - derived sections (``townlet.world.derived.DERIVED``, the tile occupancy heads, the
   largest and most scattered array) are recomputed from the frame's own agent columns
   on the helper thread, after the copy, and before anything reads the frame;
-- the agents' own rows (``townlet.world.state.ROW_FIELDS``, most of the bytes) are
-  copied by the helper while the next tick already runs, the tick copying a block
-  itself only where it is about to write one the helper has not reached
-  (``World.copy_ahead``, townlet.world.ahead);
-- everything else is copied in chunks that the tick thread and the helper take from
-  the two ends of one queue, so each copies about half; the tick thread returns once
-  every chunk is copied, and only then may the next tick write the state.
+- the agents' own rows and the object, shop, exit-ring and event sections
+  (``townlet.world.state.AHEAD_FIELDS``, most of the bytes) are copied by the helper
+  while the next tick already runs, the tick copying a block itself only where it is
+  about to write one the helper has not reached (``World.copy_ahead``,
+  townlet.world.ahead);
+- everything else (under 1 MB at 1M agents) is copied by the tick thread before it
+  returns; only then may the next tick write the state.
 
 The frame is therefore bit-identical to a copy of every array taken between two ticks.
-Without a helper, or where the world cannot copy ahead, the rows are chunks as well.
+Without a helper, or where the world cannot copy ahead, every section but the layout
+and the derived ones is copied in chunks that the tick thread and the helper take from
+the two ends of one queue, so each copies about half.
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ from concurrent.futures import Future
 import numpy as np
 
 from townlet.world.derived import DERIVED, derive
-from townlet.world.state import ROW_FIELDS, TOWN_FIELDS
+from townlet.world.state import AHEAD_FIELDS, TOWN_FIELDS
 
-__all__ = ["BLOCK_ROWS", "CHUNK_BYTES", "Helper", "fill_frame", "new_frame"]
+__all__ = ["BLOCK_BYTES", "BLOCK_ROWS", "CHUNK_BYTES", "Helper", "fill_frame", "new_frame"]
 
 CHUNK_BYTES = 4 << 20
 """Bytes per copy job: large enough that a job's Python overhead is noise, small enough
@@ -43,13 +45,18 @@ BLOCK_ROWS = 2048
 """Agent slots per block of a copy ahead (~650 KB of rows): the tick waits at most one
 block's copy where it meets the helper, and claims a block in a few nanoseconds."""
 
+BLOCK_BYTES = 16 << 10
+"""Bytes per block of the other sections copied ahead (objects, shops, exit ring, events):
+the tick writes them at scattered places, and copies a block it reaches first itself,
+so a block is small (~2 us to copy)."""
+
 Helper = Callable[[Callable[[], None]], Future[None]]
 """Runs a job on a helper thread; the jobs it runs later see everything the job did
 (a single-thread executor's ``submit``)."""
 
 _SHARED = frozenset(TOWN_FIELDS)
 _DERIVED = frozenset(DERIVED)
-_ROWS = frozenset(ROW_FIELDS)
+_AHEAD = frozenset(AHEAD_FIELDS)
 
 
 def new_frame(live: Mapping[str, np.ndarray],
@@ -101,19 +108,30 @@ def _drain(take: Callable[[], tuple[np.ndarray, np.ndarray]]) -> None:
 
 
 def fill_frame(live: Mapping[str, np.ndarray], frame: dict[str, np.ndarray],
-               helper: Helper | None = None, rows: Callable[[], None] | None = None) -> None:
+               helper: Helper | None = None, ahead: Callable[[], None] | None = None) -> None:
     """Copy ``live`` into ``frame`` (from :func:`new_frame`) and fill its derived sections.
 
     Without ``helper`` all of it runs here. With one, the helper takes half of the copy
     and then computes the derived sections; this returns once every copy job is done (so
     ``live`` may change again), and the helper's later jobs see the complete frame.
-    ``rows`` (with ``helper``): a copy ahead's ``run`` (``World.copy_ahead``), which
-    copies the ``ROW_FIELDS`` on the helper, after its share of the chunks.
+    ``ahead`` (with ``helper``): a copy ahead's ``run`` (``World.copy_ahead``), which
+    copies the ``AHEAD_FIELDS`` on the helper; the rest is small, this thread copies it
+    while the helper starts (no wait for the helper's share).
     """
-    jobs = _jobs(live, frame, _ROWS if rows is not None else frozenset())
+    jobs = _jobs(live, frame, _AHEAD if ahead is not None else frozenset())
     if helper is None:
         _drain(jobs.popleft)
         derive(frame)
+        return
+    if ahead is not None:
+        run = ahead
+
+        def copy_ahead_then_derive() -> None:
+            run()
+            derive(frame)
+
+        helper(copy_ahead_then_derive)
+        _drain(jobs.popleft)
         return
     copied, ours_done = threading.Event(), threading.Event()
 
@@ -122,8 +140,6 @@ def fill_frame(live: Mapping[str, np.ndarray], frame: dict[str, np.ndarray],
             _drain(jobs.pop)
         finally:
             copied.set()
-        if rows is not None:
-            rows()
         ours_done.wait()
         derive(frame)
 

@@ -64,7 +64,8 @@ def capture_world(
     live = world.sections()
     if copy:
         sections = new_frame(live, into)
-        ahead = None if helper is None else world.copy_ahead(sections, _capture.BLOCK_ROWS)
+        ahead = None if helper is None else world.copy_ahead(sections, _capture.BLOCK_ROWS,
+                                                            _capture.BLOCK_BYTES)
         fill_frame(live, sections, helper, None if ahead is None else ahead.run)
     else:
         sections = dict(live)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from townlet.config.money import MINOR_PER_UNIT
-from townlet.world.ahead import guard
+from townlet.world.ahead import guard, guard_in
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import SLOTS
 from townlet.world.jit import kernel
@@ -35,7 +35,7 @@ from townlet.world.params import (
 from townlet.world.queues import release
 from townlet.world.shops import on_stock_change, price_at
 from townlet.world.social import bump_pair, shared_meal
-from townlet.world.state import Ledger, St
+from townlet.world.state import Group, Ledger, St
 
 __all__ = ["complete", "fail_running", "object_usable", "start", "startable"]
 
@@ -143,6 +143,7 @@ def start(s, p, i, t):
     s.agent_aff_paid[i] = price
     s.agent_food[i] -= p.aff_uses_food[a]
     if p.aff_uses_stock[a]:
+        guard_in(s, Group.OBJECTS, o)
         s.obj_stock[o] -= p.aff_uses_stock[a]
         on_stock_change(s, p, o, -p.aff_uses_stock[a])
     s.agent_aff[i] = a
@@ -163,6 +164,7 @@ def fail_running(s, p, i, t, reason):
     s.agent_aff_paid[i] = 0
     s.agent_food[i] += p.aff_uses_food[a]
     if p.aff_uses_stock[a]:
+        guard_in(s, Group.OBJECTS, o)
         s.obj_stock[o] += p.aff_uses_stock[a]
         on_stock_change(s, p, o, p.aff_uses_stock[a])
     s.agent_aff[i] = -1

@@ -12,8 +12,9 @@ from enum import IntEnum
 
 import numpy as np
 
+from townlet.world.ahead import guard_in
 from townlet.world.jit import kernel
-from townlet.world.state import St
+from townlet.world.state import Group, St
 
 __all__ = ["EVENT_DTYPE", "EventCode", "Reason", "emit"]
 
@@ -91,6 +92,7 @@ def emit(s, code, agent, other, obj, value):
     if n >= s.evt_code.shape[0]:
         s.stats[St.EVENTS_DROPPED] += 1
         return
+    guard_in(s, Group.EVENTS, n)
     s.evt_code[n] = code
     s.evt_agent[n] = agent
     s.evt_other[n] = other

@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 
 from townlet.world.actions import Flag, Shift
+from townlet.world.ahead import guard_in
 from townlet.world.events import EventCode, emit
 from townlet.world.geometry import building_of
 from townlet.world.jit import inline_kernel, kernel
 from townlet.world.neglect import low_mood
 from townlet.world.routines import wrap
-from townlet.world.state import Ctl, ExitMeta, Ledger, ShiftTicks, St
+from townlet.world.state import Ctl, ExitMeta, Group, Ledger, ShiftTicks, St
 
 __all__ = ["drop_exit", "enqueue_exit", "may_join_exit", "near_shift", "pop_exit", "popcount7",
            "shift_update"]
@@ -47,6 +48,7 @@ def enqueue_exit(s, p, i):
     if length >= size:
         emit(s, EventCode.EXIT_QUEUE_OVERFLOW, i, -1, -1, size)
         return 0
+    guard_in(s, Group.EXITS, (head + length) % size)
     s.exit_queue[(head + length) % size] = i
     s.exit_meta[ExitMeta.LENGTH] = length + 1
     s.agent_flags[i] |= Flag.EXIT_PENDING
@@ -73,6 +75,7 @@ def pop_exit(s, p, t):
         return -1
     head = m[ExitMeta.HEAD]
     i = s.exit_queue[head]
+    guard_in(s, Group.EXITS, head)
     s.exit_queue[head] = -1
     s.agent_flags[i] &= ~np.uint8(Flag.EXIT_PENDING)
     m[ExitMeta.HEAD] = (head + 1) % s.exit_queue.shape[0]
@@ -96,10 +99,12 @@ def drop_exit(s, i):
     for k in range(length):
         slot = (head + k) % size
         if found:
+            guard_in(s, Group.EXITS, (slot - 1) % size)
             s.exit_queue[(slot - 1) % size] = s.exit_queue[slot]
         elif s.exit_queue[slot] == i:
             found = True
     if found:
+        guard_in(s, Group.EXITS, (head + length - 1) % size)
         s.exit_queue[(head + length - 1) % size] = -1
         s.exit_meta[ExitMeta.LENGTH] = length - 1
 

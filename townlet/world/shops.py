@@ -18,11 +18,12 @@ today's level, so a steady demand gives a steady price).
 
 from __future__ import annotations
 
+from townlet.world.ahead import guard_in
 from townlet.world.events import EventCode, emit
 from townlet.world.geometry import SLOTS
 from townlet.world.jit import inline_kernel, kernel
 from townlet.world.params import PERMILLE
-from townlet.world.state import St
+from townlet.world.state import Group, St
 from townlet.world.town import BLD
 
 __all__ = ["marked_up", "on_stock_change", "price_at", "restock", "shop_stock"]
@@ -75,6 +76,7 @@ def _reprice(s, p, b, stock):
     full = _delivery(s, p, b)
     sold = max(0, full - stock)
     scarcity = p.scarcity * sold // full if full > 0 else 0
+    guard_in(s, Group.SHOPS, b)
     s.shop_markup[b] = _bounded(p, s.shop_level[b] + scarcity)
 
 
@@ -100,11 +102,13 @@ def _deliver(s, p, b, demand):
     stock, _ = shop_stock(s, b)
     if demand and full > 0:
         sold = max(0, full - stock)
+        guard_in(s, Group.SHOPS, b)
         s.shop_level[b] = _bounded(p, PERMILLE + p.demand_markup * (2 * sold - full) // full)
     delivered = 0
     for o in range(b * SLOTS, b * SLOTS + SLOTS):
         if s.obj_type[o] >= 0 and s.obj_stock[o] < full // n:
             delivered += full // n - s.obj_stock[o]
+            guard_in(s, Group.OBJECTS, o)
             s.obj_stock[o] = full // n
     emit(s, EventCode.STOCK_REPLENISH, -1, -1, b, delivered)
     stock, _ = shop_stock(s, b)

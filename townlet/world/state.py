@@ -24,8 +24,10 @@ from townlet.world.names import index_enum
 from townlet.world.state_tuple import State
 
 __all__ = [
+    "AHEAD_FIELDS",
     "CAPTURE",
     "FIELDS",
+    "GROUPS",
     "LEDGER",
     "NEEDS",
     "PACKED",
@@ -40,6 +42,7 @@ __all__ = [
     "Econ",
     "ExitMeta",
     "Field",
+    "Group",
     "Habit",
     "KernelState",
     "Ledger",
@@ -311,10 +314,38 @@ ROW_FIELDS = tuple(f.name for f in FIELDS if f.dims[0] == "N" and f.name not in 
                    and f.name.startswith(("agent_", "rel_")))
 """The agents' own rows (first dimension N, not the layout): what a pending autosave
 copies block by block while the next tick runs (townlet.world.ahead)."""
-CAPTURE = ("cap_state", "cap_rows", "cap_src", "cap_dst", "cap_width")
-"""Members of ``KernelState`` beyond ``FIELDS``, not state: a pending capture's block
-table, rows per block, the ROW_FIELDS as bytes, the frame's as bytes and bytes per row
-(townlet.world.ahead). Without a capture the table is empty."""
+
+
+class Group(IntEnum):
+    """Sections a pending autosave copies ahead together, by the first dimension they
+    share (townlet.world.ahead)."""
+
+    ROWS = 0
+    OBJECTS = 1
+    SHOPS = 2
+    EXITS = 3
+    EVENTS = 4
+
+
+GROUPS: dict[Group, tuple[str, ...]] = {
+    Group.ROWS: ROW_FIELDS,
+    Group.OBJECTS: ("obj_stock", "obj_disabled"),  # only interventions write obj_disabled
+    Group.SHOPS: ("shop_level", "shop_markup"),
+    Group.EXITS: ("exit_queue",),
+    Group.EVENTS: ("evt_code", "evt_agent", "evt_other", "evt_obj", "evt_value"),
+}
+"""The sections a pending autosave copies while the next tick runs, by group (the rest
+it copies before the next tick): every write the tick makes to them is preceded by a
+check of its block (``guard``, ``guard_in``)."""
+
+AHEAD_FIELDS = tuple(name for names in GROUPS.values() for name in names)
+
+CAPTURE = ("cap_state", "cap_at", "cap_src", "cap_dst", "cap_width", "cap_group", "cap_base",
+           "cap_per", "cap_len")
+"""Members of ``KernelState`` beyond ``FIELDS``, not state (townlet.world.ahead): a
+pending capture's block table, the tick's current block of rows, the AHEAD_FIELDS as
+bytes, the frame's as bytes, bytes per entry, and by group: its first section, its first
+block, entries per block and entries. Without a capture the table is empty."""
 
 PACKED: dict[str, type[IntEnum]] = {
     "exit_meta": ExitMeta, "ctl": Ctl, "econ": Econ, "pert_meta": PertMeta, "agent_shift_ticks": ShiftTicks}
@@ -360,8 +391,10 @@ def kernel_state(state: State, capture: tuple | None = None) -> KernelState | St
     if INTERPRETED:
         return state
     if capture is None:
-        rows = row_bytes(getattr(state, name) for name in ROW_FIELDS)
-        capture = (np.zeros(0, np.int32), 1, rows, rows, np.zeros(len(rows), np.int64))
+        rows = row_bytes(getattr(state, name) for name in AHEAD_FIELDS)
+        none = np.zeros(len(GROUPS) + 1, np.int64)
+        capture = (np.zeros(0, np.int32), np.zeros(1, np.int64), rows, rows,
+                   np.zeros(len(rows), np.int64), none, none, none[1:] + 1, none[1:])
     return _new_kernel_state(*state, *capture)
 
 

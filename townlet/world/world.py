@@ -99,6 +99,7 @@ class World(Levers):
         self._kp = kernel_params(self._p)
         self._s, self._ks = s, kernel_state(s)
         self._ahead: Ahead | None = None  # see copy_ahead
+        self._armed: Ahead | None = None  # the last capture's handle, to rearm
         self._idle = self._ks
         ox, oy = origin(town.agent_home, town.blocks_w)
         k = np.arange(n) % w.town.residents_per_home
@@ -166,7 +167,8 @@ class World(Levers):
         numba.set_num_threads(self.threads)  # per calling thread: set where the tick runs
         if self._waves is None:
             tick(self._ks, self._kp, acts, use, len(PHASES), self._tick_mode())
-            self._settle()  # a pending capture is complete: the slot loop took every block
+            self._settle()  # the slot loop took every block of rows; the copier or this
+            # thread completes the other groups
         else:
             if self._ties_near is None:  # unknown since an intervention or a slot-order tick
                 self._ties_near = far_ties(self._ks, self._waves) == 0
@@ -212,26 +214,36 @@ class World(Levers):
                      len(self.config.world.perturbations.events))
         self._settle()
         self._s = new
+        self._armed = None  # it references the replaced arrays
         self._ks = self._idle = kernel_state(self._s)
         self._ties_near = None
         self._migrate = bool((new.agent_today[:, Today.WORKS] == UNPLANNED).any())
 
-    def copy_ahead(self, frame: Mapping[str, np.ndarray], rows: int) -> Ahead | None:
-        """Start copying the agents' rows (``ROW_FIELDS``) into ``frame``'s arrays as
-        they are now, while the next step runs (townlet.world.ahead): run the returned
-        handle's ``run`` on another thread; the copy is complete when it returns, and at
-        the latest once the next step has ended or an intervention begun. None where the
+    def copy_ahead(self, frame: Mapping[str, np.ndarray], rows: int,
+                   nbytes: int) -> Ahead | None:
+        """Start copying the ``AHEAD_FIELDS`` (the agents' rows, objects, shops, exit ring
+        and events) into ``frame``'s arrays as they are now, in blocks of ``rows`` agents
+        and of about ``nbytes`` for the rest, while the next step runs
+        (townlet.world.ahead): run the returned handle's ``run`` on another thread; the
+        copy is complete when it returns, and at the latest once the next step has ended
+        or an intervention begun. None where the
         tick is not one slot loop (``kernel.threads`` > 1: ``decay_local`` writes every
         row first) or not compiled: copy synchronously there."""
         if self.threads > 1 or INTERPRETED:
             return None
         self._settle()
-        self._ahead = Ahead(self._s, frame, rows)
+        last = self._armed
+        if last is not None and last.fits(self._s, frame, rows, nbytes):
+            last.rearm()
+            self._ahead = last
+        else:
+            self._ahead = self._armed = Ahead(self._s, frame, rows, nbytes)
         self._idle, self._ks = self._ks, self._ahead.ks
         return self._ahead
 
     def _settle(self) -> None:
-        """Complete a pending copy ahead on this thread (nothing may write a row before)."""
+        """Complete a pending copy ahead on this thread (nothing may write its sections
+        before)."""
         if self._ahead is not None:
             self._ahead.finish()
             self._ahead = None
