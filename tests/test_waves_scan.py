@@ -46,7 +46,7 @@ def _reference(s, p, tod):
         b = np.maximum(target.astype(int), 0) // per_building
         wild |= (target >= 0) & far(*building(b))
     pending = (s.agent_flags & Flag.EXIT_PENDING) != 0
-    absent = np.array([bin(int(a) | 1).count("1") for a in s.agent_absences])
+    absent = np.array([(int(a) | 1).bit_count() for a in s.agent_absences])
     j = s.agent_job.astype(int)
     start = p.job_start[j] + s.agent_roster[:, Roster.PATTERN] * p.job_stagger[j]
     ends = (tod == 0) | (tod == start + p.job_end[j] - p.job_start[j])
