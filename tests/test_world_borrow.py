@@ -30,6 +30,20 @@ def _param_through(p):
     return b.day, b.need_decay[0]
 
 
+@njit
+def _fill_and_sum_on(b):
+    total = 0
+    for i in range(b.agent_x.shape[0]):
+        b.agent_x[i] = i  # a store through an array, between reads of the view's fields
+        total += b.agent_x[i] + b.agent_y.shape[0]
+    return total
+
+
+@njit
+def _fill_and_sum(s):
+    return _fill_and_sum_on(borrowed(s))
+
+
 def test_borrowed_view_reads_and_writes_the_same_arrays():
     w = small_world(agents=12)
     s = w.sections()
@@ -64,3 +78,12 @@ def test_only_structs_can_be_borrowed():
 
     with pytest.raises(TypingError):
         borrow_array(np.zeros(3))
+
+
+def test_view_fields_load_as_invariant_and_read_right_between_stores():
+    w = small_world(agents=12)
+    s = kernel_state(State(**w.sections()))
+    assert _fill_and_sum(s) == sum(range(12)) + 12 * 12
+    assert list(w.view("agent_x")) == list(range(12))
+    llvm = _fill_and_sum_on.inspect_llvm(_fill_and_sum_on.signatures[0])
+    assert "!invariant.load" in llvm  # LLVM may keep the fields in registers across stores

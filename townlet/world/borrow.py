@@ -13,12 +13,16 @@ pointer to it (type :class:`Borrowed`). Helpers that take the pointer read the
 same arrays through the same attribute names, with no reference counting at
 all. The view lives on the caller's stack: it is valid only during that call
 and must never be stored or returned (``tick`` makes one and passes it down).
+Nothing writes the record after ``borrowed`` filled it (a view has no setattr), so its
+loads are marked ``!invariant.load``: LLVM then keeps the arrays' data pointers and
+shapes in registers across the tick's stores instead of reloading them after each.
 Under ``NUMBA_DISABLE_JIT=1`` (:data:`townlet.world.jit.INTERPRETED`) there is no
 compiled code and nothing to borrow: ``borrowed`` returns its argument.
 """
 
 from __future__ import annotations
 
+from llvmlite import ir
 from numba.core import cgutils, imputils, types
 from numba.core.datamodel import models
 from numba.core.typing.templates import AttributeTemplate
@@ -57,9 +61,32 @@ def _record(context, builder, struct, ptr):
     return cgutils.create_struct_proxy(data_type)(context, builder, ref=ptr)
 
 
+def _load_invariant(builder, ptr, md):
+    """Load ``*ptr`` one scalar at a time, each marked ``!invariant.load`` (an aggregate
+    load would be split by LLVM into loads without the mark), and rebuild the value."""
+    typ = ptr.type.pointee
+    if isinstance(typ, ir.BaseStructType | ir.ArrayType):
+        value = ir.Constant(typ, ir.Undefined)
+        count = len(typ.elements) if isinstance(typ, ir.BaseStructType) else typ.count
+        for k in range(count):
+            member = builder.gep(ptr, [ir.IntType(32)(0), ir.IntType(32)(k)], inbounds=True)
+            value = builder.insert_value(value, _load_invariant(builder, member, md), k)
+        return value
+    load = builder.load(ptr)
+    load.set_metadata("invariant.load", md)
+    return load
+
+
 @lower_getattr_generic(Borrowed)
 def _borrowed_getattr(context, builder, typ, val, attr):
-    value = getattr(_record(context, builder, typ.struct, val), attr)
+    """A field of the view, loaded as invariant (without the mark, LLVM must assume any
+    store through an array may have written the record, and reloads the field after it;
+    measured: 813 such reloads in ``turns`` before, 170 after)."""
+    record = _record(context, builder, typ.struct, val)
+    index = record._datamodel.get_field_position(attr)
+    value = _load_invariant(builder, record._get_ptr_by_index(index),
+                            builder.module.add_metadata([]))
+    value = record._cast_member_to_value(index, value)
     return imputils.impl_ret_borrowed(context, builder, typ.struct.field_dict[attr], value)
 
 
