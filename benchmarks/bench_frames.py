@@ -4,8 +4,9 @@ Targets (issue 12): the telemetry hook's work per tick (events logged every tick
 frame every ``telemetry.frame_every`` ticks) costs <= 5% of the kernel's tick at 10k,
 100k and 1M agents; issue 5: at 1M agents the copy runs at >= 5 GB/s. The share is
 measured for a frame every tick and for the configured cadence in the same loop, so
-the two figures see the same machine load. ``python benchmarks/bench_frames.py``
-prints them.
+the two figures see the same machine load; per written frame also in process CPU
+(less sensitive to other processes on a busy machine).
+``python benchmarks/bench_frames.py`` prints them.
 """
 
 from __future__ import annotations
@@ -72,6 +73,33 @@ class FrameWrite:
         tick = float(np.median(ticks))
         return 100.0 * float(np.median(every)) / tick, 100.0 * float(np.median(periods)) / tick
 
+    def _cpu_per_frame(self) -> tuple[float, float]:
+        """(process CPU of a written frame in µs, its share of the kernel tick's in %):
+        medians over 64 ticks with a frame every tick. CPU time leaves out the time other
+        processes run on a busy machine (not what they do to the caches)."""
+        ticks, writes = [], []
+        for _ in range(64):
+            t0 = time.process_time_ns()
+            self.world.step()
+            t1 = time.process_time_ns()
+            self.ring.publish(self.world.tick, self.world.sections())
+            writes.append(time.process_time_ns() - t1)
+            ticks.append(t1 - t0)
+        write = float(np.median(writes))
+        return write / 1e3, 100.0 * write / float(np.median(ticks))
+
+    def track_write_cpu_us(self, agents: int) -> float:
+        """Process CPU of one written frame (a frame every tick)."""
+        return self._cpu_per_frame()[0]
+
+    track_write_cpu_us.unit = "us"
+
+    def track_write_cpu_percent_of_tick(self, agents: int) -> float:
+        """The same as a share of the kernel tick's process CPU."""
+        return self._cpu_per_frame()[1]
+
+    track_write_cpu_percent_of_tick.unit = "%"
+
     def track_write_percent_of_tick(self, agents: int) -> float:
         """A frame every tick (the layout before ``telemetry.frame_every``)."""
         return self._shares()[0]
@@ -103,9 +131,11 @@ if __name__ == "__main__":
         b.setup(n)
         try:
             every, paced = b._shares()
+            cpu_us, cpu_share = b._cpu_per_frame()
             print(f"agents={n:>9,}  frame={b.ring.schema.fixed_nbytes / 1e6:7.2f} MB  "
                   f"write/tick every tick={every:5.1f}%  "
                   f"every {b.paced.every} ticks={paced:5.1f}%  "
-                  f"copy={b.track_copy_gbps(n):5.1f} GB/s", flush=True)
+                  f"copy={b.track_copy_gbps(n):5.1f} GB/s  "
+                  f"CPU per frame={cpu_us:8.1f} us ({cpu_share:4.1f}%)", flush=True)
         finally:
             b.teardown(n)
