@@ -195,9 +195,10 @@ def run_checked(world: World, hook: AutosaveHook, ticks: int,
 def test_held_back_copier_leaves_every_row_to_the_tick_and_the_autosave_is_exact(
         tmp_path: Path, monkeypatch) -> None:
     """The writer thread's copier is held back until the tick after its capture has
-    ended, and a block is one agent: every row that tick writes is copied first by the
-    tick's own checks (its slot loop's for its own rows, ``guard`` for another agent's),
-    so a write without a check shows as an autosave that differs from its full copy.
+    ended, and a block is one entry: every row, object, shop, exit-ring place and event
+    that tick writes is copied first by the tick's own checks (its slot loop's for its
+    own rows, ``guard`` for another agent's, ``guard_in`` for the other groups), so a
+    write without a check shows as an autosave that differs from its full copy.
     An autosave after every tick of a town with queues, chats, ties and their
     evictions, deaths, respawns, an exit, a kill, a spawn, a teleport, forced chats and
     scheduled blackouts, outages and meetings starting and ending inside ticks."""

@@ -116,7 +116,9 @@ def fill_frame(live: Mapping[str, np.ndarray], frame: dict[str, np.ndarray],
     ``live`` may change again), and the helper's later jobs see the complete frame.
     ``ahead`` (with ``helper``): a copy ahead's ``run`` (``World.copy_ahead``), which
     copies the ``AHEAD_FIELDS`` on the helper; the rest is small, this thread copies it
-    while the helper starts (no wait for the helper's share).
+    first and then hands the copy ahead to the helper, which starts it once this thread
+    releases the GIL (at the latest when the next tick starts): this thread never waits
+    for the helper, nor the helper's start for a GIL this thread holds.
     """
     jobs = _jobs(live, frame, _AHEAD if ahead is not None else frozenset())
     if helper is None:
@@ -130,8 +132,8 @@ def fill_frame(live: Mapping[str, np.ndarray], frame: dict[str, np.ndarray],
             run()
             derive(frame)
 
-        helper(copy_ahead_then_derive)
         _drain(jobs.popleft)
+        helper(copy_ahead_then_derive)
         return
     copied, ours_done = threading.Event(), threading.Event()
 
