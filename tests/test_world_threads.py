@@ -96,6 +96,7 @@ def test_bench_reports_threads_and_phases():
                          capture_output=True, text=True, timeout=600, check=True)
     row = json.loads(out.stdout)
     assert row["threads"] == 1 and row["agents"] == 200
+    assert row["wave_share"] == row["wave_row_share"] == 0  # one thread: the slot loop
     assert set(row["phases_ns"]) == {*PHASES, "tick"}
 
 
