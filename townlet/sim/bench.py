@@ -4,8 +4,8 @@ Each town size and thread count runs in its own process so that peak RSS is that
 run's alone; the figure reported is agent-steps per second after a warm-up, on
 ``--threads`` kernel threads (townlet.world.waves; ``wave_share``: the timed ticks whose
 turns all ran on those threads, the rest ran some or all on one; ``wave_row_share``: the
-timed ticks' district rows that ran on those threads, the rest ran in slot order on one).
-With
+timed ticks' district rows that ran on those threads, the rest ran in slot order on one;
+``cpu_ns_per_agent_tick``: the process CPU of all threads, robust to other load). With
 ``--phases`` each run also measures what every tick phase costs
 (townlet.world.phases).
 """
@@ -40,10 +40,10 @@ def measure(agents: int, ticks: int, warmup: int, seed: int = 0, threads: int = 
     build = time.perf_counter() - t0
     for _ in range(warmup):
         world.step()
-    t0, waves, rows = time.perf_counter(), world.wave_ticks, world.wave_rows
+    t0, cpu, waves, rows = time.perf_counter(), time.process_time(), world.wave_ticks, world.wave_rows
     for _ in range(ticks):
         world.step()
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu
     row: dict[str, object] = {
         "wave_share": round((world.wave_ticks - waves) / ticks, 3),
         "wave_row_share": round((world.wave_rows - rows) / (world.district_rows * ticks), 3),
@@ -51,6 +51,7 @@ def measure(agents: int, ticks: int, warmup: int, seed: int = 0, threads: int = 
         "ticks_per_s": round(ticks / seconds, 2),
         "agent_steps_per_s": round(agents * ticks / seconds),
         "ns_per_agent_tick": round(seconds / (agents * ticks) * 1e9, 2),
+        "cpu_ns_per_agent_tick": round(cpu / (agents * ticks) * 1e9, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     if phases:
         from townlet.world.phases import phase_costs
