@@ -140,7 +140,7 @@ def test_bench_reports_threads_and_phases():
     assert row["threads"] == 1 and row["agents"] == 200
     assert row["wave_share"] == row["wave_row_share"] == 0  # one thread: the slot loop
     assert set(row["phases_ns"]) == {*PHASES, "tick"}
-    assert set(row) == {*BENCH_KEYS, "cpu_ns_per_agent_tick", "phases_ns"}
+    assert set(row) == {*BENCH_KEYS, "cpu_ns_per_agent_tick", "wave_row_share", "phases_ns"}
     assert row["cpu_ns_per_agent_tick"] > 0
 
 
