@@ -39,7 +39,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     line = (f"test time {seconds:.0f} s = {share:.0%} of the full suite's budget of "
             f"{SUITE_BUDGET_S} s")
     if share > NEAR_BUDGET:
-        terminalreporter.write_sep("!", f"{line}: near the limit, make the slowest tests "
-                                        f"cheaper (pytest --durations=40)", yellow=True)
+        terminalreporter.write_sep("!", f"{line}: past {NEAR_BUDGET:.0%} of it, make the "
+                                        f"slowest tests cheaper (pytest --durations=40)",
+                                   yellow=True)
     else:
         terminalreporter.write_line(line)
