@@ -5,7 +5,7 @@
 
 Before every tick of a one-thread town, each living agent is classed by the wave scan's
 tests (``Waves``): it stands outside its district's 3x3 and the street past it
-(``stand``; ``street``: on that street, tame now but wild before ``STREET``), queues for
+(``stand``; ``street``: on that street, tame now but wild before ``MARGIN``), queues for
 (``queue``), walks to (``dest``) or meets at (``meet``) a building beyond it, or its turn
 may write the exit queue (``exit``: waiting and about to starve, or absent often enough
 to join and its shift may end now). Per hour it prints the mean wild agents per tick by
@@ -23,7 +23,7 @@ import numpy as np
 from townlet.config import default_config, with_agents
 from townlet.world import World
 from townlet.world.jit import kernel
-from townlet.world.waves import CORNER, STREET, X0, XS, Y0, YS, R, _exit_risk, _far, waves_for
+from townlet.world.waves import CORNER, MARGIN, X0, XS, Y0, YS, R, _exit_risk, _far, waves_for
 
 REASONS = ("stand", "queue", "dest", "meet", "exit", "street")
 
@@ -42,7 +42,7 @@ def _classify(s, p, w, tod, out):
         x, y = s.agent_x[i] - w.span[d, X0], s.agent_y[i] - w.span[d, Y0]
         if x < 0 or x >= w.span[d, XS] or y < 0 or y >= w.span[d, YS]:
             out[i] |= 1
-        elif x >= w.span[d, XS] - STREET or y >= w.span[d, YS] - STREET:
+        elif x >= w.span[d, XS] - MARGIN or y >= w.span[d, YS] - MARGIN:
             out[i] |= 32
         o, to, at = s.agent_obj[i], s.agent_dest[i], s.agent_meet_bld[i]
         if o >= 0 and _far(w.obj_key[o + 1], corner):

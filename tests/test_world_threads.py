@@ -55,7 +55,7 @@ def test_every_thread_count_gives_the_same_states_and_events():
                             "with_far_tie": 0}  # one thread: never
     for run in runs[1:]:
         waves = run["waves"]
-        # 595 before agents on the street just past their 3x3 were tame (waves.STREET)
+        # 595 before agents on the street just past their 3x3 were tame (waves.MARGIN)
         assert waves["before_far_tie"] > 700 and waves["with_far_tie"] == 0
         assert waves["rows_before_far_tie"] >= ROWS * waves["before_far_tie"]
     for name in ("CHATS", "COMPLETED", "EXITS", "RESPAWNS", "FAINTS", "DEATHS", "KILLS", "SPAWNS"):

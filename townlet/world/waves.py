@@ -76,7 +76,7 @@ CORNER = (1 << KEY) | 1
 X0, XS, Y0, YS = range(4)
 """Entries of a row of ``Waves.span``: the first tile column of a district's 3x3 and how
 many columns it spans, the same for tile rows."""
-STREET = 1
+MARGIN = 1
 """Tiles past a 3x3's last column and row where an agent is still tame: the street that
 bounds it there. A building's door opens onto the street below it (``outside_door``), and
 for the 3x3's last block row that street belongs to the next district row, as the
@@ -92,7 +92,7 @@ class Waves(NamedTuple):
     ran it and its events (first, kept, dropped: a row's events are contiguous in its
     thread's buffer, so the merge copies a few long runs) and its progress; the next row
     to claim; for the tameness scan, per district the tiles of it and the ones next to it
-    and the :data:`STREET` past them (``span``, a rectangle: ``X0 .. YS``) and its key
+    and the street past them (``span``, a rectangle: ``X0 .. YS``, :data:`MARGIN`) and its key
     (``dist_key``, ``KEY``), and the key of every object's and building's district at
     index object + 1 and building + 1 (index 0 for none), so the scan divides nothing and
     reads one table per target; the district column and row of every district
@@ -149,7 +149,7 @@ def waves_for(s: State, p: Params, threads: int) -> Waves:
     for axis, of, at in ((X0, col_of_x, col), (Y0, row_of_y, row)):
         first = np.searchsorted(of, at - 1)  # district_of is sorted: a 3x3's tiles are a range
         span[:, axis] = first
-        span[:, axis + 1] = np.searchsorted(of, at + 2) - first + STREET
+        span[:, axis + 1] = np.searchsorted(of, at + 2) - first + MARGIN
 
     def key(c, r):
         return ((c.astype(np.int64) + 1) << KEY | (r.astype(np.int64) + 1)).astype(np.int32)
@@ -199,8 +199,8 @@ def _exit_risk(s, p, i, tod):
 @kernel
 def _wild_on(s, p, w, tod, d0, d1):
     """Whether a living agent of districts d0 .. d1 - 1 is not tame (where it stands lies
-    beyond its district, that of its slot, the ones next to it and the :data:`STREET`
-    past them, or the building it queues for, walks to or meets at lies beyond those
+    beyond its district, that of its slot, the ones next to it and the street
+    past them (:data:`MARGIN`), or the building it queues for, walks to or meets at lies beyond those
     districts) or its turn may write the exit queue. Over a district's slots the
     test has no branch, so the compiler vectorises it; the exact exit test runs only for
     a district where an agent waits in the exit queue or was absent often enough to join
