@@ -4,8 +4,8 @@ Targets (issue 12): the telemetry hook's work per tick (events logged every tick
 frame every ``telemetry.frame_every`` ticks) costs <= 5% of the kernel's tick at 10k,
 100k and 1M agents; issue 5: at 1M agents the copy runs at >= 5 GB/s. The share is
 measured for a frame every tick and for the configured cadence in the same loop, so
-the two figures see the same machine load; per written frame also in process CPU
-(less sensitive to other processes on a busy machine).
+the two figures see the same machine load; both also in process CPU (less sensitive to
+other processes on a busy machine).
 ``python benchmarks/bench_frames.py`` prints them.
 """
 
@@ -73,32 +73,45 @@ class FrameWrite:
         tick = float(np.median(ticks))
         return 100.0 * float(np.median(every)) / tick, 100.0 * float(np.median(periods)) / tick
 
-    def _cpu_per_frame(self) -> tuple[float, float]:
-        """(process CPU of a written frame in µs, its share of the kernel tick's in %):
-        medians over 64 ticks with a frame every tick. CPU time leaves out the time other
+    def _cpu(self) -> tuple[float, float, float]:
+        """In process CPU, medians over 64 ticks: (a written frame in µs and its share of
+        the kernel tick in %, a frame every tick; the hook's share at the configured
+        cadence, over its frame periods, in %). CPU time leaves out the time other
         processes run on a busy machine (not what they do to the caches)."""
-        ticks, writes = [], []
+        k = self.paced.every
+        ticks, writes, paced = [], [], []
         for _ in range(64):
             t0 = time.process_time_ns()
             self.world.step()
             t1 = time.process_time_ns()
             self.ring.publish(self.world.tick, self.world.sections())
-            writes.append(time.process_time_ns() - t1)
+            t2 = time.process_time_ns()
+            self.paced.publish(self.world.tick, self.world.sections())
+            paced.append(time.process_time_ns() - t2)
+            writes.append(t2 - t1)
             ticks.append(t1 - t0)
-        write = float(np.median(writes))
-        return write / 1e3, 100.0 * write / float(np.median(ticks))
+        periods = [sum(paced[i:i + k]) / k for i in range(0, len(paced) - k + 1, k)]
+        write, tick = float(np.median(writes)), float(np.median(ticks))
+        return write / 1e3, 100.0 * write / tick, 100.0 * float(np.median(periods)) / tick
 
     def track_write_cpu_us(self, agents: int) -> float:
         """Process CPU of one written frame (a frame every tick)."""
-        return self._cpu_per_frame()[0]
+        return self._cpu()[0]
 
     track_write_cpu_us.unit = "us"
 
     def track_write_cpu_percent_of_tick(self, agents: int) -> float:
         """The same as a share of the kernel tick's process CPU."""
-        return self._cpu_per_frame()[1]
+        return self._cpu()[1]
 
     track_write_cpu_percent_of_tick.unit = "%"
+
+    def track_hook_cpu_percent_of_tick_paced(self, agents: int) -> float:
+        """Events every tick, a frame every ``telemetry.frame_every`` ticks, as a share
+        of the kernel tick's process CPU (``track_hook_percent_of_tick_paced`` in CPU)."""
+        return self._cpu()[2]
+
+    track_hook_cpu_percent_of_tick_paced.unit = "%"
 
     def track_write_percent_of_tick(self, agents: int) -> float:
         """A frame every tick (the layout before ``telemetry.frame_every``)."""
@@ -131,11 +144,12 @@ if __name__ == "__main__":
         b.setup(n)
         try:
             every, paced = b._shares()
-            cpu_us, cpu_share = b._cpu_per_frame()
+            cpu_us, cpu_share, cpu_paced = b._cpu()
             print(f"agents={n:>9,}  frame={b.ring.schema.fixed_nbytes / 1e6:7.2f} MB  "
                   f"write/tick every tick={every:5.1f}%  "
                   f"every {b.paced.every} ticks={paced:5.1f}%  "
                   f"copy={b.track_copy_gbps(n):5.1f} GB/s  "
-                  f"CPU per frame={cpu_us:8.1f} us ({cpu_share:4.1f}%)", flush=True)
+                  f"CPU per frame={cpu_us:8.1f} us ({cpu_share:4.1f}%)  "
+                  f"CPU every {b.paced.every} ticks={cpu_paced:5.1f}%", flush=True)
         finally:
             b.teardown(n)

@@ -8,11 +8,14 @@ Used two ways:
 
 The cdef only declares what core/ring.h, core/frame.h and core/scan.h export; all logic is in
 core/ring.c (the frame ring), core/frame.c (the writer's call per tick) and core/scan.c
-(the publisher's column scans).
+(the publisher's column scans). The extension also carries the digest of the sources it
+was built from (``tl_source_digest()``, townlet/frames/core_digest.py), which
+``townlet.frames.ring`` checks at import against the checkout's sources.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -21,6 +24,20 @@ from cffi import FFI
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "core"
+
+
+def _load_digest():
+    """townlet/frames/core_digest.py, loaded by its path: the package itself cannot be
+    imported while it is being built (its dependencies need not be installed yet)."""
+    spec = importlib.util.spec_from_file_location(
+        "townlet_core_digest", ROOT / "townlet" / "frames" / "core_digest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+core_digest = _load_digest()
 
 CDEF = """
 #define TR_OK ...
@@ -123,6 +140,8 @@ uint64_t ts_changed(const void *a, const void *b, uint64_t n, uint32_t size, int
                     uint64_t cap);
 uint64_t ts_repeat_misses(const void *old, const void *cur, const void *before, uint64_t n,
                           uint32_t size, int64_t *idx, uint64_t cap, uint64_t *changed);
+
+const char *tl_source_digest(void);
 """
 
 
@@ -131,10 +150,12 @@ def make_builder(relative: bool) -> FFI:
     core = Path("core") if relative else CORE
     builder = FFI()
     builder.cdef(CDEF)
+    source_digest = core_digest.digest(ROOT)
     builder.set_source(
         "townlet._core",
-        '#include "ring.h"\n#include "frame.h"\n#include "scan.h"',
-        sources=[str(core / "ring.c"), str(core / "frame.c"), str(core / "scan.c")],
+        '#include "ring.h"\n#include "frame.h"\n#include "scan.h"\n'
+        f'const char *tl_source_digest(void) {{ return "{source_digest}"; }}',
+        sources=[str(core / name) for name in core_digest.SOURCES],
         include_dirs=[str(core)],
         libraries=["rt"],
         extra_compile_args=["-std=c11", "-O3", "-Wall", "-Wextra"],

@@ -5,11 +5,13 @@ a complete, correct snapshot."""
 
 from __future__ import annotations
 
+import gc
 import json
 import signal
 import subprocess
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -35,7 +37,7 @@ from townlet.world import World
 from townlet.world.ahead import Ahead
 from townlet.world.derived import DERIVED
 from townlet.world.jit import INTERPRETED
-from townlet.world.state import TOWN_FIELDS, St
+from townlet.world.state import AHEAD_FIELDS, TOWN_FIELDS, St
 
 
 def config(root: Path, agents: int, every: int = 1) -> TownletConfig:
@@ -248,6 +250,44 @@ def hold_back(monkeypatch) -> tuple[threading.Event, list[Ahead], list[tuple[int
 
     monkeypatch.setattr(World, "copy_ahead", held_back)
     return release, handles, by_tick
+
+
+@pytest.mark.skipif(INTERPRETED, reason="copy ahead needs compiled kernels")
+def test_a_closed_autosaver_leaves_no_capture_in_the_world(tmp_path: Path,
+                                                           monkeypatch) -> None:
+    """While the autosaver lives, its captures rearm one copy-ahead handle into one frame;
+    once it closes, neither the world nor the autosaver references that handle or the
+    frame's arrays (~470 MB at 1M agents), and the world ticks on."""
+    cfg = config(tmp_path, 300, every=2)
+    world = World(cfg, seed=5)
+    hook = autosave_hook(cfg)
+    assert hook is not None
+    handles: list[weakref.ref[Ahead]] = []
+    buffers: list[weakref.ref[np.ndarray]] = []
+    copy_ahead = World.copy_ahead
+
+    def watched(self: World, frame: dict[str, np.ndarray], rows: int,
+                nbytes: int) -> Ahead | None:
+        ahead = copy_ahead(self, frame, rows, nbytes)
+        assert ahead is not None
+        handles.append(weakref.ref(ahead))
+        buffers.extend(weakref.ref(frame[k]) for k in AHEAD_FIELDS)
+        return ahead
+
+    monkeypatch.setattr(World, "copy_ahead", watched)
+    while world.tick < 8:
+        world.step()
+        hook.saver.flush()  # the previous write is done: its frame is the spare again
+        hook.after(world)
+    hook.saver.flush()
+    assert len(handles) == 4 and len({id(h()) for h in handles}) == 1  # rearmed
+    hook.close()
+    gc.collect()
+    assert all(h() is None for h in handles)
+    assert all(b() is None for b in buffers)
+    before = world.state_hash()
+    world.step()
+    assert world.state_hash() != before
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")

@@ -19,21 +19,26 @@ print(json.dumps({"hash": w.state_hash(), "tick": w.tick}))
 """
 
 
-def _hash_in_subprocess(seed: int, ticks: int) -> str:
-    out = subprocess.run([sys.executable, "-c", SCRIPT, str(seed), str(ticks)],
-                         capture_output=True, text=True, timeout=300, check=True)
-    return json.loads(out.stdout)["hash"]
+def _start_in_subprocess(seed: int, ticks: int) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(seed), str(ticks)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _hash_of(proc: subprocess.Popen[str]) -> str:
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    return json.loads(out)["hash"]
 
 
 def test_same_seed_same_hash_across_processes():
-    a = _hash_in_subprocess(7, 1500)
-    b = _hash_in_subprocess(7, 1500)
-    assert a == b
+    """Two processes and this one run the same town at the same time (each its own)."""
+    procs = [_start_in_subprocess(7, 1500) for _ in range(2)]
     w = small_world(agents=150, seed=7)
     w.perturb("blackout", 30, target=0)
     for _ in range(1500):
         w.step()
-    assert w.state_hash() == a
+    a, b = (_hash_of(p) for p in procs)
+    assert a == b == w.state_hash()
 
 
 def test_different_seeds_differ():

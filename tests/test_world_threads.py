@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numba
 import pytest
+from rich.console import Console
 
 from townlet.config import ConfigError, default_config, with_agents, with_settings
+from townlet.sim.bench import CPU_COLUMN, tick_table
 from townlet.world import World
 from townlet.world.errors import InvalidArgument
 from townlet.world.kernel import PHASES
@@ -90,6 +92,11 @@ def test_phase_costs_measure_every_phase_without_changing_the_run():
     assert costs["tick"] > 0
 
 
+BENCH_KEYS = {"wave_share", "agents", "threads", "ticks", "build_s", "ticks_per_s",
+              "agent_steps_per_s", "ns_per_agent_tick", "peak_rss_mb"}
+"""``townlet bench --json``'s keys per run before process CPU was added: scripts use them."""
+
+
 def test_bench_reports_threads_and_phases():
     out = subprocess.run([sys.executable, "-m", "townlet", "bench", "--one", "200", "--ticks",
                           "3", "--warmup", "3", "--threads", "1", "--phases"],
@@ -97,6 +104,22 @@ def test_bench_reports_threads_and_phases():
     row = json.loads(out.stdout)
     assert row["threads"] == 1 and row["agents"] == 200
     assert set(row["phases_ns"]) == {*PHASES, "tick"}
+    assert set(row) == {*BENCH_KEYS, "cpu_ns_per_agent_tick", "phases_ns"}
+    assert row["cpu_ns_per_agent_tick"] > 0
+
+
+def test_bench_table_shows_process_cpu_next_to_wall():
+    row = {"agents": 10_000, "threads": 2, "wave_share": 0.5, "agent_steps_per_s": 25_000_000,
+           "ns_per_agent_tick": 40.0, "cpu_ns_per_agent_tick": 71.25, "ticks_per_s": 2500.0,
+           "peak_rss_mb": 80.5, "build_s": 0.4}
+    console = Console(record=True, width=400)
+    console.print(tick_table([row]))
+    header, values = (line for line in console.export_text().splitlines()
+                      if "agents" in line or "10,000" in line)
+    cells = [c.strip() for c in values.strip(" │┃").split("│")]
+    columns = [c.strip() for c in header.strip(" ┃│").split("┃")]
+    assert columns.index(CPU_COLUMN) == columns.index("ns/agent-tick") + 1
+    assert cells[columns.index(CPU_COLUMN)] == "71.25"
 
 
 def test_bench_refuses_bad_thread_counts():

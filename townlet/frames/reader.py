@@ -15,9 +15,8 @@ from typing import Self
 
 import numpy as np
 
-from townlet._core import ffi, lib
 from townlet.frames import shm
-from townlet.frames.ring import LappedRead, RingError, RingHandle, TornRead, check
+from townlet.frames.ring import LappedRead, RingError, RingHandle, TornRead, check, ffi, lib
 from townlet.frames.schema import FrameSchema, events_table, frame_hash
 
 __all__ = ["Frame", "FrameReader"]

@@ -1,6 +1,9 @@
 """Thin Python face of the C ring (``townlet._core``): handles and typed errors.
 
-The writer and reader modules build on this; nothing here knows about columns.
+The writer and reader modules build on this; nothing here knows about columns. Every
+module of the package takes ``ffi`` and ``lib`` from here, so the import fails with how to
+rebuild when the extension was built from other sources than the checkout's
+(townlet.frames.core_digest).
 """
 
 from __future__ import annotations
@@ -9,14 +12,19 @@ import hashlib
 import os
 
 from townlet._core import ffi, lib
+from townlet.frames import core_digest
+
+_stale = core_digest.stale_reason(
+    ffi.string(lib.tl_source_digest()).decode() if hasattr(lib, "tl_source_digest") else None,
+    core_digest.checkout_root())
+if _stale is not None:
+    raise ImportError(_stale)
 
 LAYOUT_VERSION = 2
 """The ring layout (core/ring.h TR_LAYOUT_VERSION) this Python code is written against."""
-if lib.TR_LAYOUT_VERSION != LAYOUT_VERSION or not hasattr(lib, "tr_events_append_fields"):
-    raise ImportError(f"townlet._core was built from an older core/ring.c (layout "
-                      f"{lib.TR_LAYOUT_VERSION}, need {LAYOUT_VERSION} with "
-                      f"tr_events_append_fields): rebuild it with "
-                      f"`pip install -e .` or `python bindings/build_core.py`")
+if lib.TR_LAYOUT_VERSION != LAYOUT_VERSION:
+    raise ImportError(f"townlet._core has ring layout {lib.TR_LAYOUT_VERSION}, this code "
+                      f"needs {LAYOUT_VERSION}: {core_digest.REBUILD}")
 
 __all__ = [
     "LappedRead",
@@ -28,6 +36,8 @@ __all__ = [
     "SchemaMismatch",
     "TornRead",
     "check",
+    "ffi",
+    "lib",
 ]
 
 

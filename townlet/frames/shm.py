@@ -22,7 +22,7 @@ from typing import Final
 
 import structlog
 
-from townlet._core import ffi, lib
+from townlet.frames.ring import ffi, lib
 
 __all__ = [
     "PREFIX",

@@ -26,10 +26,9 @@ from typing import Self
 
 import numpy as np
 
-from townlet._core import ffi, lib
 from townlet.config.telemetry import TelemetryConfig
 from townlet.frames import shm
-from townlet.frames.ring import RingError, RingHandle, check
+from townlet.frames.ring import RingError, RingHandle, check, ffi, lib
 from townlet.frames.schema import (
     EVENT_COLUMNS,
     EVENT_COUNT_DTYPE,

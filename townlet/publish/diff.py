@@ -25,7 +25,7 @@ from typing import cast
 
 import numpy as np
 
-from townlet._core import ffi, lib
+from townlet.frames.ring import ffi, lib
 from townlet.frames.schema import ColumnSpec, FrameSchema
 from townlet.wire.codec import OFFSET_WIDTHS, UINT, exponents, predict
 from townlet.wire.messages import Change, Full, Masked, Offset, Repeat, Sparse, Stepped
@@ -40,11 +40,6 @@ _SPARSE = 8
 its next Repeat test looks only there and at what changes next."""
 _SAMPLE = 8192
 _MAX_STEPS = 64
-
-if not hasattr(lib, "ts_changed"):
-    raise ImportError("townlet._core was built without core/scan.c: rebuild it with "
-                      "`pip install -e .` or `python bindings/build_core.py`")
-
 
 def _changed(old: np.ndarray, new: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Ascending indices of the elements of flat ``old`` and ``new`` (same dtype and

@@ -1,8 +1,10 @@
 """``townlet bench``: the quick benchmark set, printed as a table or JSON.
 
 Each town size and thread count runs in its own process so that peak RSS is that
-run's alone; the figure reported is agent-steps per second after a warm-up, on
-``--threads`` kernel threads (townlet.world.waves; ``wave_share``: the timed ticks whose
+run's alone; the figure reported is agent-steps per second after a warm-up (wall clock),
+next to the process CPU per agent-tick (``cpu_ns_per_agent_tick``, summed over all the
+process's threads: on a busy machine it leaves out the time other processes hold the
+core, which the wall figure counts), on ``--threads`` kernel threads (townlet.world.waves; ``wave_share``: the timed ticks whose
 turns all ran on those threads, the rest ran some or all on one). With
 ``--phases`` each run also measures what every tick phase costs
 (townlet.world.phases).
@@ -20,13 +22,14 @@ from pathlib import Path
 
 import click
 
-__all__ = ["bench_command", "measure"]
+__all__ = ["CPU_COLUMN", "bench_command", "measure", "tick_table"]
 
 
 def measure(agents: int, ticks: int, warmup: int, seed: int = 0, threads: int = 1,
             phases: bool = False) -> dict:
     """Ticks/s and agent-steps/s of the scripted town at ``agents`` agents on ``threads``
-    kernel threads; with ``phases``, also ns per agent-tick of each tick phase over
+    kernel threads, and the process CPU per agent-tick (all threads together); with
+    ``phases``, also ns per agent-tick of each tick phase over
     ``ticks`` more ticks."""
     from townlet.config import default_config, with_agents, with_settings
     from townlet.world import World
@@ -38,22 +41,44 @@ def measure(agents: int, ticks: int, warmup: int, seed: int = 0, threads: int = 
     build = time.perf_counter() - t0
     for _ in range(warmup):
         world.step()
-    t0, waves = time.perf_counter(), world.wave_ticks
+    t0, cpu0, waves = time.perf_counter(), time.process_time(), world.wave_ticks
     for _ in range(ticks):
         world.step()
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     row: dict[str, object] = {
         "wave_share": round((world.wave_ticks - waves) / ticks, 3),
         "agents": agents, "threads": threads, "ticks": ticks, "build_s": round(build, 3),
         "ticks_per_s": round(ticks / seconds, 2),
         "agent_steps_per_s": round(agents * ticks / seconds),
         "ns_per_agent_tick": round(seconds / (agents * ticks) * 1e9, 2),
+        "cpu_ns_per_agent_tick": round(cpu / (agents * ticks) * 1e9, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     if phases:
         from townlet.world.phases import phase_costs
 
         row["phases_ns"] = {k: round(v, 2) for k, v in phase_costs(world, ticks).items()}
     return row
+
+
+CPU_COLUMN = "cpu ns/agent-tick (all threads)"
+"""The process-CPU column: with more than one thread it sums their CPU, so it exceeds the
+wall figure when the threads overlap."""
+
+
+def tick_table(rows: list[dict]):
+    """The kernel table: one row per run of :func:`measure`."""
+    from rich.table import Table
+
+    table = Table(title="Scripted town tick")
+    for col in ("agents", "threads", "wave ticks", "agent-steps/s", "ns/agent-tick",
+                CPU_COLUMN, "ticks/s", "peak RSS MB", "build s"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(f"{r['agents']:,}", f"{r['threads']}", f"{r['wave_share']:.0%}",
+                      f"{r['agent_steps_per_s']:,}", f"{r['ns_per_agent_tick']}",
+                      f"{r['cpu_ns_per_agent_tick']}", f"{r['ticks_per_s']:,}",
+                      f"{r['peak_rss_mb']:,}", f"{r['build_s']}")
+    return table
 
 
 def _counts(text: str, option: str) -> list[int]:
@@ -143,19 +168,9 @@ def bench_command(sizes, ticks, warmup, threads, phases, quick, as_json, one) ->
         click.echo(json.dumps(result))
         return
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title="Scripted town tick")
-    for col in ("agents", "threads", "wave ticks", "agent-steps/s", "ns/agent-tick", "ticks/s",
-                "peak RSS MB", "build s"):
-        table.add_column(col, justify="right")
-    for r in rows:
-        table.add_row(f"{r['agents']:,}", f"{r['threads']}", f"{r['wave_share']:.0%}",
-                      f"{r['agent_steps_per_s']:,}",
-                      f"{r['ns_per_agent_tick']}", f"{r['ticks_per_s']:,}",
-                      f"{r['peak_rss_mb']:,}", f"{r['build_s']}")
     console = Console()
-    console.print(table)
+    console.print(tick_table(rows))
     if phases:
         console.print(_phase_table(rows))
     console.print(f"cold start of `townlet run --ticks 1`: {result['cold_start_s']} s")

@@ -124,6 +124,7 @@ class Autosaver:
         self._lock = threading.Lock()
         self._last_tick = -1
         self._spare: Frame | None = None
+        self._closing: list[Callable[[], None]] = []
         self.observe: Callable[[float, bool], None] | None = None
         """Called on the writer thread after each attempt with (seconds, succeeded)."""
 
@@ -210,15 +211,27 @@ class Autosaver:
                               skipped_busy=st.skipped_busy, last_path=st.last_path,
                               last_error=st.last_error)
 
+    def on_close(self, release: Callable[[], None]) -> None:
+        """Call ``release`` once when this autosaver closes, after its last write (a
+        world forgets the capture it keeps for the next one: ``World.release_capture``);
+        registering the same callable again has no effect."""
+        if release not in self._closing:
+            self._closing.append(release)
+
     def flush(self) -> None:
         """Wait for the autosave being written, if any."""
         if self._pending is not None:
             self._pending.result()
 
     def close(self) -> None:
-        """Finish the pending autosave and stop the writer thread."""
+        """Finish the pending autosave, stop the writer thread, and let go of the frame
+        kept for the next capture (here and, through :meth:`on_close`, in the world)."""
         self.flush()
         self._pool.shutdown(wait=True)
+        self._spare = None
+        closing, self._closing = self._closing, []
+        for release in closing:
+            release()
 
     def __enter__(self) -> Self:
         return self

@@ -58,8 +58,10 @@ def capture_world(
     dtypes and shapes match); with ``helper`` (a single-thread executor's ``submit``) it
     shares the copy, copies the agents' rows there while the world steps on
     (``World.copy_ahead``) and finishes the frame there: the frame is complete for the
-    helper's later jobs. ``copy=False`` returns the live arrays, for a save that finishes
-    before the next tick.
+    helper's later jobs; the world keeps the copy ahead's handle (and so the frame's
+    arrays) to rearm it for the next capture into the same frame, until
+    ``World.release_capture``. ``copy=False`` returns the live arrays, for a save that
+    finishes before the next tick.
     """
     live = world.sections()
     if copy:
@@ -190,6 +192,7 @@ class AutosaveHook:
     def after(self, world: World) -> None:
         def capture(spare: dict[str, np.ndarray] | None):
             ident = self.identity() if self.identity is not None else None
+            self.saver.on_close(world.release_capture)
             return capture_world(world, spare, identity=ident, helper=self.saver.assist)
 
         self.saver.offer(world.tick, capture)

@@ -241,6 +241,13 @@ class World(Levers):
         self._idle, self._ks = self._ks, self._ahead.ks
         return self._ahead
 
+    def release_capture(self) -> None:
+        """Complete a pending copy ahead and drop the handle kept to rearm the next one,
+        with its references to the frame's arrays (~470 MB at 1M agents): call once no
+        more captures into that frame will come (its autosaver closed)."""
+        self._settle()
+        self._armed = None
+
     def _settle(self) -> None:
         """Complete a pending copy ahead on this thread (nothing may write its sections
         before)."""
