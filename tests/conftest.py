@@ -32,12 +32,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     """One line with the run's time against the suite's budget (a report, not a test: no
     test fails on time); a warning past NEAR_BUDGET of it."""
+    if config.option.collectonly:
+        return
     seconds = time.monotonic() - config.stash[_STARTED]
     share = seconds / SUITE_BUDGET_S
     line = (f"test time {seconds:.0f} s = {share:.0%} of the full suite's budget of "
             f"{SUITE_BUDGET_S} s")
     if share > NEAR_BUDGET:
-        terminalreporter.write_sep("!", f"{line}: near the limit, make the slowest tests "
-                                        f"cheaper (pytest --durations=40)", yellow=True)
+        terminalreporter.write_sep("!", f"{line}: past {NEAR_BUDGET:.0%} of it, make the "
+                                        f"slowest tests cheaper (pytest --durations=40)",
+                                   yellow=True)
     else:
         terminalreporter.write_line(line)

@@ -10,7 +10,7 @@ import pytest
 from townlet.config import default_config, with_agents, with_settings
 from townlet.world import World
 from townlet.world.actions import Flag
-from townlet.world.geometry import PERIOD, SLOTS
+from townlet.world.geometry import PERIOD, SLOTS, outside_door
 from townlet.world.state import Need, Roster
 from townlet.world.waves import _wild_on, waves_for
 
@@ -27,8 +27,8 @@ def _district_of_tile(x, y, s, p):
 
 def _reference(s, p, tod):
     """Per slot, whether it is a living agent that is wild under the rule, computed
-    plainly: its district from its slot, every place by division, the exit rule as the
-    turn would apply it."""
+    plainly: its district from its slot, every place by division (a tile is near when
+    it or the tile before it lies in the 3x3), the exit rule as the turn would apply it."""
     n, per, dw = s.agent_alive.shape[0], p.residents_per_district, p.districts_w
     slot = np.arange(n)
     col, row = (slot // per) % dw, (slot // per) // dw
@@ -40,7 +40,12 @@ def _reference(s, p, tod):
     def building(b):
         return (b % p.blocks_w) // p.district_side, (b // p.blocks_w) // p.district_side
 
-    wild = far(*_district_of_tile(s.agent_x.astype(int), s.agent_y.astype(int), s, p))
+    x, y = s.agent_x.astype(int), s.agent_y.astype(int)
+    c, r = _district_of_tile(x, y, s, p)
+    c_before, r_before = _district_of_tile(np.maximum(x - 1, 0), np.maximum(y - 1, 0), s, p)
+    near_x = (np.abs(c - col) <= 1) | (np.abs(c_before - col) <= 1)  # or the street past it
+    near_y = (np.abs(r - row) <= 1) | (np.abs(r_before - row) <= 1)
+    wild = ~(near_x & near_y)
     for target, per_building in ((s.agent_obj, SLOTS), (s.agent_dest, SLOTS),
                                  (s.agent_meet_bld, 1)):
         b = np.maximum(target.astype(int), 0) // per_building
@@ -128,3 +133,27 @@ def test_the_scan_finds_exactly_the_rows_with_a_wild_agent(town):
 def test_a_settled_town_has_no_wild_row(town):
     w = waves_for(town._s, town._p, 2)
     assert not any(_rows_wild(town, w, int(town._s.clock[0]) % town._p.day))
+
+
+def test_an_agent_on_the_street_past_its_3x3_is_tame(town):
+    """A building's door opens onto the street below it, which for the 3x3's last block
+    row belongs to the next district row: an agent there (walking to or from that door)
+    is tame and its row runs on the threads; one tile further it is wild."""
+    s, p = town._s, town._p
+    w = waves_for(s, p, 2)
+    per, dw, side = p.residents_per_district, p.districts_w, p.district_side
+    i = 0  # district 0: its 3x3 ends with block row 2 * side - 1
+    tod = int(s.clock[0]) % p.day
+    b = (2 * side - 1) * p.blocks_w  # a building of that block row
+    x, y = outside_door(b, p.blocks_w)
+    assert _district_of_tile(np.array([x]), np.array([y]), s, p)[1][0] == 2  # the next row's
+    saved = s.agent_x[i], s.agent_y[i]
+    try:
+        s.agent_x[i], s.agent_y[i] = x, y
+        assert not _reference(s, p, tod)[:dw * per].any()
+        assert not _rows_wild(town, w, tod)[0]
+        s.agent_y[i] = y + 1
+        assert _reference(s, p, tod)[i]
+        assert _rows_wild(town, w, tod)[0]
+    finally:
+        s.agent_x[i], s.agent_y[i] = saved

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numba
+import numpy as np
 import pytest
 from rich.console import Console
 
@@ -18,6 +19,7 @@ from townlet.config import ConfigError, default_config, with_agents, with_settin
 from townlet.sim.bench import CPU_COLUMN, tick_table
 from townlet.world import World
 from townlet.world.errors import InvalidArgument
+from townlet.world.geometry import outside_door
 from townlet.world.kernel import PHASES
 from townlet.world.phases import phase_costs
 
@@ -36,9 +38,9 @@ def test_every_thread_count_gives_the_same_states_and_events():
     """Threads 1, 2 and 3 over 87 districts (rows overlapping by 3 districts): the same state
     hashes, events and restored snapshots, through perturbations, deaths and respawns, an
     exit, a kill, a spawn, a teleport across the town, forced chats, a meeting and random
-    actions. On 2 and 3 threads many ticks ran all their rows on the threads, some only the
-    rows before a teleported agent's; the tick after a tie between far districts was set
-    ran in slot order (the same code as one thread)."""
+    actions. On 2 and 3 threads most ticks ran all their rows on the threads; the tick
+    after a tie between far districts was set ran in slot order (the same code as one
+    thread)."""
     out = subprocess.run([sys.executable, str(Path(__file__).with_name("_threads_run.py")),
                           "1", "2", "3"], env={**os.environ, "NUMBA_NUM_THREADS": "3"},
                          capture_output=True, text=True, timeout=900, check=True)
@@ -53,11 +55,44 @@ def test_every_thread_count_gives_the_same_states_and_events():
                             "with_far_tie": 0}  # one thread: never
     for run in runs[1:]:
         waves = run["waves"]
-        assert waves["before_far_tie"] > 400 and waves["with_far_tie"] == 0
-        # some ticks ran their first rows on the threads and the rows from a wild agent's on
-        assert waves["rows_before_far_tie"] > ROWS * waves["before_far_tie"]
+        # 595 before agents on the street just past their 3x3 were tame (waves.STREET)
+        assert waves["before_far_tie"] > 700 and waves["with_far_tie"] == 0
+        assert waves["rows_before_far_tie"] >= ROWS * waves["before_far_tie"]
     for name in ("CHATS", "COMPLETED", "EXITS", "RESPAWNS", "FAINTS", "DEATHS", "KILLS", "SPAWNS"):
         assert one["stats"][name] > 0, name
+
+
+def _same_tick(one: World, two: World) -> tuple[int, int]:
+    """One tick of both towns: the same state and events; the whole ticks and the rows the
+    two-thread town ran on its threads."""
+    ticks, rows = two.wave_ticks, two.wave_rows
+    one.step()
+    two.step()
+    assert one.state_hash() == two.state_hash()
+    assert one.events().tobytes() == two.events().tobytes()
+    return two.wave_ticks - ticks, two.wave_rows - rows
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
+@pytest.mark.timeout(900)  # compiles the wave tick
+def test_a_wild_agent_sends_only_its_row_and_later_ones_to_slot_order():
+    """An agent on the street just past its district's 3x3 (where the doors of the 3x3's
+    last block row open) is tame: every row runs on the threads. An agent far from home
+    is wild: the rows before its own run on the threads, the rest in slot order. Both
+    ticks equal the one-thread tick."""
+    one, two = _world(1, 3000, 5), _world(2, 3000, 5)  # 26 districts in 5 rows
+    for _ in range(60):
+        one.step()
+        two.step()
+    p, rows = two._p, two.district_rows
+    street = outside_door((2 * p.district_side - 1) * p.blocks_w, p.blocks_w)
+    last = int(np.nonzero(two.alive)[0][-1])  # home in the last row
+    for world in (one, two):
+        world.teleport(0, *street)  # district 0's 3x3 ends one tile above this street
+    assert _same_tick(one, two) == (1, rows)
+    for world in (one, two):
+        world.teleport(last, *outside_door(0, p.blocks_w))  # in the first row
+    assert _same_tick(one, two) == (0, rows - 1)
 
 
 def test_threads_beyond_numba_are_refused_with_the_fix():
@@ -103,8 +138,9 @@ def test_bench_reports_threads_and_phases():
                          capture_output=True, text=True, timeout=600, check=True)
     row = json.loads(out.stdout)
     assert row["threads"] == 1 and row["agents"] == 200
+    assert row["wave_share"] == row["wave_row_share"] == 0  # one thread: the slot loop
     assert set(row["phases_ns"]) == {*PHASES, "tick"}
-    assert set(row) == {*BENCH_KEYS, "cpu_ns_per_agent_tick", "phases_ns"}
+    assert set(row) == {*BENCH_KEYS, "cpu_ns_per_agent_tick", "wave_row_share", "phases_ns"}
     assert row["cpu_ns_per_agent_tick"] > 0
 
 

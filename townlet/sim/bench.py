@@ -5,7 +5,9 @@ run's alone; the figure reported is agent-steps per second after a warm-up (wall
 next to the process CPU per agent-tick (``cpu_ns_per_agent_tick``, summed over all the
 process's threads: on a busy machine it leaves out the time other processes hold the
 core, which the wall figure counts), on ``--threads`` kernel threads (townlet.world.waves; ``wave_share``: the timed ticks whose
-turns all ran on those threads, the rest ran some or all on one). With
+turns all ran on those threads, the rest ran some or all on one; ``wave_row_share``: the
+timed ticks' district rows that ran on those threads, the rest ran in slot order on one).
+With
 ``--phases`` each run also measures what every tick phase costs
 (townlet.world.phases).
 """
@@ -41,12 +43,13 @@ def measure(agents: int, ticks: int, warmup: int, seed: int = 0, threads: int = 
     build = time.perf_counter() - t0
     for _ in range(warmup):
         world.step()
-    t0, cpu0, waves = time.perf_counter(), time.process_time(), world.wave_ticks
+    t0, cpu0, waves, rows = time.perf_counter(), time.process_time(), world.wave_ticks, world.wave_rows
     for _ in range(ticks):
         world.step()
     seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     row: dict[str, object] = {
         "wave_share": round((world.wave_ticks - waves) / ticks, 3),
+        "wave_row_share": round((world.wave_rows - rows) / (world.district_rows * ticks), 3),
         "agents": agents, "threads": threads, "ticks": ticks, "build_s": round(build, 3),
         "ticks_per_s": round(ticks / seconds, 2),
         "agent_steps_per_s": round(agents * ticks / seconds),

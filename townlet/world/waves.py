@@ -3,8 +3,8 @@
 A tick's turns run in slot order, and slots are ordered by district (townlet.world.town):
 district d holds slots ``d * R .. d * R + R - 1`` and sits at column ``d % districts_w``,
 row ``d // districts_w`` of the district grid. While every living agent is *tame* (it
-stands in its district or one next to it, and its queue, destination and meeting place
-are there too), a turn reads and writes only state within a few districts of the
+stands in its district or one next to it, or on the street just past them, and its
+queue, destination and meeting place are in them), a turn reads and writes only state within a few districts of the
 agent's own: tiles and objects within two tiles of where it stands, shops of its own
 and the next districts, and the rows of agents whose homes are at most :data:`TIES`
 districts from its own (neighbours it meets, agents queued with it, its ties). So two
@@ -54,7 +54,7 @@ from townlet.world.prefetch import nonneg
 from townlet.world.routines import shift_start
 from townlet.world.state import Need, St, State
 
-__all__ = ["RADIUS", "TIES", "Waves", "far_ties", "tick_waves", "waves_for"]
+__all__ = ["RADIUS", "TIES", "Waves", "district_rows", "far_ties", "tick_waves", "waves_for"]
 
 TIES = 3
 """Districts (Chebyshev, on the district grid) between the homes of two agents a turn
@@ -76,6 +76,14 @@ CORNER = (1 << KEY) | 1
 X0, XS, Y0, YS = range(4)
 """Entries of a row of ``Waves.span``: the first tile column of a district's 3x3 and how
 many columns it spans, the same for tile rows."""
+STREET = 1
+"""Tiles past a 3x3's last column and row where an agent is still tame: the street that
+bounds it there. A building's door opens onto the street below it (``outside_door``), and
+for the 3x3's last block row that street belongs to the next district row, as the
+vertical street right of its last block column belongs to the next column; a tame agent
+walking to or from such a door stands on it. A district is ``district_side`` blocks of
+``PERIOD`` tiles, so one tile more moves no bound of TIES or RADIUS (docs/architecture.md,
+"Waves")."""
 
 
 class Waves(NamedTuple):
@@ -84,10 +92,11 @@ class Waves(NamedTuple):
     ran it and its events (first, kept, dropped: a row's events are contiguous in its
     thread's buffer, so the merge copies a few long runs) and its progress; the next row
     to claim; for the tameness scan, per district the tiles of it and the ones next to it
-    (``span``, a rectangle: ``X0 .. YS``) and its key (``dist_key``, ``KEY``), and the key
-    of every object's and building's district at index object + 1 and building + 1
-    (index 0 for none), so the scan divides nothing and reads one table per target; the
-    district column and row of every district (``far_ties``); the grid (``geo``)."""
+    and the :data:`STREET` past them (``span``, a rectangle: ``X0 .. YS``) and its key
+    (``dist_key``, ``KEY``), and the key of every object's and building's district at
+    index object + 1 and building + 1 (index 0 for none), so the scan divides nothing and
+    reads one table per target; the district column and row of every district
+    (``far_ties``); the grid (``geo``)."""
 
     evt_code: np.ndarray
     evt_agent: np.ndarray
@@ -110,6 +119,11 @@ class Waves(NamedTuple):
     geo: np.ndarray
 
 
+def district_rows(districts: int, districts_w: int) -> int:
+    """Rows of the district grid (the last may be shorter): a wave tick's rows."""
+    return -(-districts // districts_w)
+
+
 def waves_for(s: State, p: Params, threads: int) -> Waves:
     """Scratch for wave ticks of the world with state ``s`` on ``threads`` threads. A
     thread's event buffer holds the world's plus one event per agent, so it fills up
@@ -117,7 +131,7 @@ def waves_for(s: State, p: Params, threads: int) -> Waves:
     buffer (the merge then stops the run with an error rather than lose an event the
     one-thread tick keeps)."""
     n, districts, dw = s.agent_alive.shape[0], s.district_cafe.shape[0], p.districts_w
-    dh, side, bw = -(-districts // dw), p.district_side, p.blocks_w
+    dh, side, bw = district_rows(districts, dw), p.district_side, p.blocks_w
     height, width = s.tile_kind.shape
     bh = (height - 1) // PERIOD
     cap = s.evt_code.shape[0] + n
@@ -134,7 +148,8 @@ def waves_for(s: State, p: Params, threads: int) -> Waves:
     span = np.zeros((districts, 4), dtype=np.int32)
     for axis, of, at in ((X0, col_of_x, col), (Y0, row_of_y, row)):
         first = np.searchsorted(of, at - 1)  # district_of is sorted: a 3x3's tiles are a range
-        span[:, axis], span[:, axis + 1] = first, np.searchsorted(of, at + 2) - first
+        span[:, axis] = first
+        span[:, axis + 1] = np.searchsorted(of, at + 2) - first + STREET
 
     def key(c, r):
         return ((c.astype(np.int64) + 1) << KEY | (r.astype(np.int64) + 1)).astype(np.int32)
@@ -183,9 +198,10 @@ def _exit_risk(s, p, i, tod):
 
 @kernel
 def _wild_on(s, p, w, tod, d0, d1):
-    """Whether a living agent of districts d0 .. d1 - 1 is not tame (where it stands, or
-    the building it queues for, walks to or meets at, lies beyond its district, that of
-    its slot, and the ones next to it) or its turn may write the exit queue. Over a district's slots the
+    """Whether a living agent of districts d0 .. d1 - 1 is not tame (where it stands lies
+    beyond its district, that of its slot, the ones next to it and the :data:`STREET`
+    past them, or the building it queues for, walks to or meets at lies beyond those
+    districts) or its turn may write the exit queue. Over a district's slots the
     test has no branch, so the compiler vectorises it; the exact exit test runs only for
     a district where an agent waits in the exit queue or was absent often enough to join
     it (rare)."""

@@ -51,7 +51,7 @@ from townlet.world.state import (
 from townlet.world.ties import TIE_KINDS, tie_mask
 from townlet.world.town import generate_town
 from townlet.world.validate import check_ranges
-from townlet.world.waves import far_ties, tick_waves, waves_for
+from townlet.world.waves import district_rows, far_ties, tick_waves, waves_for
 
 __all__ = ["World"]
 
@@ -117,6 +117,8 @@ class World(Levers):
         (townlet.world.waves); the others ran some or all in slot order on one."""
         self.wave_rows = 0
         """District rows of this process's ticks that ran on several threads."""
+        self.district_rows = district_rows(town.districts, self._p.districts_w)
+        """District rows of the town: a tick's rows on the threads are at most this many."""
 
     def _tick_mode(self) -> int:
         """``tick``'s ``Run`` bits: the parallel phase on more than one thread; the
