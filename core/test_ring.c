@@ -274,6 +274,39 @@ static void test_columns(void) {
     tr_unlink(name);
 }
 
+/* A frame of megabytes: parts of every size (the large one copied with non-temporal
+ * stores) at odd source and slot offsets and lengths, over earlier frames in the same
+ * slots, read back exact, the column after them too. */
+static void test_large_frame(void) {
+    const uint64_t cap = (5u << 20), fixed = (4u << 20) + 200;
+    tr_ring *w = NULL, *r = NULL;
+    CHECK(tr_create(name, hash_a, "{}", 2, 2, cap, getpid(), 0, 0, 0, &w) == TR_OK, "create");
+    CHECK(tr_attach(name, hash_a, &r) == TR_OK, "attach");
+    unsigned char *src = malloc(fixed + 64), *out = malloc(cap);
+    const uint64_t offs[4] = {0, 64, 4096 + 3, fixed - 1000};
+    const uint64_t sizes[4] = {5, 1000, (1u << 20) + 17, 1000};
+    const uint32_t widths[1] = {4};
+    for (int64_t f = 1; f <= 3; f++) {
+        for (uint64_t i = 0; i < fixed + 64; i++) src[i] = (unsigned char)(i * 7 + (uint64_t)f * 13);
+        const void *ptrs[4] = {src + 1, src + 64, src + 4096 + 3, src + 5};
+        const void *cols[1] = {src + 9};
+        CHECK(tr_publish_columns(w, f, fixed, 4, ptrs, offs, sizes, 1, cols, widths, 3) == f,
+              "publish %lld", (long long)f);
+        uint64_t nb = 0;
+        CHECK(tr_read(r, (uint64_t)f, 0, cap, out, NULL, &nb, NULL) == TR_OK && nb == fixed + 12,
+              "read %lld", (long long)f);
+        for (int k = 0; k < 4; k++)
+            CHECK(memcmp(out + offs[k], ptrs[k], sizes[k]) == 0, "part %d of frame %lld", k,
+                  (long long)f);
+        CHECK(memcmp(out + fixed, src + 9, 12) == 0, "column of frame %lld", (long long)f);
+    }
+    free(src);
+    free(out);
+    tr_close(r);
+    tr_close(w);
+    tr_unlink(name);
+}
+
 int main(void) {
     snprintf(name, sizeof name, "/townlet-ctest-%d", (int)getpid());
     for (unsigned i = 0; i < TR_HASH_SIZE; i++) {
@@ -284,6 +317,7 @@ int main(void) {
     test_events();
     test_event_fields();
     test_columns();
+    test_large_frame();
     test_hammer();
     if (failures) {
         fprintf(stderr, "%d failure(s)\n", failures);
