@@ -268,10 +268,15 @@ def _writer(mode: str) -> tuple[subprocess.Popen, str]:
 ])
 def test_segment_is_unlinked_on_exit_and_signals(mode, sig, status):
     proc, name = _writer(mode)
-    if sig is not None:
-        assert proc.stdout.readline() == b"looping\n"  # it reached its loop
-        proc.send_signal(sig)
-    assert proc.wait(60) == status
+    try:
+        if sig is not None:
+            assert proc.stdout.readline() == b"looping\n"  # it reached its loop
+            proc.send_signal(sig)
+        assert proc.wait(60) == status
+    finally:
+        if proc.poll() is None:  # a failed wait must not leave a looping writer behind
+            proc.kill()
+            proc.wait()
     err = proc.stderr.read().decode()
     assert name not in shm.list_segments()
     assert "resource_tracker" not in err and "leaked" not in err
