@@ -217,7 +217,11 @@ def test_reader_rejects_another_schema(ring):
 
 
 WRITER = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
+    # A process started from a shell's background job (a test run with ``&``) inherits
+    # SIGINT ignored, and Python then installs no KeyboardInterrupt handler: restore the
+    # handler an interactive run has, which the SIGINT case tests.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.path.insert(0, sys.argv[1])
     from telemetry_writer import make_state
     from townlet.frames.writer import FrameRing
