@@ -159,6 +159,7 @@ def make_builder(relative: bool) -> FFI:
         include_dirs=[str(core)],
         libraries=["rt"],
         extra_compile_args=["-std=c11", "-O3", "-Wall", "-Wextra"],
+        py_limited_api=True,  # both paths name it _core.abi3.so (cffi's setuptools default)
     )
     return builder
 
@@ -168,12 +169,17 @@ ffibuilder = make_builder(relative=Path.cwd().resolve() == ROOT)
 
 
 def build_in_place() -> Path:
-    """Compile ``townlet/_core*.so`` inside this source tree and return its path."""
+    """Compile ``townlet/_core.abi3.so`` inside this source tree, the file ``pip install -e .``
+    writes, and remove any other ``townlet/_core`` extension (Python would import a
+    ``_core.cpython-*.so`` before it); returns its path."""
     tmp = ROOT / "build" / "cffi"
     tmp.mkdir(parents=True, exist_ok=True)
     built = Path(make_builder(relative=False).compile(tmpdir=str(tmp), verbose=False))
     target = ROOT / "townlet" / built.name
     os.replace(built, target)
+    for other in (ROOT / "townlet").glob("_core.*"):
+        if other.suffix in (".so", ".pyd") and other != target:
+            other.unlink()
     return target
 
 

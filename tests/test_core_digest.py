@@ -4,6 +4,7 @@ installed package without the sources imports."""
 
 from __future__ import annotations
 
+import importlib.machinery
 import os
 import shutil
 import subprocess
@@ -65,3 +66,31 @@ def test_an_extension_without_a_digest_says_how_to_rebuild() -> None:
         reason = core_digest.stale_reason(None, root)
         assert reason is not None and "python bindings/build_core.py" in reason
     assert core_digest.stale_reason(core_digest.digest(ROOT), ROOT) is None
+
+
+def test_the_in_place_build_writes_the_one_extension_the_install_writes(tmp_path: Path) -> None:
+    """``python bindings/build_core.py`` writes ``townlet/_core.abi3.so``, the name
+    ``pip install -e .`` gives it, and removes any other ``_core`` extension: a
+    ``_core.cpython-*.so`` left beside it would be imported first."""
+    from setuptools.command.build_ext import get_abi3_suffix
+
+    root = tmp_path / "tree"
+    for part in ("core", "bindings"):
+        shutil.copytree(ROOT / part, root / part)
+    shutil.copytree(ROOT / "townlet", root / "townlet",
+                    ignore=shutil.ignore_patterns("__pycache__", "_core.*"))
+    installed = root / "townlet" / f"_core{get_abi3_suffix()}"
+    older = root / "townlet" / f"_core{importlib.machinery.EXTENSION_SUFFIXES[0]}"
+    for stale in (installed, older):
+        stale.write_bytes(b"not an extension")
+    built = subprocess.run([sys.executable, "bindings/build_core.py"], cwd=root,
+                           capture_output=True, text=True, timeout=300, check=True)
+    assert Path(built.stdout.strip()) == installed
+    assert sorted(p.name for p in (root / "townlet").glob("_core.*")
+                  if p.suffix == ".so") == [installed.name]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    imported = subprocess.run([sys.executable, "-c", f"{IMPORTS}; import townlet._core as c; "
+                               "print(c.__file__)"], cwd=root, env=env, capture_output=True,
+                              text=True, timeout=120, check=False)
+    assert imported.returncode == 0, imported.stderr
+    assert Path(imported.stdout.strip()) == installed
