@@ -89,8 +89,8 @@ def test_the_in_place_build_writes_the_one_extension_the_install_writes(tmp_path
     assert sorted(p.name for p in (root / "townlet").glob("_core.*")
                   if p.suffix == ".so") == [installed.name]
     env = {**os.environ, "PYTHONPATH": str(root)}
-    imported = subprocess.run([sys.executable, "-c", f"{IMPORTS}; import townlet._core as c; "
-                               "print(c.__file__)"], cwd=root, env=env, capture_output=True,
-                              text=True, timeout=120, check=False)
+    script = f"{IMPORTS}; import townlet._core as c; print(c.__file__)"
+    imported = subprocess.run([sys.executable, "-c", script], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
     assert imported.returncode == 0, imported.stderr
     assert Path(imported.stdout.strip()) == installed

@@ -158,6 +158,34 @@ def test_bench_table_shows_process_cpu_next_to_wall():
     assert cells[columns.index(CPU_COLUMN)] == "71.25"
 
 
+def test_bench_tables_are_whole_when_piped(monkeypatch):
+    """Into a pipe (not a terminal; Rich assumes 80 columns there) every header and value of
+    ``townlet bench``'s tables is printed whole, each header on one line."""
+    from click.testing import CliRunner
+
+    from townlet.sim import bench
+
+    def row(agents, ticks, warmup, threads, phases):
+        return {"agents": agents, "threads": threads, "wave_share": 0.5,
+                "agent_steps_per_s": 25_000_000, "ns_per_agent_tick": 40.0,
+                "cpu_ns_per_agent_tick": 71.25, "ticks_per_s": 2500.0, "peak_rss_mb": 830.5,
+                "build_s": 0.4, "phases_ns": {name: 1.5 for name in (*PHASES, "tick")}}
+
+    monkeypatch.setattr(bench, "_one", row)
+    monkeypatch.setattr(bench, "_cold_start", lambda: 1.25)
+    monkeypatch.setenv("COLUMNS", "80")
+    out = CliRunner().invoke(bench.bench_command, ["--sizes", "1000000", "--threads", "1,2",
+                                                   "--phases"])
+    assert out.exit_code == 0, out.output
+    assert "…" not in out.output
+    header = next(line for line in out.output.splitlines() if "agents" in line)
+    for column in ("agents", "threads", "wave ticks", "agent-steps/s", "ns/agent-tick",
+                   CPU_COLUMN, "ticks/s", "peak RSS MB", "build s"):
+        assert f" {column} " in header, column
+    assert "1,000,000 x2" in out.output and "25,000,000" in out.output
+    assert "cold start of `townlet run --ticks 1`: 1.25 s" in out.output
+
+
 def test_bench_refuses_bad_thread_counts():
     out = subprocess.run([sys.executable, "-m", "townlet", "bench", "--threads", "0,x"],
                          capture_output=True, text=True, timeout=120, check=False)

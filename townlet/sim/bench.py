@@ -21,8 +21,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["CPU_COLUMN", "bench_command", "measure", "tick_table"]
 
@@ -136,6 +140,15 @@ def _cold_start() -> float:
         return round(time.perf_counter() - t0, 3)
 
 
+def _one(agents: int, ticks: int, warmup: int, threads: int, phases: bool) -> dict:
+    """One :func:`measure` row, run in a fresh process (its peak RSS is that run's alone)."""
+    cmd = [sys.executable, "-m", "townlet", "bench", "--one", str(agents), "--ticks",
+           str(ticks), "--warmup", str(warmup), "--threads", str(threads)]
+    out = subprocess.run(cmd + (["--phases"] if phases else []),
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
 @click.command()
 @click.option("--sizes", default="1000,10000,100000", show_default=True,
               help="Comma-separated agent counts.")
@@ -158,22 +171,28 @@ def bench_command(sizes, ticks, warmup, threads, phases, quick, as_json, one) ->
         return
     if quick:
         sizes, ticks, warmup = "1000,10000", 50, 50
-    rows = []
-    for n in _counts(sizes, "--sizes"):
-        for k in counts:
-            cmd = [sys.executable, "-m", "townlet", "bench", "--one", str(n), "--ticks",
-                   str(ticks), "--warmup", str(warmup), "--threads", str(k)]
-            out = subprocess.run(cmd + (["--phases"] if phases else []),
-                                 check=True, capture_output=True, text=True)
-            rows.append(json.loads(out.stdout))
+    rows = [_one(n, ticks, warmup, k, phases) for n in _counts(sizes, "--sizes") for k in counts]
     result = {"tick": rows, "cold_start_s": _cold_start()}
     if as_json:
         click.echo(json.dumps(result))
         return
+    tables = [tick_table(rows)] + ([_phase_table(rows)] if phases else [])
+    console = _whole_width(tables)
+    for table in tables:
+        console.print(table)
+    console.print(f"cold start of `townlet run --ticks 1`: {result['cold_start_s']} s")
+
+
+def _whole_width(tables: list) -> Console:
+    """A console to stdout that prints ``tables`` without shortening a header or a value:
+    a terminal keeps its width, but into a pipe or a file, where Rich assumes 80 columns,
+    the console is as wide as the widest table."""
     from rich.console import Console
+    from rich.measure import Measurement
 
     console = Console()
-    console.print(tick_table(rows))
-    if phases:
-        console.print(_phase_table(rows))
-    console.print(f"cold start of `townlet run --ticks 1`: {result['cold_start_s']} s")
+    if console.is_terminal:
+        return console
+    unbounded = console.options.update_width(1 << 16)
+    widest = max(Measurement.get(console, unbounded, t).maximum for t in tables)
+    return Console(width=max(console.width, widest))
