@@ -25,7 +25,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-__all__ = ["ENTRIES", "SCENARIOS", "Warmer", "run_scenarios"]
+import pytest
+
+__all__ = ["ENTRIES", "SCENARIOS", "WARMER", "Warmer", "dispatcher", "run_scenarios"]
 
 THREADS = 2
 """Kernel threads of the waves scenario (``NUMBA_NUM_THREADS`` is raised to it if lower)."""
@@ -66,21 +68,29 @@ SCENARIOS: tuple[tuple[str, Callable[[], None], tuple[str, ...]], ...] = (
 """Name, what compiles it, and the kernel functions called from Python that it compiles, in
 the order the suite first needs them."""
 
+WARMER = pytest.StashKey["Warmer"]()
+"""The session's warm-up, in ``config.stash`` (absent when none was started)."""
+
 ENTRIES = {entry: name for name, _, entries in SCENARIOS for entry in entries}
 """Kernel function (``module.qualname``) -> the scenario that compiles it."""
+
+
+def dispatcher(entry: str):
+    """The kernel function named ``module.qualname``."""
+    import importlib
+
+    module, _, function = entry.rpartition(".")
+    return getattr(importlib.import_module(module), function)
 
 
 def run_scenarios(out: IO[str]) -> None:
     """Run every scenario, writing ``start NAME`` to ``out`` before it and ``done NAME``
     once its entries are compiled."""
-    import importlib
-
     for name, run, entries in SCENARIOS:
         print("start", name, file=out, flush=True)
         run()
         for entry in entries:
-            module, _, function = entry.rpartition(".")
-            if not getattr(importlib.import_module(module), function).signatures:
+            if not dispatcher(entry).signatures:
                 raise RuntimeError(f"scenario {name} did not compile {entry}")
         print("done", name, file=out, flush=True)
 

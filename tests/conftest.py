@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
 
-from tests._warm import ENTRIES, SCENARIOS, THREADS, Warmer
+from tests._warm import ENTRIES, SCENARIOS, THREADS, WARMER, Warmer
 from townlet.ops.logging import configure_logging
 
 configure_logging(quiet=True)  # records reach pytest's per-test capture only, never the terminal
@@ -30,7 +30,6 @@ NEAR_BUDGET = 0.8
 (``--durations=40`` names them) before the limit is reached."""
 
 
-_WARMER = pytest.StashKey[Warmer]()
 _WAITED = pytest.StashKey[list[float]]()
 
 
@@ -45,7 +44,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     env = {**os.environ, "NUMBA_NUM_THREADS": str(threads)}
     fd, log = tempfile.mkstemp(".log", "townlet-warm-")
     os.close(fd)
-    warmer = config.stash[_WARMER] = Warmer(env, Path(log))
+    warmer = config.stash[WARMER] = Warmer(env, Path(log))
     waited = config.stash[_WAITED] = [0.0]
     original = Dispatcher.compile
 
@@ -62,12 +61,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
     Dispatcher.compile = compile_after_warmer
     config.add_cleanup(lambda: setattr(Dispatcher, "compile", original))
+    config.add_cleanup(lambda: (warmer.close(), warmer.log.unlink(missing_ok=True)))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """No test starts before the one-thread tick is compiled: a test's subprocess would
     compile it again, and a test that compiles it counts the compile in its timeout."""
-    warmer = session.config.stash.get(_WARMER, None)
+    warmer = session.config.stash.get(WARMER, None)
     if warmer is not None and session.items:
         t0 = time.monotonic()
         warmer.wait(SCENARIOS[0][0], started=False)
@@ -80,7 +80,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if config.option.collectonly:
         return
     seconds = time.monotonic() - config.stash[_STARTED]
-    warmer = config.stash.get(_WARMER, None)
+    warmer = config.stash.get(WARMER, None)
     if warmer is not None:
         _report_warmer(terminalreporter, warmer, config.stash[_WAITED][0])
     share = seconds / SUITE_BUDGET_S
@@ -105,4 +105,3 @@ def _report_warmer(terminalreporter, warmer: Warmer, waited: float) -> None:
         terminalreporter.write_line(warmer.log.read_text()[-3000:])
     else:
         terminalreporter.write_line(line + ("" if status == 0 else " (stopped at the end)"))
-    warmer.log.unlink(missing_ok=True)
