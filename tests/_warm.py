@@ -18,6 +18,7 @@ Numba writes every cache file under a temporary name and renames it into place
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -102,7 +103,7 @@ class Warmer:
         self.log = log
         with log.open("w") as err:
             self.proc = subprocess.Popen([sys.executable, __file__], env=env, stdout=subprocess.PIPE,
-                                         stderr=err, stdin=subprocess.DEVNULL, text=True)
+                                         stderr=err, stdin=subprocess.PIPE, text=True)
         self.done: set[str] = set()
         self.running: str | None = None
         self._changed = threading.Condition()
@@ -140,9 +141,19 @@ class Warmer:
             self.proc.terminate()
             self.proc.wait()
         self._reader.join()
+        if self.proc.stdin:
+            self.proc.stdin.close()
         return status
+
+
+def _exit_with_parent() -> None:
+    """End this process when the test process ends, however it ends (its end of our stdin
+    closes): a killed pytest leaves no compile running."""
+    sys.stdin.read()
+    os._exit(1)
 
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
     run_scenarios(sys.stdout)
