@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import townlet
 from townlet.world._cache import KEEP, prune
 
@@ -80,32 +78,3 @@ def test_only_the_most_recently_used_fingerprints_are_kept(tmp_path):
     assert left == sorted([*names[:KEEP - 1], names[-1], "not-a-fingerprint"])
     assert sorted(p.name for p in removed) == sorted(names[KEEP - 1:-1])
 
-
-ROOT = Path(__file__).resolve().parent.parent
-WARM_CHECK = """
-import json
-from tests._warm import ENTRIES, SCENARIOS, dispatcher
-for _, run, _ in SCENARIOS:
-    run()
-print(json.dumps({entry: [sum(dispatcher(entry).stats.cache_hits.values()),
-                          sum(dispatcher(entry).stats.cache_misses.values())] for entry in ENTRIES}))
-"""
-
-
-def test_the_warm_up_leaves_every_scenario_to_load_from_the_cache(pytestconfig):
-    """The session's warm-up (tests/_warm.py) ran every scenario, and another process, with
-    another thread count, then loads each scenario's kernels from the cache: a test that
-    waited for the warm-up does not compile them again."""
-    from tests._warm import SCENARIOS, WARMER
-
-    warmer = pytestconfig.stash.get(WARMER, None)
-    if warmer is None:
-        pytest.skip("no warm-up in this session (NUMBA_DISABLE_JIT=1)")
-    warmer.wait(SCENARIOS[-1][0], started=False)
-    assert warmer.proc.wait() == 0, warmer.log.read_text()[-3000:]
-    assert warmer.done == {name for name, _, _ in SCENARIOS}
-    out = subprocess.run([sys.executable, "-c", WARM_CHECK], cwd=ROOT,
-                         env={**os.environ, "NUMBA_NUM_THREADS": "3"}, capture_output=True,
-                         text=True, timeout=600, check=True)
-    loaded = json.loads(out.stdout.strip().splitlines()[-1])
-    assert loaded and all(hits > 0 and misses == 0 for hits, misses in loaded.values()), loaded
