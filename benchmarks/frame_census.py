@@ -5,10 +5,9 @@ rarely changes is bytes a change-aware writer would not move. For each state col
 the frame this prints its bytes per frame and, between the frame of tick t and the
 frames of ticks t + lag, the share of its elements, 64-byte lines and 4 KiB blocks that
 differ. Lag 4 is what a ring slot holds with a frame every tick (4 slots); lag 32 with
-the default cadence (a frame every 8 ticks). Windows: night (the ticks after the first
-30, as ``bench_frames``) and noon.
+the default cadence (a frame every 8 ticks). Windows: night and noon, as ``bench_frames``.
 
-``python benchmarks/frame_census.py --agents 100000 --window night``
+``python -m benchmarks.frame_census --agents 100000 --window night`` (from the checkout)
 """
 
 from __future__ import annotations
@@ -17,14 +16,13 @@ import argparse
 
 import numpy as np
 
+from benchmarks.bench_frames import WINDOWS
 from townlet.config import default_config, with_agents
 from townlet.frames.schema import STATE_COLUMNS, STATIC_COLUMNS
 from townlet.world import World
 
 LAGS = (1, 4, 32)
 GRAINS = (64, 4096)
-WINDOWS = {"night": 30, "noon": 720}
-"""Tick each window starts at (a day is 1440 ticks)."""
 
 
 def changed(old: np.ndarray, new: np.ndarray, grain: int) -> float:
@@ -62,12 +60,24 @@ def census(agents: int, start: int, bases: int) -> dict[str, dict[str, float]]:
     return out
 
 
-def main() -> None:
+def _positive(text: str) -> int:
+    """An argument that counts something: a positive integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the census of one size and window."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--agents", type=int, default=100_000)
+    ap.add_argument("--agents", type=_positive, default=100_000)
     ap.add_argument("--window", choices=sorted(WINDOWS), default="night")
-    ap.add_argument("--bases", type=int, default=2)
-    args = ap.parse_args()
+    ap.add_argument("--bases", type=_positive, default=2, help="base ticks, 32 apart")
+    args = ap.parse_args(argv)
     out = census(args.agents, WINDOWS[args.window], args.bases)
     total = sum(r["bytes"] for r in out.values())
     print(f"agents={args.agents:,} window={args.window} changing columns "

@@ -11,6 +11,7 @@ import pytest
 
 from benchmarks.bench_frames import WINDOWS, FrameWrite, FrameWriteNoon, main
 from benchmarks.frame_census import GRAINS, LAGS, census, changed
+from benchmarks.frame_census import main as census_main
 from townlet.frames.schema import STATE_COLUMNS, STATIC_COLUMNS
 
 
@@ -68,3 +69,12 @@ def test_the_census_covers_the_frames_changing_columns():
         assert len(row) == 1 + (1 + len(GRAINS)) * len(LAGS)
     assert out["agent_needs"]["el1"] > 0.5  # needs move every tick for the living
     assert all(out["obj_disabled"][k] == 0.0 for k in out["obj_disabled"] if k != "bytes")
+
+
+@pytest.mark.parametrize("argv", [["--window", "dusk"], ["--agents", "0"], ["--agents", "1e5"],
+                                  ["--bases", "-1"]])
+def test_the_census_refuses_bad_arguments(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        census_main(argv)
+    assert exc.value.code == 2
+    assert "error" in capsys.readouterr().err
