@@ -72,25 +72,3 @@ def test_prefetching_is_chosen_by_size_and_changes_no_value(monkeypatch):
     monkeypatch.setattr(world_module.World, "_tick_mode", original)
     monkeypatch.setattr(world_module.World, "n_agents", property(lambda self: PREFETCH_FROM))
     assert small._tick_mode() & Run.PREFETCH
-
-
-
-def test_small_town_prefetches_change_no_value(monkeypatch):
-    """The row prefetches of a town below ``PREFETCH_FROM`` (``Run.MEET_AHEAD``: the ties
-    and tiles of agents at their hour mark; ``Run.BLOCK_AHEAD``: the hot columns) leave
-    the town exactly as without them, alone, together, or beside ``Run.PREFETCH``."""
-    from townlet.world.kernel import Run
-
-    both = Run.MEET_AHEAD | Run.BLOCK_AHEAD
-    hinted = run_day(60, 1440)
-    assert hinted._tick_mode() & both == world_module.World.MEETINGS_AHEAD == both
-    hashes = {hinted.state_hash()}
-    original = world_module.World._tick_mode
-    for bits, extra in ((0, 0), (Run.MEET_AHEAD, 0), (Run.BLOCK_AHEAD, 0), (both, Run.PREFETCH)):
-        monkeypatch.setattr(world_module.World, "MEETINGS_AHEAD", bits)
-        monkeypatch.setattr(world_module.World, "_tick_mode",
-                            lambda self, extra=extra: original(self) | extra)
-        world = run_day(60, 1440)
-        assert world._tick_mode() & (both | Run.PREFETCH) == bits | extra
-        hashes.add(world.state_hash())
-    assert len(hashes) == 1

@@ -42,14 +42,7 @@ from townlet.world.prefetch import nonneg, prefetch, prefetch_at
 from townlet.world.queues import check_idle_holder, leave_queue, request
 from townlet.world.routines import arrive_traits, plan_day, rate_of, shift_start, wrap
 from townlet.world.shops import restock
-from townlet.world.social import (
-    chat,
-    conflict,
-    hourly_ties,
-    prefetch_ties,
-    tile_link,
-    tile_unlink,
-)
+from townlet.world.social import chat, conflict, hourly_ties, tile_link, tile_unlink
 from townlet.world.state import UNPLANNED, Econ, ExitMeta, Need, Resv, St, Today
 
 __all__ = ["PHASES", "Phase", "Run", "decay_local", "end_tick", "local_decay", "tick", "turns",
@@ -72,8 +65,6 @@ class Run(IntEnum):
     PARALLEL = 1  # decay_local runs (on the threads numba.set_num_threads allows)
     MIGRATE = 2  # a living agent may have undrawn routines (loaded from before routines)
     PREFETCH = 4  # the slot loop prefetches rows ahead (a town too big for the cache)
-    MEET_AHEAD = 8  # without PREFETCH: the ties and tiles of agents at their hour mark
-    BLOCK_AHEAD = 16  # without PREFETCH: the hot columns' rows (not the tiles and objects)
 
 
 PREFETCH_FROM = 75_000
@@ -376,19 +367,12 @@ def _prefetch_near(s, i, hourly):
     prefetch(s.obj_ay, o)  # who holds it (-1 when none: a hint, harmless)
     prefetch(s.obj_holder, o)
     if hourly:
-        prefetch_ties(s, i)
-
-
-@inline_kernel
-def _prefetch_meeting(s, i, hourly):
-    """Agent i is at its hour mark (``hourly``): start loading its ties and its tile's
-    neighbourhood, what its meeting reads first."""
-    if hourly and i < s.agent_aff.shape[0]:
-        prefetch_ties(s, i)
-        x, y = s.agent_x[i], s.agent_y[i]
-        prefetch_at(s.tile_head, y - 1, x)
-        prefetch_at(s.tile_head, y, x)
-        prefetch_at(s.tile_head, y + 1, x)
+        last = s.rel_other.shape[1] - 1
+        for rel in (s.rel_trust, s.rel_fam, s.rel_riv):
+            prefetch_at(rel, i, 0)
+            prefetch_at(rel, i, last)
+        prefetch_at(s.rel_other, i, 0)
+        prefetch_at(s.rel_other, i, last)
 
 
 @inline_kernel
@@ -420,8 +404,6 @@ def turns(s, p, actions, use_actions, upto, mode, t, lo, hi):
     mark = (t + lo) % p.hour  # (i + t) % hour, advanced per slot without dividing
     near = (t + lo + NEAR) % p.hour  # the same for slot i + NEAR
     ahead = (mode & Run.PREFETCH) != 0
-    meet = not ahead and (mode & Run.MEET_AHEAD) != 0
-    block = not ahead and (mode & Run.BLOCK_AHEAD) != 0
     for slot in range(lo, hi):
         i = nonneg(slot)  # as fast as from slot 0: no index below wraps around
         hourly = mark == 0
@@ -430,11 +412,7 @@ def turns(s, p, actions, use_actions, upto, mode, t, lo, hi):
             if i % BLOCK == 0:
                 _prefetch_block(s, i + AHEAD)
             _prefetch_near(s, i + NEAR, near == 0)
-        elif block and i % BLOCK == 0:
-            _prefetch_block(s, i + AHEAD)
-        if meet:
-            _prefetch_meeting(s, i + NEAR, near == 0)
-        near = near + 1 if near + 1 < p.hour else 0
+            near = near + 1 if near + 1 < p.hour else 0
         frontier(s, i, copying)
         if upto <= Phase.ARRIVALS:
             continue

@@ -22,7 +22,6 @@ from townlet.world.events import EventCode, emit
 from townlet.world.jit import inline_kernel, kernel
 from townlet.world.neglect import unkempt
 from townlet.world.params import HOOK_SHARED_MEAL
-from townlet.world.prefetch import prefetch_at
 from townlet.world.rng import POLICY, uniform
 from townlet.world.state import Need, St, Trait
 
@@ -35,7 +34,6 @@ __all__ = [
     "drop_ties",
     "hourly_ties",
     "is_rival",
-    "prefetch_ties",
     "set_tie",
     "shared_meal",
     "tile_link",
@@ -168,13 +166,6 @@ ANYONE, CHAT, MEAL = 0, 1, 2
 """``_partner`` modes: any neighbour; one the agent would chat with; one eating too."""
 
 
-@inline_kernel
-def _eats(s, p, j):
-    """Whether agent j runs an affordance that makes a meal shared (reads only; asked
-    only in MEAL mode, so other searches never load the candidate's affordance)."""
-    return s.agent_aff[j] >= 0 and p.aff_hooks[s.agent_aff[j]] & HOOK_SHARED_MEAL
-
-
 @kernel
 def _partner(s, p, i, t, mode):
     """A neighbour (Chebyshev <= 1) for ``mode`` (ANYONE, CHAT or MEAL), or -1. Chat and
@@ -192,24 +183,13 @@ def _partner(s, p, i, t, mode):
         j = s.tile_head[y, x]
         scanned = 0
         while j >= 0 and scanned < MAX_SCAN:
+            sharing = s.agent_aff[j] >= 0 and p.aff_hooks[s.agent_aff[j]] & HOOK_SHARED_MEAL
             if j != i and (mode == ANYONE or not is_rival(s, p, i, j) and (
-                    mode == CHAT and not unkempt(s, p, j) or mode == MEAL and _eats(s, p, j))):
+                    mode == CHAT and not unkempt(s, p, j) or mode == MEAL and sharing)):
                 return j
             j = s.agent_t_next[j]
             scanned += 1
     return -1
-
-
-@inline_kernel
-def prefetch_ties(s, i):
-    """Start loading agent i's row of each ties array (K slots of 4 bytes: at most two
-    cache lines each)."""
-    last = s.rel_other.shape[1] - 1
-    for rel in (s.rel_trust, s.rel_fam, s.rel_riv):  # one dtype: a tuple to loop over
-        prefetch_at(rel, i, 0)
-        prefetch_at(rel, i, last)
-    prefetch_at(s.rel_other, i, 0)
-    prefetch_at(s.rel_other, i, last)
 
 
 @inline_kernel
@@ -272,7 +252,7 @@ def _copresence(s, p, i, t):
     j = _partner(s, p, i, t, ANYONE)
     if j < 0:
         return
-    if _on_shift(s, i) and s.agent_work[i] == s.agent_work[j] and _on_shift(s, j):
+    if s.agent_work[i] == s.agent_work[j] and _on_shift(s, i) and _on_shift(s, j):
         drive = s.agent_personality[i, Trait.AMBITION] + s.agent_personality[j, Trait.AMBITION]
         if drive > 0:
             bump_pair(s, p, i, j, 0.0, 0.0, p.workplace_riv * drive)

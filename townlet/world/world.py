@@ -66,9 +66,6 @@ class World(Levers):
         Run seed; with the config it determines every random draw.
     """
 
-    MEETINGS_AHEAD = Run.MEET_AHEAD | Run.BLOCK_AHEAD
-    """``Run`` bits every tick adds (a hint: the same result without them)."""
-
     def __init__(self, config: TownletConfig, seed: int = 0) -> None:
         if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
             raise InvalidArgument(f"seed must be an integer in [0, 2**63), got {seed!r}")
@@ -126,10 +123,9 @@ class World(Levers):
     def _tick_mode(self) -> int:
         """``tick``'s ``Run`` bits: the parallel phase on more than one thread; the
         per-agent check for undrawn routines only while a loaded state has some;
-        prefetching rows ahead in a town of ``PREFETCH_FROM`` slots or more; in every town,
-        prefetching the rows of the meetings and chats a few slots ahead."""
+        prefetching rows ahead in a town of ``PREFETCH_FROM`` slots or more."""
         return ((Run.PARALLEL if self.threads > 1 else 0) | (Run.MIGRATE if self._migrate else 0)
-                | (Run.PREFETCH if self.n_agents >= PREFETCH_FROM else 0) | self.MEETINGS_AHEAD)
+                | (Run.PREFETCH if self.n_agents >= PREFETCH_FROM else 0))
 
     # ----------------------------------------------------------------- ticking
     @property
