@@ -20,7 +20,7 @@ import numpy as np
 from townlet.config import default_config, with_agents, with_settings
 from townlet.world import World
 from townlet.world.kernel import PHASES, tick
-from townlet.world.waves import far_ties, tick_waves, waves_for
+from townlet.world.waves import far_count, tick_waves, waves_for
 
 
 def _timed(world: World, run) -> tuple[float, int]:
@@ -48,17 +48,17 @@ def main() -> None:
         waved.step()
     w = waves_for(waved._s, waved._p, 1)
     mode, phases = plain._tick_mode(), len(PHASES)
-    near = far_ties(waved._ks, w) == 0
+    near = far_count(waved._ks, w) == 0
     slot_cpu, wave_cpu, whole = [], [], 0
     for _ in range(args.ticks):
         spent, _ = _timed(plain, lambda: tick(plain._ks, plain._kp, plain._no_actions, False,
                                               phases, mode))
         slot_cpu.append(spent)
-        spent, rows = _timed(waved, lambda ties_near=near: tick_waves(
-            waved._ks, waved._kp, waved._no_actions, False, phases, mode, w, ties_near))
+        spent, rows = _timed(waved, lambda near=near: tick_waves(
+            waved._ks, waved._kp, waved._no_actions, False, phases, mode, w, near))
         wave_cpu.append(spent)
         whole += rows == w.progress.shape[0]
-        near = rows == w.progress.shape[0] or far_ties(waved._ks, w) == 0  # as World.step
+        near = rows == w.progress.shape[0] or far_count(waved._ks, w) == 0  # as World.step
     if plain.state_hash() != waved.state_hash():
         raise SystemExit("the wave tick on one thread left another state than the slot loop")
     per = 1e9 / args.agents

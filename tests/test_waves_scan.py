@@ -12,7 +12,7 @@ from townlet.world import World
 from townlet.world.actions import Flag
 from townlet.world.geometry import PERIOD, SLOTS, outside_door
 from townlet.world.state import Need, Roster
-from townlet.world.waves import _wild_on, waves_for
+from townlet.world.waves import STRAY, TIES, X0, XS, _wild_on, far_count, waves_for
 
 AGENTS = 3000
 """26 districts: three rows of 9 (the last row shorter)."""
@@ -25,14 +25,29 @@ def _district_of_tile(x, y, s, p):
     return bx // p.district_side, by // p.district_side
 
 
+def _homes(s, p):
+    """Per slot, its district's column and row on the district grid (by division)."""
+    per, dw = p.residents_per_district, p.districts_w
+    slot = np.arange(s.agent_alive.shape[0])
+    assert (s.agent_district == slot // per).all()  # slots are ordered by district
+    return (slot // per) % dw, (slot // per) // dw
+
+
+def _in_3x3(x, y, s, p):
+    """Per slot, whether tile column x and tile row y lie in its district's 3x3 or on the
+    street past it (a tile is in when it or the tile before it lies in the 3x3)."""
+    col, row = _homes(s, p)
+    c, r = _district_of_tile(x, y, s, p)
+    c_before, r_before = _district_of_tile(np.maximum(x - 1, 0), np.maximum(y - 1, 0), s, p)
+    return ((np.abs(c - col) <= 1) | (np.abs(c_before - col) <= 1),
+            (np.abs(r - row) <= 1) | (np.abs(r_before - row) <= 1))
+
+
 def _reference(s, p, tod):
     """Per slot, whether it is a living agent that is wild under the rule, computed
-    plainly: its district from its slot, every place by division (a tile is near when
-    it or the tile before it lies in the 3x3), the exit rule as the turn would apply it."""
-    n, per, dw = s.agent_alive.shape[0], p.residents_per_district, p.districts_w
-    slot = np.arange(n)
-    col, row = (slot // per) % dw, (slot // per) // dw
-    assert (s.agent_district == slot // per).all()  # slots are ordered by district
+    plainly: its district from its slot, every place by division, the exit rule as the
+    turn would apply it."""
+    col, row = _homes(s, p)
 
     def far(c, r):
         return (np.abs(c - col) > 1) | (np.abs(r - row) > 1)
@@ -40,11 +55,7 @@ def _reference(s, p, tod):
     def building(b):
         return (b % p.blocks_w) // p.district_side, (b // p.blocks_w) // p.district_side
 
-    x, y = s.agent_x.astype(int), s.agent_y.astype(int)
-    c, r = _district_of_tile(x, y, s, p)
-    c_before, r_before = _district_of_tile(np.maximum(x - 1, 0), np.maximum(y - 1, 0), s, p)
-    near_x = (np.abs(c - col) <= 1) | (np.abs(c_before - col) <= 1)  # or the street past it
-    near_y = (np.abs(r - row) <= 1) | (np.abs(r_before - row) <= 1)
+    near_x, near_y = _in_3x3(s.agent_x.astype(int), s.agent_y.astype(int), s, p)
     wild = ~(near_x & near_y)
     for target, per_building in ((s.agent_obj, SLOTS), (s.agent_dest, SLOTS),
                                  (s.agent_meet_bld, 1)):
@@ -157,3 +168,65 @@ def test_an_agent_on_the_street_past_its_3x3_is_tame(town):
         assert _rows_wild(town, w, tod)[0]
     finally:
         s.agent_x[i], s.agent_y[i] = saved
+
+
+def _far_reference(s, p):
+    """Living agents far from home under the rule, computed plainly (no tile within
+    STRAY of where it stands, on either axis, lies in its 3x3 or on the street past it),
+    plus ties between homes more than TIES districts apart."""
+    height, width = s.tile_kind.shape
+    x, y = s.agent_x.astype(int), s.agent_y.astype(int)
+    near_x = near_y = np.zeros(x.shape, dtype=bool)
+    for step in range(-STRAY, STRAY + 1):
+        in_x, in_y = _in_3x3(np.clip(x + step, 0, width - 1), np.clip(y + step, 0, height - 1),
+                             s, p)
+        near_x, near_y = near_x | in_x, near_y | in_y
+    col, row = _homes(s, p)
+    j = s.rel_other.astype(int)
+    ties = (j >= 0) & ((np.abs(col[j] - col[:, None]) > TIES)
+                       | (np.abs(row[j] - row[:, None]) > TIES))
+    return int(((s.agent_alive != 0) & ~(near_x & near_y)).sum() + ties.sum())
+
+
+def test_far_count_counts_agents_far_from_home_and_far_ties(town):
+    """``far_count`` (the check that sends a whole tick to slot order) answers the rule
+    computed plainly, over random places (near and past the STRAY bound), far ties and
+    deaths; a settled town has neither."""
+    s, p = town._s, town._p
+    w = waves_for(s, p, 2)
+    assert far_count(town._ks, w) == _far_reference(s, p) == 0
+    rng = np.random.default_rng(5)
+    fields = ("agent_x", "agent_y", "agent_alive", "rel_other")
+    saved = {f: getattr(s, f).copy() for f in fields}
+    height, width = s.tile_kind.shape
+    counts = []
+    try:
+        last = int(w.span[0, X0] + w.span[0, XS] - 1)  # district 0's street past its 3x3
+        for x, expected in ((last + STRAY, 0), (last + STRAY + 1, 1)):
+            s.agent_x[0] = x
+            assert far_count(town._ks, w) == _far_reference(s, p) == expected
+        s.agent_x[0] = saved["agent_x"][0]
+        for trial in range(200):
+            for i in rng.integers(0, AGENTS, size=int(rng.integers(1, 4))):
+                change = rng.integers(5)
+                if change == 0:
+                    s.agent_x[i] = np.clip(s.agent_x[i] + rng.integers(-3 * STRAY, 3 * STRAY),
+                                           0, width - 1)
+                elif change == 1:
+                    s.agent_y[i] = np.clip(s.agent_y[i] + rng.integers(-3 * STRAY, 3 * STRAY),
+                                           0, height - 1)
+                elif change == 2:
+                    s.agent_x[i], s.agent_y[i] = rng.integers(width), rng.integers(height)
+                elif change == 3:
+                    s.rel_other[i, rng.integers(s.rel_other.shape[1])] = rng.integers(AGENTS)
+                else:
+                    s.agent_alive[i] = 0
+            counts.append(_far_reference(s, p))
+            assert far_count(town._ks, w) == counts[-1], trial
+            if trial % 10 == 9:
+                for f in fields:
+                    getattr(s, f)[...] = saved[f]
+    finally:
+        for f in fields:
+            getattr(s, f)[...] = saved[f]
+    assert sum(c == 0 for c in counts) > 20 and sum(c > 0 for c in counts) > 100

@@ -19,7 +19,7 @@ from townlet.config import ConfigError, default_config, with_agents, with_settin
 from townlet.sim.bench import CPU_COLUMN, tick_table
 from townlet.world import World
 from townlet.world.errors import InvalidArgument
-from townlet.world.geometry import outside_door
+from townlet.world.geometry import PERIOD, outside_door
 from townlet.world.kernel import PHASES
 from townlet.world.phases import phase_costs
 
@@ -73,17 +73,32 @@ def _same_tick(one: World, two: World) -> tuple[int, int]:
     return two.wave_ticks - ticks, two.wave_rows - rows
 
 
+def _towns() -> tuple[World, World]:
+    """One town of 26 districts in 5 rows on 1 and on 2 threads, 60 ticks in."""
+    one, two = _world(1, 3000, 5), _world(2, 3000, 5)
+    for _ in range(60):
+        one.step()
+        two.step()
+    return one, two
+
+
+def _past_3x3(world: World, i: int) -> tuple[int, int]:
+    """A street tile one column past agent i's 3x3 and the street past it (its
+    district's ``span``), in a tile row of it: i is wild there, and near home."""
+    x0, xs, y0, _ = (int(v) for v in world._waves.span[int(world.view("agent_district")[i])])
+    y = -(-y0 // PERIOD) * PERIOD  # the first street row in it
+    x = x0 + xs if x0 + xs < world.view("tile_kind").shape[1] else x0 - 1
+    return x, y
+
+
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
 @pytest.mark.timeout(900)  # compiles the wave tick
 def test_a_wild_agent_sends_only_its_row_and_later_ones_to_slot_order():
     """An agent on the street just past its district's 3x3 (where the doors of the 3x3's
-    last block row open) is tame: every row runs on the threads. An agent far from home
-    is wild: the rows before its own run on the threads, the rest in slot order. Both
-    ticks equal the one-thread tick."""
-    one, two = _world(1, 3000, 5), _world(2, 3000, 5)  # 26 districts in 5 rows
-    for _ in range(60):
-        one.step()
-        two.step()
+    last block row open) is tame: every row runs on the threads. An agent a tile further,
+    still near home (``waves.STRAY``), is wild: the rows before its own run on the threads,
+    the rest in slot order. Both ticks equal the one-thread tick."""
+    one, two = _towns()
     p, rows = two._p, two.district_rows
     street = outside_door((2 * p.district_side - 1) * p.blocks_w, p.blocks_w)
     last = int(np.nonzero(two.alive)[0][-1])  # home in the last row
@@ -91,8 +106,49 @@ def test_a_wild_agent_sends_only_its_row_and_later_ones_to_slot_order():
         world.teleport(0, *street)  # district 0's 3x3 ends one tile above this street
     assert _same_tick(one, two) == (1, rows)
     for world in (one, two):
-        world.teleport(last, *outside_door(0, p.blocks_w))  # in the first row
+        world.teleport(last, *_past_3x3(two, last))
     assert _same_tick(one, two) == (0, rows - 1)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
+@pytest.mark.timeout(900)  # compiles the wave tick
+def test_an_agent_far_from_home_sends_every_tick_to_slot_order_until_it_is_back():
+    """An agent far from home (teleported from the last row into the first) may have its
+    ties row written in one tick by a neighbour there and by a tie partner at home, whose
+    districts the pipeline does not order: every tick runs in slot order while it stands
+    there (the check runs again after each), and on the threads again once it is back.
+    Every tick equals the one-thread tick."""
+    one, two = _towns()
+    last = int(np.nonzero(two.alive)[0][-1])
+    home = (int(two.view("agent_x")[last]), int(two.view("agent_y")[last]))
+    for world in (one, two):
+        world.teleport(last, *outside_door(0, two._p.blocks_w))
+    assert _same_tick(one, two) == (0, 0)
+    assert _same_tick(one, two) == (0, 0)
+    for world in (one, two):
+        world.teleport(last, *home)
+    assert _same_tick(one, two) == (1, two.district_rows)
+
+
+@pytest.mark.timeout(900)  # may compile the wave tick for 3 threads in the subprocess
+def test_a_chat_and_a_tie_write_on_an_agent_far_from_home_meet_in_slot_order():
+    """The race the far-from-home rule closes: in one tick an agent far from home is
+    talked to by a neighbour there and loses a tie to a partner near its home (both
+    write its ties row, from districts more than RADIUS apart whose turns the pipeline
+    may run in either order: before the rule, the rows before the far agent's ran on the
+    threads and 3 threads sometimes left another state). The tick runs in slot order on 2
+    and 3 threads, and states and events equal one thread's; the next tick too (the chat
+    tied two homes far apart)."""
+    out = subprocess.run([sys.executable, str(Path(__file__).with_name("_threads_run.py")),
+                          "far", "1", "2", "3"], env={**os.environ, "NUMBA_NUM_THREADS": "3"},
+                         capture_output=True, text=True, timeout=900, check=True)
+    runs = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["threads"] for r in runs] == [1, 2, 3]
+    assert runs[0]["chat"] and runs[0]["untied"]  # both writes happened
+    for run in runs:
+        assert (run["rows"], run["next_rows"]) == (0, 0)
+        assert {k: run[k] for k in ("hash", "events", "chat", "untied")} == {
+            k: runs[0][k] for k in ("hash", "events", "chat", "untied")}
 
 
 def test_threads_beyond_numba_are_refused_with_the_fix():

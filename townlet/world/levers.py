@@ -56,7 +56,7 @@ class Levers:
     _begin_batch: Callable[[], None]
     _settle: Callable[[], None]
     _agent: Callable[[Any], int]
-    _ties_near: bool | None
+    _near: bool | None
 
     def set_price(self, name: str, value: float) -> int:
         """Set the base price of ``name`` (units of money); active price spikes still
@@ -94,7 +94,7 @@ class Levers:
         rv = _number("rivalry", rivalry, 0.0, 1.0)
         self._settle()
         set_tie(self._ks, i, j, np.float32(tr), np.float32(fa), np.float32(rv))
-        self._ties_near = None  # the tie may join far districts (townlet.world.waves)
+        self._near = None  # the tie may join far districts (townlet.world.waves)
 
     def tie(self, a: int, b: int) -> tuple[float, float, float]:
         """(trust, familiarity, rivalry) of agent a's tie to b; zeros without a tie."""

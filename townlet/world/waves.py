@@ -26,13 +26,18 @@ rows as the one-thread tick does.
 A thread scans a row for agents that are not tame, or may write the exit queue (a global
 FIFO), before it runs the row's first district, and the next row waits for that. A row
 with such a *wild* agent does not run on the threads, nor does any row after it: the
-tick runs them in slot order after the threads are done, on one thread. A tick with a
-tie between homes more than TIES districts apart (an operator's, or one made by a wild
-agent) runs all its turns in slot order: the same code as a one-thread tick. Ties formed
-by tame agents join agents next to each other, whose homes are within TIES districts, so
-the tie check runs only after a tick with turns in slot order or an intervention
-(``World``). The scan reads only fields an agent's own turn writes (or the world phase,
-before the threads), so it may run while earlier rows' turns run.
+tick runs them in slot order after the threads are done, on one thread. That orders the
+wild agent's own turn, not the turns of earlier rows that write its row: a tame agent
+next to it (a chat, a meeting) and its tie partners (a decay, an eviction). Both have
+homes within TIES districts of its own while it stands near home (:data:`STRAY`), so
+RADIUS orders them. A tick with a tie between homes more than TIES districts apart (an
+operator's, or one made by a wild agent) or an agent standing far from home (an
+operator's teleport, a policy's primitive moves) runs all its turns in slot order: the
+same code as a one-thread tick. A tick that ran every row on the threads makes neither:
+tame agents tie agents next to each other, whose homes are within TIES districts, and
+step one tile. So the check (``far_count``) runs only after a tick with turns in slot order or
+an intervention (``World``). The scan reads only fields an agent's own turn writes (or
+the world phase, before the threads), so it may run while earlier rows' turns run.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ from townlet.world.prefetch import nonneg
 from townlet.world.routines import shift_start
 from townlet.world.state import Need, St, State
 
-__all__ = ["RADIUS", "TIES", "Waves", "district_rows", "far_ties", "tick_waves", "waves_for"]
+__all__ = ["RADIUS", "STRAY", "TIES", "Waves", "district_rows", "far_count", "tick_waves", "waves_for"]
 
 TIES = 3
 """Districts (Chebyshev, on the district grid) between the homes of two agents a turn
@@ -84,6 +89,15 @@ vertical street right of its last block column belongs to the next column; a tam
 walking to or from such a door stands on it. A district is ``district_side`` blocks of
 ``PERIOD`` tiles, so one tile more moves no bound of TIES or RADIUS (docs/architecture.md,
 "Waves")."""
+STRAY = PERIOD
+"""Tiles past a district's 3x3 and :data:`MARGIN` (on every side) within which an agent
+still stands *near home*; beyond them it stands far from home and the tick runs in slot
+order. At least one step (a tame agent's turn moves it one tile, so a wave tick leaves
+every agent near home), and small enough that a tame agent next to one near home lives
+within TIES districts of its home: a tame turn touches tiles within three of its own
+3x3, and a district is ``district_side`` >= 3 blocks of ``PERIOD``
+tiles, so two 3x3s whose homes are TIES + 1 districts apart are a district (24 tiles or
+more) apart, more than STRAY + MARGIN + 3."""
 
 
 class Waves(NamedTuple):
@@ -95,8 +109,8 @@ class Waves(NamedTuple):
     and the street past them (``span``, a rectangle: ``X0 .. YS``, :data:`MARGIN`) and its key
     (``dist_key``, ``KEY``), and the key of every object's and building's district at
     index object + 1 and building + 1 (index 0 for none), so the scan divides nothing and
-    reads one table per target; the district column and row of every district
-    (``far_ties``); the grid (``geo``)."""
+    reads one table per target; the district column and row of every district (``far_count``,
+    which reads ``span`` too); the grid (``geo``)."""
 
     evt_code: np.ndarray
     evt_agent: np.ndarray
@@ -234,12 +248,16 @@ def _wild_on(s, p, w, tod, d0, d1):
 
 
 @kernel
-def _far_ties_on(s, w, lo, hi):
-    """``_far_ties_span``'s count, on its borrowed view."""
+def _far_on(s, w, lo, hi):
+    """``_far_span``'s count, on its borrowed view."""
     n = 0
-    dist_col, dist_row = w.dist_col, w.dist_row
+    dist_col, dist_row, span, wide = w.dist_col, w.dist_row, w.span, np.int32(2 * STRAY)
     for i in range(lo, hi):
         d = s.agent_district[i]
+        if s.agent_alive[i] and (
+                _outside(s.agent_x[i], np.int32(span[d, X0] - STRAY), span[d, XS] + wide)
+                | _outside(s.agent_y[i], np.int32(span[d, Y0] - STRAY), span[d, YS] + wide)):
+            n += 1
         for k in range(s.rel_other.shape[1]):
             j = s.rel_other[i, k]
             if j >= 0:
@@ -250,19 +268,21 @@ def _far_ties_on(s, w, lo, hi):
 
 
 @kernel
-def _far_ties_span(s, w, lo, hi):
-    """Ties of slots lo .. hi - 1 whose homes are more than TIES districts apart."""
-    return _far_ties_on(borrowed(s), w, lo, hi)
+def _far_span(s, w, lo, hi):
+    """Of slots lo .. hi - 1, the living agents standing far from home (beyond their
+    district's ``span`` widened by :data:`STRAY` on every side) and the ties whose homes
+    are more than TIES districts apart."""
+    return _far_on(borrowed(s), w, lo, hi)
 
 
 @parallel_kernel
-def far_ties(s, w):
-    """Ties between homes more than :data:`TIES` districts apart, counted on the wave
-    threads (a wave tick needs none)."""
+def far_count(s, w):
+    """Agents standing far from home plus ties between homes more than :data:`TIES`
+    districts apart, counted on the wave threads (a wave tick needs none of either)."""
     n, threads = s.agent_alive.shape[0], w.sums.shape[0]
     counts = np.zeros(threads, dtype=np.int64)
     for c in prange(threads):
-        counts[c] = _far_ties_span(s, w, n * c // threads, n * (c + 1) // threads)
+        counts[c] = _far_span(s, w, n * c // threads, n * (c + 1) // threads)
     return counts.sum()
 
 
@@ -374,16 +394,16 @@ def _reset(w):
 
 
 @kernel
-def tick_waves(s, p, actions, use_actions, upto, mode, w, ties_near):
-    """``townlet.world.kernel.tick`` on ``w.sums.shape[0]`` threads: if ``ties_near`` (no
-    tie joins homes more than TIES districts apart), the district rows before the first
-    with a wild agent on every thread and the rest in slot order, else every turn in slot
-    order; returns how many rows ran on the threads. Either way the state is the one-thread
-    tick's."""
+def tick_waves(s, p, actions, use_actions, upto, mode, w, near):
+    """``townlet.world.kernel.tick`` on ``w.sums.shape[0]`` threads: if ``near`` (``far_count``
+    counts none: every agent stands near home and no tie joins homes more than TIES
+    districts apart), the district rows before the first with a wild agent on every
+    thread and the rest in slot order, else every turn in slot order; returns how many
+    rows ran on the threads. Either way the state is the one-thread tick's."""
     sb, pb = borrowed(s), borrowed(p)
     t = world_phase(sb, pb)
     n = s.agent_alive.shape[0]
-    if ties_near:
+    if near:
         _reset(w)
         local = mode - (mode & Run.PARALLEL)  # the turns decay every need themselves
         first = _pipeline(s, p, actions, use_actions, upto, local, w, t)

@@ -51,7 +51,7 @@ from townlet.world.state import (
 from townlet.world.ties import TIE_KINDS, tie_mask
 from townlet.world.town import generate_town
 from townlet.world.validate import check_ranges
-from townlet.world.waves import district_rows, far_ties, tick_waves, waves_for
+from townlet.world.waves import district_rows, far_count, tick_waves, waves_for
 
 __all__ = ["World"]
 
@@ -111,7 +111,7 @@ class World(Levers):
         self._no_actions = np.zeros(0, dtype=np.int8)
         self._migrate = False  # see _tick_mode
         self._waves = waves_for(s, self._p, self.threads) if self.threads > 1 else None
-        self._ties_near: bool | None = None  # see step
+        self._near: bool | None = None  # see step
         self.wave_ticks = 0
         """Ticks of this process whose turns all ran on several threads
         (townlet.world.waves); the others ran some or all in slot order on one."""
@@ -146,7 +146,7 @@ class World(Levers):
         """Before an intervention writes the state: complete a pending capture, and start
         a new event batch unless the current one is still open (``_new_batch``)."""
         self._settle()
-        self._ties_near = None  # an intervention may tie agents far apart
+        self._near = None  # an intervention may tie agents far apart or move one far
         self._new_batch()
 
     def _new_batch(self) -> None:
@@ -172,12 +172,13 @@ class World(Levers):
             self._settle()  # the slot loop took every block of rows; the copier or this
             # thread completes the other groups
         else:
-            if self._ties_near is None:  # unknown since an intervention or a slot-order tick
-                self._ties_near = far_ties(self._ks, self._waves) == 0
+            if self._near is None:  # unknown since an intervention or a slot-order tick
+                self._near = far_count(self._ks, self._waves) == 0
             rows = tick_waves(self._ks, self._kp, acts, use, len(PHASES), self._tick_mode(),
-                              self._waves, self._ties_near)
+                              self._waves, self._near)
             waves = rows == self._waves.progress.shape[0]
-            self._ties_near = True if waves else None  # a wave tick ties only neighbours
+            # a wave tick ties only neighbours and moves tame agents a step: still near
+            self._near = True if waves else None
             self.wave_ticks += waves
             self.wave_rows += rows
         if self._migrate:  # the living drew their routines; newcomers draw on arrival
@@ -218,7 +219,7 @@ class World(Levers):
         self._s = new
         self._armed = None  # it references the replaced arrays
         self._ks = self._idle = kernel_state(self._s)
-        self._ties_near = None
+        self._near = None
         self._migrate = bool((new.agent_today[:, Today.WORKS] == UNPLANNED).any())
 
     def copy_ahead(self, frame: Mapping[str, np.ndarray], rows: int,
