@@ -1,5 +1,5 @@
 """Where the compiled tick spends its time: shares by kernel function and the hottest
-instructions of ``turns``, sampled with ``perf record -e cpu-clock`` (the only event this
+instructions of ``turns`` (or ``--function``), sampled with ``perf record -e cpu-clock`` (the only event this
 VM samples).
 
     python benchmarks/kernel_profile.py --agents 10000 --warmup 300 --ticks 2000
@@ -88,6 +88,17 @@ def symbols() -> list[tuple[int, int, str]]:
     return sorted((base + v, size, n) for n, sec, v, size in found if sec == section)
 
 
+def pick(table: list[tuple[int, int, str]], name: str) -> list[tuple[int, int]]:
+    """(address, size) of each compiled version of the function named ``name`` (as
+    ``readable`` gives it; one per argument types) in ``table``; exits naming the kernel
+    functions it has when there is none."""
+    found = [(a, n) for a, n, mangled in table if readable(mangled) == name]
+    if not found:
+        known = sorted({readable(m) for _, _, m in table if readable(m).startswith("townlet.")})
+        raise SystemExit(f"no function {name!r} in the loaded tick; it has: {', '.join(known)}")
+    return found
+
+
 def field_offsets() -> dict[int, str]:
     """Offset of each state field's data pointer in the borrowed record (56-byte 1-D,
     72-byte 2-D array structs; the pointer is their fifth member)."""
@@ -127,7 +138,9 @@ def main() -> None:
     ap.add_argument("--agents", type=int, default=10_000)
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--ticks", type=int, default=2000)
-    ap.add_argument("--top", type=int, default=12, help="hottest instructions of turns shown")
+    ap.add_argument("--top", type=int, default=12, help="hottest instructions shown")
+    ap.add_argument("--function", default="townlet.world.kernel.turns",
+                    help="the kernel function whose hottest instructions are shown")
     ap.add_argument("--data", default=str(Path(tempfile.gettempdir()) / "kernel-profile.data"),
                     help="perf.data path")
     args = ap.parse_args()
@@ -135,6 +148,7 @@ def main() -> None:
     for _ in range(args.warmup):
         world.step()
     table = symbols()
+    pick(table, args.function)  # a misspelt name fails before the run, not after it
     perf_map = Path(f"/tmp/perf-{os.getpid()}.map")
     perf_map.write_text("".join(f"{a:x} {n:x} {name}\n" for a, n, name in table))
     perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "2000", "-p",
@@ -158,9 +172,9 @@ def main() -> None:
           f"{total} samples (perf report -i {args.data} names them while {perf_map} lives)")
     for name, count in by_function.most_common(15):
         print(f"{100 * count / total:6.2f}%  {name}")
-    a, n, _ = next(t for t in table if readable(t[2]) == "townlet.world.kernel.turns")
-    print("\nhottest instructions of turns:")
-    print("\n".join(annotate(ctypes.string_at(a, n), a, samples, args.top)))
+    for a, n in pick(table, args.function):
+        print(f"\nhottest instructions of {args.function} at {a:#x}:")
+        print("\n".join(annotate(ctypes.string_at(a, n), a, samples, args.top)))
 
 
 if __name__ == "__main__":

@@ -184,3 +184,21 @@ def test_the_event_count_is_checked_before_the_tick_is_logged(every):
         ring.publish(4, state)  # the world's own sections still work after the refusals
         assert reader.read_latest().n_events == int(state["evt_len"][0])
         assert reader.events_head() == int(state["evt_len"][0])
+
+
+@pytest.mark.parametrize("agents", [1, 15, 16, 17, 4080, 4081, 8161])
+def test_n_alive_counts_every_nonzero_byte_of_agent_alive(agents):
+    """``tf_tick`` counts ``n_alive`` in byte-wide counters summed every 255 blocks of 16:
+    sizes around a block and a run of blocks, with every byte, no byte or some bytes
+    nonzero (any value counts) give numpy's count; a counter taking a 256th add would
+    wrap to zero in the all-nonzero frames."""
+    state = make_state(agents, seed=8)
+    rng = np.random.default_rng(8)
+    fills = [np.full(agents, 255, np.uint8), np.zeros(agents, np.uint8),
+             rng.choice(np.array([0, 1, 2, 128, 255], np.uint8), agents)]
+    with FrameRing.from_sections(state, config_id="n", ticks_per_day=100, doorbell=None,
+                                 every=1) as ring, FrameReader(ring.name, ring.schema) as reader:
+        for tick, alive in enumerate(fills, start=1):
+            state["agent_alive"][:] = alive
+            ring.publish(tick, state)
+            assert reader.read_latest().columns["n_alive"][0] == np.count_nonzero(alive)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from benchmarks.kernel_profile import readable, symbols
+import pytest
+
+from benchmarks.kernel_profile import pick, readable, symbols
 from tests.worlds import small_world
 from townlet.world.kernel import tick
 
@@ -22,3 +24,14 @@ def test_the_symbol_table_places_every_function_of_the_loaded_tick():
     spans = [(a, a + size) for a, size, _ in table]
     assert all(end <= nxt for (_, end), (nxt, _) in pairwise(spans))  # no overlaps
     assert readable("_ZN7townlet5world6kernel5turnsB4v125xyz") == "townlet.world.kernel.turns"
+
+
+def test_a_function_is_picked_by_its_readable_name_and_a_wrong_name_says_what_exists():
+    small_world(agents=12).step()
+    table = symbols()
+    versions = pick(table, "townlet.world.social._partner")  # one per partner mode's type
+    assert versions == [(a, n) for a, n, m in table if readable(m) == "townlet.world.social._partner"]
+    assert versions and all(size > 0 for _, size in versions)
+    with pytest.raises(SystemExit, match=r"no function 'townlet\.world\.social\.partner'.*"
+                                         r"townlet\.world\.social\._partner"):
+        pick(table, "townlet.world.social.partner")
