@@ -14,26 +14,19 @@ from townlet.snapshots.migration_steps import (
     SCHEMA7_PERT_SLOTS,
     SHOP_STATS,
 )
-from townlet.world.tiles import grid
 
 __all__ = ["SHOP_SECTIONS", "as_schema1", "as_schema3", "as_schema4", "as_schema5",
-           "as_schema6", "as_schema7", "as_schema8"]
+           "as_schema6", "as_schema7"]
 
 SHOP_SECTIONS = ("shop_level", "shop_markup", "pert_last", "pert_spec_cool")
 """Sections schema 8 adds or reshapes whose migrated values are defaults, not the live
 ones (shops at the town price, the district cooldowns from the town-wide one)."""
 
 
-def as_schema8(sections: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The schema 8 layout: ``tile_head`` as the (H, X) grid, row by row."""
-    return {**sections, "tile_head": grid(sections["tile_head"], *sections["tile_kind"].shape)}
-
-
 def as_schema7(sections: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The schema 7 layout: ``agent_starving`` instead of ``agent_neglect``, no neglect or
     shop stats, no favourite cafes, no shop prices, a 16-slot perturbation table with
     town-wide spec cooldowns."""
-    sections = as_schema8(sections)
     old = {k: v for k, v in sections.items() if k not in (
         "agent_neglect", "agent_favourite", "shop_level", "shop_markup", "pert_last")}
     old["agent_starving"] = sections["agent_neglect"][:, 0].copy()

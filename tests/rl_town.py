@@ -9,7 +9,6 @@ from townlet.config import TownletConfig
 from townlet.world import World
 from townlet.world.params import KernelParams, kernel_params
 from townlet.world.state import State
-from townlet.world.tiles import head_at
 
 
 def make_state(cfg: TownletConfig, seed: int = 0) -> tuple[State, KernelParams, World]:
@@ -28,12 +27,12 @@ def relink(st: State) -> None:
     for i in range(st.agent_alive.size - 1, -1, -1):
         if not st.agent_alive[i]:
             continue
-        at = head_at(int(st.agent_y[i]), int(st.agent_x[i]))
-        head = st.tile_head[at]
+        y, x = st.agent_y[i], st.agent_x[i]
+        head = st.tile_head[y, x]
         st.agent_t_next[i] = head
         if head >= 0:
             st.agent_t_prev[head] = i
-        st.tile_head[at] = i
+        st.tile_head[y, x] = i
 
 
 def tie(st: State, a: int, b: int, trust=0.0, fam=0.0, riv=0.0) -> None:

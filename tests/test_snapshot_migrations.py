@@ -147,7 +147,7 @@ def test_schema7_gets_neglect_counts_and_a_clean_exit_ring() -> None:
            "stats": np.arange(15, dtype=np.int64),  # schema 7's counters
            "exit_queue": ring, "exit_meta": np.array([1, 4, 0, 0, 0], np.int32)}
     h, new = migrate(header(7), old)
-    assert h.migrations[0] == "7->8: " + registry()[7].description
+    assert h.migrations == ("7->8: " + registry()[7].description,)
     assert "agent_starving" not in new and new["agent_neglect"].shape == (3, len(NEEDS))
     assert new["agent_neglect"][:, Need.HUNGER].tolist() == [0, 7, 3]
     assert not new["agent_neglect"][:, Need.HUNGER + 1:].any()
@@ -165,7 +165,7 @@ def test_schema7_shops_charge_the_town_price_and_count_no_sell_outs() -> None:
 
     old = {"bld_kind": np.array([1, 2, 3, 0], np.int8), "stats": np.arange(15, dtype=np.int64)}
     h, new = migrate(header(7), old)
-    assert h.migrations[0] == "7->8: " + registry()[7].description
+    assert h.migrations == ("7->8: " + registry()[7].description,)
     for name in ("shop_level", "shop_markup"):
         assert new[name].dtype == np.int32 and (new[name] == 1000).all() and new[name].size == 4
     assert new["stats"].shape == (len(STAT),) and new["stats"][St.SOLD_OUT] == 0
@@ -193,23 +193,6 @@ def test_schema7_perturbation_table_grows_per_district() -> None:
     assert (new["pert_last"] == old["pert_meta"][PertMeta.LAST_SCHEDULED]).all()
     with pytest.raises(SnapshotStateError, match="pert_kind"):
         migrate(header(7), {**old, "pert_kind": np.full(20, -1, np.int8)})
-
-
-def test_schema8_tile_heads_are_blocked_four_by_four_and_padded() -> None:
-    from townlet.world.tiles import grid
-
-    heads = np.arange(5 * 6, dtype=np.int32).reshape(5, 6)
-    h, new = migrate(header(8), {"tile_head": heads, "agent_x": np.zeros(2, np.int16)})
-    assert h.migrations == ("8->9: " + registry()[8].description,)
-    blocked = new["tile_head"]
-    assert blocked.shape == (2, 2, 16) and blocked.dtype == np.int32
-    assert blocked[0, 1, 0] == heads[0, 4] and blocked[1, 0, 1] == heads[4, 1]
-    assert blocked[1, 0, 5] == -1  # row 5 is padding
-    assert np.array_equal(grid(blocked, 5, 6), heads)
-    assert (blocked == -1).sum() == 8 * 8 - 5 * 6  # the padding holds no agent
-    for bad in (heads.astype(np.int64), heads.reshape(1, 5, 6)):
-        with pytest.raises(SnapshotStateError, match="tile_head"):
-            migrate(header(8), {"tile_head": bad})
 
 
 def test_current_schema_is_returned_unchanged() -> None:

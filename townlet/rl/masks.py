@@ -31,7 +31,6 @@ from townlet.world.policy import _next_district
 from townlet.world.shops import marked_up
 from townlet.world.social import MAX_SCAN
 from townlet.world.state import Price, Resv
-from townlet.world.tiles import head_at
 from townlet.world.town import OBJ
 
 __all__ = ["action_masks"]
@@ -80,12 +79,12 @@ def _rival(rel_other, rel_riv, i, j, avoid):
 
 
 @njit(cache=True)
-def _partner(tile_head, H, X, t_next, rel_other, rel_riv, avoid, i, x, y):
-    """Whether a non-rival stands within Chebyshev 1 of (y, x) on the H x X grid
-    (scanning as the world does)."""
+def _partner(tile_head, t_next, rel_other, rel_riv, avoid, i, x, y):
+    """Whether a non-rival stands within Chebyshev 1 (scanning as the world does)."""
+    H, X = tile_head.shape
     for yy in range(max(0, y - 1), min(H, y + 2)):
         for xx in range(max(0, x - 1), min(X, x + 2)):
-            a = tile_head[head_at(yy, xx)]
+            a = tile_head[yy, xx]
             scanned = 0
             while a >= 0 and scanned < MAX_SCAN:
                 if a != i and not _rival(rel_other, rel_riv, i, a, avoid):
@@ -134,7 +133,6 @@ def action_masks(st, sx, kp, out_mask, out_controlled):
     wallet_, food, resv, district = st.agent_wallet, st.agent_food, st.agent_resv, st.agent_district
     agent_x, agent_y, moves = st.agent_x, st.agent_y, sx.moves
     tile_head, t_next, rel_other, rel_riv = st.tile_head, st.agent_t_next, st.rel_other, st.rel_riv
-    H, X = st.tile_kind.shape
     for i in range(alive.shape[0]):
         m = out_mask[i]
         m[:] = False
@@ -162,5 +160,5 @@ def action_masks(st, sx, kp, out_mask, out_controlled):
         bits = moves[y, x]
         for k in range(A.MOVE_W - A.MOVE_N + 1):  # bit k: MOVE_N + k (rl.statics)
             m[A.MOVE_N + k] = (bits >> k) & 1 != 0
-        m[A.TALK] = _partner(tile_head, H, X, t_next, rel_other, rel_riv, avoid, i, x, y)
+        m[A.TALK] = _partner(tile_head, t_next, rel_other, rel_riv, avoid, i, x, y)
     _interact_pass(st, sx, kp, t, out_mask)

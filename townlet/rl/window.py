@@ -21,7 +21,6 @@ from numba import njit
 from townlet.rl.layout import SUMMARY
 from townlet.world.affordances import object_usable
 from townlet.world.geometry import SLOTS, TILE, WALKABLE
-from townlet.world.tiles import head_at
 from townlet.world.town import OBJ, OBJ_NAMES
 
 __all__ = ["MapStatics", "WindowScratch", "build_map_statics", "map_pass", "new_window_scratch"]
@@ -193,9 +192,9 @@ def _ties(st, ms, i, m, gy, gx):
     for wy in range(W):
         for wx in range(W):
             x, y = gx + wx - r, gy + wy - r
-            if x < 0 or y < 0 or y >= st.tile_kind.shape[0] or x >= st.tile_kind.shape[1]:
+            if x < 0 or y < 0 or y >= st.tile_head.shape[0] or x >= st.tile_head.shape[1]:
                 continue
-            a = st.tile_head[head_at(y, x)]
+            a = st.tile_head[y, x]
             if a < 0:
                 continue
             friends = rivals = 0.0

@@ -48,10 +48,6 @@ grows from 16 slots to ``pert_slots(max_concurrent, districts)`` (the scheduler 
 every district; free slots appended), the spec cooldowns gain a district column each
 (the town-wide cooldown copied to every district) and ``pert_last`` starts at the
 snapshot's last scheduled tick in every district.
-
-Schema 9 stores ``tile_head`` in blocks of 4 x 4 tiles, one cache line each
-(townlet.world.tiles): the same heads in another order, the padding -1. The logical
-(H, X) grid, and so the state hash, is unchanged.
 """
 
 from __future__ import annotations
@@ -69,8 +65,7 @@ from townlet.snapshots.migrations import Sections, register
 __all__ = ["NEGLECT_STATS", "ROUTINE_SECTIONS", "SCHEMA7_PERT_SLOTS", "SHOP_STATS",
            "add_event_batch_flag",
            "add_levers_and_scale_exits", "add_needs_with_consequences", "add_routines",
-           "add_treasury_and_rent", "block_tile_heads", "money_to_minor_units",
-           "split_relationship_score"]
+           "add_treasury_and_rent", "money_to_minor_units", "split_relationship_score"]
 
 MONEY_SECTIONS = ("agent_wallet", "agent_aff_paid", "agent_wages_today", "agent_withheld",
                   "price_base", "price_now", "ledger")
@@ -309,17 +304,3 @@ def _scaled_perturbations(old: Mapping[str, np.ndarray], header: SnapshotHeader,
     last = int(old["pert_meta"][PertMeta.LAST_SCHEDULED]) if "pert_meta" in old else 0
     new["pert_last"] = np.full(districts, last, np.int32)
     return new
-
-
-@register(8, "tile_head in blocks of 4 x 4 tiles (the same heads, padding -1)")
-def block_tile_heads(old: Mapping[str, np.ndarray], header: SnapshotHeader) -> Sections:
-    """Schema 8 -> 9: the (H, X) grid of tile heads becomes the blocked (H4, X4, 16)."""
-    from townlet.world.tiles import blocked
-
-    if "tile_head" not in old:
-        return dict(old)
-    heads = old["tile_head"]
-    if heads.dtype != np.int32 or heads.ndim != 2:
-        raise SnapshotStateError("tile_head", f"expected int32 (H, X), got "
-                                 f"{heads.dtype}{heads.shape}")
-    return {**old, "tile_head": blocked(heads)}

@@ -32,7 +32,7 @@ __all__ = [
 Sections = dict[str, np.ndarray]
 MigrateFn = Callable[[Mapping[str, np.ndarray], SnapshotHeader], Sections]
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 8
 """Layout of the state this build reads and writes."""
 OLDEST_SCHEMA = 1
 """Oldest layout a chain of registered steps still reaches :data:`SCHEMA_VERSION` from."""

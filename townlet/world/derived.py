@@ -27,7 +27,6 @@ import numpy as np
 
 from townlet.world.jit import kernel
 from townlet.world.state import Resv
-from townlet.world.tiles import head_at
 
 __all__ = ["DERIVED", "derive", "reservations", "tile_heads"]
 
@@ -37,12 +36,12 @@ DERIVED = ("tile_head", "obj_holder", "obj_q_head", "obj_q_tail", "obj_q_len")
 
 @kernel
 def tile_heads(alive, x, y, t_prev, out):
-    """Write into ``out`` (blocked, townlet.world.tiles) the head of every tile's agent
-    list, -1 where no agent stands."""
+    """Write into ``out`` (rows x columns) the head of every tile's agent list, -1 where
+    no agent stands."""
     out[:] = -1
     for i in range(alive.shape[0]):
         if alive[i] and t_prev[i] < 0:
-            out[head_at(y[i], x[i])] = i
+            out[y[i], x[i]] = i
 
 
 @kernel

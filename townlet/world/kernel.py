@@ -44,7 +44,6 @@ from townlet.world.routines import arrive_traits, plan_day, rate_of, shift_start
 from townlet.world.shops import restock
 from townlet.world.social import chat, conflict, hourly_ties, tile_link, tile_unlink
 from townlet.world.state import UNPLANNED, Econ, ExitMeta, Need, Resv, St, Today
-from townlet.world.tiles import SHIFT
 
 __all__ = ["PHASES", "Phase", "Run", "decay_local", "end_tick", "local_decay", "tick", "turns",
            "world_phase"]
@@ -349,22 +348,18 @@ def _prefetch_block(s, i):
 def _prefetch_near(s, i, hourly):
     """Start loading what agent i may reach beyond its own row: if it may walk (it
     runs no affordance) or it is at its hour mark (``hourly``: it meets a neighbour),
-    the occupancy heads of the tiles around it, its tile neighbours' links and the
-    access tile and holder of the object it queues for or walks to; at its hour mark,
-    its ties too."""
+    the occupancy lists of its tile's row and the rows above and below, its tile
+    neighbours' links and the access tile and holder of the object it queues for or
+    walks to; at its hour mark, its ties too."""
     if i >= s.agent_aff.shape[0]:
         return
     # no branch on the agent: whether it runs an affordance changes from slot to slot, a
     # branch on it mispredicts often; a busy agent's indices are 0 and fetch one line again
     k = np.int64(hourly | (s.agent_aff[i] < 0))
     x, y = s.agent_x[i] * k, s.agent_y[i] * k
-    # the blocks of the four corners hold the whole 3 x 3 (townlet.world.tiles)
-    top, bottom = (y - 1) >> SHIFT, (y + 1) >> SHIFT
-    left, right = (x - 1) >> SHIFT, (x + 1) >> SHIFT
-    prefetch_at(s.tile_head, top, left)
-    prefetch_at(s.tile_head, top, right)
-    prefetch_at(s.tile_head, bottom, left)
-    prefetch_at(s.tile_head, bottom, right)
+    prefetch_at(s.tile_head, y - 1, x)
+    prefetch_at(s.tile_head, y, x)
+    prefetch_at(s.tile_head, y + 1, x)
     prefetch(s.agent_t_prev, s.agent_t_next[i] * k)  # the links a step rewrites
     prefetch(s.agent_t_next, s.agent_t_prev[i] * k)
     o = max(s.agent_obj[i], s.agent_dest[i] * (s.agent_obj[i] < 0)) * k

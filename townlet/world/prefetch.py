@@ -49,8 +49,8 @@ def _prefetch(typingctx, array, i):
 
 @intrinsic
 def _prefetch_at(typingctx, array, i, j):
-    """Prefetch element (i, j) of the 2-D ``array``, (i, j, 0) of a 3-D one."""
-    if not (isinstance(array, types.Array) and array.ndim in (2, 3) and isinstance(i, types.Integer)
+    """Prefetch element (i, j) of the 2-D ``array``."""
+    if not (isinstance(array, types.Array) and array.ndim == 2 and isinstance(i, types.Integer)
             and isinstance(j, types.Integer)):
         return None
     return types.void(array, i, j), _codegen

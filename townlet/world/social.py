@@ -24,7 +24,6 @@ from townlet.world.neglect import unkempt
 from townlet.world.params import HOOK_SHARED_MEAL
 from townlet.world.rng import POLICY, uniform
 from townlet.world.state import Need, St, Trait
-from townlet.world.tiles import head_at
 
 __all__ = [
     "bump_pair",
@@ -49,14 +48,14 @@ MAX_SCAN = 6
 @inline_kernel
 def tile_link(s, i):
     """Put agent i at the head of its tile's agent list."""
-    at = head_at(s.agent_y[i], s.agent_x[i])
-    head = s.tile_head[at]
+    x, y = s.agent_x[i], s.agent_y[i]
+    head = s.tile_head[y, x]
     s.agent_t_prev[i] = -1
     s.agent_t_next[i] = head
     if head >= 0:
         guard(s, head)
         s.agent_t_prev[head] = i
-    s.tile_head[at] = i
+    s.tile_head[y, x] = i
 
 
 @inline_kernel
@@ -67,7 +66,7 @@ def tile_unlink(s, i):
         guard(s, p)
         s.agent_t_next[p] = n
     else:
-        s.tile_head[head_at(s.agent_y[i], s.agent_x[i])] = n
+        s.tile_head[s.agent_y[i], s.agent_x[i]] = n
     if n >= 0:
         guard(s, n)
         s.agent_t_prev[n] = p
@@ -172,7 +171,7 @@ def _partner(s, p, i, t, mode):
     """A neighbour (Chebyshev <= 1) for ``mode`` (ANYONE, CHAT or MEAL), or -1. Chat and
     meal partners exclude the agent's rivals; chat partners exclude unkempt agents."""
     x0, y0 = s.agent_x[i], s.agent_y[i]
-    h, w = s.tile_kind.shape
+    h, w = s.tile_head.shape
     # exact in uint64 (a uint64 plus a signed integer is a float64 in Numba)
     start = np.int64((s.rng_counter[POLICY] % np.uint64(9) + np.uint64((t + i) % 9))
                      % np.uint64(9))
@@ -181,7 +180,7 @@ def _partner(s, p, i, t, mode):
         y, x = y0 + cell // 3 - 1, x0 + cell % 3 - 1
         if y < 0 or x < 0 or y >= h or x >= w:
             continue
-        j = s.tile_head[head_at(y, x)]
+        j = s.tile_head[y, x]
         scanned = 0
         while j >= 0 and scanned < MAX_SCAN:
             sharing = s.agent_aff[j] >= 0 and p.aff_hooks[s.agent_aff[j]] & HOOK_SHARED_MEAL

@@ -5,8 +5,7 @@ allocation, hashing, ``World.sections()``, snapshots and frames all read it.
 Dimensions are symbolic and resolved from the town at allocation:
 
 - ``N`` agent slots, ``K`` relationship slots, ``W`` attendance window,
-- ``M`` objects, ``B`` buildings, ``D`` districts, ``H``/``X`` grid rows/columns
-  (``H4``/``X4`` in blocks of 4, townlet.world.tiles),
+- ``M`` objects, ``B`` buildings, ``D`` districts, ``H``/``X`` grid rows/columns,
 - ``E`` events per tick, ``P`` perturbation slots, ``S`` perturbation specs.
 """
 
@@ -265,8 +264,7 @@ FIELDS: tuple[Field, ...] = (
     _f("district_power", "u1", "D", 1, "1 while the district has power"),
     _f("district_water", "u1", "D", 1, "1 while the district has water"),
     _f("tile_kind", "u1", ("H", "X"), 0, "tile kind (townlet.world.geometry.TILE)"),
-    _f("tile_head", "i4", ("H4", "X4", 16), -1, "first agent on each tile, in blocks of 4 x 4 "
-       "tiles (townlet.world.tiles)"),
+    _f("tile_head", "i4", ("H", "X"), -1, "first agent on the tile"),
     # economy and counters
     _f("price_base", "i8", len(PRICES), 0, "configured prices (minor units)"),
     _f("price_now", "i8", len(PRICES), 0, "prices in force: base x active spikes (minor units)"),

@@ -172,7 +172,7 @@ class State(NamedTuple):
     tile_kind: NDArray[np.uint8]
     """(H, X) tile kind (townlet.world.geometry.TILE)"""
     tile_head: NDArray[np.int32]
-    """(H4, X4, 16) first agent on each tile, in blocks of 4 x 4 tiles (townlet.world.tiles)"""
+    """(H, X) first agent on the tile"""
     price_base: NDArray[np.int64]
     """(4) configured prices (minor units)"""
     price_now: NDArray[np.int64]

@@ -49,7 +49,6 @@ from townlet.world.state import (
     state_from,
 )
 from townlet.world.ties import TIE_KINDS, tie_mask
-from townlet.world.tiles import blocks, grid
 from townlet.world.town import generate_town
 from townlet.world.validate import check_ranges
 from townlet.world.waves import district_rows, far_count, tick_waves, waves_for
@@ -83,7 +82,6 @@ class World(Levers):
         sizes = {"N": n, "K": w.relationships.slots, "W": w.employment.attendance_window,
                      "M": town.obj_type.size, "B": town.bld_kind.size, "D": town.districts,
                      "H": town.tile_kind.shape[0], "X": town.tile_kind.shape[1],
-                     **dict(zip(("H4", "X4"), blocks(*town.tile_kind.shape))),
                      "E": 4096 + int(n * w.events_per_agent), "S": len(w.perturbations.events),
                      "P": pert_slots(w.perturbations.max_concurrent, town.districts)}
         s = allocate(sizes)
@@ -270,14 +268,10 @@ class World(Levers):
         return v
 
     def state_hash(self) -> str:
-        """SHA-256 over every state array (names, shapes and bytes); ``tile_head`` as its
-        logical (rows, columns) grid, so the hash does not depend on its layout
-        (townlet.world.tiles)."""
+        """SHA-256 over every state array (names, shapes and bytes)."""
         h = hashlib.sha256()
         for f in FIELDS:
             arr = getattr(self._s, f.name)
-            if f.name == "tile_head":
-                arr = grid(arr, *self._s.tile_kind.shape)
             h.update(f"{f.name}{arr.shape}".encode())
             h.update(np.ascontiguousarray(arr).data)
         return h.hexdigest()
