@@ -6,9 +6,10 @@ starts this module as a script when the session starts. It runs each of :data:`S
 in turn, which compiles that specialisation into the kernel cache (townlet.world._cache),
 or loads it when cached already, and prints the scenario's name when it is done.
 
-The test process waits for the first scenario (the one-thread tick every town needs)
-before any test runs, so that no test or subprocess of a test compiles it a second time.
-Later scenarios compile while the tests run. A test that would compile an entry of the
+The tests that need no kernel (:data:`EARLY`) run meanwhile; every other
+test waits for the first scenario (the one-thread tick every town needs), so that no test
+or subprocess of a test compiles it a second time. Later scenarios compile while the tests
+run. A test that would compile an entry of the
 scenario in progress (:data:`ENTRIES`) waits for it, then loads it from the cache; one
 of a scenario not started yet it compiles itself, and the warmer then loads it.
 Numba writes every cache file under a temporary name and renames it into place
@@ -22,16 +23,25 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
 import pytest
 
-__all__ = ["ENTRIES", "SCENARIOS", "WARMER", "Warmer", "dispatcher", "run_scenarios"]
+__all__ = ["EARLY", "ENTRIES", "MISPLACED", "SCENARIOS", "SCENARIO_CPU_S", "STALL_S", "WARMER", "Warmer",
+           "dispatcher", "run_scenarios"]
 
 THREADS = 2
 """Kernel threads of the waves scenario (``NUMBA_NUM_THREADS`` is raised to it if lower)."""
+SCENARIO_CPU_S = 1200.0
+"""Most CPU one scenario may use before the warm-up counts as hung and is stopped (the
+tests then compile what it did not): the longest compile, ``tick_waves`` (~280 CPU s),
+about four times over. CPU, not wall time: on a loaded box a compile may take an hour."""
+STALL_S = 300.0
+"""Longest a scenario may go without using any CPU (a deadlock, a wait for what never
+comes) before the warm-up counts as hung and is stopped."""
 
 
 def _world(threads: int):
@@ -45,6 +55,19 @@ def _world(threads: int):
 def _tick() -> None:
     """A town built and stepped on one thread: its construction kernels and ``tick``."""
     _world(1).step()
+
+
+def _rl() -> None:
+    """A vector env reset and stepped: the RL kernels every env step runs (``after_tick``,
+    ~37 CPU s to compile, with the observations, masks and rewards it calls)."""
+    import numpy as np
+
+    from townlet.config import default_config, with_agents
+    from townlet.rl import TownletVectorEnv
+
+    env = TownletVectorEnv(with_agents(default_config(), 60))
+    env.reset(seed=0)
+    env.step(np.full(env.num_envs, -1, np.int64))  # Action.SCRIPTED for every slot
 
 
 def _waves() -> None:
@@ -63,6 +86,8 @@ def _plain() -> None:
 
 SCENARIOS: tuple[tuple[str, Callable[[], None], tuple[str, ...]], ...] = (
     ("tick", _tick, ("townlet.world.kernel.tick",)),
+    ("rl", _rl, ("townlet.rl.after_tick._new_step_buffers", "townlet.rl.after_tick.after_tick",
+                 "townlet.rl.vector_env._policy_actions")),
     ("waves", _waves, ("townlet.world.waves.tick_waves",)),
     ("plain", _plain, ("townlet.world.kernel._tick",)),
 )
@@ -71,6 +96,26 @@ the order the suite first needs them."""
 
 WARMER = pytest.StashKey["Warmer"]()
 """The session's warm-up, in ``config.stash`` (absent when none was started)."""
+MISPLACED = pytest.StashKey[list[str]]()
+"""Early tests (:data:`EARLY`) that called a kernel before the one-thread tick was ready."""
+
+EARLY = frozenset({
+    "test_cli_help.py", "test_console_docs.py", "test_console_envelope.py",
+    "test_console_resilience.py", "test_core_digest.py", "test_frames_take.py",
+    "test_kernel_cache.py", "test_layers.py", "test_logging.py", "test_one_definition.py",
+    "test_ops_deploy.py", "test_publish.py", "test_publish_diff.py", "test_publish_docs.py",
+    "test_publish_peers.py", "test_ring.py", "test_security_cli.py", "test_security_perms.py",
+    "test_security_registry.py", "test_security_sandbox.py", "test_security_zap.py",
+    "test_snapshot_autosave.py", "test_snapshot_catalog.py", "test_snapshot_checks.py",
+    "test_snapshot_format.py", "test_snapshot_migrations.py", "test_snapshot_property.py",
+    "test_snapshot_temps.py", "test_subscriber.py", "test_subscriber_hostile.py",
+    "test_train_gae.py",
+})
+"""Test files whose tests need no compiled kernel: no town is built or stepped there, in
+the test process or a subprocess (measured per test). They run first, beside the
+warm-up's compile of the one-thread tick, instead of after it. A test added to one of
+them that does need a kernel still works: in this process it waits for the warm-up (see
+``compile_after_warmer`` in tests/conftest.py); a subprocess of it would compile the tick a second time."""
 
 ENTRIES = {entry: name for name, _, entries in SCENARIOS for entry in entries}
 """Kernel function (``module.qualname``) -> the scenario that compiles it."""
@@ -99,16 +144,24 @@ def run_scenarios(out: IO[str]) -> None:
 class Warmer:
     """The warm-up process and what it has reported, read by a thread of this process."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
+    def __init__(self, env: dict[str, str], log: Path, cpu_limit: float = SCENARIO_CPU_S,
+                 stall: float = STALL_S,
+                 command: Sequence[str] = (sys.executable, __file__)) -> None:
+        self.log, self.cpu_limit, self.stall = log, cpu_limit, stall
         with log.open("w") as err:
-            self.proc = subprocess.Popen([sys.executable, __file__], env=env, stdout=subprocess.PIPE,
+            self.proc = subprocess.Popen(list(command), env=env, stdout=subprocess.PIPE,
                                          stderr=err, stdin=subprocess.PIPE, text=True)
         self.done: set[str] = set()
         self.running: str | None = None
+        self.expired: str | None = None
+        """The scenario that counted as hung (the process was then stopped), if any."""
+        self._cpu_start = self._cpu_seen = 0.0
+        self._cpu_at = time.monotonic()
+        self._ended = False
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, name="warm-reader", daemon=True)
         self._reader.start()
+        threading.Thread(target=self._watch, name="warm-watch", daemon=True).start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -116,13 +169,41 @@ class Warmer:
             word, _, name = line.strip().partition(" ")
             with self._changed:
                 self.running = name if word == "start" else None
+                self._cpu_start = self._cpu_seen = _cpu_seconds(self.proc.pid) or 0.0
+                self._cpu_at = time.monotonic()
                 if word == "done":
                     self.done.add(name)
                 self._changed.notify_all()
         with self._changed:
             self.running = None
             self.proc.wait()
+            self._ended = True
             self._changed.notify_all()
+
+    def _watch(self) -> None:
+        """Stop the process when a scenario uses more than ``cpu_limit`` CPU seconds or no
+        CPU for ``stall`` seconds (a hang would otherwise hold up every test waiting for it
+        until CI's own limit), saying so in its log. Where /proc is missing it never stops."""
+        with self._changed:
+            while not self._ended:
+                self._changed.wait(min(10.0, self.stall / 2))
+                cpu = _cpu_seconds(self.proc.pid)
+                if self.running is None or self.expired is not None or cpu is None:
+                    continue
+                now = time.monotonic()
+                if cpu != self._cpu_seen:
+                    self._cpu_seen, self._cpu_at = cpu, now
+                if cpu - self._cpu_start > self.cpu_limit:
+                    why = f"used more than {self.cpu_limit:g} CPU s"
+                elif now - self._cpu_at > self.stall:
+                    why = f"used no CPU for {self.stall:g} s"
+                else:
+                    continue
+                self.expired = self.running
+                with self.log.open("a") as err:
+                    print(f"tests/_warm.py: scenario {self.expired!r} {why} and was stopped "
+                          f"(hung?); the tests compile what it did not", file=err)
+                self.proc.kill()
 
     def wait(self, scenario: str, started: bool = True) -> None:
         """Block until ``scenario`` is not running (done, or the process ended). With
@@ -144,6 +225,15 @@ class Warmer:
         if self.proc.stdin:
             self.proc.stdin.close()
         return status
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU seconds process ``pid`` has used (user and system), from /proc; None without."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _exit_with_parent() -> None:

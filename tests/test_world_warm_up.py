@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._warm import SCENARIOS, WARMER
+from tests._warm import EARLY, MISPLACED, SCENARIOS, WARMER, Warmer
 
 ROOT = Path(__file__).resolve().parent.parent
 WARM_CHECK = """
@@ -41,3 +41,41 @@ def test_the_warm_up_leaves_every_scenario_to_load_from_the_cache(pytestconfig):
                          text=True, timeout=600, check=True)
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert loaded and all(hits > 0 and misses == 0 for hits, misses in loaded.values()), loaded
+
+
+HUNG = "print('start tick', flush=True); import time; time.sleep(3600)"
+"""A warm-up that starts its first scenario and never ends it."""
+
+
+SPINS = "print('start tick', flush=True)\nwhile True: pass"
+"""A warm-up that starts its first scenario and loops without end."""
+
+
+def test_a_hung_warm_up_is_stopped_and_says_so(tmp_path):
+    """A scenario that uses no CPU for ``stall`` seconds stops the warm-up, so the tests
+    waiting for it go on (compiling what it did not), and its log says which scenario hung."""
+    log = tmp_path / "warm.log"
+    warmer = Warmer(dict(os.environ), log, stall=0.5, command=(sys.executable, "-c", HUNG))
+    warmer.wait("tick", started=False)
+    assert warmer.expired == "tick" and warmer.done == set()
+    assert warmer.close() not in (0, None)
+    assert "scenario 'tick' used no CPU for 0.5 s and was stopped" in log.read_text()
+
+
+def test_a_warm_up_that_spins_is_stopped_after_its_cpu_limit_and_says_so(tmp_path):
+    """A scenario that uses more than ``cpu_limit`` CPU seconds stops the warm-up too: a
+    loop, unlike a slow compile on a loaded box, does not end."""
+    log = tmp_path / "warm.log"
+    warmer = Warmer(dict(os.environ), log, cpu_limit=0.5, command=(sys.executable, "-c", SPINS))
+    warmer.wait("tick", started=False)
+    assert warmer.expired == "tick" and warmer.done == set()
+    assert warmer.close() not in (0, None)
+    assert "scenario 'tick' used more than 0.5 CPU s and was stopped" in log.read_text()
+
+
+def test_early_files_exist_and_needed_no_kernel_before_the_tick(pytestconfig):
+    """``EARLY`` (tests/_warm.py) names existing test files, and none of their tests in
+    this session called a kernel before the one-thread tick was ready (their place is
+    beside its compile only because they need none)."""
+    assert EARLY and all((ROOT / "tests" / name).is_file() for name in EARLY)
+    assert pytestconfig.stash.get(MISPLACED, []) == []
