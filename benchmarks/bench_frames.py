@@ -107,9 +107,6 @@ class FrameWrite(_Window):
     param_names = ["agents"]  # noqa: RUF012 - asv API
 
     def time_publish(self, agents: int) -> None:
-        """A frame published again at the same tick: no marked block changed since the
-        last one, so this times the columns without change marks (a written frame after
-        a tick is ``track_write_cpu_us``)."""
         self.ring.publish(self.world.tick, self.sections)
 
     def track_write_cpu_us(self, agents: int) -> float:
@@ -144,9 +141,8 @@ class FrameWrite(_Window):
     track_hook_percent_of_tick_paced.unit = "%"
 
     def track_copy_gbps(self, agents: int) -> float:
-        """Bytes copied into the ring per second of frame write (median of 15 frames
-        published again at the same tick, so the columns with change marks copy nothing
-        and this is the copy rate of the columns without them)."""
+        """Bytes copied into the ring per second of frame write (median of 15; static
+        columns are copied once per slot, so this counts the bytes a frame really moves)."""
         rates = []
         for _ in range(15):
             b0, t0 = self.ring.bytes_written, time.perf_counter()
