@@ -24,7 +24,7 @@ import struct
 from collections.abc import Mapping
 from operator import is_, itemgetter
 from types import MappingProxyType
-from typing import Protocol, Self
+from typing import Self
 
 import numpy as np
 
@@ -40,6 +40,7 @@ from townlet.frames.schema import (
     FrameSchema,
     SchemaError,
 )
+from townlet.world.marks import Marks
 
 __all__ = ["DEFAULT_EVENT_LOG", "DEFAULT_SLOTS", "DOORBELL", "FrameRing", "doorbell_address"]
 
@@ -59,19 +60,6 @@ _WHAT = (lib.TF_EVENTS, lib.TF_EVENTS | lib.TF_FRAME)
 
 _NEVER = -(2**63)
 """A tick no tick is: ``tf_plan.logged_tick`` before any events were logged."""
-
-
-class Marks(Protocol):
-    """What the writer reads of a world's change marks (``townlet.world.marks.Marks``;
-    not imported: the publisher and recorder import this module without the world)."""
-
-    columns: tuple[str, ...]
-    shift: int
-    blocks: tuple[int, ...]
-    at: np.ndarray
-    now: np.ndarray
-
-    def covers(self, sections: Mapping[str, np.ndarray]) -> bool: ...
 
 
 def doorbell_address(ring_name: str) -> str:
