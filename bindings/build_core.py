@@ -133,16 +133,6 @@ typedef struct tf_plan {
     int64_t logged_tick;
     uint64_t logged_n;
     uint64_t bytes_written;
-    uint32_t n_marked;
-    uint32_t mark_shift;
-    const uint32_t *marked_parts;
-    const int64_t *marks;
-    uint64_t mark_stride;
-    int64_t *mark_now;
-    int64_t *slot_marks;
-    const void **run_ptrs;
-    uint64_t *run_offsets;
-    uint64_t *run_sizes;
 } tf_plan;
 int64_t tf_tick(tr_ring *ring, tf_plan *plan, int64_t tick, uint32_t what);
 

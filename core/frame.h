@@ -57,18 +57,6 @@ typedef struct tf_plan {
     int64_t logged_tick;
     uint64_t logged_n;
     uint64_t bytes_written;
-    /* marked parts (townlet/world/marks.py): a slot that holds a frame gets only their
-     * blocks (2^mark_shift bytes) whose change mark is after that frame; none: n_marked 0 */
-    uint32_t n_marked;
-    uint32_t mark_shift;
-    const uint32_t *marked_parts; /* their indices among the parts, ascending */
-    const int64_t *marks;         /* per marked part, a row of mark_stride stamps */
-    uint64_t mark_stride;
-    int64_t *mark_now;   /* the stamp of changes from now on: one more after each frame */
-    int64_t *slot_marks; /* per ring slot: *mark_now when its frame was written, -1: none */
-    const void **run_ptrs; /* scratch: the parts of a frame copied by blocks, at most */
-    uint64_t *run_offsets; /* n_parts plus the marked parts' blocks */
-    uint64_t *run_sizes;
 } tf_plan;
 
 /* With TF_EVENTS, append the events of `tick` (*n_events of them) to the event log; with

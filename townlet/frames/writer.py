@@ -4,9 +4,7 @@
 ticks that are a multiple of ``every`` it also copies the observable sections into
 the next ring slot (one memcpy per column; the static columns of ``STATIC_COLUMNS``
 only when that slot does not hold them from the same arrays yet, so once per slot for
-a whole run; the columns with change marks, ``townlet.world.marks``, only by the 4 KiB
-blocks changed since the slot's previous frame) and sends a 16-byte doorbell without
-blocking; a doorbell that cannot be
+a whole run) and sends a 16-byte doorbell without blocking; a doorbell that cannot be
 sent is dropped and counted (the ring is the truth). Either is one C call
 (``tf_tick`` in core/frame.c) from a plan of pointers and sizes set up when arrays are
 taken. The event log keeps every event of the last ``event_log`` events, so the
@@ -40,7 +38,6 @@ from townlet.frames.schema import (
     FrameSchema,
     SchemaError,
 )
-from townlet.world.marks import Marks
 
 __all__ = ["DEFAULT_EVENT_LOG", "DEFAULT_SLOTS", "DOORBELL", "FrameRing", "doorbell_address"]
 
@@ -89,11 +86,6 @@ class FrameRing:
         Events the event log holds (raised to two ticks' worth of the schema's
         event capacity if smaller); a publisher more than this many events behind
         loses the oldest and reports exactly how many.
-    marks
-        The world's change marks (``World.frame_marks``, townlet.world.marks; default
-        none): the marked columns are then copied into a slot by 4 KiB blocks, only those
-        changed since the slot's previous frame, while the sections passed are the
-        arrays the marks describe (every block otherwise). :meth:`for_world` passes them.
     doorbell
         nng address the publisher listens on: True (default) derives an ``ipc://``
         address from the ring name, a string gives one, None means no doorbell.
@@ -104,7 +96,7 @@ class FrameRing:
     def __init__(self, schema: FrameSchema, *, config_id: str, ticks_per_day: int,
                  slots: int = DEFAULT_SLOTS, doorbell: str | bool | None = True,
                  name: str | None = None, event_log: int = DEFAULT_EVENT_LOG,
-                 every: int = 1, marks: Marks | None = None) -> None:
+                 every: int = 1) -> None:
         cid = config_id.encode("ascii")
         if len(cid) > 64:
             raise ValueError(f"config_id must be at most 64 ASCII bytes, got {len(cid)}")
@@ -124,8 +116,6 @@ class FrameRing:
         self.last_frame_tick: int | None = None
         """Tick of the newest frame written (None before the first)."""
         self._prepare(cid)  # validates the schema before anything is created
-        self._marks = marks
-        self._marked = self._marked_parts(marks)
         self.removed_stale = shm.cleanup_stale()
         self.name = name or shm.new_ring_name()
         self.doorbell: str | None = (doorbell_address(self.name) if doorbell is True
@@ -144,11 +134,6 @@ class FrameRing:
         self._slot_statics = ffi.new("int64_t[]", [-1] * slots)
         """Per slot, the generation of static arrays it holds (-1: none yet)."""
         self._plan.slot_statics = self._slot_statics
-        self._slot_marks = ffi.new("int64_t[]", [-1] * slots)
-        """Per slot, the change mark of the frame it holds (-1: copy every block)."""
-        self._plan.slot_marks = self._slot_marks
-        self._mark_bufs: tuple = ()
-        """The buffers the plan's marks point into (kept alive with it)."""
         if self.doorbell is not None:
             import pynng  # only the writer with a doorbell needs nng
 
@@ -167,9 +152,7 @@ class FrameRing:
 
     @classmethod
     def for_world(cls, world, cfg, **kwargs) -> FrameRing:
-        """A ring for ``world`` (a townlet World) run with config ``cfg`` (TownletConfig),
-        copying the marked columns by changed blocks (``world.frame_marks``)."""
-        kwargs.setdefault("marks", world.frame_marks)
+        """A ring for ``world`` (a townlet World) run with config ``cfg`` (TownletConfig)."""
         kwargs.setdefault("slots", cfg.telemetry.ring_slots)
         kwargs.setdefault("event_log", cfg.telemetry.event_log_events)
         kwargs.setdefault("every", cfg.telemetry.frame_every)
@@ -339,48 +322,11 @@ class FrameRing:
             for i, name, dt, shape in (self._frame_parts if frame else self._event_parts):
                 self._take(i, name, sections, dt, shape)
             got = (self._get_frame if frame else self._get_events)(sections)
-            if frame:
-                self._bind_marks(sections)
         if frame:
             self._seen_frame = got
         else:
             self._seen_events = got
         self._trusted[frame] = sections if type(sections) is MappingProxyType else None
-
-    def _marked_parts(self, marks: Marks | None) -> list[int]:
-        """The parts of ``marks``' columns, in frame order (ValueError otherwise)."""
-        if marks is None:
-            return []
-        names = [c[0] for c in self._state]
-        parts = [1 + names.index(n) if n in names else -1 for n in marks.columns]
-        if -1 in parts or parts != sorted(set(parts)) or any(
-                len(self._state[i - 1][4]) != 1 for i in parts):
-            raise ValueError(f"marked columns {marks.columns} must be one-dimensional state "
-                             f"columns of the frame, in frame order")
-        return parts
-
-    def _bind_marks(self, sections: Mapping[str, np.ndarray]) -> None:
-        """After a state section was taken anew: every slot copies every block of its next
-        frame, and blocks are copied by their marks from then on only if ``sections``
-        hold exactly the arrays the marks cover (else never)."""
-        p, m = self._plan, self._marks
-        for k in range(len(self._slot_marks)):
-            self._slot_marks[k] = -1
-        p.n_marked = 0
-        if m is None or not m.covers(sections):
-            self._mark_bufs = ()
-            return
-        parts = self._marked
-        room = p.n_parts + sum(m.blocks)
-        bufs = (ffi.new("uint32_t[]", parts), ffi.from_buffer(m.at), ffi.from_buffer(m.now),
-                ffi.new("const void *[]", room), ffi.new("uint64_t[]", room),
-                ffi.new("uint64_t[]", room))
-        self._mark_bufs = bufs
-        p.marked_parts, p.marks, p.mark_now = (bufs[0], ffi.cast("const int64_t *", bufs[1]),
-                                               ffi.cast("int64_t *", bufs[2]))
-        p.mark_stride, p.mark_shift = m.at.shape[1], m.shift
-        p.run_ptrs, p.run_offsets, p.run_sizes = bufs[3:]
-        p.n_marked = len(parts)
 
     def _failed(self, rc: int, tick: int) -> None:
         """Raise for ``tf_tick``'s error ``rc``: an event count out of range names its section."""

@@ -15,7 +15,6 @@ from townlet.world.ahead import guard, guard_in
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import SLOTS
 from townlet.world.jit import kernel
-from townlet.world.marks import Mk, put
 from townlet.world.params import (
     HOOK_SHARED_MEAL,
     HOOK_SHOWER,
@@ -139,13 +138,13 @@ def start(s, p, i, t):
     if s.obj_stock[o] < p.aff_uses_stock[a]:
         _refuse(s, p, i, o, t, Reason.STOCK)
         return False
-    put(s, s.agent_wallet, Mk.AGENT_WALLET, i, s.agent_wallet[i] - price)
+    s.agent_wallet[i] -= price
     s.ledger[Ledger.SPENDING] += price
     s.agent_aff_paid[i] = price
     s.agent_food[i] -= p.aff_uses_food[a]
     if p.aff_uses_stock[a]:
         guard_in(s, Group.OBJECTS, o)
-        put(s, s.obj_stock, Mk.OBJ_STOCK, o, s.obj_stock[o] - p.aff_uses_stock[a])
+        s.obj_stock[o] -= p.aff_uses_stock[a]
         on_stock_change(s, p, o, -p.aff_uses_stock[a])
     s.agent_aff[i] = a
     s.agent_aff_end[i] = t + p.aff_duration[a]
@@ -160,13 +159,13 @@ def fail_running(s, p, i, t, reason):
     a = s.agent_aff[i]
     o = s.agent_obj[i]
     paid = s.agent_aff_paid[i]
-    put(s, s.agent_wallet, Mk.AGENT_WALLET, i, s.agent_wallet[i] + paid)
+    s.agent_wallet[i] += paid
     s.ledger[Ledger.SPENDING] -= paid
     s.agent_aff_paid[i] = 0
     s.agent_food[i] += p.aff_uses_food[a]
     if p.aff_uses_stock[a]:
         guard_in(s, Group.OBJECTS, o)
-        put(s, s.obj_stock, Mk.OBJ_STOCK, o, s.obj_stock[o] + p.aff_uses_stock[a])
+        s.obj_stock[o] += p.aff_uses_stock[a]
         on_stock_change(s, p, o, p.aff_uses_stock[a])
     s.agent_aff[i] = -1
     s.stats[St.FAILED] += 1

@@ -183,11 +183,10 @@ class Ahead:
     the other groups, of about ``nbytes`` bytes. ``ks`` is the kernel struct the world
     ticks on until the capture is complete. Once its copier has run, :meth:`rearm`
     makes it a new capture into the same frame (the autosaver reuses its frame), which
-    spares building the struct again. ``marks``: the world's change marks, which the
-    tick keeps stamping (``kernel_state``)."""
+    spares building the struct again."""
 
     def __init__(self, state: State, frame: Mapping[str, np.ndarray], rows: int,
-                 nbytes: int, marks: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+                 nbytes: int) -> None:
         if INTERPRETED:
             raise RuntimeError("copy ahead needs compiled kernels")
         if rows < 1 or nbytes < 1:
@@ -212,7 +211,7 @@ class Ahead:
                    row_bytes(frame[k] for k in AHEAD_FIELDS), width, np.array(group, np.int64),
                    np.array(base, np.int64), np.array(per, np.int64),
                    np.array(length, np.int64))
-        self.ks = kernel_state(state, capture, marks)
+        self.ks = kernel_state(state, capture)
         self._key = (state, rows, nbytes, [frame[k] for k in AHEAD_FIELDS])
         self._at = capture[1]
         self._ran = threading.Event()

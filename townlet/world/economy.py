@@ -18,7 +18,6 @@ from __future__ import annotations
 import numpy as np
 
 from townlet.world.jit import kernel
-from townlet.world.marks import Mk, put
 from townlet.world.params import PERMILLE
 from townlet.world.policy import SHOP_RESERVE
 from townlet.world.state import Econ, Ledger, Price
@@ -62,5 +61,5 @@ def pay_rent(s, p, i):
     if total <= 0 or own <= 0:
         return
     paid = min(own, np.int64(own * min(1.0, s.econ[Econ.DUE] / total)))
-    put(s, s.agent_wallet, Mk.AGENT_WALLET, i, s.agent_wallet[i] - paid)
+    s.agent_wallet[i] -= paid
     s.ledger[Ledger.RENT] += paid

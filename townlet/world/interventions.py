@@ -11,7 +11,6 @@ from townlet.world.affordances import fail_running
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.jit import kernel
 from townlet.world.lifecycle import arrive, drop_everything, remove
-from townlet.world.marks import Mk, put
 from townlet.world.social import tile_link, tile_unlink
 from townlet.world.state import St
 
@@ -41,7 +40,7 @@ def teleport(s, p, i, t, x, y):
     tile_unlink(s, i)
     s.agent_x[i], s.agent_y[i] = x, y
     tile_link(s, i)
-    put(s, s.agent_flags, Mk.AGENT_FLAGS, i, s.agent_flags[i] | Flag.TELEPORTED)
+    s.agent_flags[i] |= Flag.TELEPORTED
     s.agent_teleported_at[i] = t
     emit(s, EventCode.AGENT_TELEPORTED, i, -1, -1, 0.0)
 
@@ -49,7 +48,7 @@ def teleport(s, p, i, t, x, y):
 @kernel
 def set_enabled(s, p, o, t, enabled):
     """Disable (failing a running affordance gracefully) or re-enable an object."""
-    put(s, s.obj_disabled, Mk.OBJ_DISABLED, o, 0 if enabled else 1)
+    s.obj_disabled[o] = 0 if enabled else 1
     h = s.obj_holder[o]
     if not enabled and h >= 0 and s.agent_aff[h] >= 0:
         fail_running(s, p, h, t, Reason.DISABLED)

@@ -10,7 +10,6 @@ from townlet.world.ahead import guard_in
 from townlet.world.events import EventCode, emit
 from townlet.world.geometry import building_of
 from townlet.world.jit import inline_kernel, kernel
-from townlet.world.marks import Mk, put
 from townlet.world.neglect import low_mood
 from townlet.world.routines import wrap
 from townlet.world.state import Ctl, ExitMeta, Group, Ledger, ShiftTicks, St
@@ -23,7 +22,7 @@ __all__ = ["drop_exit", "enqueue_exit", "may_join_exit", "near_shift", "pop_exit
 def _charge(s, i, amount):
     """A penalty, floored at the wallet (never into debt)."""
     paid = min(amount, s.agent_wallet[i])
-    put(s, s.agent_wallet, Mk.AGENT_WALLET, i, s.agent_wallet[i] - paid)
+    s.agent_wallet[i] -= paid
     s.ledger[Ledger.PENALTIES] += paid
 
 
@@ -52,7 +51,7 @@ def enqueue_exit(s, p, i):
     guard_in(s, Group.EXITS, (head + length) % size)
     s.exit_queue[(head + length) % size] = i
     s.exit_meta[ExitMeta.LENGTH] = length + 1
-    put(s, s.agent_flags, Mk.AGENT_FLAGS, i, s.agent_flags[i] | Flag.EXIT_PENDING)
+    s.agent_flags[i] |= Flag.EXIT_PENDING
     emit(s, EventCode.EXIT_PENDING, i, -1, -1, length + 1)
     return length + 1
 
@@ -78,7 +77,7 @@ def pop_exit(s, p, t):
     i = s.exit_queue[head]
     guard_in(s, Group.EXITS, head)
     s.exit_queue[head] = -1
-    put(s, s.agent_flags, Mk.AGENT_FLAGS, i, s.agent_flags[i] & ~np.uint8(Flag.EXIT_PENDING))
+    s.agent_flags[i] &= ~np.uint8(Flag.EXIT_PENDING)
     m[ExitMeta.HEAD] = (head + 1) % s.exit_queue.shape[0]
     m[ExitMeta.LENGTH] -= 1
     m[ExitMeta.EXITS_TODAY] += 1
@@ -93,7 +92,7 @@ def drop_exit(s, i):
     the agents behind it move up one place. O(queue length), only for a queued agent."""
     if not s.agent_flags[i] & Flag.EXIT_PENDING:
         return
-    put(s, s.agent_flags, Mk.AGENT_FLAGS, i, s.agent_flags[i] & ~np.uint8(Flag.EXIT_PENDING))
+    s.agent_flags[i] &= ~np.uint8(Flag.EXIT_PENDING)
     head, length = s.exit_meta[ExitMeta.HEAD], s.exit_meta[ExitMeta.LENGTH]
     size = s.exit_queue.shape[0]
     found = False
@@ -125,8 +124,8 @@ def _finish_shift(s, p, i, length):
     s.agent_attendance[i, done % s.agent_attendance.shape[1]] = (
         s.agent_shift_ticks[i, ShiftTicks.ON_TIME] / max(1, length))
     s.agent_shift_ticks[i, ShiftTicks.DONE] = done + 1
-    put(s, s.agent_shift, Mk.AGENT_SHIFT, i, Shift.POST_SHIFT)
-    put(s, s.agent_flags, Mk.AGENT_FLAGS, i, s.agent_flags[i] & ~np.uint8(Flag.ON_SHIFT))
+    s.agent_shift[i] = Shift.POST_SHIFT
+    s.agent_flags[i] &= ~np.uint8(Flag.ON_SHIFT)
     s.stats[St.SHIFTS_WORKED] += 1
     if popcount7(s.agent_absences[i]) >= p.max_absent:
         enqueue_exit(s, p, i)
@@ -152,9 +151,8 @@ def shift_update(s, p, i, tod, start):
     j = s.agent_job[i]
     end = start + p.job_end[j] - p.job_start[j]
     if tod == wrap(start - p.arrival_buffer, p.day):
-        put(s, s.agent_shift, Mk.AGENT_SHIFT, i, Shift.AWAIT_START)
-        put(s, s.agent_flags, Mk.AGENT_FLAGS, i, s.agent_flags[i] & ~np.uint8(
-            Flag.LATE_CHARGED | Flag.ABSENT_CHARGED | Flag.ARRIVED))
+        s.agent_shift[i] = Shift.AWAIT_START
+        s.agent_flags[i] &= ~np.uint8(Flag.LATE_CHARGED | Flag.ABSENT_CHARGED | Flag.ARRIVED)
         s.agent_shift_ticks[i, ShiftTicks.ON_TIME] = 0
         s.agent_shift_ticks[i, ShiftTicks.LATE] = 0
     if tod == end and s.agent_shift[i] >= Shift.ON_TIME and s.agent_shift[i] <= Shift.ABSENT:
@@ -168,12 +166,12 @@ def shift_update(s, p, i, tod, start):
     flags = s.agent_flags[i]
     if present:
         if k <= p.grace and not flags & Flag.ARRIVED:
-            put(s, s.agent_shift, Mk.AGENT_SHIFT, i, Shift.ON_TIME)
+            s.agent_shift[i] = Shift.ON_TIME
         elif not flags & Flag.ARRIVED:
-            put(s, s.agent_shift, Mk.AGENT_SHIFT, i, Shift.LATE)
-        put(s, s.agent_flags, Mk.AGENT_FLAGS, i, s.agent_flags[i] | (Flag.ARRIVED | Flag.ON_SHIFT))
+            s.agent_shift[i] = Shift.LATE
+        s.agent_flags[i] |= Flag.ARRIVED | Flag.ON_SHIFT
         if s.agent_shift[i] == Shift.LATE and not flags & Flag.LATE_CHARGED:
-            put(s, s.agent_flags, Mk.AGENT_FLAGS, i, s.agent_flags[i] | Flag.LATE_CHARGED)
+            s.agent_flags[i] |= Flag.LATE_CHARGED
             s.agent_lateness[i] += 1
             _charge(s, i, p.job_late_penalty[j])
             emit(s, EventCode.SHIFT_LATE_START, i, -1, -1, k)
@@ -183,12 +181,12 @@ def shift_update(s, p, i, tod, start):
             s.stats[St.LOW_MOOD_TICKS] += 1
             s.agent_withheld[i] += wage - p.job_wage_low_mood[j]
             wage = p.job_wage_low_mood[j]
-        put(s, s.agent_wallet, Mk.AGENT_WALLET, i, s.agent_wallet[i] + wage)
+        s.agent_wallet[i] += wage
         s.ledger[Ledger.WAGES] += wage
         s.agent_wages_today[i] += wage
         return
     if flags & Flag.ON_SHIFT:
-        put(s, s.agent_flags, Mk.AGENT_FLAGS, i, s.agent_flags[i] & ~np.uint8(Flag.ON_SHIFT))
+        s.agent_flags[i] &= ~np.uint8(Flag.ON_SHIFT)
         emit(s, EventCode.SHIFT_DEPARTED_EARLY, i, -1, -1, k)
     if k <= p.grace:
         return
@@ -196,13 +194,13 @@ def shift_update(s, p, i, tod, start):
     if flags & Flag.ARRIVED:
         return
     if k > p.absent_cutoff and not flags & Flag.ABSENT_CHARGED:
-        put(s, s.agent_shift, Mk.AGENT_SHIFT, i, Shift.ABSENT)
-        put(s, s.agent_flags, Mk.AGENT_FLAGS, i, s.agent_flags[i] | Flag.ABSENT_CHARGED)
+        s.agent_shift[i] = Shift.ABSENT
+        s.agent_flags[i] |= Flag.ABSENT_CHARGED
         s.agent_absences[i] |= 1
         s.stats[St.ABSENCES] += 1
         _charge(s, i, p.absence_penalty)
         emit(s, EventCode.SHIFT_ABSENT, i, -1, -1, k)
     elif s.agent_shift[i] != Shift.ABSENT:
-        put(s, s.agent_shift, Mk.AGENT_SHIFT, i, Shift.LATE)
+        s.agent_shift[i] = Shift.LATE
     if s.agent_shift[i] == Shift.LATE:
         _charge(s, i, p.late_tick_penalty)

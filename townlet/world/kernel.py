@@ -34,7 +34,6 @@ from townlet.world.geometry import SLOTS, building_of, walkable
 from townlet.world.jit import inline_kernel, kernel, parallel_kernel
 from townlet.world.jobs import near_shift, pop_exit, shift_update
 from townlet.world.lifecycle import remove, respawn_due, vital_signs
-from townlet.world.marks import Mk, put
 from townlet.world.names import index_enum
 from townlet.world.neglect import count_neglect
 from townlet.world.perturb import schedule_tick
@@ -253,8 +252,7 @@ def _agent(s, p, i, a, t, tod, hourly, upto, mode):
         plan_day(s, p, i, t)
         pay_rent(s, p, i)
     if s.agent_flags[i] & Flag.TELEPORTED and t > s.agent_teleported_at[i] + 1:
-        # seen by one tick's observers
-        put(s, s.agent_flags, Mk.AGENT_FLAGS, i, s.agent_flags[i] & ~np.uint8(Flag.TELEPORTED))
+        s.agent_flags[i] &= ~np.uint8(Flag.TELEPORTED)  # seen by one tick's observers
     if upto <= Phase.NEEDS:
         return False
     can_act, critical = _needs_vital(s, p, i, t, (mode & Run.PARALLEL) != 0 and not unplanned)
@@ -276,7 +274,7 @@ def _agent(s, p, i, a, t, tod, hourly, upto, mode):
         _upkeep(s, p, i, t)
     if upto <= Phase.GOAL:
         return critical
-    put(s, s.agent_action, Mk.AGENT_ACTION, i, a)
+    s.agent_action[i] = a
     if s.agent_aff[i] >= 0 and t < s.agent_aff_end[i] and a != A.CANCEL:
         if a != A.SCRIPTED or not wakes_up(s, p, i):
             return critical  # busy with an affordance

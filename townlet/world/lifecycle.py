@@ -12,7 +12,6 @@ from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import outside_door
 from townlet.world.jit import kernel
 from townlet.world.jobs import drop_exit
-from townlet.world.marks import Mk, put
 from townlet.world.queues import leave_queue
 from townlet.world.rng import LIFECYCLE, uniform
 from townlet.world.routines import arrive_traits
@@ -35,7 +34,7 @@ def drop_everything(s, p, i, t, reason):
 def faint(s, p, i, t):
     """Agent i faints: FAINTED until faint_ticks pass, drops what it holds; stat, event."""
     s.stats[St.FAINTS] += 1
-    put(s, s.agent_flags, Mk.AGENT_FLAGS, i, s.agent_flags[i] | Flag.FAINTED)
+    s.agent_flags[i] |= Flag.FAINTED
     s.agent_faint_until[i] = t + p.faint_ticks
     drop_everything(s, p, i, t, Reason.FAINTED)
     emit(s, EventCode.AGENT_FAINTED, i, -1, -1, s.agent_needs[i, Need.HUNGER])
@@ -46,7 +45,7 @@ def collapse(s, p, i, t):
     """Agent i, awake at energy 0 for ``neglect.exhausted_after`` ticks, falls asleep where it
     stands: it lies FAINTED for ``collapse_ticks``, dropping what it holds; stat, event."""
     s.stats[St.COLLAPSES] += 1
-    put(s, s.agent_flags, Mk.AGENT_FLAGS, i, s.agent_flags[i] | Flag.FAINTED)
+    s.agent_flags[i] |= Flag.FAINTED
     s.agent_faint_until[i] = t + p.collapse_ticks
     drop_everything(s, p, i, t, Reason.EXHAUSTED)
     emit(s, EventCode.AGENT_COLLAPSED, i, -1, -1, p.collapse_ticks)
@@ -56,7 +55,7 @@ def collapse(s, p, i, t):
 def _wake(s, p, i):
     """Agent i gets up after lying fainted; after a collapse it has slept on the spot
     (energy at least ``collapse_energy``, its exhaustion count restarts)."""
-    put(s, s.agent_flags, Mk.AGENT_FLAGS, i, s.agent_flags[i] & ~np.uint8(Flag.FAINTED))
+    s.agent_flags[i] &= ~np.uint8(Flag.FAINTED)
     if s.agent_neglect[i, Need.ENERGY] >= p.need_neglect[Need.ENERGY]:
         s.agent_needs[i, Need.ENERGY] = max(s.agent_needs[i, Need.ENERGY],
                                             np.float32(p.collapse_energy))
@@ -72,9 +71,9 @@ def remove(s, p, i, t, reason, respawn):
     tile_unlink(s, i)
     drop_ties(s, i)
     s.ledger[Ledger.DEPARTED] += s.agent_wallet[i]
-    put(s, s.agent_wallet, Mk.AGENT_WALLET, i, 0)
-    put(s, s.agent_alive, Mk.AGENT_ALIVE, i, 0)
-    put(s, s.agent_flags, Mk.AGENT_FLAGS, i, 0)
+    s.agent_wallet[i] = 0
+    s.agent_alive[i] = 0
+    s.agent_flags[i] = 0
     s.agent_meet_bld[i] = -1
     s.agent_respawn_at[i] = t + s.ctl[Ctl.RESPAWN_DELAY] if respawn else -1
 
@@ -84,21 +83,21 @@ def arrive(s, p, i, t, x, y):
     """A newcomer takes slot i at (x, y) with the starter kit and a fresh history."""
     key = s.rng_key[LIFECYCLE]
     gen = s.agent_gen[i] + 1
-    put(s, s.agent_gen, Mk.AGENT_GEN, i, gen)
-    put(s, s.agent_alive, Mk.AGENT_ALIVE, i, 1)
+    s.agent_gen[i] = gen
+    s.agent_alive[i] = 1
     s.agent_born[i] = t
     s.agent_respawn_at[i] = -1
     s.agent_x[i], s.agent_y[i] = x, y
     tile_link(s, i)
     for n in range(s.agent_needs.shape[1]):
         s.agent_needs[i, n] = p.starter_need
-    put(s, s.agent_wallet, Mk.AGENT_WALLET, i, p.starter_wallet)
+    s.agent_wallet[i] = p.starter_wallet
     s.ledger[Ledger.STARTER_KITS] += p.starter_wallet
     s.agent_food[i] = p.starter_food
     s.agent_goal[i] = G.NONE
     s.agent_option[i] = 0
-    put(s, s.agent_flags, Mk.AGENT_FLAGS, i, 0)
-    put(s, s.agent_shift, Mk.AGENT_SHIFT, i, Shift.PRE_SHIFT)
+    s.agent_flags[i] = 0
+    s.agent_shift[i] = Shift.PRE_SHIFT
     s.agent_shift_ticks[i, :] = 0
     s.agent_lateness[i] = 0
     s.agent_absences[i] = 0
@@ -162,6 +161,6 @@ def populate(s, p, xs, ys, starting_wallet):
         arrive(s, p, i, 0, xs[i], ys[i])
         s.ledger[Ledger.STARTER_KITS] -= p.starter_wallet
         s.ledger[Ledger.INITIAL] += starting_wallet
-        put(s, s.agent_wallet, Mk.AGENT_WALLET, i, starting_wallet)
+        s.agent_wallet[i] = starting_wallet
         for n in range(s.agent_needs.shape[1]):
             s.agent_needs[i, n] = np.float32(0.55 + 0.45 * uniform(key, i, 1000 + n))

@@ -48,7 +48,6 @@ def phase_costs(world: World, ticks: int) -> dict[str, float]:
             spent[upto] += time.process_time() - t0
         for a, b in zip(live, saved):
             np.copyto(a, b)
-        world.touch_marks()  # the partial ticks stamped, the copies back did not
         world.step()
     per = 1e9 / (ticks * world.n_agents)
     costs = {name: float((spent[k + 1] - spent[k]) * per) for k, name in enumerate(PHASES)}

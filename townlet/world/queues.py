@@ -13,7 +13,6 @@ from __future__ import annotations
 from townlet.world.ahead import guard
 from townlet.world.events import EventCode, emit
 from townlet.world.jit import inline_kernel, kernel
-from townlet.world.marks import Mk, put
 from townlet.world.state import Resv
 
 __all__ = ["grant_next", "leave_queue", "release", "request"]
@@ -33,7 +32,7 @@ def grant_next(s, o, t):
         s.agent_q_prev[nxt] = -1
     else:
         s.obj_q_tail[o] = -1
-    put(s, s.obj_q_len, Mk.OBJ_Q_LEN, o, s.obj_q_len[o] - 1)
+    s.obj_q_len[o] -= 1
     s.agent_q_next[head] = -1
     s.agent_q_prev[head] = -1
     s.obj_holder[o] = head
@@ -55,18 +54,13 @@ def request(s, i, o, t):
     tail = s.obj_q_tail[o]
     s.agent_q_prev[i] = tail
     s.agent_q_next[i] = -1
-    if tail < 0 and s.obj_holder[o] < 0:  # free and nobody waits: granted at once, the
-        guard(s, i)  # state grant_next leaves without writing the queue's length twice
-        s.obj_holder[o] = i
-        s.agent_resv[i] = Resv.HOLDING
-        return True
     if tail >= 0:
         guard(s, tail)
         s.agent_q_next[tail] = i
     else:
         s.obj_q_head[o] = i
     s.obj_q_tail[o] = i
-    put(s, s.obj_q_len, Mk.OBJ_Q_LEN, o, s.obj_q_len[o] + 1)
+    s.obj_q_len[o] += 1
     grant_next(s, o, t)
     return True
 
@@ -112,7 +106,7 @@ def _leave(s, i, t):
         s.agent_q_prev[n] = p
     else:
         s.obj_q_tail[o] = p
-    put(s, s.obj_q_len, Mk.OBJ_Q_LEN, o, s.obj_q_len[o] - 1)
+    s.obj_q_len[o] -= 1
     s.agent_q_next[i] = -1
     s.agent_q_prev[i] = -1
     s.agent_obj[i] = -1

@@ -22,7 +22,6 @@ from townlet.world.ahead import guard_in
 from townlet.world.events import EventCode, emit
 from townlet.world.geometry import SLOTS
 from townlet.world.jit import inline_kernel, kernel
-from townlet.world.marks import Mk, put
 from townlet.world.params import PERMILLE
 from townlet.world.state import Group, St
 from townlet.world.town import BLD
@@ -110,7 +109,7 @@ def _deliver(s, p, b, demand):
         if s.obj_type[o] >= 0 and s.obj_stock[o] < full // n:
             delivered += full // n - s.obj_stock[o]
             guard_in(s, Group.OBJECTS, o)
-            put(s, s.obj_stock, Mk.OBJ_STOCK, o, full // n)
+            s.obj_stock[o] = full // n
     emit(s, EventCode.STOCK_REPLENISH, -1, -1, b, delivered)
     stock, _ = shop_stock(s, b)
     _reprice(s, p, b, stock)

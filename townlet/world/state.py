@@ -20,7 +20,6 @@ from numba.experimental import structref
 
 from townlet.config.world import NEEDS, OBJECT_TYPES, PERTURBATION_KINDS, PRICES
 from townlet.world.jit import INTERPRETED
-from townlet.world.marks import Marks
 from townlet.world.names import index_enum
 from townlet.world.state_tuple import State
 
@@ -30,7 +29,6 @@ __all__ = [
     "FIELDS",
     "GROUPS",
     "LEDGER",
-    "MARK_MEMBERS",
     "NEEDS",
     "PACKED",
     "PERT_MANUAL",
@@ -211,8 +209,7 @@ FIELDS: tuple[Field, ...] = (
     _f("agent_cool_until", "i4", "N", 0, "tick until which agent_cool_obj may not be reserved"),
     _f("agent_t_next", "i4", "N", -1, "next agent on the same tile"),
     _f("agent_t_prev", "i4", "N", -1, "previous agent on the same tile"),
-    _f("agent_action", "i1", "N", 0, "action code of the last turn (-1: the scripted "
-       "policy drove it)"),
+    _f("agent_action", "i1", "N", 0, "last action executed"),
     _f("agent_action_ok", "u1", "N", 0, "whether the last action succeeded"),
     _f("agent_flags", "u1", "N", 0, "bit flags (townlet.world.actions.Flag)"),
     _f("agent_possessed_action", "i1", "N", 0, "action an operator set for a possessed agent"),
@@ -350,10 +347,6 @@ pending capture's block table, the tick's current block of rows, the AHEAD_FIELD
 bytes, the frame's as bytes, bytes per entry, and by group: its first section, its first
 block, entries per block and entries. Without a capture the table is empty."""
 
-MARK_MEMBERS = ("mark_at", "mark_now")
-"""Members of ``KernelState`` after ``CAPTURE``, not state either: the frame columns'
-change marks and the stamp the kernel writes (townlet.world.marks)."""
-
 PACKED: dict[str, type[IntEnum]] = {
     "exit_meta": ExitMeta, "ctl": Ctl, "econ": Econ, "pert_meta": PertMeta, "agent_shift_ticks": ShiftTicks}
 """Fields whose last dimension packs named entries, and the enum naming them."""
@@ -371,8 +364,7 @@ class KernelState(structref.StructRefProxy):
     pass a single pointer instead of every array descriptor."""
 
 
-structref.define_proxy(KernelState, KernelStateType,
-                       [f.name for f in FIELDS] + list(CAPTURE) + list(MARK_MEMBERS))
+structref.define_proxy(KernelState, KernelStateType, [f.name for f in FIELDS] + list(CAPTURE))
 
 
 @njit(cache=True)
@@ -392,24 +384,18 @@ def row_bytes(arrays) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
-def kernel_state(state: State, capture: tuple | None = None,
-                 marks: tuple[np.ndarray, np.ndarray] | None = None) -> KernelState | State:
+def kernel_state(state: State, capture: tuple | None = None) -> KernelState | State:
     """Wrap the arrays of ``state`` (shared, not copied) for the kernel, with the
-    ``CAPTURE`` members ``capture`` (default: none pending) and the ``MARK_MEMBERS``
-    ``marks`` (``(Marks.at, Marks.now)`` of townlet.world.marks; default: marks of
-    their own, which no frame writer reads); interpreted kernels
+    ``CAPTURE`` members ``capture`` (default: none pending); interpreted kernels
     (``NUMBA_DISABLE_JIT=1``) take ``state`` itself."""
     if INTERPRETED:
         return state
-    if marks is None:
-        own = Marks(state)
-        marks = (own.at, own.now)
     if capture is None:
         rows = row_bytes(getattr(state, name) for name in AHEAD_FIELDS)
         none = np.zeros(len(GROUPS) + 1, np.int64)
         capture = (np.zeros(0, np.int32), np.zeros(1, np.int64), rows, rows,
                    np.zeros(len(rows), np.int64), none, none, none[1:] + 1, none[1:])
-    return _new_kernel_state(*state, *capture, *marks)
+    return _new_kernel_state(*state, *capture)
 
 
 def expected_money(ledger: np.ndarray) -> int:

@@ -74,7 +74,7 @@ class State(NamedTuple):
     agent_t_prev: NDArray[np.int32]
     """(N) previous agent on the same tile"""
     agent_action: NDArray[np.int8]
-    """(N) action code of the last turn (-1: the scripted policy drove it)"""
+    """(N) last action executed"""
     agent_action_ok: NDArray[np.uint8]
     """(N) whether the last action succeeded"""
     agent_flags: NDArray[np.uint8]

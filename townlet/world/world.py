@@ -29,7 +29,6 @@ from townlet.world.jit import INTERPRETED
 from townlet.world.kernel import PHASES, PREFETCH_FROM, Run, tick
 from townlet.world.levers import Levers
 from townlet.world.lifecycle import populate
-from townlet.world.marks import Marks
 from townlet.world.params import PERT_KINDS, build_params, kernel_params
 from townlet.world.perturb import activate, end_slot
 from townlet.world.rng import seed_keys
@@ -98,8 +97,7 @@ class World(Levers):
         self._sections: Mapping[str, np.ndarray] = MappingProxyType({})
         self._p = build_params(config, town)
         self._kp = kernel_params(self._p)
-        self._marks = Marks(s)  # see frame_marks
-        self._s, self._ks = s, kernel_state(s, marks=(self._marks.at, self._marks.now))
+        self._s, self._ks = s, kernel_state(s)
         self._ahead: Ahead | None = None  # see copy_ahead
         self._armed: Ahead | None = None  # the last capture's handle, to rearm
         self._idle = self._ks
@@ -220,8 +218,7 @@ class World(Levers):
         self._settle()
         self._s = new
         self._armed = None  # it references the replaced arrays
-        self._marks.cover(new)
-        self._ks = self._idle = kernel_state(self._s, marks=(self._marks.at, self._marks.now))
+        self._ks = self._idle = kernel_state(self._s)
         self._near = None
         self._migrate = bool((new.agent_today[:, Today.WORKS] == UNPLANNED).any())
 
@@ -243,8 +240,7 @@ class World(Levers):
             last.rearm()
             self._ahead = last
         else:
-            self._ahead = self._armed = Ahead(self._s, frame, rows, nbytes,
-                                              (self._marks.at, self._marks.now))
+            self._ahead = self._armed = Ahead(self._s, frame, rows, nbytes)
         self._idle, self._ks = self._ks, self._ahead.ks
         return self._ahead
 
@@ -262,18 +258,6 @@ class World(Levers):
             self._ahead.finish()
             self._ahead = None
             self._ks = self._idle
-
-    @property
-    def frame_marks(self) -> Marks | None:
-        """The change marks of the frame columns ``MARKED`` (townlet.world.marks), for a
-        frame writer; None where the kernel is not compiled (it stamps nothing there)."""
-        return None if INTERPRETED else self._marks
-
-    def touch_marks(self) -> None:
-        """Count every block of the marked frame columns as changed: call after writing
-        the state's arrays other than through the kernel (a frame writer would keep the
-        bytes its slots hold)."""
-        self._marks.touch_all()
 
     def view(self, name: str) -> np.ndarray:
         """Read-only view of one state array."""
@@ -379,7 +363,6 @@ class World(Levers):
         self._settle()
         self._s.agent_flags[i] |= Flag.POSSESSED
         self._s.agent_possessed_action[i] = Action.WAIT
-        self.touch_marks()
 
     def release(self, agent: int) -> None:
         i = self._agent(agent)
@@ -387,7 +370,6 @@ class World(Levers):
             raise InvalidArgument(f"agent {i} is not possessed")
         self._settle()
         self._s.agent_flags[i] &= ~np.uint8(Flag.POSSESSED)
-        self.touch_marks()
 
     def set_possessed_action(self, agent: int, action: int) -> None:
         """The action a possessed agent takes on the next tick."""
