@@ -33,7 +33,7 @@ from concurrent.futures import Future
 import numpy as np
 
 from townlet.world.derived import DERIVED, derive
-from townlet.world.state import AHEAD_FIELDS, TIES, TOWN_FIELDS, pack_ties, ties_record
+from townlet.world.state import AHEAD_FIELDS, TOWN_FIELDS
 
 __all__ = ["BLOCK_BYTES", "BLOCK_ROWS", "CHUNK_BYTES", "Helper", "fill_frame", "new_frame"]
 
@@ -63,7 +63,7 @@ def new_frame(live: Mapping[str, np.ndarray],
               into: Mapping[str, np.ndarray] | None) -> dict[str, np.ndarray]:
     """The frame's arrays: ``into``'s when its layout matches ``live`` (a frame handed
     back after its write: no allocation), fresh ones otherwise; layout sections are
-    read-only views of the live arrays, the ties one record per agent as in the state."""
+    read-only views of the live arrays."""
     same = into is not None and into.keys() == live.keys() and all(
         into[k].dtype == v.dtype and into[k].shape == v.shape for k, v in live.items())
     frame = {}
@@ -75,11 +75,6 @@ def new_frame(live: Mapping[str, np.ndarray],
             frame[name] = into[name]
         else:
             frame[name] = np.empty_like(arr)
-    if TIES[0] in frame:
-        try:
-            ties_record(frame)
-        except ValueError:  # fresh arrays: one record per agent, as the copy ahead needs
-            pack_ties(frame)
     return frame
 
 

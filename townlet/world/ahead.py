@@ -40,15 +40,7 @@ from numba.extending import intrinsic
 
 from townlet.world import atomic
 from townlet.world.jit import INTERPRETED, inline_kernel, kernel
-from townlet.world.state import (
-    AHEAD_FIELDS,
-    GROUPS,
-    Group,
-    State,
-    ahead_arrays,
-    kernel_state,
-    row_bytes,
-)
+from townlet.world.state import AHEAD_FIELDS, GROUPS, Group, State, kernel_state, row_bytes
 
 __all__ = ["BUSY", "COPIER", "INLINE", "LEAD", "UNCOPIED", "Ahead", "frontier", "guard",
            "guard_in", "pending"]
@@ -187,8 +179,7 @@ def _finish(s):
 
 class Ahead:
     """A pending capture of the :data:`GROUPS` sections of ``state`` into ``frame``'s
-    arrays (same names, dtypes and shapes; the ties one record per agent in both, see
-    ``townlet.world.state.TIES``), in blocks of ``rows`` agent slots and, for
+    arrays (same names, dtypes and shapes), in blocks of ``rows`` agent slots and, for
     the other groups, of about ``nbytes`` bytes. ``ks`` is the kernel struct the world
     ticks on until the capture is complete. Once its copier has run, :meth:`rearm`
     makes it a new capture into the same frame (the autosaver reuses its frame), which
@@ -200,17 +191,15 @@ class Ahead:
             raise RuntimeError("copy ahead needs compiled kernels")
         if rows < 1 or nbytes < 1:
             raise ValueError(f"rows and bytes per block must be >= 1, got {rows}, {nbytes}")
-        for name in AHEAD_FIELDS:
-            arr = getattr(state, name)
+        live = [getattr(state, name) for name in AHEAD_FIELDS]
+        for name, arr in zip(AHEAD_FIELDS, live):
             if frame[name].shape != arr.shape or frame[name].dtype != arr.dtype:
                 raise ValueError(f"frame section {name!r} does not match the state")
-        sections = state._asdict()
-        live, dst = ahead_arrays(sections), ahead_arrays(frame)
         width = np.array([arr.nbytes // max(1, arr.shape[0]) for arr in live], np.int64)
         group, base, per, length = [0], [0], [], []
-        for g in GROUPS:
+        for g, names in GROUPS.items():
             first = group[-1]
-            group.append(first + len(ahead_arrays(sections, g)))
+            group.append(first + len(names))
             length.append(live[first].shape[0])
             per.append(rows if g == Group.ROWS
                        else max(1, nbytes // int(width[first:group[-1]].sum())))
@@ -218,9 +207,10 @@ class Ahead:
         self.table = np.zeros(base[-1], np.int32)
         self.rows = base[1]
         """Blocks of agent rows (the first entries of ``table``)."""
-        capture = (self.table, np.zeros(1, np.int64), row_bytes(live), row_bytes(dst), width,
-                   np.array(group, np.int64), np.array(base, np.int64),
-                   np.array(per, np.int64), np.array(length, np.int64))
+        capture = (self.table, np.zeros(1, np.int64), row_bytes(live),
+                   row_bytes(frame[k] for k in AHEAD_FIELDS), width, np.array(group, np.int64),
+                   np.array(base, np.int64), np.array(per, np.int64),
+                   np.array(length, np.int64))
         self.ks = kernel_state(state, capture)
         self._key = (state, rows, nbytes, [frame[k] for k in AHEAD_FIELDS])
         self._at = capture[1]

@@ -367,7 +367,12 @@ def _prefetch_near(s, i, hourly):
     prefetch(s.obj_ay, o)  # who holds it (-1 when none: a hint, harmless)
     prefetch(s.obj_holder, o)
     if hourly:
-        prefetch_at(s.rel_other, i, 0)  # its ties' record (state.TIES): one line at K = 4
+        last = s.rel_other.shape[1] - 1
+        for rel in (s.rel_trust, s.rel_fam, s.rel_riv):
+            prefetch_at(rel, i, 0)
+            prefetch_at(rel, i, last)
+        prefetch_at(s.rel_other, i, 0)
+        prefetch_at(s.rel_other, i, last)
 
 
 @inline_kernel

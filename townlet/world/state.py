@@ -11,7 +11,6 @@ Dimensions are symbolic and resolved from the town at allocation:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
 from enum import IntEnum
 from typing import NamedTuple
 
@@ -34,10 +33,8 @@ __all__ = [
     "PACKED",
     "PERT_MANUAL",
     "PRICES",
-    "RECORD_ALIGN",
     "ROW_FIELDS",
     "STAT",
-    "TIES",
     "TOWN_FIELDS",
     "TRAITS",
     "UNPLANNED",
@@ -59,15 +56,12 @@ __all__ = [
     "State",
     "Today",
     "Trait",
-    "ahead_arrays",
     "allocate",
     "frame_vocab",
     "kernel_state",
-    "pack_ties",
     "pert_slots",
     "row_bytes",
     "state_from",
-    "ties_record",
 ]
 
 LEDGER = ("initial", "wages", "spending", "penalties", "starter_kits", "departed", "rent",
@@ -309,16 +303,6 @@ FIELDS: tuple[Field, ...] = (
     _f("rng_counter", "u8", len(RNG_STREAMS), 0, "per-stream draw counters"),
 )
 
-TIES = ("rel_other", "rel_trust", "rel_fam", "rel_riv")
-"""An agent's tie fields, stored as one record per agent: its K slots of each, in this
-order (64 bytes at K = 4), records aligned to :data:`RECORD_ALIGN` bytes. A meeting then
-reads one or two cache lines of ties instead of four to eight. The four (N, K) arrays are
-strided views of the records (:func:`ties_record`), so hashes, snapshots and every
-reader see the same columns as before."""
-
-RECORD_ALIGN = 64
-"""Byte alignment of the tie records (a cache line)."""
-
 TOWN_FIELDS = ("tile_kind", "bld_kind", "bld_district", "district_grocer", "district_cafe",
                "obj_type", "obj_x", "obj_y", "obj_ax", "obj_ay", "agent_home", "agent_bed",
                "agent_work", "agent_job", "agent_district")
@@ -356,23 +340,10 @@ check of its block (``guard``, ``guard_in``)."""
 
 AHEAD_FIELDS = tuple(name for names in GROUPS.values() for name in names)
 
-
-def ahead_arrays(arrays: Mapping[str, np.ndarray],
-                 group: Group | None = None) -> list[np.ndarray]:
-    """What a copy ahead copies, in ``GROUPS`` order (only ``group``'s if given): each
-    ``AHEAD_FIELDS`` array, except that the ``TIES`` come as their one record
-    (``ties_record``), whose rows are whole entries too."""
-    out = []
-    for g, names in GROUPS.items():
-        if group is None or g == group:
-            out += [ties_record(arrays) if name == TIES[0] else arrays[name]
-                    for name in names if name not in TIES[1:]]
-    return out
-
 CAPTURE = ("cap_state", "cap_at", "cap_src", "cap_dst", "cap_width", "cap_group", "cap_base",
            "cap_per", "cap_len")
 """Members of ``KernelState`` beyond ``FIELDS``, not state (townlet.world.ahead): a
-pending capture's block table, the tick's current block of rows, the ``ahead_arrays`` as
+pending capture's block table, the tick's current block of rows, the AHEAD_FIELDS as
 bytes, the frame's as bytes, bytes per entry, and by group: its first section, its first
 block, entries per block and entries. Without a capture the table is empty."""
 
@@ -416,13 +387,11 @@ def row_bytes(arrays) -> tuple[np.ndarray, ...]:
 def kernel_state(state: State, capture: tuple | None = None) -> KernelState | State:
     """Wrap the arrays of ``state`` (shared, not copied) for the kernel, with the
     ``CAPTURE`` members ``capture`` (default: none pending); interpreted kernels
-    (``NUMBA_DISABLE_JIT=1``) take ``state`` itself. Raises ValueError unless the
-    ``TIES`` are one record per agent (``allocate``, ``state_from``): the kernel is
-    compiled for that layout (other strides would compile it again, and run slower)."""
-    rows = row_bytes(ahead_arrays(state._asdict()))  # checks the ties' record
+    (``NUMBA_DISABLE_JIT=1``) take ``state`` itself."""
     if INTERPRETED:
         return state
     if capture is None:
+        rows = row_bytes(getattr(state, name) for name in AHEAD_FIELDS)
         none = np.zeros(len(GROUPS) + 1, np.int64)
         capture = (np.zeros(0, np.int32), np.zeros(1, np.int64), rows, rows,
                    np.zeros(len(rows), np.int64), none, none, none[1:] + 1, none[1:])
@@ -443,48 +412,6 @@ def pert_slots(max_concurrent: int, districts: int) -> int:
     return PERT_MANUAL + max_concurrent * (districts + 1)
 
 
-def _packed(arrays: list[np.ndarray]) -> State:
-    """The state of ``arrays`` (``FIELDS`` order), its ``TIES`` copied into one fresh
-    record per agent (see :data:`TIES`)."""
-    sections = dict(zip(State._fields, arrays))
-    pack_ties(sections)
-    return State(**sections)
-
-
-def pack_ties(arrays: MutableMapping[str, np.ndarray]) -> None:
-    """Copy the ``TIES`` arrays of ``arrays`` into one fresh record per agent and
-    replace them by its views (see :data:`TIES`)."""
-    n, k = arrays[TIES[0]].shape
-    width = len(TIES) * k * 4
-    raw = np.empty(n * width + RECORD_ALIGN, np.uint8)
-    start = -raw.ctypes.data % RECORD_ALIGN
-    record = raw[start:start + n * width].view(np.int32).reshape(n, len(TIES), k)
-    for c, name in enumerate(TIES):
-        view = record[:, c, :].view(arrays[name].dtype)
-        view[...] = arrays[name]
-        arrays[name] = view
-
-
-def ties_record(arrays: Mapping[str, np.ndarray]) -> np.ndarray:
-    """The (N, len(TIES), K) int32 records whose views are the ``TIES`` arrays of
-    ``arrays``; raises ValueError if they are not such views (``pack_ties``)."""
-    first = arrays[TIES[0]]
-    n, k = first.shape
-    owner = first.base
-    packed = (isinstance(owner, np.ndarray) and owner.flags.c_contiguous
-              and first.ctypes.data % RECORD_ALIGN == 0)
-    for c, name in enumerate(TIES):
-        arr = arrays[name]
-        packed = packed and (arr.base is owner and arr.shape == (n, k) and arr.itemsize == 4
-                             and arr.strides == (len(TIES) * k * 4, 4)
-                             and arr.ctypes.data == first.ctypes.data + c * k * 4)
-    if not packed or not isinstance(owner, np.ndarray):
-        raise ValueError(f"the tie arrays {', '.join(TIES)} are not one record per agent: "
-                         "build the state with allocate or state_from")
-    return np.ndarray((n, len(TIES), k), np.int32, buffer=owner,
-                      offset=first.ctypes.data - owner.ctypes.data)
-
-
 def allocate(sizes: dict[str, int]) -> State:
     """Fresh arrays for every field, filled with their defaults."""
     if State._fields != tuple(f.name for f in FIELDS):
@@ -494,7 +421,7 @@ def allocate(sizes: dict[str, int]) -> State:
     for f in FIELDS:
         shape = tuple(sizes[d] if isinstance(d, str) else d for d in f.dims)
         arrays.append(np.full(shape, f.fill, dtype=np.dtype(f.dtype)))
-    return _packed(arrays)
+    return State(*arrays)
 
 
 def state_from(sections: dict[str, np.ndarray], like: State) -> State:
@@ -509,8 +436,8 @@ def state_from(sections: dict[str, np.ndarray], like: State) -> State:
         if new.dtype != current.dtype or new.shape != current.shape:
             raise ValueError(f"state section {f.name!r}: expected {current.dtype}{current.shape}, "
                              f"got {new.dtype}{new.shape}")
-        arrays.append(new if f.name in TIES else np.array(new, copy=True))
-    return _packed(arrays)  # copies the TIES into their record
+        arrays.append(np.array(new, copy=True))
+    return State(*arrays)
 
 
 def frame_vocab() -> dict[str, list[str]]:
