@@ -105,10 +105,11 @@ EARLY = frozenset({
     "test_kernel_cache.py", "test_layers.py", "test_logging.py", "test_one_definition.py",
     "test_ops_deploy.py", "test_publish.py", "test_publish_diff.py", "test_publish_docs.py",
     "test_publish_peers.py", "test_ring.py", "test_security_cli.py", "test_security_perms.py",
-    "test_security_registry.py", "test_security_sandbox.py", "test_snapshot_autosave.py",
-    "test_snapshot_catalog.py", "test_snapshot_checks.py", "test_snapshot_format.py",
-    "test_snapshot_property.py", "test_snapshot_temps.py", "test_subscriber.py",
-    "test_subscriber_hostile.py", "test_train_gae.py",
+    "test_security_registry.py", "test_security_sandbox.py", "test_security_zap.py",
+    "test_snapshot_autosave.py", "test_snapshot_catalog.py", "test_snapshot_checks.py",
+    "test_snapshot_format.py", "test_snapshot_migrations.py", "test_snapshot_property.py",
+    "test_snapshot_temps.py", "test_subscriber.py", "test_subscriber_hostile.py",
+    "test_train_gae.py",
 })
 """Test files whose tests need no compiled kernel: no town is built or stepped there, in
 the test process or a subprocess (measured per test). They run first, beside the
