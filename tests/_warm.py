@@ -6,7 +6,7 @@ starts this module as a script when the session starts. It runs each of :data:`S
 in turn, which compiles that specialisation into the kernel cache (townlet.world._cache),
 or loads it when cached already, and prints the scenario's name when it is done.
 
-The tests that need no kernel (:data:`EARLY`) run meanwhile; every other
+The tests that need no kernel (``EARLY`` in tests/conftest.py) run meanwhile; every other
 test waits for the first scenario (the one-thread tick every town needs), so that no test
 or subprocess of a test compiles it a second time. Later scenarios compile while the tests
 run. A test that would compile an entry of the
@@ -30,8 +30,8 @@ from typing import IO
 
 import pytest
 
-__all__ = ["EARLY", "ENTRIES", "MISPLACED", "SCENARIOS", "SCENARIO_LIMIT_S", "WARMER", "Warmer",
-           "dispatcher", "run_scenarios"]
+__all__ = ["ENTRIES", "SCENARIOS", "SCENARIO_LIMIT_S", "WARMER", "Warmer", "dispatcher",
+           "run_scenarios"]
 
 THREADS = 2
 """Kernel threads of the waves scenario (``NUMBA_NUM_THREADS`` is raised to it if lower)."""
@@ -93,26 +93,6 @@ the order the suite first needs them."""
 
 WARMER = pytest.StashKey["Warmer"]()
 """The session's warm-up, in ``config.stash`` (absent when none was started)."""
-MISPLACED = pytest.StashKey[list[str]]()
-"""Early tests (:data:`EARLY`) that called a kernel before the one-thread tick was ready."""
-
-EARLY = frozenset({
-    "test_cli_help.py", "test_console_docs.py", "test_console_envelope.py",
-    "test_console_resilience.py", "test_core_digest.py", "test_frames_take.py",
-    "test_kernel_cache.py", "test_layers.py", "test_logging.py", "test_one_definition.py",
-    "test_ops_deploy.py", "test_publish.py", "test_publish_diff.py", "test_publish_docs.py",
-    "test_publish_peers.py", "test_ring.py", "test_security_cli.py", "test_security_perms.py",
-    "test_security_registry.py", "test_security_sandbox.py", "test_security_zap.py",
-    "test_snapshot_autosave.py", "test_snapshot_catalog.py", "test_snapshot_checks.py",
-    "test_snapshot_format.py", "test_snapshot_migrations.py", "test_snapshot_property.py",
-    "test_snapshot_temps.py", "test_subscriber.py", "test_subscriber_hostile.py",
-    "test_train_gae.py",
-})
-"""Test files whose tests need no compiled kernel: no town is built or stepped there, in
-the test process or a subprocess (measured per test). They run first, beside the
-warm-up's compile of the one-thread tick, instead of after it. A test added to one of
-them that does need a kernel still works: in this process it waits for the warm-up (see
-``compile_after_warmer`` in tests/conftest.py); a subprocess of it would compile the tick a second time."""
 
 ENTRIES = {entry: name for name, _, entries in SCENARIOS for entry in entries}
 """Kernel function (``module.qualname``) -> the scenario that compiles it."""

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
 
-from tests._warm import EARLY, ENTRIES, MISPLACED, SCENARIOS, THREADS, WARMER, Warmer
+from tests._warm import ENTRIES, SCENARIOS, THREADS, WARMER, Warmer
 from townlet.ops.logging import configure_logging
 
 configure_logging(quiet=True)  # records reach pytest's per-test capture only, never the terminal
@@ -34,7 +34,26 @@ NEAR_BUDGET = 0.8
 
 
 _WAITED = pytest.StashKey[list[float]]()
+_MISPLACED = pytest.StashKey[list[str]]()
+"""Early tests (``EARLY``) that called a kernel before the one-thread tick was ready."""
 
+EARLY = frozenset({
+    "test_cli_help.py", "test_console_docs.py", "test_console_envelope.py",
+    "test_console_resilience.py", "test_core_digest.py", "test_frames_take.py",
+    "test_kernel_cache.py", "test_layers.py", "test_logging.py", "test_one_definition.py",
+    "test_ops_deploy.py", "test_publish.py", "test_publish_diff.py", "test_publish_docs.py",
+    "test_publish_peers.py", "test_ring.py", "test_security_cli.py", "test_security_perms.py",
+    "test_security_registry.py", "test_security_sandbox.py", "test_security_zap.py",
+    "test_snapshot_autosave.py", "test_snapshot_catalog.py", "test_snapshot_checks.py",
+    "test_snapshot_format.py", "test_snapshot_migrations.py", "test_snapshot_property.py",
+    "test_snapshot_temps.py", "test_subscriber.py", "test_subscriber_hostile.py",
+    "test_train_gae.py",
+})
+"""Test files whose tests need no compiled kernel: no town is built or stepped there, in
+the test process or a subprocess (measured per test). They run first, beside the
+warm-up's compile of the one-thread tick, instead of after it. A test added to one of
+them that does need a kernel still works: in this process it waits for the warm-up (see
+``compile_after_warmer``); a subprocess of it would compile the tick a second time."""
 
 
 def _early(item: pytest.Item) -> bool:
@@ -70,7 +89,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     os.close(fd)
     warmer = config.stash[WARMER] = Warmer(env, Path(log))
     waited = config.stash[_WAITED] = [0.0]
-    misplaced = config.stash[MISPLACED] = []
+    misplaced = config.stash[_MISPLACED] = []
     original = Dispatcher.compile
 
     def compile_after_warmer(self, sig):
@@ -126,11 +145,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     warmer = config.stash.get(WARMER, None)
     if warmer is not None:
         _report_warmer(terminalreporter, warmer, config.stash[_WAITED][0])
-        if config.stash[MISPLACED]:
+        if config.stash[_MISPLACED]:
             terminalreporter.write_sep("!", "these early tests needed a kernel and waited for "
                                             "the warm-up: take their files out of EARLY in "
-                                            "tests/_warm.py", yellow=True)
-            terminalreporter.write_line(" ".join(config.stash[MISPLACED]))
+                                            "tests/conftest.py", yellow=True)
+            terminalreporter.write_line(" ".join(config.stash[_MISPLACED]))
     share = seconds / SUITE_BUDGET_S
     line = (f"test time {seconds:.0f} s = {share:.0%} of the full suite's budget of "
             f"{SUITE_BUDGET_S} s")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._warm import EARLY, MISPLACED, SCENARIOS, WARMER, Warmer
+from tests._warm import SCENARIOS, WARMER, Warmer
 
 ROOT = Path(__file__).resolve().parent.parent
 WARM_CHECK = """
@@ -59,8 +59,10 @@ def test_a_hung_warm_up_is_stopped_after_its_limit_and_says_so(tmp_path):
 
 
 def test_early_files_exist_and_needed_no_kernel_before_the_tick(pytestconfig):
-    """``EARLY`` (tests/_warm.py) names existing test files, and none of their tests in
+    """``EARLY`` (tests/conftest.py) names existing test files, and none of their tests in
     this session called a kernel before the one-thread tick was ready (their place is
     beside its compile only because they need none)."""
+    from tests.conftest import _MISPLACED, EARLY
+
     assert EARLY and all((ROOT / "tests" / name).is_file() for name in EARLY)
-    assert pytestconfig.stash.get(MISPLACED, []) == []
+    assert pytestconfig.stash.get(_MISPLACED, []) == []
