@@ -56,13 +56,3 @@ def test_a_hung_warm_up_is_stopped_after_its_limit_and_says_so(tmp_path):
     assert warmer.expired == "tick" and warmer.done == set()
     assert warmer.close() not in (0, None)
     assert "scenario 'tick' ran past its limit of 0.5 s and was stopped" in log.read_text()
-
-
-def test_early_files_exist_and_needed_no_kernel_before_the_tick(pytestconfig):
-    """``EARLY`` (tests/conftest.py) names existing test files, and none of their tests in
-    this session called a kernel before the one-thread tick was ready (their place is
-    beside its compile only because they need none)."""
-    from tests.conftest import _MISPLACED, EARLY
-
-    assert EARLY and all((ROOT / "tests" / name).is_file() for name in EARLY)
-    assert pytestconfig.stash.get(_MISPLACED, []) == []
