@@ -6,10 +6,9 @@ starts this module as a script when the session starts. It runs each of :data:`S
 in turn, which compiles that specialisation into the kernel cache (townlet.world._cache),
 or loads it when cached already, and prints the scenario's name when it is done.
 
-The tests that need no kernel (``EARLY`` in tests/conftest.py) run meanwhile; every other
-test waits for the first scenario (the one-thread tick every town needs), so that no test
-or subprocess of a test compiles it a second time. Later scenarios compile while the tests
-run. A test that would compile an entry of the
+The test process waits for the first scenario (the one-thread tick every town needs)
+before any test runs, so that no test or subprocess of a test compiles it a second time.
+Later scenarios compile while the tests run. A test that would compile an entry of the
 scenario in progress (:data:`ENTRIES`) waits for it, then loads it from the cache; one
 of a scenario not started yet it compiles itself, and the warmer then loads it.
 Numba writes every cache file under a temporary name and renames it into place
@@ -54,19 +53,6 @@ def _tick() -> None:
     _world(1).step()
 
 
-def _rl() -> None:
-    """A vector env reset and stepped: the RL kernels every env step runs (``after_tick``,
-    ~37 CPU s to compile, with the observations, masks and rewards it calls)."""
-    import numpy as np
-
-    from townlet.config import default_config, with_agents
-    from townlet.rl import TownletVectorEnv
-
-    env = TownletVectorEnv(with_agents(default_config(), 60))
-    env.reset(seed=0)
-    env.step(np.full(env.num_envs, -1, np.int64))  # Action.SCRIPTED for every slot
-
-
 def _waves() -> None:
     """A town stepped on two threads: ``tick_waves``, run by every ``kernel.threads`` > 1."""
     _world(THREADS).step()
@@ -83,8 +69,6 @@ def _plain() -> None:
 
 SCENARIOS: tuple[tuple[str, Callable[[], None], tuple[str, ...]], ...] = (
     ("tick", _tick, ("townlet.world.kernel.tick",)),
-    ("rl", _rl, ("townlet.rl.after_tick._new_step_buffers", "townlet.rl.after_tick.after_tick",
-                 "townlet.rl.vector_env._policy_actions")),
     ("waves", _waves, ("townlet.world.waves.tick_waves",)),
     ("plain", _plain, ("townlet.world.kernel._tick",)),
 )
