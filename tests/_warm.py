@@ -22,22 +22,16 @@ import os
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 import pytest
 
-__all__ = ["ENTRIES", "SCENARIOS", "SCENARIO_LIMIT_S", "WARMER", "Warmer", "dispatcher",
-           "run_scenarios"]
+__all__ = ["ENTRIES", "SCENARIOS", "WARMER", "Warmer", "dispatcher", "run_scenarios"]
 
 THREADS = 2
 """Kernel threads of the waves scenario (``NUMBA_NUM_THREADS`` is raised to it if lower)."""
-SCENARIO_LIMIT_S = 1200.0
-"""Longest one scenario may run before the warm-up counts as hung and is stopped (the
-tests then compile what it did not): the longest compile, ``tick_waves`` (~280 CPU s),
-about four times over, for a loaded box."""
 
 
 def _world(threads: int):
@@ -105,22 +99,16 @@ def run_scenarios(out: IO[str]) -> None:
 class Warmer:
     """The warm-up process and what it has reported, read by a thread of this process."""
 
-    def __init__(self, env: dict[str, str], log: Path, limit: float = SCENARIO_LIMIT_S,
-                 command: Sequence[str] = (sys.executable, __file__)) -> None:
-        self.log, self.limit = log, limit
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
         with log.open("w") as err:
-            self.proc = subprocess.Popen(list(command), env=env, stdout=subprocess.PIPE,
+            self.proc = subprocess.Popen([sys.executable, __file__], env=env, stdout=subprocess.PIPE,
                                          stderr=err, stdin=subprocess.PIPE, text=True)
         self.done: set[str] = set()
         self.running: str | None = None
-        self.expired: str | None = None
-        """The scenario that ran past ``limit`` (the process was then stopped), if any."""
-        self._since = time.monotonic()
-        self._ended = False
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, name="warm-reader", daemon=True)
         self._reader.start()
-        threading.Thread(target=self._watch, name="warm-watch", daemon=True).start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -128,31 +116,13 @@ class Warmer:
             word, _, name = line.strip().partition(" ")
             with self._changed:
                 self.running = name if word == "start" else None
-                self._since = time.monotonic()
                 if word == "done":
                     self.done.add(name)
                 self._changed.notify_all()
         with self._changed:
             self.running = None
             self.proc.wait()
-            self._ended = True
             self._changed.notify_all()
-
-    def _watch(self) -> None:
-        """Stop the process when a scenario runs past ``limit`` (a hang would otherwise
-        hold up every test waiting for it until CI's own limit), saying so in its log."""
-        with self._changed:
-            while not self._ended:
-                left = self._since + self.limit - time.monotonic()
-                if self.running is None or self.expired is not None or left > 0:
-                    self._changed.wait(left if self.running and left > 0 else None)
-                    continue
-                self.expired = self.running
-                with self.log.open("a") as err:
-                    print(f"tests/_warm.py: scenario {self.expired!r} ran past its limit of "
-                          f"{self.limit:g} s and was stopped (hung?); the tests compile what "
-                          f"it did not", file=err)
-                self.proc.kill()
 
     def wait(self, scenario: str, started: bool = True) -> None:
         """Block until ``scenario`` is not running (done, or the process ended). With

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._warm import SCENARIOS, WARMER, Warmer
+from tests._warm import SCENARIOS, WARMER
 
 ROOT = Path(__file__).resolve().parent.parent
 WARM_CHECK = """
@@ -41,18 +41,3 @@ def test_the_warm_up_leaves_every_scenario_to_load_from_the_cache(pytestconfig):
                          text=True, timeout=600, check=True)
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert loaded and all(hits > 0 and misses == 0 for hits, misses in loaded.values()), loaded
-
-
-HUNG = "print('start tick', flush=True); import time; time.sleep(3600)"
-"""A warm-up that starts its first scenario and never ends it."""
-
-
-def test_a_hung_warm_up_is_stopped_after_its_limit_and_says_so(tmp_path):
-    """A scenario that runs past the limit stops the warm-up, so the tests waiting for it
-    go on (compiling what it did not), and its log says which scenario hung."""
-    log = tmp_path / "warm.log"
-    warmer = Warmer(dict(os.environ), log, limit=0.5, command=(sys.executable, "-c", HUNG))
-    warmer.wait("tick", started=False)
-    assert warmer.expired == "tick" and warmer.done == set()
-    assert warmer.close() not in (0, None)
-    assert "scenario 'tick' ran past its limit of 0.5 s and was stopped" in log.read_text()
