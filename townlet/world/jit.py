@@ -25,7 +25,7 @@ from typing import Final
 
 from numba import config, njit
 
-__all__ = ["INTERPRETED", "inline_kernel", "kernel", "parallel_kernel"]
+__all__ = ["INTERPRETED", "inline_kernel", "kernel", "parallel_kernel", "uncounted_kernel"]
 
 INTERPRETED: Final = bool(config.DISABLE_JIT)
 """True under ``NUMBA_DISABLE_JIT=1``: kernels run uncompiled, on plain namedtuples."""
@@ -36,3 +36,10 @@ inline_kernel = njit(cache=True, nogil=True, inline="always")
 """For a helper on the tick's per-agent hot path with few callers: Numba inlines it
 into each caller (no call, no spilled registers, no array pointers reloaded after
 it). Called from Python it compiles as any kernel."""
+uncounted_kernel = njit(cache=True, nogil=True, _nrt=False)
+"""For the turn loop (townlet.world.kernel ``turns``), which sees only borrowed views
+(MemInfo cleared, townlet.world.borrow) and allocates nothing: compiled without Numba's
+reference counting, so the ``NRT_incref``/``NRT_decref`` calls the pruning leaves on
+array attributes and row views (no-ops on a cleared MemInfo, but calls that spill the
+loop's registers) are not emitted at all. The helpers inlined into it compile the same
+way; a helper it calls compiles with its own flags."""

@@ -31,7 +31,7 @@ from townlet.world.borrow import borrowed
 from townlet.world.economy import pay_rent, savings, set_rent
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import SLOTS, building_of, walkable
-from townlet.world.jit import inline_kernel, kernel, parallel_kernel
+from townlet.world.jit import inline_kernel, kernel, parallel_kernel, uncounted_kernel
 from townlet.world.jobs import near_shift, pop_exit, shift_update
 from townlet.world.lifecycle import remove, respawn_due, vital_signs
 from townlet.world.names import index_enum
@@ -391,7 +391,7 @@ def world_phase(s, p):
     return t
 
 
-@kernel
+@uncounted_kernel
 def turns(s, p, actions, use_actions, upto, mode, t, lo, hi):
     """The turns of slots lo .. hi - 1 in order at tick t; returns how many were alive,
     how many had a critical need and, on the last tick of the day, their savings. One
