@@ -72,6 +72,13 @@ def outside_door(b, blocks_w):
 
 
 @inline_kernel
+def _corner(x, y):
+    """``origin`` of the building containing tile (x, y), from the tile alone (a shift,
+    where ``origin`` divides by the blocks' width: most agents stand in a building)."""
+    return (x // PERIOD) * PERIOD + 1, (y // PERIOD) * PERIOD + 1
+
+
+@inline_kernel
 def building_of(x, y, blocks_w):
     """Building index containing tile (x, y), or -1 on a street."""
     if x % PERIOD == 0 or y % PERIOD == 0:
@@ -117,12 +124,12 @@ def next_step(x, y, tb, tlx, tly, blocks_w):
     """
     cb = building_of(x, y, blocks_w)
     if cb >= 0 and cb == tb:
-        ox, oy = origin(cb, blocks_w)
+        ox, oy = _corner(x, y)
         if x - ox == tlx and y - oy == tly:  # there: most agents at their place, no call
             return 0, 0
         return _inside_step(x - ox, y - oy, tlx, tly)
     if cb >= 0:  # inside another building: walk to its door, then out
-        ox, oy = origin(cb, blocks_w)
+        ox, oy = _corner(x, y)
         lx, ly = x - ox, y - oy
         if lx == DOOR_LX and ly == DOOR_LY:
             return 0, 1

@@ -43,7 +43,7 @@ from townlet.world.queues import check_idle_holder, leave_queue, request
 from townlet.world.routines import arrive_traits, plan_day, rate_of, shift_start, wrap
 from townlet.world.shops import restock
 from townlet.world.social import chat, conflict, hourly_ties, tile_link, tile_unlink
-from townlet.world.state import UNPLANNED, Econ, ExitMeta, Need, Resv, St, Today
+from townlet.world.state import N_NEEDS, UNPLANNED, Econ, ExitMeta, Need, Resv, St, Today
 
 __all__ = ["PHASES", "Phase", "Run", "decay_local", "end_tick", "local_decay", "tick", "turns",
            "world_phase"]
@@ -76,7 +76,6 @@ from memory on every tick."""
 
 OPTION_GOALS = np.array([OPTION_GOAL[Action(a)] for a in range(A.GO_EAT, N_ACTIONS)], dtype=np.int8)
 """Goal of each option action, indexed by ``action - A.GO_EAT``."""
-N_NEEDS = len(Need)
 DX = np.array([0, 0, 1, 0, -1], dtype=np.int64)
 DY = np.array([0, -1, 0, 1, 0], dtype=np.int64)
 

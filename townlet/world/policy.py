@@ -16,7 +16,7 @@ from townlet.world.queues import leave_queue, request
 from townlet.world.routines import decay_of, haunt, shift_start, ticks_until
 from townlet.world.shops import marked_up
 from townlet.world.social import chat, is_rival, tile_link, tile_unlink, wants_chat
-from townlet.world.state import Need, Price, Resv, Today
+from townlet.world.state import N_NEEDS, Need, Price, Resv, Today
 from townlet.world.town import OBJ
 
 __all__ = ["decide", "pursue", "step_to", "wakes_up"]
@@ -36,8 +36,8 @@ NEED_OF_GOAL[list(GOAL_FOR_NEED.values())] = list(GOAL_FOR_NEED)
 @inline_kernel
 def _in_shift(s, i, tod):
     """Whether agent i is due at work now: a work day, between setting off and quitting."""
-    today = s.agent_today[i]
-    return today[Today.WORKS] != 0 and today[Today.LEAVE] <= tod < today[Today.QUIT]
+    return s.agent_today[i, Today.WORKS] != 0 and (
+        s.agent_today[i, Today.LEAVE] <= tod < s.agent_today[i, Today.QUIT])
 
 
 @inline_kernel
@@ -115,17 +115,18 @@ def decide(s, p, i, t, tod):
 
 @inline_kernel
 def _decide(s, p, i, t, tod):
-    """The scripted goal for agent i this tick, before the bedtime snack."""
-    needs = s.agent_needs[i]
+    """The scripted goal for agent i this tick, before the bedtime snack (no row view of
+    the needs: its runtime length kept the loop below from unrolling)."""
+    needs = s.agent_needs
     goal = s.agent_goal[i]
     can_eat = _can_eat(s, p, i)
     if not _sated(s, p, i) and can_eat:
         return G.EAT
     # exhaustion comes before work and meetings (hunger did above; hygiene and
     # social wait for the evening)
-    critical = needs[Need.ENERGY] < p.need_crit[Need.ENERGY]
+    critical = needs[i, Need.ENERGY] < p.need_crit[Need.ENERGY]
     if _in_shift(s, i, tod) and s.agent_shift[i] != Shift.ABSENT and not critical:
-        if can_eat and needs[Need.HUNGER] < p.need_seek[Need.HUNGER] and tod >= shift_start(
+        if can_eat and needs[i, Need.HUNGER] < p.need_seek[Need.HUNGER] and tod >= shift_start(
                 s, p, i) and not _lasts(s, p, i, s.agent_today[i, Today.QUIT] - tod + 3 * p.errand):
             return G.EAT  # lunch: hunger would not last until after work
         return G.WORK  # before finishing any errand: breakfast never makes one late
@@ -134,12 +135,12 @@ def _decide(s, p, i, t, tod):
     errands = _free_for(s, p, i, tod) > p.errand  # an errand started now ends before leaving
     night = _at_night(s, p, i, tod)  # nobody to chat with: no socialising at night
     n = NEED_OF_GOAL[goal]
-    if n >= 0 and needs[n] < p.need_sat[n] and (errands or goal == G.SLEEP) and not (
+    if n >= 0 and needs[i, n] < p.need_sat[n] and (errands or goal == G.SLEEP) and not (
             goal == G.SLEEP and not _sleep_fits(s, p, i, tod)) and (goal != G.EAT or can_eat) and (
             goal != G.SOCIAL or not night) and (goal != G.WASH or _can_wash(s, p, i)):
         return goal
     sleep_fits = _sleep_fits(s, p, i, tod)
-    bedtime = night and needs[Need.ENERGY] < 0.8 and sleep_fits
+    bedtime = night and needs[i, Need.ENERGY] < 0.8 and sleep_fits
     if s.agent_meet_bld[i] >= 0 and t < s.agent_meet_until[i] and not critical and not (
             bedtime and ticks_until(tod, s.agent_today[i, Today.LEAVE], p.day) < p.night
             + _walk(s, p, i, s.agent_home[i]) + p.errand):
@@ -150,13 +151,13 @@ def _decide(s, p, i, t, tod):
             s, p, i, s.agent_today[i, Today.QUIT] - tod):
         return G.EAT  # breakfast, while there is time: hunger would not last the shift
     best, worst = -1, 1.0
-    for k in range(needs.shape[0]):
+    for k in range(N_NEEDS):
         seek = max(p.need_seek[k], 1e-6)
-        if not needs[k] < seek:  # ratio >= 1: skip the division
+        if not needs[i, k] < seek:  # ratio >= 1: skip the division
             continue
-        ratio = needs[k] / seek
+        ratio = needs[i, k] / seek
         if ratio < 1.0 and ratio < worst and (k != Need.ENERGY or sleep_fits) and (
-                k != Need.HUNGER or can_eat) and (errands or needs[k] < p.need_crit[k]) and (
+                k != Need.HUNGER or can_eat) and (errands or needs[i, k] < p.need_crit[k]) and (
                 k != Need.SOCIAL or not night) and (k != Need.HYGIENE or _can_wash(s, p, i)):
             best, worst = k, ratio
     if best >= 0:

@@ -30,6 +30,7 @@ __all__ = [
     "GROUPS",
     "LEDGER",
     "NEEDS",
+    "N_NEEDS",
     "PACKED",
     "PERT_MANUAL",
     "PRICES",
@@ -81,6 +82,8 @@ TRAITS = ("extroversion", "forgiveness", "ambition")
 """Personality traits: the columns of ``agent_personality``, each in [-1, 1]."""
 
 Need = index_enum("Need", NEEDS)
+N_NEEDS = len(Need)
+"""Columns of ``agent_needs`` (a constant for compiled loops over them: they unroll)."""
 Price = index_enum("Price", PRICES)
 Ledger = index_enum("Ledger", LEDGER)
 St = index_enum("St", STAT)
