@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from tests.worlds import small_world
 from townlet.config import default_config, with_agents
-from townlet.world.geometry import PERIOD, SLOT_LOCAL, TILE, building_of, next_step
+from townlet.world.geometry import PERIOD, SLOT_LOCAL, TILE, _corner, building_of, next_step, origin
 from townlet.world.state import Today
 from townlet.world.town import BLD, generate_town
 
@@ -39,6 +39,20 @@ def test_next_step_reaches_any_target_through_walkable_tiles(start, building, ta
     ox, oy = (b % TOWN.blocks_w) * PERIOD + 1, (b // TOWN.blocks_w) * PERIOD + 1
     assert (x - ox, y - oy) == target
     assert building_of(x, y, TOWN.blocks_w) == b
+
+
+def test_the_corner_taken_from_a_tile_is_its_buildings_origin():
+    """``next_step`` takes the corner of the building an agent stands in from the tile
+    alone (``_corner``, no division by the blocks' width); on every tile of every
+    building, built or a lot, it is ``origin`` of ``building_of``."""
+    inside = 0
+    for y in range(TOWN.tile_kind.shape[0]):
+        for x in range(TOWN.tile_kind.shape[1]):
+            b = building_of(x, y, TOWN.blocks_w)
+            if b >= 0:
+                inside += 1
+                assert _corner(x, y) == origin(b, TOWN.blocks_w), (x, y, b)
+    assert inside == len(TOWN.bld_kind) * (PERIOD - 1) ** 2
 
 
 def test_agents_move_at_most_one_tile_per_tick_and_never_stand_in_walls():

@@ -42,4 +42,6 @@ uncounted_kernel = njit(cache=True, nogil=True, _nrt=False)
 reference counting, so the ``NRT_incref``/``NRT_decref`` calls the pruning leaves on
 array attributes and row views (no-ops on a cleared MemInfo, but calls that spill the
 loop's registers) are not emitted at all. The helpers inlined into it compile the same
-way; a helper it calls compiles with its own flags."""
+way; a helper it calls compiles with its own flags. A StructRef itself needs reference
+counting, so the same loop on the StructRefs is a second, counted kernel
+(``counted_turns``)."""

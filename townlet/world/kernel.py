@@ -45,8 +45,8 @@ from townlet.world.shops import restock
 from townlet.world.social import chat, conflict, hourly_ties, tile_link, tile_unlink
 from townlet.world.state import N_NEEDS, UNPLANNED, Econ, ExitMeta, Need, Resv, St, Today
 
-__all__ = ["PHASES", "Phase", "Run", "decay_local", "end_tick", "local_decay", "tick", "turns",
-           "world_phase"]
+__all__ = ["PHASES", "Phase", "Run", "counted_turns", "decay_local", "end_tick", "local_decay",
+           "tick", "turns", "world_phase"]
 
 PHASES = ("world", "arrivals", "needs", "shift", "ties", "upkeep", "goal", "move", "exits")
 """The tick's phases in order: world (clock, perturbations, restock, rent, and the slot
@@ -289,9 +289,15 @@ def tick(s, p, actions, use_actions, upto, mode):
     ``mode``: ``Run`` bits.
 
     The tick runs on borrowed views of ``s`` and ``p`` (townlet.world.borrow):
-    the same arrays, without per-call reference counting. ``decay_local`` runs on
-    as many threads as ``numba.set_num_threads`` allows (townlet.world.World sets it)."""
-    _tick(borrowed(s), borrowed(p), actions, use_actions, upto, mode)
+    the same arrays, without per-call reference counting, and its turn loop (``turns``)
+    without reference counting at all. ``decay_local`` runs on as many threads as
+    ``numba.set_num_threads`` allows (townlet.world.World sets it)."""
+    sb, pb = borrowed(s), borrowed(p)
+    t = world_phase(sb, pb)
+    local_decay(sb, pb, upto, mode)
+    alive, critical, saved = turns(sb, pb, actions, use_actions, upto, mode, t, 0,
+                                   sb.agent_alive.shape[0])
+    end_tick(sb, pb, t, upto, alive, critical, saved)
 
 
 AHEAD = 32
@@ -395,7 +401,21 @@ def turns(s, p, actions, use_actions, upto, mode, t, lo, hi):
     """The turns of slots lo .. hi - 1 in order at tick t; returns how many were alive,
     how many had a critical need and, on the last tick of the day, their savings. One
     compiled loop for the one-thread tick and every task of a wave tick
-    (townlet.world.waves)."""
+    (townlet.world.waves), on borrowed views only (compiled without reference counting,
+    townlet.world.jit ``uncounted_kernel``)."""
+    return _slots(s, p, actions, use_actions, upto, mode, t, lo, hi)
+
+
+@kernel
+def counted_turns(s, p, actions, use_actions, upto, mode, t, lo, hi):
+    """``turns`` compiled with reference counting, which the StructRefs themselves need
+    (``_tick``)."""
+    return _slots(s, p, actions, use_actions, upto, mode, t, lo, hi)
+
+
+@inline_kernel
+def _slots(s, p, actions, use_actions, upto, mode, t, lo, hi):
+    """The turn loop of ``turns`` and ``counted_turns``."""
     alive = critical = saved = 0
     copying = pending(s)  # an autosave copies the rows meanwhile: take each block first
     tod = t % p.day
@@ -456,9 +476,11 @@ def local_decay(s, p, upto, mode):
 
 @kernel
 def _tick(s, p, actions, use_actions, upto, mode):
-    """One tick: clock, perturbations, restock, agents in slot order, exits (see ``tick``)."""
+    """``tick`` on the structs as given, the StructRefs themselves rather than borrowed
+    views, with the turn loop compiled with reference counting (``counted_turns``):
+    the reference the borrowed tick is checked against (tests/test_world_kernel_modes.py)."""
     t = world_phase(s, p)
     local_decay(s, p, upto, mode)
-    alive, critical, saved = turns(s, p, actions, use_actions, upto, mode, t, 0,
-                                   s.agent_alive.shape[0])
+    alive, critical, saved = counted_turns(s, p, actions, use_actions, upto, mode, t, 0,
+                                           s.agent_alive.shape[0])
     end_tick(s, p, t, upto, alive, critical, saved)
