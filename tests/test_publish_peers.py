@@ -6,6 +6,8 @@ viewer (valid key, arbitrary upstream messages) next to a ``Subscriber``.
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -152,6 +154,64 @@ def test_foreign_unsubscribes_stop_only_the_sender_and_connections_are_counted(t
             ctx.term()
         wait_until(lambda: town.metric("townlet_publish_subscribers") == 1,
                    "a closed connection leaves the count")
+
+
+def _unread_connections(port: int) -> int:
+    """Established TCP connections to ``port`` on this host holding bytes their owner has
+    not read yet (/proc/net/tcp: local address, state, tx:rx queue)."""
+    n = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        f = line.split()
+        if f[3] == "01" and int(f[1].rsplit(":", 1)[1], 16) == port \
+                and int(f[4].split(":")[1], 16) > 0:
+            n += 1
+    return n
+
+
+def _stopped(pid: int) -> bool:
+    """True when every thread of ``pid`` is stopped (by SIGSTOP)."""
+    return all(Path(t, "stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+               for t in Path(f"/proc/{pid}/task").iterdir())
+
+
+def test_each_subscription_changes_only_its_own_connection(town, keys):
+    """Old publisher (ZMQ_XPUB_MANUAL): libzmq applied ZMQ_SUBSCRIBE to the connection at
+    the head of a queue that only (un)subscriptions join, so when messages of two
+    connections, each an empty first part and then an (un)subscription, were read in one
+    batch, one connection's change went to the other: A kept its frames after leaving, or
+    B never got the frames it joined (which one depends on which is read first)."""
+    bad_upstream = "townlet_publish_bad_upstream_messages_total"
+    port = int(town.endpoint.rsplit(":", 1)[1])
+    with Subscriber(town.endpoint, keys["server"], keys["viewer"]) as good:
+        _frames(good, 3)
+        ctx_a, a = raw_client(town.endpoint, keys, "admin")
+        ctx_b, b = raw_client(town.endpoint, keys)
+        try:
+            a.send(b"\x01f")
+            b.send(b"\x01h")
+            wait_until(lambda: _frame_seqs(a), "A receives frames")
+            wait_until(lambda: b.poll(0), "B receives health")
+            os.kill(town.pub.pid, signal.SIGSTOP)  # both messages are read in one batch
+            try:
+                wait_until(lambda: _stopped(town.pub.pid), "the publisher stops")
+                send_raw(a, b"\x00f")
+                send_raw(b, b"\x01f")
+                wait_until(lambda: _unread_connections(port) >= 2,
+                           "both messages wait at the stopped publisher")
+            finally:
+                os.kill(town.pub.pid, signal.SIGCONT)
+            with _kept_reading(good):
+                wait_until(lambda: town.metric(bad_upstream) >= 2,
+                           "the publisher read both messages")
+            cut = _seq_now(good)
+            _until_past(good, cut + 10)
+            assert not [s for s in _frame_seqs(a) if s > cut], "A's frames went on after it left"
+            assert [s for s in _frame_seqs(b) if s > cut], "B did not get the frames it joined"
+            assert town.metric("townlet_publish_subscribers") == 2
+        finally:
+            for ctx, sock in ((ctx_a, a), (ctx_b, b)):
+                sock.close(0)
+                ctx.term()
 
 
 def test_a_connection_cannot_pile_up_subscriptions(town, keys):
