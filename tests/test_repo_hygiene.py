@@ -52,12 +52,23 @@ BLOCK_EXTRAS = """
 import sys
 for name in ("gymnasium", "pettingzoo", "textual", "torch", "ray"):
     sys.modules[name] = None  # as if the rl, ui and ray extras were not installed
+import numba.core.dispatcher as dispatcher
+ran = []
+first_call = dispatcher.Dispatcher._compile_for_args  # a kernel's first call in a process
+def record(self, *args, **kws):
+    ran.append(f"{self.py_func.__module__}.{self.py_func.__qualname__}")
+    return first_call(self, *args, **kws)
+dispatcher.Dispatcher._compile_for_args = record
 import pytest
-sys.exit(pytest.main(["-q", "--collect-only", "-p", "no:cacheprovider", "tests"]))
+rc = pytest.main(["-q", "--collect-only", "-p", "no:cacheprovider", "tests"])
+print("kernels run while collecting:", ran)
+sys.exit(rc or bool(ran))
 """
 
 
-def test_suite_collects_without_the_optional_extras():
+def test_suite_collects_without_the_optional_extras_and_runs_no_kernel():
+    """Collection imports every test module: a kernel run there (a town built at import)
+    makes every run of the suite wait for it, before any test, whatever it selects."""
     proc = subprocess.run([sys.executable, "-c", BLOCK_EXTRAS], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:]
