@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import msgspec
+from _keys import DeadlineSocket, key_client
 
 from townlet.client.console import ConsoleClient
 from townlet.config import TownletConfig, default_config, with_agents
@@ -67,6 +68,11 @@ class Town:
         # (kill, spawn...), which takes seconds more on a loaded machine.
         kw.setdefault("timeout", 60.0)
         return ConsoleClient(self.endpoint, self.kdir / "server.key", self.keys[role], **kw)
+
+    def dealer(self, role: str = "viewer", key: Path | None = None) -> DeadlineSocket:
+        """A bare DEALER with the key of ``role`` (or ``key``), for sending frames the
+        client never would."""
+        return key_client(self.endpoint, self.kdir, key or self.keys[role])
 
     def stop_loop(self) -> None:
         """Stop ticking and draining (the server keeps its sockets)."""

@@ -19,6 +19,7 @@ import msgspec
 import pytest
 import zmq
 from _console import Town
+from _keys import curve_client
 from telemetry_helpers import wait_until
 
 from townlet.client.console import ConsoleClient
@@ -40,8 +41,6 @@ from townlet.publish.spawn import wait_ready
 from townlet.security import (
     init_key_dir,
     issue_key,
-    load_keypair,
-    load_public_key,
     parse_ttl,
     revoke_keys,
 )
@@ -71,16 +70,6 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
-
-
-def _curve_dealer(town: Town, key: Path | None = None) -> zmq.Socket:
-    kp = load_keypair(key or town.keys["viewer"])
-    s = zmq.Context.instance().socket(zmq.DEALER)
-    s.linger = 0
-    s.curve_serverkey = load_public_key(town.kdir / "server.key")
-    s.curve_publickey, s.curve_secretkey = kp.public, kp.secret
-    s.connect(town.endpoint)
-    return s
 
 
 def test_townlet_run_serves_the_console_from_a_front_process(tmp_path: Path) -> None:
@@ -177,9 +166,7 @@ def test_simulation_killed_takes_its_front_along(tmp_path: Path) -> None:
 
 
 def test_garbage_on_the_link_is_refused_and_both_survive(town: Town) -> None:
-    s = zmq.Context.instance().socket(zmq.DEALER)
-    s.linger = 0
-    s.connect(link_endpoint(town.front.link.run_dir))
+    s = curve_client(zmq.Context.instance(), link_endpoint(town.front.link.run_dir), b"", None)
     dec = msgspec.msgpack.Decoder(LinkError)
     s.send(b"\x00\xffnot msgpack")
     assert s.poll(60_000)
@@ -200,7 +187,7 @@ def test_garbage_on_the_public_socket_is_refused_and_the_front_survives(town: To
     host, port = town.endpoint.removeprefix("tcp://").rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=30) as raw:
         raw.sendall(os.urandom(4096))  # not even ZMTP
-    s = _curve_dealer(town)
+    s = town.dealer()
     s.send(b"\xc1 not msgpack")
     assert s.poll(60_000)
     resp = decode_response(s.recv())
@@ -217,7 +204,7 @@ def test_garbage_on_the_public_socket_is_refused_and_the_front_survives(town: To
 
 
 def test_a_hostile_client_stalls_nobody(town: Town) -> None:
-    hostile = _curve_dealer(town, issue_key(town.kdir, "mallory", "viewer", parse_ttl("1h"))[1])
+    hostile = town.dealer(key=issue_key(town.kdir, "mallory", "viewer", parse_ttl("1h"))[1])
     flood = encode(Request(cmd_id="flood", name="agents"))
     for _ in range(3000):  # never reads a reply: beyond its rate it is refused, not queued
         hostile.send(flood)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-import zmq
+from _keys import DeadlineSocket, key_client
 from telemetry_helpers import wait_until
 
 from townlet.client.console import ConsoleClient
@@ -21,7 +21,7 @@ from townlet.console.context import CommandContext
 from townlet.console.replay import ReplayCache
 from townlet.console.server import ConsoleServer
 from townlet.console.table import LOCAL, MUTATES, build_table
-from townlet.security import init_key_dir, issue_key, load_keypair
+from townlet.security import init_key_dir, issue_key
 from townlet.sim.control import LoopControl
 from townlet.wire.console import decode_response
 
@@ -87,14 +87,8 @@ class Server:
         return ConsoleClient(self.endpoint, self.kdir / "server.key", self.keys[role],
                              timeout=60.0)  # ends at the reply; a loaded box is slow
 
-    def dealer(self, role: str) -> zmq.Socket:
-        kp = load_keypair(self.keys[role])
-        s = zmq.Context.instance().socket(zmq.DEALER)
-        s.linger = 0
-        s.curve_serverkey = (self.kdir / "server.key").read_text().split('"')[1].encode()
-        s.curve_publickey, s.curve_secretkey = kp.public, kp.secret
-        s.connect(self.endpoint)
-        return s
+    def dealer(self, role: str) -> DeadlineSocket:
+        return key_client(self.endpoint, self.kdir, self.keys[role])
 
     def audit_records(self, until: Callable[[dict], bool]) -> list[dict]:
         """The audit file's records once one satisfies ``until`` (it is flushed by the I/O

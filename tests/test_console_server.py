@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import zmq
 from _console import Town
+from _keys import curve_client, send_if_connected
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -43,7 +44,7 @@ from townlet.console.cmd_info import NoArgs
 from townlet.console.commands import COMMANDS
 from townlet.console.server import ConsoleServer
 from townlet.console.table import LOCAL, build_table
-from townlet.security import init_key_dir, issue_key, load_keypair, parse_ttl, revoke_keys
+from townlet.security import init_key_dir, issue_key, parse_ttl, revoke_keys
 from townlet.security.registry import RegistryDoc, update_registry, utcnow
 from townlet.security.roles import ROLES, role_allows
 from townlet.sim.control import LoopControl
@@ -56,17 +57,6 @@ def town(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Town]:
     t = Town(tmp_path_factory.mktemp("town"))
     yield t
     t.close()
-
-
-def raw_dealer(town: Town, role: str = "viewer") -> zmq.Socket:
-    """A bare DEALER with a valid key, for sending frames the client never would."""
-    kp = load_keypair(town.keys[role])
-    s = zmq.Context.instance().socket(zmq.DEALER)
-    s.linger = 0
-    s.curve_serverkey = (town.kdir / "server.key").read_text().split('"')[1].encode()
-    s.curve_publickey, s.curve_secretkey = kp.public, kp.secret
-    s.connect(town.endpoint)
-    return s
 
 
 def recv(s: zmq.Socket, timeout_ms: int = 60_000):
@@ -112,10 +102,8 @@ def test_wrong_server_key_fails_handshake(town: Town) -> None:
 
 
 def test_no_key_gets_nothing(town: Town) -> None:
-    s = zmq.Context.instance().socket(zmq.DEALER)
-    s.linger = 0
-    s.connect(town.endpoint)
-    s.send(encode(Request(cmd_id="x", name="whoami")))
+    s = curve_client(zmq.Context.instance(), town.endpoint, b"", None)
+    send_if_connected(s, encode(Request(cmd_id="x", name="whoami")))
     assert not s.poll(700)
     s.close()
 
@@ -244,7 +232,7 @@ def test_too_large(town: Town) -> None:
     [b""],
 ])
 def test_malformed_frames_get_usage_errors(town: Town, frames: list[bytes]) -> None:
-    s = raw_dealer(town)
+    s = town.dealer()
     try:
         s.send_multipart(frames)
         resp = recv(s)
@@ -257,7 +245,7 @@ def test_malformed_frames_get_usage_errors(town: Town, frames: list[bytes]) -> N
 
 
 def test_usage_error_echoes_salvaged_cmd_id(town: Town) -> None:
-    s = raw_dealer(town)
+    s = town.dealer()
     try:
         s.send(msgspec.msgpack.encode({"cmd_id": "keep-me", "name": "whoami", "args": "x"}))
         resp = recv(s)
@@ -297,7 +285,7 @@ def test_conflict_and_replay(town: Town) -> None:
 
 
 def test_duplicate_while_pending_runs_once(town: Town) -> None:
-    s = raw_dealer(town, "operator")
+    s = town.dealer("operator")
     try:
         req = encode(Request(cmd_id="dup-kill-11", name="kill", args=[11]))
         s.send(req)
@@ -341,7 +329,7 @@ def test_rate_limited(tmp_path: Path) -> None:
 
 def test_busy_when_queue_full_and_every_request_answered(tmp_path: Path) -> None:
     t = Town(tmp_path, queue_size=4, max_per_tick=1, paused=True)
-    s = raw_dealer(t)
+    s = t.dealer()
     try:
         n = 200
         for i in range(n):
@@ -367,7 +355,7 @@ def test_flood_while_ticking(tmp_path: Path) -> None:
         answered: list[int] = []
 
         def flood(role: str) -> None:
-            s = raw_dealer(t, role)
+            s = t.dealer(role)
             for i in range(400):
                 s.send(encode(Request(cmd_id=f"{role}-{i}", name="status")))
             got = 0
@@ -478,7 +466,7 @@ def test_health(town: Town) -> None:
                                            st.lists(st.integers(0, 9), max_size=3)),
                                  max_size=4).map(msgspec.msgpack.encode)))
 def test_fuzzed_frames_always_get_an_answer(town: Town, data: bytes) -> None:
-    s = raw_dealer(town)
+    s = town.dealer()
     try:
         s.send(data)
         resp = recv(s)

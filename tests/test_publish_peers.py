@@ -6,6 +6,8 @@ viewer (valid key, arbitrary upstream messages) next to a ``Subscriber``.
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -121,6 +123,7 @@ def _frame_seqs(sock) -> list[int]:
 def test_foreign_unsubscribes_stop_only_the_sender_and_connections_are_counted(town, keys):
     """Old publisher: every subscription message counted as a subscriber, and unsubscribes
     for topics never held drove the global count to 0, stopping frames for everyone."""
+    bad_upstream = "townlet_publish_bad_upstream_messages_total"
     with Subscriber(town.endpoint, keys["server"], keys["viewer"]) as good:
         _frames(good, 3)
         ctx, bad = raw_client(town.endpoint, keys, "admin")
@@ -130,20 +133,85 @@ def test_foreign_unsubscribes_stop_only_the_sender_and_connections_are_counted(t
                     bad.send(b"\x01" + topic)
                 wait_until(lambda: _frame_seqs(bad), "the hostile client receives frames")
                 assert town.metric("townlet_publish_subscribers") == 2  # connections, not messages
+                # Each send_raw is one message whose empty first part the publisher counts as
+                # a bad upstream message. Every part stays within MAX_UPSTREAM_BYTES with
+                # CURVE's overhead (about 470 bytes of content): a longer one closes the
+                # connection, the count drops with no unsubscribe read, and the client's
+                # reconnect subscribes again to what its socket holds.
                 send_raw(bad, *(b"\x00" + t for t in (b"zz", b"h", b"ff", b"f", b"", b"f",
-                                                      b"x" * 500)))
+                                                      b"x" * 400)))
                 send_raw(bad, b"\x00f", b"\x00f")  # zz, ff, x...: never held; f: several times
-                wait_until(lambda: town.metric("townlet_publish_subscribers") == 1,
+                wait_until(lambda: town.metric(bad_upstream) >= 2
+                           and town.metric("townlet_publish_subscribers") == 1,
                            "the hostile client's own unsubscribes applied")
             cut = _seq_now(good)
             _until_past(good, cut + 10)  # the well-behaved subscriber keeps its frames
-            assert all(s <= cut for s in _frame_seqs(bad)), "frames after the unsubscribe"
+            late = [s for s in _frame_seqs(bad) if s > cut]
+            assert not late, f"frames {late} after the unsubscribes (the last before: {cut})"
             assert good.stats.gaps == 0
         finally:
             bad.close(0)
             ctx.term()
         wait_until(lambda: town.metric("townlet_publish_subscribers") == 1,
                    "a closed connection leaves the count")
+
+
+def _unread_connections(port: int) -> int:
+    """Established TCP connections to ``port`` on this host holding bytes their owner has
+    not read yet (/proc/net/tcp: local address, state, tx:rx queue)."""
+    n = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        f = line.split()
+        if f[3] == "01" and int(f[1].rsplit(":", 1)[1], 16) == port \
+                and int(f[4].split(":")[1], 16) > 0:
+            n += 1
+    return n
+
+
+def _stopped(pid: int) -> bool:
+    """True when every thread of ``pid`` is stopped (by SIGSTOP)."""
+    return all(Path(t, "stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+               for t in Path(f"/proc/{pid}/task").iterdir())
+
+
+def test_each_subscription_changes_only_its_own_connection(town, keys):
+    """Old publisher (ZMQ_XPUB_MANUAL): libzmq applied ZMQ_SUBSCRIBE to the connection at
+    the head of a queue that only (un)subscriptions join, so when messages of two
+    connections, each an empty first part and then an (un)subscription, were read in one
+    batch, one connection's change went to the other: A kept its frames after leaving, or
+    B never got the frames it joined (which one depends on which is read first)."""
+    bad_upstream = "townlet_publish_bad_upstream_messages_total"
+    port = int(town.endpoint.rsplit(":", 1)[1])
+    with Subscriber(town.endpoint, keys["server"], keys["viewer"]) as good:
+        _frames(good, 3)
+        ctx_a, a = raw_client(town.endpoint, keys, "admin")
+        ctx_b, b = raw_client(town.endpoint, keys)
+        try:
+            a.send(b"\x01f")
+            b.send(b"\x01h")
+            wait_until(lambda: _frame_seqs(a), "A receives frames")
+            wait_until(lambda: b.poll(0), "B receives health")
+            os.kill(town.pub.pid, signal.SIGSTOP)  # both messages are read in one batch
+            try:
+                wait_until(lambda: _stopped(town.pub.pid), "the publisher stops")
+                send_raw(a, b"\x00f")
+                send_raw(b, b"\x01f")
+                wait_until(lambda: _unread_connections(port) >= 2,
+                           "both messages wait at the stopped publisher")
+            finally:
+                os.kill(town.pub.pid, signal.SIGCONT)
+            with _kept_reading(good):
+                wait_until(lambda: town.metric(bad_upstream) >= 2,
+                           "the publisher read both messages")
+            cut = _seq_now(good)
+            _until_past(good, cut + 10)
+            assert not [s for s in _frame_seqs(a) if s > cut], "A's frames went on after it left"
+            assert [s for s in _frame_seqs(b) if s > cut], "B did not get the frames it joined"
+            assert town.metric("townlet_publish_subscribers") == 2
+        finally:
+            for ctx, sock in ((ctx_a, a), (ctx_b, b)):
+                sock.close(0)
+                ctx.term()
 
 
 def test_a_connection_cannot_pile_up_subscriptions(town, keys):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import townlet
 from townlet.config import default_config
 from townlet.config.paths import STATE_DIR
 from townlet.sim import bench
@@ -52,18 +53,52 @@ BLOCK_EXTRAS = """
 import sys
 for name in ("gymnasium", "pettingzoo", "textual", "torch", "ray"):
     sys.modules[name] = None  # as if the rl, ui and ray extras were not installed
+import numba.core.dispatcher as dispatcher
+ran = []
+first_call = dispatcher.Dispatcher._compile_for_args  # a kernel's first call in a process
+def record(self, *args, **kws):
+    ran.append(f"{self.py_func.__module__}.{self.py_func.__qualname__}")
+    return first_call(self, *args, **kws)
+dispatcher.Dispatcher._compile_for_args = record
 import pytest
-sys.exit(pytest.main(["-q", "--collect-only", "-p", "no:cacheprovider", "tests"]))
+rc = pytest.main(["-q", "--collect-only", "-p", "no:cacheprovider", "tests"])
+print("kernels run while collecting:", ran)
+sys.exit(rc or bool(ran))
 """
 
 
-def test_suite_collects_without_the_optional_extras():
+def test_suite_collects_without_the_optional_extras_and_runs_no_kernel():
+    """Collection imports every test module: a kernel run there (a town built at import)
+    makes every run of the suite wait for it, before any test, whatever it selects."""
     proc = subprocess.run([sys.executable, "-c", BLOCK_EXTRAS], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:]
 
 
-def test_benchmark_cold_start_leaves_the_working_directory_alone(tmp_path, monkeypatch):
+def _shadow_townlet(where: Path) -> Path:
+    """A package named townlet under ``where`` that fails on import."""
+    (where / "townlet").mkdir(parents=True)
+    (where / "townlet" / "__init__.py").write_text('raise SystemExit("a shadow townlet")\n')
+    return where
+
+
+def test_benchmark_children_import_the_benchmarks_own_townlet(tmp_path, monkeypatch):
+    """Old bench: its children imported whatever townlet came first on their own path (the
+    installed one, from a temporary directory), so an A/B from an old tree timed new code."""
+    monkeypatch.setenv("PYTHONPATH", str(_shadow_townlet(tmp_path / "on_path")))
+    cwd = _shadow_townlet(tmp_path / "cwd")
+    python, env = bench.child_python()
+    out = subprocess.run([*python, "-c", "import townlet; print(townlet.__file__)"], env=env,
+                         cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert Path(out.stdout.strip()).resolve() == Path(townlet.__file__).resolve()
+
+
+def test_benchmark_cold_start_leaves_the_working_directory_alone(tmp_path, monkeypatch,
+                                                                  tmp_path_factory):
+    """...and its cold start runs the benchmark's own townlet (a shadow first on the path
+    would fail it)."""
+    monkeypatch.setenv("PYTHONPATH", str(_shadow_townlet(tmp_path_factory.mktemp("shadow"))))
     monkeypatch.chdir(tmp_path)
     assert bench._cold_start() > 0
     assert list(tmp_path.iterdir()) == []

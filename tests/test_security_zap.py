@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import zmq
-from _keys import curve_client, round_trip
+from _keys import curve_client, round_trip, send_if_connected
 
 from townlet.security import (
     ALL_ROLES,
@@ -87,7 +87,7 @@ def test_unknown_key_receives_nothing(kdir: Path, server: EchoServer, tmp_path: 
 
 def test_no_key_null_client_refused(kdir: Path, server: EchoServer) -> None:
     c = curve_client(server.ctx, server.endpoint, b"", None)
-    c.send(b"ping")
+    send_if_connected(c, b"ping")
     assert not c.poll(500)
     c.close(0)
     assert server.user_ids == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,35 +12,40 @@ from tests.worlds import small_world
 from townlet.config import default_config, with_agents
 from townlet.world.geometry import PERIOD, SLOT_LOCAL, TILE, _corner, building_of, next_step, origin
 from townlet.world.state import Today
-from townlet.world.town import BLD, generate_town
+from townlet.world.town import BLD, Town, generate_town
 
-TOWN = generate_town(with_agents(default_config(), 300).world, seed=5)
-WALKABLE = np.isin(TOWN.tile_kind, [TILE.STREET, TILE.FLOOR, TILE.DOOR])
-FLOORS = np.argwhere(WALKABLE)
-BUILT = np.flatnonzero(TOWN.bld_kind != BLD.LOT)
 TARGETS = [(3, 3), (3, 5), (1, 5), (5, 5), (3, 6)] + [(int(a), int(b)) for *_, a, b in SLOT_LOCAL]
 
 
+@functools.cache
+def _town() -> tuple[Town, np.ndarray, np.ndarray, np.ndarray]:
+    """The town, its walkable tiles, their (y, x) and its built blocks, made on first use:
+    ``generate_town`` runs a Numba kernel, which must not run while pytest collects."""
+    town = generate_town(with_agents(default_config(), 300).world, seed=5)
+    walkable = np.isin(town.tile_kind, [TILE.STREET, TILE.FLOOR, TILE.DOOR])
+    return town, walkable, np.argwhere(walkable), np.flatnonzero(town.bld_kind != BLD.LOT)
+
+
 @settings(max_examples=300, deadline=None)
-@given(start=st.integers(0, len(FLOORS) - 1), building=st.integers(0, len(BUILT) - 1),
-       target=st.sampled_from(TARGETS))
-def test_next_step_reaches_any_target_through_walkable_tiles(start, building, target):
-    y, x = (int(v) for v in FLOORS[start])
-    b = int(BUILT[building])
-    height, width = TOWN.tile_kind.shape
+@given(data=st.data(), target=st.sampled_from(TARGETS))
+def test_next_step_reaches_any_target_through_walkable_tiles(data, target):
+    town, walkable, floors, built = _town()
+    y, x = (int(v) for v in floors[data.draw(st.integers(0, len(floors) - 1), "start")])
+    b = int(built[data.draw(st.integers(0, len(built) - 1), "building")])
+    height, width = town.tile_kind.shape
     limit = 2 * (height + width) + 20
     for _ in range(limit):
-        dx, dy = next_step(x, y, b, target[0], target[1], TOWN.blocks_w)
+        dx, dy = next_step(x, y, b, target[0], target[1], town.blocks_w)
         if dx == 0 and dy == 0:
             break
         assert abs(dx) + abs(dy) == 1
         x, y = x + dx, y + dy
-        assert WALKABLE[y, x], f"stepped onto {TILE(TOWN.tile_kind[y, x]).name} at {(x, y)}"
+        assert walkable[y, x], f"stepped onto {TILE(town.tile_kind[y, x]).name} at {(x, y)}"
     else:
         raise AssertionError("target not reached")
-    ox, oy = (b % TOWN.blocks_w) * PERIOD + 1, (b // TOWN.blocks_w) * PERIOD + 1
+    ox, oy = (b % town.blocks_w) * PERIOD + 1, (b // town.blocks_w) * PERIOD + 1
     assert (x - ox, y - oy) == target
-    assert building_of(x, y, TOWN.blocks_w) == b
+    assert building_of(x, y, town.blocks_w) == b
 
 
 def test_the_corner_taken_from_a_tile_is_its_buildings_origin():

@@ -1,18 +1,23 @@
 """Per-connection subscription state of the publisher: what each subscriber may change.
 
-libzmq's XPUB keeps the subscriptions of all connections in one table and, when
-verbose, passes every (un)subscription up without saying who sent it; a global
-count therefore let any viewer stop the stream for everyone. With
-``ZMQ_XPUB_MANUAL`` the publisher decides itself what a connection subscribes to
-(``ZMQ_SUBSCRIBE`` applies to the connection of the message just received), and
-every upstream message names its connection: the socket descriptor
-(``ZMQ_SRCFD``, checked by inode) and, with CURVE, a User-Id unique per handshake.
+libzmq's XPUB matches every connection against that connection's own subscriptions,
+but by default it passes (un)subscriptions up only when they change the union of all
+connections' tables, without saying who sent them; a global count therefore let any
+viewer stop the stream for everyone. With ``ZMQ_XPUB_VERBOSER`` every
+(un)subscription is passed up, repeated or not, and every upstream message names its
+connection: the socket descriptor (``ZMQ_SRCFD``, checked by inode) and, with CURVE, a
+User-Id unique per handshake. libzmq itself applies a subscription to the connection
+it came from. ``ZMQ_XPUB_MANUAL`` is not used: its ``ZMQ_SUBSCRIBE`` goes to the
+connection at the head of a queue that only (un)subscriptions join, so after any other
+upstream message (a resync request, a hostile client's bytes) it applied the next
+connection's subscription to another connection.
 
 Per connection (``Peer``) the publisher keeps the subscriptions libzmq holds for
 it (at most ``MAX_TOPICS``: libzmq stores even refused topics until the
 connection ends, so a connection asking for more is disconnected), the accepted
-ones (only prefixes of a topic that is published), the range of frame messages it
-may still report lost (each message once, only while it received frames), and its
+ones (prefixes of a topic that is published; any other matches nothing ever sent),
+the range of frame messages it may still report lost (each message once, only while
+it received frames), and its
 key id, re-checked every ``KEY_CHECK_SECONDS``: a revoked or expired key is
 disconnected and its reconnects fail the handshake. A connection is disconnected
 with ``shutdown(2)`` on a duplicate of its descriptor, after checking that the
@@ -88,7 +93,7 @@ class Peer:
         self.topics: set[bytes] = set()
         """Every subscription libzmq holds for this connection."""
         self.accepted: set[bytes] = set()
-        """The subscriptions the publisher applied (prefixes of a published topic)."""
+        """Its subscriptions that match a published topic (prefixes of one)."""
         self.joined = 0
         """Frame ``seq`` when it started receiving frames: it cannot have lost earlier ones."""
         self.credited = 0
@@ -219,10 +224,9 @@ class Peers:
             self._kick(peer, "too_many_topics")
             return False
         if not any(t.startswith(topic) for t in PUBLISHED_TOPICS):
-            self.metrics.refused.inc()  # matches nothing ever sent: never applied
+            self.metrics.refused.inc()  # matches nothing ever sent
             return False
         was = peer.frames
-        self.sock.setsockopt(zmq.SUBSCRIBE, topic)  # for this message's connection only
         peer.accepted.add(topic)
         if peer.frames and not was:
             peer.joined = peer.credited = seq
@@ -231,9 +235,7 @@ class Peers:
 
     def _unsubscribe(self, peer: Peer, topic: bytes) -> None:
         peer.topics.discard(topic)
-        if topic in peer.accepted:
-            self.sock.setsockopt(zmq.UNSUBSCRIBE, topic)
-            peer.accepted.discard(topic)
+        peer.accepted.discard(topic)
 
     def _resync(self, peer: Peer, data: bytes, seq: int) -> bool:
         try:

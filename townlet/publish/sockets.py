@@ -63,7 +63,9 @@ class PublisherSocket:
         else:
             bind = endpoint
             self.sock = self._secure_socket(key_dir, server_key, registry)
-        self.sock.setsockopt(zmq.XPUB_MANUAL, 1)  # Peers decides each connection's subscriptions
+        # every (un)subscription passed up with its connection; libzmq applies it to that
+        # connection (townlet.publish.peers says why not ZMQ_XPUB_MANUAL)
+        self.sock.setsockopt(zmq.XPUB_VERBOSER, 1)
         self.sock.setsockopt(zmq.SNDHWM, hwm)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_UPSTREAM_BYTES)  # upstream: subscriptions, resyncs

@@ -15,6 +15,7 @@ With
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -28,7 +29,7 @@ import click
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["CPU_COLUMN", "bench_command", "measure", "tick_table"]
+__all__ = ["CPU_COLUMN", "bench_command", "child_python", "measure", "tick_table"]
 
 
 def measure(agents: int, ticks: int, warmup: int, seed: int = 0, threads: int = 1,
@@ -123,29 +124,47 @@ telemetry:
 """The default town with every listening port chosen by the OS."""
 
 
+def child_python() -> tuple[list[str], dict[str, str]]:
+    """Interpreter command and environment for a child that imports the same ``townlet`` as
+    this process, wherever it runs: an A/B run from an old tree must time that tree's code,
+    not the installed package's. ``-P`` keeps the child's working directory off
+    ``sys.path``, and ``PYTHONPATH`` starts with the directory this package was imported
+    from."""
+    import townlet
+
+    root = str(Path(townlet.__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    return [sys.executable, "-P"], env
+
+
 def _cold_start() -> float:
     """Seconds for ``townlet run --ticks 1`` in a fresh process (warm Numba cache).
 
     The runs happen in a temporary directory, so the keys and the audit log they
     create never land in the caller's working directory (a checkout), and on free
-    ports, so a town already running on this machine does not make them fail."""
+    ports, so a town already running on this machine does not make them fail; they
+    import this process's ``townlet`` (:func:`child_python`)."""
+    python, env = child_python()
     with tempfile.TemporaryDirectory(prefix="townlet-bench-") as workdir:
         ports = Path(workdir) / "ports.yaml"
         ports.write_text(_FREE_PORTS)
-        cmd = [sys.executable, "-m", "townlet", "run", "--config", str(ports), "--ticks", "1",
+        cmd = [*python, "-m", "townlet", "run", "--config", str(ports), "--ticks", "1",
                "--json", "--agents", "1000"]
-        subprocess.run(cmd, check=True, capture_output=True, cwd=workdir)  # warms the cache
+        subprocess.run(cmd, check=True, capture_output=True, cwd=workdir, env=env)  # warms
         t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True, cwd=workdir)
+        subprocess.run(cmd, check=True, capture_output=True, cwd=workdir, env=env)
         return round(time.perf_counter() - t0, 3)
 
 
 def _one(agents: int, ticks: int, warmup: int, threads: int, phases: bool) -> dict:
-    """One :func:`measure` row, run in a fresh process (its peak RSS is that run's alone)."""
-    cmd = [sys.executable, "-m", "townlet", "bench", "--one", str(agents), "--ticks",
+    """One :func:`measure` row, run in a fresh process (its peak RSS is that run's alone)
+    on this process's ``townlet``."""
+    python, env = child_python()
+    cmd = [*python, "-m", "townlet", "bench", "--one", str(agents), "--ticks",
            str(ticks), "--warmup", str(warmup), "--threads", str(threads)]
     out = subprocess.run(cmd + (["--phases"] if phases else []),
-                         check=True, capture_output=True, text=True)
+                         check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout)
 
 
