@@ -52,14 +52,15 @@ def test_the_corner_taken_from_a_tile_is_its_buildings_origin():
     """``next_step`` takes the corner of the building an agent stands in from the tile
     alone (``_corner``, no division by the blocks' width); on every tile of every
     building, built or a lot, it is ``origin`` of ``building_of``."""
+    town = _town()[0]
     inside = 0
-    for y in range(TOWN.tile_kind.shape[0]):
-        for x in range(TOWN.tile_kind.shape[1]):
-            b = building_of(x, y, TOWN.blocks_w)
+    for y in range(town.tile_kind.shape[0]):
+        for x in range(town.tile_kind.shape[1]):
+            b = building_of(x, y, town.blocks_w)
             if b >= 0:
                 inside += 1
-                assert _corner(x, y) == origin(b, TOWN.blocks_w), (x, y, b)
-    assert inside == len(TOWN.bld_kind) * (PERIOD - 1) ** 2
+                assert _corner(x, y) == origin(b, town.blocks_w), (x, y, b)
+    assert inside == len(town.bld_kind) * (PERIOD - 1) ** 2
 
 
 def test_agents_move_at_most_one_tile_per_tick_and_never_stand_in_walls():
