@@ -41,12 +41,13 @@ def _wait_subscribed(mport: int) -> None:
 
 
 def _drain(sub: Subscriber, hashes_file, until: float | None = None,
-           stop_tick: int | None = None, stall: float = 120.0) -> dict:
-    """Receive until ``until`` (monotonic) or until a frame of ``stop_tick`` or later is
-    applied; verify every applied frame against the writer's hashes. Without ``until`` it
-    waits on the stream's progress, not on a budget for the whole run: it fails only when
-    no frame message arrived for ``stall`` seconds (a loaded box slows the writer and the
-    publisher, it does not stop them)."""
+           stop_tick: int | None = None, stall: float = 120.0,
+           frames: int | None = None) -> dict:
+    """Receive until ``until`` (monotonic), until a frame of ``stop_tick`` or later is
+    applied or until ``frames`` frame messages were; verify every applied frame against the
+    writer's hashes. Without ``until`` it waits on the stream's progress, not on a budget
+    for the whole run: it fails only when no frame message arrived for ``stall`` seconds (a
+    loaded box slows the writer and the publisher, it does not stop them)."""
     seen = {"key": 0, "delta": 0, "verified": 0, "last_tick": -1, "applied": []}
     pending = []
     last = time.monotonic()
@@ -62,9 +63,16 @@ def _drain(sub: Subscriber, hashes_file, until: float | None = None,
             seen["applied"].append((up.kind, up.tick))
             pending.append((up.tick, sub.frame_hash()))
             seen["last_tick"] = up.tick
-            if stop_tick is not None and up.tick >= stop_tick:
+            if (stop_tick is not None and up.tick >= stop_tick
+                    or frames is not None and len(pending) >= frames):
                 break
-    hashes = load_hashes(hashes_file)
+    hashes: dict[int, str] = {}
+
+    def written() -> bool:  # the writer writes a frame's hash just after publishing it
+        hashes.update(load_hashes(hashes_file))
+        return hashes.keys() >= {tick for tick, _ in pending}
+
+    wait_until(written, "the writer's hashes of the frames received")
     for tick, h in pending:
         assert hashes[tick] == h, f"subscriber frame differs from the simulation's at tick {tick}"
         seen["verified"] += 1
@@ -201,8 +209,8 @@ def test_publisher_restart_and_subscriber_recovery(keys, tmp_path):
     pub, ready = start_publisher(info["ring"], info["doorbell"], *args, endpoint=endpoint)
     try:
         with Subscriber(endpoint, keys["server"], keys["viewer"]) as sub:
-            first = _drain(sub, hashes, time.monotonic() + 2)
-            assert first["key"] >= 1 and first["verified"] > 0
+            first = _drain(sub, hashes, frames=10)
+            assert first["key"] >= 1 and first["verified"] == 10
             stream_a = sub.stream
             assert stop(pub, signal.SIGKILL) == -signal.SIGKILL
             pub, ready = start_publisher(info["ring"], info["doorbell"], *args,
@@ -212,8 +220,8 @@ def test_publisher_restart_and_subscriber_recovery(keys, tmp_path):
             while time.monotonic() < deadline and sub.stream == stream_a:
                 sub.recv(0.2)
             assert sub.stream == ready["stream"] and sub.synced
-            after = _drain(sub, hashes, time.monotonic() + 2)
-            assert after["verified"] > 0
+            after = _drain(sub, hashes, frames=10)
+            assert after["verified"] == 10
     finally:
         stop(writer)
         stop(pub)
