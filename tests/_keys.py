@@ -3,6 +3,7 @@ real sockets and real keys."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,16 @@ class DeadlineSocket(zmq.Socket):
 
 
 def curve_client(ctx: zmq.Context, endpoint: str, server_public: bytes, kp: Keypair | None,
-                 sock_type: int = zmq.DEALER) -> DeadlineSocket:
+                 sock_type: int = zmq.DEALER,
+                 options: Mapping[int, int] | None = None) -> DeadlineSocket:
     """Connect a client socket with deadlines; ``kp=None`` connects without CURVE (a NULL
-    client)."""
+    client). ``options`` are socket options set before it connects (e.g.
+    ``{zmq.RECONNECT_IVL: -1}``: it never reconnects)."""
     s = ctx.socket(sock_type, socket_class=DeadlineSocket)
     s.linger = 0
     s.sndtimeo = s.rcvtimeo = DEADLINE_MS
+    for option, value in (options or {}).items():
+        s.setsockopt(option, value)
     if kp is not None:
         s.curve_serverkey = server_public
         s.curve_publickey = kp.public

@@ -8,9 +8,11 @@ or loads it when cached already, and prints the scenario's name when it is done.
 
 The test process waits for the first scenario (the one-thread tick every town needs)
 before any test runs, so that no test or subprocess of a test compiles it a second time.
-Later scenarios compile while the tests run. A test that would compile an entry of the
-scenario in progress (:data:`ENTRIES`) waits for it, then loads it from the cache; one
-of a scenario not started yet it compiles itself, and the warmer then loads it.
+Later scenarios compile while the tests run. A test marked ``@pytest.mark.warm(name)``
+starts only once the warmer has done that scenario (the wait is outside the test's
+timeout), then loads it from the cache. An unmarked test that would compile an entry of
+the scenario in progress (:data:`ENTRIES`) waits for it inside its timeout; one of a
+scenario not started yet it compiles itself, and the warmer then loads it.
 Numba writes every cache file under a temporary name and renames it into place
 (``numba.core.caching``), so a second process compiling the same function meanwhile
 (a test's subprocess) gets a whole file either way.
@@ -28,7 +30,8 @@ from typing import IO
 
 import pytest
 
-__all__ = ["ENTRIES", "SCENARIOS", "WARMER", "Warmer", "dispatcher", "run_scenarios"]
+__all__ = ["ENTRIES", "SCENARIOS", "WARMER", "Warmer", "dispatcher", "run_scenarios",
+           "scenarios_named"]
 
 THREADS = 2
 """Kernel threads of the waves scenario (``NUMBA_NUM_THREADS`` is raised to it if lower)."""
@@ -74,6 +77,19 @@ WARMER = pytest.StashKey["Warmer"]()
 
 ENTRIES = {entry: name for name, _, entries in SCENARIOS for entry in entries}
 """Kernel function (``module.qualname``) -> the scenario that compiles it."""
+
+
+def scenarios_named(names: tuple[object, ...]) -> tuple[str, ...]:
+    """The arguments of a ``warm`` mark, checked: one or more names of :data:`SCENARIOS`
+    (ValueError otherwise: a misspelt name would wait for nothing)."""
+    known = [name for name, _, _ in SCENARIOS]
+    if not names:
+        raise ValueError(f"warm() names no scenario; name one of {', '.join(known)}")
+    for name in names:
+        if name not in known:
+            raise ValueError(f"warm({name!r}): no such kernel warm-up scenario; "
+                             f"tests/_warm.py has {', '.join(known)}")
+    return tuple(str(name) for name in names)
 
 
 def dispatcher(entry: str):

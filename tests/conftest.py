@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
 
-from tests._warm import ENTRIES, SCENARIOS, THREADS, WARMER, Warmer
+from tests._warm import ENTRIES, SCENARIOS, THREADS, WARMER, Warmer, scenarios_named
 from townlet.ops.logging import configure_logging
 
 configure_logging(quiet=True)  # records reach pytest's per-test capture only, never the terminal
@@ -31,6 +31,13 @@ NEAR_BUDGET = 0.8
 
 
 _WAITED = pytest.StashKey[list[float]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "warm(*scenarios): the test starts once the kernel warm-up (tests/_warm.py) "
+        "has done these scenarios, and loads their compiles instead of racing them; the wait "
+        "is not part of its timeout")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -51,7 +58,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     def compile_after_warmer(self, sig):
         """Before compiling an entry of the scenario the warmer is compiling, wait for it
         (then this loads it from the cache); never inside another compile. A scenario it has
-        not started yet the test compiles itself (the warmer then loads it)."""
+        not started yet the test compiles itself (the warmer then loads it) unless the test
+        is marked ``warm`` with it (``pytest_runtest_protocol`` below)."""
         scenario = ENTRIES.get(f"{self.py_func.__module__}.{self.py_func.__qualname__}")
         if scenario is not None and not global_compiler_lock.is_locked():
             t0 = time.monotonic()
@@ -72,6 +80,31 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         t0 = time.monotonic()
         warmer.wait(SCENARIOS[0][0], started=False)
         session.config.stash[_WAITED][0] += time.monotonic() - t0
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse a ``warm`` mark that names no scenario before any test runs."""
+    for item in items:
+        for mark in item.iter_markers("warm"):
+            try:
+                scenarios_named(mark.args)
+            except ValueError as exc:
+                raise pytest.UsageError(f"{item.nodeid}: {exc}") from None
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """A test marked ``warm(name)`` starts once the warm-up has done that scenario (or
+    ended): it then loads the compile instead of compiling it beside the warm-up. This
+    wrapper is outside pytest-timeout's, whose timer starts only after the wait."""
+    warmer = item.config.stash.get(WARMER, None)
+    if warmer is not None:
+        t0 = time.monotonic()
+        for mark in item.iter_markers("warm"):
+            for name in scenarios_named(mark.args):
+                warmer.wait(name, started=False)
+        item.config.stash[_WAITED][0] += time.monotonic() - t0
+    yield
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

@@ -6,6 +6,7 @@ expired and revoked credentials are still refused."""
 
 from __future__ import annotations
 
+import mmap
 import os
 import signal
 import socket
@@ -35,9 +36,10 @@ from townlet.console.link import (
     LinkResult,
     link_endpoint,
 )
-from townlet.console.summary import Slow, SummaryWriter
+from townlet.console.summary import _SEQ, Slow, SummaryReader, SummaryWriter
 from townlet.front.process import CONFIG_FILE
 from townlet.publish.spawn import wait_ready
+from townlet.publish.supervise import PublisherStatus
 from townlet.security import (
     init_key_dir,
     issue_key,
@@ -252,6 +254,76 @@ def test_expired_and_revoked_credentials_are_refused_by_the_front(town: Town) ->
         with pytest.raises(Unauthorized, match="revoked"):
             e.call("resume")  # a command the simulation would run: refused before it
     assert _audited(town) != {}
+
+
+def _stall_mid_write(summary: SummaryWriter) -> None:
+    """Leave ``summary`` as a writer descheduled between its first and last store leaves
+    it: the sequence counter odd (the next ``write`` completes it)."""
+    with open(summary.path, "r+b") as f:
+        mm = mmap.mmap(f.fileno(), _SEQ.size)
+        _SEQ.pack_into(mm, 0, _SEQ.unpack_from(mm, 0)[0] + 1)
+        mm.close()
+
+
+def test_a_summary_read_mid_write_gives_the_last_consistent_copy(tmp_path: Path) -> None:
+    """Old reader: None once the writer stayed mid-write through its spin, as if the
+    simulation had never reported."""
+    summary = SummaryWriter(tmp_path / SUMMARY_FILE)
+    reader = SummaryReader(tmp_path / SUMMARY_FILE)
+    try:
+        assert reader.read() is None  # nothing written yet
+        _stall_mid_write(summary)
+        assert reader.read() is None  # nor completed: still nothing to report
+        summary.write(7, 8, True, 2.0, 3.0, Slow(capacity=8, config_id="x"))
+        first = reader.read()
+        assert first is not None and first.tick == 7 and first.paused
+        _stall_mid_write(summary)
+        assert reader.read() == first
+        summary.write(9, 8, False, 2.0, 3.0)
+        later = reader.read()
+        assert later is not None and later.tick == 9 and later.slow == first.slow
+    finally:
+        reader.close()
+        summary.close()
+
+
+def test_health_names_the_publisher_while_the_simulation_is_mid_write(tmp_path: Path) -> None:
+    """A real front process over a summary whose writer stalls in the middle of a write
+    (descheduled on a loaded box). Old front: its reader gave up after ~20 ms and
+    ``health`` answered with no service at all (``KeyError: 'publisher'`` in
+    test_killed_publisher_is_noticed_restarted_and_reported) and ``status`` with
+    E_BUSY. Now both answer from the last consistent summary."""
+    kdir = tmp_path / "keys"
+    init_key_dir(kdir)
+    _, operator = issue_key(kdir, "operator1", "operator", parse_ttl("1h"))
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    (run / CONFIG_FILE).write_bytes(msgspec.json.encode(ConsoleConfig(
+        endpoint="tcp://127.0.0.1:0", audit_path=str(tmp_path / "audit.jsonl"))))
+    restarting = msgspec.to_builtins(PublisherStatus(
+        ok=False, state="down", pid=None, endpoint=None, restarts=0,
+        last_exit="killed by SIGKILL", down_seconds=0.1))
+    summary = SummaryWriter(run / SUMMARY_FILE)
+    summary.write(7, 8, False, 0.0, 0.0, Slow(capacity=8, config_id="x",
+                                              services={"publisher": restarting}))
+    front = subprocess.Popen([sys.executable, "-m", "townlet", "console-front", "--run-dir",
+                              str(run), "--parent-pid", str(os.getpid()), "--key-dir",
+                              str(kdir)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        ready = wait_ready(front, 120, "console front")
+        with ConsoleClient(ready["endpoint"], kdir / "server.key", operator, timeout=60) as c:
+            assert c.call("health")["services"] == {"publisher": restarting}
+            _stall_mid_write(summary)
+            health = c.call("health")
+            assert health["services"] == {"publisher": restarting} and health["tick"] == 7
+            assert not health["ok"]
+            assert c.call("status")["services"] == {"publisher": "down"}
+            summary.write(8, 8, False, 0.0, 0.0)
+            assert c.call("health")["tick"] == 8
+    finally:
+        front.terminate()
+        assert front.wait(60) == 0
+        summary.close()
 
 
 def test_garbage_from_the_link_fails_only_that_batch(tmp_path: Path) -> None:

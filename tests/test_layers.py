@@ -62,6 +62,7 @@ def test_lint_imports_keeps_every_contract():
 CONSUMER = """
 import sys
 import msgspec
+import townlet.cli  # `townlet publish`, `townlet subscribe`, ... run through it
 from townlet.client import ConsoleClient, Subscriber
 from townlet.client.repl import parse_tokens
 from townlet.frames.schema import FrameSchema

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from types import SimpleNamespace
 
 import pytest
 from telemetry_helpers import (
@@ -15,6 +16,7 @@ from telemetry_helpers import (
     metrics,
     no_shm_leak,  # noqa: F401 - autouse fixture
     read_json_line,
+    segment_pid,
     start_publisher,
     start_writer,
     stop,
@@ -39,12 +41,13 @@ def _wait_subscribed(mport: int) -> None:
 
 
 def _drain(sub: Subscriber, hashes_file, until: float | None = None,
-           stop_tick: int | None = None, stall: float = 120.0) -> dict:
-    """Receive until ``until`` (monotonic) or until a frame of ``stop_tick`` or later is
-    applied; verify every applied frame against the writer's hashes. Without ``until`` it
-    waits on the stream's progress, not on a budget for the whole run: it fails only when
-    no frame message arrived for ``stall`` seconds (a loaded box slows the writer and the
-    publisher, it does not stop them)."""
+           stop_tick: int | None = None, stall: float = 120.0,
+           frames: int | None = None) -> dict:
+    """Receive until ``until`` (monotonic), until a frame of ``stop_tick`` or later is
+    applied or until ``frames`` frame messages were; verify every applied frame against the
+    writer's hashes. Without ``until`` it waits on the stream's progress, not on a budget
+    for the whole run: it fails only when no frame message arrived for ``stall`` seconds (a
+    loaded box slows the writer and the publisher, it does not stop them)."""
     seen = {"key": 0, "delta": 0, "verified": 0, "last_tick": -1, "applied": []}
     pending = []
     last = time.monotonic()
@@ -60,9 +63,16 @@ def _drain(sub: Subscriber, hashes_file, until: float | None = None,
             seen["applied"].append((up.kind, up.tick))
             pending.append((up.tick, sub.frame_hash()))
             seen["last_tick"] = up.tick
-            if stop_tick is not None and up.tick >= stop_tick:
+            if (stop_tick is not None and up.tick >= stop_tick
+                    or frames is not None and len(pending) >= frames):
                 break
-    hashes = load_hashes(hashes_file)
+    hashes: dict[int, str] = {}
+
+    def written() -> bool:  # the writer writes a frame's hash just after publishing it
+        hashes.update(load_hashes(hashes_file))
+        return hashes.keys() >= {tick for tick, _ in pending}
+
+    wait_until(written, "the writer's hashes of the frames received")
     for tick, h in pending:
         assert hashes[tick] == h, f"subscriber frame differs from the simulation's at tick {tick}"
         seen["verified"] += 1
@@ -118,30 +128,48 @@ def test_subscriber_rebuilds_every_frame_exactly(keys, tmp_path):
         stop(pub)
 
 
-@pytest.mark.parametrize("who", ["no_key", "unknown", "expired", "revoked"])
-def test_unauthenticated_clients_receive_nothing(keys, who):
+@pytest.fixture(scope="module")
+def served(keys):
+    """One writer and publisher for the refused clients' tests (each test's refusal is
+    told apart by the handshake-failure count rising)."""
     writer, info = start_writer("--agents", "200", "--ticks", "100000", "--rate", "100")
     mport = free_port()
     pub, ready = start_publisher(info["ring"], info["doorbell"], "--key-dir", str(keys["dir"]),
                                  "--metrics-port", str(mport), "--health-seconds", "0.2")
     try:
-        if who == "no_key":
-            bad = Subscriber(ready["endpoint"], None, None, insecure_dev=True)
-        else:
-            bad = Subscriber(ready["endpoint"], keys["server"], keys[who])
-        good = Subscriber(ready["endpoint"], keys["server"], keys["admin"])
-        got_good = 0
-        deadline = time.monotonic() + 3
-        with bad, good:
-            while time.monotonic() < deadline:
-                got_good += good.recv(0.05) is not None
-                assert bad.recv(0.05) is None, f"{who} client received a message"
-            assert got_good > 0
-        m = metrics(mport)
-        assert m["townlet_publish_handshake_failures_total"] >= 1
+        yield SimpleNamespace(endpoint=ready["endpoint"], metric=lambda name: metrics(mport)[name])
     finally:
         stop(writer)
         stop(pub)
+        wait_until(lambda: not [s for s in shm.list_segments()
+                                if segment_pid(s) in (writer.pid, pub.pid)],
+                   "the writer's segments are unlinked", timeout=10)
+
+
+@pytest.mark.parametrize("who", ["no_key", "unknown", "expired", "revoked"])
+def test_unauthenticated_clients_receive_nothing(keys, served, who):
+    """Its handshake is refused (counted), and while a valid client beside it receives 20
+    messages after that, it receives none."""
+    failures = "townlet_publish_handshake_failures_total"
+    before = served.metric(failures)
+    if who == "no_key":
+        bad = Subscriber(served.endpoint, None, None, insecure_dev=True)
+    else:
+        bad = Subscriber(served.endpoint, keys["server"], keys[who])
+    good = Subscriber(served.endpoint, keys["server"], keys["admin"])
+    with bad, good:
+        def refused() -> bool:
+            assert bad.recv(0.05) is None, f"{who} client received a message"
+            return served.metric(failures) > before
+
+        wait_until(refused, f"the {who} client's handshake is refused")
+        got_good = 0
+        while got_good < 20:
+            up = good.recv(60)
+            assert up is not None, "the valid client receives nothing"
+            got_good += 1
+            assert bad.recv(0) is None, f"{who} client received a message"
+        assert bad.recv(0.05) is None, f"{who} client received a message"
 
 
 def test_revocation_applies_to_new_connections_without_restart(keys, tmp_path):
@@ -181,8 +209,8 @@ def test_publisher_restart_and_subscriber_recovery(keys, tmp_path):
     pub, ready = start_publisher(info["ring"], info["doorbell"], *args, endpoint=endpoint)
     try:
         with Subscriber(endpoint, keys["server"], keys["viewer"]) as sub:
-            first = _drain(sub, hashes, time.monotonic() + 2)
-            assert first["key"] >= 1 and first["verified"] > 0
+            first = _drain(sub, hashes, frames=10)
+            assert first["key"] >= 1 and first["verified"] == 10
             stream_a = sub.stream
             assert stop(pub, signal.SIGKILL) == -signal.SIGKILL
             pub, ready = start_publisher(info["ring"], info["doorbell"], *args,
@@ -192,8 +220,8 @@ def test_publisher_restart_and_subscriber_recovery(keys, tmp_path):
             while time.monotonic() < deadline and sub.stream == stream_a:
                 sub.recv(0.2)
             assert sub.stream == ready["stream"] and sub.synced
-            after = _drain(sub, hashes, time.monotonic() + 2)
-            assert after["verified"] > 0
+            after = _drain(sub, hashes, frames=10)
+            assert after["verified"] == 10
     finally:
         stop(writer)
         stop(pub)

@@ -105,9 +105,9 @@ def test_killed_publisher_is_noticed_restarted_and_reported(tmp_path):
                            timeout=20) as con, \
                 Subscriber(f"tcp://127.0.0.1:{pport}", keys / "server.key", client_key,
                            rcvhwm=1000) as sub:
-            first = _wait("the publisher to start",
-                          lambda: con.call("health")["services"].get("publisher"))
-            assert first["ok"] and first["state"] == "up" and first["restarts"] == 0
+            first = _wait("the publisher to start", lambda: (
+                h := con.call("health")["services"]["publisher"])["state"] == "up" and h)
+            assert first["ok"] and first["restarts"] == 0
             _recv_until(sub, "a keyframe", lambda _: sub.synced)
             old_stream = sub.stream
             os.kill(first["pid"], signal.SIGKILL)

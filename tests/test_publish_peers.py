@@ -18,6 +18,8 @@ from types import SimpleNamespace
 
 import msgspec
 import pytest
+import zmq
+from _keys import curve_client
 from telemetry_helpers import (
     free_port,
     make_keys,
@@ -31,10 +33,18 @@ from telemetry_helpers import (
     stop,
     wait_until,
 )
+from zmq.utils.monitor import recv_monitor_message
 
 from townlet.client import Subscriber
-from townlet.publish.peers import MAX_TOPICS
-from townlet.security import REGISTRY_FILE, issue_key, key_fingerprint, load_keypair, revoke_keys
+from townlet.publish.peers import MAX_TOPICS, MAX_UPSTREAM_BYTES
+from townlet.security import (
+    REGISTRY_FILE,
+    issue_key,
+    key_fingerprint,
+    load_keypair,
+    load_public_key,
+    revoke_keys,
+)
 from townlet.security.registry import RegistryDoc, update_registry, utcnow
 from townlet.wire import Codec, Resync
 
@@ -53,7 +63,7 @@ def town(keys):
     pub, ready = start_publisher(info["ring"], info["doorbell"], "--key-dir", str(keys["dir"]),
                                  "--metrics-port", str(mport), "--health-seconds", "0.2")
     try:
-        yield SimpleNamespace(pub=pub, endpoint=ready["endpoint"], stream=ready["stream"],
+        yield SimpleNamespace(pub=pub, writer=writer, endpoint=ready["endpoint"], stream=ready["stream"],
                               metric=lambda name: metrics(mport).get(name, 0.0),
                               metrics=lambda: metrics(mport))
     finally:
@@ -91,15 +101,18 @@ def _until_past(sub: Subscriber, seq: int) -> None:
 
 
 @contextmanager
-def _kept_reading(sub: Subscriber) -> Iterator[None]:
+def _kept_reading(sub: Subscriber, seqs: list[int] | None = None) -> Iterator[None]:
     """Receive on ``sub`` from a thread while the test drives the hostile client: left
     unread on a loaded box, its 64-message queue would overflow (a gap the publisher did
-    not cause) and the publisher would buffer its backlog (memory it did not leak)."""
+    not cause) and the publisher would buffer its backlog (memory it did not leak).
+    ``seqs`` collects the sequence numbers of the frame messages it applied."""
     done = threading.Event()
 
     def receive() -> None:
         while not done.is_set():
-            sub.recv(0.05)
+            up = sub.recv(0.05)
+            if seqs is not None and up is not None and up.kind in ("key", "delta"):
+                seqs.append(up.seq)
 
     reader = threading.Thread(target=receive)
     reader.start()
@@ -154,6 +167,50 @@ def test_foreign_unsubscribes_stop_only_the_sender_and_connections_are_counted(t
             ctx.term()
         wait_until(lambda: town.metric("townlet_publish_subscribers") == 1,
                    "a closed connection leaves the count")
+
+
+def test_an_oversized_upstream_message_closes_only_its_own_connection(town, keys):
+    """ZMQ_MAXMSGSIZE: an upstream message longer than MAX_UPSTREAM_BYTES closes the
+    connection that sent it, inside libzmq, before the publisher reads it. The publisher
+    forgets that connection (its ``Peer``: the subscriber count drops), and the town, the
+    publisher and the other subscribers go on: frames arrive in order, without a gap, and
+    a new connection is served. A message within the limit is only counted as bad."""
+    bad_upstream = "townlet_publish_bad_upstream_messages_total"
+    subscribers = "townlet_publish_subscribers"
+    seqs: list[int] = []
+    with Subscriber(town.endpoint, keys["server"], keys["viewer"]) as good:
+        _frames(good, 3)
+        ctx = zmq.Context()
+        bad = curve_client(ctx, town.endpoint, load_public_key(keys["server"]),
+                           load_keypair(keys["admin"]), zmq.XSUB, {zmq.RECONNECT_IVL: -1})
+        monitor = bad.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        try:
+            with _kept_reading(good, seqs):
+                bad.send(b"\x01f")
+                wait_until(lambda: _frame_seqs(bad), "the hostile client receives frames")
+                wait_until(lambda: town.metric(subscribers) == 2, "two frame subscribers")
+                bad.send(b"\x02" + b"x" * 400)  # within the limit with CURVE's overhead
+                wait_until(lambda: town.metric(bad_upstream) == 1, "the short message is read")
+                _frame_seqs(bad)  # drop what was sent before it was read
+                wait_until(lambda: _frame_seqs(bad), "the hostile client keeps its frames")
+                bad.send(b"\x02" + b"x" * (2 * MAX_UPSTREAM_BYTES))
+                assert monitor.poll(60_000), "the oversized message did not close the connection"
+                assert recv_monitor_message(monitor)["event"] == zmq.EVENT_DISCONNECTED
+                wait_until(lambda: town.metric(subscribers) == 1,
+                           "the publisher forgets the closed connection")
+                closed_at = len(seqs)
+                wait_until(lambda: len(seqs) > closed_at + 10, "frames after the close")
+            assert town.metric(bad_upstream) == 1, "the oversized message reached the publisher"
+        finally:
+            bad.disable_monitor()
+            monitor.close(0)
+            bad.close(0)
+            ctx.term()
+        assert seqs and seqs == list(range(seqs[0], seqs[0] + len(seqs))), "frames out of order"
+        assert good.stats.gaps == 0 and good.stats.missed == 0
+        with Subscriber(town.endpoint, keys["server"], keys["viewer"]) as fresh:
+            _frames(fresh, 3)
+        assert town.pub.poll() is None and town.writer.poll() is None
 
 
 def _unread_connections(port: int) -> int:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.worlds import run_day
 from townlet.world import kernel
@@ -19,6 +20,7 @@ from townlet.world import world as world_module
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.warm("plain")  # it loads the warm-up's compile of the StructRef tick
 def test_borrowed_and_plain_tick_give_identical_days(monkeypatch):
     borrowed = run_day(60, 1440)
     monkeypatch.setattr(world_module, "tick", kernel._tick)  # the StructRef, not a view

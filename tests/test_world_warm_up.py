@@ -1,6 +1,7 @@
 """The suite's kernel warm-up (tests/_warm.py): every scenario ran, and what it compiled
-loads from the cache. Named to run last: it waits for the whole warm-up, which by then has
-long ended, instead of holding up the tests that run beside it."""
+loads from the cache; a test's ``warm`` mark is checked and waited for outside its timeout.
+Named to run last: it waits for the whole warm-up, which by then has long ended, instead of
+holding up the tests that run beside it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._warm import SCENARIOS, WARMER
+from tests._warm import SCENARIOS, WARMER, scenarios_named
 
 ROOT = Path(__file__).resolve().parent.parent
 WARM_CHECK = """
@@ -41,3 +42,26 @@ def test_the_warm_up_leaves_every_scenario_to_load_from_the_cache(pytestconfig):
                          text=True, timeout=600, check=True)
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert loaded and all(hits > 0 and misses == 0 for hits, misses in loaded.values()), loaded
+
+
+def test_a_warm_mark_is_checked_and_waited_for_outside_the_timeout(pytestconfig, tmp_path):
+    """A ``warm`` mark names scenarios (a misspelt one stops the run at collection, it would
+    wait for nothing), and the conftest's wrapper that waits for them runs outside
+    pytest-timeout's: pluggy calls the last wrapper first, outermost."""
+    order = [impl.plugin_name for impl in
+             pytestconfig.pluginmanager.hook.pytest_runtest_protocol.get_hookimpls()]
+    conftest = str(ROOT / "tests" / "conftest.py")
+    assert order.index(conftest) > order.index("timeout"), order
+    assert scenarios_named(("plain", "tick")) == ("plain", "tick")
+    for bad, why in (((), "names no scenario"), (("plian",), "no such kernel warm-up"),
+                     ((3,), "no such kernel warm-up")):
+        with pytest.raises(ValueError, match=why):
+            scenarios_named(bad)
+    (tmp_path / "test_marked.py").write_text(
+        "import pytest\n\n@pytest.mark.warm('plian')\ndef test_x():\n    pass\n")
+    out = subprocess.run([sys.executable, "-m", "pytest", "-p", "tests.conftest", "-q",
+                          "--collect-only", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
+                          str(tmp_path / "test_marked.py")], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300, check=False)
+    assert out.returncode == pytest.ExitCode.USAGE_ERROR, out.stdout + out.stderr
+    assert "test_marked.py::test_x: warm('plian'): no such kernel warm-up scenario" in out.stderr

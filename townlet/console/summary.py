@@ -4,7 +4,10 @@ The simulation writes it at the start of every loop iteration (also while paused
 small file-backed memory map in the owner-only run directory; the front process reads it
 to answer ``status`` and ``health`` without asking the simulation, so those cost the tick
 nothing. A sequence counter makes each read consistent (a seqlock: odd while a write is in
-progress; a reader retries when it changed under it).
+progress; a reader retries when it changed under it). A writer descheduled in the middle
+of a write (a loaded machine) or killed there leaves the counter odd for longer than a
+reader spins; the reader then answers with the last consistent copy it read, whose ``at``
+says how old it is, rather than with nothing (``health`` would lose every service).
 
 Layout: a fixed header (``_HEAD``) with the fields that change every tick, then the
 msgpack of the slow fields (:class:`Slow`: capacity, config id, the services' states),
@@ -101,26 +104,28 @@ class SummaryReader:
             os.close(fd)
         self._decoder = msgspec.msgpack.Decoder(Slow)
         self._slow: tuple[bytes, Slow] = (b"", Slow())
+        self._last: TownSummary | None = None
 
     def read(self) -> TownSummary | None:
-        """The latest summary, or None before the simulation wrote one (or when a writer
-        died in the middle of a write)."""
+        """The latest summary; the last one read while the writer stays in the middle of a
+        write; None before the simulation wrote one."""
         mm = self._mm
         for _ in range(_TRIES):
             seq, tick, pop, paused, tps, rate, at, n = _HEAD.unpack_from(mm, 0)
             if seq % 2:
-                continue  # the writer is mid-update (a few microseconds)
+                continue  # the writer is mid-update (a few microseconds unless descheduled)
             blob = bytes(mm[_BLOB:_BLOB + n])
             if _SEQ.unpack_from(mm, 0)[0] == seq:
                 break
-        else:  # a writer killed mid-update: no consistent copy will come
-            return None
+        else:  # the writer was descheduled or killed mid-update
+            return self._last
         if seq == 0:
             return None
         if blob != self._slow[0]:
             self._slow = (blob, self._decoder.decode(blob))
-        return TownSummary(tick=tick, population=pop, paused=bool(paused), target_tps=tps,
-                           ticks_per_s=rate, at=at, slow=self._slow[1])
+        self._last = TownSummary(tick=tick, population=pop, paused=bool(paused),
+                                 target_tps=tps, ticks_per_s=rate, at=at, slow=self._slow[1])
+        return self._last
 
     def close(self) -> None:
         self._mm.close()

@@ -23,7 +23,7 @@ import structlog
 from townlet.config.telemetry import TelemetryConfig
 from townlet.publish.spawn import PublisherStartError, read_ready, spawn_publisher, wait_ready
 
-__all__ = ["CHECK_SECONDS", "PublisherStatus", "PublisherSupervisor"]
+__all__ = ["CHECK_SECONDS", "NOT_STARTED", "PublisherStatus", "PublisherSupervisor"]
 
 _log = structlog.get_logger("townlet.publish.supervisor")
 
@@ -45,6 +45,12 @@ class PublisherStatus(msgspec.Struct, frozen=True):
     """How the last publisher ended (``killed by SIGKILL``, ``exit status 1``)."""
     down_seconds: float | None
     """Time since the publisher was found dead (None while up)."""
+
+
+NOT_STARTED = PublisherStatus(ok=False, state="starting", pid=None, endpoint=None, restarts=0,
+                              last_exit=None, down_seconds=None)
+"""A child whose first start has not yet returned: what ``health`` shows for it from the
+run's first summary on, until its supervisor reports."""
 
 
 def describe_exit(returncode: int) -> str:

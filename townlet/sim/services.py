@@ -89,6 +89,10 @@ def start_services(sim: Simulation, cfg: TownletConfig, *, console: bool, publis
     sim.services["town"] = metrics.status
     if console or (publish and not insecure_dev):
         notes += bootstrap_keys(cfg.keys.dir, cfg)
+    if publish:  # named in health from the first summary on, not only once it is up
+        from townlet.publish.supervise import NOT_STARTED
+
+        sim.services["publisher"] = lambda: NOT_STARTED
     if console:
         from townlet.front.supervise import start_front
 
