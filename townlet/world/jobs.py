@@ -11,10 +11,10 @@ from townlet.world.events import EventCode, emit
 from townlet.world.geometry import building_of
 from townlet.world.jit import inline_kernel, kernel
 from townlet.world.neglect import low_mood
-from townlet.world.routines import shift_start, wrap
-from townlet.world.state import Ctl, ExitMeta, Group, Ledger, ShiftTicks, St, Today
+from townlet.world.routines import wrap
+from townlet.world.state import Ctl, ExitMeta, Group, Ledger, ShiftTicks, St
 
-__all__ = ["drop_exit", "enqueue_exit", "may_join_exit", "pop_exit", "popcount7", "shift_due",
+__all__ = ["drop_exit", "enqueue_exit", "may_join_exit", "near_shift", "pop_exit", "popcount7",
            "shift_update"]
 
 
@@ -132,17 +132,15 @@ def _finish_shift(s, p, i, length):
 
 
 @inline_kernel
-def shift_due(s, p, i, tod):
-    """(whether ``shift_update`` runs for agent i at tick of day ``tod``, its shift's
-    start): on a work day, from the arrival buffer's first tick and from its start to
-    its end. Computed without branches for every agent: which agents are due depends on
-    their job, pattern and plan, which change from one slot to the next, so a branch per
-    test was mispredicted where the loads it saved were cheap."""
-    j = s.agent_job[i]
-    start = shift_start(s, p, i)
-    during = (start <= tod) & (tod <= start + p.job_end[j] - p.job_start[j])
-    arriving = tod == wrap(start - p.arrival_buffer, p.day)
-    return (s.agent_today[i, Today.WORKS] != 0) & (during | arriving), start
+def near_shift(p, j, tod):
+    """Whether tick of day ``tod`` may matter to a shift of job j under any of its
+    patterns (a superset of ``shift_update``'s ticks, known from the job alone, so most
+    agents skip reading their plan and roster outside working hours)."""
+    spread = (p.job_patterns[j] - 1) * p.job_stagger[j]
+    last = p.job_start[j] + spread + p.job_end[j] - p.job_start[j]
+    if p.job_start[j] <= tod <= last:
+        return True
+    return wrap(tod - p.job_start[j] + p.arrival_buffer, p.day) <= spread
 
 
 @inline_kernel

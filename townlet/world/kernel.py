@@ -32,7 +32,7 @@ from townlet.world.economy import pay_rent, savings, set_rent
 from townlet.world.events import EventCode, Reason, emit
 from townlet.world.geometry import SLOTS, building_of, walkable
 from townlet.world.jit import inline_kernel, kernel, parallel_kernel, uncounted_kernel
-from townlet.world.jobs import pop_exit, shift_due, shift_update
+from townlet.world.jobs import near_shift, pop_exit, shift_update
 from townlet.world.lifecycle import remove, respawn_due, vital_signs
 from townlet.world.names import index_enum
 from townlet.world.neglect import count_neglect
@@ -40,7 +40,7 @@ from townlet.world.perturb import schedule_tick
 from townlet.world.policy import decide, pursue, wakes_up
 from townlet.world.prefetch import nonneg, prefetch, prefetch_at
 from townlet.world.queues import check_idle_holder, leave_queue, request
-from townlet.world.routines import arrive_traits, plan_day, rate_of
+from townlet.world.routines import arrive_traits, plan_day, rate_of, shift_start, wrap
 from townlet.world.shops import restock
 from townlet.world.social import chat, conflict, hourly_ties, tile_link, tile_unlink
 from townlet.world.state import N_NEEDS, UNPLANNED, Econ, ExitMeta, Need, Resv, St, Today
@@ -257,9 +257,12 @@ def _agent(s, p, i, a, t, tod, hourly, upto, mode):
     can_act, critical = _needs_vital(s, p, i, t, (mode & Run.PARALLEL) != 0 and not unplanned)
     if not can_act or upto <= Phase.SHIFT:
         return critical
-    due, start = shift_due(s, p, i, tod)
-    if due:
-        shift_update(s, p, i, tod, start)
+    j = s.agent_job[i]
+    if near_shift(p, j, tod) and s.agent_today[i, Today.WORKS]:
+        start = shift_start(s, p, i)
+        if start <= tod <= start + p.job_end[j] - p.job_start[j] or (
+                tod == wrap(start - p.arrival_buffer, p.day)):
+            shift_update(s, p, i, tod, start)
     if upto <= Phase.TIES:
         return critical
     if hourly:
