@@ -13,7 +13,8 @@ from msgspec import Meta
 from townlet.client.errors import ERROR_TYPES
 from townlet.client.repl import Completer, parse_tokens
 from townlet.console.errors import CommandError
-from townlet.console.table import LOCAL, WRITES_FILES, bind, build_table
+from townlet.console.execute import execute, response_encoder
+from townlet.console.table import LOCAL, WRITES_FILES, Command, bind, build_table
 from townlet.wire.console import (
     ERROR_CODES,
     ErrorBody,
@@ -24,6 +25,7 @@ from townlet.wire.console import (
     encode,
     salvage_cmd_id,
 )
+from townlet.world.errors import AgentNotFound, BlockedTile, InvalidArgument, WorldError
 
 _DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError)
 
@@ -180,3 +182,32 @@ def test_completer() -> None:
     c = Completer(["status", "spawn", "speed", "help"])
     assert [c("s", i) for i in range(4)] == ["spawn", "speed", "status", None]
     assert c("q", 0) == "quit" and c("zz", 0) is None
+
+
+class _NoArgs(msgspec.Struct):
+    pass
+
+
+class _OddWorldError(WorldError):
+    code = "E_NOT_A_CONSOLE_CODE"
+
+
+@pytest.mark.parametrize(("exc", "code"), [
+    (AgentNotFound("agent 3 is not alive"), "E_NOT_FOUND"),
+    (InvalidArgument("duration must be > 0"), "E_INVALID_ARG"),  # also a ValueError
+    (BlockedTile("a wall"), "E_BLOCKED_TILE"),
+    (_OddWorldError("odd"), "E_INVALID_ARG"),  # a code the wire does not know
+    (KeyError("a handler bug"), "E_INTERNAL"),
+])
+def test_a_world_error_answers_its_code_and_a_handler_bug_e_internal(exc, code):
+    """``execute`` maps a world error to its console code without importing the world
+    package (townlet.console.execute looks it up), and anything else to E_INTERNAL."""
+    def handler(ctx, p):
+        raise exc
+
+    cmd = Command(name="boom", role="viewer", run=handler, params=_NoArgs, result=None,
+                  summary="raises")
+    out = execute(cmd, None, _NoArgs(), "c1", 4, response_encoder())  # type: ignore[arg-type]
+    resp = msgspec.msgpack.decode(out.payload, type=Response)
+    assert (out.code, resp.ok, resp.error.code, resp.tick) == (code, False, code, 4)
+    assert code == "E_INTERNAL" or str(exc) in resp.error.message

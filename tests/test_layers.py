@@ -68,6 +68,9 @@ from townlet.client.repl import parse_tokens
 from townlet.frames.schema import FrameSchema
 from townlet.publish import server
 from townlet.wire import codec, console, messages
+# the console's shared modules the front imports (its command modules still load the world)
+import townlet.console.cmd_snapshots, townlet.console.context, townlet.console.execute
+import townlet.promotion.manager
 
 doc = {"version": messages.SCHEMA_VERSION, "columns": [["tick", "<i8", [1]]], "events": []}
 schema = FrameSchema.from_json(msgspec.json.encode(doc))

@@ -291,6 +291,7 @@ def test_a_closed_autosaver_leaves_no_capture_in_the_world(tmp_path: Path,
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
+@pytest.mark.warm("waves")
 def test_autosaves_of_a_town_on_two_threads_are_copied_before_the_tick_and_exact(
         tmp_path: Path, monkeypatch) -> None:
     """With ``kernel.threads`` 2 the tick decays every row before its slot loop, so the

@@ -34,6 +34,7 @@ ROWS = 9
 
 
 @pytest.mark.timeout(900)  # compiles the one-thread and the wave tick in the subprocess
+@pytest.mark.warm("waves")
 def test_every_thread_count_gives_the_same_states_and_events():
     """Threads 1, 2 and 3 over 87 districts (rows overlapping by 3 districts): the same state
     hashes, events and restored snapshots, through perturbations, deaths and respawns, an
@@ -92,7 +93,8 @@ def _past_3x3(world: World, i: int) -> tuple[int, int]:
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
-@pytest.mark.timeout(900)  # compiles the wave tick
+@pytest.mark.timeout(900)  # compiles the wave tick when no warm-up ran it
+@pytest.mark.warm("waves")
 def test_a_wild_agent_sends_only_its_row_and_later_ones_to_slot_order():
     """An agent on the street just past its district's 3x3 (where the doors of the 3x3's
     last block row open) is tame: every row runs on the threads. An agent a tile further,
@@ -111,7 +113,8 @@ def test_a_wild_agent_sends_only_its_row_and_later_ones_to_slot_order():
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
-@pytest.mark.timeout(900)  # compiles the wave tick
+@pytest.mark.timeout(900)  # compiles the wave tick when no warm-up ran it
+@pytest.mark.warm("waves")
 def test_an_agent_far_from_home_sends_every_tick_to_slot_order_until_it_is_back():
     """An agent far from home (teleported from the last row into the first) may have its
     ties row written in one tick by a neighbour there and by a tie partner at home, whose
@@ -131,6 +134,7 @@ def test_an_agent_far_from_home_sends_every_tick_to_slot_order_until_it_is_back(
 
 
 @pytest.mark.timeout(900)  # may compile the wave tick for 3 threads in the subprocess
+@pytest.mark.warm("waves")
 def test_a_chat_and_a_tie_write_on_an_agent_far_from_home_meet_in_slot_order():
     """The race the far-from-home rule closes: in one tick an agent far from home is
     talked to by a neighbour there and loses a tie to a partner near its home (both
@@ -256,6 +260,7 @@ def _run_cli(tmp_path, *args):
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
+@pytest.mark.warm("waves")
 def test_run_threads_flag_gives_the_same_run(tmp_path):
     one, two = _run_cli(tmp_path, "--threads", "1"), _run_cli(tmp_path, "--threads", "2")
     assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr

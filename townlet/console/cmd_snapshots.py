@@ -36,7 +36,6 @@ from townlet.snapshots.catalog import (
     verify_file,
 )
 from townlet.snapshots.format import PolicyIdentity
-from townlet.snapshots.world_io import load_into, save_world
 
 __all__ = ["snapshot_list", "snapshot_load", "snapshot_migrate", "snapshot_save",
            "snapshot_verify"]
@@ -162,6 +161,8 @@ def snapshot_save(ctx: CommandContext, p: SaveArgs) -> Saved:
     """Save the running world's complete state as a snapshot file (between two ticks)."""
     box = _sandbox(ctx)
     rel = _target(box, p.name, p.overwrite)
+    from townlet.snapshots.world_io import save_world  # the simulation's: the front has no world
+
     w = ctx.world
     path, header = save_world(w, rel, root=box.root, identity=_identity(ctx),
                               overwrite=p.overwrite)
@@ -173,6 +174,8 @@ def snapshot_load(ctx: CommandContext, p: LoadArgs) -> Loaded:
     """Replace the running world's state with a snapshot; all or nothing."""
     box = _sandbox(ctx)
     rel = _existing(box, p.name)
+    from townlet.snapshots.world_io import load_into  # the simulation's: the front has no world
+
     w = ctx.world
     before = int(w.tick)
     header = load_into(w, rel, root=box.root, allow_config_mismatch=p.allow_config_mismatch)

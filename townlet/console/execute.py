@@ -4,7 +4,8 @@ world errors, handler bugs)."""
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import msgspec
 import numpy as np
@@ -22,7 +23,9 @@ from townlet.snapshots.errors import (
     SnapshotStateError,
 )
 from townlet.wire.console import ERROR_CODES, ErrorBody, Response
-from townlet.world.errors import WorldError
+
+if TYPE_CHECKING:
+    from townlet.world.errors import WorldError
 
 __all__ = ["Outcome", "execute", "response_encoder"]
 
@@ -66,6 +69,14 @@ def _snapshot_message(exc: SnapshotError) -> str:
     return str(exc)
 
 
+def _is_world_error(exc: Exception) -> TypeGuard[WorldError]:
+    """Whether ``exc`` is a :class:`townlet.world.errors.WorldError`. Looked up, not
+    imported: importing it loads the world package and Numba, which the console front
+    never needs, and no WorldError exists in a process that has not loaded its module."""
+    errors = sys.modules.get("townlet.world.errors")
+    return errors is not None and isinstance(exc, errors.WorldError)
+
+
 def execute(cmd: Command, ctx: CommandContext, params: Any, cmd_id: str, tick: int | None,
             encoder: msgspec.msgpack.Encoder) -> Outcome:
     """Run ``cmd`` and encode its response; never raises for a handler failure."""
@@ -79,9 +90,6 @@ def execute(cmd: Command, ctx: CommandContext, params: Any, cmd_id: str, tick: i
     except SnapshotError as exc:
         return _error(encoder, cmd_id, "E_INVALID_ARG",
                       hide_root(_snapshot_message(exc), ctx.sandbox), tick)
-    except WorldError as exc:
-        code = exc.code if exc.code in ERROR_CODES else "E_INVALID_ARG"
-        return _error(encoder, cmd_id, code, str(exc), tick)
     except RegistryError as exc:
         return _error(encoder, cmd_id, "E_INTERNAL", f"key registry unusable: {exc}", tick)
     except OSError as exc:
@@ -94,6 +102,9 @@ def execute(cmd: Command, ctx: CommandContext, params: Any, cmd_id: str, tick: i
         return _error(encoder, cmd_id, err.code, err.message, tick)
     except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the simulation or
         # the I/O thread; it becomes an explicit E_INTERNAL reply with the traceback logged
+        if _is_world_error(exc):
+            code = exc.code if exc.code in ERROR_CODES else "E_INVALID_ARG"
+            return _error(encoder, cmd_id, code, str(exc), tick)
         return _failed(cmd, exc, cmd_id, tick, encoder)
     return Outcome(payload, "OK", None)
 

@@ -15,9 +15,9 @@ transaction and can veto it by raising :class:`PromotionError`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from townlet.config.pilot import PromotionConfig
-from townlet.promotion.stability import StabilityMonitor
 from townlet.promotion.state import (
     PolicySlot,
     PromotionEvent,
@@ -26,6 +26,9 @@ from townlet.promotion.state import (
     SuiteVerdict,
     utc_now,
 )
+
+if TYPE_CHECKING:  # the monitor reads the world; the console front has none to load
+    from townlet.promotion.stability import StabilityMonitor
 
 __all__ = ["Promotion", "PromotionError", "ready_reasons"]
 
