@@ -20,10 +20,12 @@ from townlet.config import (
 )
 from townlet.config.preconds import NEED_VARIABLES
 from townlet.config.rl import NeedWeights
-from townlet.config.world import BODILY_NEEDS, NEEDS
+from townlet.config.world import BODILY_NEEDS, NEEDS, NEGLECT_LIMIT_MAX
 from townlet.world import World
+from townlet.world.params import build_params
 from townlet.world.policy import GOAL_OF_NEED
-from townlet.world.state import Need
+from townlet.world.state import FIELDS, Need
+from townlet.world.town import generate_town
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,6 +71,10 @@ def test_partial_override_keeps_other_defaults(tmp_path):
     ("world:\n  needs:\n    hunger:\n      decay: 0.01\n",
      "invariant 'daily_needs_fit_in_a_day' violated"),
     ("world:\n  economy:\n    grocer_stock: 10\n", "invariant 'supply_covers_demand' violated"),
+    ("world:\n  lifecycle:\n    death_after_ticks: 50000\n",
+     "world.lifecycle.death_after_ticks: expected int <= 32767, got 50000"),
+    ("world:\n  neglect:\n    lonely_after: 32768\n",
+     "world.neglect.lonely_after: expected int <= 32767"),
 ])
 def test_bad_configs_name_the_problem(tmp_path, text, message):
     with pytest.raises(ConfigError) as err:
@@ -209,3 +215,16 @@ def test_bad_values_are_echoed_briefly(tmp_path):
     with pytest.raises(ConfigError, match="console.endpoint: expected str of length <= 256") as err:
         load_config(path)
     assert len(str(err.value)) < 300
+
+
+def test_the_longest_neglect_limits_fit_the_counts_that_reach_them(tmp_path):
+    """Every neglect limit the config accepts is one the 16-bit counts hold: the state's
+    per-agent count and the limits the kernel reads (a longer one overflowed at build)."""
+    count = next(f for f in FIELDS if f.name == "agent_neglect")
+    assert np.iinfo(count.dtype).max == NEGLECT_LIMIT_MAX
+    text = (f"world:\n  lifecycle:\n    death_after_ticks: {NEGLECT_LIMIT_MAX}\n  neglect:\n"
+            + "".join(f"    {k}: {NEGLECT_LIMIT_MAX}\n"
+                      for k in ("exhausted_after", "unkempt_after", "lonely_after")))
+    cfg = with_agents(load_config(_write(tmp_path, text)), 50)
+    params = build_params(cfg, generate_town(cfg.world, seed=1))
+    assert params.need_neglect.tolist() == [NEGLECT_LIMIT_MAX] * len(NEEDS)

@@ -16,7 +16,7 @@ from msgspec import Meta, Struct, field
 from townlet.config.money import check_amounts
 
 __all__ = [
-    "BODILY_NEEDS", "NEEDS", "OBJECT_TYPES", "PERTURBATION_KINDS", "PRICES",
+    "BODILY_NEEDS", "NEEDS", "NEGLECT_LIMIT_MAX", "OBJECT_TYPES", "PERTURBATION_KINDS", "PRICES",
     "AffordanceSpec", "EconomyConfig", "EmploymentConfig", "JobSpec", "LifecycleConfig",
     "NeedConfig", "NeedsConfig", "NeglectConfig", "ObjectType", "PerturbationKind", "PerturbationSpec",
     "PerturbationsConfig", "PriceName", "PricedItem", "QueueConfig", "RelationshipConfig",
@@ -27,6 +27,10 @@ Unit = Annotated[float, Meta(ge=0.0, le=1.0)]
 NonNeg = Annotated[float, Meta(ge=0.0)]
 Ticks = Annotated[int, Meta(ge=0, le=10_000_000)]
 PosTicks = Annotated[int, Meta(ge=1, le=10_000_000)]
+NEGLECT_LIMIT_MAX = 32_767
+"""The longest a need may sit at 0 before its consequence: the state counts those ticks
+in 16 bits (``agent_neglect``, ``need_neglect``; townlet.world.state, params)."""
+NeglectTicks = Annotated[int, Meta(ge=1, le=NEGLECT_LIMIT_MAX)]
 Name = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
 
 
@@ -289,7 +293,7 @@ class RoutinesConfig(_Section, frozen=True):
 class LifecycleConfig(_Section, frozen=True):
     faint_ticks: PosTicks = 30
     """Ticks an agent lies fainted once hunger hits its critical level."""
-    death_after_ticks: PosTicks = 240
+    death_after_ticks: NeglectTicks = 240
     """Consecutive ticks at hunger 0 that kill."""
     respawn_delay_ticks: Ticks = 10
     starter_wallet: NonNeg = 3.0
@@ -306,19 +310,19 @@ class NeglectConfig(_Section, frozen=True):
     are the lifecycle's). Ticks count while the need sits at 0 and nothing running
     restores it; the count restarts once the need is above 0 again."""
 
-    exhausted_after: PosTicks = 120
+    exhausted_after: NeglectTicks = 120
     """Ticks at energy 0 after which the agent falls asleep where it stands (collapses)."""
     collapse_ticks: PosTicks = 180
     """How long a collapsed agent lies asleep on the spot (it cannot act; a running
     affordance fails and is refunded)."""
     collapse_energy: Unit = 0.3
     """Energy a collapsed agent has when it wakes (a floor is no bed)."""
-    unkempt_after: PosTicks = 240
+    unkempt_after: NeglectTicks = 240
     """Ticks at hygiene 0 after which the agent is unkempt until it washes: neighbours
     do not choose it for a chat, and a chat with it costs the partner trust."""
     unkempt_trust: Unit = 0.05
     """Trust a chat partner loses toward an unkempt agent per chat (instead of gaining)."""
-    lonely_after: PosTicks = 240
+    lonely_after: NeglectTicks = 240
     """Ticks at social 0 after which the agent is in low mood until it has company."""
     low_mood_output: Unit = 0.5
     """Share of its wage a worker in low mood earns per tick at work (its output drops)."""
