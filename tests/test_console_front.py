@@ -287,12 +287,9 @@ def test_a_summary_read_mid_write_gives_the_last_consistent_copy(tmp_path: Path)
         summary.close()
 
 
-def test_health_names_the_publisher_while_the_simulation_is_mid_write(tmp_path: Path) -> None:
-    """A real front process over a summary whose writer stalls in the middle of a write
-    (descheduled on a loaded box). Old front: its reader gave up after ~20 ms and
-    ``health`` answered with no service at all (``KeyError: 'publisher'`` in
-    test_killed_publisher_is_noticed_restarted_and_reported) and ``status`` with
-    E_BUSY. Now both answer from the last consistent summary."""
+def _lone_front_dirs(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A key directory with one operator key (returned) and a run directory holding a
+    console config, for a front process started without a simulation."""
     kdir = tmp_path / "keys"
     init_key_dir(kdir)
     _, operator = issue_key(kdir, "operator1", "operator", parse_ttl("1h"))
@@ -300,15 +297,30 @@ def test_health_names_the_publisher_while_the_simulation_is_mid_write(tmp_path: 
     run.mkdir(mode=0o700)
     (run / CONFIG_FILE).write_bytes(msgspec.json.encode(ConsoleConfig(
         endpoint="tcp://127.0.0.1:0", audit_path=str(tmp_path / "audit.jsonl"))))
+    return kdir, operator, run
+
+
+def _start_front(run: Path, kdir: Path) -> subprocess.Popen[bytes]:
+    """A console front process over ``run`` (its simulation: this test process)."""
+    return subprocess.Popen([sys.executable, "-m", "townlet", "console-front", "--run-dir",
+                             str(run), "--parent-pid", str(os.getpid()), "--key-dir",
+                             str(kdir)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+
+def test_health_names_the_publisher_while_the_simulation_is_mid_write(tmp_path: Path) -> None:
+    """A real front process over a summary whose writer stalls in the middle of a write
+    (descheduled on a loaded box). Old front: its reader gave up after ~20 ms and
+    ``health`` answered with no service at all (``KeyError: 'publisher'`` in
+    test_killed_publisher_is_noticed_restarted_and_reported) and ``status`` with
+    E_BUSY. Now both answer from the last consistent summary."""
     restarting = msgspec.to_builtins(PublisherStatus(
         ok=False, state="down", pid=None, endpoint=None, restarts=0,
         last_exit="killed by SIGKILL", down_seconds=0.1))
+    kdir, operator, run = _lone_front_dirs(tmp_path)
     summary = SummaryWriter(run / SUMMARY_FILE)
     summary.write(7, 8, False, 0.0, 0.0, Slow(capacity=8, config_id="x",
                                               services={"publisher": restarting}))
-    front = subprocess.Popen([sys.executable, "-m", "townlet", "console-front", "--run-dir",
-                              str(run), "--parent-pid", str(os.getpid()), "--key-dir",
-                              str(kdir)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    front = _start_front(run, kdir)
     try:
         ready = wait_ready(front, 120, "console front")
         with ConsoleClient(ready["endpoint"], kdir / "server.key", operator, timeout=60) as c:
@@ -329,21 +341,13 @@ def test_health_names_the_publisher_while_the_simulation_is_mid_write(tmp_path: 
 def test_garbage_from_the_link_fails_only_that_batch(tmp_path: Path) -> None:
     """A real front process against a stand-in simulation that answers one batch with
     garbage: that request gets a clear E_INTERNAL, the front serves the next one."""
-    kdir = tmp_path / "keys"
-    init_key_dir(kdir)
-    _, operator = issue_key(kdir, "operator1", "operator", parse_ttl("1h"))
-    run = tmp_path / "run"
-    run.mkdir(mode=0o700)
-    (run / CONFIG_FILE).write_bytes(msgspec.json.encode(ConsoleConfig(
-        endpoint="tcp://127.0.0.1:0", audit_path=str(tmp_path / "audit.jsonl"))))
+    kdir, operator, run = _lone_front_dirs(tmp_path)
     summary = SummaryWriter(run / SUMMARY_FILE)
     summary.write(7, 8, False, 0.0, 0.0, Slow(capacity=8, config_id="x"))
     sim = zmq.Context.instance().socket(zmq.ROUTER)
     sim.linger = 0
     sim.bind(link_endpoint(run))
-    front = subprocess.Popen([sys.executable, "-m", "townlet", "console-front", "--run-dir",
-                              str(run), "--parent-pid", str(os.getpid()), "--key-dir",
-                              str(kdir)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    front = _start_front(run, kdir)
     try:
         ready = wait_ready(front, 120, "console front")
         with ConsoleClient(ready["endpoint"], kdir / "server.key", operator, timeout=60) as c:
