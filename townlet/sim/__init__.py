@@ -7,7 +7,8 @@ which the publisher, the console front and the clients never need.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from importlib import import_module
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from townlet.sim.loop import Simulation
@@ -15,14 +16,10 @@ if TYPE_CHECKING:
 
 __all__ = ["RunSummary", "Simulation"]
 
+_LAZY = {"Simulation": "townlet.sim.loop", "RunSummary": "townlet.sim.summary"}
 
-def __getattr__(name: str) -> Any:
-    if name == "Simulation":
-        from townlet.sim.loop import Simulation
 
-        return Simulation
-    if name == "RunSummary":
-        from townlet.sim.summary import RunSummary
-
-        return RunSummary
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'townlet.sim' has no attribute {name!r}")
